@@ -1,0 +1,40 @@
+"""Log-mel filterbank baseline: needs no download, so the whole benchmark runs offline."""
+
+from __future__ import annotations
+
+import torch
+import torchaudio
+
+
+class MelEncoder(torch.nn.Module):
+    def __init__(
+        self,
+        sampling_rate: int = 16000,
+        n_mels: int = 64,
+        win_length_ms: float = 25.0,
+        hop_size_in_ms: float = 10.0,
+        n_fft: int = 512,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        log_offset: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        self.sampling_rate = sampling_rate
+        self.output_dim = n_mels
+        self.hop_size_in_ms = hop_size_in_ms
+        self.log_offset = log_offset
+        self.melspec = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sampling_rate,
+            n_fft=n_fft,
+            win_length=round(sampling_rate * win_length_ms / 1000),
+            hop_length=round(sampling_rate * hop_size_in_ms / 1000),
+            f_min=f_min,
+            f_max=f_max,
+            n_mels=n_mels,
+        )
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.ndim == 1:
+            audio = audio.unsqueeze(0)
+        mel = self.melspec(audio.float())
+        return torch.log(mel + self.log_offset).transpose(1, 2)

@@ -1,0 +1,31 @@
+"""An encoder whose output carries no information about the audio: the chance-level reference.
+
+Each clip's frames are drawn from a generator seeded by a hash of the clip's samples, so the
+output is deterministic and independent of batching, yet statistically unrelated to content.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import torch
+
+
+class NoiseEncoder(torch.nn.Module):
+    def __init__(self, sampling_rate: int = 16000, output_dim: int = 64, hop_size_in_ms: float = 10.0) -> None:
+        super().__init__()
+        self.sampling_rate = sampling_rate
+        self.output_dim = output_dim
+        self.hop_size_in_ms = hop_size_in_ms
+        self.hop_length = round(sampling_rate * hop_size_in_ms / 1000)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.ndim == 1:
+            audio = audio.unsqueeze(0)
+        n_frames = audio.shape[-1] // self.hop_length + 1
+        clips = []
+        for clip in audio:
+            seed = zlib.crc32(clip.detach().cpu().float().numpy().tobytes())
+            generator = torch.Generator().manual_seed(seed)
+            clips.append(torch.randn(n_frames, self.output_dim, generator=generator))
+        return torch.stack(clips).to(audio.device)

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up the environment, then runs the offline demo suite with the log-mel baseline and the
+# noise (chance-level) encoder, and prints the summary table. No network needed.
+#   XARES_ROOT   where data, cache, results and outputs go (default: ~/.xares-hydra)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup_env.sh
+
+xares -m 'task=glob(demo*)' encoder=mel,noise "$@"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sourced by test.sh and demo.sh: creates (or refreshes) the virtual environment and installs
+# xares-hydra into it. Re-running is cheap: installs happen only when pyproject.toml changed.
+#   XARES_VENV    where the environment lives (default: .venv in the repository)
+#   PYTHON        interpreter used to create it (default: python3)
+#   XARES_EXTRAS  pip extras to install (default: test)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${XARES_VENV:-$repo/.venv}"
+python="${PYTHON:-python3}"
+extras="${XARES_EXTRAS:-test}"
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "Creating the virtual environment $venv"
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+fi
+
+if ! "$venv/bin/python" -c "import torch, torchaudio" >/dev/null 2>&1; then
+  echo "Installing PyTorch ${TORCH_VERSION:-2.14.1} and torchaudio ${TORCHAUDIO_VERSION:-2.11.0}"
+  "$venv/bin/python" -m pip install --quiet "torch==${TORCH_VERSION:-2.14.1}" "torchaudio==${TORCHAUDIO_VERSION:-2.11.0}"
+fi
+
+stamp="$venv/.xares-install-stamp"
+wanted="$(cat "$repo/pyproject.toml" | sha256sum | cut -c1-16) $extras"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+  echo "Installing xares-hydra[$extras] (editable)"
+  "$venv/bin/python" -m pip install --quiet -e "$repo[$extras]"
+  echo "$wanted" > "$stamp"
+fi
+
+export PATH="$venv/bin:$PATH"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up the environment, then runs the linter and the test suite.
+#   scripts/test.sh            fast tests (everything not marked slow)
+#   scripts/test.sh --all      every test, slow ones included (what CI runs)
+#   scripts/test.sh -k cache   extra arguments go to pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup_env.sh
+
+marker=(-m "not slow")
+if [ "${1:-}" = "--all" ]; then
+  marker=()
+  shift
+fi
+
+ruff check .
+ruff format --check .
+python -m pytest "${marker[@]}" "$@"

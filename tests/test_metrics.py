@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from xares_hydra.errors import ConfigError
+from xares_hydra.metrics import get_metric
+
+
+def test_accuracy_from_class_scores():
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    assert get_metric("accuracy")(np.array([0, 1, 1, 1]), scores) == pytest.approx(0.75)
+
+
+def test_map_is_the_macro_mean_of_per_class_average_precision():
+    targets = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    scores = np.array([[0.9, 0.2], [0.8, 0.7], [0.3, 0.6], [0.1, 0.1]])
+    # class 0: ranking 0.9(+) 0.8(-) 0.3(+) -> AP = (1/1 + 2/3) / 2 ; class 1: 0.7(+) 0.6(+) -> AP = 1
+    assert get_metric("mAP")(targets, scores) == pytest.approx(((1 + 2 / 3) / 2 + 1) / 2)
+
+
+def test_map_ignores_classes_without_positives():
+    targets = np.array([[1, 0], [0, 0]])
+    scores = np.array([[0.9, 0.5], [0.1, 0.6]])
+    assert get_metric("mAP")(targets, scores) == pytest.approx(1.0)
+
+
+def test_equal_error_rate_is_zero_for_separable_and_half_for_reversed_scores():
+    targets = np.array([0, 0, 1, 1])
+    separable = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]])
+    assert get_metric("EER")(targets, separable) == pytest.approx(0.0)
+    assert get_metric("EER")(targets, separable[:, ::-1]) == pytest.approx(1.0)
+
+
+def test_regression_errors():
+    assert get_metric("MAE")(np.array([1.0, 2.0]), np.array([[2.0], [2.5]])) == pytest.approx(0.75)
+    assert get_metric("MSE")(np.array([1.0, 2.0]), np.array([2.0, 2.5])) == pytest.approx((1 + 0.25) / 2)
+
+
+def test_direction_decides_what_is_better():
+    assert get_metric("accuracy").better(0.6, 0.5)
+    assert not get_metric("accuracy").better(0.5, 0.5), "ties keep the earlier epoch"
+    assert get_metric("EER").better(0.1, 0.2)
+    assert get_metric("MSE").better(1.0, None)
+
+
+def test_unknown_metric_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="accuracy"):
+        get_metric("f2")

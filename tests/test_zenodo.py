@@ -1,0 +1,353 @@
+"""The Zenodo downloader against a real HTTP server on 127.0.0.1 (tests/zenodo_server.py), no mocks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from zenodo_server import FakeZenodo, running_fake_zenodo
+
+from xares_hydra.errors import DataUnavailable
+from xares_hydra.zenodo import READY_MARKER, download_record, read_ready_marker, record_files
+
+RECORD = "14614287"
+SHARD_A = os.urandom(50_000)
+SHARD_B = os.urandom(30_000)
+FILES = {"wds-audio-fold-1-000000.tar": SHARD_A, "wds-audio-fold-2-000000.tar": SHARD_B}
+FAST = {"timeout": 2.0, "retries": 2, "backoff": 0.01, "max_wait": 0.05, "progress": False}
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "download_manually.sh"
+
+
+@pytest.fixture
+def zenodo():
+    yield from running_fake_zenodo({RECORD: FILES})
+
+
+def md5(data: bytes) -> str:
+    return f"md5:{hashlib.md5(data).hexdigest()}"
+
+
+def closed_port_api() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api"
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, content in members.items():
+            bundle.writestr(name, content)
+    return buffer.getvalue()
+
+
+def tar_gz_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as bundle:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            bundle.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+# --- the normal path --------------------------------------------------------------------------
+
+
+def test_record_files_reads_zenodo_json(zenodo):
+    files = record_files(RECORD, api_base=zenodo.api_base, timeout=2)
+    assert [(f.key, f.size, f.checksum) for f in files] == [(k, len(v), md5(v)) for k, v in FILES.items()]
+    assert files[0].url == zenodo.file_url(RECORD, files[0].key)
+
+
+def test_record_files_accepts_content_links(tmp_path):
+    with FakeZenodo({RECORD: FILES}, link_name="content") as server:
+        files = record_files(RECORD, api_base=server.api_base, timeout=2)
+        assert files[1].url == server.file_url(RECORD, files[1].key)
+
+
+def test_full_download_verifies_checksums_and_writes_provenance_marker(zenodo, tmp_path):
+    download = download_record(RECORD, tmp_path / "esc50", api_base=zenodo.api_base, **FAST)
+
+    dest = tmp_path / "esc50"
+    for key, content in FILES.items():
+        assert (dest / key).read_bytes() == content
+        assert not (dest / f"{key}.part").exists()
+    marker = read_ready_marker(dest)
+    assert marker == download.to_dict()
+    assert marker["record_id"] == RECORD and marker["api_base"] == zenodo.api_base
+    assert {(f["key"], f["size"], f["checksum"]) for f in marker["files"]} == {
+        (k, len(v), md5(v)) for k, v in FILES.items()
+    }
+    assert download.dest == dest and download.extracted == []
+
+
+def test_complete_files_are_not_fetched_again_and_force_fetches_them(zenodo, tmp_path):
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    (tmp_path / READY_MARKER).unlink()
+
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    assert zenodo.content_requests("wds-audio-fold-1-000000.tar") == 1
+    assert read_ready_marker(tmp_path)["record_id"] == RECORD
+
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, force=True, **FAST)
+    assert zenodo.content_requests("wds-audio-fold-1-000000.tar") == 2
+
+
+def test_progress_bar_runs(zenodo, tmp_path):
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **{**FAST, "progress": True})
+    assert read_ready_marker(tmp_path) is not None
+
+
+# --- resume, corruption, retries --------------------------------------------------------------
+
+
+def test_interrupted_download_leaves_part_and_next_call_resumes_with_range(zenodo, tmp_path):
+    key = "wds-audio-fold-1-000000.tar"
+    zenodo.cut_connection(key, after_bytes=20_000)
+
+    with pytest.raises(DataUnavailable, match="closed after 20000 of 50000 bytes"):
+        download_record(RECORD, tmp_path, api_base=zenodo.api_base, **{**FAST, "retries": 0})
+    assert (tmp_path / f"{key}.part").stat().st_size == 20_000
+    assert read_ready_marker(tmp_path) is None
+
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    assert (tmp_path / key).read_bytes() == SHARD_A
+    assert (zenodo.content_path(RECORD, key), "bytes=20000-") in zenodo.range_headers
+    assert zenodo.bytes_served[key] < 2 * len(SHARD_A)
+
+
+def test_interruption_is_resumed_within_one_call(zenodo, tmp_path):
+    key = "wds-audio-fold-2-000000.tar"
+    zenodo.cut_connection(key, after_bytes=10_000, times=2)
+
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    assert (tmp_path / key).read_bytes() == SHARD_B
+    assert [header for _, header in zenodo.range_headers] == ["bytes=10000-", "bytes=20000-"]
+    assert zenodo.bytes_served[key] == len(SHARD_B)
+
+
+def test_server_answering_200_to_range_restarts_the_file(zenodo, tmp_path):
+    key = "wds-audio-fold-1-000000.tar"
+    zenodo.cut_connection(key, after_bytes=5_000)
+    zenodo.ignore_range = True
+
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    assert (tmp_path / key).read_bytes() == SHARD_A
+    assert zenodo.range_headers == [(zenodo.content_path(RECORD, key), "bytes=5000-")]
+
+
+def test_corrupted_file_is_fetched_again_and_verified(zenodo, tmp_path):
+    key = "wds-audio-fold-2-000000.tar"
+    zenodo.corrupt(key, times=1)
+
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    assert (tmp_path / key).read_bytes() == SHARD_B
+    assert zenodo.content_requests(key) == 2
+
+
+def test_persistently_corrupted_file_raises_naming_the_file(zenodo, tmp_path):
+    key = "wds-audio-fold-2-000000.tar"
+    zenodo.corrupt(key, times=5)
+
+    with pytest.raises(DataUnavailable, match=f"{key} failed its checksum") as failure:
+        download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    assert zenodo.content_requests(key) == 2
+    assert not (tmp_path / key).exists() and not (tmp_path / f"{key}.part").exists()
+    assert "download_manually.sh" in str(failure.value)
+
+
+def test_rate_limit_honours_retry_after_then_succeeds(zenodo, tmp_path):
+    zenodo.rate_limit(times=1, retry_after=1)
+
+    started = time.monotonic()
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **{**FAST, "max_wait": 60})
+    assert time.monotonic() - started >= 0.9
+    assert zenodo.requests[zenodo.record_path(RECORD)] == 2
+    assert read_ready_marker(tmp_path)["record_id"] == RECORD
+
+
+def test_persistent_rate_limit_says_zenodo_is_rate_limiting(zenodo, tmp_path):
+    zenodo.rate_limit(times=10, retry_after=30)
+
+    with pytest.raises(DataUnavailable, match=r"HTTP 429.*Zenodo is rate limiting") as failure:
+        download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    assert "gave up after 3 attempts" in str(failure.value)
+
+
+def test_server_errors_are_retried(zenodo, tmp_path):
+    zenodo.fail(times=2, status=503)
+
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    assert read_ready_marker(tmp_path)["record_id"] == RECORD
+
+
+# --- failures that reach the user -------------------------------------------------------------
+
+
+def test_nothing_listening_gives_a_manual_way_out(tmp_path):
+    api_base = closed_port_api()
+
+    with pytest.raises(DataUnavailable) as failure:
+        download_record(RECORD, tmp_path / "esc50", api_base=api_base, **FAST)
+    message = str(failure.value)
+    assert f"{api_base}/records/{RECORD}" in message
+    assert f"scripts/download_manually.sh {RECORD} {tmp_path / 'esc50'}" in message
+    assert "Traceback" not in message
+    assert failure.value.__cause__ is None and failure.value.__suppress_context__
+
+
+def test_failure_while_downloading_lists_every_file_url(zenodo, tmp_path):
+    zenodo.cut_connection("wds-audio-fold-2-000000.tar", after_bytes=0, times=10)
+
+    with pytest.raises(DataUnavailable) as failure:
+        download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    message = str(failure.value)
+    for key in FILES:
+        assert zenodo.file_url(RECORD, key) in message
+    assert f"into the folder {tmp_path}" in message
+
+
+def test_unknown_record_is_a_404_without_retries(zenodo, tmp_path):
+    with pytest.raises(DataUnavailable, match="HTTP 404"):
+        download_record("999", tmp_path, api_base=zenodo.api_base, **FAST)
+    assert zenodo.requests[zenodo.record_path("999")] == 1
+
+
+def test_record_files_raises_data_unavailable(tmp_path):
+    with pytest.raises(DataUnavailable, match=r"download_manually\.sh"):
+        record_files(RECORD, api_base=closed_port_api(), timeout=1, retries=0)
+
+
+# --- ready markers and concurrency ------------------------------------------------------------
+
+
+def test_existing_ready_marker_means_no_http_request(zenodo, tmp_path):
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    requests_before = sum(zenodo.requests.values())
+
+    again = download_record(RECORD, tmp_path, api_base=closed_port_api(), **FAST)
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    assert sum(zenodo.requests.values()) == requests_before
+    assert {f.key for f in again.files} == set(FILES)
+
+
+def test_empty_xares_marker_is_accepted(tmp_path):
+    (tmp_path / READY_MARKER).touch()
+
+    assert read_ready_marker(tmp_path) == {}
+    download = download_record(RECORD, tmp_path, api_base=closed_port_api(), **FAST)
+    assert download.record_id == RECORD and download.files == []
+
+
+def test_no_marker_reads_as_not_ready(tmp_path):
+    assert read_ready_marker(tmp_path) is None
+    assert read_ready_marker(tmp_path / "missing") is None
+
+
+def test_marker_of_another_record_is_refused(zenodo, tmp_path):
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    with pytest.raises(DataUnavailable, match=f"holds Zenodo record {RECORD}, not the requested record 42"):
+        download_record("42", tmp_path, api_base=zenodo.api_base, **FAST)
+
+
+def test_two_threads_downloading_one_record_both_succeed_with_one_copy(zenodo, tmp_path):
+    results, errors = [], []
+
+    def fetch() -> None:
+        try:
+            results.append(download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST))
+        except Exception as error:  # pragma: no cover - reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert errors == [] and len(results) == 2
+    for key, content in FILES.items():
+        assert (tmp_path / key).read_bytes() == content
+        assert zenodo.content_requests(key) == 1
+    assert not list(tmp_path.glob("*.part"))
+
+
+# --- archives ---------------------------------------------------------------------------------
+
+
+def test_archives_are_extracted_and_tar_shards_kept(tmp_path):
+    archive_zip = zip_bytes({"audio/a.wav": b"RIFF-a", "labels.csv": b"a,1\n"})
+    archive_tgz = tar_gz_bytes({"more/b.wav": b"RIFF-b"})
+    shard = tar_gz_bytes({"x.flac": b"fLaC"})  # any bytes: a .tar is never opened
+    files = {"bundle.zip": archive_zip, "extra.tar.gz": archive_tgz, "shard-000000.tar": shard}
+    with FakeZenodo({RECORD: files}) as server:
+        download = download_record(RECORD, tmp_path, api_base=server.api_base, **FAST)
+
+    assert (tmp_path / "audio" / "a.wav").read_bytes() == b"RIFF-a"
+    assert (tmp_path / "labels.csv").read_bytes() == b"a,1\n"
+    assert (tmp_path / "more" / "b.wav").read_bytes() == b"RIFF-b"
+    assert (tmp_path / "shard-000000.tar").read_bytes() == shard
+    assert sorted(download.extracted) == ["bundle.zip", "extra.tar.gz"]
+    assert sorted(read_ready_marker(tmp_path)["extracted"]) == ["bundle.zip", "extra.tar.gz"]
+    assert (tmp_path / ".bundle.zip.extracted").read_text().strip() == md5(archive_zip)
+
+
+def test_archive_with_path_traversal_is_refused(tmp_path):
+    evil = zip_bytes({"../escaped.txt": b"nope"})
+    with FakeZenodo({RECORD: {"evil.zip": evil}}) as server, pytest.raises(DataUnavailable, match="outside"):
+        download_record(RECORD, tmp_path / "dest", api_base=server.api_base, **FAST)
+    assert not (tmp_path / "escaped.txt").exists()
+    assert read_ready_marker(tmp_path / "dest") is None
+
+
+# --- the manual script ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_manual_script_downloads_verifies_and_marks_ready(tmp_path):
+    files = {**FILES, "bundle.zip": zip_bytes({"inner/c.wav": b"RIFF-c"})}
+    dest = tmp_path / "esc50"
+    dest.mkdir()
+    (dest / "wds-audio-fold-1-000000.tar.part").write_bytes(SHARD_A[:12_345])
+    with FakeZenodo({RECORD: files}) as server:
+        env = {**os.environ, "ZENODO_API": server.api_base}
+        listed = run_script(["--list", RECORD], env)
+        done = run_script([RECORD, str(dest)], env)
+        urls = [server.file_url(RECORD, key) for key in files]
+        range_headers = [header for _, header in server.range_headers]
+
+    assert listed.returncode == 0 and listed.stdout.split() == urls
+    assert done.returncode == 0, done.stderr
+    assert range_headers == ["bytes=12345-"]
+    for key, content in files.items():
+        assert (dest / key).read_bytes() == content
+    assert (dest / "inner" / "c.wav").read_bytes() == b"RIFF-c"
+    marker = read_ready_marker(dest)
+    assert marker["record_id"] == RECORD and marker["extracted"] == ["bundle.zip"]
+    assert {f["key"]: f["checksum"] for f in marker["files"]} == {k: md5(v) for k, v in files.items()}
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_manual_script_rejects_a_corrupted_file(tmp_path):
+    with FakeZenodo({RECORD: FILES}) as server:
+        server.corrupt("wds-audio-fold-2-000000.tar", times=2)
+        done = run_script([RECORD, str(tmp_path)], {**os.environ, "ZENODO_API": server.api_base})
+    assert done.returncode != 0
+    assert "wds-audio-fold-2-000000.tar failed its checksum twice" in done.stderr
+    assert read_ready_marker(tmp_path) is None
+
+
+def run_script(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *arguments], env=env, capture_output=True, text=True, timeout=30)

@@ -1,0 +1,64 @@
+"""Audio preparation: decode bytes with soundfile, mix to mono, resample, cut into crops."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+
+class AudioProblem(ValueError):
+    """The audio member cannot be used; the message says why (counted as a skip)."""
+
+
+@dataclass
+class DecodedAudio:
+    samples: np.ndarray  # mono float32 at the target rate
+    source_rate: int
+    channels: int
+    clipped: bool
+    silent: bool
+
+
+def decode_audio(data: bytes, target_rate: int) -> DecodedAudio:
+    """Decode one audio file's bytes into mono float32 at ``target_rate``."""
+    try:
+        audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exn:
+        raise AudioProblem(f"corrupt or unsupported audio ({exn})") from exn
+    if audio.shape[0] == 0:
+        raise AudioProblem("empty audio (0 samples)")
+    if not np.isfinite(audio).all():
+        raise AudioProblem("audio contains NaN or infinite values")
+    peak = float(np.abs(audio).max())
+    mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+    return DecodedAudio(
+        samples=resample(np.ascontiguousarray(mono), rate, target_rate),
+        source_rate=rate,
+        channels=audio.shape[1],
+        clipped=peak >= 0.999,
+        silent=peak == 0.0,
+    )
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    if source_rate == target_rate:
+        return samples
+    resampled = torchaudio.functional.resample(torch.from_numpy(samples), source_rate, target_rate)
+    return resampled.numpy()
+
+
+def crop(samples: np.ndarray, crop_samples: int | None, pad_short: bool = False) -> list[np.ndarray]:
+    """Sequential non-overlapping crops of ``crop_samples``; the remainder after the last full crop is
+    dropped (X-ARES). A clip shorter than one crop is kept whole, or zero-padded to one crop when
+    ``pad_short`` (X-ARES behaviour)."""
+    if crop_samples is None or len(samples) <= crop_samples:
+        if crop_samples is not None and pad_short and len(samples) < crop_samples:
+            return [np.pad(samples, (0, crop_samples - len(samples)))]
+        return [samples]
+    n_crops = len(samples) // crop_samples
+    return [samples[i * crop_samples : (i + 1) * crop_samples] for i in range(n_crops)]

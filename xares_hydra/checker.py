@@ -1,0 +1,158 @@
+"""Encoder contract checks, run before encoding (quick) or on their own with ``stage=check``.
+
+Each check returns a named pass/fail with a detail line, so a broken encoder is reported by what
+is wrong (missing attribute, wrong rank, wrong D, NaN, hop size off) before any long work starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from xares_hydra.contract import check_output, forward
+from xares_hydra.errors import EncoderContractError
+
+QUICK_SECONDS = (1.0, 2.37)
+LONG_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    detail: str
+
+
+def run_checks(
+    encoder: torch.nn.Module, device: torch.device, long_seconds: float | None = None, autocast: str | None = None
+) -> list[CheckResult]:
+    """All contract checks; ``long_seconds`` adds a single clip of that length (memory, chunking)."""
+    results = [_check_attributes(encoder)]
+    if not results[0].passed:
+        return results
+    checks: list[tuple[str, Callable[[], str]]] = [
+        ("output shape [B, T', D]", lambda: _shape(encoder, device, autocast)),
+        ("finite values", lambda: _finite(encoder, device, autocast)),
+        ("hop size matches frame count", lambda: _hop(encoder, device, autocast)),
+        ("variable input lengths", lambda: _variable_lengths(encoder, device, autocast)),
+        ("batch consistency", lambda: _batch_consistency(encoder, device, autocast)),
+    ]
+    if long_seconds:
+        checks.append((f"{long_seconds:g} s clip", lambda: _long_clip(encoder, device, long_seconds, autocast)))
+    for name, check in checks:
+        results.append(_run(name, check))
+    return results
+
+
+def require_passing(results: list[CheckResult], encoder_name: str) -> None:
+    failed = [result for result in results if not result.passed]
+    if failed:
+        lines = "\n".join(f"  - {result.name}: {result.detail}" for result in failed)
+        raise EncoderContractError(
+            f"encoder {encoder_name} fails the X-ARES encoder contract:\n{lines}\n"
+            "See README, 'Bring your own encoder'; run `xares stage=check encoder=...` for the full report."
+        )
+
+
+def _run(name: str, check: Callable[[], str]) -> CheckResult:
+    try:
+        return CheckResult(name, True, check())
+    except EncoderContractError as exn:
+        return CheckResult(name, False, str(exn))
+    except (RuntimeError, ValueError, TypeError, IndexError) as exn:
+        return CheckResult(name, False, f"encoder raised {type(exn).__name__}: {exn}")
+    except torch.cuda.OutOfMemoryError as exn:
+        return CheckResult(name, False, f"out of memory ({exn}); chunk long audio inside the encoder")
+
+
+def _check_attributes(encoder: torch.nn.Module) -> CheckResult:
+    problems = []
+    if not isinstance(encoder, torch.nn.Module):
+        problems.append(f"is a {type(encoder).__name__}, not a torch.nn.Module")
+    for name, kinds in (("sampling_rate", (int,)), ("output_dim", (int,)), ("hop_size_in_ms", (int, float))):
+        value = getattr(encoder, name, None)
+        if value is None:
+            problems.append(f"missing attribute {name}")
+        elif not isinstance(value, kinds) or isinstance(value, bool) or value <= 0:
+            problems.append(f"{name}={value!r} is not a positive {kinds[-1].__name__}")
+    detail = "; ".join(problems) or (
+        f"sampling_rate={encoder.sampling_rate}, output_dim={encoder.output_dim}, "
+        f"hop_size_in_ms={encoder.hop_size_in_ms}"
+    )
+    return CheckResult("attributes", not problems, detail)
+
+
+def _clips(encoder: torch.nn.Module, seconds: float, batch: int, device: torch.device) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    samples = round(seconds * encoder.sampling_rate)
+    return (0.1 * torch.randn(batch, samples, generator=generator)).to(device)
+
+
+def _encode(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None) -> torch.Tensor:
+    output = forward(encoder, audio, autocast)
+    check_output(output, audio.shape[0], encoder.output_dim, f"input {tuple(audio.shape)}")
+    return output.float()
+
+
+def _shape(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
+    output = _encode(encoder, _clips(encoder, QUICK_SECONDS[0], 2, device), autocast)
+    return f"[2, {encoder.sampling_rate}] -> {list(output.shape)}"
+
+
+def _finite(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
+    silence = torch.zeros(1, encoder.sampling_rate, device=device)
+    _encode(encoder, silence, autocast)
+    _encode(encoder, _clips(encoder, QUICK_SECONDS[1], 1, device).clamp(-1, 1) * 10, autocast)
+    return "no NaN/inf for silence and loud noise"
+
+
+def expected_frames(encoder: torch.nn.Module, n_samples: int) -> float:
+    return n_samples / (encoder.sampling_rate * encoder.hop_size_in_ms / 1000)
+
+
+def _hop(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
+    details = []
+    for seconds in QUICK_SECONDS:
+        audio = _clips(encoder, seconds, 1, device)
+        frames = _encode(encoder, audio, autocast).shape[1]
+        expected = expected_frames(encoder, audio.shape[1])
+        if abs(frames - expected) > 1.0 + 1e-6:
+            raise EncoderContractError(
+                f"{seconds:g} s gives {frames} frames, but hop_size_in_ms={encoder.hop_size_in_ms} "
+                f"implies {expected:.1f}; fix hop_size_in_ms or the output length"
+            )
+        details.append(f"{seconds:g} s -> {frames} frames (expected {expected:.1f})")
+    return "; ".join(details)
+
+
+def _variable_lengths(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
+    lengths = (0.1, 0.5, 3.3, 10.0)
+    for seconds in lengths:
+        _encode(encoder, _clips(encoder, seconds, 1, device), autocast)
+    return "encoded " + ", ".join(f"{s:g} s" for s in lengths)
+
+
+def _batch_consistency(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
+    batch = _clips(encoder, QUICK_SECONDS[0], 3, device)
+    together = _encode(encoder, batch, autocast)
+    alone = _encode(encoder, batch[1:2], autocast)
+    scale = together.abs().max().clamp_min(1e-6)
+    difference = float((together[1:2] - alone).abs().max() / scale)
+    tolerance = 1e-3 if autocast is None else 5e-2
+    if difference > tolerance:
+        raise EncoderContractError(
+            f"a clip encoded alone differs from the same clip in a batch (relative difference {difference:.2e}); "
+            "batch items must not influence each other"
+        )
+    return f"relative difference {difference:.1e}"
+
+
+def _long_clip(encoder: torch.nn.Module, device: torch.device, seconds: float, autocast: str | None) -> str:
+    audio = _clips(encoder, seconds, 1, device)
+    frames = _encode(encoder, audio, autocast).shape[1]
+    expected = expected_frames(encoder, audio.shape[1])
+    if abs(frames - expected) > max(2.0, 0.01 * expected):
+        raise EncoderContractError(f"{seconds:g} s gives {frames} frames, expected about {expected:.0f}")
+    return f"{frames} frames"

@@ -1,0 +1,40 @@
+"""Rich output shared by the stages: progress bars on stderr, tables on stdout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+stderr_console = Console(stderr=True)
+
+
+@contextmanager
+def shard_progress(description: str, shard_names: list[str]) -> Iterator[Callable[[str, int], None]]:
+    """A bar over shards, plus a running count of crops encoded; yields the per-batch callback."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[crops]} crops · {task.fields[shard]}"),
+        TimeElapsedColumn(),
+        console=stderr_console,
+        transient=False,
+    ) as progress:
+        bar = progress.add_task(description, total=len(shard_names), crops=0, shard="")
+        seen: set[str] = set()
+        crops = 0
+
+        def advance(shard: str, n_crops: int) -> None:
+            nonlocal crops
+            crops += n_crops
+            if shard not in seen:
+                if seen:
+                    progress.advance(bar)
+                seen.add(shard)
+            progress.update(bar, crops=crops, shard=shard)
+
+        yield advance
+        progress.update(bar, completed=len(shard_names))

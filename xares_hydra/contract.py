@@ -1,0 +1,40 @@
+"""One call of an encoder under the X-ARES contract, and the check of what it returned."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+
+from xares_hydra.errors import ConfigError, EncoderContractError
+
+AUTOCAST_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def forward(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None) -> torch.Tensor:
+    if autocast not in AUTOCAST_DTYPES:
+        raise ConfigError(f"encode.autocast={autocast!r}; use null, bf16 or fp16")
+    dtype = AUTOCAST_DTYPES[autocast]
+    context = torch.autocast(audio.device.type, dtype=dtype) if dtype is not None else nullcontext()
+    with torch.inference_mode(), context:
+        return encoder(audio)
+
+
+def check_output(output: Any, batch_size: int, output_dim: int, where: str) -> None:
+    """Raise EncoderContractError when the output is not a finite [B, T', D] tensor."""
+    if not isinstance(output, torch.Tensor):
+        raise EncoderContractError(f"encoder returned {type(output).__name__}, expected a torch.Tensor ({where})")
+    if output.ndim != 3:
+        raise EncoderContractError(
+            f"encoder output has rank {output.ndim} (shape {tuple(output.shape)}); expected [B, T', D] ({where})"
+        )
+    if output.shape[0] != batch_size or output.shape[2] != output_dim:
+        raise EncoderContractError(
+            f"encoder output shape {tuple(output.shape)} does not match batch {batch_size} and "
+            f"output_dim {output_dim} ({where})"
+        )
+    if output.shape[1] == 0:
+        raise EncoderContractError(f"encoder returned no frames ({where})")
+    if not torch.isfinite(output).all():
+        raise EncoderContractError(f"encoder output contains NaN or infinite values ({where})")

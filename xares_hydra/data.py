@@ -1,0 +1,179 @@
+"""Data stage: make a task's tar shards present under ``<data_root>/<task name>/`` and find them.
+
+The folder layout is X-ARES's ``env/<task>/`` (tar shards plus the ``.audio_tar_ready`` marker),
+so ``paths.data_root`` can point at an existing X-ARES data folder. Sources:
+- ``zenodo``: downloaded once (a record shared by two tasks is fetched once and linked);
+- ``generated``: the offline demo suite, written by a seeded generator on first use;
+- ``local``: private data that is never downloaded; the user places the shards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import braceexpand
+from filelock import FileLock
+
+from xares_hydra.atomic import read_json, write_json
+from xares_hydra.errors import DataUnavailable, TaskSkipped
+from xares_hydra.taskspec import TaskSpec
+
+log = logging.getLogger(__name__)
+
+READY_MARKER = ".audio_tar_ready"
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    data_root: Path
+    zenodo_api: str = "https://zenodo.org/api"
+    timeout: float = 60.0
+    retries: int = 3
+    force_download: bool = False
+    mini: bool = False
+
+
+@dataclass
+class TaskData:
+    directory: Path
+    shards: dict[str, list[Path]]
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def shards_used(self) -> list[Path]:
+        return sorted({shard for shards in self.shards.values() for shard in shards})
+
+
+def prepare_task_data(task: TaskSpec, options: DataOptions) -> TaskData:
+    """Make the task's data present (download or generate it when needed) and list its shards."""
+    directory = options.data_root / task.name
+    if task.source == "generated":
+        provenance = _ensure_generated(task, directory)
+    elif task.source == "zenodo":
+        provenance = _ensure_downloaded(task, directory, options)
+    else:
+        provenance = _require_local(task, directory, options)
+    shards = find_shards(task, directory, options.mini)
+    return TaskData(directory, shards, _with_checksums(provenance, shards))
+
+
+def find_shards(task: TaskSpec, directory: Path, mini: bool = False) -> dict[str, list[Path]]:
+    found = {}
+    for partition, pattern in task.tar_patterns(mini).items():
+        shards = _match(directory, pattern)
+        if not shards:
+            raise DataUnavailable(
+                f"task {task.name}: no tar shards match {pattern!r} (partition {partition}) in {directory}. "
+                "The dataset looks incomplete: delete that folder to download it again, "
+                "or check the task's tar patterns."
+            )
+        found[partition] = shards
+    return found
+
+
+def _match(directory: Path, pattern: str) -> list[Path]:
+    paths = set()
+    for expanded in braceexpand.braceexpand(pattern):
+        paths.update(path for path in directory.glob(expanded) if path.is_file() and path.suffix == ".tar")
+    return sorted(paths)
+
+
+def read_marker(directory: Path) -> dict[str, Any] | None:
+    marker = directory / READY_MARKER
+    if not marker.exists():
+        return None
+    try:
+        document = read_json(marker)
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _ensure_generated(task: TaskSpec, directory: Path) -> dict[str, Any]:
+    from xares_hydra.demo_data import generate
+
+    wanted = {"source": "generated", **task.generator}
+    directory.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(directory) + ".lock"):
+        if read_marker(directory) != wanted:
+            log.info("Generating the %s demo data in %s", task.name, directory)
+            for stale in directory.glob("*.tar"):
+                stale.unlink()
+            generator = dict(task.generator)
+            generate(generator["name"], directory, int(generator.get("seed", 0)), dict(generator.get("args") or {}))
+            write_json(directory / READY_MARKER, wanted)
+    return wanted
+
+
+def _ensure_downloaded(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any]:
+    marker = read_marker(directory)
+    if marker is not None and not options.force_download:
+        return {"source": "zenodo", "record": task.zenodo_id, **marker}
+    sibling = None if options.force_download else _sibling_with_record(options.data_root, task)
+    if sibling is not None:
+        log.info("Record %s is already in %s; linking it for %s", task.zenodo_id, sibling, task.name)
+        _link_record(sibling, directory)
+        return {"source": "zenodo", "record": task.zenodo_id, **(read_marker(directory) or {})}
+    from xares_hydra.zenodo import download_record
+
+    download = download_record(
+        task.zenodo_id,
+        directory,
+        api_base=options.zenodo_api,
+        timeout=options.timeout,
+        retries=options.retries,
+        force=options.force_download,
+    )
+    return {"source": "zenodo", "record": task.zenodo_id, **download.to_dict()}
+
+
+def _sibling_with_record(data_root: Path, task: TaskSpec) -> Path | None:
+    if not data_root.is_dir():
+        return None
+    for candidate in sorted(data_root.iterdir()):
+        if candidate.name == task.name or not candidate.is_dir():
+            continue
+        marker = read_marker(candidate)
+        if marker and str(marker.get("record_id", marker.get("record"))) == task.zenodo_id:
+            return candidate
+    return None
+
+
+def _link_record(source: Path, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        if not path.is_file() or path.name.startswith(".") or path.name.endswith(".part"):
+            continue
+        target = directory / path.name
+        if target.exists():
+            continue
+        try:
+            os.link(path, target)
+        except OSError:
+            target.symlink_to(path.resolve())
+    write_json(directory / READY_MARKER, read_marker(source) or {})
+
+
+def _require_local(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any]:
+    patterns = task.tar_patterns(options.mini)
+    if directory.is_dir() and all(_match(directory, pattern) for pattern in patterns.values()):
+        return {"source": "local"}
+    wanted = ", ".join(f"{name}: {pattern}" for name, pattern in patterns.items())
+    disabled = " It is also disabled in X-ARES 0.1.3." if task.disabled else ""
+    kind = "private data that is never downloaded" if task.private else "local data"
+    raise TaskSkipped(
+        f"task {task.name} uses {kind}, and it is not present.{disabled} "
+        f"Put its X-ARES-format tar shards ({wanted}) into {directory} "
+        f"(or point paths.data_root at the folder that holds a {task.name!r} folder)."
+    )
+
+
+def _with_checksums(provenance: dict[str, Any], shards: dict[str, list[Path]]) -> dict[str, Any]:
+    used = {shard.name for paths in shards.values() for shard in paths}
+    files = provenance.get("files")
+    if isinstance(files, list):
+        provenance = dict(provenance, files=[entry for entry in files if entry.get("key") in used] or files)
+    return dict(provenance, shards=sorted(used))

@@ -1,0 +1,112 @@
+"""Which encoder a run uses: its name, its cache fingerprint, and how to build it.
+
+The encoder is built only when some shard still has to be encoded: a head sweep over cached
+embeddings never loads the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+
+from xares_hydra.errors import ConfigError, XaresError
+from xares_hydra.fingerprint import encoder_fingerprint
+
+CONTRACT_ATTRIBUTES = ("sampling_rate", "output_dim", "hop_size_in_ms")
+
+
+@dataclass
+class EncoderSpec:
+    name: str
+    fingerprint: str
+    fingerprint_document: dict[str, Any]
+    config: dict[str, Any] | None = None
+    instance: torch.nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def cache_name(self) -> str:
+        return f"{self.name}-{self.fingerprint}"
+
+    @property
+    def target(self) -> str:
+        if self.config is not None:
+            return str(self.config.get("_target_"))
+        return f"{type(self.instance).__module__}.{type(self.instance).__qualname__}"
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "fingerprint": self.fingerprint, "target": self.target, "config": self.config}
+
+    def build(self, device: torch.device) -> torch.nn.Module:
+        encoder = self.instance if self.instance is not None else _instantiate(self.config)
+        return encoder.to(device).eval()
+
+
+def spec_from_config(
+    name: str, config: Mapping[str, Any], embedding_settings: Mapping[str, Any], memo_dir: Path | None
+) -> EncoderSpec:
+    config = dict(config)
+    if not config.get("_target_") or config["_target_"] == "???":
+        raise ConfigError(
+            "the encoder config has no _target_: use encoder=<name> or "
+            "encoder=custom encoder._target_=my_package.MyEncoder"
+        )
+    fingerprint, document = encoder_fingerprint(config, embedding_settings, memo_dir)
+    return EncoderSpec(name=safe_name(name), fingerprint=fingerprint, fingerprint_document=document, config=config)
+
+
+def spec_from_instance(encoder: torch.nn.Module, embedding_settings: Mapping[str, Any], name: str | None = None):
+    """For an encoder object handed over from Python: fingerprinted by class, attributes and weights."""
+    identity = {
+        "_target_": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
+        **{attribute: getattr(encoder, attribute, None) for attribute in CONTRACT_ATTRIBUTES},
+        "weights_sha256": _state_digest(encoder),
+    }
+    fingerprint, document = encoder_fingerprint(identity, embedding_settings)
+    return EncoderSpec(
+        name=safe_name(name or type(encoder).__name__),
+        fingerprint=fingerprint,
+        fingerprint_document=document,
+        instance=encoder,
+    )
+
+
+def default_name(choice: str | None, config: Mapping[str, Any]) -> str:
+    """The config group choice, or for ad-hoc encoders the class or file they point at."""
+    if choice in (None, "custom"):
+        return str(config.get("_target_", "encoder")).rsplit(".", 1)[-1]
+    if choice == "xares_file" and config.get("path"):
+        return Path(str(config["path"])).stem
+    return choice
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "encoder"
+
+
+def _state_digest(encoder: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for key, tensor in sorted(encoder.state_dict().items()):
+        digest.update(key.encode("utf-8"))
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _instantiate(config: Mapping[str, Any]) -> torch.nn.Module:
+    if str(Path.cwd()) not in sys.path:
+        sys.path.append(str(Path.cwd()))
+    try:
+        return instantiate(dict(config))
+    except InstantiationException as exn:
+        cause = exn.__cause__ or exn
+        if isinstance(cause, XaresError):
+            raise cause from None
+        raise ConfigError(f"could not build the encoder {config.get('_target_')}: {cause}") from exn

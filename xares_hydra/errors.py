@@ -1,0 +1,33 @@
+"""Expected failures: each carries a message the user can act on and is shown without a traceback."""
+
+from __future__ import annotations
+
+
+class XaresError(Exception):
+    """Base class of the failures a user can fix (no data, bad config, broken encoder)."""
+
+    status = "failed"
+
+
+class DataUnavailable(XaresError):
+    """A dataset could not be found or fetched (offline, HTTP error, private data not placed)."""
+
+    status = "unavailable"
+
+
+class TaskSkipped(XaresError):
+    """The task is not run on purpose (disabled upstream, private data not present)."""
+
+    status = "skipped"
+
+
+class EncoderContractError(XaresError):
+    """The encoder does not follow the X-ARES encoder contract."""
+
+
+class ConfigError(XaresError):
+    """A config value is wrong; the message names the key."""
+
+
+class LabelError(XaresError):
+    """A sample's labels do not fit the task's label rule."""

@@ -1,0 +1,126 @@
+"""Heads stage: evaluation rounds over cached embeddings, aggregated into one score per head."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xares_hydra.cache import EmbeddingSet, EncoderCache
+from xares_hydra.errors import LabelError
+from xares_hydra.heads import HEADS, HeadContext, RoundData, heads_for
+from xares_hydra.labels import LabelSpec, convert_labels
+from xares_hydra.plan import EXCLUDE_HOLDOUT, ONLY_HOLDOUT, Round, Subset, in_holdout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HeadResult:
+    head: str
+    score: float
+    std: float
+    rounds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "head": self.head,
+            "score": self.score,
+            "std": self.std,
+            "rounds": self.rounds,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def attach_targets(embeddings: EmbeddingSet, spec: LabelSpec, partition: str) -> tuple[EmbeddingSet, int]:
+    """Convert raw labels to targets; samples whose labels do not fit are dropped and counted."""
+    targets, problems = convert_labels(embeddings.labels, spec)
+    if problems:
+        for index, reason in problems[:3]:
+            log.warning("Skipping %s (%s): %s", embeddings.keys[index], partition, reason)
+        log.warning("%s: %d of %d samples skipped for bad labels", partition, len(problems), len(embeddings))
+    if len(problems) == len(embeddings):
+        reason = problems[0][1] if problems else "no samples"
+        raise LabelError(
+            f"no sample of partition {partition} has usable labels (first problem: {reason}); "
+            f"check task.label (rule {spec.rule!r}, key {spec.key!r}) against the dataset's .json fields"
+        )
+    bad = {index for index, _ in problems}
+    kept = [index for index in range(len(embeddings)) if index not in bad]
+    embeddings.targets = targets
+    return embeddings.subset(kept) if bad else embeddings, len(problems)
+
+
+def select(partitions: Mapping[str, EmbeddingSet], subset: Subset) -> EmbeddingSet:
+    chosen = EmbeddingSet.concat([partitions[name] for name in subset.partitions])
+    if subset.holdout is None:
+        return chosen
+    held = np.array([in_holdout(key) for key in chosen.clip_keys], dtype=bool)
+    keep = held if subset.holdout == ONLY_HOLDOUT else ~held
+    if (subset.holdout == EXCLUDE_HOLDOUT and not (~held).any()) or (subset.holdout == ONLY_HOLDOUT and not held.any()):
+        raise LabelError(f"too few clips in {subset.describe()} to hold out a validation share")
+    return chosen.subset(np.flatnonzero(keep))
+
+
+def evaluate_heads(
+    partitions: Mapping[str, EmbeddingSet], rounds: list[Round], context: HeadContext
+) -> dict[str, HeadResult]:
+    results = {}
+    for slot, head_name in heads_for(context.task, context.settings).items():
+        round_data = {item.name: _round_data(partitions, item, HEADS[head_name].selects_model) for item in rounds}
+        results[slot] = _run_head(head_name, rounds, round_data, context)
+    return results
+
+
+def _round_data(partitions: Mapping[str, EmbeddingSet], item: Round, selects_model: bool) -> RoundData:
+    train = item.train if selects_model else item.reference
+    return RoundData(select(partitions, train), select(partitions, item.valid), select(partitions, item.test))
+
+
+def _run_head(
+    head_name: str, rounds: list[Round], round_data: dict[str, RoundData], context: HeadContext
+) -> HeadResult:
+    started = time.perf_counter()
+    per_round = {}
+    for item in rounds:
+        data = round_data[item.name]
+        round_started = time.perf_counter()
+        score = HEADS[head_name].run(data, context)
+        per_round[item.name] = {
+            "test": score.test,
+            "valid": score.valid,
+            "best_epoch": score.best_epoch,
+            "train_on": (item.train if HEADS[head_name].selects_model else item.reference).describe(),
+            "select_on": item.valid.describe() if HEADS[head_name].selects_model else None,
+            "test_on": item.test.describe(),
+            "n_train": len(data.train),
+            "n_valid": len(data.valid),
+            "n_test": len(data.test),
+            "seconds": round(time.perf_counter() - round_started, 3),
+            **score.extra,
+        }
+        log.info("%s %s: %s = %.4f", head_name, item.name, context.metric.name, score.test)
+    tests = np.array([entry["test"] for entry in per_round.values()], dtype=np.float64)
+    return HeadResult(
+        head=head_name,
+        score=float(tests.mean()),
+        std=float(tests.std()) if len(tests) > 1 else 0.0,
+        rounds=per_round,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def load_partitions(
+    cache: EncoderCache, shards: Mapping[str, list[Path]], spec: LabelSpec
+) -> tuple[dict[str, EmbeddingSet], dict[str, int]]:
+    """Each partition's cached embeddings with targets attached, and its count of bad-label skips."""
+    partitions, label_skips = {}, {}
+    for name, paths in shards.items():
+        partitions[name], label_skips[name] = attach_targets(cache.load(paths), spec, name)
+    return partitions, label_skips

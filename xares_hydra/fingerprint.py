@@ -1,0 +1,96 @@
+"""The encoder fingerprint that keys the embedding cache.
+
+It hashes what determines the embeddings: the resolved encoder config (``_target_`` and every
+argument), the content of any weight file or directory it names, and the settings that change
+what the encoder sees (crop length, padding behaviour, autocast). Runtime knobs that do not
+change embeddings (device, default-mode batch size, threads) are left out on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+CACHE_FORMAT_VERSION = 1
+_DIGEST_MEMO = ".file_digests.json"
+
+
+def encoder_fingerprint(
+    encoder_config: Mapping[str, Any], embedding_settings: Mapping[str, Any], memo_dir: Path | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Short hex fingerprint and the document it was computed from (saved beside the cache)."""
+    document = {
+        "format": CACHE_FORMAT_VERSION,
+        "encoder": _with_file_digests(encoder_config, memo_dir),
+        "settings": dict(embedding_settings),
+    }
+    canonical = json.dumps(document, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12], document
+
+
+def _with_file_digests(value: Any, memo_dir: Path | None) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _with_file_digests(item, memo_dir) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_with_file_digests(item, memo_dir) for item in value]
+    if isinstance(value, str) and _looks_like_path(value):
+        path = Path(value).expanduser()
+        if path.is_file():
+            return {"path": value, "sha256": file_digest(path, memo_dir)}
+        if path.is_dir():
+            return {"path": value, "sha256": directory_digest(path, memo_dir)}
+    return value
+
+
+def _looks_like_path(value: str) -> bool:
+    return os.sep in value or value.startswith(("~", ".")) or value.endswith((".pt", ".pth", ".ckpt", ".py"))
+
+
+def directory_digest(path: Path, memo_dir: Path | None) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(path)).encode("utf-8"))
+        digest.update(file_digest(file, memo_dir).encode("ascii"))
+    return digest.hexdigest()
+
+
+def file_digest(path: Path, memo_dir: Path | None) -> str:
+    """sha256 of a file; large weight files are hashed once and remembered by (path, size, mtime)."""
+    stat = path.stat()
+    memo_key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo = _read_memo(memo_dir)
+    if memo_key in memo:
+        return memo[memo_key]
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 22), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    if memo_dir is not None and stat.st_size > 1 << 20:
+        _write_memo(memo_dir, memo_key, value)
+    return value
+
+
+def _read_memo(memo_dir: Path | None) -> dict[str, str]:
+    if memo_dir is None or not (memo_dir / _DIGEST_MEMO).exists():
+        return {}
+    try:
+        return json.loads((memo_dir / _DIGEST_MEMO).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _write_memo(memo_dir: Path, key: str, value: str) -> None:
+    memo_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(memo_dir / (_DIGEST_MEMO + ".lock"))):
+        memo = _read_memo(memo_dir)
+        memo[key] = value
+        partial = memo_dir / (_DIGEST_MEMO + f".{os.getpid()}.part")
+        partial.write_text(json.dumps(memo, indent=1))
+        os.replace(partial, memo_dir / _DIGEST_MEMO)

@@ -1,0 +1,110 @@
+"""Heads trained or fitted on cached embeddings, one registered function per head kind.
+
+Every head takes one evaluation round (train / valid / test embedding sets with their targets)
+and returns a ``RoundScore``. Which heads run depends on the task type and the head settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from xares_hydra.cache import EmbeddingSet
+from xares_hydra.labels import SINGLE
+from xares_hydra.metrics import Metric
+from xares_hydra.taskspec import TaskSpec
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    name: str = "probe"
+    mlp: bool = True
+    knn: bool = True
+    lr: float = 1e-3
+    epochs: int = 10
+    batch_size: int = 32
+    weight_decay: float = 0.0
+    hidden_dim: int | None = None
+    decay_fraction: float = 0.1
+    k: int = 10
+    temperature: float = 0.07
+    seed: int = 42
+    device: str = "auto"
+    knn_feature_normalisation: bool = False
+
+    @property
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class RoundData:
+    train: EmbeddingSet
+    valid: EmbeddingSet
+    test: EmbeddingSet
+
+
+@dataclass
+class HeadContext:
+    task: TaskSpec
+    settings: HeadSettings
+    metric: Metric
+    encoder_info: dict[str, Any]
+
+
+@dataclass
+class RoundScore:
+    test: float
+    valid: float | None = None
+    best_epoch: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+HeadFunction = Callable[[RoundData, HeadContext], RoundScore]
+
+
+@dataclass(frozen=True)
+class Head:
+    name: str
+    run: HeadFunction
+    selects_model: bool = True
+
+
+HEADS: dict[str, Head] = {}
+TRAINED_HEAD_OF_TASK_TYPE = {"clip": "linear_probe"}
+
+
+def head(name: str, selects_model: bool = True):
+    """Register a head; ``selects_model=False`` for heads that fit without validation (kNN)."""
+
+    def register(function: HeadFunction) -> HeadFunction:
+        HEADS[name] = Head(name, function, selects_model)
+        return function
+
+    return register
+
+
+def heads_for(task: TaskSpec, settings: HeadSettings) -> dict[str, str]:
+    """Result slot ("mlp" for the trained head, as X-ARES names it; "knn") -> registered head."""
+    chosen = {}
+    if settings.mlp:
+        chosen["mlp"] = TRAINED_HEAD_OF_TASK_TYPE[task.task_type]
+    if settings.knn and task.task_type == "clip" and task.label.kind == SINGLE:
+        chosen["knn"] = "knn"
+    return chosen
+
+
+def _register_builtin_heads() -> None:
+    from xares_hydra.heads import knn, linear_probe  # noqa: F401  (registers the heads)
+
+
+_register_builtin_heads()

@@ -1,0 +1,184 @@
+"""Label rules: named, registered functions turning a sample's JSON into a training target.
+
+A task YAML names its rule (``label.rule``) with its arguments (``key``, ``classes``, ``args``);
+adding a rule = one decorated function here. Each rule has a ``kind`` that tells the heads
+what the targets are: a class index, a multi-hot vector, a number, events, captions or text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xares_hydra.errors import ConfigError, LabelError
+
+SINGLE, MULTI, REGRESSION, EVENTS, CAPTIONS, TRANSCRIPT = (
+    "single", "multi", "regression", "events", "captions", "transcript",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    rule: str
+    key: str | None = None
+    classes: tuple[Any, ...] | None = None
+    num_classes: int | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int | None:
+        return len(self.classes) if self.classes is not None else self.num_classes
+
+    @property
+    def kind(self) -> str:
+        return rule_of(self.rule).kind
+
+    def class_index(self, value: Any) -> int:
+        lookup = _class_lookup(self.classes or ())
+        name = str(value).strip()
+        if name not in lookup:
+            raise LabelError(f"label value {value!r} is not one of the task's {len(lookup)} classes")
+        return lookup[name]
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    name: str
+    kind: str
+    convert: Callable[[Any, LabelSpec], Any]
+    needs_classes: bool = False
+
+
+LABEL_RULES: dict[str, LabelRule] = {}
+
+
+def label_rule(name: str, kind: str, needs_classes: bool = False):
+    def register(convert: Callable[[Any, LabelSpec], Any]) -> Callable[[Any, LabelSpec], Any]:
+        LABEL_RULES[name] = LabelRule(name, kind, convert, needs_classes)
+        return convert
+
+    return register
+
+
+def rule_of(name: str) -> LabelRule:
+    if name not in LABEL_RULES:
+        raise ConfigError(f"task.label.rule={name!r} is not a label rule; known rules: {', '.join(LABEL_RULES)}")
+    return LABEL_RULES[name]
+
+
+def validate_spec(spec: LabelSpec, task_name: str) -> None:
+    rule = rule_of(spec.rule)
+    if rule.needs_classes and not spec.n_classes:
+        raise ConfigError(f"task {task_name}: label rule {spec.rule!r} needs task.label.classes or num_classes")
+
+
+def convert_labels(raws: Sequence[Any], spec: LabelSpec) -> tuple[list[Any], list[tuple[int, str]]]:
+    """Targets for every sample, and (index, reason) for the samples whose labels do not fit."""
+    rule = rule_of(spec.rule)
+    targets: list[Any] = []
+    problems: list[tuple[int, str]] = []
+    for index, raw in enumerate(raws):
+        try:
+            targets.append(rule.convert(raw, spec))
+        except (LabelError, KeyError, TypeError, ValueError) as exn:
+            targets.append(None)
+            problems.append((index, _describe(exn)))
+    return targets, problems
+
+
+def _describe(exn: Exception) -> str:
+    if isinstance(exn, KeyError):
+        return f"label field {exn.args[0]!r} missing"
+    return str(exn)
+
+
+def _class_lookup(classes: Sequence[Any]) -> dict[str, int]:
+    return {str(name).strip(): index for index, name in enumerate(classes)}
+
+
+def _field(raw: Any, spec: LabelSpec) -> Any:
+    if spec.key is None:
+        return raw
+    if not isinstance(raw, dict):
+        raise LabelError(f"labels are a {type(raw).__name__}, expected an object with field {spec.key!r}")
+    return raw[spec.key]
+
+
+@label_rule("class_map", SINGLE, needs_classes=True)
+def class_map(raw: Any, spec: LabelSpec) -> int:
+    """The field holds a class name (or value) from ``classes``; target = its position."""
+    return spec.class_index(_field(raw, spec))
+
+
+@label_rule("as_int", SINGLE, needs_classes=True)
+def as_int(raw: Any, spec: LabelSpec) -> int:
+    """The field holds the class index itself (ESC-50's 0..49, LibriCount's speaker count)."""
+    value = int(_field(raw, spec))
+    if not 0 <= value < spec.n_classes:
+        raise LabelError(f"class index {value} outside 0..{spec.n_classes - 1}")
+    return value
+
+
+@label_rule("binary_match", SINGLE)
+def binary_match(raw: Any, spec: LabelSpec) -> int:
+    """``args.match`` -> ``args.index`` (default 0), anything else -> the other class."""
+    index = int(spec.args.get("index", 0))
+    return index if str(_field(raw, spec)) == str(spec.args["match"]) else 1 - index
+
+
+@label_rule("multi_hot", MULTI, needs_classes=True)
+def multi_hot(raw: Any, spec: LabelSpec) -> np.ndarray:
+    """The field holds class names joined by ``args.separator`` (';' by default) or a list."""
+    value = _field(raw, spec)
+    names = value if isinstance(value, list) else str(value).split(spec.args.get("separator", ";"))
+    target = np.zeros(spec.n_classes, dtype=np.float32)
+    for name in names:
+        if str(name).strip():
+            target[spec.class_index(name)] = 1.0
+    return target
+
+
+@label_rule("as_float", REGRESSION)
+def as_float(raw: Any, spec: LabelSpec) -> float:
+    value = float(_field(raw, spec))
+    if not np.isfinite(value):
+        raise LabelError(f"regression target {value} is not finite")
+    return value
+
+
+@label_rule("events", EVENTS, needs_classes=True)
+def events(raw: Any, spec: LabelSpec) -> list[tuple[float, float, int]]:
+    """A list of events ``{onset, offset, label}`` (field names from ``args``); a label may name several
+    classes joined by ``args.separator``. Target: (onset s, offset s, class index) triples."""
+    onset_key = spec.args.get("onset", "onset")
+    offset_key = spec.args.get("offset", "offset")
+    label_key = spec.args.get("label", "label")
+    separator = spec.args.get("separator", ",")
+    triples = []
+    for event in _field(raw, spec):
+        onset, offset = float(event[onset_key]), float(event[offset_key])
+        if not (np.isfinite(onset) and np.isfinite(offset)) or offset < onset or onset < 0:
+            raise LabelError(f"event with onset {onset} and offset {offset} is not a valid interval")
+        names = str(event[label_key]).split(separator) if separator else [event[label_key]]
+        triples.extend((onset, offset, spec.class_index(name)) for name in names if str(name).strip())
+    return triples
+
+
+@label_rule("captions", CAPTIONS)
+def captions(raw: Any, spec: LabelSpec) -> list[str]:
+    """Captions: a dict of caption fields or a list; empty captions are dropped."""
+    value = _field(raw, spec)
+    texts = list(value.values()) if isinstance(value, dict) else list(value)
+    texts = [str(text).strip() for text in texts if str(text).strip()]
+    if not texts:
+        raise LabelError("no captions")
+    return texts
+
+
+@label_rule("transcript", TRANSCRIPT)
+def transcript(raw: Any, spec: LabelSpec) -> str:
+    text = str(_field(raw, spec)).strip()
+    return text.lower() if spec.args.get("lowercase", True) else text

@@ -1,0 +1,171 @@
+"""The ``xares`` command: one task x one encoder x one head setting, as a Hydra app.
+
+task data -> encode into the embedding cache -> heads -> result record -> report
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+from rich.console import Console
+
+from xares_hydra import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.cache import EncoderCache
+from xares_hydra.checker import run_checks
+from xares_hydra.data import TaskData, prepare_task_data
+from xares_hydra.encode import ensure_encoded
+from xares_hydra.encoder_spec import default_name
+from xares_hydra.errors import XaresError
+from xares_hydra.evaluate import evaluate_heads, load_partitions
+from xares_hydra.heads import HeadContext
+from xares_hydra.metrics import get_metric
+from xares_hydra.plan import evaluation_rounds
+from xares_hydra.record import (
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_UNAVAILABLE,
+    RunRecord,
+    StageClock,
+    write_record,
+)
+from xares_hydra.report import check_table, record_table
+from xares_hydra.settings import (
+    data_options,
+    device,
+    encode_settings,
+    encoder_spec,
+    head_settings,
+    plain,
+)
+from xares_hydra.taskspec import TaskSpec
+
+log = logging.getLogger("xares")
+
+
+@hydra.main(version_base="1.3", config_path="pkg://xares_hydra.conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    hydra_cfg = HydraConfig.get()
+    name = default_name(hydra_cfg.runtime.choices.get("encoder"), plain(cfg.encoder))
+    if cfg.stage == "check":
+        sys.exit(check_encoder(cfg, name))
+    record = run_task(
+        cfg,
+        encoder_name=name,
+        output_dir=Path(hydra_cfg.runtime.output_dir),
+        overrides=list(hydra_cfg.overrides.task),
+    )
+    if hydra_cfg.mode == RunMode.RUN and record["status"] in (STATUS_FAILED, STATUS_UNAVAILABLE):
+        sys.exit(1)
+
+
+def run_task(
+    cfg: DictConfig,
+    encoder: torch.nn.Module | None = None,
+    encoder_name: str | None = None,
+    output_dir: Path | None = None,
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run one task end to end and return its result record (also written to disk)."""
+    task = TaskSpec.from_config(plain(cfg.task))
+    spec = encoder_spec(cfg, task, encoder, encoder_name)
+    record = RunRecord(
+        task=task_summary(task),
+        encoder=spec.summary(),
+        head=plain(cfg.head),
+        mode=cfg.compat.mode,
+        overrides=list(overrides),
+        config=plain(cfg),
+    )
+    clock = StageClock()
+    try:
+        with clock("data"):
+            data = prepare_task_data(task, data_options(cfg))
+        record.data = data.provenance
+        if cfg.stage != "download":
+            cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
+            with clock("encode"):
+                shards = data.shards_used()
+                info = ensure_encoded(spec, cache, shards, encode_settings(cfg, task), device(cfg), cfg.encode.check)
+            record.encoder.update(info)
+            record.counts = encode_counts(cache, data)
+        if cfg.stage == "all":
+            with clock("heads"):
+                partitions, label_skips = load_partitions(cache, data.shards, task.label)
+                rounds = evaluation_rounds(task, select_on_test=cfg.compat.select_on_test)
+                context = HeadContext(task, head_settings(cfg), get_metric(task.metric), info)
+                results = evaluate_heads(partitions, rounds, context)
+            record.scores = {slot: result.to_dict() for slot, result in results.items()}
+            record.counts["label_skips"] = label_skips
+    except XaresError as error:
+        record.status, record.reason = error.status, str(error)
+        log.error("%s (%s): %s", task.name, error.status, error)
+    except Exception as error:
+        record.status, record.reason = STATUS_FAILED, f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        record.timings = clock.total()
+        document = record.to_dict()
+        keep = cfg.stage == "all" and record.status == STATUS_OK
+        results_root = Path(cfg.paths.results_root) if keep else None
+        for path in write_record(document, output_dir, results_root):
+            log.info("Wrote %s", path)
+    if record.status == STATUS_OK and record.scores:
+        Console().print(record_table(document))
+    return document
+
+
+def task_summary(task: TaskSpec) -> dict[str, Any]:
+    return {
+        "name": task.name,
+        "formal_name": task.formal_name,
+        "task_type": task.task_type,
+        "metric": task.metric,
+        "higher_is_better": get_metric(task.metric).higher_is_better,
+        "eval_weight": task.eval_weight,
+        "private": task.private,
+        "zenodo_id": task.zenodo_id,
+        "kfold": task.is_kfold,
+    }
+
+
+def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
+    """Per partition: clips decoded, crops encoded, audio seconds, skips and warnings by reason."""
+    counts = {}
+    for partition, shards in data.shards.items():
+        merged: dict[str, Any] = {"clips": 0, "crops": 0, "audio_seconds": 0.0, "skipped": {}, "warnings": {}}
+        for shard in shards:
+            shard_counts = cache.shard_counts(shard)
+            merged["clips"] += shard_counts["samples"]
+            merged["crops"] += shard_counts["crops"]
+            merged["audio_seconds"] += shard_counts["audio_seconds"]
+            for kind in ("skipped", "warnings"):
+                for reason, number in shard_counts[kind].items():
+                    merged[kind][reason] = merged[kind].get(reason, 0) + number
+        counts[partition] = merged
+    return counts
+
+
+def check_encoder(cfg: DictConfig, name: str) -> int:
+    """``xares stage=check``: the full contract report for an encoder; exit code 1 if a check fails."""
+    try:
+        spec = encoder_spec(cfg, TaskSpec.from_config(plain(cfg.task)), encoder_name=name)
+        encoder = spec.build(device(cfg))
+    except XaresError as error:
+        log.error("%s", error)
+        return 1
+    results = run_checks(encoder, device(cfg), long_seconds=cfg.check.long_seconds, autocast=cfg.encode.autocast)
+    Console().print(check_table(results, name))
+    return 0 if all(result.passed for result in results) else 1
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The result record: one JSON per (task, encoder, head settings). Reports read only these.
+
+Written twice: into the Hydra job's output folder (``result.json``) and into the results folder
+as ``<results_root>/<encoder>/<task>/<mode>-<head settings hash>.json`` so runs accumulate
+across sweeps and can be rebuilt into a leaderboard without running anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from xares_hydra.atomic import read_json, write_json
+
+RECORD_SCHEMA = 1
+STATUS_OK, STATUS_SKIPPED, STATUS_FAILED, STATUS_UNAVAILABLE = "ok", "skipped", "failed", "unavailable"
+RECORD_FILE = "result.json"
+_VERSIONED_PACKAGES = ("xares-hydra", "torch", "torchaudio", "numpy", "scikit-learn", "faiss-cpu", "hydra-core",
+                       "webdataset", "soundfile", "transformers")  # fmt: skip
+
+
+@dataclass
+class RunRecord:
+    task: dict[str, Any]
+    encoder: dict[str, Any]
+    head: dict[str, Any]
+    mode: str
+    status: str = STATUS_OK
+    reason: str | None = None
+    scores: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": RECORD_SCHEMA,
+            "status": self.status,
+            "reason": self.reason,
+            "task": self.task,
+            "encoder": self.encoder,
+            "mode": self.mode,
+            "head": self.head,
+            "scores": self.scores,
+            "counts": self.counts,
+            "data": self.data,
+            "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
+            "overrides": self.overrides,
+            "versions": package_versions(),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "host": platform.node(),
+            "config": self.config,
+        }
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in _VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def head_settings_key(head: dict[str, Any], mode: str) -> str:
+    canonical = json.dumps({"head": head, "mode": mode}, sort_keys=True, default=str)
+    return f"{mode}-{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:10]}"
+
+
+def write_record(record: dict[str, Any], output_dir: Path | None, results_root: Path | None) -> list[Path]:
+    written = []
+    if output_dir is not None:
+        written.append(output_dir / RECORD_FILE)
+    if results_root is not None:
+        name = head_settings_key(record["head"], record["mode"]) + ".json"
+        written.append(results_root / record["encoder"]["name"] / record["task"]["name"] / name)
+    for path in written:
+        write_json(path, record)
+    return written
+
+
+def load_records(folder: Path) -> list[dict[str, Any]]:
+    """Every result record below ``folder`` (a sweep folder or a results folder), oldest first."""
+    records = []
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            document = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if isinstance(document, dict) and document.get("schema") == RECORD_SCHEMA and "scores" in document:
+            document.setdefault("path", str(path))
+            records.append(document)
+    return sorted(records, key=lambda record: record.get("created", ""))
+
+
+class StageClock:
+    """Wall-clock seconds per pipeline stage, for the record."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
+
+    def total(self) -> dict[str, float]:
+        return dict(self.timings, total=time.perf_counter() - self._started)

@@ -1,0 +1,214 @@
+"""Tables and weighted averages built from result records only.
+
+The weighted average of a head over a set of tasks is sum(score * weight) / sum(weight), over
+the tasks that produced a score (X-ARES weights, roughly each test set's size). Records are
+grouped by encoder, mode and the overrides that are not the task, so a sweep over
+``head.lr=1e-3,1e-2`` yields one average per learning rate.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.checker import CheckResult
+from xares_hydra.record import STATUS_OK
+
+HEAD_SLOTS = ("mlp", "knn")
+_GROUPING_OVERRIDE_KEYS = ("task", "encoder", "stage", "paths.", "hydra.", "device", "encode.decode_threads")
+
+
+def variant_of(record: dict[str, Any]) -> str:
+    """The overrides that distinguish this record's settings from others of the same encoder."""
+    kept = [item for item in record.get("overrides", []) if not item.lstrip("+~").startswith(_GROUPING_OVERRIDE_KEYS)]
+    return " ".join(sorted(kept))
+
+
+def group_key(record: dict[str, Any]) -> tuple[str, str, str]:
+    return record["encoder"]["name"], record.get("mode", "default"), variant_of(record)
+
+
+def weighted_average(records: Iterable[dict[str, Any]], slot: str, public_only: bool) -> tuple[float | None, int]:
+    """(average, number of tasks counted) of one head slot."""
+    total, weights, counted = 0.0, 0.0, 0
+    for record in records:
+        if record["status"] != STATUS_OK or slot not in record["scores"]:
+            continue
+        if public_only and record["task"].get("private"):
+            continue
+        weight = float(record["task"]["eval_weight"])
+        total += record["scores"][slot]["score"] * weight
+        weights += weight
+        counted += 1
+    return (total / weights if weights else None), counted
+
+
+@dataclass
+class Summary:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    averages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def summarise(records: Sequence[dict[str, Any]]) -> Summary:
+    summary = Summary(rows=[_row(record) for record in records])
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[group_key(record)].append(record)
+    for (encoder, mode, variant), members in sorted(groups.items()):
+        for scope, public_only in (("public", True), ("all", False)):
+            entry = {"encoder": encoder, "mode": mode, "variant": variant, "scope": scope}
+            for slot in HEAD_SLOTS:
+                average, counted = weighted_average(members, slot, public_only)
+                entry[slot] = average
+                entry[f"{slot}_tasks"] = counted
+            summary.averages.append(entry)
+    return summary
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    row = {
+        "task": record["task"]["name"],
+        "encoder": record["encoder"]["name"],
+        "mode": record.get("mode", "default"),
+        "variant": variant_of(record),
+        "status": record["status"],
+        "metric": record["task"].get("metric"),
+        "weight": record["task"].get("eval_weight"),
+        "private": record["task"].get("private", False),
+        "reason": record.get("reason"),
+    }
+    for slot in HEAD_SLOTS:
+        score = record["scores"].get(slot)
+        row[slot] = score["score"] if score else None
+        row[f"{slot}_std"] = score["std"] if score else None
+    return row
+
+
+def _format(value: float | None, std: float | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f} ± {std:.3f}" if std else f"{value:.3f}"
+
+
+def summary_table(summary: Summary, title: str = "xares results") -> Table:
+    table = Table(title=title, show_lines=False)
+    for column in ("task", "encoder", "variant", "status", "metric", "weight", "MLP", "kNN"):
+        table.add_column(column, justify="right" if column in ("weight", "MLP", "kNN") else "left")
+    for row in summary.rows:
+        status = row["status"] if row["status"] == STATUS_OK else f"[red]{row['status']}[/red]"
+        table.add_row(
+            row["task"] + (" (private)" if row["private"] else ""),
+            row["encoder"],
+            row["variant"] or "-",
+            status,
+            row["metric"] or "-",
+            f"{row['weight']:g}" if row["weight"] is not None else "-",
+            _format(row["mlp"], row["mlp_std"]),
+            _format(row["knn"], row["knn_std"]),
+        )
+    for entry in summary.averages:
+        table.add_row(
+            f"[bold]weighted average ({entry['scope']} tasks)[/bold]",
+            entry["encoder"],
+            entry["variant"] or "-",
+            "",
+            "",
+            "",
+            f"{_format(entry['mlp'])} ({entry['mlp_tasks']})",
+            f"{_format(entry['knn'])} ({entry['knn_tasks']})",
+        )
+    return table
+
+
+def print_summary(summary: Summary, console: Console | None = None, title: str = "xares results") -> None:
+    console = console or Console()
+    console.print(summary_table(summary, title))
+    for row in summary.rows:
+        if row["status"] != STATUS_OK and row["reason"]:
+            console.print(f"[yellow]{row['task']} ({row['encoder']}) {row['status']}:[/yellow] {row['reason']}")
+
+
+def write_summary(summary: Summary, folder: Path, stem: str = "summary") -> list[Path]:
+    paths = [folder / f"{stem}.json", folder / f"{stem}.csv", folder / f"{stem}.md"]
+    write_json(paths[0], {"rows": summary.rows, "averages": summary.averages})
+    with atomic_path(paths[1]) as partial:
+        partial.write_text(_csv(summary))
+    with atomic_path(paths[2]) as partial:
+        partial.write_text(_markdown(summary))
+    return paths
+
+
+def _csv(summary: Summary) -> str:
+    buffer = io.StringIO()
+    columns = list(summary.rows[0]) if summary.rows else ["task"]
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(summary.rows)
+    for entry in summary.averages:
+        writer.writerow({"task": f"weighted average ({entry['scope']})", "encoder": entry["encoder"],
+                         "mode": entry["mode"], "variant": entry["variant"], "mlp": entry["mlp"],
+                         "knn": entry["knn"]})  # fmt: skip
+    return buffer.getvalue()
+
+
+def _markdown(summary: Summary) -> str:
+    lines = [
+        "| Task | Encoder | Variant | Status | Metric | Weight | MLP | kNN |",
+        "|:--|:--|:--|:--|:--|--:|--:|--:|",
+    ]
+    for row in summary.rows:
+        lines.append(
+            f"| {row['task']}{' (private)' if row['private'] else ''} | {row['encoder']} | {row['variant'] or '-'} "
+            f"| {row['status']} | {row['metric'] or '-'} | {row['weight'] if row['weight'] is not None else '-'} "
+            f"| {_format(row['mlp'], row['mlp_std'])} | {_format(row['knn'], row['knn_std'])} |"
+        )
+    for entry in summary.averages:
+        lines.append(
+            f"| **Weighted average ({entry['scope']} tasks)** | {entry['encoder']} | {entry['variant'] or '-'} "
+            f"| | | | {_format(entry['mlp'])} | {_format(entry['knn'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def record_table(record: dict[str, Any]) -> Table:
+    """One run: the score of each head, per round (fold) and overall."""
+    task, encoder = record["task"], record["encoder"]
+    table = Table(title=f"{task['formal_name']} · {encoder['name']} · {task['metric']} ({record['mode']} mode)")
+    table.add_column("head")
+    table.add_column("round")
+    table.add_column("test", justify="right")
+    table.add_column("valid", justify="right")
+    table.add_column("best epoch", justify="right")
+    table.add_column("selected on")
+    for slot, result in record["scores"].items():
+        for name, entry in result["rounds"].items():
+            table.add_row(
+                slot,
+                name,
+                _format(entry["test"]),
+                _format(entry.get("valid")),
+                str(entry.get("best_epoch") or "-"),
+                entry.get("select_on") or "-",
+            )
+        mean = _format(result["score"], result["std"])
+        table.add_row(f"[bold]{slot}[/bold]", "[bold]mean[/bold]", f"[bold]{mean}[/bold]", "", "", "")
+    return table
+
+
+def check_table(results: Sequence[CheckResult], encoder_name: str) -> Table:
+    table = Table(title=f"encoder contract checks: {encoder_name}")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("detail")
+    for result in results:
+        table.add_row(result.name, "[green]pass[/green]" if result.passed else "[red]FAIL[/red]", result.detail)
+    return table

@@ -1,0 +1,108 @@
+"""Typed schemas for the config groups, registered in Hydra's ConfigStore.
+
+They live in the ``schema`` group, which is never swept; YAML files pull them in through their
+defaults list (``- /schema/task@_here_``), so a typo or a wrong type (``head.lr=abc``) fails at
+compose time. Defaults here are X-ARES 0.1.3's (``reference/xares_tasks.json``, ``_defaults``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class LabelSchema:
+    rule: str = "class_index"
+    key: str | None = None
+    classes: list[Any] | None = None
+    num_classes: int | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GeneratorSchema:
+    name: str = MISSING
+    seed: int = 0
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskSchema:
+    name: str = MISSING
+    formal_name: str | None = None
+    task_type: str = "clip"
+    private: bool = False
+    disabled: bool = False
+    disabled_reason: str | None = None
+    zenodo_id: str | None = None
+    generator: GeneratorSchema | None = None
+    splits: dict[str, str] | None = field(default_factory=lambda: {"train": "train", "valid": "valid", "test": "test"})
+    audio_tar_pattern: str = "{split}*.tar"
+    folds: list[Any] | None = None
+    fold_tar_pattern: str | None = None
+    # X-ARES's mini variants: partition (split name) -> literal tar pattern, used with data.mini=true
+    mini_patterns: dict[str, str] | None = None
+    label: LabelSchema = field(default_factory=LabelSchema)
+    crop_length: float | None = None
+    batch_size_train: int = 32
+    batch_size_encode: int = 16
+    learning_rate: float = 1e-3
+    epochs: int = 10
+    metric: str = "accuracy"
+    metric_args: dict[str, Any] = field(default_factory=dict)
+    criterion: str = "CrossEntropyLoss"
+    criterion_args: dict[str, Any] = field(default_factory=dict)
+    do_knn: bool = True
+    eval_weight: float = 1.0
+    sort_by_length: bool = True
+    head_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class HeadSchema:
+    name: str = "probe"
+    mlp: bool = True
+    knn: bool = True
+    lr: float = 1e-3
+    epochs: int = 10
+    batch_size: int = 32
+    weight_decay: float = 0.0
+    hidden_dim: int | None = None
+    decay_fraction: float = 0.1
+    k: int = 10
+    temperature: float = 0.07
+    seed: int = 42
+    device: str = "auto"
+
+
+@dataclass
+class PathsSchema:
+    root: str = MISSING
+    data_root: str = MISSING
+    cache_root: str = MISSING
+    results_root: str = MISSING
+    output_root: str = MISSING
+
+
+@dataclass
+class CompatSchema:
+    mode: str = "default"
+    knn_feature_normalisation: bool = False
+    pad_batches: bool = False
+    pad_short_crops: bool = False
+    select_on_test: bool = False
+
+
+def register_schemas() -> None:
+    store = ConfigStore.instance()
+    store.store(group="schema", name="task", node=TaskSchema)
+    store.store(group="schema", name="head", node=HeadSchema)
+    store.store(group="schema", name="paths", node=PathsSchema)
+    store.store(group="schema", name="compat", node=CompatSchema)
+
+
+register_schemas()

@@ -1,0 +1,87 @@
+"""Translate the composed Hydra config into the plain settings each stage takes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from xares_hydra.data import DataOptions
+from xares_hydra.encode import EncodeSettings
+from xares_hydra.encoder_spec import EncoderSpec, default_name, spec_from_config, spec_from_instance
+from xares_hydra.errors import ConfigError
+from xares_hydra.heads import HeadSettings, resolve_device
+from xares_hydra.taskspec import TaskSpec
+
+FRAME_TASK_TYPES = ("frame", "asr")
+
+
+def plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def data_options(cfg: DictConfig) -> DataOptions:
+    return DataOptions(
+        data_root=Path(cfg.paths.data_root).expanduser(),
+        zenodo_api=cfg.data.zenodo_api,
+        timeout=float(cfg.data.timeout),
+        retries=int(cfg.data.retries),
+        force_download=bool(cfg.data.force_download),
+        mini=bool(cfg.data.mini),
+    )
+
+
+def embedding_settings(cfg: DictConfig, task: TaskSpec) -> dict[str, Any]:
+    """What changes the embeddings besides the encoder itself (part of the cache fingerprint)."""
+    settings = {
+        "crop_length": task.crop_length,
+        "pad_short_crops": bool(cfg.compat.pad_short_crops),
+        "pad_batches": bool(cfg.compat.pad_batches),
+        "autocast": cfg.encode.autocast,
+    }
+    if settings["pad_batches"]:
+        settings["batch_size"] = int(cfg.encode.batch_size)
+    return settings
+
+
+def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
+    keep_frames = cfg.encode.keep_frames
+    if keep_frames == "auto":
+        keep_frames = task.task_type in FRAME_TASK_TYPES
+    elif not isinstance(keep_frames, bool):
+        raise ConfigError(f"encode.keep_frames={keep_frames!r}; use auto, true or false")
+    return EncodeSettings(
+        batch_size=int(cfg.encode.batch_size),
+        max_batch_seconds=float(cfg.encode.max_batch_seconds),
+        buffer_seconds=float(cfg.encode.buffer_seconds),
+        decode_threads=int(cfg.encode.decode_threads),
+        keep_frames=keep_frames or task.task_type in FRAME_TASK_TYPES,
+        autocast=cfg.encode.autocast,
+        crop_length=task.crop_length,
+        pad_short_crops=bool(cfg.compat.pad_short_crops),
+        pad_batches=bool(cfg.compat.pad_batches),
+    )
+
+
+def head_settings(cfg: DictConfig) -> HeadSettings:
+    head = plain(cfg.head)
+    return HeadSettings(
+        **{key: value for key, value in head.items() if key in HeadSettings.__dataclass_fields__},
+        knn_feature_normalisation=bool(cfg.compat.knn_feature_normalisation),
+    )
+
+
+def encoder_spec(
+    cfg: DictConfig, task: TaskSpec, encoder: torch.nn.Module | None = None, name: str | None = None
+) -> EncoderSpec:
+    settings = embedding_settings(cfg, task)
+    if encoder is not None:
+        return spec_from_instance(encoder, settings, name)
+    config = plain(cfg.encoder)
+    return spec_from_config(name or default_name(None, config), config, settings, Path(cfg.paths.cache_root))
+
+
+def device(cfg: DictConfig) -> torch.device:
+    return resolve_device(str(cfg.device))

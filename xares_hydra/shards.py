@@ -1,0 +1,108 @@
+"""X-ARES-format webdataset tar shards: read them sample by sample, write new ones.
+
+A sample is the group of tar members sharing a key (the file name up to its first dot):
+one audio member (``<key>.flac``, ``.wav``, ``.mp3``, ``.ogg``, ...) and ``<key>.json`` with the
+label fields. Problems are not raised: a sample carries a ``problem`` string instead, so the
+caller can skip it, name it and count it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import webdataset as wds
+from webdataset import tariterators
+
+AUDIO_EXTENSIONS = ("flac", "wav", "mp3", "ogg", "opus", "sox", "m4a", "wma", "aiff", "aif", "au")
+SOUNDFILE_FORMATS = {"flac": "FLAC", "wav": "WAV", "mp3": "MP3", "ogg": "OGG"}
+
+
+@dataclass
+class ShardSample:
+    key: str
+    shard: str
+    audio_ext: str | None = None
+    audio: bytes | None = None
+    labels: Any = None
+    problem: str | None = None
+
+
+def iter_shard(path: str | Path) -> Iterator[ShardSample]:
+    """Yield the samples of one tar shard in file order; a truncated tar ends with a problem sample."""
+    path = Path(path)
+    errors: list[Exception] = []
+
+    def keep_error(exn: Exception) -> bool:
+        errors.append(exn)
+        return False
+
+    with open(path, "rb") as stream:
+        members = (
+            dict(member, __url__=str(path)) for member in tariterators.tar_file_iterator(stream, handler=keep_error)
+        )
+        try:
+            for group in tariterators.group_by_keys(members, keys=_key_and_extension, handler=keep_error):
+                yield _to_sample(group, path.name)
+        except Exception as exn:  # tarfile raises on truncated or garbled archives
+            errors.append(exn)
+    if errors:
+        yield ShardSample(key="<shard>", shard=path.name, problem=f"unreadable tar data: {errors[0]}")
+
+
+def _key_and_extension(name: str) -> tuple[str, str]:
+    """Split at the last dot, so keys may contain dots (webdataset's default splits at the first)."""
+    stem, _, extension = name.rpartition(".")
+    return (stem, extension) if stem else (name, "")
+
+
+def _to_sample(group: dict[str, Any], shard: str) -> ShardSample:
+    sample = ShardSample(key=group["__key__"], shard=shard)
+    audio_exts = [ext for ext in group if ext.split(".")[-1] in AUDIO_EXTENSIONS]
+    if not audio_exts:
+        sample.problem = "no audio member (expected one of " + ", ".join(AUDIO_EXTENSIONS) + ")"
+        return sample
+    if len(audio_exts) > 1:
+        sample.problem = f"several audio members: {', '.join(sorted(audio_exts))}"
+        return sample
+    sample.audio_ext = audio_exts[0].split(".")[-1]
+    sample.audio = group[audio_exts[0]]
+    if "json" not in group:
+        sample.problem = "no .json label member"
+        return sample
+    try:
+        sample.labels = json.loads(group["json"])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exn:
+        sample.problem = f"invalid .json labels: {exn}"
+    return sample
+
+
+def encode_audio(audio: np.ndarray, sampling_rate: int, fmt: str = "flac") -> bytes:
+    """Encode float audio ([T] or [T, C], in [-1, 1]) as bytes of the given container format."""
+    buffer = io.BytesIO()
+    subtype = {"flac": "PCM_16", "wav": "PCM_16", "mp3": "MPEG_LAYER_III", "ogg": "VORBIS"}[fmt]
+    sf.write(buffer, audio, sampling_rate, format=SOUNDFILE_FORMATS[fmt], subtype=subtype)
+    return buffer.getvalue()
+
+
+def write_shard(path: str | Path, samples: Iterable[tuple[str, bytes, str, Any]]) -> int:
+    """Write (key, audio bytes, audio extension, labels) samples to a tar shard atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    count = 0
+    with open(partial, "wb") as stream:
+        writer = wds.TarWriter(stream, encoder=False, mtime=0.0)
+        for key, audio, ext, labels in samples:
+            writer.write({"__key__": key, ext: audio, "json": json.dumps(labels).encode("utf-8")})
+            count += 1
+        writer.close()
+    os.replace(partial, path)
+    return count

@@ -5,7 +5,7 @@
 #   scripts/test.sh -k cache   extra arguments go to pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup_env.sh
+XARES_EXTRAS="${XARES_EXTRAS:-test,encoders}" source scripts/setup_env.sh
 
 marker=(-m "not slow")
 if [ "${1:-}" = "--all" ]; then

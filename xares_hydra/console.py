@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -9,6 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 stderr_console = Console(stderr=True)
+
+
+def stdout_console() -> Console:
+    """Tables are wide: outside a terminal (logs, CI) print them 160 columns wide unless COLUMNS says otherwise."""
+    interactive = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return Console(width=None if interactive else 160)
 
 
 @contextmanager

@@ -16,11 +16,11 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from rich.console import Console
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.cache import EncoderCache
 from xares_hydra.checker import run_checks
+from xares_hydra.console import stdout_console
 from xares_hydra.data import TaskData, prepare_task_data
 from xares_hydra.encode import ensure_encoded
 from xares_hydra.encoder_spec import default_name
@@ -119,7 +119,7 @@ def run_task(
         for path in write_record(document, output_dir, results_root):
             log.info("Wrote %s", path)
     if record.status == STATUS_OK and record.scores:
-        Console().print(record_table(document))
+        stdout_console().print(record_table(document))
     return document
 
 
@@ -163,7 +163,7 @@ def check_encoder(cfg: DictConfig, name: str) -> int:
         log.error("%s", error)
         return 1
     results = run_checks(encoder, device(cfg), long_seconds=cfg.check.long_seconds, autocast=cfg.encode.autocast)
-    Console().print(check_table(results, name))
+    stdout_console().print(check_table(results, name))
     return 0 if all(result.passed for result in results) else 1
 
 

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.checker import CheckResult
+from xares_hydra.console import stdout_console
 from xares_hydra.record import STATUS_OK
 
 HEAD_SLOTS = ("mlp", "knn")
@@ -37,13 +38,20 @@ def group_key(record: dict[str, Any]) -> tuple[str, str, str]:
     return record["encoder"]["name"], record.get("mode", "default"), variant_of(record)
 
 
-def weighted_average(records: Iterable[dict[str, Any]], slot: str, public_only: bool) -> tuple[float | None, int]:
-    """(average, number of tasks counted) of one head slot."""
+SCOPES = {
+    "public": lambda task: not task.get("private"),
+    "all": lambda task: True,
+    # X-ARES 0.1.3 labels this average "public" but computes it over the private tasks
+    "public as X-ARES computes it": lambda task: bool(task.get("private")),
+}
+
+
+def weighted_average(records: Iterable[dict[str, Any]], slot: str, scope: str = "all") -> tuple[float | None, int]:
+    """(average, number of tasks counted) of one head slot over the tasks in ``scope``."""
+    include = SCOPES[scope]
     total, weights, counted = 0.0, 0.0, 0
     for record in records:
-        if record["status"] != STATUS_OK or slot not in record["scores"]:
-            continue
-        if public_only and record["task"].get("private"):
+        if record["status"] != STATUS_OK or slot not in record["scores"] or not include(record["task"]):
             continue
         weight = float(record["task"]["eval_weight"])
         total += record["scores"][slot]["score"] * weight
@@ -64,10 +72,11 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
     for record in records:
         groups[group_key(record)].append(record)
     for (encoder, mode, variant), members in sorted(groups.items()):
-        for scope, public_only in (("public", True), ("all", False)):
+        scopes = list(SCOPES) if mode == "xares" else ["public", "all"]
+        for scope in scopes:
             entry = {"encoder": encoder, "mode": mode, "variant": variant, "scope": scope}
             for slot in HEAD_SLOTS:
-                average, counted = weighted_average(members, slot, public_only)
+                average, counted = weighted_average(members, slot, scope)
                 entry[slot] = average
                 entry[f"{slot}_tasks"] = counted
             summary.averages.append(entry)
@@ -100,14 +109,15 @@ def _format(value: float | None, std: float | None = None) -> str:
 
 
 def summary_table(summary: Summary, title: str = "xares results") -> Table:
-    table = Table(title=title, show_lines=False)
-    for column in ("task", "encoder", "variant", "status", "metric", "weight", "MLP", "kNN"):
+    table = Table(title=title)
+    for column in ("task", "encoder", "mode", "variant", "status", "metric", "weight", "MLP", "kNN"):
         table.add_column(column, justify="right" if column in ("weight", "MLP", "kNN") else "left")
     for row in summary.rows:
         status = row["status"] if row["status"] == STATUS_OK else f"[red]{row['status']}[/red]"
         table.add_row(
             row["task"] + (" (private)" if row["private"] else ""),
             row["encoder"],
+            row["mode"],
             row["variant"] or "-",
             status,
             row["metric"] or "-",
@@ -115,14 +125,19 @@ def summary_table(summary: Summary, title: str = "xares results") -> Table:
             _format(row["mlp"], row["mlp_std"]),
             _format(row["knn"], row["knn_std"]),
         )
+    return table
+
+
+def averages_table(summary: Summary) -> Table:
+    table = Table(title="weighted averages: sum(score x weight) / sum(weight) (tasks counted)")
+    for column in ("encoder", "mode", "variant", "over tasks", "MLP", "kNN"):
+        table.add_column(column, justify="right" if column in ("MLP", "kNN") else "left")
     for entry in summary.averages:
         table.add_row(
-            f"[bold]weighted average ({entry['scope']} tasks)[/bold]",
             entry["encoder"],
+            entry["mode"],
             entry["variant"] or "-",
-            "",
-            "",
-            "",
+            entry["scope"],
             f"{_format(entry['mlp'])} ({entry['mlp_tasks']})",
             f"{_format(entry['knn'])} ({entry['knn_tasks']})",
         )
@@ -130,8 +145,9 @@ def summary_table(summary: Summary, title: str = "xares results") -> Table:
 
 
 def print_summary(summary: Summary, console: Console | None = None, title: str = "xares results") -> None:
-    console = console or Console()
+    console = console or stdout_console()
     console.print(summary_table(summary, title))
+    console.print(averages_table(summary))
     for row in summary.rows:
         if row["status"] != STATUS_OK and row["reason"]:
             console.print(f"[yellow]{row['task']} ({row['encoder']}) {row['status']}:[/yellow] {row['reason']}")
@@ -162,19 +178,20 @@ def _csv(summary: Summary) -> str:
 
 def _markdown(summary: Summary) -> str:
     lines = [
-        "| Task | Encoder | Variant | Status | Metric | Weight | MLP | kNN |",
-        "|:--|:--|:--|:--|:--|--:|--:|--:|",
+        "| Task | Encoder | Mode | Variant | Status | Metric | Weight | MLP | kNN |",
+        "|:--|:--|:--|:--|:--|:--|--:|--:|--:|",
     ]
     for row in summary.rows:
         lines.append(
-            f"| {row['task']}{' (private)' if row['private'] else ''} | {row['encoder']} | {row['variant'] or '-'} "
-            f"| {row['status']} | {row['metric'] or '-'} | {row['weight'] if row['weight'] is not None else '-'} "
+            f"| {row['task']}{' (private)' if row['private'] else ''} | {row['encoder']} | {row['mode']} "
+            f"| {row['variant'] or '-'} | {row['status']} | {row['metric'] or '-'} "
+            f"| {row['weight'] if row['weight'] is not None else '-'} "
             f"| {_format(row['mlp'], row['mlp_std'])} | {_format(row['knn'], row['knn_std'])} |"
         )
     for entry in summary.averages:
         lines.append(
-            f"| **Weighted average ({entry['scope']} tasks)** | {entry['encoder']} | {entry['variant'] or '-'} "
-            f"| | | | {_format(entry['mlp'])} | {_format(entry['knn'])} |"
+            f"| **Weighted average ({entry['scope']} tasks)** | {entry['encoder']} | {entry['mode']} "
+            f"| {entry['variant'] or '-'} | | | | {_format(entry['mlp'])} | {_format(entry['knn'])} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,101 @@
+"""Shared machinery of the pretrained-model wrappers: chunking, padding and frame trimming.
+
+A wrapper subclasses :class:`ChunkedEncoder` and implements :meth:`ChunkedEncoder.encode` for one
+chunk of at most ``chunk_seconds``. The base class splits long audio into chunks (whose lengths are
+multiples of the hop, so the frame grid runs on unbroken across chunks), zero-pads each chunk just
+enough for the model to emit its frames, and trims the output to ``ceil(samples / hop)`` frames.
+A clip of T samples therefore always gives ``ceil(T / hop)`` frames, whatever its length.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from xares_hydra.errors import ConfigError, EncoderContractError
+
+
+def num_frames(n_samples: int, hop_samples: int) -> int:
+    """Frames for ``n_samples`` at ``hop_samples`` per frame: one per started hop."""
+    return math.ceil(n_samples / hop_samples)
+
+
+def pad_right(audio: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero-pad the last axis up to ``length`` samples (no-op when already that long)."""
+    missing = length - audio.shape[-1]
+    return torch.nn.functional.pad(audio, (0, missing)) if missing > 0 else audio
+
+
+def fit_frames(frames: torch.Tensor, n_frames: int, name: str) -> torch.Tensor:
+    """Keep the first ``n_frames`` frames of ``[B, T', D]``; fewer frames is a wrapper bug."""
+    if frames.shape[1] < n_frames:
+        raise EncoderContractError(
+            f"{name} returned {frames.shape[1]} frames where {n_frames} were expected; "
+            "its receptive_field is set too small"
+        )
+    return frames[:, :n_frames]
+
+
+class ChunkedEncoder(torch.nn.Module):
+    """Base class: X-ARES encoder contract around a model that works on bounded-length chunks.
+
+    Subclasses set ``sampling_rate``, ``output_dim`` and ``hop_size_in_ms`` and implement
+    :meth:`encode`; they may override :meth:`prepare` (per-chunk processing on the unpadded
+    samples, e.g. normalisation). ``receptive_field`` is the number of samples the model needs for
+    its first frame: chunks are padded to ``(n - 1) * hop + receptive_field`` samples for n frames.
+    The wrapped model stays frozen in eval mode.
+    """
+
+    sampling_rate: int
+    output_dim: int
+    hop_size_in_ms: float
+
+    def __init__(self, chunk_seconds: float = 10.0, max_chunk_seconds: float | None = None) -> None:
+        super().__init__()
+        if chunk_seconds <= 0 or (max_chunk_seconds is not None and chunk_seconds > max_chunk_seconds):
+            raise ConfigError(f"encoder.chunk_seconds={chunk_seconds} must be in (0, {max_chunk_seconds or 'inf'}]")
+        self.chunk_seconds = chunk_seconds
+        self.receptive_field = 0
+
+    @property
+    def hop_samples(self) -> int:
+        return round(self.sampling_rate * self.hop_size_in_ms / 1000)
+
+    @property
+    def chunk_samples(self) -> int:
+        samples = round(self.chunk_seconds * self.sampling_rate)
+        chunk = samples - samples % self.hop_samples
+        if chunk <= 0:
+            raise ConfigError(f"encoder.chunk_seconds={self.chunk_seconds} is shorter than one hop")
+        return chunk
+
+    def prepare(self, chunk: torch.Tensor) -> torch.Tensor:
+        """Processing of an unpadded chunk ``[B, t]`` before padding; identity by default."""
+        return chunk
+
+    def encode(self, chunk: torch.Tensor) -> torch.Tensor:
+        """Frames ``[B, T', D]`` of a padded chunk ``[B, t]``; at least the requested frames."""
+        raise NotImplementedError
+
+    def train(self, mode: bool = True) -> ChunkedEncoder:
+        # A frozen feature extractor: dropout and batch-norm statistics must never switch on.
+        return super().train(False)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        if audio.ndim == 1:
+            audio = audio.unsqueeze(0)
+        if audio.ndim != 2:
+            raise EncoderContractError(f"expected audio of shape [B, T], got {tuple(audio.shape)}")
+        audio = audio.float()
+        if audio.shape[-1] == 0:
+            return audio.new_zeros(audio.shape[0], 0, self.output_dim)
+        with torch.inference_mode():
+            chunks = audio.split(self.chunk_samples, dim=-1)
+            return torch.cat([self._encode_chunk(chunk) for chunk in chunks], dim=1)
+
+    def _encode_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
+        n_frames = num_frames(chunk.shape[-1], self.hop_samples)
+        needed = (n_frames - 1) * self.hop_samples + self.receptive_field
+        frames = self.encode(pad_right(self.prepare(chunk), needed))
+        return fit_frames(frames, n_frames, type(self).__name__)

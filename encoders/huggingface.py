@@ -1,0 +1,177 @@
+"""X-ARES baselines from Hugging Face transformers: the Whisper encoder, wav2vec 2.0 and data2vec-audio.
+
+``model_name_or_path`` is a hub name or a local directory holding the model and its feature
+extractor (``hf download NAME --local-dir DIR``). Files come from the local Hugging Face cache when
+``HF_HUB_OFFLINE=1`` or when the hub cannot be reached; weights that cannot be had raise
+DataUnavailable saying what to download. ``transformers`` is imported only when an encoder is built.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import socket
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+
+from encoders._optional import require
+from encoders.chunking import ChunkedEncoder
+from xares_hydra.errors import DataUnavailable
+
+log = logging.getLogger(__name__)
+
+WHISPER = "openai/whisper-base"
+WAV2VEC2 = "facebook/wav2vec2-large-100k-voxpopuli"
+DATA2VEC = "facebook/data2vec-audio-base"
+WHISPER_WINDOW_SECONDS = 30.0
+
+
+class WhisperEncoder(ChunkedEncoder):
+    """Whisper's audio encoder. Whisper pads every input to 30 s; frames past the chunk are dropped."""
+
+    hub_default = WHISPER
+
+    def __init__(
+        self, model_name_or_path: str | None = None, revision: str | None = None, chunk_seconds: float = 10.0
+    ) -> None:
+        super().__init__(chunk_seconds, max_chunk_seconds=WHISPER_WINDOW_SECONDS)
+        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default)
+        self.feature_extractor = source.load("AutoFeatureExtractor")
+        model = source.load("AutoModel", dtype=torch.float32)
+        self.model = model.get_encoder()
+        self.sampling_rate = self.feature_extractor.sampling_rate
+        self.output_dim = self.model.config.d_model
+        conv_stride = self.model.conv1.stride[0] * self.model.conv2.stride[0]
+        self.hop_size_in_ms = 1000 * self.feature_extractor.hop_length * conv_stride / self.sampling_rate
+        self.eval()
+
+    def encode(self, chunk: torch.Tensor) -> torch.Tensor:
+        features = self.feature_extractor(
+            list(chunk.cpu().numpy()),
+            sampling_rate=self.sampling_rate,
+            return_tensors="pt",
+            device=str(chunk.device),
+        ).input_features
+        return self.model(features.to(chunk.device)).last_hidden_state
+
+
+class Wav2Vec2Encoder(ChunkedEncoder):
+    """A waveform model with a convolutional front end (wav2vec 2.0, data2vec-audio, HuBERT, ...)."""
+
+    hub_default = WAV2VEC2
+
+    def __init__(
+        self, model_name_or_path: str | None = None, revision: str | None = None, chunk_seconds: float = 10.0
+    ) -> None:
+        super().__init__(chunk_seconds)
+        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default)
+        feature_extractor = source.load("AutoFeatureExtractor")
+        self.model = source.load("AutoModel", dtype=torch.float32)
+        config = self.model.config
+        self.normalize = bool(feature_extractor.do_normalize)
+        self.sampling_rate = feature_extractor.sampling_rate
+        self.output_dim = config.hidden_size
+        self.hop_size_in_ms = 1000 * math.prod(config.conv_stride) / self.sampling_rate
+        self.receptive_field = receptive_field(config.conv_kernel, config.conv_stride)
+        self.eval()
+
+    def prepare(self, chunk: torch.Tensor) -> torch.Tensor:
+        # The feature extractor's zero-mean unit-variance normalisation, computed on the device.
+        if not self.normalize:
+            return chunk
+        mean = chunk.mean(dim=-1, keepdim=True)
+        var = chunk.var(dim=-1, keepdim=True, unbiased=False)
+        return (chunk - mean) / torch.sqrt(var + 1e-7)
+
+    def encode(self, chunk: torch.Tensor) -> torch.Tensor:
+        return self.model(chunk).last_hidden_state
+
+
+class Data2VecEncoder(Wav2Vec2Encoder):
+    hub_default = DATA2VEC
+
+
+def receptive_field(kernels: list[int], strides: list[int]) -> int:
+    """Samples a stack of 1-d convolutions needs for its first output frame."""
+    field, jump = 1, 1
+    for kernel, stride in zip(kernels, strides, strict=True):
+        field += (kernel - 1) * jump
+        jump *= stride
+    return field
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a model's files come from: a hub name or a local directory (``name``).
+
+    ``hub_name`` is the model the download instructions name when ``name`` is a local directory.
+    """
+
+    name: str
+    revision: str | None
+    hub_name: str
+
+    def load(self, auto_class: str, **kwargs: Any) -> Any:
+        """``transformers.<auto_class>.from_pretrained``; local files only when offline."""
+        loader = getattr(require("transformers", extra="huggingface"), auto_class)
+        if _is_local_path(self.name):
+            path = Path(self.name).expanduser()
+            name, local_only, missing = str(path), True, f"the model directory {path} cannot be loaded"
+            how_to = _how_to_download(self.hub_name, self.revision)
+            if not path.is_dir():
+                raise DataUnavailable(f"the model directory {path} does not exist. {how_to}")
+        else:
+            offline = _offline_reason()
+            name, local_only = self.name, offline is not None
+            missing = f"{name!r} is not in the local Hugging Face cache ({offline})"
+            if not offline:
+                missing = f"{name!r} cannot be fetched from the Hugging Face hub"
+            how_to = _how_to_download(self.name, self.revision)
+        try:
+            return loader.from_pretrained(name, revision=self.revision, local_files_only=local_only, **kwargs)
+        except (OSError, ValueError) as err:
+            raise DataUnavailable(f"{missing}. {how_to}. Details: {err}") from err
+
+
+def _how_to_download(hub_name: str, revision: str | None) -> str:
+    rev = f" --revision {revision}" if revision else ""
+    return (
+        f"On a machine with internet run `hf download {hub_name}{rev} --local-dir DIR` "
+        f"(older huggingface_hub: `huggingface-cli download ...`), copy DIR here "
+        "and set encoder.model_name_or_path=DIR"
+    )
+
+
+def _is_local_path(name: str) -> bool:
+    """A directory rather than a hub name ("org/model")."""
+    return Path(name).expanduser().exists() or name.startswith(("/", ".", "~")) or name.count("/") > 1
+
+
+def _offline_reason() -> str | None:
+    """Why only locally cached files can be used, or None when the hub may be asked."""
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(variable, "").upper() in {"1", "ON", "YES", "TRUE"}:
+            return f"{variable} is set"
+    return None if _hub_reachable() else "the hub is unreachable"
+
+
+@functools.cache
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP probe of the hub, so an offline machine does not wait through the hub client's retries."""
+    if urllib.request.getproxies():
+        return True  # cannot probe through a proxy: let the hub client try
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=timeout).close()
+    except OSError:
+        log.warning("the Hugging Face hub (%s) is unreachable: using cached files only", endpoint.netloc)
+        return False
+    return True

@@ -1,0 +1,105 @@
+"""The config tree as users compose it: every option of every group, typed schemas, help, errors."""
+
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_xares
+from hydra import compose, initialize_config_module
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
+
+import xares_hydra.schema  # noqa: F401
+from xares_hydra.settings import encode_settings, head_settings
+from xares_hydra.taskspec import TaskSpec
+
+CONF = REPO / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
+
+
+def composed(*overrides: str):
+    with initialize_config_module("xares_hydra.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("name", options("task"))
+def test_every_task_composes_into_a_valid_task_spec(name):
+    cfg = composed(f"task={name}")
+    task = TaskSpec.from_config(OmegaConf.to_container(cfg.task, resolve=True))
+    assert task.name == name, "the file name is the name users type"
+    assert task.partitions and task.eval_weight > 0
+    assert task.label.n_classes or task.label.kind in ("captions", "transcript")
+    assert head_settings(cfg).lr == cfg.task.learning_rate
+    encode_settings(cfg, task)
+
+
+@pytest.mark.parametrize("name", ["mel", "noise"])
+def test_builtin_encoders_instantiate_with_the_contract(name):
+    encoder = instantiate(composed(f"encoder={name}").encoder)
+    assert encoder.sampling_rate == 16000 and encoder.output_dim == 64 and encoder.hop_size_in_ms == 10
+
+
+@pytest.mark.parametrize("name", options("head"))
+def test_head_options(name):
+    cfg = composed(f"head={name}", "task=esc50")
+    settings = head_settings(cfg)
+    assert settings.mlp == (name != "knn")
+    assert settings.knn == (name != "mlp")
+    assert settings.epochs == 10 and settings.batch_size == 32
+
+
+def test_head_settings_follow_the_task_until_overridden():
+    cfg = composed("task=asvspoof2015")
+    assert (cfg.head.lr, cfg.head.epochs, cfg.head.batch_size) == (1e-3, 5, 64)
+    assert composed("task=asvspoof2015", "head.lr=1e-2").head.lr == 1e-2
+
+
+def test_typed_schemas_reject_wrong_types_at_compose_time():
+    with pytest.raises(ConfigCompositionException) as error:
+        composed("head.lr=abc")
+    assert isinstance(error.value.__cause__, ValidationError)
+    with pytest.raises(ConfigCompositionException):
+        composed("task.epochs=many")
+    with pytest.raises(ConfigCompositionException):
+        composed("task.epoch=3")  # a typo is not silently added
+
+
+def test_paths_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("XARES_ROOT", str(tmp_path))
+    monkeypatch.setenv("XARES_CACHE_ROOT", str(tmp_path / "elsewhere"))
+    cfg = composed()
+    assert cfg.paths.data_root == str(tmp_path / "data")
+    assert cfg.paths.cache_root == str(tmp_path / "elsewhere")
+    assert composed("paths.results_root=/x/y").paths.results_root == "/x/y"
+
+
+def test_help_lists_the_config_groups(xares_root):
+    result = run_xares("--help", root=xares_root)
+    for group in ("task:", "encoder:", "head:", "compat:", "paths:"):
+        assert group in result.stdout
+    assert "esc50" in result.stdout and "demo_sounds" in result.stdout
+
+
+def test_cfg_job_shows_the_composed_config(xares_root):
+    result = run_xares("--cfg", "job", "task=esc50", "encoder=mel", root=xares_root)
+    cfg = OmegaConf.create(result.stdout)
+    assert cfg.task.name == "esc50" and cfg.encoder._target_ == "encoders.mel.MelEncoder"
+
+
+def test_unknown_task_or_encoder_lists_the_available_ones(xares_root):
+    result = run_xares("task=esc5O", root=xares_root, check=False)
+    assert result.returncode != 0
+    assert "esc50" in result.stderr and "Traceback" not in result.stderr
+    result = run_xares("encoder=whisperr", root=xares_root, check=False)
+    assert "mel" in result.stderr and "noise" in result.stderr
+
+
+def test_config_tree_ships_inside_the_package():
+    import xares_hydra.conf
+
+    shipped = Path(xares_hydra.conf.__file__).parent
+    assert (shipped / "config.yaml").exists() and (shipped / "task" / "esc50.yaml").exists()

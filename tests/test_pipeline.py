@@ -1,0 +1,174 @@
+"""The core pipeline through a real ``xares`` subprocess on the offline demo suite."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import clip_shard, run_xares, tone
+
+from xares_hydra.shards import encode_audio, write_shard
+
+CLIP_DEMOS = ("demo_sounds", "demo_timbre", "demo_mixtures")
+CHANCE = {"demo_sounds": 1 / 6, "demo_timbre": 1 / 5}
+
+
+def without_timings(value):
+    if isinstance(value, dict):
+        return {key: without_timings(item) for key, item in value.items() if key != "seconds"}
+    return value
+
+
+def record_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def run_task(root: Path, name: str, *overrides: str, check: bool = True) -> tuple[dict, object]:
+    run_dir = root / "runs" / name
+    root.mkdir(parents=True, exist_ok=True)
+    result = run_xares(*overrides, f"hydra.run.dir={run_dir}", root=root, check=check)
+    return record_of(run_dir), result
+
+
+@pytest.fixture(scope="module")
+def shared_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("pipeline")
+
+
+def test_bare_xares_runs_the_default_demo_task_offline(shared_root):
+    record, _ = run_task(shared_root, "bare")
+    assert record["status"] == "ok"
+    assert (record["task"]["name"], record["encoder"]["name"], record["mode"]) == ("demo_sounds", "mel", "default")
+    mlp, knn = record["scores"]["mlp"], record["scores"]["knn"]
+    assert sorted(mlp["rounds"]) == [f"fold{i}" for i in range(1, 6)]
+    assert mlp["score"] == pytest.approx(np.mean([r["test"] for r in mlp["rounds"].values()]))
+    assert mlp["std"] == pytest.approx(np.std([r["test"] for r in mlp["rounds"].values()]))
+    assert all(r["select_on"] != r["test_on"] for r in mlp["rounds"].values()), "never selects on the test fold"
+    assert knn["rounds"]["fold1"]["train_on"] == "fold2+fold3+fold4+fold5"
+    assert record["counts"]["fold1"]["clips"] > 0 and record["counts"]["fold1"]["skipped"] == {}
+    assert set(record["timings"]) >= {"data", "encode", "heads", "total"}
+    assert record["versions"]["torch"] and record["config"]["task"]["name"] == "demo_sounds"
+    assert list((shared_root / "results" / "mel" / "demo_sounds").glob("default-*.json"))
+
+
+def test_head_override_reaches_the_record_and_reuses_the_cache(shared_root):
+    first, _ = run_task(shared_root, "lr1", "task=demo_timbre", "head.lr=1e-2")
+    assert first["head"]["lr"] == 0.01 and first["config"]["head"]["lr"] == 0.01
+    second, result = run_task(shared_root, "lr2", "task=demo_timbre", "head.lr=1e-2")
+    assert second["timings"]["encode"] < 0.2 * first["timings"]["encode"] and second["timings"]["encode"] < 1.0
+    assert "Encoding" not in result.stderr + result.stdout
+    assert without_timings(second["scores"]) == without_timings(first["scores"]), "same seed, same scores"
+    other_lr, _ = run_task(shared_root, "lr3", "task=demo_timbre", "head.lr=1e-3")
+    assert other_lr["encoder"]["fingerprint"] == first["encoder"]["fingerprint"]
+    assert other_lr["scores"]["mlp"] != first["scores"]["mlp"]
+
+
+def test_scores_repeat_exactly_from_scratch(tmp_path):
+    first, _ = run_task(tmp_path / "a", "x", "task=demo_timbre")
+    second, _ = run_task(tmp_path / "b", "x", "task=demo_timbre")
+    assert without_timings(first["scores"]) == without_timings(second["scores"])
+
+
+def test_multirun_sweep_encodes_each_task_once_and_summarises(xares_root):
+    sweep = xares_root / "sweep"
+    result = run_xares("-m", f"task={','.join(CLIP_DEMOS)}", "head.lr=1e-3,1e-2", f"hydra.sweep.dir={sweep}",
+                       root=xares_root)  # fmt: skip
+    records = [json.loads(path.read_text()) for path in sweep.glob("*/result.json")]
+    assert len(records) == 6 and all(r["status"] == "ok" for r in records)
+    assert {(r["task"]["name"], r["head"]["lr"]) for r in records} == {
+        (t, lr) for t in CLIP_DEMOS for lr in (1e-3, 1e-2)
+    }
+    logs = "".join(path.read_text() for path in sweep.glob("*/xares.log"))
+    encoded = [line.split("Encoding ")[1].strip() for line in logs.splitlines() if "Encoding " in line]
+    assert len(encoded) == len(set(encoded)) > 0, "every shard is encoded exactly once"
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert len(summary["rows"]) == 6
+    averages = {(a["variant"], a["scope"]): a for a in summary["averages"]}
+    expected = sum(r["scores"]["mlp"]["score"] * r["task"]["eval_weight"] for r in records if r["head"]["lr"] == 1e-2)
+    expected /= sum(r["task"]["eval_weight"] for r in records if r["head"]["lr"] == 1e-2)
+    assert averages[("head.lr=0.01", "all")]["mlp"] == pytest.approx(expected)
+    assert (sweep / "summary.csv").read_text().startswith("task,")
+    assert "| **Weighted average (public tasks)** |" in (sweep / "summary.md").read_text()
+    assert "weighted averages" in result.stdout
+
+
+def test_mel_is_far_above_chance_and_noise_is_near_it(xares_root):
+    sweep = xares_root / "sweep"
+    run_xares("-m", f"task={','.join(CLIP_DEMOS)}", "encoder=mel,noise", f"hydra.sweep.dir={sweep}", root=xares_root)
+    scores = {}
+    for path in sweep.glob("*/result.json"):
+        record = json.loads(path.read_text())
+        for slot, result in record["scores"].items():
+            scores[record["task"]["name"], record["encoder"]["name"], slot] = result["score"]
+    for task, chance in CHANCE.items():
+        for slot in ("mlp", "knn"):
+            assert scores[task, "mel", slot] > chance + 0.25, (task, slot, scores[task, "mel", slot])
+            assert scores[task, "noise", slot] < chance + 0.15, (task, slot, scores[task, "noise", slot])
+    assert scores["demo_mixtures", "mel", "mlp"] > scores["demo_mixtures", "noise", "mlp"] + 0.3
+
+
+LOCAL_TASK = """
+defaults:
+  - /schema/task@_here_
+  - _self_
+name: local_tones
+splits: {train: tones_train, valid: tones_valid, test: tones_test}
+label: {rule: class_map, key: pitch, classes: [low, high]}
+epochs: 3
+"""
+
+
+def local_tones(root: Path) -> Path:
+    config_dir = root / "user_conf"
+    (config_dir / "task").mkdir(parents=True)
+    (config_dir / "task" / "local_tones.yaml").write_text(LOCAL_TASK)
+    data = root / "data" / "local_tones"
+    for split in ("train", "valid", "test"):
+        clips = [(f"{split}{i}", tone(0.5, 16000, 200 if i % 2 else 2000), 16000, {"pitch": "low" if i % 2 else "high"})
+                 for i in range(8)]  # fmt: skip
+        clip_shard(data / f"tones_{split}_0000000.tar", clips)
+    return config_dir
+
+
+def test_bad_samples_are_skipped_with_a_warning_and_counted(xares_root):
+    config_dir = local_tones(xares_root)
+    shard = xares_root / "data" / "local_tones" / "tones_train_0000001.tar"
+    write_shard(shard, [("broken", b"not audio", "wav", {"pitch": "low"}),
+                        ("unlabelled", encode_audio(tone(0.5), 16000), "flac", {"pitch": "purple"})])  # fmt: skip
+    record, result = run_task(xares_root, "bad", "--config-dir", str(config_dir), "task=local_tones")
+    assert record["status"] == "ok"
+    assert record["counts"]["tones_train"]["skipped"] == {"corrupt or unsupported audio": 1}
+    assert record["counts"]["label_skips"]["tones_train"] == 1
+    output = result.stdout + result.stderr
+    assert "broken" in output and "tones_train_0000001.tar" in output and "unlabelled" in output
+
+
+BROKEN_ENCODERS = textwrap.dedent(
+    """
+    import torch
+    from encoders.mel import MelEncoder
+
+    class WrongRank(MelEncoder):
+        def forward(self, audio):
+            return super().forward(audio).mean(1)
+
+    class Explodes(MelEncoder):
+        def forward(self, audio):
+            return super().forward(audio) / 0.0
+    """
+)
+
+
+@pytest.mark.parametrize(("target", "message"), [("WrongRank", "rank 2"), ("Explodes", "NaN or infinite")])
+def test_a_broken_encoder_fails_before_encoding(xares_root, target, message):
+    config_dir = local_tones(xares_root)
+    (xares_root / "broken_encoders.py").write_text(BROKEN_ENCODERS)
+    overrides = ("--config-dir", str(config_dir), "task=local_tones", "encoder=custom")
+    record, result = run_task(xares_root, target, *overrides, f"encoder._target_=broken_encoders.{target}", check=False)
+    assert result.returncode == 1
+    assert record["status"] == "failed" and message in record["reason"] and "contract" in record["reason"]
+    assert "Traceback" not in result.stderr
+    assert not list((xares_root / "cache").rglob("done.json")), "nothing was encoded"

@@ -10,6 +10,7 @@ A clip of T samples therefore always gives ``ceil(T / hop)`` frames, whatever it
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -35,6 +36,31 @@ def fit_frames(frames: torch.Tensor, n_frames: int, name: str) -> torch.Tensor:
             "its receptive_field is set too small"
         )
     return frames[:, :n_frames]
+
+
+def encode_padded(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    audio: torch.Tensor,
+    lengths: torch.Tensor,
+    frame_count: Callable[[int], int],
+) -> torch.Tensor:
+    """Encode a zero-padded batch exactly as if each clip were alone.
+
+    Clips of equal true length are encoded together without their padding; each clip's frames
+    (``frame_count(length)`` of them) are placed in a zero-filled ``[B, max frames, D]`` output.
+    """
+    lengths = [int(length) for length in lengths]
+    pieces = {}
+    for length in sorted(set(lengths)):
+        rows = [row for row, own in enumerate(lengths) if own == length]
+        frames = encode(audio[rows, :length])
+        for position, row in enumerate(rows):
+            pieces[row] = frames[position, : frame_count(length)]
+    longest = max(piece.shape[0] for piece in pieces.values())
+    output = audio.new_zeros(len(lengths), longest, pieces[0].shape[-1])
+    for row, piece in pieces.items():
+        output[row, : piece.shape[0]] = piece
+    return output
 
 
 class ChunkedEncoder(torch.nn.Module):
@@ -82,11 +108,17 @@ class ChunkedEncoder(torch.nn.Module):
         # A frozen feature extractor: dropout and batch-norm statistics must never switch on.
         return super().train(False)
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    def frame_count(self, n_samples: int) -> int:
+        return num_frames(n_samples, self.hop_samples)
+
+    def forward(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Frames ``[B, T', D]``; with ``lengths`` (zero-padded batch), each clip as if encoded alone."""
         if audio.ndim == 1:
             audio = audio.unsqueeze(0)
         if audio.ndim != 2:
             raise EncoderContractError(f"expected audio of shape [B, T], got {tuple(audio.shape)}")
+        if lengths is not None:
+            return encode_padded(self.forward, audio, lengths, self.frame_count)
         audio = audio.float()
         if audio.shape[-1] == 0:
             return audio.new_zeros(audio.shape[0], 0, self.output_dim)

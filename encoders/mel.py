@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torchaudio
 
+from encoders.chunking import encode_padded
+
 
 class MelEncoder(torch.nn.Module):
     def __init__(
@@ -33,8 +35,13 @@ class MelEncoder(torch.nn.Module):
             n_mels=n_mels,
         )
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    def frame_count(self, n_samples: int) -> int:
+        return n_samples // self.melspec.hop_length + 1
+
+    def forward(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if audio.ndim == 1:
             audio = audio.unsqueeze(0)
+        if lengths is not None:
+            return encode_padded(self.forward, audio, lengths, self.frame_count)
         mel = self.melspec(audio.float())
         return torch.log(mel + self.log_offset).transpose(1, 2)

@@ -10,6 +10,8 @@ import zlib
 
 import torch
 
+from encoders.chunking import encode_padded
+
 
 class NoiseEncoder(torch.nn.Module):
     def __init__(self, sampling_rate: int = 16000, output_dim: int = 64, hop_size_in_ms: float = 10.0) -> None:
@@ -19,10 +21,15 @@ class NoiseEncoder(torch.nn.Module):
         self.hop_size_in_ms = hop_size_in_ms
         self.hop_length = round(sampling_rate * hop_size_in_ms / 1000)
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    def frame_count(self, n_samples: int) -> int:
+        return n_samples // self.hop_length + 1
+
+    def forward(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if audio.ndim == 1:
             audio = audio.unsqueeze(0)
-        n_frames = audio.shape[-1] // self.hop_length + 1
+        if lengths is not None:
+            return encode_padded(self.forward, audio, lengths, self.frame_count)
+        n_frames = self.frame_count(audio.shape[-1])
         clips = []
         for clip in audio:
             seed = zlib.crc32(clip.detach().cpu().float().numpy().tobytes())

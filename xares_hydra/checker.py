@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xares_hydra.contract import check_output, forward
+from xares_hydra.contract import check_output, check_shape, forward
 from xares_hydra.errors import EncoderContractError
 
 QUICK_SECONDS = (1.0, 2.37)
@@ -97,8 +97,10 @@ def _encode(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None)
 
 
 def _shape(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
-    output = _encode(encoder, _clips(encoder, QUICK_SECONDS[0], 2, device), autocast)
-    return f"[2, {encoder.sampling_rate}] -> {list(output.shape)}"
+    audio = _clips(encoder, QUICK_SECONDS[0], 2, device)
+    output = forward(encoder, audio, autocast)
+    check_shape(output, 2, encoder.output_dim, f"input {tuple(audio.shape)}")
+    return f"{list(audio.shape)} -> {list(output.shape)}"
 
 
 def _finite(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:

@@ -6,17 +6,32 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-stderr_console = Console(stderr=True)
+WIDTH_OUTSIDE_TERMINAL = 160
+
+
+def _width(stream) -> int | None:
+    """Outside a terminal (logs, CI) write 160 columns wide unless COLUMNS says otherwise."""
+    return None if stream.isatty() or "COLUMNS" in os.environ else WIDTH_OUTSIDE_TERMINAL
+
+
+stderr_console = Console(stderr=True, width=_width(sys.stderr))
 
 
 def stdout_console() -> Console:
-    """Tables are wide: outside a terminal (logs, CI) print them 160 columns wide unless COLUMNS says otherwise."""
-    interactive = sys.stdout.isatty() or "COLUMNS" in os.environ
-    return Console(width=None if interactive else 160)
+    return Console(width=_width(sys.stdout))
+
+
+class LogHandler(RichHandler):
+    """The console log handler of ``hydra/job_logging=rich``: rich, on stderr, wide outside a terminal."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(console=stderr_console, **kwargs)
 
 
 @contextmanager

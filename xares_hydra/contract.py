@@ -23,6 +23,12 @@ def forward(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None)
 
 def check_output(output: Any, batch_size: int, output_dim: int, where: str) -> None:
     """Raise EncoderContractError when the output is not a finite [B, T', D] tensor."""
+    check_shape(output, batch_size, output_dim, where)
+    if not torch.isfinite(output).all():
+        raise EncoderContractError(f"encoder output contains NaN or infinite values ({where})")
+
+
+def check_shape(output: Any, batch_size: int, output_dim: int, where: str) -> None:
     if not isinstance(output, torch.Tensor):
         raise EncoderContractError(f"encoder returned {type(output).__name__}, expected a torch.Tensor ({where})")
     if output.ndim != 3:
@@ -36,5 +42,3 @@ def check_output(output: Any, batch_size: int, output_dim: int, where: str) -> N
         )
     if output.shape[1] == 0:
         raise EncoderContractError(f"encoder returned no frames ({where})")
-    if not torch.isfinite(output).all():
-        raise EncoderContractError(f"encoder output contains NaN or infinite values ({where})")

@@ -17,8 +17,9 @@ from typing import Any
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from omegaconf import MISSING
 
-from xares_hydra.errors import ConfigError, XaresError
+from xares_hydra.errors import ConfigError, TaskSkipped, XaresError
 from xares_hydra.fingerprint import encoder_fingerprint
 
 CONTRACT_ATTRIBUTES = ("sampling_rate", "output_dim", "hop_size_in_ms")
@@ -54,10 +55,15 @@ def spec_from_config(
     name: str, config: Mapping[str, Any], embedding_settings: Mapping[str, Any], memo_dir: Path | None
 ) -> EncoderSpec:
     config = dict(config)
-    if not config.get("_target_") or config["_target_"] == "???":
+    unset = [key for key, value in config.items() if value == MISSING]
+    if unset:
+        raise TaskSkipped(
+            f"encoder {name} is a template: set {', '.join(f'encoder.{key}=...' for key in unset)} "
+            "(README, 'Bring your own encoder')"
+        )
+    if not config.get("_target_"):
         raise ConfigError(
-            "the encoder config has no _target_: use encoder=<name> or "
-            "encoder=custom encoder._target_=my_package.MyEncoder"
+            "the encoder config has no _target_: use encoder=<name> or encoder=custom encoder._target_=..."
         )
     fingerprint, document = encoder_fingerprint(config, embedding_settings, memo_dir)
     return EncoderSpec(name=safe_name(name), fingerprint=fingerprint, fingerprint_document=document, config=config)
@@ -81,11 +87,12 @@ def spec_from_instance(encoder: torch.nn.Module, embedding_settings: Mapping[str
 
 def default_name(choice: str | None, config: Mapping[str, Any]) -> str:
     """The config group choice, or for ad-hoc encoders the class or file they point at."""
-    if choice in (None, "custom"):
-        return str(config.get("_target_", "encoder")).rsplit(".", 1)[-1]
-    if choice == "xares_file" and config.get("path"):
+    target = config.get("_target_")
+    if choice in (None, "custom") and target and target != MISSING:
+        return str(target).rsplit(".", 1)[-1]
+    if choice == "xares_file" and config.get("path") not in (None, MISSING):
         return Path(str(config["path"])).stem
-    return choice
+    return choice or "encoder"
 
 
 def safe_name(name: str) -> str:

@@ -6,6 +6,7 @@ task data -> encode into the embedding cache -> heads -> result record -> report
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,16 +29,19 @@ from xares_hydra.errors import XaresError
 from xares_hydra.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads import HeadContext
 from xares_hydra.metrics import get_metric
+from xares_hydra.placement import device_for_job, visible_gpu_count
 from xares_hydra.plan import evaluation_rounds
 from xares_hydra.record import (
     STATUS_FAILED,
     STATUS_OK,
+    STATUS_SKIPPED,
     STATUS_UNAVAILABLE,
     RunRecord,
     StageClock,
     write_record,
 )
 from xares_hydra.report import check_table, record_table
+from xares_hydra.selection import objective
 from xares_hydra.settings import (
     data_options,
     device,
@@ -52,19 +56,31 @@ log = logging.getLogger("xares")
 
 
 @hydra.main(version_base="1.3", config_path="pkg://xares_hydra.conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float:
+    """Runs one job; returns the mean validation score, the objective of sweepers such as Optuna."""
     hydra_cfg = HydraConfig.get()
     name = default_name(hydra_cfg.runtime.choices.get("encoder"), plain(cfg.encoder))
     if cfg.stage == "check":
         sys.exit(check_encoder(cfg, name))
-    record = run_task(
-        cfg,
-        encoder_name=name,
-        output_dir=Path(hydra_cfg.runtime.output_dir),
-        overrides=list(hydra_cfg.overrides.task),
-    )
-    if hydra_cfg.mode == RunMode.RUN and record["status"] in (STATUS_FAILED, STATUS_UNAVAILABLE):
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    if sweeping and cfg.device == "auto":
+        cfg.device = device_for_job(cfg.device, hydra_cfg.job.num, visible_gpu_count())
+    try:
+        record = run_task(
+            cfg,
+            encoder_name=name,
+            output_dir=Path(hydra_cfg.runtime.output_dir),
+            overrides=list(hydra_cfg.overrides.task),
+        )
+    except Exception:
+        if not sweeping:
+            raise
+        # the record says failed; the sweep goes on and its summary (exit code 1) reports this job
+        log.exception("%s x %s: unexpected error", cfg.task.name, name)
+        return math.nan
+    if not sweeping and record["status"] in (STATUS_FAILED, STATUS_UNAVAILABLE):
         sys.exit(1)
+    return objective(record)
 
 
 def run_task(
@@ -76,10 +92,9 @@ def run_task(
 ) -> dict[str, Any]:
     """Run one task end to end and return its result record (also written to disk)."""
     task = TaskSpec.from_config(plain(cfg.task))
-    spec = encoder_spec(cfg, task, encoder, encoder_name)
     record = RunRecord(
         task=task_summary(task),
-        encoder=spec.summary(),
+        encoder={"name": encoder_name or "encoder"},
         head=plain(cfg.head),
         mode=cfg.compat.mode,
         overrides=list(overrides),
@@ -87,6 +102,8 @@ def run_task(
     )
     clock = StageClock()
     try:
+        spec = encoder_spec(cfg, task, encoder, encoder_name)
+        record.encoder = spec.summary()
         with clock("data"):
             data = prepare_task_data(task, data_options(cfg))
         record.data = data.provenance
@@ -107,7 +124,8 @@ def run_task(
             record.counts["label_skips"] = label_skips
     except XaresError as error:
         record.status, record.reason = error.status, str(error)
-        log.error("%s (%s): %s", task.name, error.status, error)
+        level = logging.WARNING if error.status == STATUS_SKIPPED else logging.ERROR
+        log.log(level, "%s (%s): %s", task.name, error.status, error)
     except Exception as error:
         record.status, record.reason = STATUS_FAILED, f"{type(error).__name__}: {error}"
         raise
@@ -157,7 +175,7 @@ def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
 def check_encoder(cfg: DictConfig, name: str) -> int:
     """``xares stage=check``: the full contract report for an encoder; exit code 1 if a check fails."""
     try:
-        spec = encoder_spec(cfg, TaskSpec.from_config(plain(cfg.task)), encoder_name=name)
+        spec = encoder_spec(cfg, TaskSpec.from_config(plain(cfg.task)), name=name)
         encoder = spec.build(device(cfg))
     except XaresError as error:
         log.error("%s", error)

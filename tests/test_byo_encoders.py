@@ -1,0 +1,256 @@
+"""Every way to bring an encoder, through the real ``xares`` command, plus the contract checker."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import run_xares
+from test_encoders import save_tiny_dasheng, save_tiny_hf
+
+from xares_hydra.checker import run_checks
+
+SMALL_TIMBRE = (
+    "task=demo_timbre",
+    "task.generator.args.train_per_class=6",
+    "task.generator.args.valid_per_class=2",
+    "task.generator.args.test_per_class=3",
+    "task.epochs=3",
+)
+
+
+def run_record(root: Path, name: str, *overrides: str, check: bool = True) -> tuple[dict, object]:
+    run_dir = root / "runs" / name
+    result = run_xares(*overrides, f"hydra.run.dir={run_dir}", root=root, check=check)
+    return json.loads((run_dir / "result.json").read_text()), result
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("byo")
+
+
+TINY_OVERRIDES = {
+    "dasheng": lambda d: [
+        "encoder=dasheng",
+        f"encoder.checkpoint={save_tiny_dasheng(d)}",
+        "encoder.embed_dim=32",
+        "encoder.depth=2",
+        "encoder.num_heads=2",
+    ],
+    "whisper": lambda d: ["encoder=whisper", f"encoder.model_name_or_path={save_tiny_hf('whisper', d)}"],
+    "wav2vec2": lambda d: ["encoder=wav2vec2", f"encoder.model_name_or_path={save_tiny_hf('wav2vec2', d)}"],
+    "data2vec": lambda d: ["encoder=data2vec", f"encoder.model_name_or_path={save_tiny_hf('data2vec', d)}"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(TINY_OVERRIDES))
+def test_tiny_baseline_models_run_end_to_end_from_local_weights(root, tmp_path, kind):
+    overrides = TINY_OVERRIDES[kind](tmp_path)
+    record, _ = run_record(root, kind, *SMALL_TIMBRE, *overrides)
+    assert record["status"] == "ok", record["reason"]
+    assert record["encoder"]["name"] == kind
+    assert record["scores"]["mlp"]["score"] >= 0 and record["scores"]["knn"]["score"] >= 0
+    check = run_xares("stage=check", "check.long_seconds=12", *overrides, root=root)
+    assert "FAIL" not in check.stdout and check.stdout.count("pass") == 7
+
+
+BROKEN = textwrap.dedent(
+    """
+    import torch
+    from encoders.mel import MelEncoder
+
+    class WrongDim(MelEncoder):
+        def forward(self, audio):
+            return super().forward(audio)[..., :7]
+
+    class WrongRank(MelEncoder):
+        def forward(self, audio):
+            return super().forward(audio).flatten(1)
+
+    class MakesNaN(MelEncoder):
+        def forward(self, audio):
+            return super().forward(audio) * float("nan")
+
+    class WrongHop(MelEncoder):
+        def __init__(self):
+            super().__init__()
+            self.hop_size_in_ms = 40.0
+
+    class Batched(MelEncoder):
+        def forward(self, audio):
+            return super().forward(audio) + audio.shape[0]
+    """
+)
+
+
+def broken_encoder(root: Path, target: str) -> torch.nn.Module:
+    namespace: dict = {}
+    exec(compile(BROKEN, str(root / "broken_encoders.py"), "exec"), namespace)
+    return namespace[target]()
+
+
+@pytest.mark.parametrize(
+    ("target", "failing_check"),
+    [
+        ("WrongDim", "output shape [B, T', D]"),
+        ("WrongRank", "output shape [B, T', D]"),
+        ("MakesNaN", "finite values"),
+        ("WrongHop", "hop size matches frame count"),
+        ("Batched", "batch consistency"),
+    ],
+)
+def test_checker_names_the_failing_check(root, target, failing_check):
+    results = run_checks(broken_encoder(root, target), torch.device("cpu"))
+    failed = [result.name for result in results if not result.passed]
+    assert failed and failed[0] == failing_check, [(r.name, r.passed, r.detail) for r in results]
+
+
+def test_stage_check_reports_failures_and_exits_non_zero(root):
+    (root / "broken_encoders.py").write_text(BROKEN)
+    result = run_xares(
+        "stage=check", "encoder=custom", "encoder._target_=broken_encoders.WrongHop", root=root, check=False
+    )
+    assert result.returncode == 1
+    failing = [line for line in result.stdout.splitlines() if "FAIL" in line]
+    assert "hop size matches frame count" in failing[0] and "implies 25.0" in failing[0]
+
+
+def test_checker_passes_the_mel_baseline_with_a_ten_minute_clip(root):
+    result = run_xares("stage=check", root=root)
+    assert result.returncode == 0 and "FAIL" not in result.stdout
+    assert "600 s clip" in result.stdout
+
+
+def test_user_yaml_in_a_config_dir_runs_and_joins_encoder_sweeps(root):
+    config_dir = root / "my_conf"
+    (config_dir / "encoder").mkdir(parents=True)
+    (config_dir / "encoder" / "my_mel.yaml").write_text("_target_: encoders.mel.MelEncoder\nn_mels: 32\n")
+    record, _ = run_record(root, "my_mel", "--config-dir", str(config_dir), *SMALL_TIMBRE, "encoder=my_mel")
+    assert record["status"] == "ok" and record["encoder"]["name"] == "my_mel"
+    assert record["encoder"]["output_dim"] == 32
+    sweep = root / "encoder_sweep"
+    run_xares("-m", "--config-dir", str(config_dir), "encoder=glob(*)", "stage=download", *SMALL_TIMBRE,
+              f"hydra.sweep.dir={sweep}", root=root)  # fmt: skip
+    statuses = {
+        json.loads(path.read_text())["encoder"]["name"]: json.loads(path.read_text())["status"]
+        for path in sweep.glob("*/result.json")
+    }
+    assert statuses["my_mel"] == "ok" and statuses["mel"] == "ok"
+    assert statuses["custom"] == "skipped" and statuses["xares_file"] == "skipped", "templates are skipped"
+
+
+def test_target_on_the_command_line(root):
+    (root / "my_encoders.py").write_text(
+        "from encoders.mel import MelEncoder\n\nclass SmallMel(MelEncoder):\n"
+        "    def __init__(self, bands=16):\n        super().__init__(n_mels=bands)\n"
+    )
+    record, _ = run_record(
+        root, "target", *SMALL_TIMBRE, "encoder=custom", "encoder._target_=my_encoders.SmallMel", "+encoder.bands=24"
+    )
+    assert record["status"] == "ok" and record["encoder"]["name"] == "SmallMel"
+    assert record["encoder"]["output_dim"] == 24
+
+
+XARES_STYLE_FILE = textwrap.dedent(
+    '''
+    import torch
+    import torchaudio
+
+
+    class MyCustomEncoder(torch.nn.Module):
+        """Written for X-ARES, unchanged (its README's example, with a log-mel as the model)."""
+
+        def __init__(self):
+            super().__init__()
+            self.sampling_rate = 16000
+            self.output_dim = 40
+            self.hop_size_in_ms = 10
+            self.model = torchaudio.transforms.MelSpectrogram(16000, n_fft=400, hop_length=160, n_mels=40)
+            self.custom_max_audio_length = int(self.sampling_rate * 10)
+
+        def forward(self, audio: torch.Tensor):
+            if audio.ndim == 1:
+                audio = audio.unsqueeze(0)
+            with torch.inference_mode():
+                if audio.shape[-1] > self.custom_max_audio_length:
+                    embeds = [self.encode(chunk) for chunk in audio.split(self.custom_max_audio_length, dim=-1)]
+                    return torch.cat(embeds, dim=1)
+                return self.encode(audio)
+
+        def encode(self, audio):
+            return (self.model(audio) + 1e-6).log().transpose(1, 2)
+    '''
+)
+
+
+def test_an_x_ares_encoder_file_runs_as_is(root):
+    path = root / "my_xares_encoder.py"
+    path.write_text(XARES_STYLE_FILE)
+    record, _ = run_record(root, "xares_file", *SMALL_TIMBRE, "encoder=xares_file", f"encoder.path={path}")
+    assert record["status"] == "ok" and record["encoder"]["name"] == "my_xares_encoder"
+    assert record["encoder"]["output_dim"] == 40 and 0 <= record["scores"]["mlp"]["score"] <= 1
+
+
+def test_python_api_takes_an_encoder_object(root, monkeypatch):
+    from encoders.mel import MelEncoder
+    from xares_hydra.api import evaluate
+
+    monkeypatch.setenv("XARES_ROOT", str(root))
+    overrides = [item for item in SMALL_TIMBRE if item != "task=demo_timbre"]
+    records = evaluate(MelEncoder(n_mels=48), ["demo_timbre"], overrides=overrides)
+    assert len(records) == 1 and records[0]["status"] == "ok"
+    assert records[0]["encoder"]["name"] == "MelEncoder" and records[0]["encoder"]["output_dim"] == 48
+    by_name = evaluate("mel", ["demo_timbre"], overrides=overrides)
+    assert by_name[0]["encoder"]["name"] == "mel"
+    assert by_name[0]["encoder"]["fingerprint"] != records[0]["encoder"]["fingerprint"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["crepe_tiny", "resemblyzer"])
+def test_offline_pretrained_encoders_beat_noise(root, name):
+    pytest.importorskip("torchcrepe" if name.startswith("crepe") else "librosa")
+    sweep = root / f"pretrained_{name}"
+    run_xares("-m", *SMALL_TIMBRE, f"encoder={name},noise", f"hydra.sweep.dir={sweep}", root=root)
+    scores = {}
+    for path in sweep.glob("*/result.json"):
+        record = json.loads(path.read_text())
+        scores[record["encoder"]["name"]] = record["scores"]["mlp"]["score"]
+    assert scores[name] > scores["noise"] + 0.2, scores
+
+
+@pytest.mark.parametrize(
+    "name", ["mel", "noise", "crepe_tiny", "resemblyzer", "whisper", "wav2vec2", "data2vec", "dasheng"]
+)
+def test_padded_batch_gives_the_frames_of_each_clip_alone(tmp_path, name):
+    encoder = build_shipped(name, tmp_path)
+    generator = torch.Generator().manual_seed(0)
+    short, long = 0.1 * torch.randn(13000, generator=generator), 0.1 * torch.randn(25000, generator=generator)
+    batch = torch.zeros(2, 25000)
+    batch[0, :13000], batch[1] = short, long
+    with torch.inference_mode():
+        padded = encoder(batch, torch.tensor([13000, 25000]))
+        alone = encoder(short.unsqueeze(0))
+    assert encoder.frame_count(13000) == alone.shape[1]
+    torch.testing.assert_close(padded[0, : alone.shape[1]], alone[0], atol=1e-4, rtol=1e-4)
+    assert padded[0, alone.shape[1] :].abs().max() == 0
+
+
+def build_shipped(name: str, directory: Path) -> torch.nn.Module:
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.load(Path(__file__).parents[1] / "conf" / "encoder" / f"{name}.yaml")
+    if name in ("whisper", "wav2vec2", "data2vec"):
+        config.model_name_or_path = str(save_tiny_hf(name, directory))
+    if name == "dasheng":
+        config.merge_with(
+            {"checkpoint": str(save_tiny_dasheng(directory)), "embed_dim": 32, "depth": 2, "num_heads": 2}
+        )
+    if name.startswith("crepe"):
+        pytest.importorskip("torchcrepe")
+    return instantiate(config)

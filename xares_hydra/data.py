@@ -112,6 +112,16 @@ def _ensure_downloaded(task: TaskSpec, directory: Path, options: DataOptions) ->
     marker = read_marker(directory)
     if marker is not None and not options.force_download:
         return {"source": "zenodo", "record": task.zenodo_id, **marker}
+    options.data_root.mkdir(parents=True, exist_ok=True)
+    # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
+    with FileLock(str(options.data_root / f".zenodo-{task.zenodo_id}.lock")):
+        return _download_or_link(task, directory, options)
+
+
+def _download_or_link(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any]:
+    marker = read_marker(directory)
+    if marker is not None and not options.force_download:
+        return {"source": "zenodo", "record": task.zenodo_id, **marker}
     sibling = None if options.force_download else _sibling_with_record(options.data_root, task)
     if sibling is not None:
         log.info("Record %s is already in %s; linking it for %s", task.zenodo_id, sibling, task.name)

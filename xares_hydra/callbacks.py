@@ -1,53 +1,100 @@
-"""Hydra callback: one summary table for a whole sweep, written as JSON, CSV and Markdown."""
+"""Hydra callbacks: a log line per job start and end, and one report for a whole sweep.
+
+Both work with every launcher (basic, joblib, submitit): ``on_job_*`` run inside the job's
+process, ``on_multirun_end`` in the process that launched the sweep, after the last job.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import platform
 import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
-from xares_hydra.record import RECORD_FILE, STATUS_FAILED, load_records
-from xares_hydra.report import print_summary, summarise, write_summary
+from xares_hydra.atomic import read_json
+from xares_hydra.encoder_spec import default_name
+from xares_hydra.record import RECORD_FILE, STATUS_FAILED
+from xares_hydra.report import distinguishing_overrides, records_in
+from xares_hydra.report_cli import write_reports
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("xares")
+
+PROGRESS_FILE = "progress.log"
 
 
 class SweepSummary(Callback):
-    """Prints the sweep's results (failed jobs included) and exits non-zero if a job failed."""
+    """Prints and writes the sweep's summary, leaderboard and (for head searches) trial selection,
+    failed jobs included, and exits non-zero if a job failed (``skipped`` and ``unavailable`` do not)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        records = load_records(sweep_dir) + _crashed_jobs(sweep_dir)
+        records = records_in(sweep_dir)
         if not records:
             log.warning("No result records under %s", sweep_dir)
             return
-        summary = summarise(records)
-        print_summary(summary, title=f"xares sweep {sweep_dir}")
-        for path in write_summary(summary, sweep_dir):
+        for path in write_reports(records, sweep_dir, title=f"xares sweep {sweep_dir}"):
             log.info("Wrote %s", path)
         if any(record["status"] == STATUS_FAILED for record in records):
             sys.exit(1)
 
 
-def _crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Jobs that left no record (killed, out of memory): shown as failed with their overrides."""
-    crashed = []
-    for job_dir in sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")):
-        if (job_dir / RECORD_FILE).exists():
-            continue
-        overrides = (job_dir / ".hydra" / "overrides.yaml").read_text().replace("\n", " ")
-        crashed.append(
-            {
-                "status": STATUS_FAILED,
-                "reason": f"job in {job_dir} ended without a result record (overrides: {overrides.strip()})",
-                "task": {"name": job_dir.name, "formal_name": job_dir.name, "eval_weight": 0},
-                "encoder": {"name": "?"},
-                "scores": {},
-                "overrides": [],
-            }
-        )
-    return crashed
+class JobProgress(Callback):
+    """One log line when a job starts and one when it ends (task, encoder, status, stage times).
+
+    In a sweep the lines also go to ``<sweep dir>/progress.log``, one file for all jobs wherever they
+    run (``tail -f`` it while SLURM runs the jobs elsewhere)."""
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._report(config, f"started: {_job_title(config)}")
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        record = _job_record(config)
+        if record is not None:
+            status, detail = record["status"], _outcome(record)
+        elif job_return.status == JobStatus.FAILED:  # return_value would re-raise the job's exception
+            status, detail = STATUS_FAILED, _first_line(str(job_return._return_value))
+        else:
+            status, detail = STATUS_FAILED, "no result record"
+        self._report(config, f"ended: {_job_title(config)}: {status} · {detail}")
+
+    def _report(self, config: DictConfig, message: str) -> None:
+        line = f"job {config.hydra.job.num} {message}"
+        log.info("%s", line)
+        if config.hydra.mode == RunMode.MULTIRUN:
+            stamp = dt.datetime.now().isoformat(timespec="seconds")
+            with open(Path(config.hydra.sweep.dir) / PROGRESS_FILE, "a", encoding="utf-8") as progress:
+                progress.write(f"{stamp} {platform.node()} {line}\n")
+
+
+def _job_title(config: DictConfig) -> str:
+    encoder = default_name(config.hydra.runtime.choices.get("encoder"), OmegaConf.to_container(config.encoder))
+    variant = distinguishing_overrides(config.hydra.overrides.task)
+    return f"{config.task.name} · {encoder}" + (f" [{variant}]" if variant else "")
+
+
+def _job_record(config: DictConfig) -> dict[str, Any] | None:
+    path = Path(config.hydra.runtime.output_dir) / RECORD_FILE
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _outcome(record: dict[str, Any]) -> str:
+    timings = record.get("timings", {})
+    times = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timings.items())
+    scores = " ".join(f"{slot} {result['score']:.3f}" for slot, result in record.get("scores", {}).items())
+    reason = _first_line(record["reason"]) if record.get("reason") else ""
+    return " · ".join(part for part in (times, scores, reason) if part)
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"

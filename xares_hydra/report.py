@@ -14,28 +14,75 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
-from xares_hydra.checker import CheckResult
 from xares_hydra.console import stdout_console
-from xares_hydra.record import STATUS_OK
+from xares_hydra.record import RECORD_FILE, STATUS_FAILED, STATUS_OK, load_records
+
+if TYPE_CHECKING:
+    from xares_hydra.checker import CheckResult
 
 HEAD_SLOTS = ("mlp", "knn")
-_GROUPING_OVERRIDE_KEYS = ("task", "encoder", "stage", "paths.", "hydra.", "device", "encode.decode_threads")
+# overrides that select what runs or where, not how it is scored: they never make a separate variant
+_GROUPING_OVERRIDE_KEYS = (
+    *("task=", "encoder=", "encoder._target_", "stage=", "benchmark=", "search=", "compat="),
+    *("paths.", "hydra.", "device=", "head.device", "encode.decode_threads", "encode.check", "encode.force"),
+    *("data.zenodo_api", "data.timeout", "data.retries", "data.force_download"),
+)
 
 
 def variant_of(record: dict[str, Any]) -> str:
     """The overrides that distinguish this record's settings from others of the same encoder."""
-    kept = [item for item in record.get("overrides", []) if not item.lstrip("+~").startswith(_GROUPING_OVERRIDE_KEYS)]
+    return distinguishing_overrides(record.get("overrides", []))
+
+
+def distinguishing_overrides(overrides: Iterable[str]) -> str:
+    kept = [item for item in overrides if not item.lstrip("+~").startswith(_GROUPING_OVERRIDE_KEYS)]
     return " ".join(sorted(kept))
 
 
 def group_key(record: dict[str, Any]) -> tuple[str, str, str]:
     return record["encoder"]["name"], record.get("mode", "default"), variant_of(record)
+
+
+def setting_key(record: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(task, encoder, mode, variant): records with the same key are reruns of the same thing."""
+    return (record["task"]["name"], *group_key(record))
+
+
+def latest_scored(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest scored record per setting key (``records`` oldest first, as ``load_records`` gives them)."""
+    latest = {setting_key(record): record for record in records if record["status"] == STATUS_OK}
+    return list(latest.values())
+
+
+def records_in(folder: Path) -> list[dict[str, Any]]:
+    """The result records below a sweep or results folder, plus sweep jobs that died without one."""
+    return load_records(folder) + crashed_jobs(folder)
+
+
+def crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Jobs that left no record (killed, out of memory): shown as failed with their overrides."""
+    crashed = []
+    for job_dir in sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")):
+        if (job_dir / RECORD_FILE).exists():
+            continue
+        overrides = (job_dir / ".hydra" / "overrides.yaml").read_text().replace("\n", " ")
+        crashed.append(
+            {
+                "status": STATUS_FAILED,
+                "reason": f"job in {job_dir} ended without a result record (overrides: {overrides.strip()})",
+                "task": {"name": job_dir.name, "formal_name": job_dir.name, "eval_weight": 0},
+                "encoder": {"name": "?"},
+                "scores": {},
+                "overrides": [],
+            }
+        )
+    return crashed
 
 
 SCOPES = {

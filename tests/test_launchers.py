@@ -1,0 +1,122 @@
+"""Sweeps through the Hydra launchers: local parallel jobs (joblib) and submitit's local executor.
+
+Each ends in one summary and one leaderboard with every job; jobs of the same task and encoder
+that run at the same time encode each shard once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import run_xares
+from matplotlib.image import imread
+
+from xares_hydra.report_cli import main as report_main
+
+FAST_HEAD = "head.epochs=2"
+
+
+def summary_rows(sweep: Path) -> list[dict]:
+    return json.loads((sweep / "summary.json").read_text())["rows"]
+
+
+def encoded_shards(sweep: Path) -> Counter:
+    """(encoder, shard) -> how many jobs logged "Encoding <shard>"."""
+    counts: Counter = Counter()
+    for log in sweep.glob("*/xares.log"):
+        encoder = json.loads((log.parent / "result.json").read_text())["encoder"]["name"]
+        for line in log.read_text().splitlines():
+            if "Encoding " in line:
+                counts[encoder, line.split("Encoding ")[1].strip()] += 1
+    return counts
+
+
+@pytest.mark.slow
+def test_parallel_jobs_share_the_cache_and_end_in_one_report(xares_root):
+    sweep = xares_root / "sweep"
+    result = run_xares(
+        "-m",
+        "task=demo_timbre",
+        "encoder=mel,noise",
+        "head.lr=1e-3,1e-2",
+        FAST_HEAD,
+        "hydra/launcher=parallel",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep}",
+        root=xares_root,
+    )
+    rows = summary_rows(sweep)
+    assert len(rows) == 4 and {row["status"] for row in rows} == {"ok"}
+    assert {(row["encoder"], row["variant"]) for row in rows} == {
+        (encoder, f"head.epochs=2 head.lr={lr}") for encoder in ("mel", "noise") for lr in (0.001, 0.01)
+    }
+    encoded = encoded_shards(sweep)
+    assert len(encoded) == 6 and set(encoded.values()) == {1}, f"each shard encoded once per encoder: {encoded}"
+    logs = "".join(path.read_text() for path in sweep.glob("*/xares.log"))
+    assert logs.count("Generating the demo_timbre demo data") == 1
+    assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
+    progress = (sweep / "progress.log").read_text().splitlines()
+    assert len(progress) == 8 and sum(": ok · data " in line for line in progress) == 4
+    leaderboard = (sweep / "leaderboard.md").read_text()
+    assert "| Demo timbre |" in leaderboard and "mel [head.epochs=2 head.lr=0.01]" in leaderboard
+    assert report_main([str(sweep), "--out", str(xares_root / "rebuilt")]) == 0
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "summary.json", "selection.json"):
+        assert (sweep / name).read_text() == (xares_root / "rebuilt" / name).read_text(), name
+    assert (imread(sweep / "leaderboard.png") == imread(xares_root / "rebuilt" / "leaderboard.png")).all()
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_runs_every_job_and_summarises(xares_root):
+    sweep = xares_root / "sweep"
+    run_xares(
+        "-m",
+        "task=demo_timbre",
+        "encoder=mel,noise",
+        FAST_HEAD,
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        f"hydra.sweep.dir={sweep}",
+        root=xares_root,
+    )
+    rows = summary_rows(sweep)
+    assert sorted((row["encoder"], row["status"]) for row in rows) == [("mel", "ok"), ("noise", "ok")]
+    assert list((sweep / ".submitit").iterdir()), "jobs went through submitit"
+    assert len((sweep / "progress.log").read_text().splitlines()) == 4
+    assert (sweep / "leaderboard.png").exists()
+
+
+BROKEN_ENCODER = """
+from encoders.mel import MelEncoder
+
+class Explodes(MelEncoder):
+    def forward(self, audio):
+        raise RuntimeError("this encoder blew up")
+"""
+
+
+@pytest.mark.slow
+def test_a_crashing_job_does_not_stop_the_sweep_or_its_summary(xares_root):
+    (xares_root / "broken_encoder.py").write_text(BROKEN_ENCODER)
+    sweep = xares_root / "sweep"
+    result = run_xares(
+        "-m",
+        "task=demo_timbre",
+        "encoder=custom",
+        FAST_HEAD,
+        "encode.check=false",
+        "encoder._target_=broken_encoder.Explodes,encoders.mel.MelEncoder",
+        f"hydra.sweep.dir={sweep}",
+        root=xares_root,
+        check=False,
+    )
+    assert result.returncode == 1, "a real error fails the sweep"
+    status = {row["encoder"]: (row["status"], row["reason"]) for row in summary_rows(sweep)}
+    assert status["MelEncoder"] == ("ok", None)
+    assert status["Explodes"][0] == "failed" and "RuntimeError: this encoder blew up" in status["Explodes"][1]
+    assert "- demo_timbre (Explodes [head.epochs=2]): failed: RuntimeError" in (sweep / "leaderboard.md").read_text()
+    assert "Traceback" in result.stderr + result.stdout, "an unexpected error is logged in full"
+    progress = (sweep / "progress.log").read_text()
+    assert "ended: demo_timbre · Explodes" in progress and ": failed · " in progress

@@ -1,0 +1,82 @@
+"""``xares-report DIR``: rebuild the summary, leaderboard and head-search selection from result records.
+
+DIR is a sweep folder (``outputs/multirun/<date>/<time>``) or a results folder
+(``<results_root>``, holding ``<encoder>/<task>/*.json`` from every run); nothing is run. The sweep
+callback writes the same files into the sweep folder at the end of each multirun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from xares_hydra.console import stdout_console
+from xares_hydra.leaderboard import build_leaderboard, leaderboard_tables, modes_of, write_leaderboard
+from xares_hydra.report import print_summary, records_in, summarise, write_summary
+from xares_hydra.selection import is_search, select_trials, selection_table, write_selection
+
+MODES = ("default", "xares")
+
+
+def write_reports(
+    records: list[dict[str, Any]],
+    folder: Path,
+    modes: Sequence[str] | None = None,
+    published: bool = True,
+    title: str = "xares results",
+    console: Console | None = None,
+) -> list[Path]:
+    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode and, for searches, ``selection.*``."""
+    console = console or stdout_console()
+    summary = summarise(records)
+    print_summary(summary, console, title=title)
+    written = write_summary(summary, folder)
+    for mode in modes or modes_of(records):
+        board = build_leaderboard(records, mode, published=published)
+        for table in leaderboard_tables(board):
+            console.print(table)
+        written += write_leaderboard(board, folder)
+    selections = select_trials(records)
+    if is_search(selections):
+        console.print(selection_table(selections))
+        written += write_selection(selections, folder)
+    return written
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="xares-report",
+        description="Rebuild the xares summary, leaderboard (Markdown, CSV, JSON, PNG) and head-search selection "
+        "from the result records of a sweep folder or a results folder, without running anything.",
+    )
+    parser.add_argument("folder", type=Path, help="a sweep folder or a results folder (<results_root>)")
+    parser.add_argument("--out", type=Path, help="where to write the files (default: the folder itself)")
+    parser.add_argument("--mode", choices=MODES, help="only this mode's leaderboard (default: every mode found)")
+    parser.add_argument("--no-published", action="store_true", help="leave out the published X-ARES columns")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    folder = arguments.folder.expanduser().resolve()
+    if not folder.is_dir():
+        print(f"xares-report: {folder} is not a folder", file=sys.stderr)
+        return 2
+    records = records_in(folder)
+    if not records:
+        print(f"xares-report: no result records under {folder}", file=sys.stderr)
+        return 1
+    out = (arguments.out or folder).expanduser().resolve()
+    modes = [arguments.mode] if arguments.mode else None
+    for path in write_reports(records, out, modes, not arguments.no_published, title=f"xares results in {folder}"):
+        print(f"Wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

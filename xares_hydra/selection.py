@@ -1,0 +1,216 @@
+"""Head hyper-parameter search: choose each (task, encoder) trial on its validation score.
+
+A trial is one head setting (``head.lr=1e-3 head.hidden_dim=256``) of a task and encoder. Its
+validation score is the mean over evaluation rounds of the trained head's best validation score
+(``scores.mlp.rounds.*.valid``); the winner is the trial with the best one, and its test score is
+the one to report (HEAR's protocol: the test data never chooses). Every trial's validation and
+test scores are kept in ``selection.json`` and ``selection.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.report import latest_scored, variant_of, weighted_average
+
+SEARCH_SLOT = "mlp"
+SELECTION_STEM = "selection"
+
+
+def validation_score(record: dict[str, Any], slot: str = SEARCH_SLOT) -> float | None:
+    """Mean over rounds (folds) of the head's validation score; None where the head did not validate."""
+    rounds = record.get("scores", {}).get(slot, {}).get("rounds", {})
+    values = [entry["valid"] for entry in rounds.values() if entry.get("valid") is not None]
+    return sum(values) / len(values) if values else None
+
+
+def objective(record: dict[str, Any]) -> float:
+    """What a sweeper maximises: the validation score, negated for lower-is-better metrics; NaN if none."""
+    value = validation_score(record)
+    if value is None:
+        return math.nan
+    return value if record["task"].get("higher_is_better", True) else -value
+
+
+@dataclass(frozen=True)
+class Trial:
+    variant: str
+    head: dict[str, Any]
+    valid: float | None
+    test: float | None
+    test_std: float | None
+    path: str | None
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> Trial:
+        result = record["scores"].get(SEARCH_SLOT, {})
+        return cls(
+            variant_of(record),
+            record.get("head", {}),
+            validation_score(record),
+            result.get("score"),
+            result.get("std"),
+            record.get("path"),
+        )
+
+
+@dataclass
+class Selection:
+    task: str
+    encoder: str
+    mode: str
+    metric: str | None
+    higher_is_better: bool
+    trials: list[Trial] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def winner(self) -> Trial | None:
+        """The best validation score; ties go to the first trial in variant order."""
+        candidates = [trial for trial in self.trials if trial.valid is not None]
+        if not candidates:
+            return None
+        sign = 1 if self.higher_is_better else -1
+        return max(candidates, key=lambda trial: sign * trial.valid)
+
+    @property
+    def winning_record(self) -> dict[str, Any] | None:
+        winner = self.winner
+        return None if winner is None else self.records[self.trials.index(winner)]
+
+    def searched_keys(self) -> list[str]:
+        """Head settings that differ between the trials."""
+        keys = sorted({key for trial in self.trials for key in trial.head})
+        return [key for key in keys if len({repr(trial.head.get(key)) for trial in self.trials}) > 1]
+
+
+def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
+    """One selection per (task, encoder, mode) over the newest scored record of each setting."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for record in latest_scored(records):
+        if SEARCH_SLOT in record["scores"]:
+            groups[record["task"]["name"], record["encoder"]["name"], record.get("mode", "default")].append(record)
+    selections = []
+    for (task, encoder, mode), members in sorted(groups.items()):
+        members.sort(key=variant_of)
+        first = members[0]["task"]
+        selections.append(
+            Selection(
+                task,
+                encoder,
+                mode,
+                first.get("metric"),
+                first.get("higher_is_better", True),
+                [Trial.of(record) for record in members],
+                members,
+            )
+        )
+    return selections
+
+
+def is_search(selections: list[Selection]) -> bool:
+    return any(len(selection.trials) > 1 for selection in selections)
+
+
+def selected_averages(selections: list[Selection]) -> list[dict[str, Any]]:
+    """Per encoder and mode: the weighted average of the winners' test scores (public and all tasks)."""
+    winners: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for selection in selections:
+        if (record := selection.winning_record) is not None:
+            winners[selection.encoder, selection.mode].append(record)
+    averages = []
+    for (encoder, mode), records in sorted(winners.items()):
+        entry: dict[str, Any] = {"encoder": encoder, "mode": mode}
+        for scope in ("public", "all"):
+            entry[scope], entry[f"{scope}_tasks"] = weighted_average(records, SEARCH_SLOT, scope)
+        averages.append(entry)
+    return averages
+
+
+def selection_dict(selections: list[Selection]) -> dict[str, Any]:
+    return {
+        "selected_on": f"mean over rounds of scores.{SEARCH_SLOT}.rounds.*.valid",
+        "selections": [
+            {
+                "task": selection.task,
+                "encoder": selection.encoder,
+                "mode": selection.mode,
+                "metric": selection.metric,
+                "higher_is_better": selection.higher_is_better,
+                "searched": selection.searched_keys(),
+                "winner": asdict(selection.winner) if selection.winner else None,
+                "trials": [asdict(trial) for trial in selection.trials],
+            }
+            for selection in selections
+        ],
+        "selected_averages": selected_averages(selections),
+    }
+
+
+def selection_markdown(selections: list[Selection]) -> str:
+    lines = ["# Head search: trials chosen on the validation score", ""]
+    for selection in selections:
+        keys = selection.searched_keys()
+        lines += [f"### {selection.task} · {selection.encoder} ({selection.mode} mode, {selection.metric})", ""]
+        lines.append("| chosen | " + " | ".join(f"head.{key}" for key in keys) + " | valid | test |")
+        lines.append("|:--:|" + "--:|" * (len(keys) + 2))
+        for trial in selection.trials:
+            mark = "✓" if trial is selection.winner else ""
+            settings = " | ".join(_setting(trial.head.get(key)) for key in keys)
+            lines.append(f"| {mark} | {settings} | {_number(trial.valid)} | {_number(trial.test, trial.test_std)} |")
+        lines.append("")
+    lines += [
+        "### Weighted average of the chosen trials' test scores",
+        "",
+        "| encoder | mode | public | all |",
+        "|:--|:--|--:|--:|",
+    ]
+    for entry in selected_averages(selections):
+        lines.append(
+            f"| {entry['encoder']} | {entry['mode']} | {_number(entry['public'])} ({entry['public_tasks']}) "
+            f"| {_number(entry['all'])} ({entry['all_tasks']}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _setting(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _number(value: float | None, std: float | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f} ± {std:.3f}" if std else f"{value:.3f}"
+
+
+def selection_table(selections: list[Selection]) -> Table:
+    table = Table(title="head search: chosen on validation")
+    for column in ("task", "encoder", "mode", "trials", "chosen setting", "valid", "test"):
+        table.add_column(column, justify="right" if column in ("trials", "valid", "test") else "left")
+    for selection in selections:
+        winner = selection.winner
+        table.add_row(
+            selection.task,
+            selection.encoder,
+            selection.mode,
+            str(len(selection.trials)),
+            (winner.variant or "(defaults)") if winner else "-",
+            _number(winner.valid) if winner else "-",
+            _number(winner.test, winner.test_std) if winner else "-",
+        )
+    return table
+
+
+def write_selection(selections: list[Selection], folder: Path) -> list[Path]:
+    paths = [folder / f"{SELECTION_STEM}.json", folder / f"{SELECTION_STEM}.md"]
+    write_json(paths[0], selection_dict(selections))
+    with atomic_path(paths[1]) as partial:
+        partial.write_text(selection_markdown(selections))
+    return paths

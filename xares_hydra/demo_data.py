@@ -597,12 +597,20 @@ def _samples(
         yield f"{task}_{first_index + position:05d}", _encode(audio, sr, fmt), fmt, labels
 
 
+COUNT_ARGUMENTS = ("per_class", "train_per_class", "valid_per_class", "test_per_class", "train", "valid", "test")
+
+
 def _settings(args: Mapping[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
+    """Defaults updated by ``args``; the ``scale`` argument multiplies every clip count (at least 1 each)."""
     args = dict(args or {})
+    scale = float(args.pop("scale", 1.0))
     unknown = sorted(set(args) - set(defaults))
     if unknown:
-        raise ValueError(f"unknown generator argument(s) {unknown}; expected some of {sorted(defaults)}")
+        raise ValueError(f"unknown generator argument(s) {unknown}; expected some of {sorted(defaults)} or scale")
     settings = {**defaults, **args}
+    for key in COUNT_ARGUMENTS:
+        if key in settings:
+            settings[key] = max(1, round(int(settings[key]) * scale))
     if settings["format"] not in AUDIO_FORMATS:
         raise ValueError(f"format must be one of {AUDIO_FORMATS}, not {settings['format']!r}")
     return settings
@@ -624,6 +632,7 @@ def _open_split_plans(settings: Mapping[str, Any]) -> dict[str, list[None]]:
 
 def generate_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
     s = _settings(args, {"per_class": 30, "folds": 5, "sample_rate": 22050, "format": "flac", "stereo_fraction": 0.2})
+    s["per_class"] = max(int(s["per_class"]), int(s["folds"]))  # every class in every fold
     plans = _fold_plans(_rng(seed, "sounds", "plan"), len(SOUNDS), int(s["per_class"]), int(s["folds"]))
     make = partial(
         _single_source_clip,

@@ -6,8 +6,10 @@ predicted values) and returns one float.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -87,3 +89,154 @@ def mean_absolute_error(targets: np.ndarray, predictions: np.ndarray) -> float:
 @metric("MSE", higher_is_better=False)
 def mean_squared_error(targets: np.ndarray, predictions: np.ndarray) -> float:
     return float(skm.mean_squared_error(np.asarray(targets), np.asarray(predictions).reshape(len(targets))))
+
+
+# ---------------------------------------------------------------- frame tasks: segment-based F1
+
+
+def frames_per_segment(segment_length_in_s: float, hop_size_in_ms: float) -> int:
+    """Encoder frames in one scoring segment: ceil(segment length / hop), as X-ARES pools them."""
+    if hop_size_in_ms <= 0:
+        raise ConfigError(f"segment F1 needs the encoder's hop size; got hop_size_in_ms={hop_size_in_ms}")
+    return max(1, math.ceil(segment_length_in_s / (hop_size_in_ms / 1000.0) - 1e-9))
+
+
+def segment_activity(frames: np.ndarray, segment_frames: int) -> np.ndarray:
+    """[T, C] frame activity -> [ceil(T / segment_frames), C] bool: a segment is active where any frame is.
+
+    Segments are consecutive and non-overlapping from the clip's first frame; a last, shorter segment
+    keeps the clip's trailing frames (X-ARES's max-pooling drops them; it pools over batch padding instead).
+    """
+    frames = np.asarray(frames, dtype=bool)
+    n_segments = -(-len(frames) // segment_frames)
+    padded = np.zeros((n_segments * segment_frames, frames.shape[1]), dtype=bool)
+    padded[: len(frames)] = frames
+    return padded.reshape(n_segments, segment_frames, frames.shape[1]).any(axis=1)
+
+
+class SegmentF1:
+    """Segment-based F1 of multi-label frame predictions, accumulated clip by clip (so it can stream).
+
+    Frame outputs are probabilities, active above ``threshold`` (X-ARES: ``sigmoid().round()``); targets
+    and predictions are max-pooled into segments; F1 over the (segment, class) decisions is then
+    ``macro`` (mean of per-class F1, a class with no positives and no predictions scoring 0, as
+    scikit-learn's ``f1_score(zero_division=0)``) or ``micro`` (F1 of the pooled counts).
+    """
+
+    def __init__(
+        self, average: str, hop_size_in_ms: float, segment_length_in_s: float = 1.0, threshold: float = 0.5
+    ) -> None:
+        if average not in ("macro", "micro"):
+            raise ConfigError(f"segment F1 average must be macro or micro, not {average!r}")
+        self.average = average
+        self.segment_frames = frames_per_segment(segment_length_in_s, hop_size_in_ms)
+        self.threshold = threshold
+        self.counts: np.ndarray | None = None  # [3, C]: true positives, false positives, false negatives
+
+    def update(self, targets: np.ndarray, scores: np.ndarray) -> None:
+        """One clip: targets [T, C] (0/1) and scores [T, C] (probabilities)."""
+        actual = segment_activity(np.asarray(targets) > 0.5, self.segment_frames)
+        predicted = segment_activity(np.asarray(scores) > self.threshold, self.segment_frames)
+        counts = np.stack(
+            [(predicted & actual).sum(0), (predicted & ~actual).sum(0), (~predicted & actual).sum(0)]
+        ).astype(np.int64)
+        self.counts = counts if self.counts is None else self.counts + counts
+
+    def compute(self) -> float:
+        if self.counts is None:
+            return float("nan")
+        counts = self.counts.sum(axis=1, keepdims=True) if self.average == "micro" else self.counts
+        true_positive, false_positive, false_negative = counts
+        denominator = 2 * true_positive + false_positive + false_negative
+        f1 = np.divide(2 * true_positive, denominator, out=np.zeros(len(denominator)), where=denominator > 0)
+        return float(f1.mean())
+
+    def over(self, targets: Sequence[np.ndarray], scores: Sequence[np.ndarray]) -> float:
+        for clip_targets, clip_scores in zip(targets, scores, strict=True):
+            self.update(clip_targets, clip_scores)
+        return self.compute()
+
+
+STREAMING_METRICS: dict[str, Callable[..., SegmentF1]] = {
+    "segmentf1_macro": partial(SegmentF1, "macro"),
+    "segmentf1_micro": partial(SegmentF1, "micro"),
+}
+
+
+def streaming_metric(name: str, **args: Any) -> SegmentF1:
+    """A frame-task metric that accumulates clip by clip (``update``, then ``compute``)."""
+    if name not in STREAMING_METRICS:
+        raise ConfigError(f"task.metric={name!r} cannot score frame tasks; use one of {', '.join(STREAMING_METRICS)}")
+    return STREAMING_METRICS[name](**args)
+
+
+@metric("segmentf1_macro")
+def segment_f1_macro(targets: Sequence[np.ndarray], scores: Sequence[np.ndarray], **args: Any) -> float:
+    """Per-clip frame targets and probabilities; ``hop_size_in_ms``, ``segment_length_in_s``, ``threshold``."""
+    return SegmentF1("macro", **args).over(targets, scores)
+
+
+@metric("segmentf1_micro")
+def segment_f1_micro(targets: Sequence[np.ndarray], scores: Sequence[np.ndarray], **args: Any) -> float:
+    return SegmentF1("micro", **args).over(targets, scores)
+
+
+# ---------------------------------------------------------------- audio-text retrieval
+
+
+def retrieval_recall(similarity: np.ndarray, caption_clip: np.ndarray, k: int = 1) -> float:
+    """Recall@k averaged over audio->text and text->audio (X-ARES's ``recallatk``).
+
+    ``similarity`` is [clips, captions]; ``caption_clip[j]`` is the clip that caption j describes.
+    Audio->text: a clip is a hit when any of its captions ranks in its top k. Text->audio: a caption
+    is a hit when its clip ranks in its top k. Ties count against the hit (a constant similarity scores 0).
+    """
+    similarity = np.asarray(similarity, dtype=np.float64)
+    caption_clip = np.asarray(caption_clip, dtype=np.int64)
+    n_clips, n_captions = similarity.shape
+    own = np.zeros((n_clips, n_captions), dtype=bool)
+    own[caption_clip, np.arange(n_captions)] = True
+    best_own = np.where(own, similarity, -np.inf).max(axis=1, keepdims=True)
+    audio_rank = np.where(own, False, similarity >= best_own).sum(axis=1)
+    own_score = similarity[caption_clip, np.arange(n_captions)]
+    text_rank = (similarity >= own_score).sum(axis=0) - 1
+    has_captions = own.any(axis=1)
+    return float((np.mean(audio_rank[has_captions] < k) + np.mean(text_rank < k)) / 2)
+
+
+@metric("recallatk_r1")
+def recall_at_1(caption_clip: np.ndarray, similarity: np.ndarray) -> float:
+    """Targets: the clip of every caption; outputs: the [clips, captions] similarity matrix."""
+    return retrieval_recall(similarity, caption_clip, k=1)
+
+
+# ---------------------------------------------------------------- speech recognition
+
+
+def word_edits(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    """Levenshtein distance between two word sequences (substitutions, deletions, insertions)."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref_word in enumerate(reference, start=1):
+        current = [i]
+        for j, hyp_word in enumerate(hypothesis, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word)))
+        previous = current
+    return previous[-1]
+
+
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Corpus WER on lower-cased, whitespace-split text: all word edits / all reference words (as jiwer)."""
+    edits = words = 0
+    for reference, hypothesis in zip(references, hypotheses, strict=True):
+        ref_words, hyp_words = reference.lower().split(), hypothesis.lower().split()
+        edits += word_edits(ref_words, hyp_words)
+        words += len(ref_words)
+    if words == 0:
+        return 0.0 if edits == 0 else float("inf")
+    return edits / words
+
+
+@metric("WER_inv")
+def inverse_word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """max(0, 1 - WER): higher is better, like every other X-ARES score."""
+    return max(0.0, 1.0 - word_error_rate(references, hypotheses))

@@ -80,7 +80,7 @@ class Head:
 
 
 HEADS: dict[str, Head] = {}
-TRAINED_HEAD_OF_TASK_TYPE = {"clip": "linear_probe"}
+TRAINED_HEAD_OF_TASK_TYPE = {"clip": "linear_probe", "frame": "frame_probe", "contrastive": "retrieval", "asr": "asr"}
 
 
 def head(name: str, selects_model: bool = True):
@@ -104,7 +104,7 @@ def heads_for(task: TaskSpec, settings: HeadSettings) -> dict[str, str]:
 
 
 def _register_builtin_heads() -> None:
-    from xares_hydra.heads import knn, linear_probe  # noqa: F401  (registers the heads)
+    from xares_hydra.heads import asr, frame, knn, linear_probe, retrieval  # noqa: F401  (registers the heads)
 
 
 _register_builtin_heads()

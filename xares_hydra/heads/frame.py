@@ -1,0 +1,148 @@
+"""Frame-level probe (DESED, MAESTRO): LayerNorm + Linear applied to every encoder frame.
+
+Targets come from the events at the encoder's hop: an event (onset, offset, class) makes frames
+``ceil(onset / hop)`` up to ``ceil(offset / hop)`` active (X-ARES's ``sec_to_frames``), clipped to the
+clip's embedding frames. Frame embeddings stay memory-mapped: training and scoring read one
+mini-batch of clips at a time, so a task's frames may exceed memory. Padding frames of a batch
+count neither in the loss nor in the metric (X-ARES scores batch padding as silence).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from xares_hydra.cache import EmbeddingSet
+from xares_hydra.errors import ConfigError
+from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
+from xares_hydra.heads.linear_probe import build_probe, make_criterion
+from xares_hydra.heads.training import fit, length_batches, named_splits, require_frames, seeded, shuffled_batches, step
+from xares_hydra.metrics import streaming_metric
+
+Event = tuple[float, float, int]
+
+
+def seconds_to_frames(seconds: float, hop_s: float) -> int:
+    """ceil(seconds / hop), tolerant of float noise (0.07 / 0.01 is 7, not 8)."""
+    return math.ceil(seconds / hop_s - 1e-9)
+
+
+def frame_targets(events: Sequence[Event], n_frames: int, n_classes: int, hop_s: float, start_s: float = 0.0):
+    """[n_frames, n_classes] 0/1 float32 activity of the events, times relative to ``start_s`` (a crop's start)."""
+    targets = np.zeros((n_frames, n_classes), dtype=np.float32)
+    for onset, offset, class_index in events:
+        first = max(0, seconds_to_frames(onset - start_s, hop_s))
+        last = min(n_frames, seconds_to_frames(offset - start_s, hop_s))
+        targets[first:last, class_index] = 1.0
+    return targets
+
+
+@dataclass
+class FrameBatch:
+    features: torch.Tensor  # [B, T, D], zero-padded
+    targets: torch.Tensor  # [B, T, C]
+    mask: torch.Tensor  # [B, T] bool, True on real frames
+    lengths: list[int]
+
+
+@dataclass
+class FrameClips:
+    """One split's clips: frames read from the cache per batch, targets built from events per batch."""
+
+    embeddings: EmbeddingSet
+    n_classes: int
+    hop_s: float
+    crop_length: float | None
+    device: torch.device
+
+    def __post_init__(self) -> None:
+        self.usable = np.flatnonzero(self.embeddings.n_frames > 0)
+
+    def targets(self, index: int) -> np.ndarray:
+        start = float(self.embeddings.crops[index]) * (self.crop_length or 0.0)
+        n_frames = int(self.embeddings.n_frames[index])
+        return frame_targets(self.embeddings.targets[index], n_frames, self.n_classes, self.hop_s, start)
+
+    def batch(self, indices: Sequence[int]) -> FrameBatch:
+        lengths = [int(self.embeddings.n_frames[i]) for i in indices]
+        features = np.zeros((len(indices), max(lengths), self.embeddings.dim), dtype=np.float32)
+        targets = np.zeros((len(indices), max(lengths), self.n_classes), dtype=np.float32)
+        for row, (index, length) in enumerate(zip(indices, lengths)):
+            features[row, :length] = self.embeddings.frames(index)
+            targets[row, :length] = self.targets(index)
+        mask = torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]
+        return FrameBatch(
+            torch.from_numpy(features).to(self.device),
+            torch.from_numpy(targets).to(self.device),
+            mask.to(self.device),
+            lengths,
+        )
+
+    def training_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[FrameBatch]:
+        for positions in shuffled_batches(len(self.usable), batch_size, generator):
+            yield self.batch(self.usable[positions])
+
+    def scoring_batches(self, batch_size: int) -> Iterator[FrameBatch]:
+        for positions in length_batches(self.embeddings.n_frames[self.usable], batch_size):
+            yield self.batch(self.usable[positions])
+
+
+def masked_loss(criterion: torch.nn.Module, logits: torch.Tensor, batch: FrameBatch) -> torch.Tensor:
+    """Mean element loss over the real frames (``criterion`` has ``reduction='none'``)."""
+    losses = criterion(logits, batch.targets) * batch.mask[..., None]
+    return losses.sum() / (batch.mask.sum() * logits.shape[-1])
+
+
+@torch.no_grad()
+def score_frames(model: torch.nn.Module, clips: FrameClips, context: HeadContext, batch_size: int) -> float:
+    """The task metric over every clip, streamed batch by batch."""
+    metric_args = {"hop_size_in_ms": clips.hop_s * 1000, **context.task.metric_args}
+    accumulator = streaming_metric(context.metric.name, **metric_args)
+    model.eval()
+    for batch in clips.scoring_batches(batch_size):
+        probabilities = torch.sigmoid(model(batch.features)).float().cpu().numpy()
+        targets = batch.targets.cpu().numpy()
+        for row, length in enumerate(batch.lengths):
+            accumulator.update(targets[row, :length], probabilities[row, :length])
+    return accumulator.compute()
+
+
+def hop_seconds(encoder_info: dict) -> float:
+    hop_ms = float(encoder_info.get("hop_size_in_ms") or 0)
+    if hop_ms <= 0:
+        raise ConfigError("frame tasks need the encoder's hop_size_in_ms (frame rate); the encoder reports none")
+    return hop_ms / 1000
+
+
+@head("frame_probe")
+def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
+    task, settings = context.task, context.settings
+    n_classes, device = task.label.n_classes, settings.torch_device
+    require_frames(data, context)
+    if task.criterion != "BCEWithLogitsLoss":
+        raise ConfigError(
+            f"frame task {task.name}: task.criterion={task.criterion!r}; frame probes use BCEWithLogitsLoss"
+        )
+    clips = {
+        name: FrameClips(subset, n_classes, hop_seconds(context.encoder_info), task.crop_length, device)
+        for name, subset in named_splits(data)
+    }
+    model = seeded(settings.seed, lambda: build_probe(data.train.dim, n_classes, settings.hidden_dim), device)
+    criterion = make_criterion(task.criterion, {**task.criterion_args, "reduction": "none"}).to(device)
+
+    def train_epoch(optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+        losses = [
+            step(optimizer, masked_loss(criterion, model(batch.features), batch))
+            for batch in clips["train"].training_batches(settings.batch_size, generator)
+        ]
+        return float(np.mean(losses))
+
+    def score(split: str) -> float:
+        return score_frames(model, clips[split], context, settings.batch_size)
+
+    selection = fit(model, context, train_epoch, lambda: score("valid"))
+    return selection.score(score("test"))

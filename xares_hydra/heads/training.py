@@ -1,0 +1,122 @@
+"""What every trained head shares: its task arguments, the epoch loop with the cosine schedule and
+best-validation-epoch selection, and seeded batch orders.
+
+The loop is X-ARES's: Adam, learning rate set per epoch on a cosine from ``lr`` to
+``decay_fraction * lr``, the validation metric after every epoch, the best epoch's weights restored.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from xares_hydra.cache import EmbeddingSet
+from xares_hydra.errors import ConfigError
+from xares_hydra.heads import HeadContext, RoundData, RoundScore
+from xares_hydra.heads.linear_probe import cosine_lr
+
+Args = TypeVar("Args")
+
+
+def head_arguments(cls: type[Args], values: Mapping[str, Any], path: str = "task.head_args") -> Args:
+    """``task.head_args`` (or a section of it, at ``path``) as an argument dataclass; unknown keys are config errors."""
+    known = {item.name for item in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{path} has unknown key(s) {unknown}; known keys: {sorted(known)}")
+    return cls(**values)
+
+
+@dataclass
+class Selection:
+    """Per-epoch validation scores and mean training losses; the epoch (1-based) whose weights were kept."""
+
+    valid: float | None = None
+    epoch: int | None = None
+    valid_history: list[float] = field(default_factory=list)
+    loss_history: list[float] = field(default_factory=list)
+
+    def score(self, test: float, **extra: Any) -> RoundScore:
+        history = {"valid_history": self.valid_history, "train_loss_history": self.loss_history}
+        return RoundScore(test=test, valid=self.valid, best_epoch=self.epoch, extra={**history, **extra})
+
+
+def fit(
+    trainable: torch.nn.Module,
+    context: HeadContext,
+    train_epoch: Callable[[torch.optim.Optimizer, torch.Generator], float],
+    validate: Callable[[], float],
+) -> Selection:
+    """Train ``trainable``'s parameters for the configured epochs and leave the best epoch's weights in it.
+
+    ``train_epoch`` runs one pass over the training data (shuffling with the generator it is given)
+    and returns its mean loss; ``validate`` returns the validation metric.
+    """
+    settings = context.settings
+    parameters = [parameter for parameter in trainable.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+    shuffle = torch.Generator().manual_seed(settings.seed)
+    selection, best_state = Selection(), None
+    for epoch in range(settings.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(epoch, settings.epochs, settings.lr, settings.decay_fraction)
+        trainable.train()
+        selection.loss_history.append(float(train_epoch(optimizer, shuffle)))
+        trainable.eval()
+        with torch.no_grad():
+            score = float(validate())
+        selection.valid_history.append(score)
+        if context.metric.better(score, selection.valid):
+            best_state, selection.valid, selection.epoch = copy.deepcopy(trainable.state_dict()), score, epoch + 1
+    if best_state is not None:
+        trainable.load_state_dict(best_state)
+    trainable.eval()
+    return selection
+
+
+def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    order = torch.randperm(n, generator=generator).numpy()
+    return [order[start : start + batch_size] for start in range(0, n, batch_size)]
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generator | None = None) -> list[np.ndarray]:
+    """Batches of similar length (sorted by length, ties by position); in a seeded random order if a
+    generator is given, else shortest first."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if generator is None:
+        return batches
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def named_splits(data: RoundData) -> tuple[tuple[str, EmbeddingSet], ...]:
+    return ("train", data.train), ("valid", data.valid), ("test", data.test)
+
+
+def require_frames(data: RoundData, context: HeadContext) -> None:
+    """Frame-reading heads need frame embeddings in every split (``encode.keep_frames``)."""
+    for name, subset in named_splits(data):
+        if not subset.has_frames:
+            raise ConfigError(
+                f"task {context.task.name}: the {name} embeddings were cached without frames; "
+                "encode again with encode.keep_frames=true"
+            )
+
+
+def seeded(seed: int, build: Callable[[], torch.nn.Module], device: torch.device) -> torch.nn.Module:
+    """The module ``build`` returns, initialised from ``seed`` (the same seed gives the same weights)."""
+    torch.manual_seed(seed)
+    return build().to(device)

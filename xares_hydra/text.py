@@ -1,0 +1,105 @@
+"""Tokenizers for the text-side heads: caption token ids for retrieval, a word-level tokenizer for a demo LM.
+
+``builtin`` needs no download: lower-cased words hashed into a fixed vocabulary. Any other name is a
+Hugging Face tokenizer (``bert-base-uncased`` for X-ARES parity), loaded from the local cache or a
+local directory only, unless downloads are allowed explicitly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Protocol
+
+from xares_hydra.errors import ConfigError, DataUnavailable
+
+BUILTIN = "builtin"
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*|[^\sa-z0-9]")
+PAD, UNK, EOS, SEPARATOR = "<pad>", "<unk>", "<|endoftext|>", "<|vision_end|>"
+
+
+class Tokenizer(Protocol):
+    vocab_size: int
+    pad_id: int
+
+    def __call__(self, texts: Sequence[str]) -> list[list[int]]: ...
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words (apostrophes kept inside a word) and single punctuation marks."""
+    return WORD.findall(text.lower())
+
+
+@dataclass(frozen=True)
+class HashingTokenizer:
+    """Every word maps to ``1 + crc32(word) % (vocab_size - 1)``; id 0 is padding. Same text, same ids."""
+
+    vocab_size: int = 8192
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 2:
+            raise ConfigError(f"task.head_args.vocab_size={self.vocab_size}; the builtin tokenizer needs at least 2")
+
+    def token_id(self, word: str) -> int:
+        return 1 + zlib.crc32(word.encode("utf-8")) % (self.vocab_size - 1)
+
+    def __call__(self, texts: Sequence[str]) -> list[list[int]]:
+        return [[self.token_id(word) for word in words(text)] for text in texts]
+
+
+class PretrainedTokenizer:
+    """A Hugging Face tokenizer's ids, special tokens included (BERT's [CLS] ... [SEP], as X-ARES)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.vocab_size = len(tokenizer)  # added tokens included
+        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+
+    def __call__(self, texts: Sequence[str]) -> list[list[int]]:
+        return [list(ids) for ids in self.tokenizer(list(texts))["input_ids"]]
+
+
+def transformers_module() -> ModuleType:
+    try:
+        return importlib.import_module("transformers")
+    except ImportError as err:
+        raise ConfigError(
+            f"this head needs the Python package 'transformers' ({err}); "
+            "install it with: pip install 'xares-hydra[huggingface]'"
+        ) from err
+
+
+def load_tokenizer(name: str, vocab_size: int = 8192, allow_download: bool = False) -> Tokenizer:
+    """``builtin`` or a Hugging Face tokenizer name / local directory (never downloaded unless allowed)."""
+    if name == BUILTIN:
+        return HashingTokenizer(vocab_size)
+    auto = transformers_module().AutoTokenizer
+    try:
+        return PretrainedTokenizer(auto.from_pretrained(name, local_files_only=not allow_download))
+    except (OSError, ValueError) as err:
+        raise DataUnavailable(
+            f"tokenizer {name!r} is not available offline ({type(err).__name__}). Either download it on a machine "
+            f"with internet (huggingface-cli download {name} --local-dir DIR), copy DIR here and set "
+            "task.head_args.tokenizer=DIR; or set task.head_args.tokenizer_download=true; or use the "
+            "download-free task.head_args.tokenizer=builtin (scores are then not comparable with X-ARES)"
+        ) from err
+
+
+def word_level_tokenizer(texts: Iterable[str]) -> Any:
+    """A ``transformers`` tokenizer whose vocabulary is the words of ``texts`` (sorted, so deterministic),
+    plus padding, unknown, end-of-text and the audio/text separator; decoding joins words with spaces."""
+    tokenizers = importlib.import_module("tokenizers")
+    specials = [PAD, UNK, EOS, SEPARATOR]
+    vocabulary = sorted({word for text in texts for word in text.split()} - set(specials))
+    model = tokenizers.models.WordLevel({token: i for i, token in enumerate(specials + vocabulary)}, unk_token=UNK)
+    backend = tokenizers.Tokenizer(model)
+    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    backend.add_special_tokens(specials)
+    return transformers_module().PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token=PAD, unk_token=UNK, eos_token=EOS
+    )

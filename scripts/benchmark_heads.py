@@ -22,7 +22,8 @@ import numpy as np
 import torch
 import webdataset as wds
 
-from xares_hydra.heads.linear_probe import build_probe, cosine_lr
+from xares_hydra.heads.linear_probe import build_probe
+from xares_hydra.heads.training import cosine_lr
 
 
 def make_embeddings(clips: int, frames: int, dim: int, classes: int) -> tuple[np.ndarray, np.ndarray]:

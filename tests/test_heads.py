@@ -8,7 +8,7 @@ import torch
 from xares_hydra.cache import EmbeddingSet
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
 from xares_hydra.heads.knn import knn_scores
-from xares_hydra.heads.linear_probe import cosine_lr
+from xares_hydra.heads.training import cosine_lr
 from xares_hydra.labels import LabelSpec
 from xares_hydra.metrics import get_metric
 from xares_hydra.taskspec import TaskSpec

@@ -13,6 +13,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from xares_hydra.heads import HeadSettings
+
 
 @dataclass
 class LabelSchema:
@@ -63,23 +65,6 @@ class TaskSchema:
 
 
 @dataclass
-class HeadSchema:
-    name: str = "probe"
-    mlp: bool = True
-    knn: bool = True
-    lr: float = 1e-3
-    epochs: int = 10
-    batch_size: int = 32
-    weight_decay: float = 0.0
-    hidden_dim: int | None = None
-    decay_fraction: float = 0.1
-    k: int = 10
-    temperature: float = 0.07
-    seed: int = 42
-    device: str = "auto"
-
-
-@dataclass
 class PathsSchema:
     root: str = MISSING
     data_root: str = MISSING
@@ -100,7 +85,7 @@ class CompatSchema:
 def register_schemas() -> None:
     store = ConfigStore.instance()
     store.store(group="schema", name="task", node=TaskSchema)
-    store.store(group="schema", name="head", node=HeadSchema)
+    store.store(group="schema", name="head", node=HeadSettings)
     store.store(group="schema", name="paths", node=PathsSchema)
     store.store(group="schema", name="compat", node=CompatSchema)
 

@@ -66,11 +66,7 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
 
 
 def head_settings(cfg: DictConfig) -> HeadSettings:
-    head = plain(cfg.head)
-    return HeadSettings(
-        **{key: value for key, value in head.items() if key in HeadSettings.__dataclass_fields__},
-        knn_feature_normalisation=bool(cfg.compat.knn_feature_normalisation),
-    )
+    return HeadSettings(**plain(cfg.head))
 
 
 def encoder_spec(

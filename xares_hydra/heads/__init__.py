@@ -18,8 +18,10 @@ from xares_hydra.metrics import Metric
 from xares_hydra.taskspec import TaskSpec
 
 
-@dataclass(frozen=True)
+@dataclass
 class HeadSettings:
+    """Probe settings (the ``head`` config group; also its typed schema)."""
+
     name: str = "probe"
     mlp: bool = True
     knn: bool = True
@@ -33,7 +35,6 @@ class HeadSettings:
     temperature: float = 0.07
     seed: int = 42
     device: str = "auto"
-    knn_feature_normalisation: bool = False
 
     @property
     def torch_device(self) -> torch.device:
@@ -59,6 +60,7 @@ class HeadContext:
     settings: HeadSettings
     metric: Metric
     encoder_info: dict[str, Any]
+    xares_knn: bool = False  # compat=xares: X-ARES's per-dimension kNN normalisation
 
 
 @dataclass

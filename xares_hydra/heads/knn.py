@@ -69,6 +69,6 @@ def knn(data: RoundData, context: HeadContext) -> RoundScore:
         n_classes,
         k=settings.k,
         temperature=settings.temperature,
-        feature_normalisation=settings.knn_feature_normalisation,
+        feature_normalisation=context.xares_knn,
     )
     return RoundScore(test=context.metric(stack_targets(data.test.targets, SINGLE), scores))

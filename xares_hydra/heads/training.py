@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -19,9 +20,16 @@ import torch
 from xares_hydra.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore
-from xares_hydra.heads.linear_probe import cosine_lr
 
 Args = TypeVar("Args")
+
+
+def cosine_lr(epoch: int, epochs: int, lr: float, decay_fraction: float) -> float:
+    """Learning rate of 0-based ``epoch``: cosine from lr (first epoch) towards decay_fraction * lr."""
+    if epochs <= 1:
+        return lr
+    floor = lr * decay_fraction
+    return floor + (lr - floor) * (1 + math.cos(math.pi * epoch / epochs)) / 2
 
 
 def head_arguments(cls: type[Args], values: Mapping[str, Any], path: str = "task.head_args") -> Args:

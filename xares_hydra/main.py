@@ -119,7 +119,7 @@ def run_task(
                 partitions, label_skips = load_partitions(cache, data.shards, task.label)
                 rounds = evaluation_rounds(task, select_on_test=cfg.compat.select_on_test)
                 metric = get_metric(task.metric)
-                context = HeadContext(task, head_settings(cfg), metric, info, cfg.compat.knn_feature_normalisation)
+                context = HeadContext(task, head_settings(cfg), metric, info, plain(cfg.compat))
                 results = evaluate_heads(partitions, rounds, context)
             record.scores = {slot: result.to_dict() for slot, result in results.items()}
             record.counts["label_skips"] = label_skips

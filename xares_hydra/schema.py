@@ -80,6 +80,7 @@ class CompatSchema:
     pad_batches: bool = False
     pad_short_crops: bool = False
     select_on_test: bool = False
+    xares_retrieval_loss: bool = False
 
 
 def register_schemas() -> None:

@@ -60,7 +60,8 @@ class HeadContext:
     settings: HeadSettings
     metric: Metric
     encoder_info: dict[str, Any]
-    xares_knn: bool = False  # compat=xares: X-ARES's per-dimension kNN normalisation
+    # the compat group's switches (compat=xares: X-ARES 0.1.3 behaviour), e.g. knn_feature_normalisation
+    compat: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

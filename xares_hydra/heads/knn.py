@@ -69,6 +69,6 @@ def knn(data: RoundData, context: HeadContext) -> RoundScore:
         n_classes,
         k=settings.k,
         temperature=settings.temperature,
-        feature_normalisation=context.xares_knn,
+        feature_normalisation=bool(context.compat.get("knn_feature_normalisation")),
     )
     return RoundScore(test=context.metric(stack_targets(data.test.targets, SINGLE), scores))

@@ -169,7 +169,8 @@ def retrieval(data: RoundData, context: HeadContext) -> RoundScore:
 
     def train_epoch(optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
         batches = shuffled_batches(len(train.caption_clip), settings.batch_size, generator)
-        losses = [step(optimizer, contrastive_loss(model, train, captions, args.x_ares_loss)) for captions in batches]
+        x_ares = args.x_ares_loss or bool(context.compat.get("xares_retrieval_loss"))
+        losses = [step(optimizer, contrastive_loss(model, train, captions, x_ares)) for captions in batches]
         return float(np.mean(losses))
 
     def score(split: CaptionedClips) -> float:

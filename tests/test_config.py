@@ -103,3 +103,37 @@ def test_config_tree_ships_inside_the_package():
 
     shipped = Path(xares_hydra.conf.__file__).parent
     assert (shipped / "config.yaml").exists() and (shipped / "task" / "esc50.yaml").exists()
+
+
+def test_every_config_folder_is_packaged():
+    pyproject = (REPO / "pyproject.toml").read_text()
+    for folder in sorted(path for path in CONF.rglob("*") if path.is_dir() and path.name != "__pycache__"):
+        package = "xares_hydra.conf." + ".".join(folder.relative_to(CONF).parts)
+        assert f'"{package}"' in pyproject, f"add {package} to [tool.setuptools] packages in pyproject.toml"
+
+
+@pytest.mark.slow
+def test_a_regular_wheel_install_finds_the_configs(tmp_path):
+    """Without the editable install's finder: the wheel alone, on top of the dependencies."""
+    import site
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "wheel"), str(REPO)],
+                   check=True)  # fmt: skip
+    wheel = next((tmp_path / "wheel").glob("*.whl"))
+    target = tmp_path / "installed"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True)  # fmt: skip
+    script = (
+        f"import sys; sys.path[:0] = [{str(target)!r}]; sys.path += {site.getsitepackages()!r};"
+        "import xares_hydra.main as m, xares_hydra.schema;"
+        "from hydra import compose, initialize_config_module;"
+        "initialize_config_module('xares_hydra.conf', version_base='1.3').__enter__();"
+        "cfg = compose('config', overrides=['task=esc50', 'encoder=whisper']);"
+        "print(m.__file__, cfg.task.name, cfg.encoder._target_)"
+    )
+    # -S: no site-packages processing, so the editable install's finder is not there
+    result = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, check=True)
+    module, task, target_class = result.stdout.split()
+    assert module.startswith(str(target)) and task == "esc50" and target_class.endswith("WhisperEncoder")

@@ -42,8 +42,9 @@ def shared_root(tmp_path_factory) -> Path:
 
 
 def test_bare_xares_runs_the_default_demo_task_offline(shared_root):
-    record, _ = run_task(shared_root, "bare")
+    record, result = run_task(shared_root, "bare")
     assert record["status"] == "ok"
+    assert "Warning" not in result.stderr and "ended: demo_sounds · mel: ok" in result.stderr
     assert (record["task"]["name"], record["encoder"]["name"], record["mode"]) == ("demo_sounds", "mel", "default")
     mlp, knn = record["scores"]["mlp"], record["scores"]["knn"]
     assert sorted(mlp["rounds"]) == [f"fold{i}" for i in range(1, 6)]

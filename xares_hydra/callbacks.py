@@ -65,12 +65,14 @@ class JobProgress(Callback):
         self._report(config, f"ended: {_job_title(config)}: {status} · {detail}")
 
     def _report(self, config: DictConfig, message: str) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            log.info("%s", message)  # a single run has no job number and no sweep folder
+            return
         line = f"job {config.hydra.job.num} {message}"
         log.info("%s", line)
-        if config.hydra.mode == RunMode.MULTIRUN:
-            stamp = dt.datetime.now().isoformat(timespec="seconds")
-            with open(Path(config.hydra.sweep.dir) / PROGRESS_FILE, "a", encoding="utf-8") as progress:
-                progress.write(f"{stamp} {platform.node()} {line}\n")
+        stamp = dt.datetime.now().isoformat(timespec="seconds")
+        with open(Path(config.hydra.sweep.dir) / PROGRESS_FILE, "a", encoding="utf-8") as progress:
+            progress.write(f"{stamp} {platform.node()} {line}\n")
 
 
 def _job_title(config: DictConfig) -> str:

@@ -33,10 +33,6 @@ class Metric:
             return not np.isnan(candidate)
         return candidate > incumbent if self.higher_is_better else candidate < incumbent
 
-    @property
-    def worst(self) -> float:
-        return -np.inf if self.higher_is_better else np.inf
-
 
 METRICS: dict[str, Metric] = {}
 

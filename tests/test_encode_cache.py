@@ -184,3 +184,15 @@ def test_concurrent_processes_encode_each_shard_once(tmp_path):
     jobs = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(2)]
     assert all(job.wait(timeout=120) == 0 for job in jobs)
     assert len(log.read_text().splitlines()) == 2 * 6
+
+
+def test_autocast_runs_and_keys_a_separate_cache(tmp_path):
+    from xares_hydra.fingerprint import encoder_fingerprint
+
+    shard = mixed_length_shard(tmp_path / "train_0.tar")
+    full, half = EncoderCache(tmp_path / "full"), EncoderCache(tmp_path / "half")
+    encode_shards(MelEncoder(), [shard], full, EncodeSettings(), CPU)
+    encode_shards(MelEncoder(), [shard], half, EncodeSettings(autocast="bf16"), CPU)
+    np.testing.assert_allclose(half.load([shard]).pooled, full.load([shard]).pooled, rtol=0.05, atol=0.1)
+    config = {"_target_": "encoders.mel.MelEncoder"}
+    assert encoder_fingerprint(config, {"autocast": None})[0] != encoder_fingerprint(config, {"autocast": "bf16"})[0]

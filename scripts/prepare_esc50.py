@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-READY_MARKER = ".audio_tar_ready"
+from xares_hydra.atomic import write_json
+from xares_hydra.zenodo import READY_MARKER
+
 COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 SHARD_NAME = "wds-audio-fold-{fold}-{index:07d}.tar"
 ANY_SHARD = "wds-audio-fold-*-*.tar"
@@ -107,7 +108,7 @@ def prepare(esc50_dir: Path, out_dir: Path, max_per_shard: int | None = None) ->
         written.append(out_dir / name)
         print(f"{name}: {len(members)} clips")
     marker = {"source": "prepared", "tool": "scripts/prepare_esc50.py", "from": str(esc50_dir.resolve())}
-    (out_dir / READY_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    write_json(out_dir / READY_MARKER, marker)
     return written
 
 

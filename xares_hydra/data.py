@@ -18,13 +18,12 @@ from typing import Any
 import braceexpand
 from filelock import FileLock
 
-from xares_hydra.atomic import read_json, write_json
+from xares_hydra.atomic import write_json
 from xares_hydra.errors import DataUnavailable, TaskSkipped
 from xares_hydra.taskspec import TaskSpec
+from xares_hydra.zenodo import READY_MARKER, download_record, read_ready_marker
 
 log = logging.getLogger(__name__)
-
-READY_MARKER = ".audio_tar_ready"
 
 
 @dataclass(frozen=True)
@@ -81,24 +80,13 @@ def _match(directory: Path, pattern: str) -> list[Path]:
     return sorted(paths)
 
 
-def read_marker(directory: Path) -> dict[str, Any] | None:
-    marker = directory / READY_MARKER
-    if not marker.exists():
-        return None
-    try:
-        document = read_json(marker)
-    except ValueError:
-        return {}
-    return document if isinstance(document, dict) else {}
-
-
 def _ensure_generated(task: TaskSpec, directory: Path) -> dict[str, Any]:
     from xares_hydra.demo_data import generate
 
     wanted = {"source": "generated", **task.generator}
     directory.mkdir(parents=True, exist_ok=True)
     with FileLock(str(directory) + ".lock"):
-        if read_marker(directory) != wanted:
+        if read_ready_marker(directory) != wanted:
             log.info("Generating the %s demo data in %s", task.name, directory)
             for stale in directory.glob("*.tar"):
                 stale.unlink()
@@ -109,7 +97,7 @@ def _ensure_generated(task: TaskSpec, directory: Path) -> dict[str, Any]:
 
 
 def _ensure_downloaded(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any]:
-    marker = read_marker(directory)
+    marker = read_ready_marker(directory)
     if marker is not None and not options.force_download:
         return {"source": "zenodo", "record": task.zenodo_id, **marker}
     options.data_root.mkdir(parents=True, exist_ok=True)
@@ -119,16 +107,14 @@ def _ensure_downloaded(task: TaskSpec, directory: Path, options: DataOptions) ->
 
 
 def _download_or_link(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any]:
-    marker = read_marker(directory)
+    marker = read_ready_marker(directory)
     if marker is not None and not options.force_download:
         return {"source": "zenodo", "record": task.zenodo_id, **marker}
     sibling = None if options.force_download else _sibling_with_record(options.data_root, task)
     if sibling is not None:
         log.info("Record %s is already in %s; linking it for %s", task.zenodo_id, sibling, task.name)
         _link_record(sibling, directory)
-        return {"source": "zenodo", "record": task.zenodo_id, **(read_marker(directory) or {})}
-    from xares_hydra.zenodo import download_record
-
+        return {"source": "zenodo", "record": task.zenodo_id, **(read_ready_marker(directory) or {})}
     download = download_record(
         task.zenodo_id,
         directory,
@@ -146,7 +132,7 @@ def _sibling_with_record(data_root: Path, task: TaskSpec) -> Path | None:
     for candidate in sorted(data_root.iterdir()):
         if candidate.name == task.name or not candidate.is_dir():
             continue
-        marker = read_marker(candidate)
+        marker = read_ready_marker(candidate)
         if marker and str(marker.get("record_id", marker.get("record"))) == task.zenodo_id:
             return candidate
     return None
@@ -164,7 +150,7 @@ def _link_record(source: Path, directory: Path) -> None:
             os.link(path, target)
         except OSError:
             target.symlink_to(path.resolve())
-    write_json(directory / READY_MARKER, read_marker(source) or {})
+    write_json(directory / READY_MARKER, read_ready_marker(source) or {})
 
 
 def _require_local(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any]:

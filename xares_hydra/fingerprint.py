@@ -17,6 +17,8 @@ from typing import Any
 
 from filelock import FileLock
 
+from xares_hydra.atomic import write_json
+
 CACHE_FORMAT_VERSION = 1
 _DIGEST_MEMO = ".file_digests.json"
 
@@ -91,6 +93,4 @@ def _write_memo(memo_dir: Path, key: str, value: str) -> None:
     with FileLock(str(memo_dir / (_DIGEST_MEMO + ".lock"))):
         memo = _read_memo(memo_dir)
         memo[key] = value
-        partial = memo_dir / (_DIGEST_MEMO + f".{os.getpid()}.part")
-        partial.write_text(json.dumps(memo, indent=1))
-        os.replace(partial, memo_dir / _DIGEST_MEMO)
+        write_json(memo_dir / _DIGEST_MEMO, memo)

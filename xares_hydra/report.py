@@ -149,7 +149,7 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _format(value: float | None, std: float | None = None) -> str:
+def format_score(value: float | None, std: float | None = None) -> str:
     if value is None:
         return "-"
     return f"{value:.3f} ± {std:.3f}" if std else f"{value:.3f}"
@@ -169,8 +169,8 @@ def summary_table(summary: Summary, title: str = "xares results") -> Table:
             status,
             row["metric"] or "-",
             f"{row['weight']:g}" if row["weight"] is not None else "-",
-            _format(row["mlp"], row["mlp_std"]),
-            _format(row["knn"], row["knn_std"]),
+            format_score(row["mlp"], row["mlp_std"]),
+            format_score(row["knn"], row["knn_std"]),
         )
     return table
 
@@ -185,8 +185,8 @@ def averages_table(summary: Summary) -> Table:
             entry["mode"],
             entry["variant"] or "-",
             entry["scope"],
-            f"{_format(entry['mlp'])} ({entry['mlp_tasks']})",
-            f"{_format(entry['knn'])} ({entry['knn_tasks']})",
+            f"{format_score(entry['mlp'])} ({entry['mlp_tasks']})",
+            f"{format_score(entry['knn'])} ({entry['knn_tasks']})",
         )
     return table
 
@@ -233,12 +233,12 @@ def _markdown(summary: Summary) -> str:
             f"| {row['task']}{' (private)' if row['private'] else ''} | {row['encoder']} | {row['mode']} "
             f"| {row['variant'] or '-'} | {row['status']} | {row['metric'] or '-'} "
             f"| {row['weight'] if row['weight'] is not None else '-'} "
-            f"| {_format(row['mlp'], row['mlp_std'])} | {_format(row['knn'], row['knn_std'])} |"
+            f"| {format_score(row['mlp'], row['mlp_std'])} | {format_score(row['knn'], row['knn_std'])} |"
         )
     for entry in summary.averages:
         lines.append(
             f"| **Weighted average ({entry['scope']} tasks)** | {entry['encoder']} | {entry['mode']} "
-            f"| {entry['variant'] or '-'} | | | | {_format(entry['mlp'])} | {_format(entry['knn'])} |"
+            f"| {entry['variant'] or '-'} | | | | {format_score(entry['mlp'])} | {format_score(entry['knn'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -258,12 +258,12 @@ def record_table(record: dict[str, Any]) -> Table:
             table.add_row(
                 slot,
                 name,
-                _format(entry["test"]),
-                _format(entry.get("valid")),
+                format_score(entry["test"]),
+                format_score(entry.get("valid")),
                 str(entry.get("best_epoch") or "-"),
                 entry.get("select_on") or "-",
             )
-        mean = _format(result["score"], result["std"])
+        mean = format_score(result["score"], result["std"])
         table.add_row(f"[bold]{slot}[/bold]", "[bold]mean[/bold]", f"[bold]{mean}[/bold]", "", "", "")
     return table
 

@@ -18,7 +18,7 @@ from typing import Any
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
-from xares_hydra.report import latest_scored, variant_of, weighted_average
+from xares_hydra.report import format_score, latest_scored, variant_of, weighted_average
 
 SEARCH_SLOT = "mlp"
 SELECTION_STEM = "selection"
@@ -164,7 +164,9 @@ def selection_markdown(selections: list[Selection]) -> str:
         for trial in selection.trials:
             mark = "✓" if trial is selection.winner else ""
             settings = " | ".join(_setting(trial.head.get(key)) for key in keys)
-            lines.append(f"| {mark} | {settings} | {_number(trial.valid)} | {_number(trial.test, trial.test_std)} |")
+            lines.append(
+                f"| {mark} | {settings} | {format_score(trial.valid)} | {format_score(trial.test, trial.test_std)} |"
+            )
         lines.append("")
     lines += [
         "### Weighted average of the chosen trials' test scores",
@@ -174,20 +176,14 @@ def selection_markdown(selections: list[Selection]) -> str:
     ]
     for entry in selected_averages(selections):
         lines.append(
-            f"| {entry['encoder']} | {entry['mode']} | {_number(entry['public'])} ({entry['public_tasks']}) "
-            f"| {_number(entry['all'])} ({entry['all_tasks']}) |"
+            f"| {entry['encoder']} | {entry['mode']} | {format_score(entry['public'])} ({entry['public_tasks']}) "
+            f"| {format_score(entry['all'])} ({entry['all_tasks']}) |"
         )
     return "\n".join(lines) + "\n"
 
 
 def _setting(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _number(value: float | None, std: float | None = None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f} ± {std:.3f}" if std else f"{value:.3f}"
 
 
 def selection_table(selections: list[Selection]) -> Table:
@@ -202,8 +198,8 @@ def selection_table(selections: list[Selection]) -> Table:
             selection.mode,
             str(len(selection.trials)),
             (winner.variant or "(defaults)") if winner else "-",
-            _number(winner.valid) if winner else "-",
-            _number(winner.test, winner.test_std) if winner else "-",
+            format_score(winner.valid) if winner else "-",
+            format_score(winner.test, winner.test_std) if winner else "-",
         )
     return table
 

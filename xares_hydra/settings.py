@@ -48,16 +48,15 @@ def embedding_settings(cfg: DictConfig, task: TaskSpec) -> dict[str, Any]:
 
 def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
     keep_frames = cfg.encode.keep_frames
-    if keep_frames == "auto":
-        keep_frames = task.task_type in FRAME_TASK_TYPES
-    elif not isinstance(keep_frames, bool):
+    if keep_frames != "auto" and not isinstance(keep_frames, bool):
         raise ConfigError(f"encode.keep_frames={keep_frames!r}; use auto, true or false")
     return EncodeSettings(
         batch_size=int(cfg.encode.batch_size),
         max_batch_seconds=float(cfg.encode.max_batch_seconds),
         buffer_seconds=float(cfg.encode.buffer_seconds),
         decode_threads=int(cfg.encode.decode_threads),
-        keep_frames=keep_frames or task.task_type in FRAME_TASK_TYPES,
+        # frame and ASR heads read frames whatever the setting; auto keeps them for those only
+        keep_frames=keep_frames is True or task.task_type in FRAME_TASK_TYPES,
         autocast=cfg.encode.autocast,
         crop_length=task.crop_length,
         pad_short_crops=bool(cfg.compat.pad_short_crops),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ import numpy as np
 import soundfile as sf
 import webdataset as wds
 from webdataset import tariterators
+
+from xares_hydra.atomic import atomic_path
 
 AUDIO_EXTENSIONS = ("flac", "wav", "mp3", "ogg", "opus", "sox", "m4a", "wma", "aiff", "aif", "au")
 SOUNDFILE_FORMATS = {"flac": "FLAC", "wav": "WAV", "mp3": "MP3", "ogg": "OGG"}
@@ -94,15 +95,11 @@ def encode_audio(audio: np.ndarray, sampling_rate: int, fmt: str = "flac") -> by
 
 def write_shard(path: str | Path, samples: Iterable[tuple[str, bytes, str, Any]]) -> int:
     """Write (key, audio bytes, audio extension, labels) samples to a tar shard atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
     count = 0
-    with open(partial, "wb") as stream:
+    with atomic_path(Path(path)) as partial, open(partial, "wb") as stream:
         writer = wds.TarWriter(stream, encoder=False, mtime=0.0)
         for key, audio, ext, labels in samples:
             writer.write({"__key__": key, ext: audio, "json": json.dumps(labels).encode("utf-8")})
             count += 1
         writer.close()
-    os.replace(partial, path)
     return count

@@ -21,7 +21,6 @@ import json
 import os
 import shlex
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -34,6 +33,7 @@ from typing import Any, TypeVar
 
 from filelock import FileLock
 
+from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.errors import DataUnavailable
 
 READY_MARKER = ".audio_tar_ready"
@@ -218,7 +218,7 @@ def _download_locked(
         if _is_archive(file.key):
             _extract_once(dest / file.key, file, dest, force=force)
     download = RecordDownload(record_id=record_id, api_base=api_base, files=files, dest=dest, extracted=extracted)
-    _write_atomically(dest / READY_MARKER, json.dumps(download.to_dict(), indent=2) + "\n")
+    write_json(dest / READY_MARKER, download.to_dict())
     return download
 
 
@@ -453,7 +453,8 @@ def _extract_once(archive: Path, file: ZenodoFile, dest: Path, *, force: bool) -
         raise DataUnavailable(
             f"The archive {archive} could not be extracted: {error}. Delete it and download again."
         ) from None
-    _write_atomically(marker, file.checksum + "\n")
+    with atomic_path(marker) as partial:
+        partial.write_text(file.checksum + "\n", encoding="utf-8")
 
 
 def _extract_zip(archive: Path, dest: Path) -> None:
@@ -489,19 +490,6 @@ def _check_inside(dest: Path, member: str, archive: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _unavailable_message(

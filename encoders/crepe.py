@@ -13,9 +13,9 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
+from xares_hydra.encoders._optional import require
+from xares_hydra.encoders.chunking import ChunkedEncoder
 
-from encoders._optional import require
-from encoders.chunking import ChunkedEncoder
 from xares_hydra.errors import ConfigError
 
 CAPACITIES = ("tiny", "full")

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from xares_hydra.encoders._optional import require
+from xares_hydra.encoders.chunking import ChunkedEncoder
 
-from encoders._optional import require
-from encoders.chunking import ChunkedEncoder
 from xares_hydra.errors import ConfigError, DataUnavailable
 
 log = logging.getLogger(__name__)

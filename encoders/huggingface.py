@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
+from xares_hydra.encoders._optional import require
+from xares_hydra.encoders.chunking import ChunkedEncoder
 
-from encoders._optional import require
-from encoders.chunking import ChunkedEncoder
 from xares_hydra.errors import DataUnavailable
 
 log = logging.getLogger(__name__)

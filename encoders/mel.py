@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 import torchaudio
-
-from encoders.chunking import encode_padded
+from xares_hydra.encoders.chunking import encode_padded
 
 
 class MelEncoder(torch.nn.Module):

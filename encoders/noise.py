@@ -9,8 +9,7 @@ from __future__ import annotations
 import zlib
 
 import torch
-
-from encoders.chunking import encode_padded
+from xares_hydra.encoders.chunking import encode_padded
 
 
 class NoiseEncoder(torch.nn.Module):

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import torch
 import torchaudio
-
-from encoders._optional import MissingDependency
-from encoders.chunking import ChunkedEncoder
+from xares_hydra.encoders._optional import MissingDependency
+from xares_hydra.encoders.chunking import ChunkedEncoder
 
 SAMPLING_RATE = 16000
 WINDOW_MS = 25

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from xares_hydra.atomic import write_json
-from xares_hydra.zenodo import READY_MARKER
+from xares_hydra.data.zenodo import READY_MARKER
 
 COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 SHARD_NAME = "wds-audio-fold-{fold}-{index:07d}.tar"
@@ -95,7 +95,7 @@ def shards_of(clips: Sequence[Clip], max_per_shard: int | None) -> Iterator[tupl
 def prepare(esc50_dir: Path, out_dir: Path, max_per_shard: int | None = None) -> list[Path]:
     """Write the shards and the ready marker; returns the shards written."""
     clips = read_metadata(esc50_dir)
-    from xares_hydra.shards import write_shard  # imports torch (through webdataset): only once the input is good
+    from xares_hydra.data.shards import write_shard  # imports torch (through webdataset): only once the input is good
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / READY_MARKER).unlink(missing_ok=True)

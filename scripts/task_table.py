@@ -15,8 +15,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.heads import HeadSettings, heads_for
-from xares_hydra.taskspec import TaskSpec
 
 ZENODO_RECORD_URL = "https://zenodo.org/records/{record}"
 HEADER = ("Task", "Formal name", "Type", "Metric", "Eval weight", "kNN", "Source")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xares_hydra.shards import encode_audio, write_shard
+from xares_hydra.data.shards import encode_audio, write_shard
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))

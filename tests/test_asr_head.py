@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from xares_hydra.cache import EmbeddingSet, ShardCounts, ShardWriter
+from xares_hydra.data.labels import LabelSpec
+from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.cache import EmbeddingSet, ShardCounts, ShardWriter
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
-from xares_hydra.labels import LabelSpec
-from xares_hydra.metrics import get_metric, word_edits, word_error_rate
-from xares_hydra.taskspec import TaskSpec
+from xares_hydra.heads.metrics import get_metric, word_edits, word_error_rate
 
 pytest.importorskip("transformers")
 

@@ -11,7 +11,7 @@ import torch
 from conftest import run_xares
 from test_encoders import save_tiny_dasheng, save_tiny_hf
 
-from xares_hydra.checker import run_checks
+from xares_hydra.encode.checker import run_checks
 
 SMALL_TIMBRE = (
     "task=demo_timbre",
@@ -62,7 +62,7 @@ def test_tiny_baseline_models_run_end_to_end_from_local_weights(root, tmp_path, 
 BROKEN = textwrap.dedent(
     """
     import torch
-    from encoders.mel import MelEncoder
+    from xares_hydra.encoders.mel import MelEncoder
 
     class WrongDim(MelEncoder):
         def forward(self, audio):
@@ -129,7 +129,7 @@ def test_checker_passes_the_mel_baseline_with_a_ten_minute_clip(root):
 def test_user_yaml_in_a_config_dir_runs_and_joins_encoder_sweeps(root):
     config_dir = root / "my_conf"
     (config_dir / "encoder").mkdir(parents=True)
-    (config_dir / "encoder" / "my_mel.yaml").write_text("_target_: encoders.mel.MelEncoder\nn_mels: 32\n")
+    (config_dir / "encoder" / "my_mel.yaml").write_text("_target_: xares_hydra.encoders.mel.MelEncoder\nn_mels: 32\n")
     record, _ = run_record(root, "my_mel", "--config-dir", str(config_dir), *SMALL_TIMBRE, "encoder=my_mel")
     assert record["status"] == "ok" and record["encoder"]["name"] == "my_mel"
     assert record["encoder"]["output_dim"] == 32
@@ -146,7 +146,7 @@ def test_user_yaml_in_a_config_dir_runs_and_joins_encoder_sweeps(root):
 
 def test_target_on_the_command_line(root):
     (root / "my_encoders.py").write_text(
-        "from encoders.mel import MelEncoder\n\nclass SmallMel(MelEncoder):\n"
+        "from xares_hydra.encoders.mel import MelEncoder\n\nclass SmallMel(MelEncoder):\n"
         "    def __init__(self, bands=16):\n        super().__init__(n_mels=bands)\n"
     )
     record, _ = run_record(
@@ -197,7 +197,8 @@ def test_an_x_ares_encoder_file_runs_as_is(root):
 
 
 def test_python_api_takes_an_encoder_object(root, monkeypatch):
-    from encoders.mel import MelEncoder
+    from xares_hydra.encoders.mel import MelEncoder
+
     from xares_hydra.api import evaluate
 
     monkeypatch.setenv("XARES_ROOT", str(root))

@@ -37,10 +37,10 @@ from xares_datasets import (
 from zenodo_server import FakeZenodo
 
 import xares_hydra.schema  # noqa: F401  (registers the config schemas)
-from xares_hydra.data import find_shards
+from xares_hydra.data.labels import CAPTIONS, EVENTS, MULTI, TRANSCRIPT, convert_labels
+from xares_hydra.data.prepare import find_shards
+from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.heads import HEADS
-from xares_hydra.labels import CAPTIONS, EVENTS, MULTI, TRANSCRIPT, convert_labels
-from xares_hydra.taskspec import TaskSpec
 
 TASK_DIR = REPO / "conf" / "task"
 TASK_YAMLS = sorted(path.stem for path in TASK_DIR.glob("*.yaml") if not path.stem.startswith("demo_"))

@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import clip_shard, run_xares, tone
 
-from xares_hydra.plan import evaluation_rounds
-from xares_hydra.report import summarise
-from xares_hydra.taskspec import TaskSpec
+from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.heads.plan import evaluation_rounds
+from xares_hydra.report.summary import summarise
 
 SMALL_SOUNDS = ("task=demo_sounds", "task.generator.args.per_class=10", "task.epochs=4")
 

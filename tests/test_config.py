@@ -1,8 +1,10 @@
 """The config tree as users compose it: every option of every group, typed schemas, help, errors."""
 
+import json
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import REPO, run_xares
 from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
@@ -11,8 +13,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 import xares_hydra.schema  # noqa: F401
+from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.settings import encode_settings, head_settings
-from xares_hydra.taskspec import TaskSpec
 
 CONF = REPO / "conf"
 
@@ -87,7 +89,7 @@ def test_help_lists_the_config_groups(xares_root):
 def test_cfg_job_shows_the_composed_config(xares_root):
     result = run_xares("--cfg", "job", "task=esc50", "encoder=mel", root=xares_root)
     cfg = OmegaConf.create(result.stdout)
-    assert cfg.task.name == "esc50" and cfg.encoder._target_ == "encoders.mel.MelEncoder"
+    assert cfg.task.name == "esc50" and cfg.encoder._target_ == "xares_hydra.encoders.mel.MelEncoder"
 
 
 def test_unknown_task_or_encoder_lists_the_available_ones(xares_root):
@@ -105,15 +107,8 @@ def test_config_tree_ships_inside_the_package():
     assert (shipped / "config.yaml").exists() and (shipped / "task" / "esc50.yaml").exists()
 
 
-def test_every_config_folder_is_packaged():
-    pyproject = (REPO / "pyproject.toml").read_text()
-    for folder in sorted(path for path in CONF.rglob("*") if path.is_dir() and path.name != "__pycache__"):
-        package = "xares_hydra.conf." + ".".join(folder.relative_to(CONF).parts)
-        assert f'"{package}"' in pyproject, f"add {package} to [tool.setuptools] packages in pyproject.toml"
-
-
 @pytest.mark.slow
-def test_a_regular_wheel_install_finds_the_configs(tmp_path):
+def test_a_regular_wheel_install_finds_the_configs_and_claims_no_generic_name(tmp_path):
     """Without the editable install's finder: the wheel alone, on top of the dependencies."""
     import site
     import subprocess
@@ -125,15 +120,43 @@ def test_a_regular_wheel_install_finds_the_configs(tmp_path):
     target = tmp_path / "installed"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                    check=True)  # fmt: skip
-    script = (
-        f"import sys; sys.path[:0] = [{str(target)!r}]; sys.path += {site.getsitepackages()!r};"
-        "import xares_hydra.main as m, xares_hydra.schema;"
-        "from hydra import compose, initialize_config_module;"
-        "initialize_config_module('xares_hydra.conf', version_base='1.3').__enter__();"
-        "cfg = compose('config', overrides=['task=esc50', 'encoder=whisper']);"
-        "print(m.__file__, cfg.task.name, cfg.encoder._target_)"
+    # bin/ holds the console scripts; everything else is an importable top-level name
+    top_level = sorted(p.name for p in target.iterdir() if p.name != "bin" and not p.name.endswith(".dist-info"))
+    assert top_level == ["xares_hydra"], "the wheel installs only the xares_hydra package (no top-level encoders)"
+
+    groups = sorted(path.name for path in CONF.iterdir() if path.is_dir() and path.name != "__pycache__")
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import importlib, json, pathlib, sys\n"
+        f"sys.path[:0] = [{str(target)!r}]\n"
+        f"sys.path += {site.getsitepackages()!r}\n"
+        "import xares_hydra.main, xares_hydra.schema\n"
+        "from hydra import compose, initialize_config_module\n"
+        "initialize_config_module('xares_hydra.conf', version_base='1.3').__enter__()\n"
+        "cfg = compose('config', overrides=['task=esc50', 'encoder=whisper'])\n"
+        "conf = pathlib.Path(importlib.import_module('xares_hydra.conf').__file__).parent\n"
+        "print(json.dumps({'main': xares_hydra.main.__file__, 'task': cfg.task.name,\n"
+        "    'target': cfg.encoder._target_, 'mel': importlib.import_module('xares_hydra.encoders.mel').__file__,\n"
+        f"    'groups': {{g: len(list((conf / g).rglob('*.yaml'))) for g in {groups!r}}}}}))\n"
     )
     # -S: no site-packages processing, so the editable install's finder is not there
-    result = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, check=True)
-    module, task, target_class = result.stdout.split()
-    assert module.startswith(str(target)) and task == "esc50" and target_class.endswith("WhisperEncoder")
+    result = subprocess.run([sys.executable, "-S", str(probe)], capture_output=True, text=True, check=True)
+    found = json.loads(result.stdout)
+    assert found["main"].startswith(str(target)), found["main"]
+    assert found["mel"].startswith(str(target / "xares_hydra" / "encoders")), found["mel"]
+    assert found["task"] == "esc50"
+    assert found["target"] == "xares_hydra.encoders.huggingface.WhisperEncoder"
+    assert found["groups"] == {group: len(list((CONF / group).rglob("*.yaml"))) for group in groups}
+
+
+def test_deprecated_encoders_prefix_builds_and_shares_the_new_prefix_cache(caplog):
+    from xares_hydra.encode.encoder_spec import spec_from_config
+    from xares_hydra.instantiate import build_encoder
+
+    settings = {"crop_length": None}
+    old = spec_from_config("mel", {"_target_": "encoders.mel.MelEncoder"}, settings, None, builder=build_encoder)
+    new = spec_from_config("mel", {"_target_": "xares_hydra.encoders.mel.MelEncoder"}, settings, None, build_encoder)
+    assert "encoders.mel.MelEncoder is deprecated" in caplog.text
+    assert old.target == new.target == "xares_hydra.encoders.mel.MelEncoder"
+    assert old.fingerprint == new.fingerprint
+    assert type(old.build(torch.device("cpu"))).__name__ == "MelEncoder"

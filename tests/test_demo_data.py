@@ -21,8 +21,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from xares_hydra.demo_data import CLASSES, DIGIT_WORDS, GENERATORS, generate
-from xares_hydra.shards import iter_shard
+from xares_hydra.data.demo_data import CLASSES, DIGIT_WORDS, GENERATORS, generate
+from xares_hydra.data.shards import iter_shard
 
 SMALL_ARGS: dict[str, dict[str, Any]] = {
     "sounds": {"per_class": 5, "folds": 5},

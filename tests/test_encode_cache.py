@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO, clip_shard, tone
+from xares_hydra.encoders.mel import MelEncoder
 
-from encoders.mel import MelEncoder
-from xares_hydra.cache import EncoderCache
-from xares_hydra.encode import EncodeSettings, encode_shards, ensure_encoded
-from xares_hydra.encoder_spec import spec_from_instance
+from xares_hydra.data.shards import write_shard
+from xares_hydra.encode.cache import EncoderCache
+from xares_hydra.encode.embed import EncodeSettings, encode_shards, ensure_encoded
+from xares_hydra.encode.encoder_spec import spec_from_instance
 from xares_hydra.errors import EncoderContractError
-from xares_hydra.shards import write_shard
 
 CPU = torch.device("cpu")
 
@@ -98,7 +98,7 @@ def test_bad_samples_are_skipped_counted_and_named(tmp_path, caplog):
 
 
 def clip_bytes():
-    from xares_hydra.shards import encode_audio
+    from xares_hydra.data.shards import encode_audio
 
     return encode_audio(tone(0.3), 16000)
 
@@ -166,9 +166,9 @@ def test_concurrent_processes_encode_each_shard_once(tmp_path):
         import sys, torch
         sys.path.insert(0, {str(REPO)!r})
         from pathlib import Path
-        from encoders.mel import MelEncoder
-        from xares_hydra.cache import EncoderCache
-        from xares_hydra.encode import EncodeSettings, encode_shards
+        from xares_hydra.encoders.mel import MelEncoder
+        from xares_hydra.encode.cache import EncoderCache
+        from xares_hydra.encode.embed import EncodeSettings, encode_shards
 
         class Logged(MelEncoder):
             def forward(self, audio):
@@ -187,12 +187,12 @@ def test_concurrent_processes_encode_each_shard_once(tmp_path):
 
 
 def test_autocast_runs_and_keys_a_separate_cache(tmp_path):
-    from xares_hydra.fingerprint import encoder_fingerprint
+    from xares_hydra.encode.fingerprint import encoder_fingerprint
 
     shard = mixed_length_shard(tmp_path / "train_0.tar")
     full, half = EncoderCache(tmp_path / "full"), EncoderCache(tmp_path / "half")
     encode_shards(MelEncoder(), [shard], full, EncodeSettings(), CPU)
     encode_shards(MelEncoder(), [shard], half, EncodeSettings(autocast="bf16"), CPU)
     np.testing.assert_allclose(half.load([shard]).pooled, full.load([shard]).pooled, rtol=0.05, atol=0.1)
-    config = {"_target_": "encoders.mel.MelEncoder"}
+    config = {"_target_": "xares_hydra.encoders.mel.MelEncoder"}
     assert encoder_fingerprint(config, {"autocast": None})[0] != encoder_fingerprint(config, {"autocast": "bf16"})[0]

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import OmegaConf
+from xares_hydra.encoders._optional import MissingDependency, require
+from xares_hydra.encoders.chunking import ChunkedEncoder
 
-from encoders._optional import MissingDependency, require
-from encoders.chunking import ChunkedEncoder
 from xares_hydra.errors import DataUnavailable, XaresError
 
 SR = 16000
@@ -102,11 +102,11 @@ def save_tiny_hf(kind: str, directory: Path) -> Path:
 
 def build_tiny(kind: str, directory: Path) -> ChunkedEncoder:
     if kind == "dasheng":
-        from encoders.dasheng import DashengEncoder
+        from xares_hydra.encoders.dasheng import DashengEncoder
 
         checkpoint = str(save_tiny_dasheng(directory))
         return DashengEncoder(checkpoint=checkpoint, embed_dim=32, depth=2, num_heads=2)
-    from encoders.huggingface import Data2VecEncoder, Wav2Vec2Encoder, WhisperEncoder
+    from xares_hydra.encoders.huggingface import Data2VecEncoder, Wav2Vec2Encoder, WhisperEncoder
 
     cls = {"whisper": WhisperEncoder, "wav2vec2": Wav2Vec2Encoder, "data2vec": Data2VecEncoder}[kind]
     return cls(model_name_or_path=str(save_tiny_hf(kind, directory)))
@@ -201,7 +201,7 @@ def test_cuda_matches_cpu(kind: str, tiny: Callable[[str], ChunkedEncoder]) -> N
 
 
 def test_dasheng_missing_checkpoint_file(tmp_path: Path) -> None:
-    from encoders.dasheng import DashengEncoder
+    from xares_hydra.encoders.dasheng import DashengEncoder
 
     pytest.importorskip("dasheng")
     with pytest.raises(DataUnavailable, match=r"encoder\.checkpoint=") as failure:
@@ -210,7 +210,7 @@ def test_dasheng_missing_checkpoint_file(tmp_path: Path) -> None:
 
 
 def test_dasheng_unreachable_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: None) -> None:
-    from encoders.dasheng import DashengEncoder
+    from xares_hydra.encoders.dasheng import DashengEncoder
 
     pytest.importorskip("dasheng")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
@@ -219,7 +219,7 @@ def test_dasheng_unreachable_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_dasheng_unknown_model_name() -> None:
-    from encoders.dasheng import DashengEncoder
+    from xares_hydra.encoders.dasheng import DashengEncoder
 
     pytest.importorskip("dasheng")
     with pytest.raises(XaresError, match=r"encoder\.model='dasheng_huge'"):
@@ -230,7 +230,7 @@ def test_dasheng_unknown_model_name() -> None:
 @pytest.mark.parametrize("directory", ["nowhere", "empty"])
 def test_hf_missing_local_directory(kind: str, directory: str, tmp_path: Path) -> None:
     pytest.importorskip("transformers")
-    from encoders import huggingface
+    from xares_hydra.encoders import huggingface
 
     cls = {"whisper": huggingface.WhisperEncoder, "wav2vec2": huggingface.Wav2Vec2Encoder,
            "data2vec": huggingface.Data2VecEncoder}[kind]  # fmt: skip
@@ -245,7 +245,7 @@ def test_hf_missing_local_directory(kind: str, directory: str, tmp_path: Path) -
 @pytest.mark.parametrize("offline_env", [True, False])
 def test_hf_model_not_cached_offline(offline_env: bool, monkeypatch: pytest.MonkeyPatch, no_network: None) -> None:
     pytest.importorskip("transformers")
-    from encoders import huggingface
+    from xares_hydra.encoders import huggingface
 
     if offline_env:
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -261,7 +261,7 @@ def test_hf_model_not_cached_offline(offline_env: bool, monkeypatch: pytest.Monk
 
 
 def test_hub_probe_fails_fast_without_network(no_network: None) -> None:
-    from encoders import huggingface
+    from xares_hydra.encoders import huggingface
 
     huggingface._hub_reachable.cache_clear()
     try:
@@ -280,15 +280,15 @@ def test_missing_optional_package_names_the_extra() -> None:
 
 
 EXPECTED = {  # yaml: (class, sampling_rate, output_dim, hop_size_in_ms) of the published models
-    "dasheng": ("encoders.dasheng.DashengEncoder", 16000, 768, 40.0),
-    "dasheng_06b": ("encoders.dasheng.DashengEncoder", 16000, 1280, 40.0),
-    "dasheng_12b": ("encoders.dasheng.DashengEncoder", 16000, 1536, 40.0),
-    "whisper": ("encoders.huggingface.WhisperEncoder", 16000, 512, 20.0),
-    "wav2vec2": ("encoders.huggingface.Wav2Vec2Encoder", 16000, 1024, 20.0),
-    "data2vec": ("encoders.huggingface.Data2VecEncoder", 16000, 768, 20.0),
-    "crepe": ("encoders.crepe.CrepeEncoder", 16000, 2048, 10.0),
-    "crepe_tiny": ("encoders.crepe.CrepeEncoder", 16000, 256, 10.0),
-    "resemblyzer": ("encoders.resemblyzer.ResemblyzerEncoder", 16000, 256, 10.0),
+    "dasheng": ("xares_hydra.encoders.dasheng.DashengEncoder", 16000, 768, 40.0),
+    "dasheng_06b": ("xares_hydra.encoders.dasheng.DashengEncoder", 16000, 1280, 40.0),
+    "dasheng_12b": ("xares_hydra.encoders.dasheng.DashengEncoder", 16000, 1536, 40.0),
+    "whisper": ("xares_hydra.encoders.huggingface.WhisperEncoder", 16000, 512, 20.0),
+    "wav2vec2": ("xares_hydra.encoders.huggingface.Wav2Vec2Encoder", 16000, 1024, 20.0),
+    "data2vec": ("xares_hydra.encoders.huggingface.Data2VecEncoder", 16000, 768, 20.0),
+    "crepe": ("xares_hydra.encoders.crepe.CrepeEncoder", 16000, 2048, 10.0),
+    "crepe_tiny": ("xares_hydra.encoders.crepe.CrepeEncoder", 16000, 256, 10.0),
+    "resemblyzer": ("xares_hydra.encoders.resemblyzer.ResemblyzerEncoder", 16000, 256, 10.0),
 }
 
 
@@ -315,7 +315,7 @@ def crepe_tiny() -> ChunkedEncoder:
 
 
 def test_crepe_tiny_contract_offline(crepe_tiny: ChunkedEncoder, no_network: None) -> None:
-    from encoders.crepe import CrepeEncoder
+    from xares_hydra.encoders.crepe import CrepeEncoder
 
     assert (crepe_tiny.sampling_rate, crepe_tiny.output_dim, crepe_tiny.hop_size_in_ms) == (SR, 256, 10.0)
     clips = audio(3, 0.73, seed=5)
@@ -335,7 +335,7 @@ def test_crepe_tiny_equals_torchcrepe_embed(crepe_tiny: ChunkedEncoder) -> None:
 
 
 def test_crepe_tiny_chunked_and_frame_batched(crepe_tiny: ChunkedEncoder) -> None:
-    from encoders.crepe import CrepeEncoder
+    from xares_hydra.encoders.crepe import CrepeEncoder
 
     clip = audio(1, 2.345, seed=7)
     whole = crepe_tiny(clip)
@@ -369,7 +369,7 @@ def resemblyzer() -> ChunkedEncoder:
 
 
 def test_resemblyzer_contract_offline(resemblyzer: ChunkedEncoder, no_network: None) -> None:
-    from encoders.resemblyzer import ResemblyzerEncoder
+    from xares_hydra.encoders.resemblyzer import ResemblyzerEncoder
 
     assert (resemblyzer.sampling_rate, resemblyzer.output_dim, resemblyzer.hop_size_in_ms) == (SR, 256, 10.0)
     clips = audio(3, 1.91, seed=8)

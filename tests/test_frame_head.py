@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from xares_hydra.cache import EmbeddingSet, ShardCounts, ShardWriter
+from xares_hydra.data.labels import LabelSpec
+from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.cache import EmbeddingSet, ShardCounts, ShardWriter
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
 from xares_hydra.heads.frame import frame_targets, seconds_to_frames
-from xares_hydra.labels import LabelSpec
-from xares_hydra.metrics import SegmentF1, get_metric, segment_activity
-from xares_hydra.taskspec import TaskSpec
+from xares_hydra.heads.metrics import SegmentF1, get_metric, segment_activity
 
 HOP_MS = 100.0
 

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from xares_hydra.cache import EmbeddingSet
+from xares_hydra.data.labels import LabelSpec
+from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
 from xares_hydra.heads.knn import knn_scores
+from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.training import cosine_lr
-from xares_hydra.labels import LabelSpec
-from xares_hydra.metrics import get_metric
-from xares_hydra.taskspec import TaskSpec
 
 
 def embedding_set(features: np.ndarray, targets: list) -> EmbeddingSet:

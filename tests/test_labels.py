@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from xares_hydra.data.labels import LABEL_RULES, LabelSpec, convert_labels, rule_of, validate_spec
 from xares_hydra.errors import ConfigError, LabelError
-from xares_hydra.labels import LABEL_RULES, LabelSpec, convert_labels, rule_of, validate_spec
 
 
 def spec(rule, **kwargs):

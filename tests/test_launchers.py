@@ -14,7 +14,7 @@ import pytest
 from conftest import run_xares
 from matplotlib.image import imread
 
-from xares_hydra.report_cli import main as report_main
+from xares_hydra.report.cli import main as report_main
 
 FAST_HEAD = "head.epochs=2"
 
@@ -89,7 +89,7 @@ def test_submitit_local_launcher_runs_every_job_and_summarises(xares_root):
 
 
 BROKEN_ENCODER = """
-from encoders.mel import MelEncoder
+from xares_hydra.encoders.mel import MelEncoder
 
 class Explodes(MelEncoder):
     def forward(self, audio):
@@ -107,7 +107,7 @@ def test_a_crashing_job_does_not_stop_the_sweep_or_its_summary(xares_root):
         "encoder=custom",
         FAST_HEAD,
         "encode.check=false",
-        "encoder._target_=broken_encoder.Explodes,encoders.mel.MelEncoder",
+        "encoder._target_=broken_encoder.Explodes,xares_hydra.encoders.mel.MelEncoder",
         f"hydra.sweep.dir={sweep}",
         root=xares_root,
         check=False,

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from xares_hydra.leaderboard import build_leaderboard, leaderboard_csv, leaderboard_markdown, write_leaderboard
-from xares_hydra.published import XARES_TASK_ORDER, published_averages, published_scores
-from xares_hydra.record import write_record
-from xares_hydra.report_cli import main as report_main
+from xares_hydra.report.cli import main as report_main
+from xares_hydra.report.leaderboard import build_leaderboard, leaderboard_csv, leaderboard_markdown, write_leaderboard
+from xares_hydra.report.published import XARES_TASK_ORDER, published_averages, published_scores
+from xares_hydra.report.record import write_record
 
 
 def make_record(

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from xares_hydra.errors import ConfigError
-from xares_hydra.metrics import get_metric
+from xares_hydra.heads.metrics import get_metric
 
 
 def test_accuracy_from_class_scores():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import clip_shard, run_xares, tone
 
-from xares_hydra.shards import encode_audio, write_shard
+from xares_hydra.data.shards import encode_audio, write_shard
 
 CLIP_DEMOS = ("demo_sounds", "demo_timbre", "demo_mixtures")
 # smaller demo sets where the test is about plumbing, not scores
@@ -154,7 +154,7 @@ def test_bad_samples_are_skipped_with_a_warning_and_counted(xares_root):
 BROKEN_ENCODERS = textwrap.dedent(
     """
     import torch
-    from encoders.mel import MelEncoder
+    from xares_hydra.encoders.mel import MelEncoder
 
     class WrongRank(MelEncoder):
         def forward(self, audio):

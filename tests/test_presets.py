@@ -9,8 +9,8 @@ from conftest import run_xares
 from hydra import compose, initialize_config_module
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
-from xares_hydra.placement import device_for_job
-from xares_hydra.published import XARES_TASK_ORDER
+from xares_hydra.encode.placement import device_for_job
+from xares_hydra.report.published import XARES_TASK_ORDER
 
 PRIVATE = ["key_scratching", "finger_snap", "inside_outside_car", "liveenv", "subway_broadcast"]
 PUBLIC = [task for task in XARES_TASK_ORDER if task not in PRIVATE]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xares_hydra.cache import EmbeddingSet
+from xares_hydra.data.labels import LabelSpec
+from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import DataUnavailable
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
-from xares_hydra.labels import LabelSpec
-from xares_hydra.metrics import get_metric, retrieval_recall
-from xares_hydra.taskspec import TaskSpec
-from xares_hydra.text import HashingTokenizer, load_tokenizer
+from xares_hydra.heads.metrics import get_metric, retrieval_recall
+from xares_hydra.heads.text import HashingTokenizer, load_tokenizer
 
 # 3 clips, 4 captions: clip 0 has captions 0 and 1, clip 1 has caption 2, clip 2 has caption 3
 CAPTION_CLIP = np.array([0, 0, 1, 2])

@@ -14,7 +14,7 @@ import soundfile as sf
 from conftest import REPO, tone
 from xares_datasets import READY_MARKER, check_scores, closed_port_api, run_in_process
 
-from xares_hydra.shards import iter_shard
+from xares_hydra.data.shards import iter_shard
 
 SCRIPTS = REPO / "scripts"
 ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")

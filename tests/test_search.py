@@ -10,7 +10,7 @@ from conftest import run_xares
 from test_launchers import encoded_shards
 from test_leaderboard import make_record
 
-from xares_hydra.selection import objective, select_trials, selected_averages, validation_score, write_selection
+from xares_hydra.report.selection import objective, select_trials, selected_averages, validation_score, write_selection
 
 
 def trial(lr: float, valid: float, test: float, task: str = "esc50", **kwargs) -> dict:

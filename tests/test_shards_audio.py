@@ -6,8 +6,8 @@ import pytest
 import soundfile as sf
 from conftest import clip_shard, tone
 
-from xares_hydra.audio import AudioProblem, crop, decode_audio
-from xares_hydra.shards import encode_audio, iter_shard, write_shard
+from xares_hydra.data.audio import AudioProblem, crop, decode_audio
+from xares_hydra.data.shards import encode_audio, iter_shard, write_shard
 
 
 def test_shard_round_trip_keeps_keys_labels_and_audio(tmp_path):

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from zenodo_server import FakeZenodo, running_fake_zenodo
 
+from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker, record_files
 from xares_hydra.errors import DataUnavailable
-from xares_hydra.zenodo import READY_MARKER, download_record, read_ready_marker, record_files
 
 RECORD = "14614287"
 SHARD_A = os.urandom(50_000)

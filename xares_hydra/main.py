@@ -19,29 +19,22 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
-from xares_hydra.cache import EncoderCache
-from xares_hydra.checker import run_checks
 from xares_hydra.console import stdout_console
-from xares_hydra.data import TaskData, prepare_task_data
-from xares_hydra.encode import ensure_encoded
-from xares_hydra.encoder_spec import default_name
+from xares_hydra.data.prepare import TaskData, prepare_task_data
+from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.cache import EncoderCache
+from xares_hydra.encode.checker import run_checks
+from xares_hydra.encode.embed import ensure_encoded
+from xares_hydra.encode.encoder_spec import default_name
+from xares_hydra.encode.placement import device_for_job, visible_gpu_count
 from xares_hydra.errors import XaresError
-from xares_hydra.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads import HeadContext
-from xares_hydra.metrics import get_metric
-from xares_hydra.placement import device_for_job, visible_gpu_count
-from xares_hydra.plan import evaluation_rounds
-from xares_hydra.record import (
-    STATUS_FAILED,
-    STATUS_OK,
-    STATUS_SKIPPED,
-    STATUS_UNAVAILABLE,
-    RunRecord,
-    StageClock,
-    write_record,
-)
-from xares_hydra.report import check_table, record_table
-from xares_hydra.selection import objective
+from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
+from xares_hydra.heads.metrics import get_metric
+from xares_hydra.heads.plan import evaluation_rounds
+from xares_hydra.report.record import STATUS_FAILED, STATUS_OK, STATUS_UNAVAILABLE, RunRecord, StageClock, recorded
+from xares_hydra.report.selection import objective
+from xares_hydra.report.summary import check_table, record_table
 from xares_hydra.settings import (
     data_options,
     device,
@@ -50,7 +43,6 @@ from xares_hydra.settings import (
     head_settings,
     plain,
 )
-from xares_hydra.taskspec import TaskSpec
 
 log = logging.getLogger("xares")
 
@@ -100,46 +92,47 @@ def run_task(
         overrides=list(overrides),
         config=plain(cfg),
     )
-    clock = StageClock()
-    try:
-        spec = encoder_spec(cfg, task, encoder, encoder_name)
-        record.encoder = spec.summary()
-        with clock("data"):
-            data = prepare_task_data(task, data_options(cfg))
-        record.data = data.provenance
-        if cfg.stage != "download":
-            cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
-            with clock("encode"):
-                shards = data.shards_used()
-                info = ensure_encoded(spec, cache, shards, encode_settings(cfg, task), device(cfg), cfg.encode.check)
-            record.encoder.update(info)
-            record.counts = encode_counts(cache, data)
-        if cfg.stage == "all":
-            with clock("heads"):
-                partitions, label_skips = load_partitions(cache, data.shards, task.label)
-                rounds = evaluation_rounds(task, select_on_test=cfg.compat.select_on_test)
-                metric = get_metric(task.metric)
-                context = HeadContext(task, head_settings(cfg), metric, info, plain(cfg.compat))
-                results = evaluate_heads(partitions, rounds, context)
-            record.scores = {slot: result.to_dict() for slot, result in results.items()}
-            record.counts["label_skips"] = label_skips
-    except XaresError as error:
-        record.status, record.reason = error.status, str(error)
-        level = logging.WARNING if error.status == STATUS_SKIPPED else logging.ERROR
-        log.log(level, "%s (%s): %s", task.name, error.status, error)
-    except Exception as error:
-        record.status, record.reason = STATUS_FAILED, f"{type(error).__name__}: {error}"
-        raise
-    finally:
-        record.timings = clock.total()
-        document = record.to_dict()
-        keep = cfg.stage == "all" and record.status == STATUS_OK
-        results_root = Path(cfg.paths.results_root) if keep else None
-        for path in write_record(document, output_dir, results_root):
-            log.info("Wrote %s", path)
+    results_root = Path(cfg.paths.results_root) if cfg.stage == "all" else None
+    with recorded(record, output_dir, results_root) as clock:
+        run_stages(cfg, task, record, clock, encoder, encoder_name)
+    document = record.written
     if record.status == STATUS_OK and record.scores:
         stdout_console().print(record_table(document))
     return document
+
+
+def run_stages(
+    cfg: DictConfig,
+    task: TaskSpec,
+    record: RunRecord,
+    clock: StageClock,
+    encoder: torch.nn.Module | None = None,
+    encoder_name: str | None = None,
+) -> None:
+    """data -> encode -> heads, each stage filling its part of the record; stops after ``cfg.stage``."""
+    spec = encoder_spec(cfg, task, encoder, encoder_name)
+    record.encoder = spec.summary()
+    with clock("data"):
+        data = prepare_task_data(task, data_options(cfg))
+    record.data = data.provenance
+    if cfg.stage == "download":
+        return
+    cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
+    with clock("encode"):
+        info = ensure_encoded(
+            spec, cache, data.shards_used(), encode_settings(cfg, task), device(cfg), cfg.encode.check
+        )
+    record.encoder.update(info)
+    record.counts = encode_counts(cache, data)
+    if cfg.stage == "encode":
+        return
+    with clock("heads"):
+        partitions, label_skips = load_partitions(cache, data.shards, task.label)
+        rounds = evaluation_rounds(task, select_on_test=cfg.compat.select_on_test)
+        context = HeadContext(task, head_settings(cfg), get_metric(task.metric), info, plain(cfg.compat))
+        results = evaluate_heads(partitions, rounds, context)
+    record.scores = {slot: result.to_dict() for slot, result in results.items()}
+    record.counts["label_skips"] = label_skips
 
 
 def task_summary(task: TaskSpec) -> dict[str, Any]:

@@ -8,12 +8,13 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from xares_hydra.data import DataOptions
-from xares_hydra.encode import EncodeSettings
-from xares_hydra.encoder_spec import EncoderSpec, default_name, spec_from_config, spec_from_instance
+from xares_hydra.data.prepare import DataOptions
+from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.embed import EncodeSettings
+from xares_hydra.encode.encoder_spec import EncoderSpec, default_name, spec_from_config, spec_from_instance
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings, resolve_device
-from xares_hydra.taskspec import TaskSpec
+from xares_hydra.instantiate import build_encoder
 
 FRAME_TASK_TYPES = ("frame", "asr")
 
@@ -75,7 +76,8 @@ def encoder_spec(
     if encoder is not None:
         return spec_from_instance(encoder, settings, name)
     config = plain(cfg.encoder)
-    return spec_from_config(name or default_name(None, config), config, settings, Path(cfg.paths.cache_root))
+    name = name or default_name(None, config)
+    return spec_from_config(name, config, settings, Path(cfg.paths.cache_root), builder=build_encoder)
 
 
 def device(cfg: DictConfig) -> torch.device:

@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
-from xares_hydra.cache import EmbeddingSet
-from xares_hydra.labels import SINGLE
-from xares_hydra.metrics import Metric
-from xares_hydra.taskspec import TaskSpec
+from xares_hydra.data.labels import SINGLE
+from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.cache import EmbeddingSet
+from xares_hydra.heads.metrics import Metric
 
 
 @dataclass

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xares_hydra.cache import EmbeddingSet
+from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
+from xares_hydra.heads.metrics import word_error_rate
+from xares_hydra.heads.text import SEPARATOR, transformers_module, word_level_tokenizer
 from xares_hydra.heads.training import fit, head_arguments, length_batches, named_splits, require_frames, seeded, step
-from xares_hydra.metrics import word_error_rate
-from xares_hydra.text import SEPARATOR, transformers_module, word_level_tokenizer
 
 TINY_LM = "builtin-tiny"
 VALID_DECODINGS = ("teacher_forced", "greedy")

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from xares_hydra.cache import EmbeddingSet
+from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.linear_probe import build_probe, make_criterion
+from xares_hydra.heads.metrics import streaming_metric
 from xares_hydra.heads.training import fit, length_batches, named_splits, require_frames, seeded, shuffled_batches, step
-from xares_hydra.metrics import streaming_metric
 
 Event = tuple[float, float, int]
 

@@ -14,9 +14,9 @@ import faiss
 import numpy as np
 import torch
 
+from xares_hydra.data.labels import SINGLE
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.linear_probe import stack_targets
-from xares_hydra.labels import SINGLE
 
 
 def knn_scores(

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from xares_hydra.data.labels import MULTI, REGRESSION, SINGLE
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
+from xares_hydra.heads.metrics import Metric
 from xares_hydra.heads.training import fit, named_splits, seeded, shuffled_batches, step
-from xares_hydra.labels import MULTI, REGRESSION, SINGLE
-from xares_hydra.metrics import Metric
 
 CRITERIA = {
     "CrossEntropyLoss": torch.nn.CrossEntropyLoss,

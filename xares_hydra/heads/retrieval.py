@@ -5,7 +5,7 @@ Text tower: a trainable token embedding + Linear/GELU/Linear per token, averaged
 Both are L2-normalised and compared by cosine similarity scaled by a learnable temperature (init
 0.07), the way they are scored. Every (clip, caption) pair is a training sample; captions of the
 same clip in a batch count as positives, not as negatives. Score: recall@1 averaged over
-audio->text and text->audio (``xares_hydra.metrics.retrieval_recall``).
+audio->text and text->audio (``xares_hydra.heads.metrics.retrieval_recall``).
 
 X-ARES trains on unnormalised dot products plus an embedding regulariser, with only the pair itself
 as positive, while scoring by cosine; ``x_ares_loss: true`` trains that way.
@@ -20,12 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xares_hydra.cache import EmbeddingSet
+from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import LabelError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
+from xares_hydra.heads.metrics import retrieval_recall
+from xares_hydra.heads.text import Tokenizer, load_tokenizer
 from xares_hydra.heads.training import fit, head_arguments, named_splits, seeded, shuffled_batches, step
-from xares_hydra.metrics import retrieval_recall
-from xares_hydra.text import Tokenizer, load_tokenizer
 
 MAX_LOGIT_SCALE = math.log(100.0)
 

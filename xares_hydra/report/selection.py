@@ -18,7 +18,7 @@ from typing import Any
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
-from xares_hydra.report import format_score, latest_scored, variant_of, weighted_average
+from xares_hydra.report.summary import format_score, latest_scored, variant_of, weighted_average
 
 SEARCH_SLOT = "mlp"
 SELECTION_STEM = "selection"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import platform
 import time
 from collections.abc import Iterator
@@ -20,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from xares_hydra.atomic import read_json, write_json
+from xares_hydra.errors import XaresError
+
+log = logging.getLogger("xares")
 
 RECORD_SCHEMA = 1
 STATUS_OK, STATUS_SKIPPED, STATUS_FAILED, STATUS_UNAVAILABLE = "ok", "skipped", "failed", "unavailable"
@@ -42,6 +46,7 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    written: dict[str, Any] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,3 +127,28 @@ class StageClock:
 
     def total(self) -> dict[str, float]:
         return dict(self.timings, total=time.perf_counter() - self._started)
+
+
+@contextmanager
+def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | None) -> Iterator[StageClock]:
+    """Bookkeeping around a run's stages: times them, turns errors into the record's status, writes it.
+
+    An expected failure (``XaresError``) ends the run with its status; anything else is marked
+    failed and re-raised. A scored record also goes to ``results_root``.
+    """
+    clock = StageClock()
+    try:
+        yield clock
+    except XaresError as error:
+        record.status, record.reason = error.status, str(error)
+        level = logging.WARNING if error.status == STATUS_SKIPPED else logging.ERROR
+        log.log(level, "%s (%s): %s", record.task.get("name"), error.status, error)
+    except Exception as error:
+        record.status, record.reason = STATUS_FAILED, f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        record.timings = clock.total()
+        record.written = record.to_dict()
+        keep = results_root if record.status == STATUS_OK else None
+        for path in write_record(record.written, output_dir, keep):
+            log.info("Wrote %s", path)

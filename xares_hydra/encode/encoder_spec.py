@@ -7,22 +7,27 @@ embeddings never loads the model.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import MISSING
 
-from xares_hydra.errors import ConfigError, TaskSkipped, XaresError
-from xares_hydra.fingerprint import encoder_fingerprint
+from xares_hydra.encode.fingerprint import encoder_fingerprint
+from xares_hydra.errors import ConfigError, TaskSkipped
+
+log = logging.getLogger("xares")
 
 CONTRACT_ATTRIBUTES = ("sampling_rate", "output_dim", "hop_size_in_ms")
+# OmegaConf's marker for a mandatory value left unset ("???"); templates such as encoder=custom use it
+MISSING = "???"
+# before 0.2 the wrappers installed as a top-level package ``encoders``; old targets keep working until 0.3
+DEPRECATED_PREFIX, PACKAGE_PREFIX = "encoders.", "xares_hydra.encoders."
+
+EncoderBuilder = Callable[[Mapping[str, Any]], torch.nn.Module]
 
 
 @dataclass
@@ -32,6 +37,7 @@ class EncoderSpec:
     fingerprint_document: dict[str, Any]
     config: dict[str, Any] | None = None
     instance: torch.nn.Module | None = field(default=None, repr=False)
+    builder: EncoderBuilder | None = field(default=None, repr=False)
 
     @property
     def cache_name(self) -> str:
@@ -47,14 +53,23 @@ class EncoderSpec:
         return {"name": self.name, "fingerprint": self.fingerprint, "target": self.target, "config": self.config}
 
     def build(self, device: torch.device) -> torch.nn.Module:
-        encoder = self.instance if self.instance is not None else _instantiate(self.config)
+        if self.instance is not None:
+            encoder = self.instance
+        elif self.builder is not None and self.config is not None:
+            encoder = self.builder(self.config)
+        else:
+            raise ConfigError(f"encoder {self.name} has neither an instance nor a builder")
         return encoder.to(device).eval()
 
 
 def spec_from_config(
-    name: str, config: Mapping[str, Any], embedding_settings: Mapping[str, Any], memo_dir: Path | None
+    name: str,
+    config: Mapping[str, Any],
+    embedding_settings: Mapping[str, Any],
+    memo_dir: Path | None,
+    builder: EncoderBuilder,
 ) -> EncoderSpec:
-    config = dict(config)
+    config = canonical_target(config)
     unset = [key for key, value in config.items() if value == MISSING]
     if unset:
         raise TaskSkipped(
@@ -66,7 +81,23 @@ def spec_from_config(
             "the encoder config has no _target_: use encoder=<name> or encoder=custom encoder._target_=..."
         )
     fingerprint, document = encoder_fingerprint(config, embedding_settings, memo_dir)
-    return EncoderSpec(name=safe_name(name), fingerprint=fingerprint, fingerprint_document=document, config=config)
+    return EncoderSpec(
+        name=safe_name(name), fingerprint=fingerprint, fingerprint_document=document, config=config, builder=builder
+    )
+
+
+def canonical_target(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config with a deprecated ``encoders.*`` target rewritten, before building and fingerprinting."""
+    config = dict(config)
+    target = config.get("_target_")
+    if isinstance(target, str) and target.startswith(DEPRECATED_PREFIX):
+        config["_target_"] = PACKAGE_PREFIX + target.removeprefix(DEPRECATED_PREFIX)
+        log.warning(
+            "_target_: %s is deprecated and stops working in xares-hydra 0.3: write %s",
+            target,
+            config["_target_"],
+        )
+    return config
 
 
 def spec_from_instance(encoder: torch.nn.Module, embedding_settings: Mapping[str, Any], name: str | None = None):
@@ -105,15 +136,3 @@ def _state_digest(encoder: torch.nn.Module) -> str:
         digest.update(key.encode("utf-8"))
         digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-def _instantiate(config: Mapping[str, Any]) -> torch.nn.Module:
-    if str(Path.cwd()) not in sys.path:
-        sys.path.append(str(Path.cwd()))
-    try:
-        return instantiate(dict(config))
-    except InstantiationException as exn:
-        cause = exn.__cause__ or exn
-        if isinstance(cause, XaresError):
-            raise cause from None
-        raise ConfigError(f"could not build the encoder {config.get('_target_')}: {cause}") from exn

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xares_hydra.data.labels import LabelSpec, validate_spec
 from xares_hydra.errors import ConfigError
-from xares_hydra.labels import LabelSpec, validate_spec
 
 TASK_TYPES = ("clip", "frame", "contrastive", "asr")
 ROLES = ("train", "valid", "test")

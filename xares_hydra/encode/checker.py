@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xares_hydra.contract import check_output, check_shape, forward
+from xares_hydra.encode.contract import check_output, check_shape, forward
 from xares_hydra.errors import EncoderContractError
 
 QUICK_SECONDS = (1.0, 2.37)

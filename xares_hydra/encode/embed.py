@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from xares_hydra.audio import AudioProblem, crop, decode_audio
-from xares_hydra.cache import EncoderCache, ShardCounts, ShardWriter
-from xares_hydra.checker import require_passing, run_checks
 from xares_hydra.console import shard_progress
-from xares_hydra.contract import check_output, forward
-from xares_hydra.encoder_spec import EncoderSpec
-from xares_hydra.shards import ShardSample, iter_shard
+from xares_hydra.data.audio import AudioProblem, crop, decode_audio
+from xares_hydra.data.shards import ShardSample, iter_shard
+from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
+from xares_hydra.encode.checker import require_passing, run_checks
+from xares_hydra.encode.contract import check_output, forward
+from xares_hydra.encode.encoder_spec import EncoderSpec
 
 log = logging.getLogger(__name__)
 

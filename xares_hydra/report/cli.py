@@ -16,9 +16,9 @@ from typing import Any
 from rich.console import Console
 
 from xares_hydra.console import stdout_console
-from xares_hydra.leaderboard import build_leaderboard, leaderboard_tables, modes_of, write_leaderboard
-from xares_hydra.report import print_summary, records_in, summarise, write_summary
-from xares_hydra.selection import is_search, select_trials, selection_table, write_selection
+from xares_hydra.report.leaderboard import build_leaderboard, leaderboard_tables, modes_of, write_leaderboard
+from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
+from xares_hydra.report.summary import print_summary, records_in, summarise, write_summary
 
 MODES = ("default", "xares")
 

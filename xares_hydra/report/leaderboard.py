@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
-from xares_hydra.published import (
+from xares_hydra.report.published import (
     COMPARABLE_VERSION,
     PUBLISHED_ENCODERS,
     PUBLISHED_SOURCE,
@@ -35,8 +35,8 @@ from xares_hydra.published import (
     published_scores,
     published_task_count,
 )
-from xares_hydra.record import STATUS_OK
-from xares_hydra.report import HEAD_SLOTS, latest_scored, setting_key, variant_of, weighted_average
+from xares_hydra.report.record import STATUS_OK
+from xares_hydra.report.summary import HEAD_SLOTS, latest_scored, setting_key, variant_of, weighted_average
 
 HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
 AVERAGE_SCOPES = {"public": "Weighted Average (public tasks)", "all": "Weighted Average (all tasks)"}

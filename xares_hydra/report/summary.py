@@ -21,10 +21,10 @@ from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.console import stdout_console
-from xares_hydra.record import RECORD_FILE, STATUS_FAILED, STATUS_OK, load_records
+from xares_hydra.report.record import RECORD_FILE, STATUS_FAILED, STATUS_OK, load_records
 
 if TYPE_CHECKING:
-    from xares_hydra.checker import CheckResult
+    from xares_hydra.encode.checker import CheckResult
 
 HEAD_SLOTS = ("mlp", "knn")
 # overrides that select what runs or where, not how it is scored: they never make a separate variant

@@ -19,10 +19,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.atomic import read_json
-from xares_hydra.encoder_spec import default_name
-from xares_hydra.record import RECORD_FILE, STATUS_FAILED
-from xares_hydra.report import distinguishing_overrides, records_in
-from xares_hydra.report_cli import write_reports
+from xares_hydra.encode.encoder_spec import default_name
+from xares_hydra.report.cli import write_reports
+from xares_hydra.report.record import RECORD_FILE, STATUS_FAILED
+from xares_hydra.report.summary import distinguishing_overrides, records_in
 
 log = logging.getLogger("xares")
 

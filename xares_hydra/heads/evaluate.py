@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from xares_hydra.cache import EmbeddingSet, EncoderCache
+from xares_hydra.data.labels import LabelSpec, convert_labels
+from xares_hydra.encode.cache import EmbeddingSet, EncoderCache
 from xares_hydra.errors import LabelError
 from xares_hydra.heads import HEADS, HeadContext, RoundData, heads_for
-from xares_hydra.labels import LabelSpec, convert_labels
-from xares_hydra.plan import EXCLUDE_HOLDOUT, ONLY_HOLDOUT, Round, Subset, in_holdout
+from xares_hydra.heads.plan import EXCLUDE_HOLDOUT, ONLY_HOLDOUT, Round, Subset, in_holdout
 
 log = logging.getLogger(__name__)
 

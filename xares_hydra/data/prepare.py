@@ -19,9 +19,9 @@ import braceexpand
 from filelock import FileLock
 
 from xares_hydra.atomic import write_json
+from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker
 from xares_hydra.errors import DataUnavailable, TaskSkipped
-from xares_hydra.taskspec import TaskSpec
-from xares_hydra.zenodo import READY_MARKER, download_record, read_ready_marker
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _match(directory: Path, pattern: str) -> list[Path]:
 
 
 def _ensure_generated(task: TaskSpec, directory: Path) -> dict[str, Any]:
-    from xares_hydra.demo_data import generate
+    from xares_hydra.data.demo_data import generate
 
     wanted = {"source": "generated", **task.generator}
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Seeded generators for the offline demo task suite.
 
 Each generator writes small webdataset shards in X-ARES's on-disk format (through
-:mod:`xares_hydra.shards`) whose classes are audible in the signal: a log-mel encoder scores far
+:mod:`xares_hydra.data.shards`) whose classes are audible in the signal: a log-mel encoder scores far
 above chance, a content-independent one at chance. Nuisance factors (pitch within a class's
 range, gain, background noise at 10-30 dB SNR, onset, duration, channels) are randomised.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from xares_hydra.shards import encode_audio, write_shard
+from xares_hydra.data.shards import encode_audio, write_shard
 
 Source = Callable[[np.random.Generator, int, int], np.ndarray]  # (rng, n_samples, sample_rate) -> mono
 DatasetGenerator = Callable[[Path, int, dict], list[Path]]  # (out_dir, seed, args) -> shard paths written

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from xares_hydra.taskspec import TaskSpec
+from xares_hydra.data.taskspec import TaskSpec
 
 EXCLUDE_HOLDOUT, ONLY_HOLDOUT = "exclude", "only"
 

@@ -1,0 +1,1 @@
+"""Stage 4, report: result records, summaries, leaderboards and the sweep callbacks that write them."""

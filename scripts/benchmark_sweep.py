@@ -6,7 +6,7 @@ any changed encoder setting reuses a stale cache; xares-hydra keys the cache by 
 trains from memory. This prints, side by side in one run, the encode and head times of a cold run
 and of every job of the sweep that follows, and what the sweep would cost if each job re-encoded.
 
-    python scripts/benchmark_sweep.py [--task demo_sounds] [--encoder mel] [--lrs 1e-4,1e-3,1e-2]
+    python scripts/benchmark_sweep.py [--task demo/sounds] [--encoder mel] [--lrs 1e-4,1e-3,1e-2]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def records(folder: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default="demo_sounds")
+    parser.add_argument("--task", default="demo/sounds")
     parser.add_argument("--encoder", default="mel")
     parser.add_argument("--lrs", default="1e-4,1e-3,1e-2")
     args = parser.parse_args()

@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 
-xares -m 'task=glob(demo*)' encoder=mel,noise "$@"
+xares +benchmark=demo encoder=mel,noise "$@"

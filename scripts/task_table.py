@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Print the Markdown table of every task, composed from conf/task/*.yaml exactly as ``xares`` composes them.
+"""Print the Markdown table of every task, composed from conf/task/**/*.yaml exactly as ``xares`` composes them.
 
     python scripts/task_table.py
 
@@ -11,12 +11,12 @@ script and paste its output there.
 from __future__ import annotations
 
 from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.heads import HeadSettings, heads_for
+from xares_hydra.suites import task_tags
 
 ZENODO_RECORD_URL = "https://zenodo.org/records/{record}"
 HEADER = ("Task", "Formal name", "Type", "Metric", "Eval weight", "kNN", "Source")
@@ -25,7 +25,8 @@ SOURCE_ORDER = ("zenodo", "local", "generated")  # X-ARES public tasks, private 
 
 def cells(task: TaskSpec) -> tuple[str, ...]:
     knn = "knn" in heads_for(task, HeadSettings(knn=task.do_knn))
-    return (f"`{task.name}`", task.formal_name, task.task_type, task.metric, f"{task.eval_weight:g}",
+    option = task.name.replace("demo_", "demo/", 1) if task.source == "generated" else task.name
+    return (f"`{option}`", task.formal_name, task.task_type, task.metric, f"{task.eval_weight:g}",
             "yes" if knn else "no", source(task))  # fmt: skip
 
 
@@ -44,7 +45,7 @@ def source(task: TaskSpec) -> str:
 def composed_tasks() -> list[TaskSpec]:
     """Every option of the ``task`` config group, composed with the default config."""
     with initialize_config_module("xares_hydra.conf", version_base="1.3"):
-        names = GlobalHydra.instance().config_loader().get_group_options("task")
+        names = list(task_tags())  # task=glob(*) lists the X-ARES tasks only; this adds demo/*
         configs = [compose("config", overrides=[f"task={name}"]).task for name in names]
     return [TaskSpec.from_config(OmegaConf.to_container(cfg, resolve=True)) for cfg in configs]
 

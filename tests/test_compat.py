@@ -11,7 +11,7 @@ from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.heads.plan import evaluation_rounds
 from xares_hydra.report.summary import summarise
 
-SMALL_SOUNDS = ("task=demo_sounds", "task.generator.args.per_class=10", "task.epochs=4")
+SMALL_SOUNDS = ("task=demo/sounds", "task.generator.args.per_class=10", "task.epochs=4")
 
 
 def sweep_records(sweep) -> list[dict]:

@@ -20,7 +20,7 @@ CONF = REPO / "conf"
 
 
 def options(group: str) -> list[str]:
-    return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
+    return sorted(path.relative_to(CONF / group).with_suffix("").as_posix() for path in (CONF / group).rglob("*.yaml"))
 
 
 def composed(*overrides: str):
@@ -32,7 +32,7 @@ def composed(*overrides: str):
 def test_every_task_composes_into_a_valid_task_spec(name):
     cfg = composed(f"task={name}")
     task = TaskSpec.from_config(OmegaConf.to_container(cfg.task, resolve=True))
-    assert task.name == name, "the file name is the name users type"
+    assert task.name == name.replace("/", "_"), "the file name is the name users type (demo/x is demo_x)"
     assert task.partitions and task.eval_weight > 0
     assert task.label.n_classes or task.label.kind in ("captions", "transcript")
     assert head_settings(cfg).lr == cfg.task.learning_rate
@@ -110,11 +110,15 @@ def test_config_tree_ships_inside_the_package():
 @pytest.mark.slow
 def test_a_regular_wheel_install_finds_the_configs_and_claims_no_generic_name(tmp_path):
     """Without the editable install's finder: the wheel alone, on top of the dependencies."""
+    import shutil
     import site
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "wheel"), str(REPO)],
+    # built from a copy: a build/ folder left in the checkout by an earlier build would leak stale files
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "wheel"), source],
                    check=True)  # fmt: skip
     wheel = next((tmp_path / "wheel").glob("*.whl"))
     target = tmp_path / "installed"

@@ -32,7 +32,7 @@ def test_mel_clearly_beats_noise_on_the_demo_task(task, xares_root):
     scores, seconds = {}, {}
     for encoder in ("mel", "noise"):
         started = time.perf_counter()
-        run_xares(f"task={task}", f"encoder={encoder}", root=xares_root)
+        run_xares(f"task={task.replace('demo_', 'demo/')}", f"encoder={encoder}", root=xares_root)
         seconds[encoder] = time.perf_counter() - started
         record = result_record(xares_root, encoder, task)
         assert record["status"] == "ok"

@@ -39,7 +39,7 @@ def test_parallel_jobs_share_the_cache_and_end_in_one_report(xares_root):
     sweep = xares_root / "sweep"
     result = run_xares(
         "-m",
-        "task=demo_timbre",
+        "task=demo/timbre",
         "encoder=mel,noise",
         "head.lr=1e-3,1e-2",
         FAST_HEAD,
@@ -73,7 +73,7 @@ def test_submitit_local_launcher_runs_every_job_and_summarises(xares_root):
     sweep = xares_root / "sweep"
     run_xares(
         "-m",
-        "task=demo_timbre",
+        "task=demo/timbre",
         "encoder=mel,noise",
         FAST_HEAD,
         "hydra/launcher=submitit_local",
@@ -103,7 +103,7 @@ def test_a_crashing_job_does_not_stop_the_sweep_or_its_summary(xares_root):
     sweep = xares_root / "sweep"
     result = run_xares(
         "-m",
-        "task=demo_timbre",
+        "task=demo/timbre",
         "encoder=custom",
         FAST_HEAD,
         "encode.check=false",

@@ -15,7 +15,8 @@ from xares_hydra.data.shards import encode_audio, write_shard
 CLIP_DEMOS = ("demo_sounds", "demo_timbre", "demo_mixtures")
 # smaller demo sets where the test is about plumbing, not scores
 SMALL = "task.generator.args.scale=0.4"
-SMALL_TIMBRE = ("task=demo_timbre", SMALL)
+SMALL_TIMBRE = ("task=demo/timbre", SMALL)
+CLIP_DEMO_SWEEP = "task=" + ",".join(name.replace("demo_", "demo/") for name in CLIP_DEMOS)
 CHANCE = {"demo_sounds": 1 / 6, "demo_timbre": 1 / 5}
 
 
@@ -78,7 +79,7 @@ def test_scores_repeat_exactly_from_scratch(tmp_path):
 
 def test_multirun_sweep_encodes_each_task_once_and_summarises(xares_root):
     sweep = xares_root / "sweep"
-    result = run_xares("-m", f"task={','.join(CLIP_DEMOS)}", SMALL, "head.lr=1e-3,1e-2", f"hydra.sweep.dir={sweep}",
+    result = run_xares("-m", CLIP_DEMO_SWEEP, SMALL, "head.lr=1e-3,1e-2", f"hydra.sweep.dir={sweep}",
                        root=xares_root)  # fmt: skip
     records = [json.loads(path.read_text()) for path in sweep.glob("*/result.json")]
     assert len(records) == 6 and all(r["status"] == "ok" for r in records)
@@ -102,7 +103,7 @@ def test_multirun_sweep_encodes_each_task_once_and_summarises(xares_root):
 @pytest.mark.slow
 def test_mel_is_far_above_chance_and_noise_is_near_it(xares_root):
     sweep = xares_root / "sweep"
-    run_xares("-m", f"task={','.join(CLIP_DEMOS)}", "encoder=mel,noise", f"hydra.sweep.dir={sweep}", root=xares_root)
+    run_xares("-m", CLIP_DEMO_SWEEP, "encoder=mel,noise", f"hydra.sweep.dir={sweep}", root=xares_root)
     scores = {}
     for path in sweep.glob("*/result.json"):
         record = json.loads(path.read_text())

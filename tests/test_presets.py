@@ -31,7 +31,8 @@ def test_the_xares_suites_list_every_xares_task_once():
     assert public.hydra.mode.name == "MULTIRUN", "one word runs the suite, -m is optional"
     everything = composed("+benchmark=xares_all")
     assert sorted(swept_tasks(everything)) == sorted(XARES_TASK_ORDER)
-    assert composed("+benchmark=demo").hydra.sweeper.params.task == "glob(demo_*)"
+    demo = swept_tasks(composed("+benchmark=demo"))
+    assert demo == [f"demo/{name}" for name in ("captions", "digits", "events", "mixtures", "sounds", "timbre")]
 
 
 def test_the_download_preset_fetches_the_whole_suite_and_stops():
@@ -60,7 +61,7 @@ def test_the_slurm_launcher_has_overridable_resources():
 
 
 def test_the_grid_search_sweeps_lr_and_hidden_dim_without_knn():
-    cfg = composed("+search=grid", "task=demo_timbre")
+    cfg = composed("+search=grid", "task=demo/timbre")
     params = cfg.hydra.sweeper.params
     assert params["head.lr"].split(",") == ["1e-4", "3.2e-4", "1e-3", "3.2e-3", "1e-2"]
     assert params["head.hidden_dim"] == "null,1024"
@@ -69,7 +70,7 @@ def test_the_grid_search_sweeps_lr_and_hidden_dim_without_knn():
 
 def test_the_optuna_search_maximises_the_returned_validation_score():
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    sweeper = composed("+search=optuna", "task=demo_timbre").hydra.sweeper
+    sweeper = composed("+search=optuna", "task=demo/timbre").hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
     assert "head.lr" in sweeper.params and sweeper.max_failure_rate == 1.0
 
@@ -114,3 +115,21 @@ def test_the_whole_xares_suite_offline_ends_skipped_or_unavailable_and_exits_zer
     assert "| ESC-50 | - | **0.857** |" in leaderboard, "published baselines, nothing of ours scored"
     assert "- subway_broadcast (mel): skipped: task subway_broadcast uses private data" in leaderboard
     assert len((sweep / "progress.log").read_text().splitlines()) == 2 * len(XARES_TASK_ORDER)
+
+
+def test_task_glob_star_is_exactly_the_xares_benchmark_and_tags_agree_with_privacy():
+    from hydra.core.global_hydra import GlobalHydra
+
+    from xares_hydra.suites import task_tags
+
+    with initialize_config_module("xares_hydra.conf", version_base="1.3"):
+        globbed = GlobalHydra.instance().config_loader().get_group_options("task")
+    assert sorted(globbed) == sorted(XARES_TASK_ORDER), "task=glob(*) sweeps the X-ARES tasks and nothing else"
+    for option, tags in task_tags().items():
+        if option.startswith("demo/"):
+            assert tags == ("demo",), option
+            continue
+        cfg = composed(f"task={option}")
+        expected = ("xares", "xares_private" if cfg.task.private else "xares_public")
+        assert tags == expected, option
+        assert cfg.task.version >= 1, option

@@ -66,7 +66,7 @@ def test_the_grid_preset_picks_the_clearly_best_learning_rate_from_one_encoding(
     sweep = xares_root / "sweep"
     run_xares(
         "+search=grid",
-        "task=demo_timbre",
+        "task=demo/timbre",
         "head.lr=1e-6,1e-2",
         "head.hidden_dim=null",
         "head.epochs=4",
@@ -89,7 +89,7 @@ def test_the_optuna_preset_maximises_the_returned_validation_score(xares_root):
     sweep = xares_root / "sweep"
     run_xares(
         "+search=optuna",
-        "task=demo_timbre",
+        "task=demo/timbre",
         "hydra.sweeper.n_trials=3",
         "head.epochs=3",
         "head.hidden_dim=choice('null',32)",

@@ -1,7 +1,7 @@
 """Run the benchmark from Python (notebooks, scripts) with the same Hydra configs as ``xares``.
 
 from xares_hydra.api import evaluate
-records = evaluate(MyEncoder(), ["esc50", "demo_sounds"], overrides=["head.lr=1e-3"])
+records = evaluate(MyEncoder(), ["esc50", "demo/sounds"], overrides=["head.lr=1e-3"])
 records[0]["scores"]["mlp"]["score"]
 """
 
@@ -21,7 +21,7 @@ from xares_hydra.settings import plain
 
 def evaluate(
     encoder: torch.nn.Module | str,
-    tasks: Sequence[str] = ("demo_sounds",),
+    tasks: Sequence[str] = ("demo/sounds",),
     overrides: Sequence[str] = (),
     name: str | None = None,
 ) -> list[dict[str, Any]]:

@@ -144,6 +144,8 @@ def task_summary(task: TaskSpec) -> dict[str, Any]:
         "higher_is_better": get_metric(task.metric).higher_is_better,
         "eval_weight": task.eval_weight,
         "private": task.private,
+        "tags": list(task.tags),
+        "version": task.version,
         "zenodo_id": task.zenodo_id,
         "kfold": task.is_kfold,
     }

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from xares_hydra.heads import HeadSettings
+from xares_hydra.suites import suite_sweep
 
 
 @dataclass
@@ -38,6 +39,10 @@ class TaskSchema:
     formal_name: str | None = None
     task_type: str = "clip"
     private: bool = False
+    # suites (xares, xares_public, xares_private, demo): the +benchmark presets are built from these
+    tags: list[str] = field(default_factory=list)
+    # the task definition's revision; part of every result record's identity
+    version: int = 1
     disabled: bool = False
     disabled_reason: str | None = None
     zenodo_id: str | None = None
@@ -83,6 +88,11 @@ class CompatSchema:
     xares_retrieval_loss: bool = False
 
 
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("xares_suite"):
+        OmegaConf.register_new_resolver("xares_suite", suite_sweep)
+
+
 def register_schemas() -> None:
     store = ConfigStore.instance()
     store.store(group="schema", name="task", node=TaskSchema)
@@ -92,3 +102,4 @@ def register_schemas() -> None:
 
 
 register_schemas()
+register_resolvers()

@@ -28,6 +28,8 @@ class TaskSpec:
     roles: dict[str, str] = field(default_factory=dict)  # split tasks: train/valid/test -> partition
     folds: tuple[str, ...] = ()  # k-fold tasks: partitions in fold order
     private: bool = False
+    tags: tuple[str, ...] = ()
+    version: int = 1
     disabled: bool = False
     disabled_reason: str | None = None
     zenodo_id: str | None = None
@@ -86,6 +88,8 @@ class TaskSpec:
             roles=roles,
             folds=folds,
             private=bool(cfg.get("private", False)),
+            tags=tuple(cfg.get("tags") or ()),
+            version=int(cfg.get("version", 1)),
             disabled=bool(cfg.get("disabled", False)),
             disabled_reason=cfg.get("disabled_reason"),
             zenodo_id=_optional_str(cfg.get("zenodo_id")),

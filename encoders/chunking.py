@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 
 import torch
+from xares_hydra.encoders.xares_exact import BEHAVIOUR_DEFAULT, BEHAVIOUR_XARES, encode_like_xares
 
 from xares_hydra.errors import ConfigError, EncoderContractError
 
@@ -71,18 +72,29 @@ class ChunkedEncoder(torch.nn.Module):
     samples, e.g. normalisation). ``receptive_field`` is the number of samples the model needs for
     its first frame: chunks are padded to ``(n - 1) * hop + receptive_field`` samples for n frames.
     The wrapped model stays frozen in eval mode.
+
+    With ``xares_exact`` (set by ``compat=xares``) the padded batch instead goes through
+    :func:`encode_like_xares` with the subclass's :meth:`xares_call`: X-ARES's wrapper, frames untrimmed.
     """
 
     sampling_rate: int
     output_dim: int
     hop_size_in_ms: float
 
-    def __init__(self, chunk_seconds: float = 10.0, max_chunk_seconds: float | None = None) -> None:
+    def __init__(
+        self, chunk_seconds: float = 10.0, max_chunk_seconds: float | None = None, xares_exact: bool = False
+    ) -> None:
         super().__init__()
         if chunk_seconds <= 0 or (max_chunk_seconds is not None and chunk_seconds > max_chunk_seconds):
             raise ConfigError(f"encoder.chunk_seconds={chunk_seconds} must be in (0, {max_chunk_seconds or 'inf'}]")
         self.chunk_seconds = chunk_seconds
+        self.xares_exact = xares_exact
         self.receptive_field = 0
+
+    @property
+    def behaviour(self) -> str:
+        """Which wrapper behaviour runs: ours (``default``) or X-ARES's (``xares``); recorded with the run."""
+        return BEHAVIOUR_XARES if self.xares_exact else BEHAVIOUR_DEFAULT
 
     @property
     def hop_samples(self) -> int:
@@ -104,6 +116,10 @@ class ChunkedEncoder(torch.nn.Module):
         """Frames ``[B, T', D]`` of a padded chunk ``[B, t]``; at least the requested frames."""
         raise NotImplementedError
 
+    def xares_call(self, batch: torch.Tensor) -> torch.Tensor:
+        """Frames of one call of X-ARES's wrapper on ``[B, t]`` (``xares_exact``), all the model returns."""
+        raise ConfigError(f"{type(self).__name__} has no X-ARES wrapper behaviour: leave xares_exact false")
+
     def train(self, mode: bool = True) -> ChunkedEncoder:
         # A frozen feature extractor: dropout and batch-norm statistics must never switch on.
         return super().train(False)
@@ -117,6 +133,9 @@ class ChunkedEncoder(torch.nn.Module):
             audio = audio.unsqueeze(0)
         if audio.ndim != 2:
             raise EncoderContractError(f"expected audio of shape [B, T], got {tuple(audio.shape)}")
+        if self.xares_exact:  # X-ARES's wrappers see the padded batch only: lengths are not theirs to use
+            with torch.inference_mode():
+                return encode_like_xares(self.xares_call, audio.float(), self.sampling_rate, self.chunk_seconds)
         if lengths is not None:
             return encode_padded(self.forward, audio, lengths, self.frame_count)
         audio = audio.float()

@@ -32,8 +32,9 @@ class DashengEncoder(ChunkedEncoder):
         depth: int = 12,
         num_heads: int = 12,
         chunk_seconds: float = 10.0,
+        xares_exact: bool = False,
     ) -> None:
-        super().__init__(chunk_seconds)
+        super().__init__(chunk_seconds, xares_exact=xares_exact)
         pretrained = require("dasheng.pretrained.pretrained", extra="dasheng")
         url = _published_url(pretrained.PRETRAINED_CHECKPOINTS, model)
         state, saved_config = _split_dump(_load_dump(checkpoint or url, model, url))
@@ -50,6 +51,10 @@ class DashengEncoder(ChunkedEncoder):
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
         return self.model(chunk)
+
+    def xares_call(self, batch: torch.Tensor) -> torch.Tensor:
+        # X-ARES's dasheng wrapper: the model's own forward on the padded batch, no normalisation
+        return self.model(batch)
 
 
 def _published_url(checkpoints: dict[str, str], model: str) -> str:

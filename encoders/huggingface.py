@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import torch
 from xares_hydra.encoders._optional import require
 from xares_hydra.encoders.chunking import ChunkedEncoder
+from xares_hydra.encoders.xares_exact import waveform_features_like_xares, whisper_features_like_xares
 
 from xares_hydra.errors import DataUnavailable
 
@@ -34,22 +35,32 @@ WHISPER_WINDOW_SECONDS = 30.0
 
 
 class WhisperEncoder(ChunkedEncoder):
-    """Whisper's audio encoder. Whisper pads every input to 30 s; frames past the chunk are dropped."""
+    """Whisper's audio encoder. Whisper pads every input to 30 s; frames past the chunk are dropped.
+
+    With ``xares_exact`` every call keeps all 1,500 frames of the 30 s window and ``hop_size_in_ms``
+    is the feature extractor's hop (10 ms) although the frames are 20 ms apart, as in X-ARES.
+    """
 
     hub_default = WHISPER
 
     def __init__(
-        self, model_name_or_path: str | None = None, revision: str | None = None, chunk_seconds: float = 10.0
+        self,
+        model_name_or_path: str | None = None,
+        revision: str | None = None,
+        chunk_seconds: float = 10.0,
+        xares_exact: bool = False,
     ) -> None:
-        super().__init__(chunk_seconds, max_chunk_seconds=WHISPER_WINDOW_SECONDS)
+        super().__init__(chunk_seconds, max_chunk_seconds=WHISPER_WINDOW_SECONDS, xares_exact=xares_exact)
         source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default)
         self.feature_extractor = source.load("AutoFeatureExtractor")
         model = source.load("AutoModel", dtype=torch.float32)
         self.model = model.get_encoder()
         self.sampling_rate = self.feature_extractor.sampling_rate
         self.output_dim = self.model.config.d_model
+        extractor_hop_ms = 1000 * self.feature_extractor.hop_length / self.sampling_rate
         conv_stride = self.model.conv1.stride[0] * self.model.conv2.stride[0]
-        self.hop_size_in_ms = 1000 * self.feature_extractor.hop_length * conv_stride / self.sampling_rate
+        # X-ARES reports the extractor's hop although the encoder's frames are conv_stride hops apart
+        self.hop_size_in_ms = extractor_hop_ms if xares_exact else extractor_hop_ms * conv_stride
         self.eval()
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
@@ -61,22 +72,34 @@ class WhisperEncoder(ChunkedEncoder):
         ).input_features
         return self.model(features.to(chunk.device)).last_hidden_state
 
+    def xares_call(self, batch: torch.Tensor) -> torch.Tensor:
+        features = whisper_features_like_xares(self.feature_extractor, batch, self.sampling_rate)
+        return self.model(features.to(batch.device)).last_hidden_state
+
 
 class Wav2Vec2Encoder(ChunkedEncoder):
-    """A waveform model with a convolutional front end (wav2vec 2.0, data2vec-audio, HuBERT, ...)."""
+    """A waveform model with a convolutional front end (wav2vec 2.0, data2vec-audio, HuBERT, ...).
+
+    With ``xares_exact`` the feature extractor normalises the padded batch as X-ARES's wrapper has it
+    do (one mean and variance for the whole batch) and the model gets no attention mask.
+    """
 
     hub_default = WAV2VEC2
 
     def __init__(
-        self, model_name_or_path: str | None = None, revision: str | None = None, chunk_seconds: float = 10.0
+        self,
+        model_name_or_path: str | None = None,
+        revision: str | None = None,
+        chunk_seconds: float = 10.0,
+        xares_exact: bool = False,
     ) -> None:
-        super().__init__(chunk_seconds)
+        super().__init__(chunk_seconds, xares_exact=xares_exact)
         source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default)
-        feature_extractor = source.load("AutoFeatureExtractor")
+        self.feature_extractor = source.load("AutoFeatureExtractor")
         self.model = source.load("AutoModel", dtype=torch.float32)
         config = self.model.config
-        self.normalize = bool(feature_extractor.do_normalize)
-        self.sampling_rate = feature_extractor.sampling_rate
+        self.normalize = bool(self.feature_extractor.do_normalize)
+        self.sampling_rate = self.feature_extractor.sampling_rate
         self.output_dim = config.hidden_size
         self.hop_size_in_ms = 1000 * math.prod(config.conv_stride) / self.sampling_rate
         self.receptive_field = receptive_field(config.conv_kernel, config.conv_stride)
@@ -92,6 +115,10 @@ class Wav2Vec2Encoder(ChunkedEncoder):
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
         return self.model(chunk).last_hidden_state
+
+    def xares_call(self, batch: torch.Tensor) -> torch.Tensor:
+        values = waveform_features_like_xares(self.feature_extractor, batch, self.sampling_rate)
+        return self.model(values.to(batch.device)).last_hidden_state
 
 
 class Data2VecEncoder(Wav2Vec2Encoder):

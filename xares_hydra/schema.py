@@ -86,6 +86,7 @@ class CompatSchema:
     pad_short_crops: bool = False
     select_on_test: bool = False
     xares_retrieval_loss: bool = False
+    xares_wrappers: bool = False
 
 
 def register_resolvers() -> None:

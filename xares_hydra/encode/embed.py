@@ -220,12 +220,15 @@ def _log_problems(shard: Path, counts: ShardCounts) -> None:
 
 
 def encoder_attributes(encoder: torch.nn.Module) -> dict[str, Any]:
-    return {
+    attributes = {
         "sampling_rate": int(encoder.sampling_rate),
         "output_dim": int(encoder.output_dim),
         "hop_size_in_ms": float(encoder.hop_size_in_ms),
         "class": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
     }
+    if isinstance(getattr(encoder, "behaviour", None), str):  # our wrappers: ours or X-ARES's (compat=xares)
+        attributes["behaviour"] = encoder.behaviour
+    return attributes
 
 
 def ensure_encoded(

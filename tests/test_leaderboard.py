@@ -179,12 +179,22 @@ def test_published_librispeech_keeps_both_readme_numbers_and_compares_with_v013(
     board = build_leaderboard([make_record("librispeech", "mine", 0.7)])
     markdown = leaderboard_markdown(board)
     row = (
-        "| LibriSpeech-100h | 0.700 | 0.608 (0.724 v0.1.3) | 0.405 (0.545 v0.1.3) | 0.721 (0.815 v0.1.3) "
-        "| **0.893 (0.866 v0.1.3)** |"
+        "| LibriSpeech-100h | 0.700 | 0.608 (0.724 v0.1.3)† | 0.405 (0.545 v0.1.3)† | 0.721 (0.815 v0.1.3)† "
+        "| **0.893 (0.866 v0.1.3)†** |"
     )
     assert row in markdown, "the best of the row is chosen on the v0.1.3 numbers"
     assert "| **Weighted Average (all tasks)** | 0.700 | 0.801 | 0.664 | 0.740 | 0.694 |" in markdown
     assert "v0.1.3 number is the comparable one" in markdown
+
+
+def test_published_numbers_that_need_a_download_besides_the_encoder_say_so_next_to_the_number():
+    board = build_leaderboard([make_record("clotho", "mine", 0.02), make_record("esc50", "mine", 0.5, 0.4)])
+    markdown = leaderboard_markdown(board)
+    assert "| Clotho | 0.020 | 0.029† | 0.014† | **0.038†** | 0.008† |" in markdown
+    assert "| ESC-50 | 0.500 | **0.857** | 0.510 | 0.528 | 0.229 |" in markdown
+    (note,) = [line for line in markdown.splitlines() if line.startswith("- †")]
+    assert "Clotho: the bert-base-uncased tokenizer" in note and "LibriSpeech" not in note
+    assert cell(board, "mlp", "clotho", "whisper (published)").score == 0.038
 
 
 def test_demo_only_records_get_no_published_columns():

@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import run_xares
+from test_config import composed
 from test_encoders import audio, save_tiny_dasheng, save_tiny_hf
 from xares_hydra.encoders.chunking import ChunkedEncoder
 
+from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.checker import run_checks
+from xares_hydra.settings import encoder_spec, plain
 
 SR = 16000
 # issue 12's tolerance for a clip encoded in a padded batch with its attention mask versus alone
@@ -161,6 +164,30 @@ def test_checker_does_not_hold_x_ares_wrappers_to_what_they_do_not_do(tiny: Buil
     assert results["hop size matches frame count"].detail.startswith("not checked")
     default = {result.name: result for result in run_checks(tiny("whisper", False), torch.device("cpu"))}
     assert "expected 50.0" in default["hop size matches frame count"].detail
+
+
+# ----------------------------------------------------------------------------- configs
+
+
+XARES_CHECKPOINTS = {  # encoder config: the checkpoint X-ARES's example wrapper loads
+    "dasheng": ("model", "dasheng_base"),
+    "wav2vec2": ("model_name_or_path", "facebook/wav2vec2-large-100k-voxpopuli"),
+    "whisper": ("model_name_or_path", "openai/whisper-base"),
+    "data2vec": ("model_name_or_path", "facebook/data2vec-audio-base"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(XARES_CHECKPOINTS))
+def test_baseline_configs_load_x_ares_checkpoints_and_compat_switches_their_behaviour(name: str) -> None:
+    key, checkpoint = XARES_CHECKPOINTS[name]
+    specs = {}
+    for mode in ("default", "xares"):
+        cfg = composed("task=demo/sounds", f"encoder={name}", f"compat={mode}")
+        assert plain(cfg.encoder)[key] == checkpoint
+        assert plain(cfg.encoder)["xares_exact"] is (mode == "xares")
+        specs[mode] = encoder_spec(cfg, TaskSpec.from_config(plain(cfg.task)), name=name)
+    assert specs["default"].fingerprint != specs["xares"].fingerprint
+    assert specs["xares"].fingerprint_document["encoder"]["xares_exact"] is True
 
 
 # ----------------------------------------------------------------------------- the record, end to end

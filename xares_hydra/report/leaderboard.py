@@ -27,6 +27,8 @@ from rich.table import Table
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
+    OFFLINE_MARK,
+    OFFLINE_NEEDS,
     PUBLISHED_ENCODERS,
     PUBLISHED_SOURCE,
     XARES_TASK_NAMES,
@@ -293,6 +295,13 @@ def _notes(board: Leaderboard) -> list[str]:
             f"(xares-hydra uses the X-ARES {COMPARABLE_VERSION} task settings) and the one used for the bold mark, "
             "the CSV and JSON scores and the figure."
         )
+        offline = [name for name in OFFLINE_NEEDS if any(row.name == name for t in board.tables for row in t.rows)]
+        if offline:
+            needs = "; ".join(f"{XARES_TASK_NAMES[name]}: {OFFLINE_NEEDS[name]}" for name in offline)
+            notes.append(
+                f"{OFFLINE_MARK}: the published number needs a Hugging Face download besides the encoder's weights, "
+                f"which an offline machine must be given as local files: {needs}."
+            )
         if board.mode == "default":
             notes.append(
                 "Default mode corrects X-ARES defects (README, 'Comparing with published X-ARES numbers'); for a "

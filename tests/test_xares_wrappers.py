@@ -155,6 +155,20 @@ def test_a_clip_depends_on_its_batch_mate_in_compat_mode_only(tiny: Build, kind:
     assert default(clip).shape[1] == 100 and compat(clip).shape[1] == 99  # trimmed grid vs the model's own
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("kind", ["dasheng", "whisper", "wav2vec2", "data2vec"])
+def test_x_ares_behaviour_on_cuda_matches_cpu(tiny: Build, kind: str) -> None:
+    encoder = tiny(kind, True)
+    clips = audio(2, 10.5, seed=10)
+    on_cpu = encoder(clips)
+    try:
+        on_gpu = encoder.to("cuda")(clips.cuda())
+    finally:
+        encoder.to("cpu")
+    assert on_gpu.device.type == "cuda"
+    torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=2e-3, rtol=2e-3)
+
+
 # ----------------------------------------------------------------------------- the contract checker
 
 

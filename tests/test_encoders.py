@@ -186,8 +186,10 @@ def test_one_dimensional_input_and_silence(tiny: Callable[[str], ChunkedEncoder]
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("kind", TINY_KINDS)
 def test_cuda_matches_cpu(kind: str, tiny: Callable[[str], ChunkedEncoder]) -> None:
-    encoder = tiny(kind)
-    clips = audio(2, 12.3, seed=4)
+    assert_cuda_matches_cpu(tiny(kind), audio(2, 12.3, seed=4))
+
+
+def assert_cuda_matches_cpu(encoder: ChunkedEncoder, clips: torch.Tensor) -> None:
     on_cpu = encoder(clips)
     try:
         on_gpu = encoder.to("cuda")(clips.cuda())

@@ -17,7 +17,7 @@ import pytest
 import torch
 from conftest import run_xares
 from test_config import composed
-from test_encoders import audio, save_tiny_dasheng, save_tiny_hf
+from test_encoders import assert_cuda_matches_cpu, audio, save_tiny_dasheng, save_tiny_hf
 from xares_hydra.encoders.chunking import ChunkedEncoder
 
 from xares_hydra.data.taskspec import TaskSpec
@@ -158,15 +158,7 @@ def test_a_clip_depends_on_its_batch_mate_in_compat_mode_only(tiny: Build, kind:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("kind", ["dasheng", "whisper", "wav2vec2", "data2vec"])
 def test_x_ares_behaviour_on_cuda_matches_cpu(tiny: Build, kind: str) -> None:
-    encoder = tiny(kind, True)
-    clips = audio(2, 10.5, seed=10)
-    on_cpu = encoder(clips)
-    try:
-        on_gpu = encoder.to("cuda")(clips.cuda())
-    finally:
-        encoder.to("cpu")
-    assert on_gpu.device.type == "cuda"
-    torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=2e-3, rtol=2e-3)
+    assert_cuda_matches_cpu(tiny(kind, True), audio(2, 10.5, seed=10))
 
 
 # ----------------------------------------------------------------------------- the contract checker

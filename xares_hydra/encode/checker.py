@@ -16,12 +16,12 @@ from xares_hydra.encoders.xares_exact import BEHAVIOUR_XARES
 from xares_hydra.errors import EncoderContractError
 
 QUICK_SECONDS = (1.0, 2.37)
+LONG_SECONDS = 600.0
 # what X-ARES's own baseline wrappers (``behaviour == "xares"``, compat=xares) do not satisfy, on purpose
 XARES_WRAPPER_DEFECTS = {
     "hop size matches frame count": "X-ARES's Whisper wrapper returns 1,500 frames per call and a 10 ms hop",
     "batch consistency": "X-ARES's wav2vec2 and data2vec wrappers normalise the padded batch as a whole",
 }
-LONG_SECONDS = 600.0
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from xares_hydra.data.labels import LABEL_RULES, LabelSpec, convert_labels, rule_of, validate_spec
+from xares_hydra.data.labels import LABEL_RULES, LabelSpec, convert_labels, label_rule, rule_of, validate_spec
 from xares_hydra.errors import ConfigError, LabelError
 
 
@@ -89,3 +89,13 @@ def test_every_rule_has_a_kind():
 def test_labels_that_are_not_an_object():
     with pytest.raises(LabelError):
         LABEL_RULES["class_map"].convert(["a"], spec("class_map", key="label", classes=("a",)))
+
+
+def test_a_misspelt_rule_gets_a_suggestion():
+    with pytest.raises(ConfigError, match=r"task\.label\.rule='class_mapp'.*Did you mean 'class_map'"):
+        rule_of("class_mapp")
+
+
+def test_registering_a_rule_twice_fails():
+    with pytest.raises(ValueError, match="registered twice"):
+        label_rule("class_map", "single")(lambda raw, spec: raw)

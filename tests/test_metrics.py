@@ -45,3 +45,14 @@ def test_direction_decides_what_is_better():
 def test_unknown_metric_lists_the_known_ones():
     with pytest.raises(ConfigError, match="accuracy"):
         get_metric("f2")
+
+
+def test_a_misspelt_metric_gets_a_suggestion():
+    with pytest.raises(ConfigError, match=r"task\.metric='acuracy'.*Did you mean 'accuracy'"):
+        get_metric("acuracy")
+
+
+def test_only_segment_metrics_stream():
+    assert get_metric("segmentf1_macro").accumulator(hop_size_in_ms=40).average == "macro"
+    with pytest.raises(ConfigError, match="cannot score frame tasks; use one of segmentf1_macro, segmentf1_micro"):
+        get_metric("accuracy").accumulator(hop_size_in_ms=40)

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
+
+class Status(str, Enum):
+    """How a run ended; written into every record (as its plain string value)."""
+
+    OK = "ok"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    UNAVAILABLE = "unavailable"
+
+    def __str__(self) -> str:
+        return self.value
+
 
 class XaresError(Exception):
     """Base class of the failures a user can fix (no data, bad config, broken encoder)."""
 
-    status = "failed"
+    status = Status.FAILED
 
 
 class DataUnavailable(XaresError):
     """A dataset could not be found or fetched (offline, HTTP error, private data not placed)."""
 
-    status = "unavailable"
+    status = Status.UNAVAILABLE
 
 
 class TaskSkipped(XaresError):
     """The task is not run on purpose (disabled upstream, private data not present)."""
 
-    status = "skipped"
+    status = Status.SKIPPED
 
 
 class EncoderContractError(XaresError):

@@ -27,12 +27,12 @@ from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.encode.placement import device_for_job, visible_gpu_count
-from xares_hydra.errors import XaresError
+from xares_hydra.errors import Status, XaresError
 from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
-from xares_hydra.report.record import STATUS_FAILED, STATUS_OK, STATUS_UNAVAILABLE, RunRecord, StageClock, recorded
+from xares_hydra.report.record import RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
 from xares_hydra.report.summary import check_table, record_table
 from xares_hydra.settings import (
@@ -70,7 +70,7 @@ def main(cfg: DictConfig) -> float:
         # the record says failed; the sweep goes on and its summary (exit code 1) reports this job
         log.exception("%s x %s: unexpected error", cfg.task.name, name)
         return math.nan
-    if not sweeping and record["status"] in (STATUS_FAILED, STATUS_UNAVAILABLE):
+    if not sweeping and record["status"] in (Status.FAILED, Status.UNAVAILABLE):
         sys.exit(1)
     return objective(record)
 
@@ -96,7 +96,7 @@ def run_task(
     with recorded(record, output_dir, results_root) as clock:
         run_stages(cfg, task, record, clock, encoder, encoder_name)
     document = record.written
-    if record.status == STATUS_OK and record.scores:
+    if record.status == Status.OK and record.scores:
         stdout_console().print(record_table(document))
     return document
 

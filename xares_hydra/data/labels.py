@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from xares_hydra.errors import ConfigError, LabelError
+from xares_hydra.registry import Registry
 
 SINGLE, MULTI, REGRESSION, EVENTS, CAPTIONS, TRANSCRIPT = (
     "single", "multi", "regression", "events", "captions", "transcript",
@@ -52,21 +53,20 @@ class LabelRule:
     needs_classes: bool = False
 
 
-LABEL_RULES: dict[str, LabelRule] = {}
+LABEL_RULES: Registry[LabelRule] = Registry("label rule", "task.label.rule")
+LabelConvert = Callable[[Any, LabelSpec], Any]
 
 
-def label_rule(name: str, kind: str, needs_classes: bool = False):
-    def register(convert: Callable[[Any, LabelSpec], Any]) -> Callable[[Any, LabelSpec], Any]:
-        LABEL_RULES[name] = LabelRule(name, kind, convert, needs_classes)
+def label_rule(name: str, kind: str, needs_classes: bool = False) -> Callable[[LabelConvert], LabelConvert]:
+    def register(convert: LabelConvert) -> LabelConvert:
+        LABEL_RULES.add(name, LabelRule(name, kind, convert, needs_classes))
         return convert
 
     return register
 
 
 def rule_of(name: str) -> LabelRule:
-    if name not in LABEL_RULES:
-        raise ConfigError(f"task.label.rule={name!r} is not a label rule; known rules: {', '.join(LABEL_RULES)}")
-    return LABEL_RULES[name]
+    return LABEL_RULES.get(name)
 
 
 def validate_spec(spec: LabelSpec, task_name: str) -> None:

@@ -16,6 +16,7 @@ from xares_hydra.data.labels import SINGLE
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.heads.metrics import Metric
+from xares_hydra.registry import Registry
 
 
 @dataclass
@@ -82,15 +83,15 @@ class Head:
     selects_model: bool = True
 
 
-HEADS: dict[str, Head] = {}
+HEADS: Registry[Head] = Registry("head", "head")
 TRAINED_HEAD_OF_TASK_TYPE = {"clip": "linear_probe", "frame": "frame_probe", "contrastive": "retrieval", "asr": "asr"}
 
 
-def head(name: str, selects_model: bool = True):
+def head(name: str, selects_model: bool = True) -> Callable[[HeadFunction], HeadFunction]:
     """Register a head; ``selects_model=False`` for heads that fit without validation (kNN)."""
 
     def register(function: HeadFunction) -> HeadFunction:
-        HEADS[name] = Head(name, function, selects_model)
+        HEADS.add(name, Head(name, function, selects_model))
         return function
 
     return register

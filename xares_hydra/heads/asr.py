@@ -326,9 +326,9 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
         references, hypotheses = transcribe(model, clips["valid"], args, eval_batch, args.valid_decoding == "greedy")
         return context.metric(references, hypotheses)
 
-    selection = fit(model.trainable(), context, train_epoch, validate)
+    history = fit(model.trainable(), context, train_epoch, validate)
     references, hypotheses = transcribe(model, clips["test"], args, eval_batch, greedy=True)
     examples = [{"reference": r, "hypothesis": h} for r, h in list(zip(references, hypotheses))[:3]]
-    return selection.score(
+    return history.score(
         context.metric(references, hypotheses), test_wer=word_error_rate(references, hypotheses), examples=examples
     )

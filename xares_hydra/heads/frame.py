@@ -20,7 +20,6 @@ from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.linear_probe import build_probe, make_criterion
-from xares_hydra.heads.metrics import streaming_metric
 from xares_hydra.heads.training import fit, length_batches, named_splits, require_frames, seeded, shuffled_batches, step
 
 Event = tuple[float, float, int]
@@ -101,7 +100,7 @@ def masked_loss(criterion: torch.nn.Module, logits: torch.Tensor, batch: FrameBa
 def score_frames(model: torch.nn.Module, clips: FrameClips, context: HeadContext, batch_size: int) -> float:
     """The task metric over every clip, streamed batch by batch."""
     metric_args = {"hop_size_in_ms": clips.hop_s * 1000, **context.task.metric_args}
-    accumulator = streaming_metric(context.metric.name, **metric_args)
+    accumulator = context.metric.accumulator(**metric_args)
     model.eval()
     for batch in clips.scoring_batches(batch_size):
         probabilities = torch.sigmoid(model(batch.features)).float().cpu().numpy()
@@ -144,5 +143,5 @@ def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
     def score(split: str) -> float:
         return score_frames(model, clips[split], context, settings.batch_size)
 
-    selection = fit(model, context, train_epoch, lambda: score("valid"))
-    return selection.score(score("test"))
+    history = fit(model, context, train_epoch, lambda: score("valid"))
+    return history.score(score("test"))

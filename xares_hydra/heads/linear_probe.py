@@ -75,8 +75,8 @@ def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
         return float(np.mean([step(optimizer, criterion(_squeeze(model(train_x[rows]), kind), train_y[rows]))
                               for rows in batches]))  # fmt: skip
 
-    selection = fit(model, context, train_epoch, lambda: _score(model, splits["valid"], context.metric, kind))
-    return selection.score(_score(model, splits["test"], context.metric, kind))
+    history = fit(model, context, train_epoch, lambda: _score(model, splits["valid"], context.metric, kind))
+    return history.score(_score(model, splits["test"], context.metric, kind))
 
 
 def _squeeze(outputs: torch.Tensor, kind: str) -> torch.Tensor:

@@ -16,13 +16,18 @@ import numpy as np
 from sklearn import metrics as skm
 
 from xares_hydra.errors import ConfigError
+from xares_hydra.registry import Registry
 
 
 @dataclass(frozen=True)
 class Metric:
+    """A named score with its direction. ``compute`` scores all outputs at once; a metric that can also
+    accumulate clip by clip (frame tasks) has ``streaming``, which builds an accumulator."""
+
     name: str
     compute: Callable[..., float]
     higher_is_better: bool = True
+    streaming: Callable[..., SegmentF1] | None = None
 
     def __call__(self, targets: Any, outputs: Any, **kwargs: Any) -> float:
         return float(self.compute(targets, outputs, **kwargs))
@@ -33,22 +38,29 @@ class Metric:
             return not np.isnan(candidate)
         return candidate > incumbent if self.higher_is_better else candidate < incumbent
 
+    def accumulator(self, **args: Any) -> SegmentF1:
+        """A fresh clip-by-clip accumulator (``update``, then ``compute``)."""
+        if self.streaming is None:
+            streaming = ", ".join(name for name in METRICS if METRICS[name].streaming is not None)
+            raise ConfigError(f"task.metric={self.name!r} cannot score frame tasks; use one of {streaming}")
+        return self.streaming(**args)
 
-METRICS: dict[str, Metric] = {}
+
+METRICS: Registry[Metric] = Registry("metric", "task.metric")
 
 
-def metric(name: str, higher_is_better: bool = True):
+def metric(
+    name: str, higher_is_better: bool = True, streaming: Callable[..., SegmentF1] | None = None
+) -> Callable[[Callable[..., float]], Callable[..., float]]:
     def register(compute: Callable[..., float]) -> Callable[..., float]:
-        METRICS[name] = Metric(name, compute, higher_is_better)
+        METRICS.add(name, Metric(name, compute, higher_is_better, streaming))
         return compute
 
     return register
 
 
 def get_metric(name: str) -> Metric:
-    if name not in METRICS:
-        raise ConfigError(f"task.metric={name!r} is not a metric; known metrics: {', '.join(METRICS)}")
-    return METRICS[name]
+    return METRICS.get(name)
 
 
 @metric("accuracy")
@@ -153,26 +165,13 @@ class SegmentF1:
         return self.compute()
 
 
-STREAMING_METRICS: dict[str, Callable[..., SegmentF1]] = {
-    "segmentf1_macro": partial(SegmentF1, "macro"),
-    "segmentf1_micro": partial(SegmentF1, "micro"),
-}
-
-
-def streaming_metric(name: str, **args: Any) -> SegmentF1:
-    """A frame-task metric that accumulates clip by clip (``update``, then ``compute``)."""
-    if name not in STREAMING_METRICS:
-        raise ConfigError(f"task.metric={name!r} cannot score frame tasks; use one of {', '.join(STREAMING_METRICS)}")
-    return STREAMING_METRICS[name](**args)
-
-
-@metric("segmentf1_macro")
+@metric("segmentf1_macro", streaming=partial(SegmentF1, "macro"))
 def segment_f1_macro(targets: Sequence[np.ndarray], scores: Sequence[np.ndarray], **args: Any) -> float:
     """Per-clip frame targets and probabilities; ``hop_size_in_ms``, ``segment_length_in_s``, ``threshold``."""
     return SegmentF1("macro", **args).over(targets, scores)
 
 
-@metric("segmentf1_micro")
+@metric("segmentf1_micro", streaming=partial(SegmentF1, "micro"))
 def segment_f1_micro(targets: Sequence[np.ndarray], scores: Sequence[np.ndarray], **args: Any) -> float:
     return SegmentF1("micro", **args).over(targets, scores)
 

@@ -176,7 +176,7 @@ def retrieval(data: RoundData, context: HeadContext) -> RoundScore:
     def score(split: CaptionedClips) -> float:
         return context.metric(split.caption_clip, similarity(model, split))
 
-    selection = fit(model, context, train_epoch, lambda: score(splits["valid"]))
+    history = fit(model, context, train_epoch, lambda: score(splits["valid"]))
     test_similarity = similarity(model, splits["test"])
     recalls = {f"test_r{k}": retrieval_recall(test_similarity, splits["test"].caption_clip, k) for k in (5, 10)}
-    return selection.score(context.metric(splits["test"].caption_clip, test_similarity), **recalls)
+    return history.score(context.metric(splits["test"].caption_clip, test_similarity), **recalls)

@@ -42,7 +42,7 @@ def head_arguments(cls: type[Args], values: Mapping[str, Any], path: str = "task
 
 
 @dataclass
-class Selection:
+class TrainingHistory:
     """Per-epoch validation scores and mean training losses; the epoch (1-based) whose weights were kept."""
 
     valid: float | None = None
@@ -60,7 +60,7 @@ def fit(
     context: HeadContext,
     train_epoch: Callable[[torch.optim.Optimizer, torch.Generator], float],
     validate: Callable[[], float],
-) -> Selection:
+) -> TrainingHistory:
     """Train ``trainable``'s parameters for the configured epochs and leave the best epoch's weights in it.
 
     ``train_epoch`` runs one pass over the training data (shuffling with the generator it is given)
@@ -70,22 +70,22 @@ def fit(
     parameters = [parameter for parameter in trainable.parameters() if parameter.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
     shuffle = torch.Generator().manual_seed(settings.seed)
-    selection, best_state = Selection(), None
+    history, best_state = TrainingHistory(), None
     for epoch in range(settings.epochs):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(epoch, settings.epochs, settings.lr, settings.decay_fraction)
         trainable.train()
-        selection.loss_history.append(float(train_epoch(optimizer, shuffle)))
+        history.loss_history.append(float(train_epoch(optimizer, shuffle)))
         trainable.eval()
         with torch.no_grad():
             score = float(validate())
-        selection.valid_history.append(score)
-        if context.metric.better(score, selection.valid):
-            best_state, selection.valid, selection.epoch = copy.deepcopy(trainable.state_dict()), score, epoch + 1
+        history.valid_history.append(score)
+        if context.metric.better(score, history.valid):
+            best_state, history.valid, history.epoch = copy.deepcopy(trainable.state_dict()), score, epoch + 1
     if best_state is not None:
         trainable.load_state_dict(best_state)
     trainable.eval()
-    return selection
+    return history
 
 
 def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:

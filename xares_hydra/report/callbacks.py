@@ -20,8 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.atomic import read_json
 from xares_hydra.encode.encoder_spec import default_name
+from xares_hydra.errors import Status
 from xares_hydra.report.cli import write_reports
-from xares_hydra.report.record import RECORD_FILE, STATUS_FAILED
+from xares_hydra.report.record import RECORD_FILE
 from xares_hydra.report.summary import distinguishing_overrides, records_in
 
 log = logging.getLogger("xares")
@@ -41,7 +42,7 @@ class SweepSummary(Callback):
             return
         for path in write_reports(records, sweep_dir, title=f"xares sweep {sweep_dir}"):
             log.info("Wrote %s", path)
-        if any(record["status"] == STATUS_FAILED for record in records):
+        if any(record["status"] == Status.FAILED for record in records):
             sys.exit(1)
 
 
@@ -59,9 +60,9 @@ class JobProgress(Callback):
         if record is not None:
             status, detail = record["status"], _outcome(record)
         elif job_return.status == JobStatus.FAILED:  # return_value would re-raise the job's exception
-            status, detail = STATUS_FAILED, _first_line(str(job_return._return_value))
+            status, detail = Status.FAILED, _first_line(str(job_return._return_value))
         else:
-            status, detail = STATUS_FAILED, "no result record"
+            status, detail = Status.FAILED, "no result record"
         self._report(config, f"ended: {_job_title(config)}: {status} · {detail}")
 
     def _report(self, config: DictConfig, message: str) -> None:

@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.errors import Status
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
     OFFLINE_MARK,
@@ -37,7 +38,6 @@ from xares_hydra.report.published import (
     published_scores,
     published_task_count,
 )
-from xares_hydra.report.record import STATUS_OK
 from xares_hydra.report.summary import HEAD_SLOTS, latest_scored, setting_key, variant_of, weighted_average
 
 HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
@@ -218,7 +218,7 @@ def _not_scored(records: list[dict[str, Any]], scored: list[dict[str, Any]]) -> 
     done = {setting_key(record) for record in scored}
     missing = {}
     for record in records:
-        if record["status"] == STATUS_OK or setting_key(record) in done:
+        if record["status"] == Status.OK or setting_key(record) in done:
             continue
         missing[setting_key(record)] = {
             "task": record["task"]["name"],

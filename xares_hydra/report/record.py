@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from xares_hydra.atomic import read_json, write_json
-from xares_hydra.errors import XaresError
+from xares_hydra.errors import Status, XaresError
 
 log = logging.getLogger("xares")
 
 RECORD_SCHEMA = 1
-STATUS_OK, STATUS_SKIPPED, STATUS_FAILED, STATUS_UNAVAILABLE = "ok", "skipped", "failed", "unavailable"
 RECORD_FILE = "result.json"
 _VERSIONED_PACKAGES = ("xares-hydra", "torch", "torchaudio", "numpy", "scikit-learn", "faiss-cpu", "hydra-core",
                        "webdataset", "soundfile", "transformers")  # fmt: skip
@@ -38,7 +37,7 @@ class RunRecord:
     encoder: dict[str, Any]
     head: dict[str, Any]
     mode: str
-    status: str = STATUS_OK
+    status: Status = Status.OK
     reason: str | None = None
     scores: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)
@@ -51,7 +50,7 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": RECORD_SCHEMA,
-            "status": self.status,
+            "status": self.status.value,
             "reason": self.reason,
             "task": self.task,
             "encoder": self.encoder,
@@ -141,14 +140,14 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
         yield clock
     except XaresError as error:
         record.status, record.reason = error.status, str(error)
-        level = logging.WARNING if error.status == STATUS_SKIPPED else logging.ERROR
+        level = logging.WARNING if error.status == Status.SKIPPED else logging.ERROR
         log.log(level, "%s (%s): %s", record.task.get("name"), error.status, error)
     except Exception as error:
-        record.status, record.reason = STATUS_FAILED, f"{type(error).__name__}: {error}"
+        record.status, record.reason = Status.FAILED, f"{type(error).__name__}: {error}"
         raise
     finally:
         record.timings = clock.total()
         record.written = record.to_dict()
-        keep = results_root if record.status == STATUS_OK else None
+        keep = results_root if record.status == Status.OK else None
         for path in write_record(record.written, output_dir, keep):
             log.info("Wrote %s", path)

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.console import stdout_console
-from xares_hydra.report.record import RECORD_FILE, STATUS_FAILED, STATUS_OK, load_records
+from xares_hydra.errors import Status
+from xares_hydra.report.record import RECORD_FILE, load_records
 
 if TYPE_CHECKING:
     from xares_hydra.encode.checker import CheckResult
@@ -56,7 +57,7 @@ def setting_key(record: dict[str, Any]) -> tuple[str, str, str, str]:
 
 def latest_scored(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The newest scored record per setting key (``records`` oldest first, as ``load_records`` gives them)."""
-    latest = {setting_key(record): record for record in records if record["status"] == STATUS_OK}
+    latest = {setting_key(record): record for record in records if record["status"] == Status.OK}
     return list(latest.values())
 
 
@@ -74,7 +75,7 @@ def crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
         overrides = (job_dir / ".hydra" / "overrides.yaml").read_text().replace("\n", " ")
         crashed.append(
             {
-                "status": STATUS_FAILED,
+                "status": Status.FAILED,
                 "reason": f"job in {job_dir} ended without a result record (overrides: {overrides.strip()})",
                 "task": {"name": job_dir.name, "formal_name": job_dir.name, "eval_weight": 0},
                 "encoder": {"name": "?"},
@@ -98,7 +99,7 @@ def weighted_average(records: Iterable[dict[str, Any]], slot: str, scope: str = 
     include = SCOPES[scope]
     total, weights, counted = 0.0, 0.0, 0
     for record in records:
-        if record["status"] != STATUS_OK or slot not in record["scores"] or not include(record["task"]):
+        if record["status"] != Status.OK or slot not in record["scores"] or not include(record["task"]):
             continue
         weight = float(record["task"]["eval_weight"])
         total += record["scores"][slot]["score"] * weight
@@ -160,7 +161,7 @@ def summary_table(summary: Summary, title: str = "xares results") -> Table:
     for column in ("task", "encoder", "mode", "variant", "status", "metric", "weight", "MLP", "kNN"):
         table.add_column(column, justify="right" if column in ("weight", "MLP", "kNN") else "left")
     for row in summary.rows:
-        status = row["status"] if row["status"] == STATUS_OK else f"[red]{row['status']}[/red]"
+        status = row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]"
         table.add_row(
             row["task"] + (" (private)" if row["private"] else ""),
             row["encoder"],
@@ -196,7 +197,7 @@ def print_summary(summary: Summary, console: Console | None = None, title: str =
     console.print(summary_table(summary, title))
     console.print(averages_table(summary))
     for row in summary.rows:
-        if row["status"] != STATUS_OK and row["reason"]:
+        if row["status"] != Status.OK and row["reason"]:
             console.print(f"[yellow]{row['task']} ({row['encoder']}) {row['status']}:[/yellow] {row['reason']}")
 
 

@@ -10,10 +10,11 @@ from hydra import compose, initialize_config_module
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.encode.placement import device_for_job
-from xares_hydra.report.published import XARES_TASK_ORDER
+from xares_hydra.suites import suite_tasks
 
-PRIVATE = ["key_scratching", "finger_snap", "inside_outside_car", "liveenv", "subway_broadcast"]
-PUBLIC = [task for task in XARES_TASK_ORDER if task not in PRIVATE]
+XARES = suite_tasks("xares")
+PUBLIC = suite_tasks("xares_public")
+PRIVATE = suite_tasks("xares_private")
 
 
 def composed(*overrides: str):
@@ -30,14 +31,15 @@ def test_the_xares_suites_list_every_xares_task_once():
     assert sorted(swept_tasks(public)) == sorted(PUBLIC) and len(PUBLIC) == 22
     assert public.hydra.mode.name == "MULTIRUN", "one word runs the suite, -m is optional"
     everything = composed("+benchmark=xares_all")
-    assert sorted(swept_tasks(everything)) == sorted(XARES_TASK_ORDER)
+    assert sorted(swept_tasks(everything)) == sorted(XARES)
+    assert len(XARES) == 27 and set(XARES) == set(PUBLIC) | set(PRIVATE)
     demo = swept_tasks(composed("+benchmark=demo"))
     assert demo == [f"demo/{name}" for name in ("captions", "digits", "events", "mixtures", "sounds", "timbre")]
 
 
 def test_the_download_preset_fetches_the_whole_suite_and_stops():
     cfg = composed("+benchmark=xares_download")
-    assert cfg.stage == "download" and sorted(swept_tasks(cfg)) == sorted(XARES_TASK_ORDER)
+    assert cfg.stage == "download" and sorted(swept_tasks(cfg)) == sorted(XARES)
     assert cfg.hydra.runtime.choices.encoder == "mel", "no encoder weights are needed to download"
 
 
@@ -103,7 +105,7 @@ def test_the_whole_xares_suite_offline_ends_skipped_or_unavailable_and_exits_zer
     )
     rows = json.loads((sweep / "summary.json").read_text())["rows"]
     status = {row["task"]: row["status"] for row in rows}
-    assert sorted(status) == sorted(XARES_TASK_ORDER), "one row per task"
+    assert sorted(status) == sorted(XARES), "one row per task"
     assert {status[task] for task in PUBLIC} == {"unavailable"}
     assert {status[task] for task in PRIVATE} == {"skipped"}
     for row in rows:
@@ -114,7 +116,7 @@ def test_the_whole_xares_suite_offline_ends_skipped_or_unavailable_and_exits_zer
     leaderboard = (sweep / "leaderboard.md").read_text()
     assert "| ESC-50 | - | **0.857** |" in leaderboard, "published baselines, nothing of ours scored"
     assert "- subway_broadcast (mel): skipped: task subway_broadcast uses private data" in leaderboard
-    assert len((sweep / "progress.log").read_text().splitlines()) == 2 * len(XARES_TASK_ORDER)
+    assert len((sweep / "progress.log").read_text().splitlines()) == 2 * len(XARES)
 
 
 def test_task_glob_star_is_exactly_the_xares_benchmark_and_tags_agree_with_privacy():
@@ -124,7 +126,7 @@ def test_task_glob_star_is_exactly_the_xares_benchmark_and_tags_agree_with_priva
 
     with initialize_config_module("xares_hydra.conf", version_base="1.3"):
         globbed = GlobalHydra.instance().config_loader().get_group_options("task")
-    assert sorted(globbed) == sorted(XARES_TASK_ORDER), "task=glob(*) sweeps the X-ARES tasks and nothing else"
+    assert sorted(globbed) == sorted(XARES), "task=glob(*) sweeps the X-ARES tasks and nothing else"
     for option, tags in task_tags().items():
         if option.startswith("demo/"):
             assert tags == ("demo",), option

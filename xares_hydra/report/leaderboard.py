@@ -31,9 +31,8 @@ from xares_hydra.report.published import (
     OFFLINE_MARK,
     OFFLINE_NEEDS,
     PUBLISHED_ENCODERS,
+    PUBLISHED_ORDER,
     PUBLISHED_SOURCE,
-    XARES_TASK_NAMES,
-    XARES_TASK_ORDER,
     published_averages,
     published_scores,
     published_task_count,
@@ -129,7 +128,7 @@ def build_leaderboard(records: list[dict[str, Any]], mode: str = "default", publ
     scored = latest_scored(in_mode)
     tasks = _task_rows(in_mode)
     columns = sorted({column_of(record) for record in in_mode}, key=lambda column: (column.encoder, column.variant))
-    with_published = published and any(row.name in XARES_TASK_NAMES for row in tasks)
+    with_published = published and any(row.name in PUBLISHED_ORDER for row in tasks)
     tables = [_head_table(slot, tasks, columns, scored, with_published) for slot in HEAD_SLOTS]
     crashed = [record for record in records if "schema" not in record]  # jobs that died without a record
     return Leaderboard(
@@ -157,7 +156,7 @@ def _task_rows(records: list[dict[str, Any]]) -> list[TaskRow]:
             task["name"],
             TaskRow(
                 name=task["name"],
-                label=XARES_TASK_NAMES.get(task["name"]) or task.get("formal_name") or task["name"],
+                label=task.get("formal_name") or task["name"],
                 private=bool(task.get("private")),
                 weight=task.get("eval_weight"),
                 metric=task.get("metric"),
@@ -168,9 +167,7 @@ def _task_rows(records: list[dict[str, Any]]) -> list[TaskRow]:
 
 
 def _row_order(row: TaskRow) -> tuple[int, str]:
-    return (
-        (XARES_TASK_ORDER.index(row.name), "") if row.name in XARES_TASK_ORDER else (len(XARES_TASK_ORDER), row.label)
-    )
+    return (PUBLISHED_ORDER.index(row.name), "") if row.name in PUBLISHED_ORDER else (len(PUBLISHED_ORDER), row.label)
 
 
 def _head_table(
@@ -295,9 +292,10 @@ def _notes(board: Leaderboard) -> list[str]:
             f"(xares-hydra uses the X-ARES {COMPARABLE_VERSION} task settings) and the one used for the bold mark, "
             "the CSV and JSON scores and the figure."
         )
-        offline = [name for name in OFFLINE_NEEDS if any(row.name == name for t in board.tables for row in t.rows)]
+        labels = {row.name: row.label for table in board.tables for row in table.rows}
+        offline = [name for name in OFFLINE_NEEDS if name in labels]
         if offline:
-            needs = "; ".join(f"{XARES_TASK_NAMES[name]}: {OFFLINE_NEEDS[name]}" for name in offline)
+            needs = "; ".join(f"{labels[name]}: {OFFLINE_NEEDS[name]}" for name in offline)
             notes.append(
                 f"{OFFLINE_MARK}: the published number needs a Hugging Face download besides the encoder's weights, "
                 f"which an offline machine must be given as local files: {needs}."

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xares_hydra.suites import suite_tasks
+
 PUBLISHED_ENCODERS = ("dasheng", "wav2vec2", "whisper", "data2vec")
 PUBLISHED_SOURCE = "X-ARES README, baseline results (https://github.com/jimbozhang/xares)"
 COMPARABLE_VERSION = "v0.1.3"
@@ -63,8 +65,8 @@ OFFLINE_NEEDS = {
     "librispeech": "the Qwen/Qwen2.5-0.5B language model (task.head_args.language_model)",
 }
 
-XARES_TASK_ORDER = tuple(task for task, *_ in _README_ROWS)
-XARES_TASK_NAMES = {task: name for task, name, *_ in _README_ROWS}
+# the README's row order; which tasks are X-ARES's, and which are private, the task YAMLs' tags say
+PUBLISHED_ORDER = tuple(task for task, *_ in _README_ROWS)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,6 @@ def published_averages(slot: str, scope: str) -> dict[str, float]:
 
 
 def published_task_count(slot: str, scope: str) -> int:
-    """How many tasks the README's average covers (private tasks are the last five rows)."""
-    private = {"key_scratching", "finger_snap", "inside_outside_car", "liveenv", "subway_broadcast"}
-    tasks = published_scores(slot)
-    return len([task for task in tasks if scope == "all" or task not in private])
+    """How many tasks the README's average covers (``public``: those not tagged ``xares_private``)."""
+    private = set(suite_tasks("xares_private"))
+    return len([task for task in published_scores(slot) if scope == "all" or task not in private])

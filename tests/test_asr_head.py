@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from xares_hydra.data.labels import LabelSpec
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet, ShardCounts, ShardWriter
 from xares_hydra.errors import ConfigError, DataUnavailable
@@ -83,14 +82,14 @@ def speech_round(tmp_path_factory) -> RoundData:
 
 
 def asr_task(**head_args) -> TaskSpec:
-    return TaskSpec(
-        name="toy_asr",
-        formal_name="toy ASR",
-        task_type="asr",
-        label=LabelSpec(rule="transcript", key="trans"),
-        partitions={"train": "train*.tar"},
-        metric="WER_inv",
-        head_args={"language_model": "builtin-tiny", "adapter_dim": 32, "max_new_tokens": 6, **head_args},
+    return TaskSpec.from_config(
+        {
+            "name": "toy_asr",
+            "task_type": "asr",
+            "label": {"rule": "transcript", "key": "trans"},
+            "metric": "WER_inv",
+            "head_args": {"language_model": "builtin-tiny", "adapter_dim": 32, "max_new_tokens": 6, **head_args},
+        }
     )
 
 

@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 import xares_hydra.schema  # noqa: F401
-from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.data.taskspec import TaskSchema, TaskSpec
+from xares_hydra.errors import ConfigError
 from xares_hydra.settings import encode_settings, head_settings
 
 CONF = REPO / "conf"
@@ -68,6 +69,19 @@ def test_typed_schemas_reject_wrong_types_at_compose_time():
         composed("task.epochs=many")
     with pytest.raises(ConfigCompositionException):
         composed("task.epoch=3")  # a typo is not silently added
+
+
+def test_a_task_without_a_label_rule_names_the_missing_key():
+    with pytest.raises(ConfigError, match=r"task t: task\.label\.rule: .*missing mandatory value"):
+        TaskSpec.from_config({"name": "t", "label": {"key": "y"}})
+
+
+def test_task_defaults_come_from_the_schema():
+    task = TaskSpec.from_config({"name": "t", "label": {"rule": "as_float", "key": "y"}, "zenodo_id": 123})
+    assert task.metric == TaskSchema.metric
+    assert task.batch_size_encode == TaskSchema.batch_size_encode
+    assert task.zenodo_id == "123", "Zenodo ids written as numbers are record ids as text"
+    assert task.partitions == {"train": "train*.tar", "valid": "valid*.tar", "test": "test*.tar"}
 
 
 def test_paths_come_from_the_environment(monkeypatch, tmp_path):

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from xares_hydra.data.labels import LabelSpec
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet, ShardCounts, ShardWriter
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
@@ -134,15 +133,15 @@ def signal_clips(n: int, seed: int, n_frames: int = 30, dim: int = 8) -> list[tu
 
 
 def frame_task(metric: str = "segmentf1_macro") -> TaskSpec:
-    return TaskSpec(
-        name="frames",
-        formal_name="frames",
-        task_type="frame",
-        label=LabelSpec(rule="events", classes=("a", "b")),
-        partitions={"train": "train*.tar"},
-        metric=metric,
-        metric_args={"segment_length_in_s": 0.2},
-        criterion="BCEWithLogitsLoss",
+    return TaskSpec.from_config(
+        {
+            "name": "frames",
+            "task_type": "frame",
+            "label": {"rule": "events", "classes": ["a", "b"]},
+            "metric": metric,
+            "metric_args": {"segment_length_in_s": 0.2},
+            "criterion": "BCEWithLogitsLoss",
+        }
     )
 
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from xares_hydra.data.labels import LabelSpec
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
@@ -36,14 +35,14 @@ def clusters(n_per_class: int, n_classes: int, dim: int, seed: int, spread: floa
 
 
 def task(metric="accuracy", rule="class_map", n_classes=4, criterion="CrossEntropyLoss") -> TaskSpec:
-    return TaskSpec(
-        name="t",
-        formal_name="t",
-        task_type="clip",
-        label=LabelSpec(rule=rule, classes=tuple(range(n_classes))),
-        partitions={"train": "train*.tar"},
-        metric=metric,
-        criterion=criterion,
+    return TaskSpec.from_config(
+        {
+            "name": "t",
+            "task_type": "clip",
+            "label": {"rule": rule, "classes": list(range(n_classes))},
+            "metric": metric,
+            "criterion": criterion,
+        }
     )
 
 

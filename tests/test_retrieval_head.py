@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xares_hydra.data.labels import LabelSpec
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import DataUnavailable
@@ -93,14 +92,14 @@ def caption_round() -> RoundData:
 
 
 def run_retrieval(data: RoundData, head_args: dict | None = None, **settings):
-    task = TaskSpec(
-        name="pairs",
-        formal_name="pairs",
-        task_type="contrastive",
-        label=LabelSpec(rule="captions"),
-        partitions={"train": "train*.tar"},
-        metric="recallatk_r1",
-        head_args={"tokenizer": "builtin", "vocab_size": 512, "hidden_dim": 128, **(head_args or {})},
+    task = TaskSpec.from_config(
+        {
+            "name": "pairs",
+            "task_type": "contrastive",
+            "label": {"rule": "captions"},
+            "metric": "recallatk_r1",
+            "head_args": {"tokenizer": "builtin", "vocab_size": 512, "hidden_dim": 128, **(head_args or {})},
+        }
     )
     context = HeadContext(task, HeadSettings(device="cpu", **settings), get_metric(task.metric), {})
     return HEADS["retrieval"].run(data, context)

@@ -2,71 +2,20 @@
 
 They live in the ``schema`` group, which is never swept; YAML files pull them in through their
 defaults list (``- /schema/task@_here_``), so a typo or a wrong type (``head.lr=abc``) fails at
-compose time. Defaults here are X-ARES 0.1.3's (``reference/xares_tasks.json``, ``_defaults``).
+compose time. The task and head schemas live beside the code that reads them (``TaskSchema`` in
+``data/taskspec.py``, ``HeadSettings`` in ``heads/``), so each default is written once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.heads import HeadSettings
 from xares_hydra.suites import suite_sweep
-
-
-@dataclass
-class LabelSchema:
-    rule: str = "class_index"
-    key: str | None = None
-    classes: list[Any] | None = None
-    num_classes: int | None = None
-    args: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class GeneratorSchema:
-    name: str = MISSING
-    seed: int = 0
-    args: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TaskSchema:
-    name: str = MISSING
-    formal_name: str | None = None
-    task_type: str = "clip"
-    private: bool = False
-    # suites (xares, xares_public, xares_private, demo): the +benchmark presets are built from these
-    tags: list[str] = field(default_factory=list)
-    # the task definition's revision; part of every result record's identity
-    version: int = 1
-    disabled: bool = False
-    disabled_reason: str | None = None
-    zenodo_id: str | None = None
-    generator: GeneratorSchema | None = None
-    splits: dict[str, str] | None = field(default_factory=lambda: {"train": "train", "valid": "valid", "test": "test"})
-    audio_tar_pattern: str = "{split}*.tar"
-    folds: list[Any] | None = None
-    fold_tar_pattern: str | None = None
-    # X-ARES's mini variants: partition (split name) -> literal tar pattern, used with data.mini=true
-    mini_patterns: dict[str, str] | None = None
-    label: LabelSchema = field(default_factory=LabelSchema)
-    crop_length: float | None = None
-    batch_size_train: int = 32
-    batch_size_encode: int = 16
-    learning_rate: float = 1e-3
-    epochs: int = 10
-    metric: str = "accuracy"
-    metric_args: dict[str, Any] = field(default_factory=dict)
-    criterion: str = "CrossEntropyLoss"
-    criterion_args: dict[str, Any] = field(default_factory=dict)
-    do_knn: bool = True
-    eval_weight: float = 1.0
-    sort_by_length: bool = True
-    head_args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The task as plain values: what its data partitions are and how it is evaluated.
+"""The task: its typed schema (the only place task defaults live) and the plain values built from it.
 
 A *partition* is a named set of tar shards (a split such as ``asvspoof_train`` or a fold such as
 ``fold3``). Splits that share their tar pattern (X-ARES's DESED uses ``wds-audio-eval`` for both
@@ -7,9 +7,13 @@ validation and test) share one partition, so their audio is encoded once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from xares_hydra.data.labels import LabelSpec, validate_spec
 from xares_hydra.errors import ConfigError
@@ -18,33 +22,100 @@ TASK_TYPES = ("clip", "frame", "contrastive", "asr")
 ROLES = ("train", "valid", "test")
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    name: str
-    formal_name: str
-    task_type: str
-    label: LabelSpec
-    partitions: dict[str, str]  # partition name -> tar glob, relative to the task's data folder
-    roles: dict[str, str] = field(default_factory=dict)  # split tasks: train/valid/test -> partition
-    folds: tuple[str, ...] = ()  # k-fold tasks: partitions in fold order
+@dataclass
+class LabelSchema:
+    rule: str = MISSING
+    key: str | None = None
+    classes: list[Any] | None = None
+    num_classes: int | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GeneratorSchema:
+    name: str = MISSING
+    seed: int = 0
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskSchema:
+    """The ``task`` config group's schema; defaults are X-ARES 0.1.3's (``reference/xares_tasks.json``)."""
+
+    name: str = MISSING
+    formal_name: str | None = None
+    task_type: str = "clip"
     private: bool = False
-    tags: tuple[str, ...] = ()
+    # suites (xares, xares_public, xares_private, demo): the +benchmark presets are built from these
+    tags: list[str] = field(default_factory=list)
+    # the task definition's revision; part of every result record's identity
     version: int = 1
     disabled: bool = False
     disabled_reason: str | None = None
     zenodo_id: str | None = None
-    mini_patterns: dict[str, str] = field(default_factory=dict)
-    generator: dict[str, Any] | None = None
+    generator: GeneratorSchema | None = None
+    splits: dict[str, str] | None = field(default_factory=lambda: {"train": "train", "valid": "valid", "test": "test"})
+    audio_tar_pattern: str = "{split}*.tar"
+    folds: list[Any] | None = None
+    fold_tar_pattern: str | None = None
+    # X-ARES's mini variants: partition (split name) -> literal tar pattern, used with data.mini=true
+    mini_patterns: dict[str, str] | None = None
+    label: LabelSchema = field(default_factory=LabelSchema)
     crop_length: float | None = None
+    # read by the head group (head.batch_size, head.lr, head.epochs interpolate them)
+    batch_size_train: int = 32
     batch_size_encode: int = 16
+    learning_rate: float = 1e-3
+    epochs: int = 10
     metric: str = "accuracy"
     metric_args: dict[str, Any] = field(default_factory=dict)
     criterion: str = "CrossEntropyLoss"
     criterion_args: dict[str, Any] = field(default_factory=dict)
     do_knn: bool = True
     eval_weight: float = 1.0
-    sort_by_length: bool = True
     head_args: dict[str, Any] = field(default_factory=dict)
+
+
+def task_schema(cfg: Mapping[str, Any]) -> TaskSchema:
+    """A task config (composed or plain) checked against the schema, with every default filled in."""
+    try:
+        schema = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TaskSchema), cfg))
+    except OmegaConfBaseException as error:
+        key = f"task.{error.full_key}" if getattr(error, "full_key", None) else "task"
+        message = str(error).splitlines()[0]
+        raise ConfigError(f"task {cfg.get('name', '?')}: {key}: {message}") from error
+    assert isinstance(schema, TaskSchema)
+    return schema
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the stages need from a task; built by ``from_config`` (defaults come from ``TaskSchema``)."""
+
+    name: str
+    formal_name: str
+    task_type: str
+    label: LabelSpec
+    partitions: dict[str, str]  # partition name -> tar glob, relative to the task's data folder
+    roles: dict[str, str]  # split tasks: train/valid/test -> partition
+    folds: tuple[str, ...]  # k-fold tasks: partitions in fold order
+    private: bool
+    tags: tuple[str, ...]
+    version: int
+    disabled: bool
+    disabled_reason: str | None
+    zenodo_id: str | None
+    mini_patterns: dict[str, str]
+    generator: dict[str, Any] | None
+    crop_length: float | None
+    batch_size_encode: int
+    metric: str
+    metric_args: dict[str, Any]
+    criterion: str
+    criterion_args: dict[str, Any]
+    do_knn: bool
+    eval_weight: float
+    head_args: dict[str, Any]
 
     @property
     def is_kfold(self) -> bool:
@@ -66,67 +137,60 @@ class TaskSpec:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TaskSpec:
-        name = cfg["name"]
-        if cfg["task_type"] not in TASK_TYPES:
-            raise ConfigError(f"task.task_type={cfg['task_type']!r} for {name}; use one of {TASK_TYPES}")
-        label_cfg = dict(cfg["label"])
+        schema = task_schema(cfg)
+        if schema.task_type not in TASK_TYPES:
+            raise ConfigError(f"task.task_type={schema.task_type!r} for {schema.name}; use one of {TASK_TYPES}")
         label = LabelSpec(
-            rule=label_cfg["rule"],
-            key=label_cfg.get("key"),
-            classes=tuple(label_cfg["classes"]) if label_cfg.get("classes") is not None else None,
-            num_classes=label_cfg.get("num_classes"),
-            args=dict(label_cfg.get("args") or {}),
+            rule=schema.label.rule,
+            key=schema.label.key,
+            classes=tuple(schema.label.classes) if schema.label.classes is not None else None,
+            num_classes=schema.label.num_classes,
+            args=schema.label.args,
         )
-        validate_spec(label, name)
-        partitions, roles, folds = _partitions(cfg)
+        validate_spec(label, schema.name)
+        partitions, roles, folds = _partitions(schema)
         return cls(
-            name=name,
-            formal_name=cfg.get("formal_name") or name,
-            task_type=cfg["task_type"],
+            name=schema.name,
+            formal_name=schema.formal_name or schema.name,
+            task_type=schema.task_type,
             label=label,
             partitions=partitions,
             roles=roles,
             folds=folds,
-            private=bool(cfg.get("private", False)),
-            tags=tuple(cfg.get("tags") or ()),
-            version=int(cfg.get("version", 1)),
-            disabled=bool(cfg.get("disabled", False)),
-            disabled_reason=cfg.get("disabled_reason"),
-            zenodo_id=_optional_str(cfg.get("zenodo_id")),
-            mini_patterns=dict(cfg.get("mini_patterns") or {}),
-            generator=dict(cfg["generator"]) if cfg.get("generator") else None,
-            crop_length=cfg.get("crop_length"),
-            batch_size_encode=int(cfg.get("batch_size_encode", 16)),
-            metric=cfg.get("metric", "accuracy"),
-            metric_args=dict(cfg.get("metric_args") or {}),
-            criterion=cfg.get("criterion", "CrossEntropyLoss"),
-            criterion_args=dict(cfg.get("criterion_args") or {}),
-            do_knn=bool(cfg.get("do_knn", True)),
-            eval_weight=float(cfg.get("eval_weight", 1.0)),
-            sort_by_length=bool(cfg.get("sort_by_length", True)),
-            head_args=dict(cfg.get("head_args") or {}),
+            private=schema.private,
+            tags=tuple(schema.tags),
+            version=schema.version,
+            disabled=schema.disabled,
+            disabled_reason=schema.disabled_reason,
+            zenodo_id=schema.zenodo_id,
+            mini_patterns=schema.mini_patterns or {},
+            generator=dataclasses.asdict(schema.generator) if schema.generator is not None else None,
+            crop_length=schema.crop_length,
+            batch_size_encode=schema.batch_size_encode,
+            metric=schema.metric,
+            metric_args=schema.metric_args,
+            criterion=schema.criterion,
+            criterion_args=schema.criterion_args,
+            do_knn=schema.do_knn,
+            eval_weight=schema.eval_weight,
+            head_args=schema.head_args,
         )
 
 
-def _optional_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _partitions(cfg: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:
-    if cfg.get("folds"):
-        pattern = cfg.get("fold_tar_pattern")
+def _partitions(schema: TaskSchema) -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:
+    if schema.folds:
+        pattern = schema.fold_tar_pattern
         if not pattern:
-            raise ConfigError(f"task {cfg['name']} has folds but no fold_tar_pattern")
-        names = tuple(f"fold{fold}" for fold in cfg["folds"])
-        partitions = {name: pattern.format(fold=fold) for name, fold in zip(names, cfg["folds"])}
+            raise ConfigError(f"task {schema.name} has folds but no fold_tar_pattern")
+        names = tuple(f"fold{fold}" for fold in schema.folds)
+        partitions = {name: pattern.format(fold=fold) for name, fold in zip(names, schema.folds)}
         if len(partitions) < 3:
-            raise ConfigError(f"task {cfg['name']}: k-fold evaluation needs at least 3 folds")
+            raise ConfigError(f"task {schema.name}: k-fold evaluation needs at least 3 folds")
         return partitions, {}, names
-    splits = cfg.get("splits") or {}
+    splits = schema.splits or {}
     missing = [role for role in ROLES if role not in splits]
     if missing:
-        raise ConfigError(f"task {cfg['name']}: task.splits lacks {', '.join(missing)} (or give folds)")
-    pattern = cfg.get("audio_tar_pattern", "{split}*.tar")
-    partitions = {splits[role]: pattern.format(split=splits[role]) for role in ROLES}
+        raise ConfigError(f"task {schema.name}: task.splits lacks {', '.join(missing)} (or give folds)")
+    partitions = {splits[role]: schema.audio_tar_pattern.format(split=splits[role]) for role in ROLES}
     roles = {role: splits[role] for role in ROLES}
     return partitions, roles, ()

@@ -16,7 +16,6 @@ from xares_hydra.encoders.xares_exact import BEHAVIOUR_XARES
 from xares_hydra.errors import EncoderContractError
 
 QUICK_SECONDS = (1.0, 2.37)
-LONG_SECONDS = 600.0
 # what X-ARES's own baseline wrappers (``behaviour == "xares"``, compat=xares) do not satisfy, on purpose
 XARES_WRAPPER_DEFECTS = {
     "hop size matches frame count": "X-ARES's Whisper wrapper returns 1,500 frames per call and a 10 ms hop",

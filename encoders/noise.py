@@ -9,7 +9,8 @@ from __future__ import annotations
 import zlib
 
 import torch
-from xares_hydra.encoders.chunking import encode_padded
+
+from .chunking import encode_padded
 
 
 class NoiseEncoder(torch.nn.Module):

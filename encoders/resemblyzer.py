@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 import torchaudio
-from xares_hydra.encoders._optional import MissingDependency
-from xares_hydra.encoders.chunking import ChunkedEncoder
+
+from ._optional import MissingDependency
+from .chunking import ChunkedEncoder
 
 SAMPLING_RATE = 16000
 WINDOW_MS = 25

@@ -96,6 +96,7 @@ def run_task(
     with recorded(record, output_dir, results_root) as clock:
         run_stages(cfg, task, record, clock, encoder, encoder_name)
     document = record.written
+    assert document is not None, "recorded() writes the record before it returns"
     if record.status == Status.OK and record.scores:
         stdout_console().print(record_table(document))
     return document

@@ -34,6 +34,13 @@ class LabelSpec:
         return len(self.classes) if self.classes is not None else self.num_classes
 
     @property
+    def class_count(self) -> int:
+        """The number of classes, for rules and heads that need it (``validate_spec`` has checked it is set)."""
+        if self.n_classes is None:
+            raise ConfigError(f"label rule {self.rule!r} needs task.label.classes or num_classes")
+        return self.n_classes
+
+    @property
     def kind(self) -> str:
         return rule_of(self.rule).kind
 
@@ -117,8 +124,8 @@ def class_map(raw: Any, spec: LabelSpec) -> int:
 def as_int(raw: Any, spec: LabelSpec) -> int:
     """The field holds the class index itself (ESC-50's 0..49, LibriCount's speaker count)."""
     value = int(_field(raw, spec))
-    if not 0 <= value < spec.n_classes:
-        raise LabelError(f"class index {value} outside 0..{spec.n_classes - 1}")
+    if not 0 <= value < spec.class_count:
+        raise LabelError(f"class index {value} outside 0..{spec.class_count - 1}")
     return value
 
 
@@ -134,7 +141,7 @@ def multi_hot(raw: Any, spec: LabelSpec) -> np.ndarray:
     """The field holds class names joined by ``args.separator`` (';' by default) or a list."""
     value = _field(raw, spec)
     names = value if isinstance(value, list) else str(value).split(spec.args.get("separator", ";"))
-    target = np.zeros(spec.n_classes, dtype=np.float32)
+    target = np.zeros(spec.class_count, dtype=np.float32)
     for name in names:
         if str(name).strip():
             target[spec.class_index(name)] = 1.0
@@ -157,7 +164,7 @@ def events(raw: Any, spec: LabelSpec) -> list[tuple[float, float, int]]:
     offset_key = spec.args.get("offset", "offset")
     label_key = spec.args.get("label", "label")
     separator = spec.args.get("separator", ",")
-    triples = []
+    triples: list[tuple[float, float, int]] = []
     for event in _field(raw, spec):
         onset, offset = float(event[onset_key]), float(event[offset_key])
         if not (np.isfinite(onset) and np.isfinite(offset)) or offset < onset or onset < 0:

@@ -49,10 +49,10 @@ class TaskData:
 def prepare_task_data(task: TaskSpec, options: DataOptions) -> TaskData:
     """Make the task's data present (download or generate it when needed) and list its shards."""
     directory = options.data_root / task.name
-    if task.source == "generated":
-        provenance = _ensure_generated(task, directory)
-    elif task.source == "zenodo":
-        provenance = _ensure_downloaded(task, directory, options)
+    if task.generator is not None:
+        provenance = _ensure_generated(task, task.generator, directory)
+    elif task.zenodo_id is not None:
+        provenance = _ensure_downloaded(task, task.zenodo_id, directory, options)
     else:
         provenance = _require_local(task, directory, options)
     shards = find_shards(task, directory, options.mini)
@@ -74,39 +74,38 @@ def find_shards(task: TaskSpec, directory: Path, mini: bool = False) -> dict[str
 
 
 def _match(directory: Path, pattern: str) -> list[Path]:
-    paths = set()
+    paths: set[Path] = set()
     for expanded in braceexpand.braceexpand(pattern):
         paths.update(path for path in directory.glob(expanded) if path.is_file() and path.suffix == ".tar")
     return sorted(paths)
 
 
-def _ensure_generated(task: TaskSpec, directory: Path) -> dict[str, Any]:
+def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path) -> dict[str, Any]:
     from xares_hydra.data.demo_data import generate
 
-    wanted = {"source": "generated", **task.generator}
+    wanted = {"source": "generated", **generator}
     directory.mkdir(parents=True, exist_ok=True)
     with FileLock(str(directory) + ".lock"):
         if read_ready_marker(directory) != wanted:
             log.info("Generating the %s demo data in %s", task.name, directory)
             for stale in directory.glob("*.tar"):
                 stale.unlink()
-            generator = dict(task.generator)
             generate(generator["name"], directory, int(generator.get("seed", 0)), dict(generator.get("args") or {}))
             write_json(directory / READY_MARKER, wanted)
     return wanted
 
 
-def _ensure_downloaded(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any]:
+def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
     marker = read_ready_marker(directory)
     if marker is not None and not options.force_download:
         return {"source": "zenodo", "record": task.zenodo_id, **marker}
     options.data_root.mkdir(parents=True, exist_ok=True)
     # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
     with FileLock(str(options.data_root / f".zenodo-{task.zenodo_id}.lock")):
-        return _download_or_link(task, directory, options)
+        return _download_or_link(task, record, directory, options)
 
 
-def _download_or_link(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any]:
+def _download_or_link(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
     marker = read_ready_marker(directory)
     if marker is not None and not options.force_download:
         return {"source": "zenodo", "record": task.zenodo_id, **marker}
@@ -116,7 +115,7 @@ def _download_or_link(task: TaskSpec, directory: Path, options: DataOptions) -> 
         _link_record(sibling, directory)
         return {"source": "zenodo", "record": task.zenodo_id, **(read_ready_marker(directory) or {})}
     download = download_record(
-        task.zenodo_id,
+        record,
         directory,
         api_base=options.zenodo_api,
         timeout=options.timeout,

@@ -158,6 +158,13 @@ class EmbeddingSet:
     frame_offset: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     targets: list[Any] | None = None
 
+    @property
+    def known_targets(self) -> list[Any]:
+        """The targets, which the evaluation sets from the labels before any head runs."""
+        if self.targets is None:
+            raise RuntimeError("this embedding set has no targets yet; convert its labels first")
+        return self.targets
+
     def __len__(self) -> int:
         return len(self.keys)
 
@@ -213,7 +220,7 @@ class EmbeddingSet:
             frame_parts=[part for s in sets for part in s.frame_parts],
             frame_part=np.concatenate([s.frame_part + base for s, base in zip(sets, part_base)]),
             frame_offset=np.concatenate([s.frame_offset for s in sets]),
-            targets=None if any(s.targets is None for s in sets) else [t for s in sets for t in s.targets],
+            targets=None if any(s.targets is None for s in sets) else [t for s in sets for t in s.known_targets],
         )
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> EmbeddingSet:

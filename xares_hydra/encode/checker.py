@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xares_hydra.encode.contract import check_output, check_shape, forward
+from xares_hydra.encode.contract import check_output, check_shape, dim_of, forward, hop_ms_of, rate_of
 from xares_hydra.encoders.xares_exact import BEHAVIOUR_XARES
 from xares_hydra.errors import EncoderContractError
 
@@ -86,40 +86,39 @@ def _check_attributes(encoder: torch.nn.Module) -> CheckResult:
         elif not isinstance(value, kinds) or isinstance(value, bool) or value <= 0:
             problems.append(f"{name}={value!r} is not a positive {kinds[-1].__name__}")
     detail = "; ".join(problems) or (
-        f"sampling_rate={encoder.sampling_rate}, output_dim={encoder.output_dim}, "
-        f"hop_size_in_ms={encoder.hop_size_in_ms}"
+        f"sampling_rate={rate_of(encoder)}, output_dim={dim_of(encoder)}, hop_size_in_ms={hop_ms_of(encoder):g}"
     )
     return CheckResult("attributes", not problems, detail)
 
 
 def _clips(encoder: torch.nn.Module, seconds: float, batch: int, device: torch.device) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
-    samples = round(seconds * encoder.sampling_rate)
+    samples = round(seconds * rate_of(encoder))
     return (0.1 * torch.randn(batch, samples, generator=generator)).to(device)
 
 
 def _encode(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None) -> torch.Tensor:
     output = forward(encoder, audio, autocast)
-    check_output(output, audio.shape[0], encoder.output_dim, f"input {tuple(audio.shape)}")
+    check_output(output, audio.shape[0], dim_of(encoder), f"input {tuple(audio.shape)}")
     return output.float()
 
 
 def _shape(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
     audio = _clips(encoder, QUICK_SECONDS[0], 2, device)
     output = forward(encoder, audio, autocast)
-    check_shape(output, 2, encoder.output_dim, f"input {tuple(audio.shape)}")
+    check_shape(output, 2, dim_of(encoder), f"input {tuple(audio.shape)}")
     return f"{list(audio.shape)} -> {list(output.shape)}"
 
 
 def _finite(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
-    silence = torch.zeros(1, encoder.sampling_rate, device=device)
+    silence = torch.zeros(1, rate_of(encoder), device=device)
     _encode(encoder, silence, autocast)
     _encode(encoder, _clips(encoder, QUICK_SECONDS[1], 1, device).clamp(-1, 1) * 10, autocast)
     return "no NaN/inf for silence and loud noise"
 
 
 def expected_frames(encoder: torch.nn.Module, n_samples: int) -> float:
-    return n_samples / (encoder.sampling_rate * encoder.hop_size_in_ms / 1000)
+    return n_samples / (rate_of(encoder) * hop_ms_of(encoder) / 1000)
 
 
 def _hop(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
@@ -130,7 +129,7 @@ def _hop(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -
         expected = expected_frames(encoder, audio.shape[1])
         if abs(frames - expected) > 1.0 + 1e-6:
             raise EncoderContractError(
-                f"{seconds:g} s gives {frames} frames, but hop_size_in_ms={encoder.hop_size_in_ms} "
+                f"{seconds:g} s gives {frames} frames, but hop_size_in_ms={hop_ms_of(encoder):g} "
                 f"implies {expected:.1f}; fix hop_size_in_ms or the output length"
             )
         details.append(f"{seconds:g} s -> {frames} frames (expected {expected:.1f})")

@@ -12,6 +12,25 @@ from xares_hydra.errors import ConfigError, EncoderContractError
 AUTOCAST_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def rate_of(encoder: torch.nn.Module) -> int:
+    """The contract's ``sampling_rate`` (Hz); the checker's attribute check has vetted it."""
+    return int(_attribute(encoder, "sampling_rate"))
+
+
+def dim_of(encoder: torch.nn.Module) -> int:
+    """The contract's ``output_dim``."""
+    return int(_attribute(encoder, "output_dim"))
+
+
+def hop_ms_of(encoder: torch.nn.Module) -> float:
+    """The contract's ``hop_size_in_ms``."""
+    return float(_attribute(encoder, "hop_size_in_ms"))
+
+
+def _attribute(encoder: torch.nn.Module, name: str) -> Any:
+    return getattr(encoder, name)
+
+
 def forward(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None) -> torch.Tensor:
     if autocast not in AUTOCAST_DTYPES:
         raise ConfigError(f"encode.autocast={autocast!r}; use null, bf16 or fp16")

@@ -26,7 +26,7 @@ from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ShardSample, iter_shard
 from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
 from xares_hydra.encode.checker import require_passing, run_checks
-from xares_hydra.encode.contract import check_output, forward
+from xares_hydra.encode.contract import check_output, dim_of, forward, hop_ms_of, rate_of
 from xares_hydra.encode.encoder_spec import EncoderSpec
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def encode_shards(
             if cache.is_complete(shard, need_frames=settings.keep_frames):
                 continue
             log.info("Encoding %s", shard.name)
-            writer = cache.writer(shard, int(encoder.output_dim), settings.keep_frames)
+            writer = cache.writer(shard, dim_of(encoder), settings.keep_frames)
             try:
                 encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress)
             except BaseException:
@@ -97,9 +97,9 @@ def encode_shard(
 ) -> ShardCounts:
     counts = ShardCounts()
     started = time.perf_counter()
-    crops = _decoded_crops(shard, int(encoder.sampling_rate), settings, counts)
+    crops = _decoded_crops(shard, rate_of(encoder), settings, counts)
     batcher = _padded_batches if settings.pad_batches else _equal_length_batches
-    for batch in batcher(crops, settings, int(encoder.sampling_rate)):
+    for batch in batcher(crops, settings, rate_of(encoder)):
         for item, frames, pooled in _run_encoder(encoder, batch, settings, device, shard):
             writer.add(item.meta(), frames, pooled)
         counts.crops += len(batch)
@@ -116,8 +116,8 @@ def _decoded_crops(shard: Path, rate: int, settings: EncodeSettings, counts: Sha
     with ThreadPoolExecutor(max(1, settings.decode_threads)) as pool:
         pending: deque[tuple[ShardSample, Future]] = deque()
         for sample in iter_shard(shard):
-            if sample.problem is not None:
-                _skip(counts, shard, sample.key, sample.problem)
+            if sample.problem is not None or sample.audio is None:
+                _skip(counts, shard, sample.key, sample.problem or "no audio")
                 continue
             pending.append((sample, pool.submit(decode_audio, sample.audio, rate)))
             if len(pending) >= 8 * max(1, settings.decode_threads):
@@ -206,7 +206,7 @@ def _run_encoder(
     for row, item in enumerate(batch):
         audio[row, : len(item.audio)] = item.audio
     output = forward(encoder, torch.from_numpy(audio).to(device), settings.autocast)
-    check_output(output, len(batch), int(encoder.output_dim), f"{shard.name}: {batch[0].key}")
+    check_output(output, len(batch), dim_of(encoder), f"{shard.name}: {batch[0].key}")
     embeddings = output.float().cpu().numpy()
     for item, frames in zip(batch, embeddings):
         yield item, frames, frames.mean(axis=0)
@@ -220,10 +220,10 @@ def _log_problems(shard: Path, counts: ShardCounts) -> None:
 
 
 def encoder_attributes(encoder: torch.nn.Module) -> dict[str, Any]:
-    attributes = {
-        "sampling_rate": int(encoder.sampling_rate),
-        "output_dim": int(encoder.output_dim),
-        "hop_size_in_ms": float(encoder.hop_size_in_ms),
+    attributes: dict[str, Any] = {
+        "sampling_rate": rate_of(encoder),
+        "output_dim": dim_of(encoder),
+        "hop_size_in_ms": hop_ms_of(encoder),
         "class": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
     }
     if isinstance(getattr(encoder, "behaviour", None), str):  # our wrappers: ours or X-ARES's (compat=xares)

@@ -24,6 +24,8 @@ def load_encoder_file(path: str, args: dict[str, Any] | None = None) -> torch.nn
     if str(file.parent) not in sys.path:
         sys.path.insert(0, str(file.parent))  # so the file's own sibling imports work, as in X-ARES
     spec = importlib.util.spec_from_file_location(f"xares_encoder_file_{file.stem}", file)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"encoder.path={path!r}: Python cannot load this file as a module (is it a .py file?)")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return _encoder_class(module, file)(**(args or {}))

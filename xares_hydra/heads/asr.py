@@ -286,13 +286,14 @@ def transcribe(
 ) -> tuple[list[str], list[str]]:
     """(references, hypotheses) of every clip, in batch order; references are the label text itself."""
     model.eval()
-    references, hypotheses = [], []
+    references: list[str] = []
+    hypotheses: list[str] = []
     with torch.no_grad():
         for batch in clips.batches(batch_size):
             text_ids = [clips.text_ids[i] for i in batch.indices]
             ids = model.generate(batch, args) if greedy else model.teacher_forced(batch, text_ids)[1]
             hypotheses.extend(model.lm.decode(ids))
-            references.extend(clips.embeddings.targets[i] for i in batch.indices)
+            references.extend(clips.embeddings.known_targets[i] for i in batch.indices)
     return references, hypotheses
 
 
@@ -303,9 +304,9 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
     require_frames(data, context)
     if any((subset.crops > 0).any() for subset in (data.train, data.valid, data.test)):
         raise ConfigError(f"asr task {context.task.name}: transcripts need whole clips; remove task.crop_length")
-    lm = load_language_model(args, data.train.targets, settings.seed)
+    lm = load_language_model(args, data.train.known_targets, settings.seed)
     clips = {
-        name: SpokenClips(subset, lm.text_ids(subset.targets), device, args.frame_stack)
+        name: SpokenClips(subset, lm.text_ids(subset.known_targets), device, args.frame_stack)
         for name, subset in named_splits(data)
     }
     model = seeded(

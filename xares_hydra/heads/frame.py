@@ -64,7 +64,7 @@ class FrameClips:
     def targets(self, index: int) -> np.ndarray:
         start = float(self.embeddings.crops[index]) * (self.crop_length or 0.0)
         n_frames = int(self.embeddings.n_frames[index])
-        return frame_targets(self.embeddings.targets[index], n_frames, self.n_classes, self.hop_s, start)
+        return frame_targets(self.embeddings.known_targets[index], n_frames, self.n_classes, self.hop_s, start)
 
     def batch(self, indices: Sequence[int]) -> FrameBatch:
         lengths = [int(self.embeddings.n_frames[i]) for i in indices]
@@ -120,7 +120,7 @@ def hop_seconds(encoder_info: dict) -> float:
 @head("frame_probe")
 def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
     task, settings = context.task, context.settings
-    n_classes, device = task.label.n_classes, settings.torch_device
+    n_classes, device = task.label.class_count, settings.torch_device
     require_frames(data, context)
     if task.criterion != "BCEWithLogitsLoss":
         raise ConfigError(

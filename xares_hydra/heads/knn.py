@@ -61,14 +61,14 @@ def _xares_neighbours(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.n
 @head("knn", selects_model=False)
 def knn(data: RoundData, context: HeadContext) -> RoundScore:
     settings = context.settings
-    n_classes = context.task.label.n_classes
+    n_classes = context.task.label.class_count
     scores = knn_scores(
         data.train.pooled,
-        stack_targets(data.train.targets, SINGLE),
+        stack_targets(data.train.known_targets, SINGLE),
         data.test.pooled,
         n_classes,
         k=settings.k,
         temperature=settings.temperature,
         feature_normalisation=bool(context.compat.get("knn_feature_normalisation")),
     )
-    return RoundScore(test=context.metric(stack_targets(data.test.targets, SINGLE), scores))
+    return RoundScore(test=context.metric(stack_targets(data.test.known_targets, SINGLE), scores))

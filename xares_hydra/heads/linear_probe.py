@@ -56,13 +56,13 @@ def make_criterion(name: str, args: dict) -> torch.nn.Module:
 @head("linear_probe")
 def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
     kind = context.task.label.kind
-    out_dim = 1 if kind == REGRESSION else context.task.label.n_classes
+    out_dim = 1 if kind == REGRESSION else context.task.label.class_count
     settings = context.settings
     device = settings.torch_device
     splits = {
         name: (
             torch.from_numpy(np.ascontiguousarray(subset.pooled, dtype=np.float32)).to(device),
-            torch.from_numpy(stack_targets(subset.targets, kind)).to(device),
+            torch.from_numpy(stack_targets(subset.known_targets, kind)).to(device),
         )
         for name, subset in named_splits(data)
     }

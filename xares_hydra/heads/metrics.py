@@ -119,7 +119,7 @@ def segment_activity(frames: np.ndarray, segment_frames: int) -> np.ndarray:
     n_segments = -(-len(frames) // segment_frames)
     padded = np.zeros((n_segments * segment_frames, frames.shape[1]), dtype=bool)
     padded[: len(frames)] = frames
-    return padded.reshape(n_segments, segment_frames, frames.shape[1]).any(axis=1)
+    return np.asarray(padded.reshape(n_segments, segment_frames, frames.shape[1]).any(axis=1))
 
 
 class SegmentF1:

@@ -94,8 +94,8 @@ class CaptionedClips:
         audio = np.zeros((len(clip_keys), embeddings.dim))
         np.add.at(audio, rows, embeddings.pooled * weights[:, None])
         audio /= np.bincount(rows, weights=weights, minlength=len(clip_keys))[:, None]
-        captions = {}
-        for row, texts in zip(rows, embeddings.targets):
+        captions: dict[int, list[str]] = {}
+        for row, texts in zip(rows, embeddings.known_targets):
             captions.setdefault(int(row), list(texts))
         caption_clip = np.array([row for row in range(len(clip_keys)) for _ in captions[row]], dtype=np.int64)
         ids = tokenizer([text for row in range(len(clip_keys)) for text in captions[row]])

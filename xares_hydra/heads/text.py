@@ -23,8 +23,11 @@ PAD, UNK, EOS, SEPARATOR = "<pad>", "<unk>", "<|endoftext|>", "<|vision_end|>"
 
 
 class Tokenizer(Protocol):
-    vocab_size: int
-    pad_id: int
+    @property
+    def vocab_size(self) -> int: ...
+
+    @property
+    def pad_id(self) -> int: ...
 
     def __call__(self, texts: Sequence[str]) -> list[list[int]]: ...
 

@@ -12,7 +12,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -21,7 +21,11 @@ from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore
 
-Args = TypeVar("Args")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Args = TypeVar("Args", bound="DataclassInstance")
+Model = TypeVar("Model", bound=torch.nn.Module)
 
 
 def cosine_lr(epoch: int, epochs: int, lr: float, decay_fraction: float) -> float:
@@ -124,7 +128,7 @@ def require_frames(data: RoundData, context: HeadContext) -> None:
             )
 
 
-def seeded(seed: int, build: Callable[[], torch.nn.Module], device: torch.device) -> torch.nn.Module:
+def seeded(seed: int, build: Callable[[], Model], device: torch.device) -> Model:
     """The module ``build`` returns, initialised from ``seed`` (the same seed gives the same weights)."""
     torch.manual_seed(seed)
     return build().to(device)

@@ -16,7 +16,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json
 from xares_hydra.encode.encoder_spec import default_name
@@ -77,9 +77,14 @@ class JobProgress(Callback):
 
 
 def _job_title(config: DictConfig) -> str:
-    encoder = default_name(config.hydra.runtime.choices.get("encoder"), OmegaConf.to_container(config.encoder))
+    encoder = default_name(config.hydra.runtime.choices.get("encoder"), _as_dict(config.encoder))
     variant = distinguishing_overrides(config.hydra.overrides.task)
     return f"{config.task.name} · {encoder}" + (f" [{variant}]" if variant else "")
+
+
+def _as_dict(node: DictConfig) -> dict[str, Any]:
+    """The node as plain values, interpolations left unresolved."""
+    return {str(key): value for key, value in node.items_ex(resolve=False)}
 
 
 def _job_record(config: DictConfig) -> dict[str, Any] | None:

@@ -174,7 +174,8 @@ def _head_table(
     slot: str, tasks: list[TaskRow], columns: list[Column], scored: list[dict[str, Any]], with_published: bool
 ) -> HeadTable:
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores."""
-    cells, members = {}, {}
+    cells: dict[tuple[str, str], Cell] = {}
+    members: dict[Column, list[dict[str, Any]]] = {}
     for record in scored:
         result = record["scores"].get(slot)
         if result is None:

@@ -74,11 +74,11 @@ class Selection:
     @property
     def winner(self) -> Trial | None:
         """The best validation score; ties go to the first trial in variant order."""
-        candidates = [trial for trial in self.trials if trial.valid is not None]
+        candidates = [(trial, trial.valid) for trial in self.trials if trial.valid is not None]
         if not candidates:
             return None
         sign = 1 if self.higher_is_better else -1
-        return max(candidates, key=lambda trial: sign * trial.valid)
+        return max(candidates, key=lambda candidate: sign * candidate[1])[0]
 
     @property
     def winning_record(self) -> dict[str, Any] | None:

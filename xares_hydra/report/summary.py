@@ -122,7 +122,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
     for (encoder, mode, variant), members in sorted(groups.items()):
         scopes = list(SCOPES) if mode == "xares" else ["public", "all"]
         for scope in scopes:
-            entry = {"encoder": encoder, "mode": mode, "variant": variant, "scope": scope}
+            entry: dict[str, Any] = {"encoder": encoder, "mode": mode, "variant": variant, "scope": scope}
             for slot in HEAD_SLOTS:
                 average, counted = weighted_average(members, slot, scope)
                 entry[slot] = average

@@ -1,4 +1,4 @@
-"""Shared test helpers: real tar shards, real audio, an isolated XARES_ROOT for subprocess runs."""
+"""Shared test helpers: config composition, real tar shards, real audio, an isolated XARES_ROOT for subprocess runs."""
 
 from __future__ import annotations
 
@@ -9,11 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
 
+import xares_hydra.schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.data.shards import encode_audio, write_shard
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))
+
+
+def composed(*overrides: str, hydra: bool = False) -> DictConfig:
+    """The config as ``xares`` composes it from the installed package; ``hydra=True`` keeps the hydra node."""
+    with initialize_config_module("xares_hydra.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
 
 def tone(seconds: float, rate: int = 16000, frequency: float = 440.0, channels: int = 1) -> np.ndarray:

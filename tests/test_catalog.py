@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import REPO
-from hydra import compose, initialize_config_module
+from conftest import REPO, composed
 from omegaconf import OmegaConf
 from xares_datasets import (
     BUILDERS,
@@ -60,9 +59,7 @@ SLOW_NON_CLIP = {"librispeech"}
 
 @functools.cache
 def composed_task(name: str) -> TaskSpec:
-    with initialize_config_module("xares_hydra.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[f"task={name}"])
-    return TaskSpec.from_config(OmegaConf.to_container(cfg.task, resolve=True))
+    return TaskSpec.from_config(OmegaConf.to_container(composed(f"task={name}").task, resolve=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,7 +131,8 @@ def check_private_skips(records: dict[str, dict[str, Any]], data_root: Path) -> 
     for name in private_tasks():
         record = records[name]
         assert record["status"] == "skipped", name
-        assert str(data_root / name) in record["reason"] and "tar shards" in record["reason"]
+        assert str(data_root / name) in record["reason"]
+        assert "tar shards" in record["reason"]
 
 
 def test_esc50_and_fsd50k_download_once_and_score(xares_root):
@@ -209,18 +207,22 @@ def test_private_task_without_data_says_where_to_put_the_shards(xares_root):
     folder = xares_root / "data" / "finger_snap"
     output = unwrapped(result.stdout + result.stderr)
     assert result.returncode == 0, "a missing private dataset skips the task; it is not an error"
-    assert record["status"] == "skipped" and not record["scores"]
+    assert record["status"] == "skipped"
+    assert not record["scores"]
     for words in ("private data that is never downloaded", "finger_snap_train*.tar", "finger_snap_test*.tar",
                   f"into {folder}", "paths.data_root"):  # fmt: skip
-        assert words in record["reason"] and words in output, words
-    assert "Traceback" not in output and not folder.exists()
+        assert words in record["reason"], words
+        assert words in output, words
+    assert "Traceback" not in output
+    assert not folder.exists()
 
 
 def test_private_task_runs_on_shards_placed_in_its_folder(xares_root):
     mini = mini_dataset("finger_snap")
     mini.write(xares_root / "data" / "finger_snap")  # no ready marker: private data needs none
     record = run_in_process(xares_root, "finger_snap", f"data.zenodo_api={closed_port_api()}")
-    assert record["status"] == "ok" and record["data"]["source"] == "local"
+    assert record["status"] == "ok"
+    assert record["data"]["source"] == "local"
     check_scores(record, "finger_snap")
     assert {partition: record["counts"][partition]["clips"] for partition in mini.partitions} == {
         partition: mini.clips(partition) for partition in mini.partitions

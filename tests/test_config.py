@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, run_xares
-from hydra import compose, initialize_config_module
+from conftest import REPO, composed, run_xares
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -24,17 +23,13 @@ def options(group: str) -> list[str]:
     return sorted(path.relative_to(CONF / group).with_suffix("").as_posix() for path in (CONF / group).rglob("*.yaml"))
 
 
-def composed(*overrides: str):
-    with initialize_config_module("xares_hydra.conf", version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
 @pytest.mark.parametrize("name", options("task"))
 def test_every_task_composes_into_a_valid_task_spec(name):
     cfg = composed(f"task={name}")
     task = TaskSpec.from_config(OmegaConf.to_container(cfg.task, resolve=True))
     assert task.name == name.replace("/", "_"), "the file name is the name users type (demo/x is demo_x)"
-    assert task.partitions and task.eval_weight > 0
+    assert task.partitions
+    assert task.eval_weight > 0
     assert task.label.n_classes or task.label.kind in ("captions", "transcript")
     assert head_settings(cfg).lr == cfg.task.learning_rate
     encode_settings(cfg, task)
@@ -43,7 +38,9 @@ def test_every_task_composes_into_a_valid_task_spec(name):
 @pytest.mark.parametrize("name", ["mel", "noise"])
 def test_builtin_encoders_instantiate_with_the_contract(name):
     encoder = instantiate(composed(f"encoder={name}").encoder)
-    assert encoder.sampling_rate == 16000 and encoder.output_dim == 64 and encoder.hop_size_in_ms == 10
+    assert encoder.sampling_rate == 16000
+    assert encoder.output_dim == 64
+    assert encoder.hop_size_in_ms == 10
 
 
 @pytest.mark.parametrize("name", options("head"))
@@ -52,7 +49,8 @@ def test_head_options(name):
     settings = head_settings(cfg)
     assert settings.mlp == (name != "knn")
     assert settings.knn == (name != "mlp")
-    assert settings.epochs == 10 and settings.batch_size == 32
+    assert settings.epochs == 10
+    assert settings.batch_size == 32
 
 
 def test_head_settings_follow_the_task_until_overridden():
@@ -97,28 +95,33 @@ def test_help_lists_the_config_groups(xares_root):
     result = run_xares("--help", root=xares_root)
     for group in ("task:", "encoder:", "head:", "compat:", "paths:"):
         assert group in result.stdout
-    assert "esc50" in result.stdout and "demo_sounds" in result.stdout
+    assert "esc50" in result.stdout
+    assert "demo_sounds" in result.stdout
 
 
 def test_cfg_job_shows_the_composed_config(xares_root):
     result = run_xares("--cfg", "job", "task=esc50", "encoder=mel", root=xares_root)
     cfg = OmegaConf.create(result.stdout)
-    assert cfg.task.name == "esc50" and cfg.encoder._target_ == "xares_hydra.encoders.mel.MelEncoder"
+    assert cfg.task.name == "esc50"
+    assert cfg.encoder._target_ == "xares_hydra.encoders.mel.MelEncoder"
 
 
 def test_unknown_task_or_encoder_lists_the_available_ones(xares_root):
     result = run_xares("task=esc5O", root=xares_root, check=False)
     assert result.returncode != 0
-    assert "esc50" in result.stderr and "Traceback" not in result.stderr
+    assert "esc50" in result.stderr
+    assert "Traceback" not in result.stderr
     result = run_xares("encoder=whisperr", root=xares_root, check=False)
-    assert "mel" in result.stderr and "noise" in result.stderr
+    assert "mel" in result.stderr
+    assert "noise" in result.stderr
 
 
 def test_config_tree_ships_inside_the_package():
     import xares_hydra.conf
 
     shipped = Path(xares_hydra.conf.__file__).parent
-    assert (shipped / "config.yaml").exists() and (shipped / "task" / "esc50.yaml").exists()
+    assert (shipped / "config.yaml").exists()
+    assert (shipped / "task" / "esc50.yaml").exists()
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, clip_shard, tone
+from conftest import clip_shard, tone
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.data.shards import write_shard
@@ -164,7 +164,6 @@ def test_concurrent_processes_encode_each_shard_once(tmp_path):
     script = textwrap.dedent(
         f"""
         import sys, torch
-        sys.path.insert(0, {str(REPO)!r})
         from pathlib import Path
         from xares_hydra.encoders.mel import MelEncoder
         from xares_hydra.encode.cache import EncoderCache

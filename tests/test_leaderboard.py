@@ -104,7 +104,8 @@ def test_weighted_averages_over_public_and_all_tasks_use_the_eval_weights():
     assert f"| **Weighted Average (public tasks)** | {public:.3f} |" in markdown
     assert f"| **Weighted Average (all tasks)** | {everything:.3f} |" in markdown
     assert "| Tasks averaged (public / all) | 2 / 3 |" in markdown
-    assert "| Subway broadcast[^priv] |" in markdown and "[^priv]: Private task" in markdown
+    assert "| Subway broadcast[^priv] |" in markdown
+    assert "[^priv]: Private task" in markdown
 
 
 def test_fold_std_is_shown_for_kfold_tasks_only():
@@ -113,7 +114,8 @@ def test_fold_std_is_shown_for_kfold_tasks_only():
     assert cell(board, "mlp", "esc50", "mine").std == pytest.approx(0.0816, abs=1e-4)
     assert cell(board, "mlp", "cremad", "mine").std is None
     markdown = leaderboard_markdown(board)
-    assert "| ESC-50 | 0.700 ± 0.082 |" in markdown and "| CREMA-D | 0.500 |" in markdown
+    assert "| ESC-50 | 0.700 ± 0.082 |" in markdown
+    assert "| CREMA-D | 0.500 |" in markdown
 
 
 def test_the_newest_record_of_a_setting_wins_and_a_newer_failure_does_not_hide_a_score():
@@ -209,7 +211,8 @@ def test_published_numbers_that_need_a_download_besides_the_encoder_say_so_next_
 
 def test_demo_only_records_get_no_published_columns():
     board = build_leaderboard([make_record("demo_timbre", "mine", 0.5)])
-    assert not board.has_published and "published" not in leaderboard_markdown(board)
+    assert not board.has_published
+    assert "published" not in leaderboard_markdown(board)
 
 
 def test_writes_markdown_csv_json_and_a_figure(tmp_path):
@@ -220,10 +223,13 @@ def test_writes_markdown_csv_json_and_a_figure(tmp_path):
     paths = write_leaderboard(build_leaderboard(records), tmp_path)
     assert [path.name for path in paths] == [f"leaderboard.{ext}" for ext in ("md", "csv", "json", "png")]
     image = imread(tmp_path / "leaderboard.png")
-    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert image.ndim == 3
+    assert image.shape[0] > 100
+    assert image.shape[1] > 100
     rows = list(csv.DictReader(io.StringIO((tmp_path / "leaderboard.csv").read_text())))
     esc50 = next(row for row in rows if row["head"] == "mlp" and row["task"] == "esc50")
-    assert float(esc50["mine"]) == 0.8 and float(esc50["mine std"]) == pytest.approx(0.05)
+    assert float(esc50["mine"]) == 0.8
+    assert float(esc50["mine std"]) == pytest.approx(0.05)
     assert float(esc50["dasheng (published)"]) == 0.857
     document = json.loads((tmp_path / "leaderboard.json").read_text())
     assert document["heads"]["knn"]["rows"][0]["cells"]["theirs"]["score"] == pytest.approx(0.4)
@@ -254,7 +260,8 @@ def test_xares_report_rebuilds_the_same_files_from_a_results_folder(tmp_path, ca
     assert "| ESC-50 | 0.810 ± 0.010 | 0.500 ± 0.100 | **0.857** |" in (tmp_path / "a" / "leaderboard.md").read_text()
     assert "| ESC-50 | 0.200 |" in (tmp_path / "a" / "leaderboard-xares.md").read_text()
     assert report_main([str(root), "--out", str(tmp_path / "c"), "--mode", "xares"]) == 0
-    assert not (tmp_path / "c" / "leaderboard.md").exists() and (tmp_path / "c" / "leaderboard-xares.md").exists()
+    assert not (tmp_path / "c" / "leaderboard.md").exists()
+    assert (tmp_path / "c" / "leaderboard-xares.md").exists()
     assert "MLP Result" in capsys.readouterr().out
 
 
@@ -267,4 +274,5 @@ def test_xares_report_command_line(tmp_path):
     assert (root / "leaderboard.png").exists()
     (tmp_path / "empty").mkdir()
     empty = subprocess.run([str(command), str(tmp_path / "empty")], capture_output=True, text=True, timeout=120)
-    assert empty.returncode == 1 and "no result records" in empty.stderr
+    assert empty.returncode == 1
+    assert "no result records" in empty.stderr

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_xares
-from hydra import compose, initialize_config_module
+from conftest import composed, run_xares
+from hydra import initialize_config_module
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.encode.placement import device_for_job
@@ -17,40 +17,39 @@ PUBLIC = suite_tasks("xares_public")
 PRIVATE = suite_tasks("xares_private")
 
 
-def composed(*overrides: str):
-    with initialize_config_module(config_module="xares_hydra.conf", version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
-
-
 def swept_tasks(cfg) -> list[str]:
     return cfg.hydra.sweeper.params.task.split(",")
 
 
 def test_the_xares_suites_list_every_xares_task_once():
-    public = composed("+benchmark=xares")
-    assert sorted(swept_tasks(public)) == sorted(PUBLIC) and len(PUBLIC) == 22
+    public = composed("+benchmark=xares", hydra=True)
+    assert sorted(swept_tasks(public)) == sorted(PUBLIC)
+    assert len(PUBLIC) == 22
     assert public.hydra.mode.name == "MULTIRUN", "one word runs the suite, -m is optional"
-    everything = composed("+benchmark=xares_all")
+    everything = composed("+benchmark=xares_all", hydra=True)
     assert sorted(swept_tasks(everything)) == sorted(XARES)
-    assert len(XARES) == 27 and set(XARES) == set(PUBLIC) | set(PRIVATE)
-    demo = swept_tasks(composed("+benchmark=demo"))
+    assert len(XARES) == 27
+    assert set(XARES) == set(PUBLIC) | set(PRIVATE)
+    demo = swept_tasks(composed("+benchmark=demo", hydra=True))
     assert demo == [f"demo/{name}" for name in ("captions", "digits", "events", "mixtures", "sounds", "timbre")]
 
 
 def test_the_download_preset_fetches_the_whole_suite_and_stops():
-    cfg = composed("+benchmark=xares_download")
-    assert cfg.stage == "download" and sorted(swept_tasks(cfg)) == sorted(XARES)
+    cfg = composed("+benchmark=xares_download", hydra=True)
+    assert cfg.stage == "download"
+    assert sorted(swept_tasks(cfg)) == sorted(XARES)
     assert cfg.hydra.runtime.choices.encoder == "mel", "no encoder weights are needed to download"
 
 
 def test_the_parallel_launcher_is_joblib_with_a_job_count():
-    cfg = composed("hydra/launcher=parallel")
-    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 4
-    assert composed("hydra/launcher=parallel", "hydra.launcher.n_jobs=8").hydra.launcher.n_jobs == 8
+    cfg = composed("hydra/launcher=parallel", hydra=True)
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
+    assert cfg.hydra.launcher.n_jobs == 4
+    assert composed("hydra/launcher=parallel", "hydra.launcher.n_jobs=8", hydra=True).hydra.launcher.n_jobs == 8
 
 
 def test_the_slurm_launcher_has_overridable_resources():
-    launcher = composed("hydra/launcher=slurm").hydra.launcher
+    launcher = composed("hydra/launcher=slurm", hydra=True).hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.gpus_per_node, launcher.cpus_per_task, launcher.mem_gb, launcher.timeout_min) == (1, 8, 64, 240)
     overridden = composed(
@@ -58,23 +57,27 @@ def test_the_slurm_launcher_has_overridable_resources():
         "hydra.launcher.partition=gpu",
         "hydra.launcher.timeout_min=30",
         "hydra.launcher.gpus_per_node=2",
+        hydra=True,
     ).hydra.launcher
     assert (overridden.partition, overridden.timeout_min, overridden.gpus_per_node) == ("gpu", 30, 2)
 
 
 def test_the_grid_search_sweeps_lr_and_hidden_dim_without_knn():
-    cfg = composed("+search=grid", "task=demo/timbre")
+    cfg = composed("+search=grid", "task=demo/timbre", hydra=True)
     params = cfg.hydra.sweeper.params
     assert params["head.lr"].split(",") == ["1e-4", "3.2e-4", "1e-3", "3.2e-3", "1e-2"]
     assert params["head.hidden_dim"] == "null,1024"
-    assert cfg.head.knn is False and cfg.hydra.mode.name == "MULTIRUN"
+    assert cfg.head.knn is False
+    assert cfg.hydra.mode.name == "MULTIRUN"
 
 
 def test_the_optuna_search_maximises_the_returned_validation_score():
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    sweeper = composed("+search=optuna", "task=demo/timbre").hydra.sweeper
-    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
-    assert "head.lr" in sweeper.params and sweeper.max_failure_rate == 1.0
+    sweeper = composed("+search=optuna", "task=demo/timbre", hydra=True).hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper")
+    assert sweeper.direction == "maximize"
+    assert "head.lr" in sweeper.params
+    assert sweeper.max_failure_rate == 1.0
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,10 @@ import math
 from collections.abc import Callable
 
 import torch
-from xares_hydra.encoders.xares_exact import BEHAVIOUR_DEFAULT, BEHAVIOUR_XARES, encode_like_xares
 
 from xares_hydra.errors import ConfigError, EncoderContractError
+
+from .xares_exact import BEHAVIOUR_DEFAULT, BEHAVIOUR_XARES, encode_like_xares
 
 
 def num_frames(n_samples: int, hop_samples: int) -> int:

@@ -20,14 +20,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
-from ._optional import require
-from .chunking import ChunkedEncoder
-from .xares_exact import waveform_features_like_xares, whisper_features_like_xares
 
 from xares_hydra.errors import DataUnavailable
 
 from ._optional import require
 from .chunking import ChunkedEncoder
+from .xares_exact import waveform_features_like_xares, whisper_features_like_xares
 
 log = logging.getLogger(__name__)
 

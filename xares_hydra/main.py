@@ -34,7 +34,7 @@ from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
 from xares_hydra.report.record import STATUS_FAILED, STATUS_OK, STATUS_UNAVAILABLE, RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
-from xares_hydra.report.summary import check_table, record_table
+from xares_hydra.report.summary import check_table, fingerprint_table, record_table
 from xares_hydra.settings import (
     data_options,
     device,
@@ -177,6 +177,7 @@ def check_encoder(cfg: DictConfig, name: str) -> int:
         log.error("%s", error)
         return 1
     results = run_checks(encoder, device(cfg), long_seconds=cfg.check.long_seconds, autocast=cfg.encode.autocast)
+    stdout_console().print(fingerprint_table(spec.fingerprint, spec.fingerprint_document))
     stdout_console().print(check_table(results, name))
     return 0 if all(result.passed for result in results) else 1
 

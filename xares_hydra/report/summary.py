@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
@@ -276,3 +277,19 @@ def check_table(results: Sequence[CheckResult], encoder_name: str) -> Table:
     for result in results:
         table.add_row(result.name, "[green]pass[/green]" if result.passed else "[red]FAIL[/red]", result.detail)
     return table
+
+
+def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:
+    """What the encoder's cache fingerprint was computed from, one input per row."""
+    table = Table(title=f"cache fingerprint {fingerprint}: its inputs (README, 'Cache key and results layout')")
+    table.add_column("input")
+    table.add_column("value")
+    for key, value in _flattened(document):
+        table.add_row(key, escape(str(value)))
+    return table
+
+
+def _flattened(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        return [item for key, inner in value.items() for item in _flattened(inner, f"{prefix}{key}.")]
+    return [(prefix.rstrip("."), value)]

@@ -89,6 +89,7 @@ def run_task(
         encoder={"name": encoder_name or "encoder"},
         head=plain(cfg.head),
         mode=cfg.compat.mode,
+        device=device(cfg).type,
         overrides=list(overrides),
         config=plain(cfg),
     )

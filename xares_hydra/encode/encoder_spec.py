@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from xares_hydra.encode.code_identity import code_identity
-from xares_hydra.encode.fingerprint import encoder_fingerprint
+from xares_hydra.encode.fingerprint import encoder_fingerprint, encoder_identity
 from xares_hydra.errors import ConfigError, TaskSkipped
 
 log = logging.getLogger("xares")
@@ -52,7 +52,13 @@ class EncoderSpec:
         return f"{type(self.instance).__module__}.{type(self.instance).__qualname__}"
 
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "fingerprint": self.fingerprint, "target": self.target, "config": self.config}
+        return {
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "identity": encoder_identity(self.fingerprint_document),
+            "target": self.target,
+            "config": self.config,
+        }
 
     def build(self, device: torch.device) -> torch.nn.Module:
         if self.instance is not None:

@@ -22,6 +22,7 @@ from xares_hydra.atomic import write_json
 
 CACHE_FORMAT_VERSION = 2
 _DIGEST_MEMO = ".file_digests.json"
+TASK_DERIVED_SETTINGS = ("crop_length", "batch_size")
 
 
 def encoder_fingerprint(
@@ -39,6 +40,13 @@ def encoder_fingerprint(
     }
     canonical = json.dumps(document, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12], document
+
+
+def encoder_identity(document: dict[str, Any]) -> str:
+    """The fingerprint without what the task decides (crop length, encode batch size): one per encoder across tasks."""
+    settings = {key: value for key, value in document["settings"].items() if key not in TASK_DERIVED_SETTINGS}
+    canonical = json.dumps(dict(document, settings=settings), sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
 def _with_file_digests(value: Any, memo_dir: Path | None) -> Any:

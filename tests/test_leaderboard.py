@@ -259,3 +259,13 @@ def test_xares_report_command_line(tmp_path):
     (tmp_path / "empty").mkdir()
     empty = subprocess.run([str(command), str(tmp_path / "empty")], capture_output=True, text=True, timeout=120)
     assert empty.returncode == 1 and "no result records" in empty.stderr
+
+
+def test_demo_tasks_never_count_as_public_xares_tasks():
+    demo = make_record("demo_sounds", "mine", 0.9, weight=1000)
+    demo["task"]["tags"] = ["demo"]
+    esc50 = make_record("esc50", "mine", 0.5, weight=400)
+    esc50["task"]["tags"] = ["xares", "xares_public"]
+    board = build_leaderboard([demo, esc50], published=False)
+    assert average(board, "mlp", "public", "mine").score == pytest.approx(0.5)
+    assert (average(board, "mlp", "public", "mine").tasks, average(board, "mlp", "all", "mine").tasks) == (1, 2)

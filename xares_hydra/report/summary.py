@@ -83,8 +83,15 @@ def crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     return crashed
 
 
+def is_public_xares_task(task: dict[str, Any]) -> bool:
+    """Public X-ARES tasks by their tags (demo tasks are in no X-ARES suite); untagged old records by ``private``."""
+    if "tags" in task:
+        return "xares_public" in task["tags"]
+    return not task.get("private") and not str(task.get("name", "")).startswith("demo_")
+
+
 SCOPES = {
-    "public": lambda task: not task.get("private"),
+    "public": is_public_xares_task,
     "all": lambda task: True,
     # X-ARES 0.1.3 labels this average "public" but computes it over the private tasks
     "public as X-ARES computes it": lambda task: bool(task.get("private")),

@@ -14,14 +14,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run_xares
+from test_byo_encoders import SMALL_TIMBRE
 
-SMALL_TIMBRE = (
-    "task=demo/timbre",
-    "task.generator.args.train_per_class=6",
-    "task.generator.args.valid_per_class=2",
-    "task.generator.args.test_per_class=3",
-    "task.epochs=3",
-)
 UNREACHABLE_API = "data.zenodo_api=http://127.0.0.1:9/api"  # nothing listens on port 9: refused at once
 
 

@@ -39,7 +39,7 @@ def setting_of(record: dict[str, Any]) -> dict[str, Any]:
         is_default = task_key in task and normalised(task[task_key]) == normalised(value)
         head[key] = TASK_DEFAULT if is_default and task_key not in changed_task_keys else normalised(value)
     task_changes = {
-        key: normalised(task.get(key))
+        key: normalised(_at(task, key))
         for key in sorted(changed_task_keys)
         if key not in HEAD_TASK_DEFAULTS.values() and key != "name"
     }
@@ -155,8 +155,14 @@ def _changed_task_keys(overrides: Iterable[str]) -> set[str]:
     for override in overrides:
         key = override.lstrip("+~").split("=", 1)[0]
         if key.startswith("task."):
-            keys.add(key.removeprefix("task.").split(".")[0])
+            keys.add(key.removeprefix("task."))
     return keys
+
+
+def _at(values: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        values = values.get(part) if isinstance(values, dict) else None
+    return values
 
 
 def _digest(value: Any) -> str:

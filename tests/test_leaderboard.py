@@ -72,6 +72,7 @@ def make_record(
         "scores": scores if status == "ok" else {},
         "overrides": [f"task={task}", f"encoder={encoder}", *overrides],
         "created": created,
+        "config": {"task": {"name": task, "learning_rate": 1e-3}},
     }
 
 
@@ -134,14 +135,14 @@ def test_the_newest_record_of_a_setting_wins_and_a_newer_failure_does_not_hide_a
 def test_modes_are_never_mixed_and_settings_get_their_own_columns():
     records = [
         make_record("esc50", "mine", 0.8),
-        make_record("esc50", "mine", 0.7, overrides=("head.lr=0.01",)),
+        make_record("esc50", "mine", 0.7, head={"lr": 0.01, "hidden_dim": None}),
         make_record("esc50", "mine", 0.3, mode="xares", overrides=("compat=xares",)),
     ]
     default = build_leaderboard(records, mode="default", published=False)
     xares = build_leaderboard(records, mode="xares", published=False)
-    assert [column.label for column in table(default, "mlp").columns] == ["mine", "mine [head.lr=0.01]"]
+    assert [column.label for column in table(default, "mlp").columns] == ["mine", "mine [lr=0.01]"]
     assert cell(default, "mlp", "esc50", "mine").score == 0.8
-    assert cell(default, "mlp", "esc50", "mine [head.lr=0.01]").score == 0.7
+    assert cell(default, "mlp", "esc50", "mine [lr=0.01]").score == 0.7
     assert [column.label for column in table(xares, "mlp").columns] == ["mine"]
     assert cell(xares, "mlp", "esc50", "mine").score == 0.3
     assert "(xares mode)" in leaderboard_markdown(xares)
@@ -276,3 +277,13 @@ def test_xares_report_command_line(tmp_path):
     empty = subprocess.run([str(command), str(tmp_path / "empty")], capture_output=True, text=True, timeout=120)
     assert empty.returncode == 1
     assert "no result records" in empty.stderr
+
+
+def test_demo_tasks_never_count_as_public_xares_tasks():
+    demo = make_record("demo_sounds", "mine", 0.9, weight=1000)
+    demo["task"]["tags"] = ["demo"]
+    esc50 = make_record("esc50", "mine", 0.5, weight=400)
+    esc50["task"]["tags"] = ["xares", "xares_public"]
+    board = build_leaderboard([demo, esc50], published=False)
+    assert average(board, "mlp", "public", "mine").score == pytest.approx(0.5)
+    assert (average(board, "mlp", "public", "mine").tasks, average(board, "mlp", "all", "mine").tasks) == (1, 2)

@@ -19,7 +19,6 @@ def trial(lr: float, valid: float, test: float, task: str = "esc50", **kwargs) -
         "mine",
         test,
         valid=valid,
-        overrides=(f"head.lr={lr}",),
         head={"lr": lr, "hidden_dim": None, "epochs": 10},
         **kwargs,
     )
@@ -43,7 +42,7 @@ def test_the_winner_is_chosen_on_validation_not_on_test(tmp_path):
     records.append(make_record("cremad", "mine", 0.5, valid=0.5, weight=300))
     cremad, esc50 = select_trials(records)  # sorted by task
     assert esc50.winner.head["lr"] == 1e-2 and esc50.winner.test == 0.70
-    assert [t.variant for t in esc50.trials] == ["head.lr=0.0001", "head.lr=0.001", "head.lr=0.01"]
+    assert [t.variant for t in esc50.trials] == ["", "lr=0.0001", "lr=0.01"], "the task default (1e-3) is no variant"
     assert esc50.searched_keys() == ["lr"] and len(cremad.trials) == 1
     (average,) = selected_averages([esc50, cremad])
     assert average["all"] == pytest.approx((0.70 * 100 + 0.5 * 300) / 400)

@@ -13,10 +13,15 @@ from hydra.utils import instantiate
 from xares_hydra.errors import ConfigError, XaresError
 
 
-def build(config: Mapping[str, Any], what: str = "object") -> Any:
-    """``instantiate`` with the current folder importable (user modules) and one clear error."""
+def make_cwd_importable() -> None:
+    """User modules in the current folder are importable (``encoder._target_=my_module.MyEncoder``)."""
     if str(Path.cwd()) not in sys.path:
         sys.path.append(str(Path.cwd()))
+
+
+def build(config: Mapping[str, Any], what: str = "object") -> Any:
+    """``instantiate`` with the current folder importable (user modules) and one clear error."""
+    make_cwd_importable()
     try:
         return instantiate(dict(config))
     except InstantiationException as exn:

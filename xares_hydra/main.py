@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.console import stdout_console
-from xares_hydra.data.prepare import TaskData, prepare_task_data
+from xares_hydra.data.prepare import TaskData, data_root_warning, prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import run_checks
@@ -34,7 +34,7 @@ from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
 from xares_hydra.report.record import RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
-from xares_hydra.report.summary import check_table, record_table
+from xares_hydra.report.summary import check_table, fingerprint_table, record_table
 from xares_hydra.settings import (
     data_options,
     device,
@@ -43,6 +43,7 @@ from xares_hydra.settings import (
     head_settings,
     plain,
 )
+from xares_hydra.sweep_checks import contract_checked
 
 log = logging.getLogger("xares")
 
@@ -57,6 +58,10 @@ def main(cfg: DictConfig) -> float:
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     if sweeping and cfg.device == "auto":
         cfg.device = device_for_job(cfg.device, hydra_cfg.job.num, visible_gpu_count())
+    if sweeping and cfg.encode.check:
+        cfg.encode.check = not checked_before_the_sweep(cfg, name, Path(hydra_cfg.sweep.dir))
+    if not sweeping and (warning := data_root_warning(data_options(cfg).data_root, [cfg.task.name])):
+        log.warning("%s", warning)
     try:
         record = run_task(
             cfg,
@@ -89,6 +94,7 @@ def run_task(
         encoder={"name": encoder_name or "encoder"},
         head=plain(cfg.head),
         mode=cfg.compat.mode,
+        device=device(cfg).type,
         overrides=list(overrides),
         config=plain(cfg),
     )
@@ -136,6 +142,15 @@ def run_stages(
     record.counts["label_skips"] = label_skips
 
 
+def checked_before_the_sweep(cfg: DictConfig, name: str, sweep_dir: Path) -> bool:
+    """Whether the sweep's own checks already passed this encoder's contract (see ``sweep_checks``)."""
+    try:
+        spec = encoder_spec(cfg, TaskSpec.from_config(plain(cfg.task)), name=name)
+    except XaresError:
+        return False  # the job itself reports it
+    return contract_checked(sweep_dir, spec.summary()["identity"])
+
+
 def task_summary(task: TaskSpec) -> dict[str, Any]:
     return {
         "name": task.name,
@@ -178,6 +193,7 @@ def check_encoder(cfg: DictConfig, name: str) -> int:
         log.error("%s", error)
         return 1
     results = run_checks(encoder, device(cfg), long_seconds=cfg.check.long_seconds, autocast=cfg.encode.autocast)
+    stdout_console().print(fingerprint_table(spec.fingerprint, spec.fingerprint_document))
     stdout_console().print(check_table(results, name))
     return 0 if all(result.passed for result in results) else 1
 

@@ -14,7 +14,7 @@ from xares_hydra.encode.embed import EncodeSettings
 from xares_hydra.encode.encoder_spec import EncoderSpec, default_name, spec_from_config, spec_from_instance
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings, resolve_device
-from xares_hydra.instantiate import build_encoder
+from xares_hydra.instantiate import build_encoder, make_cwd_importable
 
 FRAME_TASK_TYPES = ("frame", "asr")
 
@@ -62,6 +62,7 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         crop_length=task.crop_length,
         pad_short_crops=bool(cfg.compat.pad_short_crops),
         pad_batches=bool(cfg.compat.pad_batches),
+        force=bool(cfg.encode.force),
     )
 
 
@@ -77,6 +78,7 @@ def encoder_spec(
         return spec_from_instance(encoder, settings, name)
     config = plain(cfg.encoder)
     name = name or default_name(None, config)
+    make_cwd_importable()  # the fingerprint finds a user module's source the way instantiate will
     return spec_from_config(name, config, settings, Path(cfg.paths.cache_root), builder=build_encoder)
 
 

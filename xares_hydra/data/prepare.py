@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from filelock import FileLock
 
 from xares_hydra.atomic import write_json
 from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.data.zenodo import LOCK_NAME as ZENODO_LOCK
 from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker
 from xares_hydra.errors import DataUnavailable, TaskSkipped
 
@@ -59,6 +63,22 @@ def prepare_task_data(task: TaskSpec, options: DataOptions) -> TaskData:
     return TaskData(directory, shards, _with_checksums(provenance, shards))
 
 
+def data_root_warning(data_root: Path, task_names: list[str]) -> str | None:
+    """A warning when ``data_root`` exists but holds no task folder at all (likely a wrong path), else None."""
+    if not data_root.is_dir() or any(read_ready_marker(path) is not None for path in _subfolders(data_root)):
+        return None
+    expected = ", ".join(str(data_root / name) for name in task_names)
+    return (
+        f"paths.data_root={data_root} exists but holds no task data (expected task folders such as {expected}, "
+        "each with its tar shards and a .audio_tar_ready marker). Data will be downloaded or generated into it; "
+        "if your data is elsewhere, point paths.data_root at the folder that holds the task folders."
+    )
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return [path for path in folder.iterdir() if path.is_dir()]
+
+
 def find_shards(task: TaskSpec, directory: Path, mini: bool = False) -> dict[str, list[Path]]:
     found = {}
     for partition, pattern in task.tar_patterns(mini).items():
@@ -84,8 +104,10 @@ def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path
     from xares_hydra.data.demo_data import generate
 
     wanted = {"source": "generated", **generator}
+    if read_ready_marker(directory) == wanted:
+        return wanted
     directory.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(directory) + ".lock"):
+    with _removed_when_done(Path(str(directory) + ".lock")) as lock, FileLock(str(lock)):
         if read_ready_marker(directory) != wanted:
             log.info("Generating the %s demo data in %s", task.name, directory)
             for stale in directory.glob("*.tar"):
@@ -95,14 +117,37 @@ def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path
     return wanted
 
 
+@contextmanager
+def _removed_when_done(lock: Path) -> Iterator[Path]:
+    """A lock file that is deleted once its run is done with it (later runs see the ready marker, not the lock)."""
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
+
+
 def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
     marker = read_ready_marker(directory)
     if marker is not None and not options.force_download:
         return {"source": "zenodo", "record": task.zenodo_id, **marker}
     options.data_root.mkdir(parents=True, exist_ok=True)
+    created = not directory.exists()
     # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
-    with FileLock(str(options.data_root / f".zenodo-{task.zenodo_id}.lock")):
-        return _download_or_link(task, record, directory, options)
+    try:
+        with _removed_when_done(options.data_root / f".zenodo-{task.zenodo_id}.lock") as lock, FileLock(str(lock)):
+            return _download_or_link(task, record, directory, options)
+    except DataUnavailable:
+        if created:
+            _remove_if_only_locks(directory)
+        raise
+    finally:
+        (directory / ZENODO_LOCK).unlink(missing_ok=True)
+
+
+def _remove_if_only_locks(directory: Path) -> None:
+    """Leave no empty task folder behind after a download that fetched nothing."""
+    if directory.is_dir() and all(path.name.endswith(".lock") for path in directory.iterdir()):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _download_or_link(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:

@@ -43,6 +43,8 @@ class EncodeSettings:
     crop_length: float | None = None
     pad_short_crops: bool = False
     pad_batches: bool = False
+    # re-encode shards the cache already holds
+    force: bool = False
 
 
 @dataclass
@@ -75,7 +77,7 @@ def encode_shards(
     encoded = {}
     for shard in shards:
         with cache.lock(shard):
-            if cache.is_complete(shard, need_frames=settings.keep_frames):
+            if not settings.force and cache.is_complete(shard, need_frames=settings.keep_frames):
                 continue
             log.info("Encoding %s", shard.name)
             writer = cache.writer(shard, dim_of(encoder), settings.keep_frames)
@@ -240,7 +242,7 @@ def ensure_encoded(
     check_first: bool = True,
 ) -> dict[str, Any]:
     """Encode what the cache lacks; returns the encoder's attributes. Builds the encoder only if needed."""
-    todo = [shard for shard in shards if not cache.is_complete(shard, settings.keep_frames)]
+    todo = [shard for shard in shards if settings.force or not cache.is_complete(shard, settings.keep_frames)]
     info = cache.encoder_info()
     if not todo and info is not None:
         log.info("All %d shards are in the cache %s", len(shards), cache.root)

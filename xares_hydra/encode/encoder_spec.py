@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from xares_hydra.encode.fingerprint import encoder_fingerprint
+from xares_hydra.encode.code_identity import code_identity
+from xares_hydra.encode.fingerprint import encoder_fingerprint, encoder_identity
 from xares_hydra.errors import ConfigError, TaskSkipped
 
 log = logging.getLogger("xares")
@@ -26,6 +27,7 @@ CONTRACT_ATTRIBUTES = ("sampling_rate", "output_dim", "hop_size_in_ms")
 MISSING = "???"
 # before 0.2 the wrappers installed as a top-level package ``encoders``; old targets keep working until 0.3
 DEPRECATED_PREFIX, PACKAGE_PREFIX = "encoders.", "xares_hydra.encoders."
+ENCODER_FILE_LOADER = "xares_hydra.encode.encoder_file.load_encoder_file"
 
 EncoderBuilder = Callable[[Mapping[str, Any]], torch.nn.Module]
 
@@ -50,7 +52,13 @@ class EncoderSpec:
         return f"{type(self.instance).__module__}.{type(self.instance).__qualname__}"
 
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "fingerprint": self.fingerprint, "target": self.target, "config": self.config}
+        return {
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "identity": encoder_identity(self.fingerprint_document),
+            "target": self.target,
+            "config": self.config,
+        }
 
     def build(self, device: torch.device) -> torch.nn.Module:
         if self.instance is not None:
@@ -80,10 +88,16 @@ def spec_from_config(
         raise ConfigError(
             "the encoder config has no _target_: use encoder=<name> or encoder=custom encoder._target_=..."
         )
-    fingerprint, document = encoder_fingerprint(config, embedding_settings, memo_dir)
+    fingerprint, document = encoder_fingerprint(config, embedding_settings, memo_dir, code=_code_of(config))
     return EncoderSpec(
         name=safe_name(name), fingerprint=fingerprint, fingerprint_document=document, config=config, builder=builder
     )
+
+
+def _code_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    target = str(config["_target_"])
+    source_file = config.get("path") if target == ENCODER_FILE_LOADER else None
+    return code_identity(target, str(source_file) if source_file else None)
 
 
 def canonical_target(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,7 +121,7 @@ def spec_from_instance(encoder: torch.nn.Module, embedding_settings: Mapping[str
         **{attribute: getattr(encoder, attribute, None) for attribute in CONTRACT_ATTRIBUTES},
         "weights_sha256": _state_digest(encoder),
     }
-    fingerprint, document = encoder_fingerprint(identity, embedding_settings)
+    fingerprint, document = encoder_fingerprint(identity, embedding_settings, code=code_identity(identity["_target_"]))
     return EncoderSpec(
         name=safe_name(name or type(encoder).__name__),
         fingerprint=fingerprint,

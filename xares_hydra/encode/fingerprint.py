@@ -1,7 +1,8 @@
 """The encoder fingerprint that keys the embedding cache.
 
 It hashes what determines the embeddings: the resolved encoder config (``_target_`` and every
-argument), the content of any weight file or directory it names, and the settings that change
+argument), the content of any weight file or directory it names, the code the encoder runs
+(``code_identity``: a source digest, or a wheel's name and version), and the settings that change
 what the encoder sees (crop length, padding behaviour, autocast). Runtime knobs that do not
 change embeddings (device, default-mode batch size, threads) are left out on purpose.
 """
@@ -19,21 +20,33 @@ from filelock import FileLock
 
 from xares_hydra.atomic import write_json
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 _DIGEST_MEMO = ".file_digests.json"
+TASK_DERIVED_SETTINGS = ("crop_length", "batch_size")
 
 
 def encoder_fingerprint(
-    encoder_config: Mapping[str, Any], embedding_settings: Mapping[str, Any], memo_dir: Path | None = None
+    encoder_config: Mapping[str, Any],
+    embedding_settings: Mapping[str, Any],
+    memo_dir: Path | None = None,
+    code: Mapping[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Short hex fingerprint and the document it was computed from (saved beside the cache)."""
     document = {
         "format": CACHE_FORMAT_VERSION,
         "encoder": _with_file_digests(encoder_config, memo_dir),
+        "code": dict(code or {}),
         "settings": dict(embedding_settings),
     }
     canonical = json.dumps(document, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12], document
+
+
+def encoder_identity(document: dict[str, Any]) -> str:
+    """The fingerprint without what the task decides (crop length, encode batch size): one per encoder across tasks."""
+    settings = {key: value for key, value in document["settings"].items() if key not in TASK_DERIVED_SETTINGS}
+    canonical = json.dumps(dict(document, settings=settings), sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
 def _with_file_digests(value: Any, memo_dir: Path | None) -> Any:

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import platform
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +21,49 @@ from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json
 from xares_hydra.encode.encoder_spec import default_name
-from xares_hydra.errors import Status
+from xares_hydra.errors import Status, XaresError
 from xares_hydra.report.cli import write_reports
 from xares_hydra.report.record import RECORD_FILE
 from xares_hydra.report.summary import distinguishing_overrides, records_in
+from xares_hydra.sweep_checks import check_sweep
 
 log = logging.getLogger("xares")
 
 PROGRESS_FILE = "progress.log"
+SWEEP_STATUSES = (Status.OK, Status.SKIPPED, Status.UNAVAILABLE, Status.FAILED)
+
+
+class SweepChecks(Callback):
+    """Before the first job: the network and each encoder with work to do, checked once (``sweep_checks``)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_sweep(config)
+        except XaresError as error:
+            log.error("%s", error)
+            log.error("sweep not started: a check every job depends on failed")
+            sys.exit(1)
 
 
 class SweepSummary(Callback):
     """Prints and writes the sweep's summary, leaderboard and (for head searches) trial selection,
-    failed jobs included, and exits non-zero if a job failed (``skipped`` and ``unavailable`` do not)."""
+    failed jobs included. The last line counts the jobs by status; the sweep exits non-zero when no
+    job succeeded or any failed or was unavailable (``skipped``, e.g. private data not present, does not count)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         records = records_in(sweep_dir)
         if not records:
-            log.warning("No result records under %s", sweep_dir)
-            return
+            log.error("No result records under %s", sweep_dir)
+            sys.exit(1)
         for path in write_reports(records, sweep_dir, title=f"xares sweep {sweep_dir}"):
             log.info("Wrote %s", path)
-        if any(record["status"] == Status.FAILED for record in records):
+        counts = Counter(record["status"] for record in records)
+        line = f"sweep: {len(records)} jobs: " + ", ".join(f"{counts[status]} {status}" for status in SWEEP_STATUSES)
+        if not counts[Status.OK] or counts[Status.FAILED] or counts[Status.UNAVAILABLE]:
+            log.error("%s", line)
             sys.exit(1)
+        log.info("%s", line)
 
 
 class JobProgress(Callback):

@@ -4,8 +4,9 @@ Built from result records only, of one sweep folder or of a results folder
 (``<results_root>/<encoder>/<task>/*.json``) gathered across many runs and encoders:
 - one table per head (MLP, kNN) and one leaderboard per mode: default and X-ARES-compat records
   are never mixed in one column;
-- one column per encoder and setting (``mel``, ``mel [head.lr=0.01]``); of several scored records
-  for the same task, encoder, mode and setting the newest wins;
+- one column per encoder and resolved setting (``identity.column_key``), labelled by what differs
+  between the columns shown (``mel``, ``mel [lr=0.01]``); of several scored records for the same
+  task and column the newest wins;
 - rows in the X-ARES README order under its task names, other tasks after them;
 - weighted averages over the public and over all tasks with ``report.weighted_average``, and the
   number of tasks each covers; ``±`` is the standard deviation over folds (k-fold tasks);
@@ -26,6 +27,7 @@ from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.errors import Status
+from xares_hydra.report.identity import column_key, column_labels
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
     OFFLINE_MARK,
@@ -37,7 +39,7 @@ from xares_hydra.report.published import (
     published_scores,
     published_task_count,
 )
-from xares_hydra.report.summary import HEAD_SLOTS, latest_scored, setting_key, variant_of, weighted_average
+from xares_hydra.report.summary import HEAD_SLOTS, latest_scored, setting_key, weighted_average
 
 HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
 AVERAGE_SCOPES = {"public": "Weighted Average (public tasks)", "all": "Weighted Average (all tasks)"}
@@ -127,14 +129,15 @@ def build_leaderboard(records: list[dict[str, Any]], mode: str = "default", publ
     in_mode = [record for record in records if record.get("mode", "default") == mode and "schema" in record]
     scored = latest_scored(in_mode)
     tasks = _task_rows(in_mode)
-    columns = sorted({column_of(record) for record in in_mode}, key=lambda column: (column.encoder, column.variant))
+    labels = column_labels(in_mode)
+    columns = sorted({column_of(record, labels) for record in in_mode}, key=lambda column: column.label)
     with_published = published and any(row.name in PUBLISHED_ORDER for row in tasks)
-    tables = [_head_table(slot, tasks, columns, scored, with_published) for slot in HEAD_SLOTS]
+    tables = [_head_table(slot, tasks, columns, scored, with_published, labels) for slot in HEAD_SLOTS]
     crashed = [record for record in records if "schema" not in record]  # jobs that died without a record
     return Leaderboard(
         mode,
         [table for table in tables if table.rows],
-        _not_scored(in_mode, scored) + _not_scored(crashed, []),
+        _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed)),
         len(in_mode),
     )
 
@@ -143,9 +146,10 @@ def modes_of(records: list[dict[str, Any]]) -> list[str]:
     return sorted({record.get("mode", "default") for record in records})
 
 
-def column_of(record: dict[str, Any]) -> Column:
-    encoder, variant = record["encoder"]["name"], variant_of(record)
-    return Column(f"{encoder} [{variant}]" if variant else encoder, encoder, variant)
+def column_of(record: dict[str, Any], labels: dict[str, str]) -> Column:
+    """The record's column, labelled from ``labels`` (``column_labels`` of the records shown)."""
+    encoder, label = record["encoder"]["name"], labels[column_key(record)]
+    return Column(label, encoder, label[len(encoder) :].strip(" []"))
 
 
 def _task_rows(records: list[dict[str, Any]]) -> list[TaskRow]:
@@ -171,7 +175,12 @@ def _row_order(row: TaskRow) -> tuple[int, str]:
 
 
 def _head_table(
-    slot: str, tasks: list[TaskRow], columns: list[Column], scored: list[dict[str, Any]], with_published: bool
+    slot: str,
+    tasks: list[TaskRow],
+    columns: list[Column],
+    scored: list[dict[str, Any]],
+    with_published: bool,
+    labels: dict[str, str],
 ) -> HeadTable:
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores."""
     cells: dict[tuple[str, str], Cell] = {}
@@ -180,7 +189,7 @@ def _head_table(
         result = record["scores"].get(slot)
         if result is None:
             continue
-        column = column_of(record)
+        column = column_of(record, labels)
         members.setdefault(column, []).append(record)
         std = result.get("std") if record["task"].get("kfold") else None
         cells[record["task"]["name"], column.label] = Cell(result["score"], std)
@@ -211,7 +220,9 @@ def _published_columns(
     return columns
 
 
-def _not_scored(records: list[dict[str, Any]], scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _not_scored(
+    records: list[dict[str, Any]], scored: list[dict[str, Any]], labels: dict[str, str]
+) -> list[dict[str, Any]]:
     """Records without a score whose setting has no scored record either (the newest failure wins)."""
     done = {setting_key(record) for record in scored}
     missing = {}
@@ -221,7 +232,7 @@ def _not_scored(records: list[dict[str, Any]], scored: list[dict[str, Any]]) -> 
         missing[setting_key(record)] = {
             "task": record["task"]["name"],
             "encoder": record["encoder"]["name"],
-            "variant": variant_of(record),
+            "variant": column_of(record, labels).variant,
             "status": record["status"],
             "reason": record.get("reason"),
         }

@@ -1,15 +1,15 @@
 """The result record: one JSON per (task, encoder, head settings). Reports read only these.
 
 Written twice: into the Hydra job's output folder (``result.json``) and into the results folder
-as ``<results_root>/<encoder>/<task>/<mode>-<head settings hash>.json`` so runs accumulate
-across sweeps and can be rebuilt into a leaderboard without running anything.
+as ``<results_root>/<encoder>/<task>/<mode>-<identity hash>.json`` (``identity.record_identity``:
+resolved settings, encoder fingerprint, task version, seed, device type) so runs accumulate across
+sweeps, a different setting never replaces another's record, and a leaderboard can be rebuilt
+without running anything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
 import platform
 import time
@@ -22,6 +22,7 @@ from typing import Any
 
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.errors import Status, XaresError
+from xares_hydra.report.identity import record_identity
 
 log = logging.getLogger("xares")
 
@@ -37,6 +38,7 @@ class RunRecord:
     encoder: dict[str, Any]
     head: dict[str, Any]
     mode: str
+    device: str | None = None
     status: Status = Status.OK
     reason: str | None = None
     scores: dict[str, Any] = field(default_factory=dict)
@@ -55,6 +57,7 @@ class RunRecord:
             "task": self.task,
             "encoder": self.encoder,
             "mode": self.mode,
+            "device": self.device,
             "head": self.head,
             "scores": self.scores,
             "counts": self.counts,
@@ -78,17 +81,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def head_settings_key(head: dict[str, Any], mode: str) -> str:
-    canonical = json.dumps({"head": head, "mode": mode}, sort_keys=True, default=str)
-    return f"{mode}-{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:10]}"
-
-
 def write_record(record: dict[str, Any], output_dir: Path | None, results_root: Path | None) -> list[Path]:
     written = []
     if output_dir is not None:
         written.append(output_dir / RECORD_FILE)
     if results_root is not None:
-        name = head_settings_key(record["head"], record["mode"]) + ".json"
+        name = record_identity(record) + ".json"
         written.append(results_root / record["encoder"]["name"] / record["task"]["name"] / name)
     for path in written:
         write_json(path, record)

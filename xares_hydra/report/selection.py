@@ -18,7 +18,8 @@ from typing import Any
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
-from xares_hydra.report.summary import format_score, latest_scored, variant_of, weighted_average
+from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.summary import format_score, latest_scored, weighted_average
 
 SEARCH_SLOT = "mlp"
 SELECTION_STEM = "selection"
@@ -49,10 +50,11 @@ class Trial:
     path: str | None
 
     @classmethod
-    def of(cls, record: dict[str, Any]) -> Trial:
+    def of(cls, record: dict[str, Any], label: str) -> Trial:
         result = record["scores"].get(SEARCH_SLOT, {})
+        encoder = record["encoder"]["name"]
         return cls(
-            variant_of(record),
+            label[len(encoder) :].strip(" []"),
             record.get("head", {}),
             validation_score(record),
             result.get("score"),
@@ -99,7 +101,8 @@ def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
             groups[record["task"]["name"], record["encoder"]["name"], record.get("mode", "default")].append(record)
     selections = []
     for (task, encoder, mode), members in sorted(groups.items()):
-        members.sort(key=variant_of)
+        labels = column_labels(members)  # what differs between this task's trials
+        members.sort(key=lambda record: labels[column_key(record)])
         first = members[0]["task"]
         selections.append(
             Selection(
@@ -108,7 +111,7 @@ def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
                 mode,
                 first.get("metric"),
                 first.get("higher_is_better", True),
-                [Trial.of(record) for record in members],
+                [Trial.of(record, labels[column_key(record)]) for record in members],
                 members,
             )
         )

@@ -17,18 +17,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.console import stdout_console
 from xares_hydra.errors import Status
+from xares_hydra.report.identity import column_key, column_labels
 from xares_hydra.report.record import RECORD_FILE, load_records
 
 if TYPE_CHECKING:
     from xares_hydra.encode.checker import CheckResult
 
 HEAD_SLOTS = ("mlp", "knn")
-# overrides that select what runs or where, not how it is scored: they never make a separate variant
+# overrides that select what runs or where, not how it is scored: left out of a job's log title
 _GROUPING_OVERRIDE_KEYS = (
     *("task=", "encoder=", "encoder._target_", "stage=", "benchmark=", "search=", "compat="),
     *("paths.", "hydra.", "device=", "head.device", "encode.decode_threads", "encode.check", "encode.force"),
@@ -36,23 +38,19 @@ _GROUPING_OVERRIDE_KEYS = (
 )
 
 
-def variant_of(record: dict[str, Any]) -> str:
-    """The overrides that distinguish this record's settings from others of the same encoder."""
-    return distinguishing_overrides(record.get("overrides", []))
-
-
 def distinguishing_overrides(overrides: Iterable[str]) -> str:
+    """The overrides worth naming in a job's log line (reports label columns by ``identity.column_labels``)."""
     kept = [item for item in overrides if not item.lstrip("+~").startswith(_GROUPING_OVERRIDE_KEYS)]
     return " ".join(sorted(kept))
 
 
 def group_key(record: dict[str, Any]) -> tuple[str, str, str]:
-    return record["encoder"]["name"], record.get("mode", "default"), variant_of(record)
+    return record["encoder"]["name"], record.get("mode", "default"), column_key(record)
 
 
-def setting_key(record: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(task, encoder, mode, variant): records with the same key are reruns of the same thing."""
-    return (record["task"]["name"], *group_key(record))
+def setting_key(record: dict[str, Any]) -> tuple[str, str]:
+    """(task, column): records with the same key are reruns of the same setting (seeds and devices included)."""
+    return record["task"]["name"], column_key(record)
 
 
 def latest_scored(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -86,8 +84,15 @@ def crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     return crashed
 
 
+def is_public_xares_task(task: dict[str, Any]) -> bool:
+    """Public X-ARES tasks by their tags (demo tasks are in no X-ARES suite); untagged old records by ``private``."""
+    if "tags" in task:
+        return "xares_public" in task["tags"]
+    return not task.get("private") and not str(task.get("name", "")).startswith("demo_")
+
+
 SCOPES = {
-    "public": lambda task: not task.get("private"),
+    "public": is_public_xares_task,
     "all": lambda task: True,
     # X-ARES 0.1.3 labels this average "public" but computes it over the private tasks
     "public as X-ARES computes it": lambda task: bool(task.get("private")),
@@ -115,14 +120,20 @@ class Summary:
 
 
 def summarise(records: Sequence[dict[str, Any]]) -> Summary:
-    summary = Summary(rows=[_row(record) for record in records])
+    labels = column_labels(records)
+    summary = Summary(rows=[_row(record, labels) for record in records])
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         groups[group_key(record)].append(record)
-    for (encoder, mode, variant), members in sorted(groups.items()):
+    for (encoder, mode, column), members in sorted(groups.items()):
         scopes = list(SCOPES) if mode == "xares" else ["public", "all"]
         for scope in scopes:
-            entry: dict[str, Any] = {"encoder": encoder, "mode": mode, "variant": variant, "scope": scope}
+            entry: dict[str, Any] = {
+                "encoder": encoder,
+                "mode": mode,
+                "variant": _variant(labels, column),
+                "scope": scope,
+            }
             for slot in HEAD_SLOTS:
                 average, counted = weighted_average(members, slot, scope)
                 entry[slot] = average
@@ -131,12 +142,18 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
     return summary
 
 
-def _row(record: dict[str, Any]) -> dict[str, Any]:
+def _variant(labels: dict[str, str], column: str) -> str:
+    """The part of a column's label after the encoder name (``lr=0.01``); empty for the defaults."""
+    label = labels.get(column, "")
+    return label[label.index(" [") + 2 : -1] if " [" in label else ""
+
+
+def _row(record: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     row = {
         "task": record["task"]["name"],
         "encoder": record["encoder"]["name"],
         "mode": record.get("mode", "default"),
-        "variant": variant_of(record),
+        "variant": _variant(labels, column_key(record)),
         "status": record["status"],
         "metric": record["task"].get("metric"),
         "weight": record["task"].get("eval_weight"),
@@ -277,3 +294,19 @@ def check_table(results: Sequence[CheckResult], encoder_name: str) -> Table:
     for result in results:
         table.add_row(result.name, "[green]pass[/green]" if result.passed else "[red]FAIL[/red]", result.detail)
     return table
+
+
+def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:
+    """What the encoder's cache fingerprint was computed from, one input per row."""
+    table = Table(title=f"cache fingerprint {fingerprint}: its inputs (README, 'Cache key and results layout')")
+    table.add_column("input")
+    table.add_column("value")
+    for key, value in _flattened(document):
+        table.add_row(key, escape(str(value)))
+    return table
+
+
+def _flattened(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        return [item for key, inner in value.items() for item in _flattened(inner, f"{prefix}{key}.")]
+    return [(prefix.rstrip("."), value)]

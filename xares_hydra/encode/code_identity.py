@@ -1,0 +1,89 @@
+"""Which code an encoder runs, as part of its cache fingerprint.
+
+- the project's own wrappers (``xares_hydra.encoders.*``): a digest of that folder's ``.py`` files;
+- a class from a distribution installed from a versioned wheel: the distribution's name and version;
+- any other code (a module or package on ``sys.path``, an editable or path install, an X-ARES
+  encoder file): a digest of the ``.py`` files of the package that defines it (recursively), or
+  of the folder holding a lone module (not recursively).
+
+Found with ``importlib.util.find_spec`` on the top-level name, so the encoder's own module is not
+imported (no heavy model libraries loaded for a run whose embeddings are all cached).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+OWN_WRAPPERS = "xares_hydra.encoders"
+
+
+def code_identity(target: str, source_file: str | None = None) -> dict[str, Any]:
+    """The identity of the code behind ``target`` (``module.Class``); ``source_file`` for X-ARES encoder files."""
+    if source_file is not None:
+        return _folder_of_module(Path(source_file).expanduser())
+    if target == OWN_WRAPPERS or target.startswith(OWN_WRAPPERS + "."):
+        spec = importlib.util.find_spec(OWN_WRAPPERS)
+        return _package(Path(next(iter(spec.submodule_search_locations))))
+    top = target.split(".", 1)[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin in (None, "built-in", "frozen"):
+        return {"source": "unknown", "module": top}
+    wheel = _versioned_distribution(top)
+    if wheel is not None:
+        return {"source": "distribution", **wheel}
+    if spec.submodule_search_locations:
+        return _package(Path(next(iter(spec.submodule_search_locations))))
+    return _folder_of_module(Path(spec.origin))
+
+
+def _package(folder: Path) -> dict[str, Any]:
+    return {"source": "package", "path": str(folder), "sha256": source_digest(folder, sorted(folder.rglob("*.py")))}
+
+
+def _folder_of_module(file: Path) -> dict[str, Any]:
+    folder = file.resolve().parent
+    return {"source": "folder", "path": str(folder), "sha256": source_digest(folder, sorted(folder.glob("*.py")))}
+
+
+def source_digest(folder: Path, files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        if "__pycache__" in file.parts:
+            continue
+        digest.update(str(file.relative_to(folder)).encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _versioned_distribution(top_level: str) -> dict[str, str] | None:
+    """Name and version of the wheel-installed distribution providing ``top_level``; None for local code."""
+    for name in _distributions_by_top_level().get(top_level, []):
+        distribution = metadata.distribution(name)
+        if not _installed_from_local_files(distribution):
+            return {"distribution": distribution.metadata["Name"], "version": distribution.version}
+    return None
+
+
+def _installed_from_local_files(distribution: metadata.Distribution) -> bool:
+    """Editable and path installs (PEP 610 ``direct_url.json``) run whatever is in their folder now."""
+    text = distribution.read_text("direct_url.json")
+    if not text:
+        return False
+    try:
+        return "dir_info" in json.loads(text)  # a local folder; a wheel file has "archive_info"
+    except json.JSONDecodeError:
+        return True
+
+
+@cache
+def _distributions_by_top_level() -> dict[str, list[str]]:
+    return metadata.packages_distributions()

@@ -1,0 +1,169 @@
+"""What a result record is the result of, from its resolved settings (never from how overrides were typed).
+
+- ``setting_of``: what makes a report column: the encoder (name and identity: config, weights and
+  code, without the task-derived crop length), the mode, the embedding switches, and the head
+  settings, each head value that equals the task's own default (``head.lr`` vs
+  ``task.learning_rate``) written as that default, numbers normalised (``0.01 == 1e-2``);
+  task values the run changed (``task.epochs=3``) count as the head values they feed;
+- ``column_key``: a hash of ``setting_of``: records that differ only in seed or device share it;
+- ``record_identity``: the full identity, the record's file name: the column key plus the task,
+  its version and resolved config, the encoder's per-task fingerprint, the seed and the device
+  type (``cuda:0`` and ``cuda:1`` are one);
+- ``column_labels``: short human labels from the differences between the columns shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+TASK_DEFAULT = "task default"
+# head value -> the task value it defaults to in conf/head/probe.yaml
+HEAD_TASK_DEFAULTS = {"lr": "learning_rate", "epochs": "epochs", "batch_size": "batch_size_train", "knn": "do_knn"}
+# head values that are not settings: the seed is aggregated over, the device does not change a score's meaning
+_NOT_SETTINGS = ("seed", "device", "name")
+
+
+def setting_of(record: dict[str, Any]) -> dict[str, Any]:
+    config = record.get("config") or {}
+    task = config.get("task") or {}
+    changed_task_keys = _changed_task_keys(record.get("overrides", []))
+    head = {}
+    for key, value in sorted((record.get("head") or {}).items()):
+        if key in _NOT_SETTINGS:
+            continue
+        task_key = HEAD_TASK_DEFAULTS.get(key)
+        is_default = task_key in task and normalised(task[task_key]) == normalised(value)
+        head[key] = TASK_DEFAULT if is_default and task_key not in changed_task_keys else normalised(value)
+    task_changes = {
+        key: normalised(_at(task, key))
+        for key in sorted(changed_task_keys)
+        if key not in HEAD_TASK_DEFAULTS.values() and key != "name"
+    }
+    compat = config.get("compat") or {}
+    return {
+        "encoder": record["encoder"]["name"],
+        "encoder_identity": record["encoder"].get("identity"),
+        "mode": record.get("mode", "default"),
+        "embedding": {key: normalised(compat[key]) for key in ("pad_short_crops", "pad_batches") if key in compat}
+        | {"autocast": (config.get("encode") or {}).get("autocast")},
+        "head": head,
+        "task": task_changes,
+    }
+
+
+def column_key(record: dict[str, Any]) -> str:
+    """The report column of a record: its setting without seed and device."""
+    return _digest(setting_of(record))
+
+
+def record_identity(record: dict[str, Any]) -> str:
+    """Everything that makes a record a different run: its file name below ``<results_root>/<encoder>/<task>/``."""
+    task = record["task"]
+    identity = {
+        "column": column_key(record),
+        "task": task["name"],
+        "version": task.get("version"),
+        "task_config": (record.get("config") or {}).get("task"),
+        "fingerprint": record["encoder"].get("fingerprint"),
+        "seed": (record.get("head") or {}).get("seed"),
+        "device": device_type(record),
+    }
+    return f"{record.get('mode', 'default')}-{_digest(identity)}"
+
+
+def device_type(record: dict[str, Any]) -> str | None:
+    device = record.get("device") or (record.get("head") or {}).get("device")
+    return None if device is None else str(device).split(":")[0]
+
+
+def column_labels(records: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """``encoder [key=value ...]`` per column key, naming only what differs between that encoder's columns."""
+    columns: dict[str, dict[str, Any]] = {}
+    for record in records:
+        columns.setdefault(column_key(record), record)
+    by_encoder: dict[str, list[str]] = defaultdict(list)
+    for key, record in columns.items():
+        by_encoder[record["encoder"]["name"]].append(key)
+    labels = {}
+    for encoder, keys in by_encoder.items():
+        shown = {key: _label_values(columns[key]) for key in keys}
+        differing = sorted({name for values in shown.values() for name in values if _varies(shown, name)})
+        for key in keys:
+            parts = [f"{name}={_text(shown[key][name])}" for name in differing if name in shown[key]]
+            labels[key] = f"{encoder} [{', '.join(parts)}]" if parts else encoder
+        _tell_apart_by_identity(labels, keys, columns)
+    return labels
+
+
+def _label_values(record: dict[str, Any]) -> dict[str, Any]:
+    """Settings by short name; a head value at its task default is left out (it is the default)."""
+    setting = setting_of(record)
+    config = {key: value for key, value in (record["encoder"].get("config") or {}).items() if key != "_target_"}
+    head = {key: value for key, value in setting["head"].items() if value != TASK_DEFAULT}
+    return {**_flat(config), **_flat(setting["embedding"]), **_flat(setting["task"]), **head}
+
+
+def _varies(shown: dict[str, dict[str, Any]], name: str) -> bool:
+    return len({json.dumps(values.get(name), sort_keys=True, default=str) for values in shown.values()}) > 1
+
+
+def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: dict[str, dict[str, Any]]) -> None:
+    """Columns that differ only in what no setting shows (edited code, other weights) get the encoder identity."""
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        by_label[labels[key]].append(key)
+    for label, same in by_label.items():
+        if len(same) > 1:
+            for key in same:
+                identity = f"code/weights {str(columns[key]['encoder'].get('identity') or key)[:6]}"
+                labels[key] = f"{label[:-1]}, {identity}]" if label.endswith("]") else f"{label} [{identity}]"
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _text(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def normalised(value: Any) -> Any:
+    """One spelling per number: 0.01, 1e-2 and 0.010000000000000002 are the same setting; 10.0 is 10."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, dict):
+            return {key: normalised(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [normalised(item) for item in value]
+        return value
+    number = float(f"{value:.12g}")
+    return int(number) if number.is_integer() else number
+
+
+def _changed_task_keys(overrides: Iterable[str]) -> set[str]:
+    """Task values this run set (``task.epochs=3``): the keys come from the overrides, the values from the config."""
+    keys = set()
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if key.startswith("task."):
+            keys.add(key.removeprefix("task."))
+    return keys
+
+
+def _at(values: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        values = values.get(part) if isinstance(values, dict) else None
+    return values
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:10]

@@ -1,0 +1,154 @@
+"""Checks a sweep makes once, before its first job, for what its jobs share.
+
+- the network, when some task's data still has to be downloaded: one short probe per Zenodo API,
+  and when it fails one message listing every record to fetch (instead of each job waiting for
+  its own DNS timeout and printing its own message);
+- each encoder that still has shards to encode: built and checked against the encoder contract
+  once (a missing checkpoint or a broken encoder stops the sweep before job 1, not at job 4); a
+  head sweep over a complete cache never builds it. Jobs then skip their own contract check;
+- the data root: a warning when it exists but holds none of the tasks asked for.
+
+Runs in the process that launches the sweep (``on_multirun_start``), so it works the same with the
+basic, joblib and submitit launchers. Only the basic sweeper lists its jobs in advance; other
+sweepers (Optuna) are searches, and their jobs check for themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from xares_hydra.atomic import read_json, write_json
+from xares_hydra.data.prepare import data_root_warning, find_shards
+from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.data.zenodo import read_ready_marker
+from xares_hydra.encode.cache import EncoderCache
+from xares_hydra.encode.checker import require_passing, run_checks
+from xares_hydra.encode.encoder_spec import EncoderSpec, default_name
+from xares_hydra.errors import XaresError
+from xares_hydra.settings import data_options, device, encode_settings, encoder_spec, plain
+
+log = logging.getLogger("xares")
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+CHECKS_FILE = ".sweep_checks.json"
+PROBE_SECONDS = 5.0
+
+
+class SweepNotStarted(XaresError):
+    """A check every job depends on failed: no job is started."""
+
+
+@dataclass
+class SweepNeeds:
+    downloads: dict[str, list[str]] = field(default_factory=dict)  # Zenodo API -> "task (record id)"
+    encoders: dict[str, tuple[EncoderSpec, DictConfig]] = field(default_factory=dict)  # by encoder identity
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
+    data_roots: set[Path] = field(default_factory=set)
+
+
+def check_sweep(config: DictConfig) -> None:
+    """Raise ``SweepNotStarted`` when the network or an encoder that every job needs is missing."""
+    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+        return
+    needs = sweep_needs([_job_config(config, overrides) for overrides in job_overrides(config)])
+    for data_root in needs.data_roots:
+        if warning := data_root_warning(data_root, sorted(needs.tasks)):
+            log.warning("%s", warning)
+    for api, records in needs.downloads.items():
+        if (reason := unreachable(api)) is not None:
+            raise SweepNotStarted(offline_message(api, reason, records))
+    passed = []
+    for identity, (spec, job) in needs.encoders.items():
+        if not job.encode.check:
+            continue
+        encoder = spec.build(device(job))
+        require_passing(run_checks(encoder, device(job), autocast=job.encode.autocast), spec.name)
+        log.info("Encoder %s passes the encoder contract (checked once for the sweep)", spec.name)
+        passed.append(identity)
+        del encoder
+    write_json(Path(config.hydra.sweep.dir) / CHECKS_FILE, {"contract_passed": passed})
+
+
+def contract_checked(sweep_dir: Path, encoder_identity: str) -> bool:
+    """Whether this sweep already checked this encoder's contract before its jobs started."""
+    path = sweep_dir / CHECKS_FILE
+    return path.exists() and encoder_identity in read_json(path).get("contract_passed", [])
+
+
+def job_overrides(config: DictConfig) -> list[list[str]]:
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    arguments = params + list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    return [job for batch in BasicSweeper.split_arguments(parser.parse_overrides(arguments), None) for job in batch]
+
+
+def _job_config(config: DictConfig, overrides: list[str]) -> DictConfig:
+    return GlobalHydra.instance().config_loader().load_sweep_config(config, overrides)
+
+
+def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:
+    needs = SweepNeeds()
+    for job in jobs:
+        if job.stage == "check":
+            continue
+        task = TaskSpec.from_config(plain(job.task))
+        options = data_options(job)
+        needs.tasks[task.name] = task
+        needs.data_roots.add(options.data_root)
+        directory = options.data_root / task.name
+        ready = task.source != "zenodo" or read_ready_marker(directory) is not None
+        if not ready:
+            needs.downloads.setdefault(options.zenodo_api, []).append(f"{task.name} (record {task.zenodo_id})")
+        if job.stage == "download" or (task.source == "local" and not directory.is_dir()):
+            continue
+        name = default_name(job.hydra.runtime.choices.get("encoder"), plain(job.encoder))
+        try:
+            spec = encoder_spec(job, task, name=name)
+        except XaresError:
+            continue  # a template or a bad config: that job reports it
+        identity = spec.summary()["identity"]
+        if identity not in needs.encoders and (not ready or _has_work(job, task, spec, directory)):
+            needs.encoders[identity] = (spec, job)
+    needs.downloads = {api: sorted(set(records)) for api, records in needs.downloads.items()}
+    return needs
+
+
+def _has_work(job: DictConfig, task: TaskSpec, spec: EncoderSpec, directory: Path) -> bool:
+    settings = encode_settings(job, task)
+    cache = EncoderCache(Path(job.paths.cache_root) / task.name / spec.cache_name)
+    try:
+        shards = sorted({shard for found in find_shards(task, directory, job.data.mini).values() for shard in found})
+    except XaresError:
+        return True
+    return settings.force or any(not cache.is_complete(shard, settings.keep_frames) for shard in shards)
+
+
+def unreachable(api: str, timeout: float = PROBE_SECONDS) -> str | None:
+    """None when ``api`` answers (any HTTP status), else why not."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(api, method="HEAD"), timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None
+    except (OSError, ValueError) as error:
+        return str(getattr(error, "reason", None) or error)
+    return None
+
+
+def offline_message(api: str, reason: str, records: list[str]) -> str:
+    lines = [
+        f"{api} cannot be reached ({reason}), and {len(records)} task(s) of this sweep need their data downloaded:",
+        *(f"  {record}" for record in records),
+        "No job was started. Download them on a machine with internet (xares -m +benchmark=xares_download, or",
+        "scripts/download_manually.sh <record id> <data_root>/<task>) and point paths.data_root at them.",
+    ]
+    return "\n".join(lines)

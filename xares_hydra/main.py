@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,12 +28,20 @@ from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.encode.placement import device_for_job, visible_gpu_count
-from xares_hydra.errors import XaresError
+from xares_hydra.errors import ConfigError, Interrupted, XaresError
 from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
-from xares_hydra.report.record import STATUS_FAILED, STATUS_OK, STATUS_UNAVAILABLE, RunRecord, StageClock, recorded
+from xares_hydra.report.record import (
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_SKIPPED,
+    STATUS_UNAVAILABLE,
+    RunRecord,
+    StageClock,
+    recorded,
+)
 from xares_hydra.report.selection import objective
 from xares_hydra.report.summary import check_table, record_table
 from xares_hydra.settings import (
@@ -43,12 +52,32 @@ from xares_hydra.settings import (
     head_settings,
     plain,
 )
+from xares_hydra.unknown_choices import unknown_choice_message
+from xares_hydra.validate import check_output_folders, validate_config
 
 log = logging.getLogger("xares")
 
 
+def main() -> None:
+    """The ``xares`` command: unknown task/encoder names and interrupts end with one line, no traceback."""
+    message = unknown_choice_message(sys.argv[1:])
+    if message:
+        print(f"xares: {message}", file=sys.stderr)
+        sys.exit(2)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        run_job()
+    except Interrupted as interrupt:
+        log.error("%s", interrupt)
+        sys.exit(interrupt.exit_code)
+
+
+def _raise_interrupted(signal_number: int, frame: Any) -> None:
+    raise Interrupted("start-up", signal_number)
+
+
 @hydra.main(version_base="1.3", config_path="pkg://xares_hydra.conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def run_job(cfg: DictConfig) -> float:
     """Runs one job; returns the mean validation score, the objective of sweepers such as Optuna."""
     hydra_cfg = HydraConfig.get()
     name = default_name(hydra_cfg.runtime.choices.get("encoder"), plain(cfg.encoder))
@@ -70,7 +99,8 @@ def main(cfg: DictConfig) -> float:
         # the record says failed; the sweep goes on and its summary (exit code 1) reports this job
         log.exception("%s x %s: unexpected error", cfg.task.name, name)
         return math.nan
-    if not sweeping and record["status"] in (STATUS_FAILED, STATUS_UNAVAILABLE):
+    # a single run that produced nothing is an error; in a sweep, skipped tasks are expected
+    if not sweeping and record["status"] in (STATUS_FAILED, STATUS_UNAVAILABLE, STATUS_SKIPPED):
         sys.exit(1)
     return objective(record)
 
@@ -110,6 +140,8 @@ def run_stages(
     encoder_name: str | None = None,
 ) -> None:
     """data -> encode -> heads, each stage filling its part of the record; stops after ``cfg.stage``."""
+    validate_config(plain(cfg))
+    check_output_folders(output_folders(cfg))
     spec = encoder_spec(cfg, task, encoder, encoder_name)
     record.encoder = spec.summary()
     with clock("data"):
@@ -133,6 +165,16 @@ def run_stages(
         results = evaluate_heads(partitions, rounds, context)
     record.scores = {slot: result.to_dict() for slot, result in results.items()}
     record.counts["label_skips"] = label_skips
+
+
+def output_folders(cfg: DictConfig) -> list[tuple[str, Path]]:
+    """The folders this run writes, by config key (checked before any work)."""
+    folders = [("paths.data_root", Path(cfg.paths.data_root))]
+    if cfg.stage != "download":
+        folders.append(("paths.cache_root", Path(cfg.paths.cache_root)))
+    if cfg.stage == "all":
+        folders.append(("paths.results_root", Path(cfg.paths.results_root)))
+    return folders
 
 
 def task_summary(task: TaskSpec) -> dict[str, Any]:
@@ -171,6 +213,7 @@ def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
 def check_encoder(cfg: DictConfig, name: str) -> int:
     """``xares stage=check``: the full contract report for an encoder; exit code 1 if a check fails."""
     try:
+        validate_config(plain(cfg))
         spec = encoder_spec(cfg, TaskSpec.from_config(plain(cfg.task)), name=name)
         encoder = spec.build(device(cfg))
     except XaresError as error:

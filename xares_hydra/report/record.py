@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import platform
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from xares_hydra.atomic import read_json, write_json
-from xares_hydra.errors import XaresError
+from xares_hydra.errors import Interrupted, XaresError
 
 log = logging.getLogger("xares")
 
@@ -115,11 +116,12 @@ class StageClock:
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
+        self.stage = "setup"
         self._started = time.perf_counter()
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, self.stage = time.perf_counter(), stage
         try:
             yield
         finally:
@@ -134,11 +136,19 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
     """Bookkeeping around a run's stages: times them, turns errors into the record's status, writes it.
 
     An expected failure (``XaresError``) ends the run with its status; anything else is marked
-    failed and re-raised. A scored record also goes to ``results_root``.
+    failed and re-raised; Ctrl-C or SIGTERM becomes ``Interrupted`` naming the stage. Only a scored
+    record goes to ``results_root``, so a good result there is never replaced by a failed, skipped
+    or empty one.
     """
     clock = StageClock()
     try:
         yield clock
+    except KeyboardInterrupt:
+        record.status, record.reason = STATUS_FAILED, f"interrupted during {clock.stage}"
+        raise Interrupted(clock.stage, signal.SIGINT) from None
+    except Interrupted as interrupt:
+        record.status, record.reason = STATUS_FAILED, f"interrupted during {clock.stage}"
+        raise Interrupted(clock.stage, interrupt.exit_code - 128) from None
     except XaresError as error:
         record.status, record.reason = error.status, str(error)
         level = logging.WARNING if error.status == STATUS_SKIPPED else logging.ERROR
@@ -149,6 +159,6 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
     finally:
         record.timings = clock.total()
         record.written = record.to_dict()
-        keep = results_root if record.status == STATUS_OK else None
+        keep = results_root if record.status == STATUS_OK and record.scores else None
         for path in write_record(record.written, output_dir, keep):
             log.info("Wrote %s", path)

@@ -28,7 +28,7 @@ from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.encode.placement import device_for_job, visible_gpu_count
-from xares_hydra.errors import ConfigError, Interrupted, XaresError
+from xares_hydra.errors import Interrupted, XaresError
 from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric

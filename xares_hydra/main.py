@@ -27,7 +27,13 @@ from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded
 from xares_hydra.encode.encoder_spec import default_name
-from xares_hydra.encode.placement import device_for_job, visible_gpu_count
+from xares_hydra.encode.placement import (
+    device_for_job,
+    limit_threads,
+    threads_for_job,
+    usable_cores,
+    visible_gpu_count,
+)
 from xares_hydra.errors import Interrupted, XaresError
 from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
@@ -86,6 +92,11 @@ def run_job(cfg: DictConfig) -> float:
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     if sweeping and cfg.device == "auto":
         cfg.device = device_for_job(cfg.device, hydra_cfg.job.num, visible_gpu_count())
+    parallel_jobs = hydra_cfg.launcher.get("n_jobs") if sweeping else None
+    if parallel_jobs is not None:  # joblib: jobs share this machine's cores
+        threads = threads_for_job(int(parallel_jobs), usable_cores())
+        limit_threads(threads)
+        log.info("%d threads for this job (%d cores / %s parallel jobs)", threads, usable_cores(), parallel_jobs)
     try:
         record = run_task(
             cfg,

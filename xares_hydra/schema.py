@@ -7,6 +7,7 @@ compose time. Defaults here are X-ARES 0.1.3's (``reference/xares_tasks.json``, 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -145,9 +146,16 @@ class RootSchema:
     data: DataSchema = field(default_factory=DataSchema)
 
 
+def unique_suffix() -> str:
+    """Four hex digits keeping run and sweep folders started in the same second apart (cached per sweep)."""
+    return secrets.token_hex(2)
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("xares_suite"):
         OmegaConf.register_new_resolver("xares_suite", suite_sweep)
+    if not OmegaConf.has_resolver("xares_unique"):
+        OmegaConf.register_new_resolver("xares_unique", unique_suffix, use_cache=True)
 
 
 def register_schemas() -> None:

@@ -21,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.errors import Interrupted, XaresError
 
@@ -66,6 +68,7 @@ class RunRecord:
             "versions": package_versions(),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(),
+            "threads": torch.get_num_threads(),
             "config": self.config,
         }
 
@@ -97,13 +100,17 @@ def write_record(record: dict[str, Any], output_dir: Path | None, results_root: 
     return written
 
 
-def load_records(folder: Path) -> list[dict[str, Any]]:
-    """Every result record below ``folder`` (a sweep folder or a results folder), oldest first."""
+def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every result record below ``folder`` (a sweep folder or a results folder), oldest first.
+
+    Files that cannot be read or parsed are appended to ``unreadable`` as "path: reason"."""
     records = []
     for path in sorted(folder.rglob("*.json")):
         try:
             document = read_json(path)
-        except (OSError, ValueError):
+        except (OSError, ValueError) as error:
+            if unreadable is not None:
+                unreadable.append(f"{path}: {error}")
             continue
         if isinstance(document, dict) and document.get("schema") == RECORD_SCHEMA and "scores" in document:
             document.setdefault("path", str(path))

@@ -23,7 +23,7 @@ from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.console import stdout_console
 from xares_hydra.data.prepare import TaskData, prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.encode.cache import EncoderCache
+from xares_hydra.encode.cache import MAX_EXAMPLES, EncoderCache
 from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded
 from xares_hydra.encode.encoder_spec import default_name
@@ -208,7 +208,14 @@ def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
     """Per partition: clips decoded, crops encoded, audio seconds, skips and warnings by reason."""
     counts = {}
     for partition, shards in data.shards.items():
-        merged: dict[str, Any] = {"clips": 0, "crops": 0, "audio_seconds": 0.0, "skipped": {}, "warnings": {}}
+        merged: dict[str, Any] = {
+            "clips": 0,
+            "crops": 0,
+            "audio_seconds": 0.0,
+            "skipped": {},
+            "warnings": {},
+            "skip_examples": {},
+        }
         for shard in shards:
             shard_counts = cache.shard_counts(shard)
             merged["clips"] += shard_counts["samples"]
@@ -217,6 +224,9 @@ def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
             for kind in ("skipped", "warnings"):
                 for reason, number in shard_counts[kind].items():
                     merged[kind][reason] = merged[kind].get(reason, 0) + number
+            for reason, examples in shard_counts.get("examples", {}).items():
+                kept = merged["skip_examples"].setdefault(reason, [])
+                kept.extend(examples[: MAX_EXAMPLES - len(kept)])
         counts[partition] = merged
     return counts
 

@@ -156,7 +156,7 @@ def _finish_decode(
 
 def _skip(counts: ShardCounts, shard: Path, key: str, reason: str) -> None:
     category = reason.split(" (")[0].split(":")[0]
-    counts.skip(category)
+    counts.skip(category, f"{shard.name}/{key}")
     log.warning("Skipping %s in %s: %s", key, shard.name, reason)
 
 

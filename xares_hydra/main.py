@@ -25,7 +25,7 @@ from xares_hydra.data.prepare import TaskData, prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import MAX_EXAMPLES, EncoderCache
 from xares_hydra.encode.checker import run_checks
-from xares_hydra.encode.embed import ensure_encoded
+from xares_hydra.encode.embed import ensure_encoded, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.encode.placement import (
     device_for_job,
@@ -167,6 +167,7 @@ def run_stages(
         )
     record.encoder.update(info)
     record.counts = encode_counts(cache, data)
+    require_few_skips(record.counts, cfg.encode.max_skipped_share, cfg.encode.min_failed_clips)
     if cfg.stage == "encode":
         return
     with clock("heads"):

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from xares_hydra.atomic import atomic_path, read_json, write_json
+from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json
 
 FRAME_DTYPE = np.float32
 MAX_EXAMPLES = 3
@@ -107,6 +107,7 @@ class ShardWriter:
         self.keep_frames = keep_frames
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "done.json").unlink(missing_ok=True)
+        remove_stale_parts(directory)
         self._frames_part = directory / f"frames.f32.{os.getpid()}.part"
         self._frames_stream = open(self._frames_part, "wb") if keep_frames else None  # noqa: SIM115
         self._pooled: list[np.ndarray] = []

@@ -8,10 +8,12 @@ across sweeps and can be rebuilt into a leaderboard without running anything.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
 import platform
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -160,6 +162,12 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
         record.status, record.reason = error.status, str(error)
         level = logging.WARNING if error.status == STATUS_SKIPPED else logging.ERROR
         log.log(level, "%s (%s): %s", record.task.get("name"), error.status, error)
+    except OSError as error:
+        record.status, record.reason = STATUS_FAILED, storage_problem(error)
+        if record.reason is None:
+            record.reason = f"{type(error).__name__}: {error}"
+            raise
+        log.error("%s (failed): %s", record.task.get("name"), record.reason)
     except Exception as error:
         record.status, record.reason = STATUS_FAILED, f"{type(error).__name__}: {error}"
         raise
@@ -169,3 +177,17 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
         keep = results_root if record.status == STATUS_OK and record.scores else None
         for path in write_record(record.written, output_dir, keep):
             log.info("Wrote %s", path)
+
+
+def storage_problem(error: OSError) -> str | None:
+    """One line for a full, read-only or forbidden filesystem, naming the path; None for other OS errors."""
+    path = error.filename or "?"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = f"{shutil.disk_usage(Path(path).parent).free / 1e6:.1f} MB free there"
+        except OSError:
+            free = "free space unknown"
+        return f"disk full writing {path} ({free}); free space or point paths.* at a larger disk"
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"cannot write {path}: {error.strerror}; point paths.* at a writable folder"
+    return None

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import clip_shard, run_xares, tone
-from zenodo_server import running_fake_zenodo
+from zenodo_server import FakeZenodo
 
 from xares_hydra.data.shards import encode_audio
 from xares_hydra.data.zenodo import READY_MARKER, download_record
@@ -100,7 +100,7 @@ def clean(tmp_path_factory) -> tuple[Path, dict]:
     """One clean reference run every fault is compared with."""
     root = tmp_path_factory.mktemp("clean")
     make_root(root)
-    record, output, code = run(root, check=True)
+    record, _output, code = run(root, check=True)
     assert code == 0 and record["status"] == "ok"
     return root, record
 
@@ -144,7 +144,7 @@ def test_unknown_task_name_suggests_the_closest(xares_root):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_device_cuda_without_gpu_is_one_line(root):
-    record, output, code = run(root, "device=cuda")
+    _record, output, code = run(root, "device=cuda")
     assert code == 1 and "device=cuda: no GPU is visible to torch" in output and "Traceback" not in output
     assert results_of(root) == {}
 
@@ -158,10 +158,10 @@ def test_help_says_hydra_options_come_first(xares_root):
 
 
 def test_too_short_clip_is_padded_and_keeps_its_own_frames(root, clean):
-    clean_root, clean_record = clean
+    clean_root, _clean_record = clean
     clip_shard(root / "data" / "fault_tones" / "tones_train_0000001.tar",
                [("tiny", tone(0.01), 16000, {"pitch": "low"})])  # fmt: skip
-    record, output, code = run(root)
+    record, _output, code = run(root)
     assert code == 0 and record["status"] == "ok"
     assert record["counts"]["tones_train"]["warnings"]["shorter than the encoder's minimum input, zero-padded"] == 1
     assert record["encoder"]["min_input_samples"] > 160, "the mel encoder needs more than 0.01 s"
@@ -171,7 +171,7 @@ def test_too_short_clip_is_padded_and_keeps_its_own_frames(root, clean):
 
 
 def test_a_failing_clip_is_isolated_and_only_it_is_skipped(root, clean):
-    clean_root, _ = clean
+    _clean_root, _ = clean
     odd = ("odd", np.full(7777, 0.1, np.float32), 16000, {"pitch": "low"})
     clip_shard(root / "data" / "fault_tones" / "tones_test_0000000.tar", [*clips("test"), odd])
     record, output, code = run(root, "encoder._target_=faulty_encoders.FailsOnOneClip", "encode.check=false")
@@ -184,9 +184,9 @@ def test_a_failing_clip_is_isolated_and_only_it_is_skipped(root, clean):
 def test_too_many_skipped_clips_fail_the_run_with_counts(root):
     broken = [(f"broken{i}", b"not audio", "wav", {"pitch": "low"}) for i in range(4)]
     shard = root / "data" / "fault_tones" / "tones_valid_0000001.tar"
-    write_tar(shard, [(f"{key}.{ext}", data) for key, data, ext, _ in broken]
-              + [(f"{key}.json", b'{"pitch": "low"}') for key, *_ in broken])  # fmt: skip
-    record, output, code = run(root)
+    write_tar(shard, [member for key, data, ext, _ in broken
+                      for member in ((f"{key}.{ext}", data), (f"{key}.json", b'{"pitch": "low"}'))])  # fmt: skip
+    record, _output, code = run(root)
     assert code == 1 and record["status"] == "failed"
     assert "tones_valid: 4 of 14 clips skipped (28.6% > 1.0%): 4 x corrupt or unsupported audio" in record["reason"]
     assert results_of(root) == {}
@@ -206,7 +206,7 @@ def sample_members(key: str, audio: np.ndarray, label: str) -> list[tuple[str, b
 
 
 def test_duplicate_keys_are_named_and_later_samples_still_read(root, clean):
-    clean_root, clean_record = clean
+    _clean_root, clean_record = clean
     members = []
     for key, audio, _, labels in clips("train"):
         members += sample_members(key, audio, labels["pitch"])
@@ -227,11 +227,11 @@ def test_truncated_member_is_reported_as_truncated(root):
     shard = root / "data" / "fault_tones" / "tones_train_0000001.tar"
     clip_shard(shard, clips("extra", 4))
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
-    record, output, code = run(root, "encode.max_skipped_share=1")
+    record, output, _code = run(root, "encode.max_skipped_share=1")
     counts = record["counts"]["tones_train"]
     assert counts["skipped"] == {"truncated tar": 1}
     assert counts["skip_examples"]["truncated tar"][0].startswith("tones_train_0000001.tar/extra")
-    assert "truncated tar (in member extra" in output
+    assert "truncated tar (in member extra" in " ".join(output.split())
 
 
 # --- records: only finished work reaches results_root ---------------------------------------------------------
@@ -239,7 +239,7 @@ def test_truncated_member_is_reported_as_truncated(root):
 
 @pytest.mark.slow
 def test_interrupt_during_encode_is_one_line_and_keeps_the_good_record(root, clean):
-    _, clean_record = clean
+    _, _clean_record = clean
     record, _, code = run(root, name="good")
     good = results_of(root)
     assert code == 0 and good
@@ -315,7 +315,7 @@ def test_download_without_size_or_checksum_is_verified_by_the_archive(tmp_path):
     shard = clip_shard(tmp_path / "wds-audio-fold-1-000000.tar", clips("fold", 12))
     content = shard.read_bytes()
     dest = tmp_path / "dest"
-    with running_fake_zenodo({"77": {shard.name: content}}) as zenodo:
+    with FakeZenodo({"77": {shard.name: content}}) as zenodo:
         zenodo.bare_records, zenodo.send_length = True, False
         zenodo.cut_connection(shard.name, after_bytes=len(content) // 2, times=1)
         download_record("77", zenodo.api_base, dest, timeout=2.0, retries=2, backoff=0.01, max_wait=0.05,
@@ -329,7 +329,7 @@ def test_download_cut_twice_is_never_marked_ready_and_a_rerun_repairs_it(tmp_pat
     content = shard.read_bytes()
     dest = tmp_path / "dest"
     options = {"timeout": 2.0, "retries": 1, "backoff": 0.01, "max_wait": 0.05, "progress": False}
-    with running_fake_zenodo({"77": {shard.name: content}}) as zenodo:
+    with FakeZenodo({"77": {shard.name: content}}) as zenodo:
         zenodo.bare_records, zenodo.send_length = True, False
         zenodo.cut_connection(shard.name, after_bytes=len(content) // 2, times=2)
         with pytest.raises(Exception, match="failed its check twice"):
@@ -339,7 +339,7 @@ def test_download_cut_twice_is_never_marked_ready_and_a_rerun_repairs_it(tmp_pat
     assert (dest / shard.name).read_bytes() == content and (dest / READY_MARKER).exists()
 
 
-# --- reports, folders, threads ------------------------------------------------------------------------------------------
+# --- reports, folders, threads ---------------------------------------------------------------------------
 
 
 def test_report_names_an_unreadable_record_and_fails_unless_skip_bad(clean, tmp_path, capsys):

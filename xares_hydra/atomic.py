@@ -18,6 +18,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield partial
         os.replace(partial, path)
+    except OSError as error:
+        if error.filename is None:  # a write through a stream names no file: name the one being written
+            error.filename = str(path)
+        raise
     finally:
         partial.unlink(missing_ok=True)
 

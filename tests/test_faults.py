@@ -134,6 +134,15 @@ def test_config_mistakes_fail_before_any_work(root, overrides, message):
         assert record["status"] == "failed" and record["timings"].get("data") is None, "failed before the data stage"
 
 
+def test_output_folder_below_a_file_is_one_line(xares_root):
+    result = run_xares("paths.output_root=/dev/full/outputs", root=xares_root, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "xares: paths.output_root=/dev/full/outputs: /dev/full is a file, not a folder; "
+        "point paths.output_root at a folder"
+    )
+
+
 def test_unknown_task_name_suggests_the_closest(xares_root):
     result = run_xares("task=urbansound8K", root=xares_root, check=False)
     assert result.returncode == 2

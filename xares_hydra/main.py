@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -59,14 +60,14 @@ from xares_hydra.settings import (
     plain,
 )
 from xares_hydra.unknown_choices import unknown_choice_message
-from xares_hydra.validate import check_output_folders, validate_config
+from xares_hydra.validate import check_output_folders, output_folder_problem, validate_config
 
 log = logging.getLogger("xares")
 
 
 def main() -> None:
     """The ``xares`` command: unknown task/encoder names and interrupts end with one line, no traceback."""
-    message = unknown_choice_message(sys.argv[1:])
+    message = unknown_choice_message(sys.argv[1:]) or output_folder_problem(sys.argv[1:], os.environ)
     if message:
         print(f"xares: {message}", file=sys.stderr)
         sys.exit(2)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,26 @@ def _check_device(name: str) -> None:
             raise ConfigError(f"device={name}: no GPU is visible to torch (CUDA unavailable); use device=cpu or auto")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(f"device={name}: only {torch.cuda.device_count()} GPU(s) visible")
+
+
+# where Hydra creates the run folder before any of our code runs: checked on the raw command line
+OUTPUT_KEYS = ("hydra.run.dir", "hydra.sweep.dir", "paths.output_root", "paths.root")
+OUTPUT_VARIABLES = ("XARES_OUTPUT_ROOT", "XARES_ROOT")
+
+
+def output_folder_problem(arguments: Iterable[str], environment: Mapping[str, str]) -> str | None:
+    """One line when a folder Hydra must create sits below a file (``paths.output_root=/dev/full/x``)."""
+    candidates = [(key, environment[key]) for key in OUTPUT_VARIABLES if environment.get(key)]
+    for argument in arguments:
+        key, equals, value = argument.partition("=")
+        if equals and key.lstrip("+") in OUTPUT_KEYS and "$" not in value:
+            candidates.append((key.lstrip("+"), value))
+    for key, value in candidates:
+        folder = Path(value).expanduser()
+        blocker = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            return f"{key}={value}: {blocker} is a file, not a folder; point {key} at a folder"
+    return None
 
 
 def check_output_folders(paths: Iterable[tuple[str, Path]]) -> None:

@@ -23,8 +23,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.errors import Interrupted, XaresError
 
@@ -51,6 +49,8 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    # torch threads the job ran with (cores / parallel jobs under the joblib launcher)
+    threads: int | None = None
     written: dict[str, Any] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class RunRecord:
             "versions": package_versions(),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(),
-            "threads": torch.get_num_threads(),
+            "threads": self.threads,
             "config": self.config,
         }
 

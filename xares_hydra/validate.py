@@ -131,19 +131,24 @@ def output_folder_problem(arguments: Iterable[str], environment: Mapping[str, st
         if equals and key.lstrip("+") in OUTPUT_KEYS and "$" not in value:
             candidates.append((key.lstrip("+"), value))
     for key, value in candidates:
-        folder = Path(value).expanduser()
-        blocker = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
-        if blocker is not None and not blocker.is_dir():
+        blocker = file_in_the_way(Path(value).expanduser())
+        if blocker is not None:
             return f"{key}={value}: {blocker} is a file, not a folder; point {key} at a folder"
     return None
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """The nearest existing path at or above ``folder`` when it is not a folder (so ``folder`` cannot be made)."""
+    existing = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None
 
 
 def check_output_folders(paths: Iterable[tuple[str, Path]]) -> None:
     """Each folder the run writes must be a folder (or creatable) and writable, before work starts."""
     for key, folder in paths:
         folder = folder.expanduser()
-        blocker = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
-        if blocker is not None and not blocker.is_dir():
+        blocker = file_in_the_way(folder)
+        if blocker is not None:
             raise ConfigError(f"{key}={folder}: {blocker} is a file, not a folder; point {key} at a folder")
         try:
             folder.mkdir(parents=True, exist_ok=True)

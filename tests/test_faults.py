@@ -119,7 +119,8 @@ CONFIG_MISTAKES = [
     (("encode.batch_size=-1",), "encode.batch_size=-1: must be a number > 0"),
     (("encode.autocast=fp61",), "encode.autocast='fp61': use one of null, bf16, fp16"),
     (("+task.head_args.dropout=0.1",), "task.head_args ['dropout']: clip tasks take no head_args"),
-    (("+head.learning_rate=1e-3",), "head.learning_rate is not a head setting"),
+    (("+head.learning_rate=1e-3",), "head.learning_rate is not a setting"),
+    (("+encode.batchsize=8",), "encode.batchsize is not a setting; did you mean batch_size?"),
     (("paths.cache_root=/dev/full/cache",), "paths.cache_root=/dev/full/cache: /dev/full is a file, not a folder"),
 ]
 

@@ -19,6 +19,7 @@ from xares_hydra.heads import HeadSettings
 from xares_hydra.heads.asr import AsrArgs
 from xares_hydra.heads.retrieval import RetrievalArgs
 from xares_hydra.heads.training import head_arguments
+from xares_hydra.schema import CheckSchema, DataSchema, EncodeSchema, RootSchema
 
 AUTOCAST_VALUES = (None, "bf16", "fp16")
 KEEP_FRAMES_VALUES = ("auto", True, False)
@@ -39,10 +40,22 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 
 def validate_config(config: dict[str, Any]) -> None:
     """Raise ``ConfigError`` for the first wrong value of the (resolved, plain) config."""
+    _check_known_keys(config, RootSchema, "")
+    for section, schema in (("encode", EncodeSchema), ("check", CheckSchema), ("data", DataSchema)):
+        _check_known_keys(config[section], schema, f"{section}.")
     _check_encode(config["encode"])
     _check_head(config["head"])
     _check_head_args(config["task"])
     _check_device(str(config["device"]))
+
+
+def _check_known_keys(values: dict[str, Any], schema: type, prefix: str) -> None:
+    """Keys added with ``+`` that no schema knows (``+encode.batchsize=8``)."""
+    known = [item.name for item in dataclasses.fields(schema)]
+    for key in values:
+        if key not in known:
+            hint = f"; {did_you_mean(key, known)}" if closest(key, known) else ""
+            raise ConfigError(f"{prefix}{key} is not a setting{hint} (known: {', '.join(known)})")
 
 
 def _positive(key: str, value: Any, minimum: float = 0, inclusive: bool = False) -> None:
@@ -73,13 +86,7 @@ def _check_encode(encode: dict[str, Any]) -> None:
 
 
 def _check_head(head: dict[str, Any]) -> None:
-    known = [item.name for item in dataclasses.fields(HeadSettings)]
-    for key in head:
-        if key not in known:
-            hint = did_you_mean(key, known)
-            raise ConfigError(
-                f"head.{key} is not a head setting{'; ' + hint if hint else ''} (known: {', '.join(known)})"
-            )
+    _check_known_keys(head, HeadSettings, "head.")
     _positive("head.epochs", head["epochs"])
     _positive("head.batch_size", head["batch_size"])
     _positive("head.lr", head["lr"])

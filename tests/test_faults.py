@@ -301,12 +301,6 @@ def test_disk_full_names_the_path(root):
     assert results_of(root) == {}
 
 
-def test_private_task_without_data_fails_a_single_run(xares_root):
-    result = run_xares("task=finger_snap", root=xares_root, check=False)
-    assert result.returncode == 1 and "finger_snap (skipped)" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_stale_part_files_of_dead_processes_are_removed(root, clean):
     clean_root, _ = clean
     shard_dir = next((clean_root / "cache").rglob("shards/tones_train_0000000.tar")).relative_to(clean_root)

@@ -147,9 +147,8 @@ def test_output_folder_below_a_file_is_one_line(xares_root):
 def test_unknown_task_name_suggests_the_closest(xares_root):
     result = run_xares("task=urbansound8K", root=xares_root, check=False)
     assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "xares: task=urbansound8K does not exist; did you mean task=urbansound8k? (xares --help lists every task)"
-    )
+    assert result.stderr.startswith("xares: task=urbansound8K does not exist; did you mean task=urbansound8k? ")
+    assert "available: asvspoof2015, clotho," in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")

@@ -40,5 +40,5 @@ def unknown_choice_message(arguments: Sequence[str]) -> str | None:
             if name and name not in known:
                 matches = closest(name, known)
                 hint = f"did you mean {' or '.join(f'{group}={match}' for match in matches)}? " if matches else ""
-                return f"{group}={name} does not exist; {hint}(xares --help lists every {group})"
+                return f"{group}={name} does not exist; {hint}available: {', '.join(known)}"
     return None

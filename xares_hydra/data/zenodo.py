@@ -102,8 +102,8 @@ class _TransientFailure(_FetchFailure):
 
 class _ChecksumMismatch(Exception):
     def __init__(self, file: ZenodoFile, actual: str) -> None:
-        problem = f"expected {file.checksum}, got {actual}" if file.checksum else f"no checksum given; {actual}"
-        super().__init__(f"{file.key} failed its check twice in a row ({problem}); the corrupted copy was deleted")
+        check, problem = ("checksum", f"expected {file.checksum}, got {actual}") if file.checksum else ("check", actual)
+        super().__init__(f"{file.key} failed its {check} twice in a row ({problem}); the corrupted copy was deleted")
         self.file = file
 
 

@@ -49,6 +49,8 @@ class FakeZenodo:
         self.range_headers: list[tuple[str, str]] = []  # (path, Range header) of every ranged request
         self.bytes_served: Counter[str] = Counter()  # file key -> body bytes sent
         self.ignore_range = False  # True: answer 200 with the whole file even to Range requests
+        self.bare_records = False  # True: records list no size and no checksum (some Zenodo records)
+        self.send_length = True  # False: no Content-Length header (a cut then looks like the end of the file)
         self._cuts: dict[str, _Cut] = {}
         self._corruptions: Counter[str] = Counter()
         self._rate_limits = 0
@@ -143,6 +145,9 @@ class FakeZenodo:
             }
             for key, content in files.items()
         ]
+        if self.bare_records:
+            entries = [{name: value for name, value in entry.items() if name not in ("size", "checksum")}
+                       for entry in entries]  # fmt: skip
         record = int(record_id) if record_id.isdigit() else record_id
         return {
             "id": record,
@@ -243,7 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = content[start : end + 1]
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
+        if self.fake.send_length:
+            self.send_header("Content-Length", str(len(body)))
+        else:
+            self.close_connection = True
         self.send_header("Accept-Ranges", "bytes")
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(content)}")

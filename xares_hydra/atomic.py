@@ -18,6 +18,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield partial
         os.replace(partial, path)
+    except OSError as error:
+        if error.filename is None:  # a write through a stream names no file: name the one being written
+            error.filename = str(path)
+        raise
     finally:
         partial.unlink(missing_ok=True)
 
@@ -29,3 +33,24 @@ def write_json(path: Path, document: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def remove_stale_parts(folder: Path) -> list[Path]:
+    """Delete the ``<name>.<pid>.part`` files in ``folder`` whose writing process is gone (killed mid-write)."""
+    removed = []
+    for part in folder.glob("*.part") if folder.is_dir() else ():
+        pid = part.suffixes[-2][1:] if len(part.suffixes) >= 2 else ""
+        if pid.isdigit() and not _process_alive(int(pid)):
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -45,3 +45,12 @@ class ConfigError(XaresError):
 
 class LabelError(XaresError):
     """A sample's labels do not fit the task's label rule."""
+
+
+class Interrupted(BaseException):
+    """The run was stopped by SIGINT or SIGTERM; no record claims it finished."""
+
+    def __init__(self, stage: str, signal_number: int) -> None:
+        super().__init__(f"interrupted during {stage}; rerun the same command to resume")
+        self.stage = stage
+        self.exit_code = 128 + signal_number

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,12 +24,18 @@ from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.console import stdout_console
 from xares_hydra.data.prepare import TaskData, data_root_warning, prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.encode.cache import EncoderCache
+from xares_hydra.encode.cache import MAX_EXAMPLES, EncoderCache
 from xares_hydra.encode.checker import run_checks
-from xares_hydra.encode.embed import ensure_encoded
+from xares_hydra.encode.embed import ensure_encoded, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
-from xares_hydra.encode.placement import device_for_job, visible_gpu_count
-from xares_hydra.errors import Status, XaresError
+from xares_hydra.encode.placement import (
+    device_for_job,
+    limit_threads,
+    threads_for_job,
+    usable_cores,
+    visible_gpu_count,
+)
+from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric
@@ -44,12 +52,32 @@ from xares_hydra.settings import (
     plain,
 )
 from xares_hydra.sweep_checks import contract_checked
+from xares_hydra.unknown_choices import unknown_choice_message
+from xares_hydra.validate import check_output_folders, output_folder_problem, validate_config
 
 log = logging.getLogger("xares")
 
 
+def main() -> None:
+    """The ``xares`` command: unknown task/encoder names and interrupts end with one line, no traceback."""
+    message = unknown_choice_message(sys.argv[1:]) or output_folder_problem(sys.argv[1:], os.environ)
+    if message:
+        print(f"xares: {message}", file=sys.stderr)
+        sys.exit(2)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        run_job()
+    except Interrupted as interrupt:
+        log.error("%s", interrupt)
+        sys.exit(interrupt.exit_code)
+
+
+def _raise_interrupted(signal_number: int, frame: Any) -> None:
+    raise Interrupted("start-up", signal_number)
+
+
 @hydra.main(version_base="1.3", config_path="pkg://xares_hydra.conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def run_job(cfg: DictConfig) -> float:
     """Runs one job; returns the mean validation score, the objective of sweepers such as Optuna."""
     hydra_cfg = HydraConfig.get()
     name = default_name(hydra_cfg.runtime.choices.get("encoder"), plain(cfg.encoder))
@@ -62,6 +90,11 @@ def main(cfg: DictConfig) -> float:
         cfg.encode.check = not checked_before_the_sweep(cfg, name, Path(hydra_cfg.sweep.dir))
     if not sweeping and (warning := data_root_warning(data_options(cfg).data_root, [cfg.task.name])):
         log.warning("%s", warning)
+    parallel_jobs = hydra_cfg.launcher.get("n_jobs") if sweeping else None
+    if parallel_jobs is not None:  # joblib: jobs share this machine's cores
+        threads = threads_for_job(int(parallel_jobs), usable_cores())
+        limit_threads(threads)
+        log.info("%d threads for this job (%d cores / %s parallel jobs)", threads, usable_cores(), parallel_jobs)
     try:
         record = run_task(
             cfg,
@@ -75,7 +108,8 @@ def main(cfg: DictConfig) -> float:
         # the record says failed; the sweep goes on and its summary (exit code 1) reports this job
         log.exception("%s x %s: unexpected error", cfg.task.name, name)
         return math.nan
-    if not sweeping and record["status"] in (Status.FAILED, Status.UNAVAILABLE):
+    # a single run that produced nothing is an error; in a sweep, skipped tasks are expected
+    if not sweeping and record["status"] in (Status.FAILED, Status.UNAVAILABLE, Status.SKIPPED):
         sys.exit(1)
     return objective(record)
 
@@ -97,6 +131,7 @@ def run_task(
         device=device(cfg).type,
         overrides=list(overrides),
         config=plain(cfg),
+        threads=torch.get_num_threads(),
     )
     results_root = Path(cfg.paths.results_root) if cfg.stage == "all" else None
     with recorded(record, output_dir, results_root) as clock:
@@ -117,6 +152,8 @@ def run_stages(
     encoder_name: str | None = None,
 ) -> None:
     """data -> encode -> heads, each stage filling its part of the record; stops after ``cfg.stage``."""
+    validate_config(plain(cfg))
+    check_output_folders(output_folders(cfg))
     spec = encoder_spec(cfg, task, encoder, encoder_name)
     record.encoder = spec.summary()
     with clock("data"):
@@ -131,6 +168,7 @@ def run_stages(
         )
     record.encoder.update(info)
     record.counts = encode_counts(cache, data)
+    require_few_skips(record.counts, cfg.encode.max_skipped_share, cfg.encode.min_failed_clips)
     if cfg.stage == "encode":
         return
     with clock("heads"):
@@ -149,6 +187,16 @@ def checked_before_the_sweep(cfg: DictConfig, name: str, sweep_dir: Path) -> boo
     except XaresError:
         return False  # the job itself reports it
     return contract_checked(sweep_dir, spec.summary()["identity"])
+
+
+def output_folders(cfg: DictConfig) -> list[tuple[str, Path]]:
+    """The folders this run writes, by config key (checked before any work)."""
+    folders = [("paths.data_root", Path(cfg.paths.data_root))]
+    if cfg.stage != "download":
+        folders.append(("paths.cache_root", Path(cfg.paths.cache_root)))
+    if cfg.stage == "all":
+        folders.append(("paths.results_root", Path(cfg.paths.results_root)))
+    return folders
 
 
 def task_summary(task: TaskSpec) -> dict[str, Any]:
@@ -171,7 +219,14 @@ def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
     """Per partition: clips decoded, crops encoded, audio seconds, skips and warnings by reason."""
     counts = {}
     for partition, shards in data.shards.items():
-        merged: dict[str, Any] = {"clips": 0, "crops": 0, "audio_seconds": 0.0, "skipped": {}, "warnings": {}}
+        merged: dict[str, Any] = {
+            "clips": 0,
+            "crops": 0,
+            "audio_seconds": 0.0,
+            "skipped": {},
+            "warnings": {},
+            "skip_examples": {},
+        }
         for shard in shards:
             shard_counts = cache.shard_counts(shard)
             merged["clips"] += shard_counts["samples"]
@@ -180,6 +235,9 @@ def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
             for kind in ("skipped", "warnings"):
                 for reason, number in shard_counts[kind].items():
                     merged[kind][reason] = merged[kind].get(reason, 0) + number
+            for reason, examples in shard_counts.get("examples", {}).items():
+                kept = merged["skip_examples"].setdefault(reason, [])
+                kept.extend(examples[: MAX_EXAMPLES - len(kept)])
         counts[partition] = merged
     return counts
 
@@ -187,6 +245,7 @@ def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
 def check_encoder(cfg: DictConfig, name: str) -> int:
     """``xares stage=check``: the full contract report for an encoder; exit code 1 if a check fails."""
     try:
+        validate_config(plain(cfg))
         spec = encoder_spec(cfg, TaskSpec.from_config(plain(cfg.task)), name=name)
         encoder = spec.build(device(cfg))
     except XaresError as error:

@@ -8,7 +8,10 @@ compose time. The task and head schemas live beside the code that reads them (``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -38,9 +41,71 @@ class CompatSchema:
     xares_wrappers: bool = False
 
 
+class Stage(str, Enum):
+    """Where a run stops; a ``str`` so ``cfg.stage == "encode"`` reads naturally."""
+
+    all = "all"
+    download = "download"
+    check = "check"
+    encode = "encode"
+
+
+@dataclass
+class EncodeSchema:
+    batch_size: int = MISSING
+    max_batch_seconds: float = 600.0
+    buffer_seconds: float = 1800.0
+    decode_threads: int = 2
+    keep_frames: Any = "auto"
+    autocast: str | None = None
+    check: bool = True
+    force: bool = False
+    # a run fails only when more than this share of one partition's clips was skipped (and at least min_failed_clips)
+    max_skipped_share: float = 0.01
+    min_failed_clips: int = 3
+
+
+@dataclass
+class CheckSchema:
+    long_seconds: float = 600.0
+
+
+@dataclass
+class DataSchema:
+    force_download: bool = False
+    mini: bool = False
+    zenodo_api: str = "https://zenodo.org/api"
+    timeout: float = 60.0
+    retries: int = 3
+
+
+@dataclass
+class RootSchema:
+    """The root of the composed config; the groups (task, encoder, head, ...) carry their own schemas."""
+
+    paths: Any = MISSING
+    task: Any = MISSING
+    encoder: Any = MISSING
+    head: Any = MISSING
+    compat: Any = MISSING
+    stage: Stage = Stage.all
+    seed: int = 42
+    device: str = "auto"
+    encode: EncodeSchema = field(default_factory=EncodeSchema)
+    check: CheckSchema = field(default_factory=CheckSchema)
+    data: DataSchema = field(default_factory=DataSchema)
+
+
+def unique_suffix() -> str:
+    """Four hex digits keeping run and sweep folders started in the same second apart (cached per sweep)."""
+    return secrets.token_hex(2)
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("xares_suite"):
         OmegaConf.register_new_resolver("xares_suite", suite_sweep)
+    if not OmegaConf.has_resolver("xares_unique"):
+        OmegaConf.register_new_resolver("xares_unique", unique_suffix, use_cache=True)
 
 
 def register_schemas() -> None:
@@ -49,6 +114,7 @@ def register_schemas() -> None:
     store.store(group="schema", name="head", node=HeadSettings)
     store.store(group="schema", name="paths", node=PathsSchema)
     store.store(group="schema", name="compat", node=CompatSchema)
+    store.store(group="schema", name="root", node=RootSchema)
 
 
 register_schemas()

@@ -20,7 +20,7 @@ FRAME_TASK_TYPES = ("frame", "asr")
 
 
 def plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+    return OmegaConf.to_container(node, resolve=True, enum_to_str=True) if OmegaConf.is_config(node) else node
 
 
 def data_options(cfg: DictConfig) -> DataOptions:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from xares_hydra.atomic import remove_stale_parts
 from xares_hydra.data.shards import encode_audio, write_shard
 
 Source = Callable[[np.random.Generator, int, int], np.ndarray]  # (rng, n_samples, sample_rate) -> mono
@@ -684,4 +685,5 @@ def generate(name: str, out_dir: Path | str, seed: int = 0, args: Mapping[str, A
         raise ValueError(f"unknown demo dataset {name!r}; known: {', '.join(GENERATORS)}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, not {seed}")
+    remove_stale_parts(Path(out_dir))  # shards half-written by a killed generation
     return GENERATORS[name](Path(out_dir), int(seed), dict(args or {}))

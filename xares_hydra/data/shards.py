@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,6 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import webdataset as wds
-from webdataset import tariterators
 
 from xares_hydra.atomic import atomic_path
 
@@ -37,25 +37,53 @@ class ShardSample:
 
 
 def iter_shard(path: str | Path) -> Iterator[ShardSample]:
-    """Yield the samples of one tar shard in file order; a truncated tar ends with a problem sample."""
+    """Yield the samples of one tar shard in file order.
+
+    A key seen before in the shard (adjacent or not) yields a ``duplicate key`` problem sample and
+    reading goes on; a truncated or garbled archive ends with a problem sample naming the member.
+    """
     path = Path(path)
-    errors: list[Exception] = []
-
-    def keep_error(exn: Exception) -> bool:
-        errors.append(exn)
-        return False
-
-    with open(path, "rb") as stream:
-        members = (
-            dict(member, __url__=str(path)) for member in tariterators.tar_file_iterator(stream, handler=keep_error)
+    seen: set[str] = set()
+    group: dict[str, Any] = {}
+    reading, last_member = None, "<start of archive>"
+    try:
+        with tarfile.open(path, "r|*") as archive:
+            for member in archive:
+                if not member.isfile() or _ignored(member.name):
+                    continue
+                key, extension = _key_and_extension(member.name)
+                if group and (key != group["__key__"] or extension in group):
+                    yield _finish_group(group, path.name, seen)
+                    group = {}
+                reading = member.name
+                group.setdefault("__key__", key)
+                group[extension] = archive.extractfile(member).read()
+                reading, last_member = None, member.name
+    except (tarfile.TarError, EOFError, OSError) as error:
+        if group and reading is None:
+            yield _finish_group(group, path.name, seen)
+        where = f"in member {reading}" if reading else f"after member {last_member}"
+        yield ShardSample(
+            key=_key_and_extension(reading or last_member)[0],
+            shard=path.name,
+            problem=f"truncated tar ({where}: {error}; nothing after it can be read)",
         )
-        try:
-            for group in tariterators.group_by_keys(members, keys=_key_and_extension, handler=keep_error):
-                yield _to_sample(group, path.name)
-        except Exception as exn:  # tarfile raises on truncated or garbled archives
-            errors.append(exn)
-    if errors:
-        yield ShardSample(key="<shard>", shard=path.name, problem=f"unreadable tar data: {errors[0]}")
+        return
+    if group:
+        yield _finish_group(group, path.name, seen)
+
+
+def _ignored(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return base.startswith(".") or "__MACOSX" in name
+
+
+def _finish_group(group: dict[str, Any], shard: str, seen: set[str]) -> ShardSample:
+    key = group["__key__"]
+    if key in seen:
+        return ShardSample(key=key, shard=shard, problem="duplicate key (an earlier sample of this shard has it)")
+    seen.add(key)
+    return _to_sample(group, shard)
 
 
 def _key_and_extension(name: str) -> tuple[str, str]:

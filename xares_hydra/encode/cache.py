@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from xares_hydra.atomic import atomic_path, read_json, write_json
+from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json
 
 FRAME_DTYPE = np.float32
+MAX_EXAMPLES = 3
 
 
 @dataclass
@@ -40,8 +41,14 @@ class ShardCounts:
     audio_seconds: float = 0.0
     encode_seconds: float = 0.0
 
-    def skip(self, reason: str) -> None:
+    # reason -> the first few "shard/key" skipped for it, so a record shows which clips, not only how many
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, reason: str, example: str | None = None) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        examples = self.examples.setdefault(reason, [])
+        if example is not None and len(examples) < MAX_EXAMPLES:
+            examples.append(example)
 
     def warn(self, reason: str) -> None:
         self.warnings[reason] = self.warnings.get(reason, 0) + 1
@@ -100,6 +107,7 @@ class ShardWriter:
         self.keep_frames = keep_frames
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "done.json").unlink(missing_ok=True)
+        remove_stale_parts(directory)
         self._frames_part = directory / f"frames.f32.{os.getpid()}.part"
         self._frames_stream = open(self._frames_part, "wb") if keep_frames else None  # noqa: SIM115
         self._pooled: list[np.ndarray] = []

@@ -44,6 +44,7 @@ def run_checks(
         ("variable input lengths", lambda: _variable_lengths(encoder, device, autocast)),
         ("batch consistency", lambda: _batch_consistency(encoder, device, autocast)),
     ]
+    checks.append(("shortest input", lambda: _shortest_input(encoder, device, autocast)))
     if long_seconds:
         checks.append((f"{long_seconds:g} s clip", lambda: _long_clip(encoder, device, long_seconds, autocast)))
     for name, check in checks:
@@ -69,10 +70,10 @@ def _run(name: str, check: Callable[[], str]) -> CheckResult:
         return CheckResult(name, True, check())
     except EncoderContractError as exn:
         return CheckResult(name, False, str(exn))
-    except (RuntimeError, ValueError, TypeError, IndexError) as exn:
-        return CheckResult(name, False, f"encoder raised {type(exn).__name__}: {exn}")
     except torch.cuda.OutOfMemoryError as exn:
         return CheckResult(name, False, f"out of memory ({exn}); chunk long audio inside the encoder")
+    except Exception as exn:  # any error of the encoder's own code is a failed check, not a traceback
+        return CheckResult(name, False, f"encoder raised {type(exn).__name__}: {exn}")
 
 
 def _check_attributes(encoder: torch.nn.Module) -> CheckResult:
@@ -165,3 +166,30 @@ def _long_clip(encoder: torch.nn.Module, device: torch.device, seconds: float, a
     if abs(frames - expected) > max(2.0, 0.01 * expected):
         raise EncoderContractError(f"{seconds:g} s gives {frames} frames, expected about {expected:.0f}")
     return f"{frames} frames"
+
+
+def minimum_input_samples(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> int:
+    """The fewest samples the encoder accepts (shorter clips are zero-padded to it); at most one second."""
+    rate = int(encoder.sampling_rate)
+
+    def accepts(samples: int) -> bool:
+        try:
+            _encode(encoder, _clips(encoder, samples / rate, 1, device), autocast)
+        except Exception:
+            return False
+        return True
+
+    upper = 1
+    while upper < rate and not accepts(upper):
+        upper *= 2
+    lower = upper // 2  # rejected (or 0)
+    while upper - lower > 1:
+        middle = (lower + upper) // 2
+        lower, upper = (lower, middle) if accepts(middle) else (middle, upper)
+    return min(upper, rate)
+
+
+def _shortest_input(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
+    samples = minimum_input_samples(encoder, device, autocast)
+    milliseconds = 1000 * samples / encoder.sampling_rate
+    return f"{samples} samples ({milliseconds:.1f} ms); shorter clips are zero-padded to it"

@@ -9,7 +9,9 @@ the clip mean) is available with ``pad_batches`` for comparability.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -25,9 +27,10 @@ from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ShardSample, iter_shard
 from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
-from xares_hydra.encode.checker import require_passing, run_checks
+from xares_hydra.encode.checker import minimum_input_samples, require_passing, run_checks
 from xares_hydra.encode.contract import check_output, dim_of, forward, hop_ms_of, rate_of
 from xares_hydra.encode.encoder_spec import EncoderSpec
+from xares_hydra.errors import XaresError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ class EncodeSettings:
     decode_threads: int = 2
     keep_frames: bool = False
     autocast: str | None = None
+    # clips shorter than this are zero-padded to it and keep ceil(length / hop) frames
+    min_samples: int = 1
     crop_length: float | None = None
     pad_short_crops: bool = False
     pad_batches: bool = False
@@ -54,13 +59,15 @@ class Crop:
     index: int
     audio: np.ndarray
     labels: Any
+    # the audio's own length when it was zero-padded to the encoder's minimum
+    n_samples: int | None = None
 
     def meta(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "clip_key": self.clip_key,
             "crop": self.index,
-            "n_samples": len(self.audio),
+            "n_samples": self.n_samples or len(self.audio),
             "labels": self.labels,
         }
 
@@ -102,7 +109,7 @@ def encode_shard(
     crops = _decoded_crops(shard, rate_of(encoder), settings, counts)
     batcher = _padded_batches if settings.pad_batches else _equal_length_batches
     for batch in batcher(crops, settings, rate_of(encoder)):
-        for item, frames, pooled in _run_encoder(encoder, batch, settings, device, shard):
+        for item, frames, pooled in _encode_or_isolate(encoder, batch, settings, device, shard, counts):
             writer.add(item.meta(), frames, pooled)
         counts.crops += len(batch)
         if on_progress is not None:
@@ -153,12 +160,16 @@ def _finish_decode(
     pieces = crop(decoded.samples, crop_samples, settings.pad_short_crops)
     for index, piece in enumerate(pieces):
         key = sample.key if len(pieces) == 1 else f"{sample.key}#{index}"
-        yield Crop(key=key, clip_key=sample.key, index=index, audio=piece, labels=sample.labels)
+        item = Crop(key=key, clip_key=sample.key, index=index, audio=piece, labels=sample.labels)
+        if len(piece) < settings.min_samples:
+            counts.warn("shorter than the encoder's minimum input, zero-padded")
+            item.n_samples, item.audio = len(piece), np.pad(piece, (0, settings.min_samples - len(piece)))
+        yield item
 
 
 def _skip(counts: ShardCounts, shard: Path, key: str, reason: str) -> None:
     category = reason.split(" (")[0].split(":")[0]
-    counts.skip(category)
+    counts.skip(category, f"{shard.name}/{key}")
     log.warning("Skipping %s in %s: %s", key, shard.name, reason)
 
 
@@ -200,6 +211,30 @@ def _batch_limit(settings: EncodeSettings, rate: int) -> Callable[[int], int]:
     return limit
 
 
+def _encode_or_isolate(
+    encoder: torch.nn.Module,
+    batch: list[Crop],
+    settings: EncodeSettings,
+    device: torch.device,
+    shard: Path,
+    counts: ShardCounts,
+) -> list[tuple[Crop, np.ndarray, np.ndarray]]:
+    """Encode a batch; if the encoder fails on it, retry clip by clip and skip (and count) only failing clips."""
+    try:
+        return list(_run_encoder(encoder, batch, settings, device, shard))
+    except Exception as error:
+        if len(batch) == 1:
+            _skip(counts, shard, batch[0].key, f"encoder error ({type(error).__name__}: {error})")
+            return []
+        keys = ", ".join(item.key for item in batch[:5]) + (" ..." if len(batch) > 5 else "")
+        log.warning("Encoder failed on %d clips of %s (%s): %s; retrying clip by clip", len(batch), shard.name, keys,
+                    error)  # fmt: skip
+    encoded = []
+    for item in batch:
+        encoded += _encode_or_isolate(encoder, [item], settings, device, shard, counts)
+    return encoded
+
+
 def _run_encoder(
     encoder: torch.nn.Module, batch: list[Crop], settings: EncodeSettings, device: torch.device, shard: Path
 ) -> Iterator[tuple[Crop, np.ndarray, np.ndarray]]:
@@ -210,7 +245,10 @@ def _run_encoder(
     output = forward(encoder, torch.from_numpy(audio).to(device), settings.autocast)
     check_output(output, len(batch), dim_of(encoder), f"{shard.name}: {batch[0].key}")
     embeddings = output.float().cpu().numpy()
+    hop_samples = encoder.sampling_rate * encoder.hop_size_in_ms / 1000
     for item, frames in zip(batch, embeddings):
+        if item.n_samples is not None:  # padded to the minimum: keep the frames of its own length
+            frames = frames[: max(1, math.ceil(item.n_samples / hop_samples))]
         yield item, frames, frames.mean(axis=0)
 
 
@@ -250,8 +288,24 @@ def ensure_encoded(
     encoder = spec.build(device)
     if check_first:
         require_passing(run_checks(encoder, device, autocast=settings.autocast), spec.name)
-    info = encoder_attributes(encoder)
+    min_samples = minimum_input_samples(encoder, device, settings.autocast)
+    settings = dataclasses.replace(settings, min_samples=min_samples)
+    info = dict(encoder_attributes(encoder), min_input_samples=min_samples)
     cache.save_encoder_info(info, spec.fingerprint_document)
     with shard_progress(f"Encoding with {spec.name}", [shard.name for shard in todo]) as on_progress:
         encode_shards(encoder, todo, cache, settings, device, on_progress)
     return info
+
+
+def require_few_skips(counts: dict[str, dict[str, Any]], max_share: float, min_clips: int) -> None:
+    """Fail when, in some partition, at least ``min_clips`` and more than ``max_share`` of the clips were skipped."""
+    for partition, partition_counts in counts.items():
+        skipped = sum(partition_counts["skipped"].values())
+        total = partition_counts["clips"] + skipped
+        if skipped >= max(1, min_clips) and skipped > max_share * total:
+            reasons = ", ".join(f"{number} x {reason}" for reason, number in partition_counts["skipped"].items())
+            examples = [key for keys in partition_counts.get("skip_examples", {}).values() for key in keys][:3]
+            raise XaresError(
+                f"{partition}: {skipped} of {total} clips skipped ({skipped / total:.1%} > {max_share:.1%}): {reasons}"
+                f" (e.g. {', '.join(examples)}); fix the data, or accept it with encode.max_skipped_share=..."
+            )

@@ -2,9 +2,12 @@
 
 A local parallel sweep (``hydra/launcher=parallel``) then spreads its jobs over the machine's GPUs;
 under SLURM each job sees only the GPUs it was given, so it keeps ``auto`` (the first one).
+Jobs running side by side on one machine split its cores: each gets cores / parallel jobs threads.
 """
 
 from __future__ import annotations
+
+import os
 
 
 def device_for_job(requested: str, job_num: int | None, visible_gpus: int) -> str:
@@ -18,3 +21,26 @@ def visible_gpu_count() -> int:
     import torch
 
     return torch.cuda.device_count()
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads_for_job(parallel_jobs: int, cores: int) -> int:
+    """Compute threads of one of ``parallel_jobs`` jobs sharing ``cores`` (all cores when alone)."""
+    if parallel_jobs < 1:  # joblib's -1: one job per core
+        parallel_jobs = cores
+    return max(1, cores // parallel_jobs)
+
+
+def limit_threads(threads: int) -> None:
+    """Torch's and faiss's thread pools (BLAS included) for this process."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        import faiss
+    except ImportError:
+        return
+    faiss.omp_set_num_threads(threads)

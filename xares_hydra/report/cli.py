@@ -58,6 +58,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="where to write the files (default: the folder itself)")
     parser.add_argument("--mode", choices=MODES, help="only this mode's leaderboard (default: every mode found)")
     parser.add_argument("--no-published", action="store_true", help="leave out the published X-ARES columns")
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="report the readable records even if some cannot be read (named)"
+    )
     return parser.parse_args(argv)
 
 
@@ -67,7 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not folder.is_dir():
         print(f"xares-report: {folder} is not a folder", file=sys.stderr)
         return 2
-    records = records_in(folder)
+    unreadable: list[str] = []
+    records = records_in(folder, unreadable)
+    for problem in unreadable:
+        print(f"xares-report: cannot read {problem}", file=sys.stderr)
+    if unreadable and not arguments.skip_bad:
+        print(
+            f"xares-report: {len(unreadable)} unreadable file(s); fix or remove them, or pass --skip-bad",
+            file=sys.stderr,
+        )
+        return 1
     if not records:
         print(f"xares-report: no result records under {folder}", file=sys.stderr)
         return 1

@@ -10,8 +10,11 @@ without running anything.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import platform
+import shutil
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from xares_hydra.atomic import read_json, write_json
-from xares_hydra.errors import Status, XaresError
+from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.report.identity import record_identity
 
 log = logging.getLogger("xares")
@@ -47,6 +50,8 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    # torch threads the job ran with (cores / parallel jobs under the joblib launcher)
+    threads: int | None = None
     written: dict[str, Any] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,6 +72,7 @@ class RunRecord:
             "versions": package_versions(),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(),
+            "threads": self.threads,
             "config": self.config,
         }
 
@@ -93,13 +99,17 @@ def write_record(record: dict[str, Any], output_dir: Path | None, results_root: 
     return written
 
 
-def load_records(folder: Path) -> list[dict[str, Any]]:
-    """Every result record below ``folder`` (a sweep folder or a results folder), oldest first."""
+def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every result record below ``folder`` (a sweep folder or a results folder), oldest first.
+
+    Files that cannot be read or parsed are appended to ``unreadable`` as "path: reason"."""
     records = []
     for path in sorted(folder.rglob("*.json")):
         try:
             document = read_json(path)
-        except (OSError, ValueError):
+        except (OSError, ValueError) as error:
+            if unreadable is not None:
+                unreadable.append(f"{path}: {error}")
             continue
         if isinstance(document, dict) and document.get("schema") == RECORD_SCHEMA and "scores" in document:
             document.setdefault("path", str(path))
@@ -112,11 +122,12 @@ class StageClock:
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
+        self.stage = "setup"
         self._started = time.perf_counter()
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, self.stage = time.perf_counter(), stage
         try:
             yield
         finally:
@@ -131,21 +142,49 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
     """Bookkeeping around a run's stages: times them, turns errors into the record's status, writes it.
 
     An expected failure (``XaresError``) ends the run with its status; anything else is marked
-    failed and re-raised. A scored record also goes to ``results_root``.
+    failed and re-raised; Ctrl-C or SIGTERM becomes ``Interrupted`` naming the stage. Only a scored
+    record goes to ``results_root``, so a good result there is never replaced by a failed, skipped
+    or empty one.
     """
     clock = StageClock()
     try:
         yield clock
+    except KeyboardInterrupt:
+        record.status, record.reason = Status.FAILED, f"interrupted during {clock.stage}"
+        raise Interrupted(clock.stage, signal.SIGINT) from None
+    except Interrupted as interrupt:
+        record.status, record.reason = Status.FAILED, f"interrupted during {clock.stage}"
+        raise Interrupted(clock.stage, interrupt.exit_code - 128) from None
     except XaresError as error:
         record.status, record.reason = error.status, str(error)
         level = logging.WARNING if error.status == Status.SKIPPED else logging.ERROR
         log.log(level, "%s (%s): %s", record.task.get("name"), error.status, error)
+    except OSError as error:
+        record.status, record.reason = Status.FAILED, storage_problem(error)
+        if record.reason is None:
+            record.reason = f"{type(error).__name__}: {error}"
+            raise
+        log.error("%s (failed): %s", record.task.get("name"), record.reason)
     except Exception as error:
         record.status, record.reason = Status.FAILED, f"{type(error).__name__}: {error}"
         raise
     finally:
         record.timings = clock.total()
         record.written = record.to_dict()
-        keep = results_root if record.status == Status.OK else None
+        keep = results_root if record.status == Status.OK and record.scores else None
         for path in write_record(record.written, output_dir, keep):
             log.info("Wrote %s", path)
+
+
+def storage_problem(error: OSError) -> str | None:
+    """One line for a full, read-only or forbidden filesystem, naming the path; None for other OS errors."""
+    path = error.filename or "?"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = f"{shutil.disk_usage(Path(path).parent).free / 1e6:.1f} MB free there"
+        except OSError:
+            free = "free space unknown"
+        return f"disk full writing {path} ({free}); free space or point paths.* at a larger disk"
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"cannot write {path}: {error.strerror}; point paths.* at a writable folder"
+    return None

@@ -59,9 +59,9 @@ def latest_scored(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
-def records_in(folder: Path) -> list[dict[str, Any]]:
+def records_in(folder: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
     """The result records below a sweep or results folder, plus sweep jobs that died without one."""
-    return load_records(folder) + crashed_jobs(folder)
+    return load_records(folder, unreadable) + crashed_jobs(folder)
 
 
 def crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,378 @@
+"""The fault matrix: each row a hostile-user fault, run through the real ``xares`` command on real tar
+shards, asserting the one-line message and that nothing was lost (scores or cache bytes equal a clean run)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import clip_shard, run_xares, tone
+from zenodo_server import FakeZenodo
+
+from xares_hydra.data.shards import encode_audio
+from xares_hydra.data.zenodo import READY_MARKER, download_record
+from xares_hydra.report.cli import main as report_main
+
+TASK = """\
+defaults:
+  - /schema/task@_here_
+  - _self_
+name: fault_tones
+splits: {train: tones_train, valid: tones_valid, test: tones_test}
+label: {rule: class_map, key: pitch, classes: [low, high]}
+epochs: 3
+"""
+SPLITS = ("train", "valid", "test")
+FAULTY_ENCODERS = textwrap.dedent(
+    """
+    from xares_hydra.encoders.mel import MelEncoder
+
+    class AssertingMel(MelEncoder):
+        def forward(self, audio):
+            assert audio.shape[1] > 10**9, "this encoder asserts on every input"
+
+    class FailsOnOneClip(MelEncoder):
+        # fails on any batch holding a clip of exactly 7777 samples, as a real encoder may fail on one odd input
+        def forward(self, audio):
+            if audio.shape[1] == 7777:
+                raise RuntimeError("odd input")
+            return super().forward(audio)
+    """
+)
+
+
+def clips(split: str, count: int = 10) -> list[tuple[str, np.ndarray, int, dict]]:
+    return [(f"{split}{i}", tone(0.5, 16000, 200 if i % 2 else 2000), 16000, {"pitch": "low" if i % 2 else "high"})
+            for i in range(count)]  # fmt: skip
+
+
+def make_root(root: Path) -> Path:
+    """A user config folder with the task and its clean shards under ``root``; returns the config folder."""
+    config_dir = root / "user_conf"
+    (config_dir / "task").mkdir(parents=True, exist_ok=True)
+    (config_dir / "task" / "fault_tones.yaml").write_text(TASK)
+    (root / "faulty_encoders.py").write_text(FAULTY_ENCODERS)
+    for split in SPLITS:
+        clip_shard(root / "data" / "fault_tones" / f"tones_{split}_0000000.tar", clips(split))
+    return config_dir
+
+
+def run(root: Path, *overrides: str, name: str = "run", check: bool = False) -> tuple[dict | None, str, int]:
+    run_dir = root / "runs" / name
+    result = run_xares(
+        "--config-dir", str(root / "user_conf"), "task=fault_tones", *overrides, f"hydra.run.dir={run_dir}",
+        root=root, check=check,
+    )  # fmt: skip
+    record_path = run_dir / "result.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else None
+    return record, result.stdout + result.stderr, result.returncode
+
+
+def results_of(root: Path) -> dict[str, bytes]:
+    folder = root / "results"
+    return (
+        {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.json"))} if folder.is_dir() else {}
+    )
+
+
+def pooled_bytes(root: Path, shard: str) -> bytes:
+    (path,) = (root / "cache" / "fault_tones").glob(f"*/shards/{shard}/pooled.npy")
+    return path.read_bytes()
+
+
+def scores(record: dict) -> dict:
+    return {slot: result["score"] for slot, result in record["scores"].items()}
+
+
+@pytest.fixture(scope="session")
+def clean(tmp_path_factory) -> tuple[Path, dict]:
+    """One clean reference run every fault is compared with."""
+    root = tmp_path_factory.mktemp("clean")
+    make_root(root)
+    record, _output, code = run(root, check=True)
+    assert code == 0 and record["status"] == "ok"
+    return root, record
+
+
+@pytest.fixture
+def root(xares_root: Path) -> Path:
+    make_root(xares_root)
+    return xares_root
+
+
+# --- config mistakes: one line in the first seconds, no traceback, nothing written -------------------------
+
+CONFIG_MISTAKES = [
+    (("stage=encdoe",), "Invalid value 'encdoe', expected one of [all, download, check, encode]"),
+    (("head.epochs=0",), "head.epochs=0: must be a number > 0"),
+    (("encode.batch_size=-1",), "encode.batch_size=-1: must be a number > 0"),
+    (("encode.autocast=fp61",), "encode.autocast='fp61': use one of null, bf16, fp16"),
+    (("+task.head_args.dropout=0.1",), "task.head_args ['dropout']: clip tasks take no head_args"),
+    (("+head.learning_rate=1e-3",), "head.learning_rate is not a setting"),
+    (("+encode.batchsize=8",), "encode.batchsize is not a setting; did you mean batch_size?"),
+    (("paths.cache_root=/dev/full/cache",), "paths.cache_root=/dev/full/cache: /dev/full is a file, not a folder"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), CONFIG_MISTAKES, ids=[o[0] for o, _ in CONFIG_MISTAKES])
+def test_config_mistakes_fail_before_any_work(root, overrides, message):
+    record, output, code = run(root, *overrides)
+    assert code != 0 and message in " ".join(output.split())
+    assert "Traceback" not in output
+    assert results_of(root) == {} and not (root / "cache").exists(), "nothing was encoded or recorded"
+    if record is not None:
+        assert record["status"] == "failed" and record["timings"].get("data") is None, "failed before the data stage"
+
+
+def test_output_folder_below_a_file_is_one_line(xares_root):
+    result = run_xares("paths.output_root=/dev/full/outputs", root=xares_root, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "xares: paths.output_root=/dev/full/outputs: /dev/full is a file, not a folder; "
+        "point paths.output_root at a folder"
+    )
+
+
+def test_unknown_task_name_suggests_the_closest(xares_root):
+    result = run_xares("task=urbansound8K", root=xares_root, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("xares: task=urbansound8K does not exist; did you mean task=urbansound8k? ")
+    assert "available: asvspoof2015, clotho," in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_device_cuda_without_gpu_is_one_line(root):
+    _record, output, code = run(root, "device=cuda")
+    assert code == 1 and "device=cuda: no GPU is visible to torch" in output and "Traceback" not in output
+    assert results_of(root) == {}
+
+
+def test_help_says_hydra_options_come_first(xares_root):
+    output = run_xares("--help", root=xares_root).stdout
+    assert "Hydra's options (--config-dir, -m, --cfg) come before the overrides" in output
+
+
+# --- bad audio and bad tars: the run goes on, the skips are named, the good clips are untouched --------------
+
+
+def test_too_short_clip_is_padded_and_keeps_its_own_frames(root, clean):
+    clean_root, _clean_record = clean
+    clip_shard(root / "data" / "fault_tones" / "tones_train_0000001.tar",
+               [("tiny", tone(0.01), 16000, {"pitch": "low"})])  # fmt: skip
+    record, _output, code = run(root)
+    assert code == 0 and record["status"] == "ok"
+    assert record["counts"]["tones_train"]["warnings"]["shorter than the encoder's minimum input, zero-padded"] == 1
+    assert record["encoder"]["min_input_samples"] > 160, "the mel encoder needs more than 0.01 s"
+    index = [json.loads(line) for line in next((root / "cache").rglob("tones_train_0000001.tar/index.jsonl")).open()]
+    assert index[0]["n_samples"] == 160 and index[0]["n_frames"] == 1, "ceil(10 ms / 10 ms hop) = 1 frame"
+    assert pooled_bytes(root, "tones_test_0000000.tar") == pooled_bytes(clean_root, "tones_test_0000000.tar")
+
+
+def test_a_failing_clip_is_isolated_and_only_it_is_skipped(root, clean):
+    _clean_root, _ = clean
+    odd = ("odd", np.full(7777, 0.1, np.float32), 16000, {"pitch": "low"})
+    clip_shard(root / "data" / "fault_tones" / "tones_test_0000000.tar", [*clips("test"), odd])
+    record, output, code = run(root, "encoder._target_=faulty_encoders.FailsOnOneClip", "encode.check=false")
+    assert code == 0 and record["status"] == "ok", output
+    assert record["counts"]["tones_test"]["skipped"] == {"encoder error": 1}
+    assert record["counts"]["tones_test"]["skip_examples"]["encoder error"] == ["tones_test_0000000.tar/odd"]
+    assert record["counts"]["tones_test"]["clips"] == 11
+
+
+def test_too_many_skipped_clips_fail_the_run_with_counts(root):
+    broken = [(f"broken{i}", b"not audio", "wav", {"pitch": "low"}) for i in range(4)]
+    shard = root / "data" / "fault_tones" / "tones_valid_0000001.tar"
+    write_tar(shard, [member for key, data, ext, _ in broken
+                      for member in ((f"{key}.{ext}", data), (f"{key}.json", b'{"pitch": "low"}'))])  # fmt: skip
+    record, _output, code = run(root)
+    assert code == 1 and record["status"] == "failed"
+    assert "tones_valid: 4 of 14 clips skipped (28.6% > 1.0%): 4 x corrupt or unsupported audio" in record["reason"]
+    assert results_of(root) == {}
+    assert run(root, "encode.max_skipped_share=0.5", name="accepted")[2] == 0, "the limit is configurable"
+
+
+def write_tar(path: Path, members: list[tuple[str, bytes]]) -> None:
+    with tarfile.open(path, "w") as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def sample_members(key: str, audio: np.ndarray, label: str) -> list[tuple[str, bytes]]:
+    return [(f"{key}.flac", encode_audio(audio, 16000)), (f"{key}.json", json.dumps({"pitch": label}).encode())]
+
+
+def test_duplicate_keys_are_named_and_later_samples_still_read(root, clean):
+    _clean_root, clean_record = clean
+    members = []
+    for key, audio, _, labels in clips("train"):
+        members += sample_members(key, audio, labels["pitch"])
+        if key == "train2":  # the same key again, adjacent, then again later with another label
+            members += sample_members(key, audio, "low")
+    members += sample_members("train2", tone(0.5), "low")
+    write_tar(root / "data" / "fault_tones" / "tones_train_0000000.tar", members)
+    record, output, code = run(root)
+    assert code == 0 and record["status"] == "ok"
+    counts = record["counts"]["tones_train"]
+    assert counts["skipped"] == {"duplicate key": 2} and counts["clips"] == 10, "every distinct sample is read"
+    assert counts["skip_examples"]["duplicate key"] == ["tones_train_0000000.tar/train2"] * 2
+    assert "duplicate key" in output and "train2" in output
+    assert scores(record) == scores(clean_record), "the first copy of each key is kept: same scores as clean"
+
+
+def test_truncated_member_is_reported_as_truncated(root):
+    shard = root / "data" / "fault_tones" / "tones_train_0000001.tar"
+    clip_shard(shard, clips("extra", 4))
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    record, output, _code = run(root, "encode.max_skipped_share=1")
+    counts = record["counts"]["tones_train"]
+    assert counts["skipped"] == {"truncated tar": 1}
+    assert counts["skip_examples"]["truncated tar"][0].startswith("tones_train_0000001.tar/extra")
+    assert "in tones_train_0000001.tar: truncated tar (" in output and "nothing after it can be read" in output
+
+
+# --- records: only finished work reaches results_root ---------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_interrupt_during_encode_is_one_line_and_keeps_the_good_record(root, clean):
+    _, _clean_record = clean
+    record, _, code = run(root, name="good")
+    good = results_of(root)
+    assert code == 0 and good
+    shutil.rmtree(root / "cache")
+    command = [str(Path(sys.executable).parent / "xares"), "--config-dir", str(root / "user_conf"), "task=fault_tones",
+               f"hydra.run.dir={root / 'runs' / 'cut'}", "encode.batch_size=1"]  # fmt: skip
+    env = dict(os.environ, XARES_ROOT=str(root), COLUMNS="200")
+    process = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "Encoding tones_" in line:
+            process.send_signal(signal.SIGINT)
+            break
+    output = "".join(lines) + process.stdout.read()
+    assert process.wait(timeout=120) == 130
+    assert "interrupted during encode; rerun the same command to resume" in output and "Traceback" not in output
+    assert results_of(root) == good, "the scored record in results_root is untouched"
+    cut = json.loads((root / "runs" / "cut" / "result.json").read_text())
+    assert cut["status"] == "failed" and cut["reason"] == "interrupted during encode"
+    resumed, _, code = run(root, name="resumed")
+    assert code == 0 and scores(resumed) == scores(record)
+
+
+def test_a_failed_rerun_never_replaces_a_scored_record(root):
+    run(root, name="good", check=True)
+    good = results_of(root)
+    record, output, code = run(root, "encoder._target_=faulty_encoders.AssertingMel", name="broken")
+    assert code == 1 and record["status"] == "failed"
+    assert "encoder raised AssertionError: this encoder asserts on every input" in output
+    assert "Traceback" not in output
+    assert results_of(root) == good
+
+
+# --- environment -------------------------------------------------------------------------------------------------
+
+
+def test_disk_full_names_the_path(root):
+    small = root / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        record, output, code = run(root, f"paths.cache_root={small}")
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+    assert code == 1 and "Traceback" not in output
+    assert "disk full writing " + str(small) in record["reason"]
+    assert results_of(root) == {}
+
+
+def test_stale_part_files_of_dead_processes_are_removed(root, clean):
+    clean_root, _ = clean
+    shard_dir = next((clean_root / "cache").rglob("shards/tones_train_0000000.tar")).relative_to(clean_root)
+    stale = root / shard_dir / "frames.f32.999999.part"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"left by a killed run")
+    run(root, check=True)
+    assert not stale.exists()
+    assert pooled_bytes(root, "tones_train_0000000.tar") == pooled_bytes(clean_root, "tones_train_0000000.tar")
+
+
+# --- downloads without checksums ------------------------------------------------------------------------------------
+
+
+def test_download_without_size_or_checksum_is_verified_by_the_archive(tmp_path):
+    shard = clip_shard(tmp_path / "wds-audio-fold-1-000000.tar", clips("fold", 12))
+    content = shard.read_bytes()
+    dest = tmp_path / "dest"
+    with FakeZenodo({"77": {shard.name: content}}) as zenodo:
+        zenodo.bare_records, zenodo.send_length = True, False
+        zenodo.cut_connection(shard.name, after_bytes=len(content) // 2, times=1)
+        download_record("77", dest, api_base=zenodo.api_base, timeout=2.0, retries=2, backoff=0.01, max_wait=0.05,
+                        progress=False)  # fmt: skip
+        assert zenodo.content_requests(shard.name) == 2, "the cut copy was detected and fetched again"
+    assert (dest / shard.name).read_bytes() == content and (dest / READY_MARKER).exists()
+
+
+def test_download_cut_twice_is_never_marked_ready_and_a_rerun_repairs_it(tmp_path):
+    shard = clip_shard(tmp_path / "wds-audio-fold-1-000000.tar", clips("fold", 12))
+    content = shard.read_bytes()
+    dest = tmp_path / "dest"
+    options = {"timeout": 2.0, "retries": 1, "backoff": 0.01, "max_wait": 0.05, "progress": False}
+    with FakeZenodo({"77": {shard.name: content}}) as zenodo:
+        zenodo.bare_records, zenodo.send_length = True, False
+        zenodo.cut_connection(shard.name, after_bytes=len(content) // 2, times=2)
+        with pytest.raises(Exception, match="failed its check twice"):
+            download_record("77", dest, api_base=zenodo.api_base, **options)
+        assert not (dest / READY_MARKER).exists() and not (dest / shard.name).exists()
+        download_record("77", dest, api_base=zenodo.api_base, **options)
+    assert (dest / shard.name).read_bytes() == content and (dest / READY_MARKER).exists()
+
+
+# --- reports, folders, threads ---------------------------------------------------------------------------
+
+
+def test_report_names_an_unreadable_record_and_fails_unless_skip_bad(clean, tmp_path, capsys):
+    clean_root, _ = clean
+    results = tmp_path / "results"
+    shutil.copytree(clean_root / "results", results)
+    (good,) = results.rglob("*.json")
+    broken = good.with_name("default-0000000000.json")
+    broken.write_text(good.read_text()[:100])
+    assert report_main([str(results), "--out", str(tmp_path / "out")]) == 1
+    assert f"cannot read {broken}" in capsys.readouterr().err
+    assert report_main([str(results), "--out", str(tmp_path / "out"), "--skip-bad"]) == 0
+    assert "fault_tones" in (tmp_path / "out" / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_parallel_sweeps_and_runs_get_their_own_folders_and_threads(root):
+    sweep = ["--config-dir", str(root / "user_conf"), "-m", "task=fault_tones", "head.lr=1e-3,1e-2",
+             "hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]  # fmt: skip
+    env = dict(os.environ, XARES_ROOT=str(root), COLUMNS="200")
+    xares = str(Path(sys.executable).parent / "xares")
+    processes = [subprocess.Popen([xares, *sweep], env=env, cwd=root, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for _ in range(2)]  # fmt: skip
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    sweeps = sorted((root / "outputs" / "multirun").glob("*/*"))
+    assert len(sweeps) == 2, "two sweeps started together have two folders"
+    cores = len(os.sched_getaffinity(0))
+    for folder in sweeps:
+        rows = json.loads((folder / "summary.json").read_text())["rows"]
+        assert len(rows) == 2, "each summary lists exactly its own two jobs"
+        for record in folder.glob("*/result.json"):
+            assert json.loads(record.read_text())["threads"] == max(1, cores // 2), "cores / parallel jobs"

@@ -47,7 +47,7 @@ class Stage(str, Enum):
     all = "all"
     download = "download"
     check = "check"
-    encode = "encode"
+    encode = "encode"  # type: ignore[assignment]  # shadows str.encode on purpose: the stage's name
 
 
 @dataclass

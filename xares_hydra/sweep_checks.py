@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.data.prepare import data_root_warning, find_shards
@@ -87,7 +87,7 @@ def job_overrides(config: DictConfig) -> list[list[str]]:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    arguments = params + list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
+    arguments = params + [str(item) for item in config.hydra.overrides.task]
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     return [job for batch in BasicSweeper.split_arguments(parser.parse_overrides(arguments), None) for job in batch]
 

@@ -57,7 +57,8 @@ def iter_shard(path: str | Path) -> Iterator[ShardSample]:
                     group = {}
                 reading = member.name
                 group.setdefault("__key__", key)
-                group[extension] = archive.extractfile(member).read()
+                stream = archive.extractfile(member)
+                group[extension] = stream.read() if stream is not None else b""
                 reading, last_member = None, member.name
     except (tarfile.TarError, EOFError, OSError) as error:
         if group and reading is None:

@@ -232,10 +232,11 @@ def _fetch_verified(file: ZenodoFile, dest: Path, policy: _HttpPolicy, bar: _Byt
             os.replace(part, dest / file.key)
             return
         if not file.checksum:  # nothing to compare with: the archive's own structure must be intact
-            actual = _archive_problem(part, file.key)
-            if actual is None:
+            problem = _archive_problem(part, file.key)
+            if problem is None:
                 os.replace(part, dest / file.key)
                 return
+            actual = problem
         part.unlink(missing_ok=True)
         bar.report(file.key, 0)
         if attempt == 2:
@@ -286,7 +287,9 @@ def _archive_problem(path: Path, name: str) -> str | None:
             with tarfile.open(path, "r:*") as bundle:
                 for member in bundle:
                     if member.isfile():
-                        bundle.extractfile(member).read()
+                        stream = bundle.extractfile(member)
+                        if stream is not None:
+                            stream.read()
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error) as error:
         return str(error) or type(error).__name__
     return None

@@ -170,7 +170,7 @@ def _long_clip(encoder: torch.nn.Module, device: torch.device, seconds: float, a
 
 def minimum_input_samples(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> int:
     """The fewest samples the encoder accepts (shorter clips are zero-padded to it); at most one second."""
-    rate = int(encoder.sampling_rate)
+    rate = rate_of(encoder)
 
     def accepts(samples: int) -> bool:
         try:
@@ -191,5 +191,5 @@ def minimum_input_samples(encoder: torch.nn.Module, device: torch.device, autoca
 
 def _shortest_input(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
     samples = minimum_input_samples(encoder, device, autocast)
-    milliseconds = 1000 * samples / encoder.sampling_rate
+    milliseconds = 1000 * samples / rate_of(encoder)
     return f"{samples} samples ({milliseconds:.1f} ms); shorter clips are zero-padded to it"

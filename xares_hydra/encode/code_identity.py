@@ -29,6 +29,7 @@ def code_identity(target: str, source_file: str | None = None) -> dict[str, Any]
         return _folder_of_module(Path(source_file).expanduser())
     if target == OWN_WRAPPERS or target.startswith(OWN_WRAPPERS + "."):
         spec = importlib.util.find_spec(OWN_WRAPPERS)
+        assert spec is not None and spec.submodule_search_locations is not None, "xares_hydra.encoders is a package"
         return _package(Path(next(iter(spec.submodule_search_locations))))
     top = target.split(".", 1)[0]
     try:
@@ -86,4 +87,4 @@ def _installed_from_local_files(distribution: metadata.Distribution) -> bool:
 
 @cache
 def _distributions_by_top_level() -> dict[str, list[str]]:
-    return metadata.packages_distributions()
+    return dict(metadata.packages_distributions())

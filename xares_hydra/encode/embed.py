@@ -245,7 +245,7 @@ def _run_encoder(
     output = forward(encoder, torch.from_numpy(audio).to(device), settings.autocast)
     check_output(output, len(batch), dim_of(encoder), f"{shard.name}: {batch[0].key}")
     embeddings = output.float().cpu().numpy()
-    hop_samples = encoder.sampling_rate * encoder.hop_size_in_ms / 1000
+    hop_samples = rate_of(encoder) * hop_ms_of(encoder) / 1000
     for item, frames in zip(batch, embeddings):
         if item.n_samples is not None:  # padded to the minimum: keep the frames of its own length
             frames = frames[: max(1, math.ceil(item.n_samples / hop_samples))]

@@ -121,7 +121,9 @@ def spec_from_instance(encoder: torch.nn.Module, embedding_settings: Mapping[str
         **{attribute: getattr(encoder, attribute, None) for attribute in CONTRACT_ATTRIBUTES},
         "weights_sha256": _state_digest(encoder),
     }
-    fingerprint, document = encoder_fingerprint(identity, embedding_settings, code=code_identity(identity["_target_"]))
+    fingerprint, document = encoder_fingerprint(
+        identity, embedding_settings, code=code_identity(str(identity["_target_"]))
+    )
     return EncoderSpec(
         name=safe_name(name or type(encoder).__name__),
         fingerprint=fingerprint,

@@ -160,9 +160,10 @@ def _changed_task_keys(overrides: Iterable[str]) -> set[str]:
 
 
 def _at(values: dict[str, Any], dotted: str) -> Any:
+    found: Any = values
     for part in dotted.split("."):
-        values = values.get(part) if isinstance(values, dict) else None
-    return values
+        found = found.get(part) if isinstance(found, dict) else None
+    return found
 
 
 def _digest(value: Any) -> str:

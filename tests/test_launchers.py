@@ -50,8 +50,9 @@ def test_parallel_jobs_share_the_cache_and_end_in_one_report(xares_root):
     )
     rows = summary_rows(sweep)
     assert len(rows) == 4 and {row["status"] for row in rows} == {"ok"}
+    # columns are labelled by what differs between them; 0.01 is demo_timbre's own learning rate
     assert {(row["encoder"], row["variant"]) for row in rows} == {
-        (encoder, f"head.epochs=2 head.lr={lr}") for encoder in ("mel", "noise") for lr in (0.001, 0.01)
+        (encoder, label) for encoder in ("mel", "noise") for label in ("lr=0.001", "")
     }
     encoded = encoded_shards(sweep)
     assert len(encoded) == 6 and set(encoded.values()) == {1}, f"each shard encoded once per encoder: {encoded}"
@@ -61,7 +62,8 @@ def test_parallel_jobs_share_the_cache_and_end_in_one_report(xares_root):
     progress = (sweep / "progress.log").read_text().splitlines()
     assert len(progress) == 8 and sum(": ok · data " in line for line in progress) == 4
     leaderboard = (sweep / "leaderboard.md").read_text()
-    assert "| Demo timbre |" in leaderboard and "mel [head.epochs=2 head.lr=0.01]" in leaderboard
+    assert "| Demo timbre |" in leaderboard
+    assert "| Task | mel | mel [lr=0.001] | noise | noise [lr=0.001]" in leaderboard
     assert report_main([str(sweep), "--out", str(xares_root / "rebuilt")]) == 0
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "summary.json", "selection.json"):
         assert (sweep / name).read_text() == (xares_root / "rebuilt" / name).read_text(), name
@@ -115,8 +117,11 @@ def test_a_crashing_job_does_not_stop_the_sweep_or_its_summary(xares_root):
     assert result.returncode == 1, "a real error fails the sweep"
     status = {row["encoder"]: (row["status"], row["reason"]) for row in summary_rows(sweep)}
     assert status["MelEncoder"] == ("ok", None)
-    assert status["Explodes"][0] == "failed" and "RuntimeError: this encoder blew up" in status["Explodes"][1]
-    assert "- demo_timbre (Explodes [head.epochs=2]): failed: RuntimeError" in (sweep / "leaderboard.md").read_text()
-    assert "Traceback" in result.stderr + result.stdout, "an unexpected error is logged in full"
+    # the encoder fails on some clips: each is retried alone and skipped, and too many skips fail the run
+    assert status["Explodes"][0] == "failed"
+    assert "clips skipped" in status["Explodes"][1]
+    assert "encoder error" in status["Explodes"][1]
+    assert "this encoder blew up" in result.stderr + result.stdout, "the encoder's own error is logged"
+    assert "- demo_timbre (Explodes): failed: demo_timbre_train" in (sweep / "leaderboard.md").read_text()
     progress = (sweep / "progress.log").read_text()
     assert "ended: demo_timbre · Explodes" in progress and ": failed · " in progress

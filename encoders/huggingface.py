@@ -64,13 +64,20 @@ class WhisperEncoder(ChunkedEncoder):
         self.eval()
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
+        return self.model(self._features(chunk)).last_hidden_state
+
+    def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
+        """[B, encoder_layers + 1, T', D]: Whisper's ``output_hidden_states`` (the last one = ``encode``)."""
+        return stacked_hidden_states(self.model(self._features(chunk), output_hidden_states=True))
+
+    def _features(self, chunk: torch.Tensor) -> torch.Tensor:
         features = self.feature_extractor(
             list(chunk.cpu().numpy()),
             sampling_rate=self.sampling_rate,
             return_tensors="pt",
             device=str(chunk.device),
         ).input_features
-        return self.model(features.to(chunk.device)).last_hidden_state
+        return features.to(chunk.device)
 
     def xares_call(self, batch: torch.Tensor) -> torch.Tensor:
         features = whisper_features_like_xares(self.feature_extractor, batch, self.sampling_rate)
@@ -120,9 +127,19 @@ class Wav2Vec2Encoder(ChunkedEncoder):
         values = waveform_features_like_xares(self.feature_extractor, batch, self.sampling_rate)
         return self.model(values.to(batch.device)).last_hidden_state
 
+    def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
+        """[B, num_hidden_layers + 1, T', D]: ``output_hidden_states`` (the last one = ``encode``)."""
+        return stacked_hidden_states(self.model(chunk, output_hidden_states=True))
+
 
 class Data2VecEncoder(Wav2Vec2Encoder):
     hub_default = DATA2VEC
+
+
+def stacked_hidden_states(outputs: Any) -> torch.Tensor:
+    """[B, L, T', D] from a transformers output: the embeddings and every layer, the last one replaced by
+    ``last_hidden_state`` (stable-layer-norm models such as wav2vec 2.0 large norm it after the last layer)."""
+    return torch.stack([*outputs.hidden_states[:-1], outputs.last_hidden_state], dim=1)
 
 
 def receptive_field(kernels: list[int], strides: list[int]) -> int:

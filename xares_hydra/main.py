@@ -127,9 +127,10 @@ def run_stages(
     if cfg.stage == "encode":
         return
     with clock("heads"):
-        partitions, label_skips = load_partitions(cache, data.shards, task.label)
+        settings = head_settings(cfg)
+        partitions, label_skips = load_partitions(cache, data.shards, task.label, settings.layer)
         rounds = evaluation_rounds(task, select_on_test=cfg.compat.select_on_test)
-        context = HeadContext(task, head_settings(cfg), get_metric(task.metric), info, plain(cfg.compat))
+        context = HeadContext(task, settings, get_metric(task.metric), info, plain(cfg.compat))
         results = evaluate_heads(partitions, rounds, context)
     record.scores = {slot: result.to_dict() for slot, result in results.items()}
     record.counts["label_skips"] = label_skips

@@ -24,10 +24,11 @@ import torch
 from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ShardSample, iter_shard
-from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
+from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
 from xares_hydra.encode.checker import require_passing, run_checks
-from xares_hydra.encode.contract import check_output, forward
+from xares_hydra.encode.contract import check_output, forward, forward_layers
 from xares_hydra.encode.encoder_spec import EncoderSpec
+from xares_hydra.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,13 @@ class EncodeSettings:
     crop_length: float | None = None
     pad_short_crops: bool = False
     pad_batches: bool = False
+    # every hidden layer's clip vectors (encoder.hidden_layers), and the frames of these layers
+    layers: bool = False
+    frame_layers: tuple[int, ...] = ()
+
+    @property
+    def layer_needs(self) -> LayerNeeds:
+        return LayerNeeds(self.layers, self.frame_layers if self.layers and self.keep_frames else ())
 
 
 @dataclass
@@ -75,10 +83,11 @@ def encode_shards(
     encoded = {}
     for shard in shards:
         with cache.lock(shard):
-            if cache.is_complete(shard, need_frames=settings.keep_frames):
+            if cache.is_complete(shard, settings.keep_frames, settings.layer_needs):
                 continue
             log.info("Encoding %s", shard.name)
-            writer = cache.writer(shard, int(encoder.output_dim), settings.keep_frames)
+            frame_layers = settings.layer_needs.frame_layers
+            writer = cache.writer(shard, int(encoder.output_dim), settings.keep_frames, frame_layers)
             try:
                 encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress)
             except BaseException:
@@ -100,8 +109,8 @@ def encode_shard(
     crops = _decoded_crops(shard, int(encoder.sampling_rate), settings, counts)
     batcher = _padded_batches if settings.pad_batches else _equal_length_batches
     for batch in batcher(crops, settings, int(encoder.sampling_rate)):
-        for item, frames, pooled in _run_encoder(encoder, batch, settings, device, shard):
-            writer.add(item.meta(), frames, pooled)
+        for item, frames, pooled, layers in _run_encoder(encoder, batch, settings, device, shard):
+            writer.add(item.meta(), frames, pooled, layers)
         counts.crops += len(batch)
         if on_progress is not None:
             on_progress(shard.name, len(batch))
@@ -200,16 +209,23 @@ def _batch_limit(settings: EncodeSettings, rate: int) -> Callable[[int], int]:
 
 def _run_encoder(
     encoder: torch.nn.Module, batch: list[Crop], settings: EncodeSettings, device: torch.device, shard: Path
-) -> Iterator[tuple[Crop, np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[Crop, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """Per crop: its frames [T', D], its clip vector [D] and, with ``settings.layers``, every layer [L, T', D]."""
     longest = max(len(item.audio) for item in batch)
     audio = np.zeros((len(batch), longest), dtype=np.float32)
     for row, item in enumerate(batch):
         audio[row, : len(item.audio)] = item.audio
-    output = forward(encoder, torch.from_numpy(audio).to(device), settings.autocast)
-    check_output(output, len(batch), int(encoder.output_dim), f"{shard.name}: {batch[0].key}")
+    where = f"{shard.name}: {batch[0].key}"
+    if settings.layers:
+        layers = forward_layers(encoder, torch.from_numpy(audio).to(device), settings.autocast, where)
+        output = layers[:, -1]
+    else:
+        layers, output = None, forward(encoder, torch.from_numpy(audio).to(device), settings.autocast)
+    check_output(output, len(batch), int(encoder.output_dim), where)
     embeddings = output.float().cpu().numpy()
-    for item, frames in zip(batch, embeddings):
-        yield item, frames, frames.mean(axis=0)
+    all_layers = [None] * len(batch) if layers is None else layers.float().cpu().numpy()
+    for item, frames, item_layers in zip(batch, embeddings, all_layers):
+        yield item, frames, frames.mean(axis=0), item_layers
 
 
 def _log_problems(shard: Path, counts: ShardCounts) -> None:
@@ -240,12 +256,17 @@ def ensure_encoded(
     check_first: bool = True,
 ) -> dict[str, Any]:
     """Encode what the cache lacks; returns the encoder's attributes. Builds the encoder only if needed."""
-    todo = [shard for shard in shards if not cache.is_complete(shard, settings.keep_frames)]
+    todo = [shard for shard in shards if not cache.is_complete(shard, settings.keep_frames, settings.layer_needs)]
     info = cache.encoder_info()
     if not todo and info is not None:
         log.info("All %d shards are in the cache %s", len(shards), cache.root)
         return info
     encoder = spec.build(device)
+    if settings.layers and not callable(getattr(encoder, "hidden_layers", None)):
+        raise ConfigError(
+            f"encode.layers=all: encoder {spec.name} has no hidden_layers(audio) -> [B, L, T', D] method "
+            "(README 'Layer-wise evaluation' says how an encoder exposes its layers)"
+        )
     if check_first:
         require_passing(run_checks(encoder, device, autocast=settings.autocast), spec.name)
     info = encoder_attributes(encoder)

@@ -80,6 +80,8 @@ def package_versions() -> dict[str, str]:
 
 
 def head_settings_key(head: dict[str, Any], mode: str) -> str:
+    # settings added later leave the keys of records without them unchanged when at their default
+    head = {key: value for key, value in head.items() if not (key == "layer" and value is None)}
     canonical = json.dumps({"head": head, "mode": mode}, sort_keys=True, default=str)
     return f"{mode}-{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:10]}"
 

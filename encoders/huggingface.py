@@ -55,6 +55,7 @@ class WhisperEncoder(ChunkedEncoder):
         self.feature_extractor = source.load("AutoFeatureExtractor")
         model = source.load("AutoModel", dtype=torch.float32)
         self.model = model.get_encoder()
+        self.weights_revision = source.revision_of(model)
         self.sampling_rate = self.feature_extractor.sampling_rate
         self.output_dim = self.model.config.d_model
         extractor_hop_ms = 1000 * self.feature_extractor.hop_length / self.sampling_rate
@@ -104,6 +105,7 @@ class Wav2Vec2Encoder(ChunkedEncoder):
         source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default)
         self.feature_extractor = source.load("AutoFeatureExtractor")
         self.model = source.load("AutoModel", dtype=torch.float32)
+        self.weights_revision = source.revision_of(self.model)
         config = self.model.config
         self.normalize = bool(self.feature_extractor.do_normalize)
         self.sampling_rate = self.feature_extractor.sampling_rate
@@ -161,6 +163,10 @@ class HubSource:
     name: str
     revision: str | None
     hub_name: str
+
+    def revision_of(self, model: Any) -> str | None:
+        """The hub commit the weights came from (None for a local directory without one)."""
+        return getattr(model.config, "_commit_hash", None) or self.revision
 
     def load(self, auto_class: str, **kwargs: Any) -> Any:
         """``transformers.<auto_class>.from_pretrained``; local files only when offline."""

@@ -147,6 +147,7 @@ def task_summary(task: TaskSpec) -> dict[str, Any]:
         "private": task.private,
         "tags": list(task.tags),
         "version": task.version,
+        "license": task.license,
         "zenodo_id": task.zenodo_id,
         "kfold": task.is_kfold,
     }

@@ -43,6 +43,8 @@ class TaskSchema:
     tags: list[str] = field(default_factory=list)
     # the task definition's revision; part of every result record's identity
     version: int = 1
+    # the dataset's licence, recorded beside the version
+    license: str = "see source"
     disabled: bool = False
     disabled_reason: str | None = None
     zenodo_id: str | None = None

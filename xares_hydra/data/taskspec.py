@@ -30,6 +30,7 @@ class TaskSpec:
     private: bool = False
     tags: tuple[str, ...] = ()
     version: int = 1
+    license: str = "see source"
     disabled: bool = False
     disabled_reason: str | None = None
     zenodo_id: str | None = None
@@ -90,6 +91,7 @@ class TaskSpec:
             private=bool(cfg.get("private", False)),
             tags=tuple(cfg.get("tags") or ()),
             version=int(cfg.get("version", 1)),
+            license=str(cfg.get("license") or "see source"),
             disabled=bool(cfg.get("disabled", False)),
             disabled_reason=cfg.get("disabled_reason"),
             zenodo_id=_optional_str(cfg.get("zenodo_id")),

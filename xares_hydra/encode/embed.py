@@ -27,7 +27,7 @@ from xares_hydra.data.shards import ShardSample, iter_shard
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
 from xares_hydra.encode.checker import require_passing, run_checks
 from xares_hydra.encode.contract import check_output, forward, forward_layers
-from xares_hydra.encode.encoder_spec import EncoderSpec
+from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
 from xares_hydra.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -241,6 +241,7 @@ def encoder_attributes(encoder: torch.nn.Module) -> dict[str, Any]:
         "output_dim": int(encoder.output_dim),
         "hop_size_in_ms": float(encoder.hop_size_in_ms),
         "class": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
+        **weights_identity(encoder),
     }
     if isinstance(getattr(encoder, "behaviour", None), str):  # our wrappers: ours or X-ARES's (compat=xares)
         attributes["behaviour"] = encoder.behaviour

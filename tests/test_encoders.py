@@ -149,6 +149,16 @@ def test_clip_alone_equals_clip_in_batch(kind: str, tiny: Callable[[str], Chunke
 
 
 @pytest.mark.parametrize("kind", TINY_KINDS)
+def test_hidden_layers_end_with_the_output(kind: str, tiny: Callable[[str], ChunkedEncoder]) -> None:
+    encoder = tiny(kind)
+    clips = audio(2, 12.3, seed=5)  # two chunks
+    layers, output = encoder.hidden_layers(clips), encoder(clips)
+    assert layers.shape == (2, 3, *output.shape[1:])  # the input of the first of 2 blocks, then each block
+    torch.testing.assert_close(layers[:, -1], output, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(layers[:, 0], layers[:, 1])
+
+
+@pytest.mark.parametrize("kind", TINY_KINDS)
 def test_long_clip_is_chunked(kind: str, tiny: Callable[[str], ChunkedEncoder]) -> None:
     encoder = tiny(kind)
     clip = audio(1, 65.0, seed=2)

@@ -28,3 +28,8 @@ def build(config: Mapping[str, Any], what: str = "object") -> Any:
 
 def build_encoder(config: Mapping[str, Any]) -> Any:
     return build(config, "encoder")
+
+
+def build_loggers(configs: Mapping[str, Any] | None) -> list[Any]:
+    """The experiment loggers of the ``logger`` group: a mapping of names to ``_target_`` configs."""
+    return [build(config, f"logger {name}") for name, config in (configs or {}).items()]

@@ -32,6 +32,8 @@ from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
+from xares_hydra.instantiate import build_loggers
+from xares_hydra.report.loggers import log_to_experiments
 from xares_hydra.report.record import STATUS_FAILED, STATUS_OK, STATUS_UNAVAILABLE, RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
 from xares_hydra.report.summary import check_table, record_table
@@ -94,7 +96,7 @@ def run_task(
     )
     results_root = Path(cfg.paths.results_root) if cfg.stage == "all" else None
     with recorded(record, output_dir, results_root) as clock:
-        run_stages(cfg, task, record, clock, encoder, encoder_name)
+        run_stages(cfg, task, record, clock, encoder, encoder_name, run_dir=output_dir)
     document = record.written
     if record.status == STATUS_OK and record.scores:
         stdout_console().print(record_table(document))
@@ -108,8 +110,11 @@ def run_stages(
     clock: StageClock,
     encoder: torch.nn.Module | None = None,
     encoder_name: str | None = None,
+    run_dir: Path | None = None,
 ) -> None:
-    """data -> encode -> heads, each stage filling its part of the record; stops after ``cfg.stage``."""
+    """data -> encode -> heads, each stage filling its part of the record; stops after ``cfg.stage``.
+    The experiment loggers (``logger=...``) get the scored record."""
+    loggers = build_loggers(plain(cfg.get("logger")))
     spec = encoder_spec(cfg, task, encoder, encoder_name)
     record.encoder = spec.summary()
     with clock("data"):
@@ -134,6 +139,7 @@ def run_stages(
         results = evaluate_heads(partitions, rounds, context)
     record.scores = {slot: result.to_dict() for slot, result in results.items()}
     record.counts["label_skips"] = label_skips
+    log_to_experiments(loggers, record.to_dict(), run_dir or Path(cfg.paths.output_root))
 
 
 def task_summary(task: TaskSpec) -> dict[str, Any]:

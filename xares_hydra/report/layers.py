@@ -112,7 +112,7 @@ def _format_weights(weights: list[float] | None) -> str:
 
 def layers_markdown(curves: list[LayerCurve]) -> str:
     lines = [f"# Score per hidden layer ({LAYER_SLOT.upper()} probe)", ""]
-    for task, members in _by_task(curves).items():
+    for members in _by_task(curves).values():
         layers = _layers_of(members)
         lines += [f"## {members[0].task_label}", ""]
         lines.append("| Encoder | " + " | ".join(f"L{layer}" for layer in layers) + " | weighted | learned weights |")

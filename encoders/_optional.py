@@ -1,4 +1,5 @@
-"""Lazy imports of the optional packages some encoders (and experiment loggers) need, with an error naming the pip extra."""
+"""Lazy imports of the optional packages of some encoders and experiment loggers, with an error naming the
+pip extra."""
 
 from __future__ import annotations
 

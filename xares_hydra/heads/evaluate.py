@@ -13,7 +13,7 @@ import numpy as np
 
 from xares_hydra.data.labels import LabelSpec, convert_labels
 from xares_hydra.encode.cache import WEIGHTED, EmbeddingSet, EncoderCache
-from xares_hydra.errors import ConfigError, LabelError
+from xares_hydra.errors import LabelError, TaskSkipped
 from xares_hydra.heads import HEADS, HeadContext, RoundData, heads_for
 from xares_hydra.heads.plan import EXCLUDE_HOLDOUT, ONLY_HOLDOUT, Round, Subset, in_holdout
 
@@ -80,9 +80,9 @@ def evaluate_heads(
             if head_name == "knn":
                 log.warning("head.layer=weighted: kNN learns no layer weights and is not run")
                 continue
-            raise ConfigError(
-                f"head.layer=weighted works with the clip probe ({context.task.name} uses {head_name}); "
-                "choose one layer with head.layer=N"
+            raise TaskSkipped(
+                f"head.layer=weighted learns layer weights with the clip probe only ({context.task.name} uses "
+                f"{head_name}); probe its layers one by one with head.layer=N"
             )
         round_data = {item.name: _round_data(partitions, item, HEADS[head_name].selects_model) for item in rounds}
         results[slot] = _run_head(head_name, rounds, round_data, context)

@@ -187,6 +187,8 @@ def plot_layers(curves: list[LayerCurve], path: Path) -> None:
                 score_axes.axhline(curve.weighted, color=colour, linestyle="--")
             if curve.weights:
                 weight_axes.plot(range(len(curve.weights)), curve.weights, "s-", color=colour)
+        if not any(curve.weights for curve in members):
+            weight_axes.text(0.5, 0.5, "no head.layer=weighted result", ha="center", transform=weight_axes.transAxes)
         title = members[0].task_label
         _label_axes(score_axes, f"{title}: score per layer (dashed: learned weighted sum)", LAYER_SLOT.upper())
         _label_axes(weight_axes, f"{title}: learned layer weights", "softmax weight")

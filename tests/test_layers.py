@@ -97,7 +97,7 @@ def test_one_encode_then_a_layer_sweep_without_encoding(xares_root: Path, tiny_d
     assert {path.name for path in cached} == {"pooled.npy", "layers.npy"}
     written = {path: path.stat().st_mtime_ns for path in cached}
 
-    sweep = run_xares("-m", *dasheng, "head.layer=0,1,2,weighted", "head.epochs=2", root=xares_root)
+    sweep = run_xares("-m", *dasheng, "head.layer=0,1,2,weighted", "head.epochs=1", root=xares_root)
 
     assert "Encoding" not in sweep.stdout + sweep.stderr
     assert {path: path.stat().st_mtime_ns for path in cached} == written
@@ -128,6 +128,31 @@ def test_one_encode_then_a_layer_sweep_without_encoding(xares_root: Path, tiny_d
     assert "meta" not in record["encoder"]["config"]
     assert record["task"]["version"] == 1 and record["task"]["license"].startswith("generated")
 
+    report_layers(xares_root / "results", xares_root / "report", {"demo_sounds": "Demo sounds"})
+    (curve,) = json.loads((xares_root / "report" / "layers.json").read_text())["curves"]
+    assert curve["scores"] == {str(layer): by_layer[layer]["scores"]["mlp"]["score"] for layer in (0, 1, 2)}
+    assert curve["weighted"] == by_layer["weighted"]["scores"]["mlp"]["score"]
+    rounds = by_layer["weighted"]["scores"]["mlp"]["rounds"].values()
+    assert curve["weights"] == pytest.approx(np.mean([entry["layer_weights"] for entry in rounds], axis=0), abs=1e-5)
+
+
+def report_layers(records: Path, out: Path, tasks: dict[str, str]) -> str:
+    """Run xares-report; the layer table and figure must cover every task, layers 0-2 and the weighted sum."""
+    import subprocess
+    import sys
+
+    report = subprocess.run(
+        [str(Path(sys.executable).parent / "xares-report"), str(records), "--out", str(out)],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    assert f"Wrote {out / 'layers.png'}" in report.stdout
+    assert (out / "layers.png").stat().st_size > 10_000
+    markdown = (out / "layers.md").read_text()
+    for label in tasks.values():
+        assert f"## {label}" in markdown
+    assert "| Encoder | L0 | L1 | L2 | weighted | learned weights |" in markdown
+    return markdown
+
 
 def test_a_frame_head_on_an_uncached_layer_says_how_to_encode_it(xares_root: Path, tiny_dasheng: str) -> None:
     dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}", "task=demo/events", "head.epochs=1"]
@@ -135,3 +160,18 @@ def test_a_frame_head_on_an_uncached_layer_says_how_to_encode_it(xares_root: Pat
     failed = run_xares(*dasheng, "head.layer=1", root=xares_root, check=False)
     assert failed.returncode != 0
     assert "encode.frame_layers=[1]" in failed.stdout + failed.stderr
+
+
+@pytest.mark.slow
+def test_layer_report_of_the_demo_suite(xares_root: Path, tiny_dasheng: str) -> None:
+    dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}"]
+    settings = ["head.layer=0,1,2,weighted", "encode.frame_layers=[0,1,2]", "head.epochs=1"]
+    run_xares("+benchmark=demo", *dasheng, *settings, root=xares_root)
+    tasks = {"demo_sounds": "Demo sounds", "demo_events": "Demo events", "demo_timbre": "Demo timbre"}
+    markdown = report_layers(xares_root / "results", xares_root / "report", tasks)
+    curves = json.loads((xares_root / "report" / "layers.json").read_text())["curves"]
+    by_task = {curve["task"]: curve for curve in curves}
+    assert len(by_task) == 6  # every demo task: clip, multi-label, regression, frame, retrieval and ASR heads
+    assert all(sorted(curve["scores"]) == ["0", "1", "2"] for curve in curves)
+    assert by_task["demo_sounds"]["weights"] and by_task["demo_events"]["weights"] is None
+    assert markdown.count("| dasheng [") == 6

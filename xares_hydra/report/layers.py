@@ -2,7 +2,7 @@
 score of the learned weighted sum (``head.layer=weighted``) and its layer weights.
 
 Built from result records only (those with ``head.layer`` set), after a sweep such as
-``xares -m 'head.layer=range(0,13)',weighted task=... encoder=...``; written as ``layers.md``,
+``xares -m 'head.layer=range(0,13)' task=... encoder=...`` and ``head.layer=weighted``; written as ``layers.md``,
 ``layers.csv``, ``layers.json`` and ``layers.png``.
 """
 

@@ -23,6 +23,7 @@ from xares_hydra.encoders._optional import MissingDependency, require
 from xares_hydra.encoders.chunking import ChunkedEncoder
 
 from xares_hydra.errors import DataUnavailable, XaresError
+from xares_hydra.instantiate import build_encoder
 
 SR = 16000
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "encoder"
@@ -321,9 +322,7 @@ def test_encoder_yaml_targets_resolve(name: str) -> None:
 @pytest.fixture(scope="module")
 def crepe_tiny() -> ChunkedEncoder:
     pytest.importorskip("torchcrepe", reason="torchcrepe is not installed (the 'crepe' extra)")
-    from hydra.utils import instantiate
-
-    return instantiate(OmegaConf.load(CONF_DIR / "crepe_tiny.yaml"))
+    return build_encoder(OmegaConf.load(CONF_DIR / "crepe_tiny.yaml"))
 
 
 def test_crepe_tiny_contract_offline(crepe_tiny: ChunkedEncoder, no_network: None) -> None:
@@ -361,9 +360,7 @@ def test_crepe_tiny_chunked_and_frame_batched(crepe_tiny: ChunkedEncoder) -> Non
 @pytest.mark.slow
 def test_crepe_full_contract(no_network: None) -> None:
     pytest.importorskip("torchcrepe", reason="torchcrepe is not installed (the 'crepe' extra)")
-    from hydra.utils import instantiate
-
-    encoder = instantiate(OmegaConf.load(CONF_DIR / "crepe.yaml"))
+    encoder = build_encoder(OmegaConf.load(CONF_DIR / "crepe.yaml"))
     assert (encoder.sampling_rate, encoder.output_dim, encoder.hop_size_in_ms) == (SR, 2048, 10.0)
     assert_contract(encoder, audio(2, 0.25))
 
@@ -375,9 +372,7 @@ def test_crepe_full_contract(no_network: None) -> None:
 def resemblyzer() -> ChunkedEncoder:
     if importlib.util.find_spec("resemblyzer") is None:
         pytest.skip("resemblyzer is not installed (the 'resemblyzer' extra)")
-    from hydra.utils import instantiate
-
-    return instantiate(OmegaConf.load(CONF_DIR / "resemblyzer.yaml"))
+    return build_encoder(OmegaConf.load(CONF_DIR / "resemblyzer.yaml"))
 
 
 def test_resemblyzer_contract_offline(resemblyzer: ChunkedEncoder, no_network: None) -> None:

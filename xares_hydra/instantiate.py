@@ -10,6 +10,7 @@ from typing import Any
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
+from xares_hydra.encode.encoder_spec import META_KEY
 from xares_hydra.errors import ConfigError, XaresError
 
 
@@ -27,7 +28,8 @@ def build(config: Mapping[str, Any], what: str = "object") -> Any:
 
 
 def build_encoder(config: Mapping[str, Any]) -> Any:
-    return build(config, "encoder")
+    """An encoder from its config; the reserved ``meta:`` block (facts for records) is no argument."""
+    return build({key: value for key, value in config.items() if key != META_KEY}, "encoder")
 
 
 def build_loggers(configs: Mapping[str, Any] | None) -> list[Any]:

@@ -118,15 +118,15 @@ class LayerNeeds:
         return {layer % n_layers for layer in self.frame_layers} <= set(frame_layers)
 
 
-def layer_index(layer: int, n_layers: int, where: str) -> int:
+def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") -> int:
     """``layer`` (negative counts from the end) as an index in ``range(n_layers)``; a clear error outside it."""
     if n_layers == 0:
         raise ConfigError(
-            f"head.layer={layer}: {where} holds no hidden layers; encode them with encode.layers=all "
+            f"{key}={layer}: {where} holds no hidden layers; encode them with encode.layers=all "
             "(the encoder needs a hidden_layers method, README 'Layer-wise evaluation')"
         )
     if not -n_layers <= layer < n_layers:
-        raise ConfigError(f"head.layer={layer}: the encoder has {n_layers} hidden layers (0..{n_layers - 1})")
+        raise ConfigError(f"{key}={layer}: the encoder has {n_layers} hidden layers (0..{n_layers - 1})")
     return layer % n_layers
 
 
@@ -175,7 +175,9 @@ class ShardWriter:
     def _add_layers(self, layers: np.ndarray) -> None:
         if not self._layers:
             requested = self._requested_frame_layers
-            self._frame_layers = sorted({layer_index(layer, len(layers), "the encoder") for layer in requested})
+            self._frame_layers = sorted(
+                {layer_index(layer, len(layers), "the encoder", "encode.frame_layers") for layer in requested}
+            )
             for layer in self._frame_layers:
                 self._open_frames(frame_file(layer))
         self._layers.append(layers.mean(axis=1).astype(np.float32))

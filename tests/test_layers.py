@@ -105,7 +105,8 @@ def test_one_encode_then_a_layer_sweep_without_encoding(xares_root: Path, tiny_d
     by_layer = {record["head"]["layer"]: record for record in records}
     assert set(by_layer) == {0, 1, 2, "weighted"}
     assert all(record["status"] == "ok" for record in records)
-    assert by_layer[0]["scores"]["mlp"]["score"] != by_layer[2]["scores"]["mlp"]["score"]
+    losses = {layer: by_layer[layer]["scores"]["mlp"]["rounds"]["fold1"]["train_loss_history"] for layer in (0, 2)}
+    assert losses[0] != losses[2]  # different layers' features
     weighted = by_layer["weighted"]["scores"]
     assert set(weighted) == {"mlp"}  # kNN learns no layer weights
     for round_result in weighted["mlp"]["rounds"].values():

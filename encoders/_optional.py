@@ -1,4 +1,5 @@
-"""Lazy imports of the optional packages some encoders need, with an error naming the pip extra."""
+"""Lazy imports of the optional packages of some encoders and experiment loggers, with an error naming the
+pip extra."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ class MissingDependency(ConfigError, ImportError):
     """The chosen encoder needs a package that is not installed."""
 
 
-def require(module: str, extra: str) -> ModuleType:
+def require(module: str, extra: str, what: str = "this encoder") -> ModuleType:
     """Import ``module`` or fail with the command that installs it."""
     try:
         return importlib.import_module(module)
     except ImportError as err:
         raise MissingDependency(
-            f"this encoder needs the Python package '{module.split('.')[0]}' ({err}); "
+            f"{what} needs the Python package '{module.split('.')[0]}' ({err}); "
             f"install it with: pip install 'xares-hydra[{extra}]'"
         ) from err

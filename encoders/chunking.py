@@ -30,14 +30,15 @@ def pad_right(audio: torch.Tensor, length: int) -> torch.Tensor:
     return torch.nn.functional.pad(audio, (0, missing)) if missing > 0 else audio
 
 
-def fit_frames(frames: torch.Tensor, n_frames: int, name: str) -> torch.Tensor:
-    """Keep the first ``n_frames`` frames of ``[B, T', D]``; fewer frames is a wrapper bug."""
-    if frames.shape[1] < n_frames:
+def fit_frames(frames: torch.Tensor, n_frames: int, name: str, dim: int = 1) -> torch.Tensor:
+    """Keep the first ``n_frames`` frames (axis ``dim``: 1 of ``[B, T', D]``, 2 of ``[B, L, T', D]``);
+    fewer frames is a wrapper bug."""
+    if frames.shape[dim] < n_frames:
         raise EncoderContractError(
-            f"{name} returned {frames.shape[1]} frames where {n_frames} were expected; "
+            f"{name} returned {frames.shape[dim]} frames where {n_frames} were expected; "
             "its receptive_field is set too small"
         )
-    return frames[:, :n_frames]
+    return frames.narrow(dim, 0, n_frames)
 
 
 def encode_padded(
@@ -70,8 +71,10 @@ class ChunkedEncoder(torch.nn.Module):
 
     Subclasses set ``sampling_rate``, ``output_dim`` and ``hop_size_in_ms`` and implement
     :meth:`encode`; they may override :meth:`prepare` (per-chunk processing on the unpadded
-    samples, e.g. normalisation). ``receptive_field`` is the number of samples the model needs for
-    its first frame: chunks are padded to ``(n - 1) * hop + receptive_field`` samples for n frames.
+    samples, e.g. normalisation). Implementing :meth:`encode_layers` as well gives
+    :meth:`hidden_layers` (``encode.layers=all``), chunked and trimmed the same way.
+    ``receptive_field`` is the number of samples the model needs for its first frame: chunks are
+    padded to ``(n - 1) * hop + receptive_field`` samples for n frames.
     The wrapped model stays frozen in eval mode.
 
     With ``xares_exact`` (set by ``compat=xares``) the padded batch instead goes through
@@ -121,6 +124,10 @@ class ChunkedEncoder(torch.nn.Module):
         """Frames of one call of X-ARES's wrapper on ``[B, t]`` (``xares_exact``), all the model returns."""
         raise ConfigError(f"{type(self).__name__} has no X-ARES wrapper behaviour: leave xares_exact false")
 
+    def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
+        """Every hidden layer ``[B, L, T', D]`` of a padded chunk, the last one equal to :meth:`encode`'s output."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose its hidden layers")
+
     def train(self, mode: bool = True) -> ChunkedEncoder:
         # A frozen feature extractor: dropout and batch-norm statistics must never switch on.
         return super().train(False)
@@ -146,8 +153,27 @@ class ChunkedEncoder(torch.nn.Module):
             chunks = audio.split(self.chunk_samples, dim=-1)
             return torch.cat([self._encode_chunk(chunk) for chunk in chunks], dim=1)
 
-    def _encode_chunk(self, chunk: torch.Tensor) -> torch.Tensor:
+    def hidden_layers(self, audio: torch.Tensor) -> torch.Tensor:
+        """Every hidden layer ``[B, L, T', D]`` (layer 0 the input of the first block, the last one what
+        :meth:`forward` returns), chunked and trimmed exactly as :meth:`forward`."""
+        if audio.ndim == 1:
+            audio = audio.unsqueeze(0)
+        if audio.ndim != 2:
+            raise EncoderContractError(f"expected audio of shape [B, T], got {tuple(audio.shape)}")
+        if self.xares_exact:
+            raise ConfigError(
+                "hidden layers come from the default wrapper behaviour only: encode.layers=all does not combine "
+                "with X-ARES's wrapper behaviour (compat=xares)"
+            )
+        audio = audio.float()
+        with torch.inference_mode():
+            chunks = audio.split(self.chunk_samples, dim=-1)
+            return torch.cat([self._encode_chunk(chunk, self.encode_layers, frame_dim=2) for chunk in chunks], dim=2)
+
+    def _encode_chunk(
+        self, chunk: torch.Tensor, encode: Callable[[torch.Tensor], torch.Tensor] | None = None, frame_dim: int = 1
+    ) -> torch.Tensor:
         n_frames = num_frames(chunk.shape[-1], self.hop_samples)
         needed = (n_frames - 1) * self.hop_samples + self.receptive_field
-        frames = self.encode(pad_right(self.prepare(chunk), needed))
-        return fit_frames(frames, n_frames, type(self).__name__)
+        frames = (encode or self.encode)(pad_right(self.prepare(chunk), needed))
+        return fit_frames(frames, n_frames, type(self).__name__, dim=frame_dim)

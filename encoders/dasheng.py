@@ -57,6 +57,24 @@ class DashengEncoder(ChunkedEncoder):
         # X-ARES's dasheng wrapper: the model's own forward on the padded batch, no normalisation
         return self.model(batch)
 
+    def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
+        """[B, depth + 1, T', D]: the input of the first block, each block's output, the last one after the
+        final norm (what ``encode`` returns). Read with hooks, so the model's own forward runs unchanged."""
+        captured: list[torch.Tensor] = []
+        blocks = list(self.model.blocks)
+        handles = [blocks[0].register_forward_pre_hook(lambda module, args: captured.append(args[0]))]
+        handles += [block.register_forward_hook(lambda m, a, output: captured.append(output)) for block in blocks[:-1]]
+        try:
+            output = self.model(chunk)
+        finally:
+            for handle in handles:
+                handle.remove()
+        # the model runs its blocks once per 10 s segment of the chunk: regroup per layer, segments along time
+        per_segment = len(blocks)
+        segments = [captured[start : start + per_segment] for start in range(0, len(captured), per_segment)]
+        inner = [torch.cat([segment[layer] for segment in segments], dim=1) for layer in range(per_segment)]
+        return torch.stack([*inner, output], dim=1)
+
 
 def _published_url(checkpoints: dict[str, str], model: str) -> str:
     if model not in checkpoints:

@@ -56,6 +56,7 @@ class WhisperEncoder(ChunkedEncoder):
         self.feature_extractor = source.load("AutoFeatureExtractor")
         model = source.load("AutoModel", dtype=torch.float32)
         self.model = model.get_encoder()
+        self.weights_revision = source.revision_of(model)
         self.sampling_rate = self.feature_extractor.sampling_rate
         self.output_dim = self.model.config.d_model
         extractor_hop_ms = 1000 * self.feature_extractor.hop_length / self.sampling_rate
@@ -65,13 +66,20 @@ class WhisperEncoder(ChunkedEncoder):
         self.eval()
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
+        return self.model(self._features(chunk)).last_hidden_state
+
+    def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
+        """[B, encoder_layers + 1, T', D]: Whisper's ``output_hidden_states`` (the last one = ``encode``)."""
+        return stacked_hidden_states(self.model(self._features(chunk), output_hidden_states=True))
+
+    def _features(self, chunk: torch.Tensor) -> torch.Tensor:
         features = self.feature_extractor(
             list(chunk.cpu().numpy()),
             sampling_rate=self.sampling_rate,
             return_tensors="pt",
             device=str(chunk.device),
         ).input_features
-        return self.model(features.to(chunk.device)).last_hidden_state
+        return features.to(chunk.device)
 
     def xares_call(self, batch: torch.Tensor) -> torch.Tensor:
         features = whisper_features_like_xares(self.feature_extractor, batch, self.sampling_rate)
@@ -98,6 +106,7 @@ class Wav2Vec2Encoder(ChunkedEncoder):
         source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default)
         self.feature_extractor = source.load("AutoFeatureExtractor")
         self.model = source.load("AutoModel", dtype=torch.float32)
+        self.weights_revision = source.revision_of(self.model)
         config = self.model.config
         self.normalize = bool(self.feature_extractor.do_normalize)
         self.sampling_rate = self.feature_extractor.sampling_rate
@@ -121,9 +130,19 @@ class Wav2Vec2Encoder(ChunkedEncoder):
         values = waveform_features_like_xares(self.feature_extractor, batch, self.sampling_rate)
         return self.model(values.to(batch.device)).last_hidden_state
 
+    def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
+        """[B, num_hidden_layers + 1, T', D]: ``output_hidden_states`` (the last one = ``encode``)."""
+        return stacked_hidden_states(self.model(chunk, output_hidden_states=True))
+
 
 class Data2VecEncoder(Wav2Vec2Encoder):
     hub_default = DATA2VEC
+
+
+def stacked_hidden_states(outputs: Any) -> torch.Tensor:
+    """[B, L, T', D] from a transformers output: the embeddings and every layer, the last one replaced by
+    ``last_hidden_state`` (stable-layer-norm models such as wav2vec 2.0 large norm it after the last layer)."""
+    return torch.stack([*outputs.hidden_states[:-1], outputs.last_hidden_state], dim=1)
 
 
 def receptive_field(kernels: list[int], strides: list[int]) -> int:
@@ -145,6 +164,10 @@ class HubSource:
     name: str
     revision: str | None
     hub_name: str
+
+    def revision_of(self, model: Any) -> str | None:
+        """The hub commit the weights came from (None for a local directory without one)."""
+        return getattr(model.config, "_commit_hash", None) or self.revision
 
     def load(self, auto_class: str, **kwargs: Any) -> Any:
         """``transformers.<auto_class>.from_pretrained``; local files only when offline."""

@@ -244,8 +244,9 @@ def test_padded_batch_gives_the_frames_of_each_clip_alone(tmp_path, name):
 
 
 def build_shipped(name: str, directory: Path) -> torch.nn.Module:
-    from hydra.utils import instantiate
     from omegaconf import OmegaConf
+
+    from xares_hydra.instantiate import build_encoder
 
     config = OmegaConf.load(Path(__file__).parents[1] / "conf" / "encoder" / f"{name}.yaml")
     if name in ("whisper", "wav2vec2", "data2vec"):
@@ -256,4 +257,4 @@ def build_shipped(name: str, directory: Path) -> torch.nn.Module:
         )
     if name.startswith("crepe"):
         pytest.importorskip("torchcrepe")
-    return instantiate(config)
+    return build_encoder(config)

@@ -7,13 +7,13 @@ import pytest
 import torch
 from conftest import REPO, composed, run_xares
 from hydra.errors import ConfigCompositionException
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 import xares_hydra.schema  # noqa: F401
 from xares_hydra.data.taskspec import TaskSchema, TaskSpec
 from xares_hydra.errors import ConfigError
+from xares_hydra.instantiate import build_encoder
 from xares_hydra.settings import encode_settings, head_settings
 
 CONF = REPO / "conf"
@@ -37,7 +37,7 @@ def test_every_task_composes_into_a_valid_task_spec(name):
 
 @pytest.mark.parametrize("name", ["mel", "noise"])
 def test_builtin_encoders_instantiate_with_the_contract(name):
-    encoder = instantiate(composed(f"encoder={name}").encoder)
+    encoder = build_encoder(composed(f"encoder={name}").encoder)
     assert encoder.sampling_rate == 16000
     assert encoder.output_dim == 64
     assert encoder.hop_size_in_ms == 10
@@ -172,7 +172,6 @@ def test_a_regular_wheel_install_finds_the_configs_and_claims_no_generic_name(tm
 
 def test_deprecated_encoders_prefix_builds_and_shares_the_new_prefix_cache(caplog):
     from xares_hydra.encode.encoder_spec import spec_from_config
-    from xares_hydra.instantiate import build_encoder
 
     settings = {"crop_length": None}
     old = spec_from_config("mel", {"_target_": "encoders.mel.MelEncoder"}, settings, None, builder=build_encoder)

@@ -23,6 +23,7 @@ from xares_hydra.encoders._optional import MissingDependency, require
 from xares_hydra.encoders.chunking import ChunkedEncoder
 
 from xares_hydra.errors import DataUnavailable, XaresError
+from xares_hydra.instantiate import build_encoder
 
 SR = 16000
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "encoder"
@@ -146,6 +147,16 @@ def test_clip_alone_equals_clip_in_batch(kind: str, tiny: Callable[[str], Chunke
     alone = assert_contract(encoder, batch[1])
     torch.testing.assert_close(alone[0], together[1], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(encoder(batch), together, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("kind", TINY_KINDS)
+def test_hidden_layers_end_with_the_output(kind: str, tiny: Callable[[str], ChunkedEncoder]) -> None:
+    encoder = tiny(kind)
+    clips = audio(2, 12.3, seed=5)  # two chunks
+    layers, output = encoder.hidden_layers(clips), encoder(clips)
+    assert layers.shape == (2, 3, *output.shape[1:])  # the input of the first of 2 blocks, then each block
+    torch.testing.assert_close(layers[:, -1], output, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(layers[:, 0], layers[:, 1])
 
 
 @pytest.mark.parametrize("kind", TINY_KINDS)
@@ -311,9 +322,7 @@ def test_encoder_yaml_targets_resolve(name: str) -> None:
 @pytest.fixture(scope="module")
 def crepe_tiny() -> ChunkedEncoder:
     pytest.importorskip("torchcrepe", reason="torchcrepe is not installed (the 'crepe' extra)")
-    from hydra.utils import instantiate
-
-    return instantiate(OmegaConf.load(CONF_DIR / "crepe_tiny.yaml"))
+    return build_encoder(OmegaConf.load(CONF_DIR / "crepe_tiny.yaml"))
 
 
 def test_crepe_tiny_contract_offline(crepe_tiny: ChunkedEncoder, no_network: None) -> None:
@@ -351,9 +360,7 @@ def test_crepe_tiny_chunked_and_frame_batched(crepe_tiny: ChunkedEncoder) -> Non
 @pytest.mark.slow
 def test_crepe_full_contract(no_network: None) -> None:
     pytest.importorskip("torchcrepe", reason="torchcrepe is not installed (the 'crepe' extra)")
-    from hydra.utils import instantiate
-
-    encoder = instantiate(OmegaConf.load(CONF_DIR / "crepe.yaml"))
+    encoder = build_encoder(OmegaConf.load(CONF_DIR / "crepe.yaml"))
     assert (encoder.sampling_rate, encoder.output_dim, encoder.hop_size_in_ms) == (SR, 2048, 10.0)
     assert_contract(encoder, audio(2, 0.25))
 
@@ -365,9 +372,7 @@ def test_crepe_full_contract(no_network: None) -> None:
 def resemblyzer() -> ChunkedEncoder:
     if importlib.util.find_spec("resemblyzer") is None:
         pytest.skip("resemblyzer is not installed (the 'resemblyzer' extra)")
-    from hydra.utils import instantiate
-
-    return instantiate(OmegaConf.load(CONF_DIR / "resemblyzer.yaml"))
+    return build_encoder(OmegaConf.load(CONF_DIR / "resemblyzer.yaml"))
 
 
 def test_resemblyzer_contract_offline(resemblyzer: ChunkedEncoder, no_network: None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
+from xares_hydra.encode.encoder_spec import META_KEY
 from xares_hydra.errors import ConfigError, XaresError
 
 
@@ -32,4 +33,10 @@ def build(config: Mapping[str, Any], what: str = "object") -> Any:
 
 
 def build_encoder(config: Mapping[str, Any]) -> Any:
-    return build(config, "encoder")
+    """An encoder from its config; the reserved ``meta:`` block (facts for records) is no argument."""
+    return build({key: value for key, value in config.items() if key != META_KEY}, "encoder")
+
+
+def build_loggers(configs: Mapping[str, Any] | None) -> list[Any]:
+    """The experiment loggers of the ``logger`` group: a mapping of names to ``_target_`` configs."""
+    return [build(config, f"logger {name}") for name, config in (configs or {}).items()]

@@ -40,6 +40,8 @@ from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
+from xares_hydra.instantiate import build_loggers
+from xares_hydra.report.loggers import log_to_experiments
 from xares_hydra.report.record import RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
 from xares_hydra.report.summary import check_table, fingerprint_table, record_table
@@ -135,7 +137,7 @@ def run_task(
     )
     results_root = Path(cfg.paths.results_root) if cfg.stage == "all" else None
     with recorded(record, output_dir, results_root) as clock:
-        run_stages(cfg, task, record, clock, encoder, encoder_name)
+        run_stages(cfg, task, record, clock, encoder, encoder_name, run_dir=output_dir)
     document = record.written
     assert document is not None, "recorded() writes the record before it returns"
     if record.status == Status.OK and record.scores:
@@ -150,10 +152,13 @@ def run_stages(
     clock: StageClock,
     encoder: torch.nn.Module | None = None,
     encoder_name: str | None = None,
+    run_dir: Path | None = None,
 ) -> None:
-    """data -> encode -> heads, each stage filling its part of the record; stops after ``cfg.stage``."""
+    """data -> encode -> heads, each stage filling its part of the record; stops after ``cfg.stage``.
+    The experiment loggers (``logger=...``) get the scored record."""
     validate_config(plain(cfg))
     check_output_folders(output_folders(cfg))
+    loggers = build_loggers(plain(cfg.get("logger")))
     spec = encoder_spec(cfg, task, encoder, encoder_name)
     record.encoder = spec.summary()
     with clock("data"):
@@ -172,12 +177,14 @@ def run_stages(
     if cfg.stage == "encode":
         return
     with clock("heads"):
-        partitions, label_skips = load_partitions(cache, data.shards, task.label)
+        settings = head_settings(cfg)
+        partitions, label_skips = load_partitions(cache, data.shards, task.label, settings.layer)
         rounds = evaluation_rounds(task, select_on_test=cfg.compat.select_on_test)
-        context = HeadContext(task, head_settings(cfg), get_metric(task.metric), info, plain(cfg.compat))
+        context = HeadContext(task, settings, get_metric(task.metric), info, plain(cfg.compat))
         results = evaluate_heads(partitions, rounds, context)
     record.scores = {slot: result.to_dict() for slot, result in results.items()}
     record.counts["label_skips"] = label_skips
+    log_to_experiments(loggers, record.to_dict(), run_dir or Path(cfg.paths.output_root))
 
 
 def checked_before_the_sweep(cfg: DictConfig, name: str, sweep_dir: Path) -> bool:
@@ -210,6 +217,7 @@ def task_summary(task: TaskSpec) -> dict[str, Any]:
         "private": task.private,
         "tags": list(task.tags),
         "version": task.version,
+        "license": task.license,
         "zenodo_id": task.zenodo_id,
         "kfold": task.is_kfold,
     }

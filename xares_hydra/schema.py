@@ -63,6 +63,9 @@ class EncodeSchema:
     # a run fails only when more than this share of one partition's clips was skipped (and at least min_failed_clips)
     max_skipped_share: float = 0.01
     min_failed_clips: int = 3
+    # auto | all | last: cache every hidden layer's clip vectors (head.layer=N|weighted)
+    layers: str = "auto"
+    frame_layers: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +91,7 @@ class RootSchema:
     encoder: Any = MISSING
     head: Any = MISSING
     compat: Any = MISSING
+    logger: Any = None
     stage: Stage = Stage.all
     seed: int = 42
     device: str = "auto"

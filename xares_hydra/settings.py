@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.encode.embed import EncodeSettings
 from xares_hydra.encode.encoder_spec import EncoderSpec, default_name, spec_from_config, spec_from_instance
 from xares_hydra.errors import ConfigError
@@ -63,11 +64,25 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         pad_short_crops=bool(cfg.compat.pad_short_crops),
         pad_batches=bool(cfg.compat.pad_batches),
         force=bool(cfg.encode.force),
+        layers=all_layers(cfg),
+        frame_layers=tuple(int(layer) for layer in cfg.encode.frame_layers),
     )
 
 
+def all_layers(cfg: DictConfig) -> bool:
+    """Whether to encode every hidden layer: ``encode.layers=all``, or ``auto`` with a ``head.layer`` set."""
+    choice = cfg.encode.layers
+    if choice not in ("auto", "all", "last"):
+        raise ConfigError(f"encode.layers={choice!r}; use auto, all or last")
+    return choice == "all" or (choice == "auto" and cfg.head.layer is not None)
+
+
 def head_settings(cfg: DictConfig) -> HeadSettings:
-    return HeadSettings(**plain(cfg.head))
+    settings = HeadSettings(**plain(cfg.head))
+    layer = settings.layer
+    if not (layer is None or layer == WEIGHTED or (isinstance(layer, int) and not isinstance(layer, bool))):
+        raise ConfigError(f"head.layer={layer!r}; use null (the encoder's output), a layer number or weighted")
+    return settings
 
 
 def encoder_spec(

@@ -50,6 +50,7 @@ class TaskSchema:
     tags: list[str] = field(default_factory=list)
     # the task definition's revision; part of every result record's identity
     version: int = 1
+    license: str = "see source"
     disabled: bool = False
     disabled_reason: str | None = None
     zenodo_id: str | None = None
@@ -102,6 +103,7 @@ class TaskSpec:
     private: bool
     tags: tuple[str, ...]
     version: int
+    license: str
     disabled: bool
     disabled_reason: str | None
     zenodo_id: str | None
@@ -160,6 +162,7 @@ class TaskSpec:
             private=schema.private,
             tags=tuple(schema.tags),
             version=schema.version,
+            license=schema.license,
             disabled=schema.disabled,
             disabled_reason=schema.disabled_reason,
             zenodo_id=schema.zenodo_id,

@@ -7,11 +7,17 @@ Layout under ``<cache_root>/<task>/<encoder>-<fingerprint>/``::
     shards/<tar name>/
         pooled.npy              [N, D] float32 clip vectors (mean over the clip's frames)
         frames.f32              [sum of frames, D] float32, raw, memory-mapped (when kept)
+        layers.npy              [N, L, D] float32 clip vectors of every hidden layer (encode.layers=all)
+        frames.layer<k>.f32     frames of hidden layer k, laid out as frames.f32 (encode.frame_layers)
         index.jsonl             per sample: key, clip key, crop, samples, frames, frame offset, labels
         done.json               completion marker, written last: counts, skips, source identity
 
 The cache is keyed by shard rather than by split: splits that share shards (validation = test)
 are encoded once, and an interrupted encode resumes at the first unfinished shard.
+
+Hidden layers are not part of the fingerprint: the normal output is the last hidden layer, so a shard
+encoded with its layers serves every run, and one encoded without them is encoded again (with them)
+by the first run that needs them. Which layer a head reads is chosen when the cache is loaded.
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ import numpy as np
 from filelock import FileLock
 
 from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json
+from xares_hydra.errors import ConfigError
 
 FRAME_DTYPE = np.float32
 MAX_EXAMPLES = 3
+# head.layer value for the learned softmax-weighted sum of every hidden layer (SUPERB)
+WEIGHTED = "weighted"
 
 
 @dataclass
@@ -68,19 +77,21 @@ class EncoderCache:
     def shard_dir(self, shard: Path) -> Path:
         return self.root / "shards" / shard.name
 
-    def is_complete(self, shard: Path, need_frames: bool) -> bool:
+    def is_complete(self, shard: Path, need_frames: bool, need: LayerNeeds | None = None) -> bool:
         marker = self.shard_dir(shard) / "done.json"
         if not marker.exists():
             return False
         done = read_json(marker)
-        return done["source"] == source_identity(shard) and (done["has_frames"] or not need_frames)
+        if done["source"] != source_identity(shard) or not (done["has_frames"] or not need_frames):
+            return False
+        return need is None or need.met_by(done.get("n_layers", 0), done.get("frame_layers", []))
 
     def lock(self, shard: Path) -> FileLock:
         self.root.joinpath("shards").mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.root / "shards" / f"{shard.name}.lock"))
 
-    def writer(self, shard: Path, dim: int, keep_frames: bool) -> ShardWriter:
-        return ShardWriter(self.shard_dir(shard), shard, dim, keep_frames)
+    def writer(self, shard: Path, dim: int, keep_frames: bool, frame_layers: Sequence[int] = ()) -> ShardWriter:
+        return ShardWriter(self.shard_dir(shard), shard, dim, keep_frames, frame_layers)
 
     def save_encoder_info(self, info: dict[str, Any], fingerprint_document: dict[str, Any]) -> None:
         write_json(self.root / "encoder.json", info)
@@ -93,34 +104,95 @@ class EncoderCache:
     def shard_counts(self, shard: Path) -> dict[str, Any]:
         return read_json(self.shard_dir(shard) / "done.json")["counts"]
 
-    def load(self, shards: Sequence[Path]) -> EmbeddingSet:
-        return EmbeddingSet.concat([EmbeddingSet.from_dir(self.shard_dir(shard)) for shard in shards])
+    def load(self, shards: Sequence[Path], layer: int | str | None = None) -> EmbeddingSet:
+        """The shards' embeddings; ``layer`` picks a hidden layer (negative from the end) or, ``"weighted"``,
+        keeps every layer's clip vectors in ``EmbeddingSet.layers``; None is the encoder's normal output."""
+        return EmbeddingSet.concat([EmbeddingSet.from_dir(self.shard_dir(shard), layer) for shard in shards])
+
+
+@dataclass(frozen=True)
+class LayerNeeds:
+    """What a run needs of the hidden layers: every layer's clip vectors, and frames of some layers."""
+
+    layers: bool = False
+    frame_layers: tuple[int, ...] = ()
+
+    def met_by(self, n_layers: int, frame_layers: Sequence[int]) -> bool:
+        if not (self.layers or self.frame_layers):
+            return True
+        if n_layers == 0:
+            return False
+        return {layer % n_layers for layer in self.frame_layers} <= set(frame_layers)
+
+
+def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") -> int:
+    """``layer`` (negative counts from the end) as an index in ``range(n_layers)``; a clear error outside it."""
+    if n_layers == 0:
+        raise ConfigError(
+            f"{key}={layer}: {where} holds no hidden layers; encode them with encode.layers=all "
+            "(the encoder needs a hidden_layers method, README 'Layer-wise evaluation')"
+        )
+    if not -n_layers <= layer < n_layers:
+        raise ConfigError(f"{key}={layer}: the encoder has {n_layers} hidden layers (0..{n_layers - 1})")
+    return layer % n_layers
 
 
 class ShardWriter:
     """Appends one shard's embeddings; nothing counts as written until ``finish`` writes the marker."""
 
-    def __init__(self, directory: Path, source: Path, dim: int, keep_frames: bool) -> None:
+    def __init__(
+        self, directory: Path, source: Path, dim: int, keep_frames: bool, frame_layers: Sequence[int] = ()
+    ) -> None:
         self.directory = directory
         self.source = source
         self.dim = dim
         self.keep_frames = keep_frames
+        self._requested_frame_layers = tuple(frame_layers) if keep_frames else ()
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "done.json").unlink(missing_ok=True)
         remove_stale_parts(directory)
-        self._frames_part = directory / f"frames.f32.{os.getpid()}.part"
-        self._frames_stream = open(self._frames_part, "wb") if keep_frames else None  # noqa: SIM115
+        self._streams: dict[str, Any] = {}
+        if keep_frames:
+            self._open_frames("frames.f32")
         self._pooled: list[np.ndarray] = []
+        self._layers: list[np.ndarray] = []
+        self._frame_layers: list[int] = []
         self._index: list[dict[str, Any]] = []
         self._frame_offset = 0
 
-    def add(self, meta: dict[str, Any], frames: np.ndarray, pooled: np.ndarray) -> None:
+    def _open_frames(self, name: str) -> None:
+        part = self.directory / f"{name}.{os.getpid()}.part"
+        self._streams[name] = (part, open(part, "wb"))  # noqa: SIM115
+
+    def add(
+        self, meta: dict[str, Any], frames: np.ndarray, pooled: np.ndarray, layers: np.ndarray | None = None
+    ) -> None:
+        """One sample: its frames ``[T', D]`` and clip vector ``[D]``; with hidden layers, ``layers`` is
+        ``[L, T', D]`` (the last one equal to ``frames``)."""
         entry = dict(meta, n_frames=int(frames.shape[0]), frame_offset=self._frame_offset)
-        if self._frames_stream is not None:
-            self._frames_stream.write(np.ascontiguousarray(frames, dtype=FRAME_DTYPE).tobytes())
+        if layers is not None:
+            self._add_layers(layers)
+        if self.keep_frames:
+            self._write_frames("frames.f32", frames)
+            for layer in self._frame_layers:
+                assert layers is not None, "frame layers are only kept with hidden layers"
+                self._write_frames(frame_file(layer), layers[layer])
             self._frame_offset += int(frames.shape[0])
         self._pooled.append(pooled.astype(np.float32))
         self._index.append(entry)
+
+    def _add_layers(self, layers: np.ndarray) -> None:
+        if not self._layers:
+            requested = self._requested_frame_layers
+            self._frame_layers = sorted(
+                {layer_index(layer, len(layers), "the encoder", "encode.frame_layers") for layer in requested}
+            )
+            for layer in self._frame_layers:
+                self._open_frames(frame_file(layer))
+        self._layers.append(layers.mean(axis=1).astype(np.float32))
+
+    def _write_frames(self, name: str, frames: np.ndarray) -> None:
+        self._streams[name][1].write(np.ascontiguousarray(frames, dtype=FRAME_DTYPE).tobytes())
 
     def finish(self, counts: ShardCounts) -> None:
         pooled = np.stack(self._pooled) if self._pooled else np.zeros((0, self.dim), np.float32)
@@ -128,9 +200,12 @@ class ShardWriter:
             np.save(stream, pooled)
         with atomic_path(self.directory / "index.jsonl") as partial:
             partial.write_text("".join(json.dumps(entry) + "\n" for entry in self._index))
-        if self._frames_stream is not None:
-            self._frames_stream.close()
-            os.replace(self._frames_part, self.directory / "frames.f32")
+        if self._layers:
+            with atomic_path(self.directory / "layers.npy") as partial, open(partial, "wb") as stream:
+                np.save(stream, np.stack(self._layers))
+        for name, (part, stream) in self._streams.items():
+            stream.close()
+            os.replace(part, self.directory / name)
         write_json(
             self.directory / "done.json",
             {
@@ -138,14 +213,20 @@ class ShardWriter:
                 "has_frames": self.keep_frames,
                 "dim": self.dim,
                 "total_frames": self._frame_offset,
+                "n_layers": int(self._layers[0].shape[0]) if self._layers else 0,
+                "frame_layers": self._frame_layers,
                 "counts": counts.__dict__,
             },
         )
 
     def abort(self) -> None:
-        if self._frames_stream is not None:
-            self._frames_stream.close()
-            self._frames_part.unlink(missing_ok=True)
+        for part, stream in self._streams.values():
+            stream.close()
+            part.unlink(missing_ok=True)
+
+
+def frame_file(layer: int) -> str:
+    return f"frames.layer{layer}.f32"
 
 
 @dataclass
@@ -153,6 +234,7 @@ class EmbeddingSet:
     """Embeddings of a set of samples, in a canonical order (by key, then crop).
 
     ``pooled`` is in memory; frames stay memory-mapped and are read per sample with ``frames(i)``.
+    ``layers`` ([N, L, D], every hidden layer's clip vectors) is there only for ``head.layer=weighted``.
     """
 
     keys: list[str]
@@ -165,6 +247,7 @@ class EmbeddingSet:
     frame_part: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     frame_offset: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     targets: list[Any] | None = None
+    layers: np.ndarray | None = None
 
     @property
     def known_targets(self) -> list[Any]:
@@ -192,14 +275,26 @@ class EmbeddingSet:
         return part[start : start + int(self.n_frames[index])]
 
     @classmethod
-    def from_dir(cls, directory: Path) -> EmbeddingSet:
+    def from_dir(cls, directory: Path, layer: int | str | None = None) -> EmbeddingSet:
         done = read_json(directory / "done.json")
         entries = [json.loads(line) for line in (directory / "index.jsonl").read_text().splitlines()]
-        pooled = np.load(directory / "pooled.npy")
+        pooled, layers = np.load(directory / "pooled.npy"), None
+        frames_name: str | None = "frames.f32"
+        if layer is not None:
+            all_layers = np.load(directory / "layers.npy", mmap_mode="r") if done.get("n_layers") else None
+            if layer == WEIGHTED:
+                layers = _require_layers(all_layers, directory)
+            else:
+                index = layer_index(int(layer), done.get("n_layers", 0), f"the cache {directory.parent.parent}")
+                if index != done["n_layers"] - 1:
+                    assert all_layers is not None, "layer_index accepts only cached layers"
+                    pooled = np.array(all_layers[:, index])
+                    frames_name = frame_file(index) if index in done.get("frame_layers", []) else None
+        has_frames = done["has_frames"] and frames_name is not None
         frames = None
-        if done["has_frames"] and done["total_frames"] > 0:
+        if has_frames and frames_name is not None and done["total_frames"] > 0:
             frames = np.memmap(
-                directory / "frames.f32", dtype=FRAME_DTYPE, mode="r", shape=(done["total_frames"], done["dim"])
+                directory / frames_name, dtype=FRAME_DTYPE, mode="r", shape=(done["total_frames"], done["dim"])
             )
         order = sorted(range(len(entries)), key=lambda i: (entries[i]["clip_key"], entries[i]["crop"]))
         entries = [entries[i] for i in order]
@@ -210,9 +305,10 @@ class EmbeddingSet:
             pooled=pooled[order] if len(order) else pooled,
             n_frames=np.array([entry["n_frames"] for entry in entries], dtype=np.int64),
             labels=[entry["labels"] for entry in entries],
-            frame_parts=[frames if done["has_frames"] else None],
+            frame_parts=[frames if has_frames else None],
             frame_part=np.zeros(len(entries), dtype=np.int64),
             frame_offset=np.array([entry["frame_offset"] for entry in entries], dtype=np.int64),
+            layers=None if layers is None else np.array(layers[order] if len(order) else layers),
         )
 
     @classmethod
@@ -229,6 +325,7 @@ class EmbeddingSet:
             frame_part=np.concatenate([s.frame_part + base for s, base in zip(sets, part_base)]),
             frame_offset=np.concatenate([s.frame_offset for s in sets]),
             targets=None if any(s.targets is None for s in sets) else [t for s in sets for t in s.known_targets],
+            layers=None if any(s.layers is None for s in sets) else np.concatenate([s.layers for s in sets]),
         )
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> EmbeddingSet:
@@ -244,4 +341,14 @@ class EmbeddingSet:
             frame_part=self.frame_part[indices],
             frame_offset=self.frame_offset[indices],
             targets=None if self.targets is None else [self.targets[i] for i in indices],
+            layers=None if self.layers is None else self.layers[indices],
         )
+
+
+def _require_layers(layers: np.ndarray | None, directory: Path) -> np.ndarray:
+    if layers is None:
+        raise ConfigError(
+            f"head.layer=weighted: the cache {directory.parent.parent} holds no hidden layers; "
+            "encode them with encode.layers=all"
+        )
+    return layers

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -32,12 +33,30 @@ def _attribute(encoder: torch.nn.Module, name: str) -> Any:
 
 
 def forward(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None) -> torch.Tensor:
+    with _autocast(audio, autocast):
+        return encoder(audio)
+
+
+def forward_layers(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None, where: str) -> torch.Tensor:
+    """``encoder.hidden_layers(audio)``: every hidden layer ``[B, L, T', D]``, all finite."""
+    with _autocast(audio, autocast):
+        layers = encoder.hidden_layers(audio)  # type: ignore[operator]  # an optional method, checked by the caller
+    if not isinstance(layers, torch.Tensor) or layers.ndim != 4 or layers.shape[0] != audio.shape[0]:
+        shape = tuple(layers.shape) if isinstance(layers, torch.Tensor) else type(layers).__name__
+        raise EncoderContractError(f"hidden_layers returned {shape}; expected [B, L, T', D] ({where})")
+    if not torch.isfinite(layers).all():
+        raise EncoderContractError(f"hidden layers contain NaN or infinite values ({where})")
+    return layers
+
+
+@contextmanager
+def _autocast(audio: torch.Tensor, autocast: str | None) -> Iterator[None]:
     if autocast not in AUTOCAST_DTYPES:
         raise ConfigError(f"encode.autocast={autocast!r}; use null, bf16 or fp16")
     dtype = AUTOCAST_DTYPES[autocast]
     context = torch.autocast(audio.device.type, dtype=dtype) if dtype is not None else nullcontext()
     with torch.inference_mode(), context:
-        return encoder(audio)
+        yield
 
 
 def check_output(output: Any, batch_size: int, output_dim: int, where: str) -> None:

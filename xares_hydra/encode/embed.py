@@ -26,11 +26,11 @@ import torch
 from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ShardSample, iter_shard
-from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
+from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
 from xares_hydra.encode.checker import minimum_input_samples, require_passing, run_checks
-from xares_hydra.encode.contract import check_output, dim_of, forward, hop_ms_of, rate_of
-from xares_hydra.encode.encoder_spec import EncoderSpec
-from xares_hydra.errors import XaresError
+from xares_hydra.encode.contract import check_output, dim_of, forward, forward_layers, hop_ms_of, rate_of
+from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
+from xares_hydra.errors import ConfigError, XaresError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,13 @@ class EncodeSettings:
     pad_batches: bool = False
     # re-encode shards the cache already holds
     force: bool = False
+    # every hidden layer's clip vectors (encoder.hidden_layers), and the frames of these layers
+    layers: bool = False
+    frame_layers: tuple[int, ...] = ()
+
+    @property
+    def layer_needs(self) -> LayerNeeds:
+        return LayerNeeds(self.layers, self.frame_layers if self.layers and self.keep_frames else ())
 
 
 @dataclass
@@ -84,10 +91,11 @@ def encode_shards(
     encoded = {}
     for shard in shards:
         with cache.lock(shard):
-            if not settings.force and cache.is_complete(shard, need_frames=settings.keep_frames):
+            if not settings.force and cache.is_complete(shard, settings.keep_frames, settings.layer_needs):
                 continue
             log.info("Encoding %s", shard.name)
-            writer = cache.writer(shard, dim_of(encoder), settings.keep_frames)
+            frame_layers = settings.layer_needs.frame_layers
+            writer = cache.writer(shard, dim_of(encoder), settings.keep_frames, frame_layers)
             try:
                 encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress)
             except BaseException:
@@ -109,8 +117,8 @@ def encode_shard(
     crops = _decoded_crops(shard, rate_of(encoder), settings, counts)
     batcher = _padded_batches if settings.pad_batches else _equal_length_batches
     for batch in batcher(crops, settings, rate_of(encoder)):
-        for item, frames, pooled in _encode_or_isolate(encoder, batch, settings, device, shard, counts):
-            writer.add(item.meta(), frames, pooled)
+        for item, frames, pooled, layers in _encode_or_isolate(encoder, batch, settings, device, shard, counts):
+            writer.add(item.meta(), frames, pooled, layers)
         counts.crops += len(batch)
         if on_progress is not None:
             on_progress(shard.name, len(batch))
@@ -218,7 +226,7 @@ def _encode_or_isolate(
     device: torch.device,
     shard: Path,
     counts: ShardCounts,
-) -> list[tuple[Crop, np.ndarray, np.ndarray]]:
+) -> list[tuple[Crop, np.ndarray, np.ndarray, np.ndarray | None]]:
     """Encode a batch; if the encoder fails on it, retry clip by clip and skip (and count) only failing clips."""
     try:
         return list(_run_encoder(encoder, batch, settings, device, shard))
@@ -237,19 +245,28 @@ def _encode_or_isolate(
 
 def _run_encoder(
     encoder: torch.nn.Module, batch: list[Crop], settings: EncodeSettings, device: torch.device, shard: Path
-) -> Iterator[tuple[Crop, np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[Crop, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """Per crop: its frames [T', D], its clip vector [D] and, with ``settings.layers``, every layer [L, T', D]."""
     longest = max(len(item.audio) for item in batch)
     audio = np.zeros((len(batch), longest), dtype=np.float32)
     for row, item in enumerate(batch):
         audio[row, : len(item.audio)] = item.audio
-    output = forward(encoder, torch.from_numpy(audio).to(device), settings.autocast)
-    check_output(output, len(batch), dim_of(encoder), f"{shard.name}: {batch[0].key}")
+    where = f"{shard.name}: {batch[0].key}"
+    if settings.layers:
+        layers = forward_layers(encoder, torch.from_numpy(audio).to(device), settings.autocast, where)
+        output = layers[:, -1]
+    else:
+        layers, output = None, forward(encoder, torch.from_numpy(audio).to(device), settings.autocast)
+    check_output(output, len(batch), dim_of(encoder), where)
     embeddings = output.float().cpu().numpy()
+    all_layers = [None] * len(batch) if layers is None else layers.float().cpu().numpy()
     hop_samples = rate_of(encoder) * hop_ms_of(encoder) / 1000
-    for item, frames in zip(batch, embeddings):
+    for item, frames, item_layers in zip(batch, embeddings, all_layers):
         if item.n_samples is not None:  # padded to the minimum: keep the frames of its own length
-            frames = frames[: max(1, math.ceil(item.n_samples / hop_samples))]
-        yield item, frames, frames.mean(axis=0)
+            keep = max(1, math.ceil(item.n_samples / hop_samples))
+            frames = frames[:keep]
+            item_layers = None if item_layers is None else item_layers[:, :keep]
+        yield item, frames, frames.mean(axis=0), item_layers
 
 
 def _log_problems(shard: Path, counts: ShardCounts) -> None:
@@ -265,6 +282,7 @@ def encoder_attributes(encoder: torch.nn.Module) -> dict[str, Any]:
         "output_dim": dim_of(encoder),
         "hop_size_in_ms": hop_ms_of(encoder),
         "class": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
+        **weights_identity(encoder),
     }
     if isinstance(getattr(encoder, "behaviour", None), str):  # our wrappers: ours or X-ARES's (compat=xares)
         attributes["behaviour"] = encoder.behaviour
@@ -280,12 +298,17 @@ def ensure_encoded(
     check_first: bool = True,
 ) -> dict[str, Any]:
     """Encode what the cache lacks; returns the encoder's attributes. Builds the encoder only if needed."""
-    todo = [shard for shard in shards if settings.force or not cache.is_complete(shard, settings.keep_frames)]
+    todo = [s for s in shards if settings.force or not cache.is_complete(s, settings.keep_frames, settings.layer_needs)]
     info = cache.encoder_info()
     if not todo and info is not None:
         log.info("All %d shards are in the cache %s", len(shards), cache.root)
         return info
     encoder = spec.build(device)
+    if settings.layers and not callable(getattr(encoder, "hidden_layers", None)):
+        raise ConfigError(
+            f"encode.layers=all: encoder {spec.name} has no hidden_layers(audio) -> [B, L, T', D] method "
+            "(README 'Layer-wise evaluation' says how an encoder exposes its layers)"
+        )
     if check_first:
         require_passing(run_checks(encoder, device, autocast=settings.autocast), spec.name)
     min_samples = minimum_input_samples(encoder, device, settings.autocast)

@@ -25,6 +25,8 @@ log = logging.getLogger("xares")
 CONTRACT_ATTRIBUTES = ("sampling_rate", "output_dim", "hop_size_in_ms")
 # OmegaConf's marker for a mandatory value left unset ("???"); templates such as encoder=custom use it
 MISSING = "???"
+# the encoder YAML's reserved block of facts about the encoder (licence, paper, source): never an argument
+META_KEY = "meta"
 # before 0.2 the wrappers installed as a top-level package ``encoders``; old targets keep working until 0.3
 DEPRECATED_PREFIX, PACKAGE_PREFIX = "encoders.", "xares_hydra.encoders."
 ENCODER_FILE_LOADER = "xares_hydra.encode.encoder_file.load_encoder_file"
@@ -40,6 +42,7 @@ class EncoderSpec:
     config: dict[str, Any] | None = None
     instance: torch.nn.Module | None = field(default=None, repr=False)
     builder: EncoderBuilder | None = field(default=None, repr=False)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cache_name(self) -> str:
@@ -58,6 +61,8 @@ class EncoderSpec:
             "identity": encoder_identity(self.fingerprint_document),
             "target": self.target,
             "config": self.config,
+            "meta": self.meta,
+            "weight_files": weight_files(self.fingerprint_document.get("encoder", {})),
         }
 
     def build(self, device: torch.device) -> torch.nn.Module:
@@ -78,6 +83,7 @@ def spec_from_config(
     builder: EncoderBuilder,
 ) -> EncoderSpec:
     config = canonical_target(config)
+    meta = dict(config.pop(META_KEY, None) or {})
     unset = [key for key, value in config.items() if value == MISSING]
     if unset:
         raise TaskSkipped(
@@ -90,7 +96,12 @@ def spec_from_config(
         )
     fingerprint, document = encoder_fingerprint(config, embedding_settings, memo_dir, code=_code_of(config))
     return EncoderSpec(
-        name=safe_name(name), fingerprint=fingerprint, fingerprint_document=document, config=config, builder=builder
+        name=safe_name(name),
+        fingerprint=fingerprint,
+        fingerprint_document=document,
+        config=config,
+        builder=builder,
+        meta=meta,
     )
 
 
@@ -144,6 +155,27 @@ def default_name(choice: str | None, config: Mapping[str, Any]) -> str:
 
 def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "encoder"
+
+
+def weight_files(encoder_document: Mapping[str, Any]) -> dict[str, str]:
+    """Argument -> sha256 of every file or folder the encoder config names (from the fingerprint document)."""
+    return {
+        key: value["sha256"]
+        for key, value in encoder_document.items()
+        if isinstance(value, Mapping) and set(value) == {"path", "sha256"}
+    }
+
+
+def weights_identity(encoder: torch.nn.Module) -> dict[str, Any]:
+    """Parameter count, a digest of the weights as loaded, and the hub revision where the wrapper knows one."""
+    identity = {
+        "parameters": sum(parameter.numel() for parameter in encoder.parameters()),
+        "weights_sha256": _state_digest(encoder),
+    }
+    revision = getattr(encoder, "weights_revision", None)
+    if revision:
+        identity["weights_revision"] = str(revision)
+    return identity
 
 
 def _state_digest(encoder: torch.nn.Module) -> str:

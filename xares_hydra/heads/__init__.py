@@ -36,6 +36,9 @@ class HeadSettings:
     temperature: float = 0.07
     seed: int = 42
     device: str = "auto"
+    # which hidden layer the heads read: null = the encoder's output, N (negative from the end), or
+    # "weighted" (learned softmax weights over every layer, trained with the probe)
+    layer: Any = None
 
     @property
     def torch_device(self) -> torch.device:

@@ -12,12 +12,15 @@ from typing import Any
 import numpy as np
 
 from xares_hydra.data.labels import LabelSpec, convert_labels
-from xares_hydra.encode.cache import EmbeddingSet, EncoderCache
-from xares_hydra.errors import LabelError
+from xares_hydra.encode.cache import WEIGHTED, EmbeddingSet, EncoderCache
+from xares_hydra.errors import LabelError, TaskSkipped
 from xares_hydra.heads import HEADS, HeadContext, RoundData, heads_for
 from xares_hydra.heads.plan import EXCLUDE_HOLDOUT, ONLY_HOLDOUT, Round, Subset, in_holdout
 
 log = logging.getLogger(__name__)
+
+# heads that learn layer weights with head.layer=weighted
+WEIGHTED_HEADS = ("linear_probe",)
 
 
 @dataclass
@@ -73,6 +76,14 @@ def evaluate_heads(
 ) -> dict[str, HeadResult]:
     results = {}
     for slot, head_name in heads_for(context.task, context.settings).items():
+        if context.settings.layer == WEIGHTED and head_name not in WEIGHTED_HEADS:
+            if head_name == "knn":
+                log.warning("head.layer=weighted: kNN learns no layer weights and is not run")
+                continue
+            raise TaskSkipped(
+                f"head.layer=weighted learns layer weights with the clip probe only ({context.task.name} uses "
+                f"{head_name}); probe its layers one by one with head.layer=N"
+            )
         round_data = {item.name: _round_data(partitions, item, HEADS[head_name].selects_model) for item in rounds}
         results[slot] = _run_head(head_name, rounds, round_data, context)
     return results
@@ -117,10 +128,11 @@ def _run_head(
 
 
 def load_partitions(
-    cache: EncoderCache, shards: Mapping[str, list[Path]], spec: LabelSpec
+    cache: EncoderCache, shards: Mapping[str, list[Path]], spec: LabelSpec, layer: int | str | None = None
 ) -> tuple[dict[str, EmbeddingSet], dict[str, int]]:
-    """Each partition's cached embeddings with targets attached, and its count of bad-label skips."""
+    """Each partition's cached embeddings (of hidden layer ``layer``, see ``EncoderCache.load``) with targets
+    attached, and its count of bad-label skips."""
     partitions, label_skips = {}, {}
     for name, paths in shards.items():
-        partitions[name], label_skips[name] = attach_targets(cache.load(paths), spec, name)
+        partitions[name], label_skips[name] = attach_targets(cache.load(paths, layer), spec, name)
     return partitions, label_skips

@@ -1,4 +1,5 @@
-"""X-ARES's "MLP": LayerNorm + Linear on pooled clip embeddings.
+"""X-ARES's "MLP": LayerNorm + Linear on pooled clip embeddings (with ``head.layer=weighted``, behind a
+learned weighting of every hidden layer's clip vectors).
 
 Trained with the loop every head shares (``heads/training.py``: Adam, per-epoch cosine decay, best
 validation epoch tested), from in-memory tensors with a seeded generator, so scores repeat exactly.
@@ -12,6 +13,7 @@ import torch
 from xares_hydra.data.labels import MULTI, REGRESSION, SINGLE
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
+from xares_hydra.heads.layer_weights import clip_features, learned_weights, with_layer_weights
 from xares_hydra.heads.metrics import Metric
 from xares_hydra.heads.training import fit, named_splits, seeded, shuffled_batches, step
 
@@ -44,6 +46,11 @@ def build_probe(in_dim: int, out_dim: int, hidden_dim: int | None) -> torch.nn.M
     )
 
 
+def clip_probe(features: torch.Tensor, out_dim: int, hidden_dim: int | None) -> torch.nn.Module:
+    """The probe for ``[N, D]`` clip vectors, or for ``[N, L, D]`` behind a learned layer weighting."""
+    return with_layer_weights(build_probe(features.shape[-1], out_dim, hidden_dim), features)
+
+
 def make_criterion(name: str, args: dict) -> torch.nn.Module:
     if name not in CRITERIA:
         raise ConfigError(f"task.criterion={name!r} is not supported for clip tasks; use one of {list(CRITERIA)}")
@@ -61,13 +68,13 @@ def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
     device = settings.torch_device
     splits = {
         name: (
-            torch.from_numpy(np.ascontiguousarray(subset.pooled, dtype=np.float32)).to(device),
+            torch.from_numpy(np.ascontiguousarray(clip_features(subset, settings), dtype=np.float32)).to(device),
             torch.from_numpy(stack_targets(subset.known_targets, kind)).to(device),
         )
         for name, subset in named_splits(data)
     }
     train_x, train_y = splits["train"]
-    model = seeded(settings.seed, lambda: build_probe(train_x.shape[1], out_dim, settings.hidden_dim), device)
+    model = seeded(settings.seed, lambda: clip_probe(train_x, out_dim, settings.hidden_dim), device)
     criterion = make_criterion(context.task.criterion, context.task.criterion_args).to(device)
 
     def train_epoch(optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
@@ -76,7 +83,7 @@ def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
                               for rows in batches]))  # fmt: skip
 
     history = fit(model, context, train_epoch, lambda: _score(model, splits["valid"], context.metric, kind))
-    return history.score(_score(model, splits["test"], context.metric, kind))
+    return history.score(_score(model, splits["test"], context.metric, kind), **learned_weights(model))
 
 
 def _squeeze(outputs: torch.Tensor, kind: str) -> torch.Tensor:

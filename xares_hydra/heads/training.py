@@ -122,6 +122,13 @@ def require_frames(data: RoundData, context: HeadContext) -> None:
     """Frame-reading heads need frame embeddings in every split (``encode.keep_frames``)."""
     for name, subset in named_splits(data):
         if not subset.has_frames:
+            if context.settings.layer is not None:
+                layer = context.settings.layer
+                raise ConfigError(
+                    f"task {context.task.name}: no frames of hidden layer {layer} are cached; frames are kept only "
+                    f"for encode.frame_layers: encode once with encode.layers=all encode.frame_layers=[{layer}] "
+                    "(list every layer you will probe)"
+                )
             raise ConfigError(
                 f"task {context.task.name}: the {name} embeddings were cached without frames; "
                 "encode again with encode.keep_frames=true"

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from xares_hydra.console import stdout_console
+from xares_hydra.report.layers import layer_curves, layers_table, write_layer_report
 from xares_hydra.report.leaderboard import build_leaderboard, leaderboard_tables, modes_of, write_leaderboard
 from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
 from xares_hydra.report.summary import print_summary, records_in, summarise, write_summary
@@ -31,7 +32,8 @@ def write_reports(
     title: str = "xares results",
     console: Console | None = None,
 ) -> list[Path]:
-    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode and, for searches, ``selection.*``."""
+    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode, for layer sweeps ``layers.*`` and,
+    for searches, ``selection.*``."""
     console = console or stdout_console()
     summary = summarise(records)
     print_summary(summary, console, title=title)
@@ -41,6 +43,10 @@ def write_reports(
         for table in leaderboard_tables(board):
             console.print(table)
         written += write_leaderboard(board, folder)
+    curves = layer_curves(records)
+    if curves:
+        console.print(layers_table(curves))
+        written += write_layer_report(curves, folder)
     selections = select_trials(records)
     if is_search(selections):
         console.print(selection_table(selections))

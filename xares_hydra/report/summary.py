@@ -34,8 +34,14 @@ HEAD_SLOTS = ("mlp", "knn")
 _GROUPING_OVERRIDE_KEYS = (
     *("task=", "encoder=", "encoder._target_", "stage=", "benchmark=", "search=", "compat="),
     *("paths.", "hydra.", "device=", "head.device", "encode.decode_threads", "encode.check", "encode.force"),
+    *("encode.layers", "encode.frame_layers", "logger="),
     *("data.zenodo_api", "data.timeout", "data.retries", "data.force_download"),
 )
+
+
+def variant_of(record: dict[str, Any]) -> str:
+    """The overrides a record was run with, for run names and per-layer lines (columns use identity)."""
+    return distinguishing_overrides(record.get("overrides", []))
 
 
 def distinguishing_overrides(overrides: Iterable[str]) -> str:

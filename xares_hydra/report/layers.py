@@ -1,0 +1,207 @@
+"""The layer-wise report: score per hidden layer for each task (one line per encoder), beside it the
+score of the learned weighted sum (``head.layer=weighted``) and its layer weights.
+
+Built from result records only (those with ``head.layer`` set), after a sweep such as
+``xares -m 'head.layer=range(0,13)' task=... encoder=...`` and ``head.layer=weighted``; written as ``layers.md``,
+``layers.csv``, ``layers.json`` and ``layers.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.encode.cache import WEIGHTED
+from xares_hydra.report.summary import format_score, latest_scored, variant_of
+
+LAYERS_STEM = "layers"
+# the trained probe: the head whose per-layer scores and weights are drawn
+LAYER_SLOT = "mlp"
+
+
+@dataclass
+class LayerCurve:
+    """One encoder (and setting) on one task: its score per layer and of the weighted sum."""
+
+    task: str
+    task_label: str
+    encoder: str
+    mode: str
+    scores: dict[int, float] = field(default_factory=dict)
+    weighted: float | None = None
+    weights: list[float] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.encoder if self.mode == "default" else f"{self.encoder} ({self.mode} mode)"
+
+
+def layer_curves(records: list[dict[str, Any]]) -> list[LayerCurve]:
+    """The curves of every (task, encoder, mode, setting other than the layer) with layer records."""
+    curves: dict[tuple[str, str, str], LayerCurve] = {}
+    for record in latest_scored(records):
+        layer = record.get("head", {}).get("layer")
+        score = record["scores"].get(LAYER_SLOT)
+        if layer is None or score is None:
+            continue
+        encoder = " ".join([record["encoder"]["name"], _setting_without_layer(record)]).strip()
+        key = (record["task"]["name"], encoder, record.get("mode", "default"))
+        task_label = record["task"].get("formal_name") or record["task"]["name"]
+        curve = curves.setdefault(key, LayerCurve(key[0], task_label, encoder, key[2]))
+        if layer == WEIGHTED:
+            curve.weighted, curve.weights = score["score"], mean_weights(score["rounds"])
+        else:
+            curve.scores[int(layer)] = score["score"]
+    for curve in curves.values():
+        _count_from_the_start(curve)
+    return sorted(curves.values(), key=lambda curve: (curve.task, curve.label))
+
+
+def mean_weights(rounds: dict[str, dict[str, Any]]) -> list[float] | None:
+    """The learned layer weights averaged over evaluation rounds (folds)."""
+    weights = [entry["layer_weights"] for entry in rounds.values() if entry.get("layer_weights")]
+    return [round(float(value), 6) for value in np.mean(weights, axis=0)] if weights else None
+
+
+def _setting_without_layer(record: dict[str, Any]) -> str:
+    kept = [item for item in variant_of(record).split() if not item.startswith("head.layer=")]
+    return f"[{' '.join(kept)}]" if kept else ""
+
+
+def _count_from_the_start(curve: LayerCurve) -> None:
+    """Negative layers (from the end) as layer numbers, where the number of layers is known."""
+    count = len(curve.weights) if curve.weights else None
+    if count is None:
+        return
+    curve.scores = dict(sorted({layer % count: score for layer, score in curve.scores.items()}.items()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Files and console
+
+
+def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
+    """``layers.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record has a layer."""
+    if not curves:
+        return []
+    stem = folder / LAYERS_STEM
+    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json"), stem.with_suffix(".png")]
+    for path, text in zip(paths[:2], (layers_markdown(curves), layers_csv(curves))):
+        with atomic_path(path) as partial:
+            partial.write_text(text)
+    write_json(paths[2], {"slot": LAYER_SLOT, "curves": [asdict(curve) for curve in curves]})
+    plot_layers(curves, paths[3])
+    return paths
+
+
+def _layers_of(curves: list[LayerCurve]) -> list[int]:
+    return sorted({layer for curve in curves for layer in curve.scores})
+
+
+def _format_weights(weights: list[float] | None) -> str:
+    return " ".join(f"{weight:.2f}" for weight in weights) if weights else "-"
+
+
+def layers_markdown(curves: list[LayerCurve]) -> str:
+    lines = [f"# Score per hidden layer ({LAYER_SLOT.upper()} probe)", ""]
+    for members in _by_task(curves).values():
+        layers = _layers_of(members)
+        lines += [f"## {members[0].task_label}", ""]
+        lines.append("| Encoder | " + " | ".join(f"L{layer}" for layer in layers) + " | weighted | learned weights |")
+        lines.append("|:--|" + "--:|" * len(layers) + "--:|:--|")
+        for curve in members:
+            best = max(curve.scores.values()) if curve.scores else None
+            cells = [_cell(curve.scores.get(layer), best) for layer in layers]
+            row = [curve.label, *cells, format_score(curve.weighted), _format_weights(curve.weights)]
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    lines.append("Bold: the best single layer. weighted: the probe on softmax-weighted layers (SUPERB), trained with")
+    lines.append("its weights; learned weights: layer 0 first, averaged over folds.")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(score: float | None, best: float | None) -> str:
+    text = format_score(score)
+    return f"**{text}**" if score is not None and score == best else text
+
+
+def layers_csv(curves: list[LayerCurve]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["task", "encoder", "mode", "layer", "score", "learned_weight"])
+    for curve in curves:
+        for layer, score in curve.scores.items():
+            weight = curve.weights[layer] if curve.weights and 0 <= layer < len(curve.weights) else None
+            writer.writerow([curve.task, curve.encoder, curve.mode, layer, score, weight])
+        if curve.weighted is not None:
+            writer.writerow([curve.task, curve.encoder, curve.mode, WEIGHTED, curve.weighted, None])
+    return buffer.getvalue()
+
+
+def layers_table(curves: list[LayerCurve]) -> Table:
+    layers = _layers_of(curves)
+    table = Table(title=f"score per hidden layer ({LAYER_SLOT.upper()})")
+    for column in ("task", "encoder", *(f"L{layer}" for layer in layers), "weighted"):
+        table.add_column(column, justify="left" if column in ("task", "encoder") else "right")
+    for curve in curves:
+        cells = [format_score(curve.scores.get(layer)) for layer in layers]
+        table.add_row(curve.task, curve.label, *cells, format_score(curve.weighted))
+    return table
+
+
+def _by_task(curves: list[LayerCurve]) -> dict[str, list[LayerCurve]]:
+    grouped: dict[str, list[LayerCurve]] = defaultdict(list)
+    for curve in curves:
+        grouped[curve.task].append(curve)
+    return dict(grouped)
+
+
+def plot_layers(curves: list[LayerCurve], path: Path) -> None:
+    """One row per task: score per layer (a line per encoder, the weighted-sum score dashed in the same
+    colour) and, beside it, the learned layer weights."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    tasks = _by_task(curves)
+    figure = Figure(figsize=(11, 2.8 * len(tasks) + 0.4 + 0.25 * len(curves)), layout="constrained")
+    FigureCanvasAgg(figure)
+    labels = list(dict.fromkeys(curve.label for curve in curves))
+    colours = {label: colormaps["tab10"](index % 10) for index, label in enumerate(labels)}
+    legend: dict[str, Any] = {}
+    for (score_axes, weight_axes), members in zip(figure.subplots(len(tasks), 2, squeeze=False), tasks.values()):
+        for curve in members:
+            colour = colours[curve.label]
+            layers = list(curve.scores)
+            (line,) = score_axes.plot(layers, [curve.scores[layer] for layer in layers], "o-", color=colour)
+            legend.setdefault(curve.label, line)
+            if curve.weighted is not None:
+                score_axes.axhline(curve.weighted, color=colour, linestyle="--")
+            if curve.weights:
+                weight_axes.plot(range(len(curve.weights)), curve.weights, "s-", color=colour)
+        if not any(curve.weights for curve in members):
+            weight_axes.text(0.5, 0.5, "no head.layer=weighted result", ha="center", transform=weight_axes.transAxes)
+        title = members[0].task_label
+        _label_axes(score_axes, f"{title}: score per layer (dashed: learned weighted sum)", LAYER_SLOT.upper())
+        _label_axes(weight_axes, f"{title}: learned layer weights", "softmax weight")
+    figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=100)
+
+
+def _label_axes(axes: Any, title: str, ylabel: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axes.set_title(title, fontsize=9)
+    axes.set_xlabel("layer")
+    axes.set_ylabel(ylabel)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)

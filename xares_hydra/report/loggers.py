@@ -1,0 +1,154 @@
+"""Experiment loggers (the ``logger`` config group): each run's per-epoch validation metric and training
+loss of every trained head, and its final scores, sent to CSV, TensorBoard, MLflow or W&B.
+
+Loggers read the finished result record (``valid_history`` and ``train_loss_history`` of every evaluation
+round), so what they show is exactly what the record holds. Each backend is an optional extra except CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.encoders._optional import require
+from xares_hydra.report.summary import variant_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One logged value: ``step`` is the 1-based epoch, None for final scores."""
+
+    name: str
+    value: float
+    step: int | None = None
+
+
+def run_name(record: dict[str, Any]) -> str:
+    variant = variant_of(record)
+    return f"{record['task']['name']} · {record['encoder']['name']}" + (f" [{variant}]" if variant else "")
+
+
+def run_params(record: dict[str, Any]) -> dict[str, Any]:
+    """Flat parameters of the run: task, encoder, mode and every head setting."""
+    params = {
+        "task": record["task"]["name"],
+        "task_version": record["task"].get("version"),
+        "encoder": record["encoder"]["name"],
+        "encoder_fingerprint": record["encoder"].get("fingerprint"),
+        "mode": record.get("mode", "default"),
+    }
+    params.update({f"head.{key}": value for key, value in record.get("head", {}).items()})
+    return params
+
+
+def record_points(record: dict[str, Any]) -> Iterator[Point]:
+    """Per head slot and round: ``<slot>/<round>/valid_<metric>`` and ``.../train_loss`` per epoch, the
+    round's test score; per slot the final ``<slot>/score`` and ``<slot>/std``."""
+    metric = record["task"].get("metric", "metric")
+    for slot, result in record.get("scores", {}).items():
+        for round_name, entry in result.get("rounds", {}).items():
+            prefix = f"{slot}/{round_name}"
+            for epoch, value in enumerate(entry.get("valid_history") or [], start=1):
+                yield Point(f"{prefix}/valid_{metric}", float(value), epoch)
+            for epoch, value in enumerate(entry.get("train_loss_history") or [], start=1):
+                yield Point(f"{prefix}/train_loss", float(value), epoch)
+            yield Point(f"{prefix}/test_{metric}", float(entry["test"]))
+        yield Point(f"{slot}/score", float(result["score"]))
+        yield Point(f"{slot}/std", float(result["std"]))
+
+
+class CSVLogger:
+    """``metrics.csv`` (name, step, value; step empty for final scores) and ``params.json`` in ``save_dir``
+    (null: the run's output folder)."""
+
+    def __init__(self, save_dir: str | None = None) -> None:
+        self.save_dir = save_dir
+
+    def log_record(self, record: dict[str, Any], run_dir: Path) -> None:
+        folder = Path(self.save_dir).expanduser() if self.save_dir else run_dir
+        with atomic_path(folder / "metrics.csv") as partial, open(partial, "w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(["name", "step", "value"])
+            writer.writerows([point.name, "" if point.step is None else point.step, point.value]
+                             for point in record_points(record))  # fmt: skip
+        write_json(folder / "params.json", {"run": run_name(record), **run_params(record)})
+
+
+class TensorBoardLogger:
+    """Event files under ``save_dir/<run name>`` (``torch.utils.tensorboard``; the ``tensorboard`` extra)."""
+
+    def __init__(self, save_dir: str) -> None:
+        require("tensorboard", extra="tensorboard", what="logger=tensorboard")
+        self.save_dir = save_dir
+
+    def log_record(self, record: dict[str, Any], run_dir: Path) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=str(Path(self.save_dir).expanduser() / run_dir.name))
+        try:
+            for point in record_points(record):
+                writer.add_scalar(point.name, point.value, point.step or 0)
+            writer.add_text("params", "\n".join(f"{key}: {value}" for key, value in run_params(record).items()))
+        finally:
+            writer.close()
+
+
+class MLflowLogger:
+    """One MLflow run per job in ``experiment_name`` at ``tracking_uri`` (e.g. ``file:/path/mlruns``)."""
+
+    def __init__(self, tracking_uri: str, experiment_name: str = "xares") -> None:
+        self.mlflow = require("mlflow", extra="mlflow", what="logger=mlflow")
+        self.tracking_uri = tracking_uri
+        self.experiment_name = experiment_name
+
+    def log_record(self, record: dict[str, Any], run_dir: Path) -> None:
+        mlflow = self.mlflow
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_experiment(self.experiment_name)
+        with mlflow.start_run(run_name=run_name(record)):
+            mlflow.log_params({key: str(value) for key, value in run_params(record).items()})
+            for point in record_points(record):
+                mlflow.log_metric(_mlflow_key(point.name), point.value, step=point.step or 0)
+
+
+def _mlflow_key(name: str) -> str:
+    # MLflow allows letters, digits, _ - . space / only
+    return "".join(character if character.isalnum() or character in "_-. /" else "_" for character in name)
+
+
+class WandbLogger:
+    """A W&B run per job; ``mode: offline`` (the default) writes under ``save_dir`` for ``wandb sync``."""
+
+    def __init__(self, project: str = "xares", save_dir: str | None = None, mode: str = "offline") -> None:
+        self.wandb = require("wandb", extra="wandb", what="logger=wandb")
+        self.project, self.save_dir, self.mode = project, save_dir, mode
+
+    def log_record(self, record: dict[str, Any], run_dir: Path) -> None:
+        wandb = self.wandb
+        folder = Path(self.save_dir).expanduser() if self.save_dir else run_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        run = wandb.init(
+            project=self.project, name=run_name(record), config=run_params(record), dir=str(folder), mode=self.mode
+        )
+        try:
+            for point in record_points(record):
+                if point.step is None:
+                    run.summary[point.name] = point.value
+                else:
+                    run.log({point.name: point.value, "epoch": point.step})
+        finally:
+            run.finish()
+
+
+def log_to_experiments(loggers: list[Any], record: dict[str, Any], run_dir: Path) -> None:
+    """Hand the finished record to every configured logger."""
+    for logger in loggers:
+        logger.log_record(record, run_dir)
+        log.info("Logged %s to %s", run_name(record), type(logger).__name__)

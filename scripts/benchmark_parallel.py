@@ -13,24 +13,13 @@ sweeps time the same work.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-
-def xares(root: Path, *overrides: str) -> float:
-    started = time.perf_counter()
-    command = [str(Path(sys.executable).parent / "xares"), *overrides]
-    subprocess.run(command, env=dict(os.environ, XARES_ROOT=str(root)), check=True, capture_output=True)
-    return time.perf_counter() - started
-
-
-def jobs(folder: Path) -> list[dict]:
-    return [json.loads(path.read_text()) for path in sorted(folder.glob("*/result.json"))]
+# run as `python scripts/benchmark_parallel.py`: the scripts folder is on the path
+from benchmark_sweep import records as job_records
+from benchmark_sweep import xares
 
 
 def main() -> None:
@@ -46,7 +35,10 @@ def main() -> None:
         in_a_row = xares(root, *sweep, f"hydra.sweep.dir={root / 'row'}")
         parallel = xares(root, *sweep, "hydra/launcher=parallel", f"hydra.launcher.n_jobs={args.jobs}",
                          f"hydra.sweep.dir={root / 'parallel'}")  # fmt: skip
-        rows = {"in a row": (in_a_row, jobs(root / "row")), f"{args.jobs} at once": (parallel, jobs(root / "parallel"))}
+        rows = {
+            "in a row": (in_a_row, job_records(root / "row")),
+            f"{args.jobs} at once": (parallel, job_records(root / "parallel")),
+        }
     print(f"{len(args.tasks.split(','))} jobs on {cores} cores (encode cached beforehand):")
     for name, (wall, records) in rows.items():
         heads = ", ".join(f"{r['task']['name']} {r['timings']['heads']:.1f} s ({r['threads']} thr)" for r in records)

@@ -49,9 +49,10 @@ class WhisperEncoder(ChunkedEncoder):
         revision: str | None = None,
         chunk_seconds: float = 10.0,
         xares_exact: bool = False,
+        trust_remote_code: bool = False,
     ) -> None:
         super().__init__(chunk_seconds, max_chunk_seconds=WHISPER_WINDOW_SECONDS, xares_exact=xares_exact)
-        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default)
+        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default, trust_remote_code)
         self.feature_extractor = source.load("AutoFeatureExtractor")
         model = source.load("AutoModel", dtype=torch.float32)
         self.model = model.get_encoder()
@@ -92,9 +93,10 @@ class Wav2Vec2Encoder(ChunkedEncoder):
         revision: str | None = None,
         chunk_seconds: float = 10.0,
         xares_exact: bool = False,
+        trust_remote_code: bool = False,
     ) -> None:
         super().__init__(chunk_seconds, xares_exact=xares_exact)
-        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default)
+        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default, trust_remote_code)
         self.feature_extractor = source.load("AutoFeatureExtractor")
         self.model = source.load("AutoModel", dtype=torch.float32)
         config = self.model.config
@@ -139,11 +141,13 @@ class HubSource:
     """Where a model's files come from: a hub name or a local directory (``name``).
 
     ``hub_name`` is the model the download instructions name when ``name`` is a local directory.
+    Python code shipped with a model (``auto_map`` in its config) runs only with ``trust_remote_code``.
     """
 
     name: str
     revision: str | None
     hub_name: str
+    trust_remote_code: bool = False
 
     def load(self, auto_class: str, **kwargs: Any) -> Any:
         """``transformers.<auto_class>.from_pretrained``; local files only when offline."""
@@ -162,7 +166,13 @@ class HubSource:
                 missing = f"{name!r} cannot be fetched from the Hugging Face hub"
             how_to = _how_to_download(self.name, self.revision)
         try:
-            return loader.from_pretrained(name, revision=self.revision, local_files_only=local_only, **kwargs)
+            return loader.from_pretrained(
+                name,
+                revision=self.revision,
+                local_files_only=local_only,
+                trust_remote_code=self.trust_remote_code,
+                **kwargs,
+            )
         except (OSError, ValueError) as err:
             raise DataUnavailable(f"{missing}. {how_to}. Details: {err}") from err
 

@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.data.prepare import DataOptions
+from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.embed import EncodeSettings
 from xares_hydra.encode.encoder_spec import EncoderSpec, default_name, spec_from_config, spec_from_instance
@@ -62,6 +63,21 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         crop_length=task.crop_length,
         pad_short_crops=bool(cfg.compat.pad_short_crops),
         pad_batches=bool(cfg.compat.pad_batches),
+        limits=read_limits(cfg),
+    )
+
+
+def read_limits(cfg: DictConfig) -> ReadLimits:
+    def bound(key: str, kind: type) -> Any:
+        value = cfg.data[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ConfigError(f"data.{key}={value!r}; use a positive number, or null for no bound")
+        return None if value is None else kind(value)
+
+    return ReadLimits(
+        max_clip_seconds=bound("max_clip_seconds", float),
+        max_member_bytes=bound("max_member_bytes", int),
+        max_label_bytes=bound("max_label_bytes", int),
     )
 
 

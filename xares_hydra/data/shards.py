@@ -3,14 +3,17 @@
 A sample is the group of tar members sharing a key (the file name up to its first dot):
 one audio member (``<key>.flac``, ``.wav``, ``.mp3``, ``.ogg``, ...) and ``<key>.json`` with the
 label fields. Problems are not raised: a sample carries a ``problem`` string instead, so the
-caller can skip it, name it and count it.
+caller can skip it, name it and count it. Members above the byte limits of ``ReadLimits`` are
+never read: the tar stream skips over them and the sample says so.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator
+import re
+import tarfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,31 @@ from webdataset import tariterators
 from xares_hydra.atomic import atomic_path
 
 AUDIO_EXTENSIONS = ("flac", "wav", "mp3", "ogg", "opus", "sox", "m4a", "wma", "aiff", "aif", "au")
+_WEBDATASET_META = re.compile(r"__[^/]*__($|/)")
 SOUNDFILE_FORMATS = {"flac": "FLAC", "wav": "WAV", "mp3": "MP3", "ogg": "OGG"}
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on what one sample may make us read (``data.max_*``); ``None`` = no bound."""
+
+    max_clip_seconds: float | None = 3600.0
+    max_member_bytes: int | None = 1 << 30
+    max_label_bytes: int | None = 1 << 20
+
+    def member_limit(self, extension: str) -> tuple[int | None, str]:
+        if extension == "json":
+            return self.max_label_bytes, "data.max_label_bytes"
+        return self.max_member_bytes, "data.max_member_bytes"
+
+
+@dataclass(frozen=True)
+class OversizedMember:
+    """Stands in for the content of a tar member that was too large to read."""
+
+    size: int
+    limit: int
+    setting: str
 
 
 @dataclass
@@ -36,7 +63,7 @@ class ShardSample:
     problem: str | None = None
 
 
-def iter_shard(path: str | Path) -> Iterator[ShardSample]:
+def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[ShardSample]:
     """Yield the samples of one tar shard in file order; a truncated tar ends with a problem sample."""
     path = Path(path)
     errors: list[Exception] = []
@@ -46,9 +73,8 @@ def iter_shard(path: str | Path) -> Iterator[ShardSample]:
         return False
 
     with open(path, "rb") as stream:
-        members = (
-            dict(member, __url__=str(path)) for member in tariterators.tar_file_iterator(stream, handler=keep_error)
-        )
+        tar_members = _bounded_members(stream, limits or ReadLimits(), keep_error)
+        members = (dict(member, __url__=str(path)) for member in tar_members)
         try:
             for group in tariterators.group_by_keys(members, keys=_key_and_extension, handler=keep_error):
                 yield _to_sample(group, path.name)
@@ -56,6 +82,27 @@ def iter_shard(path: str | Path) -> Iterator[ShardSample]:
             errors.append(exn)
     if errors:
         yield ShardSample(key="<shard>", shard=path.name, problem=f"unreadable tar data: {errors[0]}")
+
+
+def _bounded_members(
+    stream: io.BufferedReader, limits: ReadLimits, handler: Callable[[Exception], bool]
+) -> Iterator[dict[str, Any]]:
+    """Regular tar members as ``{fname, data}`` (webdataset's member stream); a member above its byte limit
+    gets an ``OversizedMember`` as data and its bytes are skipped in blocks, never held in memory."""
+    with tarfile.open(fileobj=stream, mode="r|*") as archive:
+        for info in archive:
+            if not info.isreg() or _WEBDATASET_META.match(info.name):
+                continue
+            limit, setting = limits.member_limit(_key_and_extension(info.name)[1].lower())
+            try:
+                if limit is not None and info.size > limit:
+                    yield {"fname": info.name, "data": OversizedMember(info.size, limit, setting)}
+                else:
+                    yield {"fname": info.name, "data": archive.extractfile(info).read()}
+            except (tarfile.TarError, OSError) as exn:
+                if not handler(exn):
+                    return
+            archive.members = []  # a streamed tar keeps no member list
 
 
 def _key_and_extension(name: str) -> tuple[str, str]:
@@ -66,6 +113,13 @@ def _key_and_extension(name: str) -> tuple[str, str]:
 
 def _to_sample(group: dict[str, Any], shard: str) -> ShardSample:
     sample = ShardSample(key=group["__key__"], shard=shard)
+    oversized = [(ext, value) for ext, value in group.items() if isinstance(value, OversizedMember)]
+    if oversized:
+        ext, member = oversized[0]
+        sample.problem = (
+            f"tar member too large ({sample.key}.{ext}: {member.size} bytes > {member.setting}={member.limit})"
+        )
+        return sample
     audio_exts = [ext for ext in group if ext.split(".")[-1] in AUDIO_EXTENSIONS]
     if not audio_exts:
         sample.problem = "no audio member (expected one of " + ", ".join(AUDIO_EXTENSIONS) + ")"

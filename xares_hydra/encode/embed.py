@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch
 
 from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
-from xares_hydra.data.shards import ShardSample, iter_shard
+from xares_hydra.data.shards import ReadLimits, ShardSample, iter_shard
 from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
 from xares_hydra.encode.checker import require_passing, run_checks
 from xares_hydra.encode.contract import check_output, forward
@@ -43,6 +43,7 @@ class EncodeSettings:
     crop_length: float | None = None
     pad_short_crops: bool = False
     pad_batches: bool = False
+    limits: ReadLimits = field(default_factory=ReadLimits)
 
 
 @dataclass
@@ -115,11 +116,11 @@ def _decoded_crops(shard: Path, rate: int, settings: EncodeSettings, counts: Sha
     crop_samples = round(settings.crop_length * rate) if settings.crop_length else None
     with ThreadPoolExecutor(max(1, settings.decode_threads)) as pool:
         pending: deque[tuple[ShardSample, Future]] = deque()
-        for sample in iter_shard(shard):
+        for sample in iter_shard(shard, settings.limits):
             if sample.problem is not None:
                 _skip(counts, shard, sample.key, sample.problem)
                 continue
-            pending.append((sample, pool.submit(decode_audio, sample.audio, rate)))
+            pending.append((sample, pool.submit(decode_audio, sample.audio, rate, settings.limits.max_clip_seconds)))
             if len(pending) >= 8 * max(1, settings.decode_threads):
                 yield from _finish_decode(pending.popleft(), shard, rate, crop_samples, settings, counts)
         while pending:

@@ -98,6 +98,7 @@ def test_the_whole_xares_suite_offline_ends_skipped_or_unavailable_and_exits_zer
         "+benchmark=xares_all",
         "data.retries=0",
         "data.zenodo_api=http://127.0.0.1:9/api",
+        "data.allow_http=true",
         f"hydra.sweep.dir={sweep}",
         root=xares_root,
     )

@@ -32,6 +32,8 @@ def data_options(cfg: DictConfig) -> DataOptions:
         retries=int(cfg.data.retries),
         force_download=bool(cfg.data.force_download),
         mini=bool(cfg.data.mini),
+        allow_http=bool(cfg.data.allow_http),
+        allowed_hosts=tuple(str(host) for host in cfg.data.allowed_hosts),
     )
 
 

@@ -91,6 +91,7 @@ def run_task(
         mode=cfg.compat.mode,
         overrides=list(overrides),
         config=plain(cfg),
+        redact=bool(cfg.record.redact),
     )
     results_root = Path(cfg.paths.results_root) if cfg.stage == "all" else None
     with recorded(record, output_dir, results_root) as clock:

@@ -22,6 +22,7 @@ from typing import Any
 
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.errors import XaresError
+from xares_hydra.report.redact import redact_record
 
 log = logging.getLogger("xares")
 
@@ -46,6 +47,7 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    redact: bool = False  # write it shareable (``record.redact``): see report/redact.py
     written: dict[str, Any] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -148,7 +150,7 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
         raise
     finally:
         record.timings = clock.total()
-        record.written = record.to_dict()
+        record.written = redact_record(record.to_dict()) if record.redact else record.to_dict()
         keep = results_root if record.status == STATUS_OK else None
         for path in write_record(record.written, output_dir, keep):
             log.info("Wrote %s", path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,31 @@ def test_tensor_only_checkpoint_loads_without_opt_in(tmp_path: Path) -> None:
     torch.save({"model": {"weight": torch.ones(2)}, "config": {"embed_dim": 32}}, path)
     dump = load_checkpoint(str(path), trust=False, how_to="")
     assert dump["config"] == {"embed_dim": 32} and torch.equal(dump["model"]["weight"], torch.ones(2))
+
+
+def model_dir_with_code(directory: Path, marker: Path) -> Path:
+    """A tiny wav2vec2 directory whose config points AutoModel at Python code shipped beside it."""
+    from test_encoders import save_tiny_hf
+
+    model = save_tiny_hf("wav2vec2", directory)
+    config = json.loads((model / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "shipped_code.ShippedModel"}
+    (model / "config.json").write_text(json.dumps(config))
+    (model / "shipped_code.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('code ran')\n"
+        "from transformers import Wav2Vec2Model as ShippedModel\n"
+    )
+    return model
+
+
+def test_code_shipped_with_a_hugging_face_model_does_not_run(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from xares_hydra.encoders.huggingface import Wav2Vec2Encoder
+
+    marker = tmp_path / "pwned.txt"
+    model = model_dir_with_code(tmp_path, marker)
+    encoder = Wav2Vec2Encoder(model_name_or_path=str(model))
+    assert encoder.output_dim == 16 and not marker.exists()
+    with contextlib.suppress(Exception):  # with the opt-in the shipped code runs (whatever it does next)
+        Wav2Vec2Encoder(model_name_or_path=str(model), trust_remote_code=True)
+    assert marker.read_text() == "code ran"

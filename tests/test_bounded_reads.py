@@ -16,12 +16,17 @@ import pytest
 import soundfile as sf
 import torch
 from conftest import REPO, tone
+from omegaconf import OmegaConf
+from test_config import composed
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.data.audio import AudioProblem, decode_audio
 from xares_hydra.data.shards import ReadLimits, encode_audio, iter_shard, write_shard
+from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.embed import EncodeSettings, encode_shards
+from xares_hydra.errors import ConfigError
+from xares_hydra.settings import encode_settings, read_limits
 
 CPU = torch.device("cpu")
 
@@ -105,7 +110,10 @@ PEAK_RSS_RUN = textwrap.dedent(
     import torch
     from xares_hydra.data.shards import ReadLimits
     from xares_hydra.encode.cache import EncoderCache
-    from xares_hydra.encode.embed import EncodeSettings, encode_shards
+    from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.embed import EncodeSettings, encode_shards
+from xares_hydra.errors import ConfigError
+from xares_hydra.settings import encode_settings, read_limits
     from xares_hydra.encoders.mel import MelEncoder
 
     shard, cache, max_label_bytes = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
@@ -153,3 +161,12 @@ def test_a_100_mb_label_member_grows_peak_memory_by_less_than_50_mb(tmp_path: Pa
     assert bounded["grown_mb"] < 50, bounded
     unbounded = run(None, "unbounded")  # the same run without the bound reads the member whole
     assert unbounded["grown_mb"] > 100, unbounded
+
+
+def test_read_bounds_come_from_the_data_config() -> None:
+    cfg = composed("data.max_clip_seconds=60", "data.max_label_bytes=null")
+    limits = encode_settings(cfg, TaskSpec.from_config(OmegaConf.to_container(cfg.task, resolve=True))).limits
+    assert limits == ReadLimits(max_clip_seconds=60.0, max_member_bytes=1 << 30, max_label_bytes=None)
+    assert read_limits(composed()) == ReadLimits()  # the shipped defaults are the documented ones
+    with pytest.raises(ConfigError, match=r"data\.max_member_bytes=-1; use a positive number, or null"):
+        read_limits(composed("data.max_member_bytes=-1"))

@@ -170,7 +170,7 @@ class HubSource:
                 name,
                 revision=self.revision,
                 local_files_only=local_only,
-                trust_remote_code=self.trust_remote_code,
+                **({"trust_remote_code": True} if self.trust_remote_code else {}),  # never passed unless set
                 **kwargs,
             )
         except (OSError, ValueError) as err:

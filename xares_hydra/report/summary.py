@@ -31,7 +31,8 @@ HEAD_SLOTS = ("mlp", "knn")
 _GROUPING_OVERRIDE_KEYS = (
     *("task=", "encoder=", "encoder._target_", "stage=", "benchmark=", "search=", "compat="),
     *("paths.", "hydra.", "device=", "head.device", "encode.decode_threads", "encode.check", "encode.force"),
-    *("data.zenodo_api", "data.timeout", "data.retries", "data.force_download"),
+    *("data.zenodo_api", "data.timeout", "data.retries", "data.force_download", "data.allow_http"),
+    *("data.allowed_hosts", "record.redact"),
 )
 
 

@@ -110,10 +110,7 @@ PEAK_RSS_RUN = textwrap.dedent(
     import torch
     from xares_hydra.data.shards import ReadLimits
     from xares_hydra.encode.cache import EncoderCache
-    from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.encode.embed import EncodeSettings, encode_shards
-from xares_hydra.errors import ConfigError
-from xares_hydra.settings import encode_settings, read_limits
+    from xares_hydra.encode.embed import EncodeSettings, encode_shards
     from xares_hydra.encoders.mel import MelEncoder
 
     shard, cache, max_label_bytes = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])

@@ -3,25 +3,21 @@
 The architecture is built with the package's own ``Dasheng`` class from the sizes given here (and
 the ``config`` stored in the checkpoint, as ``Dasheng.from_pretrained`` does), then the weights are
 loaded from ``checkpoint``: a local file, a URL, or by default the package's published URL for
-``model`` (downloaded once into the torch hub cache).
+``model`` (downloaded once into the torch hub cache). Checkpoints load tensors-only (or from
+``.safetensors``); full unpickling needs ``trust_checkpoint=true`` (see ``checkpoints.py``).
 """
 
 from __future__ import annotations
 
-import logging
-import pickle
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from xares_hydra.errors import ConfigError, DataUnavailable
+from xares_hydra.errors import ConfigError
 
 from ._optional import require
+from .checkpoints import load_checkpoint
 from .chunking import ChunkedEncoder
-
-log = logging.getLogger(__name__)
 
 
 class DashengEncoder(ChunkedEncoder):
@@ -34,11 +30,12 @@ class DashengEncoder(ChunkedEncoder):
         num_heads: int = 12,
         chunk_seconds: float = 10.0,
         xares_exact: bool = False,
+        trust_checkpoint: bool = False,
     ) -> None:
         super().__init__(chunk_seconds, xares_exact=xares_exact)
         pretrained = require("dasheng.pretrained.pretrained", extra="dasheng")
         url = _published_url(pretrained.PRETRAINED_CHECKPOINTS, model)
-        state, saved_config = _split_dump(_load_dump(checkpoint or url, model, url))
+        state, saved_config = _split_dump(_load_dump(checkpoint or url, model, url, trust_checkpoint))
         self.model = pretrained.Dasheng(
             **{**saved_config, "embed_dim": embed_dim, "depth": depth, "num_heads": num_heads}
         )
@@ -82,34 +79,13 @@ def _published_url(checkpoints: dict[str, str], model: str) -> str:
     return checkpoints[model]
 
 
-def _load_dump(source: str, model: str, url: str) -> Any:
+def _load_dump(source: str, model: str, url: str, trust: bool) -> Any:
     """The checkpoint's contents; a missing file or failed download raises DataUnavailable."""
     how_to = (
         f"On a machine with internet download {url} (e.g. curl -L -o {model}.pt '{url}'), "
         f"copy the file here and set encoder.checkpoint=/path/to/{model}.pt"
     )
-    if "://" in source:
-        log.info("loading %s weights from %s (cached in %s)", model, source, torch.hub.get_dir())
-        try:
-            return _load_trusted(
-                lambda safe: torch.hub.load_state_dict_from_url(source, map_location="cpu", weights_only=safe)
-            )
-        except OSError as err:
-            message = f"cannot download the {model} checkpoint from {source}: {err}. {how_to}"
-            raise DataUnavailable(message) from err
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise DataUnavailable(f"the {model} checkpoint {path} does not exist. {how_to}")
-    return _load_trusted(lambda safe: torch.load(path, map_location="cpu", weights_only=safe))
-
-
-def _load_trusted(load: Callable[[bool], Any]) -> Any:
-    """Load with ``weights_only=True``; fall back to full unpickling for checkpoints that need it."""
-    try:
-        return load(True)
-    except pickle.UnpicklingError:
-        log.warning("checkpoint holds more than tensors; loading it with weights_only=False")
-        return load(False)
+    return load_checkpoint(source, trust, how_to)
 
 
 def _split_dump(dump: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -50,9 +50,10 @@ class WhisperEncoder(ChunkedEncoder):
         revision: str | None = None,
         chunk_seconds: float = 10.0,
         xares_exact: bool = False,
+        trust_remote_code: bool = False,
     ) -> None:
         super().__init__(chunk_seconds, max_chunk_seconds=WHISPER_WINDOW_SECONDS, xares_exact=xares_exact)
-        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default)
+        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default, trust_remote_code)
         self.feature_extractor = source.load("AutoFeatureExtractor")
         model = source.load("AutoModel", dtype=torch.float32)
         self.model = model.get_encoder()
@@ -101,9 +102,10 @@ class Wav2Vec2Encoder(ChunkedEncoder):
         revision: str | None = None,
         chunk_seconds: float = 10.0,
         xares_exact: bool = False,
+        trust_remote_code: bool = False,
     ) -> None:
         super().__init__(chunk_seconds, xares_exact=xares_exact)
-        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default)
+        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default, trust_remote_code)
         self.feature_extractor = source.load("AutoFeatureExtractor")
         self.model = source.load("AutoModel", dtype=torch.float32)
         self.weights_revision = source.revision_of(self.model)
@@ -159,11 +161,13 @@ class HubSource:
     """Where a model's files come from: a hub name or a local directory (``name``).
 
     ``hub_name`` is the model the download instructions name when ``name`` is a local directory.
+    Python code shipped with a model (``auto_map`` in its config) runs only with ``trust_remote_code``.
     """
 
     name: str
     revision: str | None
     hub_name: str
+    trust_remote_code: bool = False
 
     def revision_of(self, model: Any) -> str | None:
         """The hub commit the weights came from (None for a local directory without one)."""
@@ -186,7 +190,13 @@ class HubSource:
                 missing = f"{name!r} cannot be fetched from the Hugging Face hub"
             how_to = _how_to_download(self.name, self.revision)
         try:
-            return loader.from_pretrained(name, revision=self.revision, local_files_only=local_only, **kwargs)
+            return loader.from_pretrained(
+                name,
+                revision=self.revision,
+                local_files_only=local_only,
+                **({"trust_remote_code": True} if self.trust_remote_code else {}),  # never passed unless set
+                **kwargs,
+            )
         except (OSError, ValueError) as err:
             raise DataUnavailable(f"{missing}. {how_to}. Details: {err}") from err
 

@@ -142,7 +142,7 @@ def test_esc50_and_fsd50k_download_once_and_score(xares_root):
     with FakeZenodo(records_served) as zenodo:
         records, summary = run_sweep(
             xares_root, xares_root / "sweep", f"task={','.join(tasks)}", "encoder=mel",
-            f"data.zenodo_api={zenodo.api_base}",
+            f"data.zenodo_api={zenodo.api_base}", "data.allow_http=true",
         )  # fmt: skip
         check_downloaded_once(zenodo, records_served)
     for name in tasks:
@@ -160,7 +160,7 @@ def test_every_public_clip_task_downloads_once_and_scores(xares_root):
     with FakeZenodo(records_served) as zenodo:
         records, summary = run_sweep(
             xares_root, xares_root / "sweep", f"task=glob(*,exclude=[{exclude}])", "encoder=mel",
-            f"data.zenodo_api={zenodo.api_base}",
+            f"data.zenodo_api={zenodo.api_base}", "data.allow_http=true",
         )  # fmt: skip
         check_downloaded_once(zenodo, records_served)
     assert set(records) == set(TASK_YAMLS) - set(NON_CLIP_TASKS)
@@ -191,6 +191,7 @@ def test_frame_contrastive_and_asr_tasks_run_end_to_end(name, xares_root):
     records_served = zenodo_records([name])
     with FakeZenodo(records_served) as zenodo:
         record, _ = run_one(xares_root, name, f"task={name}", "encoder=mel", f"data.zenodo_api={zenodo.api_base}",
+                            "data.allow_http=true",
                             *NON_CLIP_OVERRIDES[name])  # fmt: skip
         check_downloaded_once(zenodo, records_served)
     check_zenodo_record(record, name)
@@ -204,7 +205,7 @@ def test_frame_contrastive_and_asr_tasks_run_end_to_end(name, xares_root):
 
 def test_private_task_without_data_says_where_to_put_the_shards(xares_root):
     api = f"data.zenodo_api={closed_port_api()}"
-    record, result = run_one(xares_root, "snap", "task=finger_snap", api, check=False)
+    record, result = run_one(xares_root, "snap", "task=finger_snap", api, "data.allow_http=true", check=False)
     folder = xares_root / "data" / "finger_snap"
     output = unwrapped(result.stdout + result.stderr)
     assert result.returncode == 1, "a single run that scores nothing is an error (in a sweep it stays skipped)"
@@ -221,7 +222,7 @@ def test_private_task_without_data_says_where_to_put_the_shards(xares_root):
 def test_private_task_runs_on_shards_placed_in_its_folder(xares_root):
     mini = mini_dataset("finger_snap")
     mini.write(xares_root / "data" / "finger_snap")  # no ready marker: private data needs none
-    record = run_in_process(xares_root, "finger_snap", f"data.zenodo_api={closed_port_api()}")
+    record = run_in_process(xares_root, "finger_snap", f"data.zenodo_api={closed_port_api()}", "data.allow_http=true")
     assert record["status"] == "ok"
     assert record["data"]["source"] == "local"
     check_scores(record, "finger_snap")

@@ -45,6 +45,7 @@ def esc50_zenodo():
 def test_no_server_gives_the_manual_way_out_without_a_traceback(xares_root):
     unreachable = closed_port_api()
     record, result = run_one(xares_root, "offline", "task=esc50", f"data.zenodo_api={unreachable}", "data.retries=0",
+                             "data.allow_http=true",
                              check=False)  # fmt: skip
     output = unwrapped(result.stdout + result.stderr)
     folder = xares_root / "data" / "esc50"
@@ -61,7 +62,7 @@ def test_interrupted_download_resumes_and_a_corrupted_file_is_fetched_again(xare
     cut, corrupted = "wds-audio-fold-3-0000000.tar", "wds-audio-fold-4-0000000.tar"
     half = len(files[cut]) // 2
     zenodo.cut_connection(cut, after_bytes=half)
-    download = ("task=esc50", "stage=download", f"data.zenodo_api={zenodo.api_base}")
+    download = ("task=esc50", "stage=download", f"data.zenodo_api={zenodo.api_base}", "data.allow_http=true")
     record, result = run_one(xares_root, "cut", *download, "data.retries=0", check=False)
     assert result.returncode == 1 and f"closed after {half} of {len(files[cut])} bytes" in record["reason"]
     assert (xares_root / "data" / "esc50" / f"{cut}.part").stat().st_size == half
@@ -78,7 +79,9 @@ def test_interrupted_download_resumes_and_a_corrupted_file_is_fetched_again(xare
 
 
 def test_stage_download_fetches_the_data_and_stops(xares_root, esc50_zenodo):
-    record = run_in_process(xares_root, "esc50", "stage=download", f"data.zenodo_api={esc50_zenodo.api_base}")
+    record = run_in_process(
+        xares_root, "esc50", "stage=download", f"data.zenodo_api={esc50_zenodo.api_base}", "data.allow_http=true"
+    )
     folder = xares_root / "data" / "esc50"
     assert record["status"] == "ok" and record["data"]["record_id"] == ESC50 and not record["scores"]
     assert sorted(path.name for path in folder.glob("*.tar")) == sorted(mini_dataset("esc50").shards)
@@ -92,7 +95,9 @@ def test_an_xares_data_folder_is_used_without_any_http_request(xares_root, tmp_p
     env = tmp_path / "xares-env"
     mini_dataset("esc50").write(env / "esc50", marker="")  # X-ARES's env/<task>/ with its empty marker
     with FakeZenodo({}) as zenodo:
-        record = run_in_process(xares_root, "esc50", f"paths.data_root={env}", f"data.zenodo_api={zenodo.api_base}")
+        record = run_in_process(
+            xares_root, "esc50", f"paths.data_root={env}", f"data.zenodo_api={zenodo.api_base}", "data.allow_http=true"
+        )
         assert sum(zenodo.requests.values()) == 0
     assert record["status"] == "ok" and record["data"]["record"] == ESC50
     check_scores(record, "esc50")
@@ -105,7 +110,7 @@ def test_mini_uses_xares_mini_shards_only(xares_root):
     assert len(first_shards) < len(mini.shards), "the miniature record holds more than the mini shards"
     records = zenodo_records(["asvspoof2015"])
     with FakeZenodo(records) as zenodo:
-        mini_run = ("data.mini=true", "stage=encode", f"data.zenodo_api={zenodo.api_base}")
+        mini_run = ("data.mini=true", "stage=encode", f"data.zenodo_api={zenodo.api_base}", "data.allow_http=true")
         record = run_in_process(xares_root, "asvspoof2015", *mini_run)
         check_downloaded_once(zenodo, records)
     check_zenodo_record(record, "asvspoof2015", tars=first_shards)
@@ -115,9 +120,9 @@ def test_a_record_shared_by_two_tasks_is_downloaded_once_and_linked(xares_root):
     records = zenodo_records(["librispeechmalefemale"])
     with FakeZenodo(records) as zenodo:
         zenodo_api = f"data.zenodo_api={zenodo.api_base}"
-        run_in_process(xares_root, "librispeechmalefemale", "stage=download", zenodo_api)
+        run_in_process(xares_root, "librispeechmalefemale", "stage=download", zenodo_api, "data.allow_http=true")
         requests = sum(zenodo.requests.values())
-        record = run_in_process(xares_root, "librispeech", "stage=download", zenodo_api)
+        record = run_in_process(xares_root, "librispeech", "stage=download", zenodo_api, "data.allow_http=true")
         assert sum(zenodo.requests.values()) == requests, "the second task made HTTP requests"
         check_downloaded_once(zenodo, records)
     first, second = xares_root / "data" / "librispeechmalefemale", xares_root / "data" / "librispeech"
@@ -125,3 +130,18 @@ def test_a_record_shared_by_two_tasks_is_downloaded_once_and_linked(xares_root):
     for name in records[SHARED_RECORD]:
         assert os.path.samefile(first / name, second / name), f"{name} is a copy, not a link"
     assert (second / READY_MARKER).is_file()
+
+
+def test_plain_http_and_off_host_redirects_are_refused_with_a_clear_reason(xares_root, esc50_zenodo):
+    download = ("task=esc50", "stage=download", f"data.zenodo_api={esc50_zenodo.api_base}")
+    record, result = run_one(xares_root, "http", *download, check=False)
+    assert result.returncode == 1 and record["status"] == "unavailable"
+    assert "only https URLs are fetched (set data.allow_http=true" in record["reason"]
+    assert sum(esc50_zenodo.requests.values()) == 0
+
+    esc50_zenodo.redirect_files_to = "localhost"
+    record, result = run_one(xares_root, "redirect", *download, "data.allow_http=true", check=False)
+    assert result.returncode == 1 and record["status"] == "unavailable"
+    assert "refused the redirect from http://127.0.0.1:" in record["reason"]
+    assert "the host localhost is not the API's host (127.0.0.1)" in unwrapped(result.stdout + result.stderr)
+    assert not list((xares_root / "data" / "esc50").glob("*.tar"))

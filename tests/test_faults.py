@@ -314,6 +314,10 @@ def test_stale_part_files_of_dead_processes_are_removed(root, clean):
 # --- downloads without checksums ------------------------------------------------------------------------------------
 
 
+# the fake server speaks plain HTTP on 127.0.0.1
+LOCAL_SERVER = {"timeout": 2.0, "retries": 2, "backoff": 0.01, "max_wait": 0.05, "progress": False, "allow_http": True}
+
+
 def test_download_without_size_or_checksum_is_verified_by_the_archive(tmp_path):
     shard = clip_shard(tmp_path / "wds-audio-fold-1-000000.tar", clips("fold", 12))
     content = shard.read_bytes()
@@ -321,8 +325,7 @@ def test_download_without_size_or_checksum_is_verified_by_the_archive(tmp_path):
     with FakeZenodo({"77": {shard.name: content}}) as zenodo:
         zenodo.bare_records, zenodo.send_length = True, False
         zenodo.cut_connection(shard.name, after_bytes=len(content) // 2, times=1)
-        download_record("77", dest, api_base=zenodo.api_base, timeout=2.0, retries=2, backoff=0.01, max_wait=0.05,
-                        progress=False)  # fmt: skip
+        download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
         assert zenodo.content_requests(shard.name) == 2, "the cut copy was detected and fetched again"
     assert (dest / shard.name).read_bytes() == content and (dest / READY_MARKER).exists()
 
@@ -331,7 +334,7 @@ def test_download_cut_twice_is_never_marked_ready_and_a_rerun_repairs_it(tmp_pat
     shard = clip_shard(tmp_path / "wds-audio-fold-1-000000.tar", clips("fold", 12))
     content = shard.read_bytes()
     dest = tmp_path / "dest"
-    options = {"timeout": 2.0, "retries": 1, "backoff": 0.01, "max_wait": 0.05, "progress": False}
+    options = {**LOCAL_SERVER, "retries": 1}
     with FakeZenodo({"77": {shard.name: content}}) as zenodo:
         zenodo.bare_records, zenodo.send_length = True, False
         zenodo.cut_connection(shard.name, after_bytes=len(content) // 2, times=2)

@@ -101,6 +101,7 @@ def test_the_whole_xares_suite_offline_stops_before_its_first_job_with_one_messa
         "+benchmark=xares_all",
         "data.retries=0",
         "data.zenodo_api=http://127.0.0.1:9/api",
+        "data.allow_http=true",
         f"hydra.sweep.dir={sweep}",
         root=xares_root,
         check=False,

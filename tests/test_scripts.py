@@ -64,7 +64,13 @@ def test_prepare_esc50_writes_xares_shards_that_xares_scores_offline(tmp_path, x
         assert sample.labels["label"] == int(row["target"]) and sample.labels["category"] == row["category"]
         assert sample.labels["filename"] == row["filename"] and sample.labels["esc10"] == (row["esc10"] == "True")
 
-    record = run_in_process(xares_root, "esc50", f"paths.data_root={data_root}", f"data.zenodo_api={closed_port_api()}")
+    record = run_in_process(
+        xares_root,
+        "esc50",
+        f"paths.data_root={data_root}",
+        f"data.zenodo_api={closed_port_api()}",
+        "data.allow_http=true",
+    )
     assert record["status"] == "ok" and record["data"]["source"] == "prepared"
     assert record["counts"]["fold3"]["clips"] == len(ESC50_CLASSES)
     check_scores(record, "esc50")

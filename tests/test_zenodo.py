@@ -24,7 +24,8 @@ RECORD = "14614287"
 SHARD_A = os.urandom(50_000)
 SHARD_B = os.urandom(30_000)
 FILES = {"wds-audio-fold-1-000000.tar": SHARD_A, "wds-audio-fold-2-000000.tar": SHARD_B}
-FAST = {"timeout": 2.0, "retries": 2, "backoff": 0.01, "max_wait": 0.05, "progress": False}
+# the local stand-in speaks plain HTTP
+FAST = {"timeout": 2.0, "retries": 2, "backoff": 0.01, "max_wait": 0.05, "progress": False, "allow_http": True}
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "download_manually.sh"
 
 
@@ -66,14 +67,14 @@ def tar_gz_bytes(members: dict[str, bytes]) -> bytes:
 
 
 def test_record_files_reads_zenodo_json(zenodo):
-    files = record_files(RECORD, api_base=zenodo.api_base, timeout=2)
+    files = record_files(RECORD, api_base=zenodo.api_base, timeout=2, allow_http=True)
     assert [(f.key, f.size, f.checksum) for f in files] == [(k, len(v), md5(v)) for k, v in FILES.items()]
     assert files[0].url == zenodo.file_url(RECORD, files[0].key)
 
 
 def test_record_files_accepts_content_links(tmp_path):
     with FakeZenodo({RECORD: FILES}, link_name="content") as server:
-        files = record_files(RECORD, api_base=server.api_base, timeout=2)
+        files = record_files(RECORD, api_base=server.api_base, timeout=2, allow_http=True)
         assert files[1].url == server.file_url(RECORD, files[1].key)
 
 
@@ -227,7 +228,7 @@ def test_unknown_record_is_a_404_without_retries(zenodo, tmp_path):
 
 def test_record_files_raises_data_unavailable(tmp_path):
     with pytest.raises(DataUnavailable, match=r"download_manually\.sh"):
-        record_files(RECORD, api_base=closed_port_api(), timeout=1, retries=0)
+        record_files(RECORD, api_base=closed_port_api(), timeout=1, retries=0, allow_http=True)
 
 
 # --- ready markers and concurrency ------------------------------------------------------------
@@ -351,3 +352,40 @@ def test_manual_script_rejects_a_corrupted_file(tmp_path):
 
 def run_script(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(SCRIPT), *arguments], env=env, capture_output=True, text=True, timeout=30)
+
+
+# --- untrusted servers: HTTPS only, the API's host only ----------------------------------------
+
+
+def test_plain_http_is_refused_without_allow_http(zenodo, tmp_path):
+    with pytest.raises(DataUnavailable, match=r"only https URLs are fetched \(set data\.allow_http=true"):
+        download_record(RECORD, tmp_path, api_base=zenodo.api_base, **{**FAST, "allow_http": False})
+    assert sum(zenodo.requests.values()) == 0 and not list(tmp_path.glob("*.tar*"))
+
+
+def test_a_file_link_on_another_host_is_refused(zenodo, tmp_path):
+    zenodo.link_host = "localhost"  # the same server under another name: following it would work
+    with pytest.raises(DataUnavailable, match=r"the host localhost is not the API's host \(127\.0\.0\.1\)"):
+        download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    assert zenodo.content_requests("wds-audio-fold-1-000000.tar") == 0
+    assert read_ready_marker(tmp_path) is None
+
+
+def test_a_redirect_to_another_host_is_refused(zenodo, tmp_path):
+    zenodo.redirect_files_to = "localhost"
+    with pytest.raises(DataUnavailable) as failure:
+        download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
+    message = str(failure.value)
+    first = "wds-audio-fold-1-000000.tar"
+    redirect = f"{zenodo.file_url(RECORD, first)} to {zenodo.file_url(RECORD, first, 'localhost')}"
+    assert f"refused the redirect from {redirect}" in message
+    assert "add it to data.allowed_hosts if you trust it" in message
+    assert zenodo.content_requests(first) == 1  # the redirecting request only: not followed, not retried
+    assert read_ready_marker(tmp_path) is None and not (tmp_path / first).exists()
+
+
+def test_allowed_hosts_let_a_trusted_redirect_through(zenodo, tmp_path):
+    zenodo.redirect_files_to = "localhost"
+    download_record(RECORD, tmp_path, api_base=zenodo.api_base, allowed_hosts=["localhost"], **FAST)
+    assert {key: (tmp_path / key).read_bytes() for key in FILES} == FILES
+    assert zenodo.content_requests("wds-audio-fold-1-000000.tar") == 2  # the redirect, then the file

@@ -1,13 +1,14 @@
 """A stand-in for Zenodo's REST API, served from memory on 127.0.0.1, for tests.
 
     with FakeZenodo({"123": {"a.tar": b"..."}}) as zenodo:
-        download_record("123", tmp_path, api_base=zenodo.api_base)
+        download_record("123", tmp_path, api_base=zenodo.api_base, allow_http=True)
 
 It answers ``GET /api/records/<id>`` in Zenodo's JSON shape and
 ``GET /api/records/<id>/files/<key>/content`` with HTTP Range support (206 + Content-Range), counts
 requests per path, and injects faults on demand: a connection cut after N bytes of a file, corrupted
-bytes, 429 rate limiting with Retry-After, 5xx errors, servers that ignore Range. An unknown record
-or file is a 404. It listens only on 127.0.0.1 and stops when the ``with`` block ends.
+bytes, 429 rate limiting with Retry-After, 5xx errors, servers that ignore Range, file links on
+another host (``link_host``), file requests redirected to another host (``redirect_files_to``). An
+unknown record or file is a 404. It listens only on 127.0.0.1 and stops when the ``with`` block ends.
 
 As a pytest fixture::
 
@@ -51,6 +52,8 @@ class FakeZenodo:
         self.ignore_range = False  # True: answer 200 with the whole file even to Range requests
         self.bare_records = False  # True: records list no size and no checksum (some Zenodo records)
         self.send_length = True  # False: no Content-Length header (a cut then looks like the end of the file)
+        self.link_host = "127.0.0.1"  # the host named in the records' file links
+        self.redirect_files_to: str | None = None  # a host: file requests not addressed to it get a 302 there
         self._cuts: dict[str, _Cut] = {}
         self._corruptions: Counter[str] = Counter()
         self._rate_limits = 0
@@ -104,8 +107,8 @@ class FakeZenodo:
     def content_path(self, record_id: str, key: str) -> str:
         return f"/api/records/{record_id}/files/{urllib.parse.quote(key)}/content"
 
-    def file_url(self, record_id: str, key: str) -> str:
-        return f"http://127.0.0.1:{self.port}{self.content_path(record_id, key)}"
+    def file_url(self, record_id: str, key: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{self.content_path(record_id, key)}"
 
     def content_requests(self, key: str) -> int:
         """How many times the content of file ``key`` was requested (any record)."""
@@ -141,7 +144,7 @@ class FakeZenodo:
                 "key": key,
                 "size": len(content),
                 "checksum": f"md5:{hashlib.md5(content).hexdigest()}",
-                "links": {self.link_name: self.file_url(record_id, key)},
+                "links": {self.link_name: self.file_url(record_id, key, self.link_host)},
             }
             for key, content in files.items()
         ]
@@ -218,10 +221,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if match := RECORD_PATH.match(path):
             self._answer_record(match["record"])
-        elif match := CONTENT_PATH.match(path):
+        elif (match := CONTENT_PATH.match(path)) and self._redirected(match["record"], match["key"]):
+            return
+        elif match:
             self._answer_content(match["record"], urllib.parse.unquote(match["key"]), range_header)
         else:
             self._send_json(404, {"status": 404, "message": "The requested URL was not found."})
+
+    def _redirected(self, record_id: str, quoted_key: str) -> bool:
+        target = self.fake.redirect_files_to
+        if target is None or urllib.parse.urlsplit(f"//{self.headers.get('Host', '')}").hostname == target:
+            return False
+        self.send_response(302)
+        self.send_header("Location", self.fake.file_url(record_id, urllib.parse.unquote(quoted_key), target))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return True
 
     def _answer_record(self, record_id: str) -> None:
         if record_id not in self.fake.records:

@@ -134,6 +134,7 @@ def run_task(
         overrides=list(overrides),
         config=plain(cfg),
         threads=torch.get_num_threads(),
+        redact=bool(cfg.record.redact),
     )
     results_root = Path(cfg.paths.results_root) if cfg.stage == "all" else None
     with recorded(record, output_dir, results_root) as clock:

@@ -80,6 +80,18 @@ class DataSchema:
     zenodo_api: str = "https://zenodo.org/api"
     timeout: float = 60.0
     retries: int = 3
+    # HTTPS only, and only the API's host, unless allowed here (SECURITY.md)
+    allow_http: bool = False
+    allowed_hosts: list[str] = field(default_factory=list)
+    # bounds on untrusted data (null: none); a sample beyond one is skipped and counted
+    max_clip_seconds: float | None = 3600.0
+    max_member_bytes: int | None = 1 << 30
+    max_label_bytes: int | None = 1 << 20
+
+
+@dataclass
+class RecordSchema:
+    redact: bool = False
 
 
 @dataclass
@@ -98,6 +110,7 @@ class RootSchema:
     encode: EncodeSchema = field(default_factory=EncodeSchema)
     check: CheckSchema = field(default_factory=CheckSchema)
     data: DataSchema = field(default_factory=DataSchema)
+    record: RecordSchema = field(default_factory=RecordSchema)
 
 
 def unique_suffix() -> str:

@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.data.prepare import DataOptions
+from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.encode.embed import EncodeSettings
@@ -32,6 +33,8 @@ def data_options(cfg: DictConfig) -> DataOptions:
         retries=int(cfg.data.retries),
         force_download=bool(cfg.data.force_download),
         mini=bool(cfg.data.mini),
+        allow_http=bool(cfg.data.allow_http),
+        allowed_hosts=tuple(str(host) for host in cfg.data.allowed_hosts),
     )
 
 
@@ -66,6 +69,17 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         force=bool(cfg.encode.force),
         layers=all_layers(cfg),
         frame_layers=tuple(int(layer) for layer in cfg.encode.frame_layers),
+        limits=read_limits(cfg),
+    )
+
+
+def read_limits(cfg: DictConfig) -> ReadLimits:
+    """The data bounds (checked positive or null by ``validate``)."""
+    bounds = {key: cfg.data[key] for key in ("max_clip_seconds", "max_member_bytes", "max_label_bytes")}
+    return ReadLimits(
+        max_clip_seconds=None if bounds["max_clip_seconds"] is None else float(bounds["max_clip_seconds"]),
+        max_member_bytes=None if bounds["max_member_bytes"] is None else int(bounds["max_member_bytes"]),
+        max_label_bytes=None if bounds["max_label_bytes"] is None else int(bounds["max_label_bytes"]),
     )
 
 

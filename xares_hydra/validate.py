@@ -19,7 +19,7 @@ from xares_hydra.heads import HeadSettings
 from xares_hydra.heads.asr import AsrArgs
 from xares_hydra.heads.retrieval import RetrievalArgs
 from xares_hydra.heads.training import head_arguments
-from xares_hydra.schema import CheckSchema, DataSchema, EncodeSchema, RootSchema
+from xares_hydra.schema import CheckSchema, DataSchema, EncodeSchema, RecordSchema, RootSchema
 
 AUTOCAST_VALUES = (None, "bf16", "fp16")
 KEEP_FRAMES_VALUES = ("auto", True, False)
@@ -41,9 +41,15 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 def validate_config(config: dict[str, Any]) -> None:
     """Raise ``ConfigError`` for the first wrong value of the (resolved, plain) config."""
     _check_known_keys(config, RootSchema, "")
-    for section, schema in (("encode", EncodeSchema), ("check", CheckSchema), ("data", DataSchema)):
+    for section, schema in (
+        ("encode", EncodeSchema),
+        ("check", CheckSchema),
+        ("data", DataSchema),
+        ("record", RecordSchema),
+    ):
         _check_known_keys(config[section], schema, f"{section}.")
     _check_encode(config["encode"])
+    _check_read_bounds(config["data"])
     _check_head(config["head"])
     _check_head_args(config["task"])
     _check_device(str(config["device"]))
@@ -83,6 +89,12 @@ def _check_encode(encode: dict[str, Any]) -> None:
         raise ConfigError(f"encode.autocast={encode['autocast']!r}: use one of null, bf16, fp16")
     if encode["keep_frames"] not in KEEP_FRAMES_VALUES:
         raise ConfigError(f"encode.keep_frames={encode['keep_frames']!r}: use one of auto, true, false")
+
+
+def _check_read_bounds(data: dict[str, Any]) -> None:
+    for key in ("max_clip_seconds", "max_member_bytes", "max_label_bytes"):
+        if data[key] is not None:
+            _positive(f"data.{key}", data[key])
 
 
 def _check_head(head: dict[str, Any]) -> None:

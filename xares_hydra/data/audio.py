@@ -10,6 +10,8 @@ import soundfile as sf
 import torch
 import torchaudio
 
+_UNKNOWN_LENGTH = 2**63 - 1  # libsndfile's frame count when a header gives none
+
 
 class AudioProblem(ValueError):
     """The audio member cannot be used; the message says why (counted as a skip)."""
@@ -24,10 +26,16 @@ class DecodedAudio:
     silent: bool
 
 
-def decode_audio(data: bytes, target_rate: int) -> DecodedAudio:
-    """Decode one audio file's bytes into mono float32 at ``target_rate``."""
+def decode_audio(data: bytes, target_rate: int, max_seconds: float | None = None) -> DecodedAudio:
+    """Decode one audio file's bytes into mono float32 at ``target_rate``.
+
+    A clip longer than ``max_seconds`` is refused from its header, before decoding, and again from the
+    decoded length (headers can lie), so a small crafted file never decodes to gigabytes.
+    """
     try:
-        audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        audio, rate = _read_bounded(data, max_seconds)
+    except AudioProblem:
+        raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exn:
         raise AudioProblem(f"corrupt or unsupported audio ({exn})") from exn
     if audio.shape[0] == 0:
@@ -43,6 +51,23 @@ def decode_audio(data: bytes, target_rate: int) -> DecodedAudio:
         clipped=peak >= 0.999,
         silent=peak == 0.0,
     )
+
+
+def _read_bounded(data: bytes, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    with sf.SoundFile(io.BytesIO(data)) as audio_file:
+        rate = audio_file.samplerate
+        if max_seconds is None:
+            return audio_file.read(dtype="float32", always_2d=True), rate
+        limit = f"data.max_clip_seconds={max_seconds:g}"
+        if audio_file.frames >= _UNKNOWN_LENGTH:
+            raise AudioProblem(f"audio of unknown length (its header gives none; {limit} cannot be checked)")
+        if audio_file.frames > max_seconds * rate:
+            raise AudioProblem(f"clip too long (header: {audio_file.frames / rate:.1f} s > {limit})")
+        max_frames = int(max_seconds * rate)
+        audio = audio_file.read(frames=max_frames + 1, dtype="float32", always_2d=True)
+        if len(audio) > max_frames:
+            raise AudioProblem(f"clip too long (decodes to more than {limit})")
+        return audio, rate
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

@@ -38,6 +38,8 @@ class DataOptions:
     retries: int = 3
     force_download: bool = False
     mini: bool = False
+    allow_http: bool = False
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -166,6 +168,8 @@ def _download_or_link(task: TaskSpec, record: str, directory: Path, options: Dat
         timeout=options.timeout,
         retries=options.retries,
         force=options.force_download,
+        allow_http=options.allow_http,
+        allowed_hosts=options.allowed_hosts,
     )
     return {"source": "zenodo", "record": task.zenodo_id, **download.to_dict()}
 

@@ -3,13 +3,15 @@
 A sample is the group of tar members sharing a key (the file name up to its first dot):
 one audio member (``<key>.flac``, ``.wav``, ``.mp3``, ``.ogg``, ...) and ``<key>.json`` with the
 label fields. Problems are not raised: a sample carries a ``problem`` string instead, so the
-caller can skip it, name it and count it.
+caller can skip it, name it and count it. Members above the byte limits of ``ReadLimits`` are
+never read: the tar stream skips over them and the sample says so.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,7 +25,31 @@ import webdataset as wds
 from xares_hydra.atomic import atomic_path
 
 AUDIO_EXTENSIONS = ("flac", "wav", "mp3", "ogg", "opus", "sox", "m4a", "wma", "aiff", "aif", "au")
+_WEBDATASET_META = re.compile(r"__[^/]*__($|/)")
 SOUNDFILE_FORMATS = {"flac": "FLAC", "wav": "WAV", "mp3": "MP3", "ogg": "OGG"}
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on what one sample may make us read (``data.max_*``); ``None`` = no bound."""
+
+    max_clip_seconds: float | None = 3600.0
+    max_member_bytes: int | None = 1 << 30
+    max_label_bytes: int | None = 1 << 20
+
+    def member_limit(self, extension: str) -> tuple[int | None, str]:
+        if extension == "json":
+            return self.max_label_bytes, "data.max_label_bytes"
+        return self.max_member_bytes, "data.max_member_bytes"
+
+
+@dataclass(frozen=True)
+class OversizedMember:
+    """Stands in for the content of a tar member that was too large to read."""
+
+    size: int
+    limit: int
+    setting: str
 
 
 @dataclass
@@ -36,20 +62,23 @@ class ShardSample:
     problem: str | None = None
 
 
-def iter_shard(path: str | Path) -> Iterator[ShardSample]:
+def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[ShardSample]:
     """Yield the samples of one tar shard in file order.
 
     A key seen before in the shard (adjacent or not) yields a ``duplicate key`` problem sample and
-    reading goes on; a truncated or garbled archive ends with a problem sample naming the member.
+    reading goes on; a truncated or garbled archive ends with a problem sample naming the member. A
+    member above its byte limit is never read: the tar stream skips over it in blocks.
     """
     path = Path(path)
+    limits = limits or ReadLimits()
     seen: set[str] = set()
     group: dict[str, Any] = {}
     reading, last_member = None, "<start of archive>"
     try:
         with tarfile.open(path, "r|*") as archive:
             for member in archive:
-                if not member.isfile() or _ignored(member.name):
+                archive.members = []  # a streamed tar need not remember the members it passed
+                if not member.isreg() or _ignored(member.name):
                     continue
                 key, extension = _key_and_extension(member.name)
                 if group and (key != group["__key__"] or extension in group):
@@ -57,8 +86,7 @@ def iter_shard(path: str | Path) -> Iterator[ShardSample]:
                     group = {}
                 reading = member.name
                 group.setdefault("__key__", key)
-                stream = archive.extractfile(member)
-                group[extension] = stream.read() if stream is not None else b""
+                group[extension] = _member_content(archive, member, limits)
                 reading, last_member = None, member.name
     except (tarfile.TarError, EOFError, OSError) as error:
         if group and reading is None:
@@ -74,9 +102,17 @@ def iter_shard(path: str | Path) -> Iterator[ShardSample]:
         yield _finish_group(group, path.name, seen)
 
 
+def _member_content(archive: tarfile.TarFile, member: tarfile.TarInfo, limits: ReadLimits) -> bytes | OversizedMember:
+    limit, setting = limits.member_limit(_key_and_extension(member.name)[1].lower())
+    if limit is not None and member.size > limit:
+        return OversizedMember(member.size, limit, setting)
+    stream = archive.extractfile(member)
+    return stream.read() if stream is not None else b""
+
+
 def _ignored(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
-    return base.startswith(".") or "__MACOSX" in name
+    return base.startswith(".") or "__MACOSX" in name or _WEBDATASET_META.match(name) is not None
 
 
 def _finish_group(group: dict[str, Any], shard: str, seen: set[str]) -> ShardSample:
@@ -95,6 +131,13 @@ def _key_and_extension(name: str) -> tuple[str, str]:
 
 def _to_sample(group: dict[str, Any], shard: str) -> ShardSample:
     sample = ShardSample(key=group["__key__"], shard=shard)
+    oversized = [(ext, value) for ext, value in group.items() if isinstance(value, OversizedMember)]
+    if oversized:
+        ext, member = oversized[0]
+        sample.problem = (
+            f"tar member too large ({sample.key}.{ext}: {member.size} bytes > {member.setting}={member.limit})"
+        )
+        return sample
     audio_exts = [ext for ext in group if ext.split(".")[-1] in AUDIO_EXTENSIONS]
     if not audio_exts:
         sample.problem = "no audio member (expected one of " + ", ".join(AUDIO_EXTENSIONS) + ")"

@@ -27,7 +27,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,6 +84,13 @@ class _HttpPolicy:
     retries: int
     backoff: float
     max_wait: float
+    allow_http: bool = False
+    hosts: frozenset[str] = frozenset()  # the API's host and data.allowed_hosts
+
+
+def _policy(api_base: str, allow_http: bool, allowed_hosts: Iterable[str], **timing: float) -> _HttpPolicy:
+    hosts = {host.lower() for host in allowed_hosts} | {urllib.parse.urlsplit(api_base).hostname or ""}
+    return _HttpPolicy(**timing, allow_http=allow_http, hosts=frozenset(hosts - {""}))
 
 
 class _FetchFailure(Exception):
@@ -131,9 +138,13 @@ def record_files(
     retries: int = 3,
     backoff: float = 2.0,
     max_wait: float = 60.0,
+    allow_http: bool = False,
+    allowed_hosts: Iterable[str] = (),
 ) -> list[ZenodoFile]:
     """The files of a Zenodo record, from ``GET {api_base}/records/{record_id}``."""
-    policy = _HttpPolicy(timeout=timeout, retries=retries, backoff=backoff, max_wait=max_wait)
+    policy = _policy(
+        api_base, allow_http, allowed_hosts, timeout=timeout, retries=retries, backoff=backoff, max_wait=max_wait
+    )
     try:
         return _fetch_record_files(str(record_id), api_base, policy)
     except _FetchFailure as failure:
@@ -151,17 +162,22 @@ def download_record(
     progress: bool = True,
     backoff: float = 2.0,
     max_wait: float = 60.0,
+    allow_http: bool = False,
+    allowed_hosts: Iterable[str] = (),
 ) -> RecordDownload:
     """Fetch every file of a Zenodo record into ``dest`` (resumable, checksummed) and mark it ready.
 
     ``backoff`` is the first wait between retries (doubled each time); ``max_wait`` caps every wait,
     a server's ``Retry-After`` included. Two processes fetching the same record take turns: the
-    second one finds the ready marker and returns.
+    second one finds the ready marker and returns. Only HTTPS is spoken (plain HTTP too with
+    ``allow_http``), and only with the API's host and ``allowed_hosts``, redirects included.
     """
     record_id, dest = str(record_id), Path(dest)
     if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
         return ready
-    policy = _HttpPolicy(timeout=timeout, retries=retries, backoff=backoff, max_wait=max_wait)
+    policy = _policy(
+        api_base, allow_http, allowed_hosts, timeout=timeout, retries=retries, backoff=backoff, max_wait=max_wait
+    )
     try:
         dest.mkdir(parents=True, exist_ok=True)
         with FileLock(str(dest / LOCK_NAME)):
@@ -406,11 +422,39 @@ def _retrying(action: Callable[[], T], policy: _HttpPolicy) -> T:
     raise AssertionError("unreachable")
 
 
+def _check_url(url: str, policy: _HttpPolicy, redirected_from: str | None = None) -> None:
+    """Refuse a URL that is not HTTPS (unless allowed) or leaves the API's host and ``data.allowed_hosts``."""
+    parts = urllib.parse.urlsplit(url)
+    what = f"the redirect from {redirected_from} to {url}" if redirected_from else url
+    schemes = ("https", "http") if policy.allow_http else ("https",)
+    if parts.scheme.lower() not in schemes:
+        fix = "" if parts.scheme.lower() != "http" else " (set data.allow_http=true only for a server you trust)"
+        raise _FetchFailure(f"refused {what}: only {' and '.join(schemes)} URLs are fetched{fix}")
+    host = (parts.hostname or "").lower()
+    if host not in policy.hosts:
+        raise _FetchFailure(
+            f"refused {what}: the host {host or '(none)'} is not the API's host ({', '.join(sorted(policy.hosts))}); "
+            "add it to data.allowed_hosts if you trust it"
+        )
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a URL that ``_check_url`` accepts."""
+
+    def __init__(self, policy: _HttpPolicy) -> None:
+        self.policy = policy
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        _check_url(urllib.parse.urljoin(req.full_url, newurl), self.policy, redirected_from=req.full_url)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 @contextlib.contextmanager
 def _open(url: str, policy: _HttpPolicy, headers: dict[str, str]) -> Iterator[http.client.HTTPResponse]:
+    _check_url(url, policy)
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **headers})
     try:
-        response = urllib.request.urlopen(request, timeout=policy.timeout)
+        response = urllib.request.build_opener(_CheckedRedirects(policy)).open(request, timeout=policy.timeout)
     except urllib.error.HTTPError as error:
         error.close()
         raise _http_failure(url, error.code, error.reason, error.headers) from None

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import torch
 
 from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
-from xares_hydra.data.shards import ShardSample, iter_shard
+from xares_hydra.data.shards import ReadLimits, ShardSample, iter_shard
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
 from xares_hydra.encode.checker import minimum_input_samples, require_passing, run_checks
 from xares_hydra.encode.contract import check_output, dim_of, forward, forward_layers, hop_ms_of, rate_of
@@ -57,6 +57,8 @@ class EncodeSettings:
     @property
     def layer_needs(self) -> LayerNeeds:
         return LayerNeeds(self.layers, self.frame_layers if self.layers and self.keep_frames else ())
+
+    limits: ReadLimits = field(default_factory=ReadLimits)
 
 
 @dataclass
@@ -132,11 +134,11 @@ def _decoded_crops(shard: Path, rate: int, settings: EncodeSettings, counts: Sha
     crop_samples = round(settings.crop_length * rate) if settings.crop_length else None
     with ThreadPoolExecutor(max(1, settings.decode_threads)) as pool:
         pending: deque[tuple[ShardSample, Future]] = deque()
-        for sample in iter_shard(shard):
+        for sample in iter_shard(shard, settings.limits):
             if sample.problem is not None or sample.audio is None:
                 _skip(counts, shard, sample.key, sample.problem or "no audio")
                 continue
-            pending.append((sample, pool.submit(decode_audio, sample.audio, rate)))
+            pending.append((sample, pool.submit(decode_audio, sample.audio, rate, settings.limits.max_clip_seconds)))
             if len(pending) >= 8 * max(1, settings.decode_threads):
                 yield from _finish_decode(pending.popleft(), shard, rate, crop_samples, settings, counts)
         while pending:

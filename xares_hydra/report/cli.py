@@ -15,9 +15,11 @@ from typing import Any
 
 from rich.console import Console
 
+from xares_hydra.atomic import write_json
 from xares_hydra.console import stdout_console
 from xares_hydra.report.layers import layer_curves, layers_table, write_layer_report
 from xares_hydra.report.leaderboard import build_leaderboard, leaderboard_tables, modes_of, write_leaderboard
+from xares_hydra.report.redact import redact_record
 from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
 from xares_hydra.report.summary import print_summary, records_in, summarise, write_summary
 
@@ -67,6 +69,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-bad", action="store_true", help="report the readable records even if some cannot be read (named)"
     )
+    parser.add_argument(
+        "--redact",
+        action="store_true",
+        help="write a shareable copy: the records (under OUT/records/) and the reports with home folder, host name "
+        "and absolute paths replaced by placeholders; OUT defaults to FOLDER-redacted and must lie outside FOLDER",
+    )
     return parser.parse_args(argv)
 
 
@@ -90,10 +98,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xares-report: no result records under {folder}", file=sys.stderr)
         return 1
     out = (arguments.out or folder).expanduser().resolve()
+    title = f"xares results in {folder}"
+    written = []
+    if arguments.redact:
+        out = (arguments.out or folder.with_name(f"{folder.name}-redacted")).expanduser().resolve()
+        if out.is_relative_to(folder):
+            print(f"xares-report: --redact writes a copy; give an --out folder outside {folder}", file=sys.stderr)
+            return 2
+        written = write_redacted_records(records, folder, out / "records")
+        records, title = [redact_record(record) for record in records], "xares results (redacted)"
     modes = [arguments.mode] if arguments.mode else None
-    for path in write_reports(records, out, modes, not arguments.no_published, title=f"xares results in {folder}"):
+    written += write_reports(records, out, modes, not arguments.no_published, title=title)
+    for path in written:
         print(f"Wrote {path}")
     return 0
+
+
+def write_redacted_records(records: list[dict[str, Any]], folder: Path, out: Path) -> list[Path]:
+    """Each record read from a file under ``folder``, redacted, to the same relative place under ``out``."""
+    written = []
+    for record in records:
+        if "path" not in record:
+            continue  # a job that left no record: only in the reports
+        path = out / Path(record["path"]).relative_to(folder)
+        write_json(path, redact_record({key: value for key, value in record.items() if key != "path"}))
+        written.append(path)
+    return written
 
 
 if __name__ == "__main__":

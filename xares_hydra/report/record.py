@@ -26,6 +26,7 @@ from typing import Any
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.report.identity import record_identity
+from xares_hydra.report.redact import redact_record
 
 log = logging.getLogger("xares")
 
@@ -52,6 +53,7 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     # torch threads the job ran with (cores / parallel jobs under the joblib launcher)
     threads: int | None = None
+    redact: bool = False  # write it shareable (``record.redact``): see report/redact.py
     written: dict[str, Any] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,7 +172,7 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
         raise
     finally:
         record.timings = clock.total()
-        record.written = record.to_dict()
+        record.written = redact_record(record.to_dict()) if record.redact else record.to_dict()
         keep = results_root if record.status == Status.OK and record.scores else None
         for path in write_record(record.written, output_dir, keep):
             log.info("Wrote %s", path)

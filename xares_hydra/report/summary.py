@@ -35,7 +35,8 @@ _GROUPING_OVERRIDE_KEYS = (
     *("task=", "encoder=", "encoder._target_", "stage=", "benchmark=", "search=", "compat="),
     *("paths.", "hydra.", "device=", "head.device", "encode.decode_threads", "encode.check", "encode.force"),
     *("encode.layers", "encode.frame_layers", "logger="),
-    *("data.zenodo_api", "data.timeout", "data.retries", "data.force_download"),
+    *("data.zenodo_api", "data.timeout", "data.retries", "data.force_download", "data.allow_http"),
+    *("data.allowed_hosts", "record.redact"),
 )
 
 

@@ -132,6 +132,8 @@ def run_stages(
         context = HeadContext(task, head_settings(cfg), get_metric(task.metric), info, plain(cfg.compat))
         results = evaluate_heads(partitions, rounds, context)
     record.scores = {slot: result.to_dict() for slot, result in results.items()}
+    if cfg.record.predictions:
+        record.predictions = {slot: result.predictions for slot, result in results.items() if result.predictions}
     record.counts["label_skips"] = label_skips
 
 

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from xares_hydra.atomic import read_json
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.report.cli import write_reports
+from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.record import RECORD_FILE, STATUS_FAILED
 from xares_hydra.report.summary import distinguishing_overrides, records_in
 
@@ -39,7 +40,11 @@ class SweepSummary(Callback):
         if not records:
             log.warning("No result records under %s", sweep_dir)
             return
-        for path in write_reports(records, sweep_dir, title=f"xares sweep {sweep_dir}"):
+        report = config.get("report") or {}
+        statistics = StatisticsSettings(
+            int(report.get("resamples", 1000)), int(report.get("seed", 0)), float(report.get("confidence", 0.95))
+        )
+        for path in write_reports(records, sweep_dir, title=f"xares sweep {sweep_dir}", statistics=statistics):
             log.info("Wrote %s", path)
         if any(record["status"] == STATUS_FAILED for record in records):
             sys.exit(1)

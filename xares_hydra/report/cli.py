@@ -1,4 +1,5 @@
-"""``xares-report DIR``: rebuild the summary, leaderboard and head-search selection from result records.
+"""``xares-report DIR``: rebuild the summary, leaderboard, head-search selection and diagnostics from result
+records and the per-sample predictions next to them; ``--compare A B`` tests encoder A against B per task.
 
 DIR is a sweep folder (``outputs/multirun/<date>/<time>``) or a results folder
 (``<results_root>``, holding ``<encoder>/<task>/*.json`` from every run); nothing is run. The sweep
@@ -16,7 +17,16 @@ from typing import Any
 from rich.console import Console
 
 from xares_hydra.console import stdout_console
-from xares_hydra.report.leaderboard import build_leaderboard, leaderboard_tables, modes_of, write_leaderboard
+from xares_hydra.errors import ConfigError
+from xares_hydra.report.compare import compare, comparison_table, write_comparison
+from xares_hydra.report.diagnostics import write_diagnostics
+from xares_hydra.report.leaderboard import (
+    StatisticsSettings,
+    build_leaderboard,
+    leaderboard_tables,
+    modes_of,
+    write_leaderboard,
+)
 from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
 from xares_hydra.report.summary import print_summary, records_in, summarise, write_summary
 
@@ -30,22 +40,25 @@ def write_reports(
     published: bool = True,
     title: str = "xares results",
     console: Console | None = None,
+    statistics: StatisticsSettings | None = None,
+    latex: bool = False,
 ) -> list[Path]:
-    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode and, for searches, ``selection.*``."""
+    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode, for searches ``selection.*``, and
+    the diagnostics (``classes.md``, ``figures/``)."""
     console = console or stdout_console()
     summary = summarise(records)
     print_summary(summary, console, title=title)
     written = write_summary(summary, folder)
     for mode in modes or modes_of(records):
-        board = build_leaderboard(records, mode, published=published)
+        board = build_leaderboard(records, mode, published=published, statistics=statistics or StatisticsSettings())
         for table in leaderboard_tables(board):
             console.print(table)
-        written += write_leaderboard(board, folder)
+        written += write_leaderboard(board, folder, latex=latex)
     selections = select_trials(records)
     if is_search(selections):
         console.print(selection_table(selections))
         written += write_selection(selections, folder)
-    return written
+    return written + write_diagnostics(records, folder)
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -58,7 +71,29 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="where to write the files (default: the folder itself)")
     parser.add_argument("--mode", choices=MODES, help="only this mode's leaderboard (default: every mode found)")
     parser.add_argument("--no-published", action="store_true", help="leave out the published X-ARES columns")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--format",
+        action="append",
+        choices=["latex"],
+        default=[],
+        help="also write the leaderboard as a booktabs LaTeX table (leaderboard.tex)",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="only compare two columns task by task (e.g. mel noise, or 'mel[lr=0.001]' noise)",
+    )
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=1000,
+        help="bootstrap and permutation resamples (0: no intervals or tests; default 1000)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default 0.05)")
+    return parser.parse_args(argv)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,9 +107,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xares-report: no result records under {folder}", file=sys.stderr)
         return 1
     out = (arguments.out or folder).expanduser().resolve()
+    statistics = StatisticsSettings(arguments.resamples, arguments.seed, arguments.confidence, arguments.alpha)
+    if arguments.compare:
+        return run_comparison(records, *arguments.compare, statistics, out)
     modes = [arguments.mode] if arguments.mode else None
-    for path in write_reports(records, out, modes, not arguments.no_published, title=f"xares results in {folder}"):
+    title = f"xares results in {folder}"
+    latex = "latex" in arguments.format
+    for path in write_reports(records, out, modes, not arguments.no_published, title, None, statistics, latex):
         print(f"Wrote {path}")
+    return 0
+
+
+def run_comparison(records: list[dict[str, Any]], a: str, b: str, statistics: StatisticsSettings, out: Path) -> int:
+    try:
+        column_a, column_b, comparisons = compare(records, a, b, statistics)
+    except ConfigError as error:
+        print(f"xares-report: {error}", file=sys.stderr)
+        return 2
+    stdout_console().print(comparison_table(column_a, column_b, comparisons, statistics.alpha))
+    print(f"Wrote {write_comparison(column_a, column_b, comparisons, statistics, out)}")
     return 0
 
 

@@ -2,7 +2,9 @@
 
 Written twice: into the Hydra job's output folder (``result.json``) and into the results folder
 as ``<results_root>/<encoder>/<task>/<mode>-<head settings hash>.json`` so runs accumulate
-across sweeps and can be rebuilt into a leaderboard without running anything.
+across sweeps and can be rebuilt into a leaderboard without running anything. Each head's per-sample
+test predictions go next to both copies as ``<mode>-<head settings hash>.<slot>.npz`` (named in
+``scores.<slot>.predictions``). The fields are documented in ``record.schema.json`` (shipped here).
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ from typing import Any
 
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.errors import XaresError
+from xares_hydra.heads.predictions import Predictions, load_predictions, predictions_file, save_predictions
 
 log = logging.getLogger("xares")
 
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2
+# schema 1 records (before per-sample predictions) still load; they get no intervals or tests
+READABLE_SCHEMAS = (1, 2)
+SCHEMA_FILE = Path(__file__).with_name("record.schema.json")
 STATUS_OK, STATUS_SKIPPED, STATUS_FAILED, STATUS_UNAVAILABLE = "ok", "skipped", "failed", "unavailable"
 RECORD_FILE = "result.json"
 _VERSIONED_PACKAGES = ("xares-hydra", "torch", "torchaudio", "numpy", "scikit-learn", "faiss-cpu", "hydra-core",
@@ -47,6 +53,8 @@ class RunRecord:
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     written: dict[str, Any] | None = field(default=None, repr=False)
+    # head slot -> round -> per-sample test predictions; empty when record.predictions=false
+    predictions: dict[str, dict[str, Predictions]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,16 +92,38 @@ def head_settings_key(head: dict[str, Any], mode: str) -> str:
     return f"{mode}-{hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:10]}"
 
 
-def write_record(record: dict[str, Any], output_dir: Path | None, results_root: Path | None) -> list[Path]:
-    written = []
+def write_record(
+    record: dict[str, Any],
+    output_dir: Path | None,
+    results_root: Path | None,
+    predictions: dict[str, dict[str, Predictions]] | None = None,
+) -> list[Path]:
+    """The record in each place, its prediction files (named in ``scores.<slot>.predictions``) first."""
+    targets = []
     if output_dir is not None:
-        written.append(output_dir / RECORD_FILE)
+        targets.append(output_dir / RECORD_FILE)
     if results_root is not None:
         name = head_settings_key(record["head"], record["mode"]) + ".json"
-        written.append(results_root / record["encoder"]["name"] / record["task"]["name"] / name)
-    for path in written:
+        targets.append(results_root / record["encoder"]["name"] / record["task"]["name"] / name)
+    stem = head_settings_key(record["head"], record["mode"])
+    for slot in predictions or {}:
+        record["scores"][slot]["predictions"] = predictions_file(stem, slot)
+    written = []
+    for path in targets:
+        for slot, rounds in (predictions or {}).items():
+            written += save_predictions(path.parent / record["scores"][slot]["predictions"], rounds)
         write_json(path, record)
+        written.append(path)
     return written
+
+
+def predictions_of(record: dict[str, Any], slot: str) -> dict[str, Predictions] | None:
+    """The per-sample predictions a loaded record names for ``slot``; None where it has none."""
+    name = record.get("scores", {}).get(slot, {}).get("predictions")
+    if not name or "path" not in record:
+        return None
+    path = Path(record["path"]).parent / name
+    return load_predictions(path) if path.exists() else None
 
 
 def load_records(folder: Path) -> list[dict[str, Any]]:
@@ -104,7 +134,7 @@ def load_records(folder: Path) -> list[dict[str, Any]]:
             document = read_json(path)
         except (OSError, ValueError):
             continue
-        if isinstance(document, dict) and document.get("schema") == RECORD_SCHEMA and "scores" in document:
+        if isinstance(document, dict) and document.get("schema") in READABLE_SCHEMAS and "scores" in document:
             document.setdefault("path", str(path))
             records.append(document)
     return sorted(records, key=lambda record: record.get("created", ""))
@@ -150,5 +180,6 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
         record.timings = clock.total()
         record.written = record.to_dict()
         keep = results_root if record.status == STATUS_OK else None
-        for path in write_record(record.written, output_dir, keep):
+        predictions = record.predictions if record.status == STATUS_OK else None
+        for path in write_record(record.written, output_dir, keep, predictions):
             log.info("Wrote %s", path)

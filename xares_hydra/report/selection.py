@@ -4,7 +4,8 @@ A trial is one head setting (``head.lr=1e-3 head.hidden_dim=256``) of a task and
 validation score is the mean over evaluation rounds of the trained head's best validation score
 (``scores.mlp.rounds.*.valid``); the winner is the trial with the best one, and its test score is
 the one to report (HEAR's protocol: the test data never chooses). Every trial's validation and
-test scores are kept in ``selection.json`` and ``selection.md``.
+test scores are kept in ``selection.json`` and ``selection.md``. The seed is not a setting: the
+records of one setting with different seeds form one trial, scored by their mean over the seeds.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
-from xares_hydra.report.summary import format_score, latest_scored, variant_of, weighted_average
+from xares_hydra.report.summary import format_score, latest_scored, seed_averaged, variant_of
 
 SEARCH_SLOT = "mlp"
 SELECTION_STEM = "selection"
@@ -48,16 +50,23 @@ class Trial:
     test_std: float | None
     path: str | None
 
+    seeds: int = 1
+
     @classmethod
-    def of(cls, record: dict[str, Any]) -> Trial:
-        result = record["scores"].get(SEARCH_SLOT, {})
+    def of(cls, records: list[dict[str, Any]]) -> Trial:
+        """One setting's records, one per seed: the mean over seeds (std over seeds when there are several)."""
+        valid = [value for record in records if (value := validation_score(record)) is not None]
+        tests = [record["scores"][SEARCH_SLOT]["score"] for record in records]
+        head = {key: value for key, value in records[0].get("head", {}).items() if key != "seed"}
+        std = float(np.std(tests)) if len(tests) > 1 else records[0]["scores"][SEARCH_SLOT].get("std")
         return cls(
-            variant_of(record),
-            record.get("head", {}),
-            validation_score(record),
-            result.get("score"),
-            result.get("std"),
-            record.get("path"),
+            variant_of(records[0]),
+            head,
+            float(np.mean(valid)) if valid else None,
+            float(np.mean(tests)),
+            std,
+            records[0].get("path"),
+            len(records),
         )
 
 
@@ -69,7 +78,7 @@ class Selection:
     metric: str | None
     higher_is_better: bool
     trials: list[Trial] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[list[dict[str, Any]]] = field(default_factory=list)  # per trial, one per seed
 
     @property
     def winner(self) -> Trial | None:
@@ -81,9 +90,9 @@ class Selection:
         return max(candidates, key=lambda trial: sign * trial.valid)
 
     @property
-    def winning_record(self) -> dict[str, Any] | None:
+    def winning_records(self) -> list[dict[str, Any]]:
         winner = self.winner
-        return None if winner is None else self.records[self.trials.index(winner)]
+        return [] if winner is None else self.records[self.trials.index(winner)]
 
     def searched_keys(self) -> list[str]:
         """Head settings that differ between the trials."""
@@ -99,7 +108,10 @@ def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
             groups[record["task"]["name"], record["encoder"]["name"], record.get("mode", "default")].append(record)
     selections = []
     for (task, encoder, mode), members in sorted(groups.items()):
-        members.sort(key=variant_of)
+        settings: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for record in members:
+            settings[variant_of(record)].append(record)
+        trials = [settings[variant] for variant in sorted(settings)]
         first = members[0]["task"]
         selections.append(
             Selection(
@@ -108,8 +120,8 @@ def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
                 mode,
                 first.get("metric"),
                 first.get("higher_is_better", True),
-                [Trial.of(record) for record in members],
-                members,
+                [Trial.of(records) for records in trials],
+                trials,
             )
         )
     return selections
@@ -123,13 +135,14 @@ def selected_averages(selections: list[Selection]) -> list[dict[str, Any]]:
     """Per encoder and mode: the weighted average of the winners' test scores (public and all tasks)."""
     winners: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for selection in selections:
-        if (record := selection.winning_record) is not None:
-            winners[selection.encoder, selection.mode].append(record)
+        winners[selection.encoder, selection.mode].extend(selection.winning_records)
     averages = []
     for (encoder, mode), records in sorted(winners.items()):
+        if not records:
+            continue
         entry: dict[str, Any] = {"encoder": encoder, "mode": mode}
         for scope in ("public", "all"):
-            entry[scope], entry[f"{scope}_tasks"] = weighted_average(records, SEARCH_SLOT, scope)
+            entry[scope], _, _, entry[f"{scope}_tasks"] = seed_averaged(records, SEARCH_SLOT, scope)
         averages.append(entry)
     return averages
 
@@ -165,7 +178,8 @@ def selection_markdown(selections: list[Selection]) -> str:
             mark = "✓" if trial is selection.winner else ""
             settings = " | ".join(_setting(trial.head.get(key)) for key in keys)
             lines.append(
-                f"| {mark} | {settings} | {format_score(trial.valid)} | {format_score(trial.test, trial.test_std)} |"
+                f"| {mark} | {settings} | {format_score(trial.valid)} "
+                f"| {format_score(trial.test, trial.test_std, trial.seeds)} |"
             )
         lines.append("")
     lines += [

@@ -133,4 +133,4 @@ def test_demo_suite_with_three_seeds_marks_mel_significantly_better_than_noise(t
         assert noise["versus_best_p_holm"] is not None and noise["versus_best_p_holm"] < 0.05, row["name"]
         assert mel["versus_best_p_holm"] is None, f"{row['name']}: mel is the best"
     markdown = (sweep / "leaderboard.md").read_text()
-    assert "(3 seeds)" in markdown and "†" not in markdown.split("Notes:")[0]
+    assert "(3 seeds)" in markdown and "≈" not in markdown.split("Notes:")[0]

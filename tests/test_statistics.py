@@ -187,3 +187,40 @@ def test_saved_predictions_of_every_kind_reproduce_the_metric_exactly(tmp_path):
     assert loaded["speech"].score() == get_metric("WER_inv")(references, hypotheses)
     assert loaded["speech"].texts[1] == {"reference": "four five", "hypothesis": "four five six"}
     assert (tmp_path / "run.mlp.jsonl").read_text().count("\n") == 3
+
+
+# ------------------------------------------------------------------ the leaderboard's marks from predictions on disk
+
+
+def record_with_predictions(encoder: str, hits: np.ndarray) -> dict:
+    run = accuracy_run(hits)
+    return {
+        "schema": 2,
+        "status": "ok",
+        "task": {"name": "demo_sounds", "metric": "accuracy", "higher_is_better": True, "eval_weight": 1},
+        "encoder": {"name": encoder},
+        "mode": "default",
+        "head": {"seed": 0},
+        "scores": {"mlp": {"head": "linear_probe", "score": run["test"].score(), "std": 0.0, "rounds": {"test": {}}}},
+        "overrides": [f"encoder={encoder}"],
+        "created": "2025-01-01T00:00:00+00:00",
+    }, run
+
+
+def test_leaderboard_marks_columns_not_significantly_worse_than_the_best(tmp_path):
+    from xares_hydra.report.leaderboard import StatisticsSettings, build_leaderboard, leaderboard_markdown
+    from xares_hydra.report.record import load_records, write_record
+
+    worse = HITS.copy()
+    worse[0] = False  # one clip fewer right: not significantly worse
+    for encoder, hits in (("best", HITS), ("close", worse), ("bad", np.zeros(12, bool))):
+        record, run = record_with_predictions(encoder, hits)
+        write_record(record, None, tmp_path, {"mlp": run})
+    board = build_leaderboard(load_records(tmp_path), statistics=StatisticsSettings(resamples=200))
+    table = board.tables[0]
+    row = table.rows[0]
+    marks = {column.label: table.not_worse(row, column) for column in table.columns}
+    assert marks == {"bad": False, "best": False, "close": True}
+    assert table.versus_best[row.name, "bad"] < 0.05 <= table.versus_best[row.name, "close"]
+    assert table.cells[row.name, "best"].interval.low < HITS.mean() < table.cells[row.name, "best"].interval.high
+    assert "≈" in leaderboard_markdown(board)

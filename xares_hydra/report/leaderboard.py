@@ -10,7 +10,7 @@ Built from result records only, of one sweep folder or of a results folder
 - records that differ only in the seed share a column: a cell is the mean over its seeds, ``±`` the
   standard deviation over the seeds (one seed: over the folds of a k-fold task);
 - ``[low, high]``: the bootstrap confidence interval over test clips (``report/statistics.py``), from
-  the per-sample predictions next to the records; the row's best is bold, and ``†`` marks the cells not
+  the per-sample predictions next to the records; the row's best is bold, and ``≈`` marks the cells not
   significantly worse than it (paired permutation test, Holm-corrected over the row);
 - weighted averages over the public and over all tasks of the cells, with their intervals, and the
   number of tasks each covers;
@@ -59,7 +59,7 @@ from xares_hydra.report.summary import HEAD_SLOTS, SCOPES, by_seed, latest_score
 HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
 AVERAGE_SCOPES = {"public": "Weighted Average (public tasks)", "all": "Weighted Average (all tasks)"}
 PUBLISHED_MARK = "(published)"
-NOT_WORSE_MARK = "†"
+NOT_WORSE_MARK = "≈"
 LEADERBOARD_KIND = "xares-hydra leaderboard"
 
 
@@ -149,7 +149,7 @@ class HeadTable:
         return {label for label, score in scores.items() if score == best}
 
     def not_worse(self, row: TaskRow, column: Column) -> bool:
-        """Not the best, yet not significantly worse than it (``†``)."""
+        """Not the best, yet not significantly worse than it (``≈``)."""
         p_value = self.versus_best.get((row.name, column.label))
         return p_value is not None and p_value >= self.alpha
 
@@ -677,7 +677,7 @@ def leaderboard_latex(board: Leaderboard) -> str:
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "±": r"$\pm$", "†": r"$^\dagger$"}  # fmt: skip
+                  "±": r"$\pm$", "†": r"$^\dagger$", "≈": r"$\approx$"}  # fmt: skip
 
 
 def _latex(text: str) -> str:

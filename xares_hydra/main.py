@@ -184,6 +184,8 @@ def run_stages(
         context = HeadContext(task, settings, get_metric(task.metric), info, plain(cfg.compat))
         results = evaluate_heads(partitions, rounds, context)
     record.scores = {slot: result.to_dict() for slot, result in results.items()}
+    if cfg.record.predictions:
+        record.predictions = {slot: result.predictions for slot, result in results.items() if result.predictions}
     record.counts["label_skips"] = label_skips
     log_to_experiments(loggers, record.to_dict(), run_dir or Path(cfg.paths.output_root))
 

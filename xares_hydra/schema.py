@@ -92,6 +92,14 @@ class DataSchema:
 @dataclass
 class RecordSchema:
     redact: bool = False
+    predictions: bool = True
+
+
+@dataclass
+class ReportSchema:
+    resamples: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
 
 
 @dataclass
@@ -111,6 +119,7 @@ class RootSchema:
     check: CheckSchema = field(default_factory=CheckSchema)
     data: DataSchema = field(default_factory=DataSchema)
     record: RecordSchema = field(default_factory=RecordSchema)
+    report: ReportSchema = field(default_factory=ReportSchema)
 
 
 def unique_suffix() -> str:

@@ -16,6 +16,7 @@ from xares_hydra.data.labels import SINGLE
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.heads.metrics import Metric
+from xares_hydra.heads.predictions import Predictions
 from xares_hydra.registry import Registry
 
 
@@ -74,6 +75,8 @@ class RoundScore:
     valid: float | None = None
     best_epoch: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # per-sample test predictions the score is recomputed from (``heads/predictions.py``)
+    predictions: Predictions | None = None
 
 
 HeadFunction = Callable[[RoundData, HeadContext], RoundScore]

@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.metrics import word_error_rate
+from xares_hydra.heads.metrics import word_edits, word_error_rate
+from xares_hydra.heads.predictions import TRANSCRIPTS, Predictions
 from xares_hydra.heads.text import SEPARATOR, transformers_module, word_level_tokenizer
 from xares_hydra.heads.training import fit, head_arguments, length_batches, named_splits, require_frames, seeded, step
 
@@ -201,10 +202,14 @@ class SpokenClips:
             frames[row, : len(clip)] = clip
         return SpeechBatch(torch.from_numpy(frames).to(self.device), lengths, indices)
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[SpeechBatch]:
+    def batch_indices(self, batch_size: int, generator: torch.Generator | None = None) -> list[np.ndarray]:
         usable = np.flatnonzero(self.embeddings.n_frames > 0)
-        for positions in length_batches(self.embeddings.n_frames[usable], batch_size, generator):
-            yield self.batch(usable[positions])
+        batches = length_batches(self.embeddings.n_frames[usable], batch_size, generator)
+        return [usable[positions] for positions in batches]
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[SpeechBatch]:
+        for indices in self.batch_indices(batch_size, generator):
+            yield self.batch(indices)
 
 
 class SpeechRecogniser(torch.nn.Module):
@@ -330,6 +335,24 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
     history = fit(model.trainable(), context, train_epoch, validate)
     references, hypotheses = transcribe(model, clips["test"], args, eval_batch, greedy=True)
     examples = [{"reference": r, "hypothesis": h} for r, h in list(zip(references, hypotheses))[:3]]
+    predictions = transcript_predictions(context.metric.name, clips["test"], references, hypotheses, eval_batch)
     return history.score(
-        context.metric(references, hypotheses), test_wer=word_error_rate(references, hypotheses), examples=examples
+        context.metric(references, hypotheses),
+        predictions,
+        test_wer=word_error_rate(references, hypotheses),
+        examples=examples,
     )
+
+
+def transcript_predictions(
+    metric: str, clips: SpokenClips, references: list[str], hypotheses: list[str], batch_size: int
+) -> Predictions:
+    """Word edits and reference words per clip (corpus WER = their sums' ratio), with the texts."""
+    keys = [clips.embeddings.clip_keys[int(i)] for indices in clips.batch_indices(batch_size) for i in indices]
+    pairs = [(r.lower().split(), h.lower().split()) for r, h in zip(references, hypotheses, strict=True)]
+    arrays = {
+        "edits": np.array([word_edits(r, h) for r, h in pairs], dtype=np.int64),
+        "words": np.array([len(r) for r, _ in pairs], dtype=np.int64),
+    }
+    texts = [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses, strict=True)]
+    return Predictions(TRANSCRIPTS, metric, np.asarray(keys), arrays, texts)

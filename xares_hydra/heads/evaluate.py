@@ -16,6 +16,7 @@ from xares_hydra.encode.cache import WEIGHTED, EmbeddingSet, EncoderCache
 from xares_hydra.errors import LabelError, TaskSkipped
 from xares_hydra.heads import HEADS, HeadContext, RoundData, heads_for
 from xares_hydra.heads.plan import EXCLUDE_HOLDOUT, ONLY_HOLDOUT, Round, Subset, in_holdout
+from xares_hydra.heads.predictions import Predictions, summary_of
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,17 @@ class HeadResult:
     std: float
     rounds: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    # per round; written next to the record (``report/record.py``), summarised in it (chance, per class)
+    predictions: dict[str, Predictions] = field(default_factory=dict)
+    classes: list[Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        summary = summary_of(self.predictions, self.classes) if self.predictions else {}
         return {
             "head": self.head,
             "score": self.score,
             "std": self.std,
+            **summary,
             "rounds": self.rounds,
             "seconds": round(self.seconds, 3),
         }
@@ -98,7 +104,7 @@ def _run_head(
     head_name: str, rounds: list[Round], round_data: dict[str, RoundData], context: HeadContext
 ) -> HeadResult:
     started = time.perf_counter()
-    per_round = {}
+    per_round, predictions = {}, {}
     for item in rounds:
         data = round_data[item.name]
         round_started = time.perf_counter()
@@ -116,6 +122,8 @@ def _run_head(
             "seconds": round(time.perf_counter() - round_started, 3),
             **score.extra,
         }
+        if score.predictions is not None:
+            predictions[item.name] = score.predictions
         log.info("%s %s: %s = %.4f", head_name, item.name, context.metric.name, score.test)
     tests = np.array([entry["test"] for entry in per_round.values()], dtype=np.float64)
     return HeadResult(
@@ -124,6 +132,8 @@ def _run_head(
         std=float(tests.std()) if len(tests) > 1 else 0.0,
         rounds=per_round,
         seconds=time.perf_counter() - started,
+        predictions=predictions,
+        classes=list(context.task.label.classes) if context.task.label.classes else None,
     )
 
 

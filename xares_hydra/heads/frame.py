@@ -20,6 +20,7 @@ from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.linear_probe import build_probe, make_criterion
+from xares_hydra.heads.predictions import SEGMENTS, Predictions
 from xares_hydra.heads.training import fit, length_batches, named_splits, require_frames, seeded, shuffled_batches, step
 
 Event = tuple[float, float, int]
@@ -46,6 +47,7 @@ class FrameBatch:
     targets: torch.Tensor  # [B, T, C]
     mask: torch.Tensor  # [B, T] bool, True on real frames
     lengths: list[int]
+    indices: Sequence[int]
 
 
 @dataclass
@@ -79,6 +81,7 @@ class FrameClips:
             torch.from_numpy(targets).to(self.device),
             mask.to(self.device),
             lengths,
+            indices,
         )
 
     def training_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[FrameBatch]:
@@ -97,17 +100,22 @@ def masked_loss(criterion: torch.nn.Module, logits: torch.Tensor, batch: FrameBa
 
 
 @torch.no_grad()
-def score_frames(model: torch.nn.Module, clips: FrameClips, context: HeadContext, batch_size: int) -> float:
-    """The task metric over every clip, streamed batch by batch."""
+def score_frames(
+    model: torch.nn.Module, clips: FrameClips, context: HeadContext, batch_size: int
+) -> tuple[float, Predictions]:
+    """The task metric over every clip, streamed batch by batch, and each clip's segment counts."""
     metric_args = {"hop_size_in_ms": clips.hop_s * 1000, **context.task.metric_args}
     accumulator = context.metric.accumulator(**metric_args)
     model.eval()
+    keys, counts = [], []
     for batch in clips.scoring_batches(batch_size):
         probabilities = torch.sigmoid(model(batch.features)).float().cpu().numpy()
         targets = batch.targets.cpu().numpy()
         for row, length in enumerate(batch.lengths):
-            accumulator.update(targets[row, :length], probabilities[row, :length])
-    return accumulator.compute()
+            counts.append(accumulator.update(targets[row, :length], probabilities[row, :length]))
+        keys += [clips.embeddings.clip_keys[index] for index in batch.indices]
+    stacked = np.stack(counts) if counts else np.zeros((0, 3, clips.n_classes), dtype=np.int64)
+    return accumulator.compute(), Predictions(SEGMENTS, context.metric.name, np.asarray(keys), {"counts": stacked})
 
 
 def hop_seconds(encoder_info: dict) -> float:
@@ -140,8 +148,8 @@ def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
         ]
         return float(np.mean(losses))
 
-    def score(split: str) -> float:
+    def score(split: str) -> tuple[float, Predictions]:
         return score_frames(model, clips[split], context, settings.batch_size)
 
-    history = fit(model, context, train_epoch, lambda: score("valid"))
-    return history.score(score("test"))
+    history = fit(model, context, train_epoch, lambda: score("valid")[0])
+    return history.score(*score("test"))

@@ -17,6 +17,7 @@ import torch
 from xares_hydra.data.labels import SINGLE
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.linear_probe import stack_targets
+from xares_hydra.heads.predictions import clip_predictions
 
 
 def knn_scores(
@@ -71,4 +72,6 @@ def knn(data: RoundData, context: HeadContext) -> RoundScore:
         temperature=settings.temperature,
         feature_normalisation=bool(context.compat.get("knn_feature_normalisation")),
     )
-    return RoundScore(test=context.metric(stack_targets(data.test.known_targets, SINGLE), scores))
+    targets = stack_targets(data.test.known_targets, SINGLE)
+    predictions = clip_predictions(context.metric.name, data.test.clip_keys, targets, scores)
+    return RoundScore(test=context.metric(targets, scores), predictions=predictions)

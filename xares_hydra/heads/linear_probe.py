@@ -14,7 +14,7 @@ from xares_hydra.data.labels import MULTI, REGRESSION, SINGLE
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.layer_weights import clip_features, learned_weights, with_layer_weights
-from xares_hydra.heads.metrics import Metric
+from xares_hydra.heads.predictions import clip_predictions
 from xares_hydra.heads.training import fit, named_splits, seeded, shuffled_batches, step
 
 CRITERIA = {
@@ -82,8 +82,10 @@ def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
         return float(np.mean([step(optimizer, criterion(_squeeze(model(train_x[rows]), kind), train_y[rows]))
                               for rows in batches]))  # fmt: skip
 
-    history = fit(model, context, train_epoch, lambda: _score(model, splits["valid"], context.metric, kind))
-    return history.score(_score(model, splits["test"], context.metric, kind), **learned_weights(model))
+    history = fit(model, context, train_epoch, lambda: context.metric(*_outputs(model, splits["valid"], kind)))
+    targets, outputs = _outputs(model, splits["test"], kind)
+    predictions = clip_predictions(context.metric.name, data.test.clip_keys, targets, outputs)
+    return history.score(context.metric(targets, outputs), predictions, **learned_weights(model))
 
 
 def _squeeze(outputs: torch.Tensor, kind: str) -> torch.Tensor:
@@ -91,10 +93,11 @@ def _squeeze(outputs: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _score(model: torch.nn.Module, split: tuple[torch.Tensor, torch.Tensor], metric: Metric, kind: str) -> float:
+def _outputs(model: torch.nn.Module, split: tuple[torch.Tensor, torch.Tensor], kind: str) -> tuple[np.ndarray, ...]:
+    """(targets, outputs) of a split: class scores, probabilities (multi-label) or predicted values."""
     model.eval()
     features, targets = split
     outputs = torch.cat([model(chunk) for chunk in features.split(4096)])
     if kind == MULTI:
         outputs = torch.sigmoid(outputs)
-    return metric(targets.cpu().numpy(), _squeeze(outputs, kind).float().cpu().numpy())
+    return targets.cpu().numpy(), _squeeze(outputs, kind).float().cpu().numpy()

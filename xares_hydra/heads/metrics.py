@@ -122,6 +122,18 @@ def segment_activity(frames: np.ndarray, segment_frames: int) -> np.ndarray:
     return np.asarray(padded.reshape(n_segments, segment_frames, frames.shape[1]).any(axis=1))
 
 
+def class_f1(counts: np.ndarray) -> np.ndarray:
+    """Per-class F1 of [3, C] counts (true positives, false positives, false negatives); 0 where undefined."""
+    true_positive, false_positive, false_negative = counts
+    denominator = 2 * true_positive + false_positive + false_negative
+    return np.divide(2 * true_positive, denominator, out=np.zeros(len(denominator)), where=denominator > 0)
+
+
+def f1_from_counts(counts: np.ndarray, average: str) -> float:
+    """``macro``: mean of the per-class F1; ``micro``: F1 of the counts pooled over classes."""
+    return float(class_f1(counts.sum(axis=1, keepdims=True) if average == "micro" else counts).mean())
+
+
 class SegmentF1:
     """Segment-based F1 of multi-label frame predictions, accumulated clip by clip (so it can stream).
 
@@ -141,23 +153,22 @@ class SegmentF1:
         self.threshold = threshold
         self.counts: np.ndarray | None = None  # [3, C]: true positives, false positives, false negatives
 
-    def update(self, targets: np.ndarray, scores: np.ndarray) -> None:
-        """One clip: targets [T, C] (0/1) and scores [T, C] (probabilities)."""
+    def clip_counts(self, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """One clip's [3, C] segment counts: true positives, false positives, false negatives per class."""
         actual = segment_activity(np.asarray(targets) > 0.5, self.segment_frames)
         predicted = segment_activity(np.asarray(scores) > self.threshold, self.segment_frames)
-        counts = np.stack(
+        return np.stack(
             [(predicted & actual).sum(0), (predicted & ~actual).sum(0), (~predicted & actual).sum(0)]
         ).astype(np.int64)
+
+    def update(self, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """One clip: targets [T, C] (0/1) and scores [T, C] (probabilities); returns the clip's counts."""
+        counts = self.clip_counts(targets, scores)
         self.counts = counts if self.counts is None else self.counts + counts
+        return counts
 
     def compute(self) -> float:
-        if self.counts is None:
-            return float("nan")
-        counts = self.counts.sum(axis=1, keepdims=True) if self.average == "micro" else self.counts
-        true_positive, false_positive, false_negative = counts
-        denominator = 2 * true_positive + false_positive + false_negative
-        f1 = np.divide(2 * true_positive, denominator, out=np.zeros(len(denominator)), where=denominator > 0)
-        return float(f1.mean())
+        return float("nan") if self.counts is None else f1_from_counts(self.counts, self.average)
 
     def over(self, targets: Sequence[np.ndarray], scores: Sequence[np.ndarray]) -> float:
         for clip_targets, clip_scores in zip(targets, scores, strict=True):
@@ -186,6 +197,13 @@ def retrieval_recall(similarity: np.ndarray, caption_clip: np.ndarray, k: int = 
     Audio->text: a clip is a hit when any of its captions ranks in its top k. Text->audio: a caption
     is a hit when its clip ranks in its top k. Ties count against the hit (a constant similarity scores 0).
     """
+    audio_rank, text_rank = retrieval_ranks(similarity, caption_clip)
+    return recall_from_ranks(audio_rank, text_rank, k)
+
+
+def retrieval_ranks(similarity: np.ndarray, caption_clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """0-based rank of each clip's best own caption ([clips], -1 for a clip without captions) and of each
+    caption's clip ([captions]); ties count against the hit."""
     similarity = np.asarray(similarity, dtype=np.float64)
     caption_clip = np.asarray(caption_clip, dtype=np.int64)
     n_clips, n_captions = similarity.shape
@@ -195,8 +213,12 @@ def retrieval_recall(similarity: np.ndarray, caption_clip: np.ndarray, k: int = 
     audio_rank = np.where(own, False, similarity >= best_own).sum(axis=1)
     own_score = similarity[caption_clip, np.arange(n_captions)]
     text_rank = (similarity >= own_score).sum(axis=0) - 1
-    has_captions = own.any(axis=1)
-    return float((np.mean(audio_rank[has_captions] < k) + np.mean(text_rank < k)) / 2)
+    return np.where(own.any(axis=1), audio_rank, -1), text_rank
+
+
+def recall_from_ranks(audio_rank: np.ndarray, text_rank: np.ndarray, k: int = 1) -> float:
+    """Recall@k from the ranks of ``retrieval_ranks`` (clips without captions, rank -1, do not count)."""
+    return float((np.mean(audio_rank[audio_rank >= 0] < k) + np.mean(text_rank < k)) / 2)
 
 
 @metric("recallatk_r1")

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import LabelError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.metrics import retrieval_recall
+from xares_hydra.heads.metrics import recall_from_ranks, retrieval_ranks
+from xares_hydra.heads.predictions import RETRIEVAL, Predictions
 from xares_hydra.heads.text import Tokenizer, load_tokenizer
 from xares_hydra.heads.training import fit, head_arguments, named_splits, seeded, shuffled_batches, step
 
@@ -84,6 +85,7 @@ class CaptionedClips:
     token_ids: torch.Tensor  # [captions, L], padded
     token_mask: torch.Tensor  # [captions, L]
     caption_clip: np.ndarray  # [captions] clip index of each caption
+    clip_keys: list[str]  # [clips]
 
     @classmethod
     def build(cls, embeddings: EmbeddingSet, tokenizer: Tokenizer, device: torch.device) -> CaptionedClips:
@@ -105,6 +107,7 @@ class CaptionedClips:
             token_ids.to(device),
             token_mask.to(device),
             caption_clip,
+            clip_keys,
         )
 
 
@@ -177,6 +180,9 @@ def retrieval(data: RoundData, context: HeadContext) -> RoundScore:
         return context.metric(split.caption_clip, similarity(model, split))
 
     history = fit(model, context, train_epoch, lambda: score(splits["valid"]))
-    test_similarity = similarity(model, splits["test"])
-    recalls = {f"test_r{k}": retrieval_recall(test_similarity, splits["test"].caption_clip, k) for k in (5, 10)}
-    return history.score(context.metric(splits["test"].caption_clip, test_similarity), **recalls)
+    test = splits["test"]
+    audio_rank, text_rank = retrieval_ranks(similarity(model, test), test.caption_clip)
+    recalls = {f"test_r{k}": recall_from_ranks(audio_rank, text_rank, k) for k in (5, 10)}
+    arrays = {"audio_rank": audio_rank, "text_rank": text_rank, "caption_clip": test.caption_clip}
+    predictions = Predictions(RETRIEVAL, context.metric.name, np.asarray(test.clip_keys), arrays)
+    return history.score(predictions.score(), predictions, **recalls)

@@ -20,6 +20,7 @@ import torch
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore
+from xares_hydra.heads.predictions import Predictions
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -54,9 +55,9 @@ class TrainingHistory:
     valid_history: list[float] = field(default_factory=list)
     loss_history: list[float] = field(default_factory=list)
 
-    def score(self, test: float, **extra: Any) -> RoundScore:
+    def score(self, test: float, predictions: Predictions | None = None, **extra: Any) -> RoundScore:
         history = {"valid_history": self.valid_history, "train_loss_history": self.loss_history}
-        return RoundScore(test=test, valid=self.valid, best_epoch=self.epoch, extra={**history, **extra})
+        return RoundScore(test, self.valid, self.epoch, {**history, **extra}, predictions)
 
 
 def fit(

@@ -23,6 +23,7 @@ from xares_hydra.atomic import read_json
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.errors import Status, XaresError
 from xares_hydra.report.cli import write_reports
+from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.record import RECORD_FILE
 from xares_hydra.report.summary import distinguishing_overrides, records_in
 from xares_hydra.sweep_checks import check_sweep
@@ -56,7 +57,11 @@ class SweepSummary(Callback):
         if not records:
             log.error("No result records under %s", sweep_dir)
             sys.exit(1)
-        for path in write_reports(records, sweep_dir, title=f"xares sweep {sweep_dir}"):
+        report = config.get("report") or {}
+        statistics = StatisticsSettings(
+            int(report.get("resamples", 1000)), int(report.get("seed", 0)), float(report.get("confidence", 0.95))
+        )
+        for path in write_reports(records, sweep_dir, title=f"xares sweep {sweep_dir}", statistics=statistics):
             log.info("Wrote %s", path)
         counts = Counter(record["status"] for record in records)
         line = f"sweep: {len(records)} jobs: " + ", ".join(f"{counts[status]} {status}" for status in SWEEP_STATUSES)

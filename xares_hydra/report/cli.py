@@ -1,4 +1,5 @@
-"""``xares-report DIR``: rebuild the summary, leaderboard and head-search selection from result records.
+"""``xares-report DIR``: rebuild the summary, leaderboard, head-search selection and diagnostics from result
+records and the per-sample predictions next to them; ``--compare A B`` tests encoder A against B per task.
 
 DIR is a sweep folder (``outputs/multirun/<date>/<time>``) or a results folder
 (``<results_root>``, holding ``<encoder>/<task>/*.json`` from every run); nothing is run. The sweep
@@ -8,6 +9,7 @@ callback writes the same files into the sweep folder at the end of each multirun
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +19,17 @@ from rich.console import Console
 
 from xares_hydra.atomic import write_json
 from xares_hydra.console import stdout_console
+from xares_hydra.errors import ConfigError
+from xares_hydra.report.compare import compare, comparison_table, write_comparison
+from xares_hydra.report.diagnostics import write_diagnostics
 from xares_hydra.report.layers import layer_curves, layers_table, write_layer_report
-from xares_hydra.report.leaderboard import build_leaderboard, leaderboard_tables, modes_of, write_leaderboard
+from xares_hydra.report.leaderboard import (
+    StatisticsSettings,
+    build_leaderboard,
+    leaderboard_tables,
+    modes_of,
+    write_leaderboard,
+)
 from xares_hydra.report.redact import redact_record
 from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
 from xares_hydra.report.summary import print_summary, records_in, summarise, write_summary
@@ -33,18 +44,20 @@ def write_reports(
     published: bool = True,
     title: str = "xares results",
     console: Console | None = None,
+    statistics: StatisticsSettings | None = None,
+    latex: bool = False,
 ) -> list[Path]:
-    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode, for layer sweeps ``layers.*`` and,
-    for searches, ``selection.*``."""
+    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode, for layer sweeps ``layers.*``, for
+    searches ``selection.*``, and the diagnostics (``classes.md``, ``figures/``)."""
     console = console or stdout_console()
     summary = summarise(records)
     print_summary(summary, console, title=title)
     written = write_summary(summary, folder)
     for mode in modes or modes_of(records):
-        board = build_leaderboard(records, mode, published=published)
+        board = build_leaderboard(records, mode, published=published, statistics=statistics or StatisticsSettings())
         for table in leaderboard_tables(board):
             console.print(table)
-        written += write_leaderboard(board, folder)
+        written += write_leaderboard(board, folder, latex=latex)
     curves = layer_curves(records)
     if curves:
         console.print(layers_table(curves))
@@ -53,7 +66,7 @@ def write_reports(
     if is_search(selections):
         console.print(selection_table(selections))
         written += write_selection(selections, folder)
-    return written
+    return written + write_diagnostics(records, folder)
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -75,7 +88,29 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="write a shareable copy: the records (under OUT/records/) and the reports with home folder, host name "
         "and absolute paths replaced by placeholders; OUT defaults to FOLDER-redacted and must lie outside FOLDER",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--format",
+        action="append",
+        choices=["latex"],
+        default=[],
+        help="also write the leaderboard as a booktabs LaTeX table (leaderboard.tex)",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="only compare two columns task by task (e.g. mel noise, or 'mel[lr=0.001]' noise)",
+    )
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=1000,
+        help="bootstrap and permutation resamples (0: no intervals or tests; default 1000)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default 0.05)")
+    return parser.parse_args(argv)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xares-report: no result records under {folder}", file=sys.stderr)
         return 1
     out = (arguments.out or folder).expanduser().resolve()
+    statistics = StatisticsSettings(arguments.resamples, arguments.seed, arguments.confidence, arguments.alpha)
     title = f"xares results in {folder}"
     written = []
     if arguments.redact:
@@ -105,25 +141,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         if out.is_relative_to(folder):
             print(f"xares-report: --redact writes a copy; give an --out folder outside {folder}", file=sys.stderr)
             return 2
-        written = write_redacted_records(records, folder, out / "records")
-        records, title = [redact_record(record) for record in records], "xares results (redacted)"
+        records, written = write_redacted_records(records, folder, out / "records")
+        title = "xares results (redacted)"
+    if arguments.compare:
+        return run_comparison(records, *arguments.compare, statistics, out)
     modes = [arguments.mode] if arguments.mode else None
-    written += write_reports(records, out, modes, not arguments.no_published, title=title)
+    latex = "latex" in arguments.format
+    written += write_reports(records, out, modes, not arguments.no_published, title, None, statistics, latex)
     for path in written:
         print(f"Wrote {path}")
     return 0
 
 
-def write_redacted_records(records: list[dict[str, Any]], folder: Path, out: Path) -> list[Path]:
-    """Each record read from a file under ``folder``, redacted, to the same relative place under ``out``."""
-    written = []
+def write_redacted_records(
+    records: list[dict[str, Any]], folder: Path, out: Path
+) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Each record read from a file under ``folder``, redacted, to the same relative place under ``out``, with
+    its prediction files (clip keys and outputs only, nothing to redact). Returns the redacted records, each
+    with its new path, and the files written."""
+    redacted, written = [], []
     for record in records:
-        if "path" not in record:
-            continue  # a job that left no record: only in the reports
-        path = out / Path(record["path"]).relative_to(folder)
-        write_json(path, redact_record({key: value for key, value in record.items() if key != "path"}))
-        written.append(path)
-    return written
+        copy = redact_record({key: value for key, value in record.items() if key != "path"})
+        if "path" in record:  # a job that left no record is only in the reports
+            source = Path(record["path"])
+            path = out / source.relative_to(folder)
+            for slot in copy.get("scores", {}).values():
+                if isinstance(slot, dict) and slot.get("predictions"):
+                    target = path.parent / slot["predictions"]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(source.parent / slot["predictions"], target)
+                    written.append(target)
+            write_json(path, copy)
+            written.append(path)
+            copy["path"] = str(path)
+        redacted.append(copy)
+    return redacted, written
+
+
+def run_comparison(records: list[dict[str, Any]], a: str, b: str, statistics: StatisticsSettings, out: Path) -> int:
+    try:
+        column_a, column_b, comparisons = compare(records, a, b, statistics)
+    except ConfigError as error:
+        print(f"xares-report: {error}", file=sys.stderr)
+        return 2
+    stdout_console().print(comparison_table(column_a, column_b, comparisons, statistics.alpha))
+    print(f"Wrote {write_comparison(column_a, column_b, comparisons, statistics, out)}")
+    return 0
 
 
 if __name__ == "__main__":

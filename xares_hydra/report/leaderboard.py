@@ -8,20 +8,27 @@ Built from result records only, of one sweep folder or of a results folder
   between the columns shown (``mel``, ``mel [lr=0.01]``); of several scored records for the same
   task and column the newest wins;
 - rows in the X-ARES README order under its task names, other tasks after them;
-- weighted averages over the public and over all tasks with ``report.weighted_average``, and the
-  number of tasks each covers; ``±`` is the standard deviation over folds (k-fold tasks);
+- records that differ only in the seed share a column: a cell is the mean over its seeds, ``±`` the
+  standard deviation over the seeds (one seed: over the folds of a k-fold task);
+- ``[low, high]``: the bootstrap confidence interval over test clips (``report/statistics.py``), from
+  the per-sample predictions next to the records; the row's best is bold, and ``≈`` marks the cells not
+  significantly worse than it (paired permutation test, Holm-corrected over the row);
+- weighted averages over the public and over all tasks of the cells, with their intervals, and the
+  number of tasks each covers;
 - the published X-ARES numbers (``published``) as extra columns marked ``(published)``.
-Written as Markdown, CSV, JSON and a PNG bar chart (matplotlib, Agg canvas).
+Written as Markdown, CSV, JSON, a PNG bar chart (matplotlib, Agg canvas) and, on request, LaTeX.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
@@ -39,11 +46,22 @@ from xares_hydra.report.published import (
     published_scores,
     published_task_count,
 )
-from xares_hydra.report.summary import HEAD_SLOTS, latest_scored, setting_key, weighted_average
+from xares_hydra.report.record import predictions_of
+from xares_hydra.report.statistics import (
+    Interval,
+    NotComparable,
+    Run,
+    bootstrap_scores,
+    holm,
+    paired_test,
+    percentile_interval,
+)
+from xares_hydra.report.summary import HEAD_SLOTS, by_seed, is_public_xares_task, latest_scored, setting_key
 
 HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
 AVERAGE_SCOPES = {"public": "Weighted Average (public tasks)", "all": "Weighted Average (all tasks)"}
 PUBLISHED_MARK = "(published)"
+NOT_WORSE_MARK = "≈"
 LEADERBOARD_KIND = "xares-hydra leaderboard"
 
 
@@ -60,30 +78,49 @@ class TaskRow:
     name: str
     label: str
     private: bool = False
+    public: bool = False  # counted in the public average (tag xares_public)
     weight: float | None = None
     metric: str | None = None
     higher_is_better: bool = True
+    chance: float | None = None
 
 
 @dataclass(frozen=True)
 class Cell:
     score: float
-    std: float | None = None  # over folds, k-fold tasks only
+    std: float | None = None  # over seeds; with one seed over folds (k-fold tasks only)
     printed: str | None = None  # published cells: the README's text where it is more than the score
+    seeds: int = 1
+    interval: Interval | None = None
 
     def text(self) -> str:
         if self.printed:
             return self.printed
-        return f"{self.score:.3f} ± {self.std:.3f}" if self.std is not None else f"{self.score:.3f}"
+        text = f"{self.score:.3f} ± {self.std:.3f}" if self.std is not None else f"{self.score:.3f}"
+        text += f" {self.interval.text()}" if self.interval else ""
+        return text + (f" ({self.seeds} seeds)" if self.seeds > 1 else "")
 
 
 @dataclass(frozen=True)
 class Average:
     score: float | None
     tasks: int
+    interval: Interval | None = None
 
     def text(self) -> str:
-        return "-" if self.score is None else f"{self.score:.3f}"
+        if self.score is None:
+            return "-"
+        return f"{self.score:.3f}" + (f" {self.interval.text()}" if self.interval else "")
+
+
+@dataclass(frozen=True)
+class StatisticsSettings:
+    """Bootstrap resamples (0: no intervals or tests), their seed, the interval's level, the test's alpha."""
+
+    resamples: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+    alpha: float = 0.05
 
 
 @dataclass
@@ -93,6 +130,9 @@ class HeadTable:
     columns: list[Column]
     cells: dict[tuple[str, str], Cell]  # (task, column label)
     averages: dict[tuple[str, str], Average]  # (scope, column label)
+    # (task, column label) -> Holm-adjusted p of the paired test against the row's best, where tested
+    versus_best: dict[tuple[str, str], float] = field(default_factory=dict)
+    alpha: float = 0.05
 
     @property
     def title(self) -> str:
@@ -111,6 +151,11 @@ class HeadTable:
         best = max(scores.values()) if row.higher_is_better else min(scores.values())
         return {label for label, score in scores.items() if score == best}
 
+    def not_worse(self, row: TaskRow, column: Column) -> bool:
+        """Not the best, yet not significantly worse than it (``≈``)."""
+        p_value = self.versus_best.get((row.name, column.label))
+        return p_value is not None and p_value >= self.alpha
+
 
 @dataclass
 class Leaderboard:
@@ -124,7 +169,12 @@ class Leaderboard:
         return any(column.published for table in self.tables for column in table.columns)
 
 
-def build_leaderboard(records: list[dict[str, Any]], mode: str = "default", published: bool = True) -> Leaderboard:
+def build_leaderboard(
+    records: list[dict[str, Any]],
+    mode: str = "default",
+    published: bool = True,
+    statistics: StatisticsSettings | None = None,
+) -> Leaderboard:
     """The leaderboard of one mode from result records (oldest first, as ``load_records`` returns them)."""
     in_mode = [record for record in records if record.get("mode", "default") == mode and "schema" in record]
     scored = latest_scored(in_mode)
@@ -132,7 +182,8 @@ def build_leaderboard(records: list[dict[str, Any]], mode: str = "default", publ
     labels = column_labels(in_mode)
     columns = sorted({column_of(record, labels) for record in in_mode}, key=lambda column: column.label)
     with_published = published and any(row.name in PUBLISHED_ORDER for row in tasks)
-    tables = [_head_table(slot, tasks, columns, scored, with_published, labels) for slot in HEAD_SLOTS]
+    statistics = statistics or StatisticsSettings(resamples=0)
+    tables = [_head_table(slot, tasks, columns, scored, with_published, labels, statistics) for slot in HEAD_SLOTS]
     crashed = [record for record in records if "schema" not in record]  # jobs that died without a record
     return Leaderboard(
         mode,
@@ -162,9 +213,11 @@ def _task_rows(records: list[dict[str, Any]]) -> list[TaskRow]:
                 name=task["name"],
                 label=task.get("formal_name") or task["name"],
                 private=bool(task.get("private")),
+                public=is_public_xares_task(task),
                 weight=task.get("eval_weight"),
                 metric=task.get("metric"),
                 higher_is_better=task.get("higher_is_better", True),
+                chance=next((s["chance"] for s in record["scores"].values() if s.get("chance") is not None), None),
             ),
         )
     return sorted(rows.values(), key=_row_order)
@@ -181,27 +234,109 @@ def _head_table(
     scored: list[dict[str, Any]],
     with_published: bool,
     labels: dict[str, str],
+    statistics: StatisticsSettings,
 ) -> HeadTable:
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores."""
-    cells: dict[tuple[str, str], Cell] = {}
-    members: dict[Column, list[dict[str, Any]]] = {}
+    members: dict[tuple[str, Column], list[dict[str, Any]]] = {}
     for record in scored:
-        result = record["scores"].get(slot)
-        if result is None:
-            continue
-        column = column_of(record, labels)
-        members.setdefault(column, []).append(record)
-        std = result.get("std") if record["task"].get("kfold") else None
-        cells[record["task"]["name"], column.label] = Cell(result["score"], std)
-    ours = columns if slot == "mlp" else [column for column in columns if column in members]
+        if slot in record["scores"]:
+            members.setdefault((record["task"]["name"], column_of(record, labels)), []).append(record)
+    cells, runs, resampled = {}, {}, {}
+    for (task, column), records in members.items():
+        seeds = [group[-1] for group in by_seed(records, slot)]
+        cells[task, column.label], runs[task, column.label] = _cell(seeds, slot)
+        if statistics.resamples and runs[task, column.label]:
+            resampled[task, column.label] = _resampled(runs[task, column.label], statistics)
+    for key, scores in resampled.items():
+        cells[key] = dataclasses.replace(cells[key], interval=percentile_interval(scores, statistics.confidence))
+    used = {column for _, column in members}
+    ours = columns if slot == "mlp" else [column for column in columns if column in used]
+    rows_of = {row.name: row for row in tasks}
     averages = {
-        (scope, column.label): Average(*weighted_average(members.get(column, []), slot, scope))
+        (scope, column.label): _column_average(rows_of, cells, resampled, column, scope, statistics)
         for column in ours
         for scope in AVERAGE_SCOPES
     }
+    versus_best = _versus_best(tasks, ours, cells, runs, statistics) if statistics.resamples else {}
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
-    return HeadTable(slot, rows, ours + theirs, cells, averages)
+    return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha)
+
+
+def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
+    """The mean over seeds (std over seeds, or over folds for one seed of a k-fold task) and its runs."""
+    scores = [record["scores"][slot]["score"] for record in seeds]
+    if len(seeds) > 1:
+        std = float(np.std(scores))
+    else:
+        std = seeds[0]["scores"][slot].get("std") if seeds[0]["task"].get("kfold") else None
+    runs = [predictions_of(record, slot) for record in seeds]
+    complete = [run for run in runs if run is not None] if all(run is not None for run in runs) else []
+    return Cell(float(np.mean(scores)), std, seeds=len(seeds)), complete
+
+
+def _resampled(runs: list[Run], statistics: StatisticsSettings) -> np.ndarray | None:
+    try:
+        return bootstrap_scores(runs, statistics.resamples, statistics.seed)
+    except NotComparable:
+        return None
+
+
+def _column_average(
+    rows: dict[str, TaskRow],
+    cells: dict[tuple[str, str], Cell],
+    resampled: dict[tuple[str, str], np.ndarray | None],
+    column: Column,
+    scope: str,
+    statistics: StatisticsSettings,
+) -> Average:
+    """sum(score x weight) / sum(weight) over the column's cells in scope; its interval from the cells' resamples."""
+    counted = [
+        (row, cells[name, column.label])
+        for name, row in rows.items()
+        if (name, column.label) in cells and (scope == "all" or row.public)
+    ]
+    weights = np.array([float(row.weight or 0) for row, _ in counted])
+    if not counted or weights.sum() == 0:
+        return Average(None, 0)
+    score = float(np.dot(weights, [cell.score for _, cell in counted]) / weights.sum())
+    draws = [resampled.get((row.name, column.label)) for row, _ in counted]
+    interval = None
+    if statistics.resamples and all(draw is not None for draw in draws):
+        combined = np.tensordot(weights, np.stack(draws), axes=1) / weights.sum()
+        interval = percentile_interval(combined, statistics.confidence)
+    return Average(score, len(counted), interval)
+
+
+def _versus_best(
+    tasks: list[TaskRow],
+    columns: list[Column],
+    cells: dict[tuple[str, str], Cell],
+    runs: dict[tuple[str, str], list[Run]],
+    statistics: StatisticsSettings,
+) -> dict[tuple[str, str], float]:
+    """Per row: each column tested against the row's best (paired), Holm-adjusted over the row's tests."""
+    adjusted = {}
+    for row in tasks:
+        present = [column.label for column in columns if runs.get((row.name, column.label))]
+        if len(present) < 2:
+            continue
+        sign = 1 if row.higher_is_better else -1
+        best = max(present, key=lambda label: sign * cells[row.name, label].score)
+        tested = {}
+        for label in present:
+            if label == best:
+                continue
+            try:
+                comparison = paired_test(
+                    runs[row.name, best], runs[row.name, label], statistics.resamples, statistics.seed
+                )
+            except NotComparable:
+                continue
+            tested[label] = comparison.p_value
+        for label, p_value in zip(tested, holm(list(tested.values()))):
+            adjusted[row.name, label] = p_value
+    return adjusted
 
 
 def _published_columns(
@@ -267,7 +402,7 @@ def _markdown_table(table: HeadTable) -> list[str]:
     ]
     for row in table.rows:
         best = table.best_in_row(row)
-        texts = [_bold(table.cell_text(row, column), column.label in best) for column in table.columns]
+        texts = [_bold(_marked_text(table, row, column), column.label in best) for column in table.columns]
         lines.append(f"| {row.label}{'[^priv]' if row.private else ''} | " + " | ".join(texts) + " |")
     for scope, title in AVERAGE_SCOPES.items():
         texts = [_average(table, scope, column).text() for column in table.columns]
@@ -285,14 +420,23 @@ def _bold(text: str, bold: bool) -> str:
     return f"**{text}**" if bold else text
 
 
+def _marked_text(table: HeadTable, row: TaskRow, column: Column) -> str:
+    return table.cell_text(row, column) + (f" {NOT_WORSE_MARK}" if table.not_worse(row, column) else "")
+
+
 def _entry_encoder(entry: dict[str, Any]) -> str:
     return f"{entry['encoder']} [{entry['variant']}]" if entry["variant"] else entry["encoder"]
 
 
 def _notes(board: Leaderboard) -> list[str]:
     notes = [
-        f"{board.records} result records in {board.mode} mode; of several for the same task, encoder and "
-        "setting the newest scored one counts. Bold: the best score of the row. ± : standard deviation over folds.",
+        f"{board.records} result records in {board.mode} mode; of several for the same task, encoder, "
+        "setting and seed the newest scored one counts. Bold: the best score of the row. Records that differ only "
+        "in the seed share a column: the cell is their mean, ± the standard deviation over the seeds, "
+        "(n seeds) their number; with one seed ± is the standard deviation over the folds of a k-fold task.",
+        "[low, high]: bootstrap confidence interval over the test clips (clips resampled within each fold, the "
+        f"same draws for every seed). {NOT_WORSE_MARK}: not significantly worse than the row's best (paired "
+        "permutation test on the per-sample predictions, Holm-corrected over the row's comparisons).",
         "Weighted average = sum(score × weight) / sum(weight) over the tasks a column has scores for, with the "
         "tasks' eval weights (X-ARES: about the size of each test set); the last row says how many tasks that is.",
     ]
@@ -323,7 +467,7 @@ def _notes(board: Leaderboard) -> list[str]:
 def leaderboard_csv(board: Leaderboard) -> str:
     labels = list(dict.fromkeys(column.label for table in board.tables for column in table.columns))
     fields = ["head", "task", "Task", "private", "weight", "metric"]
-    fields += [name for label in labels for name in (label, f"{label} std")]
+    fields += [name for label in labels for name in (label, f"{label} std", f"{label} low", f"{label} high")]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -340,6 +484,8 @@ def leaderboard_csv(board: Leaderboard) -> str:
             for column in table.columns:
                 if cell := table.cells.get((row.name, column.label)):
                     entry[column.label], entry[f"{column.label} std"] = cell.score, cell.std
+                    if cell.interval:
+                        entry[f"{column.label} low"], entry[f"{column.label} high"] = astuple(cell.interval)
             writer.writerow(entry)
         for scope, title in AVERAGE_SCOPES.items():
             entry = {"head": table.slot, "task": f"weighted_average_{scope}", "Task": title}
@@ -359,7 +505,9 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
                 asdict(row)
                 | {
                     "cells": {
-                        c.label: asdict(cell) for c in table.columns if (cell := table.cells.get((row.name, c.label)))
+                        c.label: asdict(cell) | {"versus_best_p_holm": table.versus_best.get((row.name, c.label))}
+                        for c in table.columns
+                        if (cell := table.cells.get((row.name, c.label)))
                     }
                 }
                 for row in table.rows
@@ -385,14 +533,18 @@ def leaderboard_stem(mode: str) -> str:
     return "leaderboard" if mode == "default" else f"leaderboard-{mode}"
 
 
-def write_leaderboard(board: Leaderboard, folder: Path) -> list[Path]:
-    """``<stem>.md``, ``.csv``, ``.json`` and, when any score exists, ``.png`` in ``folder``."""
+def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> list[Path]:
+    """``<stem>.md``, ``.csv``, ``.json``, when any score exists ``.png``, and with ``latex`` ``.tex`` in ``folder``."""
     stem = folder / leaderboard_stem(board.mode)
     paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json")]
-    for path, text in zip(paths[:2], (leaderboard_markdown(board), leaderboard_csv(board))):
+    texts = [leaderboard_markdown(board), leaderboard_csv(board)]
+    if latex:
+        paths.insert(2, stem.with_suffix(".tex"))
+        texts.append(leaderboard_latex(board))
+    for path, text in zip([path for path in paths if path.suffix != ".json"], texts):
         with atomic_path(path) as partial:
             partial.write_text(text)
-    write_json(paths[2], leaderboard_dict(board))
+    write_json(stem.with_suffix(".json"), leaderboard_dict(board))
     figure = stem.with_suffix(".png")
     if plot_leaderboard(board, figure):
         paths.append(figure)
@@ -412,7 +564,7 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
             table.add_column(escape(column.label), justify="right", style="dim" if column.published else None)
         for row in head.rows:
             best = head.best_in_row(row)
-            texts = [_rich_bold(head.cell_text(row, column), column.label in best) for column in head.columns]
+            texts = [_rich_bold(_marked_text(head, row, column), column.label in best) for column in head.columns]
             table.add_row(escape(row.label) + (" (private)" if row.private else ""), *texts)
         for scope, title in AVERAGE_SCOPES.items():
             texts = [f"{_average(head, scope, c).text()} ({_average(head, scope, c).tasks})" for c in head.columns]
@@ -426,17 +578,19 @@ def _rich_bold(text: str, bold: bool) -> str:
 
 
 def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
-    """Per-task horizontal bars, one panel per head; published columns hatched. False if nothing to plot."""
+    """Per-task horizontal bars with their intervals as error bars, one panel per head, each task's chance
+    level as a dotted line and the weighted average (all tasks) as its own bar; a colour per column,
+    published columns hatched. False if nothing to plot."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     tables = [table for table in board.tables if any(not column.published for column in _plotted(table))]
     if not tables:
         return False
-    tallest = max(len(table.rows) * max(1, len(table.columns)) for table in tables)
+    tallest = max((len(table.rows) + 1) * max(1, len(table.columns)) for table in tables)
     figure = Figure(figsize=(6.5 * len(tables), 2.2 + 0.16 * tallest), layout="constrained")
     FigureCanvasAgg(figure)
-    colours = _encoder_colours(tables)
+    colours = _column_colours(tables)
     legend: dict[str, Any] = {}
     for axes, table in zip(figure.subplots(1, len(tables), squeeze=False)[0], tables):
         _plot_head(axes, table, colours)
@@ -453,35 +607,90 @@ def _plotted(table: HeadTable) -> list[Column]:
     return [c for c in table.columns if any((row.name, c.label) in table.cells for row in table.rows)]
 
 
-def _encoder_colours(tables: list[HeadTable]) -> dict[str, Any]:
+def _column_colours(tables: list[HeadTable]) -> dict[str, Any]:
     from matplotlib import colormaps
 
-    encoders = list(dict.fromkeys(column.encoder for table in tables for column in table.columns))
-    palette = colormaps["tab10"]
-    return {encoder: palette(index % 10) for index, encoder in enumerate(encoders)}
+    labels = list(dict.fromkeys(column.label for table in tables for column in table.columns))
+    palette = colormaps["tab10" if len(labels) <= 10 else "tab20"]
+    return {label: palette(index % palette.N) for index, label in enumerate(labels)}
 
 
 def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
     columns = _plotted(table)
     height = 0.8 / len(columns)
+    average_row = len(table.rows)
     for index, column in enumerate(columns):
-        positions, scores = [], []
-        for position, row in enumerate(table.rows):
-            if cell := table.cells.get((row.name, column.label)):
-                positions.append(position - 0.4 + height * (index + 0.5))
-                scores.append(cell.score)
+        bars = [(at, cell) for at, row in enumerate(table.rows) if (cell := table.cells.get((row.name, column.label)))]
+        offset = -0.4 + height * (index + 0.5)
+        positions = [position + offset for position, _ in bars]
+        scores = [cell.score for _, cell in bars]
+        average = _average(table, "all", column)
+        if average.score is not None:
+            positions.append(average_row + offset)
+            scores.append(average.score)
+        intervals = [cell.interval for _, cell in bars] + ([average.interval] if average.score is not None else [])
+        errors = np.array([[s - i.low, i.high - s] if i else [0.0, 0.0] for s, i in zip(scores, intervals)]).T
         axes.barh(
             positions,
             scores,
             height=height,
             label=column.label,
-            color=colours[column.encoder],
+            color=colours[column.label],
             alpha=0.45 if column.published else 1.0,
             hatch="//" if column.published else None,
+            xerr=errors if any(intervals) else None,
+            error_kw={"elinewidth": 0.8, "capsize": 1.5},
         )
-    axes.set_yticks(range(len(table.rows)), [row.label for row in table.rows], fontsize=8)
-    axes.set_ylim(len(table.rows) - 0.5, -0.5)
+    for position, row in enumerate(table.rows):
+        if row.chance is not None:
+            axes.vlines(row.chance, position - 0.45, position + 0.45, colors="black", linestyles=":", linewidth=1)
+    labels = [row.label for row in table.rows] + [AVERAGE_SCOPES["all"]]
+    axes.set_yticks(range(len(labels)), labels, fontsize=8)
+    axes.axhline(average_row - 0.5, color="grey", linewidth=0.5)
+    axes.set_ylim(len(labels) - 0.5, -0.5)
     if all(0.0 <= cell.score <= 1.0 for cell in table.cells.values()):
         axes.set_xlim(0.0, 1.0)
-    axes.set_xlabel("score")
+    axes.set_xlabel("score (error bars: confidence interval; dotted: chance level)")
     axes.grid(axis="x", alpha=0.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# LaTeX
+
+
+def leaderboard_latex(board: Leaderboard) -> str:
+    """One booktabs table per head: tasks as rows, columns as in the Markdown, the row's best in bold."""
+    parts = [f"% xares-hydra leaderboard ({board.mode} mode); needs \\usepackage{{booktabs}}"]
+    for table in board.tables:
+        parts += [
+            "\\begin{table}[t]",
+            "\\centering",
+            f"\\caption{{{_latex(table.title)} ({_latex(board.mode)} mode)}}",
+            "\\begin{tabular}{l" + "r" * len(table.columns) + "}",
+            "\\toprule",
+            "Task & " + " & ".join(_latex(column.label) for column in table.columns) + " \\\\",
+            "\\midrule",
+        ]
+        for row in table.rows:
+            best = table.best_in_row(row)
+            texts = [_latex_cell(_marked_text(table, row, c), c.label in best) for c in table.columns]
+            parts.append(_latex(row.label) + " & " + " & ".join(texts) + " \\\\")
+        parts.append("\\midrule")
+        for scope, title in AVERAGE_SCOPES.items():
+            texts = [_latex(_average(table, scope, column).text()) for column in table.columns]
+            parts.append(_latex(title) + " & " + " & ".join(texts) + " \\\\")
+        parts += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(parts)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "±": r"$\pm$", "†": r"$^\dagger$", "≈": r"$\approx$"}  # fmt: skip
+
+
+def _latex(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(character, character) for character in text)
+
+
+def _latex_cell(text: str, bold: bool) -> str:
+    return f"\\textbf{{{_latex(text)}}}" if bold else _latex(text)

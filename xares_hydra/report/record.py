@@ -4,7 +4,9 @@ Written twice: into the Hydra job's output folder (``result.json``) and into the
 as ``<results_root>/<encoder>/<task>/<mode>-<identity hash>.json`` (``identity.record_identity``:
 resolved settings, encoder fingerprint, task version, seed, device type) so runs accumulate across
 sweeps, a different setting never replaces another's record, and a leaderboard can be rebuilt
-without running anything.
+without running anything. Each head's per-sample test predictions go next to both copies as
+``<mode>-<identity hash>.<slot>.npz`` (named in ``scores.<slot>.predictions``). The fields are
+documented in ``record.schema.json`` (shipped here).
 """
 
 from __future__ import annotations
@@ -25,12 +27,16 @@ from typing import Any
 
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.errors import Interrupted, Status, XaresError
+from xares_hydra.heads.predictions import Predictions, load_predictions, predictions_file, save_predictions
 from xares_hydra.report.identity import record_identity
 from xares_hydra.report.redact import redact_record
 
 log = logging.getLogger("xares")
 
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2
+# schema 1 records (before per-sample predictions) still load; they get no intervals or tests
+READABLE_SCHEMAS = (1, 2)
+SCHEMA_FILE = Path(__file__).with_name("record.schema.json")
 RECORD_FILE = "result.json"
 _VERSIONED_PACKAGES = ("xares-hydra", "torch", "torchaudio", "numpy", "scikit-learn", "faiss-cpu", "hydra-core",
                        "webdataset", "soundfile", "transformers")  # fmt: skip
@@ -55,6 +61,8 @@ class RunRecord:
     threads: int | None = None
     redact: bool = False  # write it shareable (``record.redact``): see report/redact.py
     written: dict[str, Any] | None = field(default=None, repr=False)
+    # head slot -> round -> per-sample test predictions; empty when record.predictions=false
+    predictions: dict[str, dict[str, Predictions]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,16 +97,37 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_record(record: dict[str, Any], output_dir: Path | None, results_root: Path | None) -> list[Path]:
-    written = []
+def write_record(
+    record: dict[str, Any],
+    output_dir: Path | None,
+    results_root: Path | None,
+    predictions: dict[str, dict[str, Predictions]] | None = None,
+) -> list[Path]:
+    """The record in each place, its prediction files (named in ``scores.<slot>.predictions``) first."""
+    targets = []
     if output_dir is not None:
-        written.append(output_dir / RECORD_FILE)
+        targets.append(output_dir / RECORD_FILE)
+    stem = record_identity(record)
     if results_root is not None:
-        name = record_identity(record) + ".json"
-        written.append(results_root / record["encoder"]["name"] / record["task"]["name"] / name)
-    for path in written:
+        targets.append(results_root / record["encoder"]["name"] / record["task"]["name"] / f"{stem}.json")
+    for slot in predictions or {}:
+        record["scores"][slot]["predictions"] = predictions_file(stem, slot)
+    written = []
+    for path in targets:
+        for slot, rounds in (predictions or {}).items():
+            written += save_predictions(path.parent / record["scores"][slot]["predictions"], rounds)
         write_json(path, record)
+        written.append(path)
     return written
+
+
+def predictions_of(record: dict[str, Any], slot: str) -> dict[str, Predictions] | None:
+    """The per-sample predictions a loaded record names for ``slot``; None where it has none."""
+    name = record.get("scores", {}).get(slot, {}).get("predictions")
+    if not name or "path" not in record:
+        return None
+    path = Path(record["path"]).parent / name
+    return load_predictions(path) if path.exists() else None
 
 
 def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
@@ -113,7 +142,7 @@ def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict
             if unreadable is not None:
                 unreadable.append(f"{path}: {error}")
             continue
-        if isinstance(document, dict) and document.get("schema") == RECORD_SCHEMA and "scores" in document:
+        if isinstance(document, dict) and document.get("schema") in READABLE_SCHEMAS and "scores" in document:
             document.setdefault("path", str(path))
             records.append(document)
     return sorted(records, key=lambda record: record.get("created", ""))
@@ -173,8 +202,10 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
     finally:
         record.timings = clock.total()
         record.written = redact_record(record.to_dict()) if record.redact else record.to_dict()
-        keep = results_root if record.status == Status.OK and record.scores else None
-        for path in write_record(record.written, output_dir, keep):
+        scored = record.status == Status.OK and bool(record.scores)
+        keep = results_root if scored else None
+        predictions = record.predictions if scored else None
+        for path in write_record(record.written, output_dir, keep, predictions):
             log.info("Wrote %s", path)
 
 

@@ -4,7 +4,8 @@ A trial is one head setting (``head.lr=1e-3 head.hidden_dim=256``) of a task and
 validation score is the mean over evaluation rounds of the trained head's best validation score
 (``scores.mlp.rounds.*.valid``); the winner is the trial with the best one, and its test score is
 the one to report (HEAR's protocol: the test data never chooses). Every trial's validation and
-test scores are kept in ``selection.json`` and ``selection.md``.
+test scores are kept in ``selection.json`` and ``selection.md``. The seed is not a setting: the
+records of one setting with different seeds form one trial, scored by their mean over the seeds.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.report.identity import column_key, column_labels
-from xares_hydra.report.summary import format_score, latest_scored, weighted_average
+from xares_hydra.report.summary import format_score, latest_scored, seed_averaged
 
 SEARCH_SLOT = "mlp"
 SELECTION_STEM = "selection"
@@ -49,17 +51,24 @@ class Trial:
     test_std: float | None
     path: str | None
 
+    seeds: int = 1
+
     @classmethod
-    def of(cls, record: dict[str, Any], label: str) -> Trial:
-        result = record["scores"].get(SEARCH_SLOT, {})
-        encoder = record["encoder"]["name"]
+    def of(cls, records: list[dict[str, Any]], label: str) -> Trial:
+        """One setting's records, one per seed: the mean over seeds (std over seeds when there are several)."""
+        valid = [value for record in records if (value := validation_score(record)) is not None]
+        tests = [record["scores"][SEARCH_SLOT]["score"] for record in records]
+        head = {key: value for key, value in records[0].get("head", {}).items() if key != "seed"}
+        std = float(np.std(tests)) if len(tests) > 1 else records[0]["scores"][SEARCH_SLOT].get("std")
+        encoder = records[0]["encoder"]["name"]
         return cls(
             label[len(encoder) :].strip(" []"),
-            record.get("head", {}),
-            validation_score(record),
-            result.get("score"),
-            result.get("std"),
-            record.get("path"),
+            head,
+            float(np.mean(valid)) if valid else None,
+            float(np.mean(tests)),
+            std,
+            records[0].get("path"),
+            len(records),
         )
 
 
@@ -71,7 +80,7 @@ class Selection:
     metric: str | None
     higher_is_better: bool
     trials: list[Trial] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[list[dict[str, Any]]] = field(default_factory=list)  # per trial, one per seed
 
     @property
     def winner(self) -> Trial | None:
@@ -83,9 +92,9 @@ class Selection:
         return max(candidates, key=lambda candidate: sign * candidate[1])[0]
 
     @property
-    def winning_record(self) -> dict[str, Any] | None:
+    def winning_records(self) -> list[dict[str, Any]]:
         winner = self.winner
-        return None if winner is None else self.records[self.trials.index(winner)]
+        return [] if winner is None else self.records[self.trials.index(winner)]
 
     def searched_keys(self) -> list[str]:
         """Head settings that differ between the trials."""
@@ -102,7 +111,10 @@ def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
     selections = []
     for (task, encoder, mode), members in sorted(groups.items()):
         labels = column_labels(members)  # what differs between this task's trials
-        members.sort(key=lambda record: labels[column_key(record)])
+        settings: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for record in members:
+            settings[column_key(record)].append(record)
+        trials = sorted(settings.values(), key=lambda records: labels[column_key(records[0])])
         first = members[0]["task"]
         selections.append(
             Selection(
@@ -111,8 +123,8 @@ def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
                 mode,
                 first.get("metric"),
                 first.get("higher_is_better", True),
-                [Trial.of(record, labels[column_key(record)]) for record in members],
-                members,
+                [Trial.of(records, labels[column_key(records[0])]) for records in trials],
+                trials,
             )
         )
     return selections
@@ -126,13 +138,14 @@ def selected_averages(selections: list[Selection]) -> list[dict[str, Any]]:
     """Per encoder and mode: the weighted average of the winners' test scores (public and all tasks)."""
     winners: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for selection in selections:
-        if (record := selection.winning_record) is not None:
-            winners[selection.encoder, selection.mode].append(record)
+        winners[selection.encoder, selection.mode].extend(selection.winning_records)
     averages = []
     for (encoder, mode), records in sorted(winners.items()):
+        if not records:
+            continue
         entry: dict[str, Any] = {"encoder": encoder, "mode": mode}
         for scope in ("public", "all"):
-            entry[scope], entry[f"{scope}_tasks"] = weighted_average(records, SEARCH_SLOT, scope)
+            entry[scope], _, _, entry[f"{scope}_tasks"] = seed_averaged(records, SEARCH_SLOT, scope)
         averages.append(entry)
     return averages
 
@@ -168,7 +181,8 @@ def selection_markdown(selections: list[Selection]) -> str:
             mark = "✓" if trial is selection.winner else ""
             settings = " | ".join(_setting(trial.head.get(key)) for key in keys)
             lines.append(
-                f"| {mark} | {settings} | {format_score(trial.valid)} | {format_score(trial.test, trial.test_std)} |"
+                f"| {mark} | {settings} | {format_score(trial.valid)} "
+                f"| {format_score(trial.test, trial.test_std, trial.seeds)} |"
             )
         lines.append("")
     lines += [

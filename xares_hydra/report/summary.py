@@ -3,7 +3,9 @@
 The weighted average of a head over a set of tasks is sum(score * weight) / sum(weight), over
 the tasks that produced a score (X-ARES weights, roughly each test set's size). Records are
 grouped by encoder, mode and the overrides that are not the task, so a sweep over
-``head.lr=1e-3,1e-2`` yields one average per learning rate.
+``head.lr=1e-3,1e-2`` yields one average per learning rate. The seed is never part of that key:
+records that differ only in the seed (``seed=0,1,2``) are repeats of one setting, averaged per seed
+and shown as mean ± std over the seeds with their number; heads without a seed (kNN) count once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -36,13 +39,23 @@ _GROUPING_OVERRIDE_KEYS = (
     *("paths.", "hydra.", "device=", "head.device", "encode.decode_threads", "encode.check", "encode.force"),
     *("encode.layers", "encode.frame_layers", "logger="),
     *("data.zenodo_api", "data.timeout", "data.retries", "data.force_download", "data.allow_http"),
-    *("data.allowed_hosts", "record.redact"),
+    *("data.allowed_hosts", "record.", "report."),
 )
+# a seed repeats a setting, it never makes a new one (so a head search cannot "select" a seed)
+_SEED_OVERRIDE_KEYS = ("seed=", "head.seed=")
+# heads that fit without a seed: one record of a seed sweep stands for all
+SEEDLESS_HEADS = ("knn",)
 
 
 def variant_of(record: dict[str, Any]) -> str:
-    """The overrides a record was run with, for run names and per-layer lines (columns use identity)."""
-    return distinguishing_overrides(record.get("overrides", []))
+    """The overrides a record was run with, the seed left out: for run names and per-layer lines (columns
+    use ``identity.column_key``, which leaves the seed out too)."""
+    overrides = record.get("overrides", [])
+    return distinguishing_overrides(item for item in overrides if not item.lstrip("+~").startswith(_SEED_OVERRIDE_KEYS))
+
+
+def seed_of(record: dict[str, Any]) -> Any:
+    return record.get("head", {}).get("seed")
 
 
 def distinguishing_overrides(overrides: Iterable[str]) -> str:
@@ -55,9 +68,18 @@ def group_key(record: dict[str, Any]) -> tuple[str, str, str]:
     return record["encoder"]["name"], record.get("mode", "default"), column_key(record)
 
 
-def setting_key(record: dict[str, Any]) -> tuple[str, str]:
-    """(task, column): records with the same key are reruns of the same setting (seeds and devices included)."""
-    return record["task"]["name"], column_key(record)
+def setting_key(record: dict[str, Any]) -> tuple[str, str, str]:
+    """(task, column, seed): records with the same key are reruns of the same thing (devices included)."""
+    return record["task"]["name"], column_key(record), str(seed_of(record))
+
+
+def by_seed(records: Iterable[dict[str, Any]], slot: str) -> list[list[dict[str, Any]]]:
+    """Records grouped by seed, in seed order; a seedless head's records (kNN) as one seed."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[str(seed_of(record))].append(record)
+    ordered = [groups[seed] for seed in sorted(groups)]
+    return ordered[:1] if slot in SEEDLESS_HEADS else ordered
 
 
 def latest_scored(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -120,6 +142,17 @@ def weighted_average(records: Iterable[dict[str, Any]], slot: str, scope: str = 
     return (total / weights if weights else None), counted
 
 
+def seed_averaged(
+    records: Sequence[dict[str, Any]], slot: str, scope: str = "all"
+) -> tuple[float | None, float | None, int, int]:
+    """(mean over seeds of the weighted average, its std over seeds, number of seeds, tasks counted)."""
+    averages = [weighted_average(members, slot, scope) for members in by_seed(records, slot)]
+    values = [value for value, _ in averages if value is not None]
+    if not values:
+        return None, None, 0, 0
+    return float(np.mean(values)), float(np.std(values)), len(values), max(counted for _, counted in averages)
+
+
 @dataclass
 class Summary:
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -142,8 +175,8 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
                 "scope": scope,
             }
             for slot in HEAD_SLOTS:
-                average, counted = weighted_average(members, slot, scope)
-                entry[slot] = average
+                average, std, seeds, counted = seed_averaged(members, slot, scope)
+                entry[slot], entry[f"{slot}_std"], entry[f"{slot}_seeds"] = average, std, seeds
                 entry[f"{slot}_tasks"] = counted
             summary.averages.append(entry)
     return summary
@@ -161,6 +194,7 @@ def _row(record: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
         "encoder": record["encoder"]["name"],
         "mode": record.get("mode", "default"),
         "variant": _variant(labels, column_key(record)),
+        "seed": seed_of(record),
         "status": record["status"],
         "metric": record["task"].get("metric"),
         "weight": record["task"].get("eval_weight"),
@@ -174,15 +208,17 @@ def _row(record: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     return row
 
 
-def format_score(value: float | None, std: float | None = None) -> str:
+def format_score(value: float | None, std: float | None = None, seeds: int = 1) -> str:
+    """``0.853``, ``0.853 ± 0.004`` (std over folds or seeds) and `` (3 seeds)`` when there are several."""
     if value is None:
         return "-"
-    return f"{value:.3f} ± {std:.3f}" if std else f"{value:.3f}"
+    text = f"{value:.3f} ± {std:.3f}" if std else f"{value:.3f}"
+    return f"{text} ({seeds} seeds)" if seeds > 1 else text
 
 
 def summary_table(summary: Summary, title: str = "xares results") -> Table:
     table = Table(title=title)
-    for column in ("task", "encoder", "mode", "variant", "status", "metric", "weight", "MLP", "kNN"):
+    for column in ("task", "encoder", "mode", "variant", "seed", "status", "metric", "weight", "MLP", "kNN"):
         table.add_column(column, justify="right" if column in ("weight", "MLP", "kNN") else "left")
     for row in summary.rows:
         status = row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]"
@@ -191,6 +227,7 @@ def summary_table(summary: Summary, title: str = "xares results") -> Table:
             row["encoder"],
             row["mode"],
             row["variant"] or "-",
+            str(row["seed"]) if row["seed"] is not None else "-",
             status,
             row["metric"] or "-",
             f"{row['weight']:g}" if row["weight"] is not None else "-",
@@ -210,10 +247,15 @@ def averages_table(summary: Summary) -> Table:
             entry["mode"],
             entry["variant"] or "-",
             entry["scope"],
-            f"{format_score(entry['mlp'])} ({entry['mlp_tasks']})",
-            f"{format_score(entry['knn'])} ({entry['knn_tasks']})",
+            f"{_average_text(entry, 'mlp')} ({entry['mlp_tasks']})",
+            f"{_average_text(entry, 'knn')} ({entry['knn_tasks']})",
         )
     return table
+
+
+def _average_text(entry: dict[str, Any], slot: str) -> str:
+    seeds = entry[f"{slot}_seeds"]
+    return format_score(entry[slot], entry[f"{slot}_std"] if seeds > 1 else None, seeds)
 
 
 def print_summary(summary: Summary, console: Console | None = None, title: str = "xares results") -> None:
@@ -263,7 +305,7 @@ def _markdown(summary: Summary) -> str:
     for entry in summary.averages:
         lines.append(
             f"| **Weighted average ({entry['scope']} tasks)** | {entry['encoder']} | {entry['mode']} "
-            f"| {entry['variant'] or '-'} | | | | {format_score(entry['mlp'])} | {format_score(entry['knn'])} |"
+            f"| {entry['variant'] or '-'} | | | | {_average_text(entry, 'mlp')} | {_average_text(entry, 'knn')} |"
         )
     return "\n".join(lines) + "\n"
 

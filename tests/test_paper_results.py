@@ -1,0 +1,139 @@
+"""Results a paper can stand on, through real ``xares`` and ``xares-report`` runs on the demo suite:
+per-sample predictions next to the record, seeds grouped, intervals and paired tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+from conftest import run_xares
+
+from xares_hydra.heads.predictions import load_predictions
+from xares_hydra.report.cli import main as report_main
+from xares_hydra.report.diagnostics import confusion_matrix
+from xares_hydra.report.record import SCHEMA_FILE, load_records
+from xares_hydra.report.selection import select_trials
+
+SMALL = "++task.generator.args.scale=0.3"
+
+
+def scored_records(folder: Path) -> list[dict]:
+    return [record for record in load_records(folder) if record["status"] == "ok"]
+
+
+def assert_predictions_reproduce_scores(record: dict) -> None:
+    """Every head's saved predictions give the record's per-round scores exactly."""
+    for slot, result in record["scores"].items():
+        rounds = load_predictions(Path(record["path"]).parent / result["predictions"])
+        assert list(rounds) == list(result["rounds"]), slot
+        for name, predictions in rounds.items():
+            assert predictions.score() == result["rounds"][name]["test"], (record["task"]["name"], slot, name)
+            assert len(predictions) == result["rounds"][name]["n_test"] or predictions.kind != "clip"
+
+
+@pytest.fixture(scope="module")
+def seed_sweep(tmp_path_factory) -> Path:
+    """demo_sounds (k-fold, single-label, MLP and kNN) with two encoders and two seeds."""
+    root = tmp_path_factory.mktemp("seeds")
+    run_xares("-m", "task=demo/sounds", "encoder=mel,noise", "seed=0,1", SMALL, "task.epochs=3",
+              "report.resamples=200", f"hydra.sweep.dir={root / 'sweep'}", root=root)  # fmt: skip
+    return root
+
+
+def test_predictions_on_disk_reproduce_the_record_exactly_and_the_record_fits_its_schema(seed_sweep):
+    records = scored_records(seed_sweep / "results")
+    assert len(records) == 4
+    schema = json.loads(SCHEMA_FILE.read_text())
+    for record in records:
+        jsonschema.validate(record, schema)
+        documented = schema["properties"]
+        assert set(record) - {"path"} <= set(documented), "every field of a record is documented"
+        for part in ("task", "encoder"):
+            assert set(record[part]) <= set(documented[part]["properties"]), part
+        assert record["schema"] == 2
+        assert_predictions_reproduce_scores(record)
+        per_class = record["scores"]["mlp"]["per_class"]
+        assert per_class["measure"] == "accuracy" and len(per_class["classes"]) == len(per_class["values"]) == 6
+        assert record["scores"]["mlp"]["chance"] == pytest.approx(1 / 6, abs=0.1)
+
+
+def test_confusion_matrix_sums_to_the_test_count_and_matches_per_class_accuracy(seed_sweep):
+    record = scored_records(seed_sweep / "results")[0]
+    matrix = confusion_matrix(record)
+    rounds = record["scores"]["mlp"]["rounds"].values()
+    assert matrix.sum() == sum(entry["n_test"] for entry in rounds)
+    per_class = record["scores"]["mlp"]["per_class"]["values"]
+    assert np.diag(matrix) / matrix.sum(axis=1) == pytest.approx(per_class)
+
+
+def test_seeds_share_a_column_and_are_never_selected(seed_sweep):
+    sweep = seed_sweep / "sweep"
+    board = json.loads((sweep / "leaderboard.json").read_text())
+    mlp, knn = board["heads"]["mlp"], board["heads"]["knn"]
+    assert [column["label"] for column in mlp["columns"]] == ["mel", "noise"], "no setting differs; seeds never do"
+    cells = mlp["rows"][0]["cells"]
+    records = {(r["encoder"]["name"], r["head"]["seed"]): r for r in scored_records(seed_sweep / "results")}
+    mel = next(cell for label, cell in cells.items() if label.startswith("mel"))
+    seed_scores = [records["mel", seed]["scores"]["mlp"]["score"] for seed in (0, 1)]
+    assert mel["seeds"] == 2 and mel["score"] == pytest.approx(np.mean(seed_scores))
+    assert mel["std"] == pytest.approx(np.std(seed_scores))
+    assert mel["interval"]["low"] <= mel["score"] <= mel["interval"]["high"]
+    assert next(iter(knn["rows"][0]["cells"].values()))["seeds"] == 1, "kNN has no seed: counted once"
+    selections = select_trials(load_records(sweep))
+    assert all(len(selection.trials) == 1 and selection.trials[0].seeds == 2 for selection in selections)
+    markdown = (sweep / "leaderboard.md").read_text()
+    assert "(2 seeds)" in markdown and " [0." in markdown
+    assert (sweep / "figures").is_dir() and list((sweep / "figures").glob("confusion-demo_sounds-*.png"))
+    assert (
+        list((sweep / "figures").glob("curves-demo_sounds.png"))
+        and "per-class accuracy" in (sweep / "classes.md").read_text()
+    )
+
+
+def test_report_compare_and_latex_from_the_results_folder(seed_sweep, tmp_path, capsys):
+    results = seed_sweep / "results"
+    assert report_main([str(results), "--compare", "mel", "noise", "--resamples", "200", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "demo_sounds" in printed and "p (Holm)" in printed
+    assert list(tmp_path.glob("compare-mel*-vs-noise*.md"))
+    assert report_main([str(results), "--compare", "dasheng", "noise", "--out", str(tmp_path)]) == 2
+    assert "matches no column" in capsys.readouterr().err
+    assert report_main([str(results), "--format", "latex", "--resamples", "50", "--out", str(tmp_path)]) == 0
+    latex = (tmp_path / "leaderboard.tex").read_text()
+    assert "\\toprule" in latex and "\\bottomrule" in latex and "\\textbf{" in latex
+
+
+def test_record_predictions_false_writes_no_prediction_files(seed_sweep):
+    run_dir = seed_sweep / "without-predictions"
+    run_xares("task=demo/sounds", SMALL, "task.epochs=1", "record.predictions=false", f"hydra.run.dir={run_dir}",
+              root=seed_sweep)  # fmt: skip
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["status"] == "ok" and "predictions" not in record["scores"]["mlp"]
+    assert not list(run_dir.glob("*.npz"))
+
+
+@pytest.mark.slow
+def test_demo_suite_with_three_seeds_marks_mel_significantly_better_than_noise(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    sweep = root / "sweep"
+    run_xares("+benchmark=demo", "encoder=mel,noise", "seed=0,1,2", "++task.generator.args.scale=0.5",
+              "report.resamples=300", f"hydra.sweep.dir={sweep}", root=root, timeout=3000)  # fmt: skip
+    records = scored_records(root / "results")
+    assert len({record["task"]["name"] for record in records}) == 6
+    for record in records:
+        assert_predictions_reproduce_scores(record)
+    board = json.loads((sweep / "leaderboard.json").read_text())
+    for row in board["heads"]["mlp"]["rows"]:
+        cells = row["cells"]
+        mel = next(cell for label, cell in cells.items() if label.startswith("mel"))
+        noise = next(cell for label, cell in cells.items() if label.startswith("noise"))
+        assert mel["seeds"] == noise["seeds"] == 3, row["name"]
+        assert mel["interval"] is not None and noise["interval"] is not None
+        assert noise["versus_best_p_holm"] is not None and noise["versus_best_p_holm"] < 0.05, row["name"]
+        assert mel["versus_best_p_holm"] is None, f"{row['name']}: mel is the best"
+    markdown = (sweep / "leaderboard.md").read_text()
+    assert "(3 seeds)" in markdown and "≈" not in markdown.split("Notes:")[0]

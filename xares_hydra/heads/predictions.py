@@ -1,0 +1,195 @@
+"""Per-sample test predictions of one evaluation round, and every score recomputed from them.
+
+What a head keeps per test sample depends on what its metric needs, so that the score, its
+bootstrap resamples and paired comparisons are all recomputed from these arrays alone:
+- ``clip`` (linear probe, kNN): ``targets`` and ``outputs`` (class scores, probabilities or values);
+- ``segments`` (frame probe): ``counts`` [N, 3, C], each clip's segment true/false positives and
+  false negatives per class (the frame activity thresholded and pooled as the metric pools it);
+- ``retrieval``: ``audio_rank`` per clip and ``text_rank`` with ``caption_clip`` per caption;
+- ``transcripts`` (ASR): ``edits`` and ``words`` per clip, plus ``reference``/``hypothesis`` texts.
+Samples are grouped by ``keys`` (the clip key; several crops of one clip share it) when resampled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xares_hydra.atomic import atomic_path
+from xares_hydra.errors import XaresError
+from xares_hydra.heads.metrics import class_f1, f1_from_counts, get_metric, recall_from_ranks
+
+CLIP, SEGMENTS, RETRIEVAL, TRANSCRIPTS = "clip", "segments", "retrieval", "transcripts"
+_SEP = ":"
+
+
+@dataclass
+class Predictions:
+    kind: str
+    metric: str
+    keys: np.ndarray  # [N] clip key per sample (for retrieval: per clip)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    texts: list[dict[str, str]] | None = None  # ASR only: reference and hypothesis per sample
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def score(self, index: np.ndarray | None = None) -> float:
+        """The metric over the samples at ``index`` (repeats allowed; None: every sample, as the head scored)."""
+        a = self.arrays if index is None else {name: self._take(name, index) for name in self.arrays}
+        if self.kind == CLIP:
+            return get_metric(self.metric)(a["targets"], a["outputs"])
+        if self.kind == SEGMENTS:
+            return f1_from_counts(a["counts"].sum(axis=0), "micro" if self.metric.endswith("micro") else "macro")
+        if self.kind == RETRIEVAL:
+            return recall_from_ranks(a["audio_rank"], a["text_rank"], k=int(self.metric.rsplit("_r", 1)[-1]))
+        if self.kind == TRANSCRIPTS:
+            edits, words = int(a["edits"].sum()), int(a["words"].sum())
+            wer = edits / words if words else (0.0 if edits == 0 else float("inf"))
+            return max(0.0, 1.0 - wer)
+        raise XaresError(f"unknown prediction kind {self.kind!r}")
+
+    def _take(self, name: str, index: np.ndarray) -> np.ndarray:
+        if self.kind == RETRIEVAL and name in ("text_rank", "caption_clip"):
+            return self.arrays[name][caption_rows(self.arrays["caption_clip"], index)]
+        return self.arrays[name][index]
+
+    def mixed(self, other: Predictions, swap: np.ndarray) -> Predictions:
+        """These predictions with the samples where ``swap`` (bool [N]) is true taken from ``other``."""
+        arrays = {}
+        for name, values in self.arrays.items():
+            mask = swap[self.arrays["caption_clip"]] if self.kind == RETRIEVAL and name == "text_rank" else swap
+            if name in ("targets", "caption_clip", "words"):
+                arrays[name] = values
+            else:
+                arrays[name] = np.where(mask.reshape(-1, *([1] * (values.ndim - 1))), other.arrays[name], values)
+        return Predictions(self.kind, self.metric, self.keys, arrays)
+
+    def per_class(self) -> tuple[str, np.ndarray] | None:
+        """(measure, value per class): recall of each class (single-label), AP (multi-label), segment F1."""
+        if self.kind == SEGMENTS:
+            return "F1", class_f1(self.arrays["counts"].sum(axis=0))
+        if self.kind != CLIP or self.arrays["outputs"].ndim != 2:
+            return None
+        targets, outputs = self.arrays["targets"], self.arrays["outputs"]
+        if targets.ndim == 1:
+            predicted, n_classes = outputs.argmax(axis=1), outputs.shape[1]
+            hits = np.bincount(targets[predicted == targets], minlength=n_classes)
+            totals = np.bincount(targets, minlength=n_classes)
+            return "accuracy", np.divide(hits, totals, out=np.full(n_classes, np.nan), where=totals > 0)
+        from sklearn.metrics import average_precision_score
+
+        present = targets.sum(axis=0) > 0
+        values = np.full(targets.shape[1], np.nan)
+        values[present] = average_precision_score(targets[:, present], outputs[:, present], average=None)
+        return "AP", values
+
+    def chance(self) -> float | None:
+        """The score of an uninformed predictor on these test targets, where the metric has one."""
+        a = self.arrays
+        if self.kind == CLIP and self.metric == "accuracy":
+            return float(np.bincount(a["targets"]).max() / len(a["targets"]))
+        if self.kind == CLIP and self.metric == "mAP":
+            prevalence = a["targets"].mean(axis=0)
+            return float(prevalence[prevalence > 0].mean())
+        if self.kind == CLIP and self.metric == "EER":
+            return 0.5
+        if self.kind == CLIP and self.metric in ("MAE", "MSE"):
+            constant = np.median(a["targets"]) if self.metric == "MAE" else np.mean(a["targets"])
+            return get_metric(self.metric)(a["targets"], np.full(len(a["targets"]), constant))
+        if self.kind == RETRIEVAL:
+            return float(1.0 / max(1, len(a["audio_rank"])))
+        if self.kind == TRANSCRIPTS:
+            return 0.0
+        return None
+
+
+def caption_rows(caption_clip: np.ndarray, clips: np.ndarray) -> np.ndarray:
+    """The captions of the clips at ``clips`` (a clip drawn twice brings its captions twice)."""
+    order = np.argsort(caption_clip, kind="stable")
+    starts = np.searchsorted(caption_clip[order], np.arange(caption_clip.max(initial=-1) + 2))
+    return np.concatenate([order[starts[c] : starts[c + 1]] for c in clips]) if len(clips) else order[:0]
+
+
+def clip_predictions(metric: str, keys: list[str], targets: np.ndarray, outputs: np.ndarray) -> Predictions:
+    return Predictions(CLIP, metric, np.asarray(keys), {"targets": np.asarray(targets), "outputs": np.asarray(outputs)})
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def predictions_file(stem: str, slot: str) -> str:
+    """File name (next to the record) of one head slot's predictions."""
+    return f"{stem}.{slot}.npz"
+
+
+def save_predictions(path: Path, rounds: Mapping[str, Predictions]) -> list[Path]:
+    """Every round in one ``.npz`` (``<round>:<array>``); ASR texts also as JSON lines (``.jsonl``)."""
+    arrays: dict[str, np.ndarray] = {}
+    lines = []
+    for name, item in rounds.items():
+        arrays[f"{name}{_SEP}kind"] = np.asarray(item.kind)
+        arrays[f"{name}{_SEP}metric"] = np.asarray(item.metric)
+        arrays[f"{name}{_SEP}keys"] = np.asarray(item.keys, dtype=str)
+        arrays.update({f"{name}{_SEP}{key}": value for key, value in item.arrays.items()})
+        lines += [json.dumps({"round": name, "key": str(k), **t}) for k, t in zip(item.keys, item.texts or [])]
+    with atomic_path(path) as partial, open(partial, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    written = [path]
+    if lines:
+        with atomic_path(path.with_suffix(".jsonl")) as partial:
+            partial.write_text("\n".join(lines) + "\n")
+        written.append(path.with_suffix(".jsonl"))
+    return written
+
+
+def load_predictions(path: Path) -> dict[str, Predictions]:
+    """The rounds of a predictions file, in the order they were written."""
+    rounds: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for name in data.files:
+            round_name, key = name.rsplit(_SEP, 1)
+            rounds.setdefault(round_name, {})[key] = data[name]
+    texts: dict[str, list[dict[str, str]]] = {}
+    if path.with_suffix(".jsonl").exists():
+        for line in path.with_suffix(".jsonl").read_text().splitlines():
+            entry = json.loads(line)
+            texts.setdefault(entry.pop("round"), []).append(
+                {"reference": entry["reference"], "hypothesis": entry["hypothesis"]}
+            )
+    result = {}
+    for name, arrays in rounds.items():
+        kind, metric, keys = str(arrays.pop("kind")), str(arrays.pop("metric")), arrays.pop("keys")
+        result[name] = Predictions(kind, metric, keys, arrays, texts.get(name))
+    return result
+
+
+def summary_of(rounds: Mapping[str, Predictions], classes: list[Any] | None) -> dict[str, Any]:
+    """Per-class values over all rounds' test samples pooled, and the chance level: for the record."""
+    pooled = pool(list(rounds.values()))
+    result: dict[str, Any] = {"chance": pooled.chance()}
+    if (per_class := pooled.per_class()) is not None:
+        measure, values = per_class
+        names = [str(name) for name in classes] if classes else [str(i) for i in range(len(values))]
+        result["per_class"] = {
+            "measure": measure,
+            "classes": names,
+            "values": [None if np.isnan(value) else float(value) for value in values],
+        }
+    return result
+
+
+def pool(rounds: list[Predictions]) -> Predictions:
+    """The rounds' samples as one set (k-fold: every clip once, each scored by the head that held it out)."""
+    if len(rounds) == 1:
+        return rounds[0]
+    first = rounds[0]
+    if first.kind == RETRIEVAL:
+        return first  # retrieval tasks have one round
+    arrays = {name: np.concatenate([item.arrays[name] for item in rounds]) for name in first.arrays}
+    return Predictions(first.kind, first.metric, np.concatenate([item.keys for item in rounds]), arrays)

@@ -1,0 +1,181 @@
+"""``xares-report DIR --compare A B``: encoder A against encoder B, task by task, on the same test clips.
+
+A and B are column selectors: a column label as the leaderboard prints it (``mel [lr=0.01]``),
+an encoder name (``mel``: its one column) or an encoder with settings, ``mel[lr=0.001]`` or
+``mel[head.lr=0.001,head.epochs=5]`` (each setting must be among the column label's settings). Per task
+and head: the difference A - B (in the metric's units; for lower-is-better metrics a negative
+difference favours A), its paired bootstrap interval, the permutation test's p-value and the
+Holm-adjusted p over the tasks; ``*`` marks the tasks where the adjusted p is below alpha.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from xares_hydra.atomic import atomic_path
+from xares_hydra.errors import ConfigError
+from xares_hydra.report.diagnostics import file_part
+from xares_hydra.report.identity import column_labels
+from xares_hydra.report.leaderboard import Column, StatisticsSettings, column_of
+from xares_hydra.report.record import predictions_of
+from xares_hydra.report.statistics import Comparison, NotComparable, holm, paired_test
+from xares_hydra.report.summary import HEAD_SLOTS, by_seed, latest_scored
+
+SIGNIFICANT_MARK = "*"
+
+
+@dataclass(frozen=True)
+class TaskComparison:
+    slot: str
+    task: str
+    metric: str | None
+    higher_is_better: bool
+    score_a: float
+    score_b: float
+    result: Comparison | None  # None: no per-sample predictions or different test clips
+    p_holm: float | None = None
+
+
+def select_column(columns: list[Column], selector: str) -> Column:
+    """The one column ``selector`` names; a ConfigError listing the columns when none or several match."""
+    exact = [column for column in columns if column.label == selector]
+    if exact:
+        return exact[0]
+    match = re.fullmatch(r"\s*([^\[\]]+?)\s*(?:\[(.*)\])?\s*", selector)
+    encoder, settings = (match.group(1), match.group(2)) if match else (selector, None)
+    wanted = [item.strip() for item in (settings or "").split(",") if item.strip()]
+    found = [
+        column
+        for column in columns
+        if column.encoder == encoder
+        and all(any(_same_setting(shown, w) for shown in column.variant.split(", ")) for w in wanted)
+    ]
+    if settings is None and len(found) > 1:
+        found = [column for column in found if not column.variant] or found
+    if len(found) != 1:
+        known = ", ".join(column.label for column in columns)
+        problem = "matches no column" if not found else f"matches {len(found)} columns"
+        raise ConfigError(f"--compare {selector!r} {problem}; columns: {known}")
+    return found[0]
+
+
+def _same_setting(shown: str, wanted: str) -> bool:
+    """``lr=0.001`` (as labelled) is ``head.lr=0.001`` (as typed), and the other way round."""
+    return shown == wanted or shown.endswith(f".{wanted}") or wanted.endswith(f".{shown}")
+
+
+def compare(
+    records: list[dict[str, Any]], selector_a: str, selector_b: str, statistics: StatisticsSettings
+) -> tuple[Column, Column, list[TaskComparison]]:
+    scored = latest_scored(records)
+    labels = column_labels(records)
+    columns = sorted({column_of(record, labels) for record in scored}, key=lambda column: column.label)
+    a, b = select_column(columns, selector_a), select_column(columns, selector_b)
+    comparisons = []
+    for slot in HEAD_SLOTS:
+        found = []
+        for task in sorted({record["task"]["name"] for record in scored}):
+            side_a = _seeds(scored, task, a, labels, slot)
+            side_b = _seeds(scored, task, b, labels, slot)
+            if side_a and side_b:
+                found.append(_compare_task(slot, task, side_a, side_b, statistics))
+        tested = [item for item in found if item.result is not None]
+        adjusted = dict(zip((item.task for item in tested), holm([item.result.p_value for item in tested])))
+        comparisons += [_with_holm(item, adjusted.get(item.task)) for item in found]
+    return a, b, comparisons
+
+
+def _seeds(
+    scored: list[dict[str, Any]], task: str, column: Column, labels: dict[str, str], slot: str
+) -> list[dict[str, Any]]:
+    members = [
+        r for r in scored if r["task"]["name"] == task and column_of(r, labels) == column and slot in r["scores"]
+    ]
+    return [group[-1] for group in by_seed(members, slot)] if members else []
+
+
+def _compare_task(
+    slot: str, task: str, side_a: list[dict[str, Any]], side_b: list[dict[str, Any]], statistics: StatisticsSettings
+) -> TaskComparison:
+    info = side_a[0]["task"]
+    runs_a = [predictions_of(record, slot) for record in side_a]
+    runs_b = [predictions_of(record, slot) for record in side_b]
+    result = None
+    if all(runs_a) and all(runs_b):
+        try:
+            result = paired_test(runs_a, runs_b, statistics.resamples, statistics.seed, statistics.confidence)
+        except NotComparable:
+            result = None
+    return TaskComparison(
+        slot,
+        task,
+        info.get("metric"),
+        info.get("higher_is_better", True),
+        sum(record["scores"][slot]["score"] for record in side_a) / len(side_a),
+        sum(record["scores"][slot]["score"] for record in side_b) / len(side_b),
+        result,
+    )
+
+
+def _with_holm(item: TaskComparison, p_holm: float | None) -> TaskComparison:
+    return TaskComparison(
+        item.slot, item.task, item.metric, item.higher_is_better, item.score_a, item.score_b, item.result, p_holm
+    )
+
+
+def _row(item: TaskComparison, alpha: float) -> list[str]:
+    result = item.result
+    mark = SIGNIFICANT_MARK if item.p_holm is not None and item.p_holm < alpha else ""
+    tested = [
+        f"{result.difference:+.3f}{mark}",
+        result.interval.text(),
+        f"{result.p_value:.4f}",
+        f"{item.p_holm:.4f}",
+    ] if result else [f"{item.score_a - item.score_b:+.3f}", "-", "-", "-"]  # fmt: skip
+    return [item.slot, item.task, item.metric or "-", f"{item.score_a:.3f}", f"{item.score_b:.3f}", *tested]
+
+
+HEADER = ["head", "task", "metric", "A", "B", "A - B", "interval", "p", "p (Holm)"]
+
+
+def comparison_table(a: Column, b: Column, comparisons: list[TaskComparison], alpha: float) -> Table:
+    table = Table(
+        title=f"A = {escape(a.label)} vs B = {escape(b.label)}",
+        caption=f"{SIGNIFICANT_MARK}: Holm-adjusted p < {alpha} over the tasks of a head",
+    )
+    for column in HEADER:
+        table.add_column(column, justify="left" if column in ("head", "task", "metric") else "right")
+    for item in comparisons:
+        table.add_row(*(escape(text) for text in _row(item, alpha)))
+    return table
+
+
+def comparison_markdown(a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings) -> str:
+    lines = [
+        f"# {a.label} (A) vs {b.label} (B)",
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|:--|:--|:--|" + "--:|" * (len(HEADER) - 3),
+        *("| " + " | ".join(_row(item, statistics.alpha)) + " |" for item in comparisons),
+        "",
+        f"A - B: difference of the scores (mean over seeds); interval: paired bootstrap over the test clips "
+        f"({statistics.resamples} resamples, {statistics.confidence:.0%}); p: paired permutation test; "
+        f"p (Holm): adjusted over the tasks of a head; {SIGNIFICANT_MARK}: p (Holm) < {statistics.alpha}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_comparison(
+    a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings, folder: Path
+) -> Path:
+    path = folder / f"compare-{file_part(a.label)}-vs-{file_part(b.label)}.md"
+    with atomic_path(path) as partial:
+        partial.write_text(comparison_markdown(a, b, comparisons, statistics))
+    return path

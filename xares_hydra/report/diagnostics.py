@@ -1,0 +1,159 @@
+"""Where an encoder fails and how its heads trained: confusion matrices, worst classes, training curves.
+
+Built from result records and the per-sample predictions next to them; written under
+``<report folder>/figures/`` plus ``classes.md``. One record per (task, column): the lowest seed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xares_hydra.atomic import atomic_path
+from xares_hydra.heads.predictions import CLIP, pool
+from xares_hydra.report.identity import column_labels
+from xares_hydra.report.leaderboard import column_of
+from xares_hydra.report.record import predictions_of
+from xares_hydra.report.summary import by_seed, latest_scored
+
+SLOT = "mlp"
+WORST = 5
+
+
+def representatives(records: list[dict[str, Any]], slot: str = SLOT) -> dict[tuple[str, str], dict[str, Any]]:
+    """(task, column label) -> the scored record of its lowest seed that has ``slot``."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    labels = column_labels(records)
+    for record in latest_scored(records):
+        if slot in record["scores"]:
+            groups[record["task"]["name"], column_of(record, labels).label].append(record)
+    return {key: by_seed(members, slot)[0][-1] for key, members in sorted(groups.items())}
+
+
+def confusion_matrix(record: dict[str, Any], slot: str = SLOT) -> np.ndarray | None:
+    """[true class, predicted class] counts over every round's test clips; None unless single-label."""
+    rounds = predictions_of(record, slot)
+    if not rounds:
+        return None
+    pooled = pool(list(rounds.values()))
+    targets, outputs = pooled.arrays.get("targets"), pooled.arrays.get("outputs")
+    if pooled.kind != CLIP or targets is None or targets.ndim != 1 or outputs.ndim != 2:
+        return None
+    n_classes = outputs.shape[1]
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (targets, outputs.argmax(axis=1)), 1)
+    return matrix
+
+
+def class_names(record: dict[str, Any], slot: str, n_classes: int) -> list[str]:
+    per_class = record["scores"][slot].get("per_class") or {}
+    return per_class.get("classes") or [str(index) for index in range(n_classes)]
+
+
+def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    size = 2.5 + 0.35 * len(classes)
+    figure = Figure(figsize=(size, size), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    if len(classes) <= 30:
+        for (true, predicted), count in np.ndenumerate(matrix):
+            colour = "white" if rates[true, predicted] > 0.5 else "black"
+            axes.text(predicted, true, str(count), ha="center", va="center", fontsize=7, color=colour)
+    axes.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    axes.set_yticks(range(len(classes)), classes, fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title, fontsize=9)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=100)
+
+
+def worst_classes(record: dict[str, Any], slot: str = SLOT, count: int = WORST) -> list[tuple[str, float]]:
+    per_class = record["scores"][slot].get("per_class")
+    if not per_class:
+        return []
+    pairs = [(name, value) for name, value in zip(per_class["classes"], per_class["values"]) if value is not None]
+    return sorted(pairs, key=lambda pair: pair[1])[:count]
+
+
+def classes_markdown(chosen: dict[tuple[str, str], dict[str, Any]], slot: str = SLOT) -> str:
+    lines = [f"# Worst classes ({slot} head, pooled over folds, lowest seed)", ""]
+    for (task, label), record in chosen.items():
+        worst = worst_classes(record, slot)
+        if worst:
+            measure = record["scores"][slot]["per_class"]["measure"]
+            listed = ", ".join(f"{name} {value:.3f}" for name, value in worst)
+            lines.append(f"- **{task}** · {label} (per-class {measure}): {listed}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot: str = SLOT) -> bool:
+    """Validation metric and training loss per epoch, a colour per column, a line per round. False if none."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    histories = {
+        label: [entry for entry in record["scores"][slot]["rounds"].values() if entry.get("valid_history")]
+        for label, record in records.items()
+    }
+    histories = {label: rounds for label, rounds in histories.items() if rounds}
+    if not histories:
+        return False
+    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    valid_axes, loss_axes = figure.subplots(1, 2)
+    palette = colormaps["tab10"]
+    for index, (label, rounds) in enumerate(histories.items()):
+        colour = palette(index % 10)
+        for number, entry in enumerate(rounds):
+            epochs = range(1, len(entry["valid_history"]) + 1)
+            name = label if number == 0 else None
+            valid_axes.plot(epochs, entry["valid_history"], color=colour, alpha=0.8, linewidth=1, label=name)
+            loss_axes.plot(epochs, entry["train_loss_history"], color=colour, alpha=0.8, linewidth=1, label=name)
+    metric = next(iter(records.values()))["task"].get("metric", "metric")
+    valid_axes.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"{task}: validation {metric} per epoch")
+    loss_axes.set(xlabel="epoch", ylabel="training loss", title=f"{task}: mean training loss per epoch")
+    loss_axes.legend(fontsize=7)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=100)
+    return True
+
+
+def write_diagnostics(records: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """``figures/confusion-<task>-<column>.png`` (single-label tasks), ``figures/curves-<task>.png``, ``classes.md``."""
+    chosen = representatives(records)
+    if not chosen:
+        return []
+    written = []
+    figures = folder / "figures"
+    for (task, label), record in chosen.items():
+        matrix = confusion_matrix(record)
+        if matrix is not None:
+            path = figures / f"confusion-{file_part(task)}-{file_part(label)}.png"
+            title = f"{task} · {label} (rows: true class; pooled over folds)"
+            plot_confusion(matrix, class_names(record, SLOT, len(matrix)), title, path)
+            written.append(path)
+    by_task: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for (task, label), record in chosen.items():
+        by_task[task][label] = record
+    for task, members in by_task.items():
+        path = figures / f"curves-{file_part(task)}.png"
+        if plot_curves(task, members, path):
+            written.append(path)
+    with atomic_path(folder / "classes.md") as partial:
+        partial.write_text(classes_markdown(chosen))
+    return [*written, folder / "classes.md"]
+
+
+def file_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")

@@ -1,0 +1,168 @@
+"""Confidence intervals and paired tests, recomputed from per-sample predictions (never by re-running a head).
+
+A *result* here is one (task, setting) scored by one head: a list of runs (one per seed), each a
+dict round -> ``Predictions``. Its score is the mean over runs of the mean over rounds, as the
+leaderboard shows it.
+- ``bootstrap``: clips are drawn with replacement within each round (k-fold: within each fold),
+  the same draw for every seed; the percentile interval of the resampled scores is the interval.
+- ``paired_test``: two results on the same test clips. The interval of the difference is the
+  paired bootstrap (one draw for both); the p-value is a paired permutation test: each clip's
+  predictions are swapped between A and B with probability 1/2 (exact enumeration when there are
+  fewer swap patterns than resamples), two-sided as ``scipy.stats.permutation_test`` computes it.
+- ``holm``: Holm's step-down adjustment of a family of p-values.
+Every draw comes from ``numpy.random.default_rng(seed)``, so a report repeats exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from xares_hydra.errors import XaresError
+from xares_hydra.heads.predictions import RETRIEVAL, Predictions
+
+Run = Mapping[str, Predictions]
+
+
+class NotComparable(XaresError):
+    """Two results that were not scored on the same test clips."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+    def text(self) -> str:
+        return f"[{self.low:.3f}, {self.high:.3f}]"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    difference: float  # score(A) - score(B)
+    interval: Interval
+    p_value: float
+    n_clips: int
+
+
+def result_score(runs: Sequence[Run], draw: Mapping[str, np.ndarray | None] | None = None) -> float:
+    """Mean over runs (seeds) of the mean over rounds; ``draw``: sample indices per round (None: all)."""
+    draw = draw or {}
+    return float(np.mean([np.mean([item.score(draw.get(name)) for name, item in run.items()]) for run in runs]))
+
+
+def clip_groups(predictions: Predictions) -> list[np.ndarray]:
+    """Sample indices of each clip (crops of one clip share its key; retrieval samples are clips already)."""
+    if predictions.kind == RETRIEVAL:
+        return [np.array([i]) for i in range(len(predictions))]
+    _, inverse = np.unique(predictions.keys, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(inverse.max(initial=-1) + 2))
+    return [order[bounds[g] : bounds[g + 1]] for g in range(len(bounds) - 1)]
+
+
+class Resampler:
+    """Bootstrap draws of clips per round, from one seeded generator."""
+
+    def __init__(self, run: Run, seed: int) -> None:
+        self.groups = {name: clip_groups(item) for name, item in run.items()}
+        self.single = {name: all(len(g) == 1 for g in groups) for name, groups in self.groups.items()}
+        self.rng = np.random.default_rng(seed)
+
+    def draw(self) -> dict[str, np.ndarray]:
+        picks = {}
+        for name, groups in self.groups.items():
+            chosen = self.rng.integers(0, len(groups), len(groups))
+            flat = np.concatenate(groups)
+            picks[name] = flat[chosen] if self.single[name] else np.concatenate([groups[g] for g in chosen])
+        return picks
+
+
+def bootstrap_scores(runs: Sequence[Run], resamples: int, seed: int) -> np.ndarray:
+    """``resamples`` scores of the result on clips drawn with replacement (the same draws for every seed)."""
+    check_same_clips(runs, runs)
+    resampler = Resampler(runs[0], seed)
+    return np.array([result_score(runs, resampler.draw()) for _ in range(resamples)])
+
+
+def percentile_interval(scores: np.ndarray, confidence: float = 0.95) -> Interval:
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(scores, [tail, 100 - tail])
+    return Interval(float(low), float(high))
+
+
+def bootstrap_interval(runs: Sequence[Run], resamples: int, seed: int, confidence: float = 0.95) -> Interval:
+    return percentile_interval(bootstrap_scores(runs, resamples, seed), confidence)
+
+
+def check_same_clips(a: Sequence[Run], b: Sequence[Run]) -> None:
+    for run in [*a, *b]:
+        if run.keys() != a[0].keys() or any(not np.array_equal(run[name].keys, a[0][name].keys) for name in a[0]):
+            raise NotComparable("the results were not scored on the same test clips in the same rounds")
+
+
+def paired_test(a: Sequence[Run], b: Sequence[Run], resamples: int, seed: int, confidence: float = 0.95) -> Comparison:
+    """Difference score(A) - score(B), its paired bootstrap interval and the permutation test's p-value.
+
+    Seeds are paired in order (run i of A with run i of B); extra runs of the longer side only enter
+    the observed difference and the interval, not the swaps.
+    """
+    check_same_clips(a, b)
+    observed = result_score(a) - result_score(b)
+    resampler = Resampler(a[0], seed)
+    differences = []
+    for _ in range(resamples):
+        draw = resampler.draw()
+        differences.append(result_score(a, draw) - result_score(b, draw))
+    null = _swap_distribution(a, b, resamples, np.random.default_rng(seed + 1))
+    return Comparison(
+        observed,
+        percentile_interval(np.array(differences), confidence),
+        _two_sided_p(null, observed, exact=len(null) < resamples),
+        sum(len(groups) for groups in resampler.groups.values()),
+    )
+
+
+def _swap_distribution(a: Sequence[Run], b: Sequence[Run], resamples: int, rng: np.random.Generator) -> np.ndarray:
+    pairs = list(zip(a, b))
+    groups = {name: clip_groups(item) for name, item in a[0].items()}
+    flat = {name: (np.concatenate(g), np.array([len(rows) for rows in g])) for name, g in groups.items()}
+    n_clips = sum(len(g) for g in groups.values())
+    if 2**n_clips <= resamples:
+        patterns = np.array(list(itertools.product([False, True], repeat=n_clips)))
+    else:
+        patterns = rng.random((resamples, n_clips)) < 0.5
+    null = []
+    for pattern in patterns:
+        masks, start = {}, 0
+        for name, (rows, sizes) in flat.items():
+            mask = np.zeros(len(a[0][name]), dtype=bool)
+            mask[rows] = np.repeat(pattern[start : start + len(sizes)], sizes)
+            masks[name], start = mask, start + len(sizes)
+        swapped_a = [{n: run_a[n].mixed(run_b[n], masks[n]) for n in run_a} for run_a, run_b in pairs]
+        swapped_b = [{n: run_b[n].mixed(run_a[n], masks[n]) for n in run_b} for run_a, run_b in pairs]
+        null.append(result_score(swapped_a) - result_score(swapped_b))
+    return np.array(null)
+
+
+def _two_sided_p(null: np.ndarray, observed: float, exact: bool) -> float:
+    """As ``scipy.stats.permutation_test``: twice the smaller one-sided p, with a relative tolerance for ties."""
+    gamma = abs(1e-14 * observed)
+    adjustment = 0 if exact else 1
+    less = (np.sum(null <= observed + gamma) + adjustment) / (len(null) + adjustment)
+    greater = (np.sum(null >= observed - gamma) + adjustment) / (len(null) + adjustment)
+    return float(min(1.0, 2 * min(less, greater)))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (step-down, monotone, at most 1), in the input order."""
+    order = np.argsort(p_values, kind="stable")
+    m = len(p_values)
+    adjusted, running = [0.0] * m, 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(p_values[index])))
+        adjusted[index] = running
+    return adjusted

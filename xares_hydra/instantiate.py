@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 
 from xares_hydra.errors import ConfigError, XaresError
 
@@ -28,3 +28,13 @@ def build(config: Mapping[str, Any], what: str = "object") -> Any:
 
 def build_encoder(config: Mapping[str, Any]) -> Any:
     return build(config, "encoder")
+
+
+def target_object(config: Mapping[str, Any]) -> Any:
+    """What ``_target_`` names (a class or function), without building it; None when it cannot be imported."""
+    if str(Path.cwd()) not in sys.path:
+        sys.path.append(str(Path.cwd()))
+    try:
+        return get_object(str(config.get("_target_")))
+    except Exception:  # noqa: BLE001  (building it later reports the problem properly)
+        return None

@@ -106,11 +106,14 @@ class ShardWriter:
         self._index: list[dict[str, Any]] = []
         self._frame_offset = 0
 
-    def add(self, meta: dict[str, Any], frames: np.ndarray, pooled: np.ndarray) -> None:
-        entry = dict(meta, n_frames=int(frames.shape[0]), frame_offset=self._frame_offset)
+    def add(self, meta: dict[str, Any], n_frames: int, frames: np.ndarray | None, pooled: np.ndarray) -> None:
+        """One crop: its frame count, its ``[n_frames, D]`` frames (when kept) and its pooled vector."""
+        entry = dict(meta, n_frames=int(n_frames), frame_offset=self._frame_offset)
         if self._frames_stream is not None:
+            if frames is None or frames.shape[0] != n_frames:
+                raise ValueError(f"{meta['key']}: frames are kept for this cache, expected {n_frames} of them")
             self._frames_stream.write(np.ascontiguousarray(frames, dtype=FRAME_DTYPE).tobytes())
-            self._frame_offset += int(frames.shape[0])
+            self._frame_offset += int(n_frames)
         self._pooled.append(pooled.astype(np.float32))
         self._index.append(entry)
 

@@ -1,10 +1,14 @@
 """Encode stage: tar shards -> audio crops -> encoder -> embedding cache, once per shard.
 
-Audio is decoded and resampled in worker threads (soundfile and torch release the GIL) while
-the encoder runs. In the default mode a batch only ever holds crops of identical length, so no
-padding enters the encoder and a clip's embedding cannot depend on its batch-mates. X-ARES's
-behaviour (fixed-size batches in tar order, zero-padded to the longest clip, padding pooled into
-the clip mean) is available with ``pad_batches`` for comparability.
+Audio is decoded and resampled in worker threads (soundfile and torch release the GIL) ahead of the
+encoder, and the cache is written by another thread behind it. ``batching`` chooses the batches:
+
+- ``bucketed`` (default): crops sorted by length within ``buffer_seconds`` of audio, batches of at
+  most ``batch_size`` crops and ``max_batch_seconds`` of padded audio, zero-padded to the batch's
+  longest crop. The encoder is told the padding (``lengths`` or an attention mask) when its forward
+  takes it; each crop keeps only its own frames and is pooled over those.
+- ``exact``: only crops of identical length share a batch: no padding, bit-identical to alone.
+- ``xares``: X-ARES's batches (``batch_size`` crops in tar order, zero-padded, padding pooled).
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ShardSample, iter_shard
 from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
-from xares_hydra.encode.checker import require_passing, run_checks
-from xares_hydra.encode.contract import check_output, forward
+from xares_hydra.encode.contract import EncodedBatch, check_output, forward, forward_padded
 from xares_hydra.encode.encoder_spec import EncoderSpec
+from xares_hydra.encode.loaded import loaded_encoder
+from xares_hydra.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,7 @@ class EncodeSettings:
     autocast: str | None = None
     crop_length: float | None = None
     pad_short_crops: bool = False
-    pad_batches: bool = False
+    batching: str = "bucketed"
 
 
 @dataclass
@@ -97,14 +102,14 @@ def encode_shard(
 ) -> ShardCounts:
     counts = ShardCounts()
     started = time.perf_counter()
-    crops = _decoded_crops(shard, int(encoder.sampling_rate), settings, counts)
-    batcher = _padded_batches if settings.pad_batches else _equal_length_batches
-    for batch in batcher(crops, settings, int(encoder.sampling_rate)):
-        for item, frames, pooled in _run_encoder(encoder, batch, settings, device, shard):
-            writer.add(item.meta(), frames, pooled)
-        counts.crops += len(batch)
-        if on_progress is not None:
-            on_progress(shard.name, len(batch))
+    rate = int(encoder.sampling_rate)
+    crops = _decoded_crops(shard, rate, settings, counts)
+    with WriteBehind(writer) as behind:
+        for batch in batches(crops, settings, rate):
+            behind.add(batch, _run_encoder(encoder, batch, settings, device, shard))
+            counts.crops += len(batch)
+            if on_progress is not None:
+                on_progress(shard.name, len(batch))
     counts.encode_seconds = time.perf_counter() - started
     writer.finish(counts)
     _log_problems(shard, counts)
@@ -160,6 +165,36 @@ def _skip(counts: ShardCounts, shard: Path, key: str, reason: str) -> None:
     log.warning("Skipping %s in %s: %s", key, shard.name, reason)
 
 
+def batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
+    if settings.batching not in BATCHERS:
+        raise ConfigError(f"encode.batching={settings.batching!r}; use {', '.join(sorted(BATCHERS))}")
+    return BATCHERS[settings.batching](crops, settings, rate)
+
+
+def _bucketed_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
+    """Crops sorted by length within ``buffer_seconds`` of audio, cut into batches within the limits."""
+    buffer: list[Crop] = []
+    buffered = 0
+    for item in crops:
+        buffer.append(item)
+        buffered += len(item.audio)
+        if buffered > settings.buffer_seconds * rate:
+            yield from _sorted_batches(buffer, settings, rate)
+            buffer, buffered = [], 0
+    yield from _sorted_batches(buffer, settings, rate)
+
+
+def _sorted_batches(buffer: list[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
+    # longest first: a batch that does not fit in memory fails at the start, not after an hour
+    ordered = sorted(buffer, key=lambda item: (-len(item.audio), item.key))
+    limit = _batch_limit(settings, rate)
+    start = 0
+    while start < len(ordered):
+        size = limit(len(ordered[start].audio))
+        yield ordered[start : start + size]
+        start += size
+
+
 def _equal_length_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
     """Group crops of identical length, holding at most ``buffer_seconds`` of audio at a time."""
     buckets: dict[int, list[Crop]] = {}
@@ -198,18 +233,75 @@ def _batch_limit(settings: EncodeSettings, rate: int) -> Callable[[int], int]:
     return limit
 
 
+BATCHERS = {"bucketed": _bucketed_batches, "exact": _equal_length_batches, "xares": _padded_batches}
+
+
+@dataclass
+class EncodedCrops:
+    pooled: np.ndarray  # [B, D]
+    frame_counts: list[int]
+    frames: np.ndarray | None  # [B, T', D] when frames are kept
+
+
 def _run_encoder(
     encoder: torch.nn.Module, batch: list[Crop], settings: EncodeSettings, device: torch.device, shard: Path
-) -> Iterator[tuple[Crop, np.ndarray, np.ndarray]]:
-    longest = max(len(item.audio) for item in batch)
-    audio = np.zeros((len(batch), longest), dtype=np.float32)
+) -> EncodedCrops:
+    lengths = [len(item.audio) for item in batch]
+    where = f"{shard.name}: {batch[0].key}"
+    if settings.batching == "xares":
+        output = forward(encoder, _padded_audio(batch, device), settings.autocast)
+        check_output(output, len(batch), int(encoder.output_dim), where)
+        encoded = EncodedBatch(output, [output.shape[1]] * len(batch))  # X-ARES pools the padding too
+    else:
+        encoded = forward_padded(encoder, _padded_audio(batch, device), lengths, settings.autocast, where)
+    frames = encoded.frames.float()
+    counts = torch.tensor(encoded.frame_counts, device=frames.device)
+    kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < counts[:, None]
+    pooled = (frames * kept[..., None]).sum(dim=1) / counts[:, None]
+    return EncodedCrops(
+        pooled=pooled.cpu().numpy(),
+        frame_counts=encoded.frame_counts,
+        frames=frames.cpu().numpy() if settings.keep_frames else None,
+    )
+
+
+def _padded_audio(batch: list[Crop], device: torch.device) -> torch.Tensor:
+    """``[B, longest]`` zero-padded; on CUDA built in pinned memory and copied without blocking."""
+    audio = torch.zeros(len(batch), max(len(item.audio) for item in batch), pin_memory=device.type == "cuda")
     for row, item in enumerate(batch):
-        audio[row, : len(item.audio)] = item.audio
-    output = forward(encoder, torch.from_numpy(audio).to(device), settings.autocast)
-    check_output(output, len(batch), int(encoder.output_dim), f"{shard.name}: {batch[0].key}")
-    embeddings = output.float().cpu().numpy()
-    for item, frames in zip(batch, embeddings):
-        yield item, frames, frames.mean(axis=0)
+        audio[row, : len(item.audio)] = torch.from_numpy(item.audio)
+    return audio.to(device, non_blocking=True)
+
+
+class WriteBehind:
+    """Adds encoded batches to a ShardWriter in a thread, so the encoder does not wait on the disk."""
+
+    def __init__(self, writer: ShardWriter, depth: int = 4) -> None:
+        self.writer = writer
+        self.depth = depth
+        self.pending: deque[Future] = deque()
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="cache-writer")
+
+    def add(self, batch: list[Crop], encoded: EncodedCrops) -> None:
+        self.pending.append(self.pool.submit(_add_batch, self.writer, batch, encoded))
+        if len(self.pending) > self.depth:
+            self.pending.popleft().result()
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
+        try:
+            while self.pending and kind is None:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _add_batch(writer: ShardWriter, batch: list[Crop], encoded: EncodedCrops) -> None:
+    for row, item in enumerate(batch):
+        frames = encoded.frames[row, : encoded.frame_counts[row]] if encoded.frames is not None else None
+        writer.add(item.meta(), encoded.frame_counts[row], frames, encoded.pooled[row])
 
 
 def _log_problems(shard: Path, counts: ShardCounts) -> None:
@@ -245,9 +337,7 @@ def ensure_encoded(
     if not todo and info is not None:
         log.info("All %d shards are in the cache %s", len(shards), cache.root)
         return info
-    encoder = spec.build(device)
-    if check_first:
-        require_passing(run_checks(encoder, device, autocast=settings.autocast), spec.name)
+    encoder = loaded_encoder(spec, device, settings.autocast, check_first)
     info = encoder_attributes(encoder)
     cache.save_encoder_info(info, spec.fingerprint_document)
     with shard_progress(f"Encoding with {spec.name}", [shard.name for shard in todo]) as on_progress:

@@ -130,7 +130,7 @@ def test_shipped_wrappers_run_one_padded_forward_per_batch(tmp_path):
     wav2vec2 = Wav2Vec2Encoder(str(save_tiny_hf("wav2vec2", tmp_path)))
     for number, (wrapper, model) in enumerate([(dasheng, dasheng.model.init_bn), (wav2vec2, wav2vec2.model)]):
         calls = []
-        model.register_forward_hook(lambda *_: calls.append(1))
+        model.register_forward_hook(lambda *_, calls=calls: calls.append(1))
         shard = mixed_shard(tmp_path / f"mixed{number}_0.tar")
         batched = encoded(wrapper, [shard], tmp_path / f"batched{number}", batch_size=16)
         assert len(calls) == 1, type(wrapper).__name__

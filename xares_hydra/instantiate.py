@@ -36,5 +36,5 @@ def target_object(config: Mapping[str, Any]) -> Any:
         sys.path.append(str(Path.cwd()))
     try:
         return get_object(str(config.get("_target_")))
-    except Exception:  # noqa: BLE001  (building it later reports the problem properly)
+    except Exception:
         return None

@@ -10,8 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.encode.embed import EncodeSettings
 from xares_hydra.encode.contract import padding_invariant
+from xares_hydra.encode.embed import EncodeSettings
 from xares_hydra.encode.encoder_spec import (
     EncoderSpec,
     canonical_target,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import clip_shard, tone
+from conftest import clip_shard, run_xares, tone
 from test_encoders import save_tiny_dasheng, save_tiny_hf
 from xares_hydra.encoders.dasheng import DashengEncoder
 from xares_hydra.encoders.huggingface import Wav2Vec2Encoder
@@ -138,3 +138,57 @@ def test_shipped_wrappers_run_one_padded_forward_per_batch(tmp_path):
         np.testing.assert_array_equal(batched.n_frames, alone.n_frames)
         # stated tolerance for encoders given lengths: 1e-4 (float arithmetic of a different batch shape)
         np.testing.assert_allclose(batched.pooled, alone.pooled, rtol=1e-4, atol=1e-4)
+
+
+COUNTING_ENCODER = """
+from pathlib import Path
+
+from xares_hydra.encoders.mel import MelEncoder
+
+
+class CountingMel(MelEncoder):
+    def __init__(self):
+        super().__init__(n_mels=16)
+        with open(Path(__file__).with_name("builds.log"), "a") as log:
+            log.write("built\\n")
+"""
+
+
+def test_a_sweep_over_tasks_and_crop_lengths_builds_its_encoder_once(xares_root):
+    (xares_root / "counting_mel.py").write_text(COUNTING_ENCODER)
+    result = run_xares(
+        "-m", "task=demo/sounds,demo/timbre", "task.crop_length=0.5,1.0", "task.generator.args.scale=0.3",
+        "encoder=custom", "encoder._target_=counting_mel.CountingMel", "stage=encode", root=xares_root,
+    )  # fmt: skip
+    assert result.stderr.count("ended:") == 4
+    assert (xares_root / "builds.log").read_text().splitlines() == ["built"]
+    caches = sorted(path.parent.name for path in (xares_root / "cache").glob("*/*/encoder.json"))
+    assert len(caches) == 4, "crop lengths key separate caches, the encoder is still built once"
+
+
+@pytest.mark.parametrize(
+    ("encoder", "keyed"),
+    [("encoder=mel", False), ("encoder=xares_file", True), ("encoder=custom", True)],
+)
+def test_batching_keys_the_cache_only_for_encoders_not_told_their_padding(encoder, keyed):
+    from hydra import compose, initialize_config_module
+
+    import xares_hydra.schema  # noqa: F401  (registers the config schemas)
+    from xares_hydra.data.taskspec import TaskSpec
+    from xares_hydra.settings import encoder_spec, plain
+
+    extra = {
+        "encoder=xares_file": ["encoder.path=/nowhere/x_encoder.py"],
+        "encoder=custom": ["encoder._target_=test_batching.BlockMeans"],
+    }.get(encoder, [])
+    fingerprints = {}
+    with initialize_config_module("xares_hydra.conf", version_base="1.3"):
+        for batch_size in (4, 8):
+            cfg = compose("config", [encoder, *extra, f"encode.batch_size={batch_size}"])
+            spec = encoder_spec(cfg, TaskSpec.from_config(plain(cfg.task)), name="x")
+            fingerprints[batch_size] = spec.fingerprint
+            assert ("batching" in spec.fingerprint_document["settings"]) is keyed
+        exact = compose("config", [encoder, *extra, "encode.batching=exact"])
+        exact_spec = encoder_spec(exact, TaskSpec.from_config(plain(exact.task)), name="x")
+    assert (fingerprints[4] != fingerprints[8]) is keyed
+    assert "batching" not in exact_spec.fingerprint_document["settings"]

@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_module
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.encode.encoder_spec import default_name
-from xares_hydra.main import run_task
+from xares_hydra.pipeline import run_task
 from xares_hydra.settings import plain
 
 

@@ -166,7 +166,7 @@ run_xares() {
         touch "$env/$task/.audio_tar_ready"
     done
     (cd "$WORK" && XARES_ENV=$env "$PYTHON" "$WORK/measure.py" "$WORK/xares_$1.log" \
-        "$VENV/bin/python" -m xares.run --max-jobs 0 "$WORK/mel_encoder.py" "$WORK"/tasks/*.py)
+        "$VENV/bin/python" -m xares.run --max-jobs 0 mel_encoder.py tasks/*.py)  # X-ARES imports relative paths
     # X-ARES logs a failed stage and exits 0: only a run that printed its scores counts
     if ! grep -q "Weighted Average MLP Score for All" "$WORK/xares_$1.log"; then
         tail -n 30 "$WORK/xares_$1.log" >&2

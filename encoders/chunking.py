@@ -5,6 +5,13 @@ chunk of at most ``chunk_seconds``. The base class splits long audio into chunks
 multiples of the hop, so the frame grid runs on unbroken across chunks), zero-pads each chunk just
 enough for the model to emit its frames, and trims the output to ``ceil(samples / hop)`` frames.
 A clip of T samples therefore always gives ``ceil(T / hop)`` frames, whatever its length.
+
+Given ``lengths`` (a zero-padded batch), a wrapper with ``padded_forward`` runs ONE padded forward per
+chunk, passing the true lengths to :meth:`ChunkedEncoder.encode_masked` (the model's own attention mask
+where it has one), and zeroes each clip's frames past its own count. ``padding_invariant = False`` says
+that the model has no mask, so a clip's frames move with its batch's padding. Wrappers without
+``padded_forward`` encode the clips of each true length together, unpadded (exact, but one call per
+distinct length).
 """
 
 from __future__ import annotations
@@ -39,6 +46,17 @@ def fit_frames(frames: torch.Tensor, n_frames: int, name: str, dim: int = 1) -> 
             "its receptive_field is set too small"
         )
     return frames.narrow(dim, 0, n_frames)
+
+
+def reflect_padded(audio: torch.Tensor, lengths: torch.Tensor, left: int, right: int) -> torch.Tensor:
+    """``[B, left + T + right]``: each row's first ``lengths`` samples reflect-padded at both of its ends
+    (``left`` and ``right`` samples, as ``torch.stft(center=True)`` pads a clip alone), zeros after."""
+    positions = torch.arange(audio.shape[1] + left + right, device=audio.device)[None, :] - left
+    own = lengths[:, None]
+    source = positions.abs()
+    source = torch.where(source >= own, 2 * (own - 1) - source, source).clamp(0, audio.shape[1] - 1)
+    inside = positions < own + right
+    return torch.gather(audio, 1, source.expand(audio.shape[0], -1)) * inside
 
 
 def encode_padded(
@@ -84,6 +102,10 @@ class ChunkedEncoder(torch.nn.Module):
     sampling_rate: int
     output_dim: int
     hop_size_in_ms: float
+    # one zero-padded forward per batch given lengths (else: equal lengths encoded together)
+    padded_forward: bool = False
+    # whether a clip's frames are independent of the padding of a padded forward (within float tolerance)
+    padding_invariant: bool = True
 
     def __init__(
         self, chunk_seconds: float = 10.0, max_chunk_seconds: float | None = None, xares_exact: bool = False
@@ -128,6 +150,14 @@ class ChunkedEncoder(torch.nn.Module):
         """Every hidden layer ``[B, L, T', D]`` of a padded chunk, the last one equal to :meth:`encode`'s output."""
         raise NotImplementedError(f"{type(self).__name__} does not expose its hidden layers")
 
+    def prepare_padded(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`prepare` for a zero-padded chunk whose rows hold ``lengths`` true samples."""
+        return self.prepare(chunk)
+
+    def encode_masked(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`encode` for a zero-padded chunk; ``lengths`` are the samples each row's frames need."""
+        return self.encode(chunk)
+
     def train(self, mode: bool = True) -> ChunkedEncoder:
         # A frozen feature extractor: dropout and batch-norm statistics must never switch on.
         return super().train(False)
@@ -144,14 +174,19 @@ class ChunkedEncoder(torch.nn.Module):
         if self.xares_exact:  # X-ARES's wrappers see the padded batch only: lengths are not theirs to use
             with torch.inference_mode():
                 return encode_like_xares(self.xares_call, audio.float(), self.sampling_rate, self.chunk_seconds)
-        if lengths is not None:
+        if lengths is not None and not self.padded_forward:
             return encode_padded(self.forward, audio, lengths, self.frame_count)
         audio = audio.float()
         if audio.shape[-1] == 0:
             return audio.new_zeros(audio.shape[0], 0, self.output_dim)
         with torch.inference_mode():
             chunks = audio.split(self.chunk_samples, dim=-1)
-            return torch.cat([self._encode_chunk(chunk) for chunk in chunks], dim=1)
+            if lengths is None:
+                return torch.cat([self._encode_chunk(chunk) for chunk in chunks], dim=1)
+            lengths = lengths.to(audio.device)
+            starts = range(0, audio.shape[-1], self.chunk_samples)
+            pieces = [self._encode_padded_chunk(chunk, lengths - start) for chunk, start in zip(chunks, starts)]
+            return torch.cat(pieces, dim=1)
 
     def hidden_layers(self, audio: torch.Tensor) -> torch.Tensor:
         """Every hidden layer ``[B, L, T', D]`` (layer 0 the input of the first block, the last one what
@@ -177,3 +212,23 @@ class ChunkedEncoder(torch.nn.Module):
         needed = (n_frames - 1) * self.hop_samples + self.receptive_field
         frames = (encode or self.encode)(pad_right(self.prepare(chunk), needed))
         return fit_frames(frames, n_frames, type(self).__name__, dim=frame_dim)
+
+    def _encode_padded_chunk(self, chunk: torch.Tensor, remaining: torch.Tensor) -> torch.Tensor:
+        """One forward of the rows that still have audio in this chunk; frames past a row's own are zero."""
+        own = remaining.clamp(0, chunk.shape[-1])
+        n_frames = num_frames(chunk.shape[-1], self.hop_samples)
+        output = chunk.new_zeros(chunk.shape[0], n_frames, self.output_dim)
+        rows = own > 0
+        if not rows.any():
+            return output
+        own = own[rows]
+        longest = int(own.max())
+        frames_needed = (own + self.hop_samples - 1) // self.hop_samples
+        samples_needed = torch.maximum(own, (frames_needed - 1) * self.hop_samples + self.receptive_field)
+        width = int(samples_needed.max())
+        prepared = pad_right(self.prepare_padded(chunk[rows, :longest], own), width)
+        encoded = self.encode_masked(prepared, samples_needed)
+        frames = fit_frames(encoded, num_frames(longest, self.hop_samples), type(self).__name__)
+        kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < frames_needed[:, None]
+        output[rows, : frames.shape[1]] = frames * kept[..., None]
+        return output

@@ -17,10 +17,14 @@ from xares_hydra.errors import ConfigError
 
 from ._optional import require
 from .checkpoints import load_checkpoint
-from .chunking import ChunkedEncoder
+from .chunking import ChunkedEncoder, reflect_padded
 
 
 class DashengEncoder(ChunkedEncoder):
+    """A padded batch runs as one forward, the padding masked out of attention (``x_length``, dasheng>=0.0.9)."""
+
+    padded_forward = True
+
     def __init__(
         self,
         model: str = "dasheng_base",
@@ -48,7 +52,22 @@ class DashengEncoder(ChunkedEncoder):
         self.eval()
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
-        return self.model(chunk)
+        return self.model.forward_spectrogram(self.spectrogram(chunk))
+
+    def spectrogram(self, chunk: torch.Tensor) -> torch.Tensor:
+        """The model's front end, with the dB floor (``top_db``) of each clip its own: torchaudio takes it
+        over the whole batch for ``[B, F, T]`` input, which made a clip depend on its batch-mates."""
+        with torch.autocast(chunk.device.type, enabled=False):
+            mel = self.model.front_end[0](chunk.float())
+            return self.model.init_bn(self.model.front_end[1](mel.unsqueeze(1)))
+
+    def encode_masked(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # each row reflected at its own end, as the spectrogram reflects a clip alone (exact last frame)
+        edge = self.model.front_end[0].n_fft // 2
+        chunk = reflect_padded(chunk, lengths, 0, edge)
+        # the model keeps floor(x_length / frame) frames: say how many whole frames each row has
+        frame = self.hop_samples
+        return self.model.forward_spectrogram(self.spectrogram(chunk), x_length=(lengths + frame - 1) // frame * frame)
 
     def xares_call(self, batch: torch.Tensor) -> torch.Tensor:
         # X-ARES's dasheng wrapper: the model's own forward on the padded batch, no normalisation

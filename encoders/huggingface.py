@@ -40,9 +40,12 @@ class WhisperEncoder(ChunkedEncoder):
 
     With ``xares_exact`` every call keeps all 1,500 frames of the 30 s window and ``hop_size_in_ms``
     is the feature extractor's hop (10 ms) although the frames are 20 ms apart, as in X-ARES.
+
+    A padded batch given ``lengths`` is one forward: the fixed window makes a clip's frames independent of its batch.
     """
 
     hub_default = WHISPER
+    padded_forward = True
 
     def __init__(
         self,
@@ -111,6 +114,9 @@ class Wav2Vec2Encoder(ChunkedEncoder):
         self.weights_revision = source.revision_of(self.model)
         config = self.model.config
         self.normalize = bool(self.feature_extractor.do_normalize)
+        # checkpoints trained with an attention mask take padded batches in one forward; the others
+        # (group-norm front ends) see padding in their normalisation, so equal lengths are encoded together
+        self.padded_forward = bool(self.feature_extractor.return_attention_mask)
         self.sampling_rate = self.feature_extractor.sampling_rate
         self.output_dim = config.hidden_size
         self.hop_size_in_ms = 1000 * math.prod(config.conv_stride) / self.sampling_rate
@@ -125,6 +131,16 @@ class Wav2Vec2Encoder(ChunkedEncoder):
         var = chunk.var(dim=-1, keepdim=True, unbiased=False)
         return (chunk - mean) / torch.sqrt(var + 1e-7)
 
+    def prepare_padded(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # normalised over each row's own samples; the padding stays zero (as the feature extractor does)
+        if not self.normalize:
+            return chunk
+        kept = (torch.arange(chunk.shape[-1], device=chunk.device)[None, :] < lengths[:, None]).to(chunk.dtype)
+        count = lengths[:, None].to(chunk.dtype)
+        mean = (chunk * kept).sum(dim=-1, keepdim=True) / count
+        var = (((chunk - mean) * kept) ** 2).sum(dim=-1, keepdim=True) / count
+        return (chunk - mean) / torch.sqrt(var + 1e-7) * kept
+
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
         return self.model(chunk).last_hidden_state
 
@@ -136,9 +152,18 @@ class Wav2Vec2Encoder(ChunkedEncoder):
         """[B, num_hidden_layers + 1, T', D]: ``output_hidden_states`` (the last one = ``encode``)."""
         return stacked_hidden_states(self.model(chunk, output_hidden_states=True))
 
+    def encode_masked(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = (torch.arange(chunk.shape[-1], device=chunk.device)[None, :] < lengths[:, None]).long()
+        return self.model(chunk, attention_mask=mask).last_hidden_state
+
 
 class Data2VecEncoder(Wav2Vec2Encoder):
     hub_default = DATA2VEC
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # its stack of positional convolutions carries the padding into the clip's frames despite the mask
+        self.padded_forward = False
 
 
 def stacked_hidden_states(outputs: Any) -> torch.Tensor:

@@ -1,11 +1,16 @@
-"""Log-mel filterbank baseline: needs no download, so the whole benchmark runs offline."""
+"""Log-mel filterbank baseline: needs no download, so the whole benchmark runs offline.
+
+Frames are centred (each clip reflect-padded by ``n_fft // 2`` at both ends, as ``torch.stft(center=True)``
+does); a zero-padded batch with ``lengths`` is reflect-padded at each clip's own end and runs as one
+forward, giving every clip exactly its frames alone.
+"""
 
 from __future__ import annotations
 
 import torch
 import torchaudio
 
-from .chunking import encode_padded
+from .chunking import reflect_padded
 
 
 class MelEncoder(torch.nn.Module):
@@ -25,6 +30,7 @@ class MelEncoder(torch.nn.Module):
         self.output_dim = n_mels
         self.hop_size_in_ms = hop_size_in_ms
         self.log_offset = log_offset
+        self.edge = n_fft // 2
         self.melspec = torchaudio.transforms.MelSpectrogram(
             sample_rate=sampling_rate,
             n_fft=n_fft,
@@ -33,6 +39,7 @@ class MelEncoder(torch.nn.Module):
             f_min=f_min,
             f_max=f_max,
             n_mels=n_mels,
+            center=False,
         )
 
     def frame_count(self, n_samples: int) -> int:
@@ -41,7 +48,12 @@ class MelEncoder(torch.nn.Module):
     def forward(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if audio.ndim == 1:
             audio = audio.unsqueeze(0)
-        if lengths is not None:
-            return encode_padded(self.forward, audio, lengths, self.frame_count)
-        mel = self.melspec(audio.float())
-        return torch.log(mel + self.log_offset).transpose(1, 2)
+        audio = audio.float()
+        if lengths is None:
+            lengths = torch.full((audio.shape[0],), audio.shape[1], device=audio.device)
+        lengths = lengths.to(audio.device)
+        mel = self.melspec(reflect_padded(audio, lengths, self.edge, self.edge))
+        frames = torch.log(mel + self.log_offset).transpose(1, 2)
+        counts = lengths // self.melspec.hop_length + 1
+        kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < counts[:, None]
+        return frames * kept[..., None]

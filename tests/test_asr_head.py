@@ -66,7 +66,7 @@ def spoken_clips(directory: Path, n: int, seed: int) -> EmbeddingSet:
         frames = np.repeat(vectors[words], 3, axis=0) + 0.1 * rng.normal(size=(3 * len(words), DIM))
         transcript = " ".join(WORDS[word] for word in words)
         meta = {"key": f"utt{index:04d}", "clip_key": f"utt{index:04d}", "crop": 0, "labels": {"trans": transcript}}
-        writer.add(meta, frames.astype(np.float32), frames.mean(0))
+        writer.add(meta, len(frames), frames.astype(np.float32), frames.mean(0))
     writer.finish(ShardCounts(samples=n))
     embeddings = EmbeddingSet.from_dir(directory)
     embeddings.targets = [label["trans"] for label in embeddings.labels]

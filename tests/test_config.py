@@ -95,8 +95,9 @@ def test_help_lists_the_config_groups(xares_root):
     result = run_xares("--help", root=xares_root)
     for group in ("task:", "encoder:", "head:", "compat:", "paths:"):
         assert group in result.stdout
-    assert "esc50" in result.stdout
-    assert "demo_sounds" in result.stdout
+    assert "esc50" in result.stdout and "demo/sounds" in result.stdout and "schema" not in result.stdout
+    with_overrides = run_xares("task=esc50", "--help", root=xares_root)  # Hydra's help, with the composed config
+    assert "encoder:" in with_overrides.stdout and "name: esc50" in with_overrides.stdout
 
 
 def test_cfg_job_shows_the_composed_config(xares_root):

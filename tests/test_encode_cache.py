@@ -68,7 +68,7 @@ def test_x_ares_padded_batches_leak_padding_into_short_clips(tmp_path):
     shard = mixed_length_shard(tmp_path / "train_0.tar")
     default, padded = EncoderCache(tmp_path / "a"), EncoderCache(tmp_path / "b")
     encode_shards(MelEncoder(), [shard], default, EncodeSettings(batch_size=16), CPU)
-    encode_shards(MelEncoder(), [shard], padded, EncodeSettings(batch_size=16, pad_batches=True), CPU)
+    encode_shards(MelEncoder(), [shard], padded, EncodeSettings(batch_size=16, batching="xares"), CPU)
     short = default.load([shard]).keys.index("clip0")
     assert not np.allclose(default.load([shard]).pooled[short], padded.load([shard]).pooled[short], atol=1e-2)
     longest = default.load([shard]).keys.index("clip5")

@@ -106,7 +106,7 @@ def cached_frames(directory: Path, clips: Sequence[tuple[np.ndarray, list]]) -> 
     writer = ShardWriter(directory, source, clips[0][0].shape[1], keep_frames=True)
     for index, (frames, events) in enumerate(clips):
         meta = {"key": f"clip{index:05d}", "clip_key": f"clip{index:05d}", "crop": 0, "labels": events}
-        writer.add(meta, frames, frames.mean(0))
+        writer.add(meta, len(frames), frames, frames.mean(0))
     writer.finish(ShardCounts(samples=len(clips)))
     embeddings = EmbeddingSet.from_dir(directory)
     embeddings.targets = [[tuple(event) for event in events] for events in embeddings.labels]

@@ -92,7 +92,9 @@ def model_dir_with_code(directory: Path, marker: Path) -> Path:
     (model / "config.json").write_text(json.dumps(config))
     (model / "shipped_code.py").write_text(
         f"from pathlib import Path\nPath({str(marker)!r}).write_text('code ran')\n"
-        "from transformers import Wav2Vec2Model as ShippedModel\n"
+        "from transformers import Wav2Vec2Model\n\n\n"
+        "class ShippedModel(Wav2Vec2Model):  # registering it for AutoModel must not touch Wav2Vec2Model\n"
+        "    pass\n"
     )
     return model
 

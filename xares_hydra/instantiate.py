@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 
 from xares_hydra.encode.encoder_spec import META_KEY
 from xares_hydra.errors import ConfigError, XaresError
@@ -40,3 +40,12 @@ def build_encoder(config: Mapping[str, Any]) -> Any:
 def build_loggers(configs: Mapping[str, Any] | None) -> list[Any]:
     """The experiment loggers of the ``logger`` group: a mapping of names to ``_target_`` configs."""
     return [build(config, f"logger {name}") for name, config in (configs or {}).items()]
+
+
+def target_object(config: Mapping[str, Any]) -> Any:
+    """What ``_target_`` names (a class or function), without building it; None when it cannot be imported."""
+    make_cwd_importable()
+    try:
+        return get_object(str(config.get("_target_")))
+    except Exception:
+        return None

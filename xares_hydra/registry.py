@@ -7,7 +7,7 @@ names the key, suggests close names and lists the known ones.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from xares_hydra.errors import ConfigError
@@ -16,12 +16,23 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Named items of one kind; ``key`` is the config key that names them (for error messages)."""
+    """Named items of one kind; ``key`` is the config key that names them (for error messages).
 
-    def __init__(self, kind: str, key: str) -> None:
+    ``loader`` imports the modules that register the built-in items, on the first lookup, so that
+    importing the registry does not import what the items need (torch, scikit-learn)."""
+
+    def __init__(self, kind: str, key: str, loader: Callable[[], None] | None = None) -> None:
         self.kind = kind
         self.key = key
         self._items: dict[str, T] = {}
+        self._loader = loader
+
+    @property
+    def _loaded(self) -> dict[str, T]:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            loader()
+        return self._items
 
     def add(self, name: str, item: T) -> T:
         if name in self._items:
@@ -30,24 +41,25 @@ class Registry(Generic[T]):
         return item
 
     def get(self, name: str) -> T:
-        if name not in self._items:
-            close = difflib.get_close_matches(name, list(self._items), n=3)
+        items = self._loaded
+        if name not in items:
+            close = difflib.get_close_matches(name, list(items), n=3)
             hint = f" Did you mean {' or '.join(repr(match) for match in close)}?" if close else ""
             raise ConfigError(
-                f"{self.key}={name!r} is not a known {self.kind}.{hint} Known: {', '.join(sorted(self._items))}"
+                f"{self.key}={name!r} is not a known {self.kind}.{hint} Known: {', '.join(sorted(items))}"
             )
-        return self._items[name]
+        return items[name]
 
     __getitem__ = get
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._loaded
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
+        return iter(self._loaded)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._loaded)
 
     def values(self) -> list[T]:
-        return list(self._items.values())
+        return list(self._loaded.values())

@@ -12,11 +12,18 @@ from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import WEIGHTED
+from xares_hydra.encode.contract import padding_invariant
 from xares_hydra.encode.embed import EncodeSettings
-from xares_hydra.encode.encoder_spec import EncoderSpec, default_name, spec_from_config, spec_from_instance
+from xares_hydra.encode.encoder_spec import (
+    EncoderSpec,
+    canonical_target,
+    default_name,
+    spec_from_config,
+    spec_from_instance,
+)
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings, resolve_device
-from xares_hydra.instantiate import build_encoder, make_cwd_importable
+from xares_hydra.instantiate import build_encoder, make_cwd_importable, target_object
 
 FRAME_TASK_TYPES = ("frame", "asr")
 
@@ -38,8 +45,12 @@ def data_options(cfg: DictConfig) -> DataOptions:
     )
 
 
-def embedding_settings(cfg: DictConfig, task: TaskSpec) -> dict[str, Any]:
-    """What changes the embeddings besides the encoder itself (part of the cache fingerprint)."""
+def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool) -> dict[str, Any]:
+    """What changes the embeddings besides the encoder itself (part of the cache fingerprint).
+
+    The batching is part of it only where it changes a clip's embedding: X-ARES's padded batches, and
+    bucketed batches for encoders that are not told their padding (or declare that they ignore it).
+    """
     settings = {
         "crop_length": task.crop_length,
         "pad_short_crops": bool(cfg.compat.pad_short_crops),
@@ -48,7 +59,16 @@ def embedding_settings(cfg: DictConfig, task: TaskSpec) -> dict[str, Any]:
     }
     if settings["pad_batches"]:
         settings["batch_size"] = int(cfg.encode.batch_size)
+    elif batching(cfg) == "bucketed" and not padding_invariant:
+        settings["batching"] = {
+            "mode": "bucketed",
+            **{key: float(cfg.encode[key]) for key in ("batch_size", "max_batch_seconds", "buffer_seconds")},
+        }
     return settings
+
+
+def batching(cfg: DictConfig) -> str:
+    return "xares" if cfg.compat.pad_batches else str(cfg.encode.batching)
 
 
 def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
@@ -65,11 +85,11 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         autocast=cfg.encode.autocast,
         crop_length=task.crop_length,
         pad_short_crops=bool(cfg.compat.pad_short_crops),
-        pad_batches=bool(cfg.compat.pad_batches),
         force=bool(cfg.encode.force),
         layers=all_layers(cfg),
         frame_layers=tuple(int(layer) for layer in cfg.encode.frame_layers),
         limits=read_limits(cfg),
+        batching=batching(cfg),
     )
 
 
@@ -102,10 +122,11 @@ def head_settings(cfg: DictConfig) -> HeadSettings:
 def encoder_spec(
     cfg: DictConfig, task: TaskSpec, encoder: torch.nn.Module | None = None, name: str | None = None
 ) -> EncoderSpec:
-    settings = embedding_settings(cfg, task)
+    config = plain(cfg.encoder)
+    invariant = padding_invariant(encoder if encoder is not None else target_object(canonical_target(config)))
+    settings = embedding_settings(cfg, task, invariant)
     if encoder is not None:
         return spec_from_instance(encoder, settings, name)
-    config = plain(cfg.encoder)
     name = name or default_name(None, config)
     make_cwd_importable()  # the fingerprint finds a user module's source the way instantiate will
     return spec_from_config(name, config, settings, Path(cfg.paths.cache_root), builder=build_encoder)

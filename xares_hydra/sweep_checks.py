@@ -32,12 +32,14 @@ from xares_hydra.data.zenodo import read_ready_marker
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import require_passing, run_checks
 from xares_hydra.encode.encoder_spec import EncoderSpec, default_name
+from xares_hydra.encode.loaded import loaded_encoder
 from xares_hydra.errors import XaresError
 from xares_hydra.settings import data_options, device, encode_settings, encoder_spec, plain
 
 log = logging.getLogger("xares")
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 CHECKS_FILE = ".sweep_checks.json"
 PROBE_SECONDS = 5.0
 
@@ -66,14 +68,18 @@ def check_sweep(config: DictConfig) -> None:
         if (reason := unreachable(api)) is not None:
             raise SweepNotStarted(offline_message(api, reason, records))
     passed = []
+    in_process = config.hydra.launcher.get("_target_") == BASIC_LAUNCHER
     for identity, (spec, job) in needs.encoders.items():
         if not job.encode.check:
             continue
-        encoder = spec.build(device(job))
-        require_passing(run_checks(encoder, device(job), autocast=job.encode.autocast), spec.name)
+        if in_process:  # the jobs run in this process: they reuse the encoder built and checked here
+            loaded_encoder(spec, device(job), job.encode.autocast, check=True)
+        else:
+            encoder = spec.build(device(job))
+            require_passing(run_checks(encoder, device(job), autocast=job.encode.autocast), spec.name)
+            del encoder
         log.info("Encoder %s passes the encoder contract (checked once for the sweep)", spec.name)
         passed.append(identity)
-        del encoder
     write_json(Path(config.hydra.sweep.dir) / CHECKS_FILE, {"contract_passed": passed})
 
 

@@ -22,6 +22,7 @@ from xares_hydra.heads.training import head_arguments
 from xares_hydra.schema import CheckSchema, DataSchema, EncodeSchema, RecordSchema, RootSchema
 
 AUTOCAST_VALUES = (None, "bf16", "fp16")
+BATCHING_VALUES = ("bucketed", "exact")
 KEEP_FRAMES_VALUES = ("auto", True, False)
 # task type -> the dataclass its trained head reads ``task.head_args`` into (no entry: no head_args)
 HEAD_ARGS_OF_TASK_TYPE: dict[str, type] = {"asr": AsrArgs, "contrastive": RetrievalArgs}
@@ -85,6 +86,8 @@ def _check_encode(encode: dict[str, Any]) -> None:
     _positive("encode.max_skipped_share", share, inclusive=True)
     if share > 1:
         raise ConfigError(f"encode.max_skipped_share={share!r}: must be a share between 0 and 1")
+    if encode["batching"] not in BATCHING_VALUES:
+        raise ConfigError(f"encode.batching={encode['batching']!r}: use one of {', '.join(BATCHING_VALUES)}")
     if encode["autocast"] not in AUTOCAST_VALUES:
         raise ConfigError(f"encode.autocast={encode['autocast']!r}: use one of null, bf16, fp16")
     if encode["keep_frames"] not in KEEP_FRAMES_VALUES:

@@ -165,31 +165,40 @@ class ShardWriter:
         self._streams[name] = (part, open(part, "wb"))  # noqa: SIM115
 
     def add(
-        self, meta: dict[str, Any], frames: np.ndarray, pooled: np.ndarray, layers: np.ndarray | None = None
+        self,
+        meta: dict[str, Any],
+        n_frames: int,
+        frames: np.ndarray | None,
+        pooled: np.ndarray,
+        layer_pooled: np.ndarray | None = None,
+        layer_frames: np.ndarray | None = None,
     ) -> None:
-        """One sample: its frames ``[T', D]`` and clip vector ``[D]``; with hidden layers, ``layers`` is
-        ``[L, T', D]`` (the last one equal to ``frames``)."""
-        entry = dict(meta, n_frames=int(frames.shape[0]), frame_offset=self._frame_offset)
-        if layers is not None:
-            self._add_layers(layers)
+        """One crop: its frame count, its ``[n_frames, D]`` frames (needed when frames are kept) and clip
+        vector ``[D]``; with hidden layers every layer's clip vector ``[L, D]`` and, when frames are kept,
+        every layer's frames ``[L, n_frames, D]`` (of which the ``frame_layers`` are written)."""
+        entry = dict(meta, n_frames=int(n_frames), frame_offset=self._frame_offset)
+        if layer_pooled is not None:
+            self._add_layers(layer_pooled)
         if self.keep_frames:
+            if frames is None or frames.shape[0] != n_frames:
+                raise ValueError(f"{meta['key']}: frames are kept for this cache, expected {n_frames} of them")
             self._write_frames("frames.f32", frames)
             for layer in self._frame_layers:
-                assert layers is not None, "frame layers are only kept with hidden layers"
-                self._write_frames(frame_file(layer), layers[layer])
-            self._frame_offset += int(frames.shape[0])
+                assert layer_frames is not None, "frame layers are only kept with hidden layers"
+                self._write_frames(frame_file(layer), layer_frames[layer])
+            self._frame_offset += int(n_frames)
         self._pooled.append(pooled.astype(np.float32))
         self._index.append(entry)
 
-    def _add_layers(self, layers: np.ndarray) -> None:
+    def _add_layers(self, layer_pooled: np.ndarray) -> None:
         if not self._layers:
             requested = self._requested_frame_layers
             self._frame_layers = sorted(
-                {layer_index(layer, len(layers), "the encoder", "encode.frame_layers") for layer in requested}
+                {layer_index(layer, len(layer_pooled), "the encoder", "encode.frame_layers") for layer in requested}
             )
             for layer in self._frame_layers:
                 self._open_frames(frame_file(layer))
-        self._layers.append(layers.mean(axis=1).astype(np.float32))
+        self._layers.append(layer_pooled.astype(np.float32))
 
     def _write_frames(self, name: str, frames: np.ndarray) -> None:
         self._streams[name][1].write(np.ascontiguousarray(frames, dtype=FRAME_DTYPE).tobytes())

@@ -1,9 +1,21 @@
-"""One call of an encoder under the X-ARES contract, and the check of what it returned."""
+"""One call of an encoder under its contract, and the check of what it returned.
+
+Two contracts are accepted, told apart by the signature of ``forward``:
+
+- X-ARES: ``forward(audio[B, T]) -> frames[B, T', D]``, optionally with ``lengths[B]`` (true samples per
+  row of a zero-padded batch); an encoder may also define ``frame_count(n_samples)``.
+- xares-llm: ``forward(audio, audio_attention_mask) -> (features, feature_attention_mask)``, masks in the
+  Hugging Face format (1 = keep), so the encoder itself says how many frames of each row are real.
+"""
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import torch
@@ -13,28 +25,92 @@ from xares_hydra.errors import ConfigError, EncoderContractError
 AUTOCAST_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+class PaddingInput(Enum):
+    """What an encoder is told about the zero padding of a batch."""
+
+    NOTHING = "nothing"
+    LENGTHS = "lengths"
+    MASK = "mask"
+
+
+def padding_input(forward_owner: Any) -> PaddingInput:
+    """From the parameters of ``forward`` (of an encoder object or class)."""
+    forward_method = getattr(forward_owner, "forward", None)
+    if forward_method is None:
+        return PaddingInput.NOTHING
+    try:
+        parameters = inspect.signature(forward_method).parameters
+    except (TypeError, ValueError):
+        return PaddingInput.NOTHING
+    if "audio_attention_mask" in parameters:
+        return PaddingInput.MASK
+    if "lengths" in parameters:
+        return PaddingInput.LENGTHS
+    return PaddingInput.NOTHING
+
+
+def padding_invariant(forward_owner: Any) -> bool:
+    """True when a clip's frames do not depend on the padding of its batch (within float tolerance).
+
+    Encoders told the padding are, unless they declare ``padding_invariant = False`` (a wrapper of a
+    model without a mask, which runs one padded forward and trims the frames).
+    """
+    told = padding_input(forward_owner) is not PaddingInput.NOTHING
+    return told and bool(getattr(forward_owner, "padding_invariant", True))
+
+
 def rate_of(encoder: torch.nn.Module) -> int:
     """The contract's ``sampling_rate`` (Hz); the checker's attribute check has vetted it."""
-    return int(_attribute(encoder, "sampling_rate"))
+    return int(encoder.sampling_rate)
 
 
 def dim_of(encoder: torch.nn.Module) -> int:
     """The contract's ``output_dim``."""
-    return int(_attribute(encoder, "output_dim"))
+    return int(encoder.output_dim)
 
 
 def hop_ms_of(encoder: torch.nn.Module) -> float:
     """The contract's ``hop_size_in_ms``."""
-    return float(_attribute(encoder, "hop_size_in_ms"))
+    return float(encoder.hop_size_in_ms)
 
 
-def _attribute(encoder: torch.nn.Module, name: str) -> Any:
-    return getattr(encoder, name)
+@dataclass
+class EncodedBatch:
+    frames: torch.Tensor  # [B, T', D], rows past their frame count are padding
+    frame_counts: list[int]
 
 
 def forward(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None) -> torch.Tensor:
+    """Frames of an unpadded batch (every row a whole clip)."""
     with _autocast(audio, autocast):
+        if padding_input(encoder) is PaddingInput.MASK:
+            mask = torch.ones(audio.shape, dtype=torch.long, device=audio.device)
+            return _mask_output(encoder(audio, audio_attention_mask=mask), audio.shape[0])[0]
         return encoder(audio)
+
+
+def forward_padded(
+    encoder: torch.nn.Module, audio: torch.Tensor, lengths: list[int], autocast: str | None, where: str
+) -> EncodedBatch:
+    """One call on a zero-padded batch; each row's true frame count from the encoder when it can say."""
+    kind = padding_input(encoder)
+    with _autocast(audio, autocast):
+        if kind is PaddingInput.MASK:
+            positions = torch.arange(audio.shape[1], device=audio.device)
+            mask = (positions[None, :] < torch.tensor(lengths, device=audio.device)[:, None]).long()
+            frames, feature_mask = _mask_output(encoder(audio, audio_attention_mask=mask), len(lengths))
+        elif kind is PaddingInput.LENGTHS:
+            frames, feature_mask = encoder(audio, lengths=torch.tensor(lengths, device=audio.device)), None
+        else:
+            frames, feature_mask = encoder(audio), None
+    check_output(frames, len(lengths), dim_of(encoder), where)
+    if feature_mask is not None:
+        counts = [int(count) for count in feature_mask.sum(dim=1).tolist()]
+    else:
+        counts = [frame_count(encoder, length, audio.shape[1], frames.shape[1]) for length in lengths]
+    if min(counts) <= 0 or max(counts) > frames.shape[1]:
+        raise EncoderContractError(f"frame counts {counts} do not fit {frames.shape[1]} frames ({where})")
+    return EncodedBatch(frames, counts)
 
 
 def forward_layers(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None, where: str) -> torch.Tensor:
@@ -49,14 +125,44 @@ def forward_layers(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str 
     return layers
 
 
+def frame_count(encoder: torch.nn.Module, n_samples: int, padded_samples: int, padded_frames: int) -> int:
+    """Frames of a clip of ``n_samples`` in a batch padded to ``padded_samples`` (``padded_frames`` frames).
+
+    The encoder's own ``frame_count`` when it has one; otherwise in proportion to its samples, rounded up
+    (exact for the batch's longest clip, within one frame for the others).
+    """
+    if n_samples == padded_samples:
+        return padded_frames
+    own = getattr(encoder, "frame_count", None)
+    if callable(own):
+        return min(int(own(n_samples)), padded_frames)
+    return max(1, min(padded_frames, math.ceil(padded_frames * n_samples / padded_samples)))
+
+
 @contextmanager
 def _autocast(audio: torch.Tensor, autocast: str | None) -> Iterator[None]:
     if autocast not in AUTOCAST_DTYPES:
         raise ConfigError(f"encode.autocast={autocast!r}; use null, bf16 or fp16")
     dtype = AUTOCAST_DTYPES[autocast]
-    context = torch.autocast(audio.device.type, dtype=dtype) if dtype is not None else nullcontext()
-    with torch.inference_mode(), context:
+    autocasting = torch.autocast(audio.device.type, dtype=dtype) if dtype is not None else nullcontext()
+    with torch.inference_mode(), autocasting:
         yield
+
+
+def _mask_output(output: Any, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if not (isinstance(output, (tuple, list)) and len(output) == 2):
+        raise EncoderContractError(
+            "an encoder whose forward takes audio_attention_mask must return (features, feature_attention_mask)"
+        )
+    features, mask = output
+    if mask is None and isinstance(features, torch.Tensor) and features.ndim == 3:
+        mask = torch.ones(features.shape[:2], dtype=torch.long, device=features.device)
+    if not isinstance(mask, torch.Tensor) or mask.shape != features.shape[:2] or mask.shape[0] != batch_size:
+        raise EncoderContractError(
+            f"feature_attention_mask must be [B, T'] matching the features {tuple(features.shape)}, "
+            f"got {None if mask is None else tuple(mask.shape)}"
+        )
+    return features, mask
 
 
 def check_output(output: Any, batch_size: int, output_dim: int, where: str) -> None:

@@ -1,10 +1,14 @@
 """Encode stage: tar shards -> audio crops -> encoder -> embedding cache, once per shard.
 
-Audio is decoded and resampled in worker threads (soundfile and torch release the GIL) while
-the encoder runs. In the default mode a batch only ever holds crops of identical length, so no
-padding enters the encoder and a clip's embedding cannot depend on its batch-mates. X-ARES's
-behaviour (fixed-size batches in tar order, zero-padded to the longest clip, padding pooled into
-the clip mean) is available with ``pad_batches`` for comparability.
+Audio is decoded and resampled in worker threads (soundfile and torch release the GIL) ahead of the
+encoder, and the cache is written by another thread behind it. ``batching`` chooses the batches:
+
+- ``bucketed`` (default): crops sorted by length within ``buffer_seconds`` of audio, batches of at
+  most ``batch_size`` crops and ``max_batch_seconds`` of padded audio, zero-padded to the batch's
+  longest crop. The encoder is told the padding (``lengths`` or an attention mask) when its forward
+  takes it; each crop keeps only its own frames and is pooled over those.
+- ``exact``: only crops of identical length share a batch: no padding, bit-identical to alone.
+- ``xares``: X-ARES's batches (``batch_size`` crops in tar order, zero-padded, padding pooled).
 """
 
 from __future__ import annotations
@@ -27,9 +31,21 @@ from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ReadLimits, ShardSample, iter_shard
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
-from xares_hydra.encode.checker import minimum_input_samples, require_passing, run_checks
-from xares_hydra.encode.contract import check_output, dim_of, forward, forward_layers, hop_ms_of, rate_of
+from xares_hydra.encode.checker import minimum_input_samples
+from xares_hydra.encode.contract import (
+    EncodedBatch,
+    check_output,
+    dim_of,
+    forward,
+    forward_layers,
+    forward_padded,
+    frame_count,
+    hop_ms_of,
+    padding_invariant,
+    rate_of,
+)
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
+from xares_hydra.encode.loaded import loaded_encoder
 from xares_hydra.errors import ConfigError, XaresError
 
 log = logging.getLogger(__name__)
@@ -47,18 +63,18 @@ class EncodeSettings:
     min_samples: int = 1
     crop_length: float | None = None
     pad_short_crops: bool = False
-    pad_batches: bool = False
+    # bucketed | exact | xares (module docstring)
+    batching: str = "bucketed"
     # re-encode shards the cache already holds
     force: bool = False
     # every hidden layer's clip vectors (encoder.hidden_layers), and the frames of these layers
     layers: bool = False
     frame_layers: tuple[int, ...] = ()
+    limits: ReadLimits = field(default_factory=ReadLimits)
 
     @property
     def layer_needs(self) -> LayerNeeds:
         return LayerNeeds(self.layers, self.frame_layers if self.layers and self.keep_frames else ())
-
-    limits: ReadLimits = field(default_factory=ReadLimits)
 
 
 @dataclass
@@ -116,14 +132,15 @@ def encode_shard(
 ) -> ShardCounts:
     counts = ShardCounts()
     started = time.perf_counter()
-    crops = _decoded_crops(shard, rate_of(encoder), settings, counts)
-    batcher = _padded_batches if settings.pad_batches else _equal_length_batches
-    for batch in batcher(crops, settings, rate_of(encoder)):
-        for item, frames, pooled, layers in _encode_or_isolate(encoder, batch, settings, device, shard, counts):
-            writer.add(item.meta(), frames, pooled, layers)
-        counts.crops += len(batch)
-        if on_progress is not None:
-            on_progress(shard.name, len(batch))
+    rate = rate_of(encoder)
+    crops = _decoded_crops(shard, rate, settings, counts)
+    with WriteBehind(writer) as behind:
+        for batch in batches(crops, settings, rate, encoder):
+            for crops_done, encoded in _encode_or_isolate(encoder, batch, settings, device, shard, counts):
+                behind.add(crops_done, encoded)
+            counts.crops += len(batch)
+            if on_progress is not None:
+                on_progress(shard.name, len(batch))
     counts.encode_seconds = time.perf_counter() - started
     writer.finish(counts)
     _log_problems(shard, counts)
@@ -183,6 +200,46 @@ def _skip(counts: ShardCounts, shard: Path, key: str, reason: str) -> None:
     log.warning("Skipping %s in %s: %s", key, shard.name, reason)
 
 
+def batches(
+    crops: Iterable[Crop], settings: EncodeSettings, rate: int, encoder: torch.nn.Module | None = None
+) -> Iterator[list[Crop]]:
+    if settings.batching not in BATCHERS:
+        raise ConfigError(f"encode.batching={settings.batching!r}; use {', '.join(sorted(BATCHERS))}")
+    return BATCHERS[batching_for(settings, encoder)](crops, settings, rate)
+
+
+def batching_for(settings: EncodeSettings, encoder: torch.nn.Module | None) -> str:
+    """``hidden_layers`` is told nothing of the padding: an encoder that would be told it (so its cache does
+    not depend on the batching) gets batches of one length while all its layers are encoded."""
+    if settings.layers and settings.batching == "bucketed" and padding_invariant(encoder):
+        return "exact"
+    return settings.batching
+
+
+def _bucketed_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
+    """Crops sorted by length within ``buffer_seconds`` of audio, cut into batches within the limits."""
+    buffer: list[Crop] = []
+    buffered = 0
+    for item in crops:
+        buffer.append(item)
+        buffered += len(item.audio)
+        if buffered > settings.buffer_seconds * rate:
+            yield from _sorted_batches(buffer, settings, rate)
+            buffer, buffered = [], 0
+    yield from _sorted_batches(buffer, settings, rate)
+
+
+def _sorted_batches(buffer: list[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
+    # longest first: a batch that does not fit in memory fails at the start, not after an hour
+    ordered = sorted(buffer, key=lambda item: (-len(item.audio), item.key))
+    limit = _batch_limit(settings, rate)
+    start = 0
+    while start < len(ordered):
+        size = limit(len(ordered[start].audio))
+        yield ordered[start : start + size]
+        start += size
+
+
 def _equal_length_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
     """Group crops of identical length, holding at most ``buffer_seconds`` of audio at a time."""
     buckets: dict[int, list[Crop]] = {}
@@ -221,6 +278,9 @@ def _batch_limit(settings: EncodeSettings, rate: int) -> Callable[[int], int]:
     return limit
 
 
+BATCHERS = {"bucketed": _bucketed_batches, "exact": _equal_length_batches, "xares": _padded_batches}
+
+
 def _encode_or_isolate(
     encoder: torch.nn.Module,
     batch: list[Crop],
@@ -228,10 +288,10 @@ def _encode_or_isolate(
     device: torch.device,
     shard: Path,
     counts: ShardCounts,
-) -> list[tuple[Crop, np.ndarray, np.ndarray, np.ndarray | None]]:
+) -> list[tuple[list[Crop], EncodedCrops]]:
     """Encode a batch; if the encoder fails on it, retry clip by clip and skip (and count) only failing clips."""
     try:
-        return list(_run_encoder(encoder, batch, settings, device, shard))
+        return [(batch, _run_encoder(encoder, batch, settings, device, shard))]
     except Exception as error:
         if len(batch) == 1:
             _skip(counts, shard, batch[0].key, f"encoder error ({type(error).__name__}: {error})")
@@ -245,30 +305,106 @@ def _encode_or_isolate(
     return encoded
 
 
+@dataclass
+class EncodedCrops:
+    pooled: np.ndarray  # [B, D]
+    frame_counts: list[int]
+    frames: np.ndarray | None  # [B, T', D] when frames are kept
+    layer_pooled: np.ndarray | None = None  # [B, L, D] with hidden layers
+    layer_frames: np.ndarray | None = None  # [B, L, T', D] with hidden layers when frames are kept
+
+
 def _run_encoder(
     encoder: torch.nn.Module, batch: list[Crop], settings: EncodeSettings, device: torch.device, shard: Path
-) -> Iterator[tuple[Crop, np.ndarray, np.ndarray, np.ndarray | None]]:
-    """Per crop: its frames [T', D], its clip vector [D] and, with ``settings.layers``, every layer [L, T', D]."""
-    longest = max(len(item.audio) for item in batch)
-    audio = np.zeros((len(batch), longest), dtype=np.float32)
-    for row, item in enumerate(batch):
-        audio[row, : len(item.audio)] = item.audio
+) -> EncodedCrops:
+    """One forward of a batch; each crop's frame count, clip vector (mean over its own frames only) and, as
+    the settings ask, its frames and every hidden layer."""
+    lengths = [len(item.audio) for item in batch]
     where = f"{shard.name}: {batch[0].key}"
-    if settings.layers:
-        layers = forward_layers(encoder, torch.from_numpy(audio).to(device), settings.autocast, where)
-        output = layers[:, -1]
+    audio = _padded_audio(batch, device)
+    layers = None
+    if settings.layers:  # the batches hold one length, or the encoder is told nothing of the padding
+        layers = forward_layers(encoder, audio, settings.autocast, where)
+        check_output(layers[:, -1], len(batch), dim_of(encoder), where)
+        padded_frames = layers.shape[2]
+        if settings.batching == "xares":
+            frame_counts = [padded_frames] * len(batch)
+        else:
+            frame_counts = [frame_count(encoder, length, audio.shape[1], padded_frames) for length in lengths]
+        encoded = EncodedBatch(layers[:, -1], frame_counts)
+    elif settings.batching == "xares":
+        output = forward(encoder, audio, settings.autocast)
+        check_output(output, len(batch), dim_of(encoder), where)
+        encoded = EncodedBatch(output, [output.shape[1]] * len(batch))  # X-ARES pools the padding too
     else:
-        layers, output = None, forward(encoder, torch.from_numpy(audio).to(device), settings.autocast)
-    check_output(output, len(batch), dim_of(encoder), where)
-    embeddings = output.float().cpu().numpy()
-    all_layers = [None] * len(batch) if layers is None else layers.float().cpu().numpy()
-    hop_samples = rate_of(encoder) * hop_ms_of(encoder) / 1000
-    for item, frames, item_layers in zip(batch, embeddings, all_layers):
-        if item.n_samples is not None:  # padded to the minimum: keep the frames of its own length
-            keep = max(1, math.ceil(item.n_samples / hop_samples))
-            frames = frames[:keep]
-            item_layers = None if item_layers is None else item_layers[:, :keep]
-        yield item, frames, frames.mean(axis=0), item_layers
+        encoded = forward_padded(encoder, audio, lengths, settings.autocast, where)
+    counts = _own_frame_counts(batch, encoded.frame_counts, rate_of(encoder) * hop_ms_of(encoder) / 1000)
+    frames = encoded.frames.float()
+    own = torch.tensor(counts, device=frames.device)
+    kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < own[:, None]
+    if layers is None:
+        pooled, layer_pooled = (frames * kept[..., None]).sum(dim=1) / own[:, None], None
+    else:  # every layer pooled alike; the last one is the clip vector
+        layer_pooled = (layers.float() * kept[:, None, :, None]).sum(dim=2) / own[:, None, None]
+        pooled = layer_pooled[:, -1]
+    keep_layer_frames = layers is not None and settings.keep_frames
+    return EncodedCrops(
+        pooled=pooled.cpu().numpy(),
+        frame_counts=counts,
+        frames=frames.cpu().numpy() if settings.keep_frames else None,
+        layer_pooled=None if layer_pooled is None else layer_pooled.cpu().numpy(),
+        layer_frames=layers.float().cpu().numpy() if keep_layer_frames else None,
+    )
+
+
+def _own_frame_counts(batch: list[Crop], counts: list[int], hop_samples: float) -> list[int]:
+    """A crop zero-padded to the encoder's minimum input keeps only the frames of its own length."""
+    return [
+        count if item.n_samples is None else min(count, max(1, math.ceil(item.n_samples / hop_samples)))
+        for item, count in zip(batch, counts, strict=True)
+    ]
+
+
+def _padded_audio(batch: list[Crop], device: torch.device) -> torch.Tensor:
+    """``[B, longest]`` zero-padded; on CUDA built in pinned memory and copied without blocking."""
+    audio = torch.zeros(len(batch), max(len(item.audio) for item in batch), pin_memory=device.type == "cuda")
+    for row, item in enumerate(batch):
+        audio[row, : len(item.audio)] = torch.from_numpy(item.audio)
+    return audio.to(device, non_blocking=True)
+
+
+class WriteBehind:
+    """Adds encoded batches to a ShardWriter in a thread, so the encoder does not wait on the disk."""
+
+    def __init__(self, writer: ShardWriter, depth: int = 4) -> None:
+        self.writer = writer
+        self.depth = depth
+        self.pending: deque[Future] = deque()
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="cache-writer")
+
+    def add(self, batch: list[Crop], encoded: EncodedCrops) -> None:
+        self.pending.append(self.pool.submit(_add_batch, self.writer, batch, encoded))
+        if len(self.pending) > self.depth:
+            self.pending.popleft().result()
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
+        try:
+            while self.pending and kind is None:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _add_batch(writer: ShardWriter, batch: list[Crop], encoded: EncodedCrops) -> None:
+    for row, item in enumerate(batch):
+        count = encoded.frame_counts[row]
+        frames = encoded.frames[row, :count] if encoded.frames is not None else None
+        layer_pooled = encoded.layer_pooled[row] if encoded.layer_pooled is not None else None
+        layer_frames = encoded.layer_frames[row, :, :count] if encoded.layer_frames is not None else None
+        writer.add(item.meta(), count, frames, encoded.pooled[row], layer_pooled, layer_frames)
 
 
 def _log_problems(shard: Path, counts: ShardCounts) -> None:
@@ -305,14 +441,12 @@ def ensure_encoded(
     if not todo and info is not None:
         log.info("All %d shards are in the cache %s", len(shards), cache.root)
         return info
-    encoder = spec.build(device)
+    encoder = loaded_encoder(spec, device, settings.autocast, check_first)
     if settings.layers and not callable(getattr(encoder, "hidden_layers", None)):
         raise ConfigError(
             f"encode.layers=all: encoder {spec.name} has no hidden_layers(audio) -> [B, L, T', D] method "
             "(README 'Layer-wise evaluation' says how an encoder exposes its layers)"
         )
-    if check_first:
-        require_passing(run_checks(encoder, device, autocast=settings.autocast), spec.name)
     min_samples = minimum_input_samples(encoder, device, settings.autocast)
     settings = dataclasses.replace(settings, min_samples=min_samples)
     info = dict(encoder_attributes(encoder), min_input_samples=min_samples)

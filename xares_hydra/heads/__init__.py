@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from xares_hydra.data.labels import SINGLE
-from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.encode.cache import EmbeddingSet
-from xares_hydra.heads.metrics import Metric
-from xares_hydra.heads.predictions import Predictions
 from xares_hydra.registry import Registry
+
+if TYPE_CHECKING:  # the config schema imports HeadSettings: torch and scikit-learn load where used
+    import torch
+
+    from xares_hydra.data.taskspec import TaskSpec
+    from xares_hydra.encode.cache import EmbeddingSet
+    from xares_hydra.heads.metrics import Metric
+    from xares_hydra.heads.predictions import Predictions
 
 
 @dataclass
@@ -47,6 +49,8 @@ class HeadSettings:
 
 
 def resolve_device(name: str) -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -89,7 +93,12 @@ class Head:
     selects_model: bool = True
 
 
-HEADS: Registry[Head] = Registry("head", "head")
+def _register_builtin_heads() -> None:
+    from xares_hydra.heads import asr, frame, knn, linear_probe, retrieval  # noqa: F401  (they register)
+
+
+# the built-in heads (torch, scikit-learn, faiss) register on the first lookup
+HEADS: Registry[Head] = Registry("head", "head", loader=_register_builtin_heads)
 TRAINED_HEAD_OF_TASK_TYPE = {"clip": "linear_probe", "frame": "frame_probe", "contrastive": "retrieval", "asr": "asr"}
 
 
@@ -111,10 +120,3 @@ def heads_for(task: TaskSpec, settings: HeadSettings) -> dict[str, str]:
     if settings.knn and task.task_type == "clip" and task.label.kind == SINGLE:
         chosen["knn"] = "knn"
     return chosen
-
-
-def _register_builtin_heads() -> None:
-    from xares_hydra.heads import asr, frame, knn, linear_probe, retrieval  # noqa: F401  (registers the heads)
-
-
-_register_builtin_heads()

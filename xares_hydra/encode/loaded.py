@@ -1,0 +1,50 @@
+"""One encoder load per process: the jobs of a sweep that run in one process and use the same encoder
+(resolved config with weight digests, device, autocast) reuse the built model and its contract check.
+
+The cache fingerprint is the wrong key here: it also holds per-task settings such as the crop length.
+Only the most recent encoder is held, so a sweep over encoders keeps one model in memory at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from xares_hydra.encode.checker import require_passing, run_checks
+from xares_hydra.encode.encoder_spec import EncoderSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Loaded:
+    key: str
+    encoder: torch.nn.Module
+    checked: bool
+
+
+_last: list[_Loaded] = []  # at most one
+
+
+def loaded_encoder(spec: EncoderSpec, device: torch.device, autocast: str | None, check: bool) -> torch.nn.Module:
+    """The built (and, with ``check``, contract-checked) encoder, built at most once per process."""
+    identity = spec.fingerprint_document["encoder"] if spec.instance is None else id(spec.instance)
+    key = json.dumps(
+        {"encoder": identity, "device": str(device), "autocast": autocast},
+        sort_keys=True,
+        default=str,
+    )
+    if _last and _last[0].key == key:
+        log.info("Reusing the %s encoder built by an earlier job of this process", spec.name)
+        loaded = _last[0]
+    else:
+        _last.clear()
+        loaded = _Loaded(key, spec.build(device), checked=False)
+        _last.append(loaded)
+    if check and not loaded.checked:
+        require_passing(run_checks(loaded.encoder, device, autocast=autocast), spec.name)
+        loaded.checked = True
+    return loaded.encoder

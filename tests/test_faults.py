@@ -44,10 +44,17 @@ FAULTY_ENCODERS = textwrap.dedent(
 
     class FailsOnOneClip(MelEncoder):
         # fails on any batch holding a clip of exactly 7777 samples, as a real encoder may fail on one odd input
-        def forward(self, audio):
-            if audio.shape[1] == 7777:
+        def forward(self, audio, lengths=None):
+            if audio.shape[1] == 7777 or (lengths is not None and 7777 in lengths.tolist()):
                 raise RuntimeError("odd input")
-            return super().forward(audio)
+            return super().forward(audio, lengths)
+
+    class NeedsFiftyMilliseconds(MelEncoder):
+        # rejects inputs under 50 ms, as encoders with a wide receptive field do
+        def forward(self, audio, lengths=None):
+            if audio.shape[-1] < 800:
+                raise RuntimeError("input too short")
+            return super().forward(audio, lengths)
     """
 )
 
@@ -120,7 +127,7 @@ CONFIG_MISTAKES = [
     (("encode.autocast=fp61",), "encode.autocast='fp61': use one of null, bf16, fp16"),
     (("+task.head_args.dropout=0.1",), "task.head_args ['dropout']: clip tasks take no head_args"),
     (("+head.learning_rate=1e-3",), "head.learning_rate is not a setting"),
-    (("+encode.batchsize=8",), "encode.batchsize is not a setting; did you mean batch_size?"),
+    (("+encode.batchsize=8",), "encode.batchsize is not a setting; did you mean batch_size or batching?"),
     (("paths.cache_root=/dev/full/cache",), "paths.cache_root=/dev/full/cache: /dev/full is a file, not a folder"),
 ]
 
@@ -170,10 +177,10 @@ def test_too_short_clip_is_padded_and_keeps_its_own_frames(root, clean):
     clean_root, _clean_record = clean
     clip_shard(root / "data" / "fault_tones" / "tones_train_0000001.tar",
                [("tiny", tone(0.01), 16000, {"pitch": "low"})])  # fmt: skip
-    record, _output, code = run(root)
-    assert code == 0 and record["status"] == "ok"
+    record, output, code = run(root, "encoder._target_=faulty_encoders.NeedsFiftyMilliseconds")
+    assert code == 0 and record["status"] == "ok", output
     assert record["counts"]["tones_train"]["warnings"]["shorter than the encoder's minimum input, zero-padded"] == 1
-    assert record["encoder"]["min_input_samples"] > 160, "the mel encoder needs more than 0.01 s"
+    assert record["encoder"]["min_input_samples"] == 800
     index = [json.loads(line) for line in next((root / "cache").rglob("tones_train_0000001.tar/index.jsonl")).open()]
     assert index[0]["n_samples"] == 160 and index[0]["n_frames"] == 1, "ceil(10 ms / 10 ms hop) = 1 frame"
     assert pooled_bytes(root, "tones_test_0000000.tar") == pooled_bytes(clean_root, "tones_test_0000000.tar")

@@ -7,14 +7,20 @@ that run at the same time encode each shard once.
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from conftest import run_xares
+from hydra import compose, initialize_config_module
 from matplotlib.image import imread
 
+from xares_hydra import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.encode.placement import jobs_at_once
 from xares_hydra.report.cli import main as report_main
+from xares_hydra.sweep_checks import limit_parallel_jobs
 
 FAST_HEAD = "head.epochs=2"
 
@@ -32,6 +38,24 @@ def encoded_shards(sweep: Path) -> Counter:
             if "Encoding " in line:
                 counts[encoder, line.split("Encoding ")[1].strip()] += 1
     return counts
+
+
+def test_jobs_beyond_the_cores_wait_on_a_machine_without_a_gpu():
+    assert jobs_at_once(4, cores=2, on_gpu=False) == 2
+    assert jobs_at_once(4, cores=2, on_gpu=True) == 4, "GPU jobs are not bound by the cores"
+    assert jobs_at_once(3, cores=8, on_gpu=False) == 3
+    assert jobs_at_once(-1, cores=8, on_gpu=False) == 8, "joblib's -1: one per core"
+
+
+def test_a_parallel_sweep_on_the_cpu_runs_at_most_one_job_per_core(caplog):
+    cores = len(os.sched_getaffinity(0))
+    overrides = ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={cores + 2}", "device=cpu"]
+    with initialize_config_module("xares_hydra.conf", version_base="1.3"):
+        config = compose("config", overrides=overrides, return_hydra_config=True)
+    with caplog.at_level(logging.WARNING, logger="xares"):
+        limit_parallel_jobs(config)
+    assert config.hydra.launcher.n_jobs == cores
+    assert f"hydra.launcher.n_jobs={cores + 2} on {cores} CPU cores and no GPU: running {cores} jobs" in caplog.text
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@
 - each encoder that still has shards to encode: built and checked against the encoder contract
   once (a missing checkpoint or a broken encoder stops the sweep before job 1, not at job 4); a
   head sweep over a complete cache never builds it. Jobs then skip their own contract check;
-- the data root: a warning when it exists but holds none of the tasks asked for.
+- the data root: a warning when it exists but holds none of the tasks asked for;
+- parallel jobs (joblib launcher) on a machine without a GPU: at most one per core at a time.
 
 Runs in the process that launches the sweep (``on_multirun_start``), so it works the same with the
 basic, joblib and submitit launchers. Only the basic sweeper lists its jobs in advance; other
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.data.prepare import data_root_warning, find_shards
@@ -33,6 +34,7 @@ from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import require_passing, run_checks
 from xares_hydra.encode.encoder_spec import EncoderSpec, default_name
 from xares_hydra.encode.loaded import loaded_encoder
+from xares_hydra.encode.placement import jobs_at_once, usable_cores, visible_gpu_count
 from xares_hydra.errors import XaresError
 from xares_hydra.settings import data_options, device, encode_settings, encoder_spec, plain
 
@@ -40,6 +42,7 @@ log = logging.getLogger("xares")
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 CHECKS_FILE = ".sweep_checks.json"
 PROBE_SECONDS = 5.0
 
@@ -81,6 +84,27 @@ def check_sweep(config: DictConfig) -> None:
         log.info("Encoder %s passes the encoder contract (checked once for the sweep)", spec.name)
         passed.append(identity)
     write_json(Path(config.hydra.sweep.dir) / CHECKS_FILE, {"contract_passed": passed})
+
+
+def limit_parallel_jobs(config: DictConfig) -> None:
+    """Without a GPU, a joblib sweep runs at most one job per core at a time (``placement.jobs_at_once``)."""
+    launcher = config.hydra.launcher
+    if launcher.get("_target_") != JOBLIB_LAUNCHER:
+        return
+    requested = int(launcher.get("n_jobs") or -1)
+    cores = usable_cores()
+    on_gpu = config.get("device") != "cpu" and visible_gpu_count() > 0
+    jobs = jobs_at_once(requested, cores, on_gpu)
+    if jobs == requested:
+        return
+    if requested > 0:
+        log.warning(
+            "hydra.launcher.n_jobs=%d on %d CPU cores and no GPU: running %d jobs at a time (more CPU-bound jobs "
+            "than cores only add start-up and contention); every job still runs",
+            requested, cores, jobs,
+        )  # fmt: skip
+    with read_write(launcher), open_dict(launcher):
+        launcher.n_jobs = jobs
 
 
 def contract_checked(sweep_dir: Path, encoder_identity: str) -> bool:

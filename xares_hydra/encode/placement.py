@@ -34,6 +34,14 @@ def threads_for_job(parallel_jobs: int, cores: int) -> int:
     return max(1, cores // parallel_jobs)
 
 
+def jobs_at_once(requested: int, cores: int, on_gpu: bool) -> int:
+    """Parallel jobs on one machine: on the CPU at most one per core (more CPU-bound processes than cores only
+    add start-up and contention); with GPUs as many as asked (``-1``: one per core)."""
+    if requested < 1:
+        return cores
+    return requested if on_gpu else min(requested, cores)
+
+
 def limit_threads(threads: int) -> None:
     """Torch's and faiss's thread pools (BLAS included) for this process."""
     import torch

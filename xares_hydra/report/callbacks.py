@@ -26,7 +26,7 @@ from xares_hydra.report.cli import write_reports
 from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.record import RECORD_FILE
 from xares_hydra.report.summary import distinguishing_overrides, records_in
-from xares_hydra.sweep_checks import check_sweep
+from xares_hydra.sweep_checks import check_sweep, limit_parallel_jobs
 
 log = logging.getLogger("xares")
 
@@ -38,6 +38,7 @@ class SweepChecks(Callback):
     """Before the first job: the network and each encoder with work to do, checked once (``sweep_checks``)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        limit_parallel_jobs(config)
         try:
             check_sweep(config)
         except XaresError as error:

@@ -232,6 +232,44 @@ def test_duplicate_keys_are_named_and_later_samples_still_read(root, clean):
     assert scores(record) == scores(clean_record), "the first copy of each key is kept: same scores as clean"
 
 
+def head_outcome(record: dict, run_dir: Path) -> dict:
+    """Each head's score, rounds (sizes, valid scores, epochs) and per-sample test outputs: what the data decides."""
+    outcome = {}
+    for slot, result in record["scores"].items():
+        rounds = {name: {k: v for k, v in entry.items() if k != "seconds"} for name, entry in result["rounds"].items()}
+        with np.load(run_dir / result["predictions"]) as saved:
+            outputs = {name: saved[name].tolist() for name in sorted(saved.files)}
+        outcome[slot] = {"score": result["score"], "rounds": rounds, "outputs": outputs}
+    return outcome
+
+
+def test_duplicate_keys_across_shards_keep_the_first_copy(root, tmp_path):
+    """A second train shard holds two new clips and, again, keys of shard 0 (other audio, other label)."""
+    extra = clips("extra", 2)
+    copies = [(key, tone(0.5, 16000, 700), rate, {"pitch": "low" if labels["pitch"] == "high" else "high"})
+              for key, _, rate, labels in clips("train") if key in ("train2", "train5")]  # fmt: skip
+    clip_shard(root / "data" / "fault_tones" / "tones_train_0000001.tar", [extra[0], *copies, extra[1]])
+    record, output, code = run(root)
+    assert code == 0 and record["status"] == "ok", output
+    counts = record["counts"]["tones_train"]
+    assert counts["skipped"] == {"duplicate key": 2} and counts["clips"] == 12 and counts["crops"] == 12
+    later = "tones_train_0000001.tar"
+    assert counts["skip_examples"]["duplicate key"] == [f"{later}/train2", f"{later}/train5"]
+    for key in ("train2", "train5"):
+        message = (f"Skipping {key} in {later} (tones_train): duplicate key (an earlier shard of this partition, "
+                   "tones_train_0000000.tar, has it; that copy is kept)")  # fmt: skip
+        assert message in " ".join(output.split())
+    # the same data without the copies: the heads saw exactly the first copies and the new clips
+    reference_root = tmp_path / "reference"
+    make_root(reference_root)
+    clip_shard(reference_root / "data" / "fault_tones" / "tones_train_0000001.tar", extra)
+    reference, _, _ = run(reference_root, check=True)
+    assert reference["counts"]["tones_train"]["clips"] == 12 and not reference["counts"]["tones_train"]["skipped"]
+    outcome = head_outcome(record, root / "runs" / "run")
+    assert outcome == head_outcome(reference, reference_root / "runs" / "run")
+    assert all(entry["n_train"] == 12 for result in outcome.values() for entry in result["rounds"].values())
+
+
 def test_truncated_member_is_reported_as_truncated(root):
     shard = root / "data" / "fault_tones" / "tones_train_0000001.tar"
     clip_shard(shard, clips("extra", 4))

@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tarfile
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +23,13 @@ import torch
 from conftest import clip_shard, run_xares, tone
 from zenodo_server import FakeZenodo
 
+from xares_hydra.atomic import write_json
+from xares_hydra.data import zenodo as zenodo_module
 from xares_hydra.data.shards import encode_audio
 from xares_hydra.data.zenodo import READY_MARKER, download_record
+from xares_hydra.errors import DataUnavailable
 from xares_hydra.report.cli import main as report_main
+from xares_hydra.report.record import storage_problem
 
 TASK = """\
 defaults:
@@ -324,18 +331,40 @@ def test_a_failed_rerun_never_replaces_a_scored_record(root):
 # --- environment -------------------------------------------------------------------------------------------------
 
 
-def test_disk_full_names_the_path(root):
-    small = root / "small"
-    small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], capture_output=True).returncode:
+@contextmanager
+def small_disk(folder: Path) -> Iterator[Path]:
+    """A 16 kB tmpfs mounted at ``folder`` for the block (skips the test where it cannot be mounted)."""
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(folder)], capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here")
     try:
-        record, output, code = run(root, f"paths.cache_root={small}")
+        yield folder
     finally:
-        subprocess.run(["umount", str(small)], check=True)
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_disk_full_names_the_path(root):
+    with small_disk(root / "small") as small:
+        record, output, code = run(root, f"paths.cache_root={small}")
     assert code == 1 and "Traceback" not in output
     assert "disk full writing " + str(small) in record["reason"]
+    assert re.search(r" \([\d,]+ bytes to write, 0\.0 MB free there\); free space or point paths", record["reason"])
     assert results_of(root) == {}
+
+
+def test_disk_full_names_the_bytes_being_written(tmp_path):
+    document = {"values": list(range(10_000))}
+    size = len(json.dumps(document, indent=2)) + 1
+    with small_disk(tmp_path / "small") as small:
+        with pytest.raises(OSError) as failure:
+            write_json(small / "big.json", document)
+        message = storage_problem(failure.value)
+        left = list(small.iterdir())
+    assert message == (
+        f"disk full writing {small / 'big.json'} ({size:,} bytes to write, 0.0 MB free there); "
+        "free space or point paths.* at a larger disk"
+    )
+    assert left == [], "no partial file is left behind"
 
 
 def test_stale_part_files_of_dead_processes_are_removed(root, clean):
@@ -381,6 +410,66 @@ def test_download_cut_twice_is_never_marked_ready_and_a_rerun_repairs_it(tmp_pat
         assert not (dest / READY_MARKER).exists() and not (dest / shard.name).exists()
         download_record("77", dest, api_base=zenodo.api_base, **options)
     assert (dest / shard.name).read_bytes() == content and (dest / READY_MARKER).exists()
+
+
+MB = 1_000_000
+
+
+def with_free_space(monkeypatch, free: int) -> list[Path]:
+    """Make every folder's disk report ``free`` bytes free to the downloader; returns the folders it asked about."""
+    asked, real = [], shutil.disk_usage
+
+    def disk_usage(path):
+        asked.append(Path(path))
+        return real(path)._replace(free=free)
+
+    monkeypatch.setattr(zenodo_module.shutil, "disk_usage", disk_usage)
+    return asked
+
+
+def test_download_larger_than_the_free_space_fails_before_fetching_and_resumes(tmp_path, monkeypatch):
+    content = np.random.default_rng(0).bytes(5 * MB // 2)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    part = dest / "audio.bin.part"
+    with FakeZenodo({"77": {"audio.bin": content}}) as zenodo:
+        asked = with_free_space(monkeypatch, MB)
+        with pytest.raises(DataUnavailable) as failure:
+            download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        assert str(failure.value).startswith(
+            f"Not enough disk space to download Zenodo record 77 into {dest}: 2.5 MB still to fetch, 1.0 MB free "
+            "there. Free some space there, or point paths.data_root at a larger disk"
+        )
+        assert asked == [dest] and zenodo.content_requests("audio.bin") == 0, "checked before any byte was fetched"
+        assert sorted(path.name for path in dest.iterdir()) == [".download.lock"]
+        # a partial download counts: only the missing bytes are needed, and the partial file is never touched
+        part.write_bytes(content[: 3 * MB // 2])
+        with_free_space(monkeypatch, MB // 2)
+        with pytest.raises(DataUnavailable, match=r"1\.0 MB still to fetch, 0\.5 MB free there"):
+            download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        assert part.read_bytes() == content[: 3 * MB // 2] and zenodo.content_requests("audio.bin") == 0
+        with_free_space(monkeypatch, 6 * MB // 5)
+        download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        assert zenodo.range_headers == [(zenodo.content_path("77", "audio.bin"), f"bytes={3 * MB // 2}-")]
+    assert (dest / "audio.bin").read_bytes() == content and (dest / READY_MARKER).exists() and not part.exists()
+
+
+def test_download_without_a_size_in_the_record_checks_the_content_length(tmp_path, monkeypatch):
+    content = np.random.default_rng(1).bytes(5 * MB // 2)
+    dest = tmp_path / "dest"
+    with FakeZenodo({"77": {"audio.bin": content}}) as zenodo:
+        zenodo.bare_records = True  # no size in the record: the server's Content-Length is the first to tell
+        with_free_space(monkeypatch, 2 * MB)
+        with pytest.raises(DataUnavailable) as failure:
+            download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        assert str(failure.value).startswith(
+            f"Not enough disk space to download audio.bin into {dest}: 2.5 MB still to fetch, 2.0 MB free there."
+        )
+        assert zenodo.content_requests("audio.bin") == 1, "asked once, not retried"
+        assert not (dest / "audio.bin.part").exists() and not (dest / READY_MARKER).exists()
+        monkeypatch.undo()
+        download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+    assert (dest / "audio.bin").read_bytes() == content and (dest / READY_MARKER).exists()
 
 
 # --- reports, folders, threads ---------------------------------------------------------------------------

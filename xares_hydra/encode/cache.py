@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json
+from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json, write_text
 from xares_hydra.errors import ConfigError
 
 FRAME_DTYPE = np.float32
@@ -259,8 +259,7 @@ class ShardWriter:
         pooled = np.stack(self._pooled) if self._pooled else np.zeros((0, self.dim), np.float32)
         with atomic_path(self.directory / "pooled.npy") as partial, open(partial, "wb") as stream:
             np.save(stream, pooled)
-        with atomic_path(self.directory / "index.jsonl") as partial:
-            partial.write_text("".join(json.dumps(entry) + "\n" for entry in self._index))
+        write_text(self.directory / "index.jsonl", "".join(json.dumps(entry) + "\n" for entry in self._index))
         if self._layers:
             with atomic_path(self.directory / "layers.npy") as partial, open(partial, "wb") as stream:
                 np.save(stream, np.stack(self._layers))

@@ -352,6 +352,24 @@ def test_disk_full_names_the_path(root):
     assert results_of(root) == {}
 
 
+def test_a_download_larger_than_the_disk_fails_first_naming_the_folder_and_sizes(root):
+    served = zenodo_task(root)
+    with small_disk(root / "small") as small, FakeZenodo({"77": served}) as zenodo:
+        result = run_zenodo_task(root, zenodo, root / "runs" / "full", f"paths.data_root={small}")
+        requests = sum(zenodo.content_requests(name) for name in served)
+        left = sorted(str(path.relative_to(small)) for path in small.rglob("*") if path.is_file())
+    record = json.loads((root / "runs" / "full" / "result.json").read_text())
+    output = " ".join((result.stdout + result.stderr).split())
+    needed = sum(len(content) for content in served.values()) / 1e6
+    message = (re.escape(f"Not enough disk space to download Zenodo record 77 into {small / 'zenodo_tones'}: "
+                         f"{needed:.1f} MB still to fetch, ") + r"0\.0\d\d MB free there\. "
+               + re.escape("Free some space there, or point paths.data_root at a larger disk"))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in output
+    assert record["status"] == "unavailable" and re.match(message, record["reason"]) and re.search(message, output)
+    assert requests == 0 and left == [], "nothing was fetched, no file was left there"
+    assert results_of(root) == {}
+
+
 def test_disk_full_names_the_bytes_being_written(tmp_path):
     document = {"values": list(range(10_000))}
     size = len(json.dumps(document, indent=2)) + 1
@@ -410,6 +428,45 @@ def test_download_cut_twice_is_never_marked_ready_and_a_rerun_repairs_it(tmp_pat
         assert not (dest / READY_MARKER).exists() and not (dest / shard.name).exists()
         download_record("77", dest, api_base=zenodo.api_base, **options)
     assert (dest / shard.name).read_bytes() == content and (dest / READY_MARKER).exists()
+
+
+def zenodo_task(root: Path) -> dict[str, bytes]:
+    """The task ``zenodo_tones``: fault_tones with its shards in Zenodo record 77; returns the record's files."""
+    task = TASK.replace("name: fault_tones", 'name: zenodo_tones\nzenodo_id: "77"')
+    (root / "user_conf" / "task" / "zenodo_tones.yaml").write_text(task)
+    return {f"tones_{split}_0000000.tar": clip_shard(root / "served" / f"tones_{split}_0000000.tar",
+                                                     clips(split)).read_bytes() for split in SPLITS}  # fmt: skip
+
+
+def run_zenodo_task(root: Path, zenodo: FakeZenodo, run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return run_xares(
+        "--config-dir", str(root / "user_conf"), "task=zenodo_tones", f"data.zenodo_api={zenodo.api_base}",
+        "data.allow_http=true", f"hydra.run.dir={run_dir}", *overrides, root=root, check=False,
+    )  # fmt: skip
+
+
+def test_a_run_whose_download_is_cut_once_fetches_it_again_and_scores(root, clean):
+    """The real ``xares`` command on a task whose shards come from a Zenodo record without sizes or checksums,
+    served without Content-Length: the connection is cut once in the middle of the train shard."""
+    _clean_root, clean_record = clean
+    served = zenodo_task(root)
+    with FakeZenodo({"77": served}) as zenodo:
+        zenodo.bare_records, zenodo.send_length = True, False
+        cut = "tones_train_0000000.tar"
+        zenodo.cut_connection(cut, after_bytes=len(served[cut]) // 2, times=1)
+        run_dir = root / "runs" / "zenodo"
+        result = run_zenodo_task(root, zenodo, run_dir)
+        requests = {name: zenodo.content_requests(name) for name in served}
+        assert zenodo.bytes_served[cut] == len(served[cut]) // 2 + len(served[cut]), "the cut copy, then all of it"
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert requests == {name: 2 if name == cut else 1 for name in served}, "only the cut file was fetched again"
+    folder = root / "data" / "zenodo_tones"
+    assert {name: (folder / name).read_bytes() for name in served} == served
+    assert (folder / READY_MARKER).exists() and not list(folder.glob("*.part"))
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["status"] == "ok" and record["data"]["record_id"] == "77"
+    assert record["counts"]["tones_train"]["clips"] == 10 and not record["counts"]["tones_train"]["skipped"]
+    assert scores(record) == scores(clean_record), "the same shards as the local task: the same scores"
 
 
 MB = 1_000_000

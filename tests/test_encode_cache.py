@@ -9,7 +9,7 @@ from conftest import clip_shard, tone
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.data.shards import write_shard
-from xares_hydra.encode.cache import EncoderCache
+from xares_hydra.encode.cache import DuplicateClip, EncoderCache, duplicate_clips
 from xares_hydra.encode.checker import minimum_input_samples
 from xares_hydra.encode.embed import EncodeSettings, encode_shards, ensure_encoded
 from xares_hydra.encode.encoder_spec import spec_from_instance
@@ -198,3 +198,13 @@ def test_autocast_runs_and_keys_a_separate_cache(tmp_path):
     np.testing.assert_allclose(half.load([shard]).pooled, full.load([shard]).pooled, rtol=0.05, atol=0.1)
     config = {"_target_": "xares_hydra.encoders.mel.MelEncoder"}
     assert encoder_fingerprint(config, {"autocast": None})[0] != encoder_fingerprint(config, {"autocast": "bf16"})[0]
+
+
+def test_duplicate_clips_are_the_later_copies_and_crops_of_one_clip_are_not():
+    found = duplicate_clips([("a.tar", ["x", "y", "y"]), ("b.tar", ["y", "y", "z"]), ("c.tar", ["z", "x"])])
+    assert found == [
+        DuplicateClip("y", shard="b.tar", first_shard="a.tar", crops=2),
+        DuplicateClip("z", shard="c.tar", first_shard="b.tar", crops=1),
+        DuplicateClip("x", shard="c.tar", first_shard="a.tar", crops=1),
+    ]
+    assert found[0].example == "b.tar/y"

@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tarfile
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +23,13 @@ import torch
 from conftest import clip_shard, run_xares, tone
 from zenodo_server import FakeZenodo
 
+from xares_hydra.atomic import write_json
+from xares_hydra.data import zenodo as zenodo_module
 from xares_hydra.data.shards import encode_audio
 from xares_hydra.data.zenodo import READY_MARKER, download_record
+from xares_hydra.errors import DataUnavailable
 from xares_hydra.report.cli import main as report_main
+from xares_hydra.report.record import storage_problem
 
 TASK = """\
 defaults:
@@ -239,6 +246,44 @@ def test_duplicate_keys_are_named_and_later_samples_still_read(root, clean):
     assert scores(record) == scores(clean_record), "the first copy of each key is kept: same scores as clean"
 
 
+def head_outcome(record: dict, run_dir: Path) -> dict:
+    """Each head's score, rounds (sizes, valid scores, epochs) and per-sample test outputs: what the data decides."""
+    outcome = {}
+    for slot, result in record["scores"].items():
+        rounds = {name: {k: v for k, v in entry.items() if k != "seconds"} for name, entry in result["rounds"].items()}
+        with np.load(run_dir / result["predictions"]) as saved:
+            outputs = {name: saved[name].tolist() for name in sorted(saved.files)}
+        outcome[slot] = {"score": result["score"], "rounds": rounds, "outputs": outputs}
+    return outcome
+
+
+def test_duplicate_keys_across_shards_keep_the_first_copy(root, tmp_path):
+    """A second train shard holds two new clips and, again, keys of shard 0 (other audio, other label)."""
+    extra = clips("extra", 2)
+    copies = [(key, tone(0.5, 16000, 700), rate, {"pitch": "low" if labels["pitch"] == "high" else "high"})
+              for key, _, rate, labels in clips("train") if key in ("train2", "train5")]  # fmt: skip
+    clip_shard(root / "data" / "fault_tones" / "tones_train_0000001.tar", [extra[0], *copies, extra[1]])
+    record, output, code = run(root)
+    assert code == 0 and record["status"] == "ok", output
+    counts = record["counts"]["tones_train"]
+    assert counts["skipped"] == {"duplicate key": 2} and counts["clips"] == 12 and counts["crops"] == 12
+    later = "tones_train_0000001.tar"
+    assert counts["skip_examples"]["duplicate key"] == [f"{later}/train2", f"{later}/train5"]
+    for key in ("train2", "train5"):
+        message = (f"Skipping {key} in {later} (tones_train): duplicate key (an earlier shard of this partition, "
+                   "tones_train_0000000.tar, has it; that copy is kept)")  # fmt: skip
+        assert message in " ".join(output.split())
+    # the same data without the copies: the heads saw exactly the first copies and the new clips
+    reference_root = tmp_path / "reference"
+    make_root(reference_root)
+    clip_shard(reference_root / "data" / "fault_tones" / "tones_train_0000001.tar", extra)
+    reference, _, _ = run(reference_root, check=True)
+    assert reference["counts"]["tones_train"]["clips"] == 12 and not reference["counts"]["tones_train"]["skipped"]
+    outcome = head_outcome(record, root / "runs" / "run")
+    assert outcome == head_outcome(reference, reference_root / "runs" / "run")
+    assert all(entry["n_train"] == 12 for result in outcome.values() for entry in result["rounds"].values())
+
+
 def test_truncated_member_is_reported_as_truncated(root):
     shard = root / "data" / "fault_tones" / "tones_train_0000001.tar"
     clip_shard(shard, clips("extra", 4))
@@ -293,18 +338,58 @@ def test_a_failed_rerun_never_replaces_a_scored_record(root):
 # --- environment -------------------------------------------------------------------------------------------------
 
 
-def test_disk_full_names_the_path(root):
-    small = root / "small"
-    small.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], capture_output=True).returncode:
+@contextmanager
+def small_disk(folder: Path) -> Iterator[Path]:
+    """A 16 kB tmpfs mounted at ``folder`` for the block (skips the test where it cannot be mounted)."""
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(folder)], capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here")
     try:
-        record, output, code = run(root, f"paths.cache_root={small}")
+        yield folder
     finally:
-        subprocess.run(["umount", str(small)], check=True)
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_disk_full_names_the_path(root):
+    with small_disk(root / "small") as small:
+        record, output, code = run(root, f"paths.cache_root={small}")
     assert code == 1 and "Traceback" not in output
     assert "disk full writing " + str(small) in record["reason"]
+    assert re.search(r" \([\d,]+ bytes to write, 0\.0 MB free there\); free space or point paths", record["reason"])
     assert results_of(root) == {}
+
+
+def test_a_download_larger_than_the_disk_fails_first_naming_the_folder_and_sizes(root):
+    served = zenodo_task(root)
+    with small_disk(root / "small") as small, FakeZenodo({"77": served}) as zenodo:
+        result = run_zenodo_task(root, zenodo, root / "runs" / "full", f"paths.data_root={small}")
+        requests = sum(zenodo.content_requests(name) for name in served)
+        left = sorted(str(path.relative_to(small)) for path in small.rglob("*") if path.is_file())
+    record = json.loads((root / "runs" / "full" / "result.json").read_text())
+    output = " ".join((result.stdout + result.stderr).split())
+    needed = sum(len(content) for content in served.values()) / 1e6
+    message = (re.escape(f"Not enough disk space to download Zenodo record 77 into {small / 'zenodo_tones'}: "
+                         f"{needed:.1f} MB still to fetch, ") + r"0\.0\d\d MB free there\. "
+               + re.escape("Free some space there, or point paths.data_root at a larger disk"))  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in output
+    assert record["status"] == "unavailable" and re.match(message, record["reason"]) and re.search(message, output)
+    assert requests == 0 and left == [], "nothing was fetched, no file was left there"
+    assert results_of(root) == {}
+
+
+def test_disk_full_names_the_bytes_being_written(tmp_path):
+    document = {"values": list(range(10_000))}
+    size = len(json.dumps(document, indent=2)) + 1
+    with small_disk(tmp_path / "small") as small:
+        with pytest.raises(OSError) as failure:
+            write_json(small / "big.json", document)
+        message = storage_problem(failure.value)
+        left = list(small.iterdir())
+    assert message == (
+        f"disk full writing {small / 'big.json'} ({size:,} bytes to write, 0.0 MB free there); "
+        "free space or point paths.* at a larger disk"
+    )
+    assert left == [], "no partial file is left behind"
 
 
 def test_stale_part_files_of_dead_processes_are_removed(root, clean):
@@ -350,6 +435,105 @@ def test_download_cut_twice_is_never_marked_ready_and_a_rerun_repairs_it(tmp_pat
         assert not (dest / READY_MARKER).exists() and not (dest / shard.name).exists()
         download_record("77", dest, api_base=zenodo.api_base, **options)
     assert (dest / shard.name).read_bytes() == content and (dest / READY_MARKER).exists()
+
+
+def zenodo_task(root: Path) -> dict[str, bytes]:
+    """The task ``zenodo_tones``: fault_tones with its shards in Zenodo record 77; returns the record's files."""
+    task = TASK.replace("name: fault_tones", 'name: zenodo_tones\nzenodo_id: "77"')
+    (root / "user_conf" / "task" / "zenodo_tones.yaml").write_text(task)
+    return {f"tones_{split}_0000000.tar": clip_shard(root / "served" / f"tones_{split}_0000000.tar",
+                                                     clips(split)).read_bytes() for split in SPLITS}  # fmt: skip
+
+
+def run_zenodo_task(root: Path, zenodo: FakeZenodo, run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return run_xares(
+        "--config-dir", str(root / "user_conf"), "task=zenodo_tones", f"data.zenodo_api={zenodo.api_base}",
+        "data.allow_http=true", f"hydra.run.dir={run_dir}", *overrides, root=root, check=False,
+    )  # fmt: skip
+
+
+def test_a_run_whose_download_is_cut_once_fetches_it_again_and_scores(root, clean):
+    """The real ``xares`` command on a task whose shards come from a Zenodo record without sizes or checksums,
+    served without Content-Length: the connection is cut once in the middle of the train shard."""
+    _clean_root, clean_record = clean
+    served = zenodo_task(root)
+    with FakeZenodo({"77": served}) as zenodo:
+        zenodo.bare_records, zenodo.send_length = True, False
+        cut = "tones_train_0000000.tar"
+        zenodo.cut_connection(cut, after_bytes=len(served[cut]) // 2, times=1)
+        run_dir = root / "runs" / "zenodo"
+        result = run_zenodo_task(root, zenodo, run_dir)
+        requests = {name: zenodo.content_requests(name) for name in served}
+        assert zenodo.bytes_served[cut] == len(served[cut]) // 2 + len(served[cut]), "the cut copy, then all of it"
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert requests == {name: 2 if name == cut else 1 for name in served}, "only the cut file was fetched again"
+    folder = root / "data" / "zenodo_tones"
+    assert {name: (folder / name).read_bytes() for name in served} == served
+    assert (folder / READY_MARKER).exists() and not list(folder.glob("*.part"))
+    record = json.loads((run_dir / "result.json").read_text())
+    assert record["status"] == "ok" and record["data"]["record_id"] == "77"
+    assert record["counts"]["tones_train"]["clips"] == 10 and not record["counts"]["tones_train"]["skipped"]
+    assert scores(record) == scores(clean_record), "the same shards as the local task: the same scores"
+
+
+MB = 1_000_000
+
+
+def with_free_space(monkeypatch, free: int) -> list[Path]:
+    """Make every folder's disk report ``free`` bytes free to the downloader; returns the folders it asked about."""
+    asked, real = [], shutil.disk_usage
+
+    def disk_usage(path):
+        asked.append(Path(path))
+        return real(path)._replace(free=free)
+
+    monkeypatch.setattr(zenodo_module.shutil, "disk_usage", disk_usage)
+    return asked
+
+
+def test_download_larger_than_the_free_space_fails_before_fetching_and_resumes(tmp_path, monkeypatch):
+    content = np.random.default_rng(0).bytes(5 * MB // 2)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    part = dest / "audio.bin.part"
+    with FakeZenodo({"77": {"audio.bin": content}}) as zenodo:
+        asked = with_free_space(monkeypatch, MB)
+        with pytest.raises(DataUnavailable) as failure:
+            download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        assert str(failure.value).startswith(
+            f"Not enough disk space to download Zenodo record 77 into {dest}: 2.5 MB still to fetch, 1.0 MB free "
+            "there. Free some space there, or point paths.data_root at a larger disk"
+        )
+        assert asked == [dest] and zenodo.content_requests("audio.bin") == 0, "checked before any byte was fetched"
+        assert sorted(path.name for path in dest.iterdir()) == [".download.lock"]
+        # a partial download counts: only the missing bytes are needed, and the partial file is never touched
+        part.write_bytes(content[: 3 * MB // 2])
+        with_free_space(monkeypatch, MB // 2)
+        with pytest.raises(DataUnavailable, match=r"1\.0 MB still to fetch, 0\.5 MB free there"):
+            download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        assert part.read_bytes() == content[: 3 * MB // 2] and zenodo.content_requests("audio.bin") == 0
+        with_free_space(monkeypatch, 6 * MB // 5)
+        download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        assert zenodo.range_headers == [(zenodo.content_path("77", "audio.bin"), f"bytes={3 * MB // 2}-")]
+    assert (dest / "audio.bin").read_bytes() == content and (dest / READY_MARKER).exists() and not part.exists()
+
+
+def test_download_without_a_size_in_the_record_checks_the_content_length(tmp_path, monkeypatch):
+    content = np.random.default_rng(1).bytes(5 * MB // 2)
+    dest = tmp_path / "dest"
+    with FakeZenodo({"77": {"audio.bin": content}}) as zenodo:
+        zenodo.bare_records = True  # no size in the record: the server's Content-Length is the first to tell
+        with_free_space(monkeypatch, 2 * MB)
+        with pytest.raises(DataUnavailable) as failure:
+            download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        assert str(failure.value).startswith(
+            f"Not enough disk space to download audio.bin into {dest}: 2.5 MB still to fetch, 2.0 MB free there."
+        )
+        assert zenodo.content_requests("audio.bin") == 1, "asked once, not retried"
+        assert not (dest / "audio.bin.part").exists() and not (dest / READY_MARKER).exists()
+        monkeypatch.undo()
+        download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+    assert (dest / "audio.bin").read_bytes() == content and (dest / READY_MARKER).exists()
 
 
 # --- reports, folders, threads ---------------------------------------------------------------------------

@@ -9,10 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# the attribute of an OSError raised by ``atomic_path`` that holds the size being written, when known
+BYTES_TO_WRITE = "bytes_to_write"
+
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; it replaces ``path`` only if the block finishes."""
+def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path to write; it replaces ``path`` only if the block finishes. ``size``, the bytes the
+    block writes where known, goes with an ``OSError`` (``BYTES_TO_WRITE``) so a full disk can say it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.{os.getpid()}.part")
     try:
@@ -21,14 +25,22 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except OSError as error:
         if error.filename is None:  # a write through a stream names no file: name the one being written
             error.filename = str(path)
+        if size is not None:
+            setattr(error, BYTES_TO_WRITE, size)
         raise
     finally:
         partial.unlink(missing_ok=True)
 
 
 def write_json(path: Path, document: Any) -> None:
-    with atomic_path(path) as partial:
-        partial.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+    write_text(path, json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """``text`` as UTF-8 into ``path``, atomically."""
+    data = text.encode("utf-8")
+    with atomic_path(path, len(data)) as partial:
+        partial.write_bytes(data)
 
 
 def read_json(path: Path) -> Any:

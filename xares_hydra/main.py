@@ -24,7 +24,7 @@ from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.console import stdout_console
 from xares_hydra.data.prepare import TaskData, data_root_warning, prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.encode.cache import MAX_EXAMPLES, EncoderCache
+from xares_hydra.encode.cache import MAX_EXAMPLES, DuplicateClip, EncoderCache
 from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
@@ -227,7 +227,8 @@ def task_summary(task: TaskSpec) -> dict[str, Any]:
 
 
 def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
-    """Per partition: clips decoded, crops encoded, audio seconds, skips and warnings by reason."""
+    """Per partition: clips and crops the heads use, audio seconds encoded, skips and warnings by reason (a key
+    already in an earlier shard of the partition is a skipped ``duplicate key``)."""
     counts = {}
     for partition, shards in data.shards.items():
         merged: dict[str, Any] = {
@@ -249,8 +250,26 @@ def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
             for reason, examples in shard_counts.get("examples", {}).items():
                 kept = merged["skip_examples"].setdefault(reason, [])
                 kept.extend(examples[: MAX_EXAMPLES - len(kept)])
+        count_duplicates(merged, cache.duplicate_clips(shards), partition)
         counts[partition] = merged
     return counts
+
+
+def count_duplicates(merged: dict[str, Any], duplicates: list[DuplicateClip], partition: str) -> None:
+    """Clips met again in a later shard of the partition: the heads use the first copy (``EncoderCache.load``),
+    so the later ones count as skipped ``duplicate key``s rather than as clips."""
+    for duplicate in duplicates[:MAX_EXAMPLES]:
+        log.warning("Skipping %s in %s (%s): %s", duplicate.key, duplicate.shard, partition, duplicate.reason)
+    if len(duplicates) > MAX_EXAMPLES:
+        log.warning("%s: %d keys in all are in more than one shard; the first copy of each is used",
+                    partition, len(duplicates))  # fmt: skip
+    for duplicate in duplicates:
+        merged["clips"] -= 1
+        merged["crops"] -= duplicate.crops
+        merged["skipped"]["duplicate key"] = merged["skipped"].get("duplicate key", 0) + 1
+        kept = merged["skip_examples"].setdefault("duplicate key", [])
+        if len(kept) < MAX_EXAMPLES:
+            kept.append(duplicate.example)
 
 
 def check_encoder(cfg: DictConfig, name: str) -> int:

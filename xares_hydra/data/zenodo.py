@@ -8,7 +8,9 @@ X-ARES ``env/<task>/`` folder is accepted as it is.
 
 Only the standard library speaks HTTP here. Every failure a user can act on (no network, rate
 limiting, a missing record, a file that keeps failing its checksum) raises ``DataUnavailable`` with
-one message that says what failed and how to fetch the files by hand.
+one message that says what failed and how to fetch the files by hand. A file whose size is known (from the
+record or the server's Content-Length) is only fetched when its folder's disk has room for the bytes still
+missing; otherwise ``DataUnavailable`` names the folder, the space needed and the space free.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import http.client
 import json
 import os
 import shlex
+import shutil
 import tarfile
 import time
 import urllib.error
@@ -222,6 +225,8 @@ def _download_locked(
         files = _fetch_record_files(record_id, api_base, policy)
         _check_file_names(files)
         to_fetch = [file for file in files if force or not _is_complete(dest / file.key, file)]
+        missing = sum(max(0, file.size - _part_size(dest / f"{file.key}.part")) for file in to_fetch if file.size)
+        _require_space(dest, missing, f"Zenodo record {record_id}")
         with _ByteProgress(to_fetch, enabled=progress) as bar:
             for file in to_fetch:
                 _fetch_verified(file, dest, policy, bar)
@@ -274,6 +279,8 @@ def _stream_to_part(file: ZenodoFile, part: Path, policy: _HttpPolicy, bar: _Byt
         if offset and not _resumes_at(response, offset):
             offset, digest = 0, hashlib.new(_algorithm(file.checksum))
         expected = file.size or _announced_total(response, offset)
+        if expected is not None:
+            _require_space(part.parent, expected - offset, file.key)
         with open(part, "ab" if offset else "wb") as out:
             for chunk in _chunks(response, file.url):
                 out.write(chunk)
@@ -283,6 +290,30 @@ def _stream_to_part(file: ZenodoFile, part: Path, policy: _HttpPolicy, bar: _Byt
     if expected is not None and offset < expected:
         raise _TransientFailure(f"the connection to {file.url} closed after {offset} of {expected} bytes of {file.key}")
     return digest
+
+
+def _part_size(part: Path) -> int:
+    return part.stat().st_size if part.is_file() else 0
+
+
+def _require_space(folder: Path, needed: int, what: str) -> None:
+    """Fail before fetching when the disk of ``folder`` has less free space than the ``needed`` bytes."""
+    if needed <= 0:
+        return
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # not known: the download itself will say when the disk is full
+    if needed > free:
+        raise DataUnavailable(
+            f"Not enough disk space to download {what} into {folder.absolute()}: {_megabytes(needed)} still to fetch, "
+            f"{_megabytes(free)} free there. Free some space there, or point paths.data_root at a larger disk; "
+            "the files (and .part files) already there are kept, and the next run resumes."
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e6:.3f} MB"
 
 
 def _announced_total(response: http.client.HTTPResponse, offset: int) -> int | None:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
-from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json
+from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json, write_text
 from xares_hydra.errors import ConfigError
 
 FRAME_DTYPE = np.float32
@@ -106,8 +106,60 @@ class EncoderCache:
 
     def load(self, shards: Sequence[Path], layer: int | str | None = None) -> EmbeddingSet:
         """The shards' embeddings; ``layer`` picks a hidden layer (negative from the end) or, ``"weighted"``,
-        keeps every layer's clip vectors in ``EmbeddingSet.layers``; None is the encoder's normal output."""
-        return EmbeddingSet.concat([EmbeddingSet.from_dir(self.shard_dir(shard), layer) for shard in shards])
+        keeps every layer's clip vectors in ``EmbeddingSet.layers``; None is the encoder's normal output.
+
+        The shards are one partition: a clip key already met in an earlier shard is left out (the first
+        copy is kept), as ``duplicate_clips`` reports it."""
+        sets = [EmbeddingSet.from_dir(self.shard_dir(shard), layer) for shard in shards]
+        later = {(d.shard, d.key) for d in duplicate_clips([(s.name, e.clip_keys) for s, e in zip(shards, sets)])}
+        if later:
+            sets = [
+                embeddings.subset([i for i, key in enumerate(embeddings.clip_keys) if (shard.name, key) not in later])
+                for shard, embeddings in zip(shards, sets)
+            ]
+        return EmbeddingSet.concat(sets)
+
+    def duplicate_clips(self, shards: Sequence[Path]) -> list[DuplicateClip]:
+        """The clips of ``shards`` (one partition, in order) whose key an earlier shard holds too."""
+        return duplicate_clips([(shard.name, self._clip_keys(shard)) for shard in shards])
+
+    def _clip_keys(self, shard: Path) -> list[str]:
+        lines = (self.shard_dir(shard) / "index.jsonl").read_text().splitlines()
+        return [json.loads(line)["clip_key"] for line in lines if line]
+
+
+@dataclass(frozen=True)
+class DuplicateClip:
+    """A clip whose key an earlier shard of the same partition holds too; that first copy is the one used."""
+
+    key: str
+    shard: str  # the shard of this (skipped) copy
+    first_shard: str  # the shard of the copy that is kept
+    crops: int  # the crops of this copy, left out with it
+
+    @property
+    def example(self) -> str:
+        """``shard/key``, as skip examples name a clip."""
+        return f"{self.shard}/{self.key}"
+
+    @property
+    def reason(self) -> str:
+        return f"duplicate key (an earlier shard of this partition, {self.first_shard}, has it; that copy is kept)"
+
+
+def duplicate_clips(clip_keys: Sequence[tuple[str, Sequence[str]]]) -> list[DuplicateClip]:
+    """The later copies of clip keys met in several shards, from (shard name, clip key of every crop) in
+    partition order. Crops of one clip share its key: they are one clip, not duplicates."""
+    first_shard: dict[str, str] = {}
+    found = []
+    for shard, keys in clip_keys:
+        crops: dict[str, int] = {}
+        for key in keys:
+            crops[key] = crops.get(key, 0) + 1
+        found += [DuplicateClip(key, shard, first_shard[key], n) for key, n in crops.items() if key in first_shard]
+        for key in crops:
+            first_shard.setdefault(key, shard)
+    return found
 
 
 @dataclass(frozen=True)
@@ -207,8 +259,7 @@ class ShardWriter:
         pooled = np.stack(self._pooled) if self._pooled else np.zeros((0, self.dim), np.float32)
         with atomic_path(self.directory / "pooled.npy") as partial, open(partial, "wb") as stream:
             np.save(stream, pooled)
-        with atomic_path(self.directory / "index.jsonl") as partial:
-            partial.write_text("".join(json.dumps(entry) + "\n" for entry in self._index))
+        write_text(self.directory / "index.jsonl", "".join(json.dumps(entry) + "\n" for entry in self._index))
         if self._layers:
             with atomic_path(self.directory / "layers.npy") as partial, open(partial, "wb") as stream:
                 np.save(stream, np.stack(self._layers))

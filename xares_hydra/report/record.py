@@ -25,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from xares_hydra.atomic import read_json, write_json
+from xares_hydra.atomic import BYTES_TO_WRITE, read_json, write_json
 from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.heads.predictions import Predictions, load_predictions, predictions_file, save_predictions
 from xares_hydra.report.identity import record_identity
@@ -217,7 +217,9 @@ def storage_problem(error: OSError) -> str | None:
             free = f"{shutil.disk_usage(Path(path).parent).free / 1e6:.1f} MB free there"
         except OSError:
             free = "free space unknown"
-        return f"disk full writing {path} ({free}); free space or point paths.* at a larger disk"
+        size = getattr(error, BYTES_TO_WRITE, None)
+        writing = f"{size:,} bytes to write, " if isinstance(size, int) else ""
+        return f"disk full writing {path} ({writing}{free}); free space or point paths.* at a larger disk"
     if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return f"cannot write {path}: {error.strerror}; point paths.* at a writable folder"
     return None

@@ -77,7 +77,7 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
     try:
         with tarfile.open(path, "r|*") as archive:
             for member in archive:
-                archive.members = []  # a streamed tar need not remember the members it passed
+                archive.members = []  # type: ignore[attr-defined]  # a streamed tar need not remember its members
                 if not member.isreg() or _ignored(member.name):
                     continue
                 key, extension = _key_and_extension(member.name)

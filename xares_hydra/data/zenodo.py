@@ -91,9 +91,10 @@ class _HttpPolicy:
     hosts: frozenset[str] = frozenset()  # the API's host and data.allowed_hosts
 
 
-def _policy(api_base: str, allow_http: bool, allowed_hosts: Iterable[str], **timing: float) -> _HttpPolicy:
+def _hosts(api_base: str, allowed_hosts: Iterable[str]) -> frozenset[str]:
+    """The hosts downloads may speak to: the API's and ``data.allowed_hosts``."""
     hosts = {host.lower() for host in allowed_hosts} | {urllib.parse.urlsplit(api_base).hostname or ""}
-    return _HttpPolicy(**timing, allow_http=allow_http, hosts=frozenset(hosts - {""}))
+    return frozenset(hosts - {""})
 
 
 class _FetchFailure(Exception):
@@ -145,9 +146,7 @@ def record_files(
     allowed_hosts: Iterable[str] = (),
 ) -> list[ZenodoFile]:
     """The files of a Zenodo record, from ``GET {api_base}/records/{record_id}``."""
-    policy = _policy(
-        api_base, allow_http, allowed_hosts, timeout=timeout, retries=retries, backoff=backoff, max_wait=max_wait
-    )
+    policy = _HttpPolicy(timeout, retries, backoff, max_wait, allow_http, _hosts(api_base, allowed_hosts))
     try:
         return _fetch_record_files(str(record_id), api_base, policy)
     except _FetchFailure as failure:
@@ -178,9 +177,7 @@ def download_record(
     record_id, dest = str(record_id), Path(dest)
     if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
         return ready
-    policy = _policy(
-        api_base, allow_http, allowed_hosts, timeout=timeout, retries=retries, backoff=backoff, max_wait=max_wait
-    )
+    policy = _HttpPolicy(timeout, retries, backoff, max_wait, allow_http, _hosts(api_base, allowed_hosts))
     try:
         dest.mkdir(parents=True, exist_ok=True)
         with FileLock(str(dest / LOCK_NAME)):

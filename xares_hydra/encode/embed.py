@@ -347,13 +347,12 @@ def _run_encoder(
     else:  # every layer pooled alike; the last one is the clip vector
         layer_pooled = (layers.float() * kept[:, None, :, None]).sum(dim=2) / own[:, None, None]
         pooled = layer_pooled[:, -1]
-    keep_layer_frames = layers is not None and settings.keep_frames
     return EncodedCrops(
         pooled=pooled.cpu().numpy(),
         frame_counts=counts,
         frames=frames.cpu().numpy() if settings.keep_frames else None,
         layer_pooled=None if layer_pooled is None else layer_pooled.cpu().numpy(),
-        layer_frames=layers.float().cpu().numpy() if keep_layer_frames else None,
+        layer_frames=layers.float().cpu().numpy() if layers is not None and settings.keep_frames else None,
     )
 
 

@@ -130,7 +130,7 @@ def predictions_file(stem: str, slot: str) -> str:
 
 def save_predictions(path: Path, rounds: Mapping[str, Predictions]) -> list[Path]:
     """Every round in one ``.npz`` (``<round>:<array>``); ASR texts also as JSON lines (``.jsonl``)."""
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}  # np.savez_compressed's stubs take only Any for named arrays
     lines = []
     for name, item in rounds.items():
         arrays[f"{name}{_SEP}kind"] = np.asarray(item.kind)

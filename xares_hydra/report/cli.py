@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = (arguments.out or folder).expanduser().resolve()
     statistics = StatisticsSettings(arguments.resamples, arguments.seed, arguments.confidence, arguments.alpha)
     title = f"xares results in {folder}"
-    written = []
+    written: list[Path] = []
     if arguments.redact:
         out = (arguments.out or folder.with_name(f"{folder.name}-redacted")).expanduser().resolve()
         if out.is_relative_to(folder):
@@ -144,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         records, written = write_redacted_records(records, folder, out / "records")
         title = "xares results (redacted)"
     if arguments.compare:
-        return run_comparison(records, *arguments.compare, statistics, out)
+        selector_a, selector_b = arguments.compare
+        return run_comparison(records, selector_a, selector_b, statistics, out)
     modes = [arguments.mode] if arguments.mode else None
     latex = "latex" in arguments.format
     written += write_reports(records, out, modes, not arguments.no_published, title, None, statistics, latex)

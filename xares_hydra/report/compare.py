@@ -85,8 +85,8 @@ def compare(
             side_b = _seeds(scored, task, b, labels, slot)
             if side_a and side_b:
                 found.append(_compare_task(slot, task, side_a, side_b, statistics))
-        tested = [item for item in found if item.result is not None]
-        adjusted = dict(zip((item.task for item in tested), holm([item.result.p_value for item in tested])))
+        tested = {item.task: item.result.p_value for item in found if item.result is not None}
+        adjusted = dict(zip(tested, holm(list(tested.values()))))
         comparisons += [_with_holm(item, adjusted.get(item.task)) for item in found]
     return a, b, comparisons
 
@@ -104,10 +104,10 @@ def _compare_task(
     slot: str, task: str, side_a: list[dict[str, Any]], side_b: list[dict[str, Any]], statistics: StatisticsSettings
 ) -> TaskComparison:
     info = side_a[0]["task"]
-    runs_a = [predictions_of(record, slot) for record in side_a]
-    runs_b = [predictions_of(record, slot) for record in side_b]
+    runs_a = [run for record in side_a if (run := predictions_of(record, slot))]
+    runs_b = [run for record in side_b if (run := predictions_of(record, slot))]
     result = None
-    if all(runs_a) and all(runs_b):
+    if len(runs_a) == len(side_a) and len(runs_b) == len(side_b):
         try:
             result = paired_test(runs_a, runs_b, statistics.resamples, statistics.seed, statistics.confidence)
         except NotComparable:

@@ -41,7 +41,7 @@ def confusion_matrix(record: dict[str, Any], slot: str = SLOT) -> np.ndarray | N
         return None
     pooled = pool(list(rounds.values()))
     targets, outputs = pooled.arrays.get("targets"), pooled.arrays.get("outputs")
-    if pooled.kind != CLIP or targets is None or targets.ndim != 1 or outputs.ndim != 2:
+    if pooled.kind != CLIP or targets is None or outputs is None or targets.ndim != 1 or outputs.ndim != 2:
         return None
     n_classes = outputs.shape[1]
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)

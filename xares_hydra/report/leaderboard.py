@@ -248,7 +248,8 @@ def _head_table(
         if statistics.resamples and runs[task, column.label]:
             resampled[task, column.label] = _resampled(runs[task, column.label], statistics)
     for key, scores in resampled.items():
-        cells[key] = dataclasses.replace(cells[key], interval=percentile_interval(scores, statistics.confidence))
+        if scores is not None:  # None: the seeds' test clips differ, no interval
+            cells[key] = dataclasses.replace(cells[key], interval=percentile_interval(scores, statistics.confidence))
     used = {column for _, column in members}
     ours = columns if slot == "mlp" else [column for column in columns if column in used]
     rows_of = {row.name: row for row in tasks}
@@ -266,12 +267,13 @@ def _head_table(
 def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
     """The mean over seeds (std over seeds, or over folds for one seed of a k-fold task) and its runs."""
     scores = [record["scores"][slot]["score"] for record in seeds]
+    std: float | None
     if len(seeds) > 1:
         std = float(np.std(scores))
     else:
         std = seeds[0]["scores"][slot].get("std") if seeds[0]["task"].get("kfold") else None
     runs = [predictions_of(record, slot) for record in seeds]
-    complete = [run for run in runs if run is not None] if all(run is not None for run in runs) else []
+    complete: list[Run] = [run for run in runs if run is not None] if all(run is not None for run in runs) else []
     return Cell(float(np.mean(scores)), std, seeds=len(seeds)), complete
 
 
@@ -300,9 +302,9 @@ def _column_average(
     if not counted or weights.sum() == 0:
         return Average(None, 0)
     score = float(np.dot(weights, [cell.score for _, cell in counted]) / weights.sum())
-    draws = [resampled.get((row.name, column.label)) for row, _ in counted]
+    draws = [draw for row, _ in counted if (draw := resampled.get((row.name, column.label))) is not None]
     interval = None
-    if statistics.resamples and all(draw is not None for draw in draws):
+    if statistics.resamples and len(draws) == len(counted):
         combined = np.tensordot(weights, np.stack(draws), axes=1) / weights.sum()
         interval = percentile_interval(combined, statistics.confidence)
     return Average(score, len(counted), interval)

@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 from xares_hydra.errors import ConfigError
 from xares_hydra.registry import Registry
@@ -46,6 +45,13 @@ class Metric:
         return self.streaming(**args)
 
 
+def _sklearn_metrics() -> Any:
+    """scikit-learn's metrics, imported on first use (it takes most of a second to import)."""
+    from sklearn import metrics
+
+    return metrics
+
+
 METRICS: Registry[Metric] = Registry("metric", "task.metric")
 
 
@@ -75,7 +81,9 @@ def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float:
     present = targets.sum(axis=0) > 0
     if not present.any():
         return float("nan")
-    return float(skm.average_precision_score(targets[:, present], np.asarray(scores)[:, present], average="macro"))
+    return float(
+        _sklearn_metrics().average_precision_score(targets[:, present], np.asarray(scores)[:, present], average="macro")
+    )
 
 
 @metric("EER", higher_is_better=False)
@@ -83,7 +91,7 @@ def equal_error_rate(targets: np.ndarray, scores: np.ndarray) -> float:
     """Equal error rate of a two-class task; scores are class scores, the positive class is 1."""
     scores = np.asarray(scores)
     positive = scores[:, 1] - scores[:, 0] if scores.ndim == 2 else scores
-    false_positive, true_positive, _ = skm.roc_curve(np.asarray(targets), positive)
+    false_positive, true_positive, _ = _sklearn_metrics().roc_curve(np.asarray(targets), positive)
     false_negative = 1 - true_positive
     at = np.nanargmin(np.abs(false_negative - false_positive))
     return float((false_positive[at] + false_negative[at]) / 2)
@@ -91,12 +99,16 @@ def equal_error_rate(targets: np.ndarray, scores: np.ndarray) -> float:
 
 @metric("MAE", higher_is_better=False)
 def mean_absolute_error(targets: np.ndarray, predictions: np.ndarray) -> float:
-    return float(skm.mean_absolute_error(np.asarray(targets), np.asarray(predictions).reshape(len(targets))))
+    return float(
+        _sklearn_metrics().mean_absolute_error(np.asarray(targets), np.asarray(predictions).reshape(len(targets)))
+    )
 
 
 @metric("MSE", higher_is_better=False)
 def mean_squared_error(targets: np.ndarray, predictions: np.ndarray) -> float:
-    return float(skm.mean_squared_error(np.asarray(targets), np.asarray(predictions).reshape(len(targets))))
+    return float(
+        _sklearn_metrics().mean_squared_error(np.asarray(targets), np.asarray(predictions).reshape(len(targets)))
+    )
 
 
 # ---------------------------------------------------------------- frame tasks: segment-based F1

@@ -56,3 +56,15 @@ def test_only_segment_metrics_stream():
     assert get_metric("segmentf1_macro").accumulator(hop_size_in_ms=40).average == "macro"
     with pytest.raises(ConfigError, match="cannot score frame tasks; use one of segmentf1_macro, segmentf1_micro"):
         get_metric("accuracy").accumulator(hop_size_in_ms=40)
+
+
+def test_map_equals_scikit_learn_with_ties_and_absent_classes():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(0)
+    targets = (rng.random((300, 7)) < 0.2).astype(int)
+    targets[:, 3] = 0  # a class without positives is left out, as before
+    scores = np.round(rng.random((300, 7)), 1)  # many tied scores
+    present = targets.sum(axis=0) > 0
+    expected = average_precision_score(targets[:, present], scores[:, present], average="macro")
+    assert get_metric("mAP")(targets, scores) == pytest.approx(expected, abs=1e-12)

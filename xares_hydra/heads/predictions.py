@@ -22,7 +22,7 @@ import numpy as np
 
 from xares_hydra.atomic import atomic_path
 from xares_hydra.errors import XaresError
-from xares_hydra.heads.metrics import class_f1, f1_from_counts, get_metric, recall_from_ranks
+from xares_hydra.heads.metrics import average_precision, class_f1, f1_from_counts, get_metric, recall_from_ranks
 
 CLIP, SEGMENTS, RETRIEVAL, TRANSCRIPTS = "clip", "segments", "retrieval", "transcripts"
 _SEP = ":"
@@ -82,11 +82,9 @@ class Predictions:
             hits = np.bincount(targets[predicted == targets], minlength=n_classes)
             totals = np.bincount(targets, minlength=n_classes)
             return "accuracy", np.divide(hits, totals, out=np.full(n_classes, np.nan), where=totals > 0)
-        from sklearn.metrics import average_precision_score
-
-        present = targets.sum(axis=0) > 0
         values = np.full(targets.shape[1], np.nan)
-        values[present] = average_precision_score(targets[:, present], outputs[:, present], average=None)
+        for k in np.flatnonzero(targets.sum(axis=0) > 0):
+            values[k] = average_precision(targets[:, k], outputs[:, k])
         return "AP", values
 
     def chance(self) -> float | None:

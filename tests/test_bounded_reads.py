@@ -106,7 +106,7 @@ def test_oversized_members_are_skipped_with_their_reason(tmp_path: Path) -> None
 
 PEAK_RSS_RUN = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     from pathlib import Path
     import torch
     from xares_hydra.data.shards import ReadLimits
@@ -114,13 +114,22 @@ PEAK_RSS_RUN = textwrap.dedent(
     from xares_hydra.encode.embed import EncodeSettings, encode_shards
     from xares_hydra.encoders.mel import MelEncoder
 
+    def status_kb(field):
+        for line in open("/proc/self/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+
     shard, cache, max_label_bytes = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
     encoder = MelEncoder()
     settings = EncodeSettings(limits=ReadLimits(max_label_bytes=max_label_bytes))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # the peak so far (imports, first .pyc compiles) may lie far above the resident size now: start the
+    # peak afresh (Linux resets VmHWM on "5" to clear_refs), so the growth is the encode's own
+    with open("/proc/self/clear_refs", "w") as stream:
+        stream.write("5")
+    before = status_kb("VmRSS")
     counts = encode_shards(encoder, [shard], EncoderCache(cache), settings, torch.device("cpu"))[shard.name]
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"grown_mb": (after - before) / 1024, "samples": counts.samples, "skipped": counts.skipped}))
+    grown_mb = (status_kb("VmHWM") - before) / 1024
+    print(json.dumps({"grown_mb": grown_mb, "samples": counts.samples, "skipped": counts.skipped}))
     """
 )
 

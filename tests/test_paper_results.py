@@ -137,3 +137,16 @@ def test_demo_suite_with_three_seeds_marks_mel_significantly_better_than_noise(t
         assert mel["versus_best_p_holm"] is None, f"{row['name']}: mel is the best"
     markdown = (sweep / "leaderboard.md").read_text()
     assert "(3 seeds)" in markdown and "≈" not in markdown.split("Notes:")[0]
+
+
+def test_a_confusion_matrix_of_voxceleb_size_stays_a_bounded_image(tmp_path):
+    from matplotlib.image import imread
+
+    from xares_hydra.report.diagnostics import MAX_FIGURE_INCHES, plot_confusion
+
+    classes = [f"id{index:05d}" for index in range(1251)]
+    matrix = np.diag(np.ones(len(classes), dtype=np.int64))
+    path = tmp_path / "confusion.png"
+    plot_confusion(matrix, classes, "voxceleb1", path)
+    height, width = imread(path).shape[:2]
+    assert max(height, width) <= MAX_FIGURE_INCHES * 100, "a 1251-class matrix once asked for 44,000 pixels a side"

@@ -22,6 +22,8 @@ from xares_hydra.report.summary import by_seed, latest_scored
 
 SLOT = "mlp"
 WORST = 5
+MAX_FIGURE_INCHES = 16.0
+MAX_LABELLED_CLASSES = 60
 
 
 def representatives(records: list[dict[str, Any]], slot: str = SLOT) -> dict[tuple[str, str], dict[str, Any]]:
@@ -58,7 +60,7 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pat
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    size = 2.5 + 0.35 * len(classes)
+    size = min(2.5 + 0.35 * len(classes), MAX_FIGURE_INCHES)  # VoxCeleb's 1251 classes would need 44k pixels
     figure = Figure(figsize=(size, size), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots()
@@ -68,8 +70,9 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pat
         for (true, predicted), count in np.ndenumerate(matrix):
             colour = "white" if rates[true, predicted] > 0.5 else "black"
             axes.text(predicted, true, str(count), ha="center", va="center", fontsize=7, color=colour)
-    axes.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-    axes.set_yticks(range(len(classes)), classes, fontsize=7)
+    if len(classes) <= MAX_LABELLED_CLASSES:
+        axes.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+        axes.set_yticks(range(len(classes)), classes, fontsize=7)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(title, fontsize=9)

@@ -31,7 +31,6 @@ from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ReadLimits, ShardSample, iter_shard
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
-from xares_hydra.encode.checker import minimum_input_samples
 from xares_hydra.encode.contract import (
     EncodedBatch,
     check_output,
@@ -323,19 +322,18 @@ def _run_encoder(
     where = f"{shard.name}: {batch[0].key}"
     audio = _padded_audio(batch, device)
     layers = None
-    if settings.layers:  # the batches hold one length, or the encoder is told nothing of the padding
-        layers = forward_layers(encoder, audio, settings.autocast, where)
-        check_output(layers[:, -1], len(batch), dim_of(encoder), where)
-        padded_frames = layers.shape[2]
-        if settings.batching == "xares":
-            frame_counts = [padded_frames] * len(batch)
+    if settings.layers or settings.batching == "xares":  # the encoder is not told the padding
+        if settings.layers:  # the batches hold one length, or the encoder could not be told anyway
+            layers = forward_layers(encoder, audio, settings.autocast, where)
+            output = layers[:, -1]
         else:
-            frame_counts = [frame_count(encoder, length, audio.shape[1], padded_frames) for length in lengths]
-        encoded = EncodedBatch(layers[:, -1], frame_counts)
-    elif settings.batching == "xares":
-        output = forward(encoder, audio, settings.autocast)
+            output = forward(encoder, audio, settings.autocast)
         check_output(output, len(batch), dim_of(encoder), where)
-        encoded = EncodedBatch(output, [output.shape[1]] * len(batch))  # X-ARES pools the padding too
+        padded = output.shape[1]
+        if settings.batching == "xares":  # X-ARES pools the padding too
+            encoded = EncodedBatch(output, [padded] * len(batch))
+        else:
+            encoded = EncodedBatch(output, [frame_count(encoder, n, audio.shape[1], padded) for n in lengths])
     else:
         encoded = forward_padded(encoder, audio, lengths, settings.autocast, where)
     counts = _own_frame_counts(batch, encoded.frame_counts, rate_of(encoder) * hop_ms_of(encoder) / 1000)
@@ -440,15 +438,15 @@ def ensure_encoded(
     if not todo and info is not None:
         log.info("All %d shards are in the cache %s", len(shards), cache.root)
         return info
-    encoder = loaded_encoder(spec, device, settings.autocast, check_first)
+    loaded = loaded_encoder(spec, device, settings.autocast, check_first)
+    encoder = loaded.encoder
     if settings.layers and not callable(getattr(encoder, "hidden_layers", None)):
         raise ConfigError(
             f"encode.layers=all: encoder {spec.name} has no hidden_layers(audio) -> [B, L, T', D] method "
             "(README 'Layer-wise evaluation' says how an encoder exposes its layers)"
         )
-    min_samples = minimum_input_samples(encoder, device, settings.autocast)
-    settings = dataclasses.replace(settings, min_samples=min_samples)
-    info = dict(encoder_attributes(encoder), min_input_samples=min_samples)
+    settings = dataclasses.replace(settings, min_samples=loaded.min_samples)
+    info = dict(encoder_attributes(encoder), min_input_samples=loaded.min_samples)
     cache.save_encoder_info(info, spec.fingerprint_document)
     with shard_progress(f"Encoding with {spec.name}", [shard.name for shard in todo]) as on_progress:
         encode_shards(encoder, todo, cache, settings, device, on_progress)

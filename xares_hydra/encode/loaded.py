@@ -13,24 +13,34 @@ from dataclasses import dataclass
 
 import torch
 
-from xares_hydra.encode.checker import require_passing, run_checks
+from xares_hydra.encode.checker import minimum_input_samples, require_passing, run_checks
 from xares_hydra.encode.encoder_spec import EncoderSpec
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Loaded:
+class LoadedEncoder:
     key: str
     encoder: torch.nn.Module
-    checked: bool
+    device: torch.device
+    autocast: str | None
+    checked: bool = False
+    shortest_input: int | None = None
+
+    @property
+    def min_samples(self) -> int:
+        """The fewest samples the encoder accepts (shorter clips are zero-padded to it), probed once."""
+        if self.shortest_input is None:
+            self.shortest_input = minimum_input_samples(self.encoder, self.device, self.autocast)
+        return self.shortest_input
 
 
-_last: list[_Loaded] = []  # at most one
+_last: list[LoadedEncoder] = []  # at most one
 
 
-def loaded_encoder(spec: EncoderSpec, device: torch.device, autocast: str | None, check: bool) -> torch.nn.Module:
-    """The built (and, with ``check``, contract-checked) encoder, built at most once per process."""
+def loaded_encoder(spec: EncoderSpec, device: torch.device, autocast: str | None, check: bool) -> LoadedEncoder:
+    """The built (and, with ``check``, contract-checked) encoder, built and probed at most once per process."""
     identity = spec.fingerprint_document["encoder"] if spec.instance is None else id(spec.instance)
     key = json.dumps(
         {"encoder": identity, "device": str(device), "autocast": autocast},
@@ -42,9 +52,9 @@ def loaded_encoder(spec: EncoderSpec, device: torch.device, autocast: str | None
         loaded = _last[0]
     else:
         _last.clear()
-        loaded = _Loaded(key, spec.build(device), checked=False)
+        loaded = LoadedEncoder(key, spec.build(device), device, autocast)
         _last.append(loaded)
     if check and not loaded.checked:
         require_passing(run_checks(loaded.encoder, device, autocast=autocast), spec.name)
         loaded.checked = True
-    return loaded.encoder
+    return loaded

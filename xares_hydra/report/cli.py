@@ -101,15 +101,25 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar=("A", "B"),
         help="only compare two columns task by task (e.g. mel noise, or 'mel[lr=0.001]' noise)",
     )
+    defaults = StatisticsSettings()
     parser.add_argument(
         "--resamples",
         type=int,
-        default=1000,
-        help="bootstrap and permutation resamples (0: no intervals or tests; default 1000)",
+        default=defaults.resamples,
+        help=f"bootstrap and permutation resamples (0: no intervals or tests; default {defaults.resamples})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
-    parser.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
-    parser.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default 0.05)")
+    parser.add_argument(
+        "--seed", type=int, default=defaults.seed, help=f"seed of the resampling (default {defaults.seed})"
+    )
+    parser.add_argument(
+        "--confidence", type=float, default=defaults.confidence, help=f"interval level (default {defaults.confidence})"
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=defaults.alpha,
+        help=f"significance level of the tests (default {defaults.alpha})",
+    )
     return parser.parse_args(argv)  # fmt: skip
 
 

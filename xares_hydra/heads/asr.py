@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
+from xares_hydra.heads.adam import Adam
 from xares_hydra.heads.metrics import word_edits, word_error_rate
 from xares_hydra.heads.predictions import TRANSCRIPTS, Predictions
 from xares_hydra.heads.text import SEPARATOR, transformers_module, word_level_tokenizer
@@ -321,7 +322,7 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
     )
     eval_batch = args.eval_batch_size or settings.batch_size
 
-    def train_epoch(optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+    def train_epoch(optimizer: Adam, generator: torch.Generator) -> float:
         losses = []
         for batch in clips["train"].batches(settings.batch_size, generator):
             loss, _ = model.teacher_forced(batch, [clips["train"].text_ids[i] for i in batch.indices])

@@ -19,6 +19,7 @@ import torch
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
+from xares_hydra.heads.adam import Adam
 from xares_hydra.heads.linear_probe import build_probe, make_criterion
 from xares_hydra.heads.predictions import SEGMENTS, Predictions
 from xares_hydra.heads.training import fit, length_batches, named_splits, require_frames, seeded, shuffled_batches, step
@@ -141,7 +142,7 @@ def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
     model = seeded(settings.seed, lambda: build_probe(data.train.dim, n_classes, settings.hidden_dim), device)
     criterion = make_criterion(task.criterion, {**task.criterion_args, "reduction": "none"}).to(device)
 
-    def train_epoch(optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+    def train_epoch(optimizer: Adam, generator: torch.Generator) -> float:
         losses = [
             step(optimizer, masked_loss(criterion, model(batch.features), batch))
             for batch in clips["train"].training_batches(settings.batch_size, generator)

@@ -13,6 +13,7 @@ import torch
 from xares_hydra.data.labels import MULTI, REGRESSION, SINGLE
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
+from xares_hydra.heads.adam import Adam
 from xares_hydra.heads.layer_weights import clip_features, learned_weights, with_layer_weights
 from xares_hydra.heads.predictions import clip_predictions
 from xares_hydra.heads.training import fit, named_splits, seeded, shuffled_batches, step
@@ -77,7 +78,7 @@ def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
     model = seeded(settings.seed, lambda: clip_probe(train_x, out_dim, settings.hidden_dim), device)
     criterion = make_criterion(context.task.criterion, context.task.criterion_args).to(device)
 
-    def train_epoch(optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+    def train_epoch(optimizer: Adam, generator: torch.Generator) -> float:
         batches = shuffled_batches(len(train_x), settings.batch_size, generator)
         return float(np.mean([step(optimizer, criterion(_squeeze(model(train_x[rows]), kind), train_y[rows]))
                               for rows in batches]))  # fmt: skip

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import LabelError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
+from xares_hydra.heads.adam import Adam
 from xares_hydra.heads.metrics import recall_from_ranks, retrieval_ranks
 from xares_hydra.heads.predictions import RETRIEVAL, Predictions
 from xares_hydra.heads.text import Tokenizer, load_tokenizer
@@ -170,7 +171,7 @@ def retrieval(data: RoundData, context: HeadContext) -> RoundScore:
     model = seeded(settings.seed, lambda: RetrievalModel(data.train.dim, tokenizer.vocab_size, args), device)
     train = splits["train"]
 
-    def train_epoch(optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+    def train_epoch(optimizer: Adam, generator: torch.Generator) -> float:
         batches = shuffled_batches(len(train.caption_clip), settings.batch_size, generator)
         x_ares = args.x_ares_loss or bool(context.compat.get("xares_retrieval_loss"))
         losses = [step(optimizer, contrastive_loss(model, train, captions, x_ares)) for captions in batches]

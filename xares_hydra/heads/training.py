@@ -1,8 +1,9 @@
 """What every trained head shares: its task arguments, the epoch loop with the cosine schedule and
 best-validation-epoch selection, and seeded batch orders.
 
-The loop is X-ARES's: Adam, learning rate set per epoch on a cosine from ``lr`` to
-``decay_fraction * lr``, the validation metric after every epoch, the best epoch's weights restored.
+The loop is X-ARES's: Adam (``heads/adam.py``: the arithmetic of ``torch.optim.Adam``), learning rate set
+per epoch on a cosine from ``lr`` to ``decay_fraction * lr``, the validation metric after every epoch, the
+best epoch's weights restored.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore
+from xares_hydra.heads.adam import Adam
 from xares_hydra.heads.predictions import Predictions
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ class TrainingHistory:
 def fit(
     trainable: torch.nn.Module,
     context: HeadContext,
-    train_epoch: Callable[[torch.optim.Optimizer, torch.Generator], float],
+    train_epoch: Callable[[Adam, torch.Generator], float],
     validate: Callable[[], float],
 ) -> TrainingHistory:
     """Train ``trainable``'s parameters for the configured epochs and leave the best epoch's weights in it.
@@ -73,7 +75,7 @@ def fit(
     """
     settings = context.settings
     parameters = [parameter for parameter in trainable.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
     shuffle = torch.Generator().manual_seed(settings.seed)
     history, best_state = TrainingHistory(), None
     for epoch in range(settings.epochs):
@@ -93,7 +95,7 @@ def fit(
     return history
 
 
-def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+def step(optimizer: Adam, loss: torch.Tensor) -> float:
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

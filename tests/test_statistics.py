@@ -224,3 +224,45 @@ def test_leaderboard_marks_columns_not_significantly_worse_than_the_best(tmp_pat
     assert table.versus_best[row.name, "bad"] < 0.05 <= table.versus_best[row.name, "close"]
     assert table.cells[row.name, "best"].interval.low < HITS.mean() < table.cells[row.name, "best"].interval.high
     assert "≈" in leaderboard_markdown(board)
+
+
+def _ragged_runs(seed: int) -> list[dict[str, Predictions]]:
+    """Two seeds x three folds of different sizes, clips of one to three crops."""
+    rng = np.random.default_rng(seed)
+    folds = {
+        fold: [f"{fold}-{clip}" for clip in range(n_clips) for _ in range(rng.integers(1, 4))]
+        for fold, n_clips in (("fold1", 7), ("fold2", 9), ("fold3", 5))
+    }
+    targets = {fold: rng.integers(0, 4, len(keys)) for fold, keys in folds.items()}
+    return [
+        {
+            fold: clip_predictions("accuracy", keys, targets[fold], rng.random((len(keys), 4)))
+            for fold, keys in folds.items()
+        }
+        for _ in range(2)
+    ]
+
+
+def test_accuracy_resamples_at_once_equal_the_draw_by_draw_scores_to_the_last_bit(monkeypatch):
+    from xares_hydra.report import statistics
+
+    a = _ragged_runs(0)
+    b = [
+        {
+            fold: Predictions(
+                item.kind,
+                item.metric,
+                item.keys,
+                {**item.arrays, "outputs": np.random.default_rng(1).random(item.arrays["outputs"].shape)},
+            )
+            for fold, item in run.items()
+        }
+        for run in a
+    ]
+    at_once = (bootstrap_scores(a, 500, seed=4), paired_test(a, b, 500, seed=4))
+    monkeypatch.setattr(statistics, "_tally", lambda item, groups: None)
+    draw_by_draw = (bootstrap_scores(a, 500, seed=4), paired_test(a, b, 500, seed=4))
+    assert len(set(at_once[0])) > 20, "the draws differ"
+    assert np.array_equal(at_once[0], draw_by_draw[0])
+    assert at_once[1] == draw_by_draw[1]
+    assert 0 < at_once[1].p_value < 1

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xares_hydra.errors import XaresError
-from xares_hydra.heads.predictions import RETRIEVAL, Predictions
+from xares_hydra.heads.predictions import CLIP, RETRIEVAL, Predictions
 
 Run = Mapping[str, Predictions]
 
@@ -72,20 +72,65 @@ class Resampler:
         self.single = {name: all(len(g) == 1 for g in groups) for name, groups in self.groups.items()}
         self.rng = np.random.default_rng(seed)
 
-    def draw(self) -> dict[str, np.ndarray]:
+    def choose(self) -> dict[str, np.ndarray]:
+        """One draw: the indices of the clips drawn, per round."""
+        return {name: self.rng.integers(0, len(groups), len(groups)) for name, groups in self.groups.items()}
+
+    def samples(self, chosen: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The sample indices of the clips drawn, per round."""
         picks = {}
         for name, groups in self.groups.items():
-            chosen = self.rng.integers(0, len(groups), len(groups))
             flat = np.concatenate(groups)
-            picks[name] = flat[chosen] if self.single[name] else np.concatenate([groups[g] for g in chosen])
+            picks[name] = flat[chosen[name]] if self.single[name] else np.concatenate([groups[g] for g in chosen[name]])
         return picks
+
+    def draw(self) -> dict[str, np.ndarray]:
+        return self.samples(self.choose())
 
 
 def bootstrap_scores(runs: Sequence[Run], resamples: int, seed: int) -> np.ndarray:
     """``resamples`` scores of the result on clips drawn with replacement (the same draws for every seed)."""
     check_same_clips(runs, runs)
     resampler = Resampler(runs[0], seed)
-    return np.array([result_score(runs, resampler.draw()) for _ in range(resamples)])
+    choices = [resampler.choose() for _ in range(resamples)]
+    return resampled_scores(runs, resampler, choices)
+
+
+def resampled_scores(
+    runs: Sequence[Run], resampler: Resampler, choices: Sequence[Mapping[str, np.ndarray]]
+) -> np.ndarray:
+    """The result's score on each draw: all at once where every round's metric is a mean over samples
+    (accuracy), else draw by draw. Both give the same numbers to the last bit."""
+    tallies = [{name: _tally(item, resampler.groups[name]) for name, item in run.items()} for run in runs]
+    if all(tally is not None for run in tallies for tally in run.values()):
+        chosen = {name: np.stack([choice[name] for choice in choices]) for name in resampler.groups}
+        return _mean_of_means(
+            [
+                {
+                    name: hits[chosen[name]].sum(axis=1) / sizes[chosen[name]].sum(axis=1)
+                    for name, (hits, sizes) in run.items()
+                }
+                for run in tallies
+            ]  # type: ignore[misc]
+        )
+    return np.array([result_score(runs, resampler.samples(choice)) for choice in choices])
+
+
+def _tally(item: Predictions, groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(samples right, samples) per clip, as floats holding exact integers; None where the metric is not the
+    fraction of samples right (a draw's score is then sum(right) / sum(samples) over the clips drawn, the
+    same division ``np.mean`` makes)."""
+    if item.kind != CLIP or item.metric != "accuracy":
+        return None
+    right = np.argmax(item.arrays["outputs"], axis=1) == item.arrays["targets"]
+    hits = np.array([right[rows].sum() for rows in groups], dtype=np.float64)
+    return hits, np.array([len(rows) for rows in groups], dtype=np.float64)
+
+
+def _mean_of_means(runs: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
+    """``result_score`` of every draw at once, from each run's per-round scores of every draw."""
+    per_run = [np.stack(list(rounds.values()), axis=1).mean(axis=1) for rounds in runs]
+    return np.stack(per_run, axis=1).mean(axis=1)
 
 
 def percentile_interval(scores: np.ndarray, confidence: float = 0.95) -> Interval:
@@ -113,14 +158,12 @@ def paired_test(a: Sequence[Run], b: Sequence[Run], resamples: int, seed: int, c
     check_same_clips(a, b)
     observed = result_score(a) - result_score(b)
     resampler = Resampler(a[0], seed)
-    differences = []
-    for _ in range(resamples):
-        draw = resampler.draw()
-        differences.append(result_score(a, draw) - result_score(b, draw))
+    choices = [resampler.choose() for _ in range(resamples)]
+    differences = resampled_scores(a, resampler, choices) - resampled_scores(b, resampler, choices)
     null = _swap_distribution(a, b, resamples, np.random.default_rng(seed + 1))
     return Comparison(
         observed,
-        percentile_interval(np.array(differences), confidence),
+        percentile_interval(differences, confidence),
         _two_sided_p(null, observed, exact=len(null) < resamples),
         sum(len(groups) for groups in resampler.groups.values()),
     )
@@ -135,6 +178,9 @@ def _swap_distribution(a: Sequence[Run], b: Sequence[Run], resamples: int, rng: 
         patterns = np.array(list(itertools.product([False, True], repeat=n_clips)))
     else:
         patterns = rng.random((resamples, n_clips)) < 0.5
+    tallied = _swapped_tallies(pairs, groups, patterns)
+    if tallied is not None:
+        return tallied
     null = []
     for pattern in patterns:
         masks, start = {}, 0
@@ -146,6 +192,29 @@ def _swap_distribution(a: Sequence[Run], b: Sequence[Run], resamples: int, rng: 
         swapped_b = [{n: run_b[n].mixed(run_a[n], masks[n]) for n in run_b} for run_a, run_b in pairs]
         null.append(result_score(swapped_a) - result_score(swapped_b))
     return np.array(null)
+
+
+def _swapped_tallies(
+    pairs: list[tuple[Run, Run]], groups: Mapping[str, list[np.ndarray]], patterns: np.ndarray
+) -> np.ndarray | None:
+    """The swap distribution all at once where every round's metric is the fraction of samples right
+    (see ``_tally``); None otherwise."""
+    swapped: tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]] = ([], [])
+    for run_a, run_b in pairs:
+        rounds: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
+        start = 0
+        for name, clips in groups.items():
+            tally_a, tally_b = _tally(run_a[name], clips), _tally(run_b[name], clips)
+            if tally_a is None or tally_b is None:
+                return None
+            (hits_a, sizes), (hits_b, _) = tally_a, tally_b
+            swap = patterns[:, start : start + len(clips)]
+            start += len(clips)
+            rounds[0][name] = np.where(swap, hits_b, hits_a).sum(axis=1) / sizes.sum()
+            rounds[1][name] = np.where(swap, hits_a, hits_b).sum(axis=1) / sizes.sum()
+        swapped[0].append(rounds[0])
+        swapped[1].append(rounds[1])
+    return _mean_of_means(swapped[0]) - _mean_of_means(swapped[1])
 
 
 def _two_sided_p(null: np.ndarray, observed: float, exact: bool) -> float:

@@ -6,7 +6,7 @@ import pytest
 import soundfile as sf
 from conftest import clip_shard, tone
 
-from xares_hydra.data.audio import AudioProblem, crop, decode_audio
+from xares_hydra.data.audio import AudioProblem, crop, decode_audio, resample
 from xares_hydra.data.shards import encode_audio, iter_shard, write_shard
 
 
@@ -61,6 +61,18 @@ def test_decode_mixes_channels_and_resamples():
     assert decoded.channels == 2 and decoded.source_rate == 44100
     assert len(decoded.samples) == 16000
     np.testing.assert_allclose(decoded.samples[2000:14000], 0.25 * tone(1.0)[2000:14000], atol=3e-3)
+
+
+@pytest.mark.parametrize("source_rate", [8000, 22050, 44100, 48000])
+def test_resampling_equals_torchaudio_resample_to_the_last_bit(source_rate):
+    """The filter is computed once per pair of rates; the output stays torchaudio.functional.resample's."""
+    import torch
+    import torchaudio
+
+    clips = [np.random.default_rng(n).standard_normal(source_rate // (n + 1)).astype(np.float32) for n in range(3)]
+    for clip in clips:
+        expected = torchaudio.functional.resample(torch.from_numpy(clip), source_rate, 16000).numpy()
+        assert np.array_equal(resample(clip, source_rate, 16000), expected)
 
 
 @pytest.mark.parametrize("fmt", ["flac", "wav", "ogg", "mp3"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 
@@ -73,8 +74,15 @@ def _read_bounded(data: bytes, max_seconds: float | None) -> tuple[np.ndarray, i
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
     if source_rate == target_rate:
         return samples
-    resampled = torchaudio.functional.resample(torch.from_numpy(samples), source_rate, target_rate)
-    return resampled.numpy()
+    with torch.no_grad():
+        return _resampler(source_rate, target_rate, samples.dtype.name)(torch.from_numpy(samples)).numpy()
+
+
+@functools.lru_cache(maxsize=32)
+def _resampler(source_rate: int, target_rate: int, dtype: str) -> torchaudio.transforms.Resample:
+    """``torchaudio.functional.resample``'s filter, computed once per pair of rates (as much time per clip as
+    the filtering); in the samples' dtype, so the output is the function's to the last bit."""
+    return torchaudio.transforms.Resample(source_rate, target_rate, dtype=getattr(torch, dtype))
 
 
 def crop(samples: np.ndarray, crop_samples: int | None, pad_short: bool = False) -> list[np.ndarray]:

@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from conftest import run_xares
 from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from matplotlib.image import imread
+from omegaconf import OmegaConf
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.encode.placement import jobs_at_once
 from xares_hydra.report.cli import main as report_main
-from xares_hydra.sweep_checks import limit_parallel_jobs
+from xares_hydra.sweep_checks import ComposedJobs, limit_parallel_jobs
 
 FAST_HEAD = "head.epochs=2"
 
@@ -56,6 +58,33 @@ def test_a_parallel_sweep_on_the_cpu_runs_at_most_one_job_per_core(caplog):
         limit_parallel_jobs(config)
     assert config.hydra.launcher.n_jobs == cores
     assert f"hydra.launcher.n_jobs={cores + 2} on {cores} CPU cores and no GPU: running {cores} jobs" in caplog.text
+
+
+def test_a_sweep_composes_each_job_config_once_and_hands_out_copies():
+    """Checks, sweeper and launcher each ask for every job's config: Hydra composes it once per sweep."""
+    with initialize_config_module("xares_hydra.conf", version_base="1.3"):
+        master = compose("config", return_hydra_config=True)
+        loader = GlobalHydra.instance().config_loader()
+        composed: list[list[str]] = []
+        hydra_compose = loader.load_sweep_config
+
+        def counted(config, overrides):
+            composed.append(overrides)
+            return hydra_compose(config, overrides)
+
+        loader.load_sweep_config = counted
+        ComposedJobs.install(loader)
+        jobs = [["task=demo/timbre", "head.lr=0.1"], ["task=demo/mixtures"]]
+        first = [loader.load_sweep_config(master, job) for job in jobs]
+        first[0].head.lr = 0.5  # the launcher writes into the config it is given
+        again = [loader.load_sweep_config(master, job) for job in jobs]
+        assert composed == jobs
+        assert [config.task.name for config in again] == ["demo_timbre", "demo_mixtures"]
+        assert again[0].head.lr == 0.1, "each call gets its own copy"
+        assert OmegaConf.to_yaml(again[1]) == OmegaConf.to_yaml(hydra_compose(master, jobs[1]))
+        ComposedJobs.install(loader)  # the next sweep starts afresh
+        loader.load_sweep_config(master, jobs[0])
+        assert composed == [*jobs, jobs[0]]
 
 
 @pytest.mark.slow

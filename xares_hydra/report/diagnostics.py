@@ -104,6 +104,7 @@ def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot:
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     histories = {
         label: [entry for entry in record["scores"][slot]["rounds"].values() if entry.get("valid_history")]
@@ -112,9 +113,11 @@ def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot:
     histories = {label: rounds for label, rounds in histories.items() if rounds}
     if not histories:
         return False
-    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    figure = Figure(figsize=(10, 3.6))  # fixed margins: a layout engine would double the drawing time
     FigureCanvasAgg(figure)
-    valid_axes, loss_axes = figure.subplots(1, 2)
+    valid_axes, loss_axes = figure.subplots(
+        1, 2, gridspec_kw=dict(left=0.07, right=0.99, bottom=0.13, top=0.91, wspace=0.2)
+    )
     palette = colormaps["tab10"]
     for index, (label, rounds) in enumerate(histories.items()):
         colour = palette(index % 10)
@@ -126,6 +129,8 @@ def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot:
     metric = next(iter(records.values()))["task"].get("metric", "metric")
     valid_axes.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"{task}: validation {metric} per epoch")
     loss_axes.set(xlabel="epoch", ylabel="training loss", title=f"{task}: mean training loss per epoch")
+    for axes in (valid_axes, loss_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss_axes.legend(fontsize=7)
     with atomic_path(path) as partial:
         figure.savefig(partial, format="png", dpi=100)

@@ -68,3 +68,22 @@ def test_map_equals_scikit_learn_with_ties_and_absent_classes():
     present = targets.sum(axis=0) > 0
     expected = average_precision_score(targets[:, present], scores[:, present], average="macro")
     assert get_metric("mAP")(targets, scores) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "mAP"])
+def test_weighted_copies_score_as_the_samples_repeated(name):
+    """Row r of the weights counts each sample that many times (0: left out): the metric of the repeated samples."""
+    rng = np.random.default_rng(3)
+    n, classes = 40, 5
+    if name == "accuracy":
+        targets = rng.integers(0, classes, n)
+    else:
+        targets = (rng.random((n, classes)) < 0.25).astype(np.float32)
+        targets[:, 4] = 0  # a class without positives is left out, as scikit-learn does
+    scores = rng.integers(0, 4, (n, classes)) / 3  # many ties
+    weights = rng.integers(0, 3, (25, n))
+    weights[0] = 1
+    metric = get_metric(name)
+    expected = [metric(np.repeat(targets, row, axis=0), np.repeat(scores, row, axis=0)) for row in weights]
+    np.testing.assert_allclose(metric.weighted(targets, scores, weights), expected, rtol=0, atol=1e-12)
+    assert metric.weighted(targets, scores, weights)[0] == pytest.approx(metric(targets, scores), abs=1e-12)

@@ -1,7 +1,9 @@
 """Metrics by name, each with its direction; model selection and reports use the direction.
 
 A metric takes the targets and the head's outputs (class scores, multi-label scores or
-predicted values) and returns one float.
+predicted values) and returns one float. Accuracy and mAP also score many *weighted copies* of the
+samples at once (``Metric.weighted``: row r of ``weights`` holds how many times each sample is counted),
+which is how the report's bootstrap and permutation tests score a thousand resamples without a loop.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Metric:
     compute: Callable[..., float]
     higher_is_better: bool = True
     streaming: Callable[..., SegmentF1] | None = None
+    weighted: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
 
     def __call__(self, targets: Any, outputs: Any, **kwargs: Any) -> float:
         return float(self.compute(targets, outputs, **kwargs))
@@ -56,10 +59,13 @@ METRICS: Registry[Metric] = Registry("metric", "task.metric")
 
 
 def metric(
-    name: str, higher_is_better: bool = True, streaming: Callable[..., SegmentF1] | None = None
+    name: str,
+    higher_is_better: bool = True,
+    streaming: Callable[..., SegmentF1] | None = None,
+    weighted: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Callable[[Callable[..., float]], Callable[..., float]]:
     def register(compute: Callable[..., float]) -> Callable[..., float]:
-        METRICS.add(name, Metric(name, compute, higher_is_better, streaming))
+        METRICS.add(name, Metric(name, compute, higher_is_better, streaming, weighted))
         return compute
 
     return register
@@ -69,12 +75,55 @@ def get_metric(name: str) -> Metric:
     return METRICS.get(name)
 
 
-@metric("accuracy")
+def weighted_accuracy(targets: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row of ``weights``: the accuracy of that many copies of each sample (exactly ``accuracy`` of the
+    samples repeated so: integer counts, one division)."""
+    right = (np.argmax(scores, axis=1) == np.asarray(targets)).astype(np.int64)
+    return (weights @ right) / weights.sum(axis=1)
+
+
+def weighted_mean_average_precision(targets: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row of ``weights``: ``mean_average_precision`` of that many copies of each sample (equal up to
+    float rounding; classes with no positive copy in a row are left out of that row's mean, NaN if none)."""
+    targets, scores = np.asarray(targets, dtype=np.float64), np.asarray(scores)
+    total, present = np.zeros(len(weights)), np.zeros(len(weights))
+    for k in np.flatnonzero(targets.sum(axis=0) > 0):
+        precision, has_positive = weighted_average_precision(targets[:, k], scores[:, k], weights)
+        total += np.where(has_positive, precision, 0.0)
+        present += has_positive
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(present > 0, total / present, np.nan)
+
+
+def weighted_average_precision(
+    positive: np.ndarray, scores: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``average_precision`` per row of ``weights``, and whether the row has a positive copy. The samples are
+    ranked once; a copy adds to the counts at its sample's threshold (tied scores: one threshold). Only the
+    thresholds that hold a positive sample can add recall, so only there are the counts read."""
+    order = np.argsort(-scores, kind="mergesort")
+    ranked_scores, ranked_positive = scores[order], positive[order]
+    last_of_threshold = np.r_[np.flatnonzero(np.diff(ranked_scores)), len(ranked_scores) - 1]
+    positive_ranks = np.flatnonzero(ranked_positive)
+    threshold_of_rank = np.searchsorted(last_of_threshold, np.arange(len(ranked_scores)))
+    ends = last_of_threshold[np.unique(threshold_of_rank[positive_ranks])]
+    ranked_weights = weights[:, order].astype(np.int32, copy=False)
+    ranked = np.cumsum(ranked_weights, axis=1, dtype=np.int64)[:, ends]
+    positive_copies = np.cumsum(ranked_weights[:, positive_ranks] * ranked_positive[positive_ranks], axis=1)
+    true_positives = positive_copies[:, np.searchsorted(positive_ranks, ends, side="right") - 1]
+    positives = true_positives[:, -1:] if len(ends) else np.zeros((len(weights), 1))
+    gained = np.diff(true_positives, axis=1, prepend=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        terms = np.where(gained != 0, gained / positives * (true_positives / ranked), 0.0)
+    return terms.sum(axis=1), positives[:, 0] > 0
+
+
+@metric("accuracy", weighted=weighted_accuracy)
 def accuracy(targets: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean(np.argmax(scores, axis=1) == np.asarray(targets)))
 
 
-@metric("mAP")
+@metric("mAP", weighted=weighted_mean_average_precision)
 def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float:
     """Macro average precision over the classes that have at least one positive (scikit-learn's
     ``average_precision_score(average="macro")``, computed here: it runs a thousand times per bootstrap)."""

@@ -54,6 +54,19 @@ class Predictions:
             return max(0.0, 1.0 - wer)
         raise XaresError(f"unknown prediction kind {self.kind!r}")
 
+    @property
+    def scores_copies(self) -> bool:
+        """Whether ``copies_score`` can score weighted copies (``Metric.weighted``: accuracy, mAP)."""
+        return self.kind == CLIP and get_metric(self.metric).weighted is not None
+
+    def copies_score(self, weights: np.ndarray) -> np.ndarray:
+        """The metric of weighted copies of these samples, per row of ``weights`` (``weights[r, i]`` copies of
+        sample i), all rows at once."""
+        weighted = get_metric(self.metric).weighted
+        if not self.scores_copies or weighted is None:
+            raise XaresError(f"{self.metric} ({self.kind}) cannot score weighted copies of its samples")
+        return weighted(self.arrays["targets"], self.arrays["outputs"], weights)
+
     def _take(self, name: str, index: np.ndarray) -> np.ndarray:
         if self.kind == RETRIEVAL and name in ("text_rank", "caption_clip"):
             return self.arrays[name][caption_rows(self.arrays["caption_clip"], index)]

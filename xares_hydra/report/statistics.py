@@ -10,6 +10,9 @@ leaderboard shows it.
   predictions are swapped between A and B with probability 1/2 (exact enumeration when there are
   fewer swap patterns than resamples), two-sided as ``scipy.stats.permutation_test`` computes it.
 - ``holm``: Holm's step-down adjustment of a family of p-values.
+Where every round's metric can score weighted copies of its samples (accuracy, mAP: ``Metric.weighted``),
+all resamples and swaps are scored at once (a draw is a row of copy counts), not one by one: the same
+numbers (accuracy to the last bit, mAP up to float rounding), tens of times faster on large test sets.
 Every draw comes from ``numpy.random.default_rng(seed)``, so a report repeats exactly.
 """
 
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xares_hydra.errors import XaresError
-from xares_hydra.heads.predictions import CLIP, RETRIEVAL, Predictions
+from xares_hydra.heads.predictions import RETRIEVAL, Predictions
 
 Run = Mapping[str, Predictions]
 
@@ -99,32 +102,44 @@ def bootstrap_scores(runs: Sequence[Run], resamples: int, seed: int) -> np.ndarr
 def resampled_scores(
     runs: Sequence[Run], resampler: Resampler, choices: Sequence[Mapping[str, np.ndarray]]
 ) -> np.ndarray:
-    """The result's score on each draw: all at once where every round's metric is a mean over samples
-    (accuracy), else draw by draw. Both give the same numbers to the last bit."""
-    tallies = [{name: _tally(item, resampler.groups[name]) for name, item in run.items()} for run in runs]
-    if all(tally is not None for run in tallies for tally in run.values()):
+    """The result's score on each draw: all draws at once where every round's metric scores weighted copies
+    (``Metric.weighted``: accuracy, mAP), else draw by draw."""
+    if all(_at_once(item) for run in runs for item in run.values()):
         chosen = {name: np.stack([choice[name] for choice in choices]) for name in resampler.groups}
-        return _mean_of_means(
-            [
-                {
-                    name: hits[chosen[name]].sum(axis=1) / sizes[chosen[name]].sum(axis=1)
-                    for name, (hits, sizes) in run.items()
-                }
-                for run in tallies
-            ]  # type: ignore[misc]
-        )
+        copies = {name: _copies(resampler.groups[name], chosen[name]) for name in resampler.groups}
+        return _mean_of_means([{name: _in_blocks(item, copies[name]) for name, item in run.items()} for run in runs])
     return np.array([result_score(runs, resampler.samples(choice)) for choice in choices])
 
 
-def _tally(item: Predictions, groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(samples right, samples) per clip, as floats holding exact integers; None where the metric is not the
-    fraction of samples right (a draw's score is then sum(right) / sum(samples) over the clips drawn, the
-    same division ``np.mean`` makes)."""
-    if item.kind != CLIP or item.metric != "accuracy":
-        return None
-    right = np.argmax(item.arrays["outputs"], axis=1) == item.arrays["targets"]
-    hits = np.array([right[rows].sum() for rows in groups], dtype=np.float64)
-    return hits, np.array([len(rows) for rows in groups], dtype=np.float64)
+def _at_once(item: Predictions) -> bool:
+    return item.scores_copies
+
+
+def _copies(groups: list[np.ndarray], chosen: np.ndarray) -> np.ndarray:
+    """[draws, samples]: how many times each sample is in each draw (its clip's count of picks in ``chosen``)."""
+    draws, n_clips = chosen.shape
+    picks = np.bincount((chosen + n_clips * np.arange(draws)[:, None]).ravel(), minlength=draws * n_clips)
+    return picks.astype(np.int32).reshape(draws, n_clips)[:, _clip_of(groups)]
+
+
+def _clip_of(groups: list[np.ndarray]) -> np.ndarray:
+    """The clip of each sample."""
+    clip_of = np.empty(sum(len(rows) for rows in groups), dtype=np.intp)
+    for clip, rows in enumerate(groups):
+        clip_of[rows] = clip
+    return clip_of
+
+
+def _joined(a: Predictions, b: Predictions) -> Predictions:
+    """A's samples followed by B's (the same clips and targets)."""
+    arrays = {name: np.concatenate([values, b.arrays[name]]) for name, values in a.arrays.items()}
+    return Predictions(a.kind, a.metric, np.concatenate([a.keys, b.keys]), arrays)
+
+
+def _in_blocks(item: Predictions, weights: np.ndarray, entries: int = 1 << 22) -> np.ndarray:
+    """``item.copies_score`` a block of rows at a time (bounded memory for large test sets)."""
+    step = max(1, entries // max(1, weights.shape[1]))
+    return np.concatenate([item.copies_score(weights[start : start + step]) for start in range(0, len(weights), step)])
 
 
 def _mean_of_means(runs: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
@@ -178,9 +193,8 @@ def _swap_distribution(a: Sequence[Run], b: Sequence[Run], resamples: int, rng: 
         patterns = np.array(list(itertools.product([False, True], repeat=n_clips)))
     else:
         patterns = rng.random((resamples, n_clips)) < 0.5
-    tallied = _swapped_tallies(pairs, groups, patterns)
-    if tallied is not None:
-        return tallied
+    if all(_at_once(item) for run in [*a, *b] for item in run.values()):
+        return _swapped_at_once(pairs, groups, patterns)
     null = []
     for pattern in patterns:
         masks, start = {}, 0
@@ -194,24 +208,21 @@ def _swap_distribution(a: Sequence[Run], b: Sequence[Run], resamples: int, rng: 
     return np.array(null)
 
 
-def _swapped_tallies(
+def _swapped_at_once(
     pairs: list[tuple[Run, Run]], groups: Mapping[str, list[np.ndarray]], patterns: np.ndarray
-) -> np.ndarray | None:
-    """The swap distribution all at once where every round's metric is the fraction of samples right
-    (see ``_tally``); None otherwise."""
+) -> np.ndarray:
+    """The swap distribution all at once (``Metric.weighted``): each round's samples of A followed by B's, the
+    swapped A one copy of B's prediction where its clip is swapped and of A's elsewhere, the swapped B the rest."""
     swapped: tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]] = ([], [])
     for run_a, run_b in pairs:
         rounds: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
         start = 0
         for name, clips in groups.items():
-            tally_a, tally_b = _tally(run_a[name], clips), _tally(run_b[name], clips)
-            if tally_a is None or tally_b is None:
-                return None
-            (hits_a, sizes), (hits_b, _) = tally_a, tally_b
-            swap = patterns[:, start : start + len(clips)]
+            swap = patterns[:, start : start + len(clips)][:, _clip_of(clips)].astype(np.int32)
             start += len(clips)
-            rounds[0][name] = np.where(swap, hits_b, hits_a).sum(axis=1) / sizes.sum()
-            rounds[1][name] = np.where(swap, hits_a, hits_b).sum(axis=1) / sizes.sum()
+            both = _joined(run_a[name], run_b[name])
+            rounds[0][name] = _in_blocks(both, np.concatenate([1 - swap, swap], axis=1))
+            rounds[1][name] = _in_blocks(both, np.concatenate([swap, 1 - swap], axis=1))
         swapped[0].append(rounds[0])
         swapped[1].append(rounds[1])
     return _mean_of_means(swapped[0]) - _mean_of_means(swapped[1])

@@ -100,3 +100,15 @@ between the lines {TABLE_START} and {TABLE_END}"
     assert TABLE_START in readme and TABLE_END in readme, how_to_fix
     pasted = readme.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0]
     assert pasted.strip() == table.strip(), how_to_fix
+
+
+def test_benchmark_statistics_times_both_ways_and_checks_they_agree():
+    result = run_script("benchmark_statistics.py", "--resamples", "4", "--clips", "300", "--classes", "6",
+                        "--accuracy-clips", "200", "--accuracy-classes", "5")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| mAP") or
+            line.startswith("| accuracy")]  # fmt: skip
+    assert [(cell.strip()[:3], what.strip()) for cell, what, *_ in rows] == [
+        ("mAP", "bootstrap interval"), ("mAP", "paired test"), ("acc", "bootstrap interval"), ("acc", "paired test")
+    ]  # fmt: skip
+    assert all(float(slow) > 0 and float(fast) > 0 and ratio.strip().endswith("x") for *_, slow, fast, ratio in rows)

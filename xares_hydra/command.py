@@ -3,6 +3,7 @@ importing torch or composing a config; everything else goes to the Hydra app in 
 
 from __future__ import annotations
 
+import atexit
 import gc
 import sys
 
@@ -13,15 +14,13 @@ def main() -> None:
 
         print(quick_help())
         return
+    # When the process exits (the other exit handlers still run: log flushing, experiment loggers), the
+    # interpreter's last collections would walk every object torch and the run created, half a second, only
+    # to free memory the process is about to return.
+    atexit.register(gc.freeze)
     from xares_hydra.main import main as run_xares  # the pipeline: torch, encoders, heads
 
-    try:
-        run_xares()
-    finally:
-        # The interpreter's collections at exit would walk every object torch and the run created, half a
-        # second, only to free memory the process is about to return. Exit handlers (log flushing, thread
-        # joins, experiment loggers) still run.
-        gc.freeze()
+    run_xares()
 
 
 if __name__ == "__main__":

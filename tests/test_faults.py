@@ -308,7 +308,9 @@ def test_interrupt_during_encode_is_one_line_and_keeps_the_good_record(root, cle
     command = [str(Path(sys.executable).parent / "xares"), "--config-dir", str(root / "user_conf"), "task=fault_tones",
                f"hydra.run.dir={root / 'runs' / 'cut'}", "encode.batch_size=1"]  # fmt: skip
     env = dict(os.environ, XARES_ROOT=str(root), COLUMNS="200")
-    process = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # a shell's background job starts with SIGINT ignored, which Python then keeps: the command gets the default
+    process = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     lines = []
     for line in process.stdout:
         lines.append(line)

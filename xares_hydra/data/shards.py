@@ -86,7 +86,7 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
                     group = {}
                 reading = member.name
                 group.setdefault("__key__", key)
-                group[extension] = _member_content(archive, member, limits)
+                group[extension] = _member_content(archive, member, extension, limits)
                 reading, last_member = None, member.name
     except (tarfile.TarError, EOFError, OSError) as error:
         if group and reading is None:
@@ -102,8 +102,10 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
         yield _finish_group(group, path.name, seen)
 
 
-def _member_content(archive: tarfile.TarFile, member: tarfile.TarInfo, limits: ReadLimits) -> bytes | OversizedMember:
-    limit, setting = limits.member_limit(_key_and_extension(member.name)[1].lower())
+def _member_content(
+    archive: tarfile.TarFile, member: tarfile.TarInfo, extension: str, limits: ReadLimits
+) -> bytes | OversizedMember:
+    limit, setting = limits.member_limit(extension.lower())
     if limit is not None and member.size > limit:
         return OversizedMember(member.size, limit, setting)
     stream = archive.extractfile(member)

@@ -343,14 +343,15 @@ def _run_encoder(
     if layers is None:
         pooled, layer_pooled = (frames * kept[..., None]).sum(dim=1) / own[:, None], None
     else:  # every layer pooled alike; the last one is the clip vector
-        layer_pooled = (layers.float() * kept[:, None, :, None]).sum(dim=2) / own[:, None, None]
+        layers = layers.float()
+        layer_pooled = (layers * kept[:, None, :, None]).sum(dim=2) / own[:, None, None]
         pooled = layer_pooled[:, -1]
     return EncodedCrops(
         pooled=pooled.cpu().numpy(),
         frame_counts=counts,
         frames=frames.cpu().numpy() if settings.keep_frames else None,
         layer_pooled=None if layer_pooled is None else layer_pooled.cpu().numpy(),
-        layer_frames=layers.float().cpu().numpy() if layers is not None and settings.keep_frames else None,
+        layer_frames=layers.cpu().numpy() if layers is not None and settings.keep_frames else None,
     )
 
 

@@ -31,7 +31,7 @@ from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.adam import Adam
-from xares_hydra.heads.metrics import word_edits, word_error_rate
+from xares_hydra.heads.metrics import wer_from_counts, word_edits
 from xares_hydra.heads.predictions import TRANSCRIPTS, Predictions
 from xares_hydra.heads.text import SEPARATOR, transformers_module, word_level_tokenizer
 from xares_hydra.heads.training import fit, head_arguments, length_batches, named_splits, require_frames, seeded, step
@@ -337,12 +337,9 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
     references, hypotheses = transcribe(model, clips["test"], args, eval_batch, greedy=True)
     examples = [{"reference": r, "hypothesis": h} for r, h in list(zip(references, hypotheses))[:3]]
     predictions = transcript_predictions(context.metric.name, clips["test"], references, hypotheses, eval_batch)
-    return history.score(
-        context.metric(references, hypotheses),
-        predictions,
-        test_wer=word_error_rate(references, hypotheses),
-        examples=examples,
-    )
+    edits, words = int(predictions.arrays["edits"].sum()), int(predictions.arrays["words"].sum())  # counted once
+    test_wer = wer_from_counts(edits, words)
+    return history.score(context.metric(references, hypotheses), predictions, test_wer=test_wer, examples=examples)
 
 
 def transcript_predictions(

@@ -101,11 +101,10 @@ def weighted_average_precision(
     """``average_precision`` per row of ``weights``, and whether the row has a positive copy. The samples are
     ranked once; a copy adds to the counts at its sample's threshold (tied scores: one threshold). Only the
     thresholds that hold a positive sample can add recall, so only there are the counts read."""
-    order = np.argsort(-scores, kind="mergesort")
-    ranked_scores, ranked_positive = scores[order], positive[order]
-    last_of_threshold = np.r_[np.flatnonzero(np.diff(ranked_scores)), len(ranked_scores) - 1]
+    order, last_of_threshold = ranked_thresholds(scores)
+    ranked_positive = positive[order]
     positive_ranks = np.flatnonzero(ranked_positive)
-    threshold_of_rank = np.searchsorted(last_of_threshold, np.arange(len(ranked_scores)))
+    threshold_of_rank = np.searchsorted(last_of_threshold, np.arange(len(scores)))
     ends = last_of_threshold[np.unique(threshold_of_rank[positive_ranks])]
     ranked_weights = weights[:, order].astype(np.int32, copy=False)
     ranked = np.cumsum(ranked_weights, axis=1, dtype=np.int64)[:, ends]
@@ -135,12 +134,19 @@ def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean([average_precision(targets[:, k], scores[:, k]) for k in np.flatnonzero(present)]))
 
 
+def ranked_thresholds(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The samples ranked by score, high to low (ties in sample order), and the last rank of each distinct
+    score: a threshold (tied scores form one)."""
+    order = np.argsort(-scores, kind="mergesort")
+    ranked_scores = scores[order]
+    return order, np.r_[np.flatnonzero(np.diff(ranked_scores)), len(ranked_scores) - 1]
+
+
 def average_precision(positive: np.ndarray, scores: np.ndarray) -> float:
     """Uninterpolated AP of one class: the sum over score thresholds (high to low) of the recall gained times
     the precision there; tied scores form one threshold."""
-    order = np.argsort(-scores, kind="mergesort")
-    ranked_scores, ranked_positive = scores[order], positive[order].astype(np.float64)
-    last_of_threshold = np.r_[np.flatnonzero(np.diff(ranked_scores)), len(ranked_scores) - 1]
+    order, last_of_threshold = ranked_thresholds(scores)
+    ranked_positive = positive[order].astype(np.float64)
     true_positives = np.cumsum(ranked_positive)[last_of_threshold]
     precision = true_positives / (last_of_threshold + 1)
     recall_gained = np.diff(np.r_[0.0, true_positives]) / true_positives[-1]
@@ -321,6 +327,11 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
         ref_words, hyp_words = reference.lower().split(), hypothesis.lower().split()
         edits += word_edits(ref_words, hyp_words)
         words += len(ref_words)
+    return wer_from_counts(edits, words)
+
+
+def wer_from_counts(edits: int, words: int) -> float:
+    """Word edits / reference words; with no reference words 0 (nothing to get wrong) or inf."""
     if words == 0:
         return 0.0 if edits == 0 else float("inf")
     return edits / words

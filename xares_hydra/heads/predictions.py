@@ -22,7 +22,14 @@ import numpy as np
 
 from xares_hydra.atomic import atomic_path
 from xares_hydra.errors import XaresError
-from xares_hydra.heads.metrics import average_precision, class_f1, f1_from_counts, get_metric, recall_from_ranks
+from xares_hydra.heads.metrics import (
+    average_precision,
+    class_f1,
+    f1_from_counts,
+    get_metric,
+    recall_from_ranks,
+    wer_from_counts,
+)
 
 CLIP, SEGMENTS, RETRIEVAL, TRANSCRIPTS = "clip", "segments", "retrieval", "transcripts"
 _SEP = ":"
@@ -49,9 +56,7 @@ class Predictions:
         if self.kind == RETRIEVAL:
             return recall_from_ranks(a["audio_rank"], a["text_rank"], k=int(self.metric.rsplit("_r", 1)[-1]))
         if self.kind == TRANSCRIPTS:
-            edits, words = int(a["edits"].sum()), int(a["words"].sum())
-            wer = edits / words if words else (0.0 if edits == 0 else float("inf"))
-            return max(0.0, 1.0 - wer)
+            return max(0.0, 1.0 - wer_from_counts(int(a["edits"].sum()), int(a["words"].sum())))
         raise XaresError(f"unknown prediction kind {self.kind!r}")
 
     @property
@@ -62,8 +67,8 @@ class Predictions:
     def copies_score(self, weights: np.ndarray) -> np.ndarray:
         """The metric of weighted copies of these samples, per row of ``weights`` (``weights[r, i]`` copies of
         sample i), all rows at once."""
-        weighted = get_metric(self.metric).weighted
-        if not self.scores_copies or weighted is None:
+        weighted = get_metric(self.metric).weighted if self.kind == CLIP else None
+        if weighted is None:
             raise XaresError(f"{self.metric} ({self.kind}) cannot score weighted copies of its samples")
         return weighted(self.arrays["targets"], self.arrays["outputs"], weights)
 

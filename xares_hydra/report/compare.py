@@ -11,7 +11,7 @@ Holm-adjusted p over the tasks; ``*`` marks the tasks where the adjusted p is be
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ def compare(
                 found.append(_compare_task(slot, task, side_a, side_b, statistics))
         tested = {item.task: item.result.p_value for item in found if item.result is not None}
         adjusted = dict(zip(tested, holm(list(tested.values()))))
-        comparisons += [_with_holm(item, adjusted.get(item.task)) for item in found]
+        comparisons += [replace(item, p_holm=adjusted.get(item.task)) for item in found]
     return a, b, comparisons
 
 
@@ -120,12 +120,6 @@ def _compare_task(
         sum(record["scores"][slot]["score"] for record in side_a) / len(side_a),
         sum(record["scores"][slot]["score"] for record in side_b) / len(side_b),
         result,
-    )
-
-
-def _with_holm(item: TaskComparison, p_holm: float | None) -> TaskComparison:
-    return TaskComparison(
-        item.slot, item.task, item.metric, item.higher_is_better, item.score_a, item.score_b, item.result, p_holm
     )
 
 

@@ -53,8 +53,8 @@ from xares_hydra.report.statistics import (
     Run,
     bootstrap_scores,
     holm,
-    paired_test,
     percentile_interval,
+    permutation_p,
 )
 from xares_hydra.report.summary import HEAD_SLOTS, by_seed, is_public_xares_task, latest_scored, setting_key
 
@@ -318,7 +318,7 @@ def _versus_best(
     statistics: StatisticsSettings,
 ) -> dict[tuple[str, str], float]:
     """Per row: each column tested against the row's best (paired), Holm-adjusted over the row's tests."""
-    adjusted = {}
+    adjusted, resampling = {}, (statistics.resamples, statistics.seed)
     for row in tasks:
         present = [column.label for column in columns if runs.get((row.name, column.label))]
         if len(present) < 2:
@@ -330,12 +330,9 @@ def _versus_best(
             if label == best:
                 continue
             try:
-                comparison = paired_test(
-                    runs[row.name, best], runs[row.name, label], statistics.resamples, statistics.seed
-                )
+                tested[label] = permutation_p(runs[row.name, best], runs[row.name, label], *resampling)
             except NotComparable:
                 continue
-            tested[label] = comparison.p_value
         for label, p_value in zip(tested, holm(list(tested.values()))):
             adjusted[row.name, label] = p_value
     return adjusted

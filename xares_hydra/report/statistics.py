@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xares_hydra.errors import XaresError
-from xares_hydra.heads.predictions import RETRIEVAL, Predictions
+from xares_hydra.heads.predictions import RETRIEVAL, Predictions, pool
 
 Run = Mapping[str, Predictions]
 
@@ -73,6 +73,7 @@ class Resampler:
     def __init__(self, run: Run, seed: int) -> None:
         self.groups = {name: clip_groups(item) for name, item in run.items()}
         self.single = {name: all(len(g) == 1 for g in groups) for name, groups in self.groups.items()}
+        self.flat = {name: np.concatenate(groups) for name, groups in self.groups.items()}
         self.rng = np.random.default_rng(seed)
 
     def choose(self) -> dict[str, np.ndarray]:
@@ -83,8 +84,8 @@ class Resampler:
         """The sample indices of the clips drawn, per round."""
         picks = {}
         for name, groups in self.groups.items():
-            flat = np.concatenate(groups)
-            picks[name] = flat[chosen[name]] if self.single[name] else np.concatenate([groups[g] for g in chosen[name]])
+            single = self.single[name]
+            picks[name] = self.flat[name][chosen[name]] if single else np.concatenate([groups[g] for g in chosen[name]])
         return picks
 
     def draw(self) -> dict[str, np.ndarray]:
@@ -130,12 +131,6 @@ def _clip_of(groups: list[np.ndarray]) -> np.ndarray:
     return clip_of
 
 
-def _joined(a: Predictions, b: Predictions) -> Predictions:
-    """A's samples followed by B's (the same clips and targets)."""
-    arrays = {name: np.concatenate([values, b.arrays[name]]) for name, values in a.arrays.items()}
-    return Predictions(a.kind, a.metric, np.concatenate([a.keys, b.keys]), arrays)
-
-
 def _in_blocks(item: Predictions, weights: np.ndarray, entries: int = 1 << 22) -> np.ndarray:
     """``item.copies_score`` a block of rows at a time (bounded memory for large test sets)."""
     step = max(1, entries // max(1, weights.shape[1]))
@@ -171,17 +166,23 @@ def paired_test(a: Sequence[Run], b: Sequence[Run], resamples: int, seed: int, c
     the observed difference and the interval, not the swaps.
     """
     check_same_clips(a, b)
-    observed = result_score(a) - result_score(b)
     resampler = Resampler(a[0], seed)
     choices = [resampler.choose() for _ in range(resamples)]
     differences = resampled_scores(a, resampler, choices) - resampled_scores(b, resampler, choices)
-    null = _swap_distribution(a, b, resamples, np.random.default_rng(seed + 1))
     return Comparison(
-        observed,
+        result_score(a) - result_score(b),
         percentile_interval(differences, confidence),
-        _two_sided_p(null, observed, exact=len(null) < resamples),
+        permutation_p(a, b, resamples, seed),
         sum(len(groups) for groups in resampler.groups.values()),
     )
+
+
+def permutation_p(a: Sequence[Run], b: Sequence[Run], resamples: int, seed: int) -> float:
+    """The two-sided p-value of ``paired_test``'s permutation test alone (no bootstrap interval)."""
+    check_same_clips(a, b)
+    observed = result_score(a) - result_score(b)
+    null = _swap_distribution(a, b, resamples, np.random.default_rng(seed + 1))
+    return _two_sided_p(null, observed, exact=len(null) < resamples)
 
 
 def _swap_distribution(a: Sequence[Run], b: Sequence[Run], resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -213,19 +214,16 @@ def _swapped_at_once(
 ) -> np.ndarray:
     """The swap distribution all at once (``Metric.weighted``): each round's samples of A followed by B's, the
     swapped A one copy of B's prediction where its clip is swapped and of A's elsewhere, the swapped B the rest."""
-    swapped: tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]] = ([], [])
-    for run_a, run_b in pairs:
-        rounds: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
-        start = 0
-        for name, clips in groups.items():
-            swap = patterns[:, start : start + len(clips)][:, _clip_of(clips)].astype(np.int32)
-            start += len(clips)
-            both = _joined(run_a[name], run_b[name])
-            rounds[0][name] = _in_blocks(both, np.concatenate([1 - swap, swap], axis=1))
-            rounds[1][name] = _in_blocks(both, np.concatenate([swap, 1 - swap], axis=1))
-        swapped[0].append(rounds[0])
-        swapped[1].append(rounds[1])
-    return _mean_of_means(swapped[0]) - _mean_of_means(swapped[1])
+    copies: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # per round: (swapped A, swapped B); the same for every pair
+    start = 0
+    for name, clips in groups.items():
+        swap = patterns[:, start : start + len(clips)][:, _clip_of(clips)].astype(np.int32)
+        start += len(clips)
+        copies[name] = (np.concatenate([1 - swap, swap], axis=1), np.concatenate([swap, 1 - swap], axis=1))
+    joined = [{name: pool([run_a[name], run_b[name]]) for name in groups} for run_a, run_b in pairs]
+    swapped_a = [{name: _in_blocks(both[name], copies[name][0]) for name in groups} for both in joined]
+    swapped_b = [{name: _in_blocks(both[name], copies[name][1]) for name in groups} for both in joined]
+    return _mean_of_means(swapped_a) - _mean_of_means(swapped_b)
 
 
 def _two_sided_p(null: np.ndarray, observed: float, exact: bool) -> float:

@@ -21,8 +21,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from xares_hydra.data.demo_data import CLASSES, DIGIT_WORDS, GENERATORS, generate
 from xares_hydra.data.shards import iter_shard
+from xares_hydra.demo.tasks import DIGIT_WORDS, EVENTS, GENERATORS, INSTRUMENTS, MIXTURE_SOURCES, generate
 
 SMALL_ARGS: dict[str, dict[str, Any]] = {
     "sounds": {"per_class": 5, "folds": 5},
@@ -98,7 +98,7 @@ def test_timbre_labels_are_balanced_instrument_names(small: dict[str, list[Path]
     for path, per_class in zip(small["timbre"], (2, 1, 2), strict=True):
         labels = [sample.labels for sample in read_samples([path])]
         assert all(set(label) == {"instrument"} for label in labels)
-        assert Counter(label["instrument"] for label in labels) == dict.fromkeys(CLASSES["timbre"], per_class)
+        assert Counter(label["instrument"] for label in labels) == dict.fromkeys(INSTRUMENTS, per_class)
 
 
 def test_mixture_labels_are_sorted_distinct_class_names(small: dict[str, list[Path]]) -> None:
@@ -107,7 +107,7 @@ def test_mixture_labels_are_sorted_distinct_class_names(small: dict[str, list[Pa
         names = sample.labels["events"].split(";")
         assert 1 <= len(names) <= 3
         assert names == sorted(set(names))
-        assert set(names) <= set(CLASSES["mixtures"])
+        assert set(names) <= set(MIXTURE_SOURCES)
 
 
 def test_events_lie_within_the_clip(small: dict[str, list[Path]]) -> None:
@@ -116,7 +116,7 @@ def test_events_lie_within_the_clip(small: dict[str, list[Path]]) -> None:
         assert isinstance(sample.labels, list) and 1 <= len(sample.labels) <= 3
         for event in sample.labels:
             assert set(event) == {"onset", "offset", "label"}
-            assert event["label"] in CLASSES["events"]
+            assert event["label"] in EVENTS
             assert 0 <= event["onset"] < event["offset"] <= duration
             assert 0.3 - 1e-9 <= event["offset"] - event["onset"] <= 2.0 + 1e-9
             assert round(event["onset"], 3) == event["onset"] and round(event["offset"], 3) == event["offset"]
@@ -228,7 +228,7 @@ def test_sounds_are_learnable_from_log_mel(tmp_path: Path) -> None:
 def test_timbre_is_learnable_from_log_mel(tmp_path: Path) -> None:
     args = {"train_per_class": 30, "valid_per_class": 1, "test_per_class": 10}
     train, _, test = (read_samples([path]) for path in generate("timbre", tmp_path, seed=3, args=args))
-    classes = CLASSES["timbre"]
+    classes = list(INSTRUMENTS)
     train_labels = np.array([classes.index(sample.labels["instrument"]) for sample in train])
     test_labels = np.array([classes.index(sample.labels["instrument"]) for sample in test])
     assert accuracy(mean_log_mel(train), train_labels, mean_log_mel(test), test_labels) > 0.55  # chance: 1/5
@@ -242,7 +242,7 @@ def test_mixtures_are_learnable_from_log_mel(tmp_path: Path) -> None:
     train, _, test = (read_samples([path]) for path in generate("mixtures", tmp_path, seed=3, args=args))
 
     def multi_hot(samples: list[Any]) -> np.ndarray:
-        return np.array([[name in s.labels["events"].split(";") for name in CLASSES["mixtures"]] for s in samples])
+        return np.array([[name in s.labels["events"].split(";") for name in MIXTURE_SOURCES] for s in samples])
 
     def mean_average_precision(train_features: np.ndarray, test_features: np.ndarray) -> float:
         targets, truth = multi_hot(train), multi_hot(test)

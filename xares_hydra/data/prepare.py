@@ -103,7 +103,7 @@ def _match(directory: Path, pattern: str) -> list[Path]:
 
 
 def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path) -> dict[str, Any]:
-    from xares_hydra.data.demo_data import generate
+    from xares_hydra.demo.tasks import generate
 
     wanted = {"source": "generated", **generator}
     if read_ready_marker(directory) == wanted:

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
 import xares_hydra.schema  # noqa: F401  (registers the config schemas)
-from xares_hydra.data.shards import encode_audio, write_shard
+from xares_hydra.demo.shards import write_clips
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,10 +30,7 @@ def tone(seconds: float, rate: int = 16000, frequency: float = 440.0, channels: 
     return np.stack([wave] * channels, axis=1) if channels > 1 else wave
 
 
-def clip_shard(path: Path, clips: list[tuple[str, np.ndarray, int, dict]], fmt: str = "flac") -> Path:
-    """Write (key, audio, rate, labels) clips as an X-ARES tar shard."""
-    write_shard(path, [(key, encode_audio(audio, rate, fmt), fmt, labels) for key, audio, rate, labels in clips])
-    return path
+clip_shard = write_clips  # (key, audio, rate, labels) clips as an X-ARES tar shard: the demo's writer
 
 
 def run_xares(*args: str, root: Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """The X-ARES task catalog: every task YAML against a miniature copy of its real dataset.
 
-The miniature datasets (tests/xares_datasets.py) are written from X-ARES's facts, not from our
+The miniature datasets (tests/helpers/xares_datasets.py) are written from X-ARES's facts, not from our
 YAMLs: a YAML with a wrong record, tar pattern, label field, class order, crop length or weight
 fails here. End-to-end runs go through the real ``xares`` command and a local stand-in for
 Zenodo's API (tests/zenodo_server.py), so they download, verify, encode and score as users do.
@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import REPO, composed
-from omegaconf import OmegaConf
-from xares_datasets import (
+from helpers.xares_datasets import (
     BUILDERS,
     FACTS,
     check_downloaded_once,
@@ -33,6 +32,7 @@ from xares_datasets import (
     unwrapped,
     zenodo_records,
 )
+from omegaconf import OmegaConf
 from zenodo_server import FakeZenodo
 
 import xares_hydra.schema  # noqa: F401  (registers the config schemas)
@@ -67,7 +67,7 @@ def composed_task(name: str) -> TaskSpec:
 
 
 def test_every_task_yaml_has_a_miniature_dataset():
-    assert set(TASK_YAMLS) <= set(BUILDERS), "add a builder to tests/xares_datasets.py for each new task"
+    assert set(TASK_YAMLS) <= set(BUILDERS), "add a builder to tests/helpers/xares_datasets.py for each new task"
     assert set(public_clip_tasks()) <= set(TASK_YAMLS), "an X-ARES clip task has no YAML"
     assert set(private_tasks()) <= set(TASK_YAMLS), "an X-ARES private task has no YAML"
 

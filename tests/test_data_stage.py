@@ -1,7 +1,7 @@
 """The data stage end to end, against real HTTP on 127.0.0.1.
 
 FakeZenodo (tests/zenodo_server.py) serves miniature copies of the X-ARES records
-(tests/xares_datasets.py); the downloader's own corner cases have unit tests in test_zenodo.py.
+(tests/helpers/xares_datasets.py); the downloader's own corner cases have unit tests in test_zenodo.py.
 Where the user reads the output (offline message, an interrupted download) the tests run the
 ``xares`` command; elsewhere they run the same configs in-process, which saves its start-up time.
 """
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from xares_datasets import (
+from helpers.xares_datasets import (
     FACTS,
     READY_MARKER,
     check_downloaded_once,

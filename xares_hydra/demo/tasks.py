@@ -112,7 +112,7 @@ TWO_ELEMENT_TEMPLATES = (
     "{a}, then {b}",
 )
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-DTMF_HZ = {  # (row, column) frequencies of the telephone keypad's keys 1 2 3 / 4 5 6 / 7 8 9 / * 0 #
+DTMF_HZ = {  # (row, column) frequencies of the keypad 1 2 3 / 4 5 6 / 7 8 9 / * 0 #, keys counted from 0 row by row
     word: ((697, 770, 852, 941)[key // 3], (1209, 1336, 1477)[key % 3])
     for word, key in zip(DIGIT_WORDS, (10, 0, 1, 2, 3, 4, 5, 6, 7, 8), strict=True)
 }

@@ -11,7 +11,8 @@ processor gives each value*. Nothing is read from ``conf/task/*.yaml``, so the t
 whose record, patterns, label key, class order or crop length is wrong.
 
 Each class's audio is a tone of its own pitch (plus a little noise), so a log-mel probe can learn
-it. Durations are 0.3-1.5 s; tasks with a crop length also get one clip of two crops and a bit.
+it (made, and packed into shards, with the demo's synthesiser ``xares_hydra.demo``). Durations are
+0.3-1.5 s; tasks with a crop length also get one clip of two crops and a bit.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import hashlib
 import json
 import socket
 import tempfile
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,8 @@ import numpy as np
 from zenodo_server import FakeZenodo
 
 from xares_hydra import api
+from xares_hydra.demo import signals
+from xares_hydra.demo.shards import write_clips
 
 READY_MARKER = ".audio_tar_ready"
 DURATIONS = (0.3, 0.6, 0.9, 1.2, 1.5)
@@ -158,16 +160,14 @@ class MiniDataset:
 
 def _tar_bytes(clips: Sequence[Clip], audio_format: str) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
-        path = conftest.clip_shard(Path(folder) / "shard.tar", [_clip_audio(clip) for clip in clips], audio_format)
-        return path.read_bytes()
+        return write_clips(Path(folder) / "shard.tar", map(_clip_audio, clips), audio_format).read_bytes()
 
 
 def _clip_audio(clip: Clip) -> tuple[str, np.ndarray, int, Any]:
-    rng = np.random.default_rng(zlib.crc32(clip.key.encode()))
-    frequency = 200.0 * 2 ** (clip.sample.tone / 2.5)
-    audio = conftest.tone(clip.seconds, clip.rate, frequency)
-    audio += NOISE_LEVEL * rng.standard_normal(len(audio)).astype(np.float32)
-    return clip.key, audio, clip.rate, clip.sample.labels
+    """A tone of the sample's pitch (random phase) plus a little white noise, drawn from the clip's key."""
+    rng, n = signals.seeded_rng(0, clip.key), signals.seconds(clip.seconds, clip.rate)
+    tone = 0.3 * signals.oscillator(np.full(n, 200.0 * 2 ** (clip.sample.tone / 2.5)), clip.rate, rng)
+    return clip.key, tone + NOISE_LEVEL * rng.standard_normal(n), clip.rate, clip.sample.labels
 
 
 # ---------------------------------------------------------------------------------------------

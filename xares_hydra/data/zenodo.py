@@ -91,12 +91,6 @@ class _Interrupted(_FetchFailure):
     """A transfer cut off after its headers: asked again, a file resuming where it stopped."""
 
 
-class _ChecksumMismatch(Exception):
-    def __init__(self, file: ZenodoFile, actual: str) -> None:
-        check, problem = ("checksum", f"expected {file.checksum}, got {actual}") if file.checksum else ("check", actual)
-        super().__init__(f"{file.key} failed its {check} twice in a row ({problem}); the corrupted copy was deleted")
-
-
 # ---------------------------------------------------------------------------------------------
 # public API
 
@@ -181,7 +175,7 @@ def _download_locked(
         with _byte_progress(to_fetch, enabled=progress) as report:
             for file in to_fetch:
                 _fetch_verified(file, dest, session, report)
-    except (_FetchFailure, _ChecksumMismatch) as failure:
+    except _FetchFailure as failure:
         raise DataUnavailable(_unavailable_message(record_id, api_base, files, dest, str(failure))) from None
     extracted = [file.key for file in files if file.key.lower().endswith(ARCHIVE_SUFFIXES)]
     for file in files:
@@ -196,36 +190,31 @@ def _fetch_verified(file: ZenodoFile, dest: Path, session: _Session, report: Cal
     """Download one file to ``<name>.part``, verify it, rename it; a corrupted copy is fetched once more."""
     part = dest / f"{file.key}.part"
     for attempt in (1, 2):
-        digest = session.retrying(lambda: _stream_to_part(file, part, session, report))
-        actual = f"{_algorithm(file.checksum)}:{digest.hexdigest()}"
-        if file.checksum and actual.lower() == file.checksum.lower():
+        session.retrying(lambda: _stream_to_part(file, part, session, report))
+        if (problem := _problem(part, file)) is None:
             os.replace(part, dest / file.key)
             return
-        if not file.checksum:  # nothing to compare with: the archive's own structure must be intact
-            problem = _archive_problem(part, file.key)
-            if problem is None:
-                os.replace(part, dest / file.key)
-                return
-            actual = problem
         part.unlink(missing_ok=True)
         report(file.key, 0)
         if attempt == 2:
-            raise _ChecksumMismatch(file, actual)
+            check = "checksum" if file.checksum else "check"
+            raise _FetchFailure(
+                f"{file.key} failed its {check} twice in a row ({problem}); the corrupted copy was deleted"
+            )
 
 
-def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Callable[[str, int], None]) -> Any:
-    """One HTTP request: append the missing bytes of ``file`` to ``part``; returns the running hash."""
+def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Callable[[str, int], None]) -> None:
+    """One HTTP request: append the missing bytes of ``file`` to ``part``."""
     offset = _part_size(part)
     if file.size and offset > file.size:
         part.unlink()
         offset = 0
-    digest = _hash_of_prefix(part, file.checksum, offset)
     report(file.key, offset)
     if offset == file.size and offset > 0:
-        return digest
+        return
     with session.fetch(file.url, {"Range": f"bytes={offset}-"} if offset else {}) as response:
         if offset and not _resumes_at(response, offset):
-            offset, digest = 0, hashlib.new(_algorithm(file.checksum))
+            offset = 0
         length = response.headers.get("Content-Length", "")
         expected = file.size or (offset + int(length) if length.isdigit() else None)
         if expected is not None:
@@ -234,7 +223,6 @@ def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Cal
             try:
                 for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):  # the bytes as stored
                     out.write(chunk)
-                    digest.update(chunk)
                     offset += len(chunk)
                     report(file.key, offset)
             except urllib3.exceptions.HTTPError as error:  # closed early (ProtocolError): said below if size known
@@ -242,7 +230,6 @@ def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Cal
                     raise _Interrupted(f"the download from {file.url} broke off: {_reason(error)}") from None
     if expected is not None and offset < expected:
         raise _Interrupted(f"the connection to {file.url} closed after {offset} of {expected} bytes of {file.key}")
-    return digest
 
 
 def _resumes_at(response: requests.Response, offset: int) -> bool:
@@ -294,27 +281,21 @@ def _archive_problem(path: Path, name: str) -> str | None:
 
 
 def _is_complete(path: Path, file: ZenodoFile) -> bool:
-    if not file.size:  # the record gives no size: a file there was only renamed after its checks
-        return path.is_file() and _archive_problem(path, file.key) is None
-    if not path.is_file() or path.stat().st_size != file.size:
-        return False
-    digest = _hash_of_prefix(path, file.checksum, file.size)
-    return not file.checksum or f"{_algorithm(file.checksum)}:{digest.hexdigest()}".lower() == file.checksum.lower()
+    """A file already in place (a run stopped before the ready marker) that needs no fetching."""
+    return path.is_file() and (not file.size or path.stat().st_size == file.size) and _problem(path, file) is None
 
 
-def _hash_of_prefix(path: Path, checksum: str, size: int) -> Any:
-    digest = hashlib.new(_algorithm(checksum))
-    if size:
-        with open(path, "rb") as stream:
-            while block := stream.read(min(CHUNK_BYTES, size)):
-                digest.update(block)
-                size -= len(block)
-    return digest
-
-
-def _algorithm(checksum: str) -> str:
-    algorithm = checksum.partition(":")[0].lower() if ":" in checksum else "md5"
-    return algorithm if algorithm in hashlib.algorithms_available else "md5"
+def _problem(path: Path, file: ZenodoFile) -> str | None:
+    """Why the bytes at ``path`` are not ``file``: its checksum, or without one the archive's own structure."""
+    if not file.checksum:
+        return _archive_problem(path, file.key)
+    algorithm = file.checksum.partition(":")[0].lower() if ":" in file.checksum else "md5"
+    digest = hashlib.new(algorithm if algorithm in hashlib.algorithms_available else "md5")
+    with open(path, "rb") as stream:
+        while block := stream.read(CHUNK_BYTES):
+            digest.update(block)
+    actual = f"{digest.name}:{digest.hexdigest()}"
+    return None if actual.lower() == file.checksum.lower() else f"expected {file.checksum}, got {actual}"
 
 
 # ---------------------------------------------------------------------------------------------

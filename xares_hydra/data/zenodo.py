@@ -338,11 +338,6 @@ def _record_api_url(record_id: str, api_base: str) -> str:
     return f"{api_base.rstrip('/')}/records/{record_id}"
 
 
-def _record_page_url(record_id: str, api_base: str) -> str:
-    base = api_base.rstrip("/")
-    return f"{base.removesuffix('/api')}/records/{record_id}"
-
-
 class _Session(requests.Session):
     """HTTP for one download: urllib3's retries, a timeout, and only URLs ``check`` accepts, redirects included."""
 
@@ -498,7 +493,7 @@ def _unavailable_message(
     record_id: str, api_base: str, files: list[ZenodoFile] | None, dest: Path, what_failed: str
 ) -> str:
     """One message: what failed, then how to get the files by hand."""
-    folder, page = dest.absolute(), _record_page_url(record_id, api_base)
+    folder, page = dest.absolute(), f"{api_base.rstrip('/').removesuffix('/api')}/records/{record_id}"
     lines = [
         f"Could not download Zenodo record {record_id}: {what_failed}.",
         "To get the files by hand, run on a machine with internet (a login node, say)",

@@ -51,7 +51,7 @@ def test_no_server_gives_the_manual_way_out_without_a_traceback(xares_root):
     folder = xares_root / "data" / "esc50"
     assert result.returncode == 1 and record["status"] == "unavailable"
     for words in (f"Could not download Zenodo record {ESC50}", "could not reach", f"{unreachable}/records/{ESC50}",
-                  f"scripts/download_manually.sh {ESC50} {folder}", f"into the folder {folder}",
+                  f"xares stage=download task=esc50 paths.data_root={folder.parent}", f"into the folder {folder}",
                   f"create the empty file {folder / READY_MARKER}"):  # fmt: skip
         assert words in output, words
     assert "Traceback" not in output

@@ -5,19 +5,16 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import socket
-import subprocess
 import tarfile
 import threading
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 from zenodo_server import FakeZenodo, running_fake_zenodo
 
-from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker, record_files
+from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker
 from xares_hydra.errors import DataUnavailable
 
 RECORD = "14614287"
@@ -26,7 +23,6 @@ SHARD_B = os.urandom(30_000)
 FILES = {"wds-audio-fold-1-000000.tar": SHARD_A, "wds-audio-fold-2-000000.tar": SHARD_B}
 # the local stand-in speaks plain HTTP
 FAST = {"timeout": 2.0, "retries": 2, "backoff": 0.01, "max_wait": 0.05, "progress": False, "allow_http": True}
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "download_manually.sh"
 
 
 @pytest.fixture
@@ -66,15 +62,15 @@ def tar_gz_bytes(members: dict[str, bytes]) -> bytes:
 # --- the normal path --------------------------------------------------------------------------
 
 
-def test_record_files_reads_zenodo_json(zenodo):
-    files = record_files(RECORD, api_base=zenodo.api_base, timeout=2, allow_http=True)
+def test_the_record_is_read_from_zenodo_json(zenodo, tmp_path):
+    files = download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST).files
     assert [(f.key, f.size, f.checksum) for f in files] == [(k, len(v), md5(v)) for k, v in FILES.items()]
     assert files[0].url == zenodo.file_url(RECORD, files[0].key)
 
 
-def test_record_files_accepts_content_links(tmp_path):
+def test_content_links_are_accepted(tmp_path):
     with FakeZenodo({RECORD: FILES}, link_name="content") as server:
-        files = record_files(RECORD, api_base=server.api_base, timeout=2, allow_http=True)
+        files = download_record(RECORD, tmp_path, api_base=server.api_base, **FAST).files
         assert files[1].url == server.file_url(RECORD, files[1].key)
 
 
@@ -166,7 +162,7 @@ def test_persistently_corrupted_file_raises_naming_the_file(zenodo, tmp_path):
         download_record(RECORD, tmp_path, api_base=zenodo.api_base, **FAST)
     assert zenodo.content_requests(key) == 2
     assert not (tmp_path / key).exists() and not (tmp_path / f"{key}.part").exists()
-    assert "download_manually.sh" in str(failure.value)
+    assert "xares stage=download" in str(failure.value)
 
 
 def test_rate_limit_honours_retry_after_then_succeeds(zenodo, tmp_path):
@@ -204,7 +200,7 @@ def test_nothing_listening_gives_a_manual_way_out(tmp_path):
         download_record(RECORD, tmp_path / "esc50", api_base=api_base, **FAST)
     message = str(failure.value)
     assert f"{api_base}/records/{RECORD}" in message
-    assert f"scripts/download_manually.sh {RECORD} {tmp_path / 'esc50'}" in message
+    assert f"xares stage=download task=esc50 paths.data_root={tmp_path}" in message
     assert "Traceback" not in message
     assert failure.value.__cause__ is None and failure.value.__suppress_context__
 
@@ -226,9 +222,13 @@ def test_unknown_record_is_a_404_without_retries(zenodo, tmp_path):
     assert zenodo.requests[zenodo.record_path("999")] == 1
 
 
-def test_record_files_raises_data_unavailable(tmp_path):
-    with pytest.raises(DataUnavailable, match=r"download_manually\.sh"):
-        record_files(RECORD, api_base=closed_port_api(), timeout=1, retries=0, allow_http=True)
+def test_a_record_never_read_points_at_its_page(tmp_path):
+    api_base = closed_port_api()
+    with pytest.raises(DataUnavailable) as failure:
+        download_record(RECORD, tmp_path, api_base=api_base, **{**FAST, "retries": 0})
+    message = str(failure.value)
+    assert f"every file of the record listed at {api_base.removesuffix('/api')}/records/{RECORD}" in message
+    assert "gave up" not in message, "no retries, so none given up"
 
 
 # --- ready markers and concurrency ------------------------------------------------------------
@@ -311,47 +311,6 @@ def test_archive_with_path_traversal_is_refused(tmp_path):
         download_record(RECORD, tmp_path / "dest", api_base=server.api_base, **FAST)
     assert not (tmp_path / "escaped.txt").exists()
     assert read_ready_marker(tmp_path / "dest") is None
-
-
-# --- the manual script ------------------------------------------------------------------------
-
-
-@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
-def test_manual_script_downloads_verifies_and_marks_ready(tmp_path):
-    files = {**FILES, "bundle.zip": zip_bytes({"inner/c.wav": b"RIFF-c"})}
-    dest = tmp_path / "esc50"
-    dest.mkdir()
-    (dest / "wds-audio-fold-1-000000.tar.part").write_bytes(SHARD_A[:12_345])
-    with FakeZenodo({RECORD: files}) as server:
-        env = {**os.environ, "ZENODO_API": server.api_base}
-        listed = run_script(["--list", RECORD], env)
-        done = run_script([RECORD, str(dest)], env)
-        urls = [server.file_url(RECORD, key) for key in files]
-        range_headers = [header for _, header in server.range_headers]
-
-    assert listed.returncode == 0 and listed.stdout.split() == urls
-    assert done.returncode == 0, done.stderr
-    assert range_headers == ["bytes=12345-"]
-    for key, content in files.items():
-        assert (dest / key).read_bytes() == content
-    assert (dest / "inner" / "c.wav").read_bytes() == b"RIFF-c"
-    marker = read_ready_marker(dest)
-    assert marker["record_id"] == RECORD and marker["extracted"] == ["bundle.zip"]
-    assert {f["key"]: f["checksum"] for f in marker["files"]} == {k: md5(v) for k, v in files.items()}
-
-
-@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
-def test_manual_script_rejects_a_corrupted_file(tmp_path):
-    with FakeZenodo({RECORD: FILES}) as server:
-        server.corrupt("wds-audio-fold-2-000000.tar", times=2)
-        done = run_script([RECORD, str(tmp_path)], {**os.environ, "ZENODO_API": server.api_base})
-    assert done.returncode != 0
-    assert "wds-audio-fold-2-000000.tar failed its checksum twice" in done.stderr
-    assert read_ready_marker(tmp_path) is None
-
-
-def run_script(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), *arguments], env=env, capture_output=True, text=True, timeout=30)
 
 
 # --- untrusted servers: HTTPS only, the API's host only ----------------------------------------

@@ -1,7 +1,7 @@
 """A stand-in for Zenodo's REST API, served from memory on 127.0.0.1, for tests.
 
     with FakeZenodo({"123": {"a.tar": b"..."}}) as zenodo:
-        download_record("123", tmp_path, api_base=zenodo.api_base, allow_http=True)
+        download_record("123", tmp_path, api_base=zenodo.api_base, timeout=2, retries=0, allow_http=True)
 
 It answers ``GET /api/records/<id>`` in Zenodo's JSON shape and
 ``GET /api/records/<id>/files/<key>/content`` with HTTP Range support (206 + Content-Range), counts

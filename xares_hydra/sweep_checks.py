@@ -211,6 +211,6 @@ def offline_message(api: str, reason: str, records: list[str]) -> str:
         f"{api} cannot be reached ({reason}), and {len(records)} task(s) of this sweep need their data downloaded:",
         *(f"  {record}" for record in records),
         "No job was started. Download them on a machine with internet (xares -m +benchmark=xares_download, or",
-        "scripts/download_manually.sh <record id> <data_root>/<task>) and point paths.data_root at them.",
+        "xares stage=download task=<task> for one) and point paths.data_root at them.",
     ]
     return "\n".join(lines)

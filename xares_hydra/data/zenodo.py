@@ -1,33 +1,29 @@
 """Fetch an X-ARES dataset: the files of one Zenodo record, into ``<data_root>/<task>/``.
 
-Each file is resumable (bytes go to ``<name>.part``, a re-run continues with an HTTP Range request),
-md5-verified before it gets its final name, and archives (zip, tar.gz) are extracted; tar files are
-webdataset shards and stay as they are. The folder is ready once ``.audio_tar_ready`` exists: it is
-written last and holds the record's provenance. X-ARES writes the same marker empty, so an existing
-X-ARES ``env/<task>/`` folder is accepted as it is.
+Each file is resumable (bytes go to ``<name>.part``; a transfer cut off continues with an HTTP Range request),
+verified against the record's checksum before it gets its final name, and archives (zip, tar.gz) are extracted;
+tar files are webdataset shards and stay as they are. The folder is ready once ``.audio_tar_ready`` exists: it is
+written last and holds the record's provenance. X-ARES writes the same marker empty, so an existing X-ARES
+``env/<task>/`` folder is accepted as it is.
 
-Only the standard library speaks HTTP here. Every failure a user can act on (no network, rate
-limiting, a missing record, a file that keeps failing its checksum) raises ``DataUnavailable`` with
-one message that says what failed and how to fetch the files by hand. A file whose size is known (from the
-record or the server's Content-Length) is only fetched when its folder's disk has room for the bytes still
-missing; otherwise ``DataUnavailable`` names the folder, the space needed and the space free.
+HTTP is ``requests`` with urllib3's ``Retry``: connection errors, 408, 429 and 5xx are asked again with backoff,
+``Retry-After`` honoured up to ``max_wait``. Only HTTPS is spoken (plain HTTP too with ``data.allow_http``), and only
+with the API's host and ``data.allowed_hosts``, redirects included. Every failure a user can act on raises
+``DataUnavailable`` with one message: what failed, and how to fetch the files by hand. A file whose size is known
+(from the record or the server's Content-Length) is only fetched when its disk has room for the bytes still missing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hashlib
-import http.client
 import json
 import os
 import shlex
 import shutil
 import tarfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -35,19 +31,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import requests
+import urllib3
 from filelock import FileLock
+from requests.adapters import HTTPAdapter
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from urllib3.util import Retry
 
 from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.console import stderr_console
 from xares_hydra.errors import DataUnavailable
 
 READY_MARKER = ".audio_tar_ready"
 LOCK_NAME = ".download.lock"
-MANUAL_SCRIPT = "scripts/download_manually.sh"
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 CHUNK_BYTES = 1 << 20
 MAX_URLS_IN_MESSAGE = 20
-USER_AGENT = "xares-hydra-downloader/0.1 (python urllib)"
+USER_AGENT = f"xares-hydra-downloader/0.1 (python-requests {requests.__version__})"
+RETRY_STATUSES = frozenset({408, 429, *range(500, 600)})  # asked again; any other error status is final
 
 T = TypeVar("T")
 
@@ -81,41 +83,12 @@ class RecordDownload:
         }
 
 
-@dataclass(frozen=True)
-class _HttpPolicy:
-    timeout: float
-    retries: int
-    backoff: float
-    max_wait: float
-    allow_http: bool = False
-    hosts: frozenset[str] = frozenset()  # the API's host and data.allowed_hosts
-
-
-def _hosts(api_base: str, allowed_hosts: Iterable[str]) -> frozenset[str]:
-    """The hosts downloads may speak to: the API's and ``data.allowed_hosts``."""
-    hosts = {host.lower() for host in allowed_hosts} | {urllib.parse.urlsplit(api_base).hostname or ""}
-    return frozenset(hosts - {""})
-
-
 class _FetchFailure(Exception):
     """An HTTP or network failure; ``str()`` says what failed, for the user."""
 
-    retryable = False
 
-
-class _TransientFailure(_FetchFailure):
-    retryable = True
-
-    def __init__(self, description: str, retry_after: float | None = None) -> None:
-        super().__init__(description)
-        self.retry_after = retry_after
-
-
-class _ChecksumMismatch(Exception):
-    def __init__(self, file: ZenodoFile, actual: str) -> None:
-        check, problem = ("checksum", f"expected {file.checksum}, got {actual}") if file.checksum else ("check", actual)
-        super().__init__(f"{file.key} failed its {check} twice in a row ({problem}); the corrupted copy was deleted")
-        self.file = file
+class _Interrupted(_FetchFailure):
+    """A transfer cut off after its headers: asked again, a file resuming where it stopped."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,32 +107,13 @@ def read_ready_marker(dest: Path) -> dict[str, Any] | None:
     return content if isinstance(content, dict) else {}
 
 
-def record_files(
-    record_id: str,
-    *,
-    api_base: str,
-    timeout: float = 60,
-    retries: int = 3,
-    backoff: float = 2.0,
-    max_wait: float = 60.0,
-    allow_http: bool = False,
-    allowed_hosts: Iterable[str] = (),
-) -> list[ZenodoFile]:
-    """The files of a Zenodo record, from ``GET {api_base}/records/{record_id}``."""
-    policy = _HttpPolicy(timeout, retries, backoff, max_wait, allow_http, _hosts(api_base, allowed_hosts))
-    try:
-        return _fetch_record_files(str(record_id), api_base, policy)
-    except _FetchFailure as failure:
-        raise DataUnavailable(_unavailable_message(str(record_id), api_base, None, None, str(failure))) from None
-
-
 def download_record(
     record_id: str,
     dest: Path,
     *,
     api_base: str,
-    timeout: float = 60,
-    retries: int = 3,
+    timeout: float,
+    retries: int,
     force: bool = False,
     progress: bool = True,
     backoff: float = 2.0,
@@ -169,21 +123,20 @@ def download_record(
 ) -> RecordDownload:
     """Fetch every file of a Zenodo record into ``dest`` (resumable, checksummed) and mark it ready.
 
-    ``backoff`` is the first wait between retries (doubled each time); ``max_wait`` caps every wait,
-    a server's ``Retry-After`` included. Two processes fetching the same record take turns: the
-    second one finds the ready marker and returns. Only HTTPS is spoken (plain HTTP too with
-    ``allow_http``), and only with the API's host and ``allowed_hosts``, redirects included.
+    ``backoff`` is the backoff factor between retries (doubled each time); ``max_wait`` caps every wait, a server's
+    ``Retry-After`` included. Two processes fetching the same record take turns: the second one finds the ready
+    marker and returns.
     """
     record_id, dest = str(record_id), Path(dest)
     if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
         return ready
-    policy = _HttpPolicy(timeout, retries, backoff, max_wait, allow_http, _hosts(api_base, allowed_hosts))
     try:
         dest.mkdir(parents=True, exist_ok=True)
         with FileLock(str(dest / LOCK_NAME)):
             if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
                 return ready
-            return _download_locked(record_id, api_base, dest, policy, force=force, progress=progress)
+            with _Session(api_base, timeout, retries, backoff, max_wait, allow_http, allowed_hosts) as session:
+                return _download_locked(record_id, api_base, dest, session, force=force, progress=progress)
     except OSError as exc:  # the local disk, not the network: network errors are _FetchFailure
         raise DataUnavailable(f"Could not write the dataset files into {dest}: {exc}") from None
 
@@ -202,91 +155,87 @@ def _ready_download(record_id: str, api_base: str, dest: Path) -> RecordDownload
             f"The folder {dest} holds Zenodo record {marked_record}, not the requested record {record_id} "
             f"(see {dest / READY_MARKER}). Move or delete that folder to download record {record_id}."
         )
-    files = [_file_from_dict(entry) for entry in provenance.get("files", []) if isinstance(entry, dict)]
-    return RecordDownload(
-        record_id=record_id,
-        api_base=str(provenance.get("api_base", api_base)),
-        files=files,
-        dest=dest,
-        extracted=list(provenance.get("extracted", [])),
-    )
+    api_base = str(provenance.get("api_base", api_base))
+    files = [_file(entry, record_id, api_base) for entry in provenance.get("files", []) if isinstance(entry, dict)]
+    extracted = list(provenance.get("extracted", []))
+    return RecordDownload(record_id=record_id, api_base=api_base, files=files, dest=dest, extracted=extracted)
 
 
 def _download_locked(
-    record_id: str, api_base: str, dest: Path, policy: _HttpPolicy, *, force: bool, progress: bool
+    record_id: str, api_base: str, dest: Path, session: _Session, *, force: bool, progress: bool
 ) -> RecordDownload:
     if force:
         (dest / READY_MARKER).unlink(missing_ok=True)
     files: list[ZenodoFile] | None = None
     try:
-        files = _fetch_record_files(record_id, api_base, policy)
-        _check_file_names(files)
+        files = session.retrying(lambda: _record_files(record_id, api_base, session))
         to_fetch = [file for file in files if force or not _is_complete(dest / file.key, file)]
         missing = sum(max(0, file.size - _part_size(dest / f"{file.key}.part")) for file in to_fetch if file.size)
         _require_space(dest, missing, f"Zenodo record {record_id}")
-        with _ByteProgress(to_fetch, enabled=progress) as bar:
+        with _byte_progress(to_fetch, enabled=progress) as report:
             for file in to_fetch:
-                _fetch_verified(file, dest, policy, bar)
+                _fetch_verified(file, dest, session, report)
     except _FetchFailure as failure:
         raise DataUnavailable(_unavailable_message(record_id, api_base, files, dest, str(failure))) from None
-    except _ChecksumMismatch as mismatch:
-        raise DataUnavailable(_unavailable_message(record_id, api_base, files, dest, str(mismatch))) from None
-    extracted = [file.key for file in files if _is_archive(file.key)]
+    extracted = [file.key for file in files if file.key.lower().endswith(ARCHIVE_SUFFIXES)]
     for file in files:
-        if _is_archive(file.key):
+        if file.key in extracted:
             _extract_once(dest / file.key, file, dest, force=force)
     download = RecordDownload(record_id=record_id, api_base=api_base, files=files, dest=dest, extracted=extracted)
     write_json(dest / READY_MARKER, download.to_dict())
     return download
 
 
-def _fetch_verified(file: ZenodoFile, dest: Path, policy: _HttpPolicy, bar: _ByteProgress) -> None:
+def _fetch_verified(file: ZenodoFile, dest: Path, session: _Session, report: Callable[[str, int], None]) -> None:
     """Download one file to ``<name>.part``, verify it, rename it; a corrupted copy is fetched once more."""
     part = dest / f"{file.key}.part"
     for attempt in (1, 2):
-        digest = _retrying(lambda: _stream_to_part(file, part, policy, bar), policy)
-        actual = f"{_algorithm(file.checksum)}:{digest.hexdigest()}"
-        if file.checksum and actual.lower() == file.checksum.lower():
+        session.retrying(lambda: _stream_to_part(file, part, session, report))
+        if (problem := _problem(part, file)) is None:
             os.replace(part, dest / file.key)
             return
-        if not file.checksum:  # nothing to compare with: the archive's own structure must be intact
-            problem = _archive_problem(part, file.key)
-            if problem is None:
-                os.replace(part, dest / file.key)
-                return
-            actual = problem
         part.unlink(missing_ok=True)
-        bar.report(file.key, 0)
+        report(file.key, 0)
         if attempt == 2:
-            raise _ChecksumMismatch(file, actual)
+            check = "checksum" if file.checksum else "check"
+            raise _FetchFailure(
+                f"{file.key} failed its {check} twice in a row ({problem}); the corrupted copy was deleted"
+            )
 
 
-def _stream_to_part(file: ZenodoFile, part: Path, policy: _HttpPolicy, bar: _ByteProgress) -> Any:
-    """One HTTP request: append the missing bytes of ``file`` to ``part``; returns the running hash."""
-    offset = part.stat().st_size if part.exists() else 0
+def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Callable[[str, int], None]) -> None:
+    """One HTTP request: append the missing bytes of ``file`` to ``part``."""
+    offset = _part_size(part)
     if file.size and offset > file.size:
         part.unlink()
         offset = 0
-    digest = _hash_of_prefix(part, file.checksum, offset)
-    bar.report(file.key, offset)
+    report(file.key, offset)
     if offset == file.size and offset > 0:
-        return digest
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    with _open(file.url, policy, headers) as response:
+        return
+    with session.fetch(file.url, {"Range": f"bytes={offset}-"} if offset else {}) as response:
         if offset and not _resumes_at(response, offset):
-            offset, digest = 0, hashlib.new(_algorithm(file.checksum))
-        expected = file.size or _announced_total(response, offset)
+            offset = 0
+        length = response.headers.get("Content-Length", "")
+        expected = file.size or (offset + int(length) if length.isdigit() else None)
         if expected is not None:
             _require_space(part.parent, expected - offset, file.key)
         with open(part, "ab" if offset else "wb") as out:
-            for chunk in _chunks(response, file.url):
-                out.write(chunk)
-                digest.update(chunk)
-                offset += len(chunk)
-                bar.report(file.key, offset)
+            try:
+                for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):  # the bytes as stored
+                    out.write(chunk)
+                    offset += len(chunk)
+                    report(file.key, offset)
+            except urllib3.exceptions.HTTPError as error:  # closed early (ProtocolError): said below if size known
+                if expected is None or not isinstance(error, urllib3.exceptions.ProtocolError):
+                    raise _Interrupted(f"the download from {file.url} broke off: {_reason(error)}") from None
     if expected is not None and offset < expected:
-        raise _TransientFailure(f"the connection to {file.url} closed after {offset} of {expected} bytes of {file.key}")
-    return digest
+        raise _Interrupted(f"the connection to {file.url} closed after {offset} of {expected} bytes of {file.key}")
+
+
+def _resumes_at(response: requests.Response, offset: int) -> bool:
+    """True when the server answered the Range request with the bytes from ``offset`` on (206)."""
+    content_range = response.headers.get("Content-Range", "")  # "bytes 100-999/1000"
+    return response.status_code == 206 and content_range.partition(" ")[2].partition("-")[0] == str(offset)
 
 
 def _part_size(part: Path) -> int:
@@ -313,12 +262,6 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e6:.3f} MB"
 
 
-def _announced_total(response: http.client.HTTPResponse, offset: int) -> int | None:
-    """The file's full size from Content-Length (plus the resume offset); None when the server sends none."""
-    length = response.headers.get("Content-Length")
-    return offset + int(length) if length and length.isdigit() else None
-
-
 def _archive_problem(path: Path, name: str) -> str | None:
     """Why the tar or zip at ``path`` is incomplete (its own structure, read to the end); None if intact."""
     lowered = name.lower()
@@ -330,218 +273,171 @@ def _archive_problem(path: Path, name: str) -> str | None:
         if lowered.endswith(TAR_SUFFIXES):
             with tarfile.open(path, "r:*") as bundle:
                 for member in bundle:
-                    if member.isfile():
-                        stream = bundle.extractfile(member)
-                        if stream is not None:
-                            stream.read()
+                    if member.isfile() and (stream := bundle.extractfile(member)) is not None:
+                        stream.read()
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error) as error:
         return str(error) or type(error).__name__
     return None
 
 
-def _resumes_at(response: http.client.HTTPResponse, offset: int) -> bool:
-    """True when the server answered the Range request with the bytes from ``offset`` on (206)."""
-    if response.status != 206:
-        return False
-    content_range = response.headers.get("Content-Range", "")  # "bytes 100-999/1000"
-    try:
-        start = int(content_range.split()[1].split("-")[0])
-    except (IndexError, ValueError):
-        return False
-    return start == offset
-
-
 def _is_complete(path: Path, file: ZenodoFile) -> bool:
-    if not file.size:  # the record gives no size: a file there was only renamed after its checks
-        return path.is_file() and _archive_problem(path, file.key) is None
-    if not path.is_file() or path.stat().st_size != file.size:
-        return False
+    """A file already in place (a run stopped before the ready marker) that needs no fetching."""
+    return path.is_file() and (not file.size or path.stat().st_size == file.size) and _problem(path, file) is None
+
+
+def _problem(path: Path, file: ZenodoFile) -> str | None:
+    """Why the bytes at ``path`` are not ``file``: its checksum, or without one the archive's own structure."""
     if not file.checksum:
-        return True
-    digest = _hash_of_prefix(path, file.checksum, file.size)
-    return f"{_algorithm(file.checksum)}:{digest.hexdigest()}".lower() == file.checksum.lower()
-
-
-def _hash_of_prefix(path: Path, checksum: str, size: int) -> Any:
-    digest = hashlib.new(_algorithm(checksum))
-    if size:
-        with open(path, "rb") as stream:
-            while block := stream.read(min(CHUNK_BYTES, size)):
-                digest.update(block)
-                size -= len(block)
-    return digest
-
-
-def _algorithm(checksum: str) -> str:
-    algorithm = checksum.partition(":")[0].lower() if ":" in checksum else "md5"
-    return algorithm if algorithm in hashlib.algorithms_available else "md5"
+        return _archive_problem(path, file.key)
+    algorithm = file.checksum.partition(":")[0].lower() if ":" in file.checksum else "md5"
+    digest = hashlib.new(algorithm if algorithm in hashlib.algorithms_available else "md5")
+    with open(path, "rb") as stream:
+        while block := stream.read(CHUNK_BYTES):
+            digest.update(block)
+    actual = f"{digest.name}:{digest.hexdigest()}"
+    return None if actual.lower() == file.checksum.lower() else f"expected {file.checksum}, got {actual}"
 
 
 # ---------------------------------------------------------------------------------------------
-# Zenodo's REST API
+# Zenodo's REST API over HTTP
 
 
-def _fetch_record_files(record_id: str, api_base: str, policy: _HttpPolicy) -> list[ZenodoFile]:
+def _record_files(record_id: str, api_base: str, session: _Session) -> list[ZenodoFile]:
+    """The files of a Zenodo record, from ``GET {api_base}/records/{record_id}``."""
     url = _record_api_url(record_id, api_base)
-    body = _retrying(lambda: _read_all(url, policy), policy)
-    try:
-        record = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _FetchFailure(f"{url} did not answer with a Zenodo record (the reply is not JSON)") from None
+    with session.fetch(url) as response:
+        try:
+            record = response.json()
+        except requests.JSONDecodeError:
+            raise _FetchFailure(f"{url} did not answer with a Zenodo record (the reply is not JSON)") from None
+        except requests.RequestException as error:
+            raise _Interrupted(f"the download from {url} broke off: {_reason(error)}") from None
     entries = record.get("files") if isinstance(record, dict) else None
     if isinstance(entries, dict):  # InvenioRDM's files endpoint shape: {"entries": [...]}
         entries = entries.get("entries")
     if not entries:
         raise _FetchFailure(f"Zenodo record {record_id} lists no files at {url} (restricted or deleted?)")
-    return [_file_from_entry(entry, record_id, api_base) for entry in entries]
-
-
-def _file_from_entry(entry: dict[str, Any], record_id: str, api_base: str) -> ZenodoFile:
-    key = str(entry.get("key") or entry.get("filename") or "")
-    links = entry.get("links") or {}
-    url = links.get("self") or links.get("content") or links.get("download")
-    if not url:
-        url = f"{_record_api_url(record_id, api_base)}/files/{urllib.parse.quote(key)}/content"
-    return ZenodoFile(key=key, size=int(entry.get("size") or 0), checksum=str(entry.get("checksum") or ""), url=url)
-
-
-def _file_from_dict(entry: dict[str, Any]) -> ZenodoFile:
-    return ZenodoFile(
-        key=str(entry.get("key", "")),
-        size=int(entry.get("size", 0)),
-        checksum=str(entry.get("checksum", "")),
-        url=str(entry.get("url", "")),
-    )
-
-
-def _check_file_names(files: list[ZenodoFile]) -> None:
+    files = [_file(entry, record_id, api_base) for entry in entries]
     for file in files:
         if not file.key or file.key in (".", "..") or Path(file.key).name != file.key or "\\" in file.key:
             raise _FetchFailure(f"the record names a file {file.key!r} that cannot be stored safely")
+    return files
+
+
+def _file(entry: dict[str, Any], record_id: str, api_base: str) -> ZenodoFile:
+    """A file from a record's API entry or from a ready marker (which stores ``url`` itself)."""
+    key = str(entry.get("key") or entry.get("filename") or "")
+    links = entry.get("links") or {}
+    url = entry.get("url") or links.get("self") or links.get("content") or links.get("download")
+    if not url:
+        url = f"{_record_api_url(record_id, api_base)}/files/{urllib.parse.quote(key)}/content"
+    return ZenodoFile(key=key, size=int(entry.get("size") or 0), checksum=str(entry.get("checksum") or ""), url=url)
 
 
 def _record_api_url(record_id: str, api_base: str) -> str:
     return f"{api_base.rstrip('/')}/records/{record_id}"
 
 
-def _record_page_url(record_id: str, api_base: str) -> str:
-    base = api_base.rstrip("/")
-    if base.endswith("/api"):
-        return f"{base[: -len('/api')]}/records/{record_id}"
-    return _record_api_url(record_id, api_base)
+class _Session(requests.Session):
+    """HTTP for one download: urllib3's retries, a timeout, and only URLs ``check`` accepts, redirects included."""
 
-
-# ---------------------------------------------------------------------------------------------
-# HTTP with retries
-
-
-def _retrying(action: Callable[[], T], policy: _HttpPolicy) -> T:
-    """Run ``action``, retrying transient failures with exponential backoff (Retry-After honoured)."""
-    for attempt in range(policy.retries + 1):
-        try:
-            return action()
-        except _TransientFailure as failure:
-            if attempt == policy.retries:
-                if policy.retries:
-                    raise _TransientFailure(f"{failure} (gave up after {attempt + 1} attempts)") from None
-                raise
-            wait = failure.retry_after if failure.retry_after is not None else policy.backoff * 2**attempt
-            time.sleep(max(0.0, min(wait, policy.max_wait)))
-    raise AssertionError("unreachable")
-
-
-def _check_url(url: str, policy: _HttpPolicy, redirected_from: str | None = None) -> None:
-    """Refuse a URL that is not HTTPS (unless allowed) or leaves the API's host and ``data.allowed_hosts``."""
-    parts = urllib.parse.urlsplit(url)
-    what = f"the redirect from {redirected_from} to {url}" if redirected_from else url
-    schemes = ("https", "http") if policy.allow_http else ("https",)
-    if parts.scheme.lower() not in schemes:
-        fix = "" if parts.scheme.lower() != "http" else " (set data.allow_http=true only for a server you trust)"
-        raise _FetchFailure(f"refused {what}: only {' and '.join(schemes)} URLs are fetched{fix}")
-    host = (parts.hostname or "").lower()
-    if host not in policy.hosts:
-        raise _FetchFailure(
-            f"refused {what}: the host {host or '(none)'} is not the API's host ({', '.join(sorted(policy.hosts))}); "
-            "add it to data.allowed_hosts if you trust it"
+    def __init__(
+        self,
+        api_base: str,
+        timeout: float,
+        retries: int,
+        backoff: float,
+        max_wait: float,
+        allow_http: bool,
+        allowed_hosts: Iterable[str],
+    ) -> None:
+        super().__init__()
+        self.timeout, self.retries, self.backoff, self.max_wait = timeout, retries, backoff, max_wait
+        self.schemes = ("https", "http") if allow_http else ("https",)
+        hosts = {host.lower() for host in allowed_hosts} | {urllib.parse.urlsplit(api_base).hostname or ""}
+        self.hosts = frozenset(hosts - {""})
+        retry = Retry(
+            total=retries,
+            backoff_factor=backoff,
+            backoff_max=max_wait,
+            retry_after_max=max_wait,  # type: ignore[arg-type]  # seconds: a float works
+            status_forcelist=RETRY_STATUSES,
+            raise_on_status=False,  # the last answer comes back, and says what failed
         )
+        for prefix in ("https://", "http://"):
+            self.mount(prefix, HTTPAdapter(max_retries=retry))
+        self.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
 
+    def check(self, url: str, redirected_from: str | None = None) -> None:
+        """Refuse a URL that is not HTTPS (unless allowed) or leaves the API's host and ``data.allowed_hosts``."""
+        parts = urllib.parse.urlsplit(url)
+        what = f"the redirect from {redirected_from} to {url}" if redirected_from else url
+        if parts.scheme.lower() not in self.schemes:
+            fix = "" if parts.scheme.lower() != "http" else " (set data.allow_http=true only for a server you trust)"
+            raise _FetchFailure(f"refused {what}: only {' and '.join(self.schemes)} URLs are fetched{fix}")
+        host = (parts.hostname or "").lower()
+        if host not in self.hosts:
+            raise _FetchFailure(
+                f"refused {what}: the host {host or '(none)'} is not the API's host ({', '.join(sorted(self.hosts))}); "
+                "add it to data.allowed_hosts if you trust it"
+            )
 
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to a URL that ``_check_url`` accepts."""
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        """requests asks this before following a redirect: one that ``check`` refuses is not followed."""
+        target = super().get_redirect_target(resp)
+        if target:
+            try:
+                self.check(urllib.parse.urljoin(resp.url, target), redirected_from=resp.url)
+            except _FetchFailure:
+                resp.close()
+                raise
+        return target
 
-    def __init__(self, policy: _HttpPolicy) -> None:
-        self.policy = policy
-
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
-        _check_url(urllib.parse.urljoin(req.full_url, newurl), self.policy, redirected_from=req.full_url)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-@contextlib.contextmanager
-def _open(url: str, policy: _HttpPolicy, headers: dict[str, str]) -> Iterator[http.client.HTTPResponse]:
-    _check_url(url, policy)
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **headers})
-    try:
-        response = urllib.request.build_opener(_CheckedRedirects(policy)).open(request, timeout=policy.timeout)
-    except urllib.error.HTTPError as error:
-        error.close()
-        raise _http_failure(url, error.code, error.reason, error.headers) from None
-    except (OSError, http.client.HTTPException) as error:
-        raise _TransientFailure(f"could not reach {url}: {_network_reason(error)}") from None
-    with response:
-        yield response
-
-
-def _read_all(url: str, policy: _HttpPolicy) -> bytes:
-    with _open(url, policy, {}) as response:
-        return b"".join(_chunks(response, url))
-
-
-def _chunks(response: http.client.HTTPResponse, url: str) -> Iterator[bytes]:
-    while True:
+    @contextlib.contextmanager
+    def fetch(self, url: str, headers: dict[str, str] | None = None) -> Iterator[requests.Response]:
+        """A streamed GET of ``url``, retried by urllib3; an error status raises ``_FetchFailure``."""
+        self.check(url)
         try:
-            chunk = response.read(CHUNK_BYTES)
-        except (OSError, http.client.HTTPException) as error:
-            raise _TransientFailure(f"the download from {url} broke off: {_network_reason(error)}") from None
-        if not chunk:
-            return
-        yield chunk
+            response = self.get(url, headers=headers, stream=True, timeout=self.timeout)
+        except requests.RequestException as error:
+            raise _FetchFailure(self._gave_up(f"could not reach {url}: {_reason(error)}")) from None
+        with response:
+            status = response.status_code
+            if status >= 400:
+                described = f"HTTP {status} {response.reason or ''}".rstrip() + f" from {url}"
+                if status == 429:
+                    described += ": Zenodo is rate limiting downloads, try again later"
+                elif status in RETRY_STATUSES:
+                    described += " (a server-side problem)"
+                elif status == 404:
+                    described += ": no such record or file"
+                raise _FetchFailure(self._gave_up(described) if status in RETRY_STATUSES else described)
+            yield response
+
+    def retrying(self, action: Callable[[], T]) -> T:
+        """Run ``action`` again (up to ``retries`` times) when its transfer was cut off; a file resumes there."""
+        for attempt in range(self.retries + 1):
+            try:
+                return action()
+            except _Interrupted as cut:
+                if attempt == self.retries:
+                    raise _FetchFailure(self._gave_up(str(cut))) from None
+                time.sleep(min(self.backoff * 2**attempt, self.max_wait))
+        raise AssertionError("unreachable")
+
+    def _gave_up(self, what: str) -> str:
+        return f"{what} (gave up after {self.retries + 1} attempts)" if self.retries else what
 
 
-def _http_failure(url: str, status: int, reason: str, headers: Any) -> _FetchFailure:
-    described = f"HTTP {status} {reason} from {url}".rstrip()
-    if status == 429:
-        retry_after = _retry_after_seconds(headers.get("Retry-After") if headers else None)
-        return _TransientFailure(f"{described}: Zenodo is rate limiting downloads, try again later", retry_after)
-    if status >= 500 or status == 408:
-        return _TransientFailure(f"{described} (a server-side problem)")
-    if status == 404:
-        return _FetchFailure(f"{described}: no such record or file")
-    return _FetchFailure(described)
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    with contextlib.suppress(TypeError, ValueError):
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    return None
-
-
-def _network_reason(error: BaseException) -> str:
-    reason = getattr(error, "reason", None) or error
-    return str(reason) or type(reason).__name__
+def _reason(error: BaseException) -> str:
+    """What went wrong, under the wrappers requests and urllib3 put around a network error."""
+    cause = error.args[0] if error.args and isinstance(error.args[0], BaseException) else error
+    cause = getattr(cause, "reason", None) or cause
+    return str(cause) or type(cause).__name__
 
 
 # ---------------------------------------------------------------------------------------------
 # archives
-
-
-def _is_archive(name: str) -> bool:
-    return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def _extract_once(archive: Path, file: ZenodoFile, dest: Path, *, force: bool) -> None:
@@ -551,7 +447,10 @@ def _extract_once(archive: Path, file: ZenodoFile, dest: Path, *, force: bool) -
         return
     try:
         if archive.name.lower().endswith(".zip"):
-            _extract_zip(archive, dest)
+            with zipfile.ZipFile(archive) as bundle:
+                for name in bundle.namelist():
+                    _check_inside(dest, name, archive)
+                bundle.extractall(dest)
         else:
             _extract_tar(archive, dest)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
@@ -560,13 +459,6 @@ def _extract_once(archive: Path, file: ZenodoFile, dest: Path, *, force: bool) -
         ) from None
     with atomic_path(marker) as partial:
         partial.write_text(file.checksum + "\n", encoding="utf-8")
-
-
-def _extract_zip(archive: Path, dest: Path) -> None:
-    with zipfile.ZipFile(archive) as bundle:
-        for member in bundle.infolist():
-            _check_inside(dest, member.filename, archive)
-        bundle.extractall(dest)
 
 
 def _extract_tar(archive: Path, dest: Path) -> None:
@@ -594,76 +486,45 @@ def _check_inside(dest: Path, member: str, archive: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# small helpers
+# what the user sees
 
 
 def _unavailable_message(
-    record_id: str, api_base: str, files: list[ZenodoFile] | None, dest: Path | None, what_failed: str
+    record_id: str, api_base: str, files: list[ZenodoFile] | None, dest: Path, what_failed: str
 ) -> str:
     """One message: what failed, then how to get the files by hand."""
-    folder = str(dest.absolute()) if dest is not None else "<data_root>/<task name>"
+    folder, page = dest.absolute(), f"{api_base.rstrip('/').removesuffix('/api')}/records/{record_id}"
     lines = [
         f"Could not download Zenodo record {record_id}: {what_failed}.",
-        "To get the files by hand on a machine with internet, run (from the xares-hydra source tree)",
-        f"  {MANUAL_SCRIPT} {record_id} {shlex.quote(folder) if dest is not None else folder}",
+        "To get the files by hand, run on a machine with internet (a login node, say)",
+        f"  xares stage=download task={shlex.quote(folder.name)} paths.data_root={shlex.quote(str(folder.parent))}",
         "which resumes, verifies checksums, extracts archives and marks the folder ready; or download",
     ]
     if files:
         lines.append(f"these {len(files)} files" if len(files) > 1 else "this file")
         lines += [f"  {file.url}" for file in files[:MAX_URLS_IN_MESSAGE]]
         if len(files) > MAX_URLS_IN_MESSAGE:
-            lines.append(
-                f"  ... and {len(files) - MAX_URLS_IN_MESSAGE} more "
-                f"({MANUAL_SCRIPT} --list {record_id} prints them all)"
-            )
+            lines.append(f"  ... and {len(files) - MAX_URLS_IN_MESSAGE} more (all listed at {page})")
     else:
-        lines.append(f"every file of the record listed at {_record_page_url(record_id, api_base)}")
-        lines.append(f"  (API: {_record_api_url(record_id, api_base)})")
-    lines.append(f"into the folder {folder}")
-    lines.append(f"and then create the empty file {Path(folder) / READY_MARKER}.")
+        lines += [f"every file of the record listed at {page}", f"  (API: {_record_api_url(record_id, api_base)})"]
+    lines += [f"into the folder {folder}", f"and then create the empty file {folder / READY_MARKER}."]
     return "\n".join(lines)
 
 
-class _ByteProgress:
-    """A rich progress bar over the bytes of the files being fetched; silent when disabled."""
+@contextlib.contextmanager
+def _byte_progress(files: list[ZenodoFile], *, enabled: bool) -> Iterator[Callable[[str, int], None]]:
+    """A rich bar over the bytes of ``files``; yields ``report(key, bytes_on_disk)`` (which may go back)."""
+    on_disk: dict[str, int] = {}
+    if not (enabled and files):
+        yield on_disk.__setitem__
+        return
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=stderr_console) as progress:
+        label = files[0].key if len(files) == 1 else f"{len(files)} files"
+        bar = progress.add_task(f"download {label}", total=sum(file.size for file in files))
 
-    def __init__(self, files: list[ZenodoFile], *, enabled: bool) -> None:
-        self._bytes_of: dict[str, int] = {}
-        self._progress = None
-        if enabled and files:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
+        def report(key: str, bytes_on_disk: int) -> None:
+            on_disk[key] = bytes_on_disk
+            progress.update(bar, completed=sum(on_disk.values()))
 
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            label = files[0].key if len(files) == 1 else f"{len(files)} files"
-            self._task = self._progress.add_task(f"download {label}", total=sum(f.size for f in files))
-
-    def __enter__(self) -> _ByteProgress:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def report(self, key: str, bytes_on_disk: int) -> None:
-        """Record that ``key`` has ``bytes_on_disk`` bytes so far (it may go back, after a restart)."""
-        self._bytes_of[key] = bytes_on_disk
-        if self._progress is not None:
-            self._progress.update(self._task, completed=sum(self._bytes_of.values()))
+        yield report

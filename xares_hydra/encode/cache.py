@@ -23,8 +23,9 @@ by the first run that needs them. Which layer a head reads is chosen when the ca
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from filelock import FileLock
 
 from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json, write_text
 from xares_hydra.errors import ConfigError
+
+log = logging.getLogger("xares")
 
 FRAME_DTYPE = np.float32
 MAX_EXAMPLES = 3
@@ -61,6 +64,18 @@ class ShardCounts:
 
     def warn(self, reason: str) -> None:
         self.warnings[reason] = self.warnings.get(reason, 0) + 1
+
+    def add(self, counts: Mapping[str, Any]) -> None:
+        """Adds a finished shard's counts (its ``done.json``), keeping the first few examples of each reason."""
+        self.samples += counts["samples"]
+        self.crops += counts["crops"]
+        self.audio_seconds += counts["audio_seconds"]
+        for mine, theirs in ((self.skipped, counts["skipped"]), (self.warnings, counts["warnings"])):
+            for reason, number in theirs.items():
+                mine[reason] = mine.get(reason, 0) + number
+        for reason, examples in counts.get("examples", {}).items():
+            kept = self.examples.setdefault(reason, [])
+            kept.extend(examples[: MAX_EXAMPLES - len(kept)])
 
 
 def source_identity(path: Path) -> dict[str, Any]:
@@ -104,6 +119,31 @@ class EncoderCache:
     def shard_counts(self, shard: Path) -> dict[str, Any]:
         return read_json(self.shard_dir(shard) / "done.json")["counts"]
 
+    def partition_counts(self, shards: Mapping[str, Sequence[Path]]) -> dict[str, dict[str, Any]]:
+        """Per partition (its shards in order): clips and crops the heads use, audio seconds encoded, skips and
+        warnings by reason. A clip already in an earlier shard of the partition counts as a skipped ``duplicate
+        key`` rather than as a clip: the heads use the first copy (``load``)."""
+        counts = {}
+        for partition, paths in shards.items():
+            merged = ShardCounts()
+            for shard in paths:
+                merged.add(self.shard_counts(shard))
+            duplicates = self.duplicate_clips(paths)
+            _log_duplicates(duplicates, partition)
+            for duplicate in duplicates:
+                merged.samples -= 1
+                merged.crops -= duplicate.crops
+                merged.skip("duplicate key", duplicate.example)
+            counts[partition] = {
+                "clips": merged.samples,
+                "crops": merged.crops,
+                "audio_seconds": merged.audio_seconds,
+                "skipped": merged.skipped,
+                "warnings": merged.warnings,
+                "skip_examples": merged.examples,
+            }
+        return counts
+
     def load(self, shards: Sequence[Path], layer: int | str | None = None) -> EmbeddingSet:
         """The shards' embeddings; ``layer`` picks a hidden layer (negative from the end) or, ``"weighted"``,
         keeps every layer's clip vectors in ``EmbeddingSet.layers``; None is the encoder's normal output.
@@ -145,6 +185,14 @@ class DuplicateClip:
     @property
     def reason(self) -> str:
         return f"duplicate key (an earlier shard of this partition, {self.first_shard}, has it; that copy is kept)"
+
+
+def _log_duplicates(duplicates: Sequence[DuplicateClip], partition: str) -> None:
+    for duplicate in duplicates[:MAX_EXAMPLES]:
+        log.warning("Skipping %s in %s (%s): %s", duplicate.key, duplicate.shard, partition, duplicate.reason)
+    if len(duplicates) > MAX_EXAMPLES:
+        log.warning("%s: %d keys in all are in more than one shard; the first copy of each is used",
+                    partition, len(duplicates))  # fmt: skip
 
 
 def duplicate_clips(clip_keys: Sequence[tuple[str, Sequence[str]]]) -> list[DuplicateClip]:

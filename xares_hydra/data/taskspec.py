@@ -20,9 +20,9 @@ from xares_hydra.errors import ConfigError
 
 TASK_TYPES = ("clip", "frame", "contrastive", "asr")
 ROLES = ("train", "valid", "test")
-# the TaskSpec fields a result record holds under "task" (with higher_is_better and kfold)
-RECORDED_FIELDS = ("name", "formal_name", "task_type", "metric", "eval_weight", "private", "tags", "version",
-                   "license", "zenodo_id")  # fmt: skip
+# what a result record holds under "task", in its order: TaskSpec fields, the metric's direction, kfold
+RECORDED_FIELDS = ("name", "formal_name", "task_type", "metric", "higher_is_better", "eval_weight", "private", "tags",
+                   "version", "license", "zenodo_id", "kfold")  # fmt: skip
 
 
 @dataclass
@@ -170,8 +170,8 @@ class TaskSpec:
 
     def summary(self, higher_is_better: bool) -> dict[str, Any]:
         """The task as its result record names it (``record["task"]``); ``higher_is_better`` is its metric's."""
-        recorded = {name: getattr(self, name) for name in RECORDED_FIELDS}
-        return dict(recorded, tags=list(self.tags), higher_is_better=higher_is_better, kfold=self.is_kfold)
+        derived = {"tags": list(self.tags), "higher_is_better": higher_is_better, "kfold": self.is_kfold}
+        return {name: derived[name] if name in derived else getattr(self, name) for name in RECORDED_FIELDS}
 
 
 def _partitions(schema: TaskSchema) -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:

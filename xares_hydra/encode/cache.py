@@ -22,6 +22,7 @@ by the first run that needs them. Which layer a head reads is chosen when the ca
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -422,35 +423,34 @@ class EmbeddingSet:
     @classmethod
     def concat(cls, sets: Sequence[EmbeddingSet]) -> EmbeddingSet:
         part_base = np.cumsum([0] + [len(s.frame_parts) for s in sets])
-        return cls(
-            keys=[key for s in sets for key in s.keys],
-            clip_keys=[key for s in sets for key in s.clip_keys],
-            crops=np.concatenate([s.crops for s in sets]),
-            pooled=np.concatenate([s.pooled for s in sets]),
-            n_frames=np.concatenate([s.n_frames for s in sets]),
-            labels=[label for s in sets for label in s.labels],
-            frame_parts=[part for s in sets for part in s.frame_parts],
-            frame_part=np.concatenate([s.frame_part + base for s, base in zip(sets, part_base)]),
-            frame_offset=np.concatenate([s.frame_offset for s in sets]),
-            targets=None if any(s.targets is None for s in sets) else [t for s in sets for t in s.known_targets],
-            layers=None if any(s.layers is None for s in sets) else np.concatenate([s.layers for s in sets]),
-        )
+        rows = {name: _joined([getattr(s, name) for s in sets]) for name in ROW_FIELDS}
+        rows["frame_part"] = np.concatenate([s.frame_part + base for s, base in zip(sets, part_base)])
+        return cls(**rows, frame_parts=[part for s in sets for part in s.frame_parts])
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> EmbeddingSet:
         indices = np.asarray(indices, dtype=np.int64)
-        return EmbeddingSet(
-            keys=[self.keys[i] for i in indices],
-            clip_keys=[self.clip_keys[i] for i in indices],
-            crops=self.crops[indices],
-            pooled=self.pooled[indices],
-            n_frames=self.n_frames[indices],
-            labels=[self.labels[i] for i in indices],
-            frame_parts=self.frame_parts,
-            frame_part=self.frame_part[indices],
-            frame_offset=self.frame_offset[indices],
-            targets=None if self.targets is None else [self.targets[i] for i in indices],
-            layers=None if self.layers is None else self.layers[indices],
-        )
+        return dataclasses.replace(self, **{name: _rows(getattr(self, name), indices) for name in ROW_FIELDS})
+
+
+# the fields of EmbeddingSet with one entry per sample (all but frame_parts)
+ROW_FIELDS = ("keys", "clip_keys", "crops", "pooled", "n_frames", "labels", "frame_part", "frame_offset", "targets",
+              "layers")  # fmt: skip
+
+
+def _rows(values: Any, indices: np.ndarray) -> Any:
+    """The rows at ``indices`` of one field (a list or an array; None stays None)."""
+    if values is None or isinstance(values, np.ndarray):
+        return None if values is None else values[indices]
+    return [values[i] for i in indices]
+
+
+def _joined(parts: list[Any]) -> Any:
+    """One field of several sets in a row; None when any set lacks it (targets, layers)."""
+    if any(part is None for part in parts):
+        return None
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return [value for part in parts for value in part]
 
 
 def _require_layers(layers: np.ndarray | None, directory: Path) -> np.ndarray:

@@ -167,10 +167,7 @@ class ChunkedEncoder(torch.nn.Module):
 
     def forward(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Frames ``[B, T', D]``; with ``lengths`` (zero-padded batch), each clip as if encoded alone."""
-        if audio.ndim == 1:
-            audio = audio.unsqueeze(0)
-        if audio.ndim != 2:
-            raise EncoderContractError(f"expected audio of shape [B, T], got {tuple(audio.shape)}")
+        audio = _batch_of(audio)
         if self.xares_exact:  # X-ARES's wrappers see the padded batch only: lengths are not theirs to use
             with torch.inference_mode():
                 return encode_like_xares(self.xares_call, audio.float(), self.sampling_rate, self.chunk_seconds)
@@ -191,10 +188,7 @@ class ChunkedEncoder(torch.nn.Module):
     def hidden_layers(self, audio: torch.Tensor) -> torch.Tensor:
         """Every hidden layer ``[B, L, T', D]`` (layer 0 the input of the first block, the last one what
         :meth:`forward` returns), chunked and trimmed exactly as :meth:`forward`."""
-        if audio.ndim == 1:
-            audio = audio.unsqueeze(0)
-        if audio.ndim != 2:
-            raise EncoderContractError(f"expected audio of shape [B, T], got {tuple(audio.shape)}")
+        audio = _batch_of(audio)
         if self.xares_exact:
             raise ConfigError(
                 "hidden layers come from the default wrapper behaviour only: encode.layers=all does not combine "
@@ -232,3 +226,12 @@ class ChunkedEncoder(torch.nn.Module):
         kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < frames_needed[:, None]
         output[rows, : frames.shape[1]] = frames * kept[..., None]
         return output
+
+
+def _batch_of(audio: torch.Tensor) -> torch.Tensor:
+    """``[B, T]`` audio, a lone ``[T]`` clip as a batch of one; any other shape breaks the contract."""
+    if audio.ndim == 1:
+        audio = audio.unsqueeze(0)
+    if audio.ndim != 2:
+        raise EncoderContractError(f"expected audio of shape [B, T], got {tuple(audio.shape)}")
+    return audio

@@ -35,17 +35,12 @@ DATA2VEC = "facebook/data2vec-audio-base"
 WHISPER_WINDOW_SECONDS = 30.0
 
 
-class WhisperEncoder(ChunkedEncoder):
-    """Whisper's audio encoder. Whisper pads every input to 30 s; frames past the chunk are dropped.
+class HubEncoder(ChunkedEncoder):
+    """A transformers audio model and its feature extractor, from the hub or a local directory (``HubSource``);
+    a subclass loads its model in ``load_model``."""
 
-    With ``xares_exact`` every call keeps all 1,500 frames of the 30 s window and ``hop_size_in_ms``
-    is the feature extractor's hop (10 ms) although the frames are 20 ms apart, as in X-ARES.
-
-    A padded batch given ``lengths`` is one forward: the fixed window makes a clip's frames independent of its batch.
-    """
-
-    hub_default = WHISPER
-    padded_forward = True
+    hub_default: str
+    max_chunk_seconds: float | None = None
 
     def __init__(
         self,
@@ -55,19 +50,40 @@ class WhisperEncoder(ChunkedEncoder):
         xares_exact: bool = False,
         trust_remote_code: bool = False,
     ) -> None:
-        super().__init__(chunk_seconds, max_chunk_seconds=WHISPER_WINDOW_SECONDS, xares_exact=xares_exact)
+        super().__init__(chunk_seconds, max_chunk_seconds=self.max_chunk_seconds, xares_exact=xares_exact)
         source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default, trust_remote_code)
         self.feature_extractor = source.load("AutoFeatureExtractor")
+        self.sampling_rate = self.feature_extractor.sampling_rate
+        self.load_model(source)
+        self.eval()
+
+    def load_model(self, source: HubSource) -> None:
+        """Sets ``model``, ``weights_revision``, ``output_dim`` and ``hop_size_in_ms``."""
+        raise NotImplementedError
+
+
+class WhisperEncoder(HubEncoder):
+    """Whisper's audio encoder. Whisper pads every input to 30 s; frames past the chunk are dropped.
+
+    With ``xares_exact`` every call keeps all 1,500 frames of the 30 s window and ``hop_size_in_ms``
+    is the feature extractor's hop (10 ms) although the frames are 20 ms apart, as in X-ARES.
+
+    A padded batch given ``lengths`` is one forward: the fixed window makes a clip's frames independent of its batch.
+    """
+
+    hub_default = WHISPER
+    max_chunk_seconds = WHISPER_WINDOW_SECONDS
+    padded_forward = True
+
+    def load_model(self, source: HubSource) -> None:
         model = source.load("AutoModel", dtype=torch.float32)
         self.model = model.get_encoder()
         self.weights_revision = source.revision_of(model)
-        self.sampling_rate = self.feature_extractor.sampling_rate
         self.output_dim = self.model.config.d_model
         extractor_hop_ms = 1000 * self.feature_extractor.hop_length / self.sampling_rate
         conv_stride = self.model.conv1.stride[0] * self.model.conv2.stride[0]
         # X-ARES reports the extractor's hop although the encoder's frames are conv_stride hops apart
-        self.hop_size_in_ms = extractor_hop_ms if xares_exact else extractor_hop_ms * conv_stride
-        self.eval()
+        self.hop_size_in_ms = extractor_hop_ms if self.xares_exact else extractor_hop_ms * conv_stride
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
         return self.model(self._features(chunk)).last_hidden_state
@@ -90,7 +106,7 @@ class WhisperEncoder(ChunkedEncoder):
         return self.model(features.to(batch.device)).last_hidden_state
 
 
-class Wav2Vec2Encoder(ChunkedEncoder):
+class Wav2Vec2Encoder(HubEncoder):
     """A waveform model with a convolutional front end (wav2vec 2.0, data2vec-audio, HuBERT, ...).
 
     With ``xares_exact`` the feature extractor normalises the padded batch as X-ARES's wrapper has it
@@ -99,17 +115,7 @@ class Wav2Vec2Encoder(ChunkedEncoder):
 
     hub_default = WAV2VEC2
 
-    def __init__(
-        self,
-        model_name_or_path: str | None = None,
-        revision: str | None = None,
-        chunk_seconds: float = 10.0,
-        xares_exact: bool = False,
-        trust_remote_code: bool = False,
-    ) -> None:
-        super().__init__(chunk_seconds, xares_exact=xares_exact)
-        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default, trust_remote_code)
-        self.feature_extractor = source.load("AutoFeatureExtractor")
+    def load_model(self, source: HubSource) -> None:
         self.model = source.load("AutoModel", dtype=torch.float32)
         self.weights_revision = source.revision_of(self.model)
         config = self.model.config
@@ -117,11 +123,9 @@ class Wav2Vec2Encoder(ChunkedEncoder):
         # checkpoints trained with an attention mask take padded batches in one forward; the others
         # (group-norm front ends) see padding in their normalisation, so equal lengths are encoded together
         self.padded_forward = bool(self.feature_extractor.return_attention_mask)
-        self.sampling_rate = self.feature_extractor.sampling_rate
         self.output_dim = config.hidden_size
         self.hop_size_in_ms = 1000 * math.prod(config.conv_stride) / self.sampling_rate
         self.receptive_field = receptive_field(config.conv_kernel, config.conv_stride)
-        self.eval()
 
     def prepare(self, chunk: torch.Tensor) -> torch.Tensor:
         # The feature extractor's zero-mean unit-variance normalisation, computed on the device.
@@ -160,8 +164,8 @@ class Wav2Vec2Encoder(ChunkedEncoder):
 class Data2VecEncoder(Wav2Vec2Encoder):
     hub_default = DATA2VEC
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def load_model(self, source: HubSource) -> None:
+        super().load_model(source)
         # its stack of positional convolutions carries the padding into the clip's frames despite the mask
         self.padded_forward = False
 

@@ -56,7 +56,7 @@ def test_split_tasks_whose_validation_is_the_test_split_hold_out_training_clips(
     assert default.valid.partitions == ("dev",) and default.valid.holdout == "only"
     assert default.train.holdout == "exclude" and default.reference.holdout is None
     (compat,) = evaluation_rounds(split_task(valid="eval"), select_on_test=True)
-    assert compat.selects_on_test
+    assert compat.valid == compat.test
     (separate,) = evaluation_rounds(split_task(valid="devtest"))
     assert separate.valid.partitions == ("devtest",) and separate.valid.holdout is None
 

@@ -50,7 +50,7 @@ def test_builtin_tokenizer_hashes_lower_cased_words_deterministically():
 def test_a_pretrained_tokenizer_that_is_not_available_offline_says_how_to_provide_it(tmp_path):
     for name in ("xares-hydra-tests/no-such-tokenizer", str(tmp_path / "missing")):
         with pytest.raises(DataUnavailable) as error:
-            load_tokenizer(name)
+            load_tokenizer(name, vocab_size=8192)
         message = str(error.value)
         assert "huggingface-cli download" in message
         assert "task.head_args.tokenizer=DIR" in message

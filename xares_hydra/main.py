@@ -22,9 +22,9 @@ from omegaconf import DictConfig
 
 from xares_hydra import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.console import stdout_console
-from xares_hydra.data.prepare import TaskData, data_root_warning, prepare_task_data
+from xares_hydra.data.prepare import data_root_warning, prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.encode.cache import MAX_EXAMPLES, DuplicateClip, EncoderCache
+from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
@@ -126,7 +126,7 @@ def run_task(
     """Run one task end to end and return its result record (also written to disk)."""
     task = TaskSpec.from_config(plain(cfg.task))
     record = RunRecord(
-        task=task_summary(task),
+        task=task.summary(get_metric(task.metric).higher_is_better),
         encoder={"name": encoder_name or "encoder"},
         head=plain(cfg.head),
         mode=cfg.compat.mode,
@@ -173,7 +173,7 @@ def run_stages(
             spec, cache, data.shards_used(), encode_settings(cfg, task), device(cfg), cfg.encode.check
         )
     record.encoder.update(info)
-    record.counts = encode_counts(cache, data)
+    record.counts = cache.partition_counts(data.shards)
     require_few_skips(record.counts, cfg.encode.max_skipped_share, cfg.encode.min_failed_clips)
     if cfg.stage == "encode":
         return
@@ -207,69 +207,6 @@ def output_folders(cfg: DictConfig) -> list[tuple[str, Path]]:
     if cfg.stage == "all":
         folders.append(("paths.results_root", Path(cfg.paths.results_root)))
     return folders
-
-
-def task_summary(task: TaskSpec) -> dict[str, Any]:
-    return {
-        "name": task.name,
-        "formal_name": task.formal_name,
-        "task_type": task.task_type,
-        "metric": task.metric,
-        "higher_is_better": get_metric(task.metric).higher_is_better,
-        "eval_weight": task.eval_weight,
-        "private": task.private,
-        "tags": list(task.tags),
-        "version": task.version,
-        "license": task.license,
-        "zenodo_id": task.zenodo_id,
-        "kfold": task.is_kfold,
-    }
-
-
-def encode_counts(cache: EncoderCache, data: TaskData) -> dict[str, Any]:
-    """Per partition: clips and crops the heads use, audio seconds encoded, skips and warnings by reason (a key
-    already in an earlier shard of the partition is a skipped ``duplicate key``)."""
-    counts = {}
-    for partition, shards in data.shards.items():
-        merged: dict[str, Any] = {
-            "clips": 0,
-            "crops": 0,
-            "audio_seconds": 0.0,
-            "skipped": {},
-            "warnings": {},
-            "skip_examples": {},
-        }
-        for shard in shards:
-            shard_counts = cache.shard_counts(shard)
-            merged["clips"] += shard_counts["samples"]
-            merged["crops"] += shard_counts["crops"]
-            merged["audio_seconds"] += shard_counts["audio_seconds"]
-            for kind in ("skipped", "warnings"):
-                for reason, number in shard_counts[kind].items():
-                    merged[kind][reason] = merged[kind].get(reason, 0) + number
-            for reason, examples in shard_counts.get("examples", {}).items():
-                kept = merged["skip_examples"].setdefault(reason, [])
-                kept.extend(examples[: MAX_EXAMPLES - len(kept)])
-        count_duplicates(merged, cache.duplicate_clips(shards), partition)
-        counts[partition] = merged
-    return counts
-
-
-def count_duplicates(merged: dict[str, Any], duplicates: list[DuplicateClip], partition: str) -> None:
-    """Clips met again in a later shard of the partition: the heads use the first copy (``EncoderCache.load``),
-    so the later ones count as skipped ``duplicate key``s rather than as clips."""
-    for duplicate in duplicates[:MAX_EXAMPLES]:
-        log.warning("Skipping %s in %s (%s): %s", duplicate.key, duplicate.shard, partition, duplicate.reason)
-    if len(duplicates) > MAX_EXAMPLES:
-        log.warning("%s: %d keys in all are in more than one shard; the first copy of each is used",
-                    partition, len(duplicates))  # fmt: skip
-    for duplicate in duplicates:
-        merged["clips"] -= 1
-        merged["crops"] -= duplicate.crops
-        merged["skipped"]["duplicate key"] = merged["skipped"].get("duplicate key", 0) + 1
-        kept = merged["skip_examples"].setdefault("duplicate key", [])
-        if len(kept) < MAX_EXAMPLES:
-            kept.append(duplicate.example)
 
 
 def check_encoder(cfg: DictConfig, name: str) -> int:

@@ -20,6 +20,9 @@ from xares_hydra.errors import ConfigError
 
 TASK_TYPES = ("clip", "frame", "contrastive", "asr")
 ROLES = ("train", "valid", "test")
+# what a result record holds under "task", in its order: TaskSpec fields, the metric's direction, kfold
+RECORDED_FIELDS = ("name", "formal_name", "task_type", "metric", "higher_is_better", "eval_weight", "private", "tags",
+                   "version", "license", "zenodo_id", "kfold")  # fmt: skip
 
 
 @dataclass
@@ -151,33 +154,24 @@ class TaskSpec:
         )
         validate_spec(label, schema.name)
         partitions, roles, folds = _partitions(schema)
-        return cls(
-            name=schema.name,
-            formal_name=schema.formal_name or schema.name,
-            task_type=schema.task_type,
-            label=label,
-            partitions=partitions,
-            roles=roles,
-            folds=folds,
-            private=schema.private,
-            tags=tuple(schema.tags),
-            version=schema.version,
-            license=schema.license,
-            disabled=schema.disabled,
-            disabled_reason=schema.disabled_reason,
-            zenodo_id=schema.zenodo_id,
-            mini_patterns=schema.mini_patterns or {},
-            generator=dataclasses.asdict(schema.generator) if schema.generator is not None else None,
-            crop_length=schema.crop_length,
-            batch_size_encode=schema.batch_size_encode,
-            metric=schema.metric,
-            metric_args=schema.metric_args,
-            criterion=schema.criterion,
-            criterion_args=schema.criterion_args,
-            do_knn=schema.do_knn,
-            eval_weight=schema.eval_weight,
-            head_args=schema.head_args,
-        )
+        derived: dict[str, Any] = {
+            "formal_name": schema.formal_name or schema.name,
+            "label": label,
+            "partitions": partitions,
+            "roles": roles,
+            "folds": folds,
+            "tags": tuple(schema.tags),
+            "mini_patterns": schema.mini_patterns or {},
+            "generator": dataclasses.asdict(schema.generator) if schema.generator is not None else None,
+        }
+        # every other field is the schema's value of the same name
+        names = [spec_field.name for spec_field in dataclasses.fields(cls)]
+        return cls(**{name: derived[name] if name in derived else getattr(schema, name) for name in names})
+
+    def summary(self, higher_is_better: bool) -> dict[str, Any]:
+        """The task as its result record names it (``record["task"]``); ``higher_is_better`` is its metric's."""
+        derived = {"tags": list(self.tags), "higher_is_better": higher_is_better, "kfold": self.is_kfold}
+        return {name: derived[name] if name in derived else getattr(self, name) for name in RECORDED_FIELDS}
 
 
 def _partitions(schema: TaskSchema) -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:

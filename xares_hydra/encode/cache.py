@@ -22,9 +22,11 @@ by the first run that needs them. Which layer a head reads is chosen when the ca
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ from filelock import FileLock
 
 from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json, write_text
 from xares_hydra.errors import ConfigError
+
+log = logging.getLogger("xares")
 
 FRAME_DTYPE = np.float32
 MAX_EXAMPLES = 3
@@ -61,6 +65,18 @@ class ShardCounts:
 
     def warn(self, reason: str) -> None:
         self.warnings[reason] = self.warnings.get(reason, 0) + 1
+
+    def add(self, counts: Mapping[str, Any]) -> None:
+        """Adds a finished shard's counts (its ``done.json``), keeping the first few examples of each reason."""
+        self.samples += counts["samples"]
+        self.crops += counts["crops"]
+        self.audio_seconds += counts["audio_seconds"]
+        for mine, theirs in ((self.skipped, counts["skipped"]), (self.warnings, counts["warnings"])):
+            for reason, number in theirs.items():
+                mine[reason] = mine.get(reason, 0) + number
+        for reason, examples in counts.get("examples", {}).items():
+            kept = self.examples.setdefault(reason, [])
+            kept.extend(examples[: MAX_EXAMPLES - len(kept)])
 
 
 def source_identity(path: Path) -> dict[str, Any]:
@@ -104,6 +120,31 @@ class EncoderCache:
     def shard_counts(self, shard: Path) -> dict[str, Any]:
         return read_json(self.shard_dir(shard) / "done.json")["counts"]
 
+    def partition_counts(self, shards: Mapping[str, Sequence[Path]]) -> dict[str, dict[str, Any]]:
+        """Per partition (its shards in order): clips and crops the heads use, audio seconds encoded, skips and
+        warnings by reason. A clip already in an earlier shard of the partition counts as a skipped ``duplicate
+        key`` rather than as a clip: the heads use the first copy (``load``)."""
+        counts = {}
+        for partition, paths in shards.items():
+            merged = ShardCounts()
+            for shard in paths:
+                merged.add(self.shard_counts(shard))
+            duplicates = self.duplicate_clips(paths)
+            _log_duplicates(duplicates, partition)
+            for duplicate in duplicates:
+                merged.samples -= 1
+                merged.crops -= duplicate.crops
+                merged.skip("duplicate key", duplicate.example)
+            counts[partition] = {
+                "clips": merged.samples,
+                "crops": merged.crops,
+                "audio_seconds": merged.audio_seconds,
+                "skipped": merged.skipped,
+                "warnings": merged.warnings,
+                "skip_examples": merged.examples,
+            }
+        return counts
+
     def load(self, shards: Sequence[Path], layer: int | str | None = None) -> EmbeddingSet:
         """The shards' embeddings; ``layer`` picks a hidden layer (negative from the end) or, ``"weighted"``,
         keeps every layer's clip vectors in ``EmbeddingSet.layers``; None is the encoder's normal output.
@@ -145,6 +186,14 @@ class DuplicateClip:
     @property
     def reason(self) -> str:
         return f"duplicate key (an earlier shard of this partition, {self.first_shard}, has it; that copy is kept)"
+
+
+def _log_duplicates(duplicates: Sequence[DuplicateClip], partition: str) -> None:
+    for duplicate in duplicates[:MAX_EXAMPLES]:
+        log.warning("Skipping %s in %s (%s): %s", duplicate.key, duplicate.shard, partition, duplicate.reason)
+    if len(duplicates) > MAX_EXAMPLES:
+        log.warning("%s: %d keys in all are in more than one shard; the first copy of each is used",
+                    partition, len(duplicates))  # fmt: skip
 
 
 def duplicate_clips(clip_keys: Sequence[tuple[str, Sequence[str]]]) -> list[DuplicateClip]:
@@ -374,35 +423,34 @@ class EmbeddingSet:
     @classmethod
     def concat(cls, sets: Sequence[EmbeddingSet]) -> EmbeddingSet:
         part_base = np.cumsum([0] + [len(s.frame_parts) for s in sets])
-        return cls(
-            keys=[key for s in sets for key in s.keys],
-            clip_keys=[key for s in sets for key in s.clip_keys],
-            crops=np.concatenate([s.crops for s in sets]),
-            pooled=np.concatenate([s.pooled for s in sets]),
-            n_frames=np.concatenate([s.n_frames for s in sets]),
-            labels=[label for s in sets for label in s.labels],
-            frame_parts=[part for s in sets for part in s.frame_parts],
-            frame_part=np.concatenate([s.frame_part + base for s, base in zip(sets, part_base)]),
-            frame_offset=np.concatenate([s.frame_offset for s in sets]),
-            targets=None if any(s.targets is None for s in sets) else [t for s in sets for t in s.known_targets],
-            layers=None if any(s.layers is None for s in sets) else np.concatenate([s.layers for s in sets]),
-        )
+        rows = {name: _joined([getattr(s, name) for s in sets]) for name in ROW_FIELDS}
+        rows["frame_part"] = np.concatenate([s.frame_part + base for s, base in zip(sets, part_base)])
+        return cls(**rows, frame_parts=[part for s in sets for part in s.frame_parts])
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> EmbeddingSet:
         indices = np.asarray(indices, dtype=np.int64)
-        return EmbeddingSet(
-            keys=[self.keys[i] for i in indices],
-            clip_keys=[self.clip_keys[i] for i in indices],
-            crops=self.crops[indices],
-            pooled=self.pooled[indices],
-            n_frames=self.n_frames[indices],
-            labels=[self.labels[i] for i in indices],
-            frame_parts=self.frame_parts,
-            frame_part=self.frame_part[indices],
-            frame_offset=self.frame_offset[indices],
-            targets=None if self.targets is None else [self.targets[i] for i in indices],
-            layers=None if self.layers is None else self.layers[indices],
-        )
+        return dataclasses.replace(self, **{name: _rows(getattr(self, name), indices) for name in ROW_FIELDS})
+
+
+# the fields of EmbeddingSet with one entry per sample (all but frame_parts)
+ROW_FIELDS = ("keys", "clip_keys", "crops", "pooled", "n_frames", "labels", "frame_part", "frame_offset", "targets",
+              "layers")  # fmt: skip
+
+
+def _rows(values: Any, indices: np.ndarray) -> Any:
+    """The rows at ``indices`` of one field (a list or an array; None stays None)."""
+    if values is None or isinstance(values, np.ndarray):
+        return None if values is None else values[indices]
+    return [values[i] for i in indices]
+
+
+def _joined(parts: list[Any]) -> Any:
+    """One field of several sets in a row; None when any set lacks it (targets, layers)."""
+    if any(part is None for part in parts):
+        return None
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return [value for part in parts for value in part]
 
 
 def _require_layers(layers: np.ndarray | None, directory: Path) -> np.ndarray:

@@ -12,13 +12,14 @@ imported (no heavy model libraries loaded for a run whose embeddings are all cac
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from xares_hydra.digest import file_sha256, folder_sha256
 
 OWN_WRAPPERS = "xares_hydra.encoders"
 
@@ -56,13 +57,8 @@ def _folder_of_module(file: Path) -> dict[str, Any]:
 
 
 def source_digest(folder: Path, files: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for file in files:
-        if "__pycache__" in file.parts:
-            continue
-        digest.update(str(file.relative_to(folder)).encode("utf-8") + b"\0")
-        digest.update(hashlib.sha256(file.read_bytes()).digest())
-    return digest.hexdigest()
+    sources = [file for file in files if "__pycache__" not in file.parts]
+    return folder_sha256(folder, sources, lambda file: bytes.fromhex(file_sha256(file)), separator=b"\0")
 
 
 def _versioned_distribution(top_level: str) -> dict[str, str] | None:

@@ -9,7 +9,6 @@ change embeddings (device, default-mode batch size, threads) are left out on pur
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from typing import Any
 from filelock import FileLock
 
 from xares_hydra.atomic import write_json
+from xares_hydra.digest import file_sha256, folder_sha256, json_sha256
 
 CACHE_FORMAT_VERSION = 2
 _DIGEST_MEMO = ".file_digests.json"
@@ -38,15 +38,13 @@ def encoder_fingerprint(
         "code": dict(code or {}),
         "settings": dict(embedding_settings),
     }
-    canonical = json.dumps(document, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12], document
+    return json_sha256(document)[:12], document
 
 
 def encoder_identity(document: dict[str, Any]) -> str:
     """The fingerprint without what the task decides (crop length, encode batch size): one per encoder across tasks."""
     settings = {key: value for key, value in document["settings"].items() if key not in TASK_DERIVED_SETTINGS}
-    canonical = json.dumps(dict(document, settings=settings), sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+    return json_sha256(dict(document, settings=settings))[:12]
 
 
 def _with_file_digests(value: Any, memo_dir: Path | None) -> Any:
@@ -68,11 +66,8 @@ def _looks_like_path(value: str) -> bool:
 
 
 def directory_digest(path: Path, memo_dir: Path | None) -> str:
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(path)).encode("utf-8"))
-        digest.update(file_digest(file, memo_dir).encode("ascii"))
-    return digest.hexdigest()
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return folder_sha256(path, files, lambda file: file_digest(file, memo_dir).encode("ascii"))
 
 
 def file_digest(path: Path, memo_dir: Path | None) -> str:
@@ -82,11 +77,7 @@ def file_digest(path: Path, memo_dir: Path | None) -> str:
     memo = _read_memo(memo_dir)
     if memo_key in memo:
         return memo[memo_key]
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 22), b""):
-            digest.update(block)
-    value = digest.hexdigest()
+    value = file_sha256(path)
     if memo_dir is not None and stat.st_size > 1 << 20:
         _write_memo(memo_dir, memo_key, value)
     return value

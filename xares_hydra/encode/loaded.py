@@ -7,12 +7,12 @@ Only the most recent encoder is held, so a sweep over encoders keeps one model i
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
 import torch
 
+from xares_hydra.digest import canonical_json
 from xares_hydra.encode.checker import minimum_input_samples, require_passing, run_checks
 from xares_hydra.encode.encoder_spec import EncoderSpec
 
@@ -42,11 +42,7 @@ _last: list[LoadedEncoder] = []  # at most one
 def loaded_encoder(spec: EncoderSpec, device: torch.device, autocast: str | None, check: bool) -> LoadedEncoder:
     """The built (and, with ``check``, contract-checked) encoder, built and probed at most once per process."""
     identity = spec.fingerprint_document["encoder"] if spec.instance is None else id(spec.instance)
-    key = json.dumps(
-        {"encoder": identity, "device": str(device), "autocast": autocast},
-        sort_keys=True,
-        default=str,
-    )
+    key = canonical_json({"encoder": identity, "device": str(device), "autocast": autocast})
     if _last and _last[0].key == key:
         log.info("Reusing the %s encoder built by an earlier job of this process", spec.name)
         loaded = _last[0]

@@ -25,8 +25,8 @@ def knn_scores(
     train_labels: np.ndarray,
     test: np.ndarray,
     n_classes: int,
-    k: int = 10,
-    temperature: float = 0.07,
+    k: int,
+    temperature: float,
     feature_normalisation: bool = False,
 ) -> np.ndarray:
     """Class scores [N_test, n_classes]: the softmax-weighted votes of the k nearest training vectors."""

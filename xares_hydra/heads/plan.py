@@ -44,10 +44,6 @@ class Round:
     test: Subset
     reference: Subset
 
-    @property
-    def selects_on_test(self) -> bool:
-        return self.valid == self.test
-
 
 def evaluation_rounds(task: TaskSpec, select_on_test: bool = False) -> list[Round]:
     if task.is_kfold:

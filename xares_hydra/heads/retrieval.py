@@ -24,6 +24,7 @@ from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import LabelError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.adam import Adam
+from xares_hydra.heads.linear_probe import build_probe
 from xares_hydra.heads.metrics import recall_from_ranks, retrieval_ranks
 from xares_hydra.heads.predictions import RETRIEVAL, Predictions
 from xares_hydra.heads.text import Tokenizer, load_tokenizer
@@ -53,12 +54,7 @@ class RetrievalModel(torch.nn.Module):
     def __init__(self, audio_dim: int, vocab_size: int, args: RetrievalArgs) -> None:
         super().__init__()
         hidden, embed = args.hidden_dim, args.embed_dim or args.hidden_dim
-        self.audio = torch.nn.Sequential(
-            torch.nn.LayerNorm(audio_dim),
-            torch.nn.Linear(audio_dim, hidden),
-            torch.nn.GELU(),
-            torch.nn.Linear(hidden, embed),
-        )
+        self.audio = build_probe(audio_dim, embed, hidden)  # LayerNorm, Linear, GELU, Linear
         self.token_embedding = torch.nn.Embedding(vocab_size, hidden)
         self.text = torch.nn.Sequential(
             torch.nn.Linear(hidden, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, embed)

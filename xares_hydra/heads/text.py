@@ -41,7 +41,7 @@ def words(text: str) -> list[str]:
 class HashingTokenizer:
     """Every word maps to ``1 + crc32(word) % (vocab_size - 1)``; id 0 is padding. Same text, same ids."""
 
-    vocab_size: int = 8192
+    vocab_size: int
     pad_id: int = 0
 
     def __post_init__(self) -> None:
@@ -77,7 +77,7 @@ def transformers_module() -> ModuleType:
         ) from err
 
 
-def load_tokenizer(name: str, vocab_size: int = 8192, allow_download: bool = False) -> Tokenizer:
+def load_tokenizer(name: str, vocab_size: int, allow_download: bool = False) -> Tokenizer:
     """``builtin`` or a Hugging Face tokenizer name / local directory (never downloaded unless allowed)."""
     if name == BUILTIN:
         return HashingTokenizer(vocab_size)

@@ -19,10 +19,10 @@ from hydra.core.global_hydra import GlobalHydra
 from matplotlib.image import imread
 from omegaconf import OmegaConf
 
-from xares_hydra import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config.sweep_checks import ComposedJobs, limit_parallel_jobs
 from xares_hydra.encode.placement import jobs_at_once
 from xares_hydra.report.cli import main as report_main
-from xares_hydra.sweep_checks import ComposedJobs, limit_parallel_jobs
 
 FAST_HEAD = "head.epochs=2"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xares_hydra.suites import suite_tasks
+from xares_hydra.config.suites import suite_tasks
 
 PUBLISHED_ENCODERS = ("dasheng", "wav2vec2", "whisper", "data2vec")
 PUBLISHED_SOURCE = "X-ARES README, baseline results (https://github.com/jimbozhang/xares)"

@@ -35,6 +35,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from xares_hydra.atomic import read_json, write_json
+from xares_hydra.config.settings import data_options, device, encode_settings, encoder_spec, plain
 from xares_hydra.data.prepare import data_root_warning, find_shards
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.data.zenodo import read_ready_marker
@@ -44,7 +45,6 @@ from xares_hydra.encode.encoder_spec import EncoderSpec, default_name
 from xares_hydra.encode.loaded import loaded_encoder
 from xares_hydra.encode.placement import jobs_at_once, usable_cores, visible_gpu_count
 from xares_hydra.errors import XaresError
-from xares_hydra.settings import data_options, device, encode_settings, encoder_spec, plain
 
 log = logging.getLogger("xares")
 

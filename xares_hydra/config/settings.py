@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from xares_hydra.config.instantiate import build_encoder, make_cwd_importable, target_object
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
@@ -23,7 +24,6 @@ from xares_hydra.encode.encoder_spec import (
 )
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings, resolve_device
-from xares_hydra.instantiate import build_encoder, make_cwd_importable, target_object
 
 FRAME_TASK_TYPES = ("frame", "asr")
 

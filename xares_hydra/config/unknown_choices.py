@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 
-from xares_hydra.validate import closest
+from xares_hydra.config.validate import closest
 
 CHECKED_GROUPS = ("task", "encoder", "head")
 # with another config source the packaged options are not the whole list: leave the check to Hydra

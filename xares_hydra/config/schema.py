@@ -16,9 +16,9 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from xares_hydra.config.suites import suite_sweep
 from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.heads import HeadSettings
-from xares_hydra.suites import suite_sweep
 
 
 @dataclass

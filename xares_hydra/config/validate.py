@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
+from xares_hydra.config.schema import CheckSchema, DataSchema, EncodeSchema, RecordSchema, RootSchema
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings
 from xares_hydra.heads.asr import AsrArgs
 from xares_hydra.heads.retrieval import RetrievalArgs
 from xares_hydra.heads.training import head_arguments
-from xares_hydra.schema import CheckSchema, DataSchema, EncodeSchema, RecordSchema, RootSchema
 
 AUTOCAST_VALUES = (None, "bf16", "fp16")
 BATCHING_VALUES = ("bucketed", "exact")

@@ -20,7 +20,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json
-from xares_hydra.config.sweep_checks import check_sweep, limit_parallel_jobs
+from xares_hydra.config.parallel_jobs import limit_parallel_jobs
+from xares_hydra.config.sweep_checks import check_sweep
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.errors import Status, XaresError
 from xares_hydra.report.cli import write_reports

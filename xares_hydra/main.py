@@ -21,6 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config.choices import unknown_choice_message
 from xares_hydra.config.instantiate import build_loggers
 from xares_hydra.config.settings import (
     data_options,
@@ -31,7 +32,6 @@ from xares_hydra.config.settings import (
     plain,
 )
 from xares_hydra.config.sweep_checks import contract_checked
-from xares_hydra.config.unknown_choices import unknown_choice_message
 from xares_hydra.config.validate import check_output_folders, output_folder_problem, validate_config
 from xares_hydra.console import stdout_console
 from xares_hydra.data.prepare import TaskData, data_root_warning, prepare_task_data

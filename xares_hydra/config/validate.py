@@ -7,13 +7,13 @@ in the first second instead of after the data download or the encode.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from xares_hydra.config.choices import did_you_mean
 from xares_hydra.config.schema import CheckSchema, DataSchema, EncodeSchema, RecordSchema, RootSchema
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings
@@ -26,17 +26,6 @@ BATCHING_VALUES = ("bucketed", "exact")
 KEEP_FRAMES_VALUES = ("auto", True, False)
 # task type -> the dataclass its trained head reads ``task.head_args`` into (no entry: no head_args)
 HEAD_ARGS_OF_TASK_TYPE: dict[str, type] = {"asr": AsrArgs, "contrastive": RetrievalArgs}
-
-
-def closest(name: str, known: Iterable[str], limit: int = 3) -> list[str]:
-    """The known names nearest to ``name`` (case-insensitive), best first."""
-    by_lower = {item.lower(): item for item in known}
-    return [by_lower[match] for match in difflib.get_close_matches(name.lower(), list(by_lower), n=limit, cutoff=0.6)]
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    matches = closest(name, known)
-    return f"did you mean {' or '.join(matches)}?" if matches else ""
 
 
 def validate_config(config: dict[str, Any]) -> None:
@@ -61,7 +50,7 @@ def _check_known_keys(values: dict[str, Any], schema: type, prefix: str) -> None
     known = [item.name for item in dataclasses.fields(schema)]
     for key in values:
         if key not in known:
-            hint = f"; {did_you_mean(key, known)}" if closest(key, known) else ""
+            hint = f"; {hint}" if (hint := did_you_mean(key, known)) else ""
             raise ConfigError(f"{prefix}{key} is not a setting{hint} (known: {', '.join(known)})")
 
 

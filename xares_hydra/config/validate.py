@@ -21,26 +21,19 @@ from xares_hydra.heads.asr import AsrArgs
 from xares_hydra.heads.retrieval import RetrievalArgs
 from xares_hydra.heads.training import head_arguments
 
-AUTOCAST_VALUES = (None, "bf16", "fp16")
-BATCHING_VALUES = ("bucketed", "exact")
-KEEP_FRAMES_VALUES = ("auto", True, False)
 # task type -> the dataclass its trained head reads ``task.head_args`` into (no entry: no head_args)
 HEAD_ARGS_OF_TASK_TYPE: dict[str, type] = {"asr": AsrArgs, "contrastive": RetrievalArgs}
+# the groups whose typed objects are built here (their keys known, their values checked)
+GROUPS = dict(encode=EncodeSchema, check=CheckSchema, data=DataSchema, record=RecordSchema, head=HeadSettings)
 
 
 def validate_config(config: dict[str, Any]) -> None:
     """Raise ``ConfigError`` for the first wrong value of the (resolved, plain) config."""
     _check_known_keys(config, RootSchema, "")
-    for section, schema in (
-        ("encode", EncodeSchema),
-        ("check", CheckSchema),
-        ("data", DataSchema),
-        ("record", RecordSchema),
-    ):
+    for section, schema in GROUPS.items():
         _check_known_keys(config[section], schema, f"{section}.")
-    _check_encode(config["encode"])
-    _check_read_bounds(config["data"])
-    _check_head(config["head"])
+    for section, schema in GROUPS.items():
+        schema(**config[section])  # the schema's range and choice checks
     _check_head_args(config["task"])
     _check_device(str(config["device"]))
 
@@ -52,54 +45,6 @@ def _check_known_keys(values: dict[str, Any], schema: type, prefix: str) -> None
         if key not in known:
             hint = f"; {hint}" if (hint := did_you_mean(key, known)) else ""
             raise ConfigError(f"{prefix}{key} is not a setting{hint} (known: {', '.join(known)})")
-
-
-def _positive(key: str, value: Any, minimum: float = 0, inclusive: bool = False) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or value < minimum
-        or (value == minimum and not inclusive)
-    ):
-        allowed = f">= {minimum}" if inclusive else f"> {minimum}"
-        raise ConfigError(f"{key}={value!r}: must be a number {allowed}")
-
-
-def _check_encode(encode: dict[str, Any]) -> None:
-    _positive("encode.batch_size", encode["batch_size"])
-    _positive("encode.max_batch_seconds", encode["max_batch_seconds"])
-    _positive("encode.buffer_seconds", encode["buffer_seconds"])
-    _positive("encode.decode_threads", encode["decode_threads"])
-    _positive("encode.min_failed_clips", encode["min_failed_clips"], inclusive=True)
-    share = encode["max_skipped_share"]
-    _positive("encode.max_skipped_share", share, inclusive=True)
-    if share > 1:
-        raise ConfigError(f"encode.max_skipped_share={share!r}: must be a share between 0 and 1")
-    if encode["batching"] not in BATCHING_VALUES:
-        raise ConfigError(f"encode.batching={encode['batching']!r}: use one of {', '.join(BATCHING_VALUES)}")
-    if encode["autocast"] not in AUTOCAST_VALUES:
-        raise ConfigError(f"encode.autocast={encode['autocast']!r}: use one of null, bf16, fp16")
-    if encode["keep_frames"] not in KEEP_FRAMES_VALUES:
-        raise ConfigError(f"encode.keep_frames={encode['keep_frames']!r}: use one of auto, true, false")
-
-
-def _check_read_bounds(data: dict[str, Any]) -> None:
-    for key in ("max_clip_seconds", "max_member_bytes", "max_label_bytes"):
-        if data[key] is not None:
-            _positive(f"data.{key}", data[key])
-
-
-def _check_head(head: dict[str, Any]) -> None:
-    _check_known_keys(head, HeadSettings, "head.")
-    _positive("head.epochs", head["epochs"])
-    _positive("head.batch_size", head["batch_size"])
-    _positive("head.lr", head["lr"])
-    _positive("head.k", head["k"])
-    _positive("head.temperature", head["temperature"])
-    _positive("head.weight_decay", head["weight_decay"], inclusive=True)
-    _positive("head.decay_fraction", head["decay_fraction"], inclusive=True)
-    if head["hidden_dim"] is not None:
-        _positive("head.hidden_dim", head["hidden_dim"])
 
 
 def _check_head_args(task: dict[str, Any]) -> None:

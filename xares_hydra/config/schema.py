@@ -65,10 +65,8 @@ class Choice(str, Enum):
 
 
 class Batching(Choice):
-    # crops sorted by length, zero-padded to the batch's longest, each crop keeps only its own frames
-    bucketed = "bucketed"
-    # only crops of identical length share a batch (bit-identical to encoding each alone; slower)
-    exact = "exact"
+    bucketed = "bucketed"  # crops sorted by length, zero-padded to the batch's longest, each keeps its own frames
+    exact = "exact"  # only crops of identical length share a batch (bit-identical to encoding each alone; slower)
 
 
 class Autocast(Choice):
@@ -77,12 +75,9 @@ class Autocast(Choice):
 
 
 class Layers(Choice):
-    # all when head.layer is set
-    auto = "auto"
-    # also cache every hidden layer's clip vectors (encoder.hidden_layers) for head.layer=N|weighted
-    all = "all"
-    # the encoder's output only
-    last = "last"
+    auto = "auto"  # all when head.layer is set
+    all = "all"  # also cache every hidden layer's clip vectors (encoder.hidden_layers) for head.layer=N|weighted
+    last = "last"  # the encoder's output only
 
 
 # the values of encode.keep_frames: auto = only for task types whose heads need them
@@ -201,11 +196,11 @@ class ReportSchema:
 class RootSchema:
     """The root of the composed config; the groups (task, encoder, head, ...) carry their own schemas."""
 
-    paths: Any = MISSING
-    task: Any = MISSING
+    paths: PathsSchema = MISSING
+    task: TaskSchema = MISSING
     encoder: Any = MISSING
-    head: Any = MISSING
-    compat: Any = MISSING
+    head: HeadSettings = MISSING
+    compat: CompatSchema = MISSING
     logger: Any = None
     # all | download | check | encode : stop after that stage (download = fetch data only, e.g. on a login node)
     stage: Stage = Stage.all

@@ -30,6 +30,8 @@ from xares_hydra.report.leaderboard import StatisticsSettings
 
 @dataclass
 class PathsSchema:
+    """Every filesystem root, each also set by its environment variable (``conf/paths/default.yaml``)."""
+
     root: str = MISSING
     data_root: str = MISSING
     cache_root: str = MISSING
@@ -198,7 +200,7 @@ class RootSchema:
 
     paths: PathsSchema = MISSING
     task: TaskSchema = MISSING
-    encoder: Any = MISSING
+    encoder: Any = MISSING  # untyped: its keys are the arguments of the encoder its _target_ names
     head: HeadSettings = MISSING
     compat: CompatSchema = MISSING
     logger: Any = None

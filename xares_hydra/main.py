@@ -23,14 +23,7 @@ from omegaconf import DictConfig
 from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.config.choices import unknown_choice_message
 from xares_hydra.config.instantiate import build_loggers
-from xares_hydra.config.settings import (
-    data_options,
-    device,
-    encode_settings,
-    encoder_spec,
-    head_settings,
-    plain,
-)
+from xares_hydra.config.settings import data_options, device, encode_settings, encoder_spec, head_settings, plain
 from xares_hydra.config.sweep_checks import contract_checked
 from xares_hydra.config.validate import check_output_folders, output_folder_problem, validate_config
 from xares_hydra.console import stdout_console

@@ -1,4 +1,5 @@
-"""Checks of the composed config that types alone cannot express, run before any stage does work.
+"""Checks of the composed config, run before any stage does work: the typed groups are built (their schemas
+check ranges and choices), then what needs the whole config or the file system is checked here.
 
 Each mistake is one ``ConfigError`` naming the key, the value and what is allowed, so a typo fails
 in the first second instead of after the data download or the encode.

@@ -13,10 +13,10 @@ from __future__ import annotations
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from xares_hydra import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config.suites import task_tags
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.heads import HeadSettings, heads_for
-from xares_hydra.suites import task_tags
 
 ZENODO_RECORD_URL = "https://zenodo.org/records/{record}"
 HEADER = ("Task", "Formal name", "Type", "Metric", "Eval weight", "kNN", "Source")

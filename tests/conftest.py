@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-import xares_hydra.schema  # noqa: F401  (registers the config schemas)
+import xares_hydra.config.schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.demo.shards import write_clips
 
 REPO = Path(__file__).resolve().parents[1]

@@ -173,9 +173,9 @@ def test_a_sweep_over_tasks_and_crop_lengths_builds_its_encoder_once(xares_root)
 def test_batching_keys_the_cache_only_for_encoders_not_told_their_padding(encoder, keyed):
     from hydra import compose, initialize_config_module
 
-    import xares_hydra.schema  # noqa: F401  (registers the config schemas)
+    import xares_hydra.config.schema  # noqa: F401  (registers the config schemas)
+    from xares_hydra.config.settings import encoder_spec, plain
     from xares_hydra.data.taskspec import TaskSpec
-    from xares_hydra.settings import encoder_spec, plain
 
     extra = {
         "encoder=xares_file": ["encoder.path=/nowhere/x_encoder.py"],

@@ -20,14 +20,14 @@ from omegaconf import OmegaConf
 from test_config import composed
 from xares_hydra.encoders.mel import MelEncoder
 
+from xares_hydra.config.settings import encode_settings, read_limits
+from xares_hydra.config.validate import validate_config
 from xares_hydra.data.audio import AudioProblem, decode_audio
 from xares_hydra.data.shards import ReadLimits, encode_audio, iter_shard, write_shard
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.embed import EncodeSettings, encode_shards
 from xares_hydra.errors import ConfigError
-from xares_hydra.settings import encode_settings, read_limits
-from xares_hydra.validate import validate_config
 
 CPU = torch.device("cpu")
 

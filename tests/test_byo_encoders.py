@@ -246,7 +246,7 @@ def test_padded_batch_gives_the_frames_of_each_clip_alone(tmp_path, name):
 def build_shipped(name: str, directory: Path) -> torch.nn.Module:
     from omegaconf import OmegaConf
 
-    from xares_hydra.instantiate import build_encoder
+    from xares_hydra.config.instantiate import build_encoder
 
     config = OmegaConf.load(Path(__file__).parents[1] / "conf" / "encoder" / f"{name}.yaml")
     if name in ("whisper", "wav2vec2", "data2vec"):

@@ -35,7 +35,7 @@ from helpers.xares_datasets import (
 from omegaconf import OmegaConf
 from zenodo_server import FakeZenodo
 
-import xares_hydra.schema  # noqa: F401  (registers the config schemas)
+import xares_hydra.config.schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.data.labels import CAPTIONS, EVENTS, MULTI, TRANSCRIPT, convert_labels
 from xares_hydra.data.prepare import find_shards
 from xares_hydra.data.taskspec import TaskSpec

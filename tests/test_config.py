@@ -10,11 +10,11 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-import xares_hydra.schema  # noqa: F401
+import xares_hydra.config.schema  # noqa: F401
+from xares_hydra.config.instantiate import build_encoder
+from xares_hydra.config.settings import encode_settings, head_settings
 from xares_hydra.data.taskspec import TaskSchema, TaskSpec
 from xares_hydra.errors import ConfigError
-from xares_hydra.instantiate import build_encoder
-from xares_hydra.settings import encode_settings, head_settings
 
 CONF = REPO / "conf"
 
@@ -152,7 +152,7 @@ def test_a_regular_wheel_install_finds_the_configs_and_claims_no_generic_name(tm
         "import importlib, json, pathlib, sys\n"
         f"sys.path[:0] = [{str(target)!r}]\n"
         f"sys.path += {site.getsitepackages()!r}\n"
-        "import xares_hydra.main, xares_hydra.schema\n"
+        "import xares_hydra.main, xares_hydra.config.schema\n"
         "from hydra import compose, initialize_config_module\n"
         "initialize_config_module('xares_hydra.conf', version_base='1.3').__enter__()\n"
         "cfg = compose('config', overrides=['task=esc50', 'encoder=whisper'])\n"

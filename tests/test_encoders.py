@@ -22,8 +22,8 @@ from omegaconf import OmegaConf
 from xares_hydra.encoders._optional import MissingDependency, require
 from xares_hydra.encoders.chunking import ChunkedEncoder
 
+from xares_hydra.config.instantiate import build_encoder
 from xares_hydra.errors import DataUnavailable, XaresError
-from xares_hydra.instantiate import build_encoder
 
 SR = 16000
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "encoder"

@@ -19,10 +19,11 @@ from hydra.core.global_hydra import GlobalHydra
 from matplotlib.image import imread
 from omegaconf import OmegaConf
 
-from xares_hydra import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config.compose_memo import ComposedJobs
+from xares_hydra.config.parallel_jobs import limit_parallel_jobs
 from xares_hydra.encode.placement import jobs_at_once
 from xares_hydra.report.cli import main as report_main
-from xares_hydra.sweep_checks import ComposedJobs, limit_parallel_jobs
 
 FAST_HEAD = "head.epochs=2"
 
@@ -85,6 +86,26 @@ def test_a_sweep_composes_each_job_config_once_and_hands_out_copies():
         ComposedJobs.install(loader)  # the next sweep starts afresh
         loader.load_sweep_config(master, jobs[0])
         assert composed == [*jobs, jobs[0]]
+
+
+def test_the_hydra_internals_the_compose_memo_replaces_are_unchanged():
+    """``ComposedJobs`` stands in for ``load_sweep_config`` on Hydra's loader: its name and arguments, and that the
+    sweeper and every launcher we ship compose through the loader, are Hydra internals; this fails when they change."""
+    import inspect
+
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.core_plugins import basic_launcher
+    from hydra.plugins import sweeper
+    from hydra_plugins.hydra_joblib_launcher import _core as joblib_core
+    from hydra_plugins.hydra_submitit_launcher import submitit_launcher
+
+    assert list(inspect.signature(ConfigLoaderImpl.load_sweep_config).parameters) == [
+        "self",
+        "master_config",
+        "sweep_overrides",
+    ]
+    for module in (sweeper, basic_launcher, joblib_core, submitit_launcher):
+        assert "config_loader.load_sweep_config(" in inspect.getsource(module), module.__name__
 
 
 @pytest.mark.slow

@@ -16,11 +16,11 @@ import yaml
 from conftest import REPO
 from matplotlib.image import imread
 
+from xares_hydra.config.suites import suite_tasks
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.leaderboard import build_leaderboard, leaderboard_csv, leaderboard_markdown, write_leaderboard
 from xares_hydra.report.published import PUBLISHED_ORDER, published_averages, published_scores
 from xares_hydra.report.record import write_record
-from xares_hydra.suites import suite_tasks
 
 
 def formal_name(task: str) -> str:

@@ -6,9 +6,9 @@ import pytest
 from conftest import composed, run_xares
 from hydra import initialize_config_module
 
-from xares_hydra import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config.suites import suite_tasks
 from xares_hydra.encode.placement import device_for_job
-from xares_hydra.suites import suite_tasks
 
 XARES = suite_tasks("xares")
 PUBLIC = suite_tasks("xares_public")
@@ -117,7 +117,7 @@ def test_the_whole_xares_suite_offline_stops_before_its_first_job_with_one_messa
 def test_task_glob_star_is_exactly_the_xares_benchmark_and_tags_agree_with_privacy():
     from hydra.core.global_hydra import GlobalHydra
 
-    from xares_hydra.suites import task_tags
+    from xares_hydra.config.suites import task_tags
 
     with initialize_config_module("xares_hydra.conf", version_base="1.3"):
         globbed = GlobalHydra.instance().config_loader().get_group_options("task")

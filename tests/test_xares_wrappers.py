@@ -20,9 +20,9 @@ from test_config import composed
 from test_encoders import assert_cuda_matches_cpu, audio, save_tiny_dasheng, save_tiny_hf
 from xares_hydra.encoders.chunking import ChunkedEncoder
 
+from xares_hydra.config.settings import encoder_spec, plain
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.checker import run_checks
-from xares_hydra.settings import encoder_spec, plain
 
 SR = 16000
 # issue 12's tolerance for a clip encoded in a padded batch with its attention mask versus alone

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from hydra import compose, initialize_config_module
 
-from xares_hydra import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config.settings import plain
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.main import run_task
-from xares_hydra.settings import plain
 
 
 def evaluate(

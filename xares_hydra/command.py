@@ -10,7 +10,7 @@ import sys
 
 def main() -> None:
     if sys.argv[1:] in (["--help"], ["-h"]):
-        from xares_hydra.quick_help import quick_help
+        from xares_hydra.config.choices import quick_help
 
         print(quick_help())
         return

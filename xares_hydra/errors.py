@@ -54,3 +54,15 @@ class Interrupted(BaseException):
         super().__init__(f"interrupted during {stage}; rerun the same command to resume")
         self.stage = stage
         self.exit_code = 128 + signal_number
+
+
+def require_number(key: str, value: object, minimum: float = 0, inclusive: bool = False) -> None:
+    """A setting's range check: ``ConfigError`` naming the key unless ``value`` is a number above ``minimum``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value < minimum
+        or (value == minimum and not inclusive)
+    ):
+        allowed = f">= {minimum}" if inclusive else f"> {minimum}"
+        raise ConfigError(f"{key}={value!r}: must be a number {allowed}")

@@ -20,7 +20,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from xares_hydra import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
+from xares_hydra.config.choices import unknown_choice_message
+from xares_hydra.config.instantiate import build_loggers
+from xares_hydra.config.settings import data_options, device, encode_settings, encoder_spec, head_settings, plain
+from xares_hydra.config.sweep_checks import contract_checked
+from xares_hydra.config.validate import check_output_folders, output_folder_problem, validate_config
 from xares_hydra.console import stdout_console
 from xares_hydra.data.prepare import data_root_warning, prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
@@ -40,22 +45,10 @@ from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
-from xares_hydra.instantiate import build_loggers
 from xares_hydra.report.loggers import log_to_experiments
 from xares_hydra.report.record import RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
 from xares_hydra.report.summary import check_table, fingerprint_table, record_table
-from xares_hydra.settings import (
-    data_options,
-    device,
-    encode_settings,
-    encoder_spec,
-    head_settings,
-    plain,
-)
-from xares_hydra.sweep_checks import contract_checked
-from xares_hydra.unknown_choices import unknown_choice_message
-from xares_hydra.validate import check_output_folders, output_folder_problem, validate_config
 
 log = logging.getLogger("xares")
 

@@ -6,10 +6,10 @@ names the key, suggests close names and lists the known ones.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from xares_hydra.config.choices import did_you_mean
 from xares_hydra.errors import ConfigError
 
 T = TypeVar("T")
@@ -43,8 +43,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         items = self._loaded
         if name not in items:
-            close = difflib.get_close_matches(name, list(items), n=3)
-            hint = f" Did you mean {' or '.join(repr(match) for match in close)}?" if close else ""
+            hint = f" D{hint[1:]}" if (hint := did_you_mean(name, items, repr)) else ""
             raise ConfigError(
                 f"{self.key}={name!r} is not a known {self.kind}.{hint} Known: {', '.join(sorted(items))}"
             )

@@ -5,7 +5,7 @@ returns a few dozen tiny clips packed the way the real dataset is: the tar file 
 published Zenodo record (or of the private data), ``.json`` members with the real field names and
 label values, and audio in the real container format at one or two realistic sample rates.
 
-Everything here is written from X-ARES 0.1.3 (``reference/xares_tasks.json`` and X-ARES's task
+Everything here is written from X-ARES 0.1.3 (its task settings and task
 definitions): record ids, tar names, json fields, label values *and the class index X-ARES's label
 processor gives each value*. Nothing is read from ``conf/task/*.yaml``, so the tests catch a YAML
 whose record, patterns, label key, class order or crop length is wrong.

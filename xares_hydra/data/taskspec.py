@@ -43,7 +43,7 @@ class GeneratorSchema:
 
 @dataclass
 class TaskSchema:
-    """The ``task`` config group's schema; defaults are X-ARES 0.1.3's (``reference/xares_tasks.json``)."""
+    """The ``task`` config group's schema; defaults are X-ARES 0.1.3's (its task definitions)."""
 
     name: str = MISSING
     formal_name: str | None = None

@@ -202,8 +202,6 @@ def _skip(counts: ShardCounts, shard: Path, key: str, reason: str) -> None:
 def batches(
     crops: Iterable[Crop], settings: EncodeSettings, rate: int, encoder: torch.nn.Module | None = None
 ) -> Iterator[list[Crop]]:
-    if settings.batching not in BATCHERS:
-        raise ConfigError(f"encode.batching={settings.batching!r}; use {', '.join(sorted(BATCHERS))}")
     return BATCHERS[batching_for(settings, encoder)](crops, settings, rate)
 
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from xares_hydra.data.labels import SINGLE
+from xares_hydra.data.taskspec import TaskSchema
+from xares_hydra.encode.cache import WEIGHTED
+from xares_hydra.errors import ConfigError, require_number
 from xares_hydra.registry import Registry
 
 if TYPE_CHECKING:  # the config schema imports HeadSettings: torch and scikit-learn load where used
@@ -22,26 +25,46 @@ if TYPE_CHECKING:  # the config schema imports HeadSettings: torch and scikit-le
     from xares_hydra.heads.predictions import Predictions
 
 
+# head value -> the task value it defaults to (``head=probe`` interpolates them; the report's column identity
+# writes a head value equal to its task's as "task default")
+TASK_DEFAULTS = {"lr": "learning_rate", "epochs": "epochs", "batch_size": "batch_size_train", "knn": "do_knn"}
+
+
 @dataclass
 class HeadSettings:
-    """Probe settings (the ``head`` config group; also its typed schema)."""
+    """Probe settings (the ``head`` config group; also its typed schema). The task-derived values default to the
+    task schema's (in the config, to the task's own: ``TASK_DEFAULTS``); seed and device to the root's."""
 
     name: str = "probe"
     mlp: bool = True
-    knn: bool = True
-    lr: float = 1e-3
-    epochs: int = 10
-    batch_size: int = 32
+    knn: bool = TaskSchema.do_knn
+    lr: float = TaskSchema.learning_rate
+    epochs: int = TaskSchema.epochs
+    batch_size: int = TaskSchema.batch_size_train
     weight_decay: float = 0.0
+    # null = LayerNorm + Linear (X-ARES); an int adds one hidden layer of that width
     hidden_dim: int | None = None
+    # cosine decay per epoch from lr to decay_fraction * lr
     decay_fraction: float = 0.1
     k: int = 10
     temperature: float = 0.07
     seed: int = 42
+    # auto = cuda when available, else cpu
     device: str = "auto"
     # which hidden layer the heads read: null = the encoder's output, N (negative from the end), or
-    # "weighted" (learned softmax weights over every layer, trained with the probe)
+    # "weighted" (learned softmax weights over every layer, trained with the probe, as SUPERB does)
     layer: Any = None
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "lr", "k", "temperature"):
+            require_number(f"head.{key}", getattr(self, key))
+        for key in ("weight_decay", "decay_fraction"):
+            require_number(f"head.{key}", getattr(self, key), inclusive=True)
+        if self.hidden_dim is not None:
+            require_number("head.hidden_dim", self.hidden_dim)
+        layer = self.layer
+        if not (layer is None or layer == WEIGHTED or (isinstance(layer, int) and not isinstance(layer, bool))):
+            raise ConfigError(f"head.layer={layer!r}; use null (the encoder's output), a layer number or weighted")
 
     @property
     def torch_device(self) -> torch.device:

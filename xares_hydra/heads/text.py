@@ -73,7 +73,7 @@ def transformers_module() -> ModuleType:
     except ImportError as err:
         raise ConfigError(
             f"this head needs the Python package 'transformers' ({err}); "
-            "install it with: pip install 'xares-hydra[huggingface]'"
+            "install it with: pip install 'transformers>=4.56' (a dependency of xares-hydra)"
         ) from err
 
 

@@ -20,9 +20,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from xares_hydra.heads import TASK_DEFAULTS
+
 TASK_DEFAULT = "task default"
-# head value -> the task value it defaults to in conf/head/probe.yaml
-HEAD_TASK_DEFAULTS = {"lr": "learning_rate", "epochs": "epochs", "batch_size": "batch_size_train", "knn": "do_knn"}
 # head values that are not settings: the seed is aggregated over, the device does not change a score's meaning
 _NOT_SETTINGS = ("seed", "device", "name")
 
@@ -35,13 +35,13 @@ def setting_of(record: dict[str, Any]) -> dict[str, Any]:
     for key, value in sorted((record.get("head") or {}).items()):
         if key in _NOT_SETTINGS:
             continue
-        task_key = HEAD_TASK_DEFAULTS.get(key)
+        task_key = TASK_DEFAULTS.get(key)
         is_default = task_key in task and normalised(task[task_key]) == normalised(value)
         head[key] = TASK_DEFAULT if is_default and task_key not in changed_task_keys else normalised(value)
     task_changes = {
         key: normalised(_at(task, key))
         for key in sorted(changed_task_keys)
-        if key not in HEAD_TASK_DEFAULTS.values() and key != "name"
+        if key not in TASK_DEFAULTS.values() and key != "name"
     }
     compat = config.get("compat") or {}
     return {

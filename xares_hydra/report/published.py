@@ -3,7 +3,7 @@
 Tasks are listed in the README's row order under the README's names. Every number is the README's
 main (current) number except LibriSpeech-100h: there the README prints two per encoder, the current
 one and the X-ARES v0.1.3 one in parentheses. The v0.1.3 number is the comparable one for
-xares-hydra, whose task settings are X-ARES 0.1.3's (``reference/xares_tasks.json``), so it is the
+xares-hydra, whose task settings are X-ARES 0.1.3's (its ``xares/task`` definitions), so it is the
 ``score`` of that cell; the current number is kept for display (``as_printed``). The weighted
 averages are the README's printed values (X-ARES computed them with the current LibriSpeech numbers).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xares_hydra.suites import suite_tasks
+from xares_hydra.config.suites import suite_tasks
 
 PUBLISHED_ENCODERS = ("dasheng", "wav2vec2", "whisper", "data2vec")
 PUBLISHED_SOURCE = "X-ARES README, baseline results (https://github.com/jimbozhang/xares)"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from xares_hydra.config.instantiate import build_encoder, make_cwd_importable, target_object
+from xares_hydra.config.schema import DataSchema, EncodeSchema, Layers
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.encode.contract import padding_invariant
 from xares_hydra.encode.embed import EncodeSettings
 from xares_hydra.encode.encoder_spec import (
@@ -21,28 +24,31 @@ from xares_hydra.encode.encoder_spec import (
     spec_from_config,
     spec_from_instance,
 )
-from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings, resolve_device
-from xares_hydra.instantiate import build_encoder, make_cwd_importable, target_object
 
 FRAME_TASK_TYPES = ("frame", "asr")
+T = TypeVar("T")
 
 
 def plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True, enum_to_str=True) if OmegaConf.is_config(node) else node
 
 
+def typed(node: Any, schema: type[T]) -> T:
+    """A group's typed object (its schema's range and choice checks run as it is built)."""
+    return schema(**plain(node))
+
+
+def picked(target: type[T], values: Mapping[str, Any], **given: Any) -> T:
+    """``target`` built from the ``values`` it has a field for, and ``given``."""
+    names = {item.name for item in dataclasses.fields(target)}  # type: ignore[arg-type]
+    return target(**{key: value for key, value in values.items() if key in names and key not in given}, **given)
+
+
 def data_options(cfg: DictConfig) -> DataOptions:
-    return DataOptions(
-        data_root=Path(cfg.paths.data_root).expanduser(),
-        zenodo_api=cfg.data.zenodo_api,
-        timeout=float(cfg.data.timeout),
-        retries=int(cfg.data.retries),
-        force_download=bool(cfg.data.force_download),
-        mini=bool(cfg.data.mini),
-        allow_http=bool(cfg.data.allow_http),
-        allowed_hosts=tuple(str(host) for host in cfg.data.allowed_hosts),
-    )
+    data = plain(cfg.data)
+    return picked(DataOptions, data, data_root=Path(cfg.paths.data_root).expanduser(),
+                  allowed_hosts=tuple(data["allowed_hosts"]))  # fmt: skip
 
 
 def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool) -> dict[str, Any]:
@@ -68,55 +74,39 @@ def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool)
 
 
 def batching(cfg: DictConfig) -> str:
-    return "xares" if cfg.compat.pad_batches else str(cfg.encode.batching)
+    return "xares" if cfg.compat.pad_batches else str(typed(cfg.encode, EncodeSchema).batching)
 
 
 def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
-    keep_frames = cfg.encode.keep_frames
-    if keep_frames != "auto" and not isinstance(keep_frames, bool):
-        raise ConfigError(f"encode.keep_frames={keep_frames!r}; use auto, true or false")
-    return EncodeSettings(
-        batch_size=int(cfg.encode.batch_size),
-        max_batch_seconds=float(cfg.encode.max_batch_seconds),
-        buffer_seconds=float(cfg.encode.buffer_seconds),
-        decode_threads=int(cfg.encode.decode_threads),
+    encode = typed(cfg.encode, EncodeSchema)
+    return picked(
+        EncodeSettings,
+        dataclasses.asdict(encode),
         # frame and ASR heads read frames whatever the setting; auto keeps them for those only
-        keep_frames=keep_frames is True or task.task_type in FRAME_TASK_TYPES,
+        keep_frames=encode.keep_frames is True or task.task_type in FRAME_TASK_TYPES,
         autocast=cfg.encode.autocast,
         crop_length=task.crop_length,
         pad_short_crops=bool(cfg.compat.pad_short_crops),
-        force=bool(cfg.encode.force),
         layers=all_layers(cfg),
-        frame_layers=tuple(int(layer) for layer in cfg.encode.frame_layers),
+        frame_layers=tuple(encode.frame_layers),
         limits=read_limits(cfg),
         batching=batching(cfg),
     )
 
 
 def read_limits(cfg: DictConfig) -> ReadLimits:
-    """The data bounds (checked positive or null by ``validate``)."""
-    bounds = {key: cfg.data[key] for key in ("max_clip_seconds", "max_member_bytes", "max_label_bytes")}
-    return ReadLimits(
-        max_clip_seconds=None if bounds["max_clip_seconds"] is None else float(bounds["max_clip_seconds"]),
-        max_member_bytes=None if bounds["max_member_bytes"] is None else int(bounds["max_member_bytes"]),
-        max_label_bytes=None if bounds["max_label_bytes"] is None else int(bounds["max_label_bytes"]),
-    )
+    """The data bounds (checked positive or null by the data schema)."""
+    return picked(ReadLimits, dataclasses.asdict(typed(cfg.data, DataSchema)))
 
 
 def all_layers(cfg: DictConfig) -> bool:
     """Whether to encode every hidden layer: ``encode.layers=all``, or ``auto`` with a ``head.layer`` set."""
-    choice = cfg.encode.layers
-    if choice not in ("auto", "all", "last"):
-        raise ConfigError(f"encode.layers={choice!r}; use auto, all or last")
-    return choice == "all" or (choice == "auto" and cfg.head.layer is not None)
+    choice = typed(cfg.encode, EncodeSchema).layers
+    return choice == Layers.all or (choice == Layers.auto and cfg.head.layer is not None)
 
 
 def head_settings(cfg: DictConfig) -> HeadSettings:
-    settings = HeadSettings(**plain(cfg.head))
-    layer = settings.layer
-    if not (layer is None or layer == WEIGHTED or (isinstance(layer, int) and not isinstance(layer, bool))):
-        raise ConfigError(f"head.layer={layer!r}; use null (the encoder's output), a layer number or weighted")
-    return settings
+    return typed(cfg.head, HeadSettings)
 
 
 def encoder_spec(

@@ -6,13 +6,10 @@
 - each encoder that still has shards to encode: built and checked against the encoder contract
   once (a missing checkpoint or a broken encoder stops the sweep before job 1, not at job 4); a
   head sweep over a complete cache never builds it. Jobs then skip their own contract check;
-- the data root: a warning when it exists but holds none of the tasks asked for;
-- parallel jobs (joblib launcher) on a machine without a GPU: at most one per core at a time.
+- the data root: a warning when it exists but holds none of the tasks asked for.
 
-Hydra composes each job's config three times before the job runs (these checks, the basic sweeper's
-validation of the batch, the launcher), about 0.1 s each (0.3 s for a task with a thousand classes).
-Composition depends only on the config name and the overrides, so for the sweep the config loader keeps
-each job's first composition (pickled, a few dozen kB) and hands out copies (``ComposedJobs``).
+The jobs' configs are composed once for the sweep (``compose_memo``); the number of parallel jobs is
+bounded by ``parallel_jobs``.
 
 Runs in the process that launches the sweep (``on_multirun_start``), so it works the same with the
 basic, joblib and submitit launchers. Only the basic sweeper lists its jobs in advance; other
@@ -22,19 +19,18 @@ sweepers (Optuna) are searches, and their jobs check for themselves.
 from __future__ import annotations
 
 import logging
-import pickle
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hydra.core.config_loader import ConfigLoader
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json, write_json
+from xares_hydra.config.compose_memo import ComposedJobs
+from xares_hydra.config.settings import data_options, device, encode_settings, encoder_spec, plain
 from xares_hydra.data.prepare import data_root_warning, find_shards
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.data.zenodo import read_ready_marker
@@ -42,15 +38,12 @@ from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import require_passing, run_checks
 from xares_hydra.encode.encoder_spec import EncoderSpec, default_name
 from xares_hydra.encode.loaded import loaded_encoder
-from xares_hydra.encode.placement import jobs_at_once, usable_cores, visible_gpu_count
 from xares_hydra.errors import XaresError
-from xares_hydra.settings import data_options, device, encode_settings, encoder_spec, plain
 
 log = logging.getLogger("xares")
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
-JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 CHECKS_FILE = ".sweep_checks.json"
 PROBE_SECONDS = 5.0
 
@@ -93,50 +86,6 @@ def check_sweep(config: DictConfig) -> None:
         log.info("Encoder %s passes the encoder contract (checked once for the sweep)", spec.name)
         passed.append(identity)
     write_json(Path(config.hydra.sweep.dir) / CHECKS_FILE, {"contract_passed": passed})
-
-
-def limit_parallel_jobs(config: DictConfig) -> None:
-    """Without a GPU, a joblib sweep runs at most one job per core at a time (``placement.jobs_at_once``)."""
-    launcher = config.hydra.launcher
-    if launcher.get("_target_") != JOBLIB_LAUNCHER:
-        return
-    requested = int(launcher.get("n_jobs") or -1)
-    cores = usable_cores()
-    on_gpu = config.get("device") != "cpu" and visible_gpu_count() > 0
-    jobs = jobs_at_once(requested, cores, on_gpu)
-    if jobs == requested:
-        return
-    if requested > 0:
-        log.warning(
-            "hydra.launcher.n_jobs=%d on %d CPU cores and no GPU: running %d jobs at a time (more CPU-bound jobs "
-            "than cores only add start-up and contention); every job still runs",
-            requested, cores, jobs,
-        )  # fmt: skip
-    with read_write(launcher), open_dict(launcher):
-        launcher.n_jobs = jobs
-
-
-class ComposedJobs:
-    """``load_sweep_config`` that composes each job's config once per sweep; every call gets its own copy."""
-
-    def __init__(self, compose: Callable[[DictConfig, list[str]], DictConfig]) -> None:
-        self.compose = compose
-        self.kept: dict[tuple[str, tuple[str, ...], tuple[str, ...]], bytes] = {}
-
-    @classmethod
-    def install(cls, loader: ConfigLoader) -> None:
-        """On Hydra's config loader (the one its sweeper and launchers use), fresh for each sweep."""
-        compose = loader.load_sweep_config
-        loader.load_sweep_config = cls(getattr(compose, "compose", compose))  # type: ignore[method-assign]
-
-    def __call__(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        hydra_overrides = tuple(str(item) for item in master_config.hydra.overrides.hydra)
-        key = (str(master_config.hydra.job.config_name), hydra_overrides, tuple(sweep_overrides))
-        if key not in self.kept:
-            self.kept[key] = pickle.dumps(self.compose(master_config, list(sweep_overrides)))
-        config = pickle.loads(self.kept[key])
-        OmegaConf.copy_cache(from_config=master_config, to_config=config)
-        return config
 
 
 def contract_checked(sweep_dir: Path, encoder_identity: str) -> bool:

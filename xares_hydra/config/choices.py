@@ -1,0 +1,78 @@
+"""The names a key allows: a config group's packaged options, "did you mean", and ``xares --help``.
+
+Imports neither torch nor Hydra, so ``xares --help`` and a mistyped ``task=urbansound8K`` answer at once.
+``xares --help`` skips Hydra's help machinery, which deep-copies its config repository for every config
+group (seconds on a small machine): the groups and options are read from the config files, the header
+and footer are the app's ``hydra.help`` texts. With overrides, Hydra's own help is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+from importlib import resources
+from importlib.abc import Traversable
+
+import yaml
+
+CHECKED_GROUPS = ("task", "encoder", "head")
+HIDDEN_GROUPS = ("hydra", "schema")
+# with another config source the packaged options are not the whole list: leave the check to Hydra
+EXTRA_SOURCE_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "hydra.searchpath")
+
+
+def closest(name: str, known: Iterable[str], limit: int = 3) -> list[str]:
+    """The known names nearest to ``name`` (case-insensitive), best first."""
+    by_lower = {item.lower(): item for item in known}
+    return [by_lower[match] for match in difflib.get_close_matches(name.lower(), list(by_lower), n=limit, cutoff=0.6)]
+
+
+def did_you_mean(name: str, known: Iterable[str], show: Callable[[str], str] = str) -> str:
+    """``did you mean a or b?`` for the known names closest to ``name``; empty when none is close."""
+    matches = closest(name, known)
+    return f"did you mean {' or '.join(show(match) for match in matches)}?" if matches else ""
+
+
+def group_options(folder: Traversable, prefix: str = "") -> list[str]:
+    """A config group's options, sorted; an option in a sub-folder is named by its path (``task=demo/sounds``)."""
+    options = []
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.name.startswith("__"):
+            options.extend(group_options(entry, f"{prefix}{entry.name}/"))
+        elif entry.name.endswith(".yaml"):
+            options.append(prefix + entry.name.removesuffix(".yaml"))
+    return sorted(options)
+
+
+def unknown_choice_message(arguments: Sequence[str]) -> str | None:
+    """One line for the first unknown ``group=name`` override, with "did you mean"; None when all exist."""
+    if any(argument.split("=")[0] in EXTRA_SOURCE_FLAGS for argument in arguments):
+        return None
+    for argument in arguments:
+        group, equals, value = argument.partition("=")
+        if not equals or group not in CHECKED_GROUPS or any(mark in value for mark in "()${}'\"*"):
+            continue
+        known = group_options(resources.files("xares_hydra.conf") / group)
+        for name in value.split(","):
+            if name and name not in known:
+                hint = did_you_mean(name, known, f"{group}=".__add__)
+                return f"{group}={name} does not exist; {hint + ' ' if hint else ''}available: {', '.join(known)}"
+    return None
+
+
+def quick_help() -> str:
+    conf = resources.files("xares_hydra.conf")
+    help_texts = yaml.safe_load(conf.joinpath("config.yaml").read_text())["hydra"]["help"]
+    groups = {
+        folder.name: group_options(folder)
+        for folder in conf.iterdir()
+        if folder.is_dir() and folder.name not in HIDDEN_GROUPS and not folder.name.startswith("__")
+    }
+    listing = "\n".join(f"{group}: {', '.join(options)}" for group, options in sorted(groups.items()) if options)
+    return (
+        f"{help_texts['header']}\n== Configuration groups ==\n"
+        f"Compose your configuration from these groups (group=option):\n\n{listing}\n\n"
+        "== Config ==\nOverride anything in the config (foo.bar=value). `xares --cfg job [overrides]` prints the\n"
+        "composed config; `xares [overrides] --help` prints it below these groups.\n\n"
+        f"{help_texts['footer']}"
+    )

@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DataOptions:
     data_root: Path
-    zenodo_api: str
-    timeout: float
-    retries: int
+    zenodo_api: str = "https://zenodo.org/api"
+    timeout: float = 60.0
+    retries: int = 3
     force_download: bool = False
     mini: bool = False
     allow_http: bool = False

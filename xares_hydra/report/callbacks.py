@@ -22,9 +22,9 @@ from omegaconf import DictConfig
 from xares_hydra.atomic import read_json
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.errors import Status, XaresError
-from xares_hydra.report.cli import write_reports
 from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.record import RECORD_FILE
+from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import distinguishing_overrides, records_in
 from xares_hydra.sweep_checks import check_sweep, limit_parallel_jobs
 

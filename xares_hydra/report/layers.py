@@ -20,7 +20,8 @@ from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.encode.cache import WEIGHTED
-from xares_hydra.report.summary import format_score, latest_scored, variant_of
+from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.summary import format_score, latest_scored
 
 LAYERS_STEM = "layers"
 # the trained probe: the head whose per-layer scores and weights are drawn
@@ -47,12 +48,13 @@ class LayerCurve:
 def layer_curves(records: list[dict[str, Any]]) -> list[LayerCurve]:
     """The curves of every (task, encoder, mode, setting other than the layer) with layer records."""
     curves: dict[tuple[str, str, str], LayerCurve] = {}
-    for record in latest_scored(records):
-        layer = record.get("head", {}).get("layer")
-        score = record["scores"].get(LAYER_SLOT)
-        if layer is None or score is None:
+    layered = [record for record in latest_scored(records) if record["head"].get("layer") is not None]
+    labels = column_labels(layered, leave_out=("layer",))
+    for record in layered:
+        layer, score = record["head"]["layer"], record["scores"].get(LAYER_SLOT)
+        if score is None:
             continue
-        encoder = " ".join([record["encoder"]["name"], _setting_without_layer(record)]).strip()
+        encoder = labels[column_key(record, leave_out=("layer",))]
         key = (record["task"]["name"], encoder, record.get("mode", "default"))
         task_label = record["task"].get("formal_name") or record["task"]["name"]
         curve = curves.setdefault(key, LayerCurve(key[0], task_label, encoder, key[2]))
@@ -69,11 +71,6 @@ def mean_weights(rounds: dict[str, dict[str, Any]]) -> list[float] | None:
     """The learned layer weights averaged over evaluation rounds (folds)."""
     weights = [entry["layer_weights"] for entry in rounds.values() if entry.get("layer_weights")]
     return [round(float(value), 6) for value in np.mean(weights, axis=0)] if weights else None
-
-
-def _setting_without_layer(record: dict[str, Any]) -> str:
-    kept = [item for item in variant_of(record).split() if not item.startswith("head.layer=")]
-    return f"[{' '.join(kept)}]" if kept else ""
 
 
 def _count_from_the_start(curve: LayerCurve) -> None:

@@ -2,7 +2,7 @@
 
 The weighted average of a head over a set of tasks is sum(score * weight) / sum(weight), over
 the tasks that produced a score (X-ARES weights, roughly each test set's size). Records are
-grouped by encoder, mode and the overrides that are not the task, so a sweep over
+grouped by encoder, mode and resolved setting (``identity.column_key``), so a sweep over
 ``head.lr=1e-3,1e-2`` yields one average per learning rate. The seed is never part of that key:
 records that differ only in the seed (``seed=0,1,2``) are repeats of one setting, averaged per seed
 and shown as mean ± std over the seeds with their number; heads without a seed (kNN) count once.
@@ -41,17 +41,8 @@ _GROUPING_OVERRIDE_KEYS = (
     *("data.zenodo_api", "data.timeout", "data.retries", "data.force_download", "data.allow_http"),
     *("data.allowed_hosts", "record.", "report."),
 )
-# a seed repeats a setting, it never makes a new one (so a head search cannot "select" a seed)
-_SEED_OVERRIDE_KEYS = ("seed=", "head.seed=")
 # heads that fit without a seed: one record of a seed sweep stands for all
 SEEDLESS_HEADS = ("knn",)
-
-
-def variant_of(record: dict[str, Any]) -> str:
-    """The overrides a record was run with, the seed left out: for run names and per-layer lines (columns
-    use ``identity.column_key``, which leaves the seed out too)."""
-    overrides = record.get("overrides", [])
-    return distinguishing_overrides(item for item in overrides if not item.lstrip("+~").startswith(_SEED_OVERRIDE_KEYS))
 
 
 def seed_of(record: dict[str, Any]) -> Any:

@@ -56,7 +56,15 @@ from xares_hydra.report.statistics import (
     percentile_interval,
     permutation_p,
 )
-from xares_hydra.report.summary import HEAD_SLOTS, by_seed, is_public_xares_task, latest_scored, setting_key
+from xares_hydra.report.summary import (
+    HEAD_SLOTS,
+    by_seed,
+    format_score,
+    is_public_xares_task,
+    latest_scored,
+    setting_key,
+    weighted_mean,
+)
 
 HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
 AVERAGE_SCOPES = {"public": "Weighted Average (public tasks)", "all": "Weighted Average (all tasks)"}
@@ -94,11 +102,7 @@ class Cell:
     interval: Interval | None = None
 
     def text(self) -> str:
-        if self.printed:
-            return self.printed
-        text = f"{self.score:.3f} ± {self.std:.3f}" if self.std is not None else f"{self.score:.3f}"
-        text += f" {self.interval.text()}" if self.interval else ""
-        return text + (f" ({self.seeds} seeds)" if self.seeds > 1 else "")
+        return self.printed or format_score(self.score, self.std, self.seeds, self.interval, zero_std=True)
 
 
 @dataclass(frozen=True)
@@ -108,9 +112,7 @@ class Average:
     interval: Interval | None = None
 
     def text(self) -> str:
-        if self.score is None:
-            return "-"
-        return f"{self.score:.3f}" + (f" {self.interval.text()}" if self.interval else "")
+        return format_score(self.score, interval=self.interval)
 
 
 @dataclass(frozen=True)
@@ -299,9 +301,9 @@ def _column_average(
         if (name, column.label) in cells and (scope == "all" or row.public)
     ]
     weights = np.array([float(row.weight or 0) for row, _ in counted])
-    if not counted or weights.sum() == 0:
+    score = weighted_mean([cell.score for _, cell in counted], weights)
+    if score is None:
         return Average(None, 0)
-    score = float(np.dot(weights, [cell.score for _, cell in counted]) / weights.sum())
     draws = [draw for row, _ in counted if (draw := resampled.get((row.name, column.label))) is not None]
     interval = None
     if statistics.resamples and len(draws) == len(counted):

@@ -28,6 +28,7 @@ from xares_hydra.console import stdout_console
 from xares_hydra.errors import Status
 from xares_hydra.report.identity import column_key, column_labels
 from xares_hydra.report.record import RECORD_FILE, load_records
+from xares_hydra.report.statistics import Interval
 
 if TYPE_CHECKING:
     from xares_hydra.encode.checker import CheckResult
@@ -119,18 +120,22 @@ SCOPES = {
 }
 
 
+def weighted_mean(scores: Sequence[float], weights: Sequence[float]) -> float | None:
+    """sum(score x weight) / sum(weight); None when the weights sum to 0."""
+    total = float(np.sum(weights))
+    return float(np.dot(weights, scores) / total) if total else None
+
+
 def weighted_average(records: Iterable[dict[str, Any]], slot: str, scope: str = "all") -> tuple[float | None, int]:
     """(average, number of tasks counted) of one head slot over the tasks in ``scope``."""
     include = SCOPES[scope]
-    total, weights, counted = 0.0, 0.0, 0
-    for record in records:
-        if record["status"] != Status.OK or slot not in record["scores"] or not include(record["task"]):
-            continue
-        weight = float(record["task"]["eval_weight"])
-        total += record["scores"][slot]["score"] * weight
-        weights += weight
-        counted += 1
-    return (total / weights if weights else None), counted
+    counted = [
+        record
+        for record in records
+        if record["status"] == Status.OK and slot in record["scores"] and include(record["task"])
+    ]
+    weights = [float(record["task"]["eval_weight"]) for record in counted]
+    return weighted_mean([record["scores"][slot]["score"] for record in counted], weights), len(counted)
 
 
 def seed_averaged(
@@ -199,11 +204,19 @@ def _row(record: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     return row
 
 
-def format_score(value: float | None, std: float | None = None, seeds: int = 1) -> str:
-    """``0.853``, ``0.853 ± 0.004`` (std over folds or seeds) and `` (3 seeds)`` when there are several."""
+def format_score(
+    value: float | None,
+    std: float | None = None,
+    seeds: int = 1,
+    interval: Interval | None = None,
+    zero_std: bool = False,
+) -> str:
+    """``0.853``, ``0.853 ± 0.004`` (std over folds or seeds; a std of 0 only with ``zero_std``, as the
+    leaderboard prints it), `` [low, high]`` (the interval) and `` (3 seeds)`` when there are several."""
     if value is None:
         return "-"
-    text = f"{value:.3f} ± {std:.3f}" if std else f"{value:.3f}"
+    text = f"{value:.3f} ± {std:.3f}" if std or (zero_std and std is not None) else f"{value:.3f}"
+    text += f" {interval.text()}" if interval else ""
     return f"{text} ({seeds} seeds)" if seeds > 1 else text
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -120,7 +121,7 @@ SCOPES = {
 }
 
 
-def weighted_mean(scores: Sequence[float], weights: Sequence[float]) -> float | None:
+def weighted_mean(scores: Sequence[float], weights: ArrayLike) -> float | None:
     """sum(score x weight) / sum(weight); None when the weights sum to 0."""
     total = float(np.sum(weights))
     return float(np.dot(weights, scores) / total) if total else None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+from collections.abc import Callable
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -397,28 +398,45 @@ def leaderboard_markdown(board: Leaderboard) -> str:
 
 
 def _markdown_table(table: HeadTable) -> list[str]:
-    lines = [
-        "| Task | " + " | ".join(column.label for column in table.columns) + " |",
-        "|:--|" + "--:|" * len(table.columns),
-    ]
-    for row in table.rows:
-        best = table.best_in_row(row)
-        texts = [_bold(_marked_text(table, row, column), column.label in best) for column in table.columns]
-        lines.append(f"| {row.label}{'[^priv]' if row.private else ''} | " + " | ".join(texts) + " |")
-    for scope, title in AVERAGE_SCOPES.items():
-        texts = [_average(table, scope, column).text() for column in table.columns]
-        lines.append(f"| **{title}** | " + " | ".join(texts) + " |")
+    header, rows, averages = _grid(table, "markdown")
     counts = [f"{_average(table, 'public', c).tasks} / {_average(table, 'all', c).tasks}" for c in table.columns]
-    lines.append("| Tasks averaged (public / all) | " + " | ".join(counts) + " |")
-    return lines
+    rows += [*averages, ["Tasks averaged (public / all)", *counts]]
+    return [_markdown_row(header), "|:--|" + "--:|" * len(table.columns), *map(_markdown_row, rows)]
+
+
+def _markdown_row(cells: list[str]) -> str:
+    return f"| {' | '.join(cells)} |"
 
 
 def _average(table: HeadTable, scope: str, column: Column) -> Average:
     return table.averages.get((scope, column.label), Average(None, 0))
 
 
-def _bold(text: str, bold: bool) -> str:
-    return f"**{text}**" if bold else text
+# per format: bold, escape, the private task's mark, averages followed by their task count
+_FORMATS: dict[str, tuple[Callable[[str], str], Callable[[str], str], str, bool]] = {
+    "markdown": (lambda text: f"**{text}**", str, "[^priv]", False),
+    "rich": (lambda text: f"[bold]{text}[/bold]", escape, " (private)", True),
+    "latex": (lambda text: f"\\textbf{{{text}}}", lambda text: _latex(text), "", False),
+}
+
+
+def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """The head table as text cells in one format: its header, a row per task (the row's best in bold) and a
+    row per weighted average (titled in bold, except in LaTeX)."""
+    bold, escaped, private, counted = _FORMATS[form]
+    header = ["Task", *(escaped(column.label) for column in table.columns)]
+    rows = []
+    for row in table.rows:
+        best = table.best_in_row(row)
+        texts = [(escaped(_marked_text(table, row, column)), column.label in best) for column in table.columns]
+        label = escaped(row.label) + (private if row.private else "")
+        rows.append([label, *(bold(text) if is_best else text for text, is_best in texts)])
+    averages = []
+    for scope, title in AVERAGE_SCOPES.items():
+        cells = [_average(table, scope, column) for column in table.columns]
+        texts = [escaped(cell.text()) + (f" ({cell.tasks})" if counted else "") for cell in cells]
+        averages.append([escaped(title) if form == "latex" else bold(title), *texts])
+    return header, rows, averages
 
 
 def _marked_text(table: HeadTable, row: TaskRow, column: Column) -> str:
@@ -559,23 +577,15 @@ def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> 
 def leaderboard_tables(board: Leaderboard) -> list[Table]:
     tables = []
     for head in board.tables:
+        header, rows, averages = _grid(head, "rich")
         table = Table(title=f"{head.title} · {board.mode} mode", caption="(n): tasks averaged")
-        table.add_column("Task")
-        for column in head.columns:
-            table.add_column(escape(column.label), justify="right", style="dim" if column.published else None)
-        for row in head.rows:
-            best = head.best_in_row(row)
-            texts = [_rich_bold(_marked_text(head, row, column), column.label in best) for column in head.columns]
-            table.add_row(escape(row.label) + (" (private)" if row.private else ""), *texts)
-        for scope, title in AVERAGE_SCOPES.items():
-            texts = [f"{_average(head, scope, c).text()} ({_average(head, scope, c).tasks})" for c in head.columns]
-            table.add_row(f"[bold]{title}[/bold]", *texts)
+        table.add_column(header[0])
+        for label, column in zip(header[1:], head.columns):
+            table.add_column(label, justify="right", style="dim" if column.published else None)
+        for cells in rows + averages:
+            table.add_row(*cells)
         tables.append(table)
     return tables
-
-
-def _rich_bold(text: str, bold: bool) -> str:
-    return f"[bold]{escape(text)}[/bold]" if bold else escape(text)
 
 
 def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
@@ -669,17 +679,9 @@ def leaderboard_latex(board: Leaderboard) -> str:
             f"\\caption{{{_latex(table.title)} ({_latex(board.mode)} mode)}}",
             "\\begin{tabular}{l" + "r" * len(table.columns) + "}",
             "\\toprule",
-            "Task & " + " & ".join(_latex(column.label) for column in table.columns) + " \\\\",
-            "\\midrule",
         ]
-        for row in table.rows:
-            best = table.best_in_row(row)
-            texts = [_latex_cell(_marked_text(table, row, c), c.label in best) for c in table.columns]
-            parts.append(_latex(row.label) + " & " + " & ".join(texts) + " \\\\")
-        parts.append("\\midrule")
-        for scope, title in AVERAGE_SCOPES.items():
-            texts = [_latex(_average(table, scope, column).text()) for column in table.columns]
-            parts.append(_latex(title) + " & " + " & ".join(texts) + " \\\\")
+        header, rows, averages = _grid(table, "latex")
+        parts += [_latex_row(header), "\\midrule", *map(_latex_row, rows), "\\midrule", *map(_latex_row, averages)]
         parts += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     return "\n".join(parts)
 
@@ -693,5 +695,5 @@ def _latex(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(character, character) for character in text)
 
 
-def _latex_cell(text: str, bold: bool) -> str:
-    return f"\\textbf{{{_latex(text)}}}" if bold else _latex(text)
+def _latex_row(cells: list[str]) -> str:
+    return " & ".join(cells) + " \\\\"

@@ -428,10 +428,10 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
     rows = []
     for row in table.rows:
         best = table.best_in_row(row)
-        texts = [(escaped(_marked_text(table, row, column)), column.label in best) for column in table.columns]
+        marked = [(escaped(_marked_text(table, row, column)), column.label in best) for column in table.columns]
         label = escaped(row.label) + (private if row.private else "")
-        rows.append([label, *(bold(text) if is_best else text for text, is_best in texts)])
-    averages = []
+        rows.append([label, *(bold(text) if is_best else text for text, is_best in marked)])
+    averages: list[list[str]] = []
     for scope, title in AVERAGE_SCOPES.items():
         cells = [_average(table, scope, column) for column in table.columns]
         texts = [escaped(cell.text()) + (f" ({cell.tasks})" if counted else "") for cell in cells]

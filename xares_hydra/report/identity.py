@@ -94,7 +94,7 @@ def column_labels(records: Iterable[dict[str, Any]], leave_out: Collection[str] 
         shown = {key: _label_values(columns[key], leave_out) for key in keys}
         differing = sorted({name for values in shown.values() for name in values if _varies(shown, name)})
         for key in keys:
-            parts = [f"{name}={_text(shown[key][name])}" for name in differing if name in shown[key]]
+            parts = [f"{name}={setting_text(shown[key][name])}" for name in differing if name in shown[key]]
             labels[key] = f"{encoder} [{', '.join(parts)}]" if parts else encoder
         _tell_apart_by_identity(labels, keys, columns)
     return labels
@@ -134,7 +134,8 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _text(value: Any) -> str:
+def setting_text(value: Any) -> str:
+    """A setting's value as labels show it: floats to 4 significant digits."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

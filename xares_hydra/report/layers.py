@@ -22,6 +22,7 @@ from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.report.identity import column_key, column_labels
 from xares_hydra.report.summary import format_score, latest_scored
+from xares_hydra.report.table import markdown_table, rich_table
 
 LAYERS_STEM = "layers"
 # the trained probe: the head whose per-layer scores and weights are drawn
@@ -111,15 +112,13 @@ def layers_markdown(curves: list[LayerCurve]) -> str:
     lines = [f"# Score per hidden layer ({LAYER_SLOT.upper()} probe)", ""]
     for members in _by_task(curves).values():
         layers = _layers_of(members)
-        lines += [f"## {members[0].task_label}", ""]
-        lines.append("| Encoder | " + " | ".join(f"L{layer}" for layer in layers) + " | weighted | learned weights |")
-        lines.append("|:--|" + "--:|" * len(layers) + "--:|:--|")
+        rows = []
         for curve in members:
             best = max(curve.scores.values()) if curve.scores else None
             cells = [_cell(curve.scores.get(layer), best) for layer in layers]
-            row = [curve.label, *cells, format_score(curve.weighted), _format_weights(curve.weights)]
-            lines.append("| " + " | ".join(row) + " |")
-        lines.append("")
+            rows.append([curve.label, *cells, format_score(curve.weighted), _format_weights(curve.weights)])
+        header = ["Encoder", *(f"L{layer}" for layer in layers), "weighted", "learned weights"]
+        lines += [f"## {members[0].task_label}", "", *markdown_table(header, rows, "l" + "r" * len(layers) + "rl"), ""]
     lines.append("Bold: the best single layer. weighted: the probe on softmax-weighted layers (SUPERB), trained with")
     lines.append("its weights; learned weights: layer 0 first, averaged over folds.")
     return "\n".join(lines) + "\n"
@@ -145,13 +144,10 @@ def layers_csv(curves: list[LayerCurve]) -> str:
 
 def layers_table(curves: list[LayerCurve]) -> Table:
     layers = _layers_of(curves)
-    table = Table(title=f"score per hidden layer ({LAYER_SLOT.upper()})")
-    for column in ("task", "encoder", *(f"L{layer}" for layer in layers), "weighted"):
-        table.add_column(column, justify="left" if column in ("task", "encoder") else "right")
-    for curve in curves:
-        cells = [format_score(curve.scores.get(layer)) for layer in layers]
-        table.add_row(curve.task, curve.label, *cells, format_score(curve.weighted))
-    return table
+    rows = [[curve.task, curve.label, *(format_score(curve.scores.get(layer)) for layer in layers),
+             format_score(curve.weighted)] for curve in curves]  # fmt: skip
+    header = ["task", "encoder", *(f"L{layer}" for layer in layers), "weighted"]
+    return rich_table(f"score per hidden layer ({LAYER_SLOT.upper()})", header, rows, "ll" + "r" * (len(layers) + 1))
 
 
 def _by_task(curves: list[LayerCurve]) -> dict[str, list[LayerCurve]]:

@@ -66,6 +66,7 @@ from xares_hydra.report.summary import (
     setting_key,
     weighted_mean,
 )
+from xares_hydra.report.table import markdown_table, rich_table
 
 HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
 AVERAGE_SCOPES = {"public": "Weighted Average (public tasks)", "all": "Weighted Average (all tasks)"}
@@ -400,12 +401,11 @@ def leaderboard_markdown(board: Leaderboard) -> str:
 def _markdown_table(table: HeadTable) -> list[str]:
     header, rows, averages = _grid(table, "markdown")
     counts = [f"{_average(table, 'public', c).tasks} / {_average(table, 'all', c).tasks}" for c in table.columns]
-    rows += [*averages, ["Tasks averaged (public / all)", *counts]]
-    return [_markdown_row(header), "|:--|" + "--:|" * len(table.columns), *map(_markdown_row, rows)]
+    return markdown_table(header, [*rows, *averages, ["Tasks averaged (public / all)", *counts]], _align(table))
 
 
-def _markdown_row(cells: list[str]) -> str:
-    return f"| {' | '.join(cells)} |"
+def _align(table: HeadTable) -> str:
+    return "l" + "r" * len(table.columns)
 
 
 def _average(table: HeadTable, scope: str, column: Column) -> Average:
@@ -578,13 +578,9 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
     tables = []
     for head in board.tables:
         header, rows, averages = _grid(head, "rich")
-        table = Table(title=f"{head.title} · {board.mode} mode", caption="(n): tasks averaged")
-        table.add_column(header[0])
-        for label, column in zip(header[1:], head.columns):
-            table.add_column(label, justify="right", style="dim" if column.published else None)
-        for cells in rows + averages:
-            table.add_row(*cells)
-        tables.append(table)
+        styles = [None, *("dim" if column.published else None for column in head.columns)]
+        title = f"{head.title} · {board.mode} mode"
+        tables.append(rich_table(title, header, rows + averages, _align(head), "(n): tasks averaged", styles))
     return tables
 
 
@@ -677,7 +673,7 @@ def leaderboard_latex(board: Leaderboard) -> str:
             "\\begin{table}[t]",
             "\\centering",
             f"\\caption{{{_latex(table.title)} ({_latex(board.mode)} mode)}}",
-            "\\begin{tabular}{l" + "r" * len(table.columns) + "}",
+            f"\\begin{{tabular}}{{{_align(table)}}}",
             "\\toprule",
         ]
         header, rows, averages = _grid(table, "latex")

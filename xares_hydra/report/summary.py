@@ -30,6 +30,7 @@ from xares_hydra.errors import Status
 from xares_hydra.report.identity import column_key, column_labels
 from xares_hydra.report.record import RECORD_FILE, load_records
 from xares_hydra.report.statistics import Interval
+from xares_hydra.report.table import markdown_table, rich_table
 
 if TYPE_CHECKING:
     from xares_hydra.encode.checker import CheckResult
@@ -222,40 +223,34 @@ def format_score(
 
 
 def summary_table(summary: Summary, title: str = "xares results") -> Table:
-    table = Table(title=title)
-    for column in ("task", "encoder", "mode", "variant", "seed", "status", "metric", "weight", "MLP", "kNN"):
-        table.add_column(column, justify="right" if column in ("weight", "MLP", "kNN") else "left")
-    for row in summary.rows:
-        status = row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]"
-        table.add_row(
-            row["task"] + (" (private)" if row["private"] else ""),
-            row["encoder"],
-            row["mode"],
-            row["variant"] or "-",
-            str(row["seed"]) if row["seed"] is not None else "-",
-            status,
-            row["metric"] or "-",
-            f"{row['weight']:g}" if row["weight"] is not None else "-",
-            format_score(row["mlp"], row["mlp_std"]),
-            format_score(row["knn"], row["knn_std"]),
-        )
-    return table
+    header = ["task", "encoder", "mode", "variant", "seed", "status", "metric", "weight", "MLP", "kNN"]
+    return rich_table(title, header, [_console_row(row) for row in summary.rows], "lllllllrrr")
+
+
+def _console_row(row: dict[str, Any]) -> list[str]:
+    status = row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]"
+    return [
+        row["task"] + (" (private)" if row["private"] else ""),
+        row["encoder"],
+        row["mode"],
+        row["variant"] or "-",
+        str(row["seed"]) if row["seed"] is not None else "-",
+        status,
+        row["metric"] or "-",
+        f"{row['weight']:g}" if row["weight"] is not None else "-",
+        format_score(row["mlp"], row["mlp_std"]),
+        format_score(row["knn"], row["knn_std"]),
+    ]
 
 
 def averages_table(summary: Summary) -> Table:
-    table = Table(title="weighted averages: sum(score x weight) / sum(weight) (tasks counted)")
-    for column in ("encoder", "mode", "variant", "over tasks", "MLP", "kNN"):
-        table.add_column(column, justify="right" if column in ("MLP", "kNN") else "left")
-    for entry in summary.averages:
-        table.add_row(
-            entry["encoder"],
-            entry["mode"],
-            entry["variant"] or "-",
-            entry["scope"],
-            f"{_average_text(entry, 'mlp')} ({entry['mlp_tasks']})",
-            f"{_average_text(entry, 'knn')} ({entry['knn_tasks']})",
-        )
-    return table
+    rows = [
+        [entry["encoder"], entry["mode"], entry["variant"] or "-", entry["scope"],
+         *(f"{_average_text(entry, slot)} ({entry[f'{slot}_tasks']})" for slot in HEAD_SLOTS)]
+        for entry in summary.averages
+    ]  # fmt: skip
+    title = "weighted averages: sum(score x weight) / sum(weight) (tasks counted)"
+    return rich_table(title, ["encoder", "mode", "variant", "over tasks", "MLP", "kNN"], rows, "llllrr")
 
 
 def _average_text(entry: dict[str, Any], slot: str) -> str:
@@ -296,68 +291,44 @@ def _csv(summary: Summary) -> str:
 
 
 def _markdown(summary: Summary) -> str:
-    lines = [
-        "| Task | Encoder | Mode | Variant | Status | Metric | Weight | MLP | kNN |",
-        "|:--|:--|:--|:--|:--|:--|--:|--:|--:|",
-    ]
-    for row in summary.rows:
-        lines.append(
-            f"| {row['task']}{' (private)' if row['private'] else ''} | {row['encoder']} | {row['mode']} "
-            f"| {row['variant'] or '-'} | {row['status']} | {row['metric'] or '-'} "
-            f"| {row['weight'] if row['weight'] is not None else '-'} "
-            f"| {format_score(row['mlp'], row['mlp_std'])} | {format_score(row['knn'], row['knn_std'])} |"
-        )
-    for entry in summary.averages:
-        lines.append(
-            f"| **Weighted average ({entry['scope']} tasks)** | {entry['encoder']} | {entry['mode']} "
-            f"| {entry['variant'] or '-'} | | | | {_average_text(entry, 'mlp')} | {_average_text(entry, 'knn')} |"
-        )
-    return "\n".join(lines) + "\n"
+    rows = [
+        [f"{row['task']}{' (private)' if row['private'] else ''}", row["encoder"], row["mode"], row["variant"] or "-",
+         row["status"], row["metric"] or "-", "-" if row["weight"] is None else str(row["weight"]),
+         format_score(row["mlp"], row["mlp_std"]), format_score(row["knn"], row["knn_std"])]
+        for row in summary.rows
+    ] + [
+        [f"**Weighted average ({entry['scope']} tasks)**", entry["encoder"], entry["mode"], entry["variant"] or "-",
+         None, None, None, _average_text(entry, "mlp"), _average_text(entry, "knn")]
+        for entry in summary.averages
+    ]  # fmt: skip
+    header = ["Task", "Encoder", "Mode", "Variant", "Status", "Metric", "Weight", "MLP", "kNN"]
+    return "\n".join(markdown_table(header, rows, "llllllrrr")) + "\n"
 
 
 def record_table(record: dict[str, Any]) -> Table:
     """One run: the score of each head, per round (fold) and overall."""
     task, encoder = record["task"], record["encoder"]
-    table = Table(title=f"{task['formal_name']} · {encoder['name']} · {task['metric']} ({record['mode']} mode)")
-    table.add_column("head")
-    table.add_column("round")
-    table.add_column("test", justify="right")
-    table.add_column("valid", justify="right")
-    table.add_column("best epoch", justify="right")
-    table.add_column("selected on")
+    rows = []
     for slot, result in record["scores"].items():
         for name, entry in result["rounds"].items():
-            table.add_row(
-                slot,
-                name,
-                format_score(entry["test"]),
-                format_score(entry.get("valid")),
-                str(entry.get("best_epoch") or "-"),
-                entry.get("select_on") or "-",
-            )
+            rows.append([slot, name, format_score(entry["test"]), format_score(entry.get("valid")),
+                         str(entry.get("best_epoch") or "-"), entry.get("select_on") or "-"])  # fmt: skip
         mean = format_score(result["score"], result["std"])
-        table.add_row(f"[bold]{slot}[/bold]", "[bold]mean[/bold]", f"[bold]{mean}[/bold]", "", "", "")
-    return table
+        rows.append([f"[bold]{slot}[/bold]", "[bold]mean[/bold]", f"[bold]{mean}[/bold]", "", "", ""])
+    title = f"{task['formal_name']} · {encoder['name']} · {task['metric']} ({record['mode']} mode)"
+    return rich_table(title, ["head", "round", "test", "valid", "best epoch", "selected on"], rows, "llrrrl")
 
 
 def check_table(results: Sequence[CheckResult], encoder_name: str) -> Table:
-    table = Table(title=f"encoder contract checks: {encoder_name}")
-    table.add_column("check")
-    table.add_column("result")
-    table.add_column("detail")
-    for result in results:
-        table.add_row(result.name, "[green]pass[/green]" if result.passed else "[red]FAIL[/red]", result.detail)
-    return table
+    rows = [[result.name, "[green]pass[/green]" if result.passed else "[red]FAIL[/red]", result.detail]
+            for result in results]  # fmt: skip
+    return rich_table(f"encoder contract checks: {encoder_name}", ["check", "result", "detail"], rows)
 
 
 def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:
     """What the encoder's cache fingerprint was computed from, one input per row."""
-    table = Table(title=f"cache fingerprint {fingerprint}: its inputs (README, 'Cache key and results layout')")
-    table.add_column("input")
-    table.add_column("value")
-    for key, value in _flattened(document):
-        table.add_row(key, escape(str(value)))
-    return table
+    title = f"cache fingerprint {fingerprint}: its inputs (README, 'Cache key and results layout')"
+    return rich_table(title, ["input", "value"], [[key, escape(str(value))] for key, value in _flattened(document)])
 
 
 def _flattened(value: Any, prefix: str = "") -> list[tuple[str, Any]]:

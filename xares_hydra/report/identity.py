@@ -105,7 +105,7 @@ def _label_values(record: dict[str, Any], leave_out: Collection[str]) -> dict[st
     setting = setting_of(record, leave_out)
     config = {key: value for key, value in (record["encoder"].get("config") or {}).items() if key != "_target_"}
     head = {key: value for key, value in setting["head"].items() if value != TASK_DEFAULT}
-    return {**_flat(config), **_flat(setting["embedding"]), **_flat(setting["task"]), **head}
+    return {**flattened(config), **flattened(setting["embedding"]), **flattened(setting["task"]), **head}
 
 
 def _varies(shown: dict[str, dict[str, Any]], name: str) -> bool:
@@ -124,11 +124,12 @@ def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: di
                 labels[key] = f"{label[:-1]}, {identity}]" if label.endswith("]") else f"{label} [{identity}]"
 
 
-def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flattened(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested values by dotted key (``a.b``); an empty dict stays a value."""
     flat = {}
     for key, value in values.items():
         if isinstance(value, dict) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
+            flat.update(flattened(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat

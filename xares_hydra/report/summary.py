@@ -27,7 +27,7 @@ from rich.table import Table
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.console import stdout_console
 from xares_hydra.errors import Status
-from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.identity import column_key, column_labels, flattened
 from xares_hydra.report.record import RECORD_FILE, load_records
 from xares_hydra.report.statistics import Interval
 from xares_hydra.report.table import markdown_table, rich_table
@@ -328,10 +328,5 @@ def check_table(results: Sequence[CheckResult], encoder_name: str) -> Table:
 def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:
     """What the encoder's cache fingerprint was computed from, one input per row."""
     title = f"cache fingerprint {fingerprint}: its inputs (README, 'Cache key and results layout')"
-    return rich_table(title, ["input", "value"], [[key, escape(str(value))] for key, value in _flattened(document)])
-
-
-def _flattened(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(value, dict) and value:
-        return [item for key, inner in value.items() for item in _flattened(inner, f"{prefix}{key}.")]
-    return [(prefix.rstrip("."), value)]
+    rows = [[key, escape(str(value))] for key, value in flattened(document).items()]
+    return rich_table(title, ["input", "value"], rows)

@@ -58,7 +58,7 @@ class TaskInfo(BaseModel):
     model_config = _written("name", "metric", "higher_is_better", "eval_weight", "private")
     name: str
     formal_name: str | None = None
-    task_type: Literal["clip", "frame", "contrastive", "asr"] | None = None
+    task_type: str | None = Field(None, description="clip, frame, contrastive or asr.")
     metric: str | None = Field(
         None,
         description="Metric name (accuracy, mAP, EER, MAE, MSE, segmentf1_macro, "
@@ -188,7 +188,7 @@ class Record(BaseModel):
     reason: str | None = Field(None, description="Why the run is not ok.")
     task: TaskInfo
     encoder: EncoderInfo = EncoderInfo.model_validate({"name": "?"})
-    mode: Literal["default", "xares"] = Field(
+    mode: str = Field(
         "default", description="default: defects of X-ARES corrected; xares: compat=xares, X-ARES 0.1.3 behaviour."
     )
     device: str | None = Field(
@@ -292,7 +292,7 @@ def write_record(
         targets.append(results_root / record["encoder"]["name"] / record["task"]["name"] / f"{stem}.json")
     for slot in predictions or {}:
         record["scores"][slot]["predictions"] = predictions_file(stem, slot)
-    Record.model_validate(record)  # a record that could not be read back is never written
+    Record.model_validate_json(json.dumps(record, default=str))  # as written: a record that reads back
     written = []
     for path in targets:
         for slot, rounds in (predictions or {}).items():

@@ -14,7 +14,7 @@ from conftest import run_xares
 from xares_hydra.heads.predictions import load_predictions
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.diagnostics import confusion_matrix
-from xares_hydra.report.record import SCHEMA_FILE, load_records
+from xares_hydra.report.record import load_records, record_schema
 from xares_hydra.report.selection import select_trials
 
 SMALL = "++task.generator.args.scale=0.3"
@@ -46,13 +46,14 @@ def seed_sweep(tmp_path_factory) -> Path:
 def test_predictions_on_disk_reproduce_the_record_exactly_and_the_record_fits_its_schema(seed_sweep):
     records = scored_records(seed_sweep / "results")
     assert len(records) == 4
-    schema = json.loads(SCHEMA_FILE.read_text())
+    schema = record_schema()
     for record in records:
         jsonschema.validate(record, schema)
         documented = schema["properties"]
         assert set(record) - {"path"} <= set(documented), "every field of a record is documented"
         for part in ("task", "encoder"):
-            assert set(record[part]) <= set(documented[part]["properties"]), part
+            model = schema["$defs"][documented[part]["$ref"].rsplit("/", 1)[-1]]
+            assert set(record[part]) <= set(model["properties"]), part
         assert record["schema"] == 2
         assert_predictions_reproduce_scores(record)
         per_class = record["scores"]["mlp"]["per_class"]

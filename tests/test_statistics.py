@@ -18,7 +18,6 @@ from xares_hydra.heads.predictions import (
 )
 from xares_hydra.report.statistics import (
     NotComparable,
-    bootstrap_interval,
     bootstrap_scores,
     holm,
     paired_test,
@@ -42,11 +41,11 @@ def accuracy_run(hits: np.ndarray = HITS, keys=KEYS, targets=TARGETS) -> dict[st
 def test_bootstrap_interval_is_the_percentile_interval_of_hand_drawn_resamples():
     rng = np.random.default_rng(7)
     by_hand = [HITS[rng.integers(0, len(HITS), len(HITS))].mean() for _ in range(300)]
-    interval = bootstrap_interval([accuracy_run()], resamples=300, seed=7)
+    interval = percentile_interval(bootstrap_scores([accuracy_run()], resamples=300, seed=7))
     assert (interval.low, interval.high) == pytest.approx(tuple(np.percentile(by_hand, [2.5, 97.5])))
     assert interval.low < HITS.mean() < interval.high
-    assert bootstrap_interval([accuracy_run()], 300, seed=7) == interval, "seeded: repeats exactly"
-    assert bootstrap_interval([accuracy_run()], 300, seed=8) != interval
+    assert percentile_interval(bootstrap_scores([accuracy_run()], 300, seed=7)) == interval, "seeded: repeats exactly"
+    assert percentile_interval(bootstrap_scores([accuracy_run()], 300, seed=8)) != interval
 
 
 def test_kfold_clips_are_resampled_within_their_fold():

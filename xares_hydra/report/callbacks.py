@@ -24,9 +24,9 @@ from xares_hydra.config.parallel_jobs import limit_parallel_jobs
 from xares_hydra.config.sweep_checks import check_sweep
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.errors import Status, XaresError
-from xares_hydra.report.cli import write_reports
 from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.record import RECORD_FILE
+from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import distinguishing_overrides, records_in
 
 log = logging.getLogger("xares")

@@ -15,58 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from xares_hydra.atomic import write_json
 from xares_hydra.console import stdout_console
 from xares_hydra.errors import ConfigError
 from xares_hydra.report.compare import compare, comparison_table, write_comparison
-from xares_hydra.report.diagnostics import write_diagnostics
-from xares_hydra.report.layers import layer_curves, layers_table, write_layer_report
-from xares_hydra.report.leaderboard import (
-    StatisticsSettings,
-    build_leaderboard,
-    leaderboard_tables,
-    modes_of,
-    write_leaderboard,
-)
+from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.redact import redact_record
-from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
-from xares_hydra.report.summary import print_summary, records_in, summarise, write_summary
+from xares_hydra.report.reports import write_reports
+from xares_hydra.report.summary import records_in
 
 MODES = ("default", "xares")
-
-
-def write_reports(
-    records: list[dict[str, Any]],
-    folder: Path,
-    modes: Sequence[str] | None = None,
-    published: bool = True,
-    title: str = "xares results",
-    console: Console | None = None,
-    statistics: StatisticsSettings | None = None,
-    latex: bool = False,
-) -> list[Path]:
-    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode, for layer sweeps ``layers.*``, for
-    searches ``selection.*``, and the diagnostics (``classes.md``, ``figures/``)."""
-    console = console or stdout_console()
-    summary = summarise(records)
-    print_summary(summary, console, title=title)
-    written = write_summary(summary, folder)
-    for mode in modes or modes_of(records):
-        board = build_leaderboard(records, mode, published=published, statistics=statistics or StatisticsSettings())
-        for table in leaderboard_tables(board):
-            console.print(table)
-        written += write_leaderboard(board, folder, latex=latex)
-    curves = layer_curves(records)
-    if curves:
-        console.print(layers_table(curves))
-        written += write_layer_report(curves, folder)
-    selections = select_trials(records)
-    if is_search(selections):
-        console.print(selection_table(selections))
-        written += write_selection(selections, folder)
-    return written + write_diagnostics(records, folder)
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -26,6 +26,7 @@ from xares_hydra.report.leaderboard import Column, StatisticsSettings, column_of
 from xares_hydra.report.record import predictions_of
 from xares_hydra.report.statistics import Comparison, NotComparable, holm, paired_test
 from xares_hydra.report.summary import HEAD_SLOTS, by_seed, latest_scored
+from xares_hydra.report.table import markdown_table, rich_table
 
 SIGNIFICANT_MARK = "*"
 
@@ -136,27 +137,24 @@ def _row(item: TaskComparison, alpha: float) -> list[str]:
 
 
 HEADER = ["head", "task", "metric", "A", "B", "A - B", "interval", "p", "p (Holm)"]
+ALIGN = "lllrrrrrr"
 
 
 def comparison_table(a: Column, b: Column, comparisons: list[TaskComparison], alpha: float) -> Table:
-    table = Table(
-        title=f"A = {escape(a.label)} vs B = {escape(b.label)}",
+    return rich_table(
+        f"A = {escape(a.label)} vs B = {escape(b.label)}",
+        HEADER,
+        ([escape(text) for text in _row(item, alpha)] for item in comparisons),
+        ALIGN,
         caption=f"{SIGNIFICANT_MARK}: Holm-adjusted p < {alpha} over the tasks of a head",
     )
-    for column in HEADER:
-        table.add_column(column, justify="left" if column in ("head", "task", "metric") else "right")
-    for item in comparisons:
-        table.add_row(*(escape(text) for text in _row(item, alpha)))
-    return table
 
 
 def comparison_markdown(a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings) -> str:
     lines = [
         f"# {a.label} (A) vs {b.label} (B)",
         "",
-        "| " + " | ".join(HEADER) + " |",
-        "|:--|:--|:--|" + "--:|" * (len(HEADER) - 3),
-        *("| " + " | ".join(_row(item, statistics.alpha)) + " |" for item in comparisons),
+        *markdown_table(HEADER, (_row(item, statistics.alpha) for item in comparisons), ALIGN),
         "",
         f"A - B: difference of the scores (mean over seeds); interval: paired bootstrap over the test clips "
         f"({statistics.resamples} resamples, {statistics.confidence:.0%}); p: paired permutation test; "

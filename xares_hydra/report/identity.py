@@ -14,12 +14,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
+from xares_hydra.digest import canonical_json, json_sha256
 from xares_hydra.heads import TASK_DEFAULTS
 
 TASK_DEFAULT = "task default"
@@ -27,13 +26,14 @@ TASK_DEFAULT = "task default"
 _NOT_SETTINGS = ("seed", "device", "name")
 
 
-def setting_of(record: dict[str, Any]) -> dict[str, Any]:
+def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[str, Any]:
+    """The record's setting; head values named in ``leave_out`` (``layer``) left out."""
     config = record.get("config") or {}
     task = config.get("task") or {}
     changed_task_keys = _changed_task_keys(record.get("overrides", []))
     head = {}
     for key, value in sorted((record.get("head") or {}).items()):
-        if key in _NOT_SETTINGS:
+        if key in _NOT_SETTINGS or key in leave_out:
             continue
         task_key = TASK_DEFAULTS.get(key)
         is_default = task_key in task and normalised(task[task_key]) == normalised(value)
@@ -55,9 +55,9 @@ def setting_of(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def column_key(record: dict[str, Any]) -> str:
-    """The report column of a record: its setting without seed and device."""
-    return _digest(setting_of(record))
+def column_key(record: dict[str, Any], leave_out: Collection[str] = ()) -> str:
+    """The report column of a record: its setting without seed and device (and the head values in ``leave_out``)."""
+    return _digest(setting_of(record, leave_out))
 
 
 def record_identity(record: dict[str, Any]) -> str:
@@ -80,35 +80,35 @@ def device_type(record: dict[str, Any]) -> str | None:
     return None if device is None else str(device).split(":")[0]
 
 
-def column_labels(records: Iterable[dict[str, Any]]) -> dict[str, str]:
+def column_labels(records: Iterable[dict[str, Any]], leave_out: Collection[str] = ()) -> dict[str, str]:
     """``encoder [key=value ...]`` per column key, naming only what differs between that encoder's columns."""
     columns: dict[str, dict[str, Any]] = {}
     for record in records:
-        columns.setdefault(column_key(record), record)
+        columns.setdefault(column_key(record, leave_out), record)
     by_encoder: dict[str, list[str]] = defaultdict(list)
     for key, record in columns.items():
         by_encoder[record["encoder"]["name"]].append(key)
     labels = {}
     for encoder, keys in by_encoder.items():
-        shown = {key: _label_values(columns[key]) for key in keys}
+        shown = {key: _label_values(columns[key], leave_out) for key in keys}
         differing = sorted({name for values in shown.values() for name in values if _varies(shown, name)})
         for key in keys:
-            parts = [f"{name}={_text(shown[key][name])}" for name in differing if name in shown[key]]
+            parts = [f"{name}={setting_text(shown[key][name])}" for name in differing if name in shown[key]]
             labels[key] = f"{encoder} [{', '.join(parts)}]" if parts else encoder
         _tell_apart_by_identity(labels, keys, columns)
     return labels
 
 
-def _label_values(record: dict[str, Any]) -> dict[str, Any]:
+def _label_values(record: dict[str, Any], leave_out: Collection[str]) -> dict[str, Any]:
     """Settings by short name; a head value at its task default is left out (it is the default)."""
-    setting = setting_of(record)
+    setting = setting_of(record, leave_out)
     config = {key: value for key, value in (record["encoder"].get("config") or {}).items() if key != "_target_"}
     head = {key: value for key, value in setting["head"].items() if value != TASK_DEFAULT}
-    return {**_flat(config), **_flat(setting["embedding"]), **_flat(setting["task"]), **head}
+    return {**flattened(config), **flattened(setting["embedding"]), **flattened(setting["task"]), **head}
 
 
 def _varies(shown: dict[str, dict[str, Any]], name: str) -> bool:
-    return len({json.dumps(values.get(name), sort_keys=True, default=str) for values in shown.values()}) > 1
+    return len({canonical_json(values.get(name)) for values in shown.values()}) > 1
 
 
 def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: dict[str, dict[str, Any]]) -> None:
@@ -123,17 +123,19 @@ def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: di
                 labels[key] = f"{label[:-1]}, {identity}]" if label.endswith("]") else f"{label} [{identity}]"
 
 
-def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flattened(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested values by dotted key (``a.b``); an empty dict stays a value."""
     flat = {}
     for key, value in values.items():
         if isinstance(value, dict) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
+            flat.update(flattened(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat
 
 
-def _text(value: Any) -> str:
+def setting_text(value: Any) -> str:
+    """A setting's value as labels show it: floats to 4 significant digits."""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -167,4 +169,4 @@ def _at(values: dict[str, Any], dotted: str) -> Any:
 
 
 def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:10]
+    return json_sha256(value)[:10]

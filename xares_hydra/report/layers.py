@@ -20,7 +20,9 @@ from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.encode.cache import WEIGHTED
-from xares_hydra.report.summary import format_score, latest_scored, variant_of
+from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.summary import format_score, latest_scored
+from xares_hydra.report.table import markdown_table, rich_table
 
 LAYERS_STEM = "layers"
 # the trained probe: the head whose per-layer scores and weights are drawn
@@ -47,12 +49,13 @@ class LayerCurve:
 def layer_curves(records: list[dict[str, Any]]) -> list[LayerCurve]:
     """The curves of every (task, encoder, mode, setting other than the layer) with layer records."""
     curves: dict[tuple[str, str, str], LayerCurve] = {}
-    for record in latest_scored(records):
-        layer = record.get("head", {}).get("layer")
-        score = record["scores"].get(LAYER_SLOT)
-        if layer is None or score is None:
+    layered = [record for record in latest_scored(records) if record["head"].get("layer") is not None]
+    labels = column_labels(layered, leave_out=("layer",))
+    for record in layered:
+        layer, score = record["head"]["layer"], record["scores"].get(LAYER_SLOT)
+        if score is None:
             continue
-        encoder = " ".join([record["encoder"]["name"], _setting_without_layer(record)]).strip()
+        encoder = labels[column_key(record, leave_out=("layer",))]
         key = (record["task"]["name"], encoder, record.get("mode", "default"))
         task_label = record["task"].get("formal_name") or record["task"]["name"]
         curve = curves.setdefault(key, LayerCurve(key[0], task_label, encoder, key[2]))
@@ -69,11 +72,6 @@ def mean_weights(rounds: dict[str, dict[str, Any]]) -> list[float] | None:
     """The learned layer weights averaged over evaluation rounds (folds)."""
     weights = [entry["layer_weights"] for entry in rounds.values() if entry.get("layer_weights")]
     return [round(float(value), 6) for value in np.mean(weights, axis=0)] if weights else None
-
-
-def _setting_without_layer(record: dict[str, Any]) -> str:
-    kept = [item for item in variant_of(record).split() if not item.startswith("head.layer=")]
-    return f"[{' '.join(kept)}]" if kept else ""
 
 
 def _count_from_the_start(curve: LayerCurve) -> None:
@@ -114,15 +112,13 @@ def layers_markdown(curves: list[LayerCurve]) -> str:
     lines = [f"# Score per hidden layer ({LAYER_SLOT.upper()} probe)", ""]
     for members in _by_task(curves).values():
         layers = _layers_of(members)
-        lines += [f"## {members[0].task_label}", ""]
-        lines.append("| Encoder | " + " | ".join(f"L{layer}" for layer in layers) + " | weighted | learned weights |")
-        lines.append("|:--|" + "--:|" * len(layers) + "--:|:--|")
+        rows = []
         for curve in members:
             best = max(curve.scores.values()) if curve.scores else None
             cells = [_cell(curve.scores.get(layer), best) for layer in layers]
-            row = [curve.label, *cells, format_score(curve.weighted), _format_weights(curve.weights)]
-            lines.append("| " + " | ".join(row) + " |")
-        lines.append("")
+            rows.append([curve.label, *cells, format_score(curve.weighted), _format_weights(curve.weights)])
+        header = ["Encoder", *(f"L{layer}" for layer in layers), "weighted", "learned weights"]
+        lines += [f"## {members[0].task_label}", "", *markdown_table(header, rows, "l" + "r" * len(layers) + "rl"), ""]
     lines.append("Bold: the best single layer. weighted: the probe on softmax-weighted layers (SUPERB), trained with")
     lines.append("its weights; learned weights: layer 0 first, averaged over folds.")
     return "\n".join(lines) + "\n"
@@ -148,13 +144,10 @@ def layers_csv(curves: list[LayerCurve]) -> str:
 
 def layers_table(curves: list[LayerCurve]) -> Table:
     layers = _layers_of(curves)
-    table = Table(title=f"score per hidden layer ({LAYER_SLOT.upper()})")
-    for column in ("task", "encoder", *(f"L{layer}" for layer in layers), "weighted"):
-        table.add_column(column, justify="left" if column in ("task", "encoder") else "right")
-    for curve in curves:
-        cells = [format_score(curve.scores.get(layer)) for layer in layers]
-        table.add_row(curve.task, curve.label, *cells, format_score(curve.weighted))
-    return table
+    rows = [[curve.task, curve.label, *(format_score(curve.scores.get(layer)) for layer in layers),
+             format_score(curve.weighted)] for curve in curves]  # fmt: skip
+    header = ["task", "encoder", *(f"L{layer}" for layer in layers), "weighted"]
+    return rich_table(f"score per hidden layer ({LAYER_SLOT.upper()})", header, rows, "ll" + "r" * (len(layers) + 1))
 
 
 def _by_task(curves: list[LayerCurve]) -> dict[str, list[LayerCurve]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+from collections.abc import Callable
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,16 @@ from xares_hydra.report.statistics import (
     percentile_interval,
     permutation_p,
 )
-from xares_hydra.report.summary import HEAD_SLOTS, by_seed, is_public_xares_task, latest_scored, setting_key
+from xares_hydra.report.summary import (
+    HEAD_SLOTS,
+    by_seed,
+    format_score,
+    is_public_xares_task,
+    latest_scored,
+    setting_key,
+    weighted_mean,
+)
+from xares_hydra.report.table import markdown_table, rich_table
 
 HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
 AVERAGE_SCOPES = {"public": "Weighted Average (public tasks)", "all": "Weighted Average (all tasks)"}
@@ -94,11 +104,7 @@ class Cell:
     interval: Interval | None = None
 
     def text(self) -> str:
-        if self.printed:
-            return self.printed
-        text = f"{self.score:.3f} ± {self.std:.3f}" if self.std is not None else f"{self.score:.3f}"
-        text += f" {self.interval.text()}" if self.interval else ""
-        return text + (f" ({self.seeds} seeds)" if self.seeds > 1 else "")
+        return self.printed or format_score(self.score, self.std, self.seeds, self.interval, zero_std=True)
 
 
 @dataclass(frozen=True)
@@ -108,9 +114,7 @@ class Average:
     interval: Interval | None = None
 
     def text(self) -> str:
-        if self.score is None:
-            return "-"
-        return f"{self.score:.3f}" + (f" {self.interval.text()}" if self.interval else "")
+        return format_score(self.score, interval=self.interval)
 
 
 @dataclass(frozen=True)
@@ -299,9 +303,9 @@ def _column_average(
         if (name, column.label) in cells and (scope == "all" or row.public)
     ]
     weights = np.array([float(row.weight or 0) for row, _ in counted])
-    if not counted or weights.sum() == 0:
+    score = weighted_mean([cell.score for _, cell in counted], weights)
+    if score is None:
         return Average(None, 0)
-    score = float(np.dot(weights, [cell.score for _, cell in counted]) / weights.sum())
     draws = [draw for row, _ in counted if (draw := resampled.get((row.name, column.label))) is not None]
     interval = None
     if statistics.resamples and len(draws) == len(counted):
@@ -395,28 +399,44 @@ def leaderboard_markdown(board: Leaderboard) -> str:
 
 
 def _markdown_table(table: HeadTable) -> list[str]:
-    lines = [
-        "| Task | " + " | ".join(column.label for column in table.columns) + " |",
-        "|:--|" + "--:|" * len(table.columns),
-    ]
-    for row in table.rows:
-        best = table.best_in_row(row)
-        texts = [_bold(_marked_text(table, row, column), column.label in best) for column in table.columns]
-        lines.append(f"| {row.label}{'[^priv]' if row.private else ''} | " + " | ".join(texts) + " |")
-    for scope, title in AVERAGE_SCOPES.items():
-        texts = [_average(table, scope, column).text() for column in table.columns]
-        lines.append(f"| **{title}** | " + " | ".join(texts) + " |")
+    header, rows, averages = _grid(table, "markdown")
     counts = [f"{_average(table, 'public', c).tasks} / {_average(table, 'all', c).tasks}" for c in table.columns]
-    lines.append("| Tasks averaged (public / all) | " + " | ".join(counts) + " |")
-    return lines
+    return markdown_table(header, [*rows, *averages, ["Tasks averaged (public / all)", *counts]], _align(table))
+
+
+def _align(table: HeadTable) -> str:
+    return "l" + "r" * len(table.columns)
 
 
 def _average(table: HeadTable, scope: str, column: Column) -> Average:
     return table.averages.get((scope, column.label), Average(None, 0))
 
 
-def _bold(text: str, bold: bool) -> str:
-    return f"**{text}**" if bold else text
+# per format: bold, escape, the private task's mark, averages followed by their task count
+_FORMATS: dict[str, tuple[Callable[[str], str], Callable[[str], str], str, bool]] = {
+    "markdown": (lambda text: f"**{text}**", str, "[^priv]", False),
+    "rich": (lambda text: f"[bold]{text}[/bold]", escape, " (private)", True),
+    "latex": (lambda text: f"\\textbf{{{text}}}", lambda text: _latex(text), "", False),
+}
+
+
+def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """The head table as text cells in one format: its header, a row per task (the row's best in bold) and a
+    row per weighted average (titled in bold, except in LaTeX)."""
+    bold, escaped, private, counted = _FORMATS[form]
+    header = ["Task", *(escaped(column.label) for column in table.columns)]
+    rows = []
+    for row in table.rows:
+        best = table.best_in_row(row)
+        marked = [(escaped(_marked_text(table, row, column)), column.label in best) for column in table.columns]
+        label = escaped(row.label) + (private if row.private else "")
+        rows.append([label, *(bold(text) if is_best else text for text, is_best in marked)])
+    averages: list[list[str]] = []
+    for scope, title in AVERAGE_SCOPES.items():
+        cells = [_average(table, scope, column) for column in table.columns]
+        texts = [escaped(cell.text()) + (f" ({cell.tasks})" if counted else "") for cell in cells]
+        averages.append([escaped(title) if form == "latex" else bold(title), *texts])
+    return header, rows, averages
 
 
 def _marked_text(table: HeadTable, row: TaskRow, column: Column) -> str:
@@ -557,23 +577,11 @@ def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> 
 def leaderboard_tables(board: Leaderboard) -> list[Table]:
     tables = []
     for head in board.tables:
-        table = Table(title=f"{head.title} · {board.mode} mode", caption="(n): tasks averaged")
-        table.add_column("Task")
-        for column in head.columns:
-            table.add_column(escape(column.label), justify="right", style="dim" if column.published else None)
-        for row in head.rows:
-            best = head.best_in_row(row)
-            texts = [_rich_bold(_marked_text(head, row, column), column.label in best) for column in head.columns]
-            table.add_row(escape(row.label) + (" (private)" if row.private else ""), *texts)
-        for scope, title in AVERAGE_SCOPES.items():
-            texts = [f"{_average(head, scope, c).text()} ({_average(head, scope, c).tasks})" for c in head.columns]
-            table.add_row(f"[bold]{title}[/bold]", *texts)
-        tables.append(table)
+        header, rows, averages = _grid(head, "rich")
+        styles = [None, *("dim" if column.published else None for column in head.columns)]
+        title = f"{head.title} · {board.mode} mode"
+        tables.append(rich_table(title, header, rows + averages, _align(head), "(n): tasks averaged", styles))
     return tables
-
-
-def _rich_bold(text: str, bold: bool) -> str:
-    return f"[bold]{escape(text)}[/bold]" if bold else escape(text)
 
 
 def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
@@ -665,19 +673,11 @@ def leaderboard_latex(board: Leaderboard) -> str:
             "\\begin{table}[t]",
             "\\centering",
             f"\\caption{{{_latex(table.title)} ({_latex(board.mode)} mode)}}",
-            "\\begin{tabular}{l" + "r" * len(table.columns) + "}",
+            f"\\begin{{tabular}}{{{_align(table)}}}",
             "\\toprule",
-            "Task & " + " & ".join(_latex(column.label) for column in table.columns) + " \\\\",
-            "\\midrule",
         ]
-        for row in table.rows:
-            best = table.best_in_row(row)
-            texts = [_latex_cell(_marked_text(table, row, c), c.label in best) for c in table.columns]
-            parts.append(_latex(row.label) + " & " + " & ".join(texts) + " \\\\")
-        parts.append("\\midrule")
-        for scope, title in AVERAGE_SCOPES.items():
-            texts = [_latex(_average(table, scope, column).text()) for column in table.columns]
-            parts.append(_latex(title) + " & " + " & ".join(texts) + " \\\\")
+        header, rows, averages = _grid(table, "latex")
+        parts += [_latex_row(header), "\\midrule", *map(_latex_row, rows), "\\midrule", *map(_latex_row, averages)]
         parts += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     return "\n".join(parts)
 
@@ -691,5 +691,5 @@ def _latex(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(character, character) for character in text)
 
 
-def _latex_cell(text: str, bold: bool) -> str:
-    return f"\\textbf{{{_latex(text)}}}" if bold else _latex(text)
+def _latex_row(cells: list[str]) -> str:
+    return " & ".join(cells) + " \\\\"

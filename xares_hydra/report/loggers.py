@@ -16,7 +16,7 @@ from typing import Any
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.encoders._optional import require
-from xares_hydra.report.summary import variant_of
+from xares_hydra.report.identity import column_key
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ class Point:
 
 
 def run_name(record: dict[str, Any]) -> str:
-    variant = variant_of(record)
-    return f"{record['task']['name']} · {record['encoder']['name']}" + (f" [{variant}]" if variant else "")
+    """``task · encoder [column key]``: runs of one setting (seeds aside) share the key (``identity.column_key``)."""
+    return f"{record['task']['name']} · {record['encoder']['name']} [{column_key(record)}]"
 
 
 def run_params(record: dict[str, Any]) -> dict[str, Any]:

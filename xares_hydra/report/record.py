@@ -6,13 +6,15 @@ resolved settings, encoder fingerprint, task version, seed, device type) so runs
 sweeps, a different setting never replaces another's record, and a leaderboard can be rebuilt
 without running anything. Each head's per-sample test predictions go next to both copies as
 ``<mode>-<identity hash>.<slot>.npz`` (named in ``scores.<slot>.predictions``). The fields are
-documented in ``record.schema.json`` (shipped here).
+written and read through ``Record``, whose JSON Schema ``record_schema()`` gives
+(``python -m xares_hydra.report.record`` prints it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import errno
+import json
 import logging
 import platform
 import shutil
@@ -23,7 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from xares_hydra.atomic import BYTES_TO_WRITE, read_json, write_json
 from xares_hydra.errors import Interrupted, Status, XaresError
@@ -36,10 +40,186 @@ log = logging.getLogger("xares")
 RECORD_SCHEMA = 2
 # schema 1 records (before per-sample predictions) still load; they get no intervals or tests
 READABLE_SCHEMAS = (1, 2)
-SCHEMA_FILE = Path(__file__).with_name("record.schema.json")
 RECORD_FILE = "result.json"
 _VERSIONED_PACKAGES = ("xares-hydra", "torch", "torchaudio", "numpy", "scikit-learn", "faiss-cpu", "hydra-core",
                        "webdataset", "soundfile", "transformers")  # fmt: skip
+
+
+Number = int | float  # ints stay ints: a record reads back as it was written
+
+
+def _written(*required: str, **schema: Any) -> ConfigDict:
+    """Extra keys allowed (records carry more than reports read); ``required``: what a written record always
+    has, in the schema, while reading also takes older and hand-made records without it."""
+    return ConfigDict(extra="allow", json_schema_extra={"required": list(required), **schema})
+
+
+class TaskInfo(BaseModel):
+    model_config = _written("name", "metric", "higher_is_better", "eval_weight", "private")
+    name: str
+    formal_name: str | None = None
+    task_type: str | None = Field(None, description="clip, frame, contrastive or asr.")
+    metric: str | None = Field(
+        None,
+        description="Metric name (accuracy, mAP, EER, MAE, MSE, segmentf1_macro, "
+        "segmentf1_micro, recallatk_r1, WER_inv).",
+    )
+    higher_is_better: bool = True
+    eval_weight: Number | None = Field(
+        None, description="Weight in the weighted average (X-ARES: about the test set size)."
+    )
+    private: bool = False
+    tags: list[str] | None = None
+    version: int | str | None = Field(None, description="Task definition version; changed definitions never mix.")
+    zenodo_id: int | str | None = None
+    kfold: bool | None = None
+    license: str | None = Field(None, description="The dataset's licence (task YAML); 'see source' where not recorded.")
+
+
+class EncoderInfo(BaseModel):
+    model_config = _written("name")
+    name: str
+    fingerprint: str | None = Field(
+        None, description="Hash of the encoder's config, weights identity and code: the embedding cache key."
+    )
+    identity: str | None = Field(
+        None,
+        description="Hash of the encoder's config, weights and code without "
+        "task-derived settings: one report column per identity.",
+    )
+    target: str | None = Field(None, description="The encoder class (_target_).")
+    config: dict[str, Any] | None = Field(
+        None, description="The encoder's resolved config (null for an encoder instance passed to the API)."
+    )
+    meta: dict[str, Any] | None = Field(None, description="The encoder YAML's meta block: license, paper, source.")
+    weight_files: dict[str, Any] | None = Field(
+        None, description="sha256 of every file or folder the encoder config names (checkpoints)."
+    )
+    sampling_rate: Number | None = None
+    output_dim: int | None = None
+    hop_size_in_ms: Number | None = None
+    class_: str | None = Field(None, alias="class", description="Module and class of the encoder object that encoded.")
+    parameters: int | None = Field(None, description="Parameter count of the encoder as loaded.")
+    weights_sha256: str | None = Field(None, description="sha256 of the encoder's weights as loaded.")
+    weights_revision: str | None = Field(None, description="Hub commit of Hugging Face weights.")
+    min_input_samples: int | None = Field(
+        None, description="Shortest input the encoder accepts; shorter clips are zero-padded to it."
+    )
+
+
+class Round(BaseModel):
+    """One evaluation round: 'test' for split tasks, the test fold's name for k-fold tasks."""
+
+    model_config = _written("test")
+    test: Number | None = None
+    valid: Number | None = Field(None, description="Best validation score (the epoch kept).")
+    best_epoch: int | None = None
+    train_on: str | None = None
+    select_on: str | None = None
+    test_on: str | None = None
+    n_train: int | None = None
+    n_valid: int | None = None
+    n_test: int | None = None
+    valid_history: list[Number] | None = Field(None, description="Validation metric after each epoch.")
+    train_loss_history: list[Number] | None = Field(None, description="Mean training loss of each epoch.")
+
+
+class PerClass(BaseModel):
+    """Per class over all rounds' test clips pooled: accuracy (single-label recall), AP (multi-label) or segment
+    F1 (frame tasks); null where a class has no test positives."""
+
+    measure: Literal["accuracy", "AP", "F1"]
+    classes: list[str]
+    values: list[Number | None]
+
+
+class HeadScore(BaseModel):
+    model_config = _written("head", "score", "std", "rounds")
+    head: str | None = Field(None, description="Registered head (linear_probe, knn, frame_probe, retrieval, asr).")
+    score: Number = Field(description="Mean over rounds (folds) of the test metric.")
+    std: Number | None = Field(None, description="Standard deviation over rounds (0 for one round).")
+    chance: Number | None = Field(
+        None,
+        description="Score of an uninformed predictor on these test targets "
+        "(majority class, mean prevalence, EER 0.5, constant prediction, 1/clips, 0).",
+    )
+    per_class: PerClass | None = None
+    predictions: str | None = Field(
+        None,
+        description="File name, next to this record, of the per-sample test "
+        "predictions (.npz; ASR texts in the .jsonl beside it). Absent with "
+        "record.predictions=false.",
+    )
+    seconds: Number | None = None
+    rounds: dict[str, Round] = Field(default_factory=dict, description="Per evaluation round.")
+
+
+class Record(BaseModel):
+    """One run: one task x one encoder x one head setting (seed included). Written as result.json in the Hydra job
+    folder and as <results_root>/<encoder>/<task>/<mode>-<hash>.json; each head's per-sample test predictions lie
+    next to it (scores.<slot>.predictions). Reports read only these files."""
+
+    model_config = _written(
+        "schema",
+        "status",
+        "reason",
+        "task",
+        "encoder",
+        "mode",
+        "head",
+        "scores",
+        "counts",
+        "timings",
+        "overrides",
+        "versions",
+        "created",
+        title="xares-hydra result record",
+    )
+    schema_: Literal[1, 2] = Field(
+        alias="schema",
+        description="Record format version (1: before per-sample "
+        "predictions, chance and per-class values; migrated on read).",
+    )
+    status: Status = Field(
+        Status.OK,
+        description="ok: scored; skipped: nothing to do (e.g. no frames); failed: an "
+        "error; unavailable: data could not be obtained.",
+    )
+    reason: str | None = Field(None, description="Why the run is not ok.")
+    task: TaskInfo
+    encoder: EncoderInfo = EncoderInfo.model_validate({"name": "?"})
+    mode: str = Field(
+        "default", description="default: defects of X-ARES corrected; xares: compat=xares, X-ARES 0.1.3 behaviour."
+    )
+    device: str | None = Field(
+        None, description="Device type the heads ran on (cpu, cuda); part of the record identity."
+    )
+    head: dict[str, Any] = Field(
+        default_factory=dict, description="Resolved head settings (the head config group), seed included."
+    )
+    scores: dict[str, HeadScore] = Field(description="Per head slot: mlp (the trained head of the task type) and knn.")
+    counts: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per partition: clips, crops, audio seconds, "
+        "skipped and warnings by reason; label_skips per partition.",
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="Where the data came from (Zenodo record and files, or the demo generator)."
+    )
+    timings: dict[str, Number] = Field(default_factory=dict, description="Seconds per stage and total.")
+    overrides: list[str] = Field(default_factory=list, description="Command-line overrides of the run.")
+    versions: dict[str, str] = Field(default_factory=dict)
+    created: str = Field("", description="UTC time, ISO 8601.")
+    host: str | None = None
+    threads: int | None = Field(
+        None, description="Torch threads the job ran with (cores / parallel jobs under the joblib launcher)."
+    )
+    config: dict[str, Any] = Field(default_factory=dict, description="The fully resolved Hydra config.")
+
+
+def record_schema() -> dict[str, Any]:
+    """The JSON Schema of a written record, generated from ``Record`` (``python -m xares_hydra.report.record``)."""
+    return Record.model_json_schema(by_alias=True)
 
 
 @dataclass
@@ -112,6 +292,7 @@ def write_record(
         targets.append(results_root / record["encoder"]["name"] / record["task"]["name"] / f"{stem}.json")
     for slot in predictions or {}:
         record["scores"][slot]["predictions"] = predictions_file(stem, slot)
+    Record.model_validate_json(json.dumps(record, default=str))  # as written: a record that reads back
     written = []
     for path in targets:
         for slot, rounds in (predictions or {}).items():
@@ -143,6 +324,12 @@ def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict
                 unreadable.append(f"{path}: {error}")
             continue
         if isinstance(document, dict) and document.get("schema") in READABLE_SCHEMAS and "scores" in document:
+            try:
+                Record.model_validate(document)
+            except ValidationError as error:
+                if unreadable is not None:
+                    unreadable.append(f"{path}: not a result record: {error}")
+                continue
             document.setdefault("path", str(path))
             records.append(document)
     return sorted(records, key=lambda record: record.get("created", ""))
@@ -223,3 +410,7 @@ def storage_problem(error: OSError) -> str | None:
     if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return f"cannot write {path}: {error.strerror}; point paths.* at a writable folder"
     return None
+
+
+if __name__ == "__main__":
+    print(json.dumps(record_schema(), indent=2))

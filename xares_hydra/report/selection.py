@@ -20,8 +20,9 @@ import numpy as np
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
-from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.identity import column_key, column_labels, setting_text
 from xares_hydra.report.summary import format_score, latest_scored, seed_averaged
+from xares_hydra.report.table import markdown_table, rich_table
 
 SEARCH_SLOT = "mlp"
 SELECTION_STEM = "selection"
@@ -174,42 +175,29 @@ def selection_markdown(selections: list[Selection]) -> str:
     lines = ["# Head search: trials chosen on the validation score", ""]
     for selection in selections:
         keys = selection.searched_keys()
+        rows = [
+            ["✓" if trial is selection.winner else "", *(setting_text(trial.head.get(key)) for key in keys),
+             format_score(trial.valid), format_score(trial.test, trial.test_std, trial.seeds)]
+            for trial in selection.trials
+        ]  # fmt: skip
+        header = ["chosen", *(f"head.{key}" for key in keys), "valid", "test"]
         lines += [f"### {selection.task} · {selection.encoder} ({selection.mode} mode, {selection.metric})", ""]
-        lines.append("| chosen | " + " | ".join(f"head.{key}" for key in keys) + " | valid | test |")
-        lines.append("|:--:|" + "--:|" * (len(keys) + 2))
-        for trial in selection.trials:
-            mark = "✓" if trial is selection.winner else ""
-            settings = " | ".join(_setting(trial.head.get(key)) for key in keys)
-            lines.append(
-                f"| {mark} | {settings} | {format_score(trial.valid)} "
-                f"| {format_score(trial.test, trial.test_std, trial.seeds)} |"
-            )
-        lines.append("")
-    lines += [
-        "### Weighted average of the chosen trials' test scores",
-        "",
-        "| encoder | mode | public | all |",
-        "|:--|:--|--:|--:|",
-    ]
-    for entry in selected_averages(selections):
-        lines.append(
-            f"| {entry['encoder']} | {entry['mode']} | {format_score(entry['public'])} ({entry['public_tasks']}) "
-            f"| {format_score(entry['all'])} ({entry['all_tasks']}) |"
-        )
+        lines += [*markdown_table(header, rows, "c" + "r" * (len(keys) + 2)), ""]
+    averages = [
+        [entry["encoder"], entry["mode"], *(f"{format_score(entry[scope])} ({entry[f'{scope}_tasks']})"
+                                            for scope in ("public", "all"))]
+        for entry in selected_averages(selections)
+    ]  # fmt: skip
+    lines += ["### Weighted average of the chosen trials' test scores", ""]
+    lines += markdown_table(["encoder", "mode", "public", "all"], averages, "llrr")
     return "\n".join(lines) + "\n"
 
 
-def _setting(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def selection_table(selections: list[Selection]) -> Table:
-    table = Table(title="head search: chosen on validation")
-    for column in ("task", "encoder", "mode", "trials", "chosen setting", "valid", "test"):
-        table.add_column(column, justify="right" if column in ("trials", "valid", "test") else "left")
+    rows = []
     for selection in selections:
         winner = selection.winner
-        table.add_row(
+        rows.append([
             selection.task,
             selection.encoder,
             selection.mode,
@@ -217,8 +205,9 @@ def selection_table(selections: list[Selection]) -> Table:
             (winner.variant or "(defaults)") if winner else "-",
             format_score(winner.valid) if winner else "-",
             format_score(winner.test, winner.test_std) if winner else "-",
-        )
-    return table
+        ])  # fmt: skip
+    header = ["task", "encoder", "mode", "trials", "chosen setting", "valid", "test"]
+    return rich_table("head search: chosen on validation", header, rows, "lllrlrr")
 
 
 def write_selection(selections: list[Selection], folder: Path) -> list[Path]:

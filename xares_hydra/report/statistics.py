@@ -149,10 +149,6 @@ def percentile_interval(scores: np.ndarray, confidence: float = 0.95) -> Interva
     return Interval(float(low), float(high))
 
 
-def bootstrap_interval(runs: Sequence[Run], resamples: int, seed: int, confidence: float = 0.95) -> Interval:
-    return percentile_interval(bootstrap_scores(runs, resamples, seed), confidence)
-
-
 def check_same_clips(a: Sequence[Run], b: Sequence[Run]) -> None:
     for run in [*a, *b]:
         if run.keys() != a[0].keys() or any(not np.array_equal(run[name].keys, a[0][name].keys) for name in a[0]):

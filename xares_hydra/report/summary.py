@@ -2,7 +2,7 @@
 
 The weighted average of a head over a set of tasks is sum(score * weight) / sum(weight), over
 the tasks that produced a score (X-ARES weights, roughly each test set's size). Records are
-grouped by encoder, mode and the overrides that are not the task, so a sweep over
+grouped by encoder, mode and resolved setting (``identity.column_key``), so a sweep over
 ``head.lr=1e-3,1e-2`` yields one average per learning rate. The seed is never part of that key:
 records that differ only in the seed (``seed=0,1,2``) are repeats of one setting, averaged per seed
 and shown as mean ± std over the seeds with their number; heads without a seed (kNN) count once.
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -26,8 +27,10 @@ from rich.table import Table
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.console import stdout_console
 from xares_hydra.errors import Status
-from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.identity import column_key, column_labels, flattened
 from xares_hydra.report.record import RECORD_FILE, load_records
+from xares_hydra.report.statistics import Interval
+from xares_hydra.report.table import markdown_table, rich_table
 
 if TYPE_CHECKING:
     from xares_hydra.encode.checker import CheckResult
@@ -41,17 +44,8 @@ _GROUPING_OVERRIDE_KEYS = (
     *("data.zenodo_api", "data.timeout", "data.retries", "data.force_download", "data.allow_http"),
     *("data.allowed_hosts", "record.", "report."),
 )
-# a seed repeats a setting, it never makes a new one (so a head search cannot "select" a seed)
-_SEED_OVERRIDE_KEYS = ("seed=", "head.seed=")
 # heads that fit without a seed: one record of a seed sweep stands for all
 SEEDLESS_HEADS = ("knn",)
-
-
-def variant_of(record: dict[str, Any]) -> str:
-    """The overrides a record was run with, the seed left out: for run names and per-layer lines (columns
-    use ``identity.column_key``, which leaves the seed out too)."""
-    overrides = record.get("overrides", [])
-    return distinguishing_overrides(item for item in overrides if not item.lstrip("+~").startswith(_SEED_OVERRIDE_KEYS))
 
 
 def seed_of(record: dict[str, Any]) -> Any:
@@ -128,18 +122,22 @@ SCOPES = {
 }
 
 
+def weighted_mean(scores: Sequence[float], weights: ArrayLike) -> float | None:
+    """sum(score x weight) / sum(weight); None when the weights sum to 0."""
+    total = float(np.sum(weights))
+    return float(np.dot(weights, scores) / total) if total else None
+
+
 def weighted_average(records: Iterable[dict[str, Any]], slot: str, scope: str = "all") -> tuple[float | None, int]:
     """(average, number of tasks counted) of one head slot over the tasks in ``scope``."""
     include = SCOPES[scope]
-    total, weights, counted = 0.0, 0.0, 0
-    for record in records:
-        if record["status"] != Status.OK or slot not in record["scores"] or not include(record["task"]):
-            continue
-        weight = float(record["task"]["eval_weight"])
-        total += record["scores"][slot]["score"] * weight
-        weights += weight
-        counted += 1
-    return (total / weights if weights else None), counted
+    counted = [
+        record
+        for record in records
+        if record["status"] == Status.OK and slot in record["scores"] and include(record["task"])
+    ]
+    weights = [float(record["task"]["eval_weight"]) for record in counted]
+    return weighted_mean([record["scores"][slot]["score"] for record in counted], weights), len(counted)
 
 
 def seed_averaged(
@@ -208,49 +206,51 @@ def _row(record: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     return row
 
 
-def format_score(value: float | None, std: float | None = None, seeds: int = 1) -> str:
-    """``0.853``, ``0.853 ± 0.004`` (std over folds or seeds) and `` (3 seeds)`` when there are several."""
+def format_score(
+    value: float | None,
+    std: float | None = None,
+    seeds: int = 1,
+    interval: Interval | None = None,
+    zero_std: bool = False,
+) -> str:
+    """``0.853``, ``0.853 ± 0.004`` (std over folds or seeds; a std of 0 only with ``zero_std``, as the
+    leaderboard prints it), `` [low, high]`` (the interval) and `` (3 seeds)`` when there are several."""
     if value is None:
         return "-"
-    text = f"{value:.3f} ± {std:.3f}" if std else f"{value:.3f}"
+    text = f"{value:.3f} ± {std:.3f}" if std or (zero_std and std is not None) else f"{value:.3f}"
+    text += f" {interval.text()}" if interval else ""
     return f"{text} ({seeds} seeds)" if seeds > 1 else text
 
 
 def summary_table(summary: Summary, title: str = "xares results") -> Table:
-    table = Table(title=title)
-    for column in ("task", "encoder", "mode", "variant", "seed", "status", "metric", "weight", "MLP", "kNN"):
-        table.add_column(column, justify="right" if column in ("weight", "MLP", "kNN") else "left")
-    for row in summary.rows:
-        status = row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]"
-        table.add_row(
-            row["task"] + (" (private)" if row["private"] else ""),
-            row["encoder"],
-            row["mode"],
-            row["variant"] or "-",
-            str(row["seed"]) if row["seed"] is not None else "-",
-            status,
-            row["metric"] or "-",
-            f"{row['weight']:g}" if row["weight"] is not None else "-",
-            format_score(row["mlp"], row["mlp_std"]),
-            format_score(row["knn"], row["knn_std"]),
-        )
-    return table
+    header = ["task", "encoder", "mode", "variant", "seed", "status", "metric", "weight", "MLP", "kNN"]
+    return rich_table(title, header, [_console_row(row) for row in summary.rows], "lllllllrrr")
+
+
+def _console_row(row: dict[str, Any]) -> list[str]:
+    status = row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]"
+    return [
+        row["task"] + (" (private)" if row["private"] else ""),
+        row["encoder"],
+        row["mode"],
+        row["variant"] or "-",
+        str(row["seed"]) if row["seed"] is not None else "-",
+        status,
+        row["metric"] or "-",
+        f"{row['weight']:g}" if row["weight"] is not None else "-",
+        format_score(row["mlp"], row["mlp_std"]),
+        format_score(row["knn"], row["knn_std"]),
+    ]
 
 
 def averages_table(summary: Summary) -> Table:
-    table = Table(title="weighted averages: sum(score x weight) / sum(weight) (tasks counted)")
-    for column in ("encoder", "mode", "variant", "over tasks", "MLP", "kNN"):
-        table.add_column(column, justify="right" if column in ("MLP", "kNN") else "left")
-    for entry in summary.averages:
-        table.add_row(
-            entry["encoder"],
-            entry["mode"],
-            entry["variant"] or "-",
-            entry["scope"],
-            f"{_average_text(entry, 'mlp')} ({entry['mlp_tasks']})",
-            f"{_average_text(entry, 'knn')} ({entry['knn_tasks']})",
-        )
-    return table
+    rows = [
+        [entry["encoder"], entry["mode"], entry["variant"] or "-", entry["scope"],
+         *(f"{_average_text(entry, slot)} ({entry[f'{slot}_tasks']})" for slot in HEAD_SLOTS)]
+        for entry in summary.averages
+    ]  # fmt: skip
+    title = "weighted averages: sum(score x weight) / sum(weight) (tasks counted)"
+    return rich_table(title, ["encoder", "mode", "variant", "over tasks", "MLP", "kNN"], rows, "llllrr")
 
 
 def _average_text(entry: dict[str, Any], slot: str) -> str:
@@ -291,71 +291,42 @@ def _csv(summary: Summary) -> str:
 
 
 def _markdown(summary: Summary) -> str:
-    lines = [
-        "| Task | Encoder | Mode | Variant | Status | Metric | Weight | MLP | kNN |",
-        "|:--|:--|:--|:--|:--|:--|--:|--:|--:|",
-    ]
-    for row in summary.rows:
-        lines.append(
-            f"| {row['task']}{' (private)' if row['private'] else ''} | {row['encoder']} | {row['mode']} "
-            f"| {row['variant'] or '-'} | {row['status']} | {row['metric'] or '-'} "
-            f"| {row['weight'] if row['weight'] is not None else '-'} "
-            f"| {format_score(row['mlp'], row['mlp_std'])} | {format_score(row['knn'], row['knn_std'])} |"
-        )
-    for entry in summary.averages:
-        lines.append(
-            f"| **Weighted average ({entry['scope']} tasks)** | {entry['encoder']} | {entry['mode']} "
-            f"| {entry['variant'] or '-'} | | | | {_average_text(entry, 'mlp')} | {_average_text(entry, 'knn')} |"
-        )
-    return "\n".join(lines) + "\n"
+    rows = [
+        [f"{row['task']}{' (private)' if row['private'] else ''}", row["encoder"], row["mode"], row["variant"] or "-",
+         row["status"], row["metric"] or "-", "-" if row["weight"] is None else str(row["weight"]),
+         format_score(row["mlp"], row["mlp_std"]), format_score(row["knn"], row["knn_std"])]
+        for row in summary.rows
+    ] + [
+        [f"**Weighted average ({entry['scope']} tasks)**", entry["encoder"], entry["mode"], entry["variant"] or "-",
+         None, None, None, _average_text(entry, "mlp"), _average_text(entry, "knn")]
+        for entry in summary.averages
+    ]  # fmt: skip
+    header = ["Task", "Encoder", "Mode", "Variant", "Status", "Metric", "Weight", "MLP", "kNN"]
+    return "\n".join(markdown_table(header, rows, "llllllrrr")) + "\n"
 
 
 def record_table(record: dict[str, Any]) -> Table:
     """One run: the score of each head, per round (fold) and overall."""
     task, encoder = record["task"], record["encoder"]
-    table = Table(title=f"{task['formal_name']} · {encoder['name']} · {task['metric']} ({record['mode']} mode)")
-    table.add_column("head")
-    table.add_column("round")
-    table.add_column("test", justify="right")
-    table.add_column("valid", justify="right")
-    table.add_column("best epoch", justify="right")
-    table.add_column("selected on")
+    rows = []
     for slot, result in record["scores"].items():
         for name, entry in result["rounds"].items():
-            table.add_row(
-                slot,
-                name,
-                format_score(entry["test"]),
-                format_score(entry.get("valid")),
-                str(entry.get("best_epoch") or "-"),
-                entry.get("select_on") or "-",
-            )
+            rows.append([slot, name, format_score(entry["test"]), format_score(entry.get("valid")),
+                         str(entry.get("best_epoch") or "-"), entry.get("select_on") or "-"])  # fmt: skip
         mean = format_score(result["score"], result["std"])
-        table.add_row(f"[bold]{slot}[/bold]", "[bold]mean[/bold]", f"[bold]{mean}[/bold]", "", "", "")
-    return table
+        rows.append([f"[bold]{slot}[/bold]", "[bold]mean[/bold]", f"[bold]{mean}[/bold]", "", "", ""])
+    title = f"{task['formal_name']} · {encoder['name']} · {task['metric']} ({record['mode']} mode)"
+    return rich_table(title, ["head", "round", "test", "valid", "best epoch", "selected on"], rows, "llrrrl")
 
 
 def check_table(results: Sequence[CheckResult], encoder_name: str) -> Table:
-    table = Table(title=f"encoder contract checks: {encoder_name}")
-    table.add_column("check")
-    table.add_column("result")
-    table.add_column("detail")
-    for result in results:
-        table.add_row(result.name, "[green]pass[/green]" if result.passed else "[red]FAIL[/red]", result.detail)
-    return table
+    rows = [[result.name, "[green]pass[/green]" if result.passed else "[red]FAIL[/red]", result.detail]
+            for result in results]  # fmt: skip
+    return rich_table(f"encoder contract checks: {encoder_name}", ["check", "result", "detail"], rows)
 
 
 def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:
     """What the encoder's cache fingerprint was computed from, one input per row."""
-    table = Table(title=f"cache fingerprint {fingerprint}: its inputs (README, 'Cache key and results layout')")
-    table.add_column("input")
-    table.add_column("value")
-    for key, value in _flattened(document):
-        table.add_row(key, escape(str(value)))
-    return table
-
-
-def _flattened(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(value, dict) and value:
-        return [item for key, inner in value.items() for item in _flattened(inner, f"{prefix}{key}.")]
-    return [(prefix.rstrip("."), value)]
+    title = f"cache fingerprint {fingerprint}: its inputs (README, 'Cache key and results layout')"
+    rows = [[key, escape(str(value))] for key, value in flattened(document).items()]
+    return rich_table(title, ["input", "value"], rows)

@@ -1,0 +1,39 @@
+"""The one table writer: a header and rows of text cells, with one alignment letter per column (``l``eft,
+``r``ight, ``c``entre), as Markdown lines or a rich table for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from rich.table import Table
+
+_MARKDOWN_ALIGN = {"l": ":--", "r": "--:", "c": ":--:"}
+_RICH_ALIGN: dict[str, Literal["left", "right", "center"]] = {"l": "left", "r": "right", "c": "center"}
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str | None]], align: str) -> list[str]:
+    """A None cell is left blank (``| |``), an empty one padded as any other (``|  |``)."""
+    return [_markdown_row(header), "|" + "".join(f"{_MARKDOWN_ALIGN[a]}|" for a in align), *map(_markdown_row, rows)]
+
+
+def _markdown_row(cells: Sequence[str | None]) -> str:
+    return "|" + "|".join(" " if cell is None else f" {cell} " for cell in cells) + "|"
+
+
+def rich_table(
+    title: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    align: str = "",
+    caption: str | None = None,
+    styles: Sequence[str | None] = (),
+) -> Table:
+    """Columns not given an alignment are left-aligned, those not given a style plain."""
+    table = Table(title=title, caption=caption)
+    for index, name in enumerate(header):
+        style = styles[index] if index < len(styles) else None
+        table.add_column(name, justify=_RICH_ALIGN[align[index] if index < len(align) else "l"], style=style)
+    for row in rows:
+        table.add_row(*row)
+    return table

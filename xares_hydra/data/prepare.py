@@ -127,18 +127,12 @@ def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: Da
     try:
         with _removed_when_done(options.data_root / f".zenodo-{task.zenodo_id}.lock") as lock, FileLock(str(lock)):
             return _download_or_link(task, record, directory, options)
-    except DataUnavailable:
-        if created:
-            _remove_if_only_locks(directory)
+    except DataUnavailable:  # leave no empty task folder behind after a download that fetched nothing
+        if created and directory.is_dir() and all(path.name.endswith(".lock") for path in directory.iterdir()):
+            shutil.rmtree(directory, ignore_errors=True)
         raise
     finally:
         (directory / ZENODO_LOCK).unlink(missing_ok=True)
-
-
-def _remove_if_only_locks(directory: Path) -> None:
-    """Leave no empty task folder behind after a download that fetched nothing."""
-    if directory.is_dir() and all(path.name.endswith(".lock") for path in directory.iterdir()):
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _ready(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any] | None:

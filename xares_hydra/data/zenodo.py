@@ -184,8 +184,9 @@ def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Cal
     if offset == file.size and offset > 0:
         return
     with session.fetch(file.url, {"Range": f"bytes={offset}-"} if offset else {}) as response:
-        if offset and not _resumes_at(response, offset):
-            offset = 0
+        resumed_at = response.headers.get("Content-Range", "").partition(" ")[2].partition("-")[0]  # "bytes 1-9/10"
+        if offset and not (response.status_code == 206 and resumed_at == str(offset)):
+            offset = 0  # the server sends the whole file
         length = response.headers.get("Content-Length", "")
         expected = file.size or (offset + int(length) if length.isdigit() else None)
         if expected is not None:
@@ -201,12 +202,6 @@ def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Cal
                     raise _Interrupted(f"the download from {file.url} broke off: {_reason(error)}") from None
     if expected is not None and offset < expected:
         raise _Interrupted(f"the connection to {file.url} closed after {offset} of {expected} bytes of {file.key}")
-
-
-def _resumes_at(response: requests.Response, offset: int) -> bool:
-    """True when the server answered the Range request with the bytes from ``offset`` on (206)."""
-    content_range = response.headers.get("Content-Range", "")  # "bytes 100-999/1000"
-    return response.status_code == 206 and content_range.partition(" ")[2].partition("-")[0] == str(offset)
 
 
 def _part_size(part: Path) -> int:

@@ -1,17 +1,10 @@
-"""The demo tasks: what each one's clips hold, their labels, and the generators that write them.
-
-Each generator writes small shards in X-ARES's on-disk format whose classes are audible in the signal:
-a log-mel encoder scores far above chance, a content-independent one at chance. Nuisance factors (pitch
-within a class's range, gain, background noise at 10-30 dB SNR, onset, duration, channels) are randomised.
-
-Everything is a pure function of ``(name, seed, args)``: the same seed gives byte-identical shards.
-Every clip draws from its own generator seeded by (seed, task, shard, position), so shrinking one
-split does not change the clips of another.
-"""
+"""The demo tasks: small X-ARES-format shards whose classes are audible (a log-mel encoder scores far above chance),
+nuisances randomised. Each clip's generator is seeded by (seed, task, shard, position): the same seed gives the same
+bytes, and shrinking one split does not change another's clips."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from xares_hydra.atomic import remove_stale_parts
-from xares_hydra.demo.shards import Clip, write_clips
+from xares_hydra.demo.shards import write_clips
 from xares_hydra.demo.signals import (
     Source,
     beep_pulses,
@@ -55,8 +48,6 @@ CAPTION_DURATIONS = (2.0, 3.0, 4.0)
 EVENT_CLIP_SECONDS = 5.0
 AUDIO_FORMATS = ("flac", "wav", "ogg", "mp3")
 
-
-# ---------------------------------------------------------------- class tables
 
 SOUNDS: dict[str, Source] = {
     "tone": partial(steady_tone, low=200, high=2000),
@@ -116,9 +107,6 @@ DTMF_HZ = {  # (row, column) frequencies of the keypad 1 2 3 / 4 5 6 / 7 8 9 / *
     word: ((697, 770, 852, 941)[key // 3], (1209, 1336, 1477)[key % 3])
     for word, key in zip(DIGIT_WORDS, (10, 0, 1, 2, 3, 4, 5, 6, 7, 8), strict=True)
 }
-
-
-# ---------------------------------------------------- clip makers: (rng, spec, sr) -> audio, labels
 
 
 def _short_clip_length(rng: np.random.Generator, sr: int) -> int:
@@ -213,9 +201,6 @@ def _dtmf(rng: np.random.Generator, word: str, n: int, sr: int) -> np.ndarray:
     return tone * fades(n, sr, ms=5.0) * 10 ** (rng.uniform(-3, 3) / 20)
 
 
-# ---------------------------------------------------------------- plans and writing
-
-
 def _balanced_plan(rng: np.random.Generator, n_classes: int, per_class: int) -> list[int]:
     plan = np.repeat(np.arange(n_classes), per_class)
     rng.shuffle(plan)
@@ -239,18 +224,11 @@ def _write_task(
     """Write one shard per plan entry (split or fold); clip keys run on across shards: <task>_00042."""
     paths, first_index = [], 0
     for shard, specs in plans.items():
-        clips = _clips(task, seed, shard, specs, first_index, make_clip, sr)
+        made = (make_clip(seeded_rng(seed, task, shard, index), spec, sr) for index, spec in enumerate(specs))
+        clips = ((f"{task}_{first_index + index:05d}", audio, sr, labels) for index, (audio, labels) in enumerate(made))
         paths.append(write_clips(out_dir / f"demo_{task}_{shard}_000000.tar", clips, fmt))
         first_index += len(specs)
     return paths
-
-
-def _clips(
-    task: str, seed: int, shard: str, specs: Sequence[Any], first_index: int, make_clip: ClipMaker, sr: int
-) -> Iterator[Clip]:
-    for position, spec in enumerate(specs):
-        audio, labels = make_clip(seeded_rng(seed, task, shard, position), spec, sr)
-        yield f"{task}_{first_index + position:05d}", audio, sr, labels
 
 
 COUNT_ARGUMENTS = ("per_class", "train_per_class", "valid_per_class", "test_per_class", "train", "valid", "test")
@@ -272,20 +250,11 @@ def _settings(args: Mapping[str, Any] | None, defaults: dict[str, Any]) -> dict[
     return settings
 
 
-# ---------------------------------------------------------------- generators: (out_dir, seed, args) -> shards
-
-
 def generate_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
     s = _settings(args, {"per_class": 30, "folds": 5, "sample_rate": 22050, "format": "flac", "stereo_fraction": 0.2})
     s["per_class"] = max(int(s["per_class"]), int(s["folds"]))  # every class in every fold
     plans = _fold_plans(seeded_rng(seed, "sounds", "plan"), len(SOUNDS), int(s["per_class"]), int(s["folds"]))
-    make = partial(
-        _single_source_clip,
-        sources=list(SOUNDS.values()),
-        label=lambda index: {"label": index},
-        stereo_fraction=float(s["stereo_fraction"]),
-    )
-    return _write_task("sounds", out_dir, seed, plans, make, int(s["sample_rate"]), s["format"])
+    return _write_classes("sounds", out_dir, seed, plans, s, SOUNDS, lambda index: {"label": index})
 
 
 def generate_timbre(out_dir: Path, seed: int, args: dict) -> list[Path]:
@@ -293,13 +262,15 @@ def generate_timbre(out_dir: Path, seed: int, args: dict) -> list[Path]:
     s = _settings(args, {**defaults, "sample_rate": 44100, "format": "wav", "stereo_fraction": 0.0})
     rng, names = seeded_rng(seed, "timbre", "plan"), list(INSTRUMENTS)
     plans = {split: _balanced_plan(rng, len(names), int(s[f"{split}_per_class"])) for split in SPLITS}
-    make = partial(
-        _single_source_clip,
-        sources=list(INSTRUMENTS.values()),
-        label=lambda index: {"instrument": names[index]},
-        stereo_fraction=float(s["stereo_fraction"]),
-    )
-    return _write_task("timbre", out_dir, seed, plans, make, int(s["sample_rate"]), s["format"])
+    return _write_classes("timbre", out_dir, seed, plans, s, INSTRUMENTS, lambda index: {"instrument": names[index]})
+
+
+def _write_classes(
+    task: str, out_dir: Path, seed: int, plans: dict, s: dict, sources: dict[str, Source], label: Callable[[int], Any]
+) -> list[Path]:
+    stereo_fraction = float(s["stereo_fraction"])
+    make = partial(_single_source_clip, sources=list(sources.values()), label=label, stereo_fraction=stereo_fraction)
+    return _write_task(task, out_dir, seed, plans, make, int(s["sample_rate"]), s["format"])
 
 
 def _open_generator(task: str, make_clip: ClipMaker, sizes: dict[str, int], fmt: str = "flac") -> DatasetGenerator:

@@ -60,6 +60,7 @@ class LabelRule:
 
 
 LABEL_RULES: Registry[LabelRule] = Registry("label rule", "task.label.rule")
+rule_of = LABEL_RULES.get
 
 
 def label_rule(name: str, kind: str, needs_classes: bool = False) -> Callable[[LabelConvert], LabelConvert]:
@@ -68,10 +69,6 @@ def label_rule(name: str, kind: str, needs_classes: bool = False) -> Callable[[L
         return convert
 
     return register
-
-
-def rule_of(name: str) -> LabelRule:
-    return LABEL_RULES.get(name)
 
 
 def validate_spec(spec: LabelSpec, task_name: str) -> None:

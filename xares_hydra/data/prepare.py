@@ -8,7 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ class DataOptions:
 class TaskData:
     directory: Path
     shards: dict[str, list[Path]]
-    provenance: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any]
 
     def shards_used(self) -> list[Path]:
         return sorted({shard for shards in self.shards.values() for shard in shards})
@@ -162,8 +162,6 @@ def _download_or_link(task: TaskSpec, record: str, directory: Path, options: Dat
 
 
 def _sibling_with_record(data_root: Path, task: TaskSpec) -> Path | None:
-    if not data_root.is_dir():
-        return None
     for candidate in sorted(data_root.iterdir()):
         if candidate.name == task.name or not candidate.is_dir():
             continue

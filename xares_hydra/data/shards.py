@@ -60,7 +60,7 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
                     continue
                 key, extension = _key_and_extension(member.name)
                 if group and (key != group["__key__"] or extension in group):
-                    yield _finish_group(group, path.name, seen)
+                    yield _to_sample(group, path.name, seen)
                     group = {}
                 reading = member.name
                 group.setdefault("__key__", key)
@@ -68,7 +68,7 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
                 reading, last_member = None, member.name
     except (tarfile.TarError, EOFError, OSError) as error:
         if group and reading is None:
-            yield _finish_group(group, path.name, seen)
+            yield _to_sample(group, path.name, seen)
         where = f"in member {reading}" if reading else f"after member {last_member}"
         yield ShardSample(
             key=_key_and_extension(reading or last_member)[0],
@@ -77,7 +77,7 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
         )
         return
     if group:
-        yield _finish_group(group, path.name, seen)
+        yield _to_sample(group, path.name, seen)
 
 
 def _member_content(
@@ -99,22 +99,17 @@ def _ignored(name: str) -> bool:
     return base.startswith(".") or "__MACOSX" in name or _WEBDATASET_META.match(name) is not None
 
 
-def _finish_group(group: dict[str, Any], shard: str, seen: set[str]) -> ShardSample:
-    key = group["__key__"]
-    if key in seen:
-        return ShardSample(key=key, shard=shard, problem="duplicate key (an earlier sample of this shard has it)")
-    seen.add(key)
-    return _to_sample(group, shard)
-
-
 def _key_and_extension(name: str) -> tuple[str, str]:
     """Split at the last dot, so keys may contain dots (webdataset's default splits at the first)."""
     stem, _, extension = name.rpartition(".")
     return (stem, extension) if stem else (name, "")
 
 
-def _to_sample(group: dict[str, Any], shard: str) -> ShardSample:
-    sample = ShardSample(key=group["__key__"], shard=shard, problem=group.get("__problem__"))
+def _to_sample(group: dict[str, Any], shard: str, seen: set[str]) -> ShardSample:
+    key = group["__key__"]
+    duplicate = "duplicate key (an earlier sample of this shard has it)" if key in seen else None
+    seen.add(key)
+    sample = ShardSample(key=key, shard=shard, problem=duplicate or group.get("__problem__"))
     if sample.problem:
         return sample
     audio_exts = [ext for ext in group if ext.split(".")[-1] in AUDIO_EXTENSIONS]

@@ -109,31 +109,25 @@ DTMF_HZ = {  # (row, column) frequencies of the keypad 1 2 3 / 4 5 6 / 7 8 9 / *
 }
 
 
-def _short_clip_length(rng: np.random.Generator, sr: int) -> int:
-    return seconds(float(rng.choice(SHORT_DURATIONS)), sr)
-
-
 def _single_source_clip(
     rng: np.random.Generator,
-    class_index: int,
+    index: int,
     sr: int,
     *,
     sources: Sequence[Source],
     label: Callable[[int], Any],
-    stereo_fraction: float,
+    stereo: float,
 ) -> tuple[np.ndarray, Any]:
-    """One sound of the given class, 60-100% of a 1-2 s clip long, at a random onset."""
-    clip = np.zeros(_short_clip_length(rng, sr))
-    sound = sources[class_index](rng, int(len(clip) * rng.uniform(0.6, 1.0)), sr)
-    place_randomly(rng, clip, sound)
-    stereo = rng.random() < stereo_fraction
-    return finish(rng, clip, sr, stereo=stereo), label(class_index)
+    """One sound of class ``index``, 60-100% of a 1-2 s clip long, at a random onset; stereo with chance ``stereo``."""
+    clip = np.zeros(seconds(float(rng.choice(SHORT_DURATIONS)), sr))
+    place_randomly(rng, clip, sources[index](rng, int(len(clip) * rng.uniform(0.6, 1.0)), sr))
+    return finish(rng, clip, sr, stereo=rng.random() < stereo), label(index)
 
 
 def _mixture_clip(rng: np.random.Generator, _: Any, sr: int) -> tuple[np.ndarray, Any]:
     """1-3 distinct sources, each over 50-100% of the clip at its own onset and level."""
     names = sorted(rng.choice(list(MIXTURE_SOURCES), size=int(rng.integers(1, 4)), replace=False).tolist())
-    clip = np.zeros(_short_clip_length(rng, sr))
+    clip = np.zeros(seconds(float(rng.choice(SHORT_DURATIONS)), sr))
     for name in names:
         sound = MIXTURE_SOURCES[name](rng, int(len(clip) * rng.uniform(0.5, 1.0)), sr)
         place_randomly(rng, clip, unit_rms(sound) * 10 ** (rng.uniform(-6, 0) / 20))
@@ -201,18 +195,11 @@ def _dtmf(rng: np.random.Generator, word: str, n: int, sr: int) -> np.ndarray:
     return tone * fades(n, sr, ms=5.0) * 10 ** (rng.uniform(-3, 3) / 20)
 
 
-def _balanced_plan(rng: np.random.Generator, n_classes: int, per_class: int) -> list[int]:
-    plan = np.repeat(np.arange(n_classes), per_class)
-    rng.shuffle(plan)
-    return plan.tolist()
-
-
 def _fold_plans(rng: np.random.Generator, n_classes: int, per_class: int, n_folds: int) -> dict[str, list[int]]:
     """Clip j of every class goes to fold j % n_folds, so folds hold (about) per_class/n_folds of each."""
-    folds: dict[str, list[int]] = {f"fold{fold + 1}": [] for fold in range(n_folds)}
-    for class_index in range(n_classes):
-        for j in range(per_class):
-            folds[f"fold{j % n_folds + 1}"].append(class_index)
+    folds = {
+        f"fold{f + 1}": [c for c in range(n_classes) for _ in range(f, per_class, n_folds)] for f in range(n_folds)
+    }
     for plan in folds.values():
         rng.shuffle(plan)
     return folds
@@ -261,15 +248,15 @@ def generate_timbre(out_dir: Path, seed: int, args: dict) -> list[Path]:
     defaults = {"train_per_class": 30, "valid_per_class": 10, "test_per_class": 12}
     s = _settings(args, {**defaults, "sample_rate": 44100, "format": "wav", "stereo_fraction": 0.0})
     rng, names = seeded_rng(seed, "timbre", "plan"), list(INSTRUMENTS)
-    plans = {split: _balanced_plan(rng, len(names), int(s[f"{split}_per_class"])) for split in SPLITS}
+    classes = np.arange(len(names))
+    plans = {split: rng.permutation(np.repeat(classes, int(s[f"{split}_per_class"]))).tolist() for split in SPLITS}
     return _write_classes("timbre", out_dir, seed, plans, s, INSTRUMENTS, lambda index: {"instrument": names[index]})
 
 
 def _write_classes(
     task: str, out_dir: Path, seed: int, plans: dict, s: dict, sources: dict[str, Source], label: Callable[[int], Any]
 ) -> list[Path]:
-    stereo_fraction = float(s["stereo_fraction"])
-    make = partial(_single_source_clip, sources=list(sources.values()), label=label, stereo_fraction=stereo_fraction)
+    make = partial(_single_source_clip, sources=list(sources.values()), label=label, stereo=float(s["stereo_fraction"]))
     return _write_task(task, out_dir, seed, plans, make, int(s["sample_rate"]), s["format"])
 
 

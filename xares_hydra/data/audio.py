@@ -28,11 +28,8 @@ class DecodedAudio:
 
 
 def decode_audio(data: bytes, target_rate: int, max_seconds: float | None = None) -> DecodedAudio:
-    """Decode one audio file's bytes into mono float32 at ``target_rate``.
-
-    A clip longer than ``max_seconds`` is refused from its header, before decoding, and again from the
-    decoded length (headers can lie), so a small crafted file never decodes to gigabytes.
-    """
+    """One audio file's bytes as mono float32 at ``target_rate``; a clip over ``max_seconds`` is refused from its
+    header before decoding and again from the decoded length (headers can lie)."""
     try:
         audio, rate = _read_bounded(data, max_seconds)
     except AudioProblem:
@@ -86,12 +83,10 @@ def _resampler(source_rate: int, target_rate: int, dtype: str) -> torchaudio.tra
 
 
 def crop(samples: np.ndarray, crop_samples: int | None, pad_short: bool = False) -> list[np.ndarray]:
-    """Sequential non-overlapping crops of ``crop_samples``; the remainder after the last full crop is
-    dropped (X-ARES). A clip shorter than one crop is kept whole, or zero-padded to one crop when
-    ``pad_short`` (X-ARES behaviour)."""
-    if crop_samples is None or len(samples) <= crop_samples:
-        if crop_samples is not None and pad_short and len(samples) < crop_samples:
-            return [np.pad(samples, (0, crop_samples - len(samples)))]
+    """Non-overlapping crops of ``crop_samples``, the remainder dropped (X-ARES); a shorter clip is kept whole, or
+    zero-padded to one crop when ``pad_short``."""
+    if crop_samples is None:
         return [samples]
-    n_crops = len(samples) // crop_samples
-    return [samples[i * crop_samples : (i + 1) * crop_samples] for i in range(n_crops)]
+    if len(samples) < crop_samples:
+        return [np.pad(samples, (0, crop_samples - len(samples)))] if pad_short else [samples]
+    return [samples[start : start + crop_samples] for start in range(0, len(samples) - crop_samples + 1, crop_samples)]

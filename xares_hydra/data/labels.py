@@ -1,9 +1,5 @@
-"""Label rules: named, registered functions turning a sample's JSON into a training target.
-
-A task YAML names its rule (``label.rule``) with its arguments (``key``, ``classes``, ``args``);
-adding a rule = one decorated function here. Each rule has a ``kind`` that tells the heads
-what the targets are: a class index, a multi-hot vector, a number, events, captions or text.
-"""
+"""Label rules: registered functions turning a sample's JSON into a target; a rule's ``kind`` tells the heads
+what the targets are (class index, multi-hot vector, number, events, captions or text)."""
 
 from __future__ import annotations
 
@@ -45,23 +41,26 @@ class LabelSpec:
         return rule_of(self.rule).kind
 
     def class_index(self, value: Any) -> int:
-        lookup = _class_lookup(self.classes or ())
+        lookup = {str(name).strip(): index for index, name in enumerate(self.classes or ())}
         name = str(value).strip()
         if name not in lookup:
             raise LabelError(f"label value {value!r} is not one of the task's {len(lookup)} classes")
         return lookup[name]
 
 
+LabelConvert = Callable[[Any, LabelSpec], Any]
+
+
 @dataclass(frozen=True)
 class LabelRule:
     name: str
     kind: str
-    convert: Callable[[Any, LabelSpec], Any]
+    convert: LabelConvert
     needs_classes: bool = False
 
 
 LABEL_RULES: Registry[LabelRule] = Registry("label rule", "task.label.rule")
-LabelConvert = Callable[[Any, LabelSpec], Any]
+rule_of = LABEL_RULES.get
 
 
 def label_rule(name: str, kind: str, needs_classes: bool = False) -> Callable[[LabelConvert], LabelConvert]:
@@ -70,10 +69,6 @@ def label_rule(name: str, kind: str, needs_classes: bool = False) -> Callable[[L
         return convert
 
     return register
-
-
-def rule_of(name: str) -> LabelRule:
-    return LABEL_RULES.get(name)
 
 
 def validate_spec(spec: LabelSpec, task_name: str) -> None:
@@ -92,18 +87,8 @@ def convert_labels(raws: Sequence[Any], spec: LabelSpec) -> tuple[list[Any], lis
             targets.append(rule.convert(raw, spec))
         except (LabelError, KeyError, TypeError, ValueError) as exn:
             targets.append(None)
-            problems.append((index, _describe(exn)))
+            problems.append((index, f"label field {exn.args[0]!r} missing" if isinstance(exn, KeyError) else str(exn)))
     return targets, problems
-
-
-def _describe(exn: Exception) -> str:
-    if isinstance(exn, KeyError):
-        return f"label field {exn.args[0]!r} missing"
-    return str(exn)
-
-
-def _class_lookup(classes: Sequence[Any]) -> dict[str, int]:
-    return {str(name).strip(): index for index, name in enumerate(classes)}
 
 
 def _field(raw: Any, spec: LabelSpec) -> Any:
@@ -158,11 +143,9 @@ def as_float(raw: Any, spec: LabelSpec) -> float:
 
 @label_rule("events", EVENTS, needs_classes=True)
 def events(raw: Any, spec: LabelSpec) -> list[tuple[float, float, int]]:
-    """A list of events ``{onset, offset, label}`` (field names from ``args``); a label may name several
-    classes joined by ``args.separator``. Target: (onset s, offset s, class index) triples."""
-    onset_key = spec.args.get("onset", "onset")
-    offset_key = spec.args.get("offset", "offset")
-    label_key = spec.args.get("label", "label")
+    """Events ``{onset, offset, label}`` (field names from ``args``; a label may name several classes joined by
+    ``args.separator``) as (onset s, offset s, class index) triples."""
+    onset_key, offset_key, label_key = (spec.args.get(name, name) for name in ("onset", "offset", "label"))
     separator = spec.args.get("separator", ",")
     triples: list[tuple[float, float, int]] = []
     for event in _field(raw, spec):

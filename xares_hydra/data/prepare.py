@@ -1,11 +1,5 @@
-"""Data stage: make a task's tar shards present under ``<data_root>/<task name>/`` and find them.
-
-The folder layout is X-ARES's ``env/<task>/`` (tar shards plus the ``.audio_tar_ready`` marker),
-so ``paths.data_root`` can point at an existing X-ARES data folder. Sources:
-- ``zenodo``: downloaded once (a record shared by two tasks is fetched once and linked);
-- ``generated``: the offline demo suite, written by a seeded generator on first use;
-- ``local``: private data that is never downloaded; the user places the shards.
-"""
+"""Data stage: a task's tar shards under ``<data_root>/<task name>/`` (X-ARES's ``env/<task>/`` layout), downloaded
+from Zenodo (a record two tasks share is fetched once and linked), generated (the demo), or placed by the user."""
 
 from __future__ import annotations
 
@@ -14,7 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +40,7 @@ class DataOptions:
 class TaskData:
     directory: Path
     shards: dict[str, list[Path]]
-    provenance: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any]
 
     def shards_used(self) -> list[Path]:
         return sorted({shard for shards in self.shards.values() for shard in shards})
@@ -67,7 +61,7 @@ def prepare_task_data(task: TaskSpec, options: DataOptions) -> TaskData:
 
 def data_root_warning(data_root: Path, task_names: list[str]) -> str | None:
     """A warning when ``data_root`` exists but holds no task folder at all (likely a wrong path), else None."""
-    if not data_root.is_dir() or any(read_ready_marker(path) is not None for path in _subfolders(data_root)):
+    if not data_root.is_dir() or any(read_ready_marker(path) is not None for path in data_root.iterdir()):
         return None
     expected = ", ".join(str(data_root / name) for name in task_names)
     return (
@@ -75,10 +69,6 @@ def data_root_warning(data_root: Path, task_names: list[str]) -> str | None:
         "each with its tar shards and a .audio_tar_ready marker). Data will be downloaded or generated into it; "
         "if your data is elsewhere, point paths.data_root at the folder that holds the task folders."
     )
-
-
-def _subfolders(folder: Path) -> list[Path]:
-    return [path for path in folder.iterdir() if path.is_dir()]
 
 
 def find_shards(task: TaskSpec, directory: Path, mini: bool = False) -> dict[str, list[Path]]:
@@ -129,33 +119,30 @@ def _removed_when_done(lock: Path) -> Iterator[Path]:
 
 
 def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
-    marker = read_ready_marker(directory)
-    if marker is not None and not options.force_download:
-        return {"source": "zenodo", "record": task.zenodo_id, **marker}
+    if (ready := _ready(task, directory, options)) is not None:
+        return ready
     options.data_root.mkdir(parents=True, exist_ok=True)
     created = not directory.exists()
     # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
     try:
         with _removed_when_done(options.data_root / f".zenodo-{task.zenodo_id}.lock") as lock, FileLock(str(lock)):
             return _download_or_link(task, record, directory, options)
-    except DataUnavailable:
-        if created:
-            _remove_if_only_locks(directory)
+    except DataUnavailable:  # leave no empty task folder behind after a download that fetched nothing
+        if created and directory.is_dir() and all(path.name.endswith(".lock") for path in directory.iterdir()):
+            shutil.rmtree(directory, ignore_errors=True)
         raise
     finally:
         (directory / ZENODO_LOCK).unlink(missing_ok=True)
 
 
-def _remove_if_only_locks(directory: Path) -> None:
-    """Leave no empty task folder behind after a download that fetched nothing."""
-    if directory.is_dir() and all(path.name.endswith(".lock") for path in directory.iterdir()):
-        shutil.rmtree(directory, ignore_errors=True)
+def _ready(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any] | None:
+    marker = None if options.force_download else read_ready_marker(directory)
+    return None if marker is None else {"source": "zenodo", "record": task.zenodo_id, **marker}
 
 
 def _download_or_link(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
-    marker = read_ready_marker(directory)
-    if marker is not None and not options.force_download:
-        return {"source": "zenodo", "record": task.zenodo_id, **marker}
+    if (ready := _ready(task, directory, options)) is not None:
+        return ready
     sibling = None if options.force_download else _sibling_with_record(options.data_root, task)
     if sibling is not None:
         log.info("Record %s is already in %s; linking it for %s", task.zenodo_id, sibling, task.name)
@@ -175,8 +162,6 @@ def _download_or_link(task: TaskSpec, record: str, directory: Path, options: Dat
 
 
 def _sibling_with_record(data_root: Path, task: TaskSpec) -> Path | None:
-    if not data_root.is_dir():
-        return None
     for candidate in sorted(data_root.iterdir()):
         if candidate.name == task.name or not candidate.is_dir():
             continue

@@ -1,10 +1,6 @@
-"""X-ARES-format webdataset tar shards: read them sample by sample, write new ones.
+"""X-ARES-format webdataset tar shards: read them sample by sample (problems carried, not raised), write new ones.
 
-A sample is the group of tar members sharing a key (the file name up to its first dot):
-one audio member (``<key>.flac``, ``.wav``, ``.mp3``, ``.ogg``, ...) and ``<key>.json`` with the
-label fields. Problems are not raised: a sample carries a ``problem`` string instead, so the
-caller can skip it, name it and count it. Members above the byte limits of ``ReadLimits`` are
-never read: the tar stream skips over them and the sample says so.
+A sample is the group of tar members sharing a key: one audio member and ``<key>.json`` with the label fields.
 """
 
 from __future__ import annotations
@@ -26,7 +22,7 @@ from xares_hydra.atomic import atomic_path
 
 AUDIO_EXTENSIONS = ("flac", "wav", "mp3", "ogg", "opus", "sox", "m4a", "wma", "aiff", "aif", "au")
 _WEBDATASET_META = re.compile(r"__[^/]*__($|/)")
-SOUNDFILE_FORMATS = {"flac": "FLAC", "wav": "WAV", "mp3": "MP3", "ogg": "OGG"}
+SUBTYPES = {"flac": "PCM_16", "wav": "PCM_16", "mp3": "MPEG_LAYER_III", "ogg": "VORBIS"}
 
 
 @dataclass(frozen=True)
@@ -36,20 +32,6 @@ class ReadLimits:
     max_clip_seconds: float | None = 3600.0
     max_member_bytes: int | None = 1 << 30
     max_label_bytes: int | None = 1 << 20
-
-    def member_limit(self, extension: str) -> tuple[int | None, str]:
-        if extension == "json":
-            return self.max_label_bytes, "data.max_label_bytes"
-        return self.max_member_bytes, "data.max_member_bytes"
-
-
-@dataclass(frozen=True)
-class OversizedMember:
-    """Stands in for the content of a tar member that was too large to read."""
-
-    size: int
-    limit: int
-    setting: str
 
 
 @dataclass
@@ -63,12 +45,8 @@ class ShardSample:
 
 
 def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[ShardSample]:
-    """Yield the samples of one tar shard in file order.
-
-    A key seen before in the shard (adjacent or not) yields a ``duplicate key`` problem sample and
-    reading goes on; a truncated or garbled archive ends with a problem sample naming the member. A
-    member above its byte limit is never read: the tar stream skips over it in blocks.
-    """
+    """The samples of one tar shard in file order; a repeated key, an oversized member (never read) or a truncated
+    archive (which ends the shard) gives a sample with a ``problem``."""
     path = Path(path)
     limits = limits or ReadLimits()
     seen: set[str] = set()
@@ -82,15 +60,15 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
                     continue
                 key, extension = _key_and_extension(member.name)
                 if group and (key != group["__key__"] or extension in group):
-                    yield _finish_group(group, path.name, seen)
+                    yield _to_sample(group, path.name, seen)
                     group = {}
                 reading = member.name
                 group.setdefault("__key__", key)
-                group[extension] = _member_content(archive, member, extension, limits)
+                group[extension] = _member_content(archive, member, key, extension, limits, group)
                 reading, last_member = None, member.name
     except (tarfile.TarError, EOFError, OSError) as error:
         if group and reading is None:
-            yield _finish_group(group, path.name, seen)
+            yield _to_sample(group, path.name, seen)
         where = f"in member {reading}" if reading else f"after member {last_member}"
         yield ShardSample(
             key=_key_and_extension(reading or last_member)[0],
@@ -99,15 +77,19 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
         )
         return
     if group:
-        yield _finish_group(group, path.name, seen)
+        yield _to_sample(group, path.name, seen)
 
 
 def _member_content(
-    archive: tarfile.TarFile, member: tarfile.TarInfo, extension: str, limits: ReadLimits
-) -> bytes | OversizedMember:
-    limit, setting = limits.member_limit(extension.lower())
+    archive: tarfile.TarFile, member: tarfile.TarInfo, key: str, extension: str, limits: ReadLimits, group: dict
+) -> bytes | None:
+    """The member's bytes; None (and the group's ``__problem__``) when it is above its byte limit."""
+    setting = "max_label_bytes" if extension.lower() == "json" else "max_member_bytes"
+    limit = getattr(limits, setting)
     if limit is not None and member.size > limit:
-        return OversizedMember(member.size, limit, setting)
+        problem = f"tar member too large ({key}.{extension}: {member.size} bytes > data.{setting}={limit})"
+        group.setdefault("__problem__", problem)
+        return None
     stream = archive.extractfile(member)
     return stream.read() if stream is not None else b""
 
@@ -117,28 +99,18 @@ def _ignored(name: str) -> bool:
     return base.startswith(".") or "__MACOSX" in name or _WEBDATASET_META.match(name) is not None
 
 
-def _finish_group(group: dict[str, Any], shard: str, seen: set[str]) -> ShardSample:
-    key = group["__key__"]
-    if key in seen:
-        return ShardSample(key=key, shard=shard, problem="duplicate key (an earlier sample of this shard has it)")
-    seen.add(key)
-    return _to_sample(group, shard)
-
-
 def _key_and_extension(name: str) -> tuple[str, str]:
     """Split at the last dot, so keys may contain dots (webdataset's default splits at the first)."""
     stem, _, extension = name.rpartition(".")
     return (stem, extension) if stem else (name, "")
 
 
-def _to_sample(group: dict[str, Any], shard: str) -> ShardSample:
-    sample = ShardSample(key=group["__key__"], shard=shard)
-    oversized = [(ext, value) for ext, value in group.items() if isinstance(value, OversizedMember)]
-    if oversized:
-        ext, member = oversized[0]
-        sample.problem = (
-            f"tar member too large ({sample.key}.{ext}: {member.size} bytes > {member.setting}={member.limit})"
-        )
+def _to_sample(group: dict[str, Any], shard: str, seen: set[str]) -> ShardSample:
+    key = group["__key__"]
+    duplicate = "duplicate key (an earlier sample of this shard has it)" if key in seen else None
+    seen.add(key)
+    sample = ShardSample(key=key, shard=shard, problem=duplicate or group.get("__problem__"))
+    if sample.problem:
         return sample
     audio_exts = [ext for ext in group if ext.split(".")[-1] in AUDIO_EXTENSIONS]
     if not audio_exts:
@@ -160,10 +132,9 @@ def _to_sample(group: dict[str, Any], shard: str) -> ShardSample:
 
 
 def encode_audio(audio: np.ndarray, sampling_rate: int, fmt: str = "flac") -> bytes:
-    """Encode float audio ([T] or [T, C], in [-1, 1]) as bytes of the given container format."""
+    """Float audio ([T] or [T, C], in [-1, 1]) as the bytes of a ``fmt`` file."""
     buffer = io.BytesIO()
-    subtype = {"flac": "PCM_16", "wav": "PCM_16", "mp3": "MPEG_LAYER_III", "ogg": "VORBIS"}[fmt]
-    sf.write(buffer, audio, sampling_rate, format=SOUNDFILE_FORMATS[fmt], subtype=subtype)
+    sf.write(buffer, audio, sampling_rate, format=fmt.upper(), subtype=SUBTYPES[fmt])
     return buffer.getvalue()
 
 

@@ -1,9 +1,5 @@
-"""The task: its typed schema (the only place task defaults live) and the plain values built from it.
-
-A *partition* is a named set of tar shards (a split such as ``asvspoof_train`` or a fold such as
-``fold3``). Splits that share their tar pattern (X-ARES's DESED uses ``wds-audio-eval`` for both
-validation and test) share one partition, so their audio is encoded once.
-"""
+"""The task: its typed schema (the only place task defaults live) and the plain values built from it. A partition
+is a named set of tar shards (a split or a fold); splits with one tar pattern share one, so it is encoded once."""
 
 from __future__ import annotations
 
@@ -43,7 +39,7 @@ class GeneratorSchema:
 
 @dataclass
 class TaskSchema:
-    """The ``task`` config group's schema; defaults are X-ARES 0.1.3's (its task definitions)."""
+    """The ``task`` config group's schema; defaults are X-ARES 0.1.3's."""
 
     name: str = MISSING
     formal_name: str | None = None

@@ -1,17 +1,6 @@
-"""Fetch an X-ARES dataset: the files of one Zenodo record, into ``<data_root>/<task>/``.
-
-Each file is resumable (bytes go to ``<name>.part``; a transfer cut off continues with an HTTP Range request),
-verified against the record's checksum before it gets its final name, and archives (zip, tar.gz) are extracted;
-tar files are webdataset shards and stay as they are. The folder is ready once ``.audio_tar_ready`` exists: it is
-written last and holds the record's provenance. X-ARES writes the same marker empty, so an existing X-ARES
-``env/<task>/`` folder is accepted as it is.
-
-HTTP is ``requests`` with urllib3's ``Retry``: connection errors, 408, 429 and 5xx are asked again with backoff,
-``Retry-After`` honoured up to ``max_wait``. Only HTTPS is spoken (plain HTTP too with ``data.allow_http``), and only
-with the API's host and ``data.allowed_hosts``, redirects included. Every failure a user can act on raises
-``DataUnavailable`` with one message: what failed, and how to fetch the files by hand. A file whose size is known
-(from the record or the server's Content-Length) is only fetched when its disk has room for the bytes still missing.
-"""
+"""Fetch the files of one Zenodo record into ``<data_root>/<task>/``: resumed with Range requests, checksummed,
+archives (zip, tar.gz) extracted, and marked ready last with ``.audio_tar_ready`` (X-ARES's marker, which it
+writes empty). HTTPS only, to the API's host and ``data.allowed_hosts``; retries are urllib3's ``Retry``."""
 
 from __future__ import annotations
 
@@ -74,13 +63,7 @@ class RecordDownload:
 
     def to_dict(self) -> dict[str, Any]:
         """The provenance stored in the ready marker (without ``dest``: the folder may be moved)."""
-        return {
-            "source": "zenodo",
-            "record_id": self.record_id,
-            "api_base": self.api_base,
-            "files": [asdict(file) for file in self.files],
-            "extracted": list(self.extracted),
-        }
+        return {"source": "zenodo", **{key: value for key, value in asdict(self).items() if key != "dest"}}
 
 
 class _FetchFailure(Exception):
@@ -89,10 +72,6 @@ class _FetchFailure(Exception):
 
 class _Interrupted(_FetchFailure):
     """A transfer cut off after its headers: asked again, a file resuming where it stopped."""
-
-
-# ---------------------------------------------------------------------------------------------
-# public API
 
 
 def read_ready_marker(dest: Path) -> dict[str, Any] | None:
@@ -121,12 +100,8 @@ def download_record(
     allow_http: bool = False,
     allowed_hosts: Iterable[str] = (),
 ) -> RecordDownload:
-    """Fetch every file of a Zenodo record into ``dest`` (resumable, checksummed) and mark it ready.
-
-    ``backoff`` is the backoff factor between retries (doubled each time); ``max_wait`` caps every wait, a server's
-    ``Retry-After`` included. Two processes fetching the same record take turns: the second one finds the ready
-    marker and returns.
-    """
+    """Fetch every file of a Zenodo record into ``dest`` and mark it ready; ``max_wait`` caps every wait between
+    retries (``Retry-After`` included). A second process fetching the same record waits, then finds it ready."""
     record_id, dest = str(record_id), Path(dest)
     if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
         return ready
@@ -139,10 +114,6 @@ def download_record(
                 return _download_locked(record_id, api_base, dest, session, force=force, progress=progress)
     except OSError as exc:  # the local disk, not the network: network errors are _FetchFailure
         raise DataUnavailable(f"Could not write the dataset files into {dest}: {exc}") from None
-
-
-# ---------------------------------------------------------------------------------------------
-# the download, with the folder locked
 
 
 def _ready_download(record_id: str, api_base: str, dest: Path) -> RecordDownload | None:
@@ -213,8 +184,9 @@ def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Cal
     if offset == file.size and offset > 0:
         return
     with session.fetch(file.url, {"Range": f"bytes={offset}-"} if offset else {}) as response:
-        if offset and not _resumes_at(response, offset):
-            offset = 0
+        resumed_at = response.headers.get("Content-Range", "").partition(" ")[2].partition("-")[0]  # "bytes 1-9/10"
+        if offset and not (response.status_code == 206 and resumed_at == str(offset)):
+            offset = 0  # the server sends the whole file
         length = response.headers.get("Content-Length", "")
         expected = file.size or (offset + int(length) if length.isdigit() else None)
         if expected is not None:
@@ -230,12 +202,6 @@ def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Cal
                     raise _Interrupted(f"the download from {file.url} broke off: {_reason(error)}") from None
     if expected is not None and offset < expected:
         raise _Interrupted(f"the connection to {file.url} closed after {offset} of {expected} bytes of {file.key}")
-
-
-def _resumes_at(response: requests.Response, offset: int) -> bool:
-    """True when the server answered the Range request with the bytes from ``offset`` on (206)."""
-    content_range = response.headers.get("Content-Range", "")  # "bytes 100-999/1000"
-    return response.status_code == 206 and content_range.partition(" ")[2].partition("-")[0] == str(offset)
 
 
 def _part_size(part: Path) -> int:
@@ -296,10 +262,6 @@ def _problem(path: Path, file: ZenodoFile) -> str | None:
             digest.update(block)
     actual = f"{digest.name}:{digest.hexdigest()}"
     return None if actual.lower() == file.checksum.lower() else f"expected {file.checksum}, got {actual}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Zenodo's REST API over HTTP
 
 
 def _record_files(record_id: str, api_base: str, session: _Session) -> list[ZenodoFile]:
@@ -436,10 +398,6 @@ def _reason(error: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-# ---------------------------------------------------------------------------------------------
-# archives
-
-
 def _extract_once(archive: Path, file: ZenodoFile, dest: Path, *, force: bool) -> None:
     """Extract ``archive`` into ``dest`` unless its marker says this very archive was extracted already."""
     marker = dest / f".{file.key}.extracted"
@@ -483,10 +441,6 @@ def _check_inside(dest: Path, member: str, archive: Path) -> None:
         raise DataUnavailable(
             f"The archive {archive} holds a path outside its folder ({member}); it was not extracted."
         )
-
-
-# ---------------------------------------------------------------------------------------------
-# what the user sees
 
 
 def _unavailable_message(

@@ -16,15 +16,10 @@ Clip = tuple[str, np.ndarray, int, Any]  # key, audio ([T] or [T, C] in [-1, 1])
 
 
 def write_clips(path: Path, clips: Iterable[Clip], fmt: str = "flac") -> Path:
-    """Write the clips, encoded as ``fmt``, to a tar shard at ``path`` (atomically)."""
-    write_shard(path, ((key, encode(audio, rate, fmt), fmt, labels) for key, audio, rate, labels in clips))
+    """Write the clips, encoded as ``fmt`` (the same audio always gives the same bytes), to a tar shard at ``path``."""
+    fixed = _fixed_ogg_serial if fmt == "ogg" else bytes
+    write_shard(path, ((key, fixed(encode_audio(audio, rate, fmt)), fmt, labels) for key, audio, rate, labels in clips))
     return path
-
-
-def encode(audio: np.ndarray, rate: int, fmt: str) -> bytes:
-    """The audio as ``fmt`` bytes; the same audio always gives the same bytes."""
-    data = encode_audio(audio, rate, fmt)
-    return _fixed_ogg_serial(data) if fmt == "ogg" else data
 
 
 _BIT_REVERSED = bytes(int(f"{byte:08b}"[::-1], 2) for byte in range(256))
@@ -36,15 +31,15 @@ def _ogg_crc(page: bytes) -> int:
     return int(f"{reflected:032b}"[::-1], 2)
 
 
-def _fixed_ogg_serial(data: bytes, serial: int = 0) -> bytes:
+def _fixed_ogg_serial(data: bytes) -> bytes:
     """libsndfile gives each Ogg stream a time-seeded random serial number (and no way to choose it):
-    set it to ``serial`` in every page and recompute the page checksums."""
+    set it to 0 in every page and recompute the page checksums."""
     out = bytearray(data)
     position = 0
     while position + 27 <= len(out) and out[position : position + 4] == b"OggS":
         n_segments = out[position + 26]
         end = position + 27 + n_segments + sum(out[position + 27 : position + 27 + n_segments])
-        struct.pack_into("<I", out, position + 14, serial)
+        struct.pack_into("<I", out, position + 14, 0)
         struct.pack_into("<I", out, position + 22, 0)
         struct.pack_into("<I", out, position + 22, _ogg_crc(bytes(out[position:end])))
         position = end

@@ -1,8 +1,5 @@
-"""The demo's audio synthesis: seeded randomness, oscillators, noise, envelopes, mixing and sound sources.
-
-A sound source is ``(rng, n_samples, sample_rate) -> mono audio``; ``finish`` turns a foreground into a
-clip (background noise at a random SNR, a random peak level, optionally stereo).
-"""
+"""The demo's audio synthesis: seeded randomness, oscillators, noise, envelopes, mixing, and sound sources
+(``(rng, n_samples, sample_rate) -> mono audio``) that ``finish`` turns into clips."""
 
 from __future__ import annotations
 
@@ -15,9 +12,6 @@ Source = Callable[[np.random.Generator, int, int], np.ndarray]  # (rng, n_sample
 
 SNR_DB = (10.0, 30.0)
 PEAK_DB = (-26.0, -6.0)  # 20 dB of gain variation, never near clipping
-
-
-# ---------------------------------------------------------------- randomness
 
 
 def seeded_rng(seed: int, *path: str | int) -> np.random.Generator:
@@ -36,9 +30,6 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 
 def seconds(n: float, sr: int) -> int:
     return round(n * sr)
-
-
-# ---------------------------------------------------------------- oscillators and noise
 
 
 def oscillator(frequency: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,9 +64,6 @@ def _band_noise(rng: np.random.Generator, n: int, sr: int, low: float, high: flo
     return unit_rms(np.fft.irfft(spectrum, n))
 
 
-# ---------------------------------------------------------------- envelopes
-
-
 def fades(n: int, sr: int, ms: float = 10.0) -> np.ndarray:
     """Raised-cosine on/off ramps so that sounds start and stop without a click."""
     ramp = min(seconds(ms / 1000, sr), n // 2)
@@ -107,19 +95,6 @@ def _exp_decay(n: int, sr: int, tau: float) -> np.ndarray:
     return np.exp(-np.arange(n) / (tau * sr))
 
 
-def _gate(n: int, sr: int, on: float, off: float) -> np.ndarray:
-    """On/off pulse train starting with a pulse, each pulse with short ramps."""
-    gate = np.zeros(n)
-    period, width = seconds(on + off, sr), seconds(on, sr)
-    for start in range(0, n, period):
-        pulse = min(width, n - start)
-        gate[start : start + pulse] = fades(pulse, sr, ms=5.0)
-    return gate
-
-
-# ---------------------------------------------------------------- mixing
-
-
 def _rms(audio: np.ndarray) -> float:
     """Root mean square; 1.0 for empty or silent input so that dividing by it is always safe."""
     return float(np.sqrt(np.mean(np.square(audio)))) if np.any(audio) else 1.0
@@ -134,10 +109,8 @@ def place(canvas: np.ndarray, sound: np.ndarray, start: int) -> None:
     canvas[start:end] += sound[: end - start]
 
 
-def place_randomly(rng: np.random.Generator, canvas: np.ndarray, sound: np.ndarray) -> int:
-    start = int(rng.integers(0, len(canvas) - len(sound) + 1))
-    place(canvas, sound, start)
-    return start
+def place_randomly(rng: np.random.Generator, canvas: np.ndarray, sound: np.ndarray) -> None:
+    place(canvas, sound, int(rng.integers(0, len(canvas) - len(sound) + 1)))
 
 
 def sequence_starts(rng: np.random.Generator, total: int, lengths: Sequence[int]) -> list[int]:
@@ -159,32 +132,18 @@ def finish(
     snr_db: tuple[float, float] = SNR_DB,
     stereo: bool = False,
 ) -> np.ndarray:
-    """Add pink background noise at a random SNR, set a random peak level, optionally spread to stereo.
-
-    The SNR compares the background with the foreground where it sounds (its non-zero samples), so
-    sparse sounds (clicks, short events) are not buried by a background scaled to their mean power.
-    """
+    """Pink background noise at a random SNR (against the foreground where it sounds, so sparse sounds are not
+    buried), a random peak level, optionally stereo."""
     noise = _coloured_noise(rng, len(foreground), sr, exponent=1.0)
     signal_rms = _rms(foreground[foreground != 0])
     mix = foreground + noise * signal_rms * 10 ** (-rng.uniform(*snr_db) / 20)
     mix *= 10 ** (rng.uniform(*PEAK_DB) / 20) / np.max(np.abs(mix))
-    if stereo:
-        mix = _spread_to_stereo(rng, mix)
+    if stereo:  # two channels with different gains and a small delay between them (the peak never grows)
+        delay = int(rng.integers(0, 20))
+        gains = rng.uniform(0.5, 1.0, size=2)
+        channels = [gains[0] * mix, gains[1] * np.concatenate([np.zeros(delay), mix[: len(mix) - delay]])]
+        mix = np.stack(channels[::-1] if rng.random() < 0.5 else channels, axis=1)
     return mix.astype(np.float32)
-
-
-def _spread_to_stereo(rng: np.random.Generator, mono: np.ndarray) -> np.ndarray:
-    """Two channels with different gains and a small inter-channel delay (peak never grows)."""
-    delay = int(rng.integers(0, 20))
-    delayed = np.concatenate([np.zeros(delay), mono[: len(mono) - delay]])
-    gains = rng.uniform(0.5, 1.0, size=2)
-    channels = [gains[0] * mono, gains[1] * delayed]
-    if rng.random() < 0.5:
-        channels.reverse()
-    return np.stack(channels, axis=1)
-
-
-# ---------------------------------------------------------------- sound sources: (rng, n, sr) -> audio
 
 
 def steady_tone(rng: np.random.Generator, n: int, sr: int, low: float, high: float) -> np.ndarray:
@@ -226,7 +185,13 @@ def tremolo(rng: np.random.Generator, n: int, sr: int, low: float, high: float) 
 
 
 def beep_pulses(rng: np.random.Generator, n: int, sr: int, low: float, high: float) -> np.ndarray:
-    return steady_tone(rng, n, sr, low, high) * _gate(n, sr, on=rng.uniform(0.08, 0.2), off=rng.uniform(0.06, 0.15))
+    """A tone switched on and off, each pulse with short ramps."""
+    tone, on, off = steady_tone(rng, n, sr, low, high), rng.uniform(0.08, 0.2), rng.uniform(0.06, 0.15)
+    gate = np.zeros(n)
+    for start in range(0, n, seconds(on + off, sr)):
+        pulse = min(seconds(on, sr), n - start)
+        gate[start : start + pulse] = fades(pulse, sr, ms=5.0)
+    return tone * gate
 
 
 def hum(rng: np.random.Generator, n: int, sr: int, low: float, high: float) -> np.ndarray:
@@ -260,9 +225,6 @@ def whistle(rng: np.random.Generator, n: int, sr: int, low: float, high: float) 
     centre = _below_nyquist(centre + deviation, sr) - deviation
     track = centre + deviation * np.sin(2 * np.pi * rate * np.arange(n) / sr + rng.uniform(0, 2 * np.pi))
     return oscillator(track, sr, rng) * fades(n, sr, ms=20.0)
-
-
-# ---------------------------------------------------------------- instruments: (rng, n, sr) -> one note
 
 
 NOTE_RANGE = (110.0, 880.0)

@@ -1,17 +1,10 @@
-"""The demo tasks: what each one's clips hold, their labels, and the generators that write them.
-
-Each generator writes small shards in X-ARES's on-disk format whose classes are audible in the signal:
-a log-mel encoder scores far above chance, a content-independent one at chance. Nuisance factors (pitch
-within a class's range, gain, background noise at 10-30 dB SNR, onset, duration, channels) are randomised.
-
-Everything is a pure function of ``(name, seed, args)``: the same seed gives byte-identical shards.
-Every clip draws from its own generator seeded by (seed, task, shard, position), so shrinking one
-split does not change the clips of another.
-"""
+"""The demo tasks: small X-ARES-format shards whose classes are audible (a log-mel encoder scores far above chance),
+nuisances randomised. Each clip's generator is seeded by (seed, task, shard, position): the same seed gives the same
+bytes, and shrinking one split does not change another's clips."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from xares_hydra.atomic import remove_stale_parts
-from xares_hydra.demo.shards import Clip, write_clips
+from xares_hydra.demo.shards import write_clips
 from xares_hydra.demo.signals import (
     Source,
     beep_pulses,
@@ -55,8 +48,6 @@ CAPTION_DURATIONS = (2.0, 3.0, 4.0)
 EVENT_CLIP_SECONDS = 5.0
 AUDIO_FORMATS = ("flac", "wav", "ogg", "mp3")
 
-
-# ---------------------------------------------------------------- class tables
 
 SOUNDS: dict[str, Source] = {
     "tone": partial(steady_tone, low=200, high=2000),
@@ -118,34 +109,25 @@ DTMF_HZ = {  # (row, column) frequencies of the keypad 1 2 3 / 4 5 6 / 7 8 9 / *
 }
 
 
-# ---------------------------------------------------- clip makers: (rng, spec, sr) -> audio, labels
-
-
-def _short_clip_length(rng: np.random.Generator, sr: int) -> int:
-    return seconds(float(rng.choice(SHORT_DURATIONS)), sr)
-
-
 def _single_source_clip(
     rng: np.random.Generator,
-    class_index: int,
+    index: int,
     sr: int,
     *,
     sources: Sequence[Source],
     label: Callable[[int], Any],
-    stereo_fraction: float,
+    stereo: float,
 ) -> tuple[np.ndarray, Any]:
-    """One sound of the given class, 60-100% of a 1-2 s clip long, at a random onset."""
-    clip = np.zeros(_short_clip_length(rng, sr))
-    sound = sources[class_index](rng, int(len(clip) * rng.uniform(0.6, 1.0)), sr)
-    place_randomly(rng, clip, sound)
-    stereo = rng.random() < stereo_fraction
-    return finish(rng, clip, sr, stereo=stereo), label(class_index)
+    """One sound of class ``index``, 60-100% of a 1-2 s clip long, at a random onset; stereo with chance ``stereo``."""
+    clip = np.zeros(seconds(float(rng.choice(SHORT_DURATIONS)), sr))
+    place_randomly(rng, clip, sources[index](rng, int(len(clip) * rng.uniform(0.6, 1.0)), sr))
+    return finish(rng, clip, sr, stereo=rng.random() < stereo), label(index)
 
 
 def _mixture_clip(rng: np.random.Generator, _: Any, sr: int) -> tuple[np.ndarray, Any]:
     """1-3 distinct sources, each over 50-100% of the clip at its own onset and level."""
     names = sorted(rng.choice(list(MIXTURE_SOURCES), size=int(rng.integers(1, 4)), replace=False).tolist())
-    clip = np.zeros(_short_clip_length(rng, sr))
+    clip = np.zeros(seconds(float(rng.choice(SHORT_DURATIONS)), sr))
     for name in names:
         sound = MIXTURE_SOURCES[name](rng, int(len(clip) * rng.uniform(0.5, 1.0)), sr)
         place_randomly(rng, clip, unit_rms(sound) * 10 ** (rng.uniform(-6, 0) / 20))
@@ -213,21 +195,11 @@ def _dtmf(rng: np.random.Generator, word: str, n: int, sr: int) -> np.ndarray:
     return tone * fades(n, sr, ms=5.0) * 10 ** (rng.uniform(-3, 3) / 20)
 
 
-# ---------------------------------------------------------------- plans and writing
-
-
-def _balanced_plan(rng: np.random.Generator, n_classes: int, per_class: int) -> list[int]:
-    plan = np.repeat(np.arange(n_classes), per_class)
-    rng.shuffle(plan)
-    return plan.tolist()
-
-
 def _fold_plans(rng: np.random.Generator, n_classes: int, per_class: int, n_folds: int) -> dict[str, list[int]]:
     """Clip j of every class goes to fold j % n_folds, so folds hold (about) per_class/n_folds of each."""
-    folds: dict[str, list[int]] = {f"fold{fold + 1}": [] for fold in range(n_folds)}
-    for class_index in range(n_classes):
-        for j in range(per_class):
-            folds[f"fold{j % n_folds + 1}"].append(class_index)
+    folds = {
+        f"fold{f + 1}": [c for c in range(n_classes) for _ in range(f, per_class, n_folds)] for f in range(n_folds)
+    }
     for plan in folds.values():
         rng.shuffle(plan)
     return folds
@@ -239,18 +211,11 @@ def _write_task(
     """Write one shard per plan entry (split or fold); clip keys run on across shards: <task>_00042."""
     paths, first_index = [], 0
     for shard, specs in plans.items():
-        clips = _clips(task, seed, shard, specs, first_index, make_clip, sr)
+        made = (make_clip(seeded_rng(seed, task, shard, index), spec, sr) for index, spec in enumerate(specs))
+        clips = ((f"{task}_{first_index + index:05d}", audio, sr, labels) for index, (audio, labels) in enumerate(made))
         paths.append(write_clips(out_dir / f"demo_{task}_{shard}_000000.tar", clips, fmt))
         first_index += len(specs)
     return paths
-
-
-def _clips(
-    task: str, seed: int, shard: str, specs: Sequence[Any], first_index: int, make_clip: ClipMaker, sr: int
-) -> Iterator[Clip]:
-    for position, spec in enumerate(specs):
-        audio, labels = make_clip(seeded_rng(seed, task, shard, position), spec, sr)
-        yield f"{task}_{first_index + position:05d}", audio, sr, labels
 
 
 COUNT_ARGUMENTS = ("per_class", "train_per_class", "valid_per_class", "test_per_class", "train", "valid", "test")
@@ -272,34 +237,27 @@ def _settings(args: Mapping[str, Any] | None, defaults: dict[str, Any]) -> dict[
     return settings
 
 
-# ---------------------------------------------------------------- generators: (out_dir, seed, args) -> shards
-
-
 def generate_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
     s = _settings(args, {"per_class": 30, "folds": 5, "sample_rate": 22050, "format": "flac", "stereo_fraction": 0.2})
     s["per_class"] = max(int(s["per_class"]), int(s["folds"]))  # every class in every fold
     plans = _fold_plans(seeded_rng(seed, "sounds", "plan"), len(SOUNDS), int(s["per_class"]), int(s["folds"]))
-    make = partial(
-        _single_source_clip,
-        sources=list(SOUNDS.values()),
-        label=lambda index: {"label": index},
-        stereo_fraction=float(s["stereo_fraction"]),
-    )
-    return _write_task("sounds", out_dir, seed, plans, make, int(s["sample_rate"]), s["format"])
+    return _write_classes("sounds", out_dir, seed, plans, s, SOUNDS, lambda index: {"label": index})
 
 
 def generate_timbre(out_dir: Path, seed: int, args: dict) -> list[Path]:
     defaults = {"train_per_class": 30, "valid_per_class": 10, "test_per_class": 12}
     s = _settings(args, {**defaults, "sample_rate": 44100, "format": "wav", "stereo_fraction": 0.0})
     rng, names = seeded_rng(seed, "timbre", "plan"), list(INSTRUMENTS)
-    plans = {split: _balanced_plan(rng, len(names), int(s[f"{split}_per_class"])) for split in SPLITS}
-    make = partial(
-        _single_source_clip,
-        sources=list(INSTRUMENTS.values()),
-        label=lambda index: {"instrument": names[index]},
-        stereo_fraction=float(s["stereo_fraction"]),
-    )
-    return _write_task("timbre", out_dir, seed, plans, make, int(s["sample_rate"]), s["format"])
+    classes = np.arange(len(names))
+    plans = {split: rng.permutation(np.repeat(classes, int(s[f"{split}_per_class"]))).tolist() for split in SPLITS}
+    return _write_classes("timbre", out_dir, seed, plans, s, INSTRUMENTS, lambda index: {"instrument": names[index]})
+
+
+def _write_classes(
+    task: str, out_dir: Path, seed: int, plans: dict, s: dict, sources: dict[str, Source], label: Callable[[int], Any]
+) -> list[Path]:
+    make = partial(_single_source_clip, sources=list(sources.values()), label=label, stereo=float(s["stereo_fraction"]))
+    return _write_task(task, out_dir, seed, plans, make, int(s["sample_rate"]), s["format"])
 
 
 def _open_generator(task: str, make_clip: ClipMaker, sizes: dict[str, int], fmt: str = "flac") -> DatasetGenerator:

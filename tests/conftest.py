@@ -1,59 +1,49 @@
-"""Shared test helpers: config composition, real tar shards, real audio, an isolated XARES_ROOT for subprocess runs."""
+"""Shared fixtures (the shared helpers are in ``helpers``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
+import logging
+import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from hydra import compose, initialize_config_module
-from omegaconf import DictConfig
 
-import xares_hydra.schema  # noqa: F401  (registers the config schemas)
-from xares_hydra.data.shards import encode_audio, write_shard
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def composed(*overrides: str, hydra: bool = False) -> DictConfig:
-    """The config as ``xares`` composes it from the installed package; ``hydra=True`` keeps the hydra node."""
-    with initialize_config_module("xares_hydra.conf", version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
-
-
-def tone(seconds: float, rate: int = 16000, frequency: float = 440.0, channels: int = 1) -> np.ndarray:
-    t = np.arange(round(seconds * rate)) / rate
-    wave = 0.3 * np.sin(2 * np.pi * frequency * t).astype(np.float32)
-    return np.stack([wave] * channels, axis=1) if channels > 1 else wave
-
-
-def clip_shard(path: Path, clips: list[tuple[str, np.ndarray, int, dict]], fmt: str = "flac") -> Path:
-    """Write (key, audio, rate, labels) clips as an X-ARES tar shard."""
-    write_shard(path, [(key, encode_audio(audio, rate, fmt), fmt, labels) for key, audio, rate, labels in clips])
-    return path
-
-
-def run_xares(*args: str, root: Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the installed ``xares`` command as a user would, with all roots under ``root``."""
-    env = dict(os.environ, XARES_ROOT=str(root), COLUMNS="200", HYDRA_FULL_ERROR="0")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "xares"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=root,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"xares {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
+from xares_hydra import command
 
 
 @pytest.fixture
 def xares_root(tmp_path: Path) -> Path:
+    """An empty folder for a run's roots (``XARES_ROOT``)."""
     root = tmp_path / "xares-root"
     root.mkdir()
     return root
+
+
+@pytest.fixture
+def xares_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Callable[..., tuple[int, str, str]]]:
+    """``xares <args>`` through the console script's entry function in this process: returns its exit code,
+    stdout and stderr. What a run sets for its process (log handlers, the SIGTERM handler) is undone after it."""
+    root = logging.getLogger()
+    handlers, level, sigterm = list(root.handlers), root.level, signal.getsignal(signal.SIGTERM)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["xares", *args])
+        try:
+            command.main()
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        finally:
+            for handler in set(root.handlers) - set(handlers):
+                handler.close()
+            root.handlers[:], root.level = handlers, level
+            signal.signal(signal.SIGTERM, sigterm)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield run

@@ -8,18 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_xares
-from test_encoders import save_tiny_dasheng, save_tiny_hf
+from helpers.cli import SMALL_TIMBRE, run_xares
+from helpers.encoders import save_tiny_dasheng, save_tiny_hf
 
 from xares_hydra.encode.checker import run_checks
-
-SMALL_TIMBRE = (
-    "task=demo/timbre",
-    "task.generator.args.train_per_class=6",
-    "task.generator.args.valid_per_class=2",
-    "task.generator.args.test_per_class=3",
-    "task.epochs=3",
-)
 
 
 def run_record(root: Path, name: str, *overrides: str, check: bool = True) -> tuple[dict, object]:

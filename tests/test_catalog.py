@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import REPO, composed
+from helpers.cli import REPO, composed
+from helpers.zenodo_server import FakeZenodo
 from omegaconf import OmegaConf
 from xares_datasets import (
     BUILDERS,
@@ -33,7 +34,6 @@ from xares_datasets import (
     unwrapped,
     zenodo_records,
 )
-from zenodo_server import FakeZenodo
 
 import xares_hydra.schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.data.labels import CAPTIONS, EVENTS, MULTI, TRANSCRIPT, convert_labels

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import clip_shard, run_xares, tone
+from helpers.audio import clip_shard, tone
+from helpers.cli import run_xares
 
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.heads.plan import evaluation_rounds

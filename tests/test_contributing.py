@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import REPO, clip_shard, run_xares, tone
+from helpers.audio import clip_shard, tone
+from helpers.cli import REPO, run_xares
 
 START, END = "<!-- example-task:start -->", "<!-- example-task:end -->"
 PITCHES = {"low": 300.0, "high": 1800.0}

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers.zenodo_server import FakeZenodo
 from xares_datasets import (
     FACTS,
     READY_MARKER,
@@ -26,7 +27,6 @@ from xares_datasets import (
     unwrapped,
     zenodo_records,
 )
-from zenodo_server import FakeZenodo
 
 ESC50 = FACTS["esc50"].record
 SHARED_RECORD = FACTS["librispeechmalefemale"].record

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import clip_shard, run_xares, tone
-from zenodo_server import FakeZenodo
+from helpers.audio import clip_shard, tone
+from helpers.cli import run_xares
+from helpers.zenodo_server import FakeZenodo
 
 from xares_hydra.atomic import write_json
 from xares_hydra.data import zenodo as zenodo_module

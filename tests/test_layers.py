@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import clip_shard, run_xares, tone
+from helpers.audio import clip_shard, tone
+from helpers.cli import run_xares
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds
@@ -85,7 +86,7 @@ TINY_DASHENG = ["encoder=dasheng", "encoder.embed_dim=32", "encoder.depth=2", "e
 
 @pytest.fixture(scope="module")
 def tiny_dasheng(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from test_encoders import save_tiny_dasheng
+    from helpers.encoders import save_tiny_dasheng
 
     return str(save_tiny_dasheng(tmp_path_factory.mktemp("dasheng")))
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_xares
+from helpers.cli import run_xares
 
 DEMO = ["task=demo/sounds", "head.epochs=3"]
 

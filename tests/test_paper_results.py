@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-from conftest import run_xares
+from helpers.cli import run_xares
 
 from xares_hydra.heads.predictions import load_predictions
 from xares_hydra.report.cli import main as report_main

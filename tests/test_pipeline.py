@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import clip_shard, run_xares, tone
+from helpers.audio import clip_shard, tone
+from helpers.cli import run_xares
 
 from xares_hydra.data.shards import encode_audio, write_shard
 

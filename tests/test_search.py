@@ -6,9 +6,8 @@ import json
 import math
 
 import pytest
-from conftest import run_xares
-from test_launchers import encoded_shards
-from test_leaderboard import make_record
+from helpers.cli import encoded_shards, run_xares
+from helpers.records import make_record
 
 from xares_hydra.report.selection import objective, select_trials, selected_averages, validation_score, write_selection
 

@@ -13,8 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_xares
-from test_byo_encoders import SMALL_TIMBRE
+from helpers.cli import SMALL_TIMBRE, run_xares
 
 UNREACHABLE_API = "data.zenodo_api=http://127.0.0.1:9/api"  # nothing listens on port 9: refused at once
 

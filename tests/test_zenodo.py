@@ -6,7 +6,6 @@ import hashlib
 import io
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
 import threading
@@ -15,7 +14,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from zenodo_server import FakeZenodo, running_fake_zenodo
+from helpers.zenodo_server import FakeZenodo, running_fake_zenodo
+from xares_datasets import closed_port_api
 
 from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker, record_files
 from xares_hydra.errors import DataUnavailable
@@ -36,13 +36,6 @@ def zenodo():
 
 def md5(data: bytes) -> str:
     return f"md5:{hashlib.md5(data).hexdigest()}"
-
-
-def closed_port_api() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/api"
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import conftest
+import helpers.audio
+import helpers.cli
 import numpy as np
-from zenodo_server import FakeZenodo
+from helpers.zenodo_server import FakeZenodo
 
 from xares_hydra import api
 
@@ -158,14 +159,14 @@ class MiniDataset:
 
 def _tar_bytes(clips: Sequence[Clip], audio_format: str) -> bytes:
     with tempfile.TemporaryDirectory() as folder:
-        path = conftest.clip_shard(Path(folder) / "shard.tar", [_clip_audio(clip) for clip in clips], audio_format)
+        path = helpers.audio.clip_shard(Path(folder) / "shard.tar", [_clip_audio(clip) for clip in clips], audio_format)
         return path.read_bytes()
 
 
 def _clip_audio(clip: Clip) -> tuple[str, np.ndarray, int, Any]:
     rng = np.random.default_rng(zlib.crc32(clip.key.encode()))
     frequency = 200.0 * 2 ** (clip.sample.tone / 2.5)
-    audio = conftest.tone(clip.seconds, clip.rate, frequency)
+    audio = helpers.audio.tone(clip.seconds, clip.rate, frequency)
     audio += NOISE_LEVEL * rng.standard_normal(len(audio)).astype(np.float32)
     return clip.key, audio, clip.rate, clip.sample.labels
 
@@ -632,7 +633,7 @@ def unwrapped(text: str) -> str:
 def run_one(root: Path, run_name: str, *overrides: str, check: bool = True) -> tuple[dict[str, Any], Any]:
     """``xares <overrides>`` with all roots under ``root``; returns its result record and the process."""
     run_dir = root / "runs" / run_name
-    result = conftest.run_xares(*overrides, f"hydra.run.dir={run_dir}", root=root, check=check)
+    result = helpers.cli.run_xares(*overrides, f"hydra.run.dir={run_dir}", root=root, check=check)
     return json.loads((run_dir / "result.json").read_text()), result
 
 
@@ -643,7 +644,7 @@ def run_in_process(root: Path, task: str, *overrides: str) -> dict[str, Any]:
 
 def run_sweep(root: Path, sweep_dir: Path, *overrides: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """``xares -m <overrides>``; returns {task name: result record} and the sweep's summary.json."""
-    conftest.run_xares("-m", *overrides, f"hydra.sweep.dir={sweep_dir}", root=root)
+    helpers.cli.run_xares("-m", *overrides, f"hydra.sweep.dir={sweep_dir}", root=root)
     records = [json.loads(path.read_text()) for path in sweep_dir.glob("*/result.json")]
     return {record["task"]["name"]: record for record in records}, json.loads((sweep_dir / "summary.json").read_text())
 

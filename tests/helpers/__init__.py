@@ -1,0 +1,1 @@
+"""Helpers shared by the test modules (the fixtures stay in ``conftest.py``)."""

@@ -6,9 +6,12 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers.cli import working_in, xares
 
 from xares_hydra import command
 
@@ -26,15 +29,19 @@ def xares_command(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[Callable[..., tuple[int, str, str]]]:
     """``xares <args>`` through the console script's entry function in this process: returns its exit code,
-    stdout and stderr. What a run sets for its process (log handlers, the SIGTERM handler) is undone after it."""
+    stdout and stderr; ``root=`` runs it in that folder with ``XARES_ROOT`` there (as ``helpers.cli.run_xares``).
+    What a run sets for its process (log handlers, the SIGTERM handler) is undone after it."""
     root = logging.getLogger()
     handlers, level, sigterm = list(root.handlers), root.level, signal.getsignal(signal.SIGTERM)
 
-    def run(*args: str) -> tuple[int, str, str]:
+    def run(*args: str, root: Path | None = None) -> tuple[int, str, str]:
         capsys.readouterr()
         monkeypatch.setattr(sys, "argv", ["xares", *args])
+        if root is not None:
+            monkeypatch.setenv("XARES_ROOT", str(root))
         try:
-            command.main()
+            with working_in(root) if root is not None else nullcontext():
+                command.main()
             code = 0
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
@@ -47,3 +54,21 @@ def xares_command(
         return code, out, err
 
     yield run
+
+
+@pytest.fixture
+def xares_run(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[dict[str, Any], str]]:
+    """``helpers.cli.xares`` (the pipeline in this process): returns the result record and what the run printed
+    and logged."""
+
+    def run(*overrides: str, **where: Path | None) -> tuple[dict[str, Any], str]:
+        caplog.clear()
+        capsys.readouterr()
+        with caplog.at_level(logging.INFO):
+            record = xares(*overrides, **where)  # type: ignore[arg-type]
+        out, err = capsys.readouterr()
+        return record, caplog.text + out + err
+
+    return run

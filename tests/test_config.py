@@ -98,15 +98,13 @@ def test_help_lists_the_config_groups(xares_root):
     assert "esc50" in result.stdout and "demo/sounds" in result.stdout and "schema" not in result.stdout
 
 
-def test_help_with_overrides_shows_the_composed_config(xares_command, monkeypatch, xares_root):
-    monkeypatch.setenv("XARES_ROOT", str(xares_root))
-    code, out, _ = xares_command("task=esc50", "--help")  # Hydra's help, with the composed config
+def test_help_with_overrides_shows_the_composed_config(xares_command, xares_root):
+    code, out, _ = xares_command("task=esc50", "--help", root=xares_root)  # Hydra's help, with the composed config
     assert code == 0 and "encoder:" in out and "name: esc50" in out
 
 
-def test_cfg_job_shows_the_composed_config(xares_command, monkeypatch, xares_root):
-    monkeypatch.setenv("XARES_ROOT", str(xares_root))
-    code, out, _ = xares_command("--cfg", "job", "task=esc50", "encoder=mel")
+def test_cfg_job_shows_the_composed_config(xares_command, xares_root):
+    code, out, _ = xares_command("--cfg", "job", "task=esc50", "encoder=mel", root=xares_root)
     cfg = OmegaConf.create(out)
     assert code == 0 and cfg.task.name == "esc50"
     assert cfg.encoder._target_ == "xares_hydra.encoders.mel.MelEncoder"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import re
 import shutil
@@ -87,22 +86,16 @@ def make_root(root: Path) -> Path:
     return config_dir
 
 
-def run_in(root: Path, *overrides: str, name: str = "run", task: str = "fault_tones") -> dict:
-    """``xares --config-dir <root>/user_conf task=<task> <overrides>`` in this process; its result record."""
-    return xares(f"task={task}", *overrides, root=root, run_dir=root / "runs" / name, config_dir=root / "user_conf")
-
-
 @pytest.fixture
-def run(caplog) -> Callable[..., tuple[dict | None, str, int]]:
-    """Runs the fault task; returns its record, its log and the command's exit code."""
+def run(xares_run) -> Callable[..., tuple[dict | None, str, int]]:
+    """Runs the fault task; returns its record, what it logged and printed, and the command's exit code."""
 
     def run(root: Path, *overrides: str, name: str = "run", task: str = "fault_tones", check: bool = False):
-        caplog.clear()
-        with caplog.at_level(logging.INFO):
-            record = run_in(root, *overrides, name=name, task=task)
+        record, output = xares_run(f"task={task}", *overrides, root=root, run_dir=root / "runs" / name,
+                                   config_dir=root / "user_conf")  # fmt: skip
         code = exit_code(record)
-        assert not check or code == 0, caplog.text
-        return record, caplog.text, code
+        assert not check or code == 0, output
+        return record, output, code
 
     return run
 
@@ -128,7 +121,7 @@ def clean(tmp_path_factory) -> tuple[Path, dict]:
     """One clean reference run every fault is compared with."""
     root = tmp_path_factory.mktemp("clean")
     make_root(root)
-    record = run_in(root)
+    record = xares("task=fault_tones", root=root, run_dir=root / "runs" / "run", config_dir=root / "user_conf")
     assert record["status"] == "ok"
     return root, record
 
@@ -176,9 +169,8 @@ def test_a_mistake_hydra_refuses_is_one_line_from_the_command(root):
     assert results_of(root) == {} and not (root / "cache").exists() and not (root / "outputs").exists()
 
 
-def test_output_folder_below_a_file_is_one_line(xares_command, monkeypatch, xares_root):
-    monkeypatch.setenv("XARES_ROOT", str(xares_root))
-    code, _, err = xares_command("paths.output_root=/dev/full/outputs")
+def test_output_folder_below_a_file_is_one_line(xares_command, xares_root):
+    code, _, err = xares_command("paths.output_root=/dev/full/outputs", root=xares_root)
     assert code == 2 and "Traceback" not in err
     assert err.strip() == (
         "xares: paths.output_root=/dev/full/outputs: /dev/full is a file, not a folder; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -11,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.cli import working_in, xares
+from helpers.cli import record_of, working_in, xares
 
-from xares_hydra import command
+from xares_hydra import command, console
 
 
 @pytest.fixture
@@ -25,14 +26,21 @@ def xares_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def console_200(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output 200 columns wide, as ``helpers.cli.run_xares`` gives the command (``COLUMNS=200``)."""
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(console.stderr_console, "width", 200)  # made when xares_hydra.console was imported
+
+
+@pytest.fixture
 def xares_command(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], console_200: None
 ) -> Iterator[Callable[..., tuple[int, str, str]]]:
     """``xares <args>`` through the console script's entry function in this process: returns its exit code,
     stdout and stderr; ``root=`` runs it in that folder with ``XARES_ROOT`` there (as ``helpers.cli.run_xares``).
     What a run sets for its process (log handlers, the SIGTERM handler) is undone after it."""
-    root = logging.getLogger()
-    handlers, level, sigterm = list(root.handlers), root.level, signal.getsignal(signal.SIGTERM)
+    logger = logging.getLogger()
+    handlers, level, sigterm = list(logger.handlers), logger.level, signal.getsignal(signal.SIGTERM)
 
     def run(*args: str, root: Path | None = None) -> tuple[int, str, str]:
         capsys.readouterr()
@@ -46,9 +54,9 @@ def xares_command(
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
         finally:
-            for handler in set(root.handlers) - set(handlers):
+            for handler in set(logger.handlers) - set(handlers):
                 handler.close()
-            root.handlers[:], root.level = handlers, level
+            logger.handlers[:], logger.level = handlers, level
             signal.signal(signal.SIGTERM, sigterm)
         out, err = capsys.readouterr()
         return code, out, err
@@ -58,7 +66,7 @@ def xares_command(
 
 @pytest.fixture
 def xares_run(
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], console_200: None
 ) -> Callable[..., tuple[dict[str, Any], str]]:
     """``helpers.cli.xares`` (the pipeline in this process): returns the result record and what the run printed
     and logged."""
@@ -67,8 +75,22 @@ def xares_run(
         caplog.clear()
         capsys.readouterr()
         with caplog.at_level(logging.INFO):
-            record = xares(*overrides, **where)  # type: ignore[arg-type]
+            record = xares(*overrides, **where)
         out, err = capsys.readouterr()
         return record, caplog.text + out + err
+
+    return run
+
+
+@pytest.fixture
+def run_one(xares_command) -> Callable[..., tuple[dict[str, Any], subprocess.CompletedProcess]]:
+    """``xares <overrides>`` in this process (``xares_command``) with all roots under ``root``; returns its result
+    record and what a process would have given: exit code, stdout and stderr."""
+
+    def run(root: Path, run_name: str, *overrides: str, check: bool = True):
+        run_dir = root / "runs" / run_name
+        code, out, err = xares_command(*overrides, f"hydra.run.dir={run_dir}", root=root)
+        assert not check or code == 0, out + err
+        return record_of(run_dir), subprocess.CompletedProcess(["xares", *overrides], code, out, err)
 
     return run

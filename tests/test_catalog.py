@@ -29,7 +29,6 @@ from xares_datasets import (
     private_tasks,
     public_clip_tasks,
     run_in_process,
-    run_one,
     run_sweep,
     unwrapped,
     zenodo_records,
@@ -187,7 +186,7 @@ def non_clip_param(name: str) -> Any:
 
 
 @pytest.mark.parametrize("name", [non_clip_param(name) for name in NON_CLIP_TASKS])
-def test_frame_contrastive_and_asr_tasks_run_end_to_end(name, xares_root):
+def test_frame_contrastive_and_asr_tasks_run_end_to_end(name, xares_root, run_one):
     records_served = zenodo_records([name])
     with FakeZenodo(records_served) as zenodo:
         record, _ = run_one(xares_root, name, f"task={name}", "encoder=mel", f"data.zenodo_api={zenodo.api_base}",
@@ -203,7 +202,7 @@ def test_frame_contrastive_and_asr_tasks_run_end_to_end(name, xares_root):
 # private tasks: never downloaded, placed by the user
 
 
-def test_private_task_without_data_says_where_to_put_the_shards(xares_root):
+def test_private_task_without_data_says_where_to_put_the_shards(xares_root, run_one):
     api = f"data.zenodo_api={closed_port_api()}"
     record, result = run_one(xares_root, "snap", "task=finger_snap", api, "data.allow_http=true", check=False)
     folder = xares_root / "data" / "finger_snap"

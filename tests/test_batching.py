@@ -155,6 +155,7 @@ class CountingMel(MelEncoder):
 """
 
 
+@pytest.mark.slow
 def test_a_sweep_over_tasks_and_crop_lengths_builds_its_encoder_once(xares_root):
     (xares_root / "counting_mel.py").write_text(COUNTING_ENCODER)
     result = run_xares(

@@ -120,13 +120,24 @@ def test_checker_passes_the_mel_baseline_with_a_ten_minute_clip(root, xares_comm
     assert "600 s clip" in out
 
 
-def test_user_yaml_in_a_config_dir_runs_and_joins_encoder_sweeps(root):
+def user_yaml(root: Path) -> Path:
+    """A user's config folder with the encoder ``my_mel``."""
     config_dir = root / "my_conf"
-    (config_dir / "encoder").mkdir(parents=True)
+    (config_dir / "encoder").mkdir(parents=True, exist_ok=True)
     (config_dir / "encoder" / "my_mel.yaml").write_text("_target_: xares_hydra.encoders.mel.MelEncoder\nn_mels: 32\n")
+    return config_dir
+
+
+def test_user_yaml_in_a_config_dir_runs(root):
+    config_dir = user_yaml(root)
     record = xares(*SMALL_TIMBRE, "encoder=my_mel", root=root, run_dir=root / "runs" / "my_mel", config_dir=config_dir)
     assert record["status"] == "ok" and record["encoder"]["name"] == "my_mel"
     assert record["encoder"]["output_dim"] == 32
+
+
+@pytest.mark.slow
+def test_user_yaml_in_a_config_dir_joins_encoder_sweeps(root):
+    config_dir = user_yaml(root)
     sweep = root / "encoder_sweep"
     run_xares("-m", "--config-dir", str(config_dir), "encoder=glob(*)", "stage=download", *SMALL_TIMBRE,
               f"hydra.sweep.dir={sweep}", root=root)  # fmt: skip

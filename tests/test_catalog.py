@@ -134,6 +134,7 @@ def check_private_skips(records: dict[str, dict[str, Any]], data_root: Path) -> 
         assert "tar shards" in record["reason"]
 
 
+@pytest.mark.slow
 def test_esc50_and_fsd50k_download_once_and_score(xares_root):
     """The fast representative of the catalog run: a k-fold task with kNN and a multi-label one."""
     tasks = ["esc50", "fsd50k"]

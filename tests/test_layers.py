@@ -91,6 +91,7 @@ def tiny_dasheng(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(save_tiny_dasheng(tmp_path_factory.mktemp("dasheng")))
 
 
+@pytest.mark.slow
 def test_one_encode_then_a_layer_sweep_without_encoding(xares_root: Path, tiny_dasheng: str) -> None:
     dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}", "task=demo/sounds"]
     run_xares(*dasheng, "encode.layers=all", "stage=encode", root=xares_root)

@@ -82,6 +82,7 @@ def test_scores_repeat_exactly_from_scratch(tmp_path, run_task):
     assert without_timings(first["scores"]) == without_timings(second["scores"])
 
 
+@pytest.mark.slow
 def test_multirun_sweep_encodes_each_task_once_and_summarises(xares_root):
     sweep = xares_root / "sweep"
     result = run_xares("-m", CLIP_DEMO_SWEEP, SMALL, "head.lr=1e-3,1e-2", f"hydra.sweep.dir={sweep}",

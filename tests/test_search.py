@@ -60,6 +60,7 @@ def test_lower_is_better_metrics_choose_the_smallest_validation_score():
     assert select_trials(records)[0].winner.head["lr"] == 1e-2
 
 
+@pytest.mark.slow
 def test_the_grid_preset_picks_the_clearly_best_learning_rate_from_one_encoding(xares_root):
     sweep = xares_root / "sweep"
     run_xares(

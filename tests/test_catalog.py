@@ -136,7 +136,7 @@ def check_private_skips(records: dict[str, dict[str, Any]], data_root: Path) -> 
 
 @pytest.mark.slow
 def test_esc50_and_fsd50k_download_once_and_score(xares_root):
-    """The fast representative of the catalog run: a k-fold task with kNN and a multi-label one."""
+    """The small representative of the catalog run: a k-fold task with kNN and a multi-label one."""
     tasks = ["esc50", "fsd50k"]
     records_served = zenodo_records(tasks)
     with FakeZenodo(records_served) as zenodo:

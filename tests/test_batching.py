@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import clip_shard, run_xares, tone
-from test_encoders import save_tiny_dasheng, save_tiny_hf
+from helpers.audio import clip_shard, tone
+from helpers.cli import run_xares
+from helpers.encoders import save_tiny_dasheng, save_tiny_hf
 from xares_hydra.encoders.dasheng import DashengEncoder
 from xares_hydra.encoders.huggingface import Wav2Vec2Encoder
 from xares_hydra.encoders.mel import MelEncoder
@@ -154,6 +155,7 @@ class CountingMel(MelEncoder):
 """
 
 
+@pytest.mark.slow
 def test_a_sweep_over_tasks_and_crop_lengths_builds_its_encoder_once(xares_root):
     (xares_root / "counting_mel.py").write_text(COUNTING_ENCODER)
     result = run_xares(

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import REPO, tone
+from helpers.audio import tone
+from helpers.cli import REPO, composed
 from omegaconf import OmegaConf
-from test_config import composed
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.config.settings import encode_settings, read_limits

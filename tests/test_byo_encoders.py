@@ -1,4 +1,5 @@
-"""Every way to bring an encoder, through the real ``xares`` command, plus the contract checker."""
+"""Every way to bring an encoder, through the ``xares`` pipeline in this process (sweeps through the real command),
+plus the contract checker."""
 
 from __future__ import annotations
 
@@ -8,24 +9,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_xares
-from test_encoders import save_tiny_dasheng, save_tiny_hf
+from helpers.cli import SMALL_TIMBRE, record_of, run_xares, xares
+from helpers.encoders import save_tiny_dasheng, save_tiny_hf
 
 from xares_hydra.encode.checker import run_checks
 
-SMALL_TIMBRE = (
-    "task=demo/timbre",
-    "task.generator.args.train_per_class=6",
-    "task.generator.args.valid_per_class=2",
-    "task.generator.args.test_per_class=3",
-    "task.epochs=3",
-)
-
 
 def run_record(root: Path, name: str, *overrides: str, check: bool = True) -> tuple[dict, object]:
+    """``xares <overrides>`` through the real command (the slow tests of pretrained models)."""
     run_dir = root / "runs" / name
     result = run_xares(*overrides, f"hydra.run.dir={run_dir}", root=root, check=check)
-    return json.loads((run_dir / "result.json").read_text()), result
+    return record_of(run_dir), result
 
 
 @pytest.fixture(scope="module")
@@ -110,29 +104,40 @@ def test_checker_names_the_failing_check(root, target, failing_check):
     assert failed and failed[0] == failing_check, [(r.name, r.passed, r.detail) for r in results]
 
 
-def test_stage_check_reports_failures_and_exits_non_zero(root):
+def test_stage_check_reports_failures_and_exits_non_zero(root, xares_command):
     (root / "broken_encoders.py").write_text(BROKEN)
-    result = run_xares(
-        "stage=check", "encoder=custom", "encoder._target_=broken_encoders.WrongHop", root=root, check=False
+    code, out, _ = xares_command(
+        "stage=check", "encoder=custom", "encoder._target_=broken_encoders.WrongHop", root=root
     )
-    assert result.returncode == 1
-    failing = [line for line in result.stdout.splitlines() if "FAIL" in line]
+    assert code == 1
+    failing = [line for line in out.splitlines() if "FAIL" in line]
     assert "hop size matches frame count" in failing[0] and "implies 25.0" in failing[0]
 
 
-def test_checker_passes_the_mel_baseline_with_a_ten_minute_clip(root):
-    result = run_xares("stage=check", root=root)
-    assert result.returncode == 0 and "FAIL" not in result.stdout
-    assert "600 s clip" in result.stdout
+def test_checker_passes_the_mel_baseline_with_a_ten_minute_clip(root, xares_command):
+    code, out, _ = xares_command("stage=check", root=root)
+    assert code == 0 and "FAIL" not in out
+    assert "600 s clip" in out
 
 
-def test_user_yaml_in_a_config_dir_runs_and_joins_encoder_sweeps(root):
+def user_yaml(root: Path) -> Path:
+    """A user's config folder with the encoder ``my_mel``."""
     config_dir = root / "my_conf"
-    (config_dir / "encoder").mkdir(parents=True)
+    (config_dir / "encoder").mkdir(parents=True, exist_ok=True)
     (config_dir / "encoder" / "my_mel.yaml").write_text("_target_: xares_hydra.encoders.mel.MelEncoder\nn_mels: 32\n")
-    record, _ = run_record(root, "my_mel", "--config-dir", str(config_dir), *SMALL_TIMBRE, "encoder=my_mel")
+    return config_dir
+
+
+def test_user_yaml_in_a_config_dir_runs(root):
+    config_dir = user_yaml(root)
+    record = xares(*SMALL_TIMBRE, "encoder=my_mel", root=root, run_dir=root / "runs" / "my_mel", config_dir=config_dir)
     assert record["status"] == "ok" and record["encoder"]["name"] == "my_mel"
     assert record["encoder"]["output_dim"] == 32
+
+
+@pytest.mark.slow
+def test_user_yaml_in_a_config_dir_joins_encoder_sweeps(root):
+    config_dir = user_yaml(root)
     sweep = root / "encoder_sweep"
     run_xares("-m", "--config-dir", str(config_dir), "encoder=glob(*)", "stage=download", *SMALL_TIMBRE,
               f"hydra.sweep.dir={sweep}", root=root)  # fmt: skip
@@ -149,9 +154,8 @@ def test_target_on_the_command_line(root):
         "from xares_hydra.encoders.mel import MelEncoder\n\nclass SmallMel(MelEncoder):\n"
         "    def __init__(self, bands=16):\n        super().__init__(n_mels=bands)\n"
     )
-    record, _ = run_record(
-        root, "target", *SMALL_TIMBRE, "encoder=custom", "encoder._target_=my_encoders.SmallMel", "+encoder.bands=24"
-    )
+    overrides = ("encoder=custom", "encoder._target_=my_encoders.SmallMel", "+encoder.bands=24")
+    record = xares(*SMALL_TIMBRE, *overrides, root=root, run_dir=root / "runs" / "target")
     assert record["status"] == "ok" and record["encoder"]["name"] == "SmallMel"
     assert record["encoder"]["output_dim"] == 24
 
@@ -191,7 +195,9 @@ XARES_STYLE_FILE = textwrap.dedent(
 def test_an_x_ares_encoder_file_runs_as_is(root):
     path = root / "my_xares_encoder.py"
     path.write_text(XARES_STYLE_FILE)
-    record, _ = run_record(root, "xares_file", *SMALL_TIMBRE, "encoder=xares_file", f"encoder.path={path}")
+    record = xares(
+        *SMALL_TIMBRE, "encoder=xares_file", f"encoder.path={path}", root=root, run_dir=root / "runs" / "file"
+    )
     assert record["status"] == "ok" and record["encoder"]["name"] == "my_xares_encoder"
     assert record["encoder"]["output_dim"] == 40 and 0 <= record["scores"]["mlp"]["score"] <= 1
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import REPO, composed
+from helpers.cli import REPO, composed
 from helpers.xares_datasets import (
     BUILDERS,
     FACTS,
@@ -27,13 +27,12 @@ from helpers.xares_datasets import (
     private_tasks,
     public_clip_tasks,
     run_in_process,
-    run_one,
     run_sweep,
     unwrapped,
     zenodo_records,
 )
+from helpers.zenodo_server import FakeZenodo
 from omegaconf import OmegaConf
-from zenodo_server import FakeZenodo
 
 import xares_hydra.config.schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.data.labels import CAPTIONS, EVENTS, MULTI, TRANSCRIPT, convert_labels
@@ -135,8 +134,9 @@ def check_private_skips(records: dict[str, dict[str, Any]], data_root: Path) -> 
         assert "tar shards" in record["reason"]
 
 
+@pytest.mark.slow
 def test_esc50_and_fsd50k_download_once_and_score(xares_root):
-    """The fast representative of the catalog run: a k-fold task with kNN and a multi-label one."""
+    """The small representative of the catalog run: a k-fold task with kNN and a multi-label one."""
     tasks = ["esc50", "fsd50k"]
     records_served = zenodo_records(tasks)
     with FakeZenodo(records_served) as zenodo:
@@ -187,7 +187,7 @@ def non_clip_param(name: str) -> Any:
 
 
 @pytest.mark.parametrize("name", [non_clip_param(name) for name in NON_CLIP_TASKS])
-def test_frame_contrastive_and_asr_tasks_run_end_to_end(name, xares_root):
+def test_frame_contrastive_and_asr_tasks_run_end_to_end(name, xares_root, run_one):
     records_served = zenodo_records([name])
     with FakeZenodo(records_served) as zenodo:
         record, _ = run_one(xares_root, name, f"task={name}", "encoder=mel", f"data.zenodo_api={zenodo.api_base}",
@@ -203,7 +203,7 @@ def test_frame_contrastive_and_asr_tasks_run_end_to_end(name, xares_root):
 # private tasks: never downloaded, placed by the user
 
 
-def test_private_task_without_data_says_where_to_put_the_shards(xares_root):
+def test_private_task_without_data_says_where_to_put_the_shards(xares_root, run_one):
     api = f"data.zenodo_api={closed_port_api()}"
     record, result = run_one(xares_root, "snap", "task=finger_snap", api, "data.allow_http=true", check=False)
     folder = xares_root / "data" / "finger_snap"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import clip_shard, run_xares, tone
+from helpers.audio import clip_shard, tone
+from helpers.cli import run_xares
 
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.heads.plan import evaluation_rounds
@@ -18,6 +19,7 @@ def sweep_records(sweep) -> list[dict]:
     return [json.loads(path.read_text()) for path in sorted(sweep.glob("*/result.json"))]
 
 
+@pytest.mark.slow
 def test_model_selection_uses_the_test_fold_only_in_compat_mode(xares_root):
     sweep = xares_root / "sweep"
     result = run_xares("-m", *SMALL_SOUNDS, "compat=default,xares", f"hydra.sweep.dir={sweep}", root=xares_root)
@@ -98,6 +100,7 @@ epochs: 3
 """
 
 
+@pytest.mark.slow
 def test_a_task_validating_on_its_test_split_runs_with_a_held_out_share(xares_root):
     config_dir = xares_root / "conf"
     (config_dir / "task").mkdir(parents=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, composed, run_xares
+from helpers.cli import REPO, composed, run_xares
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
@@ -92,29 +92,32 @@ def test_paths_come_from_the_environment(monkeypatch, tmp_path):
 
 
 def test_help_lists_the_config_groups(xares_root):
-    result = run_xares("--help", root=xares_root)
+    result = run_xares("--help", root=xares_root)  # the console script's quick help: no torch, no composing
     for group in ("task:", "encoder:", "head:", "compat:", "paths:"):
         assert group in result.stdout
     assert "esc50" in result.stdout and "demo/sounds" in result.stdout and "schema" not in result.stdout
-    with_overrides = run_xares("task=esc50", "--help", root=xares_root)  # Hydra's help, with the composed config
-    assert "encoder:" in with_overrides.stdout and "name: esc50" in with_overrides.stdout
 
 
-def test_cfg_job_shows_the_composed_config(xares_root):
-    result = run_xares("--cfg", "job", "task=esc50", "encoder=mel", root=xares_root)
-    cfg = OmegaConf.create(result.stdout)
-    assert cfg.task.name == "esc50"
+def test_help_with_overrides_shows_the_composed_config(xares_command, xares_root):
+    code, out, _ = xares_command("task=esc50", "--help", root=xares_root)  # Hydra's help, with the composed config
+    assert code == 0 and "encoder:" in out and "name: esc50" in out
+
+
+def test_cfg_job_shows_the_composed_config(xares_command, xares_root):
+    code, out, _ = xares_command("--cfg", "job", "task=esc50", "encoder=mel", root=xares_root)
+    cfg = OmegaConf.create(out)
+    assert code == 0 and cfg.task.name == "esc50"
     assert cfg.encoder._target_ == "xares_hydra.encoders.mel.MelEncoder"
 
 
-def test_unknown_task_or_encoder_lists_the_available_ones(xares_root):
-    result = run_xares("task=esc5O", root=xares_root, check=False)
-    assert result.returncode != 0
-    assert "esc50" in result.stderr
-    assert "Traceback" not in result.stderr
-    result = run_xares("encoder=whisperr", root=xares_root, check=False)
-    assert "mel" in result.stderr
-    assert "noise" in result.stderr
+def test_unknown_task_or_encoder_lists_the_available_ones(xares_command):
+    code, _, err = xares_command("task=esc5O")
+    assert code != 0
+    assert "esc50" in err
+    assert "Traceback" not in err
+    _, _, err = xares_command("encoder=whisperr")
+    assert "mel" in err
+    assert "noise" in err
 
 
 def test_config_tree_ships_inside_the_package():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import REPO, clip_shard, run_xares, tone
+from helpers.audio import clip_shard, tone
+from helpers.cli import REPO
 
 START, END = "<!-- example-task:start -->", "<!-- example-task:end -->"
 PITCHES = {"low": 300.0, "high": 1800.0}
@@ -24,7 +25,7 @@ def whistle_shards(folder, split: str, per_pitch: int, seed: int) -> None:
     clip_shard(folder / f"{split}-0.tar", clips)
 
 
-def test_the_worked_example_task_is_one_yaml_that_scores(xares_root):
+def test_the_worked_example_task_is_one_yaml_that_scores(xares_root, xares_command):
     config_dir = xares_root / "my_conf"
     (config_dir / "task").mkdir(parents=True)
     (config_dir / "task" / "whistles.yaml").write_text(example_yaml())
@@ -33,7 +34,7 @@ def test_the_worked_example_task_is_one_yaml_that_scores(xares_root):
     for seed, (split, per_pitch) in enumerate((("train", 12), ("valid", 4), ("test", 4))):
         whistle_shards(data, split, per_pitch, seed)
 
-    run_xares("--config-dir", str(config_dir), "task=whistles", "encoder=mel", root=xares_root)
+    assert xares_command("--config-dir", str(config_dir), "task=whistles", "encoder=mel", root=xares_root)[0] == 0
 
     (path,) = (xares_root / "results" / "mel" / "whistles").glob("*.json")
     record = json.loads(path.read_text())

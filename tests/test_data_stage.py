@@ -22,11 +22,10 @@ from helpers.xares_datasets import (
     closed_port_api,
     mini_dataset,
     run_in_process,
-    run_one,
     unwrapped,
     zenodo_records,
 )
-from zenodo_server import FakeZenodo
+from helpers.zenodo_server import FakeZenodo
 
 ESC50 = FACTS["esc50"].record
 SHARED_RECORD = FACTS["librispeechmalefemale"].record
@@ -42,7 +41,7 @@ def esc50_zenodo():
         yield server
 
 
-def test_no_server_gives_the_manual_way_out_without_a_traceback(xares_root):
+def test_no_server_gives_the_manual_way_out_without_a_traceback(xares_root, run_one):
     unreachable = closed_port_api()
     record, result = run_one(xares_root, "offline", "task=esc50", f"data.zenodo_api={unreachable}", "data.retries=0",
                              "data.allow_http=true",
@@ -57,7 +56,7 @@ def test_no_server_gives_the_manual_way_out_without_a_traceback(xares_root):
     assert "Traceback" not in output
 
 
-def test_interrupted_download_resumes_and_a_corrupted_file_is_fetched_again(xares_root, esc50_zenodo):
+def test_interrupted_download_resumes_and_a_corrupted_file_is_fetched_again(xares_root, esc50_zenodo, run_one):
     zenodo, files = esc50_zenodo, zenodo_records(["esc50"])[ESC50]
     cut, corrupted = "wds-audio-fold-3-0000000.tar", "wds-audio-fold-4-0000000.tar"
     half = len(files[cut]) // 2
@@ -132,7 +131,7 @@ def test_a_record_shared_by_two_tasks_is_downloaded_once_and_linked(xares_root):
     assert (second / READY_MARKER).is_file()
 
 
-def test_plain_http_and_off_host_redirects_are_refused_with_a_clear_reason(xares_root, esc50_zenodo):
+def test_plain_http_and_off_host_redirects_are_refused_with_a_clear_reason(xares_root, esc50_zenodo, run_one):
     download = ("task=esc50", "stage=download", f"data.zenodo_api={esc50_zenodo.api_base}")
     record, result = run_one(xares_root, "http", *download, check=False)
     assert result.returncode == 1 and record["status"] == "unavailable"

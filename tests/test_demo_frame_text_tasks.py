@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_xares
+from helpers.cli import run_xares
 
 DEMOS = {
     "demo_events": ("frame", "segmentf1_macro"),

@@ -5,7 +5,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import clip_shard, tone
+from helpers.audio import clip_shard, tone
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.data.shards import write_shard

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.encoders import SR, assert_cuda_matches_cpu, audio, save_tiny_dasheng, save_tiny_hf
 from omegaconf import OmegaConf
 from xares_hydra.encoders._optional import MissingDependency, require
 from xares_hydra.encoders.chunking import ChunkedEncoder
@@ -25,15 +26,9 @@ from xares_hydra.encoders.chunking import ChunkedEncoder
 from xares_hydra.config.instantiate import build_encoder
 from xares_hydra.errors import DataUnavailable, XaresError
 
-SR = 16000
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "encoder"
 HF_KINDS = ("whisper", "wav2vec2", "data2vec")
 TINY_KINDS = ("dasheng", *HF_KINDS)
-
-
-def audio(batch: int, seconds: float, seed: int = 0) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return 0.1 * torch.randn(batch, round(seconds * SR), generator=generator)
 
 
 def expected_frames(encoder: torch.nn.Module, n_samples: int) -> int:
@@ -63,42 +58,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # ----------------------------------------------------------------------------- tiny models
-
-
-def save_tiny_dasheng(directory: Path) -> Path:
-    pretrained = pytest.importorskip("dasheng.pretrained.pretrained")
-    torch.manual_seed(0)
-    model = pretrained.Dasheng(embed_dim=32, depth=2, num_heads=2)
-    path = directory / "dasheng_tiny.pt"
-    torch.save({"model": model.state_dict(), "config": {"embed_dim": 32}}, path)
-    return path
-
-
-def save_tiny_hf(kind: str, directory: Path) -> Path:
-    transformers = pytest.importorskip("transformers")
-    torch.manual_seed(0)
-    small = {"num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32, "hidden_size": 16}
-    conv = {"conv_dim": (8,) * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 2}
-    if kind == "whisper":
-        config = transformers.WhisperConfig(
-            d_model=16, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
-            decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=64,
-            max_target_positions=16, num_mel_bins=80, max_source_positions=1500, pad_token_id=0,
-            bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
-        )  # fmt: skip
-        model = transformers.WhisperModel(config)
-        extractor = transformers.WhisperFeatureExtractor(feature_size=80)
-    elif kind == "wav2vec2":
-        layer_norms = {"feat_extract_norm": "layer", "do_stable_layer_norm": True}  # as in the large models
-        model = transformers.Wav2Vec2Model(transformers.Wav2Vec2Config(**small, **conv, **layer_norms))
-        extractor = transformers.Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True)
-    else:
-        model = transformers.Data2VecAudioModel(transformers.Data2VecAudioConfig(**small, **conv))
-        extractor = transformers.Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True)
-    path = directory / kind
-    model.save_pretrained(path)
-    extractor.save_pretrained(path)
-    return path
 
 
 def build_tiny(kind: str, directory: Path) -> ChunkedEncoder:
@@ -198,16 +157,6 @@ def test_one_dimensional_input_and_silence(tiny: Callable[[str], ChunkedEncoder]
 @pytest.mark.parametrize("kind", TINY_KINDS)
 def test_cuda_matches_cpu(kind: str, tiny: Callable[[str], ChunkedEncoder]) -> None:
     assert_cuda_matches_cpu(tiny(kind), audio(2, 12.3, seed=4))
-
-
-def assert_cuda_matches_cpu(encoder: ChunkedEncoder, clips: torch.Tensor) -> None:
-    on_cpu = encoder(clips)
-    try:
-        on_gpu = encoder.to("cuda")(clips.cuda())
-    finally:
-        encoder.to("cpu")
-    assert on_gpu.device.type == "cuda"
-    torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=2e-3, rtol=2e-3)
 
 
 # ----------------------------------------------------------------------------- weights unavailable

@@ -1,5 +1,7 @@
-"""The fault matrix: each row a hostile-user fault, run through the real ``xares`` command on real tar
-shards, asserting the one-line message and that nothing was lost (scores or cache bytes equal a clean run)."""
+"""The fault matrix: each row a hostile-user fault, run through the ``xares`` pipeline (composed and run in this
+process as the command runs it) on real tar shards, asserting the one-line message and that nothing was lost
+(scores or cache bytes equal a clean run). What needs the process itself (exit codes before Hydra, Ctrl-C,
+parallel sweeps) runs the real command."""
 
 from __future__ import annotations
 
@@ -13,15 +15,17 @@ import subprocess
 import sys
 import tarfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import clip_shard, run_xares, tone
-from zenodo_server import FakeZenodo
+from helpers.audio import clip_shard, tone
+from helpers.cli import exit_code, run_xares, xares
+from helpers.zenodo_server import FakeZenodo
+from hydra.errors import ConfigCompositionException
 
 from xares_hydra.atomic import write_json
 from xares_hydra.data import zenodo as zenodo_module
@@ -82,15 +86,18 @@ def make_root(root: Path) -> Path:
     return config_dir
 
 
-def run(root: Path, *overrides: str, name: str = "run", check: bool = False) -> tuple[dict | None, str, int]:
-    run_dir = root / "runs" / name
-    result = run_xares(
-        "--config-dir", str(root / "user_conf"), "task=fault_tones", *overrides, f"hydra.run.dir={run_dir}",
-        root=root, check=check,
-    )  # fmt: skip
-    record_path = run_dir / "result.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else None
-    return record, result.stdout + result.stderr, result.returncode
+@pytest.fixture
+def run(xares_run) -> Callable[..., tuple[dict | None, str, int]]:
+    """Runs the fault task; returns its record, what it logged and printed, and the command's exit code."""
+
+    def run(root: Path, *overrides: str, name: str = "run", task: str = "fault_tones", check: bool = False):
+        record, output = xares_run(f"task={task}", *overrides, root=root, run_dir=root / "runs" / name,
+                                   config_dir=root / "user_conf")  # fmt: skip
+        code = exit_code(record)
+        assert not check or code == 0, output
+        return record, output, code
+
+    return run
 
 
 def results_of(root: Path) -> dict[str, bytes]:
@@ -114,8 +121,8 @@ def clean(tmp_path_factory) -> tuple[Path, dict]:
     """One clean reference run every fault is compared with."""
     root = tmp_path_factory.mktemp("clean")
     make_root(root)
-    record, _output, code = run(root, check=True)
-    assert code == 0 and record["status"] == "ok"
+    record = xares("task=fault_tones", root=root, run_dir=root / "runs" / "run", config_dir=root / "user_conf")
+    assert record["status"] == "ok"
     return root, record
 
 
@@ -140,8 +147,11 @@ CONFIG_MISTAKES = [
 
 
 @pytest.mark.parametrize(("overrides", "message"), CONFIG_MISTAKES, ids=[o[0] for o, _ in CONFIG_MISTAKES])
-def test_config_mistakes_fail_before_any_work(root, overrides, message):
-    record, output, code = run(root, *overrides)
+def test_config_mistakes_fail_before_any_work(root, run, overrides, message):
+    try:
+        record, output, code = run(root, *overrides)
+    except ConfigCompositionException as refused:  # Hydra refuses it while composing: the command exits 1
+        record, output, code = None, f"{refused} {refused.__cause__}", 1
     assert code != 0 and message in " ".join(output.split())
     assert "Traceback" not in output
     assert results_of(root) == {} and not (root / "cache").exists(), "nothing was encoded or recorded"
@@ -149,38 +159,48 @@ def test_config_mistakes_fail_before_any_work(root, overrides, message):
         assert record["status"] == "failed" and record["timings"].get("data") is None, "failed before the data stage"
 
 
-def test_output_folder_below_a_file_is_one_line(xares_root):
-    result = run_xares("paths.output_root=/dev/full/outputs", root=xares_root, check=False)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == (
+def test_a_mistake_hydra_refuses_is_one_line_from_the_command(root):
+    result = run_xares(
+        "--config-dir", str(root / "user_conf"), "task=fault_tones", "stage=encdoe", root=root, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and CONFIG_MISTAKES[0][1] in " ".join(output.split())
+    assert "Traceback" not in output
+    assert results_of(root) == {} and not (root / "cache").exists() and not (root / "outputs").exists()
+
+
+def test_output_folder_below_a_file_is_one_line(xares_command, xares_root):
+    code, _, err = xares_command("paths.output_root=/dev/full/outputs", root=xares_root)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == (
         "xares: paths.output_root=/dev/full/outputs: /dev/full is a file, not a folder; "
         "point paths.output_root at a folder"
     )
 
 
-def test_unknown_task_name_suggests_the_closest(xares_root):
-    result = run_xares("task=urbansound8K", root=xares_root, check=False)
-    assert result.returncode == 2
-    assert result.stderr.startswith("xares: task=urbansound8K does not exist; did you mean task=urbansound8k? ")
-    assert "available: asvspoof2015, clotho," in result.stderr and len(result.stderr.splitlines()) == 1
+def test_unknown_task_name_suggests_the_closest(xares_command):
+    code, _, err = xares_command("task=urbansound8K")
+    assert code == 2
+    assert err.startswith("xares: task=urbansound8K does not exist; did you mean task=urbansound8k? ")
+    assert "available: asvspoof2015, clotho," in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
-def test_device_cuda_without_gpu_is_one_line(root):
+def test_device_cuda_without_gpu_is_one_line(root, run):
     _record, output, code = run(root, "device=cuda")
     assert code == 1 and "device=cuda: no GPU is visible to torch" in output and "Traceback" not in output
     assert results_of(root) == {}
 
 
-def test_help_says_hydra_options_come_first(xares_root):
-    output = run_xares("--help", root=xares_root).stdout
-    assert "Hydra's options (--config-dir, -m, --cfg) come before the overrides" in output
+def test_help_says_hydra_options_come_first(xares_command):
+    code, output, _ = xares_command("--help")
+    assert code == 0 and "Hydra's options (--config-dir, -m, --cfg) come before the overrides" in output
 
 
 # --- bad audio and bad tars: the run goes on, the skips are named, the good clips are untouched --------------
 
 
-def test_too_short_clip_is_padded_and_keeps_its_own_frames(root, clean):
+def test_too_short_clip_is_padded_and_keeps_its_own_frames(root, clean, run):
     clean_root, _clean_record = clean
     clip_shard(root / "data" / "fault_tones" / "tones_train_0000001.tar",
                [("tiny", tone(0.01), 16000, {"pitch": "low"})])  # fmt: skip
@@ -193,7 +213,7 @@ def test_too_short_clip_is_padded_and_keeps_its_own_frames(root, clean):
     assert pooled_bytes(root, "tones_test_0000000.tar") == pooled_bytes(clean_root, "tones_test_0000000.tar")
 
 
-def test_a_failing_clip_is_isolated_and_only_it_is_skipped(root, clean):
+def test_a_failing_clip_is_isolated_and_only_it_is_skipped(root, clean, run):
     _clean_root, _ = clean
     odd = ("odd", np.full(7777, 0.1, np.float32), 16000, {"pitch": "low"})
     clip_shard(root / "data" / "fault_tones" / "tones_test_0000000.tar", [*clips("test"), odd])
@@ -204,7 +224,7 @@ def test_a_failing_clip_is_isolated_and_only_it_is_skipped(root, clean):
     assert record["counts"]["tones_test"]["clips"] == 11
 
 
-def test_too_many_skipped_clips_fail_the_run_with_counts(root):
+def test_too_many_skipped_clips_fail_the_run_with_counts(root, run):
     broken = [(f"broken{i}", b"not audio", "wav", {"pitch": "low"}) for i in range(4)]
     shard = root / "data" / "fault_tones" / "tones_valid_0000001.tar"
     write_tar(shard, [member for key, data, ext, _ in broken
@@ -228,7 +248,7 @@ def sample_members(key: str, audio: np.ndarray, label: str) -> list[tuple[str, b
     return [(f"{key}.flac", encode_audio(audio, 16000)), (f"{key}.json", json.dumps({"pitch": label}).encode())]
 
 
-def test_duplicate_keys_are_named_and_later_samples_still_read(root, clean):
+def test_duplicate_keys_are_named_and_later_samples_still_read(root, clean, run):
     _clean_root, clean_record = clean
     members = []
     for key, audio, _, labels in clips("train"):
@@ -257,7 +277,7 @@ def head_outcome(record: dict, run_dir: Path) -> dict:
     return outcome
 
 
-def test_duplicate_keys_across_shards_keep_the_first_copy(root, tmp_path):
+def test_duplicate_keys_across_shards_keep_the_first_copy(root, tmp_path, run):
     """A second train shard holds two new clips and, again, keys of shard 0 (other audio, other label)."""
     extra = clips("extra", 2)
     copies = [(key, tone(0.5, 16000, 700), rate, {"pitch": "low" if labels["pitch"] == "high" else "high"})
@@ -284,7 +304,7 @@ def test_duplicate_keys_across_shards_keep_the_first_copy(root, tmp_path):
     assert all(entry["n_train"] == 12 for result in outcome.values() for entry in result["rounds"].values())
 
 
-def test_truncated_member_is_reported_as_truncated(root):
+def test_truncated_member_is_reported_as_truncated(root, run):
     shard = root / "data" / "fault_tones" / "tones_train_0000001.tar"
     clip_shard(shard, clips("extra", 4))
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
@@ -299,7 +319,7 @@ def test_truncated_member_is_reported_as_truncated(root):
 
 
 @pytest.mark.slow
-def test_interrupt_during_encode_is_one_line_and_keeps_the_good_record(root, clean):
+def test_interrupt_during_encode_is_one_line_and_keeps_the_good_record(root, clean, run):
     _, _clean_record = clean
     record, _, code = run(root, name="good")
     good = results_of(root)
@@ -327,7 +347,7 @@ def test_interrupt_during_encode_is_one_line_and_keeps_the_good_record(root, cle
     assert code == 0 and scores(resumed) == scores(record)
 
 
-def test_a_failed_rerun_never_replaces_a_scored_record(root):
+def test_a_failed_rerun_never_replaces_a_scored_record(root, run):
     run(root, name="good", check=True)
     good = results_of(root)
     record, output, code = run(root, "encoder._target_=faulty_encoders.AssertingMel", name="broken")
@@ -352,7 +372,7 @@ def small_disk(folder: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(folder)], check=True)
 
 
-def test_disk_full_names_the_path(root):
+def test_disk_full_names_the_path(root, run):
     with small_disk(root / "small") as small:
         record, output, code = run(root, f"paths.cache_root={small}")
     assert code == 1 and "Traceback" not in output
@@ -361,19 +381,19 @@ def test_disk_full_names_the_path(root):
     assert results_of(root) == {}
 
 
-def test_a_download_larger_than_the_disk_fails_first_naming_the_folder_and_sizes(root):
+def test_a_download_larger_than_the_disk_fails_first_naming_the_folder_and_sizes(root, run):
     served = zenodo_task(root)
     with small_disk(root / "small") as small, FakeZenodo({"77": served}) as zenodo:
-        result = run_zenodo_task(root, zenodo, root / "runs" / "full", f"paths.data_root={small}")
+        record, output, code = run_zenodo_task(run, root, zenodo, "full", f"paths.data_root={small}")
         requests = sum(zenodo.content_requests(name) for name in served)
         left = sorted(str(path.relative_to(small)) for path in small.rglob("*") if path.is_file())
-    record = json.loads((root / "runs" / "full" / "result.json").read_text())
-    output = " ".join((result.stdout + result.stderr).split())
+    assert record == json.loads((root / "runs" / "full" / "result.json").read_text())
+    output = " ".join(output.split())
     needed = sum(len(content) for content in served.values()) / 1e6
     message = (re.escape(f"Not enough disk space to download Zenodo record 77 into {small / 'zenodo_tones'}: "
                          f"{needed:.1f} MB still to fetch, ") + r"0\.0\d\d MB free there\. "
                + re.escape("Free some space there, or point paths.data_root at a larger disk"))  # fmt: skip
-    assert result.returncode == 1 and "Traceback" not in output
+    assert code == 1 and "Traceback" not in output
     assert record["status"] == "unavailable" and re.match(message, record["reason"]) and re.search(message, output)
     assert requests == 0 and left == [], "nothing was fetched, no file was left there"
     assert results_of(root) == {}
@@ -394,7 +414,7 @@ def test_disk_full_names_the_bytes_being_written(tmp_path):
     assert left == [], "no partial file is left behind"
 
 
-def test_stale_part_files_of_dead_processes_are_removed(root, clean):
+def test_stale_part_files_of_dead_processes_are_removed(root, clean, run):
     clean_root, _ = clean
     shard_dir = next((clean_root / "cache").rglob("shards/tones_train_0000000.tar")).relative_to(clean_root)
     stale = root / shard_dir / "frames.f32.999999.part"
@@ -447,14 +467,12 @@ def zenodo_task(root: Path) -> dict[str, bytes]:
                                                      clips(split)).read_bytes() for split in SPLITS}  # fmt: skip
 
 
-def run_zenodo_task(root: Path, zenodo: FakeZenodo, run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
-    return run_xares(
-        "--config-dir", str(root / "user_conf"), "task=zenodo_tones", f"data.zenodo_api={zenodo.api_base}",
-        "data.allow_http=true", f"hydra.run.dir={run_dir}", *overrides, root=root, check=False,
-    )  # fmt: skip
+def run_zenodo_task(run, root: Path, zenodo: FakeZenodo, name: str, *overrides: str) -> tuple[dict, str, int]:
+    return run(root, f"data.zenodo_api={zenodo.api_base}", "data.allow_http=true", *overrides, name=name,
+               task="zenodo_tones")  # fmt: skip
 
 
-def test_a_run_whose_download_is_cut_once_fetches_it_again_and_scores(root, clean):
+def test_a_run_whose_download_is_cut_once_fetches_it_again_and_scores(root, clean, run):
     """The real ``xares`` command on a task whose shards come from a Zenodo record without sizes or checksums,
     served without Content-Length: the connection is cut once in the middle of the train shard."""
     _clean_root, clean_record = clean
@@ -463,16 +481,15 @@ def test_a_run_whose_download_is_cut_once_fetches_it_again_and_scores(root, clea
         zenodo.bare_records, zenodo.send_length = True, False
         cut = "tones_train_0000000.tar"
         zenodo.cut_connection(cut, after_bytes=len(served[cut]) // 2, times=1)
-        run_dir = root / "runs" / "zenodo"
-        result = run_zenodo_task(root, zenodo, run_dir)
+        record, output, code = run_zenodo_task(run, root, zenodo, "zenodo")
         requests = {name: zenodo.content_requests(name) for name in served}
         assert zenodo.bytes_served[cut] == len(served[cut]) // 2 + len(served[cut]), "the cut copy, then all of it"
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert code == 0, output
     assert requests == {name: 2 if name == cut else 1 for name in served}, "only the cut file was fetched again"
     folder = root / "data" / "zenodo_tones"
     assert {name: (folder / name).read_bytes() for name in served} == served
     assert (folder / READY_MARKER).exists() and not list(folder.glob("*.part"))
-    record = json.loads((run_dir / "result.json").read_text())
+    assert record == json.loads((root / "runs" / "zenodo" / "result.json").read_text())
     assert record["status"] == "ok" and record["data"]["record_id"] == "77"
     assert record["counts"]["tones_train"]["clips"] == 10 and not record["counts"]["tones_train"]["skipped"]
     assert scores(record) == scores(clean_record), "the same shards as the local task: the same scores"

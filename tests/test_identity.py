@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_leaderboard import make_record
+from helpers.records import make_record
 
 from xares_hydra.report.identity import column_key, column_labels, record_identity
 

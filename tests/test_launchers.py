@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import run_xares
+from helpers.cli import encoded_shards, run_xares
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from matplotlib.image import imread
@@ -30,17 +29,6 @@ FAST_HEAD = "head.epochs=2"
 
 def summary_rows(sweep: Path) -> list[dict]:
     return json.loads((sweep / "summary.json").read_text())["rows"]
-
-
-def encoded_shards(sweep: Path) -> Counter:
-    """(encoder, shard) -> how many jobs logged "Encoding <shard>"."""
-    counts: Counter = Counter()
-    for log in sweep.glob("*/xares.log"):
-        encoder = json.loads((log.parent / "result.json").read_text())["encoder"]["name"]
-        for line in log.read_text().splitlines():
-            if "Encoding " in line:
-                counts[encoder, line.split("Encoding ")[1].strip()] += 1
-    return counts
 
 
 def test_jobs_beyond_the_cores_wait_on_a_machine_without_a_gpu():

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import clip_shard, run_xares, tone
+from helpers.audio import clip_shard, tone
+from helpers.cli import run_xares
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds
@@ -85,11 +86,12 @@ TINY_DASHENG = ["encoder=dasheng", "encoder.embed_dim=32", "encoder.depth=2", "e
 
 @pytest.fixture(scope="module")
 def tiny_dasheng(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from test_encoders import save_tiny_dasheng
+    from helpers.encoders import save_tiny_dasheng
 
     return str(save_tiny_dasheng(tmp_path_factory.mktemp("dasheng")))
 
 
+@pytest.mark.slow
 def test_one_encode_then_a_layer_sweep_without_encoding(xares_root: Path, tiny_dasheng: str) -> None:
     dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}", "task=demo/sounds"]
     run_xares(*dasheng, "encode.layers=all", "stage=encode", root=xares_root)
@@ -155,12 +157,17 @@ def report_layers(records: Path, out: Path, tasks: dict[str, str]) -> str:
     return markdown
 
 
-def test_a_frame_head_on_an_uncached_layer_says_how_to_encode_it(xares_root: Path, tiny_dasheng: str) -> None:
+def test_a_frame_head_on_an_uncached_layer_says_how_to_encode_it(
+    xares_root: Path, tiny_dasheng: str, xares_command
+) -> None:
     dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}", "task=demo/events", "head.epochs=1"]
-    run_xares(*dasheng, "encode.layers=all", "encode.frame_layers=[0]", "head.layer=0", root=xares_root)
-    failed = run_xares(*dasheng, "head.layer=1", root=xares_root, check=False)
-    assert failed.returncode != 0
-    assert "encode.frame_layers=[1]" in failed.stdout + failed.stderr
+    code, _, _ = xares_command(
+        *dasheng, "encode.layers=all", "encode.frame_layers=[0]", "head.layer=0", root=xares_root
+    )
+    assert code == 0
+    code, out, err = xares_command(*dasheng, "head.layer=1", root=xares_root)
+    assert code != 0
+    assert "encode.frame_layers=[1]" in out + err
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_xares
+from helpers.cli import run_xares
 
 DEMO = ["task=demo/sounds", "head.epochs=3"]
 
@@ -18,8 +18,8 @@ def only_run_dir(root: Path) -> Path:
     return run_dir
 
 
-def test_csv_logger_writes_epochs_and_scores_of_every_head(xares_root: Path) -> None:
-    run_xares(*DEMO, "logger=csv", root=xares_root)
+def test_csv_logger_writes_epochs_and_scores_of_every_head(xares_root: Path, xares_command) -> None:
+    assert xares_command(*DEMO, "logger=csv", root=xares_root)[0] == 0
     run_dir = only_run_dir(xares_root)
     record = json.loads((run_dir / "result.json").read_text())
     with open(run_dir / "metrics.csv", newline="") as stream:
@@ -38,10 +38,10 @@ def test_csv_logger_writes_epochs_and_scores_of_every_head(xares_root: Path) -> 
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed")
-def test_a_logger_without_its_package_names_the_extra(xares_root: Path) -> None:
-    failed = run_xares(*DEMO, "logger=tensorboard", root=xares_root, check=False)
-    assert failed.returncode != 0
-    assert "pip install 'xares-hydra[tensorboard]'" in failed.stdout + failed.stderr
+def test_a_logger_without_its_package_names_the_extra(xares_root: Path, xares_command) -> None:
+    code, out, err = xares_command(*DEMO, "logger=tensorboard", root=xares_root)
+    assert code != 0
+    assert "pip install 'xares-hydra[tensorboard]'" in out + err
 
 
 @pytest.mark.slow

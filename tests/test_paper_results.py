@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-from conftest import run_xares
+from helpers.cli import run_xares
 
 from xares_hydra.heads.predictions import load_predictions
 from xares_hydra.report.cli import main as report_main
@@ -43,6 +43,7 @@ def seed_sweep(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_predictions_on_disk_reproduce_the_record_exactly_and_the_record_fits_its_schema(seed_sweep):
     records = scored_records(seed_sweep / "results")
     assert len(records) == 4
@@ -61,6 +62,7 @@ def test_predictions_on_disk_reproduce_the_record_exactly_and_the_record_fits_it
         assert record["scores"]["mlp"]["chance"] == pytest.approx(1 / 6, abs=0.1)
 
 
+@pytest.mark.slow
 def test_confusion_matrix_sums_to_the_test_count_and_matches_per_class_accuracy(seed_sweep):
     record = scored_records(seed_sweep / "results")[0]
     matrix = confusion_matrix(record)
@@ -70,6 +72,7 @@ def test_confusion_matrix_sums_to_the_test_count_and_matches_per_class_accuracy(
     assert np.diag(matrix) / matrix.sum(axis=1) == pytest.approx(per_class)
 
 
+@pytest.mark.slow
 def test_seeds_share_a_column_and_are_never_selected(seed_sweep):
     sweep = seed_sweep / "sweep"
     board = json.loads((sweep / "leaderboard.json").read_text())
@@ -94,6 +97,7 @@ def test_seeds_share_a_column_and_are_never_selected(seed_sweep):
     )
 
 
+@pytest.mark.slow
 def test_report_compare_and_latex_from_the_results_folder(seed_sweep, tmp_path, capsys):
     results = seed_sweep / "results"
     assert report_main([str(results), "--compare", "mel", "noise", "--resamples", "200", "--out", str(tmp_path)]) == 0
@@ -107,6 +111,7 @@ def test_report_compare_and_latex_from_the_results_folder(seed_sweep, tmp_path, 
     assert "\\toprule" in latex and "\\bottomrule" in latex and "\\textbf{" in latex
 
 
+@pytest.mark.slow
 def test_record_predictions_false_writes_no_prediction_files(seed_sweep):
     run_dir = seed_sweep / "without-predictions"
     run_xares("task=demo/sounds", SMALL, "task.epochs=1", "record.predictions=false", f"hydra.run.dir={run_dir}",

@@ -1,4 +1,5 @@
-"""The core pipeline through a real ``xares`` subprocess on the offline demo suite."""
+"""The core pipeline on the offline demo suite: run in this process as ``xares`` runs it, a sweep through the real
+command."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import clip_shard, run_xares, tone
+from helpers.audio import clip_shard, tone
+from helpers.cli import exit_code, record_of, run_xares
 
 from xares_hydra.data.shards import encode_audio, write_shard
 
@@ -26,15 +28,17 @@ def without_timings(value):
     return value
 
 
-def record_of(run_dir: Path) -> dict:
-    return json.loads((run_dir / "result.json").read_text())
+@pytest.fixture
+def run_task(xares_run):
+    """``xares <overrides>`` in this process, roots under ``root``; its record and what it logged and printed."""
 
+    def run(root: Path, name: str, *overrides: str, config_dir: Path | None = None) -> tuple[dict, str]:
+        root.mkdir(parents=True, exist_ok=True)
+        record, output = xares_run(*overrides, root=root, run_dir=root / "runs" / name, config_dir=config_dir)
+        assert record == record_of(root / "runs" / name)
+        return record, output
 
-def run_task(root: Path, name: str, *overrides: str, check: bool = True) -> tuple[dict, object]:
-    run_dir = root / "runs" / name
-    root.mkdir(parents=True, exist_ok=True)
-    result = run_xares(*overrides, f"hydra.run.dir={run_dir}", root=root, check=check)
-    return record_of(run_dir), result
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +46,11 @@ def shared_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("pipeline")
 
 
-def test_bare_xares_runs_the_default_demo_task_offline(shared_root):
-    record, result = run_task(shared_root, "bare")
-    assert record["status"] == "ok"
-    assert "Warning" not in result.stderr and "ended: demo_sounds · mel: ok" in result.stderr
+def test_bare_xares_runs_the_default_demo_task_offline(shared_root, xares_command):
+    code, _, err = xares_command(f"hydra.run.dir={shared_root / 'runs' / 'bare'}", root=shared_root)
+    record = record_of(shared_root / "runs" / "bare")
+    assert code == 0 and record["status"] == "ok"
+    assert "Warning" not in err and "ended: demo_sounds · mel: ok" in err
     assert (record["task"]["name"], record["encoder"]["name"], record["mode"]) == ("demo_sounds", "mel", "default")
     mlp, knn = record["scores"]["mlp"], record["scores"]["knn"]
     assert sorted(mlp["rounds"]) == [f"fold{i}" for i in range(1, 6)]
@@ -59,24 +64,25 @@ def test_bare_xares_runs_the_default_demo_task_offline(shared_root):
     assert list((shared_root / "results" / "mel" / "demo_sounds").glob("default-*.json"))
 
 
-def test_head_override_reaches_the_record_and_reuses_the_cache(shared_root):
+def test_head_override_reaches_the_record_and_reuses_the_cache(shared_root, run_task):
     first, _ = run_task(shared_root, "lr1", *SMALL_TIMBRE, "head.lr=1e-2")
     assert first["head"]["lr"] == 0.01 and first["config"]["head"]["lr"] == 0.01
-    second, result = run_task(shared_root, "lr2", *SMALL_TIMBRE, "head.lr=1e-2")
+    second, output = run_task(shared_root, "lr2", *SMALL_TIMBRE, "head.lr=1e-2")
     assert second["timings"]["encode"] < 0.2 * first["timings"]["encode"] and second["timings"]["encode"] < 1.0
-    assert "Encoding" not in result.stderr + result.stdout
+    assert "Encoding" not in output
     assert without_timings(second["scores"]) == without_timings(first["scores"]), "same seed, same scores"
     other_lr, _ = run_task(shared_root, "lr3", *SMALL_TIMBRE, "head.lr=1e-3")
     assert other_lr["encoder"]["fingerprint"] == first["encoder"]["fingerprint"]
     assert other_lr["scores"]["mlp"] != first["scores"]["mlp"]
 
 
-def test_scores_repeat_exactly_from_scratch(tmp_path):
+def test_scores_repeat_exactly_from_scratch(tmp_path, run_task):
     first, _ = run_task(tmp_path / "a", "x", *SMALL_TIMBRE)
     second, _ = run_task(tmp_path / "b", "x", *SMALL_TIMBRE)
     assert without_timings(first["scores"]) == without_timings(second["scores"])
 
 
+@pytest.mark.slow
 def test_multirun_sweep_encodes_each_task_once_and_summarises(xares_root):
     sweep = xares_root / "sweep"
     result = run_xares("-m", CLIP_DEMO_SWEEP, SMALL, "head.lr=1e-3,1e-2", f"hydra.sweep.dir={sweep}",
@@ -141,16 +147,15 @@ def local_tones(root: Path) -> Path:
     return config_dir
 
 
-def test_bad_samples_are_skipped_with_a_warning_and_counted(xares_root):
+def test_bad_samples_are_skipped_with_a_warning_and_counted(xares_root, run_task):
     config_dir = local_tones(xares_root)
     shard = xares_root / "data" / "local_tones" / "tones_train_0000001.tar"
     write_shard(shard, [("broken", b"not audio", "wav", {"pitch": "low"}),
                         ("unlabelled", encode_audio(tone(0.5), 16000), "flac", {"pitch": "purple"})])  # fmt: skip
-    record, result = run_task(xares_root, "bad", "--config-dir", str(config_dir), "task=local_tones")
+    record, output = run_task(xares_root, "bad", "task=local_tones", config_dir=config_dir)
     assert record["status"] == "ok"
     assert record["counts"]["tones_train"]["skipped"] == {"corrupt or unsupported audio": 1}
     assert record["counts"]["label_skips"]["tones_train"] == 1
-    output = result.stdout + result.stderr
     assert "broken" in output and "tones_train_0000001.tar" in output and "unlabelled" in output
 
 
@@ -171,12 +176,12 @@ BROKEN_ENCODERS = textwrap.dedent(
 
 
 @pytest.mark.parametrize(("target", "message"), [("WrongRank", "rank 2"), ("Explodes", "NaN or infinite")])
-def test_a_broken_encoder_fails_before_encoding(xares_root, target, message):
+def test_a_broken_encoder_fails_before_encoding(xares_root, run_task, target, message):
     config_dir = local_tones(xares_root)
     (xares_root / "broken_encoders.py").write_text(BROKEN_ENCODERS)
-    overrides = ("--config-dir", str(config_dir), "task=local_tones", "encoder=custom")
-    record, result = run_task(xares_root, target, *overrides, f"encoder._target_=broken_encoders.{target}", check=False)
-    assert result.returncode == 1
+    overrides = ("task=local_tones", "encoder=custom", f"encoder._target_=broken_encoders.{target}")
+    record, output = run_task(xares_root, target, *overrides, config_dir=config_dir)
+    assert exit_code(record) == 1
     assert record["status"] == "failed" and message in record["reason"] and "contract" in record["reason"]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in output
     assert not list((xares_root / "cache").rglob("done.json")), "nothing was encoded"

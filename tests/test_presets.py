@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import composed, run_xares
+from helpers.cli import composed, run_xares
 from hydra import initialize_config_module
 
 from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from conftest import REPO, tone
+from helpers.audio import tone
+from helpers.cli import REPO
 from helpers.xares_datasets import READY_MARKER, check_scores, closed_port_api, run_in_process
 
 from xares_hydra.data.shards import iter_shard

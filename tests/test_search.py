@@ -6,9 +6,8 @@ import json
 import math
 
 import pytest
-from conftest import run_xares
-from test_launchers import encoded_shards
-from test_leaderboard import make_record
+from helpers.cli import encoded_shards, run_xares
+from helpers.records import make_record
 
 from xares_hydra.report.selection import objective, select_trials, selected_averages, validation_score, write_selection
 
@@ -61,6 +60,7 @@ def test_lower_is_better_metrics_choose_the_smallest_validation_score():
     assert select_trials(records)[0].winner.head["lr"] == 1e-2
 
 
+@pytest.mark.slow
 def test_the_grid_preset_picks_the_clearly_best_learning_rate_from_one_encoding(xares_root):
     sweep = xares_root / "sweep"
     run_xares(

@@ -4,7 +4,7 @@ import tarfile
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import clip_shard, tone
+from helpers.audio import clip_shard, tone
 
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio, resample
 from xares_hydra.data.shards import encode_audio, iter_shard, write_shard

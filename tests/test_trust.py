@@ -13,8 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_xares
-from test_byo_encoders import SMALL_TIMBRE
+from helpers.cli import SMALL_TIMBRE, run_xares
 
 UNREACHABLE_API = "data.zenodo_api=http://127.0.0.1:9/api"  # nothing listens on port 9: refused at once
 
@@ -188,14 +187,14 @@ def test_a_sweep_with_a_failed_job_exits_non_zero_with_counts_and_skipped_jobs_d
     assert any(line.endswith("sweep: 2 jobs: 1 ok, 0 skipped, 0 unavailable, 1 failed") for line in last_lines(failing))
 
 
-def test_a_data_root_without_task_data_is_named_and_left_clean(xares_root):
+def test_a_data_root_without_task_data_is_named_and_left_clean(xares_root, xares_command):
     empty = xares_root / "empty"
     empty.mkdir()
-    result = run_xares("task=esc50", f"paths.data_root={empty}", UNREACHABLE_API, "data.retries=0",
-                       root=xares_root, check=False)  # fmt: skip
-    output = result.stdout + result.stderr
-    assert result.returncode == 1
+    code, out, err = xares_command("task=esc50", f"paths.data_root={empty}", UNREACHABLE_API, "data.retries=0",
+                                   root=xares_root)  # fmt: skip
+    output = out + err
+    assert code == 1
     assert f"paths.data_root={empty} exists but holds no task data" in output and str(empty / "esc50") in output
     assert list(empty.iterdir()) == [], "no task folder or lock file left behind"
-    run_xares(*SMALL_TIMBRE, "stage=download", f"paths.data_root={empty}", root=xares_root)
+    assert xares_command(*SMALL_TIMBRE, "stage=download", f"paths.data_root={empty}", root=xares_root)[0] == 0
     assert sorted(path.name for path in empty.iterdir()) == ["demo_timbre"], "no lock file left behind"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.zenodo_server import FakeZenodo
 from xares_hydra.encoders.checkpoints import UntrustedCheckpoint, load_checkpoint
-from zenodo_server import FakeZenodo
 
 
 class _WritesFile:
@@ -84,7 +84,7 @@ def test_tensor_only_checkpoint_loads_without_opt_in(tmp_path: Path) -> None:
 
 def model_dir_with_code(directory: Path, marker: Path) -> Path:
     """A tiny wav2vec2 directory whose config points AutoModel at Python code shipped beside it."""
-    from test_encoders import save_tiny_hf
+    from helpers.encoders import save_tiny_hf
 
     model = save_tiny_hf("wav2vec2", directory)
     config = json.loads((model / "config.json").read_text())

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_xares
-from test_config import composed
-from test_encoders import assert_cuda_matches_cpu, audio, save_tiny_dasheng, save_tiny_hf
+from helpers.cli import composed, run_xares
+from helpers.encoders import assert_cuda_matches_cpu, audio, save_tiny_dasheng, save_tiny_hf
 from xares_hydra.encoders.chunking import ChunkedEncoder
 
 from xares_hydra.config.settings import encoder_spec, plain

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import socket
 import tarfile
 import threading
 import time
 import zipfile
 
 import pytest
-from zenodo_server import FakeZenodo, running_fake_zenodo
+from helpers.xares_datasets import closed_port_api
+from helpers.zenodo_server import FakeZenodo, running_fake_zenodo
 
 from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker
 from xares_hydra.errors import DataUnavailable
@@ -32,13 +32,6 @@ def zenodo():
 
 def md5(data: bytes) -> str:
     return f"md5:{hashlib.md5(data).hexdigest()}"
-
-
-def closed_port_api() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/api"
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:

@@ -1,1 +1,1 @@
-"""Helpers shared by the test modules (import them as ``helpers.<module>``)."""
+"""Helpers shared by the test modules (the fixtures stay in ``conftest.py``)."""

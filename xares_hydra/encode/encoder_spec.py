@@ -1,8 +1,5 @@
-"""Which encoder a run uses: its name, its cache fingerprint, and how to build it.
-
-The encoder is built only when some shard still has to be encoded: a head sweep over cached
-embeddings never loads the model.
-"""
+"""Which encoder a run uses: its name, its cache fingerprint, and how to build it (only when a shard
+still has to be encoded)."""
 
 from __future__ import annotations
 
@@ -66,13 +63,10 @@ class EncoderSpec:
         }
 
     def build(self, device: torch.device) -> torch.nn.Module:
-        if self.instance is not None:
-            encoder = self.instance
-        elif self.builder is not None and self.config is not None:
-            encoder = self.builder(self.config)
-        else:
-            raise ConfigError(f"encoder {self.name} has neither an instance nor a builder")
-        return encoder.to(device).eval()
+        if self.instance is None:
+            assert self.builder is not None and self.config is not None, "spec_from_config sets both"
+            return self.builder(self.config).to(device).eval()
+        return self.instance.to(device).eval()
 
 
 def spec_from_config(

@@ -1,9 +1,5 @@
-"""One encoder load per process: the jobs of a sweep that run in one process and use the same encoder
-(resolved config with weight digests, device, autocast) reuse the built model and its contract check.
-
-The cache fingerprint is the wrong key here: it also holds per-task settings such as the crop length.
-Only the most recent encoder is held, so a sweep over encoders keeps one model in memory at a time.
-"""
+"""One encoder load per process: the jobs of a sweep in one process that use the same encoder (config with
+weight digests, device, autocast; not the fingerprint, which holds task settings) reuse the built model."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Which GPU a sweep job uses: with ``device=auto`` and several visible GPUs, job k takes GPU k mod n.
-
-A local parallel sweep (``hydra/launcher=parallel``) then spreads its jobs over the machine's GPUs;
-under SLURM each job sees only the GPUs it was given, so it keeps ``auto`` (the first one).
-Jobs running side by side on one machine split its cores: each gets cores / parallel jobs threads.
-"""
+"""Which GPU and how many threads a sweep job uses: with ``device=auto`` and several GPUs, job k takes GPU
+k mod n; jobs side by side on one machine split its cores."""
 
 from __future__ import annotations
 

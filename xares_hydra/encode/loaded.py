@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -22,14 +23,11 @@ class LoadedEncoder:
     device: torch.device
     autocast: str | None
     checked: bool = False
-    shortest_input: int | None = None
 
-    @property
+    @cached_property
     def min_samples(self) -> int:
         """The fewest samples the encoder accepts (shorter clips are zero-padded to it), probed once."""
-        if self.shortest_input is None:
-            self.shortest_input = minimum_input_samples(self.encoder, self.device, self.autocast)
-        return self.shortest_input
+        return minimum_input_samples(self.encoder, self.device, self.autocast)
 
 
 _last: list[LoadedEncoder] = []  # at most one

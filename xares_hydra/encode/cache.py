@@ -90,10 +90,8 @@ class EncoderCache:
 
     def is_complete(self, shard: Path, need_frames: bool, need: LayerNeeds | None = None) -> bool:
         marker = self.shard_dir(shard) / "done.json"
-        if not marker.exists():
-            return False
-        done = read_json(marker)
-        if done["source"] != source_identity(shard) or not (done["has_frames"] or not need_frames):
+        done = read_json(marker) if marker.exists() else None
+        if done is None or done["source"] != source_identity(shard) or (need_frames and not done["has_frames"]):
             return False
         return need is None or need.met_by(done.get("n_layers", 0), done.get("frame_layers", []))
 

@@ -45,6 +45,7 @@ from xares_hydra.encode.contract import (
 )
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
 from xares_hydra.encode.loaded import loaded_encoder
+from xares_hydra.encoders.chunking import length_mask
 from xares_hydra.errors import ConfigError, XaresError
 
 log = logging.getLogger(__name__)
@@ -337,7 +338,7 @@ def _run_encoder(
     counts = _own_frame_counts(batch, encoded.frame_counts, rate_of(encoder) * hop_ms_of(encoder) / 1000)
     frames = encoded.frames.float()
     own = torch.tensor(counts, device=frames.device)
-    kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < own[:, None]
+    kept = length_mask(own, frames.shape[1])
     if layers is None:
         pooled, layer_pooled = (frames * kept[..., None]).sum(dim=1) / own[:, None], None
     else:  # every layer pooled alike; the last one is the clip vector

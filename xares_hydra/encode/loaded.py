@@ -1,14 +1,11 @@
-"""One encoder load per process: the jobs of a sweep that run in one process and use the same encoder
-(resolved config with weight digests, device, autocast) reuse the built model and its contract check.
-
-The cache fingerprint is the wrong key here: it also holds per-task settings such as the crop length.
-Only the most recent encoder is held, so a sweep over encoders keeps one model in memory at a time.
-"""
+"""One encoder load per process: the jobs of a sweep in one process that use the same encoder (config with
+weight digests, device, autocast; not the fingerprint, which holds task settings) reuse the built model."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -26,14 +23,11 @@ class LoadedEncoder:
     device: torch.device
     autocast: str | None
     checked: bool = False
-    shortest_input: int | None = None
 
-    @property
+    @cached_property
     def min_samples(self) -> int:
         """The fewest samples the encoder accepts (shorter clips are zero-padded to it), probed once."""
-        if self.shortest_input is None:
-            self.shortest_input = minimum_input_samples(self.encoder, self.device, self.autocast)
-        return self.shortest_input
+        return minimum_input_samples(self.encoder, self.device, self.autocast)
 
 
 _last: list[LoadedEncoder] = []  # at most one

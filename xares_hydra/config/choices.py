@@ -1,9 +1,5 @@
-"""The names a key allows: a config group's packaged options, "did you mean", and ``xares --help``.
-
-Imports neither torch nor Hydra, so ``xares --help`` and a mistyped ``task=urbansound8K`` answer at once.
-``xares --help`` skips Hydra's help machinery, which deep-copies its config repository for every config
-group (seconds on a small machine): the groups and options are read from the config files, the header
-and footer are the app's ``hydra.help`` texts. With overrides, Hydra's own help is used.
+"""The names a key allows (a group's packaged options, "did you mean") and a bare ``xares --help``, read from
+the config files without torch or Hydra (Hydra's help deep-copies its config repository per group: seconds).
 """
 
 from __future__ import annotations
@@ -21,15 +17,10 @@ HIDDEN_GROUPS = ("hydra", "schema")
 EXTRA_SOURCE_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "hydra.searchpath")
 
 
-def closest(name: str, known: Iterable[str], limit: int = 3) -> list[str]:
-    """The known names nearest to ``name`` (case-insensitive), best first."""
-    by_lower = {item.lower(): item for item in known}
-    return [by_lower[match] for match in difflib.get_close_matches(name.lower(), list(by_lower), n=limit, cutoff=0.6)]
-
-
 def did_you_mean(name: str, known: Iterable[str], show: Callable[[str], str] = str) -> str:
-    """``did you mean a or b?`` for the known names closest to ``name``; empty when none is close."""
-    matches = closest(name, known)
+    """``did you mean a or b?`` for the known names closest to ``name`` (case-insensitive); empty when none is."""
+    by_lower = {item.lower(): item for item in known}
+    matches = [by_lower[match] for match in difflib.get_close_matches(name.lower(), list(by_lower), n=3)]
     return f"did you mean {' or '.join(show(match) for match in matches)}?" if matches else ""
 
 

@@ -1,12 +1,5 @@
-"""Typed schemas for the config groups, registered in Hydra's ConfigStore.
-
-They live in the ``schema`` group, which is never swept; YAML files pull them in through their
-defaults list (``- /schema/task@_here_``), so a typo or a wrong type (``head.lr=abc``) fails at
-compose time. Each default is written once: a group read by one stage takes its schema from that stage
-(``TaskSchema`` in ``data/taskspec.py``, ``HeadSettings`` in ``heads/``, ``StatisticsSettings`` in
-``report/leaderboard.py``), and the others name the stage's own defaults. Range checks run where the
-typed objects are built (``OmegaConf.to_object``, in ``validate``): ``__post_init__``.
-"""
+"""Typed schemas of the config groups (ConfigStore group ``schema``, never swept, pulled in by the YAMLs'
+defaults); a group read by one stage takes its defaults from that stage's dataclass."""
 
 from __future__ import annotations
 
@@ -30,8 +23,6 @@ from xares_hydra.report.leaderboard import StatisticsSettings
 
 @dataclass
 class PathsSchema:
-    """Every filesystem root, each also set by its environment variable (``conf/paths/default.yaml``)."""
-
     root: str = MISSING
     data_root: str = MISSING
     cache_root: str = MISSING
@@ -51,8 +42,6 @@ class CompatSchema:
 
 
 class Stage(str, Enum):
-    """Where a run stops; a ``str`` so ``cfg.stage == "encode"`` reads naturally."""
-
     all = "all"
     download = "download"
     check = "check"
@@ -60,8 +49,6 @@ class Stage(str, Enum):
 
 
 class Choice(str, Enum):
-    """A closed choice written as its plain value (``encode.batching=exact``)."""
-
     def __str__(self) -> str:
         return self.value
 
@@ -88,8 +75,6 @@ KEEP_FRAMES = ("auto", True, False)
 
 @dataclass
 class EncodeSchema:
-    """The ``encode`` settings; their defaults are the encode stage's (``EncodeSettings``)."""
-
     # most crops per encoder call
     batch_size: int = II("task.batch_size_encode")
     # bucketed | exact (Batching; compat=xares uses X-ARES's tar-order padded batches instead)
@@ -147,8 +132,6 @@ class CheckSchema:
 
 @dataclass
 class DataSchema:
-    """The ``data`` settings; their defaults are the data stage's (``DataOptions``, ``ReadLimits``)."""
-
     # re-download even when the ready marker exists
     force_download: bool = DataOptions.force_download
     # X-ARES publishes mini versions of some datasets; true uses them where they exist
@@ -186,8 +169,6 @@ class RecordSchema:
 
 @dataclass
 class ReportSchema:
-    """The sweep report's statistics; their defaults are the report's (``StatisticsSettings``)."""
-
     # bootstrap resamples for confidence intervals and paired tests; seeded, so reports repeat exactly
     resamples: int = StatisticsSettings.resamples
     seed: int = StatisticsSettings.seed
@@ -196,8 +177,6 @@ class ReportSchema:
 
 @dataclass
 class RootSchema:
-    """The root of the composed config; the groups (task, encoder, head, ...) carry their own schemas."""
-
     paths: PathsSchema = MISSING
     task: TaskSchema = MISSING
     encoder: Any = MISSING  # untyped: its keys are the arguments of the encoder its _target_ names
@@ -217,16 +196,11 @@ class RootSchema:
     report: ReportSchema = field(default_factory=lambda: OmegaConf.structured(ReportSchema))
 
 
-def unique_suffix() -> str:
-    """Four hex digits keeping run and sweep folders started in the same second apart (cached per sweep)."""
-    return secrets.token_hex(2)
-
-
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("xares_suite"):
         OmegaConf.register_new_resolver("xares_suite", suite_sweep)
     if not OmegaConf.has_resolver("xares_unique"):
-        OmegaConf.register_new_resolver("xares_unique", unique_suffix, use_cache=True)
+        OmegaConf.register_new_resolver("xares_unique", lambda: secrets.token_hex(2), use_cache=True)
 
 
 def register_schemas() -> None:

@@ -1,19 +1,7 @@
-"""Checks a sweep makes once, before its first job, for what its jobs share.
-
-- the network, when some task's data still has to be downloaded: one short probe per Zenodo API,
-  and when it fails one message listing every record to fetch (instead of each job waiting for
-  its own DNS timeout and printing its own message);
-- each encoder that still has shards to encode: built and checked against the encoder contract
-  once (a missing checkpoint or a broken encoder stops the sweep before job 1, not at job 4); a
-  head sweep over a complete cache never builds it. Jobs then skip their own contract check;
-- the data root: a warning when it exists but holds none of the tasks asked for.
-
-The jobs' configs are composed once for the sweep (``compose_memo``); the number of parallel jobs is
-bounded by ``parallel_jobs``.
-
-Runs in the process that launches the sweep (``on_multirun_start``), so it works the same with the
-basic, joblib and submitit launchers. Only the basic sweeper lists its jobs in advance; other
-sweepers (Optuna) are searches, and their jobs check for themselves.
+"""Checks a sweep makes once, before its first job (``on_multirun_start``, any launcher), for what its jobs
+share: the network when data must be downloaded (one message listing every record), each encoder with shards
+to encode (built and contract-checked once; jobs then skip their own check), and a data root holding no task
+asked for. Only the basic sweeper lists its jobs in advance; other sweepers' jobs check for themselves.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""Checks of the composed config, run before any stage does work: the typed groups are built (their schemas
-check ranges and choices), then what needs the whole config or the file system is checked here.
-
-Each mistake is one ``ConfigError`` naming the key, the value and what is allowed, so a typo fails
-in the first second instead of after the data download or the encode.
+"""Checks of the composed config before any stage works: the typed groups are built (their schemas check
+ranges and choices), then what needs the whole config or the file system; each mistake is one ``ConfigError``.
 """
 
 from __future__ import annotations
@@ -87,26 +84,24 @@ def output_folder_problem(arguments: Iterable[str], environment: Mapping[str, st
         key, equals, value = argument.partition("=")
         if equals and key.lstrip("+") in OUTPUT_KEYS and "$" not in value:
             candidates.append((key.lstrip("+"), value))
-    for key, value in candidates:
-        blocker = file_in_the_way(Path(value).expanduser())
-        if blocker is not None:
-            return f"{key}={value}: {blocker} is a file, not a folder; point {key} at a folder"
-    return None
+    return next(filter(None, (_file_in_the_way(key, value) for key, value in candidates)), None)
 
 
-def file_in_the_way(folder: Path) -> Path | None:
-    """The nearest existing path at or above ``folder`` when it is not a folder (so ``folder`` cannot be made)."""
+def _file_in_the_way(key: str, value: str | Path) -> str | None:
+    """The message when an existing path at or above ``value`` is not a folder (so it cannot be made)."""
+    folder = Path(value).expanduser()
     existing = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
-    return existing if existing is not None and not existing.is_dir() else None
+    if existing is None or existing.is_dir():
+        return None
+    return f"{key}={value}: {existing} is a file, not a folder; point {key} at a folder"
 
 
 def check_output_folders(paths: Iterable[tuple[str, Path]]) -> None:
     """Each folder the run writes must be a folder (or creatable) and writable, before work starts."""
     for key, folder in paths:
         folder = folder.expanduser()
-        blocker = file_in_the_way(folder)
-        if blocker is not None:
-            raise ConfigError(f"{key}={folder}: {blocker} is a file, not a folder; point {key} at a folder")
+        if problem := _file_in_the_way(key, folder):
+            raise ConfigError(problem)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             probe = folder / f".xares-write-test-{id(folder)}"

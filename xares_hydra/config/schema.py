@@ -11,7 +11,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
-from xares_hydra.config.suites import suite_sweep
+from xares_hydra.config.suites import suite_tasks
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSchema
@@ -69,10 +69,6 @@ class Layers(Choice):
     last = "last"  # the encoder's output only
 
 
-# the values of encode.keep_frames: auto = only for task types whose heads need them
-KEEP_FRAMES = ("auto", True, False)
-
-
 @dataclass
 class EncodeSchema:
     # most crops per encoder call
@@ -111,7 +107,7 @@ class EncodeSchema:
         self.batching = choice("encode.batching", self.batching, Batching)
         self.autocast = None if self.autocast is None else choice("encode.autocast", self.autocast, Autocast, "null")
         self.layers = choice("encode.layers", self.layers, Layers)
-        if self.keep_frames not in KEEP_FRAMES:
+        if self.keep_frames not in ("auto", True, False):
             raise ConfigError(f"encode.keep_frames={self.keep_frames!r}: use one of auto, true, false")
 
 
@@ -198,7 +194,7 @@ class RootSchema:
 
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("xares_suite"):
-        OmegaConf.register_new_resolver("xares_suite", suite_sweep)
+        OmegaConf.register_new_resolver("xares_suite", lambda tag: ",".join(suite_tasks(tag)))
     if not OmegaConf.has_resolver("xares_unique"):
         OmegaConf.register_new_resolver("xares_unique", lambda: secrets.token_hex(2), use_cache=True)
 

@@ -26,7 +26,6 @@ from xares_hydra.encode.encoder_spec import (
 )
 from xares_hydra.heads import HeadSettings, resolve_device
 
-FRAME_TASK_TYPES = ("frame", "asr")
 T = TypeVar("T")
 
 
@@ -52,11 +51,8 @@ def data_options(cfg: DictConfig) -> DataOptions:
 
 
 def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool) -> dict[str, Any]:
-    """What changes the embeddings besides the encoder itself (part of the cache fingerprint).
-
-    The batching is part of it only where it changes a clip's embedding: X-ARES's padded batches, and
-    bucketed batches for encoders that are not told their padding (or declare that they ignore it).
-    """
+    """What changes the embeddings besides the encoder (part of the cache fingerprint); the batching only where
+    it changes a clip's embedding (X-ARES's padded batches; bucketed ones unless the encoder is padding-invariant)."""
     settings = {
         "crop_length": task.crop_length,
         "pad_short_crops": bool(cfg.compat.pad_short_crops),
@@ -83,7 +79,7 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         EncodeSettings,
         dataclasses.asdict(encode),
         # frame and ASR heads read frames whatever the setting; auto keeps them for those only
-        keep_frames=encode.keep_frames is True or task.task_type in FRAME_TASK_TYPES,
+        keep_frames=encode.keep_frames is True or task.task_type in ("frame", "asr"),
         autocast=cfg.encode.autocast,
         crop_length=task.crop_length,
         pad_short_crops=bool(cfg.compat.pad_short_crops),

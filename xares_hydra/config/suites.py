@@ -1,8 +1,5 @@
-"""Suites are declared by the task YAMLs themselves (``tags:``); this indexes them.
-
-``${xares_suite:xares_public}`` in a config (the ``+benchmark=...`` presets) becomes the
-comma-separated list of the task options carrying that tag, ready for a sweeper's ``params``.
-"""
+"""Suites are declared by the task YAMLs themselves (``tags:``); ``${xares_suite:xares_public}`` (the
+``+benchmark=...`` presets) becomes the comma-separated task options carrying that tag, for a sweeper's params."""
 
 from __future__ import annotations
 
@@ -32,7 +29,3 @@ def suite_tasks(tag: str) -> list[str]:
         known = sorted({tag for tags in task_tags().values() for tag in tags})
         raise ConfigError(f"no task is tagged {tag!r}; the suites are {', '.join(known)}")
     return tasks
-
-
-def suite_sweep(tag: str) -> str:
-    return ",".join(suite_tasks(tag))

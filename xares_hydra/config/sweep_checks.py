@@ -52,8 +52,9 @@ def check_sweep(config: DictConfig) -> None:
     """Raise ``SweepNotStarted`` when the network or an encoder that every job needs is missing."""
     if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
         return
-    ComposedJobs.install(GlobalHydra.instance().config_loader())
-    needs = sweep_needs([_job_config(config, overrides) for overrides in job_overrides(config)])
+    loader = GlobalHydra.instance().config_loader()
+    ComposedJobs.install(loader)
+    needs = sweep_needs([loader.load_sweep_config(config, overrides) for overrides in job_overrides(config)])
     for data_root in needs.data_roots:
         if warning := data_root_warning(data_root, sorted(needs.tasks)):
             log.warning("%s", warning)
@@ -76,10 +77,16 @@ def check_sweep(config: DictConfig) -> None:
     write_json(Path(config.hydra.sweep.dir) / CHECKS_FILE, {"contract_passed": passed})
 
 
-def contract_checked(sweep_dir: Path, encoder_identity: str) -> bool:
-    """Whether this sweep already checked this encoder's contract before its jobs started."""
+def contract_checked(job: DictConfig, name: str, sweep_dir: Path) -> bool:
+    """Whether this sweep already checked this job's encoder contract before its jobs started."""
     path = sweep_dir / CHECKS_FILE
-    return path.exists() and encoder_identity in read_json(path).get("contract_passed", [])
+    if not path.exists():
+        return False
+    try:
+        spec = encoder_spec(job, TaskSpec.from_config(plain(job.task)), name=name)
+    except XaresError:
+        return False  # the job itself reports it
+    return spec.summary()["identity"] in read_json(path).get("contract_passed", [])
 
 
 def job_overrides(config: DictConfig) -> list[list[str]]:
@@ -89,10 +96,6 @@ def job_overrides(config: DictConfig) -> list[list[str]]:
     arguments = params + [str(item) for item in config.hydra.overrides.task]
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     return [job for batch in BasicSweeper.split_arguments(parser.parse_overrides(arguments), None) for job in batch]
-
-
-def _job_config(config: DictConfig, overrides: list[str]) -> DictConfig:
-    return GlobalHydra.instance().config_loader().load_sweep_config(config, overrides)
 
 
 def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:

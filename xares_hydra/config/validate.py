@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.config.choices import did_you_mean
 from xares_hydra.config.schema import CheckSchema, DataSchema, EncodeSchema, RecordSchema, RootSchema
@@ -96,10 +97,11 @@ def _file_in_the_way(key: str, value: str | Path) -> str | None:
     return f"{key}={value}: {existing} is a file, not a folder; point {key} at a folder"
 
 
-def check_output_folders(paths: Iterable[tuple[str, Path]]) -> None:
-    """Each folder the run writes must be a folder (or creatable) and writable, before work starts."""
-    for key, folder in paths:
-        folder = folder.expanduser()
+def check_output_folders(cfg: DictConfig) -> None:
+    """Each folder the run writes (data, then cache and results by stage) must be a writable folder or creatable."""
+    keys = ["paths.data_root"] + ([] if cfg.stage == "download" else ["paths.cache_root"])
+    for key in keys + (["paths.results_root"] if cfg.stage == "all" else []):
+        folder = Path(OmegaConf.select(cfg, key)).expanduser()
         if problem := _file_in_the_way(key, folder):
             raise ConfigError(problem)
         try:

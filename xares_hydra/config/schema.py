@@ -112,7 +112,6 @@ class EncodeSchema:
 
 
 def choice(key: str, value: Any, choices: type[Choice], *others: str) -> Any:
-    """``value`` as a member of ``choices``, or a ``ConfigError`` naming the key and what is allowed."""
     try:
         return choices(value)
     except ValueError:
@@ -136,13 +135,10 @@ class DataSchema:
     # seconds to wait for a server before giving up
     timeout: float = DataOptions.timeout
     retries: int = DataOptions.retries
-    # downloads speak HTTPS only, and only with the API's host (redirects included); plain HTTP and
-    # other hosts (e.g. a mirror the API redirects to) only when allowed here (SECURITY.md)
+    # downloads use HTTPS and the API's host only (redirects included) unless allowed here (SECURITY.md)
     allow_http: bool = DataOptions.allow_http
     allowed_hosts: list[str] = field(default_factory=list)
-    # bounds on untrusted data (null = none): a longer clip, or a bigger tar member / .json label member,
-    # is skipped and counted, never decoded or read whole. The longest X-ARES clips (MAESTRO's piano
-    # performances) stay well under an hour.
+    # bounds on untrusted data (null = none): a longer clip or bigger tar / label member is skipped and counted
     max_clip_seconds: float | None = ReadLimits.max_clip_seconds
     max_member_bytes: int | None = ReadLimits.max_member_bytes
     max_label_bytes: int | None = ReadLimits.max_label_bytes
@@ -155,11 +151,9 @@ class DataSchema:
 
 @dataclass
 class RecordSchema:
-    # true: result records are written shareable: home folder, host name and absolute paths replaced by
-    # placeholders (<data_root>, <cache_root>, ~, <host>, <path>/); scores and settings are kept
+    # true: records are shareable (home folder, host name and absolute paths replaced by placeholders)
     redact: bool = False
-    # write each head's per-sample test predictions next to the result record (<key>.<head>.npz);
-    # confidence intervals, paired tests, confusion matrices and per-class lists are computed from them
+    # each head's per-sample test predictions next to the record (<key>.<head>.npz), for intervals and tests
     predictions: bool = True
 
 

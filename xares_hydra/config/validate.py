@@ -49,14 +49,13 @@ def _check_known_keys(values: dict[str, Any], schema: type, prefix: str) -> None
 def _check_head_args(task: dict[str, Any]) -> None:
     args = task.get("head_args") or {}
     args_class = HEAD_ARGS_OF_TASK_TYPE.get(task["task_type"])
-    if args_class is None:
-        if args:
-            raise ConfigError(
-                f"task.head_args {sorted(args)}: {task['task_type']} tasks take no head_args "
-                f"(only {', '.join(sorted(HEAD_ARGS_OF_TASK_TYPE))} tasks do)"
-            )
-        return
-    head_arguments(args_class, args)
+    if args_class is not None:
+        head_arguments(args_class, args)
+    elif args:
+        raise ConfigError(
+            f"task.head_args {sorted(args)}: {task['task_type']} tasks take no head_args "
+            f"(only {', '.join(sorted(HEAD_ARGS_OF_TASK_TYPE))} tasks do)"
+        )
 
 
 def _check_device(name: str) -> None:

@@ -52,7 +52,6 @@ class Interrupted(BaseException):
 
     def __init__(self, stage: str, signal_number: int) -> None:
         super().__init__(f"interrupted during {stage}; rerun the same command to resume")
-        self.stage = stage
         self.exit_code = 128 + signal_number
 
 

@@ -49,6 +49,3 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._loaded)
-
-    def values(self) -> list[T]:
-        return list(self._loaded.values())

@@ -4,23 +4,20 @@
 from __future__ import annotations
 
 import functools
-from importlib import resources
-from pathlib import Path
 
 import yaml
 
+from xares_hydra.config.choices import conf_folder, group_options
 from xares_hydra.errors import ConfigError
 
 
 @functools.cache
 def task_tags() -> dict[str, tuple[str, ...]]:
     """Task option (``esc50``, ``demo/sounds``) -> its tags, for every task YAML shipped in the package."""
-    folder = Path(str(resources.files("xares_hydra.conf") / "task"))
-    tags = {}
-    for path in sorted(folder.rglob("*.yaml")):
-        document = yaml.safe_load(path.read_text()) or {}
-        tags[path.relative_to(folder).with_suffix("").as_posix()] = tuple(document.get("tags") or ())
-    return tags
+    documents = {
+        option: yaml.safe_load(conf_folder(f"task/{option}.yaml").read_text()) for option in group_options("task")
+    }
+    return {option: tuple((document or {}).get("tags") or ()) for option, document in documents.items()}
 
 
 def suite_tasks(tag: str) -> list[str]:

@@ -33,13 +33,7 @@ from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
-from xares_hydra.encode.placement import (
-    device_for_job,
-    limit_threads,
-    threads_for_job,
-    usable_cores,
-    visible_gpu_count,
-)
+from xares_hydra.encode.placement import device_for_job, limit_threads, threads_for_job, usable_cores, visible_gpu_count
 from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions

@@ -83,7 +83,8 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         autocast=cfg.encode.autocast,
         crop_length=task.crop_length,
         pad_short_crops=bool(cfg.compat.pad_short_crops),
-        layers=all_layers(cfg),
+        # every hidden layer: encode.layers=all, or auto with a head.layer set
+        layers=encode.layers == Layers.all or (encode.layers == Layers.auto and cfg.head.layer is not None),
         frame_layers=tuple(encode.frame_layers),
         limits=read_limits(cfg),
         batching=batching(cfg),
@@ -93,12 +94,6 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
 def read_limits(cfg: DictConfig) -> ReadLimits:
     """The data bounds (checked positive or null by the data schema)."""
     return picked(ReadLimits, dataclasses.asdict(typed(cfg.data, DataSchema)))
-
-
-def all_layers(cfg: DictConfig) -> bool:
-    """Whether to encode every hidden layer: ``encode.layers=all``, or ``auto`` with a ``head.layer`` set."""
-    choice = typed(cfg.encode, EncodeSchema).layers
-    return choice == Layers.all or (choice == Layers.auto and cfg.head.layer is not None)
 
 
 def head_settings(cfg: DictConfig) -> HeadSettings:

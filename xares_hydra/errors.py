@@ -60,8 +60,6 @@ def require_number(key: str, value: object, minimum: float = 0, inclusive: bool 
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or value < minimum
-        or (value == minimum and not inclusive)
+        or (value < minimum if inclusive else value <= minimum)
     ):
-        allowed = f">= {minimum}" if inclusive else f"> {minimum}"
-        raise ConfigError(f"{key}={value!r}: must be a number {allowed}")
+        raise ConfigError(f"{key}={value!r}: must be a number {'>=' if inclusive else '>'} {minimum}")

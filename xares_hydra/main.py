@@ -49,8 +49,7 @@ log = logging.getLogger("xares")
 
 def main() -> None:
     """The ``xares`` command: unknown task/encoder names and interrupts end with one line, no traceback."""
-    message = unknown_choice_message(sys.argv[1:]) or output_folder_problem(sys.argv[1:], os.environ)
-    if message:
+    if message := unknown_choice_message(sys.argv[1:]) or output_folder_problem(sys.argv[1:], os.environ):
         print(f"xares: {message}", file=sys.stderr)
         sys.exit(2)
     signal.signal(signal.SIGTERM, _raise_interrupted)

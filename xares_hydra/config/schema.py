@@ -186,24 +186,15 @@ class RootSchema:
     report: ReportSchema = field(default_factory=lambda: OmegaConf.structured(ReportSchema))
 
 
-def register_resolvers() -> None:
-    if not OmegaConf.has_resolver("xares_suite"):
-        OmegaConf.register_new_resolver("xares_suite", lambda tag: ",".join(suite_tasks(tag)))
-    if not OmegaConf.has_resolver("xares_unique"):
-        OmegaConf.register_new_resolver("xares_unique", lambda: secrets.token_hex(2), use_cache=True)
-
-
-def register_schemas() -> None:
-    store = ConfigStore.instance()
-    store.store(group="schema", name="task", node=TaskSchema)
+def register() -> None:
+    """The schemas in Hydra's ConfigStore, and the ``xares_suite`` and ``xares_unique`` resolvers."""
     # the head follows the task (``TASK_DEFAULTS``) and the root's seed and device until overridden
     follows = {key: f"${{task.{task_key}}}" for key, task_key in TASK_DEFAULTS.items()}
     head = OmegaConf.merge(OmegaConf.structured(HeadSettings), follows, {"seed": "${seed}", "device": "${device}"})
-    store.store(group="schema", name="head", node=head)
-    store.store(group="schema", name="paths", node=PathsSchema)
-    store.store(group="schema", name="compat", node=CompatSchema)
-    store.store(group="schema", name="root", node=RootSchema)
+    for name, node in dict(task=TaskSchema, head=head, paths=PathsSchema, compat=CompatSchema, root=RootSchema).items():
+        ConfigStore.instance().store(group="schema", name=name, node=node)
+    OmegaConf.register_new_resolver("xares_suite", lambda tag: ",".join(suite_tasks(tag)), replace=True)
+    OmegaConf.register_new_resolver("xares_unique", lambda: secrets.token_hex(2), use_cache=True, replace=True)
 
 
-register_schemas()
-register_resolvers()
+register()

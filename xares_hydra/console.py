@@ -12,12 +12,10 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-WIDTH_OUTSIDE_TERMINAL = 160
-
 
 def _width(stream) -> int | None:
     """Outside a terminal (logs, CI) write 160 columns wide unless COLUMNS says otherwise."""
-    return None if stream.isatty() or "COLUMNS" in os.environ else WIDTH_OUTSIDE_TERMINAL
+    return None if stream.isatty() or "COLUMNS" in os.environ else 160
 
 
 stderr_console = Console(stderr=True, width=_width(sys.stderr))

@@ -141,8 +141,7 @@ def run_stages(
     encoder_name: str | None = None,
     run_dir: Path | None = None,
 ) -> None:
-    """data -> encode -> heads, each stage filling its part of the record; stops after ``cfg.stage``.
-    The experiment loggers (``logger=...``) get the scored record."""
+    """data -> encode -> heads, each filling its part of the record, until ``cfg.stage``; then the loggers."""
     validate_config(plain(cfg))
     check_output_folders(cfg)
     loggers = build_loggers(plain(cfg.get("logger")))

@@ -33,7 +33,6 @@ log = logging.getLogger("xares")
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 CHECKS_FILE = ".sweep_checks.json"
-PROBE_SECONDS = 5.0
 
 
 class SweepNotStarted(XaresError):
@@ -135,7 +134,7 @@ def _has_work(job: DictConfig, task: TaskSpec, spec: EncoderSpec, directory: Pat
     return settings.force or any(not cache.is_complete(shard, settings.keep_frames) for shard in shards)
 
 
-def unreachable(api: str, timeout: float = PROBE_SECONDS) -> str | None:
+def unreachable(api: str, timeout: float = 5.0) -> str | None:
     """None when ``api`` answers (any HTTP status), else why not."""
     try:
         urllib.request.urlopen(urllib.request.Request(api, method="HEAD"), timeout=timeout).close()

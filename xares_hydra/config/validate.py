@@ -22,7 +22,6 @@ from xares_hydra.heads.training import head_arguments
 
 # task type -> the dataclass its trained head reads ``task.head_args`` into (no entry: no head_args)
 HEAD_ARGS_OF_TASK_TYPE: dict[str, type] = {"asr": AsrArgs, "contrastive": RetrievalArgs}
-# the groups whose typed objects are built here (their keys known, their values checked)
 GROUPS = dict(encode=EncodeSchema, check=CheckSchema, data=DataSchema, record=RecordSchema, head=HeadSettings)
 
 

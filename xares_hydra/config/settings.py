@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from xares_hydra.config.instantiate import build_encoder, make_cwd_importable, target_object
+from xares_hydra.config.instantiate import build_encoder, target_object
 from xares_hydra.config.schema import DataSchema, EncodeSchema, Layers
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.shards import ReadLimits
@@ -109,7 +109,6 @@ def encoder_spec(
     if encoder is not None:
         return spec_from_instance(encoder, settings, name)
     name = name or default_name(None, config)
-    make_cwd_importable()  # the fingerprint finds a user module's source the way instantiate will
     return spec_from_config(name, config, settings, Path(cfg.paths.cache_root), builder=build_encoder)
 
 

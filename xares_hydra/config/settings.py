@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from xares_hydra.config.instantiate import build_encoder, make_cwd_importable, target_object
+from xares_hydra.config.instantiate import build_encoder, target_object
 from xares_hydra.config.schema import DataSchema, EncodeSchema, Layers
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.shards import ReadLimits
@@ -26,7 +26,6 @@ from xares_hydra.encode.encoder_spec import (
 )
 from xares_hydra.heads import HeadSettings, resolve_device
 
-FRAME_TASK_TYPES = ("frame", "asr")
 T = TypeVar("T")
 
 
@@ -52,11 +51,8 @@ def data_options(cfg: DictConfig) -> DataOptions:
 
 
 def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool) -> dict[str, Any]:
-    """What changes the embeddings besides the encoder itself (part of the cache fingerprint).
-
-    The batching is part of it only where it changes a clip's embedding: X-ARES's padded batches, and
-    bucketed batches for encoders that are not told their padding (or declare that they ignore it).
-    """
+    """What changes the embeddings besides the encoder (part of the cache fingerprint); the batching only where
+    it changes a clip's embedding (X-ARES's padded batches; bucketed ones unless the encoder is padding-invariant)."""
     settings = {
         "crop_length": task.crop_length,
         "pad_short_crops": bool(cfg.compat.pad_short_crops),
@@ -83,11 +79,12 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         EncodeSettings,
         dataclasses.asdict(encode),
         # frame and ASR heads read frames whatever the setting; auto keeps them for those only
-        keep_frames=encode.keep_frames is True or task.task_type in FRAME_TASK_TYPES,
+        keep_frames=encode.keep_frames is True or task.task_type in ("frame", "asr"),
         autocast=cfg.encode.autocast,
         crop_length=task.crop_length,
         pad_short_crops=bool(cfg.compat.pad_short_crops),
-        layers=all_layers(cfg),
+        # every hidden layer: encode.layers=all, or auto with a head.layer set
+        layers=encode.layers == Layers.all or (encode.layers == Layers.auto and cfg.head.layer is not None),
         frame_layers=tuple(encode.frame_layers),
         limits=read_limits(cfg),
         batching=batching(cfg),
@@ -97,12 +94,6 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
 def read_limits(cfg: DictConfig) -> ReadLimits:
     """The data bounds (checked positive or null by the data schema)."""
     return picked(ReadLimits, dataclasses.asdict(typed(cfg.data, DataSchema)))
-
-
-def all_layers(cfg: DictConfig) -> bool:
-    """Whether to encode every hidden layer: ``encode.layers=all``, or ``auto`` with a ``head.layer`` set."""
-    choice = typed(cfg.encode, EncodeSchema).layers
-    return choice == Layers.all or (choice == Layers.auto and cfg.head.layer is not None)
 
 
 def head_settings(cfg: DictConfig) -> HeadSettings:
@@ -118,7 +109,6 @@ def encoder_spec(
     if encoder is not None:
         return spec_from_instance(encoder, settings, name)
     name = name or default_name(None, config)
-    make_cwd_importable()  # the fingerprint finds a user module's source the way instantiate will
     return spec_from_config(name, config, settings, Path(cfg.paths.cache_root), builder=build_encoder)
 
 

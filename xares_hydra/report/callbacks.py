@@ -59,8 +59,7 @@ class SweepSummary(Callback):
         if not records:
             log.error("No result records under %s", sweep_dir)
             sys.exit(1)
-        report = config.report  # the root schema gives every run its report settings
-        statistics = StatisticsSettings(int(report.resamples), int(report.seed), float(report.confidence))
+        statistics = StatisticsSettings(**config.report)
         for path in write_reports(records, sweep_dir, title=f"xares sweep {sweep_dir}", statistics=statistics):
             log.info("Wrote %s", path)
         counts = Counter(record["status"] for record in records)

@@ -1,8 +1,4 @@
-"""Hydra callbacks: a log line per job start and end, and one report for a whole sweep.
-
-Both work with every launcher (basic, joblib, submitit): ``on_job_*`` run inside the job's
-process, ``on_multirun_end`` in the process that launched the sweep, after the last job.
-"""
+"""Hydra callbacks: a log line per job start and end (in the job), one report per sweep (in the launcher)."""
 
 from __future__ import annotations
 

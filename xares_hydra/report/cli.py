@@ -1,10 +1,4 @@
-"""``xares-report DIR``: rebuild the summary, leaderboard, head-search selection and diagnostics from result
-records and the per-sample predictions next to them; ``--compare A B`` tests encoder A against B per task.
-
-DIR is a sweep folder (``outputs/multirun/<date>/<time>``) or a results folder
-(``<results_root>``, holding ``<encoder>/<task>/*.json`` from every run); nothing is run. The sweep
-callback writes the same files into the sweep folder at the end of each multirun.
-"""
+"""``xares-report DIR``: every report rebuilt from the result records under DIR; ``--compare A B`` tests A against B."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""``xares-report DIR --compare A B``: encoder A against encoder B, task by task, on the same test clips.
-
-A and B are column selectors: a column label as the leaderboard prints it (``mel [lr=0.01]``),
-an encoder name (``mel``: its one column) or an encoder with settings, ``mel[lr=0.001]`` or
-``mel[head.lr=0.001,head.epochs=5]`` (each setting must be among the column label's settings). Per task
-and head: the difference A - B (in the metric's units; for lower-is-better metrics a negative
-difference favours A), its paired bootstrap interval, the permutation test's p-value and the
-Holm-adjusted p over the tasks; ``*`` marks the tasks where the adjusted p is below alpha.
-"""
+"""``xares-report DIR --compare A B``: column A against column B per task: paired interval, p and Holm-adjusted p."""
 
 from __future__ import annotations
 

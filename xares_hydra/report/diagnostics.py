@@ -1,8 +1,4 @@
-"""Where an encoder fails and how its heads trained: confusion matrices, worst classes, training curves.
-
-Built from result records and the per-sample predictions next to them; written under
-``<report folder>/figures/`` plus ``classes.md``. One record per (task, column): the lowest seed.
-"""
+"""Confusion matrices, worst classes and training curves, one record per (task, column): the lowest seed."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""The layer-wise report: score per hidden layer for each task (one line per encoder), beside it the
-score of the learned weighted sum (``head.layer=weighted``) and its layer weights.
-
-Built from result records only (those with ``head.layer`` set), after a sweep such as
-``xares -m 'head.layer=range(0,13)' task=... encoder=...`` and ``head.layer=weighted``; written as ``layers.md``,
-``layers.csv``, ``layers.json`` and ``layers.png``.
-"""
+"""The layer-wise report: score per hidden layer and of the learned weighted sum (``head.layer``), per task."""
 
 from __future__ import annotations
 

@@ -1,23 +1,4 @@
-"""The leaderboard: tasks as rows, encoders as columns, shaped like the X-ARES README tables.
-
-Built from result records only, of one sweep folder or of a results folder
-(``<results_root>/<encoder>/<task>/*.json``) gathered across many runs and encoders:
-- one table per head (MLP, kNN) and one leaderboard per mode: default and X-ARES-compat records
-  are never mixed in one column;
-- one column per encoder and resolved setting (``identity.column_key``), labelled by what differs
-  between the columns shown (``mel``, ``mel [lr=0.01]``); of several scored records for the same
-  task and column the newest wins;
-- rows in the X-ARES README order under its task names, other tasks after them;
-- records that differ only in the seed share a column: a cell is the mean over its seeds, ``±`` the
-  standard deviation over the seeds (one seed: over the folds of a k-fold task);
-- ``[low, high]``: the bootstrap confidence interval over test clips (``report/statistics.py``), from
-  the per-sample predictions next to the records; the row's best is bold, and ``≈`` marks the cells not
-  significantly worse than it (paired permutation test, Holm-corrected over the row);
-- weighted averages over the public and over all tasks of the cells, with their intervals, and the
-  number of tasks each covers;
-- the published X-ARES numbers (``published``) as extra columns marked ``(published)``.
-Written as Markdown, CSV, JSON, a PNG bar chart (matplotlib, Agg canvas) and, on request, LaTeX.
-"""
+"""The leaderboard: tasks as rows, a column per encoder and setting, one table per head, as the X-ARES README."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Experiment loggers (the ``logger`` config group): each run's per-epoch validation metric and training
-loss of every trained head, and its final scores, sent to CSV, TensorBoard, MLflow or W&B.
-
-Loggers read the finished result record (``valid_history`` and ``train_loss_history`` of every evaluation
-round), so what they show is exactly what the record holds. Each backend is an optional extra except CSV.
-"""
+"""Experiment loggers (``logger`` group): a finished record's histories and scores to CSV, TensorBoard, MLflow, W&B."""
 
 from __future__ import annotations
 

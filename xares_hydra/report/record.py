@@ -1,14 +1,4 @@
-"""The result record: one JSON per (task, encoder, head settings). Reports read only these.
-
-Written twice: into the Hydra job's output folder (``result.json``) and into the results folder
-as ``<results_root>/<encoder>/<task>/<mode>-<identity hash>.json`` (``identity.record_identity``:
-resolved settings, encoder fingerprint, task version, seed, device type) so runs accumulate across
-sweeps, a different setting never replaces another's record, and a leaderboard can be rebuilt
-without running anything. Each head's per-sample test predictions go next to both copies as
-``<mode>-<identity hash>.<slot>.npz`` (named in ``scores.<slot>.predictions``). The fields are
-written and read through ``Record``, whose JSON Schema ``record_schema()`` gives
-(``python -m xares_hydra.report.record`` prints it).
-"""
+"""The result record (one JSON per task, encoder and setting), written and read through ``Record``."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""Head hyper-parameter search: choose each (task, encoder) trial on its validation score.
-
-A trial is one head setting (``head.lr=1e-3 head.hidden_dim=256``) of a task and encoder. Its
-validation score is the mean over evaluation rounds of the trained head's best validation score
-(``scores.mlp.rounds.*.valid``); the winner is the trial with the best one, and its test score is
-the one to report (HEAR's protocol: the test data never chooses). Every trial's validation and
-test scores are kept in ``selection.json`` and ``selection.md``. The seed is not a setting: the
-records of one setting with different seeds form one trial, scored by their mean over the seeds.
-"""
+"""Head search: each (task, encoder) trial chosen on its mean validation score over rounds and seeds (HEAR)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""Tables and weighted averages built from result records only.
-
-The weighted average of a head over a set of tasks is sum(score * weight) / sum(weight), over
-the tasks that produced a score (X-ARES weights, roughly each test set's size). Records are
-grouped by encoder, mode and resolved setting (``identity.column_key``), so a sweep over
-``head.lr=1e-3,1e-2`` yields one average per learning rate. The seed is never part of that key:
-records that differ only in the seed (``seed=0,1,2``) are repeats of one setting, averaged per seed
-and shown as mean ± std over the seeds with their number; heads without a seed (kNN) count once.
-"""
+"""Summary tables and weighted averages (sum(score x weight) / sum(weight)) from result records, per setting."""
 
 from __future__ import annotations
 

@@ -54,24 +54,14 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="only compare two columns task by task (e.g. mel noise, or 'mel[lr=0.001]' noise)",
     )
     defaults = StatisticsSettings()
-    parser.add_argument(
-        "--resamples",
-        type=int,
-        default=defaults.resamples,
-        help=f"bootstrap and permutation resamples (0: no intervals or tests; default {defaults.resamples})",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=defaults.seed, help=f"seed of the resampling (default {defaults.seed})"
-    )
-    parser.add_argument(
-        "--confidence", type=float, default=defaults.confidence, help=f"interval level (default {defaults.confidence})"
-    )
-    parser.add_argument(
-        "--alpha",
-        type=float,
-        default=defaults.alpha,
-        help=f"significance level of the tests (default {defaults.alpha})",
-    )
+    for name, kind, text in (
+        ("resamples", int, "bootstrap and permutation resamples (0: no intervals or tests; default {})"),
+        ("seed", int, "seed of the resampling (default {})"),
+        ("confidence", float, "interval level (default {})"),
+        ("alpha", float, "significance level of the tests (default {})"),
+    ):
+        default = getattr(defaults, name)
+        parser.add_argument(f"--{name}", type=kind, default=default, help=text.format(default))
     return parser.parse_args(argv)  # fmt: skip
 
 

@@ -130,7 +130,7 @@ def _mean_of_means(runs: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
     return np.stack(per_run, axis=1).mean(axis=1)
 
 
-def percentile_interval(scores: np.ndarray, confidence: float = 0.95) -> Interval:
+def percentile_interval(scores: np.ndarray, confidence: float) -> Interval:
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(scores, [tail, 100 - tail])
     return Interval(float(low), float(high))
@@ -142,7 +142,7 @@ def check_same_clips(a: Sequence[Run], b: Sequence[Run]) -> None:
             raise NotComparable("the results were not scored on the same test clips in the same rounds")
 
 
-def paired_test(a: Sequence[Run], b: Sequence[Run], resamples: int, seed: int, confidence: float = 0.95) -> Comparison:
+def paired_test(a: Sequence[Run], b: Sequence[Run], resamples: int, seed: int, confidence: float) -> Comparison:
     """Difference score(A) - score(B), its paired bootstrap interval and the permutation test's p-value.
 
     Seeds are paired in order (run i of A with run i of B); extra runs of the longer side only enter

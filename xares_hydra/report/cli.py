@@ -109,9 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def write_redacted_records(
     records: list[dict[str, Any]], folder: Path, out: Path
 ) -> tuple[list[dict[str, Any]], list[Path]]:
-    """Each record read from a file under ``folder``, redacted, to the same relative place under ``out``, with
-    its prediction files (clip keys and outputs only, nothing to redact). Returns the redacted records, each
-    with its new path, and the files written."""
+    """Each record under ``folder`` redacted to the same place under ``out``, with its prediction files (nothing
+    to redact in them); the redacted records (with their new paths) and the files written."""
     redacted, written = [], []
     for record in records:
         copy = redact_record({key: value for key, value in record.items() if key != "path"})

@@ -566,9 +566,7 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
 
 
 def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
-    """Per-task horizontal bars with their intervals as error bars, one panel per head, each task's chance
-    level as a dotted line and the weighted average (all tasks) as its own bar; a colour per column,
-    published columns hatched. False if nothing to plot."""
+    """Per head a panel of per-task bars (intervals as error bars, chance dotted) and the average; False if empty."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

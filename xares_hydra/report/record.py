@@ -302,9 +302,7 @@ def predictions_of(record: dict[str, Any], slot: str) -> dict[str, Predictions] 
 
 
 def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
-    """Every result record below ``folder`` (a sweep folder or a results folder), oldest first.
-
-    Files that cannot be read or parsed are appended to ``unreadable`` as "path: reason"."""
+    """Every result record below ``folder``, oldest first; files that cannot be read go to ``unreadable``."""
     records = []
     for path in sorted(folder.rglob("*.json")):
         try:
@@ -347,13 +345,8 @@ class StageClock:
 
 @contextmanager
 def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | None) -> Iterator[StageClock]:
-    """Bookkeeping around a run's stages: times them, turns errors into the record's status, writes it.
-
-    An expected failure (``XaresError``) ends the run with its status; anything else is marked
-    failed and re-raised; Ctrl-C or SIGTERM becomes ``Interrupted`` naming the stage. Only a scored
-    record goes to ``results_root``, so a good result there is never replaced by a failed, skipped
-    or empty one.
-    """
+    """Times a run's stages, turns errors into the record's status and writes it; only a scored record goes to
+    ``results_root``, so a good result there is never replaced by a failed or empty one."""
     clock = StageClock()
     try:
         yield clock

@@ -143,11 +143,8 @@ def check_same_clips(a: Sequence[Run], b: Sequence[Run]) -> None:
 
 
 def paired_test(a: Sequence[Run], b: Sequence[Run], resamples: int, seed: int, confidence: float) -> Comparison:
-    """Difference score(A) - score(B), its paired bootstrap interval and the permutation test's p-value.
-
-    Seeds are paired in order (run i of A with run i of B); extra runs of the longer side only enter
-    the observed difference and the interval, not the swaps.
-    """
+    """score(A) - score(B), its paired bootstrap interval and permutation p (seeds paired in order; extra runs
+    of the longer side enter the difference and the interval, not the swaps)."""
     check_same_clips(a, b)
     resampler = Resampler(a[0], seed)
     choices = [resampler.choose() for _ in range(resamples)]

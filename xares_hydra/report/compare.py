@@ -14,10 +14,9 @@ from xares_hydra.atomic import atomic_path
 from xares_hydra.errors import ConfigError
 from xares_hydra.report.diagnostics import file_part
 from xares_hydra.report.identity import column_labels
-from xares_hydra.report.leaderboard import Column, StatisticsSettings, column_of
-from xares_hydra.report.record import predictions_of
+from xares_hydra.report.leaderboard import Column, StatisticsSettings, column_of, runs_of, seeded
 from xares_hydra.report.statistics import Comparison, NotComparable, holm, paired_test
-from xares_hydra.report.summary import HEAD_SLOTS, by_seed, latest_scored
+from xares_hydra.report.summary import HEAD_SLOTS, latest_scored
 from xares_hydra.report.table import markdown_table, rich_table
 
 SIGNIFICANT_MARK = "*"
@@ -72,11 +71,9 @@ def compare(
     a, b = select_column(columns, selector_a), select_column(columns, selector_b)
     comparisons = []
     for slot in HEAD_SLOTS:
-        found = []
+        members, found = seeded(scored, slot, labels), []
         for task in sorted({record["task"]["name"] for record in scored}):
-            side_a = _seeds(scored, task, a, labels, slot)
-            side_b = _seeds(scored, task, b, labels, slot)
-            if side_a and side_b:
+            if (side_a := members.get((task, a))) and (side_b := members.get((task, b))):
                 found.append(_compare_task(slot, task, side_a, side_b, statistics))
         tested = {item.task: item.result.p_value for item in found if item.result is not None}
         adjusted = dict(zip(tested, holm(list(tested.values()))))
@@ -84,23 +81,13 @@ def compare(
     return a, b, comparisons
 
 
-def _seeds(
-    scored: list[dict[str, Any]], task: str, column: Column, labels: dict[str, str], slot: str
-) -> list[dict[str, Any]]:
-    members = [
-        r for r in scored if r["task"]["name"] == task and column_of(r, labels) == column and slot in r["scores"]
-    ]
-    return [group[-1] for group in by_seed(members, slot)] if members else []
-
-
 def _compare_task(
     slot: str, task: str, side_a: list[dict[str, Any]], side_b: list[dict[str, Any]], statistics: StatisticsSettings
 ) -> TaskComparison:
     info = side_a[0]["task"]
-    runs_a = [run for record in side_a if (run := predictions_of(record, slot))]
-    runs_b = [run for record in side_b if (run := predictions_of(record, slot))]
+    runs_a, runs_b = runs_of(side_a, slot), runs_of(side_b, slot)
     result = None
-    if len(runs_a) == len(side_a) and len(runs_b) == len(side_b):
+    if runs_a and runs_b:
         try:
             result = paired_test(runs_a, runs_b, statistics.resamples, statistics.seed, statistics.confidence)
         except NotComparable:

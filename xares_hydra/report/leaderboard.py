@@ -222,13 +222,9 @@ def _head_table(
     statistics: StatisticsSettings,
 ) -> HeadTable:
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores."""
-    members: dict[tuple[str, Column], list[dict[str, Any]]] = {}
-    for record in scored:
-        if slot in record["scores"]:
-            members.setdefault((record["task"]["name"], column_of(record, labels)), []).append(record)
+    members = seeded(scored, slot, labels)
     cells, runs, resampled = {}, {}, {}
-    for (task, column), records in members.items():
-        seeds = [group[-1] for group in by_seed(records, slot)]
+    for (task, column), seeds in members.items():
         cells[task, column.label], runs[task, column.label] = _cell(seeds, slot)
         if statistics.resamples and runs[task, column.label]:
             resampled[task, column.label] = _resampled(runs[task, column.label], statistics)
@@ -249,6 +245,23 @@ def _head_table(
     return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha)
 
 
+def seeded(
+    scored: list[dict[str, Any]], slot: str, labels: dict[str, str]
+) -> dict[tuple[str, Column], list[dict[str, Any]]]:
+    """Per (task, column): the newest record of each seed with a ``slot`` score, in seed order."""
+    members: dict[tuple[str, Column], list[dict[str, Any]]] = {}
+    for record in scored:
+        if slot in record["scores"]:
+            members.setdefault((record["task"]["name"], column_of(record, labels)), []).append(record)
+    return {key: [group[-1] for group in by_seed(records, slot)] for key, records in members.items()}
+
+
+def runs_of(seeds: list[dict[str, Any]], slot: str) -> list[Run]:
+    """Every seed's per-sample predictions; none when any seed lacks them."""
+    runs = [predictions_of(record, slot) for record in seeds]
+    return [run for run in runs if run is not None] if all(run is not None for run in runs) else []
+
+
 def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
     """The mean over seeds (std over seeds, or over folds for one seed of a k-fold task) and its runs."""
     scores = [record["scores"][slot]["score"] for record in seeds]
@@ -257,9 +270,7 @@ def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
         std = float(np.std(scores))
     else:
         std = seeds[0]["scores"][slot].get("std") if seeds[0]["task"].get("kfold") else None
-    runs = [predictions_of(record, slot) for record in seeds]
-    complete: list[Run] = [run for run in runs if run is not None] if all(run is not None for run in runs) else []
-    return Cell(float(np.mean(scores)), std, seeds=len(seeds)), complete
+    return Cell(float(np.mean(scores)), std, seeds=len(seeds)), runs_of(seeds, slot)
 
 
 def _resampled(runs: list[Run], statistics: StatisticsSettings) -> np.ndarray | None:

@@ -13,6 +13,12 @@ TASK_DEFAULT = "task default"
 # head values that are not settings: the seed is aggregated over, the device does not change a score's meaning
 _NOT_SETTINGS = ("seed", "device", "name")
 
+DEFAULT_MODE = "default"  # also the mode of records written before modes existed
+
+
+def mode_of(record: dict[str, Any]) -> str:
+    return record.get("mode", DEFAULT_MODE)
+
 
 def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[str, Any]:
     """The record's setting; head values named in ``leave_out`` (``layer``) left out."""
@@ -35,7 +41,7 @@ def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[
     return {
         "encoder": record["encoder"]["name"],
         "encoder_identity": record["encoder"].get("identity"),
-        "mode": record.get("mode", "default"),
+        "mode": mode_of(record),
         "embedding": {key: normalised(compat[key]) for key in ("pad_short_crops", "pad_batches") if key in compat}
         | {"autocast": (config.get("encode") or {}).get("autocast")},
         "head": head,

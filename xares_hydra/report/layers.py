@@ -14,7 +14,7 @@ from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.encode.cache import WEIGHTED
-from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
 from xares_hydra.report.summary import format_score, latest_scored
 from xares_hydra.report.table import markdown_table, rich_table
 
@@ -37,7 +37,7 @@ class LayerCurve:
 
     @property
     def label(self) -> str:
-        return self.encoder if self.mode == "default" else f"{self.encoder} ({self.mode} mode)"
+        return self.encoder if self.mode == DEFAULT_MODE else f"{self.encoder} ({self.mode} mode)"
 
 
 def layer_curves(records: list[dict[str, Any]]) -> list[LayerCurve]:
@@ -50,7 +50,7 @@ def layer_curves(records: list[dict[str, Any]]) -> list[LayerCurve]:
         if score is None:
             continue
         encoder = labels[column_key(record, leave_out=("layer",))]
-        key = (record["task"]["name"], encoder, record.get("mode", "default"))
+        key = (record["task"]["name"], encoder, mode_of(record))
         task_label = record["task"].get("formal_name") or record["task"]["name"]
         curve = curves.setdefault(key, LayerCurve(key[0], task_label, encoder, key[2]))
         if layer == WEIGHTED:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.errors import Status
-from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
     OFFLINE_MARK,
@@ -156,12 +156,12 @@ class Leaderboard:
 
 def build_leaderboard(
     records: list[dict[str, Any]],
-    mode: str = "default",
+    mode: str = DEFAULT_MODE,
     published: bool = True,
     statistics: StatisticsSettings | None = None,
 ) -> Leaderboard:
     """The leaderboard of one mode from result records (oldest first, as ``load_records`` returns them)."""
-    in_mode = [record for record in records if record.get("mode", "default") == mode and "schema" in record]
+    in_mode = [record for record in records if mode_of(record) == mode and "schema" in record]
     scored = latest_scored(in_mode)
     tasks = _task_rows(in_mode)
     labels = column_labels(in_mode)
@@ -179,7 +179,7 @@ def build_leaderboard(
 
 
 def modes_of(records: list[dict[str, Any]]) -> list[str]:
-    return sorted({record.get("mode", "default") for record in records})
+    return sorted({mode_of(record) for record in records})
 
 
 def column_of(record: dict[str, Any], labels: dict[str, str]) -> Column:
@@ -467,7 +467,7 @@ def _notes(board: Leaderboard) -> list[str]:
                 f"{OFFLINE_MARK}: the published number needs a Hugging Face download besides the encoder's weights, "
                 f"which an offline machine must be given as local files: {needs}."
             )
-        if board.mode == "default":
+        if board.mode == DEFAULT_MODE:
             notes.append(
                 "Default mode corrects X-ARES defects (README, 'Comparing with published X-ARES numbers'); for a "
                 "like-for-like comparison with the published columns run with compat=xares (xares-report --mode xares)."
@@ -541,7 +541,7 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
 
 
 def leaderboard_stem(mode: str) -> str:
-    return "leaderboard" if mode == "default" else f"leaderboard-{mode}"
+    return "leaderboard" if mode == DEFAULT_MODE else f"leaderboard-{mode}"
 
 
 def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> list[Path]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.encoders._optional import require
-from xares_hydra.report.identity import column_key
+from xares_hydra.report.identity import column_key, mode_of
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def run_params(record: dict[str, Any]) -> dict[str, Any]:
         "task_version": record["task"].get("version"),
         "encoder": record["encoder"]["name"],
         "encoder_fingerprint": record["encoder"].get("fingerprint"),
-        "mode": record.get("mode", "default"),
+        "mode": mode_of(record),
     }
     params.update({f"head.{key}": value for key, value in record.get("head", {}).items()})
     return params

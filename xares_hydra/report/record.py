@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from xares_hydra.atomic import BYTES_TO_WRITE, read_json, write_json
 from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.heads.predictions import Predictions, load_predictions, predictions_file, save_predictions
-from xares_hydra.report.identity import record_identity
+from xares_hydra.report.identity import DEFAULT_MODE, record_identity
 from xares_hydra.report.redact import redact_record
 
 log = logging.getLogger("xares")
@@ -179,7 +179,7 @@ class Record(BaseModel):
     task: TaskInfo
     encoder: EncoderInfo = EncoderInfo.model_validate({"name": "?"})
     mode: str = Field(
-        "default", description="default: defects of X-ARES corrected; xares: compat=xares, X-ARES 0.1.3 behaviour."
+        DEFAULT_MODE, description="default: defects of X-ARES corrected; xares: compat=xares, X-ARES 0.1.3 behaviour."
     )
     device: str | None = Field(
         None, description="Device type the heads ran on (cpu, cuda); part of the record identity."

@@ -12,7 +12,7 @@ import numpy as np
 from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json
-from xares_hydra.report.identity import column_key, column_labels, setting_text
+from xares_hydra.report.identity import column_key, column_labels, mode_of, setting_text
 from xares_hydra.report.summary import format_score, latest_scored, seed_averaged
 from xares_hydra.report.table import markdown_table, rich_table
 
@@ -100,7 +100,7 @@ def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for record in latest_scored(records):
         if SEARCH_SLOT in record["scores"]:
-            groups[record["task"]["name"], record["encoder"]["name"], record.get("mode", "default")].append(record)
+            groups[record["task"]["name"], record["encoder"]["name"], mode_of(record)].append(record)
     selections = []
     for (task, encoder, mode), members in sorted(groups.items()):
         labels = column_labels(members)  # what differs between this task's trials

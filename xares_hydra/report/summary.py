@@ -19,7 +19,7 @@ from rich.table import Table
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.console import stdout_console
 from xares_hydra.errors import Status
-from xares_hydra.report.identity import column_key, column_labels, flattened
+from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of
 from xares_hydra.report.record import RECORD_FILE, load_records
 from xares_hydra.report.statistics import Interval
 from xares_hydra.report.table import markdown_table, rich_table
@@ -51,7 +51,7 @@ def distinguishing_overrides(overrides: Iterable[str]) -> str:
 
 
 def group_key(record: dict[str, Any]) -> tuple[str, str, str]:
-    return record["encoder"]["name"], record.get("mode", "default"), column_key(record)
+    return record["encoder"]["name"], mode_of(record), column_key(record)
 
 
 def setting_key(record: dict[str, Any]) -> tuple[str, str, str]:
@@ -182,7 +182,7 @@ def _row(record: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     row = {
         "task": record["task"]["name"],
         "encoder": record["encoder"]["name"],
-        "mode": record.get("mode", "default"),
+        "mode": mode_of(record),
         "variant": _variant(labels, column_key(record)),
         "seed": seed_of(record),
         "status": record["status"],

@@ -10,7 +10,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path
+from xares_hydra.atomic import write_text
 from xares_hydra.errors import ConfigError
 from xares_hydra.report.diagnostics import file_part
 from xares_hydra.report.identity import column_labels
@@ -147,6 +147,5 @@ def write_comparison(
     a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings, folder: Path
 ) -> Path:
     path = folder / f"compare-{file_part(a.label)}-vs-{file_part(b.label)}.md"
-    with atomic_path(path) as partial:
-        partial.write_text(comparison_markdown(a, b, comparisons, statistics))
+    write_text(path, comparison_markdown(a, b, comparisons, statistics))
     return path

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import atomic_path, write_json, write_text
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
 from xares_hydra.report.summary import format_score, latest_scored
@@ -87,8 +87,7 @@ def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
     stem = folder / LAYERS_STEM
     paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json"), stem.with_suffix(".png")]
     for path, text in zip(paths[:2], (layers_markdown(curves), layers_csv(curves))):
-        with atomic_path(path) as partial:
-            partial.write_text(text)
+        write_text(path, text)
     write_json(paths[2], {"slot": LAYER_SLOT, "curves": [asdict(curve) for curve in curves]})
     plot_layers(curves, paths[3])
     return paths

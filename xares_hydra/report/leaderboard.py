@@ -14,7 +14,7 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import atomic_path, write_json, write_text
 from xares_hydra.errors import Status
 from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
 from xares_hydra.report.published import (
@@ -547,18 +547,14 @@ def leaderboard_stem(mode: str) -> str:
 def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> list[Path]:
     """``<stem>.md``, ``.csv``, ``.json``, when any score exists ``.png``, and with ``latex`` ``.tex`` in ``folder``."""
     stem = folder / leaderboard_stem(board.mode)
-    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json")]
-    texts = [leaderboard_markdown(board), leaderboard_csv(board)]
-    if latex:
-        paths.insert(2, stem.with_suffix(".tex"))
-        texts.append(leaderboard_latex(board))
-    for path, text in zip([path for path in paths if path.suffix != ".json"], texts):
-        with atomic_path(path) as partial:
-            partial.write_text(text)
-    write_json(stem.with_suffix(".json"), leaderboard_dict(board))
-    figure = stem.with_suffix(".png")
-    if plot_leaderboard(board, figure):
-        paths.append(figure)
+    renderers = [leaderboard_markdown, leaderboard_csv, *([leaderboard_latex] if latex else [])]
+    paths = [stem.with_suffix(suffix) for suffix in (".md", ".csv", ".tex")[: len(renderers)]]
+    for path, render in zip(paths, renderers):
+        write_text(path, render(board))
+    paths.append(stem.with_suffix(".json"))
+    write_json(paths[-1], leaderboard_dict(board))
+    if plot_leaderboard(board, stem.with_suffix(".png")):
+        paths.append(stem.with_suffix(".png"))
     return paths
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import write_json, write_text
 from xares_hydra.report.identity import column_key, column_labels, mode_of, setting_text
 from xares_hydra.report.summary import format_score, latest_scored, seed_averaged
 from xares_hydra.report.table import markdown_table, rich_table
@@ -205,6 +205,5 @@ def selection_table(selections: list[Selection]) -> Table:
 def write_selection(selections: list[Selection], folder: Path) -> list[Path]:
     paths = [folder / f"{SELECTION_STEM}.json", folder / f"{SELECTION_STEM}.md"]
     write_json(paths[0], selection_dict(selections))
-    with atomic_path(paths[1]) as partial:
-        partial.write_text(selection_markdown(selections))
+    write_text(paths[1], selection_markdown(selections))
     return paths

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import write_json, write_text
 from xares_hydra.console import stdout_console
 from xares_hydra.errors import Status
 from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of
@@ -262,10 +262,8 @@ def print_summary(summary: Summary, console: Console | None = None, title: str =
 def write_summary(summary: Summary, folder: Path, stem: str = "summary") -> list[Path]:
     paths = [folder / f"{stem}.json", folder / f"{stem}.csv", folder / f"{stem}.md"]
     write_json(paths[0], {"rows": summary.rows, "averages": summary.averages})
-    with atomic_path(paths[1]) as partial:
-        partial.write_text(_csv(summary))
-    with atomic_path(paths[2]) as partial:
-        partial.write_text(_markdown(summary))
+    write_text(paths[1], _csv(summary))
+    write_text(paths[2], _markdown(summary))
     return paths
 
 

@@ -44,7 +44,9 @@ def test_bootstrap_interval_is_the_percentile_interval_of_hand_drawn_resamples()
     interval = percentile_interval(bootstrap_scores([accuracy_run()], resamples=300, seed=7), 0.95)
     assert (interval.low, interval.high) == pytest.approx(tuple(np.percentile(by_hand, [2.5, 97.5])))
     assert interval.low < HITS.mean() < interval.high
-    assert percentile_interval(bootstrap_scores([accuracy_run()], 300, seed=7), 0.95) == interval, "seeded: repeats exactly"
+    assert percentile_interval(bootstrap_scores([accuracy_run()], 300, seed=7), 0.95) == interval, (
+        "seeded: repeats exactly"
+    )
     assert percentile_interval(bootstrap_scores([accuracy_run()], 300, seed=8), 0.95) != interval
 
 
@@ -84,7 +86,11 @@ def test_paired_permutation_test_matches_scipy_exactly_on_a_small_input():
     a, b = truth + rng.normal(scale=0.5, size=8), truth + rng.normal(scale=1.0, size=8)
     keys = [f"k{i}" for i in range(8)]
     comparison = paired_test(
-        [{"test": clip_predictions("MAE", keys, truth, a)}], [{"test": clip_predictions("MAE", keys, truth, b)}], 300, 0, 0.95
+        [{"test": clip_predictions("MAE", keys, truth, a)}],
+        [{"test": clip_predictions("MAE", keys, truth, b)}],
+        300,
+        0,
+        0.95,
     )
 
     def mae_difference(x, y):

@@ -76,10 +76,6 @@ def _count_from_the_start(curve: LayerCurve) -> None:
     curve.scores = dict(sorted({layer % count: score for layer, score in curve.scores.items()}.items()))
 
 
-# ---------------------------------------------------------------------------------------------
-# Files and console
-
-
 def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
     """``layers.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record has a layer."""
     if not curves:

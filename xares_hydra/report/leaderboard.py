@@ -369,10 +369,6 @@ def _not_scored(
     return list(missing.values())
 
 
-# ---------------------------------------------------------------------------------------------
-# Markdown, CSV, JSON
-
-
 def leaderboard_markdown(board: Leaderboard) -> str:
     lines = [f"# xares-hydra leaderboard ({board.mode} mode)", ""]
     for table in board.tables:
@@ -558,10 +554,6 @@ def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> 
     return paths
 
 
-# ---------------------------------------------------------------------------------------------
-# Console and figure
-
-
 def leaderboard_tables(board: Leaderboard) -> list[Table]:
     tables = []
     for head in board.tables:
@@ -645,10 +637,6 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
         axes.set_xlim(0.0, 1.0)
     axes.set_xlabel("score (error bars: confidence interval; dotted: chance level)")
     axes.grid(axis="x", alpha=0.3)
-
-
-# ---------------------------------------------------------------------------------------------
-# LaTeX
 
 
 def leaderboard_latex(board: Leaderboard) -> str:

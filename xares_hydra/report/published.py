@@ -52,8 +52,7 @@ _README_AVERAGES = {
     ("knn", "all"): "0.683 0.469 0.475 0.455",
 }
 
-# Published numbers that need a Hugging Face download besides the encoder's weights (X-ARES's runs fetched it
-# from the hub). Offline it must be given as local files; the offline stand-ins give scores that do not compare.
+# published numbers that need a Hugging Face download besides the encoder's weights (offline: local files)
 OFFLINE_MARK = "†"
 OFFLINE_NEEDS = {
     "clotho": "the bert-base-uncased tokenizer (the offline task.head_args.tokenizer=builtin does not compare)",

@@ -227,7 +227,6 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
-    # torch threads the job ran with (cores / parallel jobs under the joblib launcher)
     threads: int | None = None
     redact: bool = False  # write it shareable (``record.redact``): see report/redact.py
     written: dict[str, Any] | None = field(default=None, repr=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from xares_hydra.heads.metrics import SegmentF1, get_metric, retrieval_recall
+from xares_hydra.heads.metrics import SegmentF1, get_metric
 from xares_hydra.heads.predictions import (
     RETRIEVAL,
     SEGMENTS,
@@ -154,7 +154,7 @@ def test_saved_predictions_of_every_kind_reproduce_the_metric_exactly(tmp_path):
     frame_targets = [rng.random((30, 3)) > 0.6 for _ in range(4)]
     frame_scores = [rng.random((30, 3)) for _ in range(4)]
     segment = SegmentF1("macro", hop_size_in_ms=40, segment_length_in_s=0.2)
-    counts = np.stack([segment.clip_counts(t, s) for t, s in zip(frame_targets, frame_scores)])
+    counts = np.stack([segment.update(t, s) for t, s in zip(frame_targets, frame_scores)])
     similarity = rng.normal(size=(4, 8))
     caption_clip = np.repeat(np.arange(4), 2)
     from xares_hydra.heads.metrics import retrieval_ranks, word_edits
@@ -188,7 +188,7 @@ def test_saved_predictions_of_every_kind_reproduce_the_metric_exactly(tmp_path):
     assert list(loaded) == list(rounds)
     assert loaded["clip"].score() == get_metric("mAP")(multi_targets, multi_scores)
     assert loaded["frames"].score() == SegmentF1("macro", 40, 0.2).over(frame_targets, frame_scores)
-    assert loaded["captions"].score() == retrieval_recall(similarity, caption_clip, k=1)
+    assert loaded["captions"].score() == get_metric("recallatk_r1")(caption_clip, similarity)
     assert loaded["speech"].score() == get_metric("WER_inv")(references, hypotheses)
     assert loaded["speech"].texts[1] == {"reference": "four five", "hypothesis": "four five six"}
     assert (tmp_path / "run.mlp.jsonl").read_text().count("\n") == 3

@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.config.instantiate import build_encoder, target_object
-from xares_hydra.config.schema import DataSchema, EncodeSchema, Layers
+from xares_hydra.config.schema import EncodeSchema, Layers
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
@@ -45,9 +45,11 @@ def picked(target: type[T], values: Mapping[str, Any], **given: Any) -> T:
 
 
 def data_options(cfg: DictConfig) -> DataOptions:
-    data = plain(cfg.data)
-    return picked(DataOptions, data, data_root=Path(cfg.paths.data_root).expanduser(),
-                  allowed_hosts=tuple(data["allowed_hosts"]))  # fmt: skip
+    return typed(cfg.data, DataOptions)
+
+
+def data_root(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.data_root).expanduser()
 
 
 def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool) -> dict[str, Any]:
@@ -93,7 +95,7 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
 
 def read_limits(cfg: DictConfig) -> ReadLimits:
     """The data bounds (checked positive or null by the data schema)."""
-    return picked(ReadLimits, dataclasses.asdict(typed(cfg.data, DataSchema)))
+    return data_options(cfg).limits
 
 
 def head_settings(cfg: DictConfig) -> HeadSettings:

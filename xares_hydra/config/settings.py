@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,12 +36,6 @@ def typed(node: Any, schema: type[T]) -> T:
     return schema(**plain(node))
 
 
-def picked(target: type[T], values: Mapping[str, Any], **given: Any) -> T:
-    """``target`` built from the ``values`` it has a field for, and ``given``."""
-    names = {item.name for item in dataclasses.fields(target)}  # type: ignore[arg-type]
-    return target(**{key: value for key, value in values.items() if key in names and key not in given}, **given)
-
-
 def data_options(cfg: DictConfig) -> DataOptions:
     return typed(cfg.data, DataOptions)
 
@@ -76,10 +68,14 @@ def batching(cfg: DictConfig) -> str:
 
 
 def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
+    """The encode stage's settings: the encode group's, with what the task, head, compat and data groups decide."""
     encode = typed(cfg.encode, EncodeSchema)
-    return picked(
-        EncodeSettings,
-        dataclasses.asdict(encode),
+    return EncodeSettings(
+        batch_size=encode.batch_size,
+        max_batch_seconds=encode.max_batch_seconds,
+        buffer_seconds=encode.buffer_seconds,
+        decode_threads=encode.decode_threads,
+        force=encode.force,
         # frame and ASR heads read frames whatever the setting; auto keeps them for those only
         keep_frames=encode.keep_frames is True or task.task_type in ("frame", "asr"),
         autocast=cfg.encode.autocast,

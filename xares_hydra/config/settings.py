@@ -11,7 +11,6 @@ from omegaconf import DictConfig, OmegaConf
 from xares_hydra.config.instantiate import build_encoder, target_object
 from xares_hydra.config.schema import EncodeSchema, Layers
 from xares_hydra.data.prepare import DataOptions
-from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.contract import padding_invariant
 from xares_hydra.encode.embed import EncodeSettings
@@ -84,14 +83,9 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         # every hidden layer: encode.layers=all, or auto with a head.layer set
         layers=encode.layers == Layers.all or (encode.layers == Layers.auto and cfg.head.layer is not None),
         frame_layers=tuple(encode.frame_layers),
-        limits=read_limits(cfg),
+        limits=data_options(cfg).limits,
         batching=batching(cfg),
     )
-
-
-def read_limits(cfg: DictConfig) -> ReadLimits:
-    """The data bounds (checked positive or null by the data schema)."""
-    return data_options(cfg).limits
 
 
 def head_settings(cfg: DictConfig) -> HeadSettings:

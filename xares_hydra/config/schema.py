@@ -1,5 +1,5 @@
 """Typed schemas of the config groups (ConfigStore group ``schema``, never swept, pulled in by the YAMLs'
-defaults); a group read by one stage takes its defaults from that stage's dataclass."""
+defaults); a group read by one stage is that stage's dataclass (data) or takes its defaults from it (encode)."""
 
 from __future__ import annotations
 

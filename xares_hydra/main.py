@@ -23,7 +23,15 @@ from omegaconf import DictConfig
 from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.config.choices import unknown_choice_message
 from xares_hydra.config.instantiate import build_loggers
-from xares_hydra.config.settings import data_options, device, encode_settings, encoder_spec, head_settings, plain
+from xares_hydra.config.settings import (
+    data_options,
+    data_root,
+    device,
+    encode_settings,
+    encoder_spec,
+    head_settings,
+    plain,
+)
 from xares_hydra.config.sweep_checks import contract_checked
 from xares_hydra.config.validate import check_output_folders, output_folder_problem, validate_config
 from xares_hydra.console import stdout_console
@@ -76,7 +84,7 @@ def run_job(cfg: DictConfig) -> float:
         cfg.device = device_for_job(cfg.device, hydra_cfg.job.num, visible_gpu_count())
     if sweeping and cfg.encode.check:
         cfg.encode.check = not contract_checked(cfg, name, Path(hydra_cfg.sweep.dir))
-    if not sweeping and (warning := data_root_warning(data_options(cfg).data_root, [cfg.task.name])):
+    if not sweeping and (warning := data_root_warning(data_root(cfg), [cfg.task.name])):
         log.warning("%s", warning)
     parallel_jobs = hydra_cfg.launcher.get("n_jobs") if sweeping else None
     if parallel_jobs is not None:  # joblib: jobs share this machine's cores
@@ -148,7 +156,7 @@ def run_stages(
     spec = encoder_spec(cfg, task, encoder, encoder_name)
     record.encoder = spec.summary()
     with clock("data"):
-        data = prepare_task_data(task, data_options(cfg))
+        data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     record.data = data.provenance
     if cfg.stage == "download":
         return

@@ -1,5 +1,5 @@
 """Typed schemas of the config groups (ConfigStore group ``schema``, never swept, pulled in by the YAMLs'
-defaults); a group read by one stage takes its defaults from that stage's dataclass."""
+defaults); a group read by one stage is that stage's dataclass (data) or takes its defaults from it (encode)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from omegaconf import II, MISSING, OmegaConf
 
 from xares_hydra.config.suites import suite_tasks
 from xares_hydra.data.prepare import DataOptions
-from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.encode.embed import EncodeSettings
 from xares_hydra.errors import ConfigError, require_number
@@ -126,30 +125,6 @@ class CheckSchema:
 
 
 @dataclass
-class DataSchema:
-    # re-download even when the ready marker exists
-    force_download: bool = DataOptions.force_download
-    # X-ARES publishes mini versions of some datasets; true uses them where they exist
-    mini: bool = DataOptions.mini
-    zenodo_api: str = DataOptions.zenodo_api
-    # seconds to wait for a server before giving up
-    timeout: float = DataOptions.timeout
-    retries: int = DataOptions.retries
-    # downloads use HTTPS and the API's host only (redirects included) unless allowed here (SECURITY.md)
-    allow_http: bool = DataOptions.allow_http
-    allowed_hosts: list[str] = field(default_factory=list)
-    # bounds on untrusted data (null = none): a longer clip or bigger tar / label member is skipped and counted
-    max_clip_seconds: float | None = ReadLimits.max_clip_seconds
-    max_member_bytes: int | None = ReadLimits.max_member_bytes
-    max_label_bytes: int | None = ReadLimits.max_label_bytes
-
-    def __post_init__(self) -> None:
-        for key in ("max_clip_seconds", "max_member_bytes", "max_label_bytes"):
-            if getattr(self, key) is not None:
-                require_number(f"data.{key}", getattr(self, key))
-
-
-@dataclass
 class RecordSchema:
     # true: records are shareable (home folder, host name and absolute paths replaced by placeholders)
     redact: bool = False
@@ -181,7 +156,7 @@ class RootSchema:
     # the groups' nodes are built from their classes, so their checks run only on the composed values
     encode: EncodeSchema = field(default_factory=lambda: OmegaConf.structured(EncodeSchema))
     check: CheckSchema = field(default_factory=lambda: OmegaConf.structured(CheckSchema))
-    data: DataSchema = field(default_factory=lambda: OmegaConf.structured(DataSchema))
+    data: DataOptions = field(default_factory=lambda: OmegaConf.structured(DataOptions))
     record: RecordSchema = field(default_factory=lambda: OmegaConf.structured(RecordSchema))
     report: ReportSchema = field(default_factory=lambda: OmegaConf.structured(ReportSchema))
 

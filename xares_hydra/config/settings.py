@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,9 +9,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.config.instantiate import build_encoder, target_object
-from xares_hydra.config.schema import DataSchema, EncodeSchema, Layers
+from xares_hydra.config.schema import EncodeSchema, Layers
 from xares_hydra.data.prepare import DataOptions
-from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.contract import padding_invariant
 from xares_hydra.encode.embed import EncodeSettings
@@ -38,16 +35,12 @@ def typed(node: Any, schema: type[T]) -> T:
     return schema(**plain(node))
 
 
-def picked(target: type[T], values: Mapping[str, Any], **given: Any) -> T:
-    """``target`` built from the ``values`` it has a field for, and ``given``."""
-    names = {item.name for item in dataclasses.fields(target)}  # type: ignore[arg-type]
-    return target(**{key: value for key, value in values.items() if key in names and key not in given}, **given)
-
-
 def data_options(cfg: DictConfig) -> DataOptions:
-    data = plain(cfg.data)
-    return picked(DataOptions, data, data_root=Path(cfg.paths.data_root).expanduser(),
-                  allowed_hosts=tuple(data["allowed_hosts"]))  # fmt: skip
+    return typed(cfg.data, DataOptions)
+
+
+def data_root(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.data_root).expanduser()
 
 
 def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool) -> dict[str, Any]:
@@ -74,10 +67,14 @@ def batching(cfg: DictConfig) -> str:
 
 
 def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
+    """The encode stage's settings: the encode group's, with what the task, head, compat and data groups decide."""
     encode = typed(cfg.encode, EncodeSchema)
-    return picked(
-        EncodeSettings,
-        dataclasses.asdict(encode),
+    return EncodeSettings(
+        batch_size=encode.batch_size,
+        max_batch_seconds=encode.max_batch_seconds,
+        buffer_seconds=encode.buffer_seconds,
+        decode_threads=encode.decode_threads,
+        force=encode.force,
         # frame and ASR heads read frames whatever the setting; auto keeps them for those only
         keep_frames=encode.keep_frames is True or task.task_type in ("frame", "asr"),
         autocast=cfg.encode.autocast,
@@ -86,14 +83,9 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         # every hidden layer: encode.layers=all, or auto with a head.layer set
         layers=encode.layers == Layers.all or (encode.layers == Layers.auto and cfg.head.layer is not None),
         frame_layers=tuple(encode.frame_layers),
-        limits=read_limits(cfg),
+        limits=data_options(cfg).limits,
         batching=batching(cfg),
     )
-
-
-def read_limits(cfg: DictConfig) -> ReadLimits:
-    """The data bounds (checked positive or null by the data schema)."""
-    return picked(ReadLimits, dataclasses.asdict(typed(cfg.data, DataSchema)))
 
 
 def head_settings(cfg: DictConfig) -> HeadSettings:

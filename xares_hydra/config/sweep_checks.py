@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.config.compose_memo import ComposedJobs
-from xares_hydra.config.settings import data_options, device, encode_settings, encoder_spec, plain
+from xares_hydra.config.settings import data_root, device, encode_settings, encoder_spec, plain
 from xares_hydra.data.prepare import data_root_warning, find_shards
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.data.zenodo import read_ready_marker
@@ -54,8 +54,8 @@ def check_sweep(config: DictConfig) -> None:
     loader = GlobalHydra.instance().config_loader()
     ComposedJobs.install(loader)
     needs = sweep_needs([loader.load_sweep_config(config, overrides) for overrides in job_overrides(config)])
-    for data_root in needs.data_roots:
-        if warning := data_root_warning(data_root, sorted(needs.tasks)):
+    for root in needs.data_roots:
+        if warning := data_root_warning(root, sorted(needs.tasks)):
             log.warning("%s", warning)
     for api, records in needs.downloads.items():
         if (reason := unreachable(api)) is not None:
@@ -103,13 +103,12 @@ def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:
         if job.stage == "check":
             continue
         task = TaskSpec.from_config(plain(job.task))
-        options = data_options(job)
         needs.tasks[task.name] = task
-        needs.data_roots.add(options.data_root)
-        directory = options.data_root / task.name
+        needs.data_roots.add(root := data_root(job))
+        directory = root / task.name
         ready = task.source != "zenodo" or read_ready_marker(directory) is not None
         if not ready:
-            needs.downloads.setdefault(options.zenodo_api, []).append(f"{task.name} (record {task.zenodo_id})")
+            needs.downloads.setdefault(job.data.zenodo_api, []).append(f"{task.name} (record {task.zenodo_id})")
         if job.stage == "download" or (task.source == "local" and not directory.is_dir()):
             continue
         name = default_name(job.hydra.runtime.choices.get("encoder"), plain(job.encoder))

@@ -13,7 +13,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.config.choices import did_you_mean
-from xares_hydra.config.schema import CheckSchema, DataSchema, EncodeSchema, RecordSchema, RootSchema
+from xares_hydra.config.schema import CheckSchema, EncodeSchema, RecordSchema, RootSchema
+from xares_hydra.data.prepare import DataOptions
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings
 from xares_hydra.heads.asr import AsrArgs
@@ -22,7 +23,7 @@ from xares_hydra.heads.training import head_arguments
 
 # task type -> the dataclass its trained head reads ``task.head_args`` into (no entry: no head_args)
 HEAD_ARGS_OF_TASK_TYPE: dict[str, type] = {"asr": AsrArgs, "contrastive": RetrievalArgs}
-GROUPS = dict(encode=EncodeSchema, check=CheckSchema, data=DataSchema, record=RecordSchema, head=HeadSettings)
+GROUPS = dict(encode=EncodeSchema, check=CheckSchema, data=DataOptions, record=RecordSchema, head=HeadSettings)
 
 
 def validate_config(config: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ import torch
 from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ReadLimits, ShardSample, iter_shard
+from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
 from xares_hydra.encode.contract import (
     EncodedBatch,
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    batch_size: int = 16
+    batch_size: int = TaskSchema.batch_size_encode
     max_batch_seconds: float = 600.0
     buffer_seconds: float = 1800.0
     decode_threads: int = 2

@@ -303,7 +303,7 @@ def score_of(record: dict[str, Any], slot: str) -> HeadScore:
 
 def predictions_of(record: dict[str, Any], slot: str) -> dict[str, Predictions] | None:
     """The per-sample predictions a loaded record names for ``slot``; None where it has none."""
-    name = record.get("scores", {}).get(slot, {}).get("predictions")
+    name = score_of(record, slot).predictions if slot in record["scores"] else None
     if not name or "path" not in record:
         return None
     path = Path(record["path"]).parent / name

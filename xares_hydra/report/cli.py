@@ -14,6 +14,7 @@ from xares_hydra.console import stdout_console
 from xares_hydra.errors import ConfigError
 from xares_hydra.report.compare import compare, comparison_table, write_comparison
 from xares_hydra.report.leaderboard import StatisticsSettings
+from xares_hydra.report.record import score_of
 from xares_hydra.report.redact import redact_record
 from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import records_in
@@ -117,11 +118,11 @@ def write_redacted_records(
         if "path" in record:  # a job that left no record is only in the reports
             source = Path(record["path"])
             path = out / source.relative_to(folder)
-            for slot in copy.get("scores", {}).values():
-                if isinstance(slot, dict) and slot.get("predictions"):
-                    target = path.parent / slot["predictions"]
+            for slot in copy["scores"]:
+                if name := score_of(copy, slot).predictions:
+                    target = path.parent / name
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(source.parent / slot["predictions"], target)
+                    shutil.copyfile(source.parent / name, target)
                     written.append(target)
             write_json(path, copy)
             written.append(path)

@@ -15,6 +15,7 @@ from xares_hydra.errors import ConfigError
 from xares_hydra.report.diagnostics import file_part
 from xares_hydra.report.identity import column_labels
 from xares_hydra.report.leaderboard import Column, StatisticsSettings, column_of, runs_of, seeded
+from xares_hydra.report.record import task_of
 from xares_hydra.report.statistics import Comparison, NotComparable, holm, paired_test
 from xares_hydra.report.summary import HEAD_SLOTS, latest_scored
 from xares_hydra.report.table import markdown_table, rich_table
@@ -84,7 +85,7 @@ def compare(
 def _compare_task(
     slot: str, task: str, side_a: list[dict[str, Any]], side_b: list[dict[str, Any]], statistics: StatisticsSettings
 ) -> TaskComparison:
-    info = side_a[0]["task"]
+    info = task_of(side_a[0])
     runs_a, runs_b = runs_of(side_a, slot), runs_of(side_b, slot)
     result = None
     if runs_a and runs_b:
@@ -95,8 +96,8 @@ def _compare_task(
     return TaskComparison(
         slot,
         task,
-        info.get("metric"),
-        info.get("higher_is_better", True),
+        info.metric,
+        info.higher_is_better,
         sum(record["scores"][slot]["score"] for record in side_a) / len(side_a),
         sum(record["scores"][slot]["score"] for record in side_b) / len(side_b),
         result,

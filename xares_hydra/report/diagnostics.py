@@ -13,7 +13,7 @@ from xares_hydra.atomic import atomic_path, write_text
 from xares_hydra.heads.predictions import CLIP, pool
 from xares_hydra.report.identity import column_labels
 from xares_hydra.report.leaderboard import column_of
-from xares_hydra.report.record import predictions_of
+from xares_hydra.report.record import predictions_of, score_of, task_of
 from xares_hydra.report.summary import by_seed, latest_scored
 
 SLOT = "mlp"
@@ -48,8 +48,8 @@ def confusion_matrix(record: dict[str, Any], slot: str = SLOT) -> np.ndarray | N
 
 
 def class_names(record: dict[str, Any], slot: str, n_classes: int) -> list[str]:
-    per_class = record["scores"][slot].get("per_class") or {}
-    return per_class.get("classes") or [str(index) for index in range(n_classes)]
+    per_class = score_of(record, slot).per_class
+    return per_class.classes if per_class and per_class.classes else [str(index) for index in range(n_classes)]
 
 
 def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Path) -> None:
@@ -77,10 +77,10 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pat
 
 
 def worst_classes(record: dict[str, Any], slot: str = SLOT, count: int = WORST) -> list[tuple[str, float]]:
-    per_class = record["scores"][slot].get("per_class")
+    per_class = score_of(record, slot).per_class
     if not per_class:
         return []
-    pairs = [(name, value) for name, value in zip(per_class["classes"], per_class["values"]) if value is not None]
+    pairs = [(name, value) for name, value in zip(per_class.classes, per_class.values) if value is not None]
     return sorted(pairs, key=lambda pair: pair[1])[:count]
 
 
@@ -122,7 +122,7 @@ def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot:
             name = label if number == 0 else None
             valid_axes.plot(epochs, entry["valid_history"], color=colour, alpha=0.8, linewidth=1, label=name)
             loss_axes.plot(epochs, entry["train_loss_history"], color=colour, alpha=0.8, linewidth=1, label=name)
-    metric = next(iter(records.values()))["task"].get("metric", "metric")
+    metric = task_of(next(iter(records.values()))).metric or "metric"
     valid_axes.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"{task}: validation {metric} per epoch")
     loss_axes.set(xlabel="epoch", ylabel="training loss", title=f"{task}: mean training loss per epoch")
     for axes in (valid_axes, loss_axes):

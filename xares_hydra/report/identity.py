@@ -66,7 +66,7 @@ def record_identity(record: dict[str, Any]) -> str:
         "seed": (record.get("head") or {}).get("seed"),
         "device": device_type(record),
     }
-    return f"{record.get('mode', 'default')}-{_digest(identity)}"
+    return f"{mode_of(record)}-{_digest(identity)}"
 
 
 def device_type(record: dict[str, Any]) -> str | None:

@@ -15,6 +15,7 @@ from rich.table import Table
 from xares_hydra.atomic import atomic_path, write_json, write_text
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
+from xares_hydra.report.record import task_of
 from xares_hydra.report.summary import format_score, latest_scored
 from xares_hydra.report.table import markdown_table, rich_table
 
@@ -51,7 +52,7 @@ def layer_curves(records: list[dict[str, Any]]) -> list[LayerCurve]:
             continue
         encoder = labels[column_key(record, leave_out=("layer",))]
         key = (record["task"]["name"], encoder, mode_of(record))
-        task_label = record["task"].get("formal_name") or record["task"]["name"]
+        task_label = task_of(record).formal_name or record["task"]["name"]
         curve = curves.setdefault(key, LayerCurve(key[0], task_label, encoder, key[2]))
         if layer == WEIGHTED:
             curve.weighted, curve.weights = score["score"], mean_weights(score["rounds"])

@@ -28,7 +28,7 @@ from xares_hydra.report.published import (
     published_scores,
     published_task_count,
 )
-from xares_hydra.report.record import predictions_of
+from xares_hydra.report.record import predictions_of, score_of, task_of
 from xares_hydra.report.statistics import (
     Interval,
     NotComparable,
@@ -191,18 +191,20 @@ def column_of(record: dict[str, Any], labels: dict[str, str]) -> Column:
 def _task_rows(records: list[dict[str, Any]]) -> list[TaskRow]:
     rows: dict[str, TaskRow] = {}
     for record in records:
-        task = record["task"]
+        task = task_of(record)
         rows.setdefault(
-            task["name"],
+            task.name,
             TaskRow(
-                name=task["name"],
-                label=task.get("formal_name") or task["name"],
-                private=bool(task.get("private")),
+                name=task.name,
+                label=task.formal_name or task.name,
+                private=task.private,
                 public=is_public_xares_task(task),
-                weight=task.get("eval_weight"),
-                metric=task.get("metric"),
-                higher_is_better=task.get("higher_is_better", True),
-                chance=next((s["chance"] for s in record["scores"].values() if s.get("chance") is not None), None),
+                weight=task.eval_weight,
+                metric=task.metric,
+                higher_is_better=task.higher_is_better,
+                chance=next(
+                    (s.chance for slot in record["scores"] if (s := score_of(record, slot)).chance is not None), None
+                ),
             ),
         )
     return sorted(rows.values(), key=_row_order)
@@ -265,11 +267,8 @@ def runs_of(seeds: list[dict[str, Any]], slot: str) -> list[Run]:
 def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
     """The mean over seeds (std over seeds, or over folds for one seed of a k-fold task) and its runs."""
     scores = [record["scores"][slot]["score"] for record in seeds]
-    std: float | None
-    if len(seeds) > 1:
-        std = float(np.std(scores))
-    else:
-        std = seeds[0]["scores"][slot].get("std") if seeds[0]["task"].get("kfold") else None
+    one_seed_std = score_of(seeds[0], slot).std if task_of(seeds[0]).kfold else None
+    std = float(np.std(scores)) if len(seeds) > 1 else one_seed_std
     return Cell(float(np.mean(scores)), std, seeds=len(seeds)), runs_of(seeds, slot)
 
 

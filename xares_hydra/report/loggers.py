@@ -12,6 +12,7 @@ from typing import Any
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.encoders._optional import require
 from xares_hydra.report.identity import column_key, mode_of
+from xares_hydra.report.record import score_of, task_of
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def run_params(record: dict[str, Any]) -> dict[str, Any]:
     """Flat parameters of the run: task, encoder, mode and every head setting."""
     params = {
         "task": record["task"]["name"],
-        "task_version": record["task"].get("version"),
+        "task_version": task_of(record).version,
         "encoder": record["encoder"]["name"],
         "encoder_fingerprint": record["encoder"].get("fingerprint"),
         "mode": mode_of(record),
@@ -46,17 +47,18 @@ def run_params(record: dict[str, Any]) -> dict[str, Any]:
 def record_points(record: dict[str, Any]) -> Iterator[Point]:
     """Per head slot and round: ``<slot>/<round>/valid_<metric>`` and ``.../train_loss`` per epoch, the
     round's test score; per slot the final ``<slot>/score`` and ``<slot>/std``."""
-    metric = record["task"].get("metric", "metric")
-    for slot, result in record.get("scores", {}).items():
-        for round_name, entry in result.get("rounds", {}).items():
+    metric = task_of(record).metric or "metric"
+    for slot in record["scores"]:
+        result = score_of(record, slot)
+        for round_name, entry in result.rounds.items():
             prefix = f"{slot}/{round_name}"
-            for epoch, value in enumerate(entry.get("valid_history") or [], start=1):
+            for epoch, value in enumerate(entry.valid_history or [], start=1):
                 yield Point(f"{prefix}/valid_{metric}", float(value), epoch)
-            for epoch, value in enumerate(entry.get("train_loss_history") or [], start=1):
+            for epoch, value in enumerate(entry.train_loss_history or [], start=1):
                 yield Point(f"{prefix}/train_loss", float(value), epoch)
-            yield Point(f"{prefix}/test_{metric}", float(entry["test"]))
-        yield Point(f"{slot}/score", float(result["score"]))
-        yield Point(f"{slot}/std", float(result["std"]))
+            yield Point(f"{prefix}/test_{metric}", float(entry.test))  # type: ignore[arg-type]
+        yield Point(f"{slot}/score", float(result.score))
+        yield Point(f"{slot}/std", float(result.std))  # type: ignore[arg-type]
 
 
 class CSVLogger:

@@ -291,9 +291,19 @@ def write_record(
     return written
 
 
+def task_of(record: dict[str, Any]) -> TaskInfo:
+    """A loaded record's task block with the model's defaults."""
+    return TaskInfo.model_validate(record["task"])
+
+
+def score_of(record: dict[str, Any], slot: str) -> HeadScore:
+    """A loaded record's result of head ``slot`` with the model's defaults."""
+    return HeadScore.model_validate(record["scores"][slot])
+
+
 def predictions_of(record: dict[str, Any], slot: str) -> dict[str, Predictions] | None:
     """The per-sample predictions a loaded record names for ``slot``; None where it has none."""
-    name = record.get("scores", {}).get(slot, {}).get("predictions")
+    name = score_of(record, slot).predictions if slot in record["scores"] else None
     if not name or "path" not in record:
         return None
     path = Path(record["path"]).parent / name

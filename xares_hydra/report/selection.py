@@ -13,6 +13,7 @@ from rich.table import Table
 
 from xares_hydra.atomic import write_json, write_text
 from xares_hydra.report.identity import column_key, column_labels, mode_of, setting_text
+from xares_hydra.report.record import score_of, task_of
 from xares_hydra.report.summary import format_score, latest_scored, seed_averaged
 from xares_hydra.report.table import markdown_table, rich_table
 
@@ -22,8 +23,8 @@ SELECTION_STEM = "selection"
 
 def validation_score(record: dict[str, Any], slot: str = SEARCH_SLOT) -> float | None:
     """Mean over rounds (folds) of the head's validation score; None where the head did not validate."""
-    rounds = record.get("scores", {}).get(slot, {}).get("rounds", {})
-    values = [entry["valid"] for entry in rounds.values() if entry.get("valid") is not None]
+    rounds = score_of(record, slot).rounds.values() if slot in record["scores"] else []
+    values = [entry.valid for entry in rounds if entry.valid is not None]
     return sum(values) / len(values) if values else None
 
 
@@ -32,7 +33,7 @@ def objective(record: dict[str, Any]) -> float:
     value = validation_score(record)
     if value is None:
         return math.nan
-    return value if record["task"].get("higher_is_better", True) else -value
+    return value if task_of(record).higher_is_better else -value
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Trial:
         valid = [value for record in records if (value := validation_score(record)) is not None]
         tests = [record["scores"][SEARCH_SLOT]["score"] for record in records]
         head = {key: value for key, value in records[0].get("head", {}).items() if key != "seed"}
-        std = float(np.std(tests)) if len(tests) > 1 else records[0]["scores"][SEARCH_SLOT].get("std")
+        std = float(np.std(tests)) if len(tests) > 1 else score_of(records[0], SEARCH_SLOT).std
         encoder = records[0]["encoder"]["name"]
         return cls(
             label[len(encoder) :].strip(" []"),
@@ -108,14 +109,14 @@ def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
         for record in members:
             settings[column_key(record)].append(record)
         trials = sorted(settings.values(), key=lambda records: labels[column_key(records[0])])
-        first = members[0]["task"]
+        first = task_of(members[0])
         selections.append(
             Selection(
                 task,
                 encoder,
                 mode,
-                first.get("metric"),
-                first.get("higher_is_better", True),
+                first.metric,
+                first.higher_is_better,
                 [Trial.of(records, labels[column_key(records[0])]) for records in trials],
                 trials,
             )

@@ -20,7 +20,7 @@ from xares_hydra.atomic import write_json, write_text
 from xares_hydra.console import stdout_console
 from xares_hydra.errors import Status
 from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of
-from xares_hydra.report.record import RECORD_FILE, load_records
+from xares_hydra.report.record import RECORD_FILE, TaskInfo, load_records, score_of, task_of
 from xares_hydra.report.statistics import Interval
 from xares_hydra.report.table import markdown_table, rich_table
 
@@ -99,18 +99,18 @@ def crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     return crashed
 
 
-def is_public_xares_task(task: dict[str, Any]) -> bool:
+def is_public_xares_task(task: TaskInfo) -> bool:
     """Public X-ARES tasks by their tags (demo tasks are in no X-ARES suite); untagged old records by ``private``."""
-    if "tags" in task:
-        return "xares_public" in task["tags"]
-    return not task.get("private") and not str(task.get("name", "")).startswith("demo_")
+    if task.tags is not None:
+        return "xares_public" in task.tags
+    return not task.private and not task.name.startswith("demo_")
 
 
 SCOPES = {
     "public": is_public_xares_task,
     "all": lambda task: True,
     # X-ARES 0.1.3 labels this average "public" but computes it over the private tasks
-    "public as X-ARES computes it": lambda task: bool(task.get("private")),
+    "public as X-ARES computes it": lambda task: task.private,
 }
 
 
@@ -126,7 +126,7 @@ def weighted_average(records: Iterable[dict[str, Any]], slot: str, scope: str = 
     counted = [
         record
         for record in records
-        if record["status"] == Status.OK and slot in record["scores"] and include(record["task"])
+        if record["status"] == Status.OK and slot in record["scores"] and include(task_of(record))
     ]
     weights = [float(record["task"]["eval_weight"]) for record in counted]
     return weighted_mean([record["scores"][slot]["score"] for record in counted], weights), len(counted)
@@ -186,9 +186,9 @@ def _row(record: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
         "variant": _variant(labels, column_key(record)),
         "seed": seed_of(record),
         "status": record["status"],
-        "metric": record["task"].get("metric"),
-        "weight": record["task"].get("eval_weight"),
-        "private": record["task"].get("private", False),
+        "metric": task_of(record).metric,
+        "weight": task_of(record).eval_weight,
+        "private": task_of(record).private,
         "reason": record.get("reason"),
     }
     for slot in HEAD_SLOTS:
@@ -299,11 +299,12 @@ def record_table(record: dict[str, Any]) -> Table:
     """One run: the score of each head, per round (fold) and overall."""
     task, encoder = record["task"], record["encoder"]
     rows = []
-    for slot, result in record["scores"].items():
-        for name, entry in result["rounds"].items():
-            rows.append([slot, name, format_score(entry["test"]), format_score(entry.get("valid")),
-                         str(entry.get("best_epoch") or "-"), entry.get("select_on") or "-"])  # fmt: skip
-        mean = format_score(result["score"], result["std"])
+    for slot in record["scores"]:
+        result = score_of(record, slot)
+        for name, entry in result.rounds.items():
+            rows.append([slot, name, format_score(entry.test), format_score(entry.valid),
+                         str(entry.best_epoch or "-"), entry.select_on or "-"])  # fmt: skip
+        mean = format_score(result.score, result.std)
         rows.append([f"[bold]{slot}[/bold]", "[bold]mean[/bold]", f"[bold]{mean}[/bold]", "", "", ""])
     title = f"{task['formal_name']} · {encoder['name']} · {task['metric']} ({record['mode']} mode)"
     return rich_table(title, ["head", "round", "test", "valid", "best epoch", "selected on"], rows, "llrrrl")

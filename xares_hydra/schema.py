@@ -53,8 +53,8 @@ class Stage(str, Enum):
 @dataclass
 class EncodeSchema:
     batch_size: int = MISSING
-    # bucketed | exact (compat=xares: X-ARES's tar-order batches)
-    batching: str = "bucketed"
+    # auto | bucketed | exact (compat=xares: X-ARES's tar-order batches)
+    batching: str = "auto"
     max_batch_seconds: float = 600.0
     buffer_seconds: float = 1800.0
     decode_threads: int = 2

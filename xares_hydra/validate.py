@@ -22,7 +22,7 @@ from xares_hydra.heads.training import head_arguments
 from xares_hydra.schema import CheckSchema, DataSchema, EncodeSchema, RecordSchema, RootSchema
 
 AUTOCAST_VALUES = (None, "bf16", "fp16")
-BATCHING_VALUES = ("bucketed", "exact")
+BATCHING_VALUES = ("auto", "bucketed", "exact")
 KEEP_FRAMES_VALUES = ("auto", True, False)
 # task type -> the dataclass its trained head reads ``task.head_args`` into (no entry: no head_args)
 HEAD_ARGS_OF_TASK_TYPE: dict[str, type] = {"asr": AsrArgs, "contrastive": RetrievalArgs}

@@ -1,5 +1,6 @@
 """One encoder load per process: the jobs of a sweep that run in one process and use the same encoder
-(resolved config with weight digests, device, autocast) reuse the built model and its contract check.
+(resolved config with weight digests, device, autocast) reuse the built model, its contract check and its
+padding probe.
 
 The cache fingerprint is the wrong key here: it also holds per-task settings such as the crop length.
 Only the most recent encoder is held, so a sweep over encoders keeps one model in memory at a time.
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from xares_hydra.encode.checker import minimum_input_samples, require_passing, run_checks
+from xares_hydra.encode.checker import measure_padding, minimum_input_samples, require_passing, run_checks
+from xares_hydra.encode.contract import PaddingCheck
 from xares_hydra.encode.encoder_spec import EncoderSpec
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,9 @@ class LoadedEncoder:
     autocast: str | None
     checked: bool = False
     shortest_input: int | None = None
+    padding_check: PaddingCheck | None = None
+    # the default batching's reason, logged once per encoder and process
+    batching_explained: bool = False
 
     @property
     def min_samples(self) -> int:
@@ -34,6 +39,13 @@ class LoadedEncoder:
         if self.shortest_input is None:
             self.shortest_input = minimum_input_samples(self.encoder, self.device, self.autocast)
         return self.shortest_input
+
+    @property
+    def padding(self) -> PaddingCheck:
+        """Whether a clip keeps its own frames in a padded batch, told or measured once."""
+        if self.padding_check is None:
+            self.padding_check = measure_padding(self.encoder, self.device)
+        return self.padding_check
 
 
 _last: list[LoadedEncoder] = []  # at most one
@@ -55,6 +67,6 @@ def loaded_encoder(spec: EncoderSpec, device: torch.device, autocast: str | None
         loaded = LoadedEncoder(key, spec.build(device), device, autocast)
         _last.append(loaded)
     if check and not loaded.checked:
-        require_passing(run_checks(loaded.encoder, device, autocast=autocast), spec.name)
+        require_passing(run_checks(loaded.encoder, device, autocast=autocast, padding=loaded.padding), spec.name)
         loaded.checked = True
     return loaded

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -29,7 +30,6 @@ class LoadedEncoder:
     autocast: str | None
     checked: bool = False
     shortest_input: int | None = None
-    padding_check: PaddingCheck | None = None
     # the default batching's reason, logged once per encoder and process
     batching_explained: bool = False
 
@@ -40,12 +40,10 @@ class LoadedEncoder:
             self.shortest_input = minimum_input_samples(self.encoder, self.device, self.autocast)
         return self.shortest_input
 
-    @property
+    @cached_property
     def padding(self) -> PaddingCheck:
         """Whether a clip keeps its own frames in a padded batch, told or measured once."""
-        if self.padding_check is None:
-            self.padding_check = measure_padding(self.encoder, self.device)
-        return self.padding_check
+        return measure_padding(self.encoder, self.device)
 
 
 _last: list[LoadedEncoder] = []  # at most one

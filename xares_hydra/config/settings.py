@@ -56,6 +56,8 @@ def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool)
 
     The batching is part of it only where it changes a clip's embedding: X-ARES's padded batches, and
     bucketed batches for encoders that are not told their padding (or declare that they ignore it).
+    ``auto`` gives each clip its frames alone (``exact``, or padded batches proved not to move them), so it
+    shares ``exact``'s key.
     """
     settings = {
         "crop_length": task.crop_length,

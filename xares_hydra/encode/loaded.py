@@ -1,5 +1,6 @@
 """One encoder load per process: the jobs of a sweep that run in one process and use the same encoder
-(resolved config with weight digests, device, autocast) reuse the built model and its contract check.
+(resolved config with weight digests, device, autocast) reuse the built model, its contract check and its
+padding probe.
 
 The cache fingerprint is the wrong key here: it also holds per-task settings such as the crop length.
 Only the most recent encoder is held, so a sweep over encoders keeps one model in memory at a time.
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
 from xares_hydra.digest import canonical_json
-from xares_hydra.encode.checker import minimum_input_samples, require_passing, run_checks
+from xares_hydra.encode.checker import measure_padding, minimum_input_samples, require_passing, run_checks
+from xares_hydra.encode.contract import PaddingCheck
 from xares_hydra.encode.encoder_spec import EncoderSpec
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ class LoadedEncoder:
     autocast: str | None
     checked: bool = False
     shortest_input: int | None = None
+    # the default batching's reason, logged once per encoder and process
+    batching_explained: bool = False
 
     @property
     def min_samples(self) -> int:
@@ -34,6 +39,11 @@ class LoadedEncoder:
         if self.shortest_input is None:
             self.shortest_input = minimum_input_samples(self.encoder, self.device, self.autocast)
         return self.shortest_input
+
+    @cached_property
+    def padding(self) -> PaddingCheck:
+        """Whether a clip keeps its own frames in a padded batch, told or measured once."""
+        return measure_padding(self.encoder, self.device)
 
 
 _last: list[LoadedEncoder] = []  # at most one
@@ -51,6 +61,6 @@ def loaded_encoder(spec: EncoderSpec, device: torch.device, autocast: str | None
         loaded = LoadedEncoder(key, spec.build(device), device, autocast)
         _last.append(loaded)
     if check and not loaded.checked:
-        require_passing(run_checks(loaded.encoder, device, autocast=autocast), spec.name)
+        require_passing(run_checks(loaded.encoder, device, autocast=autocast, padding=loaded.padding), spec.name)
         loaded.checked = True
     return loaded

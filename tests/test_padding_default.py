@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from conftest import composed
+from helpers.cli import composed
 from test_batching import HOP, BlockMeans, mixed_shard
 from test_byo_encoders import SMALL_TIMBRE, XARES_STYLE_FILE
 from xares_hydra.encoders.mel import MelEncoder

@@ -1,5 +1,4 @@
-"""Lazy imports of the optional packages of some encoders and experiment loggers, with an error naming the
-pip extra."""
+"""Lazy imports of optional packages, failing with the pip extra that installs them."""
 
 from __future__ import annotations
 

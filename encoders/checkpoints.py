@@ -1,10 +1,5 @@
-"""Loading checkpoint files that came from elsewhere without running code hidden in them.
-
-A ``.pt``/``.pth``/``.ckpt`` file is a pickle: unpickling it in full can run any code the file's
-author chose. So checkpoints are loaded tensors-only (``torch.load(weights_only=True)``), or from
-``.safetensors`` files, which hold no code at all. Full unpickling happens only when the user says
-they trust the file (``encoder.trust_checkpoint=true``).
-"""
+"""Checkpoints loaded without running code hidden in them: tensors-only ``torch.load`` or ``.safetensors``;
+full unpickling only with ``encoder.trust_checkpoint=true``."""
 
 from __future__ import annotations
 
@@ -28,10 +23,7 @@ class UntrustedCheckpoint(ConfigError):
 
 
 def load_checkpoint(source: str, trust: bool, how_to: str) -> Any:
-    """The contents of a checkpoint file or URL (downloaded once into the torch hub cache).
-
-    ``how_to`` says how to get the file by hand; it ends the message of a missing file or a failed download.
-    """
+    """A checkpoint file's or URL's contents; ``how_to`` (getting the file by hand) ends the error messages."""
     path = _fetched(source, how_to) if "://" in source else Path(source).expanduser()
     if not path.is_file():
         raise DataUnavailable(f"the checkpoint {path} does not exist. {how_to}")
@@ -40,10 +32,11 @@ def load_checkpoint(source: str, trust: bool, how_to: str) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if not trust:
             raise UntrustedCheckpoint(
                 f"the checkpoint {source} holds more than tensors, and unpickling it in full could run code "
-                f"stored in it ({_first_line(err)}). If you trust the file and who made it, set "
+                f"stored in it ({first_line}). If you trust the file and who made it, set "
                 "encoder.trust_checkpoint=true; better, convert it once to .safetensors"
             ) from err
     log.warning("loading %s with full unpickling (encoder.trust_checkpoint=true)", source)
@@ -65,7 +58,3 @@ def _fetched(url: str, how_to: str) -> Path:
     except OSError as err:
         raise DataUnavailable(f"cannot download the checkpoint {url}: {err}. {how_to}") from err
     return path
-
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

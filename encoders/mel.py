@@ -1,16 +1,11 @@
-"""Log-mel filterbank baseline: needs no download, so the whole benchmark runs offline.
-
-Frames are centred (each clip reflect-padded by ``n_fft // 2`` at both ends, as ``torch.stft(center=True)``
-does); a zero-padded batch with ``lengths`` is reflect-padded at each clip's own end and runs as one
-forward, giving every clip exactly its frames alone.
-"""
+"""Log-mel filterbank baseline (no download): frames centred as ``torch.stft(center=True)`` does."""
 
 from __future__ import annotations
 
 import torch
 import torchaudio
 
-from .chunking import reflect_padded
+from .chunking import length_mask, reflect_padded
 
 
 class MelEncoder(torch.nn.Module):
@@ -55,5 +50,5 @@ class MelEncoder(torch.nn.Module):
         mel = self.melspec(reflect_padded(audio, lengths, self.edge, self.edge))
         frames = torch.log(mel + self.log_offset).transpose(1, 2)
         counts = lengths // self.melspec.hop_length + 1
-        kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < counts[:, None]
+        kept = length_mask(counts, frames.shape[1])
         return frames * kept[..., None]

@@ -1,8 +1,4 @@
-"""An encoder whose output carries no information about the audio: the chance-level reference.
-
-Each clip's frames are drawn from a generator seeded by a hash of the clip's samples, so the
-output is deterministic and independent of batching, yet statistically unrelated to content.
-"""
+"""The chance-level reference: frames drawn from a generator seeded by a hash of the clip's samples."""
 
 from __future__ import annotations
 

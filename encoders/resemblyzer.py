@@ -1,13 +1,7 @@
-"""Resemblyzer speaker features per frame: 16 kHz, one 256-d frame per 10 ms, no download.
+"""Resemblyzer speaker features per frame (16 kHz, 256-d, 10 ms hop; weights from the wheel, package not imported).
 
-Resemblyzer's ``VoiceEncoder`` is a 3-layer LSTM over 40-band mel power spectra (25 ms windows,
-10 ms hop) whose last state, through Linear + ReLU + L2 norm, is the speaker embedding of a 1.6 s
-partial utterance. Here the same head is applied to the LSTM output at every frame, so each frame
-carries the embedding of the audio from the start of its chunk up to that frame. The pretrained
-weights ship inside the resemblyzer wheel and are read from there without importing the package
-(its import needs webrtcvad and pkg_resources, which are not needed for inference). Of its input
-preprocessing only the volume normalisation is kept: voice-activity trimming would shift frames
-away from the input's time axis.
+The speaker head (Linear + ReLU + L2 norm) is applied to the LSTM output at every frame; of the input
+preprocessing only volume normalisation is kept (voice-activity trimming would shift the frames).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def main() -> None:
         a, b = make(seed=1), make(seed=2)
         jobs = {
             "bootstrap interval": partial(statistics.bootstrap_scores, [a], arguments.resamples, seed=0),
-            "paired test": partial(statistics.paired_test, [a], [b], arguments.resamples, seed=0),
+            "paired test": partial(statistics.paired_test, [a], [b], arguments.resamples, seed=0, confidence=0.95),
         }
         for what, work in jobs.items():
             slow, expected = timed(work, draw_by_draw=True)

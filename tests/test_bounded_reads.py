@@ -20,7 +20,7 @@ from helpers.cli import REPO, composed
 from omegaconf import OmegaConf
 from xares_hydra.encoders.mel import MelEncoder
 
-from xares_hydra.config.settings import encode_settings, read_limits
+from xares_hydra.config.settings import data_options, encode_settings
 from xares_hydra.config.validate import validate_config
 from xares_hydra.data.audio import AudioProblem, decode_audio
 from xares_hydra.data.shards import ReadLimits, encode_audio, iter_shard, write_shard
@@ -174,7 +174,7 @@ def test_read_bounds_come_from_the_data_config() -> None:
     cfg = composed("data.max_clip_seconds=60", "data.max_label_bytes=null")
     limits = encode_settings(cfg, TaskSpec.from_config(OmegaConf.to_container(cfg.task, resolve=True))).limits
     assert limits == ReadLimits(max_clip_seconds=60.0, max_member_bytes=1 << 30, max_label_bytes=None)
-    assert read_limits(composed()) == ReadLimits()  # the shipped defaults are the documented ones
+    assert data_options(composed()).limits == ReadLimits()  # the shipped defaults are the documented ones
     with pytest.raises(ConfigError, match=r"data\.max_member_bytes=-1: must be a number > 0"):
         validate_config(OmegaConf.to_container(composed("data.max_member_bytes=-1"), resolve=True))
     validate_config(OmegaConf.to_container(composed("data.max_clip_seconds=null"), resolve=True))

@@ -81,7 +81,7 @@ def test_rules_that_need_classes_say_so():
 
 
 def test_every_rule_has_a_kind():
-    assert {rule.kind for rule in LABEL_RULES.values()} == {
+    assert {LABEL_RULES[name].kind for name in LABEL_RULES} == {
         "single", "multi", "regression", "events", "captions", "transcript",
     }  # fmt: skip
 

@@ -9,7 +9,7 @@ from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import DataUnavailable
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
-from xares_hydra.heads.metrics import get_metric, retrieval_recall
+from xares_hydra.heads.metrics import get_metric, recall_from_ranks, retrieval_ranks
 from xares_hydra.heads.text import HashingTokenizer, load_tokenizer
 
 # 3 clips, 4 captions: clip 0 has captions 0 and 1, clip 1 has caption 2, clip 2 has caption 3
@@ -26,16 +26,16 @@ SIMILARITY = np.array(
 
 
 def test_recall_at_1_averages_audio_to_text_and_text_to_audio():
-    assert retrieval_recall(SIMILARITY, CAPTION_CLIP, k=1) == pytest.approx((2 / 3 + 2 / 4) / 2)
+    assert recall_from_ranks(*retrieval_ranks(SIMILARITY, CAPTION_CLIP), k=1) == pytest.approx((2 / 3 + 2 / 4) / 2)
     assert get_metric("recallatk_r1")(CAPTION_CLIP, SIMILARITY) == pytest.approx(7 / 12)
 
 
 def test_recall_at_2():
-    assert retrieval_recall(SIMILARITY, CAPTION_CLIP, k=2) == pytest.approx((3 / 3 + 3 / 4) / 2)
+    assert recall_from_ranks(*retrieval_ranks(SIMILARITY, CAPTION_CLIP), k=2) == pytest.approx((3 / 3 + 3 / 4) / 2)
 
 
 def test_ties_count_against_a_hit():
-    assert retrieval_recall(np.ones((3, 4)), CAPTION_CLIP, k=1) == 0.0
+    assert recall_from_ranks(*retrieval_ranks(np.ones((3, 4)), CAPTION_CLIP), k=1) == 0.0
 
 
 def test_builtin_tokenizer_hashes_lower_cased_words_deterministically():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from xares_hydra.heads.metrics import SegmentF1, get_metric, retrieval_recall
+from xares_hydra.heads.metrics import SegmentF1, get_metric
 from xares_hydra.heads.predictions import (
     RETRIEVAL,
     SEGMENTS,
@@ -41,11 +41,13 @@ def accuracy_run(hits: np.ndarray = HITS, keys=KEYS, targets=TARGETS) -> dict[st
 def test_bootstrap_interval_is_the_percentile_interval_of_hand_drawn_resamples():
     rng = np.random.default_rng(7)
     by_hand = [HITS[rng.integers(0, len(HITS), len(HITS))].mean() for _ in range(300)]
-    interval = percentile_interval(bootstrap_scores([accuracy_run()], resamples=300, seed=7))
+    interval = percentile_interval(bootstrap_scores([accuracy_run()], resamples=300, seed=7), 0.95)
     assert (interval.low, interval.high) == pytest.approx(tuple(np.percentile(by_hand, [2.5, 97.5])))
     assert interval.low < HITS.mean() < interval.high
-    assert percentile_interval(bootstrap_scores([accuracy_run()], 300, seed=7)) == interval, "seeded: repeats exactly"
-    assert percentile_interval(bootstrap_scores([accuracy_run()], 300, seed=8)) != interval
+    assert percentile_interval(bootstrap_scores([accuracy_run()], 300, seed=7), 0.95) == interval, (
+        "seeded: repeats exactly"
+    )
+    assert percentile_interval(bootstrap_scores([accuracy_run()], 300, seed=8), 0.95) != interval
 
 
 def test_kfold_clips_are_resampled_within_their_fold():
@@ -84,7 +86,11 @@ def test_paired_permutation_test_matches_scipy_exactly_on_a_small_input():
     a, b = truth + rng.normal(scale=0.5, size=8), truth + rng.normal(scale=1.0, size=8)
     keys = [f"k{i}" for i in range(8)]
     comparison = paired_test(
-        [{"test": clip_predictions("MAE", keys, truth, a)}], [{"test": clip_predictions("MAE", keys, truth, b)}], 300, 0
+        [{"test": clip_predictions("MAE", keys, truth, a)}],
+        [{"test": clip_predictions("MAE", keys, truth, b)}],
+        300,
+        0,
+        0.95,
     )
 
     def mae_difference(x, y):
@@ -102,11 +108,11 @@ def test_paired_permutation_test_matches_scipy_exactly_on_a_small_input():
 def test_paired_test_finds_a_clear_difference_and_refuses_different_clips():
     better = accuracy_run(np.ones(12, bool))
     worse = accuracy_run(np.zeros(12, bool))
-    comparison = paired_test([better], [worse], 300, 0)
+    comparison = paired_test([better], [worse], 300, 0, 0.95)
     assert comparison.difference == 1.0 and comparison.p_value < 0.01
     assert comparison.interval.low == comparison.interval.high == 1.0
     with pytest.raises(NotComparable):
-        paired_test([better], [accuracy_run(keys=[key + "x" for key in KEYS])], 50, 0)
+        paired_test([better], [accuracy_run(keys=[key + "x" for key in KEYS])], 50, 0, 0.95)
 
 
 @pytest.mark.slow
@@ -123,7 +129,7 @@ def test_paired_test_false_positive_rate_under_the_null_is_about_five_percent():
             outputs = rng.normal(size=(n, n_classes))
             outputs[np.arange(n), targets] += 1.0
             runs.append([{"test": clip_predictions("accuracy", keys, targets, outputs)}])
-        rejected += paired_test(runs[0], runs[1], 99, trial).p_value < 0.05
+        rejected += paired_test(runs[0], runs[1], 99, trial, 0.95).p_value < 0.05
     assert rejected / trials <= 0.07
 
 
@@ -148,7 +154,7 @@ def test_saved_predictions_of_every_kind_reproduce_the_metric_exactly(tmp_path):
     frame_targets = [rng.random((30, 3)) > 0.6 for _ in range(4)]
     frame_scores = [rng.random((30, 3)) for _ in range(4)]
     segment = SegmentF1("macro", hop_size_in_ms=40, segment_length_in_s=0.2)
-    counts = np.stack([segment.clip_counts(t, s) for t, s in zip(frame_targets, frame_scores)])
+    counts = np.stack([segment.update(t, s) for t, s in zip(frame_targets, frame_scores)])
     similarity = rng.normal(size=(4, 8))
     caption_clip = np.repeat(np.arange(4), 2)
     from xares_hydra.heads.metrics import retrieval_ranks, word_edits
@@ -182,7 +188,7 @@ def test_saved_predictions_of_every_kind_reproduce_the_metric_exactly(tmp_path):
     assert list(loaded) == list(rounds)
     assert loaded["clip"].score() == get_metric("mAP")(multi_targets, multi_scores)
     assert loaded["frames"].score() == SegmentF1("macro", 40, 0.2).over(frame_targets, frame_scores)
-    assert loaded["captions"].score() == retrieval_recall(similarity, caption_clip, k=1)
+    assert loaded["captions"].score() == get_metric("recallatk_r1")(caption_clip, similarity)
     assert loaded["speech"].score() == get_metric("WER_inv")(references, hypotheses)
     assert loaded["speech"].texts[1] == {"reference": "four five", "hypothesis": "four five six"}
     assert (tmp_path / "run.mlp.jsonl").read_text().count("\n") == 3
@@ -252,9 +258,9 @@ def test_resamples_scored_at_once_equal_the_draw_by_draw_scores(monkeypatch, met
     from xares_hydra.report import statistics
 
     a, b = _ragged_runs(metric, outputs_seed=1), _ragged_runs(metric, outputs_seed=2)
-    at_once = (bootstrap_scores(a, 300, seed=4), paired_test(a, b, 300, seed=4))
+    at_once = (bootstrap_scores(a, 300, seed=4), paired_test(a, b, 300, 4, 0.95))
     monkeypatch.setattr(statistics, "_at_once", lambda item: False)
-    draw_by_draw = (bootstrap_scores(a, 300, seed=4), paired_test(a, b, 300, seed=4))
+    draw_by_draw = (bootstrap_scores(a, 300, seed=4), paired_test(a, b, 300, 4, 0.95))
     assert len(set(at_once[0])) > 20, "the draws differ"
     assert 0 < at_once[1].p_value < 1
     if metric == "accuracy":

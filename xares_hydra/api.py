@@ -36,8 +36,6 @@ def evaluate(
         for task in tasks:
             choices = [f"task={task}"] + ([f"encoder={encoder}"] if isinstance(encoder, str) else [])
             cfg = compose("config", overrides=[*choices, *overrides])
-            if isinstance(encoder, str):
-                records.append(run_task(cfg, encoder_name=name or default_name(encoder, plain(cfg.encoder))))
-            else:
-                records.append(run_task(cfg, encoder=encoder, encoder_name=name))
+            encoder_name = (name or default_name(encoder, plain(cfg.encoder))) if isinstance(encoder, str) else name
+            records.append(run_task(cfg, None if isinstance(encoder, str) else encoder, encoder_name=encoder_name))
     return records

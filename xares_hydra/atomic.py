@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# the attribute of an OSError raised by ``atomic_path`` that holds the size being written, when known
 BYTES_TO_WRITE = "bytes_to_write"
 
 

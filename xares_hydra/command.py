@@ -14,9 +14,7 @@ def main() -> None:
 
         print(quick_help())
         return
-    # When the process exits (the other exit handlers still run: log flushing, experiment loggers), the
-    # interpreter's last collections would walk every object torch and the run created, half a second, only
-    # to free memory the process is about to return.
+    # at exit, skip the last collections over every object torch made (half a second; other handlers still run)
     atexit.register(gc.freeze)
     from xares_hydra.main import main as run_xares  # the pipeline: torch, encoders, heads
 

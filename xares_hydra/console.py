@@ -12,12 +12,10 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-WIDTH_OUTSIDE_TERMINAL = 160
-
 
 def _width(stream) -> int | None:
     """Outside a terminal (logs, CI) write 160 columns wide unless COLUMNS says otherwise."""
-    return None if stream.isatty() or "COLUMNS" in os.environ else WIDTH_OUTSIDE_TERMINAL
+    return None if stream.isatty() or "COLUMNS" in os.environ else 160
 
 
 stderr_console = Console(stderr=True, width=_width(sys.stderr))
@@ -44,7 +42,6 @@ def shard_progress(description: str, shard_names: list[str]) -> Iterator[Callabl
         TextColumn("{task.fields[crops]} crops · {task.fields[shard]}"),
         TimeElapsedColumn(),
         console=stderr_console,
-        transient=False,
     ) as progress:
         bar = progress.add_task(description, total=len(shard_names), crops=0, shard="")
         seen: set[str] = set()
@@ -53,11 +50,8 @@ def shard_progress(description: str, shard_names: list[str]) -> Iterator[Callabl
         def advance(shard: str, n_crops: int) -> None:
             nonlocal crops
             crops += n_crops
-            if shard not in seen:
-                if seen:
-                    progress.advance(bar)
-                seen.add(shard)
-            progress.update(bar, crops=crops, shard=shard)
+            seen.add(shard)
+            progress.update(bar, completed=len(seen) - 1, crops=crops, shard=shard)
 
         yield advance
         progress.update(bar, completed=len(shard_names))

@@ -52,7 +52,6 @@ class Interrupted(BaseException):
 
     def __init__(self, stage: str, signal_number: int) -> None:
         super().__init__(f"interrupted during {stage}; rerun the same command to resume")
-        self.stage = stage
         self.exit_code = 128 + signal_number
 
 
@@ -61,8 +60,6 @@ def require_number(key: str, value: object, minimum: float = 0, inclusive: bool 
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
-        or value < minimum
-        or (value == minimum and not inclusive)
+        or (value < minimum if inclusive else value <= minimum)
     ):
-        allowed = f">= {minimum}" if inclusive else f"> {minimum}"
-        raise ConfigError(f"{key}={value!r}: must be a number {allowed}")
+        raise ConfigError(f"{key}={value!r}: must be a number {'>=' if inclusive else '>'} {minimum}")

@@ -23,7 +23,15 @@ from omegaconf import DictConfig
 from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.config.choices import unknown_choice_message
 from xares_hydra.config.instantiate import build_loggers
-from xares_hydra.config.settings import data_options, device, encode_settings, encoder_spec, head_settings, plain
+from xares_hydra.config.settings import (
+    data_options,
+    data_root,
+    device,
+    encode_settings,
+    encoder_spec,
+    head_settings,
+    plain,
+)
 from xares_hydra.config.sweep_checks import contract_checked
 from xares_hydra.config.validate import check_output_folders, output_folder_problem, validate_config
 from xares_hydra.console import stdout_console
@@ -33,13 +41,7 @@ from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
-from xares_hydra.encode.placement import (
-    device_for_job,
-    limit_threads,
-    threads_for_job,
-    usable_cores,
-    visible_gpu_count,
-)
+from xares_hydra.encode.placement import device_for_job, limit_threads, threads_for_job, usable_cores, visible_gpu_count
 from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
@@ -55,8 +57,7 @@ log = logging.getLogger("xares")
 
 def main() -> None:
     """The ``xares`` command: unknown task/encoder names and interrupts end with one line, no traceback."""
-    message = unknown_choice_message(sys.argv[1:]) or output_folder_problem(sys.argv[1:], os.environ)
-    if message:
+    if message := unknown_choice_message(sys.argv[1:]) or output_folder_problem(sys.argv[1:], os.environ):
         print(f"xares: {message}", file=sys.stderr)
         sys.exit(2)
     signal.signal(signal.SIGTERM, _raise_interrupted)
@@ -82,8 +83,8 @@ def run_job(cfg: DictConfig) -> float:
     if sweeping and cfg.device == "auto":
         cfg.device = device_for_job(cfg.device, hydra_cfg.job.num, visible_gpu_count())
     if sweeping and cfg.encode.check:
-        cfg.encode.check = not checked_before_the_sweep(cfg, name, Path(hydra_cfg.sweep.dir))
-    if not sweeping and (warning := data_root_warning(data_options(cfg).data_root, [cfg.task.name])):
+        cfg.encode.check = not contract_checked(cfg, name, Path(hydra_cfg.sweep.dir))
+    if not sweeping and (warning := data_root_warning(data_root(cfg), [cfg.task.name])):
         log.warning("%s", warning)
     parallel_jobs = hydra_cfg.launcher.get("n_jobs") if sweeping else None
     if parallel_jobs is not None:  # joblib: jobs share this machine's cores
@@ -104,7 +105,7 @@ def run_job(cfg: DictConfig) -> float:
         log.exception("%s x %s: unexpected error", cfg.task.name, name)
         return math.nan
     # a single run that produced nothing is an error; in a sweep, skipped tasks are expected
-    if not sweeping and record["status"] in (Status.FAILED, Status.UNAVAILABLE, Status.SKIPPED):
+    if not sweeping and record["status"] != Status.OK:
         sys.exit(1)
     return objective(record)
 
@@ -148,15 +149,14 @@ def run_stages(
     encoder_name: str | None = None,
     run_dir: Path | None = None,
 ) -> None:
-    """data -> encode -> heads, each stage filling its part of the record; stops after ``cfg.stage``.
-    The experiment loggers (``logger=...``) get the scored record."""
+    """data -> encode -> heads, each filling its part of the record, until ``cfg.stage``; then the loggers."""
     validate_config(plain(cfg))
-    check_output_folders(output_folders(cfg))
+    check_output_folders(cfg)
     loggers = build_loggers(plain(cfg.get("logger")))
     spec = encoder_spec(cfg, task, encoder, encoder_name)
     record.encoder = spec.summary()
     with clock("data"):
-        data = prepare_task_data(task, data_options(cfg))
+        data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     record.data = data.provenance
     if cfg.stage == "download":
         return
@@ -181,25 +181,6 @@ def run_stages(
         record.predictions = {slot: result.predictions for slot, result in results.items() if result.predictions}
     record.counts["label_skips"] = label_skips
     log_to_experiments(loggers, record.to_dict(), run_dir or Path(cfg.paths.output_root))
-
-
-def checked_before_the_sweep(cfg: DictConfig, name: str, sweep_dir: Path) -> bool:
-    """Whether the sweep's own checks already passed this encoder's contract (see ``sweep_checks``)."""
-    try:
-        spec = encoder_spec(cfg, TaskSpec.from_config(plain(cfg.task)), name=name)
-    except XaresError:
-        return False  # the job itself reports it
-    return contract_checked(sweep_dir, spec.summary()["identity"])
-
-
-def output_folders(cfg: DictConfig) -> list[tuple[str, Path]]:
-    """The folders this run writes, by config key (checked before any work)."""
-    folders = [("paths.data_root", Path(cfg.paths.data_root))]
-    if cfg.stage != "download":
-        folders.append(("paths.cache_root", Path(cfg.paths.cache_root)))
-    if cfg.stage == "all":
-        folders.append(("paths.results_root", Path(cfg.paths.results_root)))
-    return folders
 
 
 def check_encoder(cfg: DictConfig, name: str) -> int:

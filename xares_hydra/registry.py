@@ -1,8 +1,4 @@
-"""One registry type for the named pieces a config refers to: label rules, heads, metrics.
-
-Registering a name twice fails at import; looking up an unknown name is a config error that
-names the key, suggests close names and lists the known ones.
-"""
+"""One registry type for the named pieces a config refers to (label rules, heads, metrics)."""
 
 from __future__ import annotations
 
@@ -16,10 +12,7 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Named items of one kind; ``key`` is the config key that names them (for error messages).
-
-    ``loader`` imports the modules that register the built-in items, on the first lookup, so that
-    importing the registry does not import what the items need (torch, scikit-learn)."""
+    """Named items of one kind, named by config ``key``; ``loader`` registers the built-ins on first lookup."""
 
     def __init__(self, kind: str, key: str, loader: Callable[[], None] | None = None) -> None:
         self.kind = kind
@@ -56,9 +49,3 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._loaded)
-
-    def __len__(self) -> int:
-        return len(self._loaded)
-
-    def values(self) -> list[T]:
-        return list(self._loaded.values())

@@ -1,9 +1,5 @@
-"""The names a key allows: a config group's packaged options, "did you mean", and ``xares --help``.
-
-Imports neither torch nor Hydra, so ``xares --help`` and a mistyped ``task=urbansound8K`` answer at once.
-``xares --help`` skips Hydra's help machinery, which deep-copies its config repository for every config
-group (seconds on a small machine): the groups and options are read from the config files, the header
-and footer are the app's ``hydra.help`` texts. With overrides, Hydra's own help is used.
+"""The names a key allows (a group's packaged options, "did you mean") and a bare ``xares --help``, read from
+the config files without torch or Hydra (Hydra's help deep-copies its config repository per group: seconds).
 """
 
 from __future__ import annotations
@@ -11,7 +7,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
-from importlib.abc import Traversable
+from pathlib import Path
 
 import yaml
 
@@ -21,27 +17,21 @@ HIDDEN_GROUPS = ("hydra", "schema")
 EXTRA_SOURCE_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "hydra.searchpath")
 
 
-def closest(name: str, known: Iterable[str], limit: int = 3) -> list[str]:
-    """The known names nearest to ``name`` (case-insensitive), best first."""
-    by_lower = {item.lower(): item for item in known}
-    return [by_lower[match] for match in difflib.get_close_matches(name.lower(), list(by_lower), n=limit, cutoff=0.6)]
-
-
 def did_you_mean(name: str, known: Iterable[str], show: Callable[[str], str] = str) -> str:
-    """``did you mean a or b?`` for the known names closest to ``name``; empty when none is close."""
-    matches = closest(name, known)
+    """``did you mean a or b?`` for the known names closest to ``name`` (case-insensitive); empty when none is."""
+    by_lower = {item.lower(): item for item in known}
+    matches = [by_lower[match] for match in difflib.get_close_matches(name.lower(), list(by_lower), n=3)]
     return f"did you mean {' or '.join(show(match) for match in matches)}?" if matches else ""
 
 
-def group_options(folder: Traversable, prefix: str = "") -> list[str]:
-    """A config group's options, sorted; an option in a sub-folder is named by its path (``task=demo/sounds``)."""
-    options = []
-    for entry in folder.iterdir():
-        if entry.is_dir() and not entry.name.startswith("__"):
-            options.extend(group_options(entry, f"{prefix}{entry.name}/"))
-        elif entry.name.endswith(".yaml"):
-            options.append(prefix + entry.name.removesuffix(".yaml"))
-    return sorted(options)
+def conf_folder(group: str = "") -> Path:
+    return Path(str(resources.files("xares_hydra.conf"))) / group
+
+
+def group_options(group: str) -> list[str]:
+    """A packaged config group's options, sorted; one in a sub-folder is named by its path (``task=demo/sounds``)."""
+    folder = conf_folder(group)
+    return sorted(path.relative_to(folder).with_suffix("").as_posix() for path in folder.rglob("*.yaml"))
 
 
 def unknown_choice_message(arguments: Sequence[str]) -> str | None:
@@ -52,7 +42,7 @@ def unknown_choice_message(arguments: Sequence[str]) -> str | None:
         group, equals, value = argument.partition("=")
         if not equals or group not in CHECKED_GROUPS or any(mark in value for mark in "()${}'\"*"):
             continue
-        known = group_options(resources.files("xares_hydra.conf") / group)
+        known = group_options(group)
         for name in value.split(","):
             if name and name not in known:
                 hint = did_you_mean(name, known, f"{group}=".__add__)
@@ -61,10 +51,10 @@ def unknown_choice_message(arguments: Sequence[str]) -> str | None:
 
 
 def quick_help() -> str:
-    conf = resources.files("xares_hydra.conf")
+    conf = conf_folder()
     help_texts = yaml.safe_load(conf.joinpath("config.yaml").read_text())["hydra"]["help"]
     groups = {
-        folder.name: group_options(folder)
+        folder.name: group_options(folder.name)
         for folder in conf.iterdir()
         if folder.is_dir() and folder.name not in HIDDEN_GROUPS and not folder.name.startswith("__")
     }

@@ -43,7 +43,7 @@ def build_loggers(configs: Mapping[str, Any] | None) -> list[Any]:
 
 
 def target_object(config: Mapping[str, Any]) -> Any:
-    """What ``_target_`` names (a class or function), without building it; None when it cannot be imported."""
+    """What ``_target_`` names, not built (None when it cannot be imported); makes user modules importable."""
     make_cwd_importable()
     try:
         return get_object(str(config.get("_target_")))

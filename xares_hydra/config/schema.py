@@ -1,12 +1,5 @@
-"""Typed schemas for the config groups, registered in Hydra's ConfigStore.
-
-They live in the ``schema`` group, which is never swept; YAML files pull them in through their
-defaults list (``- /schema/task@_here_``), so a typo or a wrong type (``head.lr=abc``) fails at
-compose time. Each default is written once: a group read by one stage takes its schema from that stage
-(``TaskSchema`` in ``data/taskspec.py``, ``HeadSettings`` in ``heads/``, ``StatisticsSettings`` in
-``report/leaderboard.py``), and the others name the stage's own defaults. Range checks run where the
-typed objects are built (``OmegaConf.to_object``, in ``validate``): ``__post_init__``.
-"""
+"""Typed schemas of the config groups (ConfigStore group ``schema``, never swept, pulled in by the YAMLs'
+defaults); a group read by one stage is that stage's dataclass (data) or takes its defaults from it (encode)."""
 
 from __future__ import annotations
 
@@ -18,9 +11,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
-from xares_hydra.config.suites import suite_sweep
+from xares_hydra.config.suites import suite_tasks
 from xares_hydra.data.prepare import DataOptions
-from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.encode.embed import EncodeSettings
 from xares_hydra.errors import ConfigError, require_number
@@ -30,8 +22,6 @@ from xares_hydra.report.leaderboard import StatisticsSettings
 
 @dataclass
 class PathsSchema:
-    """Every filesystem root, each also set by its environment variable (``conf/paths/default.yaml``)."""
-
     root: str = MISSING
     data_root: str = MISSING
     cache_root: str = MISSING
@@ -51,8 +41,6 @@ class CompatSchema:
 
 
 class Stage(str, Enum):
-    """Where a run stops; a ``str`` so ``cfg.stage == "encode"`` reads naturally."""
-
     all = "all"
     download = "download"
     check = "check"
@@ -60,8 +48,6 @@ class Stage(str, Enum):
 
 
 class Choice(str, Enum):
-    """A closed choice written as its plain value (``encode.batching=exact``)."""
-
     def __str__(self) -> str:
         return self.value
 
@@ -83,14 +69,8 @@ class Layers(Choice):
     last = "last"  # the encoder's output only
 
 
-# the values of encode.keep_frames: auto = only for task types whose heads need them
-KEEP_FRAMES = ("auto", True, False)
-
-
 @dataclass
 class EncodeSchema:
-    """The ``encode`` settings; their defaults are the encode stage's (``EncodeSettings``)."""
-
     # most crops per encoder call
     batch_size: int = II("task.batch_size_encode")
     # auto | bucketed | exact (Batching; compat=xares uses X-ARES's tar-order padded batches instead); the
@@ -128,12 +108,11 @@ class EncodeSchema:
         self.batching = choice("encode.batching", self.batching, Batching)
         self.autocast = None if self.autocast is None else choice("encode.autocast", self.autocast, Autocast, "null")
         self.layers = choice("encode.layers", self.layers, Layers)
-        if self.keep_frames not in KEEP_FRAMES:
+        if self.keep_frames not in ("auto", True, False):
             raise ConfigError(f"encode.keep_frames={self.keep_frames!r}: use one of auto, true, false")
 
 
 def choice(key: str, value: Any, choices: type[Choice], *others: str) -> Any:
-    """``value`` as a member of ``choices``, or a ``ConfigError`` naming the key and what is allowed."""
     try:
         return choices(value)
     except ValueError:
@@ -148,48 +127,15 @@ class CheckSchema:
 
 
 @dataclass
-class DataSchema:
-    """The ``data`` settings; their defaults are the data stage's (``DataOptions``, ``ReadLimits``)."""
-
-    # re-download even when the ready marker exists
-    force_download: bool = DataOptions.force_download
-    # X-ARES publishes mini versions of some datasets; true uses them where they exist
-    mini: bool = DataOptions.mini
-    zenodo_api: str = DataOptions.zenodo_api
-    # seconds to wait for a server before giving up
-    timeout: float = DataOptions.timeout
-    retries: int = DataOptions.retries
-    # downloads speak HTTPS only, and only with the API's host (redirects included); plain HTTP and
-    # other hosts (e.g. a mirror the API redirects to) only when allowed here (SECURITY.md)
-    allow_http: bool = DataOptions.allow_http
-    allowed_hosts: list[str] = field(default_factory=list)
-    # bounds on untrusted data (null = none): a longer clip, or a bigger tar member / .json label member,
-    # is skipped and counted, never decoded or read whole. The longest X-ARES clips (MAESTRO's piano
-    # performances) stay well under an hour.
-    max_clip_seconds: float | None = ReadLimits.max_clip_seconds
-    max_member_bytes: int | None = ReadLimits.max_member_bytes
-    max_label_bytes: int | None = ReadLimits.max_label_bytes
-
-    def __post_init__(self) -> None:
-        for key in ("max_clip_seconds", "max_member_bytes", "max_label_bytes"):
-            if getattr(self, key) is not None:
-                require_number(f"data.{key}", getattr(self, key))
-
-
-@dataclass
 class RecordSchema:
-    # true: result records are written shareable: home folder, host name and absolute paths replaced by
-    # placeholders (<data_root>, <cache_root>, ~, <host>, <path>/); scores and settings are kept
+    # true: records are shareable (home folder, host name and absolute paths replaced by placeholders)
     redact: bool = False
-    # write each head's per-sample test predictions next to the result record (<key>.<head>.npz);
-    # confidence intervals, paired tests, confusion matrices and per-class lists are computed from them
+    # each head's per-sample test predictions next to the record (<key>.<head>.npz), for intervals and tests
     predictions: bool = True
 
 
 @dataclass
 class ReportSchema:
-    """The sweep report's statistics; their defaults are the report's (``StatisticsSettings``)."""
-
     # bootstrap resamples for confidence intervals and paired tests; seeded, so reports repeat exactly
     resamples: int = StatisticsSettings.resamples
     seed: int = StatisticsSettings.seed
@@ -198,8 +144,6 @@ class ReportSchema:
 
 @dataclass
 class RootSchema:
-    """The root of the composed config; the groups (task, encoder, head, ...) carry their own schemas."""
-
     paths: PathsSchema = MISSING
     task: TaskSchema = MISSING
     encoder: Any = MISSING  # untyped: its keys are the arguments of the encoder its _target_ names
@@ -214,34 +158,20 @@ class RootSchema:
     # the groups' nodes are built from their classes, so their checks run only on the composed values
     encode: EncodeSchema = field(default_factory=lambda: OmegaConf.structured(EncodeSchema))
     check: CheckSchema = field(default_factory=lambda: OmegaConf.structured(CheckSchema))
-    data: DataSchema = field(default_factory=lambda: OmegaConf.structured(DataSchema))
+    data: DataOptions = field(default_factory=lambda: OmegaConf.structured(DataOptions))
     record: RecordSchema = field(default_factory=lambda: OmegaConf.structured(RecordSchema))
     report: ReportSchema = field(default_factory=lambda: OmegaConf.structured(ReportSchema))
 
 
-def unique_suffix() -> str:
-    """Four hex digits keeping run and sweep folders started in the same second apart (cached per sweep)."""
-    return secrets.token_hex(2)
-
-
-def register_resolvers() -> None:
-    if not OmegaConf.has_resolver("xares_suite"):
-        OmegaConf.register_new_resolver("xares_suite", suite_sweep)
-    if not OmegaConf.has_resolver("xares_unique"):
-        OmegaConf.register_new_resolver("xares_unique", unique_suffix, use_cache=True)
-
-
-def register_schemas() -> None:
-    store = ConfigStore.instance()
-    store.store(group="schema", name="task", node=TaskSchema)
+def register() -> None:
+    """The schemas in Hydra's ConfigStore, and the ``xares_suite`` and ``xares_unique`` resolvers."""
     # the head follows the task (``TASK_DEFAULTS``) and the root's seed and device until overridden
     follows = {key: f"${{task.{task_key}}}" for key, task_key in TASK_DEFAULTS.items()}
     head = OmegaConf.merge(OmegaConf.structured(HeadSettings), follows, {"seed": "${seed}", "device": "${device}"})
-    store.store(group="schema", name="head", node=head)
-    store.store(group="schema", name="paths", node=PathsSchema)
-    store.store(group="schema", name="compat", node=CompatSchema)
-    store.store(group="schema", name="root", node=RootSchema)
+    for name, node in dict(task=TaskSchema, head=head, paths=PathsSchema, compat=CompatSchema, root=RootSchema).items():
+        ConfigStore.instance().store(group="schema", name=name, node=node)
+    OmegaConf.register_new_resolver("xares_suite", lambda tag: ",".join(suite_tasks(tag)), replace=True)
+    OmegaConf.register_new_resolver("xares_unique", lambda: secrets.token_hex(2), use_cache=True, replace=True)
 
 
-register_schemas()
-register_resolvers()
+register()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from xares_hydra.config.instantiate import build_encoder, make_cwd_importable, target_object
-from xares_hydra.config.schema import DataSchema, EncodeSchema, Layers
+from xares_hydra.config.instantiate import build_encoder, target_object
+from xares_hydra.config.schema import EncodeSchema, Layers
 from xares_hydra.data.prepare import DataOptions
-from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.contract import padding_invariant
 from xares_hydra.encode.embed import EncodeSettings
@@ -26,7 +23,6 @@ from xares_hydra.encode.encoder_spec import (
 )
 from xares_hydra.heads import HeadSettings, resolve_device
 
-FRAME_TASK_TYPES = ("frame", "asr")
 T = TypeVar("T")
 
 
@@ -39,26 +35,18 @@ def typed(node: Any, schema: type[T]) -> T:
     return schema(**plain(node))
 
 
-def picked(target: type[T], values: Mapping[str, Any], **given: Any) -> T:
-    """``target`` built from the ``values`` it has a field for, and ``given``."""
-    names = {item.name for item in dataclasses.fields(target)}  # type: ignore[arg-type]
-    return target(**{key: value for key, value in values.items() if key in names and key not in given}, **given)
-
-
 def data_options(cfg: DictConfig) -> DataOptions:
-    data = plain(cfg.data)
-    return picked(DataOptions, data, data_root=Path(cfg.paths.data_root).expanduser(),
-                  allowed_hosts=tuple(data["allowed_hosts"]))  # fmt: skip
+    return typed(cfg.data, DataOptions)
+
+
+def data_root(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.data_root).expanduser()
 
 
 def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool) -> dict[str, Any]:
-    """What changes the embeddings besides the encoder itself (part of the cache fingerprint).
-
-    The batching is part of it only where it changes a clip's embedding: X-ARES's padded batches, and
-    bucketed batches for encoders that are not told their padding (or declare that they ignore it).
-    ``auto`` gives each clip its frames alone (``exact``, or padded batches proved not to move them), so it
-    shares ``exact``'s key.
-    """
+    """What changes the embeddings besides the encoder (part of the cache fingerprint); the batching only where
+    it changes a clip's embedding (X-ARES's padded batches; bucketed ones unless the encoder is padding-invariant).
+    ``auto`` gives each clip its frames alone (exact, or padded batches proved not to move them): exact's key."""
     settings = {
         "crop_length": task.crop_length,
         "pad_short_crops": bool(cfg.compat.pad_short_crops),
@@ -80,31 +68,25 @@ def batching(cfg: DictConfig) -> str:
 
 
 def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
+    """The encode stage's settings: the encode group's, with what the task, head, compat and data groups decide."""
     encode = typed(cfg.encode, EncodeSchema)
-    return picked(
-        EncodeSettings,
-        dataclasses.asdict(encode),
+    return EncodeSettings(
+        batch_size=encode.batch_size,
+        max_batch_seconds=encode.max_batch_seconds,
+        buffer_seconds=encode.buffer_seconds,
+        decode_threads=encode.decode_threads,
+        force=encode.force,
         # frame and ASR heads read frames whatever the setting; auto keeps them for those only
-        keep_frames=encode.keep_frames is True or task.task_type in FRAME_TASK_TYPES,
+        keep_frames=encode.keep_frames is True or task.task_type in ("frame", "asr"),
         autocast=cfg.encode.autocast,
         crop_length=task.crop_length,
         pad_short_crops=bool(cfg.compat.pad_short_crops),
-        layers=all_layers(cfg),
+        # every hidden layer: encode.layers=all, or auto with a head.layer set
+        layers=encode.layers == Layers.all or (encode.layers == Layers.auto and cfg.head.layer is not None),
         frame_layers=tuple(encode.frame_layers),
-        limits=read_limits(cfg),
+        limits=data_options(cfg).limits,
         batching=batching(cfg),
     )
-
-
-def read_limits(cfg: DictConfig) -> ReadLimits:
-    """The data bounds (checked positive or null by the data schema)."""
-    return picked(ReadLimits, dataclasses.asdict(typed(cfg.data, DataSchema)))
-
-
-def all_layers(cfg: DictConfig) -> bool:
-    """Whether to encode every hidden layer: ``encode.layers=all``, or ``auto`` with a ``head.layer`` set."""
-    choice = typed(cfg.encode, EncodeSchema).layers
-    return choice == Layers.all or (choice == Layers.auto and cfg.head.layer is not None)
 
 
 def head_settings(cfg: DictConfig) -> HeadSettings:
@@ -120,7 +102,6 @@ def encoder_spec(
     if encoder is not None:
         return spec_from_instance(encoder, settings, name)
     name = name or default_name(None, config)
-    make_cwd_importable()  # the fingerprint finds a user module's source the way instantiate will
     return spec_from_config(name, config, settings, Path(cfg.paths.cache_root), builder=build_encoder)
 
 

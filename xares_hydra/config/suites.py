@@ -1,29 +1,23 @@
-"""Suites are declared by the task YAMLs themselves (``tags:``); this indexes them.
-
-``${xares_suite:xares_public}`` in a config (the ``+benchmark=...`` presets) becomes the
-comma-separated list of the task options carrying that tag, ready for a sweeper's ``params``.
-"""
+"""Suites are declared by the task YAMLs themselves (``tags:``); ``${xares_suite:xares_public}`` (the
+``+benchmark=...`` presets) becomes the comma-separated task options carrying that tag, for a sweeper's params."""
 
 from __future__ import annotations
 
 import functools
-from importlib import resources
-from pathlib import Path
 
 import yaml
 
+from xares_hydra.config.choices import conf_folder, group_options
 from xares_hydra.errors import ConfigError
 
 
 @functools.cache
 def task_tags() -> dict[str, tuple[str, ...]]:
     """Task option (``esc50``, ``demo/sounds``) -> its tags, for every task YAML shipped in the package."""
-    folder = Path(str(resources.files("xares_hydra.conf") / "task"))
-    tags = {}
-    for path in sorted(folder.rglob("*.yaml")):
-        document = yaml.safe_load(path.read_text()) or {}
-        tags[path.relative_to(folder).with_suffix("").as_posix()] = tuple(document.get("tags") or ())
-    return tags
+    documents = {
+        option: yaml.safe_load(conf_folder(f"task/{option}.yaml").read_text()) for option in group_options("task")
+    }
+    return {option: tuple((document or {}).get("tags") or ()) for option, document in documents.items()}
 
 
 def suite_tasks(tag: str) -> list[str]:
@@ -32,7 +26,3 @@ def suite_tasks(tag: str) -> list[str]:
         known = sorted({tag for tags in task_tags().values() for tag in tags})
         raise ConfigError(f"no task is tagged {tag!r}; the suites are {', '.join(known)}")
     return tasks
-
-
-def suite_sweep(tag: str) -> str:
-    return ",".join(suite_tasks(tag))

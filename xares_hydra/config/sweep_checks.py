@@ -1,19 +1,7 @@
-"""Checks a sweep makes once, before its first job, for what its jobs share.
-
-- the network, when some task's data still has to be downloaded: one short probe per Zenodo API,
-  and when it fails one message listing every record to fetch (instead of each job waiting for
-  its own DNS timeout and printing its own message);
-- each encoder that still has shards to encode: built and checked against the encoder contract
-  once (a missing checkpoint or a broken encoder stops the sweep before job 1, not at job 4); a
-  head sweep over a complete cache never builds it. Jobs then skip their own contract check;
-- the data root: a warning when it exists but holds none of the tasks asked for.
-
-The jobs' configs are composed once for the sweep (``compose_memo``); the number of parallel jobs is
-bounded by ``parallel_jobs``.
-
-Runs in the process that launches the sweep (``on_multirun_start``), so it works the same with the
-basic, joblib and submitit launchers. Only the basic sweeper lists its jobs in advance; other
-sweepers (Optuna) are searches, and their jobs check for themselves.
+"""Checks a sweep makes once, before its first job (``on_multirun_start``, any launcher), for what its jobs
+share: the network when data must be downloaded (one message listing every record), each encoder with shards
+to encode (built and contract-checked once; jobs then skip their own check), and a data root holding no task
+asked for. Only the basic sweeper lists its jobs in advance; other sweepers' jobs check for themselves.
 """
 
 from __future__ import annotations
@@ -30,7 +18,7 @@ from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.config.compose_memo import ComposedJobs
-from xares_hydra.config.settings import data_options, device, encode_settings, encoder_spec, plain
+from xares_hydra.config.settings import data_root, device, encode_settings, encoder_spec, plain
 from xares_hydra.data.prepare import data_root_warning, find_shards
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.data.zenodo import read_ready_marker
@@ -45,7 +33,6 @@ log = logging.getLogger("xares")
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 CHECKS_FILE = ".sweep_checks.json"
-PROBE_SECONDS = 5.0
 
 
 class SweepNotStarted(XaresError):
@@ -64,10 +51,11 @@ def check_sweep(config: DictConfig) -> None:
     """Raise ``SweepNotStarted`` when the network or an encoder that every job needs is missing."""
     if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
         return
-    ComposedJobs.install(GlobalHydra.instance().config_loader())
-    needs = sweep_needs([_job_config(config, overrides) for overrides in job_overrides(config)])
-    for data_root in needs.data_roots:
-        if warning := data_root_warning(data_root, sorted(needs.tasks)):
+    loader = GlobalHydra.instance().config_loader()
+    ComposedJobs.install(loader)
+    needs = sweep_needs([loader.load_sweep_config(config, overrides) for overrides in job_overrides(config)])
+    for root in needs.data_roots:
+        if warning := data_root_warning(root, sorted(needs.tasks)):
             log.warning("%s", warning)
     for api, records in needs.downloads.items():
         if (reason := unreachable(api)) is not None:
@@ -88,10 +76,16 @@ def check_sweep(config: DictConfig) -> None:
     write_json(Path(config.hydra.sweep.dir) / CHECKS_FILE, {"contract_passed": passed})
 
 
-def contract_checked(sweep_dir: Path, encoder_identity: str) -> bool:
-    """Whether this sweep already checked this encoder's contract before its jobs started."""
+def contract_checked(job: DictConfig, name: str, sweep_dir: Path) -> bool:
+    """Whether this sweep already checked this job's encoder contract before its jobs started."""
     path = sweep_dir / CHECKS_FILE
-    return path.exists() and encoder_identity in read_json(path).get("contract_passed", [])
+    if not path.exists():
+        return False
+    try:
+        spec = encoder_spec(job, TaskSpec.from_config(plain(job.task)), name=name)
+    except XaresError:
+        return False  # the job itself reports it
+    return spec.summary()["identity"] in read_json(path).get("contract_passed", [])
 
 
 def job_overrides(config: DictConfig) -> list[list[str]]:
@@ -103,23 +97,18 @@ def job_overrides(config: DictConfig) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(parser.parse_overrides(arguments), None) for job in batch]
 
 
-def _job_config(config: DictConfig, overrides: list[str]) -> DictConfig:
-    return GlobalHydra.instance().config_loader().load_sweep_config(config, overrides)
-
-
 def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:
     needs = SweepNeeds()
     for job in jobs:
         if job.stage == "check":
             continue
         task = TaskSpec.from_config(plain(job.task))
-        options = data_options(job)
         needs.tasks[task.name] = task
-        needs.data_roots.add(options.data_root)
-        directory = options.data_root / task.name
+        needs.data_roots.add(root := data_root(job))
+        directory = root / task.name
         ready = task.source != "zenodo" or read_ready_marker(directory) is not None
         if not ready:
-            needs.downloads.setdefault(options.zenodo_api, []).append(f"{task.name} (record {task.zenodo_id})")
+            needs.downloads.setdefault(job.data.zenodo_api, []).append(f"{task.name} (record {task.zenodo_id})")
         if job.stage == "download" or (task.source == "local" and not directory.is_dir()):
             continue
         name = default_name(job.hydra.runtime.choices.get("encoder"), plain(job.encoder))
@@ -144,7 +133,7 @@ def _has_work(job: DictConfig, task: TaskSpec, spec: EncoderSpec, directory: Pat
     return settings.force or any(not cache.is_complete(shard, settings.keep_frames) for shard in shards)
 
 
-def unreachable(api: str, timeout: float = PROBE_SECONDS) -> str | None:
+def unreachable(api: str, timeout: float = 5.0) -> str | None:
     """None when ``api`` answers (any HTTP status), else why not."""
     try:
         urllib.request.urlopen(urllib.request.Request(api, method="HEAD"), timeout=timeout).close()

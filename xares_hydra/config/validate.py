@@ -1,8 +1,5 @@
-"""Checks of the composed config, run before any stage does work: the typed groups are built (their schemas
-check ranges and choices), then what needs the whole config or the file system is checked here.
-
-Each mistake is one ``ConfigError`` naming the key, the value and what is allowed, so a typo fails
-in the first second instead of after the data download or the encode.
+"""Checks of the composed config before any stage works: the typed groups are built (their schemas check
+ranges and choices), then what needs the whole config or the file system; each mistake is one ``ConfigError``.
 """
 
 from __future__ import annotations
@@ -13,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.config.choices import did_you_mean
-from xares_hydra.config.schema import CheckSchema, DataSchema, EncodeSchema, RecordSchema, RootSchema
+from xares_hydra.config.schema import CheckSchema, EncodeSchema, RecordSchema, RootSchema
+from xares_hydra.data.prepare import DataOptions
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings
 from xares_hydra.heads.asr import AsrArgs
@@ -24,8 +23,7 @@ from xares_hydra.heads.training import head_arguments
 
 # task type -> the dataclass its trained head reads ``task.head_args`` into (no entry: no head_args)
 HEAD_ARGS_OF_TASK_TYPE: dict[str, type] = {"asr": AsrArgs, "contrastive": RetrievalArgs}
-# the groups whose typed objects are built here (their keys known, their values checked)
-GROUPS = dict(encode=EncodeSchema, check=CheckSchema, data=DataSchema, record=RecordSchema, head=HeadSettings)
+GROUPS = dict(encode=EncodeSchema, check=CheckSchema, data=DataOptions, record=RecordSchema, head=HeadSettings)
 
 
 def validate_config(config: dict[str, Any]) -> None:
@@ -51,14 +49,13 @@ def _check_known_keys(values: dict[str, Any], schema: type, prefix: str) -> None
 def _check_head_args(task: dict[str, Any]) -> None:
     args = task.get("head_args") or {}
     args_class = HEAD_ARGS_OF_TASK_TYPE.get(task["task_type"])
-    if args_class is None:
-        if args:
-            raise ConfigError(
-                f"task.head_args {sorted(args)}: {task['task_type']} tasks take no head_args "
-                f"(only {', '.join(sorted(HEAD_ARGS_OF_TASK_TYPE))} tasks do)"
-            )
-        return
-    head_arguments(args_class, args)
+    if args_class is not None:
+        head_arguments(args_class, args)
+    elif args:
+        raise ConfigError(
+            f"task.head_args {sorted(args)}: {task['task_type']} tasks take no head_args "
+            f"(only {', '.join(sorted(HEAD_ARGS_OF_TASK_TYPE))} tasks do)"
+        )
 
 
 def _check_device(name: str) -> None:
@@ -87,26 +84,25 @@ def output_folder_problem(arguments: Iterable[str], environment: Mapping[str, st
         key, equals, value = argument.partition("=")
         if equals and key.lstrip("+") in OUTPUT_KEYS and "$" not in value:
             candidates.append((key.lstrip("+"), value))
-    for key, value in candidates:
-        blocker = file_in_the_way(Path(value).expanduser())
-        if blocker is not None:
-            return f"{key}={value}: {blocker} is a file, not a folder; point {key} at a folder"
-    return None
+    return next(filter(None, (_file_in_the_way(key, value) for key, value in candidates)), None)
 
 
-def file_in_the_way(folder: Path) -> Path | None:
-    """The nearest existing path at or above ``folder`` when it is not a folder (so ``folder`` cannot be made)."""
+def _file_in_the_way(key: str, value: str | Path) -> str | None:
+    """The message when an existing path at or above ``value`` is not a folder (so it cannot be made)."""
+    folder = Path(value).expanduser()
     existing = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
-    return existing if existing is not None and not existing.is_dir() else None
+    if existing is None or existing.is_dir():
+        return None
+    return f"{key}={value}: {existing} is a file, not a folder; point {key} at a folder"
 
 
-def check_output_folders(paths: Iterable[tuple[str, Path]]) -> None:
-    """Each folder the run writes must be a folder (or creatable) and writable, before work starts."""
-    for key, folder in paths:
-        folder = folder.expanduser()
-        blocker = file_in_the_way(folder)
-        if blocker is not None:
-            raise ConfigError(f"{key}={folder}: {blocker} is a file, not a folder; point {key} at a folder")
+def check_output_folders(cfg: DictConfig) -> None:
+    """Each folder the run writes (data, then cache and results by stage) must be a writable folder or creatable."""
+    keys = ["paths.data_root"] + ([] if cfg.stage == "download" else ["paths.cache_root"])
+    for key in keys + (["paths.results_root"] if cfg.stage == "all" else []):
+        folder = Path(OmegaConf.select(cfg, key)).expanduser()
+        if problem := _file_in_the_way(key, folder):
+            raise ConfigError(problem)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             probe = folder / f".xares-write-test-{id(folder)}"

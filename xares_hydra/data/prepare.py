@@ -8,7 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +16,43 @@ import braceexpand
 from filelock import FileLock
 
 from xares_hydra.atomic import write_json
+from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.data.zenodo import LOCK_NAME as ZENODO_LOCK
 from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker
-from xares_hydra.errors import DataUnavailable, TaskSkipped
+from xares_hydra.errors import DataUnavailable, TaskSkipped, require_number
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass
 class DataOptions:
-    data_root: Path
+    """The ``data`` config group (its typed schema) and the data stage's argument."""
+
+    # re-download even when the ready marker exists
+    force_download: bool = False
+    # X-ARES publishes mini versions of some datasets; true uses them where they exist
+    mini: bool = False
     zenodo_api: str = "https://zenodo.org/api"
+    # seconds to wait for a server before giving up
     timeout: float = 60.0
     retries: int = 3
-    force_download: bool = False
-    mini: bool = False
+    # downloads use HTTPS and the API's host only (redirects included) unless allowed here (SECURITY.md)
     allow_http: bool = False
-    allowed_hosts: tuple[str, ...] = ()
+    allowed_hosts: list[str] = field(default_factory=list)
+    # bounds on untrusted data (null = none): a longer clip or bigger tar / label member is skipped and counted
+    max_clip_seconds: float | None = ReadLimits.max_clip_seconds
+    max_member_bytes: int | None = ReadLimits.max_member_bytes
+    max_label_bytes: int | None = ReadLimits.max_label_bytes
+
+    def __post_init__(self) -> None:
+        for key in ("max_clip_seconds", "max_member_bytes", "max_label_bytes"):
+            if getattr(self, key) is not None:
+                require_number(f"data.{key}", getattr(self, key))
+
+    @property
+    def limits(self) -> ReadLimits:
+        return ReadLimits(self.max_clip_seconds, self.max_member_bytes, self.max_label_bytes)
 
 
 @dataclass
@@ -46,9 +65,9 @@ class TaskData:
         return sorted({shard for shards in self.shards.values() for shard in shards})
 
 
-def prepare_task_data(task: TaskSpec, options: DataOptions) -> TaskData:
+def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> TaskData:
     """Make the task's data present (download or generate it when needed) and list its shards."""
-    directory = options.data_root / task.name
+    directory = data_root / task.name
     if task.generator is not None:
         provenance = _ensure_generated(task, task.generator, directory)
     elif task.zenodo_id is not None:
@@ -121,11 +140,11 @@ def _removed_when_done(lock: Path) -> Iterator[Path]:
 def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
     if (ready := _ready(task, directory, options)) is not None:
         return ready
-    options.data_root.mkdir(parents=True, exist_ok=True)
+    directory.parent.mkdir(parents=True, exist_ok=True)
     created = not directory.exists()
     # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
     try:
-        with _removed_when_done(options.data_root / f".zenodo-{task.zenodo_id}.lock") as lock, FileLock(str(lock)):
+        with _removed_when_done(directory.parent / f".zenodo-{task.zenodo_id}.lock") as lock, FileLock(str(lock)):
             return _download_or_link(task, record, directory, options)
     except DataUnavailable:  # leave no empty task folder behind after a download that fetched nothing
         if created and directory.is_dir() and all(path.name.endswith(".lock") for path in directory.iterdir()):
@@ -143,7 +162,7 @@ def _ready(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, A
 def _download_or_link(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
     if (ready := _ready(task, directory, options)) is not None:
         return ready
-    sibling = None if options.force_download else _sibling_with_record(options.data_root, task)
+    sibling = None if options.force_download else _sibling_with_record(directory.parent, task)
     if sibling is not None:
         log.info("Record %s is already in %s; linking it for %s", task.zenodo_id, sibling, task.name)
         _link_record(sibling, directory)

@@ -12,12 +12,8 @@ Layout under ``<cache_root>/<task>/<encoder>-<fingerprint>/``::
         index.jsonl             per sample: key, clip key, crop, samples, frames, frame offset, labels
         done.json               completion marker, written last: counts, skips, source identity
 
-The cache is keyed by shard rather than by split: splits that share shards (validation = test)
-are encoded once, and an interrupted encode resumes at the first unfinished shard.
-
-Hidden layers are not part of the fingerprint: the normal output is the last hidden layer, so a shard
-encoded with its layers serves every run, and one encoded without them is encoded again (with them)
-by the first run that needs them. Which layer a head reads is chosen when the cache is loaded.
+Shards rather than splits are cached (validation = test is encoded once). Hidden layers are not part of
+the fingerprint: a shard encoded without them is encoded again, with them, by the first run that needs them.
 """
 
 from __future__ import annotations
@@ -53,8 +49,7 @@ class ShardCounts:
     warnings: dict[str, int] = field(default_factory=dict)
     audio_seconds: float = 0.0
     encode_seconds: float = 0.0
-
-    # reason -> the first few "shard/key" skipped for it, so a record shows which clips, not only how many
+    # reason -> the first few "shard/key" skipped for it
     examples: dict[str, list[str]] = field(default_factory=dict)
 
     def skip(self, reason: str, example: str | None = None) -> None:
@@ -67,7 +62,7 @@ class ShardCounts:
         self.warnings[reason] = self.warnings.get(reason, 0) + 1
 
     def add(self, counts: Mapping[str, Any]) -> None:
-        """Adds a finished shard's counts (its ``done.json``), keeping the first few examples of each reason."""
+        """Adds a finished shard's counts (its ``done.json``)."""
         self.samples += counts["samples"]
         self.crops += counts["crops"]
         self.audio_seconds += counts["audio_seconds"]
@@ -95,10 +90,8 @@ class EncoderCache:
 
     def is_complete(self, shard: Path, need_frames: bool, need: LayerNeeds | None = None) -> bool:
         marker = self.shard_dir(shard) / "done.json"
-        if not marker.exists():
-            return False
-        done = read_json(marker)
-        if done["source"] != source_identity(shard) or not (done["has_frames"] or not need_frames):
+        done = read_json(marker) if marker.exists() else None
+        if done is None or done["source"] != source_identity(shard) or (need_frames and not done["has_frames"]):
             return False
         return need is None or need.met_by(done.get("n_layers", 0), done.get("frame_layers", []))
 
@@ -121,9 +114,8 @@ class EncoderCache:
         return read_json(self.shard_dir(shard) / "done.json")["counts"]
 
     def partition_counts(self, shards: Mapping[str, Sequence[Path]]) -> dict[str, dict[str, Any]]:
-        """Per partition (its shards in order): clips and crops the heads use, audio seconds encoded, skips and
-        warnings by reason. A clip already in an earlier shard of the partition counts as a skipped ``duplicate
-        key`` rather than as a clip: the heads use the first copy (``load``)."""
+        """Per partition (its shards in order): clips, crops, audio seconds, skips and warnings by reason; a clip
+        already in an earlier shard of the partition is a skipped ``duplicate key`` (``load`` keeps the first)."""
         counts = {}
         for partition, paths in shards.items():
             merged = ShardCounts()
@@ -146,11 +138,8 @@ class EncoderCache:
         return counts
 
     def load(self, shards: Sequence[Path], layer: int | str | None = None) -> EmbeddingSet:
-        """The shards' embeddings; ``layer`` picks a hidden layer (negative from the end) or, ``"weighted"``,
-        keeps every layer's clip vectors in ``EmbeddingSet.layers``; None is the encoder's normal output.
-
-        The shards are one partition: a clip key already met in an earlier shard is left out (the first
-        copy is kept), as ``duplicate_clips`` reports it."""
+        """The embeddings of one partition's shards, a clip key met in an earlier shard left out; ``layer`` picks a
+        hidden layer or, ``"weighted"``, keeps all in ``EmbeddingSet.layers`` (None: the normal output)."""
         sets = [EmbeddingSet.from_dir(self.shard_dir(shard), layer) for shard in shards]
         later = {(d.shard, d.key) for d in duplicate_clips([(s.name, e.clip_keys) for s, e in zip(shards, sets)])}
         if later:
@@ -171,7 +160,7 @@ class EncoderCache:
 
 @dataclass(frozen=True)
 class DuplicateClip:
-    """A clip whose key an earlier shard of the same partition holds too; that first copy is the one used."""
+    """A clip whose key an earlier shard of the same partition holds too (that first copy is used)."""
 
     key: str
     shard: str  # the shard of this (skipped) copy
@@ -180,25 +169,20 @@ class DuplicateClip:
 
     @property
     def example(self) -> str:
-        """``shard/key``, as skip examples name a clip."""
         return f"{self.shard}/{self.key}"
-
-    @property
-    def reason(self) -> str:
-        return f"duplicate key (an earlier shard of this partition, {self.first_shard}, has it; that copy is kept)"
 
 
 def _log_duplicates(duplicates: Sequence[DuplicateClip], partition: str) -> None:
     for duplicate in duplicates[:MAX_EXAMPLES]:
-        log.warning("Skipping %s in %s (%s): %s", duplicate.key, duplicate.shard, partition, duplicate.reason)
+        log.warning("Skipping %s in %s (%s): duplicate key (an earlier shard of this partition, %s, has it; that copy "
+                    "is kept)", duplicate.key, duplicate.shard, partition, duplicate.first_shard)  # fmt: skip
     if len(duplicates) > MAX_EXAMPLES:
         log.warning("%s: %d keys in all are in more than one shard; the first copy of each is used",
                     partition, len(duplicates))  # fmt: skip
 
 
 def duplicate_clips(clip_keys: Sequence[tuple[str, Sequence[str]]]) -> list[DuplicateClip]:
-    """The later copies of clip keys met in several shards, from (shard name, clip key of every crop) in
-    partition order. Crops of one clip share its key: they are one clip, not duplicates."""
+    """The later copies of clip keys met in several shards, from (shard name, clip key of every crop) in order."""
     first_shard: dict[str, str] = {}
     found = []
     for shard, keys in clip_keys:
@@ -219,11 +203,8 @@ class LayerNeeds:
     frame_layers: tuple[int, ...] = ()
 
     def met_by(self, n_layers: int, frame_layers: Sequence[int]) -> bool:
-        if not (self.layers or self.frame_layers):
-            return True
-        if n_layers == 0:
-            return False
-        return {layer % n_layers for layer in self.frame_layers} <= set(frame_layers)
+        needed = {layer % n_layers for layer in self.frame_layers} if n_layers else None
+        return not (self.layers or self.frame_layers) or (needed is not None and needed <= set(frame_layers))
 
 
 def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") -> int:
@@ -274,9 +255,8 @@ class ShardWriter:
         layer_pooled: np.ndarray | None = None,
         layer_frames: np.ndarray | None = None,
     ) -> None:
-        """One crop: its frame count, its ``[n_frames, D]`` frames (needed when frames are kept) and clip
-        vector ``[D]``; with hidden layers every layer's clip vector ``[L, D]`` and, when frames are kept,
-        every layer's frames ``[L, n_frames, D]`` (of which the ``frame_layers`` are written)."""
+        """One crop: frames ``[n_frames, D]`` (when kept), clip vector ``[D]``; with hidden layers also ``[L, D]``
+        and ``[L, n_frames, D]`` (of which the ``frame_layers`` are written)."""
         entry = dict(meta, n_frames=int(n_frames), frame_offset=self._frame_offset)
         if layer_pooled is not None:
             self._add_layers(layer_pooled)
@@ -340,11 +320,8 @@ def frame_file(layer: int) -> str:
 
 @dataclass
 class EmbeddingSet:
-    """Embeddings of a set of samples, in a canonical order (by key, then crop).
-
-    ``pooled`` is in memory; frames stay memory-mapped and are read per sample with ``frames(i)``.
-    ``layers`` ([N, L, D], every hidden layer's clip vectors) is there only for ``head.layer=weighted``.
-    """
+    """Embeddings of samples ordered by key, then crop; frames stay memory-mapped (``frames(i)``), ``layers``
+    ([N, L, D]) is there only for ``head.layer=weighted``."""
 
     keys: list[str]
     clip_keys: list[str]
@@ -360,7 +337,6 @@ class EmbeddingSet:
 
     @property
     def known_targets(self) -> list[Any]:
-        """The targets, which the evaluation sets from the labels before any head runs."""
         if self.targets is None:
             raise RuntimeError("this embedding set has no targets yet; convert its labels first")
         return self.targets
@@ -392,7 +368,12 @@ class EmbeddingSet:
         if layer is not None:
             all_layers = np.load(directory / "layers.npy", mmap_mode="r") if done.get("n_layers") else None
             if layer == WEIGHTED:
-                layers = _require_layers(all_layers, directory)
+                if all_layers is None:
+                    raise ConfigError(
+                        f"head.layer=weighted: the cache {directory.parent.parent} holds no hidden layers; "
+                        "encode them with encode.layers=all"
+                    )
+                layers = all_layers
             else:
                 index = layer_index(int(layer), done.get("n_layers", 0), f"the cache {directory.parent.parent}")
                 if index != done["n_layers"] - 1:
@@ -438,25 +419,14 @@ ROW_FIELDS = ("keys", "clip_keys", "crops", "pooled", "n_frames", "labels", "fra
 
 
 def _rows(values: Any, indices: np.ndarray) -> Any:
-    """The rows at ``indices`` of one field (a list or an array; None stays None)."""
     if values is None or isinstance(values, np.ndarray):
         return None if values is None else values[indices]
     return [values[i] for i in indices]
 
 
 def _joined(parts: list[Any]) -> Any:
-    """One field of several sets in a row; None when any set lacks it (targets, layers)."""
     if any(part is None for part in parts):
         return None
     if isinstance(parts[0], np.ndarray):
         return np.concatenate(parts)
     return [value for part in parts for value in part]
-
-
-def _require_layers(layers: np.ndarray | None, directory: Path) -> np.ndarray:
-    if layers is None:
-        raise ConfigError(
-            f"head.layer=weighted: the cache {directory.parent.parent} holds no hidden layers; "
-            "encode them with encode.layers=all"
-        )
-    return layers

@@ -1,14 +1,6 @@
-"""Which code an encoder runs, as part of its cache fingerprint.
-
-- the project's own wrappers (``xares_hydra.encoders.*``): a digest of that folder's ``.py`` files;
-- a class from a distribution installed from a versioned wheel: the distribution's name and version;
-- any other code (a module or package on ``sys.path``, an editable or path install, an X-ARES
-  encoder file): a digest of the ``.py`` files of the package that defines it (recursively), or
-  of the folder holding a lone module (not recursively).
-
-Found with ``importlib.util.find_spec`` on the top-level name, so the encoder's own module is not
-imported (no heavy model libraries loaded for a run whose embeddings are all cached).
-"""
+"""Which code an encoder runs, for its cache fingerprint: the digest of our wrappers' folder, an installed
+wheel's name and version, or else the digest of the package (or lone module's folder) defining it.
+Found with ``importlib.util.find_spec``, so the encoder's module is not imported."""
 
 from __future__ import annotations
 

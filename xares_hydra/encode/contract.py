@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from xares_hydra.encoders.chunking import length_mask
 from xares_hydra.errors import ConfigError, EncoderContractError
 
 AUTOCAST_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -135,8 +136,7 @@ def forward_padded(
     kind = padding_input(encoder)
     with _autocast(audio, autocast):
         if kind is PaddingInput.MASK:
-            positions = torch.arange(audio.shape[1], device=audio.device)
-            mask = (positions[None, :] < torch.tensor(lengths, device=audio.device)[:, None]).long()
+            mask = length_mask(torch.tensor(lengths, device=audio.device), audio.shape[1]).long()
             frames, feature_mask = _mask_output(encoder(audio, audio_attention_mask=mask), len(lengths))
         elif kind is PaddingInput.LENGTHS:
             frames, feature_mask = encoder(audio, lengths=torch.tensor(lengths, device=audio.device)), None

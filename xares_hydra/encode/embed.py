@@ -32,6 +32,7 @@ import torch
 from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ReadLimits, ShardSample, iter_shard
+from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
 from xares_hydra.encode.contract import (
     EncodedBatch,
@@ -48,6 +49,7 @@ from xares_hydra.encode.contract import (
 )
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
 from xares_hydra.encode.loaded import LoadedEncoder, loaded_encoder
+from xares_hydra.encoders.chunking import length_mask
 from xares_hydra.errors import ConfigError, XaresError
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    batch_size: int = 16
+    batch_size: int = TaskSchema.batch_size_encode
     max_batch_seconds: float = 600.0
     buffer_seconds: float = 1800.0
     decode_threads: int = 2
@@ -340,7 +342,7 @@ def _run_encoder(
     counts = _own_frame_counts(batch, encoded.frame_counts, rate_of(encoder) * hop_ms_of(encoder) / 1000)
     frames = encoded.frames.float()
     own = torch.tensor(counts, device=frames.device)
-    kept = torch.arange(frames.shape[1], device=frames.device)[None, :] < own[:, None]
+    kept = length_mask(own, frames.shape[1])
     if layers is None:
         pooled, layer_pooled = (frames * kept[..., None]).sum(dim=1) / own[:, None], None
     else:  # every layer pooled alike; the last one is the clip vector

@@ -1,8 +1,5 @@
-"""X-ARES encoder files taken as they are: ``encoder=xares_file encoder.path=my_encoder.py``.
-
-X-ARES loads an encoder ``.py`` file and instantiates the one class whose name ends in
-``Encoder``, without arguments. Same here, so X-ARES users switch with no code change.
-"""
+"""X-ARES encoder files as they are (``encoder=xares_file encoder.path=my_encoder.py``): the one class whose
+name ends in ``Encoder`` is instantiated without arguments, as X-ARES does."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Which encoder a run uses: its name, its cache fingerprint, and how to build it.
-
-The encoder is built only when some shard still has to be encoded: a head sweep over cached
-embeddings never loads the model.
-"""
+"""Which encoder a run uses: its name, its cache fingerprint, and how to build it (only when a shard
+still has to be encoded)."""
 
 from __future__ import annotations
 
@@ -15,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import MISSING
 
 from xares_hydra.encode.code_identity import code_identity
 from xares_hydra.encode.fingerprint import encoder_fingerprint, encoder_identity
@@ -23,8 +21,6 @@ from xares_hydra.errors import ConfigError, TaskSkipped
 log = logging.getLogger("xares")
 
 CONTRACT_ATTRIBUTES = ("sampling_rate", "output_dim", "hop_size_in_ms")
-# OmegaConf's marker for a mandatory value left unset ("???"); templates such as encoder=custom use it
-MISSING = "???"
 # the encoder YAML's reserved block of facts about the encoder (licence, paper, source): never an argument
 META_KEY = "meta"
 # before 0.2 the wrappers installed as a top-level package ``encoders``; old targets keep working until 0.3
@@ -62,17 +58,18 @@ class EncoderSpec:
             "target": self.target,
             "config": self.config,
             "meta": self.meta,
-            "weight_files": weight_files(self.fingerprint_document.get("encoder", {})),
+            "weight_files": {  # argument -> sha256 of every file or folder the encoder config names
+                key: value["sha256"]
+                for key, value in self.fingerprint_document.get("encoder", {}).items()
+                if isinstance(value, Mapping) and set(value) == {"path", "sha256"}
+            },
         }
 
     def build(self, device: torch.device) -> torch.nn.Module:
-        if self.instance is not None:
-            encoder = self.instance
-        elif self.builder is not None and self.config is not None:
-            encoder = self.builder(self.config)
-        else:
-            raise ConfigError(f"encoder {self.name} has neither an instance nor a builder")
-        return encoder.to(device).eval()
+        if self.instance is None:
+            assert self.builder is not None and self.config is not None, "spec_from_config sets both"
+            return self.builder(self.config).to(device).eval()
+        return self.instance.to(device).eval()
 
 
 def spec_from_config(
@@ -94,21 +91,11 @@ def spec_from_config(
         raise ConfigError(
             "the encoder config has no _target_: use encoder=<name> or encoder=custom encoder._target_=..."
         )
-    fingerprint, document = encoder_fingerprint(config, embedding_settings, memo_dir, code=_code_of(config))
-    return EncoderSpec(
-        name=safe_name(name),
-        fingerprint=fingerprint,
-        fingerprint_document=document,
-        config=config,
-        builder=builder,
-        meta=meta,
-    )
-
-
-def _code_of(config: Mapping[str, Any]) -> dict[str, Any]:
     target = str(config["_target_"])
     source_file = config.get("path") if target == ENCODER_FILE_LOADER else None
-    return code_identity(target, str(source_file) if source_file else None)
+    code = code_identity(target, str(source_file) if source_file else None)
+    fingerprint, document = encoder_fingerprint(config, embedding_settings, memo_dir, code=code)
+    return EncoderSpec(safe_name(name), fingerprint, document, config, builder=builder, meta=meta)
 
 
 def canonical_target(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,12 +122,7 @@ def spec_from_instance(encoder: torch.nn.Module, embedding_settings: Mapping[str
     fingerprint, document = encoder_fingerprint(
         identity, embedding_settings, code=code_identity(str(identity["_target_"]))
     )
-    return EncoderSpec(
-        name=safe_name(name or type(encoder).__name__),
-        fingerprint=fingerprint,
-        fingerprint_document=document,
-        instance=encoder,
-    )
+    return EncoderSpec(safe_name(name or type(encoder).__name__), fingerprint, document, instance=encoder)
 
 
 def default_name(choice: str | None, config: Mapping[str, Any]) -> str:
@@ -155,15 +137,6 @@ def default_name(choice: str | None, config: Mapping[str, Any]) -> str:
 
 def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "encoder"
-
-
-def weight_files(encoder_document: Mapping[str, Any]) -> dict[str, str]:
-    """Argument -> sha256 of every file or folder the encoder config names (from the fingerprint document)."""
-    return {
-        key: value["sha256"]
-        for key, value in encoder_document.items()
-        if isinstance(value, Mapping) and set(value) == {"path", "sha256"}
-    }
 
 
 def weights_identity(encoder: torch.nn.Module) -> dict[str, Any]:

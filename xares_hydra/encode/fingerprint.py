@@ -1,11 +1,6 @@
-"""The encoder fingerprint that keys the embedding cache.
-
-It hashes what determines the embeddings: the resolved encoder config (``_target_`` and every
-argument), the content of any weight file or directory it names, the code the encoder runs
-(``code_identity``: a source digest, or a wheel's name and version), and the settings that change
-what the encoder sees (crop length, padding behaviour, autocast). Runtime knobs that do not
-change embeddings (device, default-mode batch size, threads) are left out on purpose.
-"""
+"""The encoder fingerprint that keys the embedding cache: the resolved encoder config, the content of the
+files it names, the encoder's code and the settings that change what it sees; runtime knobs (device,
+batch size, threads) are left out on purpose."""
 
 from __future__ import annotations
 
@@ -84,10 +79,8 @@ def file_digest(path: Path, memo_dir: Path | None) -> str:
 
 
 def _read_memo(memo_dir: Path | None) -> dict[str, str]:
-    if memo_dir is None or not (memo_dir / _DIGEST_MEMO).exists():
-        return {}
     try:
-        return json.loads((memo_dir / _DIGEST_MEMO).read_text())
+        return json.loads((memo_dir / _DIGEST_MEMO).read_text()) if memo_dir is not None else {}
     except (OSError, json.JSONDecodeError):
         return {}
 

@@ -1,10 +1,6 @@
-"""One encoder load per process: the jobs of a sweep that run in one process and use the same encoder
-(resolved config with weight digests, device, autocast) reuse the built model, its contract check and its
-padding probe.
-
-The cache fingerprint is the wrong key here: it also holds per-task settings such as the crop length.
-Only the most recent encoder is held, so a sweep over encoders keeps one model in memory at a time.
-"""
+"""One encoder load per process: the jobs of a sweep in one process that use the same encoder (config with
+weight digests, device, autocast; not the fingerprint, which holds task settings) reuse the built model, its
+contract check and its padding probe."""
 
 from __future__ import annotations
 
@@ -29,16 +25,13 @@ class LoadedEncoder:
     device: torch.device
     autocast: str | None
     checked: bool = False
-    shortest_input: int | None = None
     # the default batching's reason, logged once per encoder and process
     batching_explained: bool = False
 
-    @property
+    @cached_property
     def min_samples(self) -> int:
         """The fewest samples the encoder accepts (shorter clips are zero-padded to it), probed once."""
-        if self.shortest_input is None:
-            self.shortest_input = minimum_input_samples(self.encoder, self.device, self.autocast)
-        return self.shortest_input
+        return minimum_input_samples(self.encoder, self.device, self.autocast)
 
     @cached_property
     def padding(self) -> PaddingCheck:

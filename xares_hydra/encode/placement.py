@@ -1,9 +1,5 @@
-"""Which GPU a sweep job uses: with ``device=auto`` and several visible GPUs, job k takes GPU k mod n.
-
-A local parallel sweep (``hydra/launcher=parallel``) then spreads its jobs over the machine's GPUs;
-under SLURM each job sees only the GPUs it was given, so it keeps ``auto`` (the first one).
-Jobs running side by side on one machine split its cores: each gets cores / parallel jobs threads.
-"""
+"""Which GPU and how many threads a sweep job uses: with ``device=auto`` and several GPUs, job k takes GPU
+k mod n; jobs side by side on one machine split its cores."""
 
 from __future__ import annotations
 
@@ -29,14 +25,11 @@ def usable_cores() -> int:
 
 def threads_for_job(parallel_jobs: int, cores: int) -> int:
     """Compute threads of one of ``parallel_jobs`` jobs sharing ``cores`` (all cores when alone)."""
-    if parallel_jobs < 1:  # joblib's -1: one job per core
-        parallel_jobs = cores
-    return max(1, cores // parallel_jobs)
+    return max(1, cores // parallel_jobs) if parallel_jobs >= 1 else 1  # joblib's -1: one job per core
 
 
 def jobs_at_once(requested: int, cores: int, on_gpu: bool) -> int:
-    """Parallel jobs on one machine: on the CPU at most one per core (more CPU-bound processes than cores only
-    add start-up and contention); with GPUs as many as asked (``-1``: one per core)."""
+    """Parallel jobs on one machine: as many as asked on GPUs, at most one per core on the CPU (-1: one per core)."""
     if requested < 1:
         return cores
     return requested if on_gpu else min(requested, cores)

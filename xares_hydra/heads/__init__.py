@@ -1,8 +1,5 @@
-"""Heads trained or fitted on cached embeddings, one registered function per head kind.
-
-Every head takes one evaluation round (train / valid / test embedding sets with their targets)
-and returns a ``RoundScore``. Which heads run depends on the task type and the head settings.
-"""
+"""Heads trained or fitted on cached embeddings: one registered function per head kind takes one evaluation
+round (train / valid / test embedding sets with their targets) and returns a ``RoundScore``."""
 
 from __future__ import annotations
 

@@ -1,18 +1,6 @@
-"""Speech recognition head (LibriSpeech): encoder frames -> SwiGLU adapter -> a frozen causal LM.
-
-The input sequence of a clip is its adapted frames, then a separator token (``<|vision_end|>`` as in
-X-ARES; the LM's end-of-text token when its tokenizer has no such token), then the transcript and
-end-of-text. Training is teacher-forced with the loss on the transcript tokens and the final
-end-of-text only; scoring decodes greedily (up to ``max_new_tokens``) after the separator and
-computes ``WER_inv`` on lower-cased text. Per-epoch validation uses teacher-forced argmax by default
-(X-ARES's cheap proxy; ``valid_decoding: greedy`` decodes for real). Batches hold clips of similar
-length; frames are read from the memory-mapped cache batch by batch.
-
-The LM is ``Qwen/Qwen2.5-0.5B`` by default (any Hugging Face causal LM name or local directory),
-loaded from local files only unless ``language_model_download`` is set. ``builtin-tiny`` builds a
-tiny randomly initialised Qwen2-style LM and a word-level tokenizer over the training transcripts at
-run time: a demo-only LM that knows no language, for the offline demo suite and tests.
-"""
+"""Speech recognition head (LibriSpeech): encoder frames -> SwiGLU adapter -> a frozen causal LM (X-ARES:
+frames, separator, transcript, end-of-text; teacher-forced training, greedy decoding, ``WER_inv``).
+``builtin-tiny`` is a random Qwen2-style demo LM over the training transcripts' words (offline demo, tests)."""
 
 from __future__ import annotations
 
@@ -26,15 +14,15 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
 
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.adam import Adam
 from xares_hydra.heads.metrics import wer_from_counts, word_edits
 from xares_hydra.heads.predictions import TRANSCRIPTS, Predictions
 from xares_hydra.heads.text import SEPARATOR, transformers_module, word_level_tokenizer
-from xares_hydra.heads.training import fit, head_arguments, length_batches, named_splits, require_frames, seeded, step
+from xares_hydra.heads.training import fit, head_arguments, length_batches, named_splits, require_frames, seeded
 
 TINY_LM = "builtin-tiny"
 VALID_DECODINGS = ("teacher_forced", "greedy")
@@ -171,12 +159,8 @@ def tiny_language_model(
 
 def stack_frames(frames: np.ndarray, stack: int) -> np.ndarray:
     """[T, D] -> [ceil(T / stack), stack * D]: consecutive frames side by side, the last group zero-padded."""
-    if stack == 1:
-        return np.asarray(frames, dtype=np.float32)
-    groups = -(-len(frames) // stack)
-    padded = np.zeros((groups * stack, frames.shape[1]), dtype=np.float32)
-    padded[: len(frames)] = frames
-    return padded.reshape(groups, stack * frames.shape[1])
+    padded = np.pad(np.asarray(frames, dtype=np.float32), ((0, -len(frames) % stack), (0, 0)))
+    return padded.reshape(-1, stack * frames.shape[1])
 
 
 @dataclass
@@ -196,20 +180,12 @@ class SpokenClips:
     frame_stack: int = 1
 
     def batch(self, indices: np.ndarray) -> SpeechBatch:
-        stacked = [stack_frames(self.embeddings.frames(int(index)), self.frame_stack) for index in indices]
-        lengths = [len(clip) for clip in stacked]
-        frames = np.zeros((len(indices), max(lengths), stacked[0].shape[1]), dtype=np.float32)
-        for row, clip in enumerate(stacked):
-            frames[row, : len(clip)] = clip
-        return SpeechBatch(torch.from_numpy(frames).to(self.device), lengths, indices)
-
-    def batch_indices(self, batch_size: int, generator: torch.Generator | None = None) -> list[np.ndarray]:
-        usable = np.flatnonzero(self.embeddings.n_frames > 0)
-        batches = length_batches(self.embeddings.n_frames[usable], batch_size, generator)
-        return [usable[positions] for positions in batches]
+        stacked = [torch.from_numpy(stack_frames(self.embeddings.frames(int(i)), self.frame_stack)) for i in indices]
+        frames = pad_sequence(stacked, batch_first=True)
+        return SpeechBatch(frames.to(self.device), [len(clip) for clip in stacked], indices)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[SpeechBatch]:
-        for indices in self.batch_indices(batch_size, generator):
+        for indices in length_batches(self.embeddings.n_frames, batch_size, generator):
             yield self.batch(indices)
 
 
@@ -243,8 +219,8 @@ class SpeechRecogniser(torch.nn.Module):
             # hidden state at position p predicts the token at p + 1: separator .. last word predict words + eos
             predictors.append((row, length, length + len(tokens) - 1))
             targets.extend(tokens[1:])
-        embeds = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True)
-        mask = torch.nn.utils.rnn.pad_sequence(
+        embeds = pad_sequence(sequences, batch_first=True)
+        mask = pad_sequence(
             [torch.ones(len(s), dtype=torch.long, device=embeds.device) for s in sequences], batch_first=True
         )
         with _autocast(embeds.device):
@@ -262,12 +238,10 @@ class SpeechRecogniser(torch.nn.Module):
         """Greedy decoding after each clip's frames and separator (left-padded, so batch-independent)."""
         audio = self.adapter(batch.frames)
         separator = self._embed_tokens([self.lm.separator_id], audio.device)
-        longest = max(batch.lengths) + 1
-        embeds = audio.new_zeros((len(batch.lengths), longest, audio.shape[-1]))
-        mask = torch.zeros((len(batch.lengths), longest), dtype=torch.long, device=audio.device)
-        for row, length in enumerate(batch.lengths):
-            embeds[row, longest - length - 1 :] = torch.cat([audio[row, :length], separator])
-            mask[row, longest - length - 1 :] = 1
+        flipped = [torch.cat([audio[row, :length], separator]).flip(0) for row, length in enumerate(batch.lengths)]
+        embeds = pad_sequence(flipped, batch_first=True).flip(1)
+        ones = [torch.ones(len(prompt), dtype=torch.long, device=audio.device) for prompt in flipped]
+        mask = pad_sequence(ones, batch_first=True).flip(1)
         with _autocast(embeds.device), warnings.catch_warnings():
             # the prompt is audio, so the repetition penalty only sees generated tokens (as in X-ARES)
             warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
@@ -287,20 +261,22 @@ def _autocast(device: torch.device) -> AbstractContextManager:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
+@torch.no_grad()
 def transcribe(
     model: SpeechRecogniser, clips: SpokenClips, args: AsrArgs, batch_size: int, greedy: bool
-) -> tuple[list[str], list[str]]:
-    """(references, hypotheses) of every clip, in batch order; references are the label text itself."""
+) -> tuple[list[str], list[str], list[str]]:
+    """(clip keys, references, hypotheses) of every clip, in batch order; references are the label text."""
     model.eval()
+    keys: list[str] = []
     references: list[str] = []
     hypotheses: list[str] = []
-    with torch.no_grad():
-        for batch in clips.batches(batch_size):
-            text_ids = [clips.text_ids[i] for i in batch.indices]
-            ids = model.generate(batch, args) if greedy else model.teacher_forced(batch, text_ids)[1]
-            hypotheses.extend(model.lm.decode(ids))
-            references.extend(clips.embeddings.known_targets[i] for i in batch.indices)
-    return references, hypotheses
+    for batch in clips.batches(batch_size):
+        text_ids = [clips.text_ids[i] for i in batch.indices]
+        ids = model.generate(batch, args) if greedy else model.teacher_forced(batch, text_ids)[1]
+        hypotheses.extend(model.lm.decode(ids))
+        references.extend(clips.embeddings.known_targets[i] for i in batch.indices)
+        keys.extend(clips.embeddings.clip_keys[int(i)] for i in batch.indices)
+    return keys, references, hypotheses
 
 
 @head("asr")
@@ -315,38 +291,24 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
         name: SpokenClips(subset, lm.text_ids(subset.known_targets), device, args.frame_stack)
         for name, subset in named_splits(data)
     }
-    model = seeded(
-        settings.seed,
-        lambda: SpeechRecogniser(data.train.dim * args.frame_stack, lm, args),
-        device,
+    model = seeded(settings.seed, lambda: SpeechRecogniser(data.train.dim * args.frame_stack, lm, args), device)
+    eval_batch, train = args.eval_batch_size or settings.batch_size, clips["train"]
+    history = fit(
+        model.trainable(),
+        context,
+        lambda generator: train.batches(settings.batch_size, generator),
+        lambda batch: model.teacher_forced(batch, [train.text_ids[i] for i in batch.indices])[0],
+        lambda: context.metric(
+            *transcribe(model, clips["valid"], args, eval_batch, args.valid_decoding == "greedy")[1:]
+        ),
     )
-    eval_batch = args.eval_batch_size or settings.batch_size
-
-    def train_epoch(optimizer: Adam, generator: torch.Generator) -> float:
-        losses = []
-        for batch in clips["train"].batches(settings.batch_size, generator):
-            loss, _ = model.teacher_forced(batch, [clips["train"].text_ids[i] for i in batch.indices])
-            losses.append(step(optimizer, loss))
-        return float(np.mean(losses))
-
-    def validate() -> float:
-        references, hypotheses = transcribe(model, clips["valid"], args, eval_batch, args.valid_decoding == "greedy")
-        return context.metric(references, hypotheses)
-
-    history = fit(model.trainable(), context, train_epoch, validate)
-    references, hypotheses = transcribe(model, clips["test"], args, eval_batch, greedy=True)
-    examples = [{"reference": r, "hypothesis": h} for r, h in list(zip(references, hypotheses))[:3]]
-    predictions = transcript_predictions(context.metric.name, clips["test"], references, hypotheses, eval_batch)
-    edits, words = int(predictions.arrays["edits"].sum()), int(predictions.arrays["words"].sum())  # counted once
-    test_wer = wer_from_counts(edits, words)
-    return history.score(context.metric(references, hypotheses), predictions, test_wer=test_wer, examples=examples)
+    predictions = transcript_predictions(context.metric.name, *transcribe(model, clips["test"], args, eval_batch, True))
+    test_wer = wer_from_counts(*(int(predictions.arrays[name].sum()) for name in ("edits", "words")))
+    return history.score(predictions.score(), predictions, test_wer=test_wer, examples=(predictions.texts or [])[:3])
 
 
-def transcript_predictions(
-    metric: str, clips: SpokenClips, references: list[str], hypotheses: list[str], batch_size: int
-) -> Predictions:
+def transcript_predictions(metric: str, keys: list[str], references: list[str], hypotheses: list[str]) -> Predictions:
     """Word edits and reference words per clip (corpus WER = their sums' ratio), with the texts."""
-    keys = [clips.embeddings.clip_keys[int(i)] for indices in clips.batch_indices(batch_size) for i in indices]
     pairs = [(r.lower().split(), h.lower().split()) for r, h in zip(references, hypotheses, strict=True)]
     arrays = {
         "edits": np.array([word_edits(r, h) for r, h in pairs], dtype=np.int64),

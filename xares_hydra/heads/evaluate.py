@@ -15,7 +15,7 @@ from xares_hydra.data.labels import LabelSpec, convert_labels
 from xares_hydra.encode.cache import WEIGHTED, EmbeddingSet, EncoderCache
 from xares_hydra.errors import LabelError, TaskSkipped
 from xares_hydra.heads import HEADS, HeadContext, RoundData, heads_for
-from xares_hydra.heads.plan import EXCLUDE_HOLDOUT, ONLY_HOLDOUT, Round, Subset, in_holdout
+from xares_hydra.heads.plan import ONLY_HOLDOUT, Round, Subset, in_holdout
 from xares_hydra.heads.predictions import Predictions, summary_of
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def select(partitions: Mapping[str, EmbeddingSet], subset: Subset) -> EmbeddingS
         return chosen
     held = np.array([in_holdout(key) for key in chosen.clip_keys], dtype=bool)
     keep = held if subset.holdout == ONLY_HOLDOUT else ~held
-    if (subset.holdout == EXCLUDE_HOLDOUT and not (~held).any()) or (subset.holdout == ONLY_HOLDOUT and not held.any()):
+    if not keep.any():
         raise LabelError(f"too few clips in {subset.describe()} to hold out a validation share")
     return chosen.subset(np.flatnonzero(keep))
 

@@ -1,10 +1,6 @@
-"""Frame-level probe (DESED, MAESTRO): LayerNorm + Linear applied to every encoder frame.
-
-Targets come from the events at the encoder's hop: an event (onset, offset, class) makes frames
-``ceil(onset / hop)`` up to ``ceil(offset / hop)`` active (X-ARES's ``sec_to_frames``), clipped to the
-clip's embedding frames. Frame embeddings stay memory-mapped: training and scoring read one
-mini-batch of clips at a time, so a task's frames may exceed memory. Padding frames of a batch
-count neither in the loss nor in the metric (X-ARES scores batch padding as silence).
+"""Frame-level probe (DESED, MAESTRO): LayerNorm + Linear on every encoder frame, trained on the events'
+frames at the encoder's hop (X-ARES's ``sec_to_frames``), one memory-mapped batch of clips at a time;
+padding frames count neither in the loss nor in the metric (X-ARES scores them as silence).
 """
 
 from __future__ import annotations
@@ -15,14 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.adam import Adam
 from xares_hydra.heads.linear_probe import build_probe, make_criterion
 from xares_hydra.heads.predictions import SEGMENTS, Predictions
-from xares_hydra.heads.training import fit, length_batches, named_splits, require_frames, seeded, shuffled_batches, step
+from xares_hydra.heads.training import fit, length_batches, named_splits, require_frames, seeded, shuffled_batches
 
 Event = tuple[float, float, int]
 
@@ -48,7 +44,7 @@ class FrameBatch:
     targets: torch.Tensor  # [B, T, C]
     mask: torch.Tensor  # [B, T] bool, True on real frames
     lengths: list[int]
-    indices: Sequence[int]
+    indices: np.ndarray
 
 
 @dataclass
@@ -61,37 +57,27 @@ class FrameClips:
     crop_length: float | None
     device: torch.device
 
-    def __post_init__(self) -> None:
-        self.usable = np.flatnonzero(self.embeddings.n_frames > 0)
-
     def targets(self, index: int) -> np.ndarray:
         start = float(self.embeddings.crops[index]) * (self.crop_length or 0.0)
         n_frames = int(self.embeddings.n_frames[index])
         return frame_targets(self.embeddings.known_targets[index], n_frames, self.n_classes, self.hop_s, start)
 
-    def batch(self, indices: Sequence[int]) -> FrameBatch:
+    def batch(self, indices: np.ndarray) -> FrameBatch:
         lengths = [int(self.embeddings.n_frames[i]) for i in indices]
-        features = np.zeros((len(indices), max(lengths), self.embeddings.dim), dtype=np.float32)
-        targets = np.zeros((len(indices), max(lengths), self.n_classes), dtype=np.float32)
-        for row, (index, length) in enumerate(zip(indices, lengths)):
-            features[row, :length] = self.embeddings.frames(index)
-            targets[row, :length] = self.targets(index)
+        frames = [torch.tensor(self.embeddings.frames(i), dtype=torch.float32) for i in indices]
+        features = pad_sequence(frames, batch_first=True)
+        targets = pad_sequence([torch.from_numpy(self.targets(i)) for i in indices], batch_first=True)
         mask = torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]
-        return FrameBatch(
-            torch.from_numpy(features).to(self.device),
-            torch.from_numpy(targets).to(self.device),
-            mask.to(self.device),
-            lengths,
-            indices,
-        )
+        return FrameBatch(features.to(self.device), targets.to(self.device), mask.to(self.device), lengths, indices)
 
     def training_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[FrameBatch]:
-        for positions in shuffled_batches(len(self.usable), batch_size, generator):
-            yield self.batch(self.usable[positions])
+        usable = np.flatnonzero(self.embeddings.n_frames > 0)
+        for positions in shuffled_batches(len(usable), batch_size, generator):
+            yield self.batch(usable[positions])
 
     def scoring_batches(self, batch_size: int) -> Iterator[FrameBatch]:
-        for positions in length_batches(self.embeddings.n_frames[self.usable], batch_size):
-            yield self.batch(self.usable[positions])
+        for indices in length_batches(self.embeddings.n_frames, batch_size):
+            yield self.batch(indices)
 
 
 def masked_loss(criterion: torch.nn.Module, logits: torch.Tensor, batch: FrameBatch) -> torch.Tensor:
@@ -142,15 +128,11 @@ def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
     model = seeded(settings.seed, lambda: build_probe(data.train.dim, n_classes, settings.hidden_dim), device)
     criterion = make_criterion(task.criterion, {**task.criterion_args, "reduction": "none"}).to(device)
 
-    def train_epoch(optimizer: Adam, generator: torch.Generator) -> float:
-        losses = [
-            step(optimizer, masked_loss(criterion, model(batch.features), batch))
-            for batch in clips["train"].training_batches(settings.batch_size, generator)
-        ]
-        return float(np.mean(losses))
-
-    def score(split: str) -> tuple[float, Predictions]:
-        return score_frames(model, clips[split], context, settings.batch_size)
-
-    history = fit(model, context, train_epoch, lambda: score("valid")[0])
-    return history.score(*score("test"))
+    history = fit(
+        model,
+        context,
+        lambda generator: clips["train"].training_batches(settings.batch_size, generator),
+        lambda batch: masked_loss(criterion, model(batch.features), batch),
+        lambda: score_frames(model, clips["valid"], context, settings.batch_size)[0],
+    )
+    return history.score(*score_frames(model, clips["test"], context, settings.batch_size))

@@ -1,11 +1,6 @@
-"""k-nearest-neighbour classification on pooled clip embeddings (no training).
-
-Default: true cosine kNN through faiss (vectors L2-normalised per sample, inner-product search),
-the k neighbours vote with weights softmax(similarity / temperature).
-
-``feature_normalisation`` reproduces X-ARES 0.1.3, which normalises the *training* matrix per
-feature dimension (``normalize(train.T, dim=1)``) and each test vector per sample before
-``test @ train``; that ranking is not cosine similarity.
+"""k-nearest-neighbour classification on pooled clip embeddings: cosine kNN through faiss, votes weighted
+softmax(similarity / temperature). ``feature_normalisation`` is X-ARES 0.1.3's ranking (training matrix
+normalised per feature dimension), which is not cosine similarity.
 """
 
 from __future__ import annotations
@@ -21,35 +16,25 @@ from xares_hydra.heads.predictions import clip_predictions
 
 
 def knn_scores(
-    train: np.ndarray,
-    train_labels: np.ndarray,
-    test: np.ndarray,
-    n_classes: int,
-    k: int,
-    temperature: float,
+    train: np.ndarray, labels: np.ndarray, test: np.ndarray, n_classes: int, k: int, temperature: float,
     feature_normalisation: bool = False,
-) -> np.ndarray:
+) -> np.ndarray:  # fmt: skip
     """Class scores [N_test, n_classes]: the softmax-weighted votes of the k nearest training vectors."""
-    k = min(k, len(train))
-    if feature_normalisation:
-        similarity, neighbours = _xares_neighbours(train, test, k)
-    else:
-        similarity, neighbours = _cosine_neighbours(train, test, k)
+    neighbours_of = _xares_neighbours if feature_normalisation else _cosine_neighbours
+    similarity, neighbours = neighbours_of(train, test, min(k, len(train)))
     weights = torch.softmax(torch.from_numpy(similarity).double() / temperature, dim=1).numpy()
     scores = np.zeros((len(test), n_classes), dtype=np.float64)
-    np.add.at(scores, (np.arange(len(test))[:, None], train_labels[neighbours]), weights)
+    np.add.at(scores, (np.arange(len(test))[:, None], labels[neighbours]), weights)
     return scores
 
 
 def _cosine_neighbours(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    train = np.array(train, dtype=np.float32, order="C")
-    test = np.array(test, dtype=np.float32, order="C")
+    train, test = (np.array(vectors, dtype=np.float32, order="C") for vectors in (train, test))
     faiss.normalize_L2(train)
     faiss.normalize_L2(test)
     index = faiss.IndexFlatIP(train.shape[1])
     index.add(train)
-    similarity, neighbours = index.search(test, k)
-    return similarity, neighbours
+    return index.search(test, k)
 
 
 def _xares_neighbours(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -61,17 +46,10 @@ def _xares_neighbours(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.n
 
 @head("knn", selects_model=False)
 def knn(data: RoundData, context: HeadContext) -> RoundScore:
-    settings = context.settings
-    n_classes = context.task.label.class_count
-    scores = knn_scores(
-        data.train.pooled,
-        stack_targets(data.train.known_targets, SINGLE),
-        data.test.pooled,
-        n_classes,
-        k=settings.k,
-        temperature=settings.temperature,
-        feature_normalisation=bool(context.compat.get("knn_feature_normalisation")),
-    )
+    settings, train_labels = context.settings, stack_targets(data.train.known_targets, SINGLE)
+    compat = bool(context.compat.get("knn_feature_normalisation"))
+    scores = knn_scores(data.train.pooled, train_labels, data.test.pooled, context.task.label.class_count,
+                        settings.k, settings.temperature, compat)  # fmt: skip
     targets = stack_targets(data.test.known_targets, SINGLE)
     predictions = clip_predictions(context.metric.name, data.test.clip_keys, targets, scores)
     return RoundScore(test=context.metric(targets, scores), predictions=predictions)

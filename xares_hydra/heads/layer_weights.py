@@ -1,8 +1,5 @@
-"""``head.layer=weighted``: the SUPERB protocol, a softmax-normalised learnable weight per hidden layer,
-trained together with the probe on every layer's clip vectors.
-
-For clip tasks the weighted sum of the per-layer pooled vectors equals pooling the weighted sum of the
-layers' frames (both are linear), so the cached ``[N, L, D]`` clip vectors are all it needs.
+"""``head.layer=weighted`` (SUPERB): a softmax-normalised learnable weight per hidden layer, trained with the
+probe on every layer's clip vectors (pooling is linear, so the cached ``[N, L, D]`` vectors suffice).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
 """X-ARES's "MLP": LayerNorm + Linear on pooled clip embeddings (with ``head.layer=weighted``, behind a
-learned weighting of every hidden layer's clip vectors).
-
-Trained with the loop every head shares (``heads/training.py``: Adam, per-epoch cosine decay, best
-validation epoch tested), from in-memory tensors with a seeded generator, so scores repeat exactly.
+learned weighting of every hidden layer's clip vectors), trained from in-memory tensors.
 """
 
 from __future__ import annotations
@@ -13,10 +10,9 @@ import torch
 from xares_hydra.data.labels import MULTI, REGRESSION, SINGLE
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.adam import Adam
 from xares_hydra.heads.layer_weights import clip_features, learned_weights, with_layer_weights
 from xares_hydra.heads.predictions import clip_predictions
-from xares_hydra.heads.training import fit, named_splits, seeded, shuffled_batches, step
+from xares_hydra.heads.training import fit, named_splits, seeded, shuffled_batches
 
 CRITERIA = {
     "CrossEntropyLoss": torch.nn.CrossEntropyLoss,
@@ -78,12 +74,13 @@ def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
     model = seeded(settings.seed, lambda: clip_probe(train_x, out_dim, settings.hidden_dim), device)
     criterion = make_criterion(context.task.criterion, context.task.criterion_args).to(device)
 
-    def train_epoch(optimizer: Adam, generator: torch.Generator) -> float:
-        batches = shuffled_batches(len(train_x), settings.batch_size, generator)
-        return float(np.mean([step(optimizer, criterion(_squeeze(model(train_x[rows]), kind), train_y[rows]))
-                              for rows in batches]))  # fmt: skip
-
-    history = fit(model, context, train_epoch, lambda: context.metric(*_outputs(model, splits["valid"], kind)))
+    history = fit(
+        model,
+        context,
+        lambda generator: shuffled_batches(len(train_x), settings.batch_size, generator),
+        lambda rows: criterion(_squeeze(model(train_x[rows]), kind), train_y[rows]),
+        lambda: context.metric(*_outputs(model, splits["valid"], kind)),
+    )
     targets, outputs = _outputs(model, splits["test"], kind)
     predictions = clip_predictions(context.metric.name, data.test.clip_keys, targets, outputs)
     return history.score(context.metric(targets, outputs), predictions, **learned_weights(model))

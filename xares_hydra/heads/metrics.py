@@ -1,10 +1,5 @@
-"""Metrics by name, each with its direction; model selection and reports use the direction.
-
-A metric takes the targets and the head's outputs (class scores, multi-label scores or
-predicted values) and returns one float. Accuracy and mAP also score many *weighted copies* of the
-samples at once (``Metric.weighted``: row r of ``weights`` holds how many times each sample is counted),
-which is how the report's bootstrap and permutation tests score a thousand resamples without a loop.
-"""
+"""Metrics by name, each with its direction: ``metric(targets, outputs) -> float``. Accuracy and mAP also
+score many weighted copies of the samples at once (``Metric.weighted``), for the report's bootstrap."""
 
 from __future__ import annotations
 
@@ -22,8 +17,7 @@ from xares_hydra.registry import Registry
 
 @dataclass(frozen=True)
 class Metric:
-    """A named score with its direction. ``compute`` scores all outputs at once; a metric that can also
-    accumulate clip by clip (frame tasks) has ``streaming``, which builds an accumulator."""
+    """A named score with its direction; ``streaming`` builds a clip-by-clip accumulator (frame tasks)."""
 
     name: str
     compute: Callable[..., float]
@@ -41,7 +35,6 @@ class Metric:
         return candidate > incumbent if self.higher_is_better else candidate < incumbent
 
     def accumulator(self, **args: Any) -> SegmentF1:
-        """A fresh clip-by-clip accumulator (``update``, then ``compute``)."""
         if self.streaming is None:
             streaming = ", ".join(name for name in METRICS if METRICS[name].streaming is not None)
             raise ConfigError(f"task.metric={self.name!r} cannot score frame tasks; use one of {streaming}")
@@ -49,7 +42,7 @@ class Metric:
 
 
 def _sklearn_metrics() -> Any:
-    """scikit-learn's metrics, imported on first use (it takes most of a second to import)."""
+    """scikit-learn's metrics, imported on first use (most of a second)."""
     from sklearn import metrics
 
     return metrics
@@ -58,33 +51,27 @@ def _sklearn_metrics() -> Any:
 METRICS: Registry[Metric] = Registry("metric", "task.metric")
 
 
-def metric(
-    name: str,
-    higher_is_better: bool = True,
-    streaming: Callable[..., SegmentF1] | None = None,
-    weighted: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-) -> Callable[[Callable[..., float]], Callable[..., float]]:
+def metric(name: str, **options: Any) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    """Register a metric; ``options``: the other fields of ``Metric``."""
+
     def register(compute: Callable[..., float]) -> Callable[..., float]:
-        METRICS.add(name, Metric(name, compute, higher_is_better, streaming, weighted))
+        METRICS.add(name, Metric(name, compute, **options))
         return compute
 
     return register
 
 
-def get_metric(name: str) -> Metric:
-    return METRICS.get(name)
+get_metric = METRICS.get
 
 
 def weighted_accuracy(targets: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per row of ``weights``: the accuracy of that many copies of each sample (exactly ``accuracy`` of the
-    samples repeated so: integer counts, one division)."""
+    """Per row of ``weights``: exactly ``accuracy`` of that many copies of each sample."""
     right = (np.argmax(scores, axis=1) == np.asarray(targets)).astype(np.int64)
     return (weights @ right) / weights.sum(axis=1)
 
 
 def weighted_mean_average_precision(targets: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per row of ``weights``: ``mean_average_precision`` of that many copies of each sample (equal up to
-    float rounding; classes with no positive copy in a row are left out of that row's mean, NaN if none)."""
+    """Per row of ``weights``: ``mean_average_precision`` of that many copies of each sample (up to rounding)."""
     targets, scores = np.asarray(targets, dtype=np.float64), np.asarray(scores)
     total, present = np.zeros(len(weights)), np.zeros(len(weights))
     for k in np.flatnonzero(targets.sum(axis=0) > 0):
@@ -99,8 +86,7 @@ def weighted_average_precision(
     positive: np.ndarray, scores: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``average_precision`` per row of ``weights``, and whether the row has a positive copy. The samples are
-    ranked once; a copy adds to the counts at its sample's threshold (tied scores: one threshold). Only the
-    thresholds that hold a positive sample can add recall, so only there are the counts read."""
+    ranked once; only the thresholds that hold a positive sample add recall, so only there are counts read."""
     order, last_of_threshold = ranked_thresholds(scores)
     ranked_positive = positive[order]
     positive_ranks = np.flatnonzero(ranked_positive)
@@ -124,8 +110,7 @@ def accuracy(targets: np.ndarray, scores: np.ndarray) -> float:
 
 @metric("mAP", weighted=weighted_mean_average_precision)
 def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float:
-    """Macro average precision over the classes that have at least one positive (scikit-learn's
-    ``average_precision_score(average="macro")``, computed here: it runs a thousand times per bootstrap)."""
+    """scikit-learn's ``average_precision_score(average="macro")`` over the classes with a positive (ours: faster)."""
     targets = np.asarray(targets)
     present = targets.sum(axis=0) > 0
     if not present.any():
@@ -135,16 +120,14 @@ def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float:
 
 
 def ranked_thresholds(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The samples ranked by score, high to low (ties in sample order), and the last rank of each distinct
-    score: a threshold (tied scores form one)."""
+    """The samples ranked by score, high to low (ties in sample order), and the last rank of each distinct score."""
     order = np.argsort(-scores, kind="mergesort")
     ranked_scores = scores[order]
     return order, np.r_[np.flatnonzero(np.diff(ranked_scores)), len(ranked_scores) - 1]
 
 
 def average_precision(positive: np.ndarray, scores: np.ndarray) -> float:
-    """Uninterpolated AP of one class: the sum over score thresholds (high to low) of the recall gained times
-    the precision there; tied scores form one threshold."""
+    """Uninterpolated AP of one class: sum over score thresholds of recall gained times precision there."""
     order, last_of_threshold = ranked_thresholds(scores)
     ranked_positive = positive[order].astype(np.float64)
     true_positives = np.cumsum(ranked_positive)[last_of_threshold]
@@ -164,36 +147,24 @@ def equal_error_rate(targets: np.ndarray, scores: np.ndarray) -> float:
     return float((false_positive[at] + false_negative[at]) / 2)
 
 
-@metric("MAE", higher_is_better=False)
-def mean_absolute_error(targets: np.ndarray, predictions: np.ndarray) -> float:
-    return float(
-        _sklearn_metrics().mean_absolute_error(np.asarray(targets), np.asarray(predictions).reshape(len(targets)))
-    )
+def _regression_error(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    def error(targets: np.ndarray, predictions: np.ndarray) -> float:
+        score = getattr(_sklearn_metrics(), name)  # mean_absolute_error, mean_squared_error
+        return float(score(np.asarray(targets), np.asarray(predictions).reshape(len(targets))))
+
+    return error
 
 
-@metric("MSE", higher_is_better=False)
-def mean_squared_error(targets: np.ndarray, predictions: np.ndarray) -> float:
-    return float(
-        _sklearn_metrics().mean_squared_error(np.asarray(targets), np.asarray(predictions).reshape(len(targets)))
-    )
+metric("MAE", higher_is_better=False)(_regression_error("mean_absolute_error"))
+metric("MSE", higher_is_better=False)(_regression_error("mean_squared_error"))
 
 
 # ---------------------------------------------------------------- frame tasks: segment-based F1
 
 
-def frames_per_segment(segment_length_in_s: float, hop_size_in_ms: float) -> int:
-    """Encoder frames in one scoring segment: ceil(segment length / hop), as X-ARES pools them."""
-    if hop_size_in_ms <= 0:
-        raise ConfigError(f"segment F1 needs the encoder's hop size; got hop_size_in_ms={hop_size_in_ms}")
-    return max(1, math.ceil(segment_length_in_s / (hop_size_in_ms / 1000.0) - 1e-9))
-
-
 def segment_activity(frames: np.ndarray, segment_frames: int) -> np.ndarray:
-    """[T, C] frame activity -> [ceil(T / segment_frames), C] bool: a segment is active where any frame is.
-
-    Segments are consecutive and non-overlapping from the clip's first frame; a last, shorter segment
-    keeps the clip's trailing frames (X-ARES's max-pooling drops them; it pools over batch padding instead).
-    """
+    """[T, C] frame activity -> [ceil(T / segment_frames), C] bool: a segment is active where any frame is
+    (a last, shorter segment keeps the trailing frames X-ARES's max-pooling drops)."""
     frames = np.asarray(frames, dtype=bool)
     n_segments = -(-len(frames) // segment_frames)
     padded = np.zeros((n_segments * segment_frames, frames.shape[1]), dtype=bool)
@@ -214,35 +185,24 @@ def f1_from_counts(counts: np.ndarray, average: str) -> float:
 
 
 class SegmentF1:
-    """Segment-based F1 of multi-label frame predictions, accumulated clip by clip (so it can stream).
-
-    Frame outputs are probabilities, active above ``threshold`` (X-ARES: ``sigmoid().round()``); targets
-    and predictions are max-pooled into segments; F1 over the (segment, class) decisions is then
-    ``macro`` (mean of per-class F1, a class with no positives and no predictions scoring 0, as
-    scikit-learn's ``f1_score(zero_division=0)``) or ``micro`` (F1 of the pooled counts).
-    """
+    """Segment-based F1 (``macro`` or ``micro``) of frame probabilities active above ``threshold``, max-pooled into
+    segments and accumulated clip by clip (a class with no positives and no predictions scores 0)."""
 
     def __init__(
         self, average: str, hop_size_in_ms: float, segment_length_in_s: float = 1.0, threshold: float = 0.5
     ) -> None:
-        if average not in ("macro", "micro"):
-            raise ConfigError(f"segment F1 average must be macro or micro, not {average!r}")
         self.average = average
-        self.segment_frames = frames_per_segment(segment_length_in_s, hop_size_in_ms)
+        # encoder frames per scoring segment: ceil(segment length / hop), as X-ARES pools them
+        self.segment_frames = max(1, math.ceil(segment_length_in_s / (hop_size_in_ms / 1000.0) - 1e-9))
         self.threshold = threshold
         self.counts: np.ndarray | None = None  # [3, C]: true positives, false positives, false negatives
 
-    def clip_counts(self, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """One clip's [3, C] segment counts: true positives, false positives, false negatives per class."""
+    def update(self, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """One clip's targets and probabilities [T, C]; returns its [3, C] counts (TP, FP, FN per class)."""
         actual = segment_activity(np.asarray(targets) > 0.5, self.segment_frames)
         predicted = segment_activity(np.asarray(scores) > self.threshold, self.segment_frames)
-        return np.stack(
-            [(predicted & actual).sum(0), (predicted & ~actual).sum(0), (~predicted & actual).sum(0)]
-        ).astype(np.int64)
-
-    def update(self, targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """One clip: targets [T, C] (0/1) and scores [T, C] (probabilities); returns the clip's counts."""
-        counts = self.clip_counts(targets, scores)
+        counts = np.stack([(predicted & actual).sum(0), (predicted & ~actual).sum(0), (~predicted & actual).sum(0)])
+        counts = counts.astype(np.int64)
         self.counts = counts if self.counts is None else self.counts + counts
         return counts
 
@@ -255,34 +215,17 @@ class SegmentF1:
         return self.compute()
 
 
-@metric("segmentf1_macro", streaming=partial(SegmentF1, "macro"))
-def segment_f1_macro(targets: Sequence[np.ndarray], scores: Sequence[np.ndarray], **args: Any) -> float:
-    """Per-clip frame targets and probabilities; ``hop_size_in_ms``, ``segment_length_in_s``, ``threshold``."""
-    return SegmentF1("macro", **args).over(targets, scores)
-
-
-@metric("segmentf1_micro", streaming=partial(SegmentF1, "micro"))
-def segment_f1_micro(targets: Sequence[np.ndarray], scores: Sequence[np.ndarray], **args: Any) -> float:
-    return SegmentF1("micro", **args).over(targets, scores)
+for _average in ("macro", "micro"):
+    _segment_f1 = partial(SegmentF1, _average)  # per-clip targets and probabilities; hop_size_in_ms, ...
+    metric(f"segmentf1_{_average}", streaming=_segment_f1)(lambda t, s, build=_segment_f1, **a: build(**a).over(t, s))
 
 
 # ---------------------------------------------------------------- audio-text retrieval
 
 
-def retrieval_recall(similarity: np.ndarray, caption_clip: np.ndarray, k: int = 1) -> float:
-    """Recall@k averaged over audio->text and text->audio (X-ARES's ``recallatk``).
-
-    ``similarity`` is [clips, captions]; ``caption_clip[j]`` is the clip that caption j describes.
-    Audio->text: a clip is a hit when any of its captions ranks in its top k. Text->audio: a caption
-    is a hit when its clip ranks in its top k. Ties count against the hit (a constant similarity scores 0).
-    """
-    audio_rank, text_rank = retrieval_ranks(similarity, caption_clip)
-    return recall_from_ranks(audio_rank, text_rank, k)
-
-
 def retrieval_ranks(similarity: np.ndarray, caption_clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """0-based rank of each clip's best own caption ([clips], -1 for a clip without captions) and of each
-    caption's clip ([captions]); ties count against the hit."""
+    """0-based rank of each clip's best own caption (-1: none) and of each caption's clip in a [clips, captions]
+    similarity; ``caption_clip[j]``: the clip of caption j; ties count against the hit."""
     similarity = np.asarray(similarity, dtype=np.float64)
     caption_clip = np.asarray(caption_clip, dtype=np.int64)
     n_clips, n_captions = similarity.shape
@@ -296,14 +239,13 @@ def retrieval_ranks(similarity: np.ndarray, caption_clip: np.ndarray) -> tuple[n
 
 
 def recall_from_ranks(audio_rank: np.ndarray, text_rank: np.ndarray, k: int = 1) -> float:
-    """Recall@k from the ranks of ``retrieval_ranks`` (clips without captions, rank -1, do not count)."""
+    """Recall@k averaged over audio->text and text->audio (X-ARES's ``recallatk``), from ``retrieval_ranks``."""
     return float((np.mean(audio_rank[audio_rank >= 0] < k) + np.mean(text_rank < k)) / 2)
 
 
 @metric("recallatk_r1")
 def recall_at_1(caption_clip: np.ndarray, similarity: np.ndarray) -> float:
-    """Targets: the clip of every caption; outputs: the [clips, captions] similarity matrix."""
-    return retrieval_recall(similarity, caption_clip, k=1)
+    return recall_from_ranks(*retrieval_ranks(similarity, caption_clip), k=1)
 
 
 # ---------------------------------------------------------------- speech recognition
@@ -331,7 +273,7 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
 
 
 def wer_from_counts(edits: int, words: int) -> float:
-    """Word edits / reference words; with no reference words 0 (nothing to get wrong) or inf."""
+    """Word edits / reference words (no reference words: 0, or inf if any edit)."""
     if words == 0:
         return 0.0 if edits == 0 else float("inf")
     return edits / words

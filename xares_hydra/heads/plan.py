@@ -1,13 +1,8 @@
-"""Which data trains, selects and tests each head: the evaluation rounds of a task.
+"""The evaluation rounds of a task: one for split tasks, one per held-out fold for k-fold tasks.
 
-Split tasks have one round. k-fold tasks have one round per fold: the head trains on the other
-folds and is scored on the held-out fold; the task score is the mean over folds.
-
-Model selection (the epoch kept for testing) never looks at test data by default:
-- k-fold: the fold after the test fold validates (as HEAR does);
-- split tasks whose validation split is their test split: a fixed share of the training clips
-  (chosen by a hash of the clip key, so every crop of a clip lands on the same side) validates.
-``select_on_test`` restores X-ARES 0.1.3, which validates on the test data itself.
+Model selection never looks at test data by default: the next fold validates (as HEAR), or, where a
+split task validates on its test split, a hashed share of the training clips. ``select_on_test``
+restores X-ARES 0.1.3.
 """
 
 from __future__ import annotations
@@ -64,11 +59,7 @@ def _split_round(task: TaskSpec, select_on_test: bool) -> Round:
     if valid != test or select_on_test:
         return Round("test", Subset((train,)), Subset((valid,)), Subset((test,)), Subset((train,)))
     return Round(
-        "test",
-        train=Subset((train,), EXCLUDE_HOLDOUT),
-        valid=Subset((train,), ONLY_HOLDOUT),
-        test=Subset((test,)),
-        reference=Subset((train,)),
+        "test", Subset((train,), EXCLUDE_HOLDOUT), Subset((train,), ONLY_HOLDOUT), Subset((test,)), Subset((train,))
     )
 
 

@@ -1,13 +1,6 @@
-"""Per-sample test predictions of one evaluation round, and every score recomputed from them.
-
-What a head keeps per test sample depends on what its metric needs, so that the score, its
-bootstrap resamples and paired comparisons are all recomputed from these arrays alone:
-- ``clip`` (linear probe, kNN): ``targets`` and ``outputs`` (class scores, probabilities or values);
-- ``segments`` (frame probe): ``counts`` [N, 3, C], each clip's segment true/false positives and
-  false negatives per class (the frame activity thresholded and pooled as the metric pools it);
-- ``retrieval``: ``audio_rank`` per clip and ``text_rank`` with ``caption_clip`` per caption;
-- ``transcripts`` (ASR): ``edits`` and ``words`` per clip, plus ``reference``/``hypothesis`` texts.
-Samples are grouped by ``keys`` (the clip key; several crops of one clip share it) when resampled.
+"""Per-sample test predictions of one round (``clip``: targets and outputs; ``segments``: per-clip segment
+counts; ``retrieval``: ranks; ``transcripts``: word edits and texts), from which every score, bootstrap
+resample and paired comparison is recomputed; samples are grouped by clip ``keys`` when resampled.
 """
 
 from __future__ import annotations
@@ -65,8 +58,7 @@ class Predictions:
         return self.kind == CLIP and get_metric(self.metric).weighted is not None
 
     def copies_score(self, weights: np.ndarray) -> np.ndarray:
-        """The metric of weighted copies of these samples, per row of ``weights`` (``weights[r, i]`` copies of
-        sample i), all rows at once."""
+        """The metric of ``weights[r, i]`` copies of each sample i, per row r of ``weights``, all rows at once."""
         weighted = get_metric(self.metric).weighted if self.kind == CLIP else None
         if weighted is None:
             raise XaresError(f"{self.metric} ({self.kind}) cannot score weighted copies of its samples")
@@ -175,9 +167,7 @@ def load_predictions(path: Path) -> dict[str, Predictions]:
     if path.with_suffix(".jsonl").exists():
         for line in path.with_suffix(".jsonl").read_text().splitlines():
             entry = json.loads(line)
-            texts.setdefault(entry.pop("round"), []).append(
-                {"reference": entry["reference"], "hypothesis": entry["hypothesis"]}
-            )
+            texts.setdefault(entry["round"], []).append({name: entry[name] for name in ("reference", "hypothesis")})
     result = {}
     for name, arrays in rounds.items():
         kind, metric, keys = str(arrays.pop("kind")), str(arrays.pop("metric")), arrays.pop("keys")

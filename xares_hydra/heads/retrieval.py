@@ -1,14 +1,6 @@
-"""Audio-text retrieval head (Clotho): two small towers trained with a symmetric InfoNCE loss.
-
-Audio tower: LayerNorm + Linear(D, hidden) + GELU + Linear(hidden, E) on the clip's pooled embedding.
-Text tower: a trainable token embedding + Linear/GELU/Linear per token, averaged over the tokens.
-Both are L2-normalised and compared by cosine similarity scaled by a learnable temperature (init
-0.07), the way they are scored. Every (clip, caption) pair is a training sample; captions of the
-same clip in a batch count as positives, not as negatives. Score: recall@1 averaged over
-audio->text and text->audio (``xares_hydra.heads.metrics.retrieval_recall``).
-
-X-ARES trains on unnormalised dot products plus an embedding regulariser, with only the pair itself
-as positive, while scoring by cosine; ``x_ares_loss: true`` trains that way.
+"""Audio-text retrieval head (Clotho): an audio and a text tower trained with a symmetric InfoNCE loss on
+cosine similarity (captions of one clip are all positives), scored by recall@1 both ways. X-ARES trains on
+unnormalised dot products plus an embedding regulariser, one positive per pair: ``x_ares_loss: true``.
 """
 
 from __future__ import annotations
@@ -19,16 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
 
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import LabelError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.adam import Adam
 from xares_hydra.heads.linear_probe import build_probe
 from xares_hydra.heads.metrics import recall_from_ranks, retrieval_ranks
 from xares_hydra.heads.predictions import RETRIEVAL, Predictions
 from xares_hydra.heads.text import Tokenizer, load_tokenizer
-from xares_hydra.heads.training import fit, head_arguments, named_splits, seeded, shuffled_batches, step
+from xares_hydra.heads.training import fit, head_arguments, named_splits, seeded, shuffled_batches
 
 MAX_LOGIT_SCALE = math.log(100.0)
 
@@ -99,23 +91,14 @@ class CaptionedClips:
         caption_clip = np.array([row for row in range(len(clip_keys)) for _ in captions[row]], dtype=np.int64)
         ids = tokenizer([text for row in range(len(clip_keys)) for text in captions[row]])
         token_ids, token_mask = pad_token_ids(ids, tokenizer.pad_id)
-        return cls(
-            torch.tensor(audio, dtype=torch.float32, device=device),
-            token_ids.to(device),
-            token_mask.to(device),
-            caption_clip,
-            clip_keys,
-        )
+        audio_vectors = torch.tensor(audio, dtype=torch.float32, device=device)
+        return cls(audio_vectors, token_ids.to(device), token_mask.to(device), caption_clip, clip_keys)
 
 
 def pad_token_ids(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    longest = max(1, *(len(row) for row in ids))
-    token_ids = torch.full((len(ids), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), longest), dtype=torch.float32)
-    for row, sequence in enumerate(ids):
-        token_ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-        mask[row, : len(sequence)] = 1.0
-    return token_ids, mask
+    rows = [torch.tensor(row, dtype=torch.long) for row in ids]
+    token_ids = pad_sequence(rows, batch_first=True, padding_value=pad_id)
+    return token_ids, (torch.arange(token_ids.shape[1]) < torch.tensor([len(row) for row in rows])[:, None]).float()
 
 
 def contrastive_loss(
@@ -145,12 +128,8 @@ def contrastive_loss(
 def similarity(model: RetrievalModel, clips: CaptionedClips, chunk: int = 4096) -> np.ndarray:
     """Cosine similarity [clips, captions]."""
     audio = torch.cat([model.embed_audio(part) for part in clips.audio.split(chunk)])
-    text = torch.cat(
-        [
-            model.embed_text(ids, mask)
-            for ids, mask in zip(clips.token_ids.split(chunk), clips.token_mask.split(chunk), strict=True)
-        ]
-    )
+    parts = zip(clips.token_ids.split(chunk), clips.token_mask.split(chunk), strict=True)
+    text = torch.cat([model.embed_text(ids, mask) for ids, mask in parts])
     return (audio @ text.T).float().cpu().numpy()
 
 
@@ -167,16 +146,14 @@ def retrieval(data: RoundData, context: HeadContext) -> RoundScore:
     model = seeded(settings.seed, lambda: RetrievalModel(data.train.dim, tokenizer.vocab_size, args), device)
     train = splits["train"]
 
-    def train_epoch(optimizer: Adam, generator: torch.Generator) -> float:
-        batches = shuffled_batches(len(train.caption_clip), settings.batch_size, generator)
-        x_ares = args.x_ares_loss or bool(context.compat.get("xares_retrieval_loss"))
-        losses = [step(optimizer, contrastive_loss(model, train, captions, x_ares)) for captions in batches]
-        return float(np.mean(losses))
-
-    def score(split: CaptionedClips) -> float:
-        return context.metric(split.caption_clip, similarity(model, split))
-
-    history = fit(model, context, train_epoch, lambda: score(splits["valid"]))
+    x_ares = args.x_ares_loss or bool(context.compat.get("xares_retrieval_loss"))
+    history = fit(
+        model,
+        context,
+        lambda generator: shuffled_batches(len(train.caption_clip), settings.batch_size, generator),
+        lambda captions: contrastive_loss(model, train, captions, x_ares),
+        lambda: context.metric(splits["valid"].caption_clip, similarity(model, splits["valid"])),
+    )
     test = splits["test"]
     audio_rank, text_rank = retrieval_ranks(similarity(model, test), test.caption_clip)
     recalls = {f"test_r{k}": recall_from_ranks(audio_rank, text_rank, k) for k in (5, 10)}

@@ -1,8 +1,5 @@
-"""Tokenizers for the text-side heads: caption token ids for retrieval, a word-level tokenizer for a demo LM.
-
-``builtin`` needs no download: lower-cased words hashed into a fixed vocabulary. Any other name is a
-Hugging Face tokenizer (``bert-base-uncased`` for X-ARES parity), loaded from the local cache or a
-local directory only, unless downloads are allowed explicitly.
+"""Tokenizers for the text-side heads: ``builtin`` hashes lower-cased words (no download); any other name is
+a Hugging Face tokenizer, loaded offline unless allowed; a word-level tokenizer for the demo LM.
 """
 
 from __future__ import annotations
@@ -13,23 +10,13 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
 from xares_hydra.errors import ConfigError, DataUnavailable
 
 BUILTIN = "builtin"
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*|[^\sa-z0-9]")
 PAD, UNK, EOS, SEPARATOR = "<pad>", "<unk>", "<|endoftext|>", "<|vision_end|>"
-
-
-class Tokenizer(Protocol):
-    @property
-    def vocab_size(self) -> int: ...
-
-    @property
-    def pad_id(self) -> int: ...
-
-    def __call__(self, texts: Sequence[str]) -> list[list[int]]: ...
 
 
 def words(text: str) -> list[str]:
@@ -48,11 +35,10 @@ class HashingTokenizer:
         if self.vocab_size < 2:
             raise ConfigError(f"task.head_args.vocab_size={self.vocab_size}; the builtin tokenizer needs at least 2")
 
-    def token_id(self, word: str) -> int:
-        return 1 + zlib.crc32(word.encode("utf-8")) % (self.vocab_size - 1)
-
     def __call__(self, texts: Sequence[str]) -> list[list[int]]:
-        return [[self.token_id(word) for word in words(text)] for text in texts]
+        return [
+            [1 + zlib.crc32(word.encode("utf-8")) % (self.vocab_size - 1) for word in words(text)] for text in texts
+        ]
 
 
 class PretrainedTokenizer:
@@ -65,6 +51,9 @@ class PretrainedTokenizer:
 
     def __call__(self, texts: Sequence[str]) -> list[list[int]]:
         return [list(ids) for ids in self.tokenizer(list(texts))["input_ids"]]
+
+
+Tokenizer = HashingTokenizer | PretrainedTokenizer
 
 
 def transformers_module() -> ModuleType:

@@ -1,9 +1,5 @@
-"""What every trained head shares: its task arguments, the epoch loop with the cosine schedule and
-best-validation-epoch selection, and seeded batch orders.
-
-The loop is X-ARES's: Adam (``heads/adam.py``: the arithmetic of ``torch.optim.Adam``), learning rate set
-per epoch on a cosine from ``lr`` to ``decay_fraction * lr``, the validation metric after every epoch, the
-best epoch's weights restored.
+"""What every trained head shares: its task arguments, X-ARES's epoch loop (Adam, cosine decay per epoch,
+the best validation epoch's weights restored) and seeded batch orders.
 """
 
 from __future__ import annotations
@@ -11,7 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +25,7 @@ if TYPE_CHECKING:
 
 Args = TypeVar("Args", bound="DataclassInstance")
 Model = TypeVar("Model", bound=torch.nn.Module)
+Batch = TypeVar("Batch")
 
 
 def cosine_lr(epoch: int, epochs: int, lr: float, decay_fraction: float) -> float:
@@ -65,14 +62,12 @@ class TrainingHistory:
 def fit(
     trainable: torch.nn.Module,
     context: HeadContext,
-    train_epoch: Callable[[Adam, torch.Generator], float],
+    batches: Callable[[torch.Generator], Iterable[Batch]],
+    loss: Callable[[Batch], torch.Tensor],
     validate: Callable[[], float],
 ) -> TrainingHistory:
-    """Train ``trainable``'s parameters for the configured epochs and leave the best epoch's weights in it.
-
-    ``train_epoch`` runs one pass over the training data (shuffling with the generator it is given)
-    and returns its mean loss; ``validate`` returns the validation metric.
-    """
+    """Train ``trainable``'s parameters for the configured epochs and leave the best epoch's weights in it:
+    each epoch one step per ``loss`` of the ``batches`` (shuffled with the generator), then ``validate``."""
     settings = context.settings
     parameters = [parameter for parameter in trainable.parameters() if parameter.requires_grad]
     optimizer = Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -82,7 +77,7 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(epoch, settings.epochs, settings.lr, settings.decay_fraction)
         trainable.train()
-        history.loss_history.append(float(train_epoch(optimizer, shuffle)))
+        history.loss_history.append(float(np.mean([step(optimizer, loss(batch)) for batch in batches(shuffle)])))
         trainable.eval()
         with torch.no_grad():
             score = float(validate())
@@ -108,9 +103,10 @@ def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> lis
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generator | None = None) -> list[np.ndarray]:
-    """Batches of similar length (sorted by length, ties by position); in a seeded random order if a
-    generator is given, else shortest first."""
-    order = np.argsort(np.asarray(lengths), kind="stable")
+    """Batches of the clips with frames, of similar length (sorted by length, ties by position); in a seeded
+    random order if a generator is given, else shortest first."""
+    usable = np.flatnonzero(lengths > 0)
+    order = usable[np.argsort(lengths[usable], kind="stable")]
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
     if generator is None:
         return batches
@@ -125,8 +121,7 @@ def require_frames(data: RoundData, context: HeadContext) -> None:
     """Frame-reading heads need frame embeddings in every split (``encode.keep_frames``)."""
     for name, subset in named_splits(data):
         if not subset.has_frames:
-            if context.settings.layer is not None:
-                layer = context.settings.layer
+            if (layer := context.settings.layer) is not None:
                 raise ConfigError(
                     f"task {context.task.name}: no frames of hidden layer {layer} are cached; frames are kept only "
                     f"for encode.frame_layers: encode once with encode.layers=all encode.frame_layers=[{layer}] "

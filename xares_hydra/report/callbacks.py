@@ -1,8 +1,4 @@
-"""Hydra callbacks: a log line per job start and end, and one report for a whole sweep.
-
-Both work with every launcher (basic, joblib, submitit): ``on_job_*`` run inside the job's
-process, ``on_multirun_end`` in the process that launched the sweep, after the last job.
-"""
+"""Hydra callbacks: a log line per job start and end (in the job), one report per sweep (in the launcher)."""
 
 from __future__ import annotations
 
@@ -49,9 +45,7 @@ class SweepChecks(Callback):
 
 
 class SweepSummary(Callback):
-    """Prints and writes the sweep's summary, leaderboard and (for head searches) trial selection,
-    failed jobs included. The last line counts the jobs by status; the sweep exits non-zero when no
-    job succeeded or any failed or was unavailable (``skipped``, e.g. private data not present, does not count)."""
+    """Prints and writes the sweep's reports; exits non-zero when no job succeeded or any failed or was unavailable."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -59,8 +53,7 @@ class SweepSummary(Callback):
         if not records:
             log.error("No result records under %s", sweep_dir)
             sys.exit(1)
-        report = config.report  # the root schema gives every run its report settings
-        statistics = StatisticsSettings(int(report.resamples), int(report.seed), float(report.confidence))
+        statistics = StatisticsSettings(**config.report)
         for path in write_reports(records, sweep_dir, title=f"xares sweep {sweep_dir}", statistics=statistics):
             log.info("Wrote %s", path)
         counts = Counter(record["status"] for record in records)
@@ -72,10 +65,7 @@ class SweepSummary(Callback):
 
 
 class JobProgress(Callback):
-    """One log line when a job starts and one when it ends (task, encoder, status, stage times).
-
-    In a sweep the lines also go to ``<sweep dir>/progress.log``, one file for all jobs wherever they
-    run (``tail -f`` it while SLURM runs the jobs elsewhere)."""
+    """A log line per job start and end; in a sweep also appended to ``<sweep dir>/progress.log`` (one for all jobs)."""
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._report(config, f"started: {_job_title(config)}")

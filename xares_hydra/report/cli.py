@@ -1,10 +1,4 @@
-"""``xares-report DIR``: rebuild the summary, leaderboard, head-search selection and diagnostics from result
-records and the per-sample predictions next to them; ``--compare A B`` tests encoder A against B per task.
-
-DIR is a sweep folder (``outputs/multirun/<date>/<time>``) or a results folder
-(``<results_root>``, holding ``<encoder>/<task>/*.json`` from every run); nothing is run. The sweep
-callback writes the same files into the sweep folder at the end of each multirun.
-"""
+"""``xares-report DIR``: every report rebuilt from the result records under DIR; ``--compare A B`` tests A against B."""
 
 from __future__ import annotations
 
@@ -60,24 +54,14 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="only compare two columns task by task (e.g. mel noise, or 'mel[lr=0.001]' noise)",
     )
     defaults = StatisticsSettings()
-    parser.add_argument(
-        "--resamples",
-        type=int,
-        default=defaults.resamples,
-        help=f"bootstrap and permutation resamples (0: no intervals or tests; default {defaults.resamples})",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=defaults.seed, help=f"seed of the resampling (default {defaults.seed})"
-    )
-    parser.add_argument(
-        "--confidence", type=float, default=defaults.confidence, help=f"interval level (default {defaults.confidence})"
-    )
-    parser.add_argument(
-        "--alpha",
-        type=float,
-        default=defaults.alpha,
-        help=f"significance level of the tests (default {defaults.alpha})",
-    )
+    for name, kind, text in (
+        ("resamples", int, "bootstrap and permutation resamples (0: no intervals or tests; default {})"),
+        ("seed", int, "seed of the resampling (default {})"),
+        ("confidence", float, "interval level (default {})"),
+        ("alpha", float, "significance level of the tests (default {})"),
+    ):
+        default = getattr(defaults, name)
+        parser.add_argument(f"--{name}", type=kind, default=default, help=text.format(default))
     return parser.parse_args(argv)  # fmt: skip
 
 
@@ -125,9 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def write_redacted_records(
     records: list[dict[str, Any]], folder: Path, out: Path
 ) -> tuple[list[dict[str, Any]], list[Path]]:
-    """Each record read from a file under ``folder``, redacted, to the same relative place under ``out``, with
-    its prediction files (clip keys and outputs only, nothing to redact). Returns the redacted records, each
-    with its new path, and the files written."""
+    """Each record under ``folder`` redacted to the same place under ``out``, with its prediction files (nothing
+    to redact in them); the redacted records (with their new paths) and the files written."""
     redacted, written = [], []
     for record in records:
         copy = redact_record({key: value for key, value in record.items() if key != "path"})

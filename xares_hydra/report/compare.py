@@ -1,12 +1,4 @@
-"""``xares-report DIR --compare A B``: encoder A against encoder B, task by task, on the same test clips.
-
-A and B are column selectors: a column label as the leaderboard prints it (``mel [lr=0.01]``),
-an encoder name (``mel``: its one column) or an encoder with settings, ``mel[lr=0.001]`` or
-``mel[head.lr=0.001,head.epochs=5]`` (each setting must be among the column label's settings). Per task
-and head: the difference A - B (in the metric's units; for lower-is-better metrics a negative
-difference favours A), its paired bootstrap interval, the permutation test's p-value and the
-Holm-adjusted p over the tasks; ``*`` marks the tasks where the adjusted p is below alpha.
-"""
+"""``xares-report DIR --compare A B``: column A against column B per task: paired interval, p and Holm-adjusted p."""
 
 from __future__ import annotations
 
@@ -18,14 +10,13 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path
+from xares_hydra.atomic import write_text
 from xares_hydra.errors import ConfigError
 from xares_hydra.report.diagnostics import file_part
 from xares_hydra.report.identity import column_labels
-from xares_hydra.report.leaderboard import Column, StatisticsSettings, column_of
-from xares_hydra.report.record import predictions_of
+from xares_hydra.report.leaderboard import Column, StatisticsSettings, column_of, runs_of, seeded
 from xares_hydra.report.statistics import Comparison, NotComparable, holm, paired_test
-from xares_hydra.report.summary import HEAD_SLOTS, by_seed, latest_scored
+from xares_hydra.report.summary import HEAD_SLOTS, latest_scored
 from xares_hydra.report.table import markdown_table, rich_table
 
 SIGNIFICANT_MARK = "*"
@@ -80,11 +71,9 @@ def compare(
     a, b = select_column(columns, selector_a), select_column(columns, selector_b)
     comparisons = []
     for slot in HEAD_SLOTS:
-        found = []
+        members, found = seeded(scored, slot, labels), []
         for task in sorted({record["task"]["name"] for record in scored}):
-            side_a = _seeds(scored, task, a, labels, slot)
-            side_b = _seeds(scored, task, b, labels, slot)
-            if side_a and side_b:
+            if (side_a := members.get((task, a))) and (side_b := members.get((task, b))):
                 found.append(_compare_task(slot, task, side_a, side_b, statistics))
         tested = {item.task: item.result.p_value for item in found if item.result is not None}
         adjusted = dict(zip(tested, holm(list(tested.values()))))
@@ -92,23 +81,13 @@ def compare(
     return a, b, comparisons
 
 
-def _seeds(
-    scored: list[dict[str, Any]], task: str, column: Column, labels: dict[str, str], slot: str
-) -> list[dict[str, Any]]:
-    members = [
-        r for r in scored if r["task"]["name"] == task and column_of(r, labels) == column and slot in r["scores"]
-    ]
-    return [group[-1] for group in by_seed(members, slot)] if members else []
-
-
 def _compare_task(
     slot: str, task: str, side_a: list[dict[str, Any]], side_b: list[dict[str, Any]], statistics: StatisticsSettings
 ) -> TaskComparison:
     info = side_a[0]["task"]
-    runs_a = [run for record in side_a if (run := predictions_of(record, slot))]
-    runs_b = [run for record in side_b if (run := predictions_of(record, slot))]
+    runs_a, runs_b = runs_of(side_a, slot), runs_of(side_b, slot)
     result = None
-    if len(runs_a) == len(side_a) and len(runs_b) == len(side_b):
+    if runs_a and runs_b:
         try:
             result = paired_test(runs_a, runs_b, statistics.resamples, statistics.seed, statistics.confidence)
         except NotComparable:
@@ -168,6 +147,5 @@ def write_comparison(
     a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings, folder: Path
 ) -> Path:
     path = folder / f"compare-{file_part(a.label)}-vs-{file_part(b.label)}.md"
-    with atomic_path(path) as partial:
-        partial.write_text(comparison_markdown(a, b, comparisons, statistics))
+    write_text(path, comparison_markdown(a, b, comparisons, statistics))
     return path

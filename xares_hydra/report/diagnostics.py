@@ -1,8 +1,4 @@
-"""Where an encoder fails and how its heads trained: confusion matrices, worst classes, training curves.
-
-Built from result records and the per-sample predictions next to them; written under
-``<report folder>/figures/`` plus ``classes.md``. One record per (task, column): the lowest seed.
-"""
+"""Confusion matrices, worst classes and training curves, one record per (task, column): the lowest seed."""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from xares_hydra.atomic import atomic_path
+from xares_hydra.atomic import atomic_path, write_text
 from xares_hydra.heads.predictions import CLIP, pool
 from xares_hydra.report.identity import column_labels
 from xares_hydra.report.leaderboard import column_of
@@ -158,8 +154,7 @@ def write_diagnostics(records: list[dict[str, Any]], folder: Path) -> list[Path]
         path = figures / f"curves-{file_part(task)}.png"
         if plot_curves(task, members, path):
             written.append(path)
-    with atomic_path(folder / "classes.md") as partial:
-        partial.write_text(classes_markdown(chosen))
+    write_text(folder / "classes.md", classes_markdown(chosen))
     return [*written, folder / "classes.md"]
 
 

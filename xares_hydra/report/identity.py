@@ -1,16 +1,4 @@
-"""What a result record is the result of, from its resolved settings (never from how overrides were typed).
-
-- ``setting_of``: what makes a report column: the encoder (name and identity: config, weights and
-  code, without the task-derived crop length), the mode, the embedding switches, and the head
-  settings, each head value that equals the task's own default (``head.lr`` vs
-  ``task.learning_rate``) written as that default, numbers normalised (``0.01 == 1e-2``);
-  task values the run changed (``task.epochs=3``) count as the head values they feed;
-- ``column_key``: a hash of ``setting_of``: records that differ only in seed or device share it;
-- ``record_identity``: the full identity, the record's file name: the column key plus the task,
-  its version and resolved config, the encoder's per-task fingerprint, the seed and the device
-  type (``cuda:0`` and ``cuda:1`` are one);
-- ``column_labels``: short human labels from the differences between the columns shown.
-"""
+"""What a result record is the result of, from its resolved settings (never from how overrides were typed)."""
 
 from __future__ import annotations
 
@@ -24,6 +12,12 @@ from xares_hydra.heads import TASK_DEFAULTS
 TASK_DEFAULT = "task default"
 # head values that are not settings: the seed is aggregated over, the device does not change a score's meaning
 _NOT_SETTINGS = ("seed", "device", "name")
+
+DEFAULT_MODE = "default"  # also the mode of records written before modes existed
+
+
+def mode_of(record: dict[str, Any]) -> str:
+    return record.get("mode", DEFAULT_MODE)
 
 
 def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[str, Any]:
@@ -47,7 +41,7 @@ def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[
     return {
         "encoder": record["encoder"]["name"],
         "encoder_identity": record["encoder"].get("identity"),
-        "mode": record.get("mode", "default"),
+        "mode": mode_of(record),
         "embedding": {key: normalised(compat[key]) for key in ("pad_short_crops", "pad_batches") if key in compat}
         | {"autocast": (config.get("encode") or {}).get("autocast")},
         "head": head,

@@ -1,10 +1,4 @@
-"""The layer-wise report: score per hidden layer for each task (one line per encoder), beside it the
-score of the learned weighted sum (``head.layer=weighted``) and its layer weights.
-
-Built from result records only (those with ``head.layer`` set), after a sweep such as
-``xares -m 'head.layer=range(0,13)' task=... encoder=...`` and ``head.layer=weighted``; written as ``layers.md``,
-``layers.csv``, ``layers.json`` and ``layers.png``.
-"""
+"""The layer-wise report: score per hidden layer and of the learned weighted sum (``head.layer``), per task."""
 
 from __future__ import annotations
 
@@ -18,9 +12,9 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import atomic_path, write_json, write_text
 from xares_hydra.encode.cache import WEIGHTED
-from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
 from xares_hydra.report.summary import format_score, latest_scored
 from xares_hydra.report.table import markdown_table, rich_table
 
@@ -43,7 +37,7 @@ class LayerCurve:
 
     @property
     def label(self) -> str:
-        return self.encoder if self.mode == "default" else f"{self.encoder} ({self.mode} mode)"
+        return self.encoder if self.mode == DEFAULT_MODE else f"{self.encoder} ({self.mode} mode)"
 
 
 def layer_curves(records: list[dict[str, Any]]) -> list[LayerCurve]:
@@ -56,7 +50,7 @@ def layer_curves(records: list[dict[str, Any]]) -> list[LayerCurve]:
         if score is None:
             continue
         encoder = labels[column_key(record, leave_out=("layer",))]
-        key = (record["task"]["name"], encoder, record.get("mode", "default"))
+        key = (record["task"]["name"], encoder, mode_of(record))
         task_label = record["task"].get("formal_name") or record["task"]["name"]
         curve = curves.setdefault(key, LayerCurve(key[0], task_label, encoder, key[2]))
         if layer == WEIGHTED:
@@ -82,10 +76,6 @@ def _count_from_the_start(curve: LayerCurve) -> None:
     curve.scores = dict(sorted({layer % count: score for layer, score in curve.scores.items()}.items()))
 
 
-# ---------------------------------------------------------------------------------------------
-# Files and console
-
-
 def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
     """``layers.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record has a layer."""
     if not curves:
@@ -93,8 +83,7 @@ def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
     stem = folder / LAYERS_STEM
     paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json"), stem.with_suffix(".png")]
     for path, text in zip(paths[:2], (layers_markdown(curves), layers_csv(curves))):
-        with atomic_path(path) as partial:
-            partial.write_text(text)
+        write_text(path, text)
     write_json(paths[2], {"slot": LAYER_SLOT, "curves": [asdict(curve) for curve in curves]})
     plot_layers(curves, paths[3])
     return paths

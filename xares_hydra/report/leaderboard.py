@@ -1,23 +1,4 @@
-"""The leaderboard: tasks as rows, encoders as columns, shaped like the X-ARES README tables.
-
-Built from result records only, of one sweep folder or of a results folder
-(``<results_root>/<encoder>/<task>/*.json``) gathered across many runs and encoders:
-- one table per head (MLP, kNN) and one leaderboard per mode: default and X-ARES-compat records
-  are never mixed in one column;
-- one column per encoder and resolved setting (``identity.column_key``), labelled by what differs
-  between the columns shown (``mel``, ``mel [lr=0.01]``); of several scored records for the same
-  task and column the newest wins;
-- rows in the X-ARES README order under its task names, other tasks after them;
-- records that differ only in the seed share a column: a cell is the mean over its seeds, ``±`` the
-  standard deviation over the seeds (one seed: over the folds of a k-fold task);
-- ``[low, high]``: the bootstrap confidence interval over test clips (``report/statistics.py``), from
-  the per-sample predictions next to the records; the row's best is bold, and ``≈`` marks the cells not
-  significantly worse than it (paired permutation test, Holm-corrected over the row);
-- weighted averages over the public and over all tasks of the cells, with their intervals, and the
-  number of tasks each covers;
-- the published X-ARES numbers (``published``) as extra columns marked ``(published)``.
-Written as Markdown, CSV, JSON, a PNG bar chart (matplotlib, Agg canvas) and, on request, LaTeX.
-"""
+"""The leaderboard: tasks as rows, a column per encoder and setting, one table per head, as the X-ARES README."""
 
 from __future__ import annotations
 
@@ -33,9 +14,9 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import atomic_path, write_json, write_text
 from xares_hydra.errors import Status
-from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
     OFFLINE_MARK,
@@ -175,12 +156,12 @@ class Leaderboard:
 
 def build_leaderboard(
     records: list[dict[str, Any]],
-    mode: str = "default",
+    mode: str = DEFAULT_MODE,
     published: bool = True,
     statistics: StatisticsSettings | None = None,
 ) -> Leaderboard:
     """The leaderboard of one mode from result records (oldest first, as ``load_records`` returns them)."""
-    in_mode = [record for record in records if record.get("mode", "default") == mode and "schema" in record]
+    in_mode = [record for record in records if mode_of(record) == mode and "schema" in record]
     scored = latest_scored(in_mode)
     tasks = _task_rows(in_mode)
     labels = column_labels(in_mode)
@@ -198,7 +179,7 @@ def build_leaderboard(
 
 
 def modes_of(records: list[dict[str, Any]]) -> list[str]:
-    return sorted({record.get("mode", "default") for record in records})
+    return sorted({mode_of(record) for record in records})
 
 
 def column_of(record: dict[str, Any], labels: dict[str, str]) -> Column:
@@ -241,13 +222,9 @@ def _head_table(
     statistics: StatisticsSettings,
 ) -> HeadTable:
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores."""
-    members: dict[tuple[str, Column], list[dict[str, Any]]] = {}
-    for record in scored:
-        if slot in record["scores"]:
-            members.setdefault((record["task"]["name"], column_of(record, labels)), []).append(record)
+    members = seeded(scored, slot, labels)
     cells, runs, resampled = {}, {}, {}
-    for (task, column), records in members.items():
-        seeds = [group[-1] for group in by_seed(records, slot)]
+    for (task, column), seeds in members.items():
         cells[task, column.label], runs[task, column.label] = _cell(seeds, slot)
         if statistics.resamples and runs[task, column.label]:
             resampled[task, column.label] = _resampled(runs[task, column.label], statistics)
@@ -268,6 +245,23 @@ def _head_table(
     return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha)
 
 
+def seeded(
+    scored: list[dict[str, Any]], slot: str, labels: dict[str, str]
+) -> dict[tuple[str, Column], list[dict[str, Any]]]:
+    """Per (task, column): the newest record of each seed with a ``slot`` score, in seed order."""
+    members: dict[tuple[str, Column], list[dict[str, Any]]] = {}
+    for record in scored:
+        if slot in record["scores"]:
+            members.setdefault((record["task"]["name"], column_of(record, labels)), []).append(record)
+    return {key: [group[-1] for group in by_seed(records, slot)] for key, records in members.items()}
+
+
+def runs_of(seeds: list[dict[str, Any]], slot: str) -> list[Run]:
+    """Every seed's per-sample predictions; none when any seed lacks them."""
+    runs = [predictions_of(record, slot) for record in seeds]
+    return [run for run in runs if run is not None] if all(run is not None for run in runs) else []
+
+
 def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
     """The mean over seeds (std over seeds, or over folds for one seed of a k-fold task) and its runs."""
     scores = [record["scores"][slot]["score"] for record in seeds]
@@ -276,9 +270,7 @@ def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
         std = float(np.std(scores))
     else:
         std = seeds[0]["scores"][slot].get("std") if seeds[0]["task"].get("kfold") else None
-    runs = [predictions_of(record, slot) for record in seeds]
-    complete: list[Run] = [run for run in runs if run is not None] if all(run is not None for run in runs) else []
-    return Cell(float(np.mean(scores)), std, seeds=len(seeds)), complete
+    return Cell(float(np.mean(scores)), std, seeds=len(seeds)), runs_of(seeds, slot)
 
 
 def _resampled(runs: list[Run], statistics: StatisticsSettings) -> np.ndarray | None:
@@ -377,10 +369,6 @@ def _not_scored(
     return list(missing.values())
 
 
-# ---------------------------------------------------------------------------------------------
-# Markdown, CSV, JSON
-
-
 def leaderboard_markdown(board: Leaderboard) -> str:
     lines = [f"# xares-hydra leaderboard ({board.mode} mode)", ""]
     for table in board.tables:
@@ -475,7 +463,7 @@ def _notes(board: Leaderboard) -> list[str]:
                 f"{OFFLINE_MARK}: the published number needs a Hugging Face download besides the encoder's weights, "
                 f"which an offline machine must be given as local files: {needs}."
             )
-        if board.mode == "default":
+        if board.mode == DEFAULT_MODE:
             notes.append(
                 "Default mode corrects X-ARES defects (README, 'Comparing with published X-ARES numbers'); for a "
                 "like-for-like comparison with the published columns run with compat=xares (xares-report --mode xares)."
@@ -549,29 +537,21 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
 
 
 def leaderboard_stem(mode: str) -> str:
-    return "leaderboard" if mode == "default" else f"leaderboard-{mode}"
+    return "leaderboard" if mode == DEFAULT_MODE else f"leaderboard-{mode}"
 
 
 def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> list[Path]:
     """``<stem>.md``, ``.csv``, ``.json``, when any score exists ``.png``, and with ``latex`` ``.tex`` in ``folder``."""
     stem = folder / leaderboard_stem(board.mode)
-    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json")]
-    texts = [leaderboard_markdown(board), leaderboard_csv(board)]
-    if latex:
-        paths.insert(2, stem.with_suffix(".tex"))
-        texts.append(leaderboard_latex(board))
-    for path, text in zip([path for path in paths if path.suffix != ".json"], texts):
-        with atomic_path(path) as partial:
-            partial.write_text(text)
-    write_json(stem.with_suffix(".json"), leaderboard_dict(board))
-    figure = stem.with_suffix(".png")
-    if plot_leaderboard(board, figure):
-        paths.append(figure)
+    renderers = [leaderboard_markdown, leaderboard_csv, *([leaderboard_latex] if latex else [])]
+    paths = [stem.with_suffix(suffix) for suffix in (".md", ".csv", ".tex")[: len(renderers)]]
+    for path, render in zip(paths, renderers):
+        write_text(path, render(board))
+    paths.append(stem.with_suffix(".json"))
+    write_json(paths[-1], leaderboard_dict(board))
+    if plot_leaderboard(board, stem.with_suffix(".png")):
+        paths.append(stem.with_suffix(".png"))
     return paths
-
-
-# ---------------------------------------------------------------------------------------------
-# Console and figure
 
 
 def leaderboard_tables(board: Leaderboard) -> list[Table]:
@@ -585,9 +565,7 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
 
 
 def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
-    """Per-task horizontal bars with their intervals as error bars, one panel per head, each task's chance
-    level as a dotted line and the weighted average (all tasks) as its own bar; a colour per column,
-    published columns hatched. False if nothing to plot."""
+    """Per head a panel of per-task bars (intervals as error bars, chance dotted) and the average; False if empty."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -659,10 +637,6 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
         axes.set_xlim(0.0, 1.0)
     axes.set_xlabel("score (error bars: confidence interval; dotted: chance level)")
     axes.grid(axis="x", alpha=0.3)
-
-
-# ---------------------------------------------------------------------------------------------
-# LaTeX
 
 
 def leaderboard_latex(board: Leaderboard) -> str:

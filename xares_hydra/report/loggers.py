@@ -1,9 +1,4 @@
-"""Experiment loggers (the ``logger`` config group): each run's per-epoch validation metric and training
-loss of every trained head, and its final scores, sent to CSV, TensorBoard, MLflow or W&B.
-
-Loggers read the finished result record (``valid_history`` and ``train_loss_history`` of every evaluation
-round), so what they show is exactly what the record holds. Each backend is an optional extra except CSV.
-"""
+"""Experiment loggers (``logger`` group): a finished record's histories and scores to CSV, TensorBoard, MLflow, W&B."""
 
 from __future__ import annotations
 
@@ -16,7 +11,7 @@ from typing import Any
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.encoders._optional import require
-from xares_hydra.report.identity import column_key
+from xares_hydra.report.identity import column_key, mode_of
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +37,7 @@ def run_params(record: dict[str, Any]) -> dict[str, Any]:
         "task_version": record["task"].get("version"),
         "encoder": record["encoder"]["name"],
         "encoder_fingerprint": record["encoder"].get("fingerprint"),
-        "mode": record.get("mode", "default"),
+        "mode": mode_of(record),
     }
     params.update({f"head.{key}": value for key, value in record.get("head", {}).items()})
     return params

@@ -1,11 +1,6 @@
 """The published X-ARES baseline numbers, copied from the X-ARES README ("Baseline Results").
 
-Tasks are listed in the README's row order under the README's names. Every number is the README's
-main (current) number except LibriSpeech-100h: there the README prints two per encoder, the current
-one and the X-ARES v0.1.3 one in parentheses. The v0.1.3 number is the comparable one for
-xares-hydra, whose task settings are X-ARES 0.1.3's (its ``xares/task`` definitions), so it is the
-``score`` of that cell; the current number is kept for display (``as_printed``). The weighted
-averages are the README's printed values (X-ARES computed them with the current LibriSpeech numbers).
+LibriSpeech-100h: ``score`` is the comparable X-ARES v0.1.3 number, the README's current one is kept for display.
 """
 
 from __future__ import annotations
@@ -57,8 +52,7 @@ _README_AVERAGES = {
     ("knn", "all"): "0.683 0.469 0.475 0.455",
 }
 
-# Published numbers that need a Hugging Face download besides the encoder's weights (X-ARES's runs fetched it
-# from the hub). Offline it must be given as local files; the offline stand-ins give scores that do not compare.
+# published numbers that need a Hugging Face download besides the encoder's weights (offline: local files)
 OFFLINE_MARK = "†"
 OFFLINE_NEEDS = {
     "clotho": "the bert-base-uncased tokenizer (the offline task.head_args.tokenizer=builtin does not compare)",

@@ -1,14 +1,4 @@
-"""The result record: one JSON per (task, encoder, head settings). Reports read only these.
-
-Written twice: into the Hydra job's output folder (``result.json``) and into the results folder
-as ``<results_root>/<encoder>/<task>/<mode>-<identity hash>.json`` (``identity.record_identity``:
-resolved settings, encoder fingerprint, task version, seed, device type) so runs accumulate across
-sweeps, a different setting never replaces another's record, and a leaderboard can be rebuilt
-without running anything. Each head's per-sample test predictions go next to both copies as
-``<mode>-<identity hash>.<slot>.npz`` (named in ``scores.<slot>.predictions``). The fields are
-written and read through ``Record``, whose JSON Schema ``record_schema()`` gives
-(``python -m xares_hydra.report.record`` prints it).
-"""
+"""The result record (one JSON per task, encoder and setting), written and read through ``Record``."""
 
 from __future__ import annotations
 
@@ -32,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from xares_hydra.atomic import BYTES_TO_WRITE, read_json, write_json
 from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.heads.predictions import Predictions, load_predictions, predictions_file, save_predictions
-from xares_hydra.report.identity import record_identity
+from xares_hydra.report.identity import DEFAULT_MODE, record_identity
 from xares_hydra.report.redact import redact_record
 
 log = logging.getLogger("xares")
@@ -204,7 +194,7 @@ class Record(BaseModel):
     task: TaskInfo
     encoder: EncoderInfo = EncoderInfo.model_validate({"name": "?"})
     mode: str = Field(
-        "default", description="default: defects of X-ARES corrected; xares: compat=xares, X-ARES 0.1.3 behaviour."
+        DEFAULT_MODE, description="default: defects of X-ARES corrected; xares: compat=xares, X-ARES 0.1.3 behaviour."
     )
     device: str | None = Field(
         None, description="Device type the heads ran on (cpu, cuda); part of the record identity."
@@ -252,7 +242,6 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
-    # torch threads the job ran with (cores / parallel jobs under the joblib launcher)
     threads: int | None = None
     redact: bool = False  # write it shareable (``record.redact``): see report/redact.py
     written: dict[str, Any] | None = field(default=None, repr=False)
@@ -327,9 +316,7 @@ def predictions_of(record: dict[str, Any], slot: str) -> dict[str, Predictions] 
 
 
 def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
-    """Every result record below ``folder`` (a sweep folder or a results folder), oldest first.
-
-    Files that cannot be read or parsed are appended to ``unreadable`` as "path: reason"."""
+    """Every result record below ``folder``, oldest first; files that cannot be read go to ``unreadable``."""
     records = []
     for path in sorted(folder.rglob("*.json")):
         try:
@@ -372,13 +359,8 @@ class StageClock:
 
 @contextmanager
 def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | None) -> Iterator[StageClock]:
-    """Bookkeeping around a run's stages: times them, turns errors into the record's status, writes it.
-
-    An expected failure (``XaresError``) ends the run with its status; anything else is marked
-    failed and re-raised; Ctrl-C or SIGTERM becomes ``Interrupted`` naming the stage. Only a scored
-    record goes to ``results_root``, so a good result there is never replaced by a failed, skipped
-    or empty one.
-    """
+    """Times a run's stages, turns errors into the record's status and writes it; only a scored record goes to
+    ``results_root``, so a good result there is never replaced by a failed or empty one."""
     clock = StageClock()
     try:
         yield clock

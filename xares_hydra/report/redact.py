@@ -1,10 +1,4 @@
-"""Shareable result records: what identifies the machine that made them becomes a placeholder.
-
-A record keeps everything needed to compare results (task, encoder and its fingerprint, head settings,
-scores, counts, timings, versions, the resolved config); its filesystem roots become ``<data_root>``,
-``<cache_root>``, ... (from the record's own ``config.paths``), home folders become ``~``, the host
-name becomes ``<host>``, and any other absolute folder becomes ``<path>/`` (file names are kept).
-"""
+"""Shareable result records: roots, home folders, host name and other absolute folders become placeholders."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""Head hyper-parameter search: choose each (task, encoder) trial on its validation score.
-
-A trial is one head setting (``head.lr=1e-3 head.hidden_dim=256``) of a task and encoder. Its
-validation score is the mean over evaluation rounds of the trained head's best validation score
-(``scores.mlp.rounds.*.valid``); the winner is the trial with the best one, and its test score is
-the one to report (HEAR's protocol: the test data never chooses). Every trial's validation and
-test scores are kept in ``selection.json`` and ``selection.md``. The seed is not a setting: the
-records of one setting with different seeds form one trial, scored by their mean over the seeds.
-"""
+"""Head search: each (task, encoder) trial chosen on its mean validation score over rounds and seeds (HEAR)."""
 
 from __future__ import annotations
 
@@ -19,8 +11,8 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json
-from xares_hydra.report.identity import column_key, column_labels, setting_text
+from xares_hydra.atomic import write_json, write_text
+from xares_hydra.report.identity import column_key, column_labels, mode_of, setting_text
 from xares_hydra.report.summary import format_score, latest_scored, seed_averaged
 from xares_hydra.report.table import markdown_table, rich_table
 
@@ -108,7 +100,7 @@ def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for record in latest_scored(records):
         if SEARCH_SLOT in record["scores"]:
-            groups[record["task"]["name"], record["encoder"]["name"], record.get("mode", "default")].append(record)
+            groups[record["task"]["name"], record["encoder"]["name"], mode_of(record)].append(record)
     selections = []
     for (task, encoder, mode), members in sorted(groups.items()):
         labels = column_labels(members)  # what differs between this task's trials
@@ -213,6 +205,5 @@ def selection_table(selections: list[Selection]) -> Table:
 def write_selection(selections: list[Selection], folder: Path) -> list[Path]:
     paths = [folder / f"{SELECTION_STEM}.json", folder / f"{SELECTION_STEM}.md"]
     write_json(paths[0], selection_dict(selections))
-    with atomic_path(paths[1]) as partial:
-        partial.write_text(selection_markdown(selections))
+    write_text(paths[1], selection_markdown(selections))
     return paths

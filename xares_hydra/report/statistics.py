@@ -1,19 +1,6 @@
-"""Confidence intervals and paired tests, recomputed from per-sample predictions (never by re-running a head).
+"""Bootstrap intervals, paired permutation tests and Holm's adjustment from per-sample predictions.
 
-A *result* here is one (task, setting) scored by one head: a list of runs (one per seed), each a
-dict round -> ``Predictions``. Its score is the mean over runs of the mean over rounds, as the
-leaderboard shows it.
-- ``bootstrap``: clips are drawn with replacement within each round (k-fold: within each fold),
-  the same draw for every seed; the percentile interval of the resampled scores is the interval.
-- ``paired_test``: two results on the same test clips. The interval of the difference is the
-  paired bootstrap (one draw for both); the p-value is a paired permutation test: each clip's
-  predictions are swapped between A and B with probability 1/2 (exact enumeration when there are
-  fewer swap patterns than resamples), two-sided as ``scipy.stats.permutation_test`` computes it.
-- ``holm``: Holm's step-down adjustment of a family of p-values.
-Where every round's metric can score weighted copies of its samples (accuracy, mAP: ``Metric.weighted``),
-all resamples and swaps are scored at once (a draw is a row of copy counts), not one by one: the same
-numbers (accuracy to the last bit, mAP up to float rounding), tens of times faster on large test sets.
-Every draw comes from ``numpy.random.default_rng(seed)``, so a report repeats exactly.
+Draws are rows of copy counts, scored at once where the metric takes weights; every draw is seeded.
 """
 
 from __future__ import annotations
@@ -143,7 +130,7 @@ def _mean_of_means(runs: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
     return np.stack(per_run, axis=1).mean(axis=1)
 
 
-def percentile_interval(scores: np.ndarray, confidence: float = 0.95) -> Interval:
+def percentile_interval(scores: np.ndarray, confidence: float) -> Interval:
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(scores, [tail, 100 - tail])
     return Interval(float(low), float(high))
@@ -155,12 +142,9 @@ def check_same_clips(a: Sequence[Run], b: Sequence[Run]) -> None:
             raise NotComparable("the results were not scored on the same test clips in the same rounds")
 
 
-def paired_test(a: Sequence[Run], b: Sequence[Run], resamples: int, seed: int, confidence: float = 0.95) -> Comparison:
-    """Difference score(A) - score(B), its paired bootstrap interval and the permutation test's p-value.
-
-    Seeds are paired in order (run i of A with run i of B); extra runs of the longer side only enter
-    the observed difference and the interval, not the swaps.
-    """
+def paired_test(a: Sequence[Run], b: Sequence[Run], resamples: int, seed: int, confidence: float) -> Comparison:
+    """score(A) - score(B), its paired bootstrap interval and permutation p (seeds paired in order; extra runs
+    of the longer side enter the difference and the interval, not the swaps)."""
     check_same_clips(a, b)
     resampler = Resampler(a[0], seed)
     choices = [resampler.choose() for _ in range(resamples)]

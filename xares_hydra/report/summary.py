@@ -1,12 +1,4 @@
-"""Tables and weighted averages built from result records only.
-
-The weighted average of a head over a set of tasks is sum(score * weight) / sum(weight), over
-the tasks that produced a score (X-ARES weights, roughly each test set's size). Records are
-grouped by encoder, mode and resolved setting (``identity.column_key``), so a sweep over
-``head.lr=1e-3,1e-2`` yields one average per learning rate. The seed is never part of that key:
-records that differ only in the seed (``seed=0,1,2``) are repeats of one setting, averaged per seed
-and shown as mean ± std over the seeds with their number; heads without a seed (kNN) count once.
-"""
+"""Summary tables and weighted averages (sum(score x weight) / sum(weight)) from result records, per setting."""
 
 from __future__ import annotations
 
@@ -24,10 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import write_json, write_text
 from xares_hydra.console import stdout_console
 from xares_hydra.errors import Status
-from xares_hydra.report.identity import column_key, column_labels, flattened
+from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of
 from xares_hydra.report.record import RECORD_FILE, load_records
 from xares_hydra.report.statistics import Interval
 from xares_hydra.report.table import markdown_table, rich_table
@@ -59,7 +51,7 @@ def distinguishing_overrides(overrides: Iterable[str]) -> str:
 
 
 def group_key(record: dict[str, Any]) -> tuple[str, str, str]:
-    return record["encoder"]["name"], record.get("mode", "default"), column_key(record)
+    return record["encoder"]["name"], mode_of(record), column_key(record)
 
 
 def setting_key(record: dict[str, Any]) -> tuple[str, str, str]:
@@ -190,7 +182,7 @@ def _row(record: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     row = {
         "task": record["task"]["name"],
         "encoder": record["encoder"]["name"],
-        "mode": record.get("mode", "default"),
+        "mode": mode_of(record),
         "variant": _variant(labels, column_key(record)),
         "seed": seed_of(record),
         "status": record["status"],
@@ -270,10 +262,8 @@ def print_summary(summary: Summary, console: Console | None = None, title: str =
 def write_summary(summary: Summary, folder: Path, stem: str = "summary") -> list[Path]:
     paths = [folder / f"{stem}.json", folder / f"{stem}.csv", folder / f"{stem}.md"]
     write_json(paths[0], {"rows": summary.rows, "averages": summary.averages})
-    with atomic_path(paths[1]) as partial:
-        partial.write_text(_csv(summary))
-    with atomic_path(paths[2]) as partial:
-        partial.write_text(_markdown(summary))
+    write_text(paths[1], _csv(summary))
+    write_text(paths[2], _markdown(summary))
     return paths
 
 

@@ -9,7 +9,9 @@ package) gets seeded random weights. Timed, alternating, median of ``--repeats``
 - the encode stage with ``encode.batching=exact`` (identical-length batches: one call per distinct length).
 
 Also prints how far a clip's pooled vector moves when the same model runs on a padded batch without a
-mask (as an X-ARES encoder file calls it) instead of alone. CPU, and CUDA when present.
+mask (as an X-ARES encoder file calls it) instead of alone, and the batching ``encode.batching=auto`` (the
+default) chooses for the model with and without its mask (the contract check's padding probe). CPU, and CUDA
+when present.
 
     python scripts/benchmark_encode.py [--clips 240] [--depth 4] [--repeats 3]
 """
@@ -30,6 +32,8 @@ from xares_hydra.encoders.dasheng import DashengEncoder
 from xares_hydra.data.audio import decode_audio
 from xares_hydra.data.shards import encode_audio, iter_shard, write_shard
 from xares_hydra.encode.cache import EncoderCache
+from xares_hydra.encode.checker import measure_padding
+from xares_hydra.encode.contract import auto_batching
 from xares_hydra.encode.embed import EncodeSettings, encode_shards
 
 RATE = 16000
@@ -53,6 +57,22 @@ def make_encoder(directory: Path, depth: int) -> DashengEncoder:
     checkpoint = directory / "dasheng_random.pt"
     torch.save({"model": Dasheng(embed_dim=768, depth=depth, num_heads=12).state_dict(), "config": {}}, checkpoint)
     return DashengEncoder(checkpoint=str(checkpoint), depth=depth)
+
+
+class WithoutMask(torch.nn.Module):
+    """The model as an X-ARES encoder file calls it: ``forward(audio)`` only, told nothing of the padding."""
+
+    def __init__(self, encoder: DashengEncoder) -> None:
+        super().__init__()
+        self.inner = encoder
+        self.sampling_rate, self.output_dim = encoder.sampling_rate, encoder.output_dim
+        self.hop_size_in_ms = encoder.hop_size_in_ms
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.inner(audio)
+
+    def frame_count(self, n_samples: int) -> int:
+        return self.inner.frame_count(n_samples)
 
 
 def encoder_only(encoder: DashengEncoder, clips: list[np.ndarray], batch_size: int, device: torch.device) -> None:
@@ -125,6 +145,10 @@ def run(device: torch.device, args: argparse.Namespace, work: Path) -> None:
     mean, worst = unmasked_drift(encoder, clips, device)
     print(f"the same model without a mask (as an X-ARES file calls it): a padded clip's pooled vector is "
           f"{mean:.2e} (mean) / {worst:.2e} (worst) cosine distance from the clip alone")  # fmt: skip
+    for name, model in (("with its mask (lengths)", encoder), ("without a mask", WithoutMask(encoder))):
+        padding = measure_padding(model, device)
+        print(f"encode.batching=auto for the model {name}: {auto_batching(padding, layers=False)} "
+              f"({padding.describe()})")  # fmt: skip
 
 
 def main() -> None:

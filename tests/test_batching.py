@@ -186,7 +186,7 @@ def test_batching_keys_the_cache_only_for_encoders_not_told_their_padding(encode
     fingerprints = {}
     with initialize_config_module("xares_hydra.conf", version_base="1.3"):
         for batch_size in (4, 8):
-            cfg = compose("config", [encoder, *extra, f"encode.batch_size={batch_size}"])
+            cfg = compose("config", [encoder, *extra, "encode.batching=bucketed", f"encode.batch_size={batch_size}"])
             spec = encoder_spec(cfg, TaskSpec.from_config(plain(cfg.task)), name="x")
             fingerprints[batch_size] = spec.fingerprint
             assert ("batching" in spec.fingerprint_document["settings"]) is keyed

@@ -50,7 +50,7 @@ def test_tiny_baseline_models_run_end_to_end_from_local_weights(root, tmp_path, 
     assert record["encoder"]["name"] == kind
     assert record["scores"]["mlp"]["score"] >= 0 and record["scores"]["knn"]["score"] >= 0
     check = run_xares("stage=check", "check.long_seconds=12", *overrides, root=root)
-    assert "FAIL" not in check.stdout and check.stdout.count("pass") == 8
+    assert "FAIL" not in check.stdout and check.stdout.count("pass") == 9
 
 
 BROKEN = textwrap.dedent(

@@ -53,6 +53,7 @@ class Choice(str, Enum):
 
 
 class Batching(Choice):
+    auto = "auto"  # bucketed where the encoder is told the padding or proved invariant to it, else exact
     bucketed = "bucketed"  # crops sorted by length, zero-padded to the batch's longest, each keeps its own frames
     exact = "exact"  # only crops of identical length share a batch (bit-identical to encoding each alone; slower)
 
@@ -72,8 +73,9 @@ class Layers(Choice):
 class EncodeSchema:
     # most crops per encoder call
     batch_size: int = II("task.batch_size_encode")
-    # bucketed | exact (Batching; compat=xares uses X-ARES's tar-order padded batches instead)
-    batching: str = EncodeSettings.batching
+    # auto | bucketed | exact (Batching; compat=xares uses X-ARES's tar-order padded batches instead); the
+    # record's encoder.batching says what auto chose
+    batching: str = Batching.auto.value
     # most seconds of padded audio in one encoder call (protects memory on long clips)
     max_batch_seconds: float = EncodeSettings.max_batch_seconds
     # decoded audio held and sorted by length before it is encoded

@@ -45,7 +45,8 @@ def data_root(cfg: DictConfig) -> Path:
 
 def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool) -> dict[str, Any]:
     """What changes the embeddings besides the encoder (part of the cache fingerprint); the batching only where
-    it changes a clip's embedding (X-ARES's padded batches; bucketed ones unless the encoder is padding-invariant)."""
+    it changes a clip's embedding (X-ARES's padded batches; bucketed ones unless the encoder is padding-invariant).
+    ``auto`` gives each clip its frames alone (exact, or padded batches proved not to move them): exact's key."""
     settings = {
         "crop_length": task.crop_length,
         "pad_short_crops": bool(cfg.compat.pad_short_crops),

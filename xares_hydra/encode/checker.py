@@ -11,11 +11,26 @@ from dataclasses import dataclass
 
 import torch
 
-from xares_hydra.encode.contract import check_output, check_shape, dim_of, forward, hop_ms_of, rate_of
+from xares_hydra.encode.contract import (
+    PaddingCheck,
+    auto_batching,
+    check_output,
+    check_shape,
+    dim_of,
+    forward,
+    forward_padded,
+    hop_ms_of,
+    padding_input,
+    padding_invariant,
+    rate_of,
+)
 from xares_hydra.encoders.xares_exact import BEHAVIOUR_XARES
 from xares_hydra.errors import EncoderContractError
 
 QUICK_SECONDS = (1.0, 2.37)
+# the padding probe: these crops alone, and inside zero-padded batches with a longer crop of each length below
+PROBE_SECONDS = (0.37, 0.8113, 1.53)
+PADDED_TO_SECONDS = (1.9, 2.61)
 # what X-ARES's own baseline wrappers (``behaviour == "xares"``, compat=xares) do not satisfy, on purpose
 XARES_WRAPPER_DEFECTS = {
     "hop size matches frame count": "X-ARES's Whisper wrapper returns 1,500 frames per call and a 10 ms hop",
@@ -31,9 +46,14 @@ class CheckResult:
 
 
 def run_checks(
-    encoder: torch.nn.Module, device: torch.device, long_seconds: float | None = None, autocast: str | None = None
+    encoder: torch.nn.Module,
+    device: torch.device,
+    long_seconds: float | None = None,
+    autocast: str | None = None,
+    padding: PaddingCheck | None = None,
 ) -> list[CheckResult]:
-    """All contract checks; ``long_seconds`` adds a single clip of that length (memory, chunking)."""
+    """All contract checks; ``long_seconds`` adds a single clip of that length (memory, chunking). The padding
+    row reports ``padding`` (measured here when not given) and never fails: it chooses the default batching."""
     results = [_check_attributes(encoder)]
     if not results[0].passed:
         return results
@@ -45,6 +65,7 @@ def run_checks(
         ("batch consistency", lambda: _batch_consistency(encoder, device, autocast)),
     ]
     checks.append(("shortest input", lambda: _shortest_input(encoder, device, autocast)))
+    checks.append(("padding invariance", lambda: _padding(padding or measure_padding(encoder, device))))
     if long_seconds:
         checks.append((f"{long_seconds:g} s clip", lambda: _long_clip(encoder, device, long_seconds, autocast)))
     for name, check in checks:
@@ -193,3 +214,41 @@ def _shortest_input(encoder: torch.nn.Module, device: torch.device, autocast: st
     samples = minimum_input_samples(encoder, device, autocast)
     milliseconds = 1000 * samples / rate_of(encoder)
     return f"{samples} samples ({milliseconds:.1f} ms); shorter clips are zero-padded to it"
+
+
+def measure_padding(encoder: torch.nn.Module, device: torch.device) -> PaddingCheck:
+    """Told the padding by the contract, or the largest relative deviation of a probe crop's kept frames (all,
+    the last included) in zero-padded batches from its frames alone, in float32 (None: the encoder failed)."""
+    if padding_invariant(encoder):
+        return PaddingCheck(padding_input(encoder).value)
+    try:
+        return PaddingCheck(None, _padding_deviation(encoder, device))
+    except Exception:  # an encoder that cannot be probed is not proved invariant
+        return PaddingCheck(None)
+
+
+def _padding_deviation(encoder: torch.nn.Module, device: torch.device) -> float:
+    rate = rate_of(encoder)
+    generator = torch.Generator().manual_seed(1)
+    probes = [0.1 * torch.randn(round(seconds * rate), generator=generator) for seconds in PROBE_SECONDS]
+    alone = [_encode(encoder, probe[None].to(device), None)[0] for probe in probes]
+    deviation = 0.0
+    for seconds in PADDED_TO_SECONDS:
+        rows = [0.1 * torch.randn(round(seconds * rate), generator=generator), *probes]
+        audio = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True).to(device)
+        batch = forward_padded(encoder, audio, [len(row) for row in rows], None, "padding probe")
+        for row, own in enumerate(alone, start=1):
+            deviation = max(deviation, _relative_difference(batch.frames[row, : batch.frame_counts[row]].float(), own))
+    return deviation
+
+
+def _relative_difference(kept: torch.Tensor, alone: torch.Tensor) -> float:
+    """Largest difference of two ``[T', D]`` frame sequences relative to ``alone``'s largest value; a frame kept or
+    lost (different frame counts) counts as its whole value."""
+    frames = max(len(kept), len(alone))
+    kept, padded_alone = (torch.nn.functional.pad(x, (0, 0, 0, frames - len(x))) for x in (kept, alone))
+    return float((kept - padded_alone).abs().max() / alone.abs().max().clamp_min(1e-6))
+
+
+def _padding(padding: PaddingCheck) -> str:
+    return f"{padding.describe()}; encode.batching=auto encodes {auto_batching(padding, layers=False)} batches"

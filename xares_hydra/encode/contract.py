@@ -60,6 +60,45 @@ def padding_invariant(forward_owner: Any) -> bool:
     return told and bool(getattr(forward_owner, "padding_invariant", True))
 
 
+# how far a clip's kept frames in a zero-padded batch may be from its frames alone (relative to their largest
+# value) for padded batches to count as exact: what encoders told the padding meet (tests: within 1e-4)
+PADDING_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class PaddingCheck:
+    """Whether a clip keeps the frames it gets alone inside a zero-padded batch: told so by the contract
+    (``told``: ``lengths`` or ``mask``), or measured (``deviation``: the largest relative difference)."""
+
+    told: str | None
+    deviation: float | None = None
+
+    @property
+    def invariant(self) -> bool:
+        return self.told is not None or (self.deviation is not None and self.deviation <= PADDING_TOLERANCE)
+
+    def describe(self) -> str:
+        if self.told is not None:
+            return f"told the padding ({self.told})"
+        if self.deviation is None:
+            return "not told the padding; its frames in a padded batch could not be measured"
+        relation = "<=" if self.invariant else ">"
+        verdict = "do not move" if self.invariant else "move"
+        return (
+            f"not told the padding; its frames in padded batches {verdict} "
+            f"(largest relative deviation {self.deviation:.1e} {relation} {PADDING_TOLERANCE:.0e})"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {"told": self.told, "deviation": self.deviation, "invariant": self.invariant}
+
+
+def auto_batching(padding: PaddingCheck, layers: bool) -> str:
+    """``encode.batching=auto``: padded (bucketed) batches only where they keep each clip's frames; while all
+    layers are encoded (``hidden_layers`` is told nothing), batches of one length."""
+    return "bucketed" if padding.invariant and not layers else "exact"
+
+
 def rate_of(encoder: torch.nn.Module) -> int:
     """The contract's ``sampling_rate`` (Hz); the checker's attribute check has vetted it."""
     return int(getattr(encoder, "sampling_rate"))  # noqa: B009  (Module.__getattr__ is typed Tensor | Module)

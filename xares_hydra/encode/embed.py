@@ -3,7 +3,9 @@
 Audio is decoded and resampled in worker threads (soundfile and torch release the GIL) ahead of the
 encoder, and the cache is written by another thread behind it. ``batching`` chooses the batches:
 
-- ``bucketed`` (default): crops sorted by length within ``buffer_seconds`` of audio, batches of at
+- ``auto`` (the config's default, resolved by ``ensure_encoded``): ``bucketed`` where the encoder is told the
+  padding or the padding probe proved its frames do not move with it (``PaddingCheck``), else ``exact``.
+- ``bucketed``: crops sorted by length within ``buffer_seconds`` of audio, batches of at
   most ``batch_size`` crops and ``max_batch_seconds`` of padded audio, zero-padded to the batch's
   longest crop. The encoder is told the padding (``lengths`` or an attention mask) when its forward
   takes it; each crop keeps only its own frames and is pooled over those.
@@ -34,6 +36,7 @@ from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
 from xares_hydra.encode.contract import (
     EncodedBatch,
+    auto_batching,
     check_output,
     dim_of,
     forward,
@@ -45,7 +48,7 @@ from xares_hydra.encode.contract import (
     rate_of,
 )
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
-from xares_hydra.encode.loaded import loaded_encoder
+from xares_hydra.encode.loaded import LoadedEncoder, loaded_encoder
 from xares_hydra.encoders.chunking import length_mask
 from xares_hydra.errors import ConfigError, XaresError
 
@@ -64,7 +67,7 @@ class EncodeSettings:
     min_samples: int = 1
     crop_length: float | None = None
     pad_short_crops: bool = False
-    # bucketed | exact | xares (module docstring)
+    # bucketed | exact | xares (module docstring; ``auto`` is resolved by ensure_encoded)
     batching: str = "bucketed"
     # re-encode shards the cache already holds
     force: bool = False
@@ -446,12 +449,33 @@ def ensure_encoded(
             f"encode.layers=all: encoder {spec.name} has no hidden_layers(audio) -> [B, L, T', D] method "
             "(README 'Layer-wise evaluation' says how an encoder exposes its layers)"
         )
-    settings = dataclasses.replace(settings, min_samples=loaded.min_samples)
-    info = dict(encoder_attributes(encoder), min_input_samples=loaded.min_samples)
+    batching = chosen_batching(settings, loaded, spec.name)
+    info = dict(encoder_attributes(encoder), min_input_samples=loaded.min_samples, batching=batching)
+    if settings.batching in ("auto", "bucketed"):  # the padding chose the batching or says what it costs
+        info["padding"] = loaded.padding.summary()
+    settings = dataclasses.replace(settings, min_samples=loaded.min_samples, batching=batching)
     cache.save_encoder_info(info, spec.fingerprint_document)
     with shard_progress(f"Encoding with {spec.name}", [shard.name for shard in todo]) as on_progress:
         encode_shards(encoder, todo, cache, settings, device, on_progress)
     return info
+
+
+def chosen_batching(settings: EncodeSettings, loaded: LoadedEncoder, name: str) -> str:
+    """``auto`` resolved by the padding probe; where padding moves the encoder's frames, why (once per encoder)."""
+    if settings.batching not in ("auto", "bucketed"):
+        return settings.batching
+    padding = loaded.padding
+    batching = auto_batching(padding, settings.layers) if settings.batching == "auto" else "bucketed"
+    if not padding.invariant and not loaded.batching_explained:
+        loaded.batching_explained = True
+        if batching == "exact":
+            log.info("%s: %s, so only crops of equal length share a batch (encode.batching=exact: about one encoder "
+                     "call per clip where lengths vary); to batch padded crops, take `lengths` or the mask contract "
+                     "in forward (README, 'Bring your own encoder')", name, padding.describe())  # fmt: skip
+        else:
+            log.warning("%s: %s; with encode.batching=bucketed a clip's embedding depends on its batch-mates (cached "
+                        "under its own key; the default, auto, encodes exactly)", name, padding.describe())  # fmt: skip
+    return batching
 
 
 def require_few_skips(counts: dict[str, dict[str, Any]], max_share: float, min_clips: int) -> None:

@@ -1,5 +1,6 @@
 """One encoder load per process: the jobs of a sweep in one process that use the same encoder (config with
-weight digests, device, autocast; not the fingerprint, which holds task settings) reuse the built model."""
+weight digests, device, autocast; not the fingerprint, which holds task settings) reuse the built model, its
+contract check and its padding probe."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from functools import cached_property
 import torch
 
 from xares_hydra.digest import canonical_json
-from xares_hydra.encode.checker import minimum_input_samples, require_passing, run_checks
+from xares_hydra.encode.checker import measure_padding, minimum_input_samples, require_passing, run_checks
+from xares_hydra.encode.contract import PaddingCheck
 from xares_hydra.encode.encoder_spec import EncoderSpec
 
 log = logging.getLogger(__name__)
@@ -23,11 +25,18 @@ class LoadedEncoder:
     device: torch.device
     autocast: str | None
     checked: bool = False
+    # the default batching's reason, logged once per encoder and process
+    batching_explained: bool = False
 
     @cached_property
     def min_samples(self) -> int:
         """The fewest samples the encoder accepts (shorter clips are zero-padded to it), probed once."""
         return minimum_input_samples(self.encoder, self.device, self.autocast)
+
+    @cached_property
+    def padding(self) -> PaddingCheck:
+        """Whether a clip keeps its own frames in a padded batch, told or measured once."""
+        return measure_padding(self.encoder, self.device)
 
 
 _last: list[LoadedEncoder] = []  # at most one
@@ -45,6 +54,6 @@ def loaded_encoder(spec: EncoderSpec, device: torch.device, autocast: str | None
         loaded = LoadedEncoder(key, spec.build(device), device, autocast)
         _last.append(loaded)
     if check and not loaded.checked:
-        require_passing(run_checks(loaded.encoder, device, autocast=autocast), spec.name)
+        require_passing(run_checks(loaded.encoder, device, autocast=autocast, padding=loaded.padding), spec.name)
         loaded.checked = True
     return loaded

@@ -66,6 +66,13 @@ class TaskInfo(BaseModel):
     license: str | None = Field(None, description="The dataset's licence (task YAML); 'see source' where not recorded.")
 
 
+class PaddingInfo(BaseModel):
+    model_config = _written("invariant")
+    told: str | None = None
+    deviation: Number | None = None
+    invariant: bool
+
+
 class EncoderInfo(BaseModel):
     model_config = _written("name")
     name: str
@@ -94,6 +101,14 @@ class EncoderInfo(BaseModel):
     weights_revision: str | None = Field(None, description="Hub commit of Hugging Face weights.")
     min_input_samples: int | None = Field(
         None, description="Shortest input the encoder accepts; shorter clips are zero-padded to it."
+    )
+    batching: Literal["bucketed", "exact", "xares"] | None = Field(
+        None, description="The batches the cache was encoded with (encode.batching=auto resolved for this encoder)."
+    )
+    padding: PaddingInfo | None = Field(
+        None,
+        description="Whether a clip keeps its own frames in a zero-padded batch: told (lengths or mask), or the "
+        "largest relative deviation the contract check measured, and whether it is within 1e-4.",
     )
 
 

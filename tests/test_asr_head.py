@@ -99,6 +99,7 @@ def run_asr(data: RoundData, task: TaskSpec | None = None, **settings):
     return HEADS["asr"].run(data, context)
 
 
+@pytest.mark.slow
 def test_asr_round_runs_end_to_end_and_the_adapter_lowers_the_loss_of_the_frozen_lm(speech_round):
     result = run_asr(speech_round, lr=1e-2, epochs=4, batch_size=8)
     losses = result.extra["train_loss_history"]

@@ -95,6 +95,7 @@ def test_sweep_jobs_spread_over_the_visible_gpus(requested, job, gpus, expected)
     assert device_for_job(requested, job, gpus) == expected
 
 
+@pytest.mark.slow
 def test_the_whole_xares_suite_offline_stops_before_its_first_job_with_one_message(xares_root):
     sweep = xares_root / "sweep"
     result = run_xares(
@@ -114,6 +115,7 @@ def test_the_whole_xares_suite_offline_stops_before_its_first_job_with_one_messa
     assert "Traceback" not in output and not list(sweep.glob("*/result.json")), "no job started"
 
 
+@pytest.mark.slow
 def test_task_glob_star_is_exactly_the_xares_benchmark_and_tags_agree_with_privacy():
     from hydra.core.global_hydra import GlobalHydra
 

@@ -47,6 +47,7 @@ def fake_esc50(folder: Path, folds: range = range(1, 6)) -> list[dict[str, str]]
     return rows
 
 
+@pytest.mark.slow
 def test_prepare_esc50_writes_xares_shards_that_xares_scores_offline(tmp_path, xares_root):
     release, data_root = tmp_path / "ESC-50-master", tmp_path / "data"
     rows = fake_esc50(release)
@@ -90,6 +91,7 @@ def test_prepare_esc50_names_what_is_missing(tmp_path, damage, message):
     assert not (tmp_path / "out" / READY_MARKER).exists()
 
 
+@pytest.mark.slow
 def test_readme_task_table_is_the_scripts_current_output(capsys):
     runpy.run_path(str(SCRIPTS / "task_table.py"), run_name="__main__")  # as `python scripts/task_table.py`
     table = capsys.readouterr().out

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import yaml
 
@@ -12,12 +13,21 @@ from xares_hydra.errors import ConfigError
 
 
 @functools.cache
-def task_tags() -> dict[str, tuple[str, ...]]:
-    """Task option (``esc50``, ``demo/sounds``) -> its tags, for every task YAML shipped in the package."""
-    documents = {
-        option: yaml.safe_load(conf_folder(f"task/{option}.yaml").read_text()) for option in group_options("task")
+def task_documents() -> dict[str, dict[str, Any]]:
+    """Task option (``esc50``, ``demo/sounds``) -> its YAML as written, for every task YAML shipped in the package."""
+    return {
+        option: yaml.safe_load(conf_folder(f"task/{option}.yaml").read_text()) or {} for option in group_options("task")
     }
-    return {option: tuple((document or {}).get("tags") or ()) for option, document in documents.items()}
+
+
+def task_tags() -> dict[str, tuple[str, ...]]:
+    """Task option -> its tags."""
+    return {option: tuple(document.get("tags") or ()) for option, document in task_documents().items()}
+
+
+def task_versions() -> dict[str, Any]:
+    """Task name (as records carry it: ``esc50``, ``demo_sounds``) -> the ``version`` of its shipped YAML."""
+    return {document.get("name", option): document.get("version") for option, document in task_documents().items()}
 
 
 def suite_tasks(tag: str) -> list[str]:

@@ -1,23 +1,26 @@
-"""``xares-report DIR``: every report rebuilt from the result records under DIR; ``--compare A B`` tests A against B."""
+"""``xares-report DIR [DIR ...]``: every report rebuilt from the result records under the folders (results folders,
+sweep folders, result bundles) merged; ``--compare A B`` tests A against B; ``--export OUT`` writes a result
+bundle; ``--validate BUNDLE`` checks one."""
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xares_hydra.atomic import write_json
 from xares_hydra.console import stdout_console
 from xares_hydra.errors import ConfigError
+from xares_hydra.report.bundle import BUNDLE_FILE, ENCODER_CARD, copy_record, export_bundle, stored
 from xares_hydra.report.compare import compare, comparison_table, write_comparison
 from xares_hydra.report.leaderboard import StatisticsSettings
-from xares_hydra.report.record import score_of
+from xares_hydra.report.merge import merge, versions_apart
 from xares_hydra.report.redact import redact_record
 from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import records_in
+from xares_hydra.report.validate import validate_bundle
+from xares_hydra.report.webpage import PageSettings
 
 MODES = ("default", "xares")
 
@@ -28,8 +31,29 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Rebuild the xares summary, leaderboard (Markdown, CSV, JSON, PNG) and head-search selection "
         "from the result records of a sweep folder or a results folder, without running anything.",
     )
-    parser.add_argument("folder", type=Path, help="a sweep folder or a results folder (<results_root>)")
-    parser.add_argument("--out", type=Path, help="where to write the files (default: the folder itself)")
+    parser.add_argument(
+        "folders",
+        type=Path,
+        nargs="+",
+        metavar="folder",
+        help="sweep folders, results folders (<results_root>) or result bundles; several are merged",
+    )
+    parser.add_argument("--out", type=Path, help="where to write the files (default: the folder itself, if one)")
+    parser.add_argument(
+        "--html", action="store_true", help="also write leaderboard.html: one self-contained interactive page"
+    )
+    parser.add_argument(
+        "--export",
+        type=Path,
+        metavar="BUNDLE",
+        help="write the records as a shareable result bundle (redacted; README, 'Sharing results') and nothing else",
+    )
+    parser.add_argument("--predictions", action="store_true", help="with --export: the per-sample predictions too")
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="check result bundles (schema, metadata, task versions, redaction, layout); exit 1 on any problem",
+    )
     parser.add_argument("--mode", choices=MODES, help="only this mode's leaderboard (default: every mode found)")
     parser.add_argument("--no-published", action="store_true", help="leave out the published X-ARES columns")
     parser.add_argument(
@@ -68,12 +92,15 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    folder = arguments.folder.expanduser().resolve()
-    if not folder.is_dir():
-        print(f"xares-report: {folder} is not a folder", file=sys.stderr)
-        return 2
+    folders = [folder.expanduser().resolve() for folder in arguments.folders]
+    for folder in folders:
+        if not folder.is_dir():
+            print(f"xares-report: {folder} is not a folder", file=sys.stderr)
+            return 2
+    if arguments.validate:
+        return run_validation(folders)
     unreadable: list[str] = []
-    records = records_in(folder, unreadable)
+    sources = [(str(folder), records_in(folder, unreadable)) for folder in folders]
     for problem in unreadable:
         print(f"xares-report: cannot read {problem}", file=sys.stderr)
     if unreadable and not arguments.skip_bad:
@@ -82,12 +109,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    merged = merge(sources)
+    records = merged.records
     if not records:
-        print(f"xares-report: no result records under {folder}", file=sys.stderr)
+        print(f"xares-report: no result records under {', '.join(map(str, folders))}", file=sys.stderr)
         return 1
+    if arguments.export:
+        return run_export(records, folders, arguments.export.expanduser().resolve(), arguments.predictions)
+    if len(folders) > 1 and (arguments.out is None or arguments.redact):
+        print("xares-report: several folders are merged into --out OUT (and --redact takes one)", file=sys.stderr)
+        return 2
+    folder = folders[0]
     out = (arguments.out or folder).expanduser().resolve()
     statistics = StatisticsSettings(arguments.resamples, arguments.seed, arguments.confidence, arguments.alpha)
-    title = f"xares results in {folder}"
+    title = f"xares results in {', '.join(map(str, folders))}"
     written: list[Path] = []
     if arguments.redact:
         out = (arguments.out or folder.with_name(f"{folder.name}-redacted")).expanduser().resolve()
@@ -96,14 +131,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         records, written = write_redacted_records(records, folder, out / "records")
         title = "xares results (redacted)"
+    apart = versions_apart(records)
+    notes = merged.notes + apart.notes
+    for note in notes:
+        print(f"xares-report: note: {note}")
     if arguments.compare:
         selector_a, selector_b = arguments.compare
-        return run_comparison(records, selector_a, selector_b, statistics, out)
+        return run_comparison(apart.records, selector_a, selector_b, statistics, out)
     modes = [arguments.mode] if arguments.mode else None
     latex = "latex" in arguments.format
-    written += write_reports(records, out, modes, not arguments.no_published, title, None, statistics, latex)
+    page = PageSettings(title, notes) if arguments.html else None
+    published = not arguments.no_published
+    written += write_reports(apart.records, out, modes, published, title, None, statistics, latex, page)
     for path in written:
         print(f"Wrote {path}")
+    return 0
+
+
+def run_validation(folders: list[Path]) -> int:
+    problems = [f"{folder}/{problem}" for folder in folders for problem in validate_bundle(folder)]
+    for problem in problems:
+        print(problem)
+    checked = ", ".join(map(str, folders))
+    if problems:
+        print(f"xares-report: {len(problems)} problem(s) in {checked}", file=sys.stderr)
+        return 1
+    print(f"xares-report: {checked}: valid")
+    return 0
+
+
+def run_export(records: list[dict[str, Any]], folders: list[Path], out: Path, predictions: bool) -> int:
+    inside = [folder for folder in folders if out.is_relative_to(folder)]
+    if inside:
+        print(f"xares-report: --export writes a copy; give a folder outside {inside[0]}", file=sys.stderr)
+        return 2
+    try:
+        written = export_bundle(records, out, predictions)
+    except ConfigError as error:
+        print(f"xares-report: {error}", file=sys.stderr)
+        return 2
+    shared = [path for path in written if path.suffix == ".json" and path.name not in (ENCODER_CARD, BUNDLE_FILE)]
+    print(f"Wrote {len(shared)} record(s) and {len(written) - len(shared)} other file(s) to the result bundle {out}")
     return 0
 
 
@@ -114,20 +182,12 @@ def write_redacted_records(
     to redact in them); the redacted records (with their new paths) and the files written."""
     redacted, written = [], []
     for record in records:
-        copy = redact_record({key: value for key, value in record.items() if key != "path"})
-        if "path" in record:  # a job that left no record is only in the reports
-            source = Path(record["path"])
-            path = out / source.relative_to(folder)
-            for slot in copy["scores"]:
-                if name := score_of(copy, slot).predictions:
-                    target = path.parent / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(source.parent / name, target)
-                    written.append(target)
-            write_json(path, copy)
-            written.append(path)
-            copy["path"] = str(path)
-        redacted.append(copy)
+        if "path" not in record:  # a job that left no record is only in the reports
+            redacted.append(redact_record(record))
+            continue
+        path = out / Path(record["path"]).relative_to(folder)
+        written += copy_record(record, path)
+        redacted.append(redact_record(stored(record)) | {"path": str(path)})
     return redacted, written
 
 

@@ -33,7 +33,7 @@ def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[
         is_default = task_key in task and normalised(task[task_key]) == normalised(value)
         head[key] = TASK_DEFAULT if is_default and task_key not in changed_task_keys else normalised(value)
     task_changes = {
-        key: normalised(_at(task, key))
+        key: normalised(value_at(task, key))
         for key in sorted(changed_task_keys)
         if key not in TASK_DEFAULTS.values() and key != "name"
     }
@@ -155,7 +155,8 @@ def _changed_task_keys(overrides: Iterable[str]) -> set[str]:
     return keys
 
 
-def _at(values: dict[str, Any], dotted: str) -> Any:
+def value_at(values: dict[str, Any], dotted: str) -> Any:
+    """``values["a"]["b"]`` for ``a.b``; None where a part is missing."""
     found: Any = values
     for part in dotted.split("."):
         found = found.get(part) if isinstance(found, dict) else None

@@ -20,6 +20,7 @@ from xares_hydra.report.leaderboard import (
 )
 from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
 from xares_hydra.report.summary import print_summary, summarise, write_summary
+from xares_hydra.report.webpage import PageSettings, write_page
 
 
 def write_reports(
@@ -31,18 +32,24 @@ def write_reports(
     console: Console | None = None,
     statistics: StatisticsSettings | None = None,
     latex: bool = False,
+    page: PageSettings | None = None,
 ) -> list[Path]:
     """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode, for layer sweeps ``layers.*``, for
-    searches ``selection.*``, and the diagnostics (``classes.md``, ``figures/``)."""
+    searches ``selection.*``, the diagnostics (``classes.md``, ``figures/``) and with ``page`` the
+    ``leaderboard.html`` of every mode."""
     console = console or stdout_console()
     summary = summarise(records)
     print_summary(summary, console, title=title)
     written = write_summary(summary, folder)
+    boards = []
     for mode in modes or modes_of(records):
         board = build_leaderboard(records, mode, published=published, statistics=statistics or StatisticsSettings())
         for table in leaderboard_tables(board):
             console.print(table)
         written += write_leaderboard(board, folder, latex=latex)
+        boards.append(board)
+    if page is not None:
+        written.append(write_page(boards, records, folder, page))
     curves = layer_curves(records)
     if curves:
         console.print(layers_table(curves))

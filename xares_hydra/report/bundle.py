@@ -1,0 +1,128 @@
+"""Result bundles: a shareable folder of redacted result records in a versioned layout, one encoder card per
+encoder identity, the per-sample predictions optional (README, "Sharing results").
+
+    <bundle>/bundle.json                                      kind, layout version, what wrote it
+    <bundle>/<encoder>/<identity>/encoder.json                 the encoder's card (the records' encoder block)
+    <bundle>/<encoder>/<identity>/<task>/<mode>-<hash>.json    a result record, redacted
+    <bundle>/<encoder>/<identity>/<task>/<mode>-<hash>.<head>.npz   its predictions (``--predictions``)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from xares_hydra import __version__
+from xares_hydra.atomic import read_json, write_json
+from xares_hydra.errors import ConfigError
+from xares_hydra.report.diagnostics import file_part
+from xares_hydra.report.identity import record_identity
+from xares_hydra.report.record import score_of
+from xares_hydra.report.redact import redact_record
+
+BUNDLE_FILE = "bundle.json"
+ENCODER_CARD = "encoder.json"
+BUNDLE_KIND = "xares-hydra result bundle"
+BUNDLE_LAYOUT = 1
+LAYOUT = "<encoder>/<identity>/<task>/<mode>-<hash>.json; <encoder>/<identity>/encoder.json"
+UNVERSIONED = "unversioned"
+# only in memory: where a loaded record was read from
+IN_MEMORY_KEYS = ("path",)
+
+
+def encoder_folder(record: dict[str, Any]) -> Path:
+    """``<encoder>/<identity>``: the encoder's identity (config, weights and code), else its cache fingerprint."""
+    encoder = record["encoder"]
+    digest = encoder.get("identity") or encoder.get("fingerprint") or UNVERSIONED
+    return Path(file_part(encoder["name"])) / file_part(str(digest))
+
+
+def bundle_path(record: dict[str, Any]) -> Path:
+    """Where a record lies in a bundle, relative to its top."""
+    return encoder_folder(record) / file_part(record["task"]["name"]) / f"{record_identity(record)}.json"
+
+
+def stored(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as written to a file: without what loading added."""
+    return {key: value for key, value in record.items() if key not in IN_MEMORY_KEYS}
+
+
+def prediction_files(record: dict[str, Any]) -> list[tuple[Path, str]]:
+    """(file next to the loaded record, its name) of every head's predictions that exist: the ``.npz`` and the
+    ASR texts (``.jsonl``) beside it."""
+    if "path" not in record:
+        return []
+    folder, files = Path(record["path"]).parent, []
+    for slot in record["scores"]:
+        if name := score_of(record, slot).predictions:
+            npz = folder / name
+            files += [(path, path.name) for path in (npz, npz.with_suffix(".jsonl")) if path.exists()]
+    return files
+
+
+def copy_record(record: dict[str, Any], target: Path, predictions: bool = True) -> list[Path]:
+    """The record redacted into ``target``, with its prediction files beside it (else without their names)."""
+    copy = redact_record(stored(record))
+    written = []
+    if predictions:
+        for source, name in prediction_files(record):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target.parent / name)
+            written.append(target.parent / name)
+    else:
+        for score in copy["scores"].values():
+            score.pop("predictions", None)
+    write_json(target, copy)
+    return [*written, target]
+
+
+def export_bundle(records: Iterable[dict[str, Any]], out: Path, predictions: bool = False) -> list[Path]:
+    """Every record (oldest first) into the bundle at ``out`` (new, or a bundle to add to), its encoders' cards
+    from their newest record; the files written."""
+    if out.exists() and any(out.iterdir()) and not (out / BUNDLE_FILE).exists():
+        raise ConfigError(f"{out} is neither empty nor a result bundle (no {BUNDLE_FILE}); choose another --export")
+    written, cards = [], {}
+    for record in records:
+        if "schema" not in record:  # a job that died without a record: nothing to share
+            continue
+        written += copy_record(record, out / bundle_path(record), predictions)
+        cards[encoder_folder(record)] = redact_record(record["encoder"])
+    for folder, card in sorted(cards.items()):
+        write_json(out / folder / ENCODER_CARD, card)
+        written.append(out / folder / ENCODER_CARD)
+    write_json(out / BUNDLE_FILE, bundle_header())
+    return [*written, out / BUNDLE_FILE]
+
+
+def bundle_header() -> dict[str, Any]:
+    return {
+        "kind": BUNDLE_KIND,
+        "layout": BUNDLE_LAYOUT,
+        "files": LAYOUT,
+        "written_by": f"xares-hydra {__version__}",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def is_bundle(folder: Path) -> bool:
+    return (folder / BUNDLE_FILE).is_file()
+
+
+def header_problems(folder: Path) -> list[str]:
+    """What is wrong with a bundle's ``bundle.json``, one line each."""
+    path = folder / BUNDLE_FILE
+    if not path.is_file():
+        return [f"{path}: missing: a submission is a result bundle; write it with xares-report DIR --export OUT"]
+    try:
+        header = read_json(path)
+    except (OSError, ValueError) as error:
+        return [f"{path}: cannot read: {error}"]
+    problems = []
+    if not isinstance(header, dict) or header.get("kind") != BUNDLE_KIND:
+        problems.append(f"{path}: kind is not {BUNDLE_KIND!r}")
+    elif header.get("layout") != BUNDLE_LAYOUT:
+        problems.append(f"{path}: layout {header.get('layout')!r}, this xares-hydra reads layout {BUNDLE_LAYOUT}")
+    return problems

@@ -1,0 +1,179 @@
+"""Small inline SVG figures for the HTML page (bars with intervals, lines, a scatter), each with its chance line
+where it has one; text is escaped, every figure carries a title for screen readers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html import escape
+
+from xares_hydra.report.statistics import Interval
+
+LABEL_WIDTH = 200
+PLOT_WIDTH = 320
+ROW_HEIGHT = 20
+PAD = 24
+DASHES = {"chance": "2 3", "reference": "6 4"}
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    score: float
+    interval: Interval | None = None
+    published: bool = False
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    points: Sequence[tuple[float, float]]
+    level: float | None = None  # a dashed horizontal line in the same style (the learned weighted sum)
+
+
+def _domain(values: Sequence[float]) -> tuple[float, float]:
+    low, high = min(values), max(values)
+    if low >= 0.0 and high <= 1.0:
+        return 0.0, 1.0
+    low, high = min(low, 0.0), max(high, 0.0)
+    return (low, high) if high > low else (low - 1.0, high + 1.0)
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> str:
+    label = escape(title)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="figure" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{label}"><title>{label}</title>{"".join(body)}</svg>'
+    )
+
+
+def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 11) -> str:
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}">{escape(text)}</text>'
+
+
+def bar_chart(bars: Sequence[Bar], title: str, chance: float | None = None) -> str:
+    """One horizontal bar per column (hatched: published), its interval as a whisker, chance dotted."""
+    values = [bar.score for bar in bars] + [
+        v for bar in bars if bar.interval for v in (bar.interval.low, bar.interval.high)
+    ]
+    values += [chance] if chance is not None else []
+    low, high = _domain(values)
+    height = PAD * 2 + ROW_HEIGHT * len(bars)
+    width = LABEL_WIDTH + PLOT_WIDTH + PAD
+
+    def x(value: float) -> float:
+        return LABEL_WIDTH + (value - low) / (high - low) * PLOT_WIDTH
+
+    body = [f'<line x1="{x(low)}" y1="{PAD}" x2="{x(low)}" y2="{height - PAD}" class="axis"/>']
+    for index, bar in enumerate(bars):
+        top = PAD + index * ROW_HEIGHT
+        style = "bar published" if bar.published else "bar"
+        body.append(_text(LABEL_WIDTH - 6, top + 14, bar.label[:34], "end"))
+        left, right = sorted((x(0.0 if low <= 0.0 <= high else low), x(bar.score)))
+        body.append(f'<rect class="{style}" x="{left:.1f}" y="{top + 3}" width="{right - left:.1f}" height="14"/>')
+        if bar.interval:
+            a, b = x(bar.interval.low), x(bar.interval.high)
+            body.append(f'<line class="whisker" x1="{a:.1f}" y1="{top + 10}" x2="{b:.1f}" y2="{top + 10}"/>')
+        body.append(_text(right + 3, top + 14, f"{bar.score:.3f}", size=10))
+    body += _axis_ends(x, low, high, height)
+    if chance is not None:
+        body += _vertical(x(chance), height, f"chance {chance:.3f}")
+    return _svg(width, height, title, body)
+
+
+def _axis_ends(x: Callable[[float], float], low: float, high: float, height: int) -> list[str]:
+    return [_text(x(low), height - 6, f"{low:g}", "middle", 10), _text(x(high), height - 6, f"{high:g}", "middle", 10)]
+
+
+def _vertical(at: float, height: int, label: str) -> list[str]:
+    return [
+        f'<line class="chance" x1="{at:.1f}" y1="{PAD - 6}" x2="{at:.1f}" y2="{height - PAD}" '
+        f'stroke-dasharray="{DASHES["chance"]}"/>',
+        _text(at, PAD - 9, label, "middle", 10),
+    ]
+
+
+def line_chart(lines: Sequence[Line], title: str, x_label: str, chance: float | None = None) -> str:
+    """A line per entry (markers a different shape each, so lines read without colour), chance dotted."""
+    xs = [px for line in lines for px, _ in line.points] or [0.0, 1.0]
+    ys = [py for line in lines for _, py in line.points] + [line.level for line in lines if line.level is not None]
+    ys += [chance] if chance is not None else []
+    low, high = _domain(ys or [0.0, 1.0])
+    first, last = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    width, height, left = PLOT_WIDTH + 2 * PAD + 40, 220, PAD + 30
+
+    def x(value: float) -> float:
+        return left + (value - first) / (last - first) * PLOT_WIDTH
+
+    def y(value: float) -> float:
+        return height - PAD - (value - low) / (high - low) * (height - 2 * PAD)
+
+    body = [
+        f'<line class="axis" x1="{left}" y1="{height - PAD}" x2="{left + PLOT_WIDTH}" y2="{height - PAD}"/>',
+        _text(left + PLOT_WIDTH / 2, height - 4, x_label, "middle", 10),
+        _text(left - 4, y(high) + 4, f"{high:g}", "end", 10),
+        _text(left - 4, y(low), f"{low:g}", "end", 10),
+    ]
+    for index, line in enumerate(lines):
+        path = " ".join(f"{x(px):.1f},{y(py):.1f}" for px, py in line.points)
+        body.append(f'<polyline class="series s{index % 6}" points="{path}"/>')
+        body += [_marker(index, x(px), y(py)) for px, py in line.points]
+        if line.level is not None:
+            body.append(
+                f'<line class="series s{index % 6}" x1="{left}" y1="{y(line.level):.1f}" '
+                f'x2="{left + PLOT_WIDTH}" y2="{y(line.level):.1f}" stroke-dasharray="{DASHES["reference"]}"/>'
+            )
+        body.append(_text(left + PLOT_WIDTH + 4, y(line.points[-1][1]) + 4 if line.points else PAD, line.label[:18]))
+    if chance is not None:
+        body.append(
+            f'<line class="chance" x1="{left}" y1="{y(chance):.1f}" x2="{left + PLOT_WIDTH}" '
+            f'y2="{y(chance):.1f}" stroke-dasharray="{DASHES["chance"]}"/>'
+        )
+        body.append(_text(left + 2, y(chance) - 3, f"chance {chance:.3f}", size=10))
+    return _svg(width + 60, height, title, body)  # fmt: skip
+
+
+_MARKERS = ("circle", "square", "triangle", "diamond", "cross", "plus")
+
+
+def _marker(index: int, cx: float, cy: float) -> str:
+    shape = _MARKERS[index % len(_MARKERS)]
+    if shape == "circle":
+        return f'<circle class="marker s{index % 6}" cx="{cx:.1f}" cy="{cy:.1f}" r="3.5"/>'
+    points = {
+        "square": [(-3, -3), (3, -3), (3, 3), (-3, 3)],
+        "triangle": [(0, -4), (4, 3), (-4, 3)],
+        "diamond": [(0, -4), (4, 0), (0, 4), (-4, 0)],
+        "cross": [(-4, -1), (-1, -1), (-1, -4), (1, -4), (1, -1), (4, -1), (4, 1), (1, 1), (1, 4), (-1, 4)],
+        "plus": [(-4, -4), (4, 4), (-4, 4), (4, -4)],
+    }[shape]
+    text = " ".join(f"{cx + dx:.1f},{cy + dy:.1f}" for dx, dy in points)
+    return f'<polygon class="marker s{index % 6}" points="{text}"/>'
+
+
+def scatter(points: Sequence[tuple[str, float, float]], title: str, x_label: str, y_label: str) -> str:
+    """(label, cost, score) points; the cost axis logarithmic when it spans more than two decades."""
+    costs = [cost for _, cost, _ in points]
+    logarithmic = min(costs) > 0 and max(costs) / min(costs) > 100
+    position = [math.log10(cost) if logarithmic else cost for cost in costs]
+    first, last = min(position), max(position)
+    last = last if last > first else first + 1
+    low, high = _domain([score for *_, score in points])
+    width, height, left = PLOT_WIDTH + 2 * PAD + 160, 240, PAD + 30
+
+    def x(value: float) -> float:
+        return left + (value - first) / (last - first) * PLOT_WIDTH
+
+    def y(value: float) -> float:
+        return height - PAD - 10 - (value - low) / (high - low) * (height - 2 * PAD - 10)
+
+    axis = f"{x_label} (log scale)" if logarithmic else x_label
+    body = [f'<line class="axis" x1="{left}" y1="{height - PAD - 10}" x2="{left + PLOT_WIDTH}" '
+            f'y2="{height - PAD - 10}"/>', _text(left + PLOT_WIDTH / 2, height - 4, axis, "middle", 10),
+            _text(left - 4, y(high) + 4, f"{high:g}", "end", 10), _text(left - 4, y(low), f"{low:g}", "end", 10),
+            _text(4, PAD - 8, y_label, size=10)]  # fmt: skip
+    for index, ((label, cost, score), at) in enumerate(zip(points, position)):
+        body.append(_marker(index, x(at), y(score)))
+        body.append(_text(x(at) + 6, y(score) + 4, f"{label[:24]} ({cost:.3g}, {score:.3f})", size=10))
+    return _svg(width, height, title, body)

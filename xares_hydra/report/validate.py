@@ -1,0 +1,120 @@
+"""``xares-report --validate BUNDLE``: every problem of a submitted result bundle, one line each: records that
+do not match the record schema, lack the metadata a shared record needs, were scored under another version of a
+task than the one shipped, still hold a machine's paths or host name, or lie outside the bundle layout."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError
+
+from xares_hydra.atomic import read_json
+from xares_hydra.config.suites import task_versions
+from xares_hydra.report.bundle import BUNDLE_FILE, ENCODER_CARD, bundle_path, encoder_folder, header_problems
+from xares_hydra.report.identity import value_at
+from xares_hydra.report.record import record_schema
+from xares_hydra.report.redact import redact_record
+
+# what a shared record must say besides the schema's required fields: which task definition, which encoder
+# (config, weights and code) and which xares-hydra scored it
+SUBMISSION_FIELDS = ("task.version", "encoder.identity", "encoder.fingerprint", "versions.xares-hydra")
+SHOWN = 80  # characters of an offending value shown
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(record_schema())
+
+
+def validate_bundle(folder: Path) -> list[str]:
+    """Every problem of the bundle at ``folder``, as ``<file>: <where>: <what>`` lines; empty when it is valid."""
+    problems = header_problems(folder)
+    cards_needed = set()
+    for path in sorted(folder.rglob("*.json")):
+        relative = path.relative_to(folder)
+        if path.name in (BUNDLE_FILE, ENCODER_CARD):
+            continue
+        try:
+            document = read_json(path)
+        except (OSError, ValueError) as error:
+            problems.append(f"{relative}: cannot read: {error}")
+            continue
+        found = record_problems(document, relative, path.parent)
+        problems += [f"{relative}: {problem}" for problem in found]
+        if isinstance(document, dict) and isinstance(document.get("encoder"), dict) and "name" in document["encoder"]:
+            cards_needed.add(encoder_folder(document))
+    for card in sorted(cards_needed):
+        if not (folder / card / ENCODER_CARD).is_file():
+            problems.append(f"{card / ENCODER_CARD}: missing: the encoder's card (xares-report --export writes it)")
+    return problems
+
+
+def record_problems(document: Any, relative: Path, folder: Path) -> list[str]:
+    """The problems of one record file (at ``relative`` in the bundle, in ``folder``)."""
+    if not isinstance(document, dict) or "scores" not in document or "schema" not in document:
+        return ["not a result record (no schema and scores); only records, bundle.json and encoder.json belong"]
+    problems = list(_schema_problems(document))
+    if problems:  # the checks below read fields the schema requires
+        return problems
+    problems += [f"{name}: missing (a shared record must have it)" for name in SUBMISSION_FIELDS
+                 if value_at(document, name) is None]  # fmt: skip
+    problems += _version_problems(document)
+    problems += [f"{where}: not redacted: {str(value)[:SHOWN]!r}" for where, value in _unredacted(document)]
+    for slot, score in document["scores"].items():
+        name = score.get("predictions")
+        if name and not (folder / name).is_file():
+            problems.append(f"scores.{slot}.predictions: names {name}, which is not beside the record")
+    expected = bundle_path(document)
+    if relative != expected:
+        problems.append(f"lies at {relative}, the bundle layout puts this record at {expected}")
+    return problems
+
+
+def _schema_problems(document: dict[str, Any]) -> Iterator[str]:
+    for error in sorted(_validator().iter_errors(document), key=lambda error: list(map(str, error.absolute_path))):
+        yield from _described(error)
+
+
+def _described(error: ValidationError) -> Iterator[str]:
+    where = ".".join(map(str, error.absolute_path))
+    if error.validator == "required" and isinstance(error.instance, dict):
+        for name in error.validator_value:
+            if name not in error.instance:
+                yield f"{where + '.' if where else ''}{name}: missing (required by the record schema)"
+        return
+    yield f"{where or '(record)'}: {error.message[:200]}"
+
+
+def _version_problems(document: dict[str, Any]) -> list[str]:
+    name, version = document["task"]["name"], document["task"].get("version")
+    shipped = task_versions()
+    if name not in shipped:
+        return [f"task.name: {name!r} is not a task xares-hydra ships, so its version cannot be checked"]
+    if version is not None and str(version) != str(shipped[name]):
+        return [
+            f"task.version: {version!r}, but the task YAML of {name} is version {shipped[name]!r}: "
+            "rerun with the current task definition"
+        ]
+    return []
+
+
+def _unredacted(document: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(dotted place, value) of every string the redaction would change."""
+    return list(_differences(document, redact_record(document), ""))
+
+
+def _differences(value: Any, redacted: Any, where: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict) and isinstance(redacted, dict):
+        for (key, item), (new_key, new_item) in zip(value.items(), redacted.items()):
+            place = f"{where}.{key}" if where else str(key)
+            if key != new_key:
+                yield f"{place} (key)", key
+            yield from _differences(item, new_item, place)
+    elif isinstance(value, list) and isinstance(redacted, list):
+        for index, (item, new_item) in enumerate(zip(value, redacted)):
+            yield from _differences(item, new_item, f"{where}[{index}]")
+    elif value != redacted:
+        yield where, value

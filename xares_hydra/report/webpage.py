@@ -1,0 +1,267 @@
+"""``leaderboard.html``: the leaderboards as one self-contained page (scripts, styles and figures inline; no
+network), sortable by any column, filtered by tag, domain and mode, with a drill-down per task, encoder cards
+and score against cost. Built from the same ``Leaderboard`` the Markdown table shows: nothing is recomputed."""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel
+
+from xares_hydra.atomic import write_text
+from xares_hydra.report.diagnostics import class_names, confusion_matrix, plot_confusion
+from xares_hydra.report.identity import DEFAULT_MODE, column_labels, flattened, mode_of, setting_text
+from xares_hydra.report.layers import layer_curves
+from xares_hydra.report.leaderboard import (
+    AVERAGE_SCOPES,
+    NOT_WORSE_MARK,
+    Column,
+    HeadTable,
+    Leaderboard,
+    TaskRow,
+    column_of,
+    leaderboard_dict,
+    seeded,
+)
+from xares_hydra.report.record import EncoderInfo, HeadScore, Record, score_of, task_of
+from xares_hydra.report.summary import format_score, latest_scored, seed_of
+from xares_hydra.report.svg import Bar, Line, bar_chart, line_chart, scatter
+
+PAGE_FILE = "leaderboard.html"
+DOMAINS = ("speech", "sound", "music")  # task tags that name a domain
+MODE_TITLES = {DEFAULT_MODE: "default", "xares": "compat (X-ARES 0.1.3)"}
+# encoder fields on the card; every other field of the encoder block (cost, training data, ...) follows them
+CARD_FIELDS = ("target", "class", "parameters", "sampling_rate", "output_dim", "hop_size_in_ms", "weights_revision",
+               "weights_sha256", "identity", "fingerprint")  # fmt: skip
+NOT_ON_CARD = ("name", "config", "weight_files", "padding", "batching", "min_input_samples")
+COST_KEYS = ("parameters",)  # encoder fields that are costs; numbers under any ``cost`` block are too
+
+
+@dataclass(frozen=True)
+class PageSettings:
+    title: str = "xares-hydra leaderboard"
+    notes: Sequence[str] = ()
+
+
+@dataclass
+class Context:
+    """What the drill-downs read beside the boards: each mode's records by (task, column) and head."""
+
+    records: list[dict[str, Any]]
+    by_cell: dict[tuple[str, str, str, str], list[dict[str, Any]]] = field(default_factory=dict)  # mode, slot,...
+    tags: dict[str, list[str]] = field(default_factory=dict)
+    encoders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (mode, column) -> newest
+
+    @classmethod
+    def of(cls, records: list[dict[str, Any]], boards: Sequence[Leaderboard]) -> Context:
+        context = cls(records)
+        for board in boards:
+            in_mode = [record for record in records if mode_of(record) == board.mode and "schema" in record]
+            labels, scored = column_labels(in_mode), latest_scored(in_mode)
+            for table in board.tables:
+                for (task, column), seeds in seeded(scored, table.slot, labels).items():
+                    context.by_cell[board.mode, table.slot, task, column.label] = seeds
+            for record in in_mode:
+                context.encoders[board.mode, column_of(record, labels).label] = record
+                context.tags.setdefault(record["task"]["name"], list(task_of(record).tags or []))
+        return context
+
+
+def page_html(boards: Sequence[Leaderboard], records: list[dict[str, Any]], settings: PageSettings) -> str:
+    context = Context.of(records, boards)
+    sections = [_section(board, context) for board in boards]
+    tags = sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS})
+    domains = [domain for domain in DOMAINS if any(domain in tags for tags in context.tags.values())]
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("xares_hydra.report", "page"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    assets = resources.files("xares_hydra.report") / "page"
+    return environment.get_template("leaderboard.html.j2").render(
+        title=settings.title,
+        notes=list(settings.notes),
+        sections=sections,
+        tags=tags,
+        domains=domains,
+        modes=[(board.mode, MODE_TITLES.get(board.mode, board.mode)) for board in boards],
+        cards=_cards(boards, context),
+        scatters=_scatters(boards, context),
+        style=(assets / "leaderboard.css").read_text(),
+        script=(assets / "leaderboard.js").read_text(),
+    )
+
+
+def write_page(
+    boards: Sequence[Leaderboard], records: list[dict[str, Any]], folder: Path, settings: PageSettings
+) -> Path:
+    path = folder / PAGE_FILE
+    write_text(path, page_html(boards, records, settings))
+    return path
+
+
+def _section(board: Leaderboard, context: Context) -> dict[str, Any]:
+    return {
+        "mode": board.mode,
+        "title": MODE_TITLES.get(board.mode, board.mode),
+        "tables": [_table(board, table, context) for table in board.tables],
+        "notes": leaderboard_dict(board)["notes"],
+        "not_scored": board.not_scored,
+    }
+
+
+def _table(board: Leaderboard, table: HeadTable, context: Context) -> dict[str, Any]:
+    identifier = f"{board.mode}-{table.slot}"
+    rows = [_row(board, table, row, context, f"{identifier}-{index}") for index, row in enumerate(table.rows)]
+    averages = [
+        {"title": title, "cells": [table.averages[scope, c.label].text() if (scope, c.label) in table.averages else "-"
+                                   for c in table.columns]}
+        for scope, title in AVERAGE_SCOPES.items()
+    ]  # fmt: skip
+    counts = [f"{_tasks(table, 'public', c)} / {_tasks(table, 'all', c)}" for c in table.columns]
+    return {"id": identifier, "title": table.title, "columns": table.columns, "rows": rows,
+            "averages": averages, "counts": counts}  # fmt: skip
+
+
+def _tasks(table: HeadTable, scope: str, column: Column) -> int:
+    average = table.averages.get((scope, column.label))
+    return average.tasks if average else 0
+
+
+def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, identifier: str) -> dict[str, Any]:
+    best = table.best_in_row(row)
+    cells = []
+    for column in table.columns:
+        cell = table.cells.get((row.name, column.label))
+        cells.append({
+            "text": table.cell_text(row, column),
+            "value": "" if cell is None else repr(cell.score),
+            "best": column.label in best,
+            "not_worse": table.not_worse(row, column),
+            "published": column.published,
+        })  # fmt: skip
+    tags = context.tags.get(row.name, [])
+    return {
+        "id": identifier,
+        "row": row,
+        "tags": " ".join(tags),
+        "domain": next((tag for tag in tags if tag in DOMAINS), ""),
+        "cells": cells,
+        "mark": NOT_WORSE_MARK,
+        "detail": _detail(board, table, row, context),
+    }
+
+
+def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context) -> dict[str, Any]:
+    bars = [
+        Bar(column.label, cell.score, cell.interval, column.published)
+        for column in table.columns
+        if (cell := table.cells.get((row.name, column.label)))
+    ]
+    direction = "higher is better" if row.higher_is_better else "lower is better"
+    title = f"{row.label}: {table.title} per column ({row.metric or 'score'}, {direction})"
+    curves = [curve for curve in layer_curves(context.records) if curve.task == row.name and curve.mode == board.mode]
+    layer_figure = None
+    if curves:
+        lines = [Line(curve.label, list(curve.scores.items()), curve.weighted) for curve in curves]
+        layer_figure = line_chart(lines, f"{row.label}: score per layer (dashed: weighted sum)", "layer", row.chance)
+    columns = [
+        _column_detail(row, column, seeds, table.slot)
+        for column in table.columns
+        if (seeds := context.by_cell.get((board.mode, table.slot, row.name, column.label)))
+    ]
+    return {"chart": bar_chart(bars, title, row.chance) if bars else None, "layers": layer_figure,
+            "columns": columns, "direction": direction}  # fmt: skip
+
+
+def _column_detail(row: TaskRow, column: Column, seeds: list[dict[str, Any]], slot: str) -> dict[str, Any]:
+    first = seeds[0]
+    score = score_of(first, slot)
+    per_class = None
+    if score.per_class:
+        per_class = {
+            "measure": score.per_class.measure,
+            "rows": [(name, format_score(value)) for name, value in zip(score.per_class.classes,
+                                                                        score.per_class.values)],
+        }  # fmt: skip
+    return {
+        "label": column.label,
+        "seeds": [(setting_text(seed_of(record)), format_score(record["scores"][slot]["score"])) for record in seeds],
+        "per_class": per_class,
+        "confusion": _confusion(first, slot, f"{row.label} · {column.label}"),
+        "extras": _extras(first, Record) + _extras(first["scores"][slot], HeadScore, f"scores.{slot}."),
+    }
+
+
+def _confusion(record: dict[str, Any], slot: str, title: str) -> str | None:
+    """The confusion matrix figure of the lowest seed as a data URI, where the task is single-label."""
+    matrix = confusion_matrix(record, slot)
+    if matrix is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "confusion.png"
+        plot_confusion(matrix, class_names(record, slot, len(matrix)), f"{title} (rows: true class)", path)
+        return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _extras(block: dict[str, Any], model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+    """Fields the typed model does not know (few-shot curves, costs, overlap marks other features add)."""
+    known = {info.alias or name for name, info in model.model_fields.items()} | {"path", "schema"}
+    extra = {key: value for key, value in block.items() if key not in known and value is not None}
+    return [(prefix + key, _shown(value)) for key, value in flattened(extra).items()]
+
+
+def _shown(value: Any) -> str:
+    return setting_text(value) if not isinstance(value, list) else ", ".join(map(setting_text, value))
+
+
+def _cards(boards: Sequence[Leaderboard], context: Context) -> list[dict[str, Any]]:
+    cards = []
+    for board in boards:
+        for column in dict.fromkeys(c for table in board.tables for c in table.columns if not c.published):
+            record = context.encoders.get((board.mode, column.label))
+            if record is None:
+                continue
+            encoder = record["encoder"]
+            shown = [(key, _shown(encoder[key])) for key in CARD_FIELDS if encoder.get(key) is not None]
+            meta = [(f"meta.{key}", _shown(value)) for key, value in flattened(encoder.get("meta") or {}).items()]
+            other = [item for item in _extras(encoder, EncoderInfo) if not item[0].startswith(NOT_ON_CARD)]
+            cards.append({"label": column.label, "mode": board.mode, "fields": shown + meta + other,
+                          "record_extras": _extras(record, Record)})  # fmt: skip
+    return cards
+
+
+def _costs(record: dict[str, Any]) -> dict[str, float]:
+    """Numeric costs of a column's newest record: the encoder's parameter count and every number under a ``cost``
+    block of the record or of its encoder."""
+    encoder = record["encoder"]
+    costs = {key: float(encoder[key]) for key in COST_KEYS if isinstance(encoder.get(key), (int, float))}
+    for prefix, block in (("cost.", record.get("cost")), ("encoder.cost.", encoder.get("cost"))):
+        if isinstance(block, dict):
+            costs |= {prefix + key: float(value) for key, value in flattened(block).items()
+                      if isinstance(value, (int, float)) and not isinstance(value, bool)}  # fmt: skip
+    return costs
+
+
+def _scatters(boards: Sequence[Leaderboard], context: Context) -> list[str]:
+    """Per mode, head and cost: each column's weighted average over all tasks against its cost."""
+    figures = []
+    for board in boards:
+        for table in board.tables:
+            points: dict[str, list[tuple[str, float, float]]] = {}
+            for column in table.columns:
+                record = context.encoders.get((board.mode, column.label))
+                average = table.averages.get(("all", column.label))
+                if record is None or average is None or average.score is None:
+                    continue
+                for key, cost in _costs(record).items():
+                    points.setdefault(key, []).append((column.label, cost, average.score))
+            for key, found in points.items():
+                title = f"{table.title} ({board.mode} mode): {AVERAGE_SCOPES['all']} against {key}"
+                figures.append(scatter(found, title, key, AVERAGE_SCOPES["all"]))
+    return figures

@@ -107,22 +107,16 @@ def bundle_header() -> dict[str, Any]:
     }
 
 
-def is_bundle(folder: Path) -> bool:
-    return (folder / BUNDLE_FILE).is_file()
-
-
 def header_problems(folder: Path) -> list[str]:
-    """What is wrong with a bundle's ``bundle.json``, one line each."""
-    path = folder / BUNDLE_FILE
-    if not path.is_file():
-        return [f"{path}: missing: a submission is a result bundle; write it with xares-report DIR --export OUT"]
+    """What is wrong with a bundle's ``bundle.json``, one line each (the file named relative to ``folder``)."""
+    if not (folder / BUNDLE_FILE).is_file():
+        return [f"{BUNDLE_FILE}: missing: a submission is a result bundle; write it with xares-report DIR --export OUT"]
     try:
-        header = read_json(path)
+        header = read_json(folder / BUNDLE_FILE)
     except (OSError, ValueError) as error:
-        return [f"{path}: cannot read: {error}"]
-    problems = []
+        return [f"{BUNDLE_FILE}: cannot read: {error}"]
     if not isinstance(header, dict) or header.get("kind") != BUNDLE_KIND:
-        problems.append(f"{path}: kind is not {BUNDLE_KIND!r}")
-    elif header.get("layout") != BUNDLE_LAYOUT:
-        problems.append(f"{path}: layout {header.get('layout')!r}, this xares-hydra reads layout {BUNDLE_LAYOUT}")
-    return problems
+        return [f"{BUNDLE_FILE}: kind is not {BUNDLE_KIND!r}"]
+    if header.get("layout") != BUNDLE_LAYOUT:
+        return [f"{BUNDLE_FILE}: layout {header.get('layout')!r}; this xares-hydra reads layout {BUNDLE_LAYOUT}"]
+    return []

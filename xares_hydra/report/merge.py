@@ -21,16 +21,18 @@ class Merged:
 
 
 def merge(sources: Sequence[tuple[str, list[dict[str, Any]]]]) -> Merged:
-    """The records of every (name, records) source, oldest first, and a note per setting found in several."""
+    """The records of every (name, records) source, oldest first, and a note per setting (and task version)
+    scored in several."""
     origin = {id(record): name for name, records in sources for record in records}
+    order = [name for name, _ in sources]
     merged = sorted((record for _, records in sources for record in records), key=lambda r: r.get("created", ""))
-    places: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    places: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for record in merged:
         if "schema" in record and record["status"] == Status.OK:
-            places[setting_key(record)].append(record)
+            places[(*setting_key(record), str(task_of(record).version))].append(record)
     notes = []
     for members in places.values():
-        found = sorted({origin[id(record)] for record in members})
+        found = sorted({origin[id(record)] for record in members}, key=order.index)
         if len(found) > 1:
             newest = members[-1]
             notes.append(

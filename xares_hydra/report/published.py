@@ -5,6 +5,7 @@ LibriSpeech-100h: ``score`` is the comparable X-ARES v0.1.3 number, the README's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xares_hydra.config.suites import suite_tasks
@@ -58,6 +59,24 @@ OFFLINE_NEEDS = {
     "clotho": "the bert-base-uncased tokenizer (the offline task.head_args.tokenizer=builtin does not compare)",
     "librispeech": "the Qwen/Qwen2.5-0.5B language model (task.head_args.language_model)",
 }
+
+# the README's task groups ("Supported tasks": Speech, Environment, Music) by task name; Vocal Imitation, in its
+# results but not in those lists, imitates sounds
+DOMAINS = ("speech", "sound", "music")
+_README_DOMAINS = {
+    "speech": "asvspoof2015 cremad fluentspeechcommands libricount librispeech librispeechmalefemale ravdess "
+    "speechcommandsv1 vocalsound voxceleb1 voxlingua33",
+    "sound": "clotho desed esc50 fsd50k fsdkaggle2018 urbansound8k finger_snap inside_outside_car key_scratching "
+    "liveenv subway_broadcast vocalimitations",
+    "music": "freemusicarchive gtzan_genre maestro nsynthinstument",
+}
+_DOMAIN_OF = {task: domain for domain, tasks in _README_DOMAINS.items() for task in tasks.split()}
+
+
+def task_domain(task: str, tags: Sequence[str] = ()) -> str | None:
+    """speech, sound or music: a task's own domain tag, else its X-ARES README group; None for other tasks."""
+    return next((tag for tag in tags if tag in DOMAINS), _DOMAIN_OF.get(task))
+
 
 # the README's row order; which tasks are X-ARES's, and which are private, the task YAMLs' tags say
 PUBLISHED_ORDER = tuple(task for task, *_ in _README_ROWS)

@@ -43,7 +43,7 @@ def _domain(values: Sequence[float]) -> tuple[float, float]:
 def _svg(width: int, height: int, title: str, body: list[str]) -> str:
     label = escape(title)
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="figure" viewBox="0 0 {width} {height}" width="{width}" '
+        f'<svg class="figure" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" role="img" aria-label="{label}"><title>{label}</title>{"".join(body)}</svg>'
     )
 

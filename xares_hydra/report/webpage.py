@@ -30,12 +30,12 @@ from xares_hydra.report.leaderboard import (
     leaderboard_dict,
     seeded,
 )
+from xares_hydra.report.published import DOMAINS, task_domain
 from xares_hydra.report.record import EncoderInfo, HeadScore, Record, score_of, task_of
 from xares_hydra.report.summary import format_score, latest_scored, seed_of
 from xares_hydra.report.svg import Bar, Line, bar_chart, line_chart, scatter
 
 PAGE_FILE = "leaderboard.html"
-DOMAINS = ("speech", "sound", "music")  # task tags that name a domain
 MODE_TITLES = {DEFAULT_MODE: "default", "xares": "compat (X-ARES 0.1.3)"}
 # encoder fields on the card; every other field of the encoder block (cost, training data, ...) follows them
 CARD_FIELDS = ("target", "class", "parameters", "sampling_rate", "output_dim", "hop_size_in_ms", "weights_revision",
@@ -78,7 +78,8 @@ def page_html(boards: Sequence[Leaderboard], records: list[dict[str, Any]], sett
     context = Context.of(records, boards)
     sections = [_section(board, context) for board in boards]
     tags = sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS})
-    domains = [domain for domain in DOMAINS if any(domain in tags for tags in context.tags.values())]
+    found = {task_domain(task, tags) for task, tags in context.tags.items()}
+    domains = [domain for domain in DOMAINS if domain in found]
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("xares_hydra.report", "page"), autoescape=True, undefined=jinja2.StrictUndefined
     )
@@ -150,7 +151,7 @@ def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, i
         "id": identifier,
         "row": row,
         "tags": " ".join(tags),
-        "domain": next((tag for tag in tags if tag in DOMAINS), ""),
+        "domain": task_domain(row.name, tags) or "",
         "cells": cells,
         "mark": NOT_WORSE_MARK,
         "detail": _detail(board, table, row, context),

@@ -8,13 +8,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.cli import record_of, working_in, xares
+from helpers.cli import SMALL_TIMBRE, record_of, working_in, xares
 
-from xares_hydra import command, console
+from xares_hydra import api, command, console
 
 
 @pytest.fixture
@@ -94,3 +95,20 @@ def run_one(xares_command) -> Callable[..., tuple[dict[str, Any], subprocess.Com
         return record_of(run_dir), subprocess.CompletedProcess(["xares", *overrides], code, out, err)
 
     return run
+
+
+@dataclass
+class Roots:
+    """Two results folders of the same small demo run but for the seed (0 in ``first``, 1 in ``second``)."""
+
+    first: Path
+    second: Path
+
+
+@pytest.fixture(scope="session")
+def roots(tmp_path_factory: pytest.TempPathFactory) -> Roots:
+    tmp = tmp_path_factory.mktemp("roots")
+    for seed, name in ((0, "first"), (1, "second")):
+        overrides = [f"paths.root={tmp}", f"paths.results_root={tmp / name}", f"seed={seed}", *SMALL_TIMBRE[1:]]
+        api.evaluate("mel", tasks=("demo/timbre",), overrides=overrides)
+    return Roots(tmp / "first", tmp / "second")

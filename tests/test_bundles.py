@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers.cli import SMALL_TIMBRE
 from helpers.records import make_record
 
-from xares_hydra import api
 from xares_hydra.report.bundle import BUNDLE_FILE, ENCODER_CARD
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.leaderboard import build_leaderboard
@@ -21,23 +17,6 @@ from xares_hydra.report.merge import merge, versions_apart
 from xares_hydra.report.record import load_records
 
 COMPARED = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "summary.json", "classes.md")
-
-
-@dataclass
-class Roots:
-    """Two results folders of the same run but for the seed (0 in ``first``, 1 in ``second``)."""
-
-    first: Path
-    second: Path
-
-
-@pytest.fixture(scope="module")
-def roots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Roots]:
-    tmp = tmp_path_factory.mktemp("bundles")
-    for seed, name in ((0, "first"), (1, "second")):
-        overrides = [f"paths.root={tmp}", f"paths.results_root={tmp / name}", f"seed={seed}", *SMALL_TIMBRE[1:]]
-        api.evaluate("mel", tasks=("demo/timbre",), overrides=overrides)
-    yield Roots(tmp / "first", tmp / "second")
 
 
 def export(source: Path, bundle: Path, *flags: str) -> int:

@@ -1,0 +1,140 @@
+"""``xares-report --html``: one self-contained page of the leaderboard, checked as text and in a real headless
+Chromium (skipped, with the reason, where no browser, driver or selenium is installed)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers.records import make_record
+
+from xares_hydra.report.browser import browser_missing, headless_chromium
+from xares_hydra.report.cli import main as report_main
+from xares_hydra.report.leaderboard import StatisticsSettings, build_leaderboard, leaderboard_markdown
+from xares_hydra.report.record import load_records
+from xares_hydra.report.webpage import PageSettings, page_html, write_page
+
+# (task, alpha's score, beta's score): hand-made X-ARES records beside the real demo runs
+SCORES = (("esc50", 0.8, 0.6), ("speechcommandsv1", 0.5, 0.9), ("gtzan_genre", 0.7, None))
+PARAMETERS = {"alpha": 1_000_000, "beta": 90_000_000}
+
+
+def page_records(roots) -> list[dict[str, Any]]:
+    """Two seeds of mel on demo_timbre (predictions, per-class values) and alpha and beta on three X-ARES tasks,
+    one of them with a block no typed model knows (a few-shot curve)."""
+    records = load_records(roots.first) + load_records(roots.second)
+    for task, *scores in SCORES:
+        for encoder, score in zip(PARAMETERS, scores):
+            if score is not None:
+                record = make_record(task, encoder, score)
+                record["task"]["tags"] = ["xares", "xares_public"]
+                record["encoder"]["parameters"] = PARAMETERS[encoder]
+                records.append(record)
+    records[-1]["few_shot"] = {"shots": [1, 5], "scores": [0.31, 0.52]}
+    return records
+
+
+@pytest.fixture(scope="module")
+def page(roots, tmp_path_factory) -> tuple[Path, str, str]:
+    """The page (path and text) and the Markdown leaderboard of the same board."""
+    records = page_records(roots)
+    board = build_leaderboard(records, statistics=StatisticsSettings(resamples=50))
+    path = write_page([board], records, tmp_path_factory.mktemp("page"), PageSettings("test board"))
+    return path, path.read_text(), leaderboard_markdown(board)
+
+
+def test_the_page_shows_the_markdown_cells_and_needs_nothing_from_the_network(page):
+    _, html, markdown = page
+    lines = markdown.splitlines()
+    header = next(line for line in lines if line.startswith("| Task")).split("|")
+    timbre = next(line for line in lines if line.startswith("| Demo timbre")).split("|")
+    mel_cell = timbre[[cell.strip() for cell in header].index("mel")].strip().strip("*")
+    assert "(2 seeds)" in mel_cell and "[" in mel_cell and mel_cell in html  # interval and seeds as in the table
+    assert "dasheng (published)" in html  # the reference columns, marked
+    # URLs only as text (the published numbers' source), never as something to load or to link to
+    loads = r"""(?:src|href|action|srcset)\s*=\s*["']?\s*(?:https?:|//)|url\(|@import|fetch\(|XMLHttpRequest|<link"""
+    assert "https://github.com/jimbozhang/xares" in html and not re.search(loads, html)
+    sources = re.findall(r'\b(?:src|href)="([^"]*)"', html)
+    assert sources and all(source.startswith("data:image/png;base64,") for source in sources)
+    assert "<script>" in html and "<style>" in html
+
+
+def test_the_page_has_drill_downs_cards_costs_and_chance_lines(page):
+    _, html, _ = page
+    assert 'alt="confusion matrix of Demo timbre for mel' in html and "Per-class accuracy" in html
+    assert "seed 0: " in html and "seed 1: " in html
+    assert html.count('class="chance"') >= 2  # chance lines of the demo task's bar charts (MLP and kNN)
+    assert "<dt>parameters</dt><dd>90000000</dd>" in html
+    assert "Weighted Average (all tasks) against parameters" in html
+    assert "beta (9e+07, 0.750)" in html  # beta: 9e7 parameters, average (0.6 + 0.9) / 2
+    assert "<dt>few_shot.shots</dt><dd>1, 5</dd>" in html  # a block no typed model knows, shown as it is
+    for domain in ("speech", "sound", "music"):
+        assert f'<option value="{domain}">' in html
+    assert '<label for="filter-tag">' in html and 'aria-sort="none"' in html
+
+
+@pytest.mark.slow
+def test_xares_report_html_writes_the_page_beside_the_other_reports(roots, tmp_path):
+    out = tmp_path / "out"
+    assert report_main([str(roots.first), "--out", str(out), "--html", "--resamples", "0"]) == 0
+    text = (out / "leaderboard.html").read_text()
+    assert "Demo timbre" in text and text == page_html(
+        [build_leaderboard(load_records(roots.first), statistics=StatisticsSettings(resamples=0))],
+        load_records(roots.first),
+        PageSettings(f"xares results in {roots.first}"),
+    )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    driver = headless_chromium()
+    yield driver
+    driver.quit()
+
+
+def task_order(table) -> list[str]:
+    return [body.get_attribute("data-task") for body in table.find_elements("css selector", "tbody.task")]
+
+
+@pytest.mark.slow
+def test_in_a_browser_the_table_sorts_filters_and_opens_a_drill_down(page, browser):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    path, _, _ = page
+    browser.get(path.as_uri())
+    table = browser.find_element("id", "table-default-mlp")
+    assert task_order(table) == ["esc50", "gtzan_genre", "speechcommandsv1", "demo_timbre"]  # X-ARES order
+    alpha = table.find_element("xpath", ".//thead//button[normalize-space()='alpha']")
+    alpha.click()
+    assert task_order(table) == ["speechcommandsv1", "gtzan_genre", "esc50", "demo_timbre"]  # 0.5 0.7 0.8, none
+    assert alpha.find_element("xpath", "..").get_attribute("aria-sort") == "ascending"
+    alpha.send_keys(Keys.ENTER)  # the keyboard sorts as well: descending now
+    assert task_order(table) == ["esc50", "gtzan_genre", "speechcommandsv1", "demo_timbre"]
+
+    Select(browser.find_element("id", "filter-tag")).select_by_value("xares_public")
+    shown = [body.get_attribute("data-task") for body in table.find_elements("css selector", "tbody.task")
+             if body.is_displayed()]  # fmt: skip
+    assert shown == ["esc50", "gtzan_genre", "speechcommandsv1"]
+    Select(browser.find_element("id", "filter-domain")).select_by_value("speech")
+    assert [body.get_attribute("data-task") for body in table.find_elements("css selector", "tbody.task")
+            if body.is_displayed()] == ["speechcommandsv1"]  # fmt: skip
+    assert browser.find_element("id", "filter-status").text == "2 of 8 task rows shown"  # MLP and kNN tables
+
+    Select(browser.find_element("id", "filter-tag")).select_by_value("")
+    Select(browser.find_element("id", "filter-domain")).select_by_value("")
+    details = table.find_element("css selector", "tbody[data-task='demo_timbre'] button.details")
+    detail = browser.find_element("id", details.get_attribute("aria-controls"))
+    assert not detail.is_displayed()
+    details.click()
+    assert detail.is_displayed() and details.get_attribute("aria-expanded") == "true"
+    assert detail.find_element("css selector", "svg.figure").is_displayed()
+
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0

@@ -4,11 +4,15 @@ Chromium (skipped, with the reason, where no browser, driver or selenium is inst
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import REPO
 from helpers.records import make_record
+from matplotlib.image import imread
 
 from xares_hydra.report.browser import browser_missing, headless_chromium
 from xares_hydra.report.cli import main as report_main
@@ -138,3 +142,12 @@ def test_in_a_browser_the_table_sorts_filters_and_opens_a_drill_down(page, brows
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+
+
+@pytest.mark.slow
+def test_the_screenshot_script_writes_a_png_of_the_page(roots, tmp_path, browser):
+    script, out = REPO / "scripts" / "leaderboard_screenshot.py", tmp_path / "page.png"
+    command = [sys.executable, str(script), str(roots.first), "--out", str(out), "--width", "800"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"Wrote {out}" in result.stdout and imread(out).shape[1] == 800

@@ -42,6 +42,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--html", action="store_true", help="also write leaderboard.html: one self-contained interactive page"
     )
+    parser.add_argument("--title", help="the reports' title (default: 'xares results in FOLDER ...')")
     parser.add_argument(
         "--export",
         type=Path,
@@ -99,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if arguments.validate:
         return run_validation(folders)
+    try:
+        out = None if arguments.export else output_folder(arguments, folders)
+    except ConfigError as error:
+        print(f"xares-report: {error}", file=sys.stderr)
+        return 2
     unreadable: list[str] = []
     sources = [(str(folder), records_in(folder, unreadable)) for folder in folders]
     for problem in unreadable:
@@ -114,23 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not records:
         print(f"xares-report: no result records under {', '.join(map(str, folders))}", file=sys.stderr)
         return 1
-    if arguments.export:
+    if out is None:
         return run_export(records, folders, arguments.export.expanduser().resolve(), arguments.predictions)
-    if len(folders) > 1 and (arguments.out is None or arguments.redact):
-        print("xares-report: several folders are merged into --out OUT (and --redact takes one)", file=sys.stderr)
-        return 2
-    folder = folders[0]
-    out = (arguments.out or folder).expanduser().resolve()
     statistics = StatisticsSettings(arguments.resamples, arguments.seed, arguments.confidence, arguments.alpha)
-    title = f"xares results in {', '.join(map(str, folders))}"
+    title = arguments.title or f"xares results in {', '.join(map(str, folders))}"
     written: list[Path] = []
     if arguments.redact:
-        out = (arguments.out or folder.with_name(f"{folder.name}-redacted")).expanduser().resolve()
-        if out.is_relative_to(folder):
-            print(f"xares-report: --redact writes a copy; give an --out folder outside {folder}", file=sys.stderr)
-            return 2
-        records, written = write_redacted_records(records, folder, out / "records")
-        title = "xares results (redacted)"
+        records, written = write_redacted_records(records, folders[0], out / "records")
+        title = arguments.title or "xares results (redacted)"
     apart = versions_apart(records)
     notes = merged.notes + apart.notes
     for note in notes:
@@ -146,6 +143,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in written:
         print(f"Wrote {path}")
     return 0
+
+
+def output_folder(arguments: argparse.Namespace, folders: list[Path]) -> Path:
+    """Where the reports go: ``--out``, else the one folder (``--redact``: a copy beside it)."""
+    folder = folders[0]
+    if len(folders) > 1 and (arguments.out is None or arguments.redact):
+        raise ConfigError("several folders are merged into --out OUT (and --redact takes one folder)")
+    if not arguments.redact:
+        return Path(arguments.out or folder).expanduser().resolve()
+    out = Path(arguments.out or folder.with_name(f"{folder.name}-redacted")).expanduser().resolve()
+    if out.is_relative_to(folder):
+        raise ConfigError(f"--redact writes a copy; give an --out folder outside {folder}")
+    return out
 
 
 def run_validation(folders: list[Path]) -> int:

@@ -29,7 +29,8 @@ def merge(sources: Sequence[tuple[str, list[dict[str, Any]]]]) -> Merged:
     places: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for record in merged:
         if "schema" in record and record["status"] == Status.OK:
-            places[(*setting_key(record), str(task_of(record).version))].append(record)
+            key = (*setting_key(record), str(task_of(record).version))
+            places[key].append(record)
     notes = []
     for members in places.values():
         found = sorted({origin[id(record)] for record in members}, key=order.index)

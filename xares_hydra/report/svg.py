@@ -72,10 +72,12 @@ def bar_chart(bars: Sequence[Bar], title: str, chance: float | None = None) -> s
         body.append(_text(LABEL_WIDTH - 6, top + 14, bar.label[:34], "end"))
         left, right = sorted((x(0.0 if low <= 0.0 <= high else low), x(bar.score)))
         body.append(f'<rect class="{style}" x="{left:.1f}" y="{top + 3}" width="{right - left:.1f}" height="14"/>')
+        end = right
         if bar.interval:
             a, b = x(bar.interval.low), x(bar.interval.high)
             body.append(f'<line class="whisker" x1="{a:.1f}" y1="{top + 10}" x2="{b:.1f}" y2="{top + 10}"/>')
-        body.append(_text(right + 3, top + 14, f"{bar.score:.3f}", size=10))
+            end = max(end, b)
+        body.append(_text(end + 3, top + 14, f"{bar.score:.3f}", size=10))
     body += _axis_ends(x, low, high, height)
     if chance is not None:
         body += _vertical(x(chance), height, f"chance {chance:.3f}")

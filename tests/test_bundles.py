@@ -23,6 +23,7 @@ def export(source: Path, bundle: Path, *flags: str) -> int:
     return report_main([str(source), "--export", str(bundle), *flags])
 
 
+@pytest.mark.slow
 def test_a_bundle_merged_with_a_results_folder_reports_as_both_folders_together(roots, tmp_path, capsys):
     bundle = tmp_path / "bundle"
     assert export(roots.first, bundle, "--predictions") == 0

@@ -23,11 +23,12 @@ from xares_hydra.report.webpage import PageSettings, page_html, write_page
 # (task, alpha's score, beta's score): hand-made X-ARES records beside the real demo runs
 SCORES = (("esc50", 0.8, 0.6), ("speechcommandsv1", 0.5, 0.9), ("gtzan_genre", 0.7, None))
 PARAMETERS = {"alpha": 1_000_000, "beta": 90_000_000}
+LAYER_SCORES = (0.4, 0.65, 0.5)  # gamma on ESC-50, layer by layer
 
 
 def page_records(roots) -> list[dict[str, Any]]:
-    """Two seeds of mel on demo_timbre (predictions, per-class values) and alpha and beta on three X-ARES tasks,
-    one of them with a block no typed model knows (a few-shot curve)."""
+    """Two seeds of mel on demo_timbre (predictions, per-class values), alpha and beta on three X-ARES tasks, one
+    of them with a block no typed model knows (a few-shot curve), and gamma's layers on ESC-50."""
     records = load_records(roots.first) + load_records(roots.second)
     for task, *scores in SCORES:
         for encoder, score in zip(PARAMETERS, scores):
@@ -37,6 +38,8 @@ def page_records(roots) -> list[dict[str, Any]]:
                 record["encoder"]["parameters"] = PARAMETERS[encoder]
                 records.append(record)
     records[-1]["few_shot"] = {"shots": [1, 5], "scores": [0.31, 0.52]}
+    for layer, score in enumerate(LAYER_SCORES):
+        records.append(make_record("esc50", "gamma", score, head={"lr": 1e-3, "hidden_dim": None, "layer": layer}))
     return records
 
 
@@ -74,6 +77,8 @@ def test_the_page_has_drill_downs_cards_costs_and_chance_lines(page):
     assert "Weighted Average (all tasks) against parameters" in html
     assert "beta (9e+07, 0.750)" in html  # beta: 9e7 parameters, average (0.6 + 0.9) / 2
     assert "<dt>few_shot.shots</dt><dd>1, 5</dd>" in html  # a block no typed model knows, shown as it is
+    layers = re.search(r'aria-label="ESC-50: score per layer[^"]*".*?</svg>', html, re.S)
+    assert layers and len(re.findall(r'class="marker s0"', layers.group(0))) == len(LAYER_SCORES)
     for domain in ("speech", "sound", "music"):
         assert f'<option value="{domain}">' in html
     assert '<label for="filter-tag">' in html and 'aria-sort="none"' in html

@@ -117,6 +117,8 @@ def line_chart(lines: Sequence[Line], title: str, x_label: str, chance: float | 
         _text(left - 4, y(high) + 4, f"{high:g}", "end", 10),
         _text(left - 4, y(low), f"{low:g}", "end", 10),
     ]
+    ticks = sorted(set(xs))
+    body += [_text(x(at), height - PAD + 10, f"{at:g}", "middle", 9) for at in ticks if len(ticks) <= 32]
     for index, line in enumerate(lines):
         path = " ".join(f"{x(px):.1f},{y(py):.1f}" for px, py in line.points)
         body.append(f'<polyline class="series s{index % 6}" points="{path}"/>')
@@ -133,7 +135,7 @@ def line_chart(lines: Sequence[Line], title: str, x_label: str, chance: float | 
             f'y2="{y(chance):.1f}" stroke-dasharray="{DASHES["chance"]}"/>'
         )
         body.append(_text(left + 2, y(chance) - 3, f"chance {chance:.3f}", size=10))
-    return _svg(width + 60, height, title, body)  # fmt: skip
+    return _svg(width + 60, height + 14, title, body)  # fmt: skip
 
 
 _MARKERS = ("circle", "square", "triangle", "diamond", "cross", "plus")

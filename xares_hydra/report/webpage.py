@@ -16,9 +16,9 @@ import jinja2
 from pydantic import BaseModel
 
 from xares_hydra.atomic import write_text
-from xares_hydra.report.diagnostics import class_names, confusion_matrix, plot_confusion
+from xares_hydra.report.diagnostics import MAX_LABELLED_CLASSES, SLOT, class_names, confusion_matrix, plot_confusion
 from xares_hydra.report.identity import DEFAULT_MODE, column_labels, flattened, mode_of, setting_text
-from xares_hydra.report.layers import layer_curves
+from xares_hydra.report.layers import LayerCurve, layer_curves
 from xares_hydra.report.leaderboard import (
     AVERAGE_SCOPES,
     NOT_WORSE_MARK,
@@ -55,13 +55,14 @@ class Context:
     """What the drill-downs read beside the boards: each mode's records by (task, column) and head."""
 
     records: list[dict[str, Any]]
+    curves: list[LayerCurve]
     by_cell: dict[tuple[str, str, str, str], list[dict[str, Any]]] = field(default_factory=dict)  # mode, slot,...
     tags: dict[str, list[str]] = field(default_factory=dict)
     encoders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (mode, column) -> newest
 
     @classmethod
     def of(cls, records: list[dict[str, Any]], boards: Sequence[Leaderboard]) -> Context:
-        context = cls(records)
+        context = cls(records, curves=layer_curves(records))
         for board in boards:
             in_mode = [record for record in records if mode_of(record) == board.mode and "schema" in record]
             labels, scored = column_labels(in_mode), latest_scored(in_mode)
@@ -166,7 +167,7 @@ def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context
     ]
     direction = "higher is better" if row.higher_is_better else "lower is better"
     title = f"{row.label}: {table.title} per column ({row.metric or 'score'}, {direction})"
-    curves = [curve for curve in layer_curves(context.records) if curve.task == row.name and curve.mode == board.mode]
+    curves = [curve for curve in context.curves if curve.task == row.name and curve.mode == board.mode]
     layer_figure = None
     if curves:
         lines = [Line(curve.label, list(curve.scores.items()), curve.weighted) for curve in curves]
@@ -200,9 +201,10 @@ def _column_detail(row: TaskRow, column: Column, seeds: list[dict[str, Any]], sl
 
 
 def _confusion(record: dict[str, Any], slot: str, title: str) -> str | None:
-    """The confusion matrix figure of the lowest seed as a data URI, where the task is single-label."""
-    matrix = confusion_matrix(record, slot)
-    if matrix is None:
+    """The confusion matrix figure of the lowest seed as a data URI, as ``figures/`` has it (the trained head of a
+    single-label task); none where its classes are too many to label (the page would grow by megabytes)."""
+    matrix = confusion_matrix(record, slot) if slot == SLOT else None
+    if matrix is None or len(matrix) > MAX_LABELLED_CLASSES:
         return None
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "confusion.png"

@@ -113,7 +113,7 @@ def line_chart(lines: Sequence[Line], title: str, x_label: str, chance: float | 
 
     body = [
         f'<line class="axis" x1="{left}" y1="{height - PAD}" x2="{left + PLOT_WIDTH}" y2="{height - PAD}"/>',
-        _text(left + PLOT_WIDTH / 2, height - 4, x_label, "middle", 10),
+        _text(left + PLOT_WIDTH / 2, height + 8, x_label, "middle", 10),
         _text(left - 4, y(high) + 4, f"{high:g}", "end", 10),
         _text(left - 4, y(low), f"{low:g}", "end", 10),
     ]

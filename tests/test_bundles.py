@@ -123,6 +123,8 @@ def test_validate_wants_the_bundle_header_encoder_cards_and_submission_metadata(
     (bundle / BUNDLE_FILE).unlink()
     (card,) = bundle.rglob(ENCODER_CARD)
     card.unlink()
+    (bundle / "mel" / "other").mkdir()
+    (bundle / "mel" / "other" / ENCODER_CARD).write_text("[]")
     relative = edit(bundle, lambda record: record["versions"].pop("xares-hydra"))
     (bundle / "notes.json").write_text("{}")
     assert report_main(["--validate", str(bundle)]) == 1
@@ -131,6 +133,7 @@ def test_validate_wants_the_bundle_header_encoder_cards_and_submission_metadata(
     assert f"{bundle}/{relative}: versions.xares-hydra: missing (a shared record must have it)" in out
     assert f"{bundle}/notes.json: not a result record" in out
     assert f"{bundle}/{card.relative_to(bundle)}: missing: the encoder's card" in out
+    assert f"{bundle}/mel/other/{ENCODER_CARD}: not an encoder card (no encoder name)" in out
 
 
 def test_export_refuses_a_folder_that_is_not_a_bundle_and_one_inside_a_source(roots, tmp_path, capsys):

@@ -35,12 +35,16 @@ def validate_bundle(folder: Path) -> list[str]:
     cards_needed = set()
     for path in sorted(folder.rglob("*.json")):
         relative = path.relative_to(folder)
-        if path.name in (BUNDLE_FILE, ENCODER_CARD):
+        if path.name == BUNDLE_FILE:
             continue
         try:
             document = read_json(path)
         except (OSError, ValueError) as error:
             problems.append(f"{relative}: cannot read: {error}")
+            continue
+        if path.name == ENCODER_CARD:
+            if not isinstance(document, dict) or not document.get("name"):
+                problems.append(f"{relative}: not an encoder card (no encoder name)")
             continue
         found = record_problems(document, relative, path.parent)
         problems += [f"{relative}: {problem}" for problem in found]

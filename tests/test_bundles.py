@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,14 @@ def test_export_refuses_a_folder_that_is_not_a_bundle_and_one_inside_a_source(ro
     assert export(roots.first, roots.first / "bundle") == 2
     err = capsys.readouterr().err
     assert "is neither empty nor a result bundle" in err and "give a folder outside" in err
+
+
+@pytest.mark.slow
+def test_the_validate_command_exits_0_for_a_valid_bundle_and_1_for_a_problem(bundle):
+    command = [str(Path(sys.executable).parent / "xares-report"), "--validate", str(bundle)]
+    valid = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert (valid.returncode, valid.stdout.strip()) == (0, f"xares-report: {bundle}: valid")
+    edit(bundle, lambda record: record.pop("created"))
+    spoiled = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert spoiled.returncode == 1 and "created: missing (required by the record schema)" in spoiled.stdout
+    assert f"1 problem(s) in {bundle}" in spoiled.stderr

@@ -30,6 +30,8 @@ class DecodedAudio:
 def decode_audio(data: bytes, target_rate: int, max_seconds: float | None = None) -> DecodedAudio:
     """One audio file's bytes as mono float32 at ``target_rate``; a clip over ``max_seconds`` is refused from its
     header before decoding and again from the decoded length (headers can lie)."""
+    if not data:
+        raise AudioProblem("empty audio member (0 bytes)")
     try:
         audio, rate = _read_bounded(data, max_seconds)
     except AudioProblem:

@@ -44,6 +44,9 @@ class DataOptions:
     max_clip_seconds: float | None = ReadLimits.max_clip_seconds
     max_member_bytes: int | None = ReadLimits.max_member_bytes
     max_label_bytes: int | None = ReadLimits.max_label_bytes
+    # evaluate a partition although a shard of it could not be read to its end (its record never replaces a
+    # record of complete data in results_root)
+    allow_incomplete: bool = False
 
     def __post_init__(self) -> None:
         for key in ("max_clip_seconds", "max_member_bytes", "max_label_bytes"):

@@ -1,0 +1,186 @@
+"""The last fault cells of the hostile-user round (issue 24), on the fault task of ``test_faults``: truncated and
+unreadable shards, full disks (a small tmpfs; skipped where none can be mounted), records the report cannot read,
+empty members, lock files and bounded archives. Each asserts the one-line message, the exit code and that nothing
+good was lost or replaced."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers.audio import clip_shard, tone
+from helpers.cli import xares
+from test_faults import (  # noqa: F401  (fixtures used by name)
+    clean,
+    clips,
+    make_root,
+    results_of,
+    root,
+    run,
+    sample_members,
+    scores,
+    small_disk,
+    write_tar,
+)
+
+from xares_hydra.errors import OutputNotWritten
+from xares_hydra.report.cli import main as report_main
+
+EXTRA = "tones_train_0000001.tar"
+
+
+def fill(folder: Path) -> None:
+    """Fill the disk holding ``folder`` to the last byte."""
+    descriptor = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(descriptor, b"\1" * 4096):
+            pass
+    except OSError as error:
+        assert error.errno == errno.ENOSPC
+    finally:
+        os.close(descriptor)
+
+
+def files_below(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+# --- truncated and unreadable shards ------------------------------------------------------------------------------
+
+
+def cut_after_sample(shard: Path, samples: int) -> None:
+    """Cut ``shard`` inside the header that follows its first ``samples`` samples (two members each)."""
+    with tarfile.open(shard) as archive:
+        offset = archive.getmembers()[2 * samples].offset
+    shard.write_bytes(shard.read_bytes()[: offset + 100])
+
+
+def test_a_truncated_shard_fails_the_run_and_never_replaces_a_complete_record(root, run):
+    shard = root / "data" / "fault_tones" / EXTRA
+    clip_shard(shard, clips("extra", 8))
+    good_record, _, _ = run(root, name="good", check=True)
+    good = results_of(root)
+    cut_after_sample(shard, 5)
+    record, output, code = run(root, name="cut")
+    assert code == 1 and record["status"] == "failed" and "Traceback" not in output
+    counts = record["counts"]["tones_train"]
+    assert counts["clips"] == 15 and counts["skipped"] == {}, "the 5 samples before the cut counted once, none twice"
+    assert counts["incomplete"][EXTRA]["clips_estimate"] is None, "a cut file does not say what it lost"
+    assert record["reason"].startswith(f"tones_train is incomplete, a shard could not be read to its end ({EXTRA}: "
+                                       "truncated tar (after member extra4.json: ")  # fmt: skip
+    assert "nothing after it can be read: a cut file, its missing clips unknown" in record["reason"]
+    assert record["reason"].endswith("or accept the data as it is with data.allow_incomplete=true")
+    assert results_of(root) == good
+    accepted, output, code = run(root, "data.allow_incomplete=true", name="accepted")
+    assert code == 0 and accepted["status"] == "ok" and accepted["counts"]["tones_train"]["incomplete"]
+    assert all(entry["n_train"] == 15 for result in accepted["scores"].values() for entry in result["rounds"].values())
+    assert "Not replacing" in output and "a record of complete data, with this one of incomplete data" in output
+    assert results_of(root) == good, "the complete record is kept"
+    assert scores(good_record) != {} and (root / "runs" / "accepted" / "result.json").exists()
+
+
+def test_an_incomplete_record_is_written_where_no_complete_one_is(root, run):
+    shard = root / "data" / "fault_tones" / EXTRA
+    clip_shard(shard, clips("extra", 8))
+    cut_after_sample(shard, 5)
+    record, _, code = run(root, "data.allow_incomplete=true")
+    assert code == 0
+    (kept,) = results_of(root).values()
+    assert json.loads(kept)["counts"]["tones_train"]["incomplete"][EXTRA]["problem"].startswith("truncated tar (")
+
+
+def test_a_random_bytes_shard_in_a_sweep_is_named_as_the_reason(root, xares_command):
+    """Two tasks in one sweep; the only test shard of one is random bytes: its job's reason names that shard."""
+    other = (root / "user_conf" / "task" / "fault_tones.yaml").read_text().replace("fault_tones", "fault_other")
+    (root / "user_conf" / "task" / "fault_other.yaml").write_text(other)
+    (root / "data" / "fault_other").mkdir(parents=True)
+    for path in (root / "data" / "fault_tones").glob("*.tar"):
+        (root / "data" / "fault_other" / path.name).write_bytes(path.read_bytes())
+    unreadable = root / "data" / "fault_tones" / "tones_test_0000000.tar"
+    unreadable.write_bytes(np.random.default_rng(0).bytes(20_000))
+    sweep = root / "sweep"
+    code, out, err = xares_command("--config-dir", str(root / "user_conf"), "-m", "task=fault_tones,fault_other",
+                                   f"hydra.sweep.dir={sweep}", root=root)  # fmt: skip
+    records = {json.loads(p.read_text())["task"]["name"]: json.loads(p.read_text()) for p in sweep.glob("*/result.json")}
+    assert code == 1 and records["fault_other"]["status"] == "ok"
+    reason = records["fault_tones"]["reason"]
+    assert reason.startswith("tones_test is incomplete, a shard could not be read to its end (tones_test_0000000.tar:"
+                             " unreadable tar (not a tar archive from its first bytes: ")  # fmt: skip
+    assert "label" not in reason
+
+
+# --- full disks ---------------------------------------------------------------------------------------------------
+
+
+def test_output_folder_on_a_full_disk_is_one_line_before_any_work(xares_command, xares_root):
+    with small_disk(xares_root / "small") as small:
+        fill(small)
+        code, _, err = xares_command(f"paths.output_root={small}/outputs", "encoder=mel", root=xares_root)
+        left = files_below(small)
+    assert code == 1 and "Traceback" not in err
+    assert err.strip() == (f"xares: paths.output_root={small}/outputs: the disk holding {small} is full (0.0 MB "
+                           "free); free space there or point paths.output_root at a larger disk")  # fmt: skip
+    assert left == ["filler"], "no config.yaml or log was started there"
+    assert not (xares_root / "data").exists(), "no work started"
+
+
+def test_output_disk_full_at_the_end_keeps_the_record_in_results_root(root, clean, caplog):
+    _, clean_record = clean
+    with small_disk(root / "small") as small:
+        fill(small)
+        with caplog.at_level(logging.INFO), pytest.raises(OutputNotWritten) as failure:
+            xares("task=fault_tones", root=root, run_dir=small / "run", config_dir=root / "user_conf")
+        left = files_below(small)
+    assert str(failure.value).startswith(f"disk full writing {small / 'run'}/")
+    assert "0.0 MB free there); free space or point paths.* at a larger disk" in str(failure.value)
+    assert f"fault_tones (failed): disk full writing {small / 'run'}/" in caplog.text and "Traceback" not in caplog.text
+    assert left == ["filler"], "no partial file is left in the full folder"
+    (kept,) = [json.loads(data) for data in results_of(root).values()]
+    assert kept["status"] == "ok" and scores(kept) == scores(clean_record), "the scores reach results_root"
+    for result in kept["scores"].values():
+        assert (next((root / "results").rglob(result["predictions"]))).is_file(), "with their predictions"
+
+
+def test_cache_disk_full_in_numpy_names_the_path(root, run):
+    """``np.save`` on a full disk raises an OSError with no errno: still the documented line."""
+    with small_disk(root / "small") as small:
+        record, output, code = run(root, f"paths.cache_root={small}", "encoder.n_mels=256", "encoder.n_fft=2048")
+    assert code == 1 and "Traceback" not in output
+    assert record["reason"].startswith(f"disk full writing {small}/fault_tones/")
+    assert "/pooled.npy (" in record["reason"], record["reason"]
+    assert record["reason"].endswith("MB free there); free space or point paths.* at a larger disk")
+    assert results_of(root) == {}
+
+
+# --- records the report cannot read, odd members, counts ----------------------------------------------------------
+
+
+def test_report_names_a_record_of_an_unknown_schema_and_fails_unless_skip_bad(clean, tmp_path, capsys):
+    clean_root, _ = clean
+    results = tmp_path / "results"
+    shutil.copytree(clean_root / "results", results)
+    (good,) = results.rglob("*.json")
+    newer = results / "mel" / "other_task" / "default-0000000000.json"
+    newer.parent.mkdir(parents=True)
+    newer.write_text(json.dumps(dict(json.loads(good.read_text()), schema=99)))
+    assert report_main([str(results), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"{newer}: record schema 99, this xares-report reads schema 1, 2" in " ".join(err.split())
+    assert report_main([str(results), "--out", str(tmp_path / "out"), "--skip-bad"]) == 0
+
+
+def test_an_empty_audio_member_is_named_empty(root, run):
+    members = [member for key, audio, _, labels in clips("train") for member in sample_members(key, audio, labels["pitch"])]
+    members += [("empty.flac", b""), ("empty.json", b'{"pitch": "low"}')]
+    write_tar(root / "data" / "fault_tones" / "tones_train_0000000.tar", members)
+    record, output, code = run(root)
+    assert code == 0 and record["counts"]["tones_train"]["skipped"] == {"empty audio member": 1}
+    assert "Skipping empty in tones_train_0000000.tar: empty audio member (0 bytes)" in output
+    assert record["counts"]["tones_train"]["clips"] == 10

@@ -3,6 +3,7 @@ unreadable shards, full disks (a small tmpfs; skipped where none can be mounted)
 empty members, lock files and bounded archives. Each asserts the one-line message, the exit code and that nothing
 good was lost or replaced."""
 
+# ruff: noqa: F811  (the fault suite's fixtures, imported from test_faults, are arguments of the tests here)
 from __future__ import annotations
 
 import errno
@@ -10,14 +11,16 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.audio import clip_shard, tone
+from helpers.audio import clip_shard
 from helpers.cli import xares
-from test_faults import (  # noqa: F401  (fixtures used by name)
+from test_faults import (  # noqa: F401
     clean,
     clips,
     make_root,
@@ -90,7 +93,7 @@ def test_an_incomplete_record_is_written_where_no_complete_one_is(root, run):
     shard = root / "data" / "fault_tones" / EXTRA
     clip_shard(shard, clips("extra", 8))
     cut_after_sample(shard, 5)
-    record, _, code = run(root, "data.allow_incomplete=true")
+    _, _, code = run(root, "data.allow_incomplete=true")
     assert code == 0
     (kept,) = results_of(root).values()
     assert json.loads(kept)["counts"]["tones_train"]["incomplete"][EXTRA]["problem"].startswith("truncated tar (")
@@ -106,9 +109,11 @@ def test_a_random_bytes_shard_in_a_sweep_is_named_as_the_reason(root, xares_comm
     unreadable = root / "data" / "fault_tones" / "tones_test_0000000.tar"
     unreadable.write_bytes(np.random.default_rng(0).bytes(20_000))
     sweep = root / "sweep"
-    code, out, err = xares_command("--config-dir", str(root / "user_conf"), "-m", "task=fault_tones,fault_other",
+    code, _, _ = xares_command("--config-dir", str(root / "user_conf"), "-m", "task=fault_tones,fault_other",
                                    f"hydra.sweep.dir={sweep}", root=root)  # fmt: skip
-    records = {json.loads(p.read_text())["task"]["name"]: json.loads(p.read_text()) for p in sweep.glob("*/result.json")}
+    records = {
+        json.loads(p.read_text())["task"]["name"]: json.loads(p.read_text()) for p in sweep.glob("*/result.json")
+    }
     assert code == 1 and records["fault_other"]["status"] == "ok"
     reason = records["fault_tones"]["reason"]
     assert reason.startswith("tones_test is incomplete, a shard could not be read to its end (tones_test_0000000.tar:"
@@ -177,10 +182,42 @@ def test_report_names_a_record_of_an_unknown_schema_and_fails_unless_skip_bad(cl
 
 
 def test_an_empty_audio_member_is_named_empty(root, run):
-    members = [member for key, audio, _, labels in clips("train") for member in sample_members(key, audio, labels["pitch"])]
+    members = [
+        member for key, audio, _, labels in clips("train") for member in sample_members(key, audio, labels["pitch"])
+    ]
     members += [("empty.flac", b""), ("empty.json", b'{"pitch": "low"}')]
     write_tar(root / "data" / "fault_tones" / "tones_train_0000000.tar", members)
     record, output, code = run(root)
     assert code == 0 and record["counts"]["tones_train"]["skipped"] == {"empty audio member": 1}
     assert "Skipping empty in tones_train_0000000.tar: empty audio member (0 bytes)" in output
     assert record["counts"]["tones_train"]["clips"] == 10
+
+
+# --- lock files -----------------------------------------------------------------------------------------------------
+
+COUNTER = """
+import sys
+from pathlib import Path
+from xares_hydra.locks import file_lock
+
+folder = Path(sys.argv[1])
+for _ in range(200):
+    with file_lock(folder / "counter.lock"):
+        counter = folder / "counter"
+        value = int(counter.read_text()) if counter.exists() else 0
+        counter.write_text(str(value + 1))  # not atomic: a second holder would lose increments
+"""
+
+
+def test_lock_files_are_removed_and_still_exclude_each_other(tmp_path):
+    """Four processes increment a counter under the lock, whose file is deleted on every release."""
+    jobs = [subprocess.Popen([sys.executable, "-c", COUNTER, str(tmp_path)]) for _ in range(4)]
+    assert all(job.wait(timeout=120) == 0 for job in jobs)
+    assert (tmp_path / "counter").read_text() == "800", "no increment was lost: never two holders at once"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["counter"], "no lock file is left"
+
+
+def test_a_run_leaves_no_lock_files(clean):
+    clean_root, _ = clean
+    assert list((clean_root / "cache").rglob("shards/*.tar")), "the cache holds its shards"
+    assert not list(clean_root.rglob("*.lock")), "no lock file is left in the data, cache or results folders"

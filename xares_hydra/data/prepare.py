@@ -6,21 +6,18 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import braceexpand
-from filelock import FileLock
 
 from xares_hydra.atomic import write_json
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.data.zenodo import LOCK_NAME as ZENODO_LOCK
 from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker
 from xares_hydra.errors import DataUnavailable, TaskSkipped, require_number
+from xares_hydra.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +118,7 @@ def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path
     if read_ready_marker(directory) == wanted:
         return wanted
     directory.mkdir(parents=True, exist_ok=True)
-    with _removed_when_done(Path(str(directory) + ".lock")) as lock, FileLock(str(lock)):
+    with file_lock(Path(str(directory) + ".lock")):
         if read_ready_marker(directory) != wanted:
             log.info("Generating the %s demo data in %s", task.name, directory)
             for stale in directory.glob("*.tar"):
@@ -131,15 +128,6 @@ def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path
     return wanted
 
 
-@contextmanager
-def _removed_when_done(lock: Path) -> Iterator[Path]:
-    """A lock file that is deleted once its run is done with it (later runs see the ready marker, not the lock)."""
-    try:
-        yield lock
-    finally:
-        lock.unlink(missing_ok=True)
-
-
 def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
     if (ready := _ready(task, directory, options)) is not None:
         return ready
@@ -147,14 +135,12 @@ def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: Da
     created = not directory.exists()
     # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
     try:
-        with _removed_when_done(directory.parent / f".zenodo-{task.zenodo_id}.lock") as lock, FileLock(str(lock)):
+        with file_lock(directory.parent / f".zenodo-{task.zenodo_id}.lock"):
             return _download_or_link(task, record, directory, options)
     except DataUnavailable:  # leave no empty task folder behind after a download that fetched nothing
-        if created and directory.is_dir() and all(path.name.endswith(".lock") for path in directory.iterdir()):
+        if created and directory.is_dir() and not any(directory.iterdir()):
             shutil.rmtree(directory, ignore_errors=True)
         raise
-    finally:
-        (directory / ZENODO_LOCK).unlink(missing_ok=True)
 
 
 def _ready(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any] | None:

@@ -56,10 +56,9 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
     seen: set[str] = set()
     group: dict[str, Any] = {}
     reading, last_member, read_bytes = None, "<start of archive>", 0
-    archive = None
+    archive: tarfile.TarFile | None = None  # for the position reached when reading fails
     try:
-        archive = tarfile.open(path, "r|*")
-        with archive:
+        with tarfile.open(path, "r|*") as archive:
             for member in archive:
                 archive.members = []  # type: ignore[attr-defined]  # a streamed tar need not remember its members
                 if not member.isreg() or _ignored(member.name):

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import requests
 import urllib3
-from filelock import FileLock
 from requests.adapters import HTTPAdapter
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from urllib3.util import Retry
@@ -30,6 +29,7 @@ from urllib3.util import Retry
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.console import stderr_console
 from xares_hydra.errors import DataUnavailable
+from xares_hydra.locks import file_lock
 
 READY_MARKER = ".audio_tar_ready"
 LOCK_NAME = ".download.lock"
@@ -107,7 +107,7 @@ def download_record(
         return ready
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(dest / LOCK_NAME)):
+        with file_lock(dest / LOCK_NAME):
             if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
                 return ready
             with _Session(api_base, timeout, retries, backoff, max_wait, allow_http, allowed_hosts) as session:

@@ -32,6 +32,7 @@ from filelock import FileLock
 
 from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json, write_text
 from xares_hydra.errors import ConfigError
+from xares_hydra.locks import RemovedLock, file_lock
 
 log = logging.getLogger("xares")
 
@@ -97,9 +98,8 @@ class EncoderCache:
             return False
         return need is None or need.met_by(done.get("n_layers", 0), done.get("frame_layers", []))
 
-    def lock(self, shard: Path) -> FileLock:
-        self.root.joinpath("shards").mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root / "shards" / f"{shard.name}.lock"))
+    def lock(self, shard: Path) -> RemovedLock | FileLock:
+        return file_lock(self.root / "shards" / f"{shard.name}.lock")
 
     def writer(self, shard: Path, dim: int, keep_frames: bool, frame_layers: Sequence[int] = ()) -> ShardWriter:
         return ShardWriter(self.shard_dir(shard), shard, dim, keep_frames, frame_layers)

@@ -7,19 +7,23 @@ good was lost or replaced."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers.audio import clip_shard
 from helpers.cli import xares
+from helpers.zenodo_server import FakeZenodo
 from test_faults import (  # noqa: F401
     clean,
     clips,
@@ -27,10 +31,12 @@ from test_faults import (  # noqa: F401
     results_of,
     root,
     run,
+    run_zenodo_task,
     sample_members,
     scores,
     small_disk,
     write_tar,
+    zenodo_task,
 )
 
 from xares_hydra.errors import OutputNotWritten
@@ -221,3 +227,54 @@ def test_a_run_leaves_no_lock_files(clean):
     clean_root, _ = clean
     assert list((clean_root / "cache").rglob("shards/*.tar")), "the cache holds its shards"
     assert not list(clean_root.rglob("*.lock")), "no lock file is left in the data, cache or results folders"
+
+
+# --- downloaded archives: bounded like tar members ------------------------------------------------------------------
+
+ZEROS = 20_000_000  # a thousandfold compressible member, as a 2 MB archive of 2 GiB of zeros
+
+
+def zeros_archive(kind: str) -> bytes:
+    buffer = io.BytesIO()
+    if kind == "zip":
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+            bundle.writestr("zeros.bin", bytes(ZEROS))
+    else:
+        with tarfile.open(fileobj=buffer, mode="w:gz") as bundle:
+            info = tarfile.TarInfo("zeros.bin")
+            info.size = ZEROS
+            bundle.addfile(info, io.BytesIO(bytes(ZEROS)))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_a_decompression_bomb_is_refused_before_a_byte_is_unpacked(root, run, kind):
+    name = f"bomb.{kind}"
+    served = dict(zenodo_task(root), **{name: zeros_archive(kind)})
+    folder = root / "data" / "zenodo_tones"
+    with FakeZenodo({"77": served}) as zenodo:
+        record, output, code = run_zenodo_task(run, root, zenodo, "ratio")
+        assert code == 1 and record["status"] == "unavailable" and "Traceback" not in output
+        assert record["reason"] == (f"The archive {folder / name} unpacks to {ZEROS:,} bytes, "
+                                    f"{ZEROS / len(served[name]):,.0f} times its size > data.max_archive_ratio=200 (a "
+                                    "decompression bomb?); it was not extracted (nothing of it is left there).")  # fmt: skip
+        record, _, code = run_zenodo_task(run, root, zenodo, "member", "data.max_archive_ratio=null",
+                                          "data.max_member_bytes=1000000")  # fmt: skip
+        assert code == 1 and record["reason"].startswith(f"The archive {folder / name} holds a member of "
+                                                         f"{ZEROS:,} bytes (zeros.bin) > data.max_member_bytes=1000000")  # fmt: skip
+    assert sorted(path.name for path in folder.iterdir()) == sorted(served), "the downloads, nothing unpacked"
+
+
+def test_an_archive_larger_than_the_free_space_unpacked_is_refused_and_leaves_nothing(root, run):
+    served = dict(zenodo_task(root), **{"bomb.zip": zeros_archive("zip")})
+    with small_disk(root / "small", "2m") as small, FakeZenodo({"77": served}) as zenodo:
+        record, output, code = run_zenodo_task(run, root, zenodo, "full", f"paths.data_root={small}",
+                                               "data.max_archive_ratio=null")  # fmt: skip
+        folder = small / "zenodo_tones"
+        left = sorted(path.name for path in folder.iterdir())
+    assert code == 1 and record["status"] == "unavailable" and "Traceback" not in output
+    assert re.match(re.escape(f"The archive {folder / 'bomb.zip'} unpacks to 20.0 MB, ") + r"[\d.]+ MB free in "
+                    + re.escape(f"{folder}; free some space there, or point paths.data_root at a larger disk"),
+                    record["reason"]), record["reason"]  # fmt: skip
+    assert left == sorted(served), "the downloads are kept, nothing partial was unpacked"
+    assert results_of(root) == {}

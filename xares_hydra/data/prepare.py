@@ -15,11 +15,14 @@ import braceexpand
 from xares_hydra.atomic import write_json
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker
+from xares_hydra.data.zenodo import READY_MARKER, ExtractLimits, download_record, read_ready_marker
 from xares_hydra.errors import DataUnavailable, TaskSkipped, require_number
 from xares_hydra.locks import file_lock
 
 log = logging.getLogger(__name__)
+
+
+_BOUNDS = ("max_clip_seconds", "max_member_bytes", "max_label_bytes", "max_extracted_bytes", "max_archive_ratio")
 
 
 @dataclass
@@ -44,15 +47,28 @@ class DataOptions:
     # evaluate a partition although a shard of it could not be read to its end (its record never replaces a
     # record of complete data in results_root)
     allow_incomplete: bool = False
+    # bounds on a downloaded zip or tar.gz besides max_member_bytes: its unpacked total, and that over its size
+    max_extracted_bytes: int | None = ExtractLimits.max_total_bytes
+    max_archive_ratio: float | None = ExtractLimits.max_ratio
 
     def __post_init__(self) -> None:
-        for key in ("max_clip_seconds", "max_member_bytes", "max_label_bytes"):
+        for key in (
+            "max_clip_seconds",
+            "max_member_bytes",
+            "max_label_bytes",
+            "max_extracted_bytes",
+            "max_archive_ratio",
+        ):
             if getattr(self, key) is not None:
                 require_number(f"data.{key}", getattr(self, key))
 
     @property
     def limits(self) -> ReadLimits:
         return ReadLimits(self.max_clip_seconds, self.max_member_bytes, self.max_label_bytes)
+
+    @property
+    def extract_limits(self) -> ExtractLimits:
+        return ExtractLimits(self.max_member_bytes, self.max_extracted_bytes, self.max_archive_ratio)
 
 
 @dataclass
@@ -165,6 +181,7 @@ def _download_or_link(task: TaskSpec, record: str, directory: Path, options: Dat
         force=options.force_download,
         allow_http=options.allow_http,
         allowed_hosts=options.allowed_hosts,
+        limits=options.extract_limits,
     )
     return {"source": "zenodo", "record": task.zenodo_id, **download.to_dict()}
 

@@ -365,9 +365,8 @@ def test_a_failed_rerun_never_replaces_a_scored_record(root, run):
 def small_disk(folder: Path, size: str = "16k") -> Iterator[Path]:
     """A tmpfs of ``size`` (16 kB) mounted at ``folder`` for the block (skips the test where it cannot be mounted)."""
     folder.mkdir()
-    if subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
-    ).returncode:
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)]
+    if subprocess.run(mount, capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here")
     try:
         yield folder

@@ -279,3 +279,21 @@ def test_an_archive_larger_than_the_free_space_unpacked_is_refused_and_leaves_no
                     record["reason"]), record["reason"]  # fmt: skip
     assert left == sorted(served), "the downloads are kept, nothing partial was unpacked"
     assert results_of(root) == {}
+
+
+# --- checkpoints ----------------------------------------------------------------------------------------------------
+
+
+def test_a_plain_http_checkpoint_is_refused_unless_allowed(root, run, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
+    with FakeZenodo({"5": {"dasheng.pt": b"weights"}}) as server:
+        url = server.file_url("5", "dasheng.pt")
+        record, output, code = run(root, "encoder=dasheng", f"encoder.checkpoint={url}")
+        assert server.content_requests("dasheng.pt") == 0, "nothing was fetched"
+        allowed, _, _ = run(root, "encoder=dasheng", f"encoder.checkpoint={url}", "data.allow_http=true", name="ok")
+        assert server.content_requests("dasheng.pt") == 1 and "plain-HTTP" not in allowed["reason"], "allowed: fetched"
+    assert code == 1 and record["status"] == "failed" and "Traceback" not in output
+    assert record["reason"] == (f"encoder.checkpoint={url}: a plain-HTTP address, refused (data.allow_http=false): "
+                                "use its https:// address or a local file, or set data.allow_http=true only for a "
+                                "server you trust")  # fmt: skip
+    assert results_of(root) == {}

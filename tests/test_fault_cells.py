@@ -16,11 +16,13 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tracemalloc
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from helpers.audio import clip_shard
 from helpers.cli import xares
 from helpers.zenodo_server import FakeZenodo
@@ -39,6 +41,7 @@ from test_faults import (  # noqa: F401
     zenodo_task,
 )
 
+from xares_hydra.data.audio import decode_audio
 from xares_hydra.errors import OutputNotWritten
 from xares_hydra.report.cli import main as report_main
 
@@ -71,6 +74,7 @@ def cut_after_sample(shard: Path, samples: int) -> None:
     shard.write_bytes(shard.read_bytes()[: offset + 100])
 
 
+@pytest.mark.slow
 def test_a_truncated_shard_fails_the_run_and_never_replaces_a_complete_record(root, run):
     shard = root / "data" / "fault_tones" / EXTRA
     clip_shard(shard, clips("extra", 8))
@@ -105,6 +109,7 @@ def test_an_incomplete_record_is_written_where_no_complete_one_is(root, run):
     assert json.loads(kept)["counts"]["tones_train"]["incomplete"][EXTRA]["problem"].startswith("truncated tar (")
 
 
+@pytest.mark.slow
 def test_a_random_bytes_shard_in_a_sweep_is_named_as_the_reason(root, xares_command):
     """Two tasks in one sweep; the only test shard of one is random bytes: its job's reason names that shard."""
     other = (root / "user_conf" / "task" / "fault_tones.yaml").read_text().replace("fault_tones", "fault_other")
@@ -297,3 +302,24 @@ def test_a_plain_http_checkpoint_is_refused_unless_allowed(root, run, monkeypatc
                                 "use its https:// address or a local file, or set data.allow_http=true only for a "
                                 "server you trust")  # fmt: skip
     assert results_of(root) == {}
+
+
+# --- long clips -------------------------------------------------------------------------------------------------------
+
+
+def test_a_long_stereo_clip_is_held_once_as_mono_while_decoded(tmp_path):
+    """Ten silent minutes of stereo FLAC: decoding holds the mono clip and one block, not the channels whole."""
+    rate, minutes = 16000, 10
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", rate, 2, format="FLAC", subtype="PCM_16") as flac:
+        for _ in range(minutes):
+            flac.write(np.zeros((60 * rate, 2), np.float32))
+    tracemalloc.start()
+    try:
+        decoded = decode_audio(buffer.getvalue(), rate)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    mono_bytes = minutes * 60 * rate * 4
+    assert decoded.samples.shape == (minutes * 60 * rate,) and decoded.silent and decoded.channels == 2
+    assert peak < 1.3 * mono_bytes, f"peak {peak / 1e6:.0f} MB for a {mono_bytes / 1e6:.0f} MB mono clip"

@@ -323,3 +323,41 @@ def test_a_long_stereo_clip_is_held_once_as_mono_while_decoded(tmp_path):
     mono_bytes = minutes * 60 * rate * 4
     assert decoded.samples.shape == (minutes * 60 * rate,) and decoded.silent and decoded.channels == 2
     assert peak < 1.3 * mono_bytes, f"peak {peak / 1e6:.0f} MB for a {mono_bytes / 1e6:.0f} MB mono clip"
+
+
+FILLING_ENCODER = """
+import os
+from pathlib import Path
+from xares_hydra.encoders.mel import MelEncoder
+
+class FillsTheOutputDisk(MelEncoder):
+    # fills the disk of $FILL_FOLDER at its first call, as another job writing there would
+    def forward(self, audio, lengths=None):
+        filler = Path(os.environ["FILL_FOLDER"]) / "filler"
+        if not filler.exists():
+            descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT)
+            try:
+                while os.write(descriptor, b"\\1" * 4096):
+                    pass
+            except OSError:
+                pass
+            os.close(descriptor)
+        return super().forward(audio, lengths)
+"""
+
+
+@pytest.mark.slow
+def test_the_command_whose_output_disk_fills_keeps_the_scores_and_exits_1(root, clean, xares_command, monkeypatch):
+    _, clean_record = clean
+    (root / "filling.py").write_text(FILLING_ENCODER)
+    with small_disk(root / "small", "2m") as small:
+        monkeypatch.setenv("FILL_FOLDER", str(small))
+        code, out, err = xares_command("--config-dir", str(root / "user_conf"), "task=fault_tones",
+                                       "encoder._target_=filling.FillsTheOutputDisk", f"hydra.run.dir={small}/run",
+                                       root=root)  # fmt: skip
+    output = " ".join((out + err).split())
+    assert code == 1 and "Traceback" not in output and "Logging error" not in output
+    line = re.escape(f"disk full writing {small}/run/") + r"\S+ \([\d,]+ bytes to write, 0\.0 MB free there\)"
+    assert re.search(line, output), output
+    (kept,) = [json.loads(data) for data in results_of(root).values()]
+    assert kept["status"] == "ok" and scores(kept) == scores(clean_record), "the scores reach results_root"

@@ -64,6 +64,8 @@ def main() -> None:
         print(f"xares: {message}", file=sys.stderr)
         sys.exit(1)
     signal.signal(signal.SIGTERM, _raise_interrupted)
+    # a log file on a full disk drops its lines (the console still shows them) instead of a traceback for each
+    logging.raiseExceptions = False
     try:
         run_job()
     except Interrupted as interrupt:

@@ -61,16 +61,15 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
         with tarfile.open(path, "r|*") as archive:
             for member in archive:
                 archive.members = []  # type: ignore[attr-defined]  # a streamed tar need not remember its members
-                if not member.isreg() or _ignored(member.name):
-                    continue
-                key, extension = _key_and_extension(member.name)
-                if group and (key != group["__key__"] or extension in group):
-                    yield _to_sample(group, path.name, seen)
-                    group = {}
-                reading = member.name
-                group.setdefault("__key__", key)
-                group[extension] = _member_content(archive, member, key, extension, limits, group)
-                reading, last_member = None, member.name
+                if member.isreg() and not _ignored(member.name):
+                    key, extension = _key_and_extension(member.name)
+                    if group and (key != group["__key__"] or extension in group):
+                        yield _to_sample(group, path.name, seen)
+                        group = {}
+                    reading = member.name
+                    group.setdefault("__key__", key)
+                    group[extension] = _member_content(archive, member, key, extension, limits, group)
+                    reading, last_member = None, member.name
                 read_bytes = member.offset_data + member.size
             if _stream_position(archive) is not None and not _ends_cleanly(path, read_bytes):
                 raise tarfile.ReadError("the file ends without the tar's end blocks, cut short")

@@ -323,24 +323,25 @@ def write_record(
             written.append(path)
         except OSError as error:
             errors.append(error)
-    if errors and (problems is None or any(storage_problem(error) is None for error in errors)):
+    lines = [line for error in errors if (line := storage_problem(error)) is not None]
+    if errors and (problems is None or len(lines) < len(errors)):
         raise errors[0]
     if problems is not None:
-        problems += [f"{storage_problem(error)}" for error in errors]
+        problems += lines
     return written
 
 
-def incomplete_partitions(record: dict[str, Any]) -> list[str]:
+def _incomplete_partitions(record: dict[str, Any]) -> list[str]:
     """The partitions of a record with a shard that could not be read to its end (``data.allow_incomplete``)."""
     return [name for name, counts in (record.get("counts") or {}).items() if isinstance(counts, dict)
             and counts.get("incomplete")]  # fmt: skip
 
 
 def _replaces_complete(record: dict[str, Any], path: Path) -> bool:
-    if not incomplete_partitions(record) or not path.exists():
+    if not _incomplete_partitions(record) or not path.exists():
         return False
     try:
-        return not incomplete_partitions(read_json(path))
+        return not _incomplete_partitions(read_json(path))
     except (OSError, ValueError):
         return False
 

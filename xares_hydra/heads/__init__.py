@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xares_hydra.data.labels import SINGLE
+from xares_hydra.data.labels import REGRESSION, SINGLE
 from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.errors import ConfigError, require_number
@@ -119,7 +119,10 @@ def _register_builtin_heads() -> None:
 
 # the built-in heads (torch, scikit-learn, faiss) register on the first lookup
 HEADS: Registry[Head] = Registry("head", "head", loader=_register_builtin_heads)
-TRAINED_HEAD_OF_TASK_TYPE = {"clip": "linear_probe", "frame": "frame_probe", "contrastive": "retrieval", "asr": "asr"}
+TRAINED_HEAD_OF_TASK_TYPE = {
+    "clip": "linear_probe", "regression": "linear_probe", "frame": "frame_probe", "contrastive": "retrieval",
+    "asr": "asr",
+}  # fmt: skip
 
 
 def head(name: str, selects_model: bool = True) -> Callable[[HeadFunction], HeadFunction]:
@@ -137,6 +140,6 @@ def heads_for(task: TaskSpec, settings: HeadSettings) -> dict[str, str]:
     chosen = {}
     if settings.mlp:
         chosen["mlp"] = TRAINED_HEAD_OF_TASK_TYPE[task.task_type]
-    if settings.knn and task.task_type == "clip" and task.label.kind == SINGLE:
+    if settings.knn and task.task_type in ("clip", "regression") and task.label.kind in (SINGLE, REGRESSION):
         chosen["knn"] = "knn"
     return chosen

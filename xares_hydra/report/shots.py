@@ -169,6 +169,8 @@ def shots_figure(curves: list[ShotCurve]) -> tuple[Any, dict[str, Any]]:
                     panel.axhline(curve.full, color=colour, linestyle="--")
                 legend.setdefault(curve.label, line)
             panel.set_xscale("log", base=2)
+            ticks = _shots_of(members)
+            panel.set_xticks(ticks, [str(k) for k in ticks])
             title = f"{members[0].task_label}: {slot.upper()} (dashed: all clips)"
             label_axes(panel, title, "training clips per class", "score", integer_x=False)
     return figure, legend

@@ -74,4 +74,5 @@ def test_xares_report_writes_the_curve_and_its_table(tmp_path):
     assert "| mel | MLP | **0.300 ± 0.050** | **0.400 ± 0.050** | **0.500 ± 0.050** | 0.900 |" in markdown
     assert "| noise | MLP | 0.200 ± 0.020 | 0.200 ± 0.020 | 0.200 ± 0.020 | - |" in markdown
     assert "shots" not in (out / "selection.md").read_text(), "few-shot records are no trials of the lr search"
+    assert "0.300 ± 0.050" in (out / "leaderboard.md").read_text(), "the leaderboard cell has the draws' std"
     assert json.loads((out / "shots.json").read_text())["curves"][1]["scores"] == {"1": 0.3, "2": 0.4, "4": 0.5}

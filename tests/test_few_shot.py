@@ -45,13 +45,16 @@ def test_multi_label_draws_give_every_label_k_positives_greedily():
     assert len(chosen) <= 4 * 5 and len(set(chosen)) == len(chosen)
 
 
-def test_a_subset_keeps_every_crop_of_the_chosen_clips_and_needs_classes():
+def test_a_subset_keeps_every_crop_of_the_chosen_clips_and_needs_classes(caplog):
     features, labels = clusters(6, 3, 4, seed=0)
     crops = embedding_set(np.repeat(features, 2, axis=0), list(np.repeat(labels, 2)))
     crops.clip_keys = [f"clip{i // 2:03d}" for i in range(len(crops))]
     crops.frame_part, crops.frame_offset = np.zeros(len(crops), np.int64), np.zeros(len(crops), np.int64)
     subset = few_shot_subset(crops, LabelSpec(rule="as_int", num_classes=3), shots=2, seed=0, draw=0)
     assert len(subset) == 3 * 2 * 2 and len(set(subset.clip_keys)) == 6
+    spec = LabelSpec(rule="class_map", classes=("dog", "cat", "bird"))
+    assert len(few_shot_subset(crops, spec, shots=10, seed=0, draw=0, task_name="t")) == len(crops)
+    assert "t: 3 class(es) have fewer than 10 training clips (all of them are used): dog, cat, bird" in caplog.text
     with pytest.raises(ConfigError, match=re.escape("head.shots draws clips per class: task t has regression targets")):
         few_shot_subset(crops, LabelSpec(rule="as_float", key="y"), shots=2, seed=0, draw=0, task_name="t")
 

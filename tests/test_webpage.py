@@ -24,11 +24,13 @@ from xares_hydra.report.webpage import PageSettings, page_html, write_page
 SCORES = (("esc50", 0.8, 0.6), ("speechcommandsv1", 0.5, 0.9), ("gtzan_genre", 0.7, None))
 PARAMETERS = {"alpha": 1_000_000, "beta": 90_000_000}
 LAYER_SCORES = (0.4, 0.65, 0.5)  # gamma on ESC-50, layer by layer
+SHOT_SCORES = {1: 0.3, 5: 0.45, None: 0.6}  # delta on GTZAN by training clips per class (None: all)
 
 
 def page_records(roots) -> list[dict[str, Any]]:
     """Two seeds of mel on demo_timbre (predictions, per-class values), alpha and beta on three X-ARES tasks, one
-    of them with a block no typed model knows (a few-shot curve), and gamma's layers on ESC-50."""
+    of them with a block no typed model knows (an overlap mark), gamma's layers on ESC-50 and delta's few-shot
+    scores on GTZAN."""
     records = load_records(roots.first) + load_records(roots.second)
     for task, *scores in SCORES:
         for encoder, score in zip(PARAMETERS, scores):
@@ -37,9 +39,12 @@ def page_records(roots) -> list[dict[str, Any]]:
                 record["task"]["tags"] = ["xares", "xares_public"]
                 record["encoder"]["parameters"] = PARAMETERS[encoder]
                 records.append(record)
-    records[-1]["few_shot"] = {"shots": [1, 5], "scores": [0.31, 0.52]}
+    records[-1]["overlap"] = {"audioset": True}
     for layer, score in enumerate(LAYER_SCORES):
         records.append(make_record("esc50", "gamma", score, head={"lr": 1e-3, "hidden_dim": None, "layer": layer}))
+    for shots, score in SHOT_SCORES.items():
+        few = {"shots": shots, "draws": 3} if shots else {}
+        records.append(make_record("gtzan_genre", "delta", score, head={"lr": 1e-3, "hidden_dim": None, **few}))
     return records
 
 
@@ -76,9 +81,12 @@ def test_the_page_has_drill_downs_cards_costs_and_chance_lines(page):
     assert "<dt>parameters</dt><dd>90000000</dd>" in html
     assert "Weighted Average (all tasks) against parameters" in html
     assert "beta (9e+07, 0.750)" in html  # beta: 9e7 parameters, average (0.6 + 0.9) / 2
-    assert "<dt>few_shot.shots</dt><dd>1, 5</dd>" in html  # a block no typed model knows, shown as it is
+    assert "<dt>overlap.audioset</dt><dd>True</dd>" in html  # a block no typed model knows, shown as it is
     layers = re.search(r'aria-label="ESC-50: score per layer[^"]*".*?</svg>', html, re.S)
     assert layers and len(re.findall(r'class="marker s0"', layers.group(0))) == len(LAYER_SCORES)
+    shots = re.search(r'aria-label="GTZAN Genre: score against training clips per class[^"]*".*?</svg>', html, re.S)
+    assert shots and len(re.findall(r'class="marker s0"', shots.group(0))) == 2  # 1 and 5 clips per class
+    assert 'stroke-dasharray="6 4"' in shots.group(0)  # all clips: the dashed level
     for domain in ("speech", "sound", "music"):
         assert f'<option value="{domain}">' in html
     assert '<label for="filter-tag">' in html and 'aria-sort="none"' in html

@@ -32,6 +32,7 @@ from xares_hydra.report.leaderboard import (
 )
 from xares_hydra.report.published import DOMAINS, task_domain
 from xares_hydra.report.record import EncoderInfo, HeadScore, Record, score_of, task_of
+from xares_hydra.report.shots import ShotCurve, shot_curves
 from xares_hydra.report.summary import format_score, latest_scored, seed_of
 from xares_hydra.report.svg import Bar, Line, bar_chart, line_chart, scatter
 
@@ -56,13 +57,14 @@ class Context:
 
     records: list[dict[str, Any]]
     curves: list[LayerCurve]
+    shots: list[ShotCurve]
     by_cell: dict[tuple[str, str, str, str], list[dict[str, Any]]] = field(default_factory=dict)  # mode, slot,...
     tags: dict[str, list[str]] = field(default_factory=dict)
     encoders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (mode, column) -> newest
 
     @classmethod
     def of(cls, records: list[dict[str, Any]], boards: Sequence[Leaderboard]) -> Context:
-        context = cls(records, curves=layer_curves(records))
+        context = cls(records, curves=layer_curves(records), shots=shot_curves(records))
         for board in boards:
             in_mode = [record for record in records if mode_of(record) == board.mode and "schema" in record]
             labels, scored = column_labels(in_mode), latest_scored(in_mode)
@@ -172,13 +174,20 @@ def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context
     if curves:
         lines = [Line(curve.label, list(curve.scores.items()), curve.weighted) for curve in curves]
         layer_figure = line_chart(lines, f"{row.label}: score per layer (dashed: weighted sum)", "layer", row.chance)
+    shots = [curve for curve in context.shots
+             if (curve.task, curve.mode, curve.slot) == (row.name, board.mode, table.slot)]  # fmt: skip
+    shot_figure = None
+    if shots:
+        lines = [Line(curve.label, list(curve.scores.items()), curve.full) for curve in shots]
+        caption = f"{row.label}: score against training clips per class (dashed: all clips)"
+        shot_figure = line_chart(lines, caption, "training clips per class", row.chance)
     columns = [
         _column_detail(row, column, seeds, table.slot)
         for column in table.columns
         if (seeds := context.by_cell.get((board.mode, table.slot, row.name, column.label)))
     ]
     return {"chart": bar_chart(bars, title, row.chance) if bars else None, "layers": layer_figure,
-            "columns": columns, "direction": direction}  # fmt: skip
+            "shots": shot_figure, "columns": columns, "direction": direction}  # fmt: skip
 
 
 def _column_detail(row: TaskRow, column: Column, seeds: list[dict[str, Any]], slot: str) -> dict[str, Any]:

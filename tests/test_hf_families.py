@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.cli import SMALL_TIMBRE, xares
 from helpers.tiny_hf import FAMILIES, tiny_model
 
 from xares_hydra.encoders.hf import NOT_IN_TRANSFORMERS, hub_encoder
@@ -103,3 +104,13 @@ def test_a_model_no_family_takes_is_named_with_the_way_out(tmp_path: Path) -> No
 def test_compat_xares_keeps_x_ares_wrappers_only_where_x_ares_has_one(model_dirs: dict[str, Path]) -> None:
     assert hub_encoder(str(model_dirs["whisper"]), xares_exact=True).xares_exact
     assert not hub_encoder(str(model_dirs["encodec"]), xares_exact=True).xares_exact
+
+
+def test_xares_encoder_hf_runs_a_demo_task_from_a_local_model_dir(model_dirs: dict[str, Path], tmp_path: Path) -> None:
+    record = xares("encoder=hf", f"encoder.model={model_dirs['hubert']}", *SMALL_TIMBRE, root=tmp_path,
+                   run_dir=tmp_path / "run")  # fmt: skip
+    assert record["status"] == "ok", record.get("reason")
+    assert record["encoder"]["name"] == "hf-hubert"
+    assert record["encoder"]["class"] == "xares_hydra.encoders.huggingface.Wav2Vec2Encoder"
+    assert record["encoder"]["hop_size_in_ms"] == 5.0 and record["encoder"]["output_dim"] == 32
+    assert 0.0 <= record["scores"]["mlp"]["score"] <= 1.0

@@ -50,7 +50,7 @@ from xares_hydra.heads.plan import evaluation_rounds
 from xares_hydra.report.loggers import log_to_experiments
 from xares_hydra.report.record import RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
-from xares_hydra.report.summary import check_table, fingerprint_table, record_table
+from xares_hydra.report.summary import check_table, fingerprint_table, meta_table, record_table
 
 log = logging.getLogger("xares")
 
@@ -193,6 +193,8 @@ def check_encoder(cfg: DictConfig, name: str) -> int:
         log.error("%s", error)
         return 1
     results = run_checks(encoder, device(cfg), long_seconds=cfg.check.long_seconds, autocast=cfg.encode.autocast)
+    if spec.meta:
+        stdout_console().print(meta_table(spec.meta, name))
     stdout_console().print(fingerprint_table(spec.fingerprint, spec.fingerprint_document))
     stdout_console().print(check_table(results, name))
     return 0 if all(result.passed for result in results) else 1

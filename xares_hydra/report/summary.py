@@ -321,3 +321,11 @@ def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:
     title = f"cache fingerprint {fingerprint}: its inputs (README, 'Cache key and results layout')"
     rows = [[key, escape(str(value))] for key, value in flattened(document).items()]
     return rich_table(title, ["input", "value"], rows)
+
+
+def meta_table(meta: dict[str, Any], encoder_name: str) -> Table:
+    """The encoder YAML's facts (its ``meta`` block: a catalog entry's family, parameters, licence, paper,
+    training data)."""
+    rows = [[key, escape("-" if value is None else ", ".join(map(str, value)) if isinstance(value, list) else str(value))]
+            for key, value in meta.items()]  # fmt: skip
+    return rich_table(f"encoder facts: {encoder_name}", ["fact", "value"], rows)

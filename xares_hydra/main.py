@@ -35,6 +35,7 @@ from xares_hydra.config.settings import (
 from xares_hydra.config.sweep_checks import contract_checked
 from xares_hydra.config.validate import check_output_folders, output_folder_problem, validate_config
 from xares_hydra.console import stdout_console
+from xares_hydra.data.corpora import training_overlap
 from xares_hydra.data.prepare import data_root_warning, prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EncoderCache
@@ -155,6 +156,7 @@ def run_stages(
     loggers = build_loggers(plain(cfg.get("logger")))
     spec = encoder_spec(cfg, task, encoder, encoder_name)
     record.encoder = spec.summary()
+    record.encoder["training_overlap"] = training_overlap(spec.meta.get("training_data"), task.corpus)
     with clock("data"):
         data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     record.data = data.provenance

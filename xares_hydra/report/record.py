@@ -64,6 +64,7 @@ class TaskInfo(BaseModel):
     zenodo_id: int | str | None = None
     kfold: bool | None = None
     license: str | None = Field(None, description="The dataset's licence (task YAML); 'see source' where not recorded.")
+    corpus: list[str] | None = Field(None, description="The corpora the task's audio comes from (task YAML).")
 
 
 class PaddingInfo(BaseModel):
@@ -130,6 +131,11 @@ class EncoderInfo(BaseModel):
         "largest relative deviation the contract check measured, and whether it is within 1e-4.",
     )
     cost: CostInfo | None = Field(None, description="FLOPs, throughput, peak memory and device of the encode stage.")
+    training_overlap: list[str] | None = Field(
+        None,
+        description="Corpora both in the encoder's meta.training_data and in the task's corpus: the encoder saw "
+        "this task's data in training ([] none; null where either side is not declared).",
+    )
 
 
 class Round(BaseModel):

@@ -32,15 +32,17 @@ def write_reports(
     console: Console | None = None,
     statistics: StatisticsSettings | None = None,
     latex: bool = False,
+    exclude_overlap: bool = False,
 ) -> list[Path]:
     """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` and ``cost[-<mode>].*`` per mode, for layer sweeps ``layers.*``, for
-    searches ``selection.*``, and the diagnostics (``classes.md``, ``figures/``)."""
+    searches ``selection.*``, and the diagnostics (``classes.md``, ``figures/``); ``exclude_overlap``: averages leave
+    out scores of encoders trained on the task's corpus."""
     console = console or stdout_console()
     summary = summarise(records)
     print_summary(summary, console, title=title)
     written = write_summary(summary, folder)
     for mode in modes or modes_of(records):
-        board = build_leaderboard(records, mode, published=published, statistics=statistics or StatisticsSettings())
+        board = build_leaderboard(records, mode, published, statistics or StatisticsSettings(), exclude_overlap)
         for table in leaderboard_tables(board):
             console.print(table)
         written += write_leaderboard(board, folder, latex=latex)

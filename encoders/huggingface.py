@@ -53,7 +53,9 @@ class HubEncoder(ChunkedEncoder):
         super().__init__(DEFAULT_CHUNK_SECONDS, xares_exact=xares_exact)
         name = model_name_or_path or self.hub_default
         if not name:
-            raise ConfigError(f"{type(self).__name__} needs encoder.model_name_or_path (a hub name or a local directory)")
+            raise ConfigError(
+                f"{type(self).__name__} needs encoder.model_name_or_path: a hub name or a local directory"
+            )
         source = HubSource(name, revision, self.hub_default or name, trust_remote_code)
         self.feature_extractor = source.load("AutoFeatureExtractor")
         self.sampling_rate = self.feature_extractor.sampling_rate

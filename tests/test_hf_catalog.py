@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import REPO, composed, run_xares
-
 from xares_hydra.encoders.hf import FAMILIES
 
 CATALOG = sorted(path.stem for path in (REPO / "conf" / "encoder" / "hf").glob("*.yaml"))

@@ -11,9 +11,9 @@ import pytest
 import torch
 from helpers.cli import SMALL_TIMBRE, xares
 from helpers.tiny_hf import FAMILIES, tiny_model
-
 from xares_hydra.encoders.hf import NOT_IN_TRANSFORMERS, hub_encoder
 from xares_hydra.encoders.huggingface import HubEncoder
+
 from xares_hydra.errors import ConfigError
 
 pytestmark = pytest.mark.slow  # building and loading fourteen models takes half a minute on a busy machine

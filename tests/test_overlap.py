@@ -51,8 +51,12 @@ def test_a_catalog_entry_trained_on_the_demo_corpus_is_marked_in_the_record(tmp_
 def _records() -> list[dict]:
     seen = make_record("esc50", "seen", 0.9, weight=100)
     seen["encoder"]["training_overlap"] = ["ESC-50"]
-    return [seen, make_record("gtzan_genre", "seen", 0.5, weight=100),
-            make_record("esc50", "unseen", 0.7, weight=100), make_record("gtzan_genre", "unseen", 0.6, weight=100)]
+    return [
+        seen,
+        make_record("gtzan_genre", "seen", 0.5, weight=100),
+        make_record("esc50", "unseen", 0.7, weight=100),
+        make_record("gtzan_genre", "unseen", 0.6, weight=100),
+    ]
 
 
 def test_overlapping_scores_are_marked_and_can_leave_the_averages() -> None:

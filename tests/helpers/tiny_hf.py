@@ -47,12 +47,14 @@ def _ast() -> tuple[Any, Any]:
 
 
 def _clap() -> tuple[Any, Any]:
+    # HTS-AT on a 64 x 64 image of a 256-frame, 16-band log-mel spectrogram (4 strips of 64 frames)
     audio = {"spec_size": 64, "num_mel_bins": 16, "window_size": 4, "depths": (1, 1), "num_attention_heads": (2, 2),
-             "patch_embeds_hidden_size": 16, "hidden_size": 32, "projection_dim": 8, "num_hidden_layers": 2}  # fmt: skip
+             "patch_embeds_hidden_size": 16, "hidden_size": 32, "projection_dim": 8}  # fmt: skip
     text = {**TINY_TRANSFORMER, "vocab_size": 100, "max_position_embeddings": 32, "projection_dim": 8}
     config = transformers.ClapConfig(text_config=text, audio_config=audio, projection_dim=8)
-    extractor = transformers.ClapFeatureExtractor(feature_size=16, sampling_rate=16000, hop_length=160, max_length_s=2,
-                                                   truncation="rand_trunc")
+    extractor = transformers.ClapFeatureExtractor(
+        feature_size=16, sampling_rate=16000, hop_length=160, max_length_s=2, truncation="rand_trunc"
+    )
     return config, extractor
 
 
@@ -89,8 +91,7 @@ FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     "wav2vec2-group-norm": _waveform("Wav2Vec2Config", layer_norm=False),
     "hubert": _waveform("HubertConfig", layer_norm=True),
     "wavlm": _waveform("WavLMConfig", layer_norm=True, num_buckets=16, max_bucket_distance=40),
-    "data2vec-audio": _waveform("Data2VecAudioConfig", layer_norm=True, conv_pos_kernel_size=5,
-                                num_conv_pos_embeddings=5),  # fmt: skip
+    "data2vec-audio": _waveform("Data2VecAudioConfig", layer_norm=True, num_conv_pos_embeddings=5),
     "unispeech": _waveform("UniSpeechConfig", layer_norm=True),
     "unispeech-sat": _waveform("UniSpeechSatConfig", layer_norm=True),
     "sew": _waveform("SEWConfig", layer_norm=False, squeeze_factor=2),

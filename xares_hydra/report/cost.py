@@ -20,8 +20,8 @@ from xares_hydra.report.summary import format_score
 from xares_hydra.report.table import markdown_table, rich_table
 
 PARETO_MARK = "◆"
-HEADER = ["Encoder", "MLP average", "Parameters (M)", "GFLOPs per audio s", "Throughput (audio s/s)", "Peak memory (MiB)",
-          "Device", "Pareto"]  # fmt: skip
+HEADER = ["Encoder", "MLP average", "Parameters (M)", "GFLOPs per audio s", "Throughput (audio s/s)",
+          "Peak memory (MiB)", "Device", "Pareto"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class CostRow:
             _number(self.parameters, 1e-6, 2),
             _number(self.flops_per_second, 1e-9, 3),
             _number(self.throughput, 1.0, 1),
-            _number(self.peak_memory_bytes, 2**-20, 0) + (f" ({self.peak_memory_kind})" if self.peak_memory_kind else ""),
+            _number(self.peak_memory_bytes, 2**-20, 0) + (f" ({self.peak_memory_kind})" * bool(self.peak_memory_kind)),
             self.device or "-",
             PARETO_MARK if self.pareto else "",
         ]
@@ -130,17 +130,18 @@ def plot_cost(rows: list[CostRow], path: Path, mode: str) -> bool:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    drawn = [row for row in rows if row.flops_per_second and row.score is not None]
+    drawn = [
+        (row.flops_per_second / 1e9, row.score, row) for row in rows if row.flops_per_second and row.score is not None
+    ]
     if not drawn:
         return False
     figure = Figure(figsize=(6.5, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots()
-    for row in drawn:
-        gflops = row.flops_per_second / 1e9  # type: ignore[operator]  # drawn rows have FLOPs
-        axes.scatter(gflops, row.score, marker="D" if row.pareto else "o", color="C3" if row.pareto else "C0")
-        axes.annotate(row.label, (gflops, row.score), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    front = sorted((row.flops_per_second / 1e9, row.score) for row in drawn if row.pareto)  # type: ignore[operator]
+    for gflops, score, row in drawn:
+        axes.scatter(gflops, score, marker="D" if row.pareto else "o", color="C3" if row.pareto else "C0")
+        axes.annotate(row.label, (gflops, score), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    front = sorted((gflops, score) for gflops, score, row in drawn if row.pareto)
     axes.step([x for x, _ in front], [y for _, y in front], where="post", color="C3", linewidth=1, label="Pareto front")
     spread = max(x for x, _ in front) / min(x for x, _ in front) if front else 1.0
     if spread > 10 or math.isclose(spread, 1.0):

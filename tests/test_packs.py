@@ -69,6 +69,7 @@ def test_the_maeb_pack_is_mtebs_metadata():
     runnable = {
         t.metadata.name
         for t in mteb.get_benchmark("MAEB(v1)").tasks
-        if t.metadata.type in ("AudioClassification", "AudioMultilabelClassification") and len(t.metadata.hf_subsets) <= 2
+        if t.metadata.type in ("AudioClassification", "AudioMultilabelClassification")
+        and len(t.metadata.hf_subsets) <= 2
     }
     assert checked == runnable, "every MAEB(v1) task our heads run is in the pack (scripts/maeb_tasks.py)"

@@ -96,7 +96,7 @@ def test_a_hear_event_task_becomes_a_frame_task_with_events_in_seconds(tmp_path)
     built = {sample.key: sample.labels["events"] for sample in iter_shard(data.shards["test"][0])}
     assert built == original, "onsets and offsets come back in seconds, labels as named"
     clip_task = TaskSpec.from_config({"name": "hear_events", "hear": {"path": str(hear)}, "label": label})
-    with pytest.raises(ConfigError, match="HEAR event task; task.task_type=clip should be frame"):
+    with pytest.raises(ConfigError, match=r"HEAR event task; task\.task_type=clip should be frame"):
         build_hear(clip_task, tmp_path / "other", tmp_path)
 
 

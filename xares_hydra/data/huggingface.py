@@ -57,6 +57,11 @@ class HuggingFaceSchema:
 
 def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout: float) -> dict[str, Any]:
     """Write the dataset's clips as the task's shards in ``directory``; returns what was built (the provenance)."""
+    try:
+        import datasets  # noqa: F401
+    except ImportError as error:
+        raise ConfigError(f"task {task.name} reads a Hugging Face dataset, which needs the datasets package: "
+                          "pip install 'xares-hydra[huggingface]'") from error  # fmt: skip
     config = HuggingFaceSchema(**(task.huggingface or {}))
     label = task.label
     loaded = load_dataset_dict(task.name, config, data_root, timeout)
@@ -97,7 +102,10 @@ def load_dataset_dict(task_name: str, config: HuggingFaceSchema, data_root: Path
                 f"(task.huggingface.audio_column; its columns: {', '.join(dataset.column_names)})"
             )
     return datasets.DatasetDict(
-        {split: dataset.cast_column(config.audio_column, datasets.Audio(decode=False)) for split, dataset in loaded.items()}
+        {
+            split: dataset.cast_column(config.audio_column, datasets.Audio(decode=False))
+            for split, dataset in loaded.items()
+        }
     )
 
 
@@ -162,7 +170,9 @@ def _attempt(task_name: str, what: str, load: Callable[[], Any], recipe: str = "
         return load()
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataUnavailable(f"task {task_name}: {what} cannot be read ({type(error).__name__}: {reason}).{recipe}")
+        raise DataUnavailable(
+            f"task {task_name}: {what} cannot be read ({type(error).__name__}: {reason}).{recipe}"
+        ) from error
 
 
 def _hub_name(config: HuggingFaceSchema) -> str:

@@ -13,7 +13,7 @@ from omegaconf.errors import ValidationError
 import xares_hydra.config.schema  # noqa: F401
 from xares_hydra.config.instantiate import build_encoder
 from xares_hydra.config.settings import encode_settings, head_settings
-from xares_hydra.data.taskspec import TaskSchema, TaskSpec
+from xares_hydra.data.taskspec import TASK_TYPES, TaskSchema, TaskSpec
 from xares_hydra.errors import ConfigError
 
 CONF = REPO / "conf"
@@ -23,14 +23,24 @@ def options(group: str) -> list[str]:
     return sorted(path.relative_to(CONF / group).with_suffix("").as_posix() for path in (CONF / group).rglob("*.yaml"))
 
 
-@pytest.mark.parametrize("name", options("task"))
+# X-ARES's planned tasks keep the name X-ARES gives them; they need the regression task type (branch i27b)
+PLANNED = pytest.mark.xfail("regression" not in TASK_TYPES, reason="needs the regression task type", strict=True)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(name, marks=PLANNED) if name.startswith("xares_planned/") else name for name in options("task")],
+)
 def test_every_task_composes_into_a_valid_task_spec(name):
     cfg = composed(f"task={name}")
     task = TaskSpec.from_config(OmegaConf.to_container(cfg.task, resolve=True))
-    assert task.name == name.replace("/", "_"), "the file name is the name users type (demo/x is demo_x)"
+    planned = name.startswith("xares_planned/")
+    assert task.name == (name.split("/")[1] if planned else name.replace("/", "_")), "demo/x is demo_x"
     assert task.partitions
     assert task.eval_weight > 0
-    assert task.label.n_classes or task.label.kind in ("captions", "transcript")
+    # a Hugging Face dataset or a HEAR folder names its classes when its data is read
+    classes_from_source = task.source in ("huggingface", "hear")
+    assert task.label.n_classes or classes_from_source or task.label.kind in ("captions", "transcript", "regression")
     assert head_settings(cfg).lr == cfg.task.learning_rate
     encode_settings(cfg, task)
 

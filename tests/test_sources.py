@@ -154,3 +154,23 @@ def test_an_unreachable_hub_dataset_ends_in_one_line_with_its_id_revision_and_re
     assert "hf download someone/some-audio --repo-type dataset --revision 0123abc" in message
     assert "task.huggingface.local_dir=" in message
     assert not (xares_root / "data" / "hub_task").exists(), "no empty task folder is left behind"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option", ["demo/hf_timbre", "demo/hear_sounds"])
+def test_the_demo_stand_ins_generate_their_source_folder_and_rebuild_when_it_changes(option, tmp_path):
+    from helpers.cli import composed
+
+    from xares_hydra.config.settings import plain
+
+    def prepared(scale: float):
+        cfg = composed(f"task={option}", f"task.generator.args.scale={scale}")
+        return prepare_task_data(TaskSpec.from_config(plain(cfg.task)), tmp_path, DataOptions())
+
+    small = prepared(0.2)
+    clips = small.provenance["clips"]
+    assert set(clips) == set(small.shards) and all(count > 0 for count in clips.values())
+    assert small.classes and len(small.classes) in (5, 6)
+    assert (tmp_path / TaskSpec.from_config(plain(composed(f"task={option}").task)).source_folder).is_dir()
+    larger = prepared(0.4)
+    assert sum(larger.provenance["clips"].values()) > sum(clips.values()), "a new generation rebuilds the shards"

@@ -73,18 +73,20 @@ class TaskData:
 def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> TaskData:
     """Make the task's data present (download or generate it when needed) and list its shards."""
     directory = data_root / task.name
-    if task.generator is not None:
+    if task.generator is not None and task.source_folder is not None:  # a demo stand-in: it writes the source
+        _ensure_generated(task, task.generator, data_root / task.source_folder)
+    if task.generator is not None and task.source_folder is None:
         provenance = _ensure_generated(task, task.generator, directory)
     elif task.huggingface is not None:
         from xares_hydra.data.huggingface import build_huggingface
 
-        wanted = {"source": "huggingface", **task.huggingface}
+        wanted = {"source": "huggingface", **task.huggingface, **_stand_in(task)}
         build = lambda: build_huggingface(task, directory, data_root, options.timeout)  # noqa: E731
         provenance = _ensure_built(task, directory, wanted, build, options.force_download)
     elif task.hear is not None:
         from xares_hydra.data.hear import build_hear
 
-        wanted = {"source": "hear", **task.hear}
+        wanted = {"source": "hear", **task.hear, **_stand_in(task)}
         provenance = _ensure_built(task, directory, wanted, lambda: build_hear(task, directory, data_root),
                                    options.force_download)  # fmt: skip
     elif task.zenodo_id is not None:
@@ -136,6 +138,11 @@ def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path
         return {}
 
     return _ensure_built(task, directory, {"source": "generated", **generator}, build)
+
+
+def _stand_in(task: TaskSpec) -> dict[str, Any]:
+    """A demo stand-in's generator, so that shards built from an older generation are rebuilt."""
+    return {"generator": task.generator} if task.generator is not None else {}
 
 
 def _ensure_built(

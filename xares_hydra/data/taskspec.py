@@ -137,13 +137,20 @@ class TaskSpec:
         return {name: self.mini_patterns.get(name, pattern) for name, pattern in self.partitions.items()}
 
     @property
+    def source_folder(self) -> str | None:
+        """The local folder a Hugging Face or HEAR source reads (relative: under the data root), if any."""
+        if self.huggingface is not None:
+            return self.huggingface.get("local_dir")
+        return self.hear.get("path") if self.hear is not None else None
+
+    @property
     def source(self) -> str:
-        if self.generator is not None:
-            return "generated"
         if self.huggingface is not None:
             return "huggingface"
         if self.hear is not None:
             return "hear"
+        if self.generator is not None:
+            return "generated"
         if self.zenodo_id is not None:
             return "zenodo"
         return "local"

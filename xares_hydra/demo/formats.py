@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,35 @@ def write_hear(
         "sample_rate": rate,
     })  # fmt: skip
     return out
+
+
+def demo_splits(shards: Sequence[Path]) -> dict[str, list[Path]]:
+    """A generated demo's shards by split or fold (``demo_<task>_<split>_000000.tar``)."""
+    splits: dict[str, list[Path]] = {}
+    for shard in sorted(shards):
+        splits.setdefault(shard.name.rsplit("_", 2)[-2], []).append(shard)
+    return splits
+
+
+def generate_huggingface_timbre(out_dir: Path, seed: int, args: dict) -> list[Path]:
+    """The demo timbre task as a local Hugging Face dataset (``args.layout``: saved, parquet or audiofolder)."""
+    from xares_hydra.demo.tasks import generate
+
+    settings = dict(args)
+    layout = str(settings.pop("layout", "saved"))
+    with tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
+        splits = demo_splits(generate("timbre", Path(scratch), seed, settings))
+        write_huggingface(splits, out_dir, layout)
+    return [out_dir]
+
+
+def generate_hear_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
+    """The demo sounds task (k-fold) as a HEAR task folder: folds fold00.., labels by class name."""
+    from xares_hydra.demo.tasks import SOUNDS, generate
+
+    names = list(SOUNDS)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
+        folds = demo_splits(generate("sounds", Path(scratch), seed, args))
+        hear_folds = {f"fold{int(fold.removeprefix('fold')) - 1:02d}": shards for fold, shards in folds.items()}
+        write_hear(hear_folds, out_dir, lambda row: [names[row["label"]]], event=False, rate=16000)
+    return [out_dir]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from xares_hydra.atomic import remove_stale_parts
+from xares_hydra.demo.formats import generate_hear_sounds, generate_huggingface_timbre
 from xares_hydra.demo.shards import write_clips
 from xares_hydra.demo.signals import (
     Source,
@@ -278,6 +279,9 @@ GENERATORS: dict[str, DatasetGenerator] = {
     "events": _open_generator("events", _events_clip, {"train": 120, "valid": 30, "test": 40}),
     "captions": _open_generator("captions", _captions_clip, {"train": 150, "valid": 40, "test": 50}),
     "digits": _open_generator("digits", _digits_clip, {"train": 200, "valid": 40, "test": 50}),
+    # stand-ins in other benchmarks' formats, read by the huggingface and hear sources (they return their folder)
+    "huggingface_timbre": generate_huggingface_timbre,
+    "hear_sounds": generate_hear_sounds,
 }
 
 

@@ -152,3 +152,7 @@ def generate_hear_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
         hear_folds = {f"fold{int(fold.removeprefix('fold')) - 1:02d}": shards for fold, shards in folds.items()}
         write_hear(hear_folds, out_dir, lambda row: [names[row["label"]]], event=False, rate=16000)
     return [out_dir]
+
+
+# stand-ins in other benchmarks' formats, read by the huggingface and hear sources (they return their folder)
+STAND_INS = {"huggingface_timbre": generate_huggingface_timbre, "hear_sounds": generate_hear_sounds}

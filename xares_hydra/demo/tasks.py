@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from xares_hydra.atomic import remove_stale_parts
-from xares_hydra.demo.formats import generate_hear_sounds, generate_huggingface_timbre
+from xares_hydra.demo.formats import STAND_INS
 from xares_hydra.demo.shards import write_clips
 from xares_hydra.demo.signals import (
     Source,
@@ -279,17 +279,15 @@ GENERATORS: dict[str, DatasetGenerator] = {
     "events": _open_generator("events", _events_clip, {"train": 120, "valid": 30, "test": 40}),
     "captions": _open_generator("captions", _captions_clip, {"train": 150, "valid": 40, "test": 50}),
     "digits": _open_generator("digits", _digits_clip, {"train": 200, "valid": 40, "test": 50}),
-    # stand-ins in other benchmarks' formats, read by the huggingface and hear sources (they return their folder)
-    "huggingface_timbre": generate_huggingface_timbre,
-    "hear_sounds": generate_hear_sounds,
 }
 
 
 def generate(name: str, out_dir: Path | str, seed: int = 0, args: Mapping[str, Any] | None = None) -> list[Path]:
     """Write the demo dataset `name` into out_dir and return its shard paths (same seed, same bytes)."""
-    if name not in GENERATORS:
-        raise ValueError(f"unknown demo dataset {name!r}; known: {', '.join(GENERATORS)}")
+    generators = {**GENERATORS, **STAND_INS}
+    if name not in generators:
+        raise ValueError(f"unknown demo dataset {name!r}; known: {', '.join(generators)}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, not {seed}")
     remove_stale_parts(Path(out_dir))  # shards half-written by a killed generation
-    return GENERATORS[name](Path(out_dir), int(seed), dict(args or {}))
+    return generators[name](Path(out_dir), int(seed), dict(args or {}))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from omegaconf import MISSING
+
 from xares_hydra.data.clips import SourceClip, audio_extension, safe_key, write_partition
 from xares_hydra.errors import ConfigError, DataUnavailable
 
@@ -30,8 +32,8 @@ FETCH_HINT = (
 class HearSchema:
     """``task.hear``: the task folder and which of its resampled copies to read."""
 
-    # the <task>-<version>-full folder (relative: under paths.data_root)
-    path: str = "hear"
+    # the <task>-<version>-<mode> folder (relative: under paths.data_root)
+    path: str = MISSING
     # the resampled copy to read (a folder named by its rate); null: the highest rate present
     sample_rate: int | None = None
     # event tasks: the label files' start and end in units per second (HEAR writes milliseconds)

@@ -174,3 +174,11 @@ def test_the_demo_stand_ins_generate_their_source_folder_and_rebuild_when_it_cha
     assert (tmp_path / TaskSpec.from_config(plain(composed(f"task={option}").task)).source_folder).is_dir()
     larger = prepared(0.4)
     assert sum(larger.provenance["clips"].values()) > sum(clips.values()), "a new generation rebuilds the shards"
+
+
+def test_a_missing_local_dataset_folder_is_one_line_naming_it_and_leaves_no_task_folder(tmp_path):
+    source = {"local_dir": "absent", "splits": {"train": "train", "valid": "valid", "test": "test"}}
+    task = TaskSpec.from_config({"name": "hf_x", "huggingface": source, "label": {"rule": "class_map", "key": "y"}})
+    with pytest.raises(DataUnavailable, match=r"the folder \S*absent cannot be read \(FileNotFoundError: no folder"):
+        prepare_task_data(task, tmp_path, DataOptions())
+    assert not (tmp_path / "hf_x").exists()

@@ -8,26 +8,17 @@ from helpers.cli import composed
 
 from xares_hydra.config.settings import plain
 from xares_hydra.config.suites import suite_tasks, task_tags
-from xares_hydra.data.taskspec import TASK_TYPES, TaskSpec
+from xares_hydra.data.taskspec import TaskSpec
 
 PACKS = {"hear": "hear", "maeb": "huggingface", "xares_planned": "huggingface"}  # folder (= tag) -> source
 PACK_TASKS = sorted(option for option in task_tags() if option.split("/")[0] in PACKS)
-NEEDS_REGRESSION = pytest.mark.xfail(
-    "regression" not in TASK_TYPES,
-    reason="needs the regression task type and the targets label rule (issue 27 item 3, branch i27b)",
-    strict=True,
-)
 
 
 def pack_spec(option: str) -> TaskSpec:
     return TaskSpec.from_config(plain(composed(f"task={option}").task))
 
 
-@pytest.mark.parametrize(
-    "option",
-    [pytest.param(option, marks=NEEDS_REGRESSION) if option.startswith("xares_planned/") else option
-     for option in PACK_TASKS],
-)  # fmt: skip
+@pytest.mark.parametrize("option", PACK_TASKS)
 def test_every_pack_task_composes_with_its_source_facts_tag_version_and_licence(option):
     folder = option.split("/")[0]
     task = pack_spec(option)

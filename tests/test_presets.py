@@ -29,7 +29,8 @@ def test_the_xares_suites_list_every_xares_task_once():
     assert len(XARES) == 27
     assert set(XARES) == set(PUBLIC) | set(PRIVATE)
     demo = swept_tasks(composed("+benchmark=demo", hydra=True))
-    assert demo == [f"demo/{name}" for name in ("captions", "digits", "events", "mixtures", "sounds", "timbre")]
+    names = ("captions", "digits", "events", "mixtures", "pitch", "sounds", "timbre")
+    assert demo == [f"demo/{name}" for name in names]
 
 
 def test_the_download_preset_fetches_the_whole_suite_and_stops():

@@ -14,10 +14,10 @@ from omegaconf.errors import OmegaConfBaseException
 from xares_hydra.data.clips import SHARD_PATTERN
 from xares_hydra.data.hear import HearSchema
 from xares_hydra.data.huggingface import HuggingFaceSchema
-from xares_hydra.data.labels import LabelSpec, validate_spec
+from xares_hydra.data.labels import REGRESSION, LabelSpec, validate_spec
 from xares_hydra.errors import ConfigError
 
-TASK_TYPES = ("clip", "frame", "contrastive", "asr")
+TASK_TYPES = ("clip", "regression", "frame", "contrastive", "asr")
 ROLES = ("train", "valid", "test")
 # what a result record holds under "task", in its order: TaskSpec fields, the metric's direction, kfold
 RECORDED_FIELDS = ("name", "formal_name", "task_type", "metric", "higher_is_better", "eval_weight", "private", "tags",
@@ -169,6 +169,11 @@ class TaskSpec:
         )
         # a Hugging Face dataset or a HEAR folder names its classes itself (``with_classes``)
         validate_spec(label, schema.name, classes_from_source=schema.huggingface is not None or schema.hear is not None)
+        if schema.task_type == "regression" and label.kind != REGRESSION:
+            raise ConfigError(
+                f"task {schema.name}: a regression task needs a regression label rule (targets or as_float), "
+                f"not {label.rule!r}"
+            )
         partitions, roles, folds = _partitions(schema)
         derived: dict[str, Any] = {
             "formal_name": schema.formal_name or schema.name,

@@ -48,10 +48,10 @@ class TaskInfo(BaseModel):
     model_config = _written("name", "metric", "higher_is_better", "eval_weight", "private")
     name: str
     formal_name: str | None = None
-    task_type: str | None = Field(None, description="clip, frame, contrastive or asr.")
+    task_type: str | None = Field(None, description="clip, regression, frame, contrastive or asr.")
     metric: str | None = Field(
         None,
-        description="Metric name (accuracy, mAP, EER, MAE, MSE, segmentf1_macro, "
+        description="Metric name (accuracy, mAP, EER, mae, mse, pearson, spearman, segmentf1_macro, "
         "segmentf1_micro, recallatk_r1, WER_inv).",
     )
     higher_is_better: bool = True
@@ -127,6 +127,17 @@ class Round(BaseModel):
     n_test: int | None = None
     valid_history: list[Number] | None = Field(None, description="Validation metric after each epoch.")
     train_loss_history: list[Number] | None = Field(None, description="Mean training loss of each epoch.")
+    metrics: dict[str, Number | None] | None = Field(
+        None, description="Regression tasks: mse, mae, pearson and spearman over all targets, in their own units."
+    )
+    draws: list[dict[str, Any]] | None = Field(
+        None,
+        description="Few-shot (head.shots): per draw its test and validation score, best epoch, n_train and "
+        "train_clips (a digest of the clips it trained on: equal for every encoder).",
+    )
+    per_target: dict[str, dict[str, Number | None]] | None = Field(
+        None, description="Regression tasks: the same metrics per target (task.label.args.keys)."
+    )
 
 
 class PerClass(BaseModel):
@@ -141,8 +152,13 @@ class PerClass(BaseModel):
 class HeadScore(BaseModel):
     model_config = _written("head", "score", "std", "rounds")
     head: str | None = Field(None, description="Registered head (linear_probe, knn, frame_probe, retrieval, asr).")
-    score: Number = Field(description="Mean over rounds (folds) of the test metric.")
-    std: Number | None = Field(None, description="Standard deviation over rounds (0 for one round).")
+    score: Number = Field(description="Mean over rounds (folds) of the test metric (few-shot: also over draws).")
+    std: Number | None = Field(
+        None, description="Standard deviation over rounds (0 for one round); few-shot: over the draws."
+    )
+    draws: list[Number] | None = Field(
+        None, description="Few-shot (head.shots): the score of each draw; score is their mean."
+    )
     chance: Number | None = Field(
         None,
         description="Score of an uninformed predictor on these test targets "

@@ -182,3 +182,18 @@ def test_a_missing_local_dataset_folder_is_one_line_naming_it_and_leaves_no_task
     with pytest.raises(DataUnavailable, match=r"the folder \S*absent cannot be read \(FileNotFoundError: no folder"):
         prepare_task_data(task, tmp_path, DataOptions())
     assert not (tmp_path / "hf_x").exists()
+
+
+@pytest.mark.slow
+def test_a_regression_task_reads_its_float_targets_from_hugging_face_columns(tmp_path, xares_root, xares_run):
+    """speechocean762's path: targets are float columns of a Hugging Face dataset (here the demo pitch task's)."""
+    paths = generate("pitch", tmp_path / "shards", 0, {"scale": 0.5})
+    splits = {split: [path for path in paths if f"_{split}_" in path.name] for split in ("train", "valid", "test")}
+    dataset = write_huggingface(splits, tmp_path / "hf-pitch", "parquet")
+    task = task_yaml(tmp_path / "conf", "hf_pitch", {
+        "task_type": "regression", "huggingface": {"local_dir": str(dataset), "splits": {"train": "train",
+        "test": "test"}, "valid_from_train": 0.2}, "label": {"rule": "targets", "args": {"keys": ["pitch"]}},
+        "metric": "mse", "criterion": "MSELoss", "eval_weight": 0, "epochs": 30,
+    })  # fmt: skip
+    scores = mlp_scores(xares_run, xares_root, tmp_path / "conf", task)
+    assert scores["mel"] < 0.5 * scores["noise"], scores  # mean squared error in semitones²: lower is better

@@ -171,6 +171,7 @@ def run_stages(
     with clock("data"):
         data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     record.data = data.provenance
+    task = task.with_classes(data.classes)
     if cfg.stage == "download":
         return
     cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)

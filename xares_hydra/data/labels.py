@@ -71,9 +71,9 @@ def label_rule(name: str, kind: str, needs_classes: bool = False) -> Callable[[L
     return register
 
 
-def validate_spec(spec: LabelSpec, task_name: str) -> None:
+def validate_spec(spec: LabelSpec, task_name: str, classes_from_source: bool = False) -> None:
     rule = rule_of(spec.rule)
-    if rule.needs_classes and not spec.n_classes:
+    if rule.needs_classes and not spec.n_classes and not classes_from_source:
         raise ConfigError(f"task {task_name}: label rule {spec.rule!r} needs task.label.classes or num_classes")
     if spec.rule == "targets" and "keys" not in spec.args:
         raise ConfigError(f"task {task_name}: label rule 'targets' needs task.label.args.keys (the target fields)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,31 @@ class TaskData:
     def shards_used(self) -> list[Path]:
         return sorted({shard for shards in self.shards.values() for shard in shards})
 
+    @property
+    def classes(self) -> list[str] | None:
+        """The class list the source gave (a Hugging Face dataset's or a HEAR folder's), if any."""
+        return self.provenance.get("classes")
+
 
 def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> TaskData:
     """Make the task's data present (download or generate it when needed) and list its shards."""
     directory = data_root / task.name
-    if task.generator is not None:
+    if task.generator is not None and task.source_folder is not None:  # a demo stand-in: it writes the source
+        _ensure_generated(task, task.generator, data_root / task.source_folder)
+    if task.generator is not None and task.source_folder is None:
         provenance = _ensure_generated(task, task.generator, directory)
+    elif task.huggingface is not None:
+        from xares_hydra.data.huggingface import build_huggingface
+
+        wanted = {"source": "huggingface", **task.huggingface, **_stand_in(task)}
+        build = lambda: build_huggingface(task, directory, data_root, options.timeout)  # noqa: E731
+        provenance = _ensure_built(task, directory, wanted, build, options.force_download)
+    elif task.hear is not None:
+        from xares_hydra.data.hear import build_hear
+
+        wanted = {"source": "hear", **task.hear, **_stand_in(task)}
+        provenance = _ensure_built(task, directory, wanted, lambda: build_hear(task, directory, data_root),
+                                   options.force_download)  # fmt: skip
     elif task.zenodo_id is not None:
         provenance = _ensure_downloaded(task, task.zenodo_id, directory, options)
     else:
@@ -130,18 +150,49 @@ def _match(directory: Path, pattern: str) -> list[Path]:
 def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path) -> dict[str, Any]:
     from xares_hydra.demo.tasks import generate
 
-    wanted = {"source": "generated", **generator}
-    if read_ready_marker(directory) == wanted:
-        return wanted
+    def build() -> dict[str, Any]:
+        generate(generator["name"], directory, int(generator.get("seed", 0)), dict(generator.get("args") or {}))
+        return {}
+
+    return _ensure_built(task, directory, {"source": "generated", **generator}, build)
+
+
+def _stand_in(task: TaskSpec) -> dict[str, Any]:
+    """A demo stand-in's generator, so that shards built from an older generation are rebuilt."""
+    return {"generator": task.generator} if task.generator is not None else {}
+
+
+def _ensure_built(
+    task: TaskSpec, directory: Path, wanted: dict[str, Any], build: Callable[[], dict[str, Any]], force: bool = False
+) -> dict[str, Any]:
+    """The task's shards written by ``build`` (which returns what it built) unless the ready marker says they were
+    built from ``wanted`` already; returns the marker's provenance."""
+    if not force and _built_from(directory, wanted):
+        return read_ready_marker(directory) or wanted
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     with file_lock(Path(str(directory) + ".lock")):
-        if read_ready_marker(directory) != wanted:
-            log.info("Generating the %s demo data in %s", task.name, directory)
+        if force or not _built_from(directory, wanted):
+            if wanted["source"] == "generated":
+                log.info("Generating the %s demo data in %s", task.name, directory)
+            else:
+                log.info("Writing the %s shards from its %s source in %s", task.name, wanted["source"], directory)
+            (directory / READY_MARKER).unlink(missing_ok=True)
             for stale in directory.glob("*.tar"):
                 stale.unlink()
-            generate(generator["name"], directory, int(generator.get("seed", 0)), dict(generator.get("args") or {}))
-            write_json(directory / READY_MARKER, wanted)
-    return wanted
+            try:
+                built = build()
+            except BaseException:  # no half-built task folder is left to look like data
+                if created:
+                    shutil.rmtree(directory, ignore_errors=True)
+                raise
+            write_json(directory / READY_MARKER, {**wanted, **built})
+    return read_ready_marker(directory) or wanted
+
+
+def _built_from(directory: Path, wanted: dict[str, Any]) -> bool:
+    marker = read_ready_marker(directory)
+    return marker is not None and all(marker.get(key) == value for key, value in wanted.items())
 
 
 def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from xares_hydra.atomic import remove_stale_parts
+from xares_hydra.demo.formats import STAND_INS
 from xares_hydra.demo.shards import write_clips
 from xares_hydra.demo.signals import (
     Source,
@@ -300,9 +301,10 @@ GENERATORS: dict[str, DatasetGenerator] = {
 
 def generate(name: str, out_dir: Path | str, seed: int = 0, args: Mapping[str, Any] | None = None) -> list[Path]:
     """Write the demo dataset `name` into out_dir and return its shard paths (same seed, same bytes)."""
-    if name not in GENERATORS:
-        raise ValueError(f"unknown demo dataset {name!r}; known: {', '.join(GENERATORS)}")
+    generators = {**GENERATORS, **STAND_INS}
+    if name not in generators:
+        raise ValueError(f"unknown demo dataset {name!r}; known: {', '.join(generators)}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, not {seed}")
     remove_stale_parts(Path(out_dir))  # shards half-written by a killed generation
-    return GENERATORS[name](Path(out_dir), int(seed), dict(args or {}))
+    return generators[name](Path(out_dir), int(seed), dict(args or {}))

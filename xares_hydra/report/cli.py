@@ -74,6 +74,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also write the leaderboard as a booktabs LaTeX table (leaderboard.tex)",
     )
     parser.add_argument(
+        "--exclude-overlap",
+        action="store_true",
+        help="leave out of the averages the scores of encoders trained on the task's corpus (marked †)",
+    )
+    parser.add_argument(
         "--compare",
         nargs=2,
         metavar=("A", "B"),
@@ -138,8 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     modes = [arguments.mode] if arguments.mode else None
     latex = "latex" in arguments.format
     page = PageSettings(title, notes) if arguments.html else None
-    published = not arguments.no_published
-    written += write_reports(apart.records, out, modes, published, title, None, statistics, latex, page)
+    published, overlap = not arguments.no_published, arguments.exclude_overlap
+    written += write_reports(apart.records, out, modes, published, title, None, statistics, latex, overlap, page)
     for path in written:
         print(f"Wrote {path}")
     return 0

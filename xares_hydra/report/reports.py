@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from xares_hydra.console import stdout_console
+from xares_hydra.report.cost import cost_rows, cost_table, write_cost
 from xares_hydra.report.diagnostics import write_diagnostics
 from xares_hydra.report.layers import layer_curves, layers_table, write_layer_report
 from xares_hydra.report.leaderboard import (
@@ -33,21 +34,27 @@ def write_reports(
     console: Console | None = None,
     statistics: StatisticsSettings | None = None,
     latex: bool = False,
+    exclude_overlap: bool = False,
     page: PageSettings | None = None,
 ) -> list[Path]:
-    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode, for layer sweeps ``layers.*``, for
-    searches ``selection.*``, for few-shot records ``shots.*``, the diagnostics (``classes.md``, ``figures/``) and
-    with ``page`` the ``leaderboard.html`` of every mode."""
+    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` and ``cost[-<mode>].*`` per mode, for layer
+    sweeps ``layers.*``, for searches ``selection.*``, for few-shot records ``shots.*``, the diagnostics
+    (``classes.md``, ``figures/``) and with ``page`` the ``leaderboard.html`` of every mode; ``exclude_overlap``:
+    averages leave out scores of encoders trained on the task's corpus."""
     console = console or stdout_console()
     summary = summarise(records)
     print_summary(summary, console, title=title)
     written = write_summary(summary, folder)
     boards = []
     for mode in modes or modes_of(records):
-        board = build_leaderboard(records, mode, published=published, statistics=statistics or StatisticsSettings())
+        board = build_leaderboard(records, mode, published, statistics or StatisticsSettings(), exclude_overlap)
         for table in leaderboard_tables(board):
             console.print(table)
         written += write_leaderboard(board, folder, latex=latex)
+        costs = cost_rows(records, board)
+        if costs:
+            console.print(cost_table(costs, mode))
+            written += write_cost(costs, folder, mode)
         boards.append(board)
     if page is not None:
         written.append(write_page(boards, records, folder, page))

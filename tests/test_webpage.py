@@ -38,8 +38,10 @@ def page_records(roots) -> list[dict[str, Any]]:
                 record = make_record(task, encoder, score)
                 record["task"]["tags"] = ["xares", "xares_public"]
                 record["encoder"]["parameters"] = PARAMETERS[encoder]
+                record["encoder"]["cost"] = {"flops_per_second": PARAMETERS[encoder] * 50.0, "throughput": 100.0}
                 records.append(record)
     records[-1]["overlap"] = {"audioset": True}
+    records[-1]["encoder"]["training_overlap"] = ["gtzan"]
     for layer, score in enumerate(LAYER_SCORES):
         records.append(make_record("esc50", "gamma", score, head={"lr": 1e-3, "hidden_dim": None, "layer": layer}))
     for shots, score in SHOT_SCORES.items():
@@ -79,8 +81,10 @@ def test_the_page_has_drill_downs_cards_costs_and_chance_lines(page):
     assert "seed 0: " in html and "seed 1: " in html
     assert html.count('class="chance"') >= 2  # chance lines of the demo task's bar charts (MLP and kNN)
     assert "<dt>parameters</dt><dd>90000000</dd>" in html
-    assert "Weighted Average (all tasks) against parameters" in html
-    assert "beta (9e+07, 0.750)" in html  # beta: 9e7 parameters, average (0.6 + 0.9) / 2
+    assert "default mode: MLP Weighted Average (all tasks) against FLOPs per audio second" in html
+    assert "beta ◆ (4.5e+09, 0.750)" in html  # 4.5e9 FLOPs per second, average (0.6 + 0.9) / 2, on the front
+    assert "<dt>cost.throughput</dt><dd>100</dd>" in html and "<dt>training_overlap</dt><dd>gtzan</dd>" in html
+    assert """<abbr title="the encoder was trained on this task's corpus">†</abbr>""" in html
     assert "<dt>overlap.audioset</dt><dd>True</dd>" in html  # a block no typed model knows, shown as it is
     layers = re.search(r'aria-label="ESC-50: score per layer[^"]*".*?</svg>', html, re.S)
     assert layers and len(re.findall(r'class="marker s0"', layers.group(0))) == len(LAYER_SCORES)

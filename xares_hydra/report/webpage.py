@@ -16,12 +16,14 @@ import jinja2
 from pydantic import BaseModel
 
 from xares_hydra.atomic import write_text
+from xares_hydra.report.cost import PARETO_MARK, cost_rows
 from xares_hydra.report.diagnostics import MAX_LABELLED_CLASSES, SLOT, class_names, confusion_matrix, plot_confusion
 from xares_hydra.report.identity import DEFAULT_MODE, column_labels, flattened, mode_of, setting_text
 from xares_hydra.report.layers import LayerCurve, layer_curves
 from xares_hydra.report.leaderboard import (
     AVERAGE_SCOPES,
     NOT_WORSE_MARK,
+    OVERLAP_MARK,
     Column,
     HeadTable,
     Leaderboard,
@@ -40,9 +42,11 @@ PAGE_FILE = "leaderboard.html"
 MODE_TITLES = {DEFAULT_MODE: "default", "xares": "compat (X-ARES 0.1.3)"}
 # encoder fields on the card; every other field of the encoder block (cost, training data, ...) follows them
 CARD_FIELDS = ("target", "class", "parameters", "sampling_rate", "output_dim", "hop_size_in_ms", "weights_revision",
-               "weights_sha256", "identity", "fingerprint")  # fmt: skip
+               "weights_sha256", "identity", "fingerprint", "training_overlap", "cost")  # fmt: skip
 NOT_ON_CARD = ("name", "config", "weight_files", "padding", "batching", "min_input_samples")
-COST_KEYS = ("parameters",)  # encoder fields that are costs; numbers under any ``cost`` block are too
+# the cost report's numeric columns, each drawn against the MLP average
+COSTS = {"parameters": "parameters", "flops_per_second": "FLOPs per audio second",
+         "throughput": "throughput (audio s/s)", "peak_memory_bytes": "peak memory (bytes)"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def page_html(boards: Sequence[Leaderboard], records: list[dict[str, Any]], sett
         domains=domains,
         modes=[(board.mode, MODE_TITLES.get(board.mode, board.mode)) for board in boards],
         cards=_cards(boards, context),
-        scatters=_scatters(boards, context),
+        scatters=_scatters(boards, records),
         style=(assets / "leaderboard.css").read_text(),
         script=(assets / "leaderboard.js").read_text(),
     )
@@ -147,6 +151,7 @@ def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, i
             "value": "" if cell is None else repr(cell.score),
             "best": column.label in best,
             "not_worse": table.not_worse(row, column),
+            "overlap": (row.name, column.label) in table.overlaps,
             "published": column.published,
         })  # fmt: skip
     tags = context.tags.get(row.name, [])
@@ -157,6 +162,7 @@ def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, i
         "domain": task_domain(row.name, tags) or "",
         "cells": cells,
         "mark": NOT_WORSE_MARK,
+        "overlap_mark": OVERLAP_MARK,
         "detail": _detail(board, table, row, context),
     }
 
@@ -240,7 +246,8 @@ def _cards(boards: Sequence[Leaderboard], context: Context) -> list[dict[str, An
             if record is None:
                 continue
             encoder = record["encoder"]
-            shown = [(key, _shown(encoder[key])) for key in CARD_FIELDS if encoder.get(key) is not None]
+            chosen = {key: encoder[key] for key in CARD_FIELDS if encoder.get(key) is not None}
+            shown = [(key, _shown(value)) for key, value in flattened(chosen).items() if value is not None]
             meta = [(f"meta.{key}", _shown(value)) for key, value in flattened(encoder.get("meta") or {}).items()]
             other = [item for item in _extras(encoder, EncoderInfo) if not item[0].startswith(NOT_ON_CARD)]
             cards.append({"label": column.label, "mode": board.mode, "fields": shown + meta + other,
@@ -248,32 +255,18 @@ def _cards(boards: Sequence[Leaderboard], context: Context) -> list[dict[str, An
     return cards
 
 
-def _costs(record: dict[str, Any]) -> dict[str, float]:
-    """Numeric costs of a column's newest record: the encoder's parameter count and every number under a ``cost``
-    block of the record or of its encoder."""
-    encoder = record["encoder"]
-    costs = {key: float(encoder[key]) for key in COST_KEYS if isinstance(encoder.get(key), (int, float))}
-    for prefix, block in (("cost.", record.get("cost")), ("encoder.cost.", encoder.get("cost"))):
-        if isinstance(block, dict):
-            costs |= {prefix + key: float(value) for key, value in flattened(block).items()
-                      if isinstance(value, (int, float)) and not isinstance(value, bool)}  # fmt: skip
-    return costs
-
-
-def _scatters(boards: Sequence[Leaderboard], context: Context) -> list[str]:
-    """Per mode, head and cost: each column's weighted average over all tasks against its cost."""
+def _scatters(boards: Sequence[Leaderboard], records: list[dict[str, Any]]) -> list[str]:
+    """Per mode and cost of the cost report's rows: each column's MLP weighted average against that cost."""
     figures = []
     for board in boards:
-        for table in board.tables:
-            points: dict[str, list[tuple[str, float, float]]] = {}
-            for column in table.columns:
-                record = context.encoders.get((board.mode, column.label))
-                average = table.averages.get(("all", column.label))
-                if record is None or average is None or average.score is None:
-                    continue
-                for key, cost in _costs(record).items():
-                    points.setdefault(key, []).append((column.label, cost, average.score))
-            for key, found in points.items():
-                title = f"{table.title} ({board.mode} mode): {AVERAGE_SCOPES['all']} against {key}"
-                figures.append(scatter(found, title, key, AVERAGE_SCOPES["all"]))
+        rows = cost_rows(records, board)
+        for name, title in COSTS.items():
+            points = [
+                (row.label + (f" {PARETO_MARK}" if row.pareto else ""), float(value), row.score)
+                for row in rows
+                if (value := getattr(row, name)) is not None and row.score is not None
+            ]
+            if points:
+                caption = f"{board.mode} mode: MLP {AVERAGE_SCOPES['all']} against {title}"
+                figures.append(scatter(points, caption, title, f"MLP {AVERAGE_SCOPES['all']}"))
     return figures

@@ -99,3 +99,17 @@ def test_xares_report_redact_writes_shareable_records_and_reports(runs: Runs, tm
 def test_xares_report_redact_refuses_to_write_inside_the_folder(tmp_path: Path) -> None:
     (tmp_path / "r.json").write_text(json.dumps({"schema": 1, "scores": {}, "task": {"name": "t"}}))
     assert report_main([str(tmp_path), "--redact", "--out", str(tmp_path / "shareable")]) == 2
+
+
+def test_xares_report_redact_redacts_every_file_it_writes_the_selection_too(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    for lr in ("1e-2", "1e-1"):  # two settings of one task: a head search, so selection.json is written
+        api.evaluate("mel", overrides=[f"paths.root={tmp_path}", "head.epochs=1", f"head.lr={lr}"])
+    assert report_main([str(results), "--redact"]) == 0
+    out = results.with_name("results-redacted")
+    selection = json.loads((out / "selection.json").read_text())
+    paths = [trial["path"] for entry in selection["selections"] for trial in entry["trials"]]
+    assert len(paths) == 2 and all(path.startswith("<report>/records/mel/") for path in paths)
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix not in (".png", ".npz"):
+            assert leaks(path.read_text(), tmp_path) == [], path

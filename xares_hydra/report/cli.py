@@ -15,7 +15,7 @@ from xares_hydra.errors import ConfigError
 from xares_hydra.report.compare import compare, comparison_table, write_comparison
 from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.record import score_of
-from xares_hydra.report.redact import redact_record
+from xares_hydra.report.redact import redact_files, redact_record, redactor
 from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import records_in
 
@@ -101,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_comparison(records, selector_a, selector_b, statistics, out)
     modes = [arguments.mode] if arguments.mode else None
     latex = "latex" in arguments.format
-    written += write_reports(records, out, modes, not arguments.no_published, title, None, statistics, latex)
+    reports = write_reports(records, out, modes, not arguments.no_published, title, None, statistics, latex)
+    if arguments.redact:  # the reports name records by their paths (selection.json): shareable too
+        redact_files(reports, redactor({str(out): "<report>", str(folder): "<results>"}))
+    written += reports
     for path in written:
         print(f"Wrote {path}")
     return 0

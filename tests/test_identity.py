@@ -44,4 +44,7 @@ def test_labels_name_only_what_differs_between_the_columns_shown():
     assert sorted(labels.values()) == ["mine", "mine [lr=0.3]"], "seeds share a column; 0.30000000000000004 rounded"
     wider = run_record(1e-3, fingerprint="f3")
     wider["encoder"]["config"]["dim"] = 16
-    assert sorted(column_labels([run_record(1e-3), wider]).values()) == ["mine [dim=16]", "mine [dim=8]"]
+    assert sorted(column_labels([run_record(1e-3), wider]).values()) == [
+        "mine [encoder.dim=16]",
+        "mine [encoder.dim=8]",
+    ]

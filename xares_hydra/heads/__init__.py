@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # the config schema imports HeadSettings: torch and scikit-le
 TASK_DEFAULTS = {"lr": "learning_rate", "epochs": "epochs", "batch_size": "batch_size_train", "knn": "do_knn"}
 
 
+# head settings the kNN head does not read (only the trained head does): kNN results do not differ by them
+TRAINED_HEAD_ONLY = ("mlp", "lr", "epochs", "batch_size", "weight_decay", "hidden_dim", "decay_fraction")
+
+
 @dataclass
 class HeadSettings:
     """Probe settings (the ``head`` config group; also its typed schema). The task-derived values default to the

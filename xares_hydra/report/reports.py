@@ -43,7 +43,7 @@ def write_reports(
         for table in leaderboard_tables(board):
             console.print(table)
         written += write_leaderboard(board, folder, latex=latex)
-    curves = layer_curves(records)
+    curves = layer_curves(records, statistics)
     if curves:
         console.print(layers_table(curves))
         written += write_layer_report(curves, folder)

@@ -8,7 +8,7 @@ import io
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.markup import escape
@@ -49,6 +49,9 @@ from xares_hydra.report.summary import (
     weighted_mean,
 )
 from xares_hydra.report.table import markdown_table, rich_table
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
 AVERAGE_SCOPES = {"public": "Weighted Average (public tasks)", "all": "Weighted Average (all tasks)"}
@@ -579,13 +582,24 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
 
 
 def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
-    """Per head a panel of per-task bars (intervals as error bars, chance dotted) and the average; False if empty."""
+    """Write ``leaderboard_figure`` as a PNG; False (nothing written) if it would be empty."""
+    figure = leaderboard_figure(board)
+    if figure is None:
+        return False
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=100)
+    return True
+
+
+def leaderboard_figure(board: Leaderboard) -> Figure | None:
+    """Per head a panel of per-task bars (intervals as error bars, chance dotted) and the average with the number
+    of tasks it is over; None if no column of ours has a score."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     tables = [table for table in board.tables if any(not column.published for column in _plotted(table))]
     if not tables:
-        return False
+        return None
     tallest = max((len(table.rows) + 1) * max(1, len(table.columns)) for table in tables)
     figure = Figure(figsize=(6.5 * len(tables), 2.2 + 0.16 * tallest), layout="constrained")
     FigureCanvasAgg(figure)
@@ -597,9 +611,7 @@ def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
         handles, labels = axes.get_legend_handles_labels()
         legend.update(zip(labels, handles))
     figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=min(4, len(legend)), fontsize=8)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
-    return True
+    return figure
 
 
 def _plotted(table: HeadTable) -> list[Column]:
@@ -627,6 +639,10 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
         if average.score is not None:
             positions.append(average_row + offset)
             scores.append(average.score)
+            tasks = f"{average.tasks} task" + ("s" if average.tasks != 1 else "")
+            end = average.interval.high if average.interval else average.score
+            axes.annotate(tasks, (end, average_row + offset), xytext=(3, 0), textcoords="offset points",
+                          va="center", fontsize=6)  # fmt: skip
         intervals = [cell.interval for _, cell in bars] + ([average.interval] if average.score is not None else [])
         errors = np.array([[s - i.low, i.high - s] if i else [0.0, 0.0] for s, i in zip(scores, intervals)]).T
         axes.barh(
@@ -643,7 +659,7 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
     for position, row in enumerate(table.rows):
         if row.chance is not None:
             axes.vlines(row.chance, position - 0.45, position + 0.45, colors="black", linestyles=":", linewidth=1)
-    labels = [row.label for row in table.rows] + [AVERAGE_SCOPES["all"]]
+    labels = [row.label for row in table.rows] + [f"{AVERAGE_SCOPES['all']}\n(over the tasks written in its bar)"]
     axes.set_yticks(range(len(labels)), labels, fontsize=8)
     axes.axhline(average_row - 0.5, color="grey", linewidth=0.5)
     axes.set_ylim(len(labels) - 0.5, -0.5)

@@ -60,8 +60,8 @@ def layer_curves(records: list[dict[str, Any]], statistics: StatisticsSettings |
     by_layer: dict[tuple[str, str, str, Any], list[dict[str, Any]]] = defaultdict(list)
     for record in layered:
         if LAYER_SLOT in record["scores"]:
-            key = (record["task"]["name"], labels[column_key(record, leave_out=("layer",))], mode_of(record))
-            by_layer[(*key, record["head"]["layer"])].append(record)
+            encoder = labels[column_key(record, leave_out=("layer",))]
+            by_layer[record["task"]["name"], encoder, mode_of(record), record["head"]["layer"]].append(record)
     for (task, encoder, mode, layer), records_of_layer in by_layer.items():
         seeds = [group[-1] for group in by_seed(records_of_layer, LAYER_SLOT)]
         first, score = seeds[0], float(np.mean([record["scores"][LAYER_SLOT]["score"] for record in seeds]))

@@ -61,11 +61,9 @@ def main() -> None:
         print(f"  set-up {setup:.1f} s, demo sweep {sweep:.1f} s, total {setup + sweep:.1f} s")
         print(f"  longest stretch without output: {max(gap, setup_gap):.1f} s (sweep: {gap:.1f} s, ended by: {after})")
         for record in sorted(records, key=lambda r: -r["timings"].get("heads", 0.0)):
-            timings = record["timings"]
-            print(
-                f"  {record['task']['name']:>14} {record['encoder']['name']:>5}: heads {timings.get('heads', 0):5.1f} s,"
-                f" total {timings.get('total', 0):5.1f} s"
-            )
+            heads, total = record["timings"].get("heads", 0.0), record["timings"].get("total", 0.0)
+            job = f"{record['task']['name']:>14} {record['encoder']['name']:>5}"
+            print(f"  {job}: heads {heads:5.1f} s, total {total:5.1f} s")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,13 @@ def test_seed_and_device_are_in_the_file_name_but_not_in_the_column():
     assert record_identity(on_gpu) == record_identity(run_record(1e-3, device="cuda:1")), "cuda:0 is cuda:1"
 
 
+def test_cpu_threads_are_a_runtime_knob_not_a_setting():
+    threaded = run_record(1e-3)
+    threaded["head"]["cpu_threads"] = 1
+    assert column_key(threaded) == column_key(run_record(1e-3))
+    assert record_identity(threaded) == record_identity(run_record(1e-3))
+
+
 def test_other_encoder_weights_or_code_make_another_column_and_file():
     base, edited = run_record(1e-3), run_record(1e-3, fingerprint="f2")
     assert column_key(edited) != column_key(base) and record_identity(edited) != record_identity(base)

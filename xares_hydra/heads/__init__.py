@@ -55,8 +55,13 @@ class HeadSettings:
     # which hidden layer the heads read: null = the encoder's output, N (negative from the end), or
     # "weighted" (learned softmax weights over every layer, trained with the probe, as SUPERB does)
     layer: Any = None
+    # torch threads of the heads on the CPU; null = the job's. Small heads' operations are too small to split:
+    # a second thread mostly waits for the first (ten times slower on a busy machine); not part of a result's identity
+    cpu_threads: int | None = None
 
     def __post_init__(self) -> None:
+        if self.cpu_threads is not None:
+            require_number("head.cpu_threads", self.cpu_threads)
         for key in ("epochs", "batch_size", "lr", "k", "temperature"):
             require_number(f"head.{key}", getattr(self, key))
         for key in ("weight_decay", "decay_fraction"):

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
 from xares_hydra.encode.cache import EmbeddingSet
-from xares_hydra.encode.placement import torch_threads
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.metrics import wer_from_counts, word_edits
@@ -53,13 +52,8 @@ class AsrArgs:
     # builtin-tiny only: its sizes, and whether it trains with the adapter (a random LM knows no language)
     tiny: dict[str, int] = field(default_factory=dict)
     train_language_model: bool = False
-    # torch threads of this head on the CPU; null = the job's. Ops of a tiny LM are too small to split: a
-    # second thread only waits for the first (and on a busy machine costs ten times the time)
-    cpu_threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.cpu_threads is not None and self.cpu_threads < 1:
-            raise ConfigError(f"task.head_args.cpu_threads={self.cpu_threads}; use 1 or more, or null")
         if self.frame_stack < 1:
             raise ConfigError(f"task.head_args.frame_stack={self.frame_stack}; use 1 or more")
         if self.valid_decoding not in VALID_DECODINGS:
@@ -288,12 +282,6 @@ def transcribe(
 @head("asr")
 def asr(data: RoundData, context: HeadContext) -> RoundScore:
     args = head_arguments(AsrArgs, context.task.head_args)
-    on_cpu = context.settings.torch_device.type == "cpu"
-    with torch_threads(args.cpu_threads if on_cpu else None):
-        return _speech_recognition(data, context, args)
-
-
-def _speech_recognition(data: RoundData, context: HeadContext, args: AsrArgs) -> RoundScore:
     settings, device = context.settings, context.settings.torch_device
     require_frames(data, context)
     if any((subset.crops > 0).any() for subset in (data.train, data.valid, data.test)):

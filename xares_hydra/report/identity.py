@@ -10,8 +10,9 @@ from xares_hydra.digest import canonical_json, json_sha256
 from xares_hydra.heads import TASK_DEFAULTS
 
 TASK_DEFAULT = "task default"
-# head values that are not settings: the seed is aggregated over, the device does not change a score's meaning
-_NOT_SETTINGS = ("seed", "device", "name")
+# head values that are not settings: the seed is aggregated over, the device and threads do not change a score's
+# meaning
+_NOT_SETTINGS = ("seed", "device", "name", "cpu_threads")
 
 DEFAULT_MODE = "default"  # also the mode of records written before modes existed
 

@@ -9,8 +9,8 @@ head seconds.
 
     python scripts/benchmark_demo.py [--venv DIR] [--cores 0,1]
 
-``--venv`` points ``XARES_VENV`` at an environment to use (default: a new one in the temporary folder,
-which downloads PyTorch: the set-up a new user has); ``--cores`` runs everything on those CPU cores only.
+``--venv`` points ``XARES_VENV`` at an environment to use, and the clone is installed into it (default: a
+new one in the temporary folder, which downloads PyTorch: the set-up a new user has); ``--cores`` runs everything on those CPU cores only.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         clone, root = Path(folder) / "clone", Path(folder) / "root"
         subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
-        env = dict(os.environ, XARES_ROOT=str(root), XARES_VENV=str(args.venv or Path(folder) / "venv"))
+        venv = args.venv or Path(folder) / "venv"
+        (venv / ".xares-install-stamp").unlink(missing_ok=True)  # install this clone into it (set-up included)
+        env = dict(os.environ, XARES_ROOT=str(root), XARES_VENV=str(venv))
         env.pop("VIRTUAL_ENV", None)
         setup, setup_gap, _ = timed_lines([*pinned, "bash", "-c", "source scripts/setup_env.sh"], clone, env)
         sweep, gap, after = timed_lines([*pinned, "bash", "scripts/demo.sh"], clone, env)

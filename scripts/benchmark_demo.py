@@ -10,7 +10,8 @@ head seconds.
     python scripts/benchmark_demo.py [--venv DIR] [--cores 0,1]
 
 ``--venv`` points ``XARES_VENV`` at an environment to use, and the clone is installed into it (default: a
-new one in the temporary folder, which downloads PyTorch: the set-up a new user has); ``--cores`` runs everything on those CPU cores only.
+new one in the temporary folder, which downloads PyTorch: the set-up a new user has); ``--cores`` runs
+everything on those CPU cores only.
 """
 
 from __future__ import annotations

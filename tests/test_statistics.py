@@ -291,7 +291,7 @@ def test_layers_figure_follows_the_leaderboard_conventions(tmp_path):
     for layer in (0, 1):
         low, high = curve.intervals[layer]
         assert low < curve.scores[layer] < high
-    score_axes = layers_figure([curve]).axes[0]
+    score_axes = layers_figure([curve])[0].axes[0]
     assert score_axes.get_ylabel() == "accuracy"
     assert score_axes.get_ylim() == (0.0, 1.0), "the whole 0-1 axis, not zoomed to the scores"
     assert any(line.get_linestyle() == ":" and line.get_ydata()[0] == pytest.approx(1 / 3) for line in score_axes.lines)

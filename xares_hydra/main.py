@@ -40,14 +40,15 @@ from xares_hydra.config.validate import (
     validate_config,
 )
 from xares_hydra.console import stdout_console
+from xares_hydra.data.corpora import training_overlap
 from xares_hydra.data.prepare import data_root_warning, prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import run_checks
-from xares_hydra.encode.embed import ensure_encoded, require_few_skips
+from xares_hydra.encode.embed import ensure_encoded, require_complete, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.encode.placement import device_for_job, limit_threads, threads_for_job, usable_cores, visible_gpu_count
-from xares_hydra.errors import Interrupted, Status, XaresError
+from xares_hydra.errors import Interrupted, OutputNotWritten, Status, XaresError
 from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric
@@ -55,22 +56,22 @@ from xares_hydra.heads.plan import evaluation_rounds
 from xares_hydra.report.loggers import log_to_experiments
 from xares_hydra.report.record import RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
-from xares_hydra.report.summary import check_table, fingerprint_table, record_table
+from xares_hydra.report.summary import check_table, fingerprint_table, meta_table, record_table
 
 log = logging.getLogger("xares")
 
 
 def main() -> None:
     """The ``xares`` command: unknown task/encoder names and interrupts end with one line, no traceback."""
-    arguments = sys.argv[1:]
-    if message := (
-        unknown_choice_message(arguments)
-        or unknown_setting_problem(arguments)
-        or output_folder_problem(arguments, os.environ)
-    ):
+    if message := unknown_choice_message(sys.argv[1:]) or unknown_setting_problem(sys.argv[1:]):
         print(f"xares: {message}", file=sys.stderr)
         sys.exit(2)
+    if message := output_folder_problem(sys.argv[1:], os.environ):  # a config mistake, as the README's table says
+        print(f"xares: {message}", file=sys.stderr)
+        sys.exit(1)
     signal.signal(signal.SIGTERM, _raise_interrupted)
+    # a log file on a full disk drops its lines (the console still shows them) instead of a traceback for each
+    logging.raiseExceptions = False
     try:
         run_job()
     except Interrupted as interrupt:
@@ -108,6 +109,10 @@ def run_job(cfg: DictConfig) -> float:
             output_dir=Path(hydra_cfg.runtime.output_dir),
             overrides=list(hydra_cfg.overrides.task),
         )
+    except OutputNotWritten:  # each place logged in one line; the record went wherever it could
+        if not sweeping:
+            sys.exit(1)
+        return math.nan
     except Exception:
         if not sweeping:
             raise
@@ -145,6 +150,8 @@ def run_task(
         run_stages(cfg, task, record, clock, encoder, encoder_name, run_dir=output_dir)
     document = record.written
     assert document is not None, "recorded() writes the record before it returns"
+    if record.write_problems:
+        raise OutputNotWritten("; ".join(record.write_problems))
     if record.status == Status.OK and record.scores:
         stdout_console().print(record_table(document))
     return document
@@ -165,9 +172,11 @@ def run_stages(
     loggers = build_loggers(plain(cfg.get("logger")))
     spec = encoder_spec(cfg, task, encoder, encoder_name)
     record.encoder = spec.summary()
+    record.encoder["training_overlap"] = training_overlap(spec.meta.get("training_data"), task.corpus)
     with clock("data"):
         data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     record.data = data.provenance
+    task = task.with_classes(data.classes)
     if cfg.stage == "download":
         return
     cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
@@ -177,6 +186,7 @@ def run_stages(
         )
     record.encoder.update(info)
     record.counts = cache.partition_counts(data.shards)
+    require_complete(record.counts, data_options(cfg).allow_incomplete)
     require_few_skips(record.counts, cfg.encode.max_skipped_share, cfg.encode.min_failed_clips)
     if cfg.stage == "encode":
         return
@@ -203,6 +213,8 @@ def check_encoder(cfg: DictConfig, name: str) -> int:
         log.error("%s", error)
         return 1
     results = run_checks(encoder, device(cfg), long_seconds=cfg.check.long_seconds, autocast=cfg.encode.autocast)
+    if spec.meta:
+        stdout_console().print(meta_table(spec.meta, name))
     stdout_console().print(fingerprint_table(spec.fingerprint, spec.fingerprint_document))
     stdout_console().print(check_table(results, name))
     return 0 if all(result.passed for result in results) else 1

@@ -10,9 +10,13 @@ from xares_hydra.digest import canonical_json, json_sha256
 from xares_hydra.heads import TASK_DEFAULTS
 
 TASK_DEFAULT = "task default"
+# task config keys that describe the data without changing a run (added later: old records' identities stay)
+TASK_FACTS = ("corpus",)
 # head values that are not settings: the seed is aggregated over, the device and threads do not change a score's
 # meaning
 _NOT_SETTINGS = ("seed", "device", "name", "cpu_threads")
+# head values added later, left out at their default so that records written before them keep their identity
+_LEFT_OUT_AT = {"probe": "linear", "shots": None}
 
 DEFAULT_MODE = "default"  # also the mode of records written before modes existed
 
@@ -27,8 +31,9 @@ def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[
     task = config.get("task") or {}
     changed_task_keys = _changed_task_keys(record.get("overrides", []))
     head = {}
-    for key, value in sorted((record.get("head") or {}).items()):
-        if key in _NOT_SETTINGS or key in leave_out:
+    values = record.get("head") or {}
+    for key, value in sorted(values.items()):
+        if key in _NOT_SETTINGS or key in leave_out or _left_out_at_default(key, values):
             continue
         task_key = TASK_DEFAULTS.get(key)
         is_default = task_key in task and normalised(task[task_key]) == normalised(value)
@@ -50,6 +55,13 @@ def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[
     }
 
 
+def _left_out_at_default(key: str, head: dict[str, Any]) -> bool:
+    """``probe=linear`` and ``shots=null`` (with its ``draws``) are what every run did before they existed."""
+    if key == "draws":
+        key = "shots"
+    return key in _LEFT_OUT_AT and head.get(key, _LEFT_OUT_AT[key]) == _LEFT_OUT_AT[key]
+
+
 def column_key(record: dict[str, Any], leave_out: Collection[str] = ()) -> str:
     """The report column of a record: its setting without seed and device (and the head values in ``leave_out``)."""
     return _digest(setting_of(record, leave_out))
@@ -62,12 +74,19 @@ def record_identity(record: dict[str, Any]) -> str:
         "column": column_key(record),
         "task": task["name"],
         "version": task.get("version"),
-        "task_config": (record.get("config") or {}).get("task"),
+        "task_config": _run_settings((record.get("config") or {}).get("task")),
         "fingerprint": record["encoder"].get("fingerprint"),
         "seed": (record.get("head") or {}).get("seed"),
         "device": device_type(record),
     }
     return f"{mode_of(record)}-{_digest(identity)}"
+
+
+def _run_settings(task_config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The task config without the facts about its data that do not change a run (its source corpus)."""
+    if task_config is None:
+        return None
+    return {key: value for key, value in task_config.items() if key not in TASK_FACTS}
 
 
 def device_type(record: dict[str, Any]) -> str | None:

@@ -7,21 +7,19 @@ import io
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json, write_text
+from xares_hydra.atomic import write_json, write_text
 from xares_hydra.encode.cache import WEIGHTED
-from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
+from xares_hydra.report.curves import TaskCurve, by_task, colours_of, label_axes, new_figure, save_figure, score_cell
+from xares_hydra.report.identity import column_key, column_labels, mode_of
 from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_interval
 from xares_hydra.report.record import score_of, task_of
 from xares_hydra.report.summary import by_seed, format_score, latest_scored
 from xares_hydra.report.table import markdown_table, rich_table
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 LAYERS_STEM = "layers"
 # the trained probe: the head whose per-layer scores and weights are drawn
@@ -29,13 +27,9 @@ LAYER_SLOT = "mlp"
 
 
 @dataclass
-class LayerCurve:
+class LayerCurve(TaskCurve):
     """One encoder (and setting) on one task: its score per layer and of the weighted sum."""
 
-    task: str
-    task_label: str
-    encoder: str
-    mode: str
     scores: dict[int, float] = field(default_factory=dict)
     weighted: float | None = None
     weights: list[float] | None = None
@@ -44,10 +38,6 @@ class LayerCurve:
     # per layer (and of the weighted sum): the bootstrap interval [low, high] of the score, where predictions allow
     intervals: dict[int, list[float]] = field(default_factory=dict)
     weighted_interval: list[float] | None = None
-
-    @property
-    def label(self) -> str:
-        return self.encoder if self.mode == DEFAULT_MODE else f"{self.encoder} ({self.mode} mode)"
 
 
 def layer_curves(records: list[dict[str, Any]], statistics: StatisticsSettings | None = None) -> list[LayerCurve]:
@@ -123,23 +113,18 @@ def _format_weights(weights: list[float] | None) -> str:
 
 def layers_markdown(curves: list[LayerCurve]) -> str:
     lines = [f"# Score per hidden layer ({LAYER_SLOT.upper()} probe)", ""]
-    for members in _by_task(curves).values():
+    for members in by_task(curves).values():
         layers = _layers_of(members)
         rows = []
         for curve in members:
             best = max(curve.scores.values()) if curve.scores else None
-            cells = [_cell(curve.scores.get(layer), best) for layer in layers]
+            cells = [score_cell(curve.scores.get(layer), best) for layer in layers]
             rows.append([curve.label, *cells, format_score(curve.weighted), _format_weights(curve.weights)])
         header = ["Encoder", *(f"L{layer}" for layer in layers), "weighted", "learned weights"]
         lines += [f"## {members[0].task_label}", "", *markdown_table(header, rows, "l" + "r" * len(layers) + "rl"), ""]
     lines.append("Bold: the best single layer. weighted: the probe on softmax-weighted layers (SUPERB), trained with")
     lines.append("its weights; learned weights: layer 0 first, averaged over folds.")
     return "\n".join(lines) + "\n"
-
-
-def _cell(score: float | None, best: float | None) -> str:
-    text = format_score(score)
-    return f"**{text}**" if score is not None and score == best else text
 
 
 def layers_csv(curves: list[LayerCurve]) -> str:
@@ -163,33 +148,19 @@ def layers_table(curves: list[LayerCurve]) -> Table:
     return rich_table(f"score per hidden layer ({LAYER_SLOT.upper()})", header, rows, "ll" + "r" * (len(layers) + 1))
 
 
-def _by_task(curves: list[LayerCurve]) -> dict[str, list[LayerCurve]]:
-    grouped: dict[str, list[LayerCurve]] = defaultdict(list)
-    for curve in curves:
-        grouped[curve.task].append(curve)
-    return dict(grouped)
-
-
 def plot_layers(curves: list[LayerCurve], path: Path) -> None:
-    with atomic_path(path) as partial:
-        layers_figure(curves).savefig(partial, format="png", dpi=100)
+    save_figure(*layers_figure(curves), path)
 
 
-def layers_figure(curves: list[LayerCurve]) -> Figure:
+def layers_figure(curves: list[LayerCurve]) -> tuple[Any, dict[str, Any]]:
     """One row per task: score per layer (a line per encoder with its intervals, the weighted-sum score dashed in
     the same colour, chance dotted; the metric on the axis, all of 0-1 where the scores lie in it, as
-    leaderboard.png) and, beside it, the learned layer weights."""
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    tasks = _by_task(curves)
-    figure = Figure(figsize=(11, 2.8 * len(tasks) + 0.4 + 0.25 * len(curves)), layout="constrained")
-    FigureCanvasAgg(figure)
-    labels = list(dict.fromkeys(curve.label for curve in curves))
-    colours = {label: colormaps["tab10"](index % 10) for index, label in enumerate(labels)}
+    leaderboard.png) and, beside it, the learned layer weights; and the legend."""
+    tasks = by_task(curves)
+    figure, axes = new_figure(len(tasks), 2, 11, len(curves))
+    colours = colours_of([curve.label for curve in curves])
     legend: dict[str, Any] = {}
-    for (score_axes, weight_axes), members in zip(figure.subplots(len(tasks), 2, squeeze=False), tasks.values()):
+    for (score_axes, weight_axes), members in zip(axes, tasks.values()):
         for curve in members:
             legend.setdefault(curve.label, _plot_curve(score_axes, curve, colours[curve.label]))
             if curve.weights:
@@ -202,10 +173,9 @@ def layers_figure(curves: list[LayerCurve]) -> Figure:
             weight_axes.text(0.5, 0.5, "no head.layer=weighted result", ha="center", transform=weight_axes.transAxes)
         title, metric = members[0].task_label, members[0].metric or "score"
         subtitle = "error bars: confidence interval; dashed: learned weighted sum; dotted: chance level"
-        _label_axes(score_axes, f"{title}: {LAYER_SLOT.upper()} probe per layer\n({subtitle})", metric)
-        _label_axes(weight_axes, f"{title}: learned layer weights", "softmax weight")
-    figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
-    return figure
+        label_axes(score_axes, f"{title}: {LAYER_SLOT.upper()} probe per layer\n({subtitle})", "layer", metric)
+        label_axes(weight_axes, f"{title}: learned layer weights", "layer", "softmax weight")
+    return figure, legend
 
 
 def _plot_curve(axes: Any, curve: LayerCurve, colour: Any) -> Any:
@@ -227,13 +197,3 @@ def _drawn_scores(curves: list[LayerCurve]) -> list[float]:
     values += [curve.weighted for curve in curves if curve.weighted is not None]
     values += [bound for curve in curves for bounds in curve.intervals.values() for bound in bounds]
     return values + [curve.chance for curve in curves if curve.chance is not None]
-
-
-def _label_axes(axes: Any, title: str, ylabel: str) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    axes.set_title(title, fontsize=9)
-    axes.set_xlabel("layer")
-    axes.set_ylabel(ylabel)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)

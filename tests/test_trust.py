@@ -115,10 +115,13 @@ def test_stage_check_prints_the_fingerprint_inputs(edited):
 
 @pytest.mark.slow
 def test_report_columns_of_an_edited_module_name_its_code_digest_and_first_run(edited):
-    assert report_main([str(edited["root"] / "results"), "--resamples", "0"]) == 0
-    board = (edited["root"] / "results" / "leaderboard.md").read_text()
-    for run in ("before", "after"):
-        record = edited[run]
+    results = edited["root"] / "results"
+    assert report_main([str(results), "--resamples", "0"]) == 0
+    board = (results / "leaderboard.md").read_text()
+    records = [json.loads(path.read_text()) for path in (results / "MyConv" / "demo_timbre").glob("*.json")]
+    codes = {record["encoder"]["code"]["sha256"] for record in records}
+    assert codes == {edited[run]["encoder"]["code"]["sha256"] for run in ("before", "after")} and len(codes) == 2
+    for record in records:  # the forced run replaced the edited run's record: its time is the column's first run
         first_run = record["created"][:16].replace("T", " ")
         label = f"MyConv [code {record['encoder']['code']['sha256'][:8]} from {first_run}]"
         assert label in board, (label, board)

@@ -25,7 +25,8 @@ stamp="$venv/.xares-install-stamp"
 wanted="$(cat "$repo/pyproject.toml" | sha256sum | cut -c1-16) $extras"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "Installing xares-hydra[$extras] (editable)"
-  "$venv/bin/python" -m pip install --quiet -e "$repo[$extras]"
+  # setuptools warns every editable install about same-named folders in the working directory: not ours
+  PYTHONWARNINGS="ignore:Editable installation" "$venv/bin/python" -m pip install --quiet -e "$repo[$extras]"
   echo "$wanted" > "$stamp"
 fi
 

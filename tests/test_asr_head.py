@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet, ShardCounts, ShardWriter
 from xares_hydra.errors import ConfigError, DataUnavailable
-from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
+from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData, training
 from xares_hydra.heads.metrics import get_metric, word_edits, word_error_rate
 
 pytest.importorskip("transformers")
@@ -115,6 +116,15 @@ def test_a_trainable_demo_lm_learns_the_toy_mapping(speech_round):
     losses = result.extra["train_loss_history"]
     assert losses[-1] < 0.5 * losses[0]
     assert result.test > 0.5
+
+
+def test_a_slow_head_logs_each_epochs_loss_and_validation_score(speech_round, monkeypatch, caplog):
+    monkeypatch.setattr(training, "PROGRESS_SECONDS", 0.0)  # every epoch counts as slow
+    with caplog.at_level(logging.INFO, logger=training.__name__):
+        result = run_asr(speech_round, lr=1e-3, epochs=2, batch_size=8)
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 2 and lines[1].startswith("toy_asr epoch 2/2: train loss ")
+    assert f"valid WER_inv {result.extra['valid_history'][1]:.4f} (best {result.valid:.4f}, epoch " in lines[1]
 
 
 def test_asr_head_is_deterministic(speech_round):

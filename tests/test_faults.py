@@ -141,7 +141,7 @@ CONFIG_MISTAKES = [
     (("encode.autocast=fp61",), "encode.autocast='fp61': use one of null, bf16, fp16"),
     (("+task.head_args.dropout=0.1",), "task.head_args ['dropout']: clip tasks take no head_args"),
     (("+head.learning_rate=1e-3",), "head.learning_rate is not a setting"),
-    (("+encode.batchsize=8",), "encode.batchsize is not a setting; did you mean batch_size or batching?"),
+    (("+encode.batchsize=8",), "encode.batchsize is not a setting; did you mean encode.batch_size or encode.batching?"),
     (("paths.cache_root=/dev/full/cache",), "paths.cache_root=/dev/full/cache: /dev/full is a file, not a folder"),
 ]
 
@@ -176,6 +176,12 @@ def test_output_folder_below_a_file_is_one_line(xares_command, xares_root):
         "xares: paths.output_root=/dev/full/outputs: /dev/full is a file, not a folder; "
         "point paths.output_root at a folder"
     )
+
+
+def test_a_misspelt_setting_gets_did_you_mean_before_hydra_advises_adding_it(xares_command):
+    code, _, err = xares_command("head.lrr=0.1")
+    assert code == 2 and "Traceback" not in err and "+head.lrr" not in err
+    assert err.startswith("xares: head.lrr is not a setting; did you mean head.lr? (known: ")
 
 
 def test_unknown_task_name_suggests_the_closest(xares_command):

@@ -33,6 +33,13 @@ def test_seed_and_device_are_in_the_file_name_but_not_in_the_column():
     assert record_identity(on_gpu) == record_identity(run_record(1e-3, device="cuda:1")), "cuda:0 is cuda:1"
 
 
+def test_cpu_threads_are_a_runtime_knob_not_a_setting():
+    threaded = run_record(1e-3)
+    threaded["head"]["cpu_threads"] = 1
+    assert column_key(threaded) == column_key(run_record(1e-3))
+    assert record_identity(threaded) == record_identity(run_record(1e-3))
+
+
 def test_other_encoder_weights_or_code_make_another_column_and_file():
     base, edited = run_record(1e-3), run_record(1e-3, fingerprint="f2")
     assert column_key(edited) != column_key(base) and record_identity(edited) != record_identity(base)
@@ -44,4 +51,7 @@ def test_labels_name_only_what_differs_between_the_columns_shown():
     assert sorted(labels.values()) == ["mine", "mine [lr=0.3]"], "seeds share a column; 0.30000000000000004 rounded"
     wider = run_record(1e-3, fingerprint="f3")
     wider["encoder"]["config"]["dim"] = 16
-    assert sorted(column_labels([run_record(1e-3), wider]).values()) == ["mine [dim=16]", "mine [dim=8]"]
+    assert sorted(column_labels([run_record(1e-3), wider]).values()) == [
+        "mine [encoder.dim=16]",
+        "mine [encoder.dim=8]",
+    ]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.audio import clip_shard, tone
-from helpers.cli import run_xares
+from helpers.cli import SMALL_TIMBRE, run_xares
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds
@@ -183,3 +183,10 @@ def test_layer_report_of_the_demo_suite(xares_root: Path, tiny_dasheng: str) -> 
     assert all(sorted(curve["scores"]) == ["0", "1", "2"] for curve in curves)
     assert by_task["demo_sounds"]["weights"] and by_task["demo_events"]["weights"] is None
     assert markdown.count("| dasheng |") == 7  # one setting: labelled like a leaderboard column, by the encoder alone
+
+
+def test_head_layer_on_an_encoder_without_hidden_layers_says_so_in_what_was_typed(xares_root: Path, xares_command):
+    code, out, err = xares_command(*SMALL_TIMBRE, "encoder=mel", "head.layer=0", root=xares_root)
+    message = " ".join((out + err).split())
+    assert code == 1 and "Traceback" not in message
+    assert "head.layer=0: encoder mel has one layer, its output" in message and "encode.layers" not in message

@@ -15,7 +15,13 @@ from matplotlib.image import imread
 
 from xares_hydra.config.suites import suite_tasks
 from xares_hydra.report.cli import main as report_main
-from xares_hydra.report.leaderboard import build_leaderboard, leaderboard_csv, leaderboard_markdown, write_leaderboard
+from xares_hydra.report.leaderboard import (
+    build_leaderboard,
+    leaderboard_csv,
+    leaderboard_figure,
+    leaderboard_markdown,
+    write_leaderboard,
+)
 from xares_hydra.report.published import PUBLISHED_ORDER, published_averages, published_scores
 from xares_hydra.report.record import write_record
 
@@ -232,3 +238,17 @@ def test_demo_tasks_never_count_as_public_xares_tasks():
     board = build_leaderboard([demo, esc50], published=False)
     assert average(board, "mlp", "public", "mine").score == pytest.approx(0.5)
     assert (average(board, "mlp", "public", "mine").tasks, average(board, "mlp", "all", "mine").tasks) == (1, 2)
+
+
+def test_the_average_bar_says_over_how_many_tasks_and_knn_columns_ignore_the_learning_rate():
+    records = [make_record(task, "wide", 0.5, 0.4) for task in ("esc50", "gtzan_genre", "vocalsound")]
+    for lr in (1e-3, 1e-2):  # kNN scores do not depend on the probe's learning rate
+        head = {"lr": lr, "hidden_dim": None}
+        records.append(make_record("esc50", "narrow", 0.6, 0.3, head=head, overrides=(f"head.lr={lr}",)))
+    board = build_leaderboard(records, published=False)
+    assert [column.label for column in table(board, "mlp").columns] == ["narrow", "narrow [lr=0.01]", "wide"]
+    assert [column.label for column in table(board, "knn").columns] == ["narrow", "wide"]
+    figure = leaderboard_figure(board)
+    mlp_axes, knn_axes = figure.axes
+    assert sorted(text.get_text() for text in mlp_axes.texts) == ["1 task", "1 task", "3 tasks"]
+    assert sorted(text.get_text() for text in knn_axes.texts) == ["1 task", "3 tasks"]

@@ -95,6 +95,7 @@ def test_multirun_sweep_encodes_each_task_once_and_summarises(xares_root):
     logs = "".join(path.read_text() for path in sweep.glob("*/xares.log"))
     encoded = [line.split("Encoding ")[1].strip() for line in logs.splitlines() if "Encoding " in line]
     assert len(encoded) == len(set(encoded)) > 0, "every shard is encoded exactly once"
+    assert "faiss" not in result.stdout + result.stderr + logs, "faiss's INFO lines (which build it loaded) are quiet"
     summary = json.loads((sweep / "summary.json").read_text())
     assert len(summary["rows"]) == 6
     averages = {(a["variant"].replace(f" {SMALL}", ""), a["scope"]): a for a in summary["averages"]}

@@ -33,6 +33,11 @@ def test_the_xares_suites_list_every_xares_task_once():
     assert demo == [f"demo/{name}" for name in names]
 
 
+def test_the_demo_preset_runs_its_small_heads_on_one_thread():
+    assert composed("+benchmark=demo", hydra=True).head.cpu_threads == 1
+    assert composed().head.cpu_threads is None, "elsewhere the heads use the job's threads"
+
+
 def test_the_download_preset_fetches_the_whole_suite_and_stops():
     cfg = composed("+benchmark=xares_download", hydra=True)
     assert cfg.stage == "download"

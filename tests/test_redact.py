@@ -58,9 +58,10 @@ def without_seconds(value: object) -> object:
 def comparable(record: dict) -> dict:
     """What results are compared by (run times aside)."""
     kept = {key: record[key] for key in ("status", "task", "mode", "head", "scores", "counts", "versions")}
-    return without_seconds(
-        kept | {"encoder": {key: value for key, value in record["encoder"].items() if key != "cache"}}
-    )
+    encoder = {key: value for key, value in record["encoder"].items() if key != "cache"}
+    if encoder.get("code"):  # the code's digest compares; its folder is the machine's
+        encoder["code"] = {key: value for key, value in encoder["code"].items() if key != "path"}
+    return without_seconds(kept | {"encoder": encoder})
 
 
 def test_redacted_run_record_keeps_scores_and_drops_machine_strings(runs: Runs) -> None:
@@ -99,3 +100,17 @@ def test_xares_report_redact_writes_shareable_records_and_reports(runs: Runs, tm
 def test_xares_report_redact_refuses_to_write_inside_the_folder(tmp_path: Path) -> None:
     (tmp_path / "r.json").write_text(json.dumps({"schema": 1, "scores": {}, "task": {"name": "t"}}))
     assert report_main([str(tmp_path), "--redact", "--out", str(tmp_path / "shareable")]) == 2
+
+
+def test_xares_report_redact_redacts_every_file_it_writes_the_selection_too(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    for lr in ("1e-2", "1e-1"):  # two settings of one task: a head search, so selection.json is written
+        api.evaluate("mel", overrides=[f"paths.root={tmp_path}", "head.epochs=1", f"head.lr={lr}"])
+    assert report_main([str(results), "--redact"]) == 0
+    out = results.with_name("results-redacted")
+    selection = json.loads((out / "selection.json").read_text())
+    paths = [trial["path"] for entry in selection["selections"] for trial in entry["trials"]]
+    assert len(paths) == 2 and all(path.startswith("<report>/records/mel/") for path in paths)
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix not in (".png", ".npz"):
+            assert leaks(path.read_text(), tmp_path) == [], path

@@ -272,3 +272,28 @@ def test_resamples_scored_at_once_equal_the_draw_by_draw_scores(monkeypatch, met
         assert at_once[1].p_value == draw_by_draw[1].p_value
         interval, expected = at_once[1].interval, draw_by_draw[1].interval
         assert (interval.low, interval.high) == pytest.approx((expected.low, expected.high), abs=1e-12)
+
+
+def test_layers_figure_follows_the_leaderboard_conventions(tmp_path):
+    from xares_hydra.report.layers import layer_curves, layers_figure
+    from xares_hydra.report.leaderboard import StatisticsSettings
+    from xares_hydra.report.record import load_records, write_record
+
+    worse = HITS.copy()
+    worse[:2] = False
+    for layer, hits in ((0, HITS), (1, worse)):
+        record, run = record_with_predictions("deep", hits)
+        record["head"]["layer"] = layer
+        record["scores"]["mlp"]["chance"] = 1 / 3
+        write_record(record, None, tmp_path, {"mlp": run})
+    (curve,) = layer_curves(load_records(tmp_path), StatisticsSettings(resamples=200))
+    assert curve.metric == "accuracy" and curve.chance == pytest.approx(1 / 3)
+    for layer in (0, 1):
+        low, high = curve.intervals[layer]
+        assert low < curve.scores[layer] < high
+    score_axes = layers_figure([curve])[0].axes[0]
+    assert score_axes.get_ylabel() == "accuracy"
+    assert score_axes.get_ylim() == (0.0, 1.0), "the whole 0-1 axis, not zoomed to the scores"
+    assert any(line.get_linestyle() == ":" and line.get_ydata()[0] == pytest.approx(1 / 3) for line in score_axes.lines)
+    (bars,) = score_axes.containers
+    assert bars.has_yerr

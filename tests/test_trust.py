@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from helpers.cli import SMALL_TIMBRE, run_xares
 
+from xares_hydra.report.cli import main as report_main
+
 UNREACHABLE_API = "data.zenodo_api=http://127.0.0.1:9/api"  # nothing listens on port 9: refused at once
 
 
@@ -108,6 +110,21 @@ def test_stage_check_prints_the_fingerprint_inputs(edited):
     result = run_xares("stage=check", "check.long_seconds=2", *MYCONV, root=edited["root"])
     assert "cache fingerprint" in result.stdout and "code.sha256" in result.stdout
     assert str(edited["root"]) in result.stdout, "the folder whose .py files are digested"
+    assert edited["after"]["encoder"]["code"]["sha256"] in result.stdout, "the digest the report's label names"
+
+
+@pytest.mark.slow
+def test_report_columns_of_an_edited_module_name_its_code_digest_and_first_run(edited):
+    results = edited["root"] / "results"
+    assert report_main([str(results), "--resamples", "0"]) == 0
+    board = (results / "leaderboard.md").read_text()
+    records = [json.loads(path.read_text()) for path in (results / "MyConv" / "demo_timbre").glob("*.json")]
+    codes = {record["encoder"]["code"]["sha256"] for record in records}
+    assert codes == {edited[run]["encoder"]["code"]["sha256"] for run in ("before", "after")} and len(codes) == 2
+    for record in records:  # the forced run replaced the edited run's record: its time is the column's first run
+        first_run = record["created"][:16].replace("T", " ")
+        label = f"MyConv [code {record['encoder']['code']['sha256'][:8]} from {first_run}]"
+        assert label in board, (label, board)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +146,7 @@ def test_each_encoder_setting_keeps_its_own_record_and_column(settings_sweep):
     by_bands = {record["encoder"]["config"]["bands"]: record for record in records if record["head"]["lr"] == 0.01}
     assert set(by_bands) == {16, 24}, "bands=24 did not replace bands=16"
     board = (root / "sweep" / "leaderboard.md").read_text()
-    assert "MyConv [bands=16]" in board and "MyConv [bands=24]" in board
+    assert "MyConv [encoder.bands=16]" in board and "MyConv [encoder.bands=24]" in board
 
 
 @pytest.mark.slow

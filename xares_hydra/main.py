@@ -33,7 +33,12 @@ from xares_hydra.config.settings import (
     plain,
 )
 from xares_hydra.config.sweep_checks import contract_checked
-from xares_hydra.config.validate import check_output_folders, output_folder_problem, validate_config
+from xares_hydra.config.validate import (
+    check_output_folders,
+    output_folder_problem,
+    unknown_setting_problem,
+    validate_config,
+)
 from xares_hydra.console import stdout_console
 from xares_hydra.data.corpora import training_overlap
 from xares_hydra.data.prepare import data_root_warning, prepare_task_data
@@ -58,7 +63,7 @@ log = logging.getLogger("xares")
 
 def main() -> None:
     """The ``xares`` command: unknown task/encoder names and interrupts end with one line, no traceback."""
-    if message := unknown_choice_message(sys.argv[1:]):
+    if message := unknown_choice_message(sys.argv[1:]) or unknown_setting_problem(sys.argv[1:]):
         print(f"xares: {message}", file=sys.stderr)
         sys.exit(2)
     if message := output_folder_problem(sys.argv[1:], os.environ):  # a config mistake, as the README's table says

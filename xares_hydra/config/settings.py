@@ -84,6 +84,7 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         pad_short_crops=bool(cfg.compat.pad_short_crops),
         # every hidden layer: encode.layers=all, or auto with a head.layer set
         layers=encode.layers == Layers.all or (encode.layers == Layers.auto and cfg.head.layer is not None),
+        layers_asked_by="encode.layers=all" if encode.layers == Layers.all else f"head.layer={cfg.head.layer}",
         frame_layers=tuple(encode.frame_layers),
         limits=data_options(cfg).limits,
         batching=batching(cfg),

@@ -38,13 +38,26 @@ def validate_config(config: dict[str, Any]) -> None:
     _check_device(str(config["device"]))
 
 
-def _check_known_keys(values: dict[str, Any], schema: type, prefix: str) -> None:
+def _check_known_keys(values: Iterable[str], schema: type, prefix: str) -> None:
     """Keys added with ``+`` that no schema knows (``+encode.batchsize=8``)."""
     known = [item.name for item in dataclasses.fields(schema)]
     for key in values:
         if key not in known:
-            hint = f"; {hint}" if (hint := did_you_mean(key, known)) else ""
+            hint = f"; {hint}" if (hint := did_you_mean(key, known, prefix.__add__)) else ""
             raise ConfigError(f"{prefix}{key} is not a setting{hint} (known: {', '.join(known)})")
+
+
+def unknown_setting_problem(arguments: Iterable[str]) -> str | None:
+    """One line for ``head.lrr=0.1`` on the raw command line, before Hydra advises adding it with ``+``."""
+    for argument in arguments:
+        key, equals, _ = argument.partition("=")
+        section, dot, name = key.partition(".")
+        if equals and dot and section in GROUPS and "." not in name:
+            try:
+                _check_known_keys([name], GROUPS[section], f"{section}.")
+            except ConfigError as error:
+                return str(error)
+    return None
 
 
 def _check_head_args(task: dict[str, Any]) -> None:

@@ -74,6 +74,8 @@ class EncodeSettings:
     force: bool = False
     # every hidden layer's clip vectors (encoder.hidden_layers), and the frames of these layers
     layers: bool = False
+    # the setting that asked for the layers, as the user typed it (for messages)
+    layers_asked_by: str = "encode.layers=all"
     frame_layers: tuple[int, ...] = ()
     limits: ReadLimits = field(default_factory=ReadLimits)
 
@@ -452,8 +454,9 @@ def ensure_encoded(
     encoder = loaded.encoder
     if settings.layers and not callable(getattr(encoder, "hidden_layers", None)):
         raise ConfigError(
-            f"encode.layers=all: encoder {spec.name} has no hidden_layers(audio) -> [B, L, T', D] method "
-            "(README 'Layer-wise evaluation' says how an encoder exposes its layers)"
+            f"{settings.layers_asked_by}: encoder {spec.name} has one layer, its output (it has no "
+            "hidden_layers(audio) -> [B, L, T', D] method); run it without head.layer, or use an encoder with hidden "
+            "layers (README 'Layer-wise evaluation' says how an encoder exposes them)"
         )
     batching = chosen_batching(settings, loaded, spec.name)
     info = dict(encoder_attributes(encoder), min_input_samples=loaded.min_samples, batching=batching)

@@ -56,6 +56,7 @@ class EncoderSpec:
             "fingerprint": self.fingerprint,
             "identity": encoder_identity(self.fingerprint_document),
             "target": self.target,
+            "code": self.fingerprint_document.get("code"),
             "config": self.config,
             "meta": self.meta,
             "weight_files": {  # argument -> sha256 of every file or folder the encoder config names

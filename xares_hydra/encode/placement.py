@@ -4,6 +4,8 @@ k mod n; jobs side by side on one machine split its cores."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def device_for_job(requested: str, job_num: int | None, visible_gpus: int) -> str:
@@ -45,3 +47,17 @@ def limit_threads(threads: int) -> None:
     except ImportError:
         return
     faiss.omp_set_num_threads(threads)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch's intra-op threads set to ``threads`` inside the block (None: unchanged), restored after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

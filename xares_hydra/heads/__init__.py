@@ -29,6 +29,10 @@ PROBES = {"linear": "linear_probe", "logreg": "logreg"}
 TASK_DEFAULTS = {"lr": "learning_rate", "epochs": "epochs", "batch_size": "batch_size_train", "knn": "do_knn"}
 
 
+# head settings the kNN head does not read (only the trained head does): kNN results do not differ by them
+TRAINED_HEAD_ONLY = ("mlp", "lr", "epochs", "batch_size", "weight_decay", "hidden_dim", "decay_fraction")
+
+
 @dataclass
 class HeadSettings:
     """Probe settings (the ``head`` config group; also its typed schema). The task-derived values default to the
@@ -53,6 +57,9 @@ class HeadSettings:
     # which hidden layer the heads read: null = the encoder's output, N (negative from the end), or
     # "weighted" (learned softmax weights over every layer, trained with the probe, as SUPERB does)
     layer: Any = None
+    # torch threads of the heads on the CPU; null = the job's. Small heads' operations are too small to split:
+    # a second thread mostly waits for the first (ten times slower on a busy machine); not part of a result's identity
+    cpu_threads: int | None = None
     # the trained clip probe: linear (LayerNorm + Linear, Adam: X-ARES's) or logreg (scikit-learn's
     # LogisticRegression, MAEB's); its result is the "mlp" slot either way
     probe: str = "linear"
@@ -62,6 +69,8 @@ class HeadSettings:
     draws: int = 5
 
     def __post_init__(self) -> None:
+        if self.cpu_threads is not None:
+            require_number("head.cpu_threads", self.cpu_threads)
         for key in ("epochs", "batch_size", "lr", "k", "temperature", "draws"):
             require_number(f"head.{key}", getattr(self, key))
         if self.shots is not None:

@@ -15,6 +15,7 @@ import numpy as np
 from xares_hydra.data.labels import LabelSpec, convert_labels
 from xares_hydra.digest import json_sha256
 from xares_hydra.encode.cache import WEIGHTED, EmbeddingSet, EncoderCache
+from xares_hydra.encode.placement import torch_threads
 from xares_hydra.errors import LabelError, TaskSkipped
 from xares_hydra.heads import HEADS, HeadContext, RoundData, heads_for
 from xares_hydra.heads.plan import ONLY_HOLDOUT, Round, Subset, in_holdout
@@ -86,6 +87,14 @@ def select(partitions: Mapping[str, EmbeddingSet], subset: Subset) -> EmbeddingS
 
 
 def evaluate_heads(
+    partitions: Mapping[str, EmbeddingSet], rounds: list[Round], context: HeadContext
+) -> dict[str, HeadResult]:
+    threads = context.settings.cpu_threads if context.settings.torch_device.type == "cpu" else None
+    with torch_threads(threads):
+        return _evaluate_heads(partitions, rounds, context)
+
+
+def _evaluate_heads(
     partitions: Mapping[str, EmbeddingSet], rounds: list[Round], context: HeadContext
 ) -> dict[str, HeadResult]:
     results = {}

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +28,11 @@ if TYPE_CHECKING:
 Args = TypeVar("Args", bound="DataclassInstance")
 Model = TypeVar("Model", bound=torch.nn.Module)
 Batch = TypeVar("Batch")
+
+log = logging.getLogger(__name__)
+# an epoch's progress line is logged when this long has passed since the last one (fast heads stay quiet;
+# a head that logged one also logs its last epoch)
+PROGRESS_SECONDS = 2.0
 
 
 def cosine_lr(epoch: int, epochs: int, lr: float, decay_fraction: float) -> float:
@@ -73,6 +80,7 @@ def fit(
     optimizer = Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
     shuffle = torch.Generator().manual_seed(settings.seed)
     history, best_state = TrainingHistory(), None
+    last_line, logged = time.monotonic(), False
     for epoch in range(settings.epochs):
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(epoch, settings.epochs, settings.lr, settings.decay_fraction)
@@ -84,10 +92,27 @@ def fit(
         history.valid_history.append(score)
         if context.metric.better(score, history.valid):
             best_state, history.valid, history.epoch = copy.deepcopy(trainable.state_dict()), score, epoch + 1
+        if time.monotonic() - last_line >= PROGRESS_SECONDS or (logged and epoch + 1 == settings.epochs):
+            log_epoch(context, epoch + 1, history)
+            last_line, logged = time.monotonic(), True
     if best_state is not None:
         trainable.load_state_dict(best_state)
     trainable.eval()
     return history
+
+
+def log_epoch(context: HeadContext, epoch: int, history: TrainingHistory) -> None:
+    log.info(
+        "%s epoch %d/%d: train loss %.4f, valid %s %.4f (best %.4f, epoch %s)",
+        context.task.name,
+        epoch,
+        context.settings.epochs,
+        history.loss_history[-1],
+        context.metric.name,
+        history.valid_history[-1],
+        history.valid if history.valid is not None else float("nan"),
+        history.epoch,
+    )
 
 
 def step(optimizer: Adam, loss: torch.Tensor) -> float:

@@ -16,7 +16,7 @@ from xares_hydra.report.bundle import BUNDLE_FILE, ENCODER_CARD, copy_record, ex
 from xares_hydra.report.compare import compare, comparison_table, write_comparison
 from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.merge import merge, versions_apart
-from xares_hydra.report.redact import redact_record
+from xares_hydra.report.redact import redact_files, redact_record, redactor
 from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import records_in
 from xares_hydra.report.validate import validate_bundle
@@ -144,7 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     latex = "latex" in arguments.format
     page = PageSettings(title, notes) if arguments.html else None
     published, overlap = not arguments.no_published, arguments.exclude_overlap
-    written += write_reports(apart.records, out, modes, published, title, None, statistics, latex, overlap, page)
+    reports = write_reports(apart.records, out, modes, published, title, None, statistics, latex, overlap, page)
+    if arguments.redact:  # the reports name records by their paths (selection.json): shareable too
+        redact_files(reports, redactor({str(out): "<report>", str(folders[0]): "<results>"}))
+    written += reports
     for path in written:
         print(f"Wrote {path}")
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from xares_hydra.digest import canonical_json, json_sha256
@@ -12,8 +12,9 @@ from xares_hydra.heads import TASK_DEFAULTS
 TASK_DEFAULT = "task default"
 # task config keys that describe the data without changing a run (added later: old records' identities stay)
 TASK_FACTS = ("corpus",)
-# head values that are not settings: the seed is aggregated over, the device does not change a score's meaning
-_NOT_SETTINGS = ("seed", "device", "name")
+# head values that are not settings: the seed is aggregated over, the device and threads do not change a score's
+# meaning
+_NOT_SETTINGS = ("seed", "device", "name", "cpu_threads")
 # head values added later, left out at their default so that records written before them keep their identity
 _LEFT_OUT_AT = {"probe": "linear", "shots": None}
 
@@ -96,8 +97,8 @@ def device_type(record: dict[str, Any]) -> str | None:
 def column_labels(records: Iterable[dict[str, Any]], leave_out: Collection[str] = ()) -> dict[str, str]:
     """``encoder [key=value ...]`` per column key, naming only what differs between that encoder's columns."""
     columns: dict[str, dict[str, Any]] = {}
-    for record in records:
-        columns.setdefault(column_key(record, leave_out), record)
+    for record in sorted(records, key=lambda record: str(record.get("created") or "")):
+        columns.setdefault(column_key(record, leave_out), record)  # the column's first run
     by_encoder: dict[str, list[str]] = defaultdict(list)
     for key, record in columns.items():
         by_encoder[record["encoder"]["name"]].append(key)
@@ -117,7 +118,8 @@ def _label_values(record: dict[str, Any], leave_out: Collection[str]) -> dict[st
     setting = setting_of(record, leave_out)
     config = {key: value for key, value in (record["encoder"].get("config") or {}).items() if key != "_target_"}
     head = {key: value for key, value in setting["head"].items() if value != TASK_DEFAULT}
-    return {**flattened(config), **flattened(setting["embedding"]), **flattened(setting["task"]), **head}
+    embedding = {**flattened(setting["embedding"]), **flattened(setting["task"])}
+    return {**flattened(config, "encoder."), **embedding, **head}
 
 
 def _varies(shown: dict[str, dict[str, Any]], name: str) -> bool:
@@ -125,15 +127,41 @@ def _varies(shown: dict[str, dict[str, Any]], name: str) -> bool:
 
 
 def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: dict[str, dict[str, Any]]) -> None:
-    """Columns that differ only in what no setting shows (edited code, other weights) get the encoder identity."""
+    """Columns that differ only in what no setting shows get what does differ: the encoder's code digest (the
+    ``code.sha256`` that ``xares stage=check`` prints), its weights' digest, or else its identity; with the time
+    of the column's first run."""
     by_label: dict[str, list[str]] = defaultdict(list)
     for key in keys:
         by_label[labels[key]].append(key)
     for label, same in by_label.items():
         if len(same) > 1:
+            encoders = {key: columns[key]["encoder"] for key in same}
+            name, digest = next(
+                ((name, digest) for name, digest in _DIGESTS if len({digest(e) for e in encoders.values()}) > 1),
+                ("encoder identity", lambda encoder: encoder.get("identity")),
+            )
             for key in same:
-                identity = f"code/weights {str(columns[key]['encoder'].get('identity') or key)[:6]}"
+                first_run = str(columns[key].get("created") or "")[:16].replace("T", " ")
+                identity = f"{name} {str(digest(encoders[key]) or key)[:8]}" + (
+                    f" from {first_run}" if first_run else ""
+                )
                 labels[key] = f"{label[:-1]}, {identity}]" if label.endswith("]") else f"{label} [{identity}]"
+
+
+def _code_digest(encoder: dict[str, Any]) -> str | None:
+    return (encoder.get("code") or {}).get("sha256")
+
+
+def _weights_digest(encoder: dict[str, Any]) -> str | None:
+    """sha256 of the weights as loaded, else of the files the encoder config names."""
+    return encoder.get("weights_sha256") or next(iter((encoder.get("weight_files") or {}).values()), None)
+
+
+# what tells apart two encoders of the same name and settings, in this order
+_DIGESTS: tuple[tuple[str, Callable[[dict[str, Any]], str | None]], ...] = (
+    ("code", _code_digest),
+    ("weights", _weights_digest),
+)
 
 
 def flattened(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from xares_hydra.atomic import write_json, write_text
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.report.curves import TaskCurve, by_task, colours_of, label_axes, new_figure, save_figure, score_cell
 from xares_hydra.report.identity import column_key, column_labels, mode_of
-from xares_hydra.report.record import task_of
-from xares_hydra.report.summary import format_score, latest_scored
+from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_interval
+from xares_hydra.report.record import score_of, task_of
+from xares_hydra.report.summary import by_seed, format_score, latest_scored
 from xares_hydra.report.table import markdown_table, rich_table
 
 LAYERS_STEM = "layers"
@@ -31,25 +33,43 @@ class LayerCurve(TaskCurve):
     scores: dict[int, float] = field(default_factory=dict)
     weighted: float | None = None
     weights: list[float] | None = None
+    metric: str | None = None
+    chance: float | None = None
+    # per layer (and of the weighted sum): the bootstrap interval [low, high] of the score, where predictions allow
+    intervals: dict[int, list[float]] = field(default_factory=dict)
+    weighted_interval: list[float] | None = None
 
 
-def layer_curves(records: list[dict[str, Any]]) -> list[LayerCurve]:
-    """The curves of every (task, encoder, mode, setting other than the layer) with layer records."""
+def layer_curves(records: list[dict[str, Any]], statistics: StatisticsSettings | None = None) -> list[LayerCurve]:
+    """The curves of every (task, encoder, mode, setting other than the layer) with layer records; each score the
+    mean over seeds with its bootstrap interval, as leaderboard cells."""
+    statistics = statistics or StatisticsSettings(resamples=0)
     curves: dict[tuple[str, str, str], LayerCurve] = {}
     layered = [record for record in latest_scored(records) if record["head"].get("layer") is not None]
     labels = column_labels(layered, leave_out=("layer",))
+    by_layer: dict[tuple[str, str, str, Any], list[dict[str, Any]]] = defaultdict(list)
     for record in layered:
-        layer, score = record["head"]["layer"], record["scores"].get(LAYER_SLOT)
-        if score is None:
-            continue
-        encoder = labels[column_key(record, leave_out=("layer",))]
-        key = (record["task"]["name"], encoder, mode_of(record))
-        task_label = task_of(record).formal_name or record["task"]["name"]
-        curve = curves.setdefault(key, LayerCurve(key[0], task_label, encoder, key[2]))
+        if LAYER_SLOT in record["scores"]:
+            encoder = labels[column_key(record, leave_out=("layer",))]
+            by_layer[record["task"]["name"], encoder, mode_of(record), record["head"]["layer"]].append(record)
+    for (task, encoder, mode, layer), records_of_layer in by_layer.items():
+        seeds = [group[-1] for group in by_seed(records_of_layer, LAYER_SLOT)]
+        first, score = seeds[0], float(np.mean([record["scores"][LAYER_SLOT]["score"] for record in seeds]))
+        info = task_of(first)
+        chance = score_of(first, LAYER_SLOT).chance
+        curve = curves.setdefault(
+            (task, encoder, mode), LayerCurve(task, info.formal_name or task, encoder, mode, metric=info.metric)
+        )
+        curve.chance = chance if chance is not None else curve.chance
+        interval = seeds_interval(seeds, LAYER_SLOT, statistics)
+        bounds = [interval.low, interval.high] if interval else None
         if layer == WEIGHTED:
-            curve.weighted, curve.weights = score["score"], mean_weights(score["rounds"])
+            curve.weighted, curve.weights = score, mean_weights(first["scores"][LAYER_SLOT]["rounds"])
+            curve.weighted_interval = bounds
         else:
-            curve.scores[int(layer)] = score["score"]
+            curve.scores[int(layer)] = score
+            if bounds:
+                curve.intervals[int(layer)] = bounds
     for curve in curves.values():
         _count_from_the_start(curve)
     return sorted(curves.values(), key=lambda curve: (curve.task, curve.label))
@@ -67,6 +87,7 @@ def _count_from_the_start(curve: LayerCurve) -> None:
     if count is None:
         return
     curve.scores = dict(sorted({layer % count: score for layer, score in curve.scores.items()}.items()))
+    curve.intervals = {layer % count: bounds for layer, bounds in curve.intervals.items()}
 
 
 def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
@@ -128,25 +149,51 @@ def layers_table(curves: list[LayerCurve]) -> Table:
 
 
 def plot_layers(curves: list[LayerCurve], path: Path) -> None:
-    """One row per task: score per layer (a line per encoder, the weighted-sum score dashed in the same
-    colour) and, beside it, the learned layer weights."""
+    save_figure(*layers_figure(curves), path)
+
+
+def layers_figure(curves: list[LayerCurve]) -> tuple[Any, dict[str, Any]]:
+    """One row per task: score per layer (a line per encoder with its intervals, the weighted-sum score dashed in
+    the same colour, chance dotted; the metric on the axis, all of 0-1 where the scores lie in it, as
+    leaderboard.png) and, beside it, the learned layer weights; and the legend."""
     tasks = by_task(curves)
     figure, axes = new_figure(len(tasks), 2, 11, len(curves))
     colours = colours_of([curve.label for curve in curves])
     legend: dict[str, Any] = {}
     for (score_axes, weight_axes), members in zip(axes, tasks.values()):
         for curve in members:
-            colour = colours[curve.label]
-            layers = list(curve.scores)
-            (line,) = score_axes.plot(layers, [curve.scores[layer] for layer in layers], "o-", color=colour)
-            legend.setdefault(curve.label, line)
-            if curve.weighted is not None:
-                score_axes.axhline(curve.weighted, color=colour, linestyle="--")
+            legend.setdefault(curve.label, _plot_curve(score_axes, curve, colours[curve.label]))
             if curve.weights:
-                weight_axes.plot(range(len(curve.weights)), curve.weights, "s-", color=colour)
+                weight_axes.plot(range(len(curve.weights)), curve.weights, "s-", color=colours[curve.label])
+        if (chance := next((curve.chance for curve in members if curve.chance is not None), None)) is not None:
+            score_axes.axhline(chance, color="black", linestyle=":", linewidth=1)
+        if limits := score_limits(_drawn_scores(members)):
+            score_axes.set_ylim(*limits)
         if not any(curve.weights for curve in members):
             weight_axes.text(0.5, 0.5, "no head.layer=weighted result", ha="center", transform=weight_axes.transAxes)
-        title = members[0].task_label
-        label_axes(score_axes, f"{title}: score per layer (dashed: learned weighted sum)", "layer", LAYER_SLOT.upper())
+        title, metric = members[0].task_label, members[0].metric or "score"
+        subtitle = "error bars: confidence interval; dashed: learned weighted sum; dotted: chance level"
+        label_axes(score_axes, f"{title}: {LAYER_SLOT.upper()} probe per layer\n({subtitle})", "layer", metric)
         label_axes(weight_axes, f"{title}: learned layer weights", "layer", "softmax weight")
-    save_figure(figure, legend, path)
+    return figure, legend
+
+
+def _plot_curve(axes: Any, curve: LayerCurve, colour: Any) -> Any:
+    """The curve's scores with their intervals as error bars (none where a layer has no interval)."""
+    layers = list(curve.scores)
+    scores = [curve.scores[layer] for layer in layers]
+    bounds = [curve.intervals.get(layer) for layer in layers]
+    errors = np.array([[s - b[0], b[1] - s] if b else [0.0, 0.0] for s, b in zip(scores, bounds)]).T
+    drawn = axes.errorbar(layers, scores, yerr=errors if any(bounds) else None, fmt="o-", color=colour, capsize=2)
+    if curve.weighted is not None:
+        axes.axhline(curve.weighted, color=colour, linestyle="--")
+        if curve.weighted_interval:
+            axes.axhspan(*curve.weighted_interval, color=colour, alpha=0.12)
+    return drawn
+
+
+def _drawn_scores(curves: list[LayerCurve]) -> list[float]:
+    values = [value for curve in curves for value in curve.scores.values()]
+    values += [curve.weighted for curve in curves if curve.weighted is not None]
+    values += [bound for curve in curves for bounds in curve.intervals.values() for bound in bounds]
+    return values + [curve.chance for curve in curves if curve.chance is not None]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.markup import escape
@@ -16,6 +16,7 @@ from rich.table import Table
 
 from xares_hydra.atomic import atomic_path, write_json, write_text
 from xares_hydra.errors import Status
+from xares_hydra.heads import TRAINED_HEAD_ONLY
 from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
@@ -48,6 +49,9 @@ from xares_hydra.report.summary import (
     weighted_mean,
 )
 from xares_hydra.report.table import markdown_table, rich_table
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
 AVERAGE_SCOPES = {"public": "Weighted Average (public tasks)", "all": "Weighted Average (all tasks)"}
@@ -171,10 +175,9 @@ def build_leaderboard(
     scored = latest_scored(in_mode)
     tasks = _task_rows(in_mode)
     labels = column_labels(in_mode)
-    columns = sorted({column_of(record, labels) for record in in_mode}, key=lambda column: column.label)
     with_published = published and any(row.name in PUBLISHED_ORDER for row in tasks)
     statistics = statistics or StatisticsSettings(resamples=0)
-    tables = [_head_table(slot, tasks, columns, scored, with_published, labels, statistics, exclude_overlap)
+    tables = [_head_table(slot, tasks, in_mode, scored, with_published, statistics, exclude_overlap)
               for slot in HEAD_SLOTS]  # fmt: skip
     crashed = [record for record in records if "schema" not in record]  # jobs that died without a record
     return Leaderboard(
@@ -189,9 +192,9 @@ def modes_of(records: list[dict[str, Any]]) -> list[str]:
     return sorted({mode_of(record) for record in records})
 
 
-def column_of(record: dict[str, Any], labels: dict[str, str]) -> Column:
-    """The record's column, labelled from ``labels`` (``column_labels`` of the records shown)."""
-    encoder, label = record["encoder"]["name"], labels[column_key(record)]
+def column_of(record: dict[str, Any], labels: dict[str, str], leave_out: Collection[str] = ()) -> Column:
+    """The record's column, labelled from ``labels`` (``column_labels`` of the records shown, same ``leave_out``)."""
+    encoder, label = record["encoder"]["name"], labels[column_key(record, leave_out)]
     return Column(label, encoder, label[len(encoder) :].strip(" []"))
 
 
@@ -224,15 +227,18 @@ def _row_order(row: TaskRow) -> tuple[int, str]:
 def _head_table(
     slot: str,
     tasks: list[TaskRow],
-    columns: list[Column],
+    in_mode: list[dict[str, Any]],
     scored: list[dict[str, Any]],
     with_published: bool,
-    labels: dict[str, str],
     statistics: StatisticsSettings,
     exclude_overlap: bool = False,
 ) -> HeadTable:
-    """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores."""
-    members = seeded(scored, slot, labels)
+    """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores, its
+    columns not split by settings only the trained head reads (kNN has no learning rate)."""
+    leave_out = TRAINED_HEAD_ONLY if slot == "knn" else ()
+    labels = column_labels(in_mode, leave_out)
+    columns = sorted({column_of(record, labels, leave_out) for record in in_mode}, key=lambda column: column.label)
+    members = seeded(scored, slot, labels, leave_out)
     overlaps = {(task, column.label) for (task, column), seeds in members.items()
                 if any((record.get("encoder") or {}).get("training_overlap") for record in seeds)}  # fmt: skip
     left_out = overlaps if exclude_overlap else set()
@@ -260,13 +266,13 @@ def _head_table(
 
 
 def seeded(
-    scored: list[dict[str, Any]], slot: str, labels: dict[str, str]
+    scored: list[dict[str, Any]], slot: str, labels: dict[str, str], leave_out: Collection[str] = ()
 ) -> dict[tuple[str, Column], list[dict[str, Any]]]:
     """Per (task, column): the newest record of each seed with a ``slot`` score, in seed order."""
     members: dict[tuple[str, Column], list[dict[str, Any]]] = {}
     for record in scored:
         if slot in record["scores"]:
-            members.setdefault((record["task"]["name"], column_of(record, labels)), []).append(record)
+            members.setdefault((record["task"]["name"], column_of(record, labels, leave_out)), []).append(record)
     return {key: [group[-1] for group in by_seed(records, slot)] for key, records in members.items()}
 
 
@@ -284,6 +290,18 @@ def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
     one_seed_std = score_of(seeds[0], slot).std if task_of(seeds[0]).kfold or few_shot else None
     std = float(np.std(scores)) if len(seeds) > 1 else one_seed_std
     return Cell(float(np.mean(scores)), std, seeds=len(seeds)), runs_of(seeds, slot)
+
+
+def seeds_interval(seeds: list[dict[str, Any]], slot: str, statistics: StatisticsSettings) -> Interval | None:
+    """The bootstrap interval of one cell's mean over ``seeds``; None without resamples or predictions."""
+    runs = runs_of(seeds, slot) if statistics.resamples else []
+    scores = _resampled(runs, statistics) if runs else None
+    return None if scores is None else percentile_interval(scores, statistics.confidence)
+
+
+def score_limits(scores: Iterable[float]) -> tuple[float, float] | None:
+    """The whole 0-1 range where every score lies in it (a zoomed axis makes small gaps look large); else None."""
+    return (0.0, 1.0) if all(0.0 <= score <= 1.0 for score in scores) else None
 
 
 def _resampled(runs: list[Run], statistics: StatisticsSettings) -> np.ndarray | None:
@@ -588,13 +606,24 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
 
 
 def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
-    """Per head a panel of per-task bars (intervals as error bars, chance dotted) and the average; False if empty."""
+    """Write ``leaderboard_figure`` as a PNG; False (nothing written) if it would be empty."""
+    figure = leaderboard_figure(board)
+    if figure is None:
+        return False
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=100)
+    return True
+
+
+def leaderboard_figure(board: Leaderboard) -> Figure | None:
+    """Per head a panel of per-task bars (intervals as error bars, chance dotted) and the average with the number
+    of tasks it is over; None if no column of ours has a score."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     tables = [table for table in board.tables if any(not column.published for column in _plotted(table))]
     if not tables:
-        return False
+        return None
     tallest = max((len(table.rows) + 1) * max(1, len(table.columns)) for table in tables)
     figure = Figure(figsize=(6.5 * len(tables), 2.2 + 0.16 * tallest), layout="constrained")
     FigureCanvasAgg(figure)
@@ -606,9 +635,7 @@ def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
         handles, labels = axes.get_legend_handles_labels()
         legend.update(zip(labels, handles))
     figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=min(4, len(legend)), fontsize=8)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
-    return True
+    return figure
 
 
 def _plotted(table: HeadTable) -> list[Column]:
@@ -636,6 +663,10 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
         if average.score is not None:
             positions.append(average_row + offset)
             scores.append(average.score)
+            tasks = f"{average.tasks} task" + ("s" if average.tasks != 1 else "")
+            end = average.interval.high if average.interval else average.score
+            axes.annotate(tasks, (end, average_row + offset), xytext=(3, 0), textcoords="offset points",
+                          va="center", fontsize=6)  # fmt: skip
         intervals = [cell.interval for _, cell in bars] + ([average.interval] if average.score is not None else [])
         errors = np.array([[s - i.low, i.high - s] if i else [0.0, 0.0] for s, i in zip(scores, intervals)]).T
         axes.barh(
@@ -652,12 +683,12 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
     for position, row in enumerate(table.rows):
         if row.chance is not None:
             axes.vlines(row.chance, position - 0.45, position + 0.45, colors="black", linestyles=":", linewidth=1)
-    labels = [row.label for row in table.rows] + [AVERAGE_SCOPES["all"]]
+    labels = [row.label for row in table.rows] + [f"{AVERAGE_SCOPES['all']}\n(over the tasks written in its bar)"]
     axes.set_yticks(range(len(labels)), labels, fontsize=8)
     axes.axhline(average_row - 0.5, color="grey", linewidth=0.5)
     axes.set_ylim(len(labels) - 0.5, -0.5)
-    if all(0.0 <= cell.score <= 1.0 for cell in table.cells.values()):
-        axes.set_xlim(0.0, 1.0)
+    if limits := score_limits(cell.score for cell in table.cells.values()):
+        axes.set_xlim(*limits)
     axes.set_xlabel("score (error bars: confidence interval; dotted: chance level)")
     axes.grid(axis="x", alpha=0.3)
 

@@ -105,6 +105,11 @@ class EncoderInfo(BaseModel):
         "task-derived settings: one report column per identity.",
     )
     target: str | None = Field(None, description="The encoder class (_target_).")
+    code: dict[str, Any] | None = Field(
+        None,
+        description="The encoder's code as its fingerprint saw it: a package or folder and the sha256 of its .py "
+        "files (the code.sha256 xares stage=check prints), or an installed distribution and its version.",
+    )
     config: dict[str, Any] | None = Field(
         None, description="The encoder's resolved config (null for an encoder instance passed to the API)."
     )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import platform
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from xares_hydra.atomic import write_text
 
 HOST = "<host>"
 HOME = "~"
 _HOME_DIR = re.compile(r"(?<![\w.<>~/:-])/(?:home/[^/\s'\"=,;]+|Users/[^/\s'\"=,;]+|root)(?=/|$|[\s'\"=,;)])")
 _ABSOLUTE_DIR = re.compile(r"(?<![\w.<>~/:-])/(?:[^/\s'\"=,;:]+/)+")
+TEXT_SUFFIXES = (".json", ".jsonl", ".md", ".csv", ".tex", ".txt", ".html")
 
 
 def redact_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -21,12 +24,18 @@ def redact_record(record: dict[str, Any]) -> dict[str, Any]:
 
 def _redactor(record: dict[str, Any]) -> Callable[[str], str]:
     paths = (record.get("config") or {}).get("paths") or {}
-    roots = {str(value).rstrip("/"): f"<{key}>" for key, value in paths.items() if _is_absolute(value)}
-    roots[str(Path.home()).rstrip("/")] = HOME
-    ordered = sorted(((root, name) for root, name in roots.items() if len(root) > 1), key=lambda p: -len(p[0]))
+    roots = {str(value): f"<{key}>" for key, value in paths.items() if _is_absolute(value)}
+    return redactor(roots, {str(host) for host in (record.get("host"),) if host})
+
+
+def redactor(roots: dict[str, str], hosts: Iterable[str] = ()) -> Callable[[str], str]:
+    """Text with each root folder (longest first) replaced by its placeholder, then this machine's name, the home
+    folder and any other absolute folder."""
+    named = {root.rstrip("/"): name for root, name in roots.items()} | {str(Path.home()).rstrip("/"): HOME}
+    ordered = sorted(((root, name) for root, name in named.items() if len(root) > 1), key=lambda p: -len(p[0]))
     root_patterns = [(re.compile(rf"(?<![\w.-]){re.escape(root)}(?=/|$|[\s'\"=,;)])"), name) for root, name in ordered]
-    hosts = {str(host) for host in (record.get("host"), platform.node()) if host and host != HOST}
-    host_pattern = re.compile("|".join(rf"(?<![\w.-]){re.escape(host)}(?![\w-])" for host in hosts)) if hosts else None
+    names = {host for host in (*hosts, platform.node()) if host and host != HOST}
+    host_pattern = re.compile("|".join(rf"(?<![\w.-]){re.escape(host)}(?![\w-])" for host in names)) if names else None
 
     def redact(text: str) -> str:
         for pattern, name in root_patterns:
@@ -37,6 +46,15 @@ def _redactor(record: dict[str, Any]) -> Callable[[str], str]:
         return _ABSOLUTE_DIR.sub("<path>/", text)
 
     return redact
+
+
+def redact_files(paths: Iterable[Path], redact: Callable[[str], str]) -> None:
+    """Rewrite each text file among ``paths`` redacted (figures and arrays hold no paths: left as they are)."""
+    for path in paths:
+        if path.suffix in TEXT_SUFFIXES:
+            text = path.read_text(encoding="utf-8")
+            if (redacted := redact(text)) != text:
+                write_text(path, redacted)
 
 
 def _is_absolute(value: Any) -> bool:

@@ -58,7 +58,7 @@ def write_reports(
         boards.append(board)
     if page is not None:
         written.append(write_page(boards, records, folder, page))
-    curves = layer_curves(records)
+    curves = layer_curves(records, statistics)
     if curves:
         console.print(layers_table(curves))
         written += write_layer_report(curves, folder)

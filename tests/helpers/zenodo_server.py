@@ -275,9 +275,10 @@ class _Handler(BaseHTTPRequestHandler):
         if cut is not None:
             body = body[:cut]
             self.close_connection = True
+        # counted before sending: a client may finish reading (and a test look) before this thread returns
+        self.fake._served(key, len(body))
         self.wfile.write(body)
         self.wfile.flush()
-        self.fake._served(key, len(body))
 
     def _send_json(self, status: int, payload: object, headers: Mapping[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()

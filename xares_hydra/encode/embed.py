@@ -35,7 +35,7 @@ from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ReadLimits, ShardSample, iter_shard
 from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.encode.backoff import CropDoesNotFit, MemoryLimits, encode_in_chunks, is_out_of_memory, release_memory
-from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
+from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter, StoredTypes
 from xares_hydra.encode.contract import (
     EncodedBatch,
     auto_batching,
@@ -52,6 +52,7 @@ from xares_hydra.encode.contract import (
 from xares_hydra.encode.crops import Crop, EncodedCrops
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
 from xares_hydra.encode.loaded import LoadedEncoder, loaded_encoder
+from xares_hydra.encode.storage import FLOAT32
 from xares_hydra.encoders.chunking import length_mask
 from xares_hydra.errors import ConfigError, XaresError
 
@@ -78,6 +79,9 @@ class EncodeSettings:
     layers: bool = False
     frame_layers: tuple[int, ...] = ()
     limits: ReadLimits = field(default_factory=ReadLimits)
+    # the number types the cache stores (storage.py): frames and hidden layers, and clip vectors
+    store_dtype: str = FLOAT32
+    clip_dtype: str = FLOAT32
 
     @property
     def layer_needs(self) -> LayerNeeds:
@@ -103,7 +107,8 @@ def encode_shards(
                 continue
             log.info("Encoding %s", shard.name)
             frame_layers = settings.layer_needs.frame_layers
-            writer = cache.writer(shard, dim_of(encoder), settings.keep_frames, frame_layers)
+            dtypes = StoredTypes(settings.store_dtype, settings.clip_dtype)
+            writer = cache.writer(shard, dim_of(encoder), settings.keep_frames, frame_layers, dtypes)
             try:
                 encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress, memory)
             except BaseException:
@@ -472,6 +477,7 @@ def ensure_encoded(
         )
     batching = chosen_batching(settings, loaded, spec.name)
     info = dict(encoder_attributes(encoder), min_input_samples=loaded.min_samples, batching=batching)
+    info.update(store_dtype=settings.store_dtype, clip_dtype=settings.clip_dtype)
     if settings.batching in ("auto", "bucketed"):  # the padding chose the batching or says what it costs
         info["padding"] = loaded.padding.summary()
     settings = dataclasses.replace(settings, min_samples=loaded.min_samples, batching=batching)

@@ -23,7 +23,7 @@ from xares_hydra.errors import Status, XaresError
 from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.record import RECORD_FILE
 from xares_hydra.report.reports import write_reports
-from xares_hydra.report.summary import distinguishing_overrides, records_in
+from xares_hydra.report.summary import PLAN_FILE, distinguishing_overrides, plan_line, records_in
 
 log = logging.getLogger("xares")
 
@@ -72,7 +72,9 @@ class JobProgress(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         record = _job_record(config)
-        if record is not None:
+        if config.stage == "plan" and (plan := _read(Path(config.hydra.runtime.output_dir) / PLAN_FILE)):
+            status, detail = "planned", plan_line(plan)
+        elif record is not None:
             status, detail = record["status"], _outcome(record)
         elif job_return.status == JobStatus.FAILED:  # return_value would re-raise the job's exception
             status, detail = Status.FAILED, _first_line(str(job_return._return_value))
@@ -103,7 +105,10 @@ def _as_dict(node: DictConfig) -> dict[str, Any]:
 
 
 def _job_record(config: DictConfig) -> dict[str, Any] | None:
-    path = Path(config.hydra.runtime.output_dir) / RECORD_FILE
+    return _read(Path(config.hydra.runtime.output_dir) / RECORD_FILE)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
     try:
         return read_json(path)
     except (OSError, ValueError):

@@ -118,6 +118,12 @@ class EncoderInfo(BaseModel):
         description="Whether a clip keeps its own frames in a zero-padded batch: told (lengths or mask), or the "
         "largest relative deviation the contract check measured, and whether it is within 1e-4.",
     )
+    store_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
+        None, description="The number type of the cached frames and hidden layers' vectors (encode.store_dtype)."
+    )
+    clip_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
+        None, description="The number type of the cached clip vectors (encode.clip_dtype)."
+    )
     memory: MemoryInfo | None = Field(
         None, description="The encoder calls that fit after running out of memory (memory back-off); null if none did."
     )

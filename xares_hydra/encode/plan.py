@@ -26,9 +26,9 @@ from xares_hydra.encode.embed import EncodeSettings
 from xares_hydra.encode.storage import itemsize
 
 NPY_HEADER = 128
-# done.json of a shard, encoder.json and fingerprint.json of a cache: measured on the demo suite, rounded up
-MARKER_BYTES = 1500
-CACHE_DOCUMENT_BYTES = 4000
+# done.json of a shard (more with many skips), encoder.json and fingerprint.json of a cache: the demo suite's
+MARKER_BYTES = 600
+CACHE_DOCUMENT_BYTES = 1000
 
 
 @dataclass

@@ -26,7 +26,8 @@ def caches(tmp_path):
     """Three caches: one a record uses, two no record uses; and the records folder."""
     shard = clip_shard(tmp_path / "data" / "s_0.tar", [("clip0", tone(0.5), 16000, {"label": 0})])
     folders = {}
-    for task, name in (("esc50", "mel-aaaaaaaaaaaa"), ("esc50", "mel-bbbbbbbbbbbb"), ("vocalsound", "noise-cccccccccccc")):
+    names = (("esc50", "mel-aaaaaaaaaaaa"), ("esc50", "mel-bbbbbbbbbbbb"), ("vocalsound", "noise-cccccccccccc"))
+    for task, name in names:
         folders[name] = tmp_path / "cache" / task / name
         encode_shards(MelEncoder(), [shard], EncoderCache(folders[name]), EncodeSettings(), torch.device("cpu"))
     record = make_record("esc50", "mel", 0.5)

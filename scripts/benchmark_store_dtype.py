@@ -17,13 +17,22 @@ import tempfile
 from pathlib import Path
 
 
-def sweep(root: Path, name: str, *overrides: str) -> dict[str, dict]:
-    """The demo suite as one sweep; its records by task name."""
-    folder = root / f"sweep-{name}"
-    command = [str(Path(sys.executable).parent / "xares"), "+benchmark=demo", f"hydra.sweep.dir={folder}", *overrides]
-    subprocess.run(command, env=dict(os.environ, XARES_ROOT=str(root)), check=True, capture_output=True)
-    records = [json.loads(path.read_text()) for path in sorted(folder.glob("*/result.json"))]
-    return {record["task"]["name"]: record for record in records}
+def sweep(root: Path, name: str, *overrides: str) -> subprocess.Popen:
+    """The demo suite as one sweep, started."""
+    command = [
+        str(Path(sys.executable).parent / "xares"),
+        "+benchmark=demo",
+        f"hydra.sweep.dir={root / name}",
+        *overrides,
+    ]
+    return subprocess.Popen(command, env=dict(os.environ, XARES_ROOT=str(root)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def records(folder: Path) -> dict[str, dict]:
+    """A finished sweep's records by task name."""
+    found = [json.loads(path.read_text()) for path in sorted(folder.glob("*/result.json"))]
+    return {record["task"]["name"]: record for record in found}
 
 
 def cache_bytes(root: Path, records: dict[str, dict]) -> int:
@@ -52,8 +61,16 @@ def main() -> None:
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="xares-store-dtype-"))
     common = (f"encoder={args.encoder}", "encode.keep_frames=true")
-    full = sweep(root, "float32", *common)
-    half = sweep(root, args.dtype, *common, f"encode.store_dtype={args.dtype}", f"encode.clip_dtype={args.dtype}")
+    # the demo data are generated once, then both sweeps run side by side
+    subprocess.run([str(Path(sys.executable).parent / "xares"), "+benchmark=demo", "stage=download",
+                    f"hydra.sweep.dir={root / 'download'}"], env=dict(os.environ, XARES_ROOT=str(root)), check=True,
+                   capture_output=True)  # fmt: skip
+    jobs = [sweep(root, "sweep-float32", *common),
+            sweep(root, f"sweep-{args.dtype}", *common, f"encode.store_dtype={args.dtype}",
+                  f"encode.clip_dtype={args.dtype}")]  # fmt: skip
+    if any(job.wait() for job in jobs):
+        raise SystemExit(f"a sweep failed; see {root}/sweep-*/progress.log")
+    full, half = records(root / "sweep-float32"), records(root / f"sweep-{args.dtype}")
     full_bytes, half_bytes = cache_bytes(root, full), cache_bytes(root, half)
     print(f"cache bytes: float32 {full_bytes:,}  {args.dtype} {half_bytes:,}  ratio {half_bytes / full_bytes:.3f}")
     print(f"{'task':28} {'float32':>9} {args.dtype:>9} {'change':>9}")

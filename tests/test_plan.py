@@ -54,8 +54,9 @@ def test_the_plan_of_a_float16_cache_with_frames_is_within_ten_percent(tmp_path)
 
 @pytest.mark.slow
 def test_a_planned_sweep_reports_each_task_in_progress_log_and_encodes_nothing(tmp_path):
-    run_xares("-m", "task=demo/timbre,demo/sounds", "encoder=mel", "stage=plan", f"hydra.sweep.dir={tmp_path}/sweep",
-              root=tmp_path)  # fmt: skip
+    result = run_xares("-m", "task=demo/timbre,demo/sounds", "encoder=mel", "stage=plan",
+                       f"hydra.sweep.dir={tmp_path}/sweep", root=tmp_path)  # fmt: skip
+    assert "sweep plan: 2 jobs: " in result.stderr + result.stdout
     lines = (tmp_path / "sweep" / "progress.log").read_text().splitlines()
     ended = [line for line in lines if " ended: " in line]
     assert len(ended) == 2 and all("planned · " in line and "h of audio" in line for line in ended)

@@ -50,6 +50,7 @@ from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
+from xares_hydra.report.callbacks import sweep_progress
 from xares_hydra.report.loggers import log_to_experiments
 from xares_hydra.report.record import RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
@@ -167,9 +168,8 @@ def run_stages(
         return
     cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
     with clock("encode"):
-        info = ensure_encoded(
-            spec, cache, data.shards_used(), encode_settings(cfg, task), device(cfg), cfg.encode.check
-        )
+        encoding = encode_settings(cfg, task)
+        info = ensure_encoded(spec, cache, data.shards_used(), encoding, device(cfg), cfg.encode.check, sweep_progress)
     record.encoder.update(info)
     record.counts = cache.partition_counts(data.shards)
     require_few_skips(record.counts, cfg.encode.max_skipped_share, cfg.encode.min_failed_clips)

@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -51,6 +51,7 @@ from xares_hydra.encode.contract import (
 )
 from xares_hydra.encode.crops import Crop, EncodedCrops
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
+from xares_hydra.encode.eta import EncodeClock
 from xares_hydra.encode.loaded import LoadedEncoder, loaded_encoder
 from xares_hydra.encode.storage import FLOAT32
 from xares_hydra.encoders.chunking import length_mask
@@ -90,20 +91,24 @@ class EncodeSettings:
 
 def encode_shards(
     encoder: torch.nn.Module,
-    shards: Iterable[Path],
+    shards: Sequence[Path],
     cache: EncoderCache,
     settings: EncodeSettings,
     device: torch.device,
     on_progress: Callable[[str, int], None] | None = None,
     memory: MemoryLimits | None = None,
+    on_eta: Callable[[str], None] | None = None,
 ) -> dict[str, ShardCounts]:
     """Encode every shard not yet complete in the cache; concurrent callers encode each shard once. ``memory``:
-    the encoder calls known to fit (kept across calls; a fresh one when not given)."""
+    the encoder calls known to fit (kept across calls; a fresh one when not given); ``on_eta`` is told the time
+    left after each shard (it is logged too)."""
     memory = memory or MemoryLimits(rate=rate_of(encoder))
+    clock = EncodeClock(cache.root.parent.name, shards)
     encoded = {}
     for shard in shards:
         with cache.lock(shard):
             if not settings.force and cache.is_complete(shard, settings.keep_frames, settings.layer_needs):
+                clock.skip(shard)  # another job encoded it meanwhile
                 continue
             log.info("Encoding %s", shard.name)
             frame_layers = settings.layer_needs.frame_layers
@@ -114,6 +119,11 @@ def encode_shards(
             except BaseException:
                 writer.abort()
                 raise
+        if len(shards) > 1:
+            line = clock.shard_done(shard)
+            log.info("%s", line)
+            if on_eta is not None:
+                on_eta(line)
     return encoded
 
 
@@ -461,6 +471,7 @@ def ensure_encoded(
     settings: EncodeSettings,
     device: torch.device,
     check_first: bool = True,
+    on_eta: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Encode what the cache lacks; returns the encoder's attributes. Builds the encoder only if needed."""
     todo = [s for s in shards if settings.force or not cache.is_complete(s, settings.keep_frames, settings.layer_needs)]
@@ -483,7 +494,7 @@ def ensure_encoded(
     settings = dataclasses.replace(settings, min_samples=loaded.min_samples, batching=batching)
     cache.save_encoder_info(info, spec.fingerprint_document)
     with shard_progress(f"Encoding with {spec.name}", [shard.name for shard in todo]) as on_progress:
-        encode_shards(encoder, todo, cache, settings, device, on_progress, loaded.memory)
+        encode_shards(encoder, todo, cache, settings, device, on_progress, loaded.memory, on_eta)
     if memory := loaded.memory.summary():
         info["memory"] = memory
     return info

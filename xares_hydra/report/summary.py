@@ -18,6 +18,7 @@ from rich.table import Table
 
 from xares_hydra.atomic import write_json, write_text
 from xares_hydra.console import stdout_console
+from xares_hydra.encode.eta import duration
 from xares_hydra.errors import Status
 from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of
 from xares_hydra.report.record import RECORD_FILE, TaskInfo, load_records, score_of, task_of
@@ -323,13 +324,13 @@ def plan_line(plan: dict[str, Any]) -> str:
     """A plan (``plan.json``) in one line, for the log and ``progress.log``."""
     line = (f"{plan['audio_hours']:.2f} h of audio, {plan['shards_cached']} of {plan['shards']} shards cached, cache "
             f"{human_bytes(plan['cache_bytes'])} ({human_bytes(plan['bytes_to_write'])} to write), encode about "
-            f"{human_duration(plan['encode_seconds'] or 0)}")  # fmt: skip
+            f"{duration(plan['encode_seconds'] or 0)}")  # fmt: skip
     return line if plan["fits"] else f"{line}; DOES NOT FIT: {human_bytes(plan['free_bytes'])} free"
 
 
 def plan_table(plan: EncodePlan) -> Table:
     """``xares stage=plan``: one task's work and cache, in units a person reads."""
-    eta = "-" if plan.encode_seconds is None else human_duration(plan.encode_seconds)
+    eta = "-" if plan.encode_seconds is None else duration(plan.encode_seconds)
     rows = [
         ["clips (crops)", f"{plan.clips:,} ({plan.crops:,})"],
         ["audio", f"{plan.audio_hours:.2f} h"],
@@ -349,12 +350,6 @@ def human_bytes(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1000
     raise AssertionError("unreachable")
-
-
-def human_duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{rest:02d}"
 
 
 def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:

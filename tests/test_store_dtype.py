@@ -95,3 +95,26 @@ def test_hidden_layers_are_stored_in_the_store_dtype_and_read_back_as_float32(tm
     np.testing.assert_allclose(half_first.pooled, first.pooled, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(half_weighted.layers, weighted.layers, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(half_first.frames(1), first.frames(1), rtol=1e-3, atol=1e-3)
+
+
+def test_a_layer_wise_cache_keeps_only_the_chosen_layers(tmp_path):
+    from test_layers import LayeredMel
+
+    from xares_hydra.encode.cache import LayerNeeds
+
+    source = shard(tmp_path)
+    every, chosen = EncoderCache(tmp_path / "every"), EncoderCache(tmp_path / "chosen")
+    encode_shards(LayeredMel(), [source], every, EncodeSettings(layers=True), CPU)
+    encode_shards(LayeredMel(), [source], chosen, EncodeSettings(layers=True, keep_layers=(0, -1)), CPU)
+
+    assert np.load(chosen.shard_dir(source) / "layers.npy").shape[1] == 2
+    np.testing.assert_array_equal(chosen.load([source], 0).pooled, every.load([source], 0).pooled)
+    np.testing.assert_array_equal(chosen.load([source], -1).pooled, every.load([source]).pooled)
+    np.testing.assert_array_equal(
+        chosen.load([source], "weighted").layers, every.load([source], "weighted").layers[:, [0, 2]]
+    )
+    with pytest.raises(ConfigError, match=r"head\.layer=1: .* keeps layers \[0, 2\] only"):
+        chosen.load([source], 1)
+    assert chosen.is_complete(source, False, LayerNeeds(layers=True, keep_layers=(0,)))
+    assert not chosen.is_complete(source, False, LayerNeeds(layers=True, keep_layers=(1,)))
+    assert not chosen.is_complete(source, False, LayerNeeds(layers=True))  # every layer is needed: encode again

@@ -104,6 +104,8 @@ class EncodeSchema:
     layers: str = Layers.auto.value
     # with encode.layers=all: hidden layers whose frames are kept too (frame and ASR tasks), e.g. [4,8,-1]
     frame_layers: list[int] = field(default_factory=list)
+    # with encode.layers=all: the hidden layers whose clip vectors are cached, e.g. [0,6,-1] (empty: every layer)
+    keep_layers: list[int] = field(default_factory=list)
     # float32 | float16 | bfloat16 (StoreDtype): the cached frames and hidden layers' vectors (part of the cache key)
     store_dtype: str = EncodeSettings.store_dtype
     # the same for the cached clip vectors

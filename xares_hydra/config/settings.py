@@ -89,6 +89,7 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         # every hidden layer: encode.layers=all, or auto with a head.layer set
         layers=encode.layers == Layers.all or (encode.layers == Layers.auto and cfg.head.layer is not None),
         frame_layers=tuple(encode.frame_layers),
+        keep_layers=tuple(encode.keep_layers),
         limits=data_options(cfg).limits,
         batching=batching(cfg),
         store_dtype=encode.store_dtype,

@@ -94,7 +94,9 @@ class EncoderCache:
         done = read_json(marker) if marker.exists() else None
         if done is None or done["source"] != source_identity(shard) or (need_frames and not done["has_frames"]):
             return False
-        return need is None or need.met_by(done.get("n_layers", 0), done.get("frame_layers", []))
+        n_layers = done.get("n_layers", 0)
+        kept = done.get("kept_layers", list(range(n_layers)))
+        return need is None or need.met_by(n_layers, done.get("frame_layers", []), kept)
 
     def lock(self, shard: Path) -> FileLock:
         self.root.joinpath("shards").mkdir(parents=True, exist_ok=True)
@@ -107,8 +109,10 @@ class EncoderCache:
         keep_frames: bool,
         frame_layers: Sequence[int] = (),
         dtypes: StoredTypes | None = None,
+        keep_layers: Sequence[int] = (),
     ) -> ShardWriter:
-        return ShardWriter(self.shard_dir(shard), shard, dim, keep_frames, frame_layers, dtypes or StoredTypes())
+        directory, dtypes = self.shard_dir(shard), dtypes or StoredTypes()
+        return ShardWriter(directory, shard, dim, keep_frames, frame_layers, dtypes, keep_layers)
 
     def save_encoder_info(self, info: dict[str, Any], fingerprint_document: dict[str, Any]) -> None:
         write_json(self.root / "encoder.json", info)
@@ -209,10 +213,16 @@ class LayerNeeds:
 
     layers: bool = False
     frame_layers: tuple[int, ...] = ()
+    # the layers whose clip vectors are kept (encode.keep_layers); empty: all
+    keep_layers: tuple[int, ...] = ()
 
-    def met_by(self, n_layers: int, frame_layers: Sequence[int]) -> bool:
-        needed = {layer % n_layers for layer in self.frame_layers} if n_layers else None
-        return not (self.layers or self.frame_layers) or (needed is not None and needed <= set(frame_layers))
+    def met_by(self, n_layers: int, frame_layers: Sequence[int], kept_layers: Sequence[int] = ()) -> bool:
+        if not (self.layers or self.frame_layers):
+            return True
+        if not n_layers:
+            return False
+        kept = {layer % n_layers for layer in self.keep_layers} or set(range(n_layers))
+        return {layer % n_layers for layer in self.frame_layers} <= set(frame_layers) and kept <= set(kept_layers)
 
 
 def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") -> int:
@@ -246,9 +256,13 @@ class ShardWriter:
         keep_frames: bool,
         frame_layers: Sequence[int] = (),
         dtypes: StoredTypes = StoredTypes(),
+        keep_layers: Sequence[int] = (),
     ) -> None:
         self.directory = directory
         self.dtypes = dtypes
+        self._requested_kept_layers = tuple(keep_layers)
+        self._kept_layers: list[int] = []
+        self._n_layers = 0
         self.source = source
         self.dim = dim
         self.keep_frames = keep_frames
@@ -302,7 +316,11 @@ class ShardWriter:
             )
             for layer in self._frame_layers:
                 self._open_frames(frame_file(layer))
-        self._layers.append(layer_pooled.astype(np.float32))
+            self._n_layers = len(layer_pooled)
+            kept = {layer_index(layer, self._n_layers, "the encoder", "encode.keep_layers") for layer in
+                    self._requested_kept_layers}  # fmt: skip
+            self._kept_layers = sorted(kept) or list(range(self._n_layers))
+        self._layers.append(layer_pooled[self._kept_layers].astype(np.float32))
 
     def _write_frames(self, name: str, frames: np.ndarray) -> None:
         self._streams[name][1].write(to_stored(frames, self.dtypes.frames).tobytes())
@@ -325,7 +343,8 @@ class ShardWriter:
                 "has_frames": self.keep_frames,
                 "dim": self.dim,
                 "total_frames": self._frame_offset,
-                "n_layers": int(self._layers[0].shape[0]) if self._layers else 0,
+                "n_layers": self._n_layers,
+                "kept_layers": self._kept_layers,
                 "frame_layers": self._frame_layers,
                 "frame_dtype": self.dtypes.frames,
                 "clip_dtype": self.dtypes.clips,
@@ -337,6 +356,17 @@ class ShardWriter:
         for part, stream in self._streams.values():
             stream.close()
             part.unlink(missing_ok=True)
+
+
+def kept_position(done: Mapping[str, Any], layer: int, directory: Path) -> int:
+    """Where hidden layer ``layer`` is in the cached ``layers.npy`` (encode.keep_layers keeps some of them)."""
+    kept = done.get("kept_layers", list(range(done["n_layers"])))
+    if layer not in kept:
+        raise ConfigError(
+            f"head.layer={layer}: the cache {directory.parent.parent} keeps layers {kept} only; add it to "
+            "encode.keep_layers (the shards are encoded again with it)"
+        )
+    return int(kept.index(layer))
 
 
 def frame_file(layer: int) -> str:
@@ -408,7 +438,7 @@ class EmbeddingSet:
                 index = layer_index(int(layer), done.get("n_layers", 0), f"the cache {directory.parent.parent}")
                 if index != done["n_layers"] - 1:
                     assert all_layers is not None, "layer_index accepts only cached layers"
-                    pooled = from_stored(all_layers[:, index], frame_dtype)
+                    pooled = from_stored(all_layers[:, kept_position(done, index, directory)], frame_dtype)
                     frames_name = frame_file(index) if index in done.get("frame_layers", []) else None
         has_frames = done["has_frames"] and frames_name is not None
         frames = None

@@ -79,6 +79,8 @@ class EncodeSettings:
     # every hidden layer's clip vectors (encoder.hidden_layers), and the frames of these layers
     layers: bool = False
     frame_layers: tuple[int, ...] = ()
+    # the hidden layers whose clip vectors are cached (empty: all)
+    keep_layers: tuple[int, ...] = ()
     limits: ReadLimits = field(default_factory=ReadLimits)
     # the number types the cache stores (storage.py): frames and hidden layers, and clip vectors
     store_dtype: str = FLOAT32
@@ -86,7 +88,8 @@ class EncodeSettings:
 
     @property
     def layer_needs(self) -> LayerNeeds:
-        return LayerNeeds(self.layers, self.frame_layers if self.layers and self.keep_frames else ())
+        frame_layers = self.frame_layers if self.layers and self.keep_frames else ()
+        return LayerNeeds(self.layers, frame_layers, self.keep_layers if self.layers else ())
 
 
 def encode_shards(
@@ -113,7 +116,9 @@ def encode_shards(
             log.info("Encoding %s", shard.name)
             frame_layers = settings.layer_needs.frame_layers
             dtypes = StoredTypes(settings.store_dtype, settings.clip_dtype)
-            writer = cache.writer(shard, dim_of(encoder), settings.keep_frames, frame_layers, dtypes)
+            writer = cache.writer(
+                shard, dim_of(encoder), settings.keep_frames, frame_layers, dtypes, settings.keep_layers
+            )
             try:
                 encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress, memory)
             except BaseException:

@@ -111,7 +111,8 @@ def shard_bytes(lengths: ShardLengths, encoder: torch.nn.Module, settings: Encod
         frame_layers = len(settings.layer_needs.frame_layers)
         written += total_frames * dim * store * (1 + frame_layers)
     if settings.layers:
-        written += NPY_HEADER + crops * n_layers * dim * store
+        kept = len({layer % n_layers for layer in settings.keep_layers}) if n_layers else 0
+        written += NPY_HEADER + crops * (kept or n_layers) * dim * store
     return written
 
 

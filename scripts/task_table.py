@@ -20,12 +20,14 @@ from xares_hydra.heads import HeadSettings, heads_for
 
 ZENODO_RECORD_URL = "https://zenodo.org/records/{record}"
 HEADER = ("Task", "Formal name", "Type", "Metric", "Eval weight", "kNN", "Source")
-SOURCE_ORDER = ("zenodo", "local", "generated")  # X-ARES public tasks, private ones, offline demos
+# X-ARES public tasks, private ones, offline demos, offline demos of the other sources
+SOURCE_ORDER = ("zenodo", "local", "generated", "huggingface", "hear")
+DEMO_TAGS = {"demo", "demo_sources"}
 
 
 def cells(task: TaskSpec) -> tuple[str, ...]:
     knn = "knn" in heads_for(task, HeadSettings(knn=task.do_knn))
-    option = task.name.replace("demo_", "demo/", 1) if task.source == "generated" else task.name
+    option = task.name.replace("demo_", "demo/", 1) if DEMO_TAGS & set(task.tags) else task.name
     return (f"`{option}`", task.formal_name, task.task_type, task.metric, f"{task.eval_weight:g}",
             "yes" if knn else "no", source(task))  # fmt: skip
 
@@ -39,13 +41,16 @@ def source(task: TaskSpec) -> str:
         return f"Zenodo [{task.zenodo_id}]({ZENODO_RECORD_URL.format(record=task.zenodo_id)})"
     if task.source == "generated":
         return "generated (offline demo)"
+    if task.source in ("huggingface", "hear"):  # the packs are listed in their own README section
+        return f"generated {'Hugging Face dataset' if task.source == 'huggingface' else 'HEAR folder'} (offline demo)"
     return "private" if task.private else "local"
 
 
 def composed_tasks() -> list[TaskSpec]:
     """Every option of the ``task`` config group, composed with the default config."""
     with initialize_config_module("xares_hydra.conf", version_base="1.3"):
-        names = list(task_tags())  # task=glob(*) lists the X-ARES tasks only; this adds demo/*
+        # task=glob(*) lists the X-ARES tasks only; this adds demo/* (other benchmarks' packs: their own section)
+        names = [name for name, tags in task_tags().items() if {"xares", *DEMO_TAGS} & set(tags)]
         configs = [compose("config", overrides=[f"task={name}"]).task for name in names]
     return [TaskSpec.from_config(OmegaConf.to_container(cfg, resolve=True)) for cfg in configs]
 

@@ -38,9 +38,10 @@ def xares_command(
 ) -> Iterator[Callable[..., tuple[int, str, str]]]:
     """``xares <args>`` through the console script's entry function in this process: returns its exit code,
     stdout and stderr; ``root=`` runs it in that folder with ``XARES_ROOT`` there (as ``helpers.cli.run_xares``).
-    What a run sets for its process (log handlers, the SIGTERM handler) is undone after it."""
+    What a run sets for its process (log handlers, logging.raiseExceptions, the SIGTERM handler) is undone after it."""
     logger = logging.getLogger()
     handlers, level, sigterm = list(logger.handlers), logger.level, signal.getsignal(signal.SIGTERM)
+    raise_exceptions = logging.raiseExceptions
 
     def run(*args: str, root: Path | None = None) -> tuple[int, str, str]:
         capsys.readouterr()
@@ -57,6 +58,7 @@ def xares_command(
             for handler in set(logger.handlers) - set(handlers):
                 handler.close()
             logger.handlers[:], logger.level = handlers, level
+            logging.raiseExceptions = raise_exceptions
             signal.signal(signal.SIGTERM, sigterm)
         out, err = capsys.readouterr()
         return code, out, err

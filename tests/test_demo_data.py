@@ -31,6 +31,7 @@ SMALL_ARGS: dict[str, dict[str, Any]] = {
     "events": {"train": 6, "valid": 2, "test": 3},
     "captions": {"train": 8, "valid": 2, "test": 3},
     "digits": {"train": 8, "valid": 2, "test": 3},
+    "pitch": {"train": 8, "valid": 2, "test": 3},
 }
 SPLIT_FILES = [f"{split}_000000.tar" for split in ("train", "valid", "test")]
 EXPECTED_FILES = {
@@ -44,6 +45,7 @@ AUDIO = {  # extension, sampling rate, allowed durations (s)
     "events": ("flac", 16000, {5.0}),
     "captions": ("flac", 16000, {2.0, 3.0, 4.0}),
     "digits": ("flac", 16000, {1.0, 1.5, 2.0}),
+    "pitch": ("flac", 16000, {1.0, 1.5, 2.0}),
 }
 
 
@@ -137,6 +139,12 @@ def test_digit_transcripts_use_only_digit_words(small: dict[str, list[Path]]) ->
         assert 2 <= len(words) <= 5
         assert set(words) <= set(DIGIT_WORDS)
         assert " ".join(words) == sample.labels["trans"]
+
+
+def test_pitch_targets_lie_in_their_ranges(small: dict[str, list[Path]]) -> None:
+    for sample in read_samples(small["pitch"]):
+        assert set(sample.labels) == {"pitch", "snr_db"}
+        assert 0 <= sample.labels["pitch"] <= 36 and 0 <= sample.labels["snr_db"] <= 30
 
 
 @pytest.mark.parametrize("name", list(GENERATORS))

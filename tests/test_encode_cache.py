@@ -187,6 +187,7 @@ def test_concurrent_processes_encode_each_shard_once(tmp_path):
     jobs = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(2)]
     assert all(job.wait(timeout=120) == 0 for job in jobs)
     assert len(log.read_text().splitlines()) == 2 * 6
+    assert not list((tmp_path / "cache").rglob("*.lock")), "each shard's lock file is removed when released"
 
 
 def test_autocast_runs_and_keys_a_separate_cache(tmp_path):

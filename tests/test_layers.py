@@ -179,7 +179,7 @@ def test_layer_report_of_the_demo_suite(xares_root: Path, tiny_dasheng: str) -> 
     markdown = report_layers(xares_root / "results", xares_root / "report", tasks)
     curves = json.loads((xares_root / "report" / "layers.json").read_text())["curves"]
     by_task = {curve["task"]: curve for curve in curves}
-    assert len(by_task) == 6  # every demo task: clip, multi-label, regression, frame, retrieval and ASR heads
+    assert len(by_task) == 7  # every demo task: clip, multi-label, regression, frame, retrieval and ASR heads
     assert all(sorted(curve["scores"]) == ["0", "1", "2"] for curve in curves)
     assert by_task["demo_sounds"]["weights"] and by_task["demo_events"]["weights"] is None
-    assert markdown.count("| dasheng |") == 6  # one setting: labelled like a leaderboard column, by the encoder alone
+    assert markdown.count("| dasheng |") == 7  # one setting: labelled like a leaderboard column, by the encoder alone

@@ -95,7 +95,9 @@ def test_prepare_esc50_names_what_is_missing(tmp_path, damage, message):
 def test_readme_task_table_is_the_scripts_current_output(capsys):
     runpy.run_path(str(SCRIPTS / "task_table.py"), run_name="__main__")  # as `python scripts/task_table.py`
     table = capsys.readouterr().out
-    assert table.count("\n| `") == len(list((REPO / "conf" / "task").rglob("*.yaml"))), "one row per task YAML"
+    packs = ("hear", "maeb", "xares_planned")  # other benchmarks' packs: README "Other benchmarks' tasks"
+    listed = [path for path in (REPO / "conf" / "task").rglob("*.yaml") if path.parent.name not in packs]
+    assert table.count("\n| `") == len(listed), "one row per X-ARES and demo task YAML"
     assert "Zenodo [14614287](https://zenodo.org/records/14614287)" in table and "| private |" in table
     readme = (REPO / "README.md").read_text()
     how_to_fix = f"README.md's task table is not current: run `python scripts/task_table.py` and paste its output \

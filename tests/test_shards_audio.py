@@ -104,3 +104,26 @@ def test_crop_rules_follow_x_ares():
     padded = crop(short, 10, pad_short=True)[0]
     assert len(padded) == 10 and padded[4:].sum() == 0
     assert len(crop(np.arange(10, dtype=np.float32), 10)) == 1
+
+
+def test_a_tar_ending_in_members_that_are_not_samples_is_read_to_its_end(tmp_path):
+    path = clip_shard(tmp_path / "t.tar", [("k0", tone(0.1), 16000, {"i": 0})])
+    with tarfile.open(path, "a") as archive:  # a folder entry and a macOS resource file after the samples
+        folder = tarfile.TarInfo("folder")
+        folder.type = tarfile.DIRTYPE
+        archive.addfile(folder)
+        info = tarfile.TarInfo("__MACOSX/._k0.flac")
+        info.size = 600
+        archive.addfile(info, io.BytesIO(b"\1" * 600))
+    assert [(sample.key, sample.problem) for sample in iter_shard(path)] == [("k0", None)]
+
+
+def test_a_tar_cut_at_a_header_is_truncated_not_ended(tmp_path):
+    """tarfile takes a tar cut in a header for its end: the missing end blocks say it was cut."""
+    path = clip_shard(tmp_path / "t.tar", [(f"k{i}", tone(0.1), 16000, {"i": i}) for i in range(3)])
+    with tarfile.open(path) as archive:
+        third = archive.getmembers()[4].offset
+    path.write_bytes(path.read_bytes()[: third + 100])
+    samples = list(iter_shard(path))
+    assert [sample.key for sample in samples[:2]] == ["k0", "k1"] and samples[2].truncated and samples[2].key == ""
+    assert samples[2].problem.startswith("truncated tar (after member k1.json: the file ends without the tar's end")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,11 +26,21 @@ def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
     except OSError as error:
         if error.filename is None:  # a write through a stream names no file: name the one being written
             error.filename = str(path)
+        if error.errno is None and _nearly_full(path.parent, size):  # numpy's short writes carry no errno
+            error.errno, error.strerror = errno.ENOSPC, os.strerror(errno.ENOSPC)
         if size is not None:
             setattr(error, BYTES_TO_WRITE, size)
         raise
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _nearly_full(folder: Path, size: int | None) -> bool:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return False
+    return free < max(size or 0, 1 << 20)
 
 
 def write_json(path: Path, document: Any) -> None:

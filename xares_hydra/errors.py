@@ -47,6 +47,10 @@ class LabelError(XaresError):
     """A sample's labels do not fit the task's label rule."""
 
 
+class OutputNotWritten(XaresError):
+    """The run's result could not be written everywhere (a full or read-only disk); each place is logged."""
+
+
 class Interrupted(BaseException):
     """The run was stopped by SIGINT or SIGTERM; no record claims it finished."""
 

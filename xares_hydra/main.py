@@ -40,12 +40,12 @@ from xares_hydra.data.prepare import data_root_warning, prepare_task_data, read_
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import run_checks
-from xares_hydra.encode.embed import ensure_encoded, require_few_skips
+from xares_hydra.encode.embed import ensure_encoded, require_complete, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.encode.loaded import loaded_encoder
 from xares_hydra.encode.placement import device_for_job, limit_threads, threads_for_job, usable_cores, visible_gpu_count
 from xares_hydra.encode.plan import plan_encode
-from xares_hydra.errors import Interrupted, Status, XaresError
+from xares_hydra.errors import Interrupted, OutputNotWritten, Status, XaresError
 from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric
@@ -61,10 +61,15 @@ log = logging.getLogger("xares")
 
 def main() -> None:
     """The ``xares`` command: unknown task/encoder names and interrupts end with one line, no traceback."""
-    if message := unknown_choice_message(sys.argv[1:]) or output_folder_problem(sys.argv[1:], os.environ):
+    if message := unknown_choice_message(sys.argv[1:]):
         print(f"xares: {message}", file=sys.stderr)
         sys.exit(2)
+    if message := output_folder_problem(sys.argv[1:], os.environ):  # a config mistake, as the README's table says
+        print(f"xares: {message}", file=sys.stderr)
+        sys.exit(1)
     signal.signal(signal.SIGTERM, _raise_interrupted)
+    # a log file on a full disk drops its lines (the console still shows them) instead of a traceback for each
+    logging.raiseExceptions = False
     try:
         run_job()
     except Interrupted as interrupt:
@@ -104,6 +109,10 @@ def run_job(cfg: DictConfig) -> float:
             output_dir=Path(hydra_cfg.runtime.output_dir),
             overrides=list(hydra_cfg.overrides.task),
         )
+    except OutputNotWritten:  # each place logged in one line; the record went wherever it could
+        if not sweeping:
+            sys.exit(1)
+        return math.nan
     except Exception:
         if not sweeping:
             raise
@@ -141,6 +150,8 @@ def run_task(
         run_stages(cfg, task, record, clock, encoder, encoder_name, run_dir=output_dir)
     document = record.written
     assert document is not None, "recorded() writes the record before it returns"
+    if record.write_problems:
+        raise OutputNotWritten("; ".join(record.write_problems))
     if record.status == Status.OK and record.scores:
         stdout_console().print(record_table(document))
     return document
@@ -164,6 +175,7 @@ def run_stages(
     with clock("data"):
         data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     record.data = data.provenance
+    task = task.with_classes(data.classes)
     if cfg.stage == "download":
         return
     cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
@@ -172,6 +184,7 @@ def run_stages(
         info = ensure_encoded(spec, cache, data.shards_used(), encoding, device(cfg), cfg.encode.check, sweep_progress)
     record.encoder.update(info)
     record.counts = cache.partition_counts(data.shards)
+    require_complete(record.counts, data_options(cfg).allow_incomplete)
     require_few_skips(record.counts, cfg.encode.max_skipped_share, cfg.encode.min_failed_clips)
     if cfg.stage == "encode":
         return

@@ -34,8 +34,12 @@ class Registry(Generic[T]):
         return item
 
     def get(self, name: str) -> T:
+        """The item named ``name``; a name that matches one item only when case is ignored (``MSE``) finds it."""
         items = self._loaded
         if name not in items:
+            folded = [known for known in items if known.casefold() == str(name).casefold()]
+            if len(folded) == 1:
+                return items[folded[0]]
             hint = f" D{hint[1:]}" if (hint := did_you_mean(name, items, repr)) else ""
             raise ConfigError(
                 f"{self.key}={name!r} is not a known {self.kind}.{hint} Known: {', '.join(sorted(items))}"

@@ -79,9 +79,11 @@ def record_of(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "result.json").read_text())
 
 
-def run_xares(*args: str, root: Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the installed ``xares`` command as a user would, with all roots under ``root``."""
-    env = dict(os.environ, XARES_ROOT=str(root), COLUMNS="200", HYDRA_FULL_ERROR="0")
+def run_xares(
+    *args: str, root: Path, timeout: float = 600, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the installed ``xares`` command as a user would, with all roots under ``root`` (and ``env`` added)."""
+    env = dict(os.environ, XARES_ROOT=str(root), COLUMNS="200", HYDRA_FULL_ERROR="0", **(env or {}))
     result = subprocess.run(
         [str(Path(sys.executable).parent / "xares"), *args],
         env=env,

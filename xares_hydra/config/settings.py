@@ -22,6 +22,7 @@ from xares_hydra.encode.encoder_spec import (
     spec_from_instance,
 )
 from xares_hydra.encode.storage import FLOAT32
+from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings, resolve_device
 
 T = TypeVar("T")
@@ -105,12 +106,30 @@ def encoder_spec(
     cfg: DictConfig, task: TaskSpec, encoder: torch.nn.Module | None = None, name: str | None = None
 ) -> EncoderSpec:
     config = plain(cfg.encoder)
+    if not cfg.data.allow_http:
+        refuse_plain_http(config, "encoder.")
     invariant = padding_invariant(encoder if encoder is not None else target_object(canonical_target(config)))
     settings = embedding_settings(cfg, task, invariant)
     if encoder is not None:
         return spec_from_instance(encoder, settings, name)
     name = name or default_name(None, config)
     return spec_from_config(name, config, settings, Path(cfg.paths.cache_root), builder=build_encoder)
+
+
+def refuse_plain_http(config: Any, key: str) -> None:
+    """``ConfigError`` naming the first ``http://`` address in an encoder's config (a checkpoint URL): weights
+    travel over HTTPS only unless ``data.allow_http``, as downloads do."""
+    if isinstance(config, dict):
+        for name, value in config.items():
+            refuse_plain_http(value, f"{key}{name}.")
+    elif isinstance(config, list):
+        for index, value in enumerate(config):
+            refuse_plain_http(value, f"{key}{index}.")
+    elif isinstance(config, str) and config.lower().startswith("http://"):
+        raise ConfigError(
+            f"{key.rstrip('.')}={config}: a plain-HTTP address, refused (data.allow_http=false): use its https:// "
+            "address or a local file, or set data.allow_http=true only for a server you trust"
+        )
 
 
 def device(cfg: DictConfig) -> torch.device:

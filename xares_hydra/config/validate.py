@@ -5,6 +5,7 @@ ranges and choices), then what needs the whole config or the file system; each m
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -77,23 +78,49 @@ OUTPUT_KEYS = ("hydra.run.dir", "hydra.sweep.dir", "paths.output_root", "paths.r
 OUTPUT_VARIABLES = ("XARES_OUTPUT_ROOT", "XARES_ROOT")
 
 
+# Hydra writes the run's config (about 10 kB) and log there before any of our code runs
+MIN_OUTPUT_FREE_BYTES = 1 << 20
+
+
 def output_folder_problem(arguments: Iterable[str], environment: Mapping[str, str]) -> str | None:
-    """One line when a folder Hydra must create sits below a file (``paths.output_root=/dev/full/x``)."""
+    """One line when a folder Hydra must create sits below a file (``paths.output_root=/dev/full/x``) or on a
+    full disk (the default, ``~/.xares-hydra``, where nothing names it)."""
     candidates = [(key, environment[key]) for key in OUTPUT_VARIABLES if environment.get(key)]
     for argument in arguments:
         key, equals, value = argument.partition("=")
         if equals and key.lstrip("+") in OUTPUT_KEYS and "$" not in value:
             candidates.append((key.lstrip("+"), value))
-    return next(filter(None, (_file_in_the_way(key, value) for key, value in candidates)), None)
+    candidates = candidates or [("paths.root", str(Path.home() / ".xares-hydra"))]
+    problems = (_file_in_the_way(key, value) or _full_disk(key, value) for key, value in candidates)
+    return next(filter(None, problems), None)
+
+
+def _existing(folder: Path) -> Path | None:
+    """``folder`` or its nearest ancestor that exists."""
+    return next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
 
 
 def _file_in_the_way(key: str, value: str | Path) -> str | None:
     """The message when an existing path at or above ``value`` is not a folder (so it cannot be made)."""
-    folder = Path(value).expanduser()
-    existing = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
+    existing = _existing(Path(value).expanduser())
     if existing is None or existing.is_dir():
         return None
     return f"{key}={value}: {existing} is a file, not a folder; point {key} at a folder"
+
+
+def _full_disk(key: str, value: str) -> str | None:
+    """The message when the disk that would hold the folder ``value`` has (almost) no free space."""
+    existing = _existing(Path(value).expanduser())
+    try:
+        free = shutil.disk_usage(existing).free if existing is not None else MIN_OUTPUT_FREE_BYTES
+    except OSError:
+        return None
+    if free >= MIN_OUTPUT_FREE_BYTES:
+        return None
+    return (
+        f"{key}={value}: the disk holding {existing} is full ({free / 1e6:.1f} MB free); "
+        f"free space there or point {key} at a larger disk"
+    )
 
 
 def check_output_folders(cfg: DictConfig) -> None:

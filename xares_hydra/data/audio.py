@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 import torchaudio
 
 _UNKNOWN_LENGTH = 2**63 - 1  # libsndfile's frame count when a header gives none
+_BLOCK_FRAMES = 1 << 16
 
 
 class AudioProblem(ValueError):
@@ -29,43 +31,61 @@ class DecodedAudio:
 
 def decode_audio(data: bytes, target_rate: int, max_seconds: float | None = None) -> DecodedAudio:
     """One audio file's bytes as mono float32 at ``target_rate``; a clip over ``max_seconds`` is refused from its
-    header before decoding and again from the decoded length (headers can lie)."""
+    header before decoding and again from the decoded length (headers can lie). Decoded block by block, mixed to
+    mono as it goes: the clip is held once, as mono, whatever its channels."""
+    if not data:
+        raise AudioProblem("empty audio member (0 bytes)")
     try:
-        audio, rate = _read_bounded(data, max_seconds)
+        with sf.SoundFile(io.BytesIO(data)) as audio_file:
+            rate, channels = audio_file.samplerate, audio_file.channels
+            _check_header_length(audio_file, max_seconds)
+            mono, peak = _read_mono(audio_file, max_seconds)
     except AudioProblem:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exn:
         raise AudioProblem(f"corrupt or unsupported audio ({exn})") from exn
-    if audio.shape[0] == 0:
+    if mono.shape[0] == 0:
         raise AudioProblem("empty audio (0 samples)")
-    if not np.isfinite(audio).all():
+    if not math.isfinite(peak):
         raise AudioProblem("audio contains NaN or infinite values")
-    peak = float(np.abs(audio).max())
-    mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     return DecodedAudio(
-        samples=resample(np.ascontiguousarray(mono), rate, target_rate),
+        samples=resample(mono, rate, target_rate),
         source_rate=rate,
-        channels=audio.shape[1],
+        channels=channels,
         clipped=peak >= 0.999,
         silent=peak == 0.0,
     )
 
 
-def _read_bounded(data: bytes, max_seconds: float | None) -> tuple[np.ndarray, int]:
-    with sf.SoundFile(io.BytesIO(data)) as audio_file:
-        rate = audio_file.samplerate
-        if max_seconds is None:
-            return audio_file.read(dtype="float32", always_2d=True), rate
-        limit = f"data.max_clip_seconds={max_seconds:g}"
-        if audio_file.frames >= _UNKNOWN_LENGTH:
-            raise AudioProblem(f"audio of unknown length (its header gives none; {limit} cannot be checked)")
-        if audio_file.frames > max_seconds * rate:
-            raise AudioProblem(f"clip too long (header: {audio_file.frames / rate:.1f} s > {limit})")
-        max_frames = int(max_seconds * rate)
-        audio = audio_file.read(frames=max_frames + 1, dtype="float32", always_2d=True)
-        if len(audio) > max_frames:
-            raise AudioProblem(f"clip too long (decodes to more than {limit})")
-        return audio, rate
+def _check_header_length(audio_file: sf.SoundFile, max_seconds: float | None) -> None:
+    """``AudioProblem`` when the header already says more than ``max_seconds`` (or gives no length to check)."""
+    if max_seconds is None:
+        return
+    rate = audio_file.samplerate
+    limit = f"data.max_clip_seconds={max_seconds:g}"
+    if audio_file.frames >= _UNKNOWN_LENGTH:
+        raise AudioProblem(f"audio of unknown length (its header gives none; {limit} cannot be checked)")
+    if audio_file.frames > max_seconds * rate:
+        raise AudioProblem(f"clip too long (header: {audio_file.frames / rate:.1f} s > {limit})")
+
+
+def _read_mono(audio_file: sf.SoundFile, max_seconds: float | None) -> tuple[np.ndarray, float]:
+    """The samples mixed to mono block by block (channels never held whole) and their peak (NaN if not finite)."""
+    known = audio_file.frames if audio_file.frames < _UNKNOWN_LENGTH else 0
+    max_frames = None if max_seconds is None else int(max_seconds * audio_file.samplerate)
+    mono, filled, peak = np.empty(known, np.float32), 0, 0.0
+    for block in audio_file.blocks(_BLOCK_FRAMES, dtype="float32", always_2d=True):
+        if max_frames is not None and filled + len(block) > max_frames:
+            raise AudioProblem(f"clip too long (decodes to more than data.max_clip_seconds={max_seconds:g})")
+        if len(block):
+            peak = max(peak, float(np.abs(block).max())) if np.isfinite(block).all() else math.nan
+        if filled + len(block) > len(mono):  # the header said fewer frames
+            mono = np.concatenate([mono[:filled], np.empty(len(block), np.float32)])
+        mono[filled : filled + len(block)] = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+        filled += len(block)
+        if math.isnan(peak):
+            break
+    return mono[:filled], peak
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

@@ -71,10 +71,14 @@ def label_rule(name: str, kind: str, needs_classes: bool = False) -> Callable[[L
     return register
 
 
-def validate_spec(spec: LabelSpec, task_name: str) -> None:
+def validate_spec(spec: LabelSpec, task_name: str, classes_from_source: bool = False) -> None:
     rule = rule_of(spec.rule)
-    if rule.needs_classes and not spec.n_classes:
+    if rule.needs_classes and not spec.n_classes and not classes_from_source:
         raise ConfigError(f"task {task_name}: label rule {spec.rule!r} needs task.label.classes or num_classes")
+    if spec.rule == "targets" and "keys" not in spec.args:
+        raise ConfigError(f"task {task_name}: label rule 'targets' needs task.label.args.keys (the target fields)")
+    if rule.kind == REGRESSION:
+        target_keys(spec)
 
 
 def convert_labels(raws: Sequence[Any], spec: LabelSpec) -> tuple[list[Any], list[tuple[int, str]]]:
@@ -139,6 +143,27 @@ def as_float(raw: Any, spec: LabelSpec) -> float:
     if not np.isfinite(value):
         raise LabelError(f"regression target {value} is not finite")
     return value
+
+
+@label_rule("targets", REGRESSION)
+def targets(raw: Any, spec: LabelSpec) -> np.ndarray:
+    """One float per name in ``args.keys`` (speechocean762's accuracy, fluency, ...), in that order."""
+    if not isinstance(raw, dict):
+        raise LabelError(f"labels are a {type(raw).__name__}, expected an object with fields {target_keys(spec)}")
+    values = np.array([float(raw[key]) for key in target_keys(spec)], dtype=np.float32)
+    if not np.isfinite(values).all():
+        raise LabelError(f"regression targets {values.tolist()} are not all finite")
+    return values
+
+
+def target_keys(spec: LabelSpec) -> list[str]:
+    """The names of a regression task's targets: ``args.keys`` (rule ``targets``), else the one ``key``."""
+    keys = spec.args.get("keys")
+    if keys is None:
+        return [spec.key or "target"]
+    if isinstance(keys, str) or not keys:
+        raise ConfigError(f"task.label.args.keys={keys!r}: give a non-empty list of target field names")
+    return [str(key) for key in keys]
 
 
 @label_rule("events", EVENTS, needs_classes=True)

@@ -6,23 +6,24 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import braceexpand
-from filelock import FileLock
 
 from xares_hydra.atomic import write_json
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.data.zenodo import LOCK_NAME as ZENODO_LOCK
-from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker
+from xares_hydra.data.zenodo import READY_MARKER, ExtractLimits, download_record, read_ready_marker
 from xares_hydra.errors import DataUnavailable, TaskSkipped, require_number
+from xares_hydra.locks import file_lock
 
 log = logging.getLogger(__name__)
+
+
+_BOUNDS = ("max_clip_seconds", "max_member_bytes", "max_label_bytes", "max_extracted_bytes", "max_archive_ratio")
 
 
 @dataclass
@@ -44,15 +45,31 @@ class DataOptions:
     max_clip_seconds: float | None = ReadLimits.max_clip_seconds
     max_member_bytes: int | None = ReadLimits.max_member_bytes
     max_label_bytes: int | None = ReadLimits.max_label_bytes
+    # evaluate a partition although a shard of it could not be read to its end (its record never replaces a
+    # record of complete data in results_root)
+    allow_incomplete: bool = False
+    # bounds on a downloaded zip or tar.gz besides max_member_bytes: its unpacked total, and that over its size
+    max_extracted_bytes: int | None = ExtractLimits.max_total_bytes
+    max_archive_ratio: float | None = ExtractLimits.max_ratio
 
     def __post_init__(self) -> None:
-        for key in ("max_clip_seconds", "max_member_bytes", "max_label_bytes"):
+        for key in (
+            "max_clip_seconds",
+            "max_member_bytes",
+            "max_label_bytes",
+            "max_extracted_bytes",
+            "max_archive_ratio",
+        ):
             if getattr(self, key) is not None:
                 require_number(f"data.{key}", getattr(self, key))
 
     @property
     def limits(self) -> ReadLimits:
         return ReadLimits(self.max_clip_seconds, self.max_member_bytes, self.max_label_bytes)
+
+    @property
+    def extract_limits(self) -> ExtractLimits:
+        return ExtractLimits(self.max_member_bytes, self.max_extracted_bytes, self.max_archive_ratio)
 
 
 @dataclass
@@ -64,12 +81,31 @@ class TaskData:
     def shards_used(self) -> list[Path]:
         return sorted({shard for shards in self.shards.values() for shard in shards})
 
+    @property
+    def classes(self) -> list[str] | None:
+        """The class list the source gave (a Hugging Face dataset's or a HEAR folder's), if any."""
+        return self.provenance.get("classes")
+
 
 def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> TaskData:
     """Make the task's data present (download or generate it when needed) and list its shards."""
     directory = data_root / task.name
-    if task.generator is not None:
+    if task.generator is not None and task.source_folder is not None:  # a demo stand-in: it writes the source
+        _ensure_generated(task, task.generator, data_root / task.source_folder)
+    if task.generator is not None and task.source_folder is None:
         provenance = _ensure_generated(task, task.generator, directory)
+    elif task.huggingface is not None:
+        from xares_hydra.data.huggingface import build_huggingface
+
+        wanted = {"source": "huggingface", **task.huggingface, **_stand_in(task)}
+        build = lambda: build_huggingface(task, directory, data_root, options.timeout)  # noqa: E731
+        provenance = _ensure_built(task, directory, wanted, build, options.force_download)
+    elif task.hear is not None:
+        from xares_hydra.data.hear import build_hear
+
+        wanted = {"source": "hear", **task.hear, **_stand_in(task)}
+        provenance = _ensure_built(task, directory, wanted, lambda: build_hear(task, directory, data_root),
+                                   options.force_download)  # fmt: skip
     elif task.zenodo_id is not None:
         provenance = _ensure_downloaded(task, task.zenodo_id, directory, options)
     else:
@@ -114,27 +150,49 @@ def _match(directory: Path, pattern: str) -> list[Path]:
 def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path) -> dict[str, Any]:
     from xares_hydra.demo.tasks import generate
 
-    wanted = {"source": "generated", **generator}
-    if read_ready_marker(directory) == wanted:
-        return wanted
+    def build() -> dict[str, Any]:
+        generate(generator["name"], directory, int(generator.get("seed", 0)), dict(generator.get("args") or {}))
+        return {}
+
+    return _ensure_built(task, directory, {"source": "generated", **generator}, build)
+
+
+def _stand_in(task: TaskSpec) -> dict[str, Any]:
+    """A demo stand-in's generator, so that shards built from an older generation are rebuilt."""
+    return {"generator": task.generator} if task.generator is not None else {}
+
+
+def _ensure_built(
+    task: TaskSpec, directory: Path, wanted: dict[str, Any], build: Callable[[], dict[str, Any]], force: bool = False
+) -> dict[str, Any]:
+    """The task's shards written by ``build`` (which returns what it built) unless the ready marker says they were
+    built from ``wanted`` already; returns the marker's provenance."""
+    if not force and _built_from(directory, wanted):
+        return read_ready_marker(directory) or wanted
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
-    with _removed_when_done(Path(str(directory) + ".lock")) as lock, FileLock(str(lock)):
-        if read_ready_marker(directory) != wanted:
-            log.info("Generating the %s demo data in %s", task.name, directory)
+    with file_lock(Path(str(directory) + ".lock")):
+        if force or not _built_from(directory, wanted):
+            if wanted["source"] == "generated":
+                log.info("Generating the %s demo data in %s", task.name, directory)
+            else:
+                log.info("Writing the %s shards from its %s source in %s", task.name, wanted["source"], directory)
+            (directory / READY_MARKER).unlink(missing_ok=True)
             for stale in directory.glob("*.tar"):
                 stale.unlink()
-            generate(generator["name"], directory, int(generator.get("seed", 0)), dict(generator.get("args") or {}))
-            write_json(directory / READY_MARKER, wanted)
-    return wanted
+            try:
+                built = build()
+            except BaseException:  # no half-built task folder is left to look like data
+                if created:
+                    shutil.rmtree(directory, ignore_errors=True)
+                raise
+            write_json(directory / READY_MARKER, {**wanted, **built})
+    return read_ready_marker(directory) or wanted
 
 
-@contextmanager
-def _removed_when_done(lock: Path) -> Iterator[Path]:
-    """A lock file that is deleted once its run is done with it (later runs see the ready marker, not the lock)."""
-    try:
-        yield lock
-    finally:
-        lock.unlink(missing_ok=True)
+def _built_from(directory: Path, wanted: dict[str, Any]) -> bool:
+    marker = read_ready_marker(directory)
+    return marker is not None and all(marker.get(key) == value for key, value in wanted.items())
 
 
 def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
@@ -144,14 +202,12 @@ def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: Da
     created = not directory.exists()
     # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
     try:
-        with _removed_when_done(directory.parent / f".zenodo-{task.zenodo_id}.lock") as lock, FileLock(str(lock)):
+        with file_lock(directory.parent / f".zenodo-{task.zenodo_id}.lock"):
             return _download_or_link(task, record, directory, options)
     except DataUnavailable:  # leave no empty task folder behind after a download that fetched nothing
-        if created and directory.is_dir() and all(path.name.endswith(".lock") for path in directory.iterdir()):
+        if created and directory.is_dir() and not any(directory.iterdir()):
             shutil.rmtree(directory, ignore_errors=True)
         raise
-    finally:
-        (directory / ZENODO_LOCK).unlink(missing_ok=True)
 
 
 def _ready(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any] | None:
@@ -176,6 +232,7 @@ def _download_or_link(task: TaskSpec, record: str, directory: Path, options: Dat
         force=options.force_download,
         allow_http=options.allow_http,
         allowed_hosts=options.allowed_hosts,
+        limits=options.extract_limits,
     )
     return {"source": "zenodo", "record": task.zenodo_id, **download.to_dict()}
 

@@ -42,6 +42,10 @@ class ShardSample:
     audio: bytes | None = None
     labels: Any = None
     problem: str | None = None
+    # the archive ends here unread: ``key`` is the clip it cut ("" when it cut none); the clips after it, estimated
+    # from the unread bytes (None when nothing of the archive could be read)
+    truncated: bool = False
+    unread_clips: int | None = None
 
 
 def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[ShardSample]:
@@ -51,33 +55,67 @@ def iter_shard(path: str | Path, limits: ReadLimits | None = None) -> Iterator[S
     limits = limits or ReadLimits()
     seen: set[str] = set()
     group: dict[str, Any] = {}
-    reading, last_member = None, "<start of archive>"
+    reading, last_member, read_bytes = None, "<start of archive>", 0
+    archive: tarfile.TarFile | None = None  # for the position reached when reading fails
     try:
         with tarfile.open(path, "r|*") as archive:
             for member in archive:
                 archive.members = []  # type: ignore[attr-defined]  # a streamed tar need not remember its members
-                if not member.isreg() or _ignored(member.name):
-                    continue
-                key, extension = _key_and_extension(member.name)
-                if group and (key != group["__key__"] or extension in group):
-                    yield _to_sample(group, path.name, seen)
-                    group = {}
-                reading = member.name
-                group.setdefault("__key__", key)
-                group[extension] = _member_content(archive, member, key, extension, limits, group)
-                reading, last_member = None, member.name
+                if member.isreg() and not _ignored(member.name):
+                    key, extension = _key_and_extension(member.name)
+                    if group and (key != group["__key__"] or extension in group):
+                        yield _to_sample(group, path.name, seen)
+                        group = {}
+                    reading = member.name
+                    group.setdefault("__key__", key)
+                    group[extension] = _member_content(archive, member, key, extension, limits, group)
+                    reading, last_member = None, member.name
+                read_bytes = member.offset_data + member.size
+            if _stream_position(archive) is not None and not _ends_cleanly(path, read_bytes):
+                raise tarfile.ReadError("the file ends without the tar's end blocks, cut short")
     except (tarfile.TarError, EOFError, OSError) as error:
         if group and reading is None:
             yield _to_sample(group, path.name, seen)
         where = f"in member {reading}" if reading else f"after member {last_member}"
+        unread = _unread_clips(path, read_bytes, _stream_position(archive), len(seen))
+        if read_bytes == 0 and reading is None:
+            problem = f"unreadable tar (not a tar archive from its first bytes: {error}; none of it could be read)"
+        else:
+            rest = "a cut file, its missing clips unknown" if unread is None else f"about {unread} more clips there"
+            problem = f"truncated tar ({where}: {error}; nothing after it can be read: {rest})"
         yield ShardSample(
-            key=_key_and_extension(reading or last_member)[0],
+            key=_key_and_extension(reading)[0] if reading else "",
             shard=path.name,
-            problem=f"truncated tar ({where}: {error}; nothing after it can be read)",
+            problem=problem,
+            truncated=True,
+            unread_clips=unread,
         )
         return
     if group:
         yield _to_sample(group, path.name, seen)
+
+
+def _ends_cleanly(path: Path, read_bytes: int) -> bool:
+    """Whether only zero blocks follow the last member (tarfile takes a tar cut at or in a header for its end)."""
+    with open(path, "rb") as stream:
+        stream.seek(-(-read_bytes // 512) * 512)
+        rest = stream.read(1 << 16)
+    return bool(rest) and not rest.strip(b"\0")
+
+
+def _stream_position(archive: tarfile.TarFile | None) -> int | None:
+    """The bytes of an uncompressed tar read so far (None for a compressed one: its offsets are not the file's)."""
+    stream = getattr(archive, "fileobj", None)
+    return int(stream.pos) if getattr(stream, "comptype", None) == "tar" else None  # type: ignore[union-attr]
+
+
+def _unread_clips(path: Path, read_bytes: int, failed_at: int | None, clips_read: int) -> int | None:
+    """The clips in the bytes after a tar's unreadable point, at the read part's bytes per clip (a tar lists no
+    count); None where nothing follows it (a cut file) or nothing before it was read."""
+    unread_bytes = path.stat().st_size - (failed_at or 0)
+    if failed_at is None or read_bytes == 0 or unread_bytes < 512:
+        return None
+    return max(1, round(unread_bytes * max(clips_read, 1) / read_bytes))
 
 
 def _member_content(

@@ -11,10 +11,13 @@ from typing import Any
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from xares_hydra.data.labels import LabelSpec, validate_spec
+from xares_hydra.data.clips import SHARD_PATTERN
+from xares_hydra.data.hear import HearSchema
+from xares_hydra.data.huggingface import HuggingFaceSchema
+from xares_hydra.data.labels import REGRESSION, LabelSpec, validate_spec
 from xares_hydra.errors import ConfigError
 
-TASK_TYPES = ("clip", "frame", "contrastive", "asr")
+TASK_TYPES = ("clip", "regression", "frame", "contrastive", "asr")
 ROLES = ("train", "valid", "test")
 # what a result record holds under "task", in its order: TaskSpec fields, the metric's direction, kfold
 RECORDED_FIELDS = ("name", "formal_name", "task_type", "metric", "higher_is_better", "eval_weight", "private", "tags",
@@ -54,6 +57,9 @@ class TaskSchema:
     disabled_reason: str | None = None
     zenodo_id: str | None = None
     generator: GeneratorSchema | None = None
+    # other sources, written as the task's shards once (data/clips.py): a Hugging Face dataset, a HEAR task folder
+    huggingface: HuggingFaceSchema | None = None
+    hear: HearSchema | None = None
     splits: dict[str, str] | None = field(default_factory=lambda: {"train": "train", "valid": "valid", "test": "test"})
     audio_tar_pattern: str = "{split}*.tar"
     folds: list[Any] | None = None
@@ -108,6 +114,8 @@ class TaskSpec:
     zenodo_id: str | None
     mini_patterns: dict[str, str]
     generator: dict[str, Any] | None
+    huggingface: dict[str, Any] | None
+    hear: dict[str, Any] | None
     crop_length: float | None
     batch_size_encode: int
     metric: str
@@ -129,7 +137,18 @@ class TaskSpec:
         return {name: self.mini_patterns.get(name, pattern) for name, pattern in self.partitions.items()}
 
     @property
+    def source_folder(self) -> str | None:
+        """The local folder a Hugging Face or HEAR source reads (relative: under the data root), if any."""
+        if self.huggingface is not None:
+            return self.huggingface.get("local_dir")
+        return self.hear.get("path") if self.hear is not None else None
+
+    @property
     def source(self) -> str:
+        if self.huggingface is not None:
+            return "huggingface"
+        if self.hear is not None:
+            return "hear"
         if self.generator is not None:
             return "generated"
         if self.zenodo_id is not None:
@@ -148,7 +167,13 @@ class TaskSpec:
             num_classes=schema.label.num_classes,
             args=schema.label.args,
         )
-        validate_spec(label, schema.name)
+        # a Hugging Face dataset or a HEAR folder names its classes itself (``with_classes``)
+        validate_spec(label, schema.name, classes_from_source=schema.huggingface is not None or schema.hear is not None)
+        if schema.task_type == "regression" and label.kind != REGRESSION:
+            raise ConfigError(
+                f"task {schema.name}: a regression task needs a regression label rule (targets or as_float), "
+                f"not {label.rule!r}"
+            )
         partitions, roles, folds = _partitions(schema)
         derived: dict[str, Any] = {
             "formal_name": schema.formal_name or schema.name,
@@ -158,11 +183,20 @@ class TaskSpec:
             "folds": folds,
             "tags": tuple(schema.tags),
             "mini_patterns": schema.mini_patterns or {},
-            "generator": dataclasses.asdict(schema.generator) if schema.generator is not None else None,
+            **{
+                name: dataclasses.asdict(getattr(schema, name)) if getattr(schema, name) is not None else None
+                for name in ("generator", "huggingface", "hear")
+            },
         }
         # every other field is the schema's value of the same name
         names = [spec_field.name for spec_field in dataclasses.fields(cls)]
         return cls(**{name: derived[name] if name in derived else getattr(schema, name) for name in names})
+
+    def with_classes(self, classes: list[str] | None) -> TaskSpec:
+        """The task with the class list its source gave, where its YAML names no classes."""
+        if classes is None or self.label.n_classes is not None:
+            return self
+        return dataclasses.replace(self, label=dataclasses.replace(self.label, classes=tuple(classes)))
 
     def summary(self, higher_is_better: bool) -> dict[str, Any]:
         """The task as its result record names it (``record["task"]``); ``higher_is_better`` is its metric's."""
@@ -171,8 +205,9 @@ class TaskSpec:
 
 
 def _partitions(schema: TaskSchema) -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:
+    built = schema.huggingface is not None or schema.hear is not None  # shards named by partition (data/clips.py)
     if schema.folds:
-        pattern = schema.fold_tar_pattern
+        pattern = SHARD_PATTERN.replace("{partition}", "fold{fold}") if built else schema.fold_tar_pattern
         if not pattern:
             raise ConfigError(f"task {schema.name} has folds but no fold_tar_pattern")
         names = tuple(f"fold{fold}" for fold in schema.folds)
@@ -184,6 +219,7 @@ def _partitions(schema: TaskSchema) -> tuple[dict[str, str], dict[str, str], tup
     missing = [role for role in ROLES if role not in splits]
     if missing:
         raise ConfigError(f"task {schema.name}: task.splits lacks {', '.join(missing)} (or give folds)")
-    partitions = {splits[role]: schema.audio_tar_pattern.format(split=splits[role]) for role in ROLES}
+    pattern = SHARD_PATTERN.replace("{partition}", "{split}") if built else schema.audio_tar_pattern
+    partitions = {splits[role]: pattern.format(split=splits[role]) for role in ROLES}
     roles = {role: splits[role] for role in ROLES}
     return partitions, roles, ()

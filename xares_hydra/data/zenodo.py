@@ -22,14 +22,15 @@ from typing import Any, TypeVar
 
 import requests
 import urllib3
-from filelock import FileLock
 from requests.adapters import HTTPAdapter
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from urllib3.util import Retry
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.console import stderr_console
+from xares_hydra.data.shards import ReadLimits
 from xares_hydra.errors import DataUnavailable
+from xares_hydra.locks import file_lock
 
 READY_MARKER = ".audio_tar_ready"
 LOCK_NAME = ".download.lock"
@@ -99,6 +100,7 @@ def download_record(
     max_wait: float = 60.0,
     allow_http: bool = False,
     allowed_hosts: Iterable[str] = (),
+    limits: ExtractLimits | None = None,
 ) -> RecordDownload:
     """Fetch every file of a Zenodo record into ``dest`` and mark it ready; ``max_wait`` caps every wait between
     retries (``Retry-After`` included). A second process fetching the same record waits, then finds it ready."""
@@ -107,11 +109,13 @@ def download_record(
         return ready
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(dest / LOCK_NAME)):
+        with file_lock(dest / LOCK_NAME):
             if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
                 return ready
             with _Session(api_base, timeout, retries, backoff, max_wait, allow_http, allowed_hosts) as session:
-                return _download_locked(record_id, api_base, dest, session, force=force, progress=progress)
+                return _download_locked(
+                    record_id, api_base, dest, session, force=force, progress=progress, limits=limits or ExtractLimits()
+                )
     except OSError as exc:  # the local disk, not the network: network errors are _FetchFailure
         raise DataUnavailable(f"Could not write the dataset files into {dest}: {exc}") from None
 
@@ -133,7 +137,7 @@ def _ready_download(record_id: str, api_base: str, dest: Path) -> RecordDownload
 
 
 def _download_locked(
-    record_id: str, api_base: str, dest: Path, session: _Session, *, force: bool, progress: bool
+    record_id: str, api_base: str, dest: Path, session: _Session, *, force: bool, progress: bool, limits: ExtractLimits
 ) -> RecordDownload:
     if force:
         (dest / READY_MARKER).unlink(missing_ok=True)
@@ -151,7 +155,7 @@ def _download_locked(
     extracted = [file.key for file in files if file.key.lower().endswith(ARCHIVE_SUFFIXES)]
     for file in files:
         if file.key in extracted:
-            _extract_once(dest / file.key, file, dest, force=force)
+            _extract_once(dest / file.key, file, dest, limits, force=force)
     download = RecordDownload(record_id=record_id, api_base=api_base, files=files, dest=dest, extracted=extracted)
     write_json(dest / READY_MARKER, download.to_dict())
     return download
@@ -398,40 +402,94 @@ def _reason(error: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-def _extract_once(archive: Path, file: ZenodoFile, dest: Path, *, force: bool) -> None:
-    """Extract ``archive`` into ``dest`` unless its marker says this very archive was extracted already."""
+@dataclass(frozen=True)
+class ExtractLimits:
+    """Bounds on what a downloaded zip or tar.gz may unpack to (``data.max_member_bytes``,
+    ``data.max_extracted_bytes``, ``data.max_archive_ratio``); None = no bound."""
+
+    max_member_bytes: int | None = ReadLimits.max_member_bytes
+    max_total_bytes: int | None = 1 << 40
+    max_ratio: float | None = 200.0
+
+
+def _extract_once(archive: Path, file: ZenodoFile, dest: Path, limits: ExtractLimits, *, force: bool) -> None:
+    """Extract ``archive`` into ``dest`` unless its marker says this very archive was extracted already. It is
+    unpacked into a folder beside its contents, moved into place only when complete, removed otherwise."""
     marker = dest / f".{file.key}.extracted"
     if not force and marker.is_file() and marker.read_text(encoding="utf-8").strip() == file.checksum:
         return
+    staging = dest / f".{file.key}.{os.getpid()}.extracting"
     try:
         if archive.name.lower().endswith(".zip"):
             with zipfile.ZipFile(archive) as bundle:
-                for name in bundle.namelist():
-                    _check_inside(dest, name, archive)
-                bundle.extractall(dest)
+                members = bundle.infolist()
+                _check_extract(archive, dest, [(m.filename, m.file_size) for m in members], limits)
+                bundle.extractall(staging)
         else:
-            _extract_tar(archive, dest)
+            _extract_tar(archive, staging, dest, limits)
+        for entry in staging.iterdir():
+            _move_into(entry, dest / entry.name)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
         raise DataUnavailable(
             f"The archive {archive} could not be extracted: {error}. Delete it and download again."
         ) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     with atomic_path(marker) as partial:
         partial.write_text(file.checksum + "\n", encoding="utf-8")
 
 
-def _extract_tar(archive: Path, dest: Path) -> None:
+def _move_into(source: Path, target: Path) -> None:
+    """``source`` moved to ``target``, folders merged into an existing folder there."""
+    if source.is_dir() and not source.is_symlink() and target.is_dir():
+        for entry in source.iterdir():
+            _move_into(entry, target / entry.name)
+    else:
+        os.replace(source, target)
+
+
+def _check_extract(archive: Path, dest: Path, members: list[tuple[str, int]], limits: ExtractLimits) -> None:
+    """Refuse an archive whose listed members leave ``dest``, or exceed a bound or the free space, before any byte
+    is unpacked."""
+
+    def refused(why: str) -> DataUnavailable:
+        return DataUnavailable(f"The archive {archive} {why}; it was not extracted (nothing of it is left there).")
+
+    for name, _size in members:
+        _check_inside(dest, name, archive)
+    largest = max(members, key=lambda member: member[1], default=("", 0))
+    total = sum(size for _, size in members)
+    ratio = total / max(archive.stat().st_size, 1)
+    if limits.max_member_bytes is not None and largest[1] > limits.max_member_bytes:
+        raise refused(f"holds a member of {largest[1]:,} bytes ({largest[0]}) > data.max_member_bytes="
+                      f"{limits.max_member_bytes}; raise that bound if you trust the archive")  # fmt: skip
+    if limits.max_total_bytes is not None and total > limits.max_total_bytes:
+        raise refused(f"unpacks to {total:,} bytes > data.max_extracted_bytes={limits.max_total_bytes}")
+    if limits.max_ratio is not None and ratio > limits.max_ratio:
+        raise refused(f"unpacks to {total:,} bytes, {ratio:,.0f} times its size > data.max_archive_ratio="
+                      f"{limits.max_ratio:g} (a decompression bomb?)")  # fmt: skip
+    try:
+        free = shutil.disk_usage(dest).free
+    except OSError:
+        return
+    if total > free:
+        raise refused(f"unpacks to {_megabytes(total)}, {_megabytes(free)} free in {dest}; free some space there, "
+                      "or point paths.data_root at a larger disk")  # fmt: skip
+
+
+def _extract_tar(archive: Path, staging: Path, dest: Path, limits: ExtractLimits) -> None:
     with tarfile.open(archive, "r:*") as bundle:
         members = bundle.getmembers()
         for member in members:
-            _check_inside(dest, member.name, archive)
             if member.issym() or member.islnk() or member.isdev():
                 raise DataUnavailable(
                     f"The archive {archive} holds a link or device ({member.name}); it was not extracted."
                 )
+        _check_extract(archive, dest, [(member.name, member.size) for member in members], limits)
         if hasattr(tarfile, "data_filter"):
-            bundle.extractall(dest, members=members, filter="data")
+            bundle.extractall(staging, members=members, filter="data")
         else:  # Python < 3.10.12: the checks above stand in for the filter
-            bundle.extractall(dest, members=members)
+            bundle.extractall(staging, members=members)
 
 
 def _check_inside(dest: Path, member: str, archive: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from xares_hydra.atomic import remove_stale_parts
+from xares_hydra.demo.formats import STAND_INS
 from xares_hydra.demo.shards import write_clips
 from xares_hydra.demo.signals import (
     Source,
@@ -195,6 +196,22 @@ def _dtmf(rng: np.random.Generator, word: str, n: int, sr: int) -> np.ndarray:
     return tone * fades(n, sr, ms=5.0) * 10 ** (rng.uniform(-3, 3) / 20)
 
 
+PITCH_RANGE_HZ = (110.0, 880.0)  # A2..A5: 36 semitones
+PITCH_SNR_DB = (0.0, 30.0)
+
+
+def _pitch_clip(rng: np.random.Generator, _: Any, sr: int) -> tuple[np.ndarray, Any]:
+    """A harmonic tone (random timbre) over the whole 1-2 s clip in pink noise; two regression targets: its pitch
+    in semitones above 110 Hz and its signal-to-noise ratio in dB, each drawn uniformly."""
+    semitones = float(rng.uniform(0.0, 12 * np.log2(PITCH_RANGE_HZ[1] / PITCH_RANGE_HZ[0])))
+    snr_db = float(rng.uniform(*PITCH_SNR_DB))
+    n = seconds(float(rng.choice(SHORT_DURATIONS)), sr)
+    frequency = PITCH_RANGE_HZ[0] * 2 ** (semitones / 12)
+    partials = [oscillator(np.full(n, frequency * k), sr, rng) * rng.uniform(0.2, 1.0) / k for k in (1, 2, 3, 4)]
+    tone = np.sum(partials, axis=0) * fades(n, sr)
+    return finish(rng, tone, sr, snr_db=(snr_db, snr_db)), {"pitch": round(semitones, 3), "snr_db": round(snr_db, 3)}
+
+
 def _fold_plans(rng: np.random.Generator, n_classes: int, per_class: int, n_folds: int) -> dict[str, list[int]]:
     """Clip j of every class goes to fold j % n_folds, so folds hold (about) per_class/n_folds of each."""
     folds = {
@@ -278,14 +295,16 @@ GENERATORS: dict[str, DatasetGenerator] = {
     "events": _open_generator("events", _events_clip, {"train": 120, "valid": 30, "test": 40}),
     "captions": _open_generator("captions", _captions_clip, {"train": 150, "valid": 40, "test": 50}),
     "digits": _open_generator("digits", _digits_clip, {"train": 200, "valid": 40, "test": 50}),
+    "pitch": _open_generator("pitch", _pitch_clip, {"train": 160, "valid": 40, "test": 60}),
 }
 
 
 def generate(name: str, out_dir: Path | str, seed: int = 0, args: Mapping[str, Any] | None = None) -> list[Path]:
     """Write the demo dataset `name` into out_dir and return its shard paths (same seed, same bytes)."""
-    if name not in GENERATORS:
-        raise ValueError(f"unknown demo dataset {name!r}; known: {', '.join(GENERATORS)}")
+    generators = {**GENERATORS, **STAND_INS}
+    if name not in generators:
+        raise ValueError(f"unknown demo dataset {name!r}; known: {', '.join(generators)}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, not {seed}")
     remove_stale_parts(Path(out_dir))  # shards half-written by a killed generation
-    return GENERATORS[name](Path(out_dir), int(seed), dict(args or {}))
+    return generators[name](Path(out_dir), int(seed), dict(args or {}))

@@ -34,6 +34,7 @@ from filelock import FileLock
 from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json, write_text
 from xares_hydra.encode.storage import FLOAT32, file_dtype, from_stored, to_stored
 from xares_hydra.errors import ConfigError
+from xares_hydra.locks import RemovedLock, file_lock
 
 log = logging.getLogger("xares")
 
@@ -52,6 +53,8 @@ class ShardCounts:
     encode_seconds: float = 0.0
     # reason -> the first few "shard/key" skipped for it
     examples: dict[str, list[str]] = field(default_factory=dict)
+    # a truncated shard: its problem and the clips estimated in its unread rest (None: none of it was read)
+    unread: dict[str, Any] | None = None
 
     def skip(self, reason: str, example: str | None = None) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -98,9 +101,8 @@ class EncoderCache:
         kept = done.get("kept_layers", list(range(n_layers)))
         return need is None or need.met_by(n_layers, done.get("frame_layers", []), kept)
 
-    def lock(self, shard: Path) -> FileLock:
-        self.root.joinpath("shards").mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root / "shards" / f"{shard.name}.lock"))
+    def lock(self, shard: Path, blocking: bool = True) -> RemovedLock | FileLock:
+        return file_lock(self.root / "shards" / f"{shard.name}.lock", blocking)
 
     def writer(
         self,
@@ -147,6 +149,9 @@ class EncoderCache:
                 "warnings": merged.warnings,
                 "skip_examples": merged.examples,
             }
+            unread = {shard.name: self.shard_counts(shard).get("unread") for shard in paths}
+            if incomplete := {name: problem for name, problem in unread.items() if problem}:
+                counts[partition]["incomplete"] = incomplete
         return counts
 
     def load(self, shards: Sequence[Path], layer: int | str | None = None) -> EmbeddingSet:
@@ -308,6 +313,14 @@ class ShardWriter:
         self._pooled.append(pooled.astype(np.float32))
         self._index.append(entry)
 
+    @property
+    def written_crops(self) -> int:
+        return len(self._index)
+
+    @property
+    def written_clips(self) -> int:
+        return len({entry["clip_key"] for entry in self._index})
+
     def _add_layers(self, layer_pooled: np.ndarray) -> None:
         if not self._layers:
             requested = self._requested_frame_layers
@@ -327,12 +340,14 @@ class ShardWriter:
 
     def finish(self, counts: ShardCounts) -> None:
         pooled = np.stack(self._pooled) if self._pooled else np.zeros((0, self.dim), np.float32)
-        with atomic_path(self.directory / "pooled.npy") as partial, open(partial, "wb") as stream:
-            np.save(stream, to_stored(pooled, self.dtypes.clips))
+        pooled = to_stored(pooled, self.dtypes.clips)
+        with atomic_path(self.directory / "pooled.npy", pooled.nbytes) as partial, open(partial, "wb") as stream:
+            np.save(stream, pooled)
         write_text(self.directory / "index.jsonl", "".join(json.dumps(entry) + "\n" for entry in self._index))
         if self._layers:
-            with atomic_path(self.directory / "layers.npy") as partial, open(partial, "wb") as stream:
-                np.save(stream, to_stored(np.stack(self._layers), self.dtypes.frames))
+            layers = to_stored(np.stack(self._layers), self.dtypes.frames)
+            with atomic_path(self.directory / "layers.npy", layers.nbytes) as partial, open(partial, "wb") as stream:
+                np.save(stream, layers)
         for name, (part, stream) in self._streams.items():
             stream.close()
             os.replace(part, self.directory / name)

@@ -150,10 +150,11 @@ def encode_shard(
         for batch in batches(crops, settings, rate, encoder):
             for crops_done, encoded in call.encode_or_isolate(batch):
                 behind.add(crops_done, encoded)
-            counts.crops += len(batch)
             if on_progress is not None:
                 on_progress(shard.name, len(batch))
     counts.encode_seconds = time.perf_counter() - started
+    # what was written, so a clip skipped for an encoder error is not counted as a clip
+    counts.samples, counts.crops = writer.written_clips, writer.written_crops
     writer.finish(counts)
     _log_problems(shard, counts)
     return counts
@@ -164,6 +165,11 @@ def _decoded_crops(shard: Path, rate: int, settings: EncodeSettings, counts: Sha
     with ThreadPoolExecutor(max(1, settings.decode_threads)) as pool:
         pending: deque[tuple[ShardSample, Future]] = deque()
         for sample in iter_shard(shard, settings.limits):
+            if sample.truncated:
+                counts.unread = {"problem": sample.problem, "clips_estimate": sample.unread_clips}
+                if not sample.key:  # it cut no clip; a cut clip is skipped (and logged) below
+                    log.warning("%s: %s", shard.name, sample.problem)
+                    continue
             if sample.problem is not None or sample.audio is None:
                 _skip(counts, shard, sample.key, sample.problem or "no audio")
                 continue
@@ -188,7 +194,6 @@ def _finish_decode(
     except AudioProblem as problem:
         _skip(counts, shard, sample.key, str(problem))
         return
-    counts.samples += 1
     counts.audio_seconds += len(decoded.samples) / rate
     if decoded.silent:
         counts.warn("silent audio")
@@ -521,6 +526,19 @@ def chosen_batching(settings: EncodeSettings, loaded: LoadedEncoder, name: str) 
             log.warning("%s: %s; with encode.batching=bucketed a clip's embedding depends on its batch-mates (cached "
                         "under its own key; the default, auto, encodes exactly)", name, padding.describe())  # fmt: skip
     return batching
+
+
+def require_complete(counts: dict[str, dict[str, Any]], allow_incomplete: bool) -> None:
+    """Fail when a partition's shard could not be read to its end, unless ``data.allow_incomplete``."""
+    for partition, partition_counts in counts.items():
+        incomplete = partition_counts.get("incomplete") or {}
+        if incomplete and not allow_incomplete:
+            shards = "; ".join(f"{shard}: {unread['problem']}" for shard, unread in incomplete.items())
+            raise XaresError(
+                f"{partition} is incomplete, a shard could not be read to its end ({shards}); fetch it again "
+                "(delete it and rerun, or data.force_download=true), or accept the data as it is with "
+                "data.allow_incomplete=true"
+            )
 
 
 def require_few_skips(counts: dict[str, dict[str, Any]], max_share: float, min_clips: int) -> None:

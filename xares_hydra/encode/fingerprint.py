@@ -10,10 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from xares_hydra.atomic import write_json
 from xares_hydra.digest import file_sha256, folder_sha256, json_sha256
+from xares_hydra.locks import file_lock
 
 CACHE_FORMAT_VERSION = 2
 _DIGEST_MEMO = ".file_digests.json"
@@ -87,7 +86,7 @@ def _read_memo(memo_dir: Path | None) -> dict[str, str]:
 
 def _write_memo(memo_dir: Path, key: str, value: str) -> None:
     memo_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(memo_dir / (_DIGEST_MEMO + ".lock"))):
+    with file_lock(memo_dir / (_DIGEST_MEMO + ".lock")):
         memo = _read_memo(memo_dir)
         memo[key] = value
         write_json(memo_dir / _DIGEST_MEMO, memo)

@@ -95,7 +95,7 @@ def held_by_nobody(entry: CacheEntry) -> Iterator[bool]:
     with ExitStack() as stack:
         try:
             for shard in _shard_locks(entry):
-                stack.enter_context(cache.lock(shard).acquire(timeout=0))
+                stack.enter_context(cache.lock(shard, blocking=False))
         except Timeout:
             yield False
             return

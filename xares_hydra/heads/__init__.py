@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xares_hydra.data.labels import SINGLE
+from xares_hydra.data.labels import REGRESSION, SINGLE
 from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.errors import ConfigError, require_number
@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # the config schema imports HeadSettings: torch and scikit-le
     from xares_hydra.heads.predictions import Predictions
 
 
+# head.probe -> the head it trains on clip tasks
+PROBES = {"linear": "linear_probe", "logreg": "logreg"}
 # head value -> the task value it defaults to (``head=probe`` interpolates them; the report's column identity
 # writes a head value equal to its task's as "task default")
 TASK_DEFAULTS = {"lr": "learning_rate", "epochs": "epochs", "batch_size": "batch_size_train", "knn": "do_knn"}
@@ -51,10 +53,21 @@ class HeadSettings:
     # which hidden layer the heads read: null = the encoder's output, N (negative from the end), or
     # "weighted" (learned softmax weights over every layer, trained with the probe, as SUPERB does)
     layer: Any = None
+    # the trained clip probe: linear (LayerNorm + Linear, Adam: X-ARES's) or logreg (scikit-learn's
+    # LogisticRegression, MAEB's); its result is the "mlp" slot either way
+    probe: str = "linear"
+    # few-shot: train on this many clips per class (multi-label: positives per label), null = the whole training
+    # split; over ``draws`` seeded draws, the same for every encoder (README "Few-shot")
+    shots: int | None = None
+    draws: int = 5
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size", "lr", "k", "temperature"):
+        for key in ("epochs", "batch_size", "lr", "k", "temperature", "draws"):
             require_number(f"head.{key}", getattr(self, key))
+        if self.shots is not None:
+            require_number("head.shots", self.shots)
+        if self.probe not in PROBES:
+            raise ConfigError(f"head.probe={self.probe!r}; use one of {', '.join(PROBES)}")
         for key in ("weight_decay", "decay_fraction"):
             require_number(f"head.{key}", getattr(self, key), inclusive=True)
         if self.hidden_dim is not None:
@@ -114,12 +127,15 @@ class Head:
 
 
 def _register_builtin_heads() -> None:
-    from xares_hydra.heads import asr, frame, knn, linear_probe, retrieval  # noqa: F401  (they register)
+    from xares_hydra.heads import asr, frame, knn, linear_probe, logreg, retrieval  # noqa: F401  (they register)
 
 
 # the built-in heads (torch, scikit-learn, faiss) register on the first lookup
 HEADS: Registry[Head] = Registry("head", "head", loader=_register_builtin_heads)
-TRAINED_HEAD_OF_TASK_TYPE = {"clip": "linear_probe", "frame": "frame_probe", "contrastive": "retrieval", "asr": "asr"}
+TRAINED_HEAD_OF_TASK_TYPE = {
+    "clip": "linear_probe", "regression": "linear_probe", "frame": "frame_probe", "contrastive": "retrieval",
+    "asr": "asr",
+}  # fmt: skip
 
 
 def head(name: str, selects_model: bool = True) -> Callable[[HeadFunction], HeadFunction]:
@@ -137,6 +153,11 @@ def heads_for(task: TaskSpec, settings: HeadSettings) -> dict[str, str]:
     chosen = {}
     if settings.mlp:
         chosen["mlp"] = TRAINED_HEAD_OF_TASK_TYPE[task.task_type]
-    if settings.knn and task.task_type == "clip" and task.label.kind == SINGLE:
+        if settings.probe != "linear":
+            if task.task_type != "clip" or task.label.kind == REGRESSION:
+                raise ConfigError(f"head.probe={settings.probe} classifies clips; task {task.name} is "
+                                  f"{task.task_type} (use head.probe=linear)")  # fmt: skip
+            chosen["mlp"] = PROBES[settings.probe]
+    if settings.knn and task.task_type in ("clip", "regression") and task.label.kind in (SINGLE, REGRESSION):
         chosen["knn"] = "knn"
     return chosen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -12,16 +13,20 @@ from typing import Any
 import numpy as np
 
 from xares_hydra.data.labels import LabelSpec, convert_labels
+from xares_hydra.digest import json_sha256
 from xares_hydra.encode.cache import WEIGHTED, EmbeddingSet, EncoderCache
 from xares_hydra.errors import LabelError, TaskSkipped
 from xares_hydra.heads import HEADS, HeadContext, RoundData, heads_for
 from xares_hydra.heads.plan import ONLY_HOLDOUT, Round, Subset, in_holdout
 from xares_hydra.heads.predictions import Predictions, summary_of
+from xares_hydra.heads.shots import few_shot_subset
 
 log = logging.getLogger(__name__)
 
 # heads that learn layer weights with head.layer=weighted
 WEIGHTED_HEADS = ("linear_probe",)
+# what a few-shot round records of each draw
+DRAW_KEYS = ("test", "valid", "best_epoch", "n_train")
 
 
 @dataclass
@@ -34,6 +39,8 @@ class HeadResult:
     # per round; written next to the record (``report/record.py``), summarised in it (chance, per class)
     predictions: dict[str, Predictions] = field(default_factory=dict)
     classes: list[Any] | None = None
+    # few-shot (head.shots): the score of each draw
+    draws: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         summary = summary_of(self.predictions, self.classes) if self.predictions else {}
@@ -41,6 +48,7 @@ class HeadResult:
             "head": self.head,
             "score": self.score,
             "std": self.std,
+            **({"draws": self.draws} if self.draws is not None else {}),
             **summary,
             "rounds": self.rounds,
             "seconds": round(self.seconds, 3),
@@ -91,8 +99,53 @@ def evaluate_heads(
                 f"{head_name}); probe its layers one by one with head.layer=N"
             )
         round_data = {item.name: _round_data(partitions, item, HEADS[head_name].selects_model) for item in rounds}
-        results[slot] = _run_head(head_name, rounds, round_data, context)
+        if context.settings.shots is None:
+            results[slot] = _run_head(head_name, rounds, round_data, context)
+        else:
+            results[slot] = _run_few_shot(head_name, rounds, round_data, context)
     return results
+
+
+def _run_few_shot(
+    head_name: str, rounds: list[Round], round_data: dict[str, RoundData], context: HeadContext
+) -> HeadResult:
+    """The head trained on each draw's few shots (``heads/shots.py``); score and std: mean and standard deviation
+    over the draws; per round, each draw's scores. No per-sample predictions: each draw has its own."""
+    settings, task = context.settings, context.task
+    assert settings.shots is not None
+    drawn, clips = [], []
+    for draw in range(settings.draws):
+        subsets = {
+            name: dataclasses.replace(
+                data, train=few_shot_subset(data.train, task.label, settings.shots, settings.seed, draw, task.name)
+            )
+            for name, data in round_data.items()
+        }
+        # which clips the draw trained on, as a digest: equal across encoders and reruns
+        clips.append({name: json_sha256(sorted(set(data.train.clip_keys)))[:16] for name, data in subsets.items()})
+        drawn.append(_run_head(head_name, rounds, subsets, context))
+    scores = np.array([result.score for result in drawn])
+    per_round = {}
+    for item in rounds:
+        entries = [result.rounds[item.name] for result in drawn]
+        draws = [{**{key: entry[key] for key in DRAW_KEYS}, "train_clips": clips[draw][item.name]}
+                 for draw, entry in enumerate(entries)]  # fmt: skip
+        fixed = {key: entries[0][key] for key in ("train_on", "select_on", "test_on", "n_valid", "n_test")}
+        valid = [entry["valid"] for entry in entries if entry["valid"] is not None]
+        per_round[item.name] = {
+            "test": float(np.mean([entry["test"] for entry in entries])),
+            "valid": float(np.mean(valid)) if len(valid) == len(entries) else None,
+            **fixed,
+            "draws": draws,
+        }
+    return HeadResult(
+        head=head_name,
+        score=float(scores.mean()),
+        std=float(scores.std()),
+        rounds=per_round,
+        seconds=sum(result.seconds for result in drawn),
+        draws=scores.tolist(),
+    )
 
 
 def _round_data(partitions: Mapping[str, EmbeddingSet], item: Round, selects_model: bool) -> RoundData:

@@ -1,6 +1,6 @@
-"""k-nearest-neighbour classification on pooled clip embeddings: cosine kNN through faiss, votes weighted
-softmax(similarity / temperature). ``feature_normalisation`` is X-ARES 0.1.3's ranking (training matrix
-normalised per feature dimension), which is not cosine similarity.
+"""k-nearest-neighbour classification and regression on pooled clip embeddings: cosine kNN through faiss, votes
+(or the neighbours' targets) weighted softmax(similarity / temperature). ``feature_normalisation`` is X-ARES 0.1.3's
+ranking (training matrix normalised per feature dimension), which is not cosine similarity.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import faiss
 import numpy as np
 import torch
 
-from xares_hydra.data.labels import SINGLE
+from xares_hydra.data.labels import REGRESSION, SINGLE
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.linear_probe import stack_targets
 from xares_hydra.heads.predictions import clip_predictions
+from xares_hydra.heads.regression import regression_scores
 
 
 def knn_scores(
@@ -20,12 +21,29 @@ def knn_scores(
     feature_normalisation: bool = False,
 ) -> np.ndarray:  # fmt: skip
     """Class scores [N_test, n_classes]: the softmax-weighted votes of the k nearest training vectors."""
-    neighbours_of = _xares_neighbours if feature_normalisation else _cosine_neighbours
-    similarity, neighbours = neighbours_of(train, test, min(k, len(train)))
-    weights = torch.softmax(torch.from_numpy(similarity).double() / temperature, dim=1).numpy()
+    weights, neighbours = neighbour_weights(train, test, k, temperature, feature_normalisation)
     scores = np.zeros((len(test), n_classes), dtype=np.float64)
     np.add.at(scores, (np.arange(len(test))[:, None], labels[neighbours]), weights)
     return scores
+
+
+def knn_regression(
+    train: np.ndarray, targets: np.ndarray, test: np.ndarray, k: int, temperature: float,
+    feature_normalisation: bool = False,
+) -> np.ndarray:  # fmt: skip
+    """Predicted targets [N_test, targets]: the softmax-weighted mean of the k nearest training vectors' targets
+    (a weighted mean, so standardising the targets first would change nothing)."""
+    weights, neighbours = neighbour_weights(train, test, k, temperature, feature_normalisation)
+    return np.einsum("nk,nkt->nt", weights, np.asarray(targets, dtype=np.float64)[neighbours]).astype(np.float32)
+
+
+def neighbour_weights(
+    train: np.ndarray, test: np.ndarray, k: int, temperature: float, feature_normalisation: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per test vector its k nearest training vectors and their weights softmax(similarity / temperature)."""
+    neighbours_of = _xares_neighbours if feature_normalisation else _cosine_neighbours
+    similarity, neighbours = neighbours_of(train, test, min(k, len(train)))
+    return torch.softmax(torch.from_numpy(similarity).double() / temperature, dim=1).numpy(), neighbours
 
 
 def _cosine_neighbours(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,10 +64,17 @@ def _xares_neighbours(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.n
 
 @head("knn", selects_model=False)
 def knn(data: RoundData, context: HeadContext) -> RoundScore:
-    settings, train_labels = context.settings, stack_targets(data.train.known_targets, SINGLE)
+    settings, label = context.settings, context.task.label
     compat = bool(context.compat.get("knn_feature_normalisation"))
-    scores = knn_scores(data.train.pooled, train_labels, data.test.pooled, context.task.label.class_count,
-                        settings.k, settings.temperature, compat)  # fmt: skip
-    targets = stack_targets(data.test.known_targets, SINGLE)
-    predictions = clip_predictions(context.metric.name, data.test.clip_keys, targets, scores)
-    return RoundScore(test=context.metric(targets, scores), predictions=predictions)
+    kind = REGRESSION if label.kind == REGRESSION else SINGLE
+    train_targets = stack_targets(data.train.known_targets, kind)
+    targets = stack_targets(data.test.known_targets, kind)
+    if kind == REGRESSION:
+        outputs = knn_regression(data.train.pooled, train_targets, data.test.pooled, settings.k,
+                                 settings.temperature, compat)  # fmt: skip
+    else:
+        outputs = knn_scores(data.train.pooled, train_targets, data.test.pooled, label.class_count,
+                             settings.k, settings.temperature, compat)  # fmt: skip
+    predictions = clip_predictions(context.metric.name, data.test.clip_keys, targets, outputs)
+    extra = regression_scores(targets, outputs, label) if kind == REGRESSION else {}
+    return RoundScore(test=context.metric(targets, outputs), predictions=predictions, extra=extra)

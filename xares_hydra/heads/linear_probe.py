@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from xares_hydra.data.labels import MULTI, REGRESSION, SINGLE
+from xares_hydra.data.labels import MULTI, REGRESSION, SINGLE, target_keys
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.layer_weights import clip_features, learned_weights, with_layer_weights
 from xares_hydra.heads.predictions import clip_predictions
+from xares_hydra.heads.regression import TargetScaler, regression_scores
 from xares_hydra.heads.training import fit, named_splits, seeded, shuffled_batches
 
 CRITERIA = {
@@ -27,8 +28,8 @@ def stack_targets(targets: list, kind: str) -> np.ndarray:
         return np.asarray(targets, dtype=np.int64)
     if kind == MULTI:
         return np.stack(targets).astype(np.float32)
-    if kind == REGRESSION:
-        return np.asarray(targets, dtype=np.float32)
+    if kind == REGRESSION:  # [N, targets], one column per target
+        return np.asarray(targets, dtype=np.float32).reshape(len(targets), -1)
     raise ConfigError(f"label kind {kind!r} has no clip-level targets")
 
 
@@ -59,8 +60,8 @@ def make_criterion(name: str, args: dict) -> torch.nn.Module:
 
 @head("linear_probe")
 def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
-    kind = context.task.label.kind
-    out_dim = 1 if kind == REGRESSION else context.task.label.class_count
+    kind, label = context.task.label.kind, context.task.label
+    out_dim = len(target_keys(label)) if kind == REGRESSION else label.class_count
     settings = context.settings
     device = settings.torch_device
     splits = {
@@ -71,6 +72,9 @@ def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
         for name, subset in named_splits(data)
     }
     train_x, train_y = splits["train"]
+    scaler = TargetScaler.fit(train_y.cpu().numpy()) if kind == REGRESSION else None
+    if scaler is not None:  # the probe learns standardised targets; _outputs maps its outputs back
+        train_y = torch.from_numpy(scaler.standardise(train_y.cpu().numpy())).to(device)
     model = seeded(settings.seed, lambda: clip_probe(train_x, out_dim, settings.hidden_dim), device)
     criterion = make_criterion(context.task.criterion, context.task.criterion_args).to(device)
 
@@ -78,24 +82,25 @@ def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
         model,
         context,
         lambda generator: shuffled_batches(len(train_x), settings.batch_size, generator),
-        lambda rows: criterion(_squeeze(model(train_x[rows]), kind), train_y[rows]),
-        lambda: context.metric(*_outputs(model, splits["valid"], kind)),
+        lambda rows: criterion(model(train_x[rows]), train_y[rows]),
+        lambda: context.metric(*_outputs(model, splits["valid"], kind, scaler)),
     )
-    targets, outputs = _outputs(model, splits["test"], kind)
+    targets, outputs = _outputs(model, splits["test"], kind, scaler)
     predictions = clip_predictions(context.metric.name, data.test.clip_keys, targets, outputs)
-    return history.score(context.metric(targets, outputs), predictions, **learned_weights(model))
-
-
-def _squeeze(outputs: torch.Tensor, kind: str) -> torch.Tensor:
-    return outputs.squeeze(-1) if kind == REGRESSION else outputs
+    extra = regression_scores(targets, outputs, label) if kind == REGRESSION else {}
+    return history.score(context.metric(targets, outputs), predictions, **extra, **learned_weights(model))
 
 
 @torch.no_grad()
-def _outputs(model: torch.nn.Module, split: tuple[torch.Tensor, torch.Tensor], kind: str) -> tuple[np.ndarray, ...]:
-    """(targets, outputs) of a split: class scores, probabilities (multi-label) or predicted values."""
+def _outputs(
+    model: torch.nn.Module, split: tuple[torch.Tensor, torch.Tensor], kind: str, scaler: TargetScaler | None
+) -> tuple[np.ndarray, ...]:
+    """(targets, outputs) of a split: class scores, probabilities (multi-label) or predicted values (in the
+    targets' own units)."""
     model.eval()
     features, targets = split
     outputs = torch.cat([model(chunk) for chunk in features.split(4096)])
     if kind == MULTI:
         outputs = torch.sigmoid(outputs)
-    return targets.cpu().numpy(), _squeeze(outputs, kind).float().cpu().numpy()
+    values = outputs.float().cpu().numpy()
+    return targets.cpu().numpy(), scaler.original(values) if scaler is not None else values

@@ -147,16 +147,45 @@ def equal_error_rate(targets: np.ndarray, scores: np.ndarray) -> float:
     return float((false_positive[at] + false_negative[at]) / 2)
 
 
-def _regression_error(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
-    def error(targets: np.ndarray, predictions: np.ndarray) -> float:
-        score = getattr(_sklearn_metrics(), name)  # mean_absolute_error, mean_squared_error
-        return float(score(np.asarray(targets), np.asarray(predictions).reshape(len(targets))))
+def _columns(targets: np.ndarray, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Regression targets and predictions as [N, targets] float arrays (one target: [N] or [N, 1])."""
+    truth = np.asarray(targets, dtype=np.float64)
+    truth = truth.reshape(len(truth), -1)
+    return truth, np.asarray(predictions, dtype=np.float64).reshape(truth.shape)
 
-    return error
+
+@metric("mse", higher_is_better=False)
+def mean_squared_error(targets: np.ndarray, predictions: np.ndarray) -> float:
+    """Mean squared error, averaged over the targets (scikit-learn's ``uniform_average``)."""
+    truth, predicted = _columns(targets, predictions)
+    return float(np.mean((truth - predicted) ** 2))
 
 
-metric("MAE", higher_is_better=False)(_regression_error("mean_absolute_error"))
-metric("MSE", higher_is_better=False)(_regression_error("mean_squared_error"))
+@metric("mae", higher_is_better=False)
+def mean_absolute_error(targets: np.ndarray, predictions: np.ndarray) -> float:
+    truth, predicted = _columns(targets, predictions)
+    return float(np.mean(np.abs(truth - predicted)))
+
+
+def _mean_correlation(targets: np.ndarray, predictions: np.ndarray, rank: bool) -> float:
+    """Pearson (or, on ranks, Spearman) correlation per target, averaged; nan where a column is constant."""
+    from scipy import stats
+
+    truth, predicted = _columns(targets, predictions)
+    values = []
+    for column in range(truth.shape[1]):
+        a, b = truth[:, column], predicted[:, column]
+        if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+            values.append(float("nan"))
+            continue
+        values.append(float((stats.spearmanr if rank else stats.pearsonr)(a, b)[0]))
+    return float(np.mean(values))
+
+
+metric("pearson")(partial(_mean_correlation, rank=False))
+metric("spearman")(partial(_mean_correlation, rank=True))
+# what a regression head reports besides its task metric
+REGRESSION_METRICS = ("mse", "mae", "pearson", "spearman")
 
 
 # ---------------------------------------------------------------- frame tasks: segment-based F1

@@ -16,6 +16,7 @@ import numpy as np
 from xares_hydra.atomic import atomic_path
 from xares_hydra.errors import XaresError
 from xares_hydra.heads.metrics import (
+    REGRESSION_METRICS,
     average_precision,
     class_f1,
     f1_from_counts,
@@ -64,6 +65,10 @@ class Predictions:
             raise XaresError(f"{self.metric} ({self.kind}) cannot score weighted copies of its samples")
         return weighted(self.arrays["targets"], self.arrays["outputs"], weights)
 
+    @property
+    def is_regression(self) -> bool:
+        return self.kind == CLIP and get_metric(self.metric).name in REGRESSION_METRICS
+
     def _take(self, name: str, index: np.ndarray) -> np.ndarray:
         if self.kind == RETRIEVAL and name in ("text_rank", "caption_clip"):
             return self.arrays[name][caption_rows(self.arrays["caption_clip"], index)]
@@ -84,7 +89,7 @@ class Predictions:
         """(measure, value per class): recall of each class (single-label), AP (multi-label), segment F1."""
         if self.kind == SEGMENTS:
             return "F1", class_f1(self.arrays["counts"].sum(axis=0))
-        if self.kind != CLIP or self.arrays["outputs"].ndim != 2:
+        if self.kind != CLIP or self.arrays["outputs"].ndim != 2 or self.is_regression:
             return None
         targets, outputs = self.arrays["targets"], self.arrays["outputs"]
         if targets.ndim == 1:
@@ -107,9 +112,12 @@ class Predictions:
             return float(prevalence[prevalence > 0].mean())
         if self.kind == CLIP and self.metric == "EER":
             return 0.5
-        if self.kind == CLIP and self.metric in ("MAE", "MSE"):
-            constant = np.median(a["targets"]) if self.metric == "MAE" else np.mean(a["targets"])
-            return get_metric(self.metric)(a["targets"], np.full(len(a["targets"]), constant))
+        if self.is_regression and get_metric(self.metric).name in ("pearson", "spearman"):
+            return 0.0
+        if self.kind == CLIP and get_metric(self.metric).name in ("mae", "mse"):
+            truth = a["targets"].reshape(len(a["targets"]), -1)
+            centre = np.median if get_metric(self.metric).name == "mae" else np.mean
+            return get_metric(self.metric)(truth, np.broadcast_to(centre(truth, axis=0), truth.shape))
         if self.kind == RETRIEVAL:
             return float(1.0 / max(1, len(a["audio_rank"])))
         if self.kind == TRANSCRIPTS:

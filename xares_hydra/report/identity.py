@@ -12,6 +12,8 @@ from xares_hydra.heads import TASK_DEFAULTS
 TASK_DEFAULT = "task default"
 # head values that are not settings: the seed is aggregated over, the device does not change a score's meaning
 _NOT_SETTINGS = ("seed", "device", "name")
+# head values added later, left out at their default so that records written before them keep their identity
+_LEFT_OUT_AT = {"probe": "linear", "shots": None}
 
 DEFAULT_MODE = "default"  # also the mode of records written before modes existed
 
@@ -26,8 +28,9 @@ def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[
     task = config.get("task") or {}
     changed_task_keys = _changed_task_keys(record.get("overrides", []))
     head = {}
-    for key, value in sorted((record.get("head") or {}).items()):
-        if key in _NOT_SETTINGS or key in leave_out:
+    values = record.get("head") or {}
+    for key, value in sorted(values.items()):
+        if key in _NOT_SETTINGS or key in leave_out or _left_out_at_default(key, values):
             continue
         task_key = TASK_DEFAULTS.get(key)
         is_default = task_key in task and normalised(task[task_key]) == normalised(value)
@@ -47,6 +50,13 @@ def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[
         "head": head,
         "task": task_changes,
     }
+
+
+def _left_out_at_default(key: str, head: dict[str, Any]) -> bool:
+    """``probe=linear`` and ``shots=null`` (with its ``draws``) are what every run did before they existed."""
+    if key == "draws":
+        key = "shots"
+    return key in _LEFT_OUT_AT and head.get(key, _LEFT_OUT_AT[key]) == _LEFT_OUT_AT[key]
 
 
 def column_key(record: dict[str, Any], leave_out: Collection[str] = ()) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,10 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json, write_text
+from xares_hydra.atomic import write_json, write_text
 from xares_hydra.encode.cache import WEIGHTED
-from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
+from xares_hydra.report.curves import TaskCurve, by_task, colours_of, label_axes, new_figure, save_figure, score_cell
+from xares_hydra.report.identity import column_key, column_labels, mode_of
 from xares_hydra.report.record import task_of
 from xares_hydra.report.summary import format_score, latest_scored
 from xares_hydra.report.table import markdown_table, rich_table
@@ -25,20 +25,12 @@ LAYER_SLOT = "mlp"
 
 
 @dataclass
-class LayerCurve:
+class LayerCurve(TaskCurve):
     """One encoder (and setting) on one task: its score per layer and of the weighted sum."""
 
-    task: str
-    task_label: str
-    encoder: str
-    mode: str
     scores: dict[int, float] = field(default_factory=dict)
     weighted: float | None = None
     weights: list[float] | None = None
-
-    @property
-    def label(self) -> str:
-        return self.encoder if self.mode == DEFAULT_MODE else f"{self.encoder} ({self.mode} mode)"
 
 
 def layer_curves(records: list[dict[str, Any]]) -> list[LayerCurve]:
@@ -100,23 +92,18 @@ def _format_weights(weights: list[float] | None) -> str:
 
 def layers_markdown(curves: list[LayerCurve]) -> str:
     lines = [f"# Score per hidden layer ({LAYER_SLOT.upper()} probe)", ""]
-    for members in _by_task(curves).values():
+    for members in by_task(curves).values():
         layers = _layers_of(members)
         rows = []
         for curve in members:
             best = max(curve.scores.values()) if curve.scores else None
-            cells = [_cell(curve.scores.get(layer), best) for layer in layers]
+            cells = [score_cell(curve.scores.get(layer), best) for layer in layers]
             rows.append([curve.label, *cells, format_score(curve.weighted), _format_weights(curve.weights)])
         header = ["Encoder", *(f"L{layer}" for layer in layers), "weighted", "learned weights"]
         lines += [f"## {members[0].task_label}", "", *markdown_table(header, rows, "l" + "r" * len(layers) + "rl"), ""]
     lines.append("Bold: the best single layer. weighted: the probe on softmax-weighted layers (SUPERB), trained with")
     lines.append("its weights; learned weights: layer 0 first, averaged over folds.")
     return "\n".join(lines) + "\n"
-
-
-def _cell(score: float | None, best: float | None) -> str:
-    text = format_score(score)
-    return f"**{text}**" if score is not None and score == best else text
 
 
 def layers_csv(curves: list[LayerCurve]) -> str:
@@ -140,27 +127,14 @@ def layers_table(curves: list[LayerCurve]) -> Table:
     return rich_table(f"score per hidden layer ({LAYER_SLOT.upper()})", header, rows, "ll" + "r" * (len(layers) + 1))
 
 
-def _by_task(curves: list[LayerCurve]) -> dict[str, list[LayerCurve]]:
-    grouped: dict[str, list[LayerCurve]] = defaultdict(list)
-    for curve in curves:
-        grouped[curve.task].append(curve)
-    return dict(grouped)
-
-
 def plot_layers(curves: list[LayerCurve], path: Path) -> None:
     """One row per task: score per layer (a line per encoder, the weighted-sum score dashed in the same
     colour) and, beside it, the learned layer weights."""
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    tasks = _by_task(curves)
-    figure = Figure(figsize=(11, 2.8 * len(tasks) + 0.4 + 0.25 * len(curves)), layout="constrained")
-    FigureCanvasAgg(figure)
-    labels = list(dict.fromkeys(curve.label for curve in curves))
-    colours = {label: colormaps["tab10"](index % 10) for index, label in enumerate(labels)}
+    tasks = by_task(curves)
+    figure, axes = new_figure(len(tasks), 2, 11, len(curves))
+    colours = colours_of([curve.label for curve in curves])
     legend: dict[str, Any] = {}
-    for (score_axes, weight_axes), members in zip(figure.subplots(len(tasks), 2, squeeze=False), tasks.values()):
+    for (score_axes, weight_axes), members in zip(axes, tasks.values()):
         for curve in members:
             colour = colours[curve.label]
             layers = list(curve.scores)
@@ -173,18 +147,6 @@ def plot_layers(curves: list[LayerCurve], path: Path) -> None:
         if not any(curve.weights for curve in members):
             weight_axes.text(0.5, 0.5, "no head.layer=weighted result", ha="center", transform=weight_axes.transAxes)
         title = members[0].task_label
-        _label_axes(score_axes, f"{title}: score per layer (dashed: learned weighted sum)", LAYER_SLOT.upper())
-        _label_axes(weight_axes, f"{title}: learned layer weights", "softmax weight")
-    figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
-
-
-def _label_axes(axes: Any, title: str, ylabel: str) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    axes.set_title(title, fontsize=9)
-    axes.set_xlabel("layer")
-    axes.set_ylabel(ylabel)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)
+        label_axes(score_axes, f"{title}: score per layer (dashed: learned weighted sum)", "layer", LAYER_SLOT.upper())
+        label_axes(weight_axes, f"{title}: learned layer weights", "layer", "softmax weight")
+    save_figure(figure, legend, path)

@@ -79,7 +79,7 @@ class TaskRow:
 @dataclass(frozen=True)
 class Cell:
     score: float
-    std: float | None = None  # over seeds; with one seed over folds (k-fold tasks only)
+    std: float | None = None  # over seeds; with one seed over folds (k-fold tasks) or few-shot draws
     printed: str | None = None  # published cells: the README's text where it is more than the score
     seeds: int = 1
     interval: Interval | None = None
@@ -265,9 +265,11 @@ def runs_of(seeds: list[dict[str, Any]], slot: str) -> list[Run]:
 
 
 def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
-    """The mean over seeds (std over seeds, or over folds for one seed of a k-fold task) and its runs."""
+    """The mean over seeds (std over seeds, or for one seed over folds of a k-fold task or over few-shot draws)
+    and its runs."""
     scores = [record["scores"][slot]["score"] for record in seeds]
-    one_seed_std = score_of(seeds[0], slot).std if task_of(seeds[0]).kfold else None
+    few_shot = seeds[0]["head"].get("shots") is not None
+    one_seed_std = score_of(seeds[0], slot).std if task_of(seeds[0]).kfold or few_shot else None
     std = float(np.std(scores)) if len(seeds) > 1 else one_seed_std
     return Cell(float(np.mean(scores)), std, seeds=len(seeds)), runs_of(seeds, slot)
 

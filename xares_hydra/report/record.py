@@ -48,10 +48,10 @@ class TaskInfo(BaseModel):
     model_config = _written("name", "metric", "higher_is_better", "eval_weight", "private")
     name: str
     formal_name: str | None = None
-    task_type: str | None = Field(None, description="clip, frame, contrastive or asr.")
+    task_type: str | None = Field(None, description="clip, regression, frame, contrastive or asr.")
     metric: str | None = Field(
         None,
-        description="Metric name (accuracy, mAP, EER, MAE, MSE, segmentf1_macro, "
+        description="Metric name (accuracy, mAP, EER, mae, mse, pearson, spearman, segmentf1_macro, "
         "segmentf1_micro, recallatk_r1, WER_inv).",
     )
     higher_is_better: bool = True
@@ -144,6 +144,17 @@ class Round(BaseModel):
     n_test: int | None = None
     valid_history: list[Number] | None = Field(None, description="Validation metric after each epoch.")
     train_loss_history: list[Number] | None = Field(None, description="Mean training loss of each epoch.")
+    metrics: dict[str, Number | None] | None = Field(
+        None, description="Regression tasks: mse, mae, pearson and spearman over all targets, in their own units."
+    )
+    draws: list[dict[str, Any]] | None = Field(
+        None,
+        description="Few-shot (head.shots): per draw its test and validation score, best epoch, n_train and "
+        "train_clips (a digest of the clips it trained on: equal for every encoder).",
+    )
+    per_target: dict[str, dict[str, Number | None]] | None = Field(
+        None, description="Regression tasks: the same metrics per target (task.label.args.keys)."
+    )
 
 
 class PerClass(BaseModel):
@@ -158,8 +169,13 @@ class PerClass(BaseModel):
 class HeadScore(BaseModel):
     model_config = _written("head", "score", "std", "rounds")
     head: str | None = Field(None, description="Registered head (linear_probe, knn, frame_probe, retrieval, asr).")
-    score: Number = Field(description="Mean over rounds (folds) of the test metric.")
-    std: Number | None = Field(None, description="Standard deviation over rounds (0 for one round).")
+    score: Number = Field(description="Mean over rounds (folds) of the test metric (few-shot: also over draws).")
+    std: Number | None = Field(
+        None, description="Standard deviation over rounds (0 for one round); few-shot: over the draws."
+    )
+    draws: list[Number] | None = Field(
+        None, description="Few-shot (head.shots): the score of each draw; score is their mean."
+    )
     chance: Number | None = Field(
         None,
         description="Score of an uninformed predictor on these test targets "
@@ -262,6 +278,8 @@ class RunRecord:
     threads: int | None = None
     redact: bool = False  # write it shareable (``record.redact``): see report/redact.py
     written: dict[str, Any] | None = field(default=None, repr=False)
+    # where the record or its prediction files could not be written (full or read-only disk), one line each
+    write_problems: list[str] = field(default_factory=list, repr=False)
     # head slot -> round -> per-sample test predictions; empty when record.predictions=false
     predictions: dict[str, dict[str, Predictions]] = field(default_factory=dict, repr=False)
 
@@ -303,24 +321,62 @@ def write_record(
     output_dir: Path | None,
     results_root: Path | None,
     predictions: dict[str, dict[str, Predictions]] | None = None,
+    problems: list[str] | None = None,
 ) -> list[Path]:
-    """The record in each place, its prediction files (named in ``scores.<slot>.predictions``) first."""
+    """The record in each place, its prediction files (named in ``scores.<slot>.predictions``) first. With
+    ``problems``, a place whose disk is full or read-only gets its line there and the others are still written
+    (prediction files are extras: a copy whose files could not be written names none); without, it raises."""
     targets = []
     if output_dir is not None:
         targets.append(output_dir / RECORD_FILE)
     stem = record_identity(record)
     if results_root is not None:
-        targets.append(results_root / record["encoder"]["name"] / record["task"]["name"] / f"{stem}.json")
+        kept = results_root / record["encoder"]["name"] / record["task"]["name"] / f"{stem}.json"
+        if _replaces_complete(record, kept):
+            log.warning("Not replacing %s, a record of complete data, with this one of incomplete data "
+                        "(data.allow_incomplete; it is in the run folder)", kept)  # fmt: skip
+        else:
+            targets.append(kept)
     for slot in predictions or {}:
         record["scores"][slot]["predictions"] = predictions_file(stem, slot)
     Record.model_validate_json(json.dumps(record, default=str))  # as written: a record that reads back
-    written = []
+    written: list[Path] = []
+    errors: list[OSError] = []
     for path in targets:
-        for slot, rounds in (predictions or {}).items():
-            written += save_predictions(path.parent / record["scores"][slot]["predictions"], rounds)
-        write_json(path, record)
-        written.append(path)
+        document = json.loads(json.dumps(record, default=str))
+        try:
+            for slot, rounds in (predictions or {}).items():
+                written += save_predictions(path.parent / record["scores"][slot]["predictions"], rounds)
+        except OSError as error:
+            errors.append(error)
+            for result in document["scores"].values():
+                result.pop("predictions", None)
+        try:
+            write_json(path, document)
+            written.append(path)
+        except OSError as error:
+            errors.append(error)
+    lines = [line for error in errors if (line := storage_problem(error)) is not None]
+    if errors and (problems is None or len(lines) < len(errors)):
+        raise errors[0]
+    if problems is not None:
+        problems += lines
     return written
+
+
+def _incomplete_partitions(record: dict[str, Any]) -> list[str]:
+    """The partitions of a record with a shard that could not be read to its end (``data.allow_incomplete``)."""
+    return [name for name, counts in (record.get("counts") or {}).items() if isinstance(counts, dict)
+            and counts.get("incomplete")]  # fmt: skip
+
+
+def _replaces_complete(record: dict[str, Any], path: Path) -> bool:
+    if not _incomplete_partitions(record) or not path.exists():
+        return False
+    try:
+        return not _incomplete_partitions(read_json(path))
+    except (OSError, ValueError):
+        return False
 
 
 def task_of(record: dict[str, Any]) -> TaskInfo:
@@ -352,7 +408,14 @@ def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict
             if unreadable is not None:
                 unreadable.append(f"{path}: {error}")
             continue
-        if isinstance(document, dict) and document.get("schema") in READABLE_SCHEMAS and "scores" in document:
+        if isinstance(document, dict) and "scores" in document and document.get("schema") not in READABLE_SCHEMAS:
+            if unreadable is not None:
+                unreadable.append(
+                    f"{path}: record schema {document.get('schema')!r}, this xares-report reads schema "
+                    f"{', '.join(map(str, READABLE_SCHEMAS))} (a newer or hand-edited record; update xares-hydra)"
+                )
+            continue
+        if isinstance(document, dict) and "scores" in document:
             try:
                 Record.model_validate(document)
             except ValidationError as error:
@@ -416,8 +479,10 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
         scored = record.status == Status.OK and bool(record.scores)
         keep = results_root if scored else None
         predictions = record.predictions if scored else None
-        for path in write_record(record.written, output_dir, keep, predictions):
+        for path in write_record(record.written, output_dir, keep, predictions, record.write_problems):
             log.info("Wrote %s", path)
+        for problem in record.write_problems:
+            log.error("%s (failed): %s", record.task.get("name"), problem)
 
 
 def storage_problem(error: OSError) -> str | None:

@@ -19,6 +19,7 @@ from xares_hydra.report.leaderboard import (
     write_leaderboard,
 )
 from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
+from xares_hydra.report.shots import shot_curves, shots_table, write_shot_report
 from xares_hydra.report.summary import print_summary, summarise, write_summary
 
 
@@ -33,7 +34,7 @@ def write_reports(
     latex: bool = False,
 ) -> list[Path]:
     """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode, for layer sweeps ``layers.*``, for
-    searches ``selection.*``, and the diagnostics (``classes.md``, ``figures/``)."""
+    searches ``selection.*``, for few-shot records ``shots.*``, and the diagnostics (``classes.md``, ``figures/``)."""
     console = console or stdout_console()
     summary = summarise(records)
     print_summary(summary, console, title=title)
@@ -47,6 +48,10 @@ def write_reports(
     if curves:
         console.print(layers_table(curves))
         written += write_layer_report(curves, folder)
+    shot = shot_curves(records)
+    if shot:
+        console.print(shots_table(shot))
+        written += write_shot_report(shot, folder)
     selections = select_trials(records)
     if is_search(selections):
         console.print(selection_table(selections))

@@ -97,10 +97,11 @@ class Selection:
 
 
 def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
-    """One selection per (task, encoder, mode) over the newest scored record of each setting."""
+    """One selection per (task, encoder, mode) over the newest scored record of each setting; few-shot records
+    (``head.shots``) are a data-efficiency study (``report/shots.py``), not trials."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for record in latest_scored(records):
-        if SEARCH_SLOT in record["scores"]:
+        if SEARCH_SLOT in record["scores"] and record["head"].get("shots") is None:
             groups[record["task"]["name"], record["encoder"]["name"], mode_of(record)].append(record)
     selections = []
     for (task, encoder, mode), members in sorted(groups.items()):

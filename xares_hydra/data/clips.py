@@ -1,0 +1,70 @@
+"""A source's clip stream (key, encoded audio, labels) written as the task's X-ARES-format tar shards, so a Hugging
+Face dataset or a HEAR folder is read by the encode stage exactly as Zenodo's shards are: the audio bytes are kept
+as the source stores them and decoded later by our audio path (``data/audio.py``), under the same bounds and skips."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from xares_hydra.data.labels import MULTI, SINGLE, LabelSpec
+from xares_hydra.data.shards import AUDIO_EXTENSIONS, write_shard
+
+SHARD_NAME = "{partition}-{index:06d}.tar"
+SHARD_PATTERN = "{partition}-*.tar"  # what finds them again (TaskSpec's partitions of a built source)
+_MAGIC = ((b"fLaC", "flac"), (b"OggS", "ogg"), (b"ID3", "mp3"), (b"\xff\xfb", "mp3"), (b"\xff\xf3", "mp3"))
+_UNSAFE_KEY = re.compile(r"[^\w\-.]+")
+
+
+@dataclass
+class SourceClip:
+    key: str
+    audio: bytes
+    extension: str  # the audio's container (flac, wav, mp3, ...), the tar member's extension
+    labels: dict[str, Any]
+
+
+def audio_extension(data: bytes, path: str | None) -> str:
+    """The audio's container, from the file name where it has a known one, else from the bytes' magic number."""
+    suffix = (path or "").rsplit(".", 1)[-1].lower() if path and "." in path else ""
+    if suffix in AUDIO_EXTENSIONS:
+        return suffix
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "wav"
+    return next((extension for magic, extension in _MAGIC if data.startswith(magic)), "wav")
+
+
+def safe_key(key: str) -> str:
+    """A tar member stem: no folders, no characters a shell or a tar reader would trip on."""
+    return _UNSAFE_KEY.sub("_", key).strip("._") or "clip"
+
+
+def write_partition(directory: Path, partition: str, clips: Iterable[SourceClip], clips_per_shard: int) -> int:
+    """The clips as ``<partition>-000000.tar``, ``-000001.tar``, ... of ``clips_per_shard`` clips; returns the count."""
+    total = 0
+    for index, chunk in enumerate(_chunks(iter(clips), max(1, clips_per_shard))):
+        members = ((clip.key, clip.audio, clip.extension, clip.labels) for clip in chunk)
+        total += write_shard(directory / SHARD_NAME.format(partition=partition, index=index), members)
+    return total
+
+
+def _chunks(clips: Iterator[SourceClip], size: int) -> Iterator[list[SourceClip]]:
+    while chunk := list(islice(clips, size)):
+        yield chunk
+
+
+def class_names(values: Iterable[Any], spec: LabelSpec) -> list[str]:
+    """The classes a label field's values name, sorted (a single label, or a list or ``args.separator``-joined
+    names for multi-label rules); the order a source without a class list of its own gives its classes."""
+    names: set[str] = set()
+    for value in values:
+        if spec.kind == MULTI:
+            items = value if isinstance(value, list) else str(value).split(spec.args.get("separator", ";"))
+            names.update(str(item).strip() for item in items if str(item).strip())
+        elif spec.kind == SINGLE:
+            names.add(str(value).strip())
+    return sorted(names)

@@ -1,0 +1,292 @@
+"""A Hugging Face dataset as a task source (``task.huggingface``): read with the ``datasets`` library from the hub
+(a pinned revision) or from a local folder (``save_to_disk`` output, parquet files or an audiofolder), its audio
+column kept undecoded (our audio path decodes it), its rows mapped onto the task's partitions."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xares_hydra.data.clips import SourceClip, audio_extension, class_names, safe_key, write_partition
+from xares_hydra.data.labels import LabelSpec
+from xares_hydra.data.shards import AUDIO_EXTENSIONS
+from xares_hydra.errors import ConfigError, DataUnavailable
+
+if TYPE_CHECKING:
+    from datasets import Dataset, DatasetDict
+
+    from xares_hydra.data.taskspec import TaskSpec
+
+log = logging.getLogger(__name__)
+SAVED_MARKERS = ("dataset_dict.json", "state.json")  # what ``save_to_disk`` leaves in its folder
+METADATA_FILES = ("metadata.csv", "metadata.jsonl")
+
+
+@dataclass
+class HuggingFaceSchema:
+    """``task.huggingface``: where the dataset is and how its splits and columns become the task's clips."""
+
+    # the hub's dataset id (``org/name``) and the commit it is pinned to
+    id: str | None = None
+    revision: str | None = None
+    # the dataset's configuration (``name`` in ``datasets.load_dataset``)
+    config: str | None = None
+    # read this folder instead of the hub (a relative path is under paths.data_root)
+    local_dir: str | None = None
+    # task role (train/valid/test) -> the dataset's split
+    splits: dict[str, str] = field(default_factory=dict)
+    # with no valid split: this share of the train split (drawn with ``seed``) becomes the valid partition
+    valid_from_train: float | None = None
+    # k-fold tasks: the split dealt into the task's folds, by ``fold_column``'s value or at random with ``seed``
+    folds_from: str | None = None
+    fold_column: str | None = None
+    seed: int = 0
+    audio_column: str = "audio"
+    # a column naming each clip (default: <split>-<row>)
+    key_column: str | None = None
+    # the columns each clip's labels hold (default: all but the audio); the label rule reads them
+    columns: list[str] | None = None
+    clips_per_shard: int = 1000
+
+
+def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout: float) -> dict[str, Any]:
+    """Write the dataset's clips as the task's shards in ``directory``; returns what was built (the provenance)."""
+    try:
+        import datasets  # noqa: F401
+    except ImportError as error:
+        raise ConfigError(f"task {task.name} reads a Hugging Face dataset, which needs the datasets package: "
+                          "pip install 'xares-hydra[huggingface]'") from error  # fmt: skip
+    config = HuggingFaceSchema(**(task.huggingface or {}))
+    label = task.label
+    loaded = load_dataset_dict(task.name, config, data_root, timeout)
+    rows = partition_rows(task, config, loaded)
+    label_values: list[Any] = []
+    counts = {}
+    for partition, (split, indices) in rows.items():
+        dataset = loaded[split].select(indices)
+        clips = _clips(dataset, split, indices, config, label, label_values)
+        counts[partition] = write_partition(directory, partition, clips, config.clips_per_shard)
+        log.info("%s: %d clips of split %s written as partition %s", task.name, counts[partition], split, partition)
+    provenance: dict[str, Any] = {"clips": counts}
+    if label.n_classes is None and label.key is not None:
+        provenance["classes"] = _dataset_classes(loaded, label) or class_names(label_values, label)
+    return provenance
+
+
+def load_dataset_dict(task_name: str, config: HuggingFaceSchema, data_root: Path, timeout: float) -> DatasetDict:
+    """The dataset's splits, their audio column undecoded; an unreachable source is one line saying how to fetch it."""
+    import datasets
+
+    cache_dir = str(data_root / ".huggingface")
+    if config.local_dir is not None:
+        folder = data_root / Path(config.local_dir).expanduser()
+        loaded = _attempt(task_name, f"the folder {folder}", lambda: _load_local(folder, config, cache_dir))
+    elif config.id is not None:
+        loaded = _attempt(task_name, _hub_name(config), lambda: _load_hub(config, cache_dir, timeout), _recipe(config))
+    else:
+        raise ConfigError(f"task {task_name}: task.huggingface needs an id (hub dataset) or a local_dir")
+    if isinstance(loaded, datasets.Dataset):
+        loaded = datasets.DatasetDict({"train": loaded})
+    if not isinstance(loaded, datasets.DatasetDict):
+        raise ConfigError(f"task {task_name}: task.huggingface reads a map-style dataset, not {type(loaded).__name__}")
+    for split, dataset in loaded.items():
+        if config.audio_column not in dataset.column_names:
+            raise ConfigError(
+                f"task {task_name}: split {split} has no column {config.audio_column!r} "
+                f"(task.huggingface.audio_column; its columns: {', '.join(dataset.column_names)})"
+            )
+    return datasets.DatasetDict(
+        {
+            split: dataset.cast_column(config.audio_column, datasets.Audio(decode=False))
+            for split, dataset in loaded.items()
+        }
+    )
+
+
+def _load_local(folder: Path, config: HuggingFaceSchema, cache_dir: str) -> Any:
+    import datasets
+
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder {folder}")
+    if any((folder / marker).is_file() for marker in SAVED_MARKERS):
+        return datasets.load_from_disk(str(folder))
+    if next(folder.rglob("*.parquet"), None) is not None:  # the hub's layout; the builder finds the splits
+        return datasets.load_dataset(str(folder), name=config.config, cache_dir=cache_dir)
+    return _load_audiofolder(folder, config.audio_column, cache_dir)
+
+
+def audio_struct() -> dict[str, Any]:
+    """An audio column as arrow stores it, ``{bytes, path}``: what the Audio feature casts from and to, undecoded."""
+    import datasets
+
+    return {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+
+
+def _load_audiofolder(folder: Path, audio_column: str, cache_dir: str) -> DatasetDict:
+    """An audiofolder (a folder per split; each file's fields in the split's ``metadata.csv`` or ``.jsonl``, by
+    ``file_name``, or its class as its parent folder's name), read as ``datasets``' audiofolder builder reads it,
+    without the builder's audio encoder (torchcodec): the files are only named here."""
+    import datasets
+
+    splits = {}
+    for split_folder in sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith(".")):
+        metadata = next((split_folder / name for name in METADATA_FILES if (split_folder / name).is_file()), None)
+        if metadata is not None:
+            builder = "csv" if metadata.suffix == ".csv" else "json"
+            rows = datasets.load_dataset(builder, data_files=str(metadata), split="train", cache_dir=cache_dir)
+            files = [split_folder / name for name in rows["file_name"]]
+            rows = rows.remove_columns("file_name")
+        else:
+            files = sorted(path for path in split_folder.rglob("*") if path.suffix[1:].lower() in AUDIO_EXTENSIONS)
+            rows = datasets.Dataset.from_dict({"label": [path.parent.name for path in files]})
+        audio = [{"bytes": None, "path": str(path)} for path in files]
+        splits[split_folder.name] = rows.add_column(audio_column, audio, feature=audio_struct())
+    if not splits:
+        raise FileNotFoundError(f"no saved dataset, parquet files or audiofolder split folders in {folder}")
+    return datasets.DatasetDict(splits)
+
+
+def _load_hub(config: HuggingFaceSchema, cache_dir: str, timeout: float) -> Any:
+    import datasets
+    import huggingface_hub
+
+    if not huggingface_hub.constants.HF_HUB_OFFLINE:  # one quick request, so no network fails now, not after retries
+        huggingface_hub.HfApi().dataset_info(str(config.id), revision=config.revision, timeout=timeout)
+    elif config.revision is None:
+        log.warning("%s is read unpinned (task.huggingface.revision is null)", config.id)
+    return datasets.load_dataset(str(config.id), name=config.config, revision=config.revision, cache_dir=cache_dir)
+
+
+def _attempt(task_name: str, what: str, load: Callable[[], Any], recipe: str = "") -> Any:
+    """``load()``'s dataset; any failure of the libraries' loading (their own network, HTTP, file and format errors,
+    which share no base class) as one line."""
+    try:
+        return load()
+    except Exception as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataUnavailable(
+            f"task {task_name}: {what} cannot be read ({type(error).__name__}: {reason}).{recipe}"
+        ) from error
+
+
+def _hub_name(config: HuggingFaceSchema) -> str:
+    return f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})"
+
+
+def _recipe(config: HuggingFaceSchema) -> str:
+    revision = f" --revision {config.revision}" if config.revision else ""
+    return (
+        f" Fetch it where there is network: hf download {config.id} --repo-type dataset{revision} "
+        f"--local-dir <folder>, then run with task.huggingface.local_dir=<folder> "
+        "(or set HF_HUB_OFFLINE=1 to read the Hugging Face cache)."
+    )
+
+
+def partition_rows(task: TaskSpec, config: HuggingFaceSchema, loaded: DatasetDict) -> dict[str, tuple[str, list[int]]]:
+    """Partition -> (the dataset split it comes from, the row indices it takes)."""
+    task_name = task.name
+    if task.is_kfold:
+        split = _split(task_name, config.folds_from or _only_split(task_name, loaded), loaded)
+        return _fold_rows(task_name, config, loaded[split], split, task.folds)
+    rows: dict[str, tuple[str, list[int]]] = {}
+    roles = task.roles
+    carved: list[int] | None = None
+    for role, partition in roles.items():
+        if partition in rows:  # two roles share it (valid and test, as some X-ARES tasks do)
+            continue
+        if role in config.splits:
+            split = _split(task_name, config.splits[role], loaded)
+            rows[partition] = (split, list(range(len(loaded[split]))))
+        elif role == "valid" and config.valid_from_train is not None and "train" in config.splits:
+            split = _split(task_name, config.splits["train"], loaded)
+            carved = _drawn(len(loaded[split]), config.valid_from_train, config.seed)
+            rows[partition] = (split, carved)
+        else:
+            raise ConfigError(
+                f"task {task_name}: task.huggingface.splits names no split for {role} "
+                f"(the dataset has {', '.join(loaded)}; give one, or valid_from_train for valid)"
+            )
+    if carved is not None:  # the clips that became the valid partition leave the train partition
+        split, indices = rows[roles["train"]]
+        taken = set(carved)
+        rows[roles["train"]] = (split, [index for index in indices if index not in taken])
+    return rows
+
+
+def _split(task_name: str, split: str, loaded: DatasetDict) -> str:
+    if split not in loaded:
+        raise ConfigError(f"task {task_name}: the dataset has no split {split!r} (it has {', '.join(loaded)})")
+    return split
+
+
+def _only_split(task_name: str, loaded: DatasetDict) -> str:
+    if len(loaded) != 1:
+        raise ConfigError(f"task {task_name}: task.huggingface.folds_from names none of {', '.join(loaded)}")
+    return next(iter(loaded))
+
+
+def _drawn(count: int, share: float, seed: int) -> list[int]:
+    if not 0 < share < 1:
+        raise ConfigError(f"task.huggingface.valid_from_train={share}; give a share between 0 and 1")
+    order = np.random.default_rng(seed).permutation(count)
+    return sorted(int(index) for index in order[: max(1, round(share * count))])
+
+
+def _fold_rows(
+    task_name: str, config: HuggingFaceSchema, dataset: Dataset, split: str, names: tuple[str, ...]
+) -> dict[str, tuple[str, list[int]]]:
+    if config.fold_column is None:  # dealt at random, round robin over a seeded permutation
+        order = np.random.default_rng(config.seed).permutation(len(dataset))
+        return {name: (split, sorted(int(i) for i in order[position :: len(names)])) for position, name in
+                enumerate(names)}  # fmt: skip
+    fold_of = {name.removeprefix("fold"): name for name in names}  # partition fold<value> (TaskSpec)
+    rows: dict[str, list[int]] = {name: [] for name in names}
+    unknown: set[str] = set()
+    for index, value in enumerate(dataset[config.fold_column]):
+        if str(value) in fold_of:
+            rows[fold_of[str(value)]].append(index)
+        else:
+            unknown.add(str(value))
+    if unknown:
+        raise ConfigError(
+            f"task {task_name}: column {config.fold_column!r} holds folds {', '.join(sorted(unknown))} that "
+            f"task.folds does not list ({', '.join(fold_of)})"
+        )
+    return {name: (split, indices) for name, indices in rows.items()}
+
+
+def _clips(
+    dataset: Dataset, split: str, indices: list[int], config: HuggingFaceSchema, label: LabelSpec, seen: list[Any]
+) -> Iterator[SourceClip]:
+    features = dataset.features
+    columns = config.columns or [name for name in dataset.column_names if name != config.audio_column]
+    for index, row in zip(indices, dataset, strict=True):
+        audio = row[config.audio_column] or {}
+        data, path = audio.get("bytes"), audio.get("path")
+        if data is None and path:
+            data = Path(path).read_bytes() if os.path.isfile(path) else b""
+        labels = {name: _readable(row[name], features.get(name)) for name in columns}
+        if label.key in labels:
+            seen.append(labels[label.key])
+        key = str(row[config.key_column]) if config.key_column else f"{split}-{index:07d}"
+        yield SourceClip(safe_key(key), data or b"", audio_extension(data or b"", path), labels)
+
+
+def _readable(value: Any, feature: Any) -> Any:
+    """A ClassLabel (or a list of them) as its class names: the dataset's own class list names the classes."""
+    names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+    if names is None:
+        return value
+    return [names[item] for item in value] if isinstance(value, list) else names[value]
+
+
+def _dataset_classes(loaded: DatasetDict, label: LabelSpec) -> list[str] | None:
+    feature = next(iter(loaded.values())).features.get(label.key)
+    names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+    return list(names) if names else None

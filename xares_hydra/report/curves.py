@@ -1,0 +1,81 @@
+"""What the per-task curve reports share (score per layer, score per shot count): a curve of one encoder setting on
+one task, grouping by task, a best-value cell and a labelled, saved figure."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from xares_hydra.atomic import atomic_path
+from xares_hydra.report.identity import DEFAULT_MODE
+from xares_hydra.report.summary import format_score
+
+
+@dataclass
+class TaskCurve:
+    """One encoder (and setting, as its column label says) on one task."""
+
+    task: str
+    task_label: str
+    encoder: str
+    mode: str
+
+    @property
+    def label(self) -> str:
+        return self.encoder if self.mode == DEFAULT_MODE else f"{self.encoder} ({self.mode} mode)"
+
+
+Curve = TypeVar("Curve", bound=TaskCurve)
+
+
+def by_task(curves: Sequence[Curve]) -> dict[str, list[Curve]]:
+    grouped: dict[str, list[Curve]] = defaultdict(list)
+    for curve in curves:
+        grouped[curve.task].append(curve)
+    return dict(grouped)
+
+
+def best_cell(text: str, score: float | None, best: float | None) -> str:
+    """``text`` in bold where ``score`` is the best one."""
+    return f"**{text}**" if score is not None and score == best else text
+
+
+def score_cell(score: float | None, best: float | None) -> str:
+    return best_cell(format_score(score), score, best)
+
+
+def new_figure(rows: int, columns: int, width: float, legend_entries: int) -> tuple[Any, Any]:
+    """A figure of ``rows`` x ``columns`` axes (always 2-D) with room for a legend below."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, 2.8 * rows + 0.4 + 0.25 * legend_entries), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(rows, columns, squeeze=False)
+
+
+def colours_of(labels: Sequence[str]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    return {label: colormaps["tab10"](index % 10) for index, label in enumerate(dict.fromkeys(labels))}
+
+
+def label_axes(axes: Any, title: str, xlabel: str, ylabel: str, integer_x: bool = True) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axes.set_title(title, fontsize=9)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    if integer_x:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+
+
+def save_figure(figure: Any, legend: dict[str, Any], path: Path) -> None:
+    """The legend (label -> artist) below the axes, the figure written atomically as PNG."""
+    figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=100)

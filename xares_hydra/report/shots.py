@@ -1,0 +1,176 @@
+"""The data-efficiency report: per task, each encoder's few-shot score against the number of training clips per
+class (``head.shots``), with the standard deviation over draws as a band, and the whole training split's score
+where it was run with the same setting."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from xares_hydra.atomic import write_json, write_text
+from xares_hydra.report.curves import TaskCurve, best_cell, by_task, colours_of, label_axes, new_figure, save_figure
+from xares_hydra.report.identity import column_key, column_labels, mode_of
+from xares_hydra.report.record import score_of, task_of
+from xares_hydra.report.summary import format_score, latest_scored
+from xares_hydra.report.table import markdown_table, rich_table
+
+SHOTS_STEM = "shots"
+# few-shot settings: what a curve's points differ in
+SHOT_KEYS = ("shots", "draws")
+
+
+@dataclass
+class ShotCurve(TaskCurve):
+    """One encoder setting and head slot on one task: per shot count the mean and std over draws."""
+
+    slot: str = "mlp"
+    higher_is_better: bool = True
+    scores: dict[int, float] = field(default_factory=dict)
+    stds: dict[int, float] = field(default_factory=dict)
+    draws: dict[int, int] = field(default_factory=dict)
+    # the score trained on the whole training split (head.shots=null), where recorded
+    full: float | None = None
+
+
+def shot_curves(records: list[dict[str, Any]]) -> list[ShotCurve]:
+    """A curve per (task, encoder setting without the few-shot keys, mode, head slot) with few-shot records."""
+    scored = latest_scored(records)
+    few_shot = [record for record in scored if record["head"].get("shots") is not None]
+    if not few_shot:
+        return []
+    labels = column_labels(scored, leave_out=SHOT_KEYS)
+    curves: dict[tuple[str, str, str, str], ShotCurve] = {}
+    for record in few_shot:
+        for slot in record["scores"]:
+            curve = _curve(curves, record, labels, slot)
+            shots, score = int(record["head"]["shots"]), score_of(record, slot)
+            curve.scores[shots], curve.stds[shots] = score.score, score.std or 0.0
+            curve.draws[shots] = len(score.draws or [])
+    for record in scored:
+        if record["head"].get("shots") is None:
+            for slot in record["scores"]:
+                key = (record["task"]["name"], labels[column_key(record, SHOT_KEYS)], mode_of(record), slot)
+                if key in curves:
+                    curves[key].full = score_of(record, slot).score
+    for curve in curves.values():
+        curve.scores, curve.stds = dict(sorted(curve.scores.items())), dict(sorted(curve.stds.items()))
+    return sorted(curves.values(), key=lambda curve: (curve.task, curve.slot, curve.label))
+
+
+def _curve(
+    curves: dict[tuple[str, str, str, str], ShotCurve], record: dict[str, Any], labels: dict[str, str], slot: str
+) -> ShotCurve:
+    key = (record["task"]["name"], labels[column_key(record, SHOT_KEYS)], mode_of(record), slot)
+    if key not in curves:
+        task = task_of(record)
+        curves[key] = ShotCurve(key[0], task.formal_name or key[0], key[1], key[2], slot, task.higher_is_better)
+    return curves[key]
+
+
+def write_shot_report(curves: list[ShotCurve], folder: Path) -> list[Path]:
+    """``shots.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record is few-shot."""
+    if not curves:
+        return []
+    stem = folder / SHOTS_STEM
+    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json"), stem.with_suffix(".png")]
+    write_text(paths[0], shots_markdown(curves))
+    write_text(paths[1], shots_csv(curves))
+    write_json(paths[2], {"curves": [asdict(curve) for curve in curves]})
+    plot_shots(curves, paths[3])
+    return paths
+
+
+def _shots_of(curves: list[ShotCurve]) -> list[int]:
+    return sorted({shots for curve in curves for shots in curve.scores})
+
+
+def _row(curve: ShotCurve, shots: list[int], best: dict[int, float]) -> list[str]:
+    cells = [best_cell(format_score(curve.scores.get(k), curve.stds.get(k)), curve.scores.get(k), best.get(k))
+             for k in shots]  # fmt: skip
+    return [curve.label, curve.slot.upper(), *cells, format_score(curve.full)]
+
+
+def _best(members: list[ShotCurve]) -> dict[str, dict[int, float]]:
+    """Per head slot and shot count the best score of a task's curves."""
+    pick = max if members[0].higher_is_better else min
+    best: dict[str, dict[int, float]] = {}
+    for curve in members:
+        slot = best.setdefault(curve.slot, {})
+        for shots, score in curve.scores.items():
+            slot[shots] = pick(slot.get(shots, score), score)
+    return best
+
+
+def shots_markdown(curves: list[ShotCurve]) -> str:
+    lines = ["# Score against training clips per class (few-shot)", ""]
+    for members in by_task(curves).values():
+        shots = _shots_of(members)
+        best = _best(members)
+        header = ["Encoder", "Head", *(f"{k} shot{'s' * (k > 1)}" for k in shots), "all clips"]
+        rows = [_row(curve, shots, best[curve.slot]) for curve in members]
+        lines += [f"## {members[0].task_label}", "", *markdown_table(header, rows, "ll" + "r" * (len(shots) + 1)), ""]
+    lines.append("Each cell: mean ± standard deviation over the draws (head.draws), each draw K training clips per")
+    lines.append(
+        "class (multi-label: K positives per label), the same clips for every encoder. Bold: the best of a head at K."
+    )
+    lines.append("all clips: the same setting trained on the whole training split, where it was run.")
+    return "\n".join(lines) + "\n"
+
+
+def shots_csv(curves: list[ShotCurve]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["task", "encoder", "mode", "head", "shots", "score", "std", "draws"])
+    for curve in curves:
+        for shots, score in curve.scores.items():
+            writer.writerow([curve.task, curve.encoder, curve.mode, curve.slot, shots, score, curve.stds[shots],
+                             curve.draws[shots]])  # fmt: skip
+        if curve.full is not None:
+            writer.writerow([curve.task, curve.encoder, curve.mode, curve.slot, "all", curve.full, None, None])
+    return buffer.getvalue()
+
+
+def shots_table(curves: list[ShotCurve]) -> Table:
+    shots = _shots_of(curves)
+    rows = [[curve.task, curve.label, curve.slot, *(format_score(curve.scores.get(k), curve.stds.get(k))
+             for k in shots), format_score(curve.full)] for curve in curves]  # fmt: skip
+    header = ["task", "encoder", "head", *(f"K={k}" for k in shots), "all"]
+    return rich_table("score against training clips per class", header, rows, "lll" + "r" * (len(shots) + 1))
+
+
+def plot_shots(curves: list[ShotCurve], path: Path) -> None:
+    save_figure(*shots_figure(curves), path)
+
+
+def shots_figure(curves: list[ShotCurve]) -> tuple[Any, dict[str, Any]]:
+    """The figure and its legend: one row per task, one panel per head, score against shots on a log axis, a line
+    per encoder with its band (± the std over draws), the whole-split score dashed in the same colour."""
+    tasks = by_task(curves)
+    slots = sorted({curve.slot for curve in curves}, key=lambda slot: (slot != "mlp", slot))
+    figure, axes = new_figure(len(tasks), len(slots), 5.5 * len(slots), len(curves))
+    colours = colours_of([curve.label for curve in curves])
+    legend: dict[str, Any] = {}
+    for row, members in zip(axes, tasks.values()):
+        for panel, slot in zip(row, slots):
+            for curve in (curve for curve in members if curve.slot == slot):
+                shots = list(curve.scores)
+                means = [curve.scores[k] for k in shots]
+                spread = [curve.stds[k] for k in shots]
+                colour = colours[curve.label]
+                (line,) = panel.plot(shots, means, "o-", color=colour)
+                low, high = [m - s for m, s in zip(means, spread)], [m + s for m, s in zip(means, spread)]
+                panel.fill_between(shots, low, high, color=colour, alpha=0.2)
+                if curve.full is not None:
+                    panel.axhline(curve.full, color=colour, linestyle="--")
+                legend.setdefault(curve.label, line)
+            panel.set_xscale("log", base=2)
+            ticks = _shots_of(members)
+            panel.set_xticks(ticks, [str(k) for k in ticks])
+            title = f"{members[0].task_label}: {slot.upper()} (dashed: all clips)"
+            label_axes(panel, title, "training clips per class", "score", integer_x=False)
+    return figure, legend

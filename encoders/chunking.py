@@ -86,11 +86,15 @@ class ChunkedEncoder(torch.nn.Module):
         self, chunk_seconds: float = 10.0, max_chunk_seconds: float | None = None, xares_exact: bool = False
     ) -> None:
         super().__init__()
-        if chunk_seconds <= 0 or (max_chunk_seconds is not None and chunk_seconds > max_chunk_seconds):
-            raise ConfigError(f"encoder.chunk_seconds={chunk_seconds} must be in (0, {max_chunk_seconds or 'inf'}]")
-        self.chunk_seconds = chunk_seconds
+        self.set_chunk_seconds(chunk_seconds, max_chunk_seconds)
         self.xares_exact = xares_exact
         self.receptive_field = 0
+
+    def set_chunk_seconds(self, chunk_seconds: float, max_chunk_seconds: float | None = None) -> None:
+        """The longest audio one forward sees; at most the model's native longest input ``max_chunk_seconds``."""
+        if chunk_seconds <= 0 or (max_chunk_seconds is not None and chunk_seconds > max_chunk_seconds + 1e-9):
+            raise ConfigError(f"encoder.chunk_seconds={chunk_seconds} must be in (0, {max_chunk_seconds or 'inf'}]")
+        self.chunk_seconds = chunk_seconds
 
     @property
     def behaviour(self) -> str:

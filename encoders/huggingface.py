@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from xares_hydra.errors import DataUnavailable
+from xares_hydra.errors import ConfigError, DataUnavailable
 
 from ._optional import require
 from .chunking import ChunkedEncoder, length_mask
@@ -30,32 +30,48 @@ WHISPER = "openai/whisper-base"
 WAV2VEC2 = "facebook/wav2vec2-large-100k-voxpopuli"
 DATA2VEC = "facebook/data2vec-audio-base"
 WHISPER_WINDOW_SECONDS = 30.0
+DEFAULT_CHUNK_SECONDS = 10.0
 
 
 class HubEncoder(ChunkedEncoder):
-    """A transformers audio model and its feature extractor; a subclass loads its model in ``load_model``."""
+    """A transformers audio model and its feature extractor; a subclass loads its model in ``load_model``.
 
-    hub_default: str
+    ``chunk_seconds`` null: the model's native longest input (``max_chunk_seconds``, which ``load_model`` may set
+    from the model's config), else 10 s. Chunks' frames are concatenated, so pooling weighs each by its duration."""
+
+    hub_default: str | None = None
     max_chunk_seconds: float | None = None
 
     def __init__(
         self,
         model_name_or_path: str | None = None,
         revision: str | None = None,
-        chunk_seconds: float = 10.0,
+        chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
         xares_exact: bool = False,
         trust_remote_code: bool = False,
     ) -> None:
-        super().__init__(chunk_seconds, max_chunk_seconds=self.max_chunk_seconds, xares_exact=xares_exact)
-        source = HubSource(model_name_or_path or self.hub_default, revision, self.hub_default, trust_remote_code)
+        super().__init__(DEFAULT_CHUNK_SECONDS, xares_exact=xares_exact)
+        name = model_name_or_path or self.hub_default
+        if not name:
+            raise ConfigError(
+                f"{type(self).__name__} needs encoder.model_name_or_path: a hub name or a local directory"
+            )
+        source = HubSource(name, revision, self.hub_default or name, trust_remote_code)
         self.feature_extractor = source.load("AutoFeatureExtractor")
         self.sampling_rate = self.feature_extractor.sampling_rate
         self.load_model(source)
+        native = self.max_chunk_seconds or DEFAULT_CHUNK_SECONDS
+        self.set_chunk_seconds(native if chunk_seconds is None else chunk_seconds, self.max_chunk_seconds)
         self.eval()
 
     def load_model(self, source: HubSource) -> None:
         """Sets ``model``, ``weights_revision``, ``output_dim`` and ``hop_size_in_ms``."""
         raise NotImplementedError
+
+    @classmethod
+    def has_xares_wrapper(cls) -> bool:
+        """Whether X-ARES ships a wrapper of this family whose behaviour ``compat=xares`` reproduces."""
+        return cls.xares_call is not ChunkedEncoder.xares_call
 
 
 class WhisperEncoder(HubEncoder):
@@ -157,8 +173,18 @@ class Data2VecEncoder(Wav2Vec2Encoder):
 
 def stacked_hidden_states(outputs: Any) -> torch.Tensor:
     """[B, L, T', D] from a transformers output: the embeddings and every layer, the last one replaced by
-    ``last_hidden_state`` (stable-layer-norm models such as wav2vec 2.0 large norm it after the last layer)."""
-    return torch.stack([*outputs.hidden_states[:-1], outputs.last_hidden_state], dim=1)
+    ``last_hidden_state`` (stable-layer-norm models such as wav2vec 2.0 large norm it after the last layer).
+    Layers at a coarser rate than the output (SEW squeezes time inside its transformer) repeat each frame."""
+    frames = outputs.last_hidden_state.shape[1]
+    return torch.stack([*(_at_length(h, frames) for h in outputs.hidden_states[:-1]), outputs.last_hidden_state], 1)
+
+
+def _at_length(layer: torch.Tensor, frames: int) -> torch.Tensor:
+    """``layer`` [B, t, D] with each frame repeated to ``frames`` frames (the last one repeated to fill)."""
+    if layer.shape[1] == frames:
+        return layer
+    repeated = layer.repeat_interleave(math.ceil(frames / layer.shape[1]), dim=1)[:, :frames]
+    return torch.cat([repeated, repeated[:, -1:].expand(-1, frames - repeated.shape[1], -1)], dim=1)
 
 
 def receptive_field(kernels: list[int], strides: list[int]) -> int:

@@ -11,6 +11,7 @@ from xares_hydra.encoders.mel import MelEncoder
 from xares_hydra.data.shards import write_shard
 from xares_hydra.encode.cache import DuplicateClip, EncoderCache, duplicate_clips
 from xares_hydra.encode.checker import measure_padding, minimum_input_samples
+from xares_hydra.encode.cost import count_flops
 from xares_hydra.encode.embed import EncodeSettings, encode_shards, ensure_encoded
 from xares_hydra.encode.encoder_spec import spec_from_instance
 from xares_hydra.errors import EncoderContractError
@@ -119,6 +120,7 @@ def test_interrupted_encode_resumes_at_the_unfinished_shard(tmp_path):
     probe = CountingMel()
     minimum_input_samples(probe, CPU, None)  # ensure_encoded first finds the shortest input the encoder takes
     measure_padding(probe, CPU)  # and, for bucketed batches, whether padding moves its frames
+    count_flops(probe, CPU)  # and its cost: one forward on the FLOP counter's probe clip
     assert resumed.calls - probe.calls == 2 * 6, "only the two unfinished shards are encoded"
     again = CountingMel()
     spec.instance = again

@@ -36,6 +36,7 @@ from xares_hydra.config.settings import (
 from xares_hydra.config.sweep_checks import contract_checked
 from xares_hydra.config.validate import check_output_folders, output_folder_problem, validate_config
 from xares_hydra.console import stdout_console
+from xares_hydra.data.corpora import training_overlap
 from xares_hydra.data.prepare import data_root_warning, prepare_task_data, read_ready_marker
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EncoderCache
@@ -54,7 +55,15 @@ from xares_hydra.report.callbacks import sweep_progress
 from xares_hydra.report.loggers import log_to_experiments
 from xares_hydra.report.record import RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
-from xares_hydra.report.summary import PLAN_FILE, check_table, fingerprint_table, plan_line, plan_table, record_table
+from xares_hydra.report.summary import (
+    PLAN_FILE,
+    check_table,
+    fingerprint_table,
+    meta_table,
+    plan_line,
+    plan_table,
+    record_table,
+)
 
 log = logging.getLogger("xares")
 
@@ -172,6 +181,7 @@ def run_stages(
     loggers = build_loggers(plain(cfg.get("logger")))
     spec = encoder_spec(cfg, task, encoder, encoder_name)
     record.encoder = spec.summary()
+    record.encoder["training_overlap"] = training_overlap(spec.meta.get("training_data"), task.corpus)
     with clock("data"):
         data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     record.data = data.provenance
@@ -211,6 +221,8 @@ def check_encoder(cfg: DictConfig, name: str) -> int:
         log.error("%s", error)
         return 1
     results = run_checks(encoder, device(cfg), long_seconds=cfg.check.long_seconds, autocast=cfg.encode.autocast)
+    if spec.meta:
+        stdout_console().print(meta_table(spec.meta, name))
     stdout_console().print(fingerprint_table(spec.fingerprint, spec.fingerprint_document))
     stdout_console().print(check_table(results, name))
     return 0 if all(result.passed for result in results) else 1

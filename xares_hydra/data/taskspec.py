@@ -21,7 +21,7 @@ TASK_TYPES = ("clip", "regression", "frame", "contrastive", "asr")
 ROLES = ("train", "valid", "test")
 # what a result record holds under "task", in its order: TaskSpec fields, the metric's direction, kfold
 RECORDED_FIELDS = ("name", "formal_name", "task_type", "metric", "higher_is_better", "eval_weight", "private", "tags",
-                   "version", "license", "zenodo_id", "kfold")  # fmt: skip
+                   "version", "license", "corpus", "zenodo_id", "kfold")  # fmt: skip
 
 
 @dataclass
@@ -53,6 +53,8 @@ class TaskSchema:
     # the task definition's revision; part of every result record's identity
     version: int = 1
     license: str = "see source"
+    # the corpora the task's audio comes from (matched against an encoder's meta.training_data); optional
+    corpus: list[str] | None = None
     disabled: bool = False
     disabled_reason: str | None = None
     zenodo_id: str | None = None
@@ -109,6 +111,7 @@ class TaskSpec:
     tags: tuple[str, ...]
     version: int
     license: str
+    corpus: list[str] | None
     disabled: bool
     disabled_reason: str | None
     zenodo_id: str | None
@@ -182,6 +185,7 @@ class TaskSpec:
             "roles": roles,
             "folds": folds,
             "tags": tuple(schema.tags),
+            "corpus": list(schema.corpus) if schema.corpus is not None else None,
             "mini_patterns": schema.mini_patterns or {},
             **{
                 name: dataclasses.asdict(getattr(schema, name)) if getattr(schema, name) is not None else None

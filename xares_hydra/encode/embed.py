@@ -49,6 +49,7 @@ from xares_hydra.encode.contract import (
     padding_invariant,
     rate_of,
 )
+from xares_hydra.encode.cost import encode_cost, peak_memory
 from xares_hydra.encode.crops import Crop, EncodedCrops
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
 from xares_hydra.encode.eta import EncodeClock
@@ -503,10 +504,15 @@ def ensure_encoded(
         info["padding"] = loaded.padding.summary()
     settings = dataclasses.replace(settings, min_samples=loaded.min_samples, batching=batching)
     cache.save_encoder_info(info, spec.fingerprint_document)
-    with shard_progress(f"Encoding with {spec.name}", [shard.name for shard in todo]) as on_progress:
-        encode_shards(encoder, todo, cache, settings, device, on_progress, loaded.memory, on_eta)
+    names = [shard.name for shard in todo]
+    with shard_progress(f"Encoding with {spec.name}", names) as on_progress, peak_memory(device) as peak:
+        encoded = encode_shards(encoder, todo, cache, settings, device, on_progress, loaded.memory, on_eta)
     if memory := loaded.memory.summary():
         info["memory"] = memory
+    audio_seconds = sum(counts.audio_seconds for counts in encoded.values())
+    encode_seconds = sum(counts.encode_seconds for counts in encoded.values())
+    info["cost"] = encode_cost(loaded.flops, audio_seconds, encode_seconds, peak, device)
+    cache.save_encoder_info(info, spec.fingerprint_document)
     return info
 
 

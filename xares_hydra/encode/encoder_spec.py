@@ -132,6 +132,8 @@ def default_name(choice: str | None, config: Mapping[str, Any]) -> str:
         return str(target).rsplit(".", 1)[-1]
     if choice == "xares_file" and config.get("path") not in (None, MISSING):
         return Path(str(config["path"])).stem
+    if choice == "hf" and config.get("model") not in (None, MISSING):  # encoder=hf encoder.model=org/name or a dir
+        return f"hf-{Path(str(config['model'])).name}"
     return choice or "encoder"
 
 

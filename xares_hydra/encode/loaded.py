@@ -14,6 +14,7 @@ from xares_hydra.digest import canonical_json
 from xares_hydra.encode.backoff import MemoryLimits
 from xares_hydra.encode.checker import measure_padding, minimum_input_samples, require_passing, run_checks
 from xares_hydra.encode.contract import PaddingCheck, rate_of
+from xares_hydra.encode.cost import FlopCount, count_flops
 from xares_hydra.encode.encoder_spec import EncoderSpec
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,15 @@ class LoadedEncoder:
     def padding(self) -> PaddingCheck:
         """Whether a clip keeps its own frames in a padded batch, told or measured once."""
         return measure_padding(self.encoder, self.device)
+
+    @cached_property
+    def flops(self) -> FlopCount | None:
+        """FLOPs per second of audio on a probe clip, counted once (None where the encoder fails on it)."""
+        try:
+            return count_flops(self.encoder, self.device)
+        except Exception as error:  # the contract check reports an encoder's failures; cost is then unknown
+            log.warning("could not count the encoder's FLOPs: %s: %s", type(error).__name__, error)
+            return None
 
 
 _last: list[LoadedEncoder] = []  # at most one

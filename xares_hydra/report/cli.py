@@ -49,6 +49,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also write the leaderboard as a booktabs LaTeX table (leaderboard.tex)",
     )
     parser.add_argument(
+        "--exclude-overlap",
+        action="store_true",
+        help="leave out of the averages the scores of encoders trained on the task's corpus (marked †)",
+    )
+    parser.add_argument(
         "--compare",
         nargs=2,
         metavar=("A", "B"),
@@ -101,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_comparison(records, selector_a, selector_b, statistics, out)
     modes = [arguments.mode] if arguments.mode else None
     latex = "latex" in arguments.format
-    written += write_reports(records, out, modes, not arguments.no_published, title, None, statistics, latex)
+    written += write_reports(
+        records, out, modes, not arguments.no_published, title, None, statistics, latex, arguments.exclude_overlap
+    )
     for path in written:
         print(f"Wrote {path}")
     return 0

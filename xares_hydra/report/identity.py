@@ -10,6 +10,8 @@ from xares_hydra.digest import canonical_json, json_sha256
 from xares_hydra.heads import TASK_DEFAULTS
 
 TASK_DEFAULT = "task default"
+# task config keys that describe the data without changing a run (added later: old records' identities stay)
+TASK_FACTS = ("corpus",)
 # head values that are not settings: the seed is aggregated over, the device does not change a score's meaning
 _NOT_SETTINGS = ("seed", "device", "name")
 # head values added later, left out at their default so that records written before them keep their identity
@@ -71,12 +73,19 @@ def record_identity(record: dict[str, Any]) -> str:
         "column": column_key(record),
         "task": task["name"],
         "version": task.get("version"),
-        "task_config": (record.get("config") or {}).get("task"),
+        "task_config": _run_settings((record.get("config") or {}).get("task")),
         "fingerprint": record["encoder"].get("fingerprint"),
         "seed": (record.get("head") or {}).get("seed"),
         "device": device_type(record),
     }
     return f"{mode_of(record)}-{_digest(identity)}"
+
+
+def _run_settings(task_config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The task config without the facts about its data that do not change a run (its source corpus)."""
+    if task_config is None:
+        return None
+    return {key: value for key, value in task_config.items() if key not in TASK_FACTS}
 
 
 def device_type(record: dict[str, Any]) -> str | None:

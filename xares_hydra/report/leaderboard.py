@@ -53,6 +53,7 @@ HEAD_TITLES = {"mlp": "MLP", "knn": "kNN"}
 AVERAGE_SCOPES = {"public": "Weighted Average (public tasks)", "all": "Weighted Average (all tasks)"}
 PUBLISHED_MARK = "(published)"
 NOT_WORSE_MARK = "≈"
+OVERLAP_MARK = "†"
 LEADERBOARD_KIND = "xares-hydra leaderboard"
 
 
@@ -118,6 +119,9 @@ class HeadTable:
     # (task, column label) -> Holm-adjusted p of the paired test against the row's best, where tested
     versus_best: dict[tuple[str, str], float] = field(default_factory=dict)
     alpha: float = 0.05
+    # (task, column label) where the encoder was trained on the task's corpus (record encoder.training_overlap)
+    overlaps: set[tuple[str, str]] = field(default_factory=set)
+    overlap_excluded: bool = False
 
     @property
     def title(self) -> str:
@@ -159,8 +163,10 @@ def build_leaderboard(
     mode: str = DEFAULT_MODE,
     published: bool = True,
     statistics: StatisticsSettings | None = None,
+    exclude_overlap: bool = False,
 ) -> Leaderboard:
-    """The leaderboard of one mode from result records (oldest first, as ``load_records`` returns them)."""
+    """The leaderboard of one mode from result records (oldest first, as ``load_records`` returns them);
+    ``exclude_overlap``: averages leave out the cells whose encoder was trained on the task's corpus."""
     in_mode = [record for record in records if mode_of(record) == mode and "schema" in record]
     scored = latest_scored(in_mode)
     tasks = _task_rows(in_mode)
@@ -168,7 +174,8 @@ def build_leaderboard(
     columns = sorted({column_of(record, labels) for record in in_mode}, key=lambda column: column.label)
     with_published = published and any(row.name in PUBLISHED_ORDER for row in tasks)
     statistics = statistics or StatisticsSettings(resamples=0)
-    tables = [_head_table(slot, tasks, columns, scored, with_published, labels, statistics) for slot in HEAD_SLOTS]
+    tables = [_head_table(slot, tasks, columns, scored, with_published, labels, statistics, exclude_overlap)
+              for slot in HEAD_SLOTS]  # fmt: skip
     crashed = [record for record in records if "schema" not in record]  # jobs that died without a record
     return Leaderboard(
         mode,
@@ -222,9 +229,13 @@ def _head_table(
     with_published: bool,
     labels: dict[str, str],
     statistics: StatisticsSettings,
+    exclude_overlap: bool = False,
 ) -> HeadTable:
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores."""
     members = seeded(scored, slot, labels)
+    overlaps = {(task, column.label) for (task, column), seeds in members.items()
+                if any((record.get("encoder") or {}).get("training_overlap") for record in seeds)}  # fmt: skip
+    left_out = overlaps if exclude_overlap else set()
     cells, runs, resampled = {}, {}, {}
     for (task, column), seeds in members.items():
         cells[task, column.label], runs[task, column.label] = _cell(seeds, slot)
@@ -237,14 +248,15 @@ def _head_table(
     ours = columns if slot == "mlp" else [column for column in columns if column in used]
     rows_of = {row.name: row for row in tasks}
     averages = {
-        (scope, column.label): _column_average(rows_of, cells, resampled, column, scope, statistics)
+        (scope, column.label): _column_average(rows_of, cells, resampled, column, scope, statistics, left_out)
         for column in ours
         for scope in AVERAGE_SCOPES
     }
     versus_best = _versus_best(tasks, ours, cells, runs, statistics) if statistics.resamples else {}
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
-    return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha)
+    alpha = statistics.alpha
+    return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, alpha, overlaps, exclude_overlap)
 
 
 def seeded(
@@ -288,12 +300,14 @@ def _column_average(
     column: Column,
     scope: str,
     statistics: StatisticsSettings,
+    left_out: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
 ) -> Average:
-    """sum(score x weight) / sum(weight) over the column's cells in scope; its interval from the cells' resamples."""
+    """sum(score x weight) / sum(weight) over the column's cells in scope, but ``left_out``; its interval from the
+    cells' resamples."""
     counted = [
         (row, cells[name, column.label])
         for name, row in rows.items()
-        if (name, column.label) in cells and (scope == "all" or row.public)
+        if (name, column.label) in cells and (scope == "all" or row.public) and (name, column.label) not in left_out
     ]
     weights = np.array([float(row.weight or 0) for row, _ in counted])
     score = weighted_mean([cell.score for _, cell in counted], weights)
@@ -429,7 +443,8 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
 
 
 def _marked_text(table: HeadTable, row: TaskRow, column: Column) -> str:
-    return table.cell_text(row, column) + (f" {NOT_WORSE_MARK}" if table.not_worse(row, column) else "")
+    overlap = f" {OVERLAP_MARK}" if (row.name, column.label) in table.overlaps else ""
+    return table.cell_text(row, column) + (f" {NOT_WORSE_MARK}" if table.not_worse(row, column) else "") + overlap
 
 
 def _entry_encoder(entry: dict[str, Any]) -> str:
@@ -448,6 +463,13 @@ def _notes(board: Leaderboard) -> list[str]:
         "Weighted average = sum(score × weight) / sum(weight) over the tasks a column has scores for, with the "
         "tasks' eval weights (X-ARES: about the size of each test set); the last row says how many tasks that is.",
     ]
+    if any(table.overlaps for table in board.tables):
+        excluded = board.tables[0].overlap_excluded
+        averaged = "left out of" if excluded else "counted in (xares-report --exclude-overlap leaves them out of)"
+        notes.append(
+            f"{OVERLAP_MARK}: the encoder was trained on this task's corpus (its meta.training_data names the task's "
+            f"corpus); such scores are {averaged} the averages."
+        )
     if board.has_published:
         notes.append(
             f"{PUBLISHED_MARK}: {PUBLISHED_SOURCE}, copied as printed, averages included (over the README's full "

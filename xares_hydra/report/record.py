@@ -64,6 +64,7 @@ class TaskInfo(BaseModel):
     zenodo_id: int | str | None = None
     kfold: bool | None = None
     license: str | None = Field(None, description="The dataset's licence (task YAML); 'see source' where not recorded.")
+    corpus: list[str] | None = Field(None, description="The corpora the task's audio comes from (task YAML).")
 
 
 class PaddingInfo(BaseModel):
@@ -79,6 +80,25 @@ class MemoryInfo(BaseModel):
     batch_size: int | None = Field(None, description="Most crops per encoder call after the back-off.")
     max_batch_seconds: Number | None = Field(None, description="Most seconds of padded audio per call after it.")
     chunk_seconds: Number | None = Field(None, description="Longer crops were encoded in chunks of this length.")
+
+
+class CostInfo(BaseModel):
+    """What the encoder cost in the encode stage that filled the embedding cache."""
+
+    flops_per_second: Number | None = Field(
+        None, description="FLOPs per second of audio (torch.utils.flop_counter on a probe clip of noise)."
+    )
+    flops_probe_seconds: Number | None = Field(None, description="Length of the probe clip the FLOPs were counted on.")
+    flops_uncounted: list[str] | None = Field(
+        None, description="Compute ops that ran but have no FLOP formula in torch (pointwise ops are never counted)."
+    )
+    throughput: Number | None = Field(None, description="Seconds of audio encoded per second of the encode stage.")
+    encoded_audio_seconds: Number | None = Field(None, description="Audio the throughput was measured on.")
+    peak_memory_bytes: int | None = Field(
+        None, description="Peak memory of the encode stage: the CUDA allocator's on a GPU, the resident set on a CPU."
+    )
+    peak_memory_kind: str | None = None
+    device_name: str | None = Field(None, description="The GPU's or CPU's name.")
 
 
 class EncoderInfo(BaseModel):
@@ -126,6 +146,12 @@ class EncoderInfo(BaseModel):
     )
     memory: MemoryInfo | None = Field(
         None, description="The encoder calls that fit after running out of memory (memory back-off); null if none did."
+    )
+    cost: CostInfo | None = Field(None, description="FLOPs, throughput, peak memory and device of the encode stage.")
+    training_overlap: list[str] | None = Field(
+        None,
+        description="Corpora both in the encoder's meta.training_data and in the task's corpus: the encoder saw "
+        "this task's data in training ([] none; null where either side is not declared).",
     )
 
 

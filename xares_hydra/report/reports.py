@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from xares_hydra.console import stdout_console
+from xares_hydra.report.cost import cost_rows, cost_table, write_cost
 from xares_hydra.report.diagnostics import write_diagnostics
 from xares_hydra.report.layers import layer_curves, layers_table, write_layer_report
 from xares_hydra.report.leaderboard import (
@@ -32,18 +33,25 @@ def write_reports(
     console: Console | None = None,
     statistics: StatisticsSettings | None = None,
     latex: bool = False,
+    exclude_overlap: bool = False,
 ) -> list[Path]:
-    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` per mode, for layer sweeps ``layers.*``, for
-    searches ``selection.*``, for few-shot records ``shots.*``, and the diagnostics (``classes.md``, ``figures/``)."""
+    """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` and ``cost[-<mode>].*`` per mode, for layer
+    sweeps ``layers.*``, for searches ``selection.*``, for few-shot records ``shots.*``, and the diagnostics
+    (``classes.md``, ``figures/``); ``exclude_overlap``: averages leave out scores of encoders trained on the task's
+    corpus."""
     console = console or stdout_console()
     summary = summarise(records)
     print_summary(summary, console, title=title)
     written = write_summary(summary, folder)
     for mode in modes or modes_of(records):
-        board = build_leaderboard(records, mode, published=published, statistics=statistics or StatisticsSettings())
+        board = build_leaderboard(records, mode, published, statistics or StatisticsSettings(), exclude_overlap)
         for table in leaderboard_tables(board):
             console.print(table)
         written += write_leaderboard(board, folder, latex=latex)
+        costs = cost_rows(records, board)
+        if costs:
+            console.print(cost_table(costs, mode))
+            written += write_cost(costs, folder, mode)
     curves = layer_curves(records)
     if curves:
         console.print(layers_table(curves))

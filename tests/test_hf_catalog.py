@@ -1,0 +1,34 @@
+"""The model catalog (conf/encoder/hf/*.yaml): every entry composes into ``encoder=hf`` with a family the entry
+knows and facts in the record's shape; ``xares stage=check`` shows an entry's facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.cli import REPO, composed, run_xares
+from xares_hydra.encoders.hf import FAMILIES
+
+CATALOG = sorted(path.stem for path in (REPO / "conf" / "encoder" / "hf").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("entry", CATALOG)
+def test_a_catalog_entry_is_an_hf_encoder_with_its_facts(entry: str) -> None:
+    encoder = composed(f"encoder=hf/{entry}").encoder
+    assert encoder._target_ == "xares_hydra.encoders.hf.hub_encoder"
+    assert encoder.model.count("/") == 1 and encoder.revision is None  # a hub name; no invented commit
+    assert encoder.meta.family in FAMILIES
+    assert encoder.meta.source == f"https://huggingface.co/{encoder.model}"
+    assert encoder.meta.training_data is None or all(isinstance(name, str) for name in encoder.meta.training_data)
+    assert encoder.meta.parameters is None or encoder.meta.parameters > 1_000_000
+
+
+@pytest.mark.slow
+def test_stage_check_shows_the_catalog_entry(tmp_path: Path) -> None:
+    from helpers.tiny_hf import tiny_model
+
+    model = tiny_model("wavlm", tmp_path / "wavlm")
+    check = run_xares("stage=check", "encoder=hf/wavlm_base_plus", f"encoder.model={model}", root=tmp_path)
+    assert "encoder facts: hf/wavlm_base_plus" in check.stdout
+    assert "Libri-Light, GigaSpeech, VoxPopuli" in check.stdout
+    assert "https://arxiv.org/abs/2110.13900" in check.stdout

@@ -1,0 +1,157 @@
+"""The cost report: per leaderboard column, what its encoder cost to run (parameters, FLOPs per second of audio,
+encode throughput, peak memory, device; from the records' ``encoder.cost``) beside its MLP weighted average, and
+the score against FLOPs with the Pareto front (no other column both cheaper and better) marked."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from xares_hydra.atomic import atomic_path, write_text
+from xares_hydra.report.identity import column_labels, mode_of
+from xares_hydra.report.leaderboard import AVERAGE_SCOPES, Leaderboard, column_of, leaderboard_stem
+from xares_hydra.report.summary import format_score
+from xares_hydra.report.table import markdown_table, rich_table
+
+PARETO_MARK = "◆"
+HEADER = ["Encoder", "MLP average", "Parameters (M)", "GFLOPs per audio s", "Throughput (audio s/s)",
+          "Peak memory (MiB)", "Device", "Pareto"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CostRow:
+    label: str
+    score: float | None
+    parameters: int | None
+    flops_per_second: float | None
+    throughput: float | None
+    peak_memory_bytes: int | None
+    peak_memory_kind: str | None
+    device: str | None
+    pareto: bool = False
+
+    def cells(self) -> list[str]:
+        return [
+            self.label,
+            format_score(self.score),
+            _number(self.parameters, 1e-6, 2),
+            _number(self.flops_per_second, 1e-9, 3),
+            _number(self.throughput, 1.0, 1),
+            _number(self.peak_memory_bytes, 2**-20, 0) + (f" ({self.peak_memory_kind})" * bool(self.peak_memory_kind)),
+            self.device or "-",
+            PARETO_MARK if self.pareto else "",
+        ]
+
+
+def _number(value: float | None, scale: float, digits: int) -> str:
+    return "-" if value is None else f"{value * scale:,.{digits}f}"
+
+
+def cost_rows(records: list[dict[str, Any]], board: Leaderboard) -> list[CostRow]:
+    """A row per column of the board's MLP table that has records with a cost (the newest such record's)."""
+    in_mode = [record for record in records if mode_of(record) == board.mode and "schema" in record]
+    labels = column_labels(in_mode)
+    encoders = {}
+    for record in in_mode:  # oldest first: the newest record with a cost wins
+        if (record.get("encoder") or {}).get("cost"):
+            encoders[column_of(record, labels).label] = record["encoder"]
+    mlp = next((table for table in board.tables if table.slot == "mlp"), None)
+    if mlp is None:
+        return []
+    rows = []
+    for column in mlp.columns:
+        encoder = encoders.get(column.label)
+        if column.published or encoder is None:
+            continue
+        cost, average = encoder["cost"], mlp.averages.get(("all", column.label))
+        rows.append(CostRow(column.label, average.score if average else None, encoder.get("parameters"),
+                            cost.get("flops_per_second"), cost.get("throughput"), cost.get("peak_memory_bytes"),
+                            cost.get("peak_memory_kind"), cost.get("device_name")))  # fmt: skip
+    front = pareto_front([(row.flops_per_second, row.score) for row in rows])
+    return [CostRow(**{**row.__dict__, "pareto": index in front}) for index, row in enumerate(rows)]
+
+
+def pareto_front(points: list[tuple[float | None, float | None]]) -> set[int]:
+    """Indices of the points no other point dominates (costs no more and scores no less, one of them strictly);
+    points without a cost or a score are on no front."""
+    known = [(i, cost, score) for i, (cost, score) in enumerate(points) if cost is not None and score is not None]
+    return {
+        i
+        for i, cost, score in known
+        if not any(c <= cost and s >= score and (c < cost or s > score) for _, c, s in known)
+    }
+
+
+def cost_table(rows: list[CostRow], mode: str) -> Table:
+    return rich_table(f"Cost · {mode} mode", HEADER, [row.cells() for row in rows], "lrrrrrll",
+                      f"{PARETO_MARK}: on the Pareto front of MLP average against FLOPs")  # fmt: skip
+
+
+def write_cost(rows: list[CostRow], folder: Path, mode: str) -> list[Path]:
+    """``cost[-<mode>].md`` and ``.csv``, and ``figures/score_vs_cost[-<mode>].png``."""
+    stem = leaderboard_stem(mode).replace("leaderboard", "cost")
+    markdown = folder / f"{stem}.md"
+    notes = (
+        f"MLP average: the {AVERAGE_SCOPES['all']} of the leaderboard. FLOPs: torch.utils.flop_counter on a probe "
+        "clip (matrix products, convolutions and attention; pointwise ops, and the ops each record lists under "
+        "encoder.cost.flops_uncounted such as FFTs and recurrent layers, are not counted). Throughput and peak memory "
+        "are the encode stage's that filled the embedding cache, on the device named. "
+        f"{PARETO_MARK}: no other encoder has fewer FLOPs and a higher average."
+    )
+    lines = [f"# Cost ({mode} mode)", "", *markdown_table(HEADER, [row.cells() for row in rows], "lrrrrrll"), "", notes]
+    write_text(markdown, "\n".join(lines) + "\n")
+    written = [markdown, folder / f"{stem}.csv"]
+    write_text(written[1], _csv(rows))
+    figure = folder / "figures" / f"score_vs_cost{stem.removeprefix('cost')}.png"
+    if plot_cost(rows, figure, mode):
+        written.append(figure)
+    return written
+
+
+def _csv(rows: list[CostRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["encoder", "mlp_average", "parameters", "flops_per_second", "throughput", "peak_memory_bytes",
+                     "peak_memory_kind", "device", "pareto"])  # fmt: skip
+    for row in rows:
+        writer.writerow([row.label, row.score, row.parameters, row.flops_per_second, row.throughput,
+                         row.peak_memory_bytes, row.peak_memory_kind, row.device, row.pareto])  # fmt: skip
+    return buffer.getvalue()
+
+
+def plot_cost(rows: list[CostRow], path: Path, mode: str) -> bool:
+    """MLP average against GFLOPs per audio second (log scale), the Pareto front joined; False if nothing to draw."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    drawn = [
+        (row.flops_per_second / 1e9, row.score, row) for row in rows if row.flops_per_second and row.score is not None
+    ]
+    if not drawn:
+        return False
+    figure = Figure(figsize=(6.5, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    for gflops, score, row in drawn:
+        axes.scatter(gflops, score, marker="D" if row.pareto else "o", color="C3" if row.pareto else "C0")
+        axes.annotate(row.label, (gflops, score), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    front = sorted((gflops, score) for gflops, score, row in drawn if row.pareto)
+    axes.step([x for x, _ in front], [y for _, y in front], where="post", color="C3", linewidth=1, label="Pareto front")
+    spread = max(x for x, _ in front) / min(x for x, _ in front) if front else 1.0
+    if spread > 10 or math.isclose(spread, 1.0):
+        axes.set_xscale("log")
+    axes.set_xlabel("GFLOPs per second of audio")
+    axes.set_ylabel(AVERAGE_SCOPES["all"] + " (MLP)")
+    axes.set_title(f"Score against cost ({mode} mode)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=100)
+    return True

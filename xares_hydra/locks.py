@@ -11,7 +11,7 @@ try:
 except ImportError:  # not a POSIX system: filelock's lock, whose file stays
     fcntl = None  # type: ignore[assignment]
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 
 class RemovedLock:
@@ -19,16 +19,20 @@ class RemovedLock:
     while held is safe: a waiter that gets the lock of a file deleted or replaced meanwhile lets it go and locks the
     file now at ``path``, so two processes never both hold ``path``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, blocking: bool = True) -> None:
         self.path = path
+        self.blocking = blocking  # False: filelock's Timeout at once when another process holds it
         self._descriptor: int | None = None
 
     def __enter__(self) -> RemovedLock:
         while True:
             descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
+                fcntl.flock(descriptor, fcntl.LOCK_EX if self.blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
                 current = os.stat(self.path)
+            except BlockingIOError:
+                os.close(descriptor)
+                raise Timeout(str(self.path)) from None
             except FileNotFoundError:  # deleted by the holder we waited for
                 os.close(descriptor)
                 continue
@@ -51,7 +55,10 @@ class RemovedLock:
             self._descriptor = None
 
 
-def file_lock(path: Path) -> RemovedLock | FileLock:
-    """The lock of ``path`` (created, with its folder); on a system without ``flock``, filelock's."""
+def file_lock(path: Path, blocking: bool = True) -> RemovedLock | FileLock:
+    """The lock of ``path`` (created, with its folder); on a system without ``flock``, filelock's. Not ``blocking``:
+    taking it raises filelock's ``Timeout`` at once when another process holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return RemovedLock(path) if fcntl is not None else FileLock(str(path))
+    if fcntl is not None:
+        return RemovedLock(path, blocking)
+    return FileLock(str(path), timeout=-1 if blocking else 0)

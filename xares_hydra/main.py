@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from xares_hydra.atomic import write_json
 from xares_hydra.config import schema  # noqa: F401  (registers the config schemas)
 from xares_hydra.config.choices import unknown_choice_message
 from xares_hydra.config.instantiate import build_loggers
@@ -41,22 +42,33 @@ from xares_hydra.config.validate import (
 )
 from xares_hydra.console import stdout_console
 from xares_hydra.data.corpora import training_overlap
-from xares_hydra.data.prepare import data_root_warning, prepare_task_data
+from xares_hydra.data.prepare import data_root_warning, prepare_task_data, read_ready_marker
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded, require_complete, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
+from xares_hydra.encode.loaded import loaded_encoder
 from xares_hydra.encode.placement import device_for_job, limit_threads, threads_for_job, usable_cores, visible_gpu_count
+from xares_hydra.encode.plan import plan_encode
 from xares_hydra.errors import Interrupted, OutputNotWritten, Status, XaresError
 from xares_hydra.heads import HeadContext
 from xares_hydra.heads.evaluate import evaluate_heads, load_partitions
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
+from xares_hydra.report.callbacks import sweep_progress
 from xares_hydra.report.loggers import log_to_experiments
 from xares_hydra.report.record import RunRecord, StageClock, recorded
 from xares_hydra.report.selection import objective
-from xares_hydra.report.summary import check_table, fingerprint_table, meta_table, record_table
+from xares_hydra.report.summary import (
+    PLAN_FILE,
+    check_table,
+    fingerprint_table,
+    meta_table,
+    plan_line,
+    plan_table,
+    record_table,
+)
 
 log = logging.getLogger("xares")
 
@@ -90,6 +102,8 @@ def run_job(cfg: DictConfig) -> float:
     name = default_name(hydra_cfg.runtime.choices.get("encoder"), plain(cfg.encoder))
     if cfg.stage == "check":
         sys.exit(check_encoder(cfg, name))
+    if cfg.stage == "plan":
+        return plan_run(cfg, name, Path(hydra_cfg.runtime.output_dir))
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     if sweeping and cfg.device == "auto":
         cfg.device = device_for_job(cfg.device, hydra_cfg.job.num, visible_gpu_count())
@@ -181,9 +195,8 @@ def run_stages(
         return
     cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
     with clock("encode"):
-        info = ensure_encoded(
-            spec, cache, data.shards_used(), encode_settings(cfg, task), device(cfg), cfg.encode.check
-        )
+        encoding = encode_settings(cfg, task)
+        info = ensure_encoded(spec, cache, data.shards_used(), encoding, device(cfg), cfg.encode.check, sweep_progress)
     record.encoder.update(info)
     record.counts = cache.partition_counts(data.shards)
     require_complete(record.counts, data_options(cfg).allow_incomplete)
@@ -218,6 +231,27 @@ def check_encoder(cfg: DictConfig, name: str) -> int:
     stdout_console().print(fingerprint_table(spec.fingerprint, spec.fingerprint_document))
     stdout_console().print(check_table(results, name))
     return 0 if all(result.passed for result in results) else 1
+
+
+def plan_run(cfg: DictConfig, name: str, output_dir: Path) -> float:
+    """``xares stage=plan``: the task's encode plan, printed and written to ``plan.json`` in the run folder."""
+    task = TaskSpec.from_config(plain(cfg.task))
+    spec = encoder_spec(cfg, task, name=name)
+    directory = data_root(cfg) / task.name
+    if task.generator is None and read_ready_marker(directory) is None:
+        log.warning("%s: its data is not downloaded yet (xares stage=download task=%s), so it cannot be planned",
+                    task.name, task.name)  # fmt: skip
+        return math.nan
+    data = prepare_task_data(task, data_root(cfg), data_options(cfg))
+    settings = encode_settings(cfg, task)
+    encoder = loaded_encoder(spec, device(cfg), settings.autocast, check=False).encoder
+    cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
+    plan = plan_encode(task.name, name, encoder, data.shards_used(), cache, settings, device(cfg))
+    write_json(output_dir / PLAN_FILE, plan.to_dict())
+    stdout_console().print(plan_table(plan))
+    if not plan.fits:
+        log.warning("%s: the cache will not fit: %s", task.name, plan_line(plan.to_dict()))
+    return plan.encode_seconds or 0.0
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ class Stage(str, Enum):
     download = "download"
     check = "check"
     encode = "encode"  # type: ignore[assignment]  # shadows str.encode on purpose: the stage's name
+    plan = "plan"  # what the run will encode and write, and how long it takes (nothing is encoded)
 
 
 class Choice(str, Enum):
@@ -61,6 +62,12 @@ class Batching(Choice):
 class Autocast(Choice):
     bf16 = "bf16"
     fp16 = "fp16"
+
+
+class StoreDtype(Choice):
+    float32 = "float32"
+    float16 = "float16"  # half the bytes; scores change by < 0.005 on the demo suite (README "Long runs")
+    bfloat16 = "bfloat16"
 
 
 class Layers(Choice):
@@ -97,6 +104,12 @@ class EncodeSchema:
     layers: str = Layers.auto.value
     # with encode.layers=all: hidden layers whose frames are kept too (frame and ASR tasks), e.g. [4,8,-1]
     frame_layers: list[int] = field(default_factory=list)
+    # with encode.layers=all: the hidden layers whose clip vectors are cached, e.g. [0,6,-1] (empty: every layer)
+    keep_layers: list[int] = field(default_factory=list)
+    # float32 | float16 | bfloat16 (StoreDtype): the cached frames and hidden layers' vectors (part of the cache key)
+    store_dtype: str = EncodeSettings.store_dtype
+    # the same for the cached clip vectors
+    clip_dtype: str = EncodeSettings.clip_dtype
 
     def __post_init__(self) -> None:
         for key in ("batch_size", "max_batch_seconds", "buffer_seconds", "decode_threads"):
@@ -108,6 +121,8 @@ class EncodeSchema:
         self.batching = choice("encode.batching", self.batching, Batching)
         self.autocast = None if self.autocast is None else choice("encode.autocast", self.autocast, Autocast, "null")
         self.layers = choice("encode.layers", self.layers, Layers)
+        self.store_dtype = choice("encode.store_dtype", self.store_dtype, StoreDtype).value
+        self.clip_dtype = choice("encode.clip_dtype", self.clip_dtype, StoreDtype).value
         if self.keep_frames not in ("auto", True, False):
             raise ConfigError(f"encode.keep_frames={self.keep_frames!r}: use one of auto, true, false")
 
@@ -150,7 +165,8 @@ class RootSchema:
     head: HeadSettings = MISSING
     compat: CompatSchema = MISSING
     logger: Any = None
-    # all | download | check | encode : stop after that stage (download = fetch data only, e.g. on a login node)
+    # all | download | check | encode | plan: stop after that stage (download = fetch data only, e.g. on a login
+    # node; plan = what the run will encode, write and take, before any work)
     stage: Stage = Stage.all
     seed: int = HeadSettings.seed
     # auto = cuda when available, else cpu

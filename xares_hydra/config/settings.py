@@ -21,6 +21,7 @@ from xares_hydra.encode.encoder_spec import (
     spec_from_config,
     spec_from_instance,
 )
+from xares_hydra.encode.storage import FLOAT32
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings, resolve_device
 
@@ -54,6 +55,10 @@ def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool)
         "pad_batches": bool(cfg.compat.pad_batches),
         "autocast": cfg.encode.autocast,
     }
+    # float32 adds nothing, so caches written before the setting existed keep their key
+    for key in ("store_dtype", "clip_dtype"):
+        if cfg.encode[key] != FLOAT32:
+            settings[key] = str(cfg.encode[key])
     if settings["pad_batches"]:
         settings["batch_size"] = int(cfg.encode.batch_size)
     elif batching(cfg) == "bucketed" and not padding_invariant:
@@ -86,8 +91,11 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         layers=encode.layers == Layers.all or (encode.layers == Layers.auto and cfg.head.layer is not None),
         layers_asked_by="encode.layers=all" if encode.layers == Layers.all else f"head.layer={cfg.head.layer}",
         frame_layers=tuple(encode.frame_layers),
+        keep_layers=tuple(encode.keep_layers),
         limits=data_options(cfg).limits,
         batching=batching(cfg),
+        store_dtype=encode.store_dtype,
+        clip_dtype=encode.clip_dtype,
     )
 
 

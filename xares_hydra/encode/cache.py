@@ -5,12 +5,13 @@ Layout under ``<cache_root>/<task>/<encoder>-<fingerprint>/``::
     fingerprint.json            what the fingerprint hashes (for people)
     encoder.json                sampling_rate, output_dim, hop_size_in_ms of the encoder
     shards/<tar name>/
-        pooled.npy              [N, D] float32 clip vectors (mean over the clip's frames)
-        frames.f32              [sum of frames, D] float32, raw, memory-mapped (when kept)
-        layers.npy              [N, L, D] float32 clip vectors of every hidden layer (encode.layers=all)
+        pooled.npy              [N, D] clip vectors (mean over the clip's frames), encode.clip_dtype (float32)
+        frames.f32              [sum of frames, D], raw, memory-mapped (when kept), encode.store_dtype (float32)
+        layers.npy              [N, L, D] clip vectors of every hidden layer (encode.layers=all), store_dtype
         frames.layer<k>.f32     frames of hidden layer k, laid out as frames.f32 (encode.frame_layers)
         index.jsonl             per sample: key, clip key, crop, samples, frames, frame offset, labels
-        done.json               completion marker, written last: counts, skips, source identity
+        done.json               completion marker, written last: counts, skips, source identity, the stored
+                                number types (frame_dtype, clip_dtype; storage.py: float32, float16, bfloat16)
 
 Shards rather than splits are cached (validation = test is encoded once). Hidden layers are not part of
 the fingerprint: a shard encoded without them is encoded again, with them, by the first run that needs them.
@@ -31,12 +32,12 @@ import numpy as np
 from filelock import FileLock
 
 from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json, write_text
+from xares_hydra.encode.storage import FLOAT32, file_dtype, from_stored, to_stored
 from xares_hydra.errors import ConfigError
 from xares_hydra.locks import RemovedLock, file_lock
 
 log = logging.getLogger("xares")
 
-FRAME_DTYPE = np.float32
 MAX_EXAMPLES = 3
 # head.layer value for the learned softmax-weighted sum of every hidden layer (SUPERB)
 WEIGHTED = "weighted"
@@ -96,13 +97,24 @@ class EncoderCache:
         done = read_json(marker) if marker.exists() else None
         if done is None or done["source"] != source_identity(shard) or (need_frames and not done["has_frames"]):
             return False
-        return need is None or need.met_by(done.get("n_layers", 0), done.get("frame_layers", []))
+        n_layers = done.get("n_layers", 0)
+        kept = done.get("kept_layers", list(range(n_layers)))
+        return need is None or need.met_by(n_layers, done.get("frame_layers", []), kept)
 
-    def lock(self, shard: Path) -> RemovedLock | FileLock:
-        return file_lock(self.root / "shards" / f"{shard.name}.lock")
+    def lock(self, shard: Path, blocking: bool = True) -> RemovedLock | FileLock:
+        return file_lock(self.root / "shards" / f"{shard.name}.lock", blocking)
 
-    def writer(self, shard: Path, dim: int, keep_frames: bool, frame_layers: Sequence[int] = ()) -> ShardWriter:
-        return ShardWriter(self.shard_dir(shard), shard, dim, keep_frames, frame_layers)
+    def writer(
+        self,
+        shard: Path,
+        dim: int,
+        keep_frames: bool,
+        frame_layers: Sequence[int] = (),
+        dtypes: StoredTypes | None = None,
+        keep_layers: Sequence[int] = (),
+    ) -> ShardWriter:
+        directory, dtypes = self.shard_dir(shard), dtypes or StoredTypes()
+        return ShardWriter(directory, shard, dim, keep_frames, frame_layers, dtypes, keep_layers)
 
     def save_encoder_info(self, info: dict[str, Any], fingerprint_document: dict[str, Any]) -> None:
         write_json(self.root / "encoder.json", info)
@@ -206,10 +218,16 @@ class LayerNeeds:
 
     layers: bool = False
     frame_layers: tuple[int, ...] = ()
+    # the layers whose clip vectors are kept (encode.keep_layers); empty: all
+    keep_layers: tuple[int, ...] = ()
 
-    def met_by(self, n_layers: int, frame_layers: Sequence[int]) -> bool:
-        needed = {layer % n_layers for layer in self.frame_layers} if n_layers else None
-        return not (self.layers or self.frame_layers) or (needed is not None and needed <= set(frame_layers))
+    def met_by(self, n_layers: int, frame_layers: Sequence[int], kept_layers: Sequence[int] = ()) -> bool:
+        if not (self.layers or self.frame_layers):
+            return True
+        if not n_layers:
+            return False
+        kept = {layer % n_layers for layer in self.keep_layers} or set(range(n_layers))
+        return {layer % n_layers for layer in self.frame_layers} <= set(frame_layers) and kept <= set(kept_layers)
 
 
 def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") -> int:
@@ -224,13 +242,32 @@ def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") 
     return layer % n_layers
 
 
+@dataclass(frozen=True)
+class StoredTypes:
+    """The number types a shard is stored in: frames and hidden layers, and clip vectors (``storage``)."""
+
+    frames: str = FLOAT32
+    clips: str = FLOAT32
+
+
 class ShardWriter:
     """Appends one shard's embeddings; nothing counts as written until ``finish`` writes the marker."""
 
     def __init__(
-        self, directory: Path, source: Path, dim: int, keep_frames: bool, frame_layers: Sequence[int] = ()
+        self,
+        directory: Path,
+        source: Path,
+        dim: int,
+        keep_frames: bool,
+        frame_layers: Sequence[int] = (),
+        dtypes: StoredTypes = StoredTypes(),
+        keep_layers: Sequence[int] = (),
     ) -> None:
         self.directory = directory
+        self.dtypes = dtypes
+        self._requested_kept_layers = tuple(keep_layers)
+        self._kept_layers: list[int] = []
+        self._n_layers = 0
         self.source = source
         self.dim = dim
         self.keep_frames = keep_frames
@@ -292,18 +329,23 @@ class ShardWriter:
             )
             for layer in self._frame_layers:
                 self._open_frames(frame_file(layer))
-        self._layers.append(layer_pooled.astype(np.float32))
+            self._n_layers = len(layer_pooled)
+            kept = {layer_index(layer, self._n_layers, "the encoder", "encode.keep_layers") for layer in
+                    self._requested_kept_layers}  # fmt: skip
+            self._kept_layers = sorted(kept) or list(range(self._n_layers))
+        self._layers.append(layer_pooled[self._kept_layers].astype(np.float32))
 
     def _write_frames(self, name: str, frames: np.ndarray) -> None:
-        self._streams[name][1].write(np.ascontiguousarray(frames, dtype=FRAME_DTYPE).tobytes())
+        self._streams[name][1].write(to_stored(frames, self.dtypes.frames).tobytes())
 
     def finish(self, counts: ShardCounts) -> None:
         pooled = np.stack(self._pooled) if self._pooled else np.zeros((0, self.dim), np.float32)
+        pooled = to_stored(pooled, self.dtypes.clips)
         with atomic_path(self.directory / "pooled.npy", pooled.nbytes) as partial, open(partial, "wb") as stream:
             np.save(stream, pooled)
         write_text(self.directory / "index.jsonl", "".join(json.dumps(entry) + "\n" for entry in self._index))
         if self._layers:
-            layers = np.stack(self._layers)
+            layers = to_stored(np.stack(self._layers), self.dtypes.frames)
             with atomic_path(self.directory / "layers.npy", layers.nbytes) as partial, open(partial, "wb") as stream:
                 np.save(stream, layers)
         for name, (part, stream) in self._streams.items():
@@ -316,8 +358,11 @@ class ShardWriter:
                 "has_frames": self.keep_frames,
                 "dim": self.dim,
                 "total_frames": self._frame_offset,
-                "n_layers": int(self._layers[0].shape[0]) if self._layers else 0,
+                "n_layers": self._n_layers,
+                "kept_layers": self._kept_layers,
                 "frame_layers": self._frame_layers,
+                "frame_dtype": self.dtypes.frames,
+                "clip_dtype": self.dtypes.clips,
                 "counts": counts.__dict__,
             },
         )
@@ -326,6 +371,17 @@ class ShardWriter:
         for part, stream in self._streams.values():
             stream.close()
             part.unlink(missing_ok=True)
+
+
+def kept_position(done: Mapping[str, Any], layer: int, directory: Path) -> int:
+    """Where hidden layer ``layer`` is in the cached ``layers.npy`` (encode.keep_layers keeps some of them)."""
+    kept = done.get("kept_layers", list(range(done["n_layers"])))
+    if layer not in kept:
+        raise ConfigError(
+            f"head.layer={layer}: the cache {directory.parent.parent} keeps layers {kept} only; add it to "
+            "encode.keep_layers (the shards are encoded again with it)"
+        )
+    return int(kept.index(layer))
 
 
 def frame_file(layer: int) -> str:
@@ -346,6 +402,8 @@ class EmbeddingSet:
     frame_parts: list[np.ndarray | None] = field(default_factory=list)
     frame_part: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     frame_offset: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # the stored number type of each frame part
+    frame_dtypes: list[str] = field(default_factory=list)
     targets: list[Any] | None = None
     layers: np.ndarray | None = None
 
@@ -367,17 +425,20 @@ class EmbeddingSet:
         return all(part is not None for part in self.frame_parts)
 
     def frames(self, index: int) -> np.ndarray:
+        """The frames of sample ``index`` as float32 ``[n_frames, D]``."""
         part = self.frame_parts[self.frame_part[index]]
         if part is None:
             raise RuntimeError("frame embeddings were not kept for this cache (encode.keep_frames)")
         start = int(self.frame_offset[index])
-        return part[start : start + int(self.n_frames[index])]
+        stored = part[start : start + int(self.n_frames[index])]
+        return stored if stored.dtype == np.float32 else from_stored(stored, self.frame_dtypes[self.frame_part[index]])
 
     @classmethod
     def from_dir(cls, directory: Path, layer: int | str | None = None) -> EmbeddingSet:
         done = read_json(directory / "done.json")
         entries = [json.loads(line) for line in (directory / "index.jsonl").read_text().splitlines()]
-        pooled, layers = np.load(directory / "pooled.npy"), None
+        frame_dtype = done.get("frame_dtype", FLOAT32)
+        pooled, layers = from_stored(np.load(directory / "pooled.npy"), done.get("clip_dtype", FLOAT32)), None
         frames_name: str | None = "frames.f32"
         if layer is not None:
             all_layers = np.load(directory / "layers.npy", mmap_mode="r") if done.get("n_layers") else None
@@ -387,18 +448,21 @@ class EmbeddingSet:
                         f"head.layer=weighted: the cache {directory.parent.parent} holds no hidden layers; "
                         "encode them with encode.layers=all"
                     )
-                layers = all_layers
+                layers = from_stored(all_layers, frame_dtype)
             else:
                 index = layer_index(int(layer), done.get("n_layers", 0), f"the cache {directory.parent.parent}")
                 if index != done["n_layers"] - 1:
                     assert all_layers is not None, "layer_index accepts only cached layers"
-                    pooled = np.array(all_layers[:, index])
+                    pooled = from_stored(all_layers[:, kept_position(done, index, directory)], frame_dtype)
                     frames_name = frame_file(index) if index in done.get("frame_layers", []) else None
         has_frames = done["has_frames"] and frames_name is not None
         frames = None
         if has_frames and frames_name is not None and done["total_frames"] > 0:
             frames = np.memmap(
-                directory / frames_name, dtype=FRAME_DTYPE, mode="r", shape=(done["total_frames"], done["dim"])
+                directory / frames_name,
+                dtype=file_dtype(frame_dtype),
+                mode="r",
+                shape=(done["total_frames"], done["dim"]),
             )
         order = sorted(range(len(entries)), key=lambda i: (entries[i]["clip_key"], entries[i]["crop"]))
         entries = [entries[i] for i in order]
@@ -410,6 +474,7 @@ class EmbeddingSet:
             n_frames=np.array([entry["n_frames"] for entry in entries], dtype=np.int64),
             labels=[entry["labels"] for entry in entries],
             frame_parts=[frames if has_frames else None],
+            frame_dtypes=[frame_dtype],
             frame_part=np.zeros(len(entries), dtype=np.int64),
             frame_offset=np.array([entry["frame_offset"] for entry in entries], dtype=np.int64),
             layers=None if layers is None else np.array(layers[order] if len(order) else layers),
@@ -420,7 +485,8 @@ class EmbeddingSet:
         part_base = np.cumsum([0] + [len(s.frame_parts) for s in sets])
         rows = {name: _joined([getattr(s, name) for s in sets]) for name in ROW_FIELDS}
         rows["frame_part"] = np.concatenate([s.frame_part + base for s, base in zip(sets, part_base)])
-        return cls(**rows, frame_parts=[part for s in sets for part in s.frame_parts])
+        parts = [part for s in sets for part in s.frame_parts]
+        return cls(**rows, frame_parts=parts, frame_dtypes=[dtype for s in sets for dtype in s.frame_dtypes])
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> EmbeddingSet:
         indices = np.asarray(indices, dtype=np.int64)

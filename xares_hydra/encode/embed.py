@@ -20,9 +20,10 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ReadLimits, ShardSample, iter_shard
 from xares_hydra.data.taskspec import TaskSchema
-from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter
+from xares_hydra.encode.backoff import CropDoesNotFit, MemoryLimits, encode_in_chunks, is_out_of_memory, release_memory
+from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter, StoredTypes
 from xares_hydra.encode.contract import (
     EncodedBatch,
     auto_batching,
@@ -48,8 +50,11 @@ from xares_hydra.encode.contract import (
     rate_of,
 )
 from xares_hydra.encode.cost import encode_cost, peak_memory
+from xares_hydra.encode.crops import Crop, EncodedCrops
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
+from xares_hydra.encode.eta import EncodeClock
 from xares_hydra.encode.loaded import LoadedEncoder, loaded_encoder
+from xares_hydra.encode.storage import FLOAT32
 from xares_hydra.encoders.chunking import length_mask
 from xares_hydra.errors import ConfigError, XaresError
 
@@ -77,55 +82,56 @@ class EncodeSettings:
     # the setting that asked for the layers, as the user typed it (for messages)
     layers_asked_by: str = "encode.layers=all"
     frame_layers: tuple[int, ...] = ()
+    # the hidden layers whose clip vectors are cached (empty: all)
+    keep_layers: tuple[int, ...] = ()
     limits: ReadLimits = field(default_factory=ReadLimits)
+    # the number types the cache stores (storage.py): frames and hidden layers, and clip vectors
+    store_dtype: str = FLOAT32
+    clip_dtype: str = FLOAT32
 
     @property
     def layer_needs(self) -> LayerNeeds:
-        return LayerNeeds(self.layers, self.frame_layers if self.layers and self.keep_frames else ())
-
-
-@dataclass
-class Crop:
-    key: str
-    clip_key: str
-    index: int
-    audio: np.ndarray
-    labels: Any
-    # the audio's own length when it was zero-padded to the encoder's minimum
-    n_samples: int | None = None
-
-    def meta(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "clip_key": self.clip_key,
-            "crop": self.index,
-            "n_samples": self.n_samples or len(self.audio),
-            "labels": self.labels,
-        }
+        frame_layers = self.frame_layers if self.layers and self.keep_frames else ()
+        return LayerNeeds(self.layers, frame_layers, self.keep_layers if self.layers else ())
 
 
 def encode_shards(
     encoder: torch.nn.Module,
-    shards: Iterable[Path],
+    shards: Sequence[Path],
     cache: EncoderCache,
     settings: EncodeSettings,
     device: torch.device,
     on_progress: Callable[[str, int], None] | None = None,
+    memory: MemoryLimits | None = None,
+    on_eta: Callable[[str], None] | None = None,
 ) -> dict[str, ShardCounts]:
-    """Encode every shard not yet complete in the cache; concurrent callers encode each shard once."""
+    """Encode every shard not yet complete in the cache; concurrent callers encode each shard once. ``memory``:
+    the encoder calls known to fit (kept across calls; a fresh one when not given); ``on_eta`` is told the time
+    left after each shard (it is logged too)."""
+    memory = memory or MemoryLimits(rate=rate_of(encoder))
+    clock = EncodeClock(cache.root.parent.name, shards)
     encoded = {}
     for shard in shards:
         with cache.lock(shard):
             if not settings.force and cache.is_complete(shard, settings.keep_frames, settings.layer_needs):
+                clock.skip(shard)  # another job encoded it meanwhile
                 continue
             log.info("Encoding %s", shard.name)
             frame_layers = settings.layer_needs.frame_layers
-            writer = cache.writer(shard, dim_of(encoder), settings.keep_frames, frame_layers)
+            dtypes = StoredTypes(settings.store_dtype, settings.clip_dtype)
+            writer = cache.writer(
+                shard, dim_of(encoder), settings.keep_frames, frame_layers, dtypes, settings.keep_layers
+            )
             try:
-                encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress)
+                encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress, memory)
             except BaseException:
                 writer.abort()
                 raise
+        if len(shards) > 1:
+            line = clock.shard_done(shard)
+            log.info("%s", line)
+            if on_eta is not None:
+                on_eta(line)
     return encoded
 
 
@@ -136,14 +142,16 @@ def encode_shard(
     settings: EncodeSettings,
     device: torch.device,
     on_progress: Callable[[str, int], None] | None = None,
+    memory: MemoryLimits | None = None,
 ) -> ShardCounts:
     counts = ShardCounts()
+    call = EncoderCall(encoder, settings, device, shard, counts, memory or MemoryLimits(rate=rate_of(encoder)))
     started = time.perf_counter()
     rate = rate_of(encoder)
     crops = _decoded_crops(shard, rate, settings, counts)
     with WriteBehind(writer) as behind:
         for batch in batches(crops, settings, rate, encoder):
-            for crops_done, encoded in _encode_or_isolate(encoder, batch, settings, device, shard, counts):
+            for crops_done, encoded in call.encode_or_isolate(batch):
                 behind.add(crops_done, encoded)
             if on_progress is not None:
                 on_progress(shard.name, len(batch))
@@ -291,47 +299,79 @@ def _batch_limit(settings: EncodeSettings, rate: int) -> Callable[[int], int]:
 BATCHERS = {"bucketed": _bucketed_batches, "exact": _equal_length_batches, "xares": _padded_batches}
 
 
-def _encode_or_isolate(
+@dataclass
+class EncoderCall:
+    """The encoder calls of one shard: within the memory limits, failing crops isolated and skipped (counted)."""
+
+    encoder: torch.nn.Module
+    settings: EncodeSettings
+    device: torch.device
+    shard: Path
+    counts: ShardCounts
+    memory: MemoryLimits
+
+    def encode_or_isolate(self, batch: list[Crop]) -> list[tuple[list[Crop], EncodedCrops]]:
+        """Encode a batch; if the encoder fails on it, retry clip by clip and skip (and count) only failing clips."""
+        try:
+            return self.within_memory(batch)
+        except Exception as error:
+            if len(batch) == 1:
+                _skip(self.counts, self.shard, batch[0].key, f"encoder error ({type(error).__name__}: {error})")
+                return []
+            keys = ", ".join(item.key for item in batch[:5]) + (" ..." if len(batch) > 5 else "")
+            log.warning("Encoder failed on %d clips of %s (%s): %s; retrying clip by clip", len(batch),
+                        self.shard.name, keys, error)  # fmt: skip
+        encoded = []
+        for item in batch:
+            encoded += self.encode_or_isolate([item])
+        return encoded
+
+    def within_memory(self, batch: list[Crop], width: int | None = None) -> list[tuple[list[Crop], EncodedCrops]]:
+        """The batch in calls that fit (``backoff``); a crop that does not fit alone, even in chunks, is skipped."""
+        if self.settings.batching == "xares":  # X-ARES pools the padding: every part keeps the batch's width
+            width = width or max(len(item.audio) for item in batch)
+        done: list[tuple[list[Crop], EncodedCrops]] = []
+        while batch:
+            part = self.memory.next_part(batch, width)
+            batch = batch[len(part) :]
+            try:
+                done += self._encoded(part, width)
+            except CropDoesNotFit as error:
+                _skip(self.counts, self.shard, part[0].key, f"out of memory ({error})")
+        return done
+
+    def _encoded(self, part: list[Crop], width: int | None) -> list[tuple[list[Crop], EncodedCrops]]:
+        if len(part) == 1 and self.memory.chunked(part[0]):
+            return [(part, self._chunked(part[0]))]
+        try:
+            return [(part, _run_encoder(self.encoder, part, self.settings, self.device, self.shard, width))]
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            release_memory(self.device)
+            if len(part) > 1:
+                self.memory.halve(part, width, error)
+        return self.within_memory(part, width) if len(part) > 1 else [(part, self._chunked(part[0]))]
+
+    def _chunked(self, item: Crop) -> EncodedCrops:
+        hop = round(rate_of(self.encoder) * hop_ms_of(self.encoder) / 1000)
+        run = partial(_run_encoder, self.encoder, settings=self.settings, device=self.device, shard=self.shard)
+        return encode_in_chunks(item, run, self.memory, hop, self.settings.min_samples, self.device)
+
+
+def _run_encoder(
     encoder: torch.nn.Module,
     batch: list[Crop],
     settings: EncodeSettings,
     device: torch.device,
     shard: Path,
-    counts: ShardCounts,
-) -> list[tuple[list[Crop], EncodedCrops]]:
-    """Encode a batch; if the encoder fails on it, retry clip by clip and skip (and count) only failing clips."""
-    try:
-        return [(batch, _run_encoder(encoder, batch, settings, device, shard))]
-    except Exception as error:
-        if len(batch) == 1:
-            _skip(counts, shard, batch[0].key, f"encoder error ({type(error).__name__}: {error})")
-            return []
-        keys = ", ".join(item.key for item in batch[:5]) + (" ..." if len(batch) > 5 else "")
-        log.warning("Encoder failed on %d clips of %s (%s): %s; retrying clip by clip", len(batch), shard.name, keys,
-                    error)  # fmt: skip
-    encoded = []
-    for item in batch:
-        encoded += _encode_or_isolate(encoder, [item], settings, device, shard, counts)
-    return encoded
-
-
-@dataclass
-class EncodedCrops:
-    pooled: np.ndarray  # [B, D]
-    frame_counts: list[int]
-    frames: np.ndarray | None  # [B, T', D] when frames are kept
-    layer_pooled: np.ndarray | None = None  # [B, L, D] with hidden layers
-    layer_frames: np.ndarray | None = None  # [B, L, T', D] with hidden layers when frames are kept
-
-
-def _run_encoder(
-    encoder: torch.nn.Module, batch: list[Crop], settings: EncodeSettings, device: torch.device, shard: Path
+    width: int | None = None,
 ) -> EncodedCrops:
-    """One forward of a batch; each crop's frame count, clip vector (mean over its own frames only) and, as
-    the settings ask, its frames and every hidden layer."""
+    """One forward of a batch (zero-padded to ``width`` or its longest crop); each crop's frame count, clip vector
+    (mean over its own frames only) and, as the settings ask, its frames and every hidden layer."""
     lengths = [len(item.audio) for item in batch]
     where = f"{shard.name}: {batch[0].key}"
-    audio = _padded_audio(batch, device)
+    audio = _padded_audio(batch, device, width)
     layers = None
     if settings.layers or settings.batching == "xares":  # the encoder is not told the padding
         if settings.layers:  # the batches hold one length, or the encoder could not be told anyway
@@ -374,9 +414,10 @@ def _own_frame_counts(batch: list[Crop], counts: list[int], hop_samples: float) 
     ]
 
 
-def _padded_audio(batch: list[Crop], device: torch.device) -> torch.Tensor:
-    """``[B, longest]`` zero-padded; on CUDA built in pinned memory and copied without blocking."""
-    audio = torch.zeros(len(batch), max(len(item.audio) for item in batch), pin_memory=device.type == "cuda")
+def _padded_audio(batch: list[Crop], device: torch.device, width: int | None = None) -> torch.Tensor:
+    """``[B, width or longest]`` zero-padded; on CUDA built in pinned memory and copied without blocking."""
+    width = width or max(len(item.audio) for item in batch)
+    audio = torch.zeros(len(batch), width, pin_memory=device.type == "cuda")
     for row, item in enumerate(batch):
         audio[row, : len(item.audio)] = torch.from_numpy(item.audio)
     return audio.to(device, non_blocking=True)
@@ -443,6 +484,7 @@ def ensure_encoded(
     settings: EncodeSettings,
     device: torch.device,
     check_first: bool = True,
+    on_eta: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Encode what the cache lacks; returns the encoder's attributes. Builds the encoder only if needed."""
     todo = [s for s in shards if settings.force or not cache.is_complete(s, settings.keep_frames, settings.layer_needs)]
@@ -460,13 +502,16 @@ def ensure_encoded(
         )
     batching = chosen_batching(settings, loaded, spec.name)
     info = dict(encoder_attributes(encoder), min_input_samples=loaded.min_samples, batching=batching)
+    info.update(store_dtype=settings.store_dtype, clip_dtype=settings.clip_dtype)
     if settings.batching in ("auto", "bucketed"):  # the padding chose the batching or says what it costs
         info["padding"] = loaded.padding.summary()
     settings = dataclasses.replace(settings, min_samples=loaded.min_samples, batching=batching)
     cache.save_encoder_info(info, spec.fingerprint_document)
     names = [shard.name for shard in todo]
     with shard_progress(f"Encoding with {spec.name}", names) as on_progress, peak_memory(device) as peak:
-        encoded = encode_shards(encoder, todo, cache, settings, device, on_progress)
+        encoded = encode_shards(encoder, todo, cache, settings, device, on_progress, loaded.memory, on_eta)
+    if memory := loaded.memory.summary():
+        info["memory"] = memory
     audio_seconds = sum(counts.audio_seconds for counts in encoded.values())
     encode_seconds = sum(counts.encode_seconds for counts in encoded.values())
     info["cost"] = encode_cost(loaded.flops, audio_seconds, encode_seconds, peak, device)

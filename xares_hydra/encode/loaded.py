@@ -11,8 +11,9 @@ from functools import cached_property
 import torch
 
 from xares_hydra.digest import canonical_json
+from xares_hydra.encode.backoff import MemoryLimits
 from xares_hydra.encode.checker import measure_padding, minimum_input_samples, require_passing, run_checks
-from xares_hydra.encode.contract import PaddingCheck
+from xares_hydra.encode.contract import PaddingCheck, rate_of
 from xares_hydra.encode.cost import FlopCount, count_flops
 from xares_hydra.encode.encoder_spec import EncoderSpec
 
@@ -28,6 +29,11 @@ class LoadedEncoder:
     checked: bool = False
     # the default batching's reason, logged once per encoder and process
     batching_explained: bool = False
+
+    @cached_property
+    def memory(self) -> MemoryLimits:
+        """The encoder calls known to fit in memory, kept for every job of the process."""
+        return MemoryLimits(rate=rate_of(self.encoder))
 
     @cached_property
     def min_samples(self) -> int:

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -23,7 +24,7 @@ from xares_hydra.errors import Status, XaresError
 from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.record import RECORD_FILE
 from xares_hydra.report.reports import write_reports
-from xares_hydra.report.summary import distinguishing_overrides, records_in
+from xares_hydra.report.summary import PLAN_FILE, distinguishing_overrides, human_bytes, plan_line, records_in
 
 log = logging.getLogger("xares")
 
@@ -49,6 +50,9 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        if config.stage == "plan":
+            _plan_summary(sweep_dir)
+            return
         records = records_in(sweep_dir)
         if not records:
             log.error("No result records under %s", sweep_dir)
@@ -72,7 +76,9 @@ class JobProgress(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         record = _job_record(config)
-        if record is not None:
+        if config.stage == "plan" and (plan := _read(Path(config.hydra.runtime.output_dir) / PLAN_FILE)):
+            status, detail = "planned", plan_line(plan)
+        elif record is not None:
             status, detail = record["status"], _outcome(record)
         elif job_return.status == JobStatus.FAILED:  # return_value would re-raise the job's exception
             status, detail = Status.FAILED, _first_line(str(job_return._return_value))
@@ -86,9 +92,37 @@ class JobProgress(Callback):
             return
         line = f"job {config.hydra.job.num} {message}"
         log.info("%s", line)
-        stamp = dt.datetime.now().isoformat(timespec="seconds")
-        with open(Path(config.hydra.sweep.dir) / PROGRESS_FILE, "a", encoding="utf-8") as progress:
-            progress.write(f"{stamp} {platform.node()} {line}\n")
+        _append_progress(Path(config.hydra.sweep.dir), line)
+
+
+def _plan_summary(sweep_dir: Path) -> None:
+    """The plans of a ``stage=plan`` sweep added up: what the whole sweep writes, against the free space."""
+    plans = [plan for path in sorted(sweep_dir.glob(f"*/{PLAN_FILE}")) if (plan := _read(path))]
+    if not plans:
+        log.error("No plans under %s", sweep_dir)
+        sys.exit(1)
+    totals = {key: sum(plan[key] for plan in plans) for key in ("audio_hours", "cache_bytes", "bytes_to_write")}
+    totals["encode_seconds"] = sum(plan["encode_seconds"] or 0 for plan in plans)
+    line = plan_line(dict(totals, shards=sum(p["shards"] for p in plans), shards_cached=sum(p["shards_cached"]
+                          for p in plans), free_bytes=min(p["free_bytes"] for p in plans), fits=True))  # fmt: skip
+    free = {plan["cache_dir"].rsplit("/", 2)[0]: plan["free_bytes"] for plan in plans}
+    if totals["bytes_to_write"] > min(free.values()):
+        log.warning("sweep plan: %d jobs: %s; the disk will NOT hold it (%s free)", len(plans), line,
+                    ", ".join(f"{folder}: {human_bytes(space)}" for folder, space in free.items()))  # fmt: skip
+    else:
+        log.info("sweep plan: %d jobs: %s", len(plans), line)
+
+
+def sweep_progress(message: str) -> None:
+    """``message`` as a line of the sweep's ``progress.log`` from inside a job (nothing outside a sweep)."""
+    if HydraConfig.initialized() and (hydra := HydraConfig.get()).mode == RunMode.MULTIRUN:
+        _append_progress(Path(hydra.sweep.dir), f"job {hydra.job.num} {message}")
+
+
+def _append_progress(sweep_dir: Path, line: str) -> None:
+    stamp = dt.datetime.now().isoformat(timespec="seconds")
+    with open(sweep_dir / PROGRESS_FILE, "a", encoding="utf-8") as progress:
+        progress.write(f"{stamp} {platform.node()} {line}\n")
 
 
 def _job_title(config: DictConfig) -> str:
@@ -103,7 +137,10 @@ def _as_dict(node: DictConfig) -> dict[str, Any]:
 
 
 def _job_record(config: DictConfig) -> dict[str, Any] | None:
-    path = Path(config.hydra.runtime.output_dir) / RECORD_FILE
+    return _read(Path(config.hydra.runtime.output_dir) / RECORD_FILE)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
     try:
         return read_json(path)
     except (OSError, ValueError):

@@ -74,6 +74,14 @@ class PaddingInfo(BaseModel):
     invariant: bool
 
 
+class MemoryInfo(BaseModel):
+    model_config = _written("out_of_memory")
+    out_of_memory: int = Field(description="Encoder calls that ran out of memory and were retried smaller.")
+    batch_size: int | None = Field(None, description="Most crops per encoder call after the back-off.")
+    max_batch_seconds: Number | None = Field(None, description="Most seconds of padded audio per call after it.")
+    chunk_seconds: Number | None = Field(None, description="Longer crops were encoded in chunks of this length.")
+
+
 class CostInfo(BaseModel):
     """What the encoder cost in the encode stage that filled the embedding cache."""
 
@@ -134,6 +142,15 @@ class EncoderInfo(BaseModel):
         None,
         description="Whether a clip keeps its own frames in a zero-padded batch: told (lengths or mask), or the "
         "largest relative deviation the contract check measured, and whether it is within 1e-4.",
+    )
+    store_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
+        None, description="The number type of the cached frames and hidden layers' vectors (encode.store_dtype)."
+    )
+    clip_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
+        None, description="The number type of the cached clip vectors (encode.clip_dtype)."
+    )
+    memory: MemoryInfo | None = Field(
+        None, description="The encoder calls that fit after running out of memory (memory back-off); null if none did."
     )
     cost: CostInfo | None = Field(None, description="FLOPs, throughput, peak memory and device of the encode stage.")
     training_overlap: list[str] | None = Field(

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from xares_hydra.atomic import write_json, write_text
 from xares_hydra.console import stdout_console
+from xares_hydra.encode.eta import duration
 from xares_hydra.errors import Status
 from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of
 from xares_hydra.report.record import RECORD_FILE, TaskInfo, load_records, score_of, task_of
@@ -26,8 +27,11 @@ from xares_hydra.report.table import markdown_table, rich_table
 
 if TYPE_CHECKING:
     from xares_hydra.encode.checker import CheckResult
+    from xares_hydra.encode.plan import EncodePlan
 
 HEAD_SLOTS = ("mlp", "knn")
+# stage=plan's output in the run folder (EncodePlan.to_dict)
+PLAN_FILE = "plan.json"
 # overrides that select what runs or where, not how it is scored: left out of a job's log title
 _GROUPING_OVERRIDE_KEYS = (
     *("task=", "encoder=", "encoder._target_", "stage=", "benchmark=", "search=", "compat="),
@@ -314,6 +318,38 @@ def check_table(results: Sequence[CheckResult], encoder_name: str) -> Table:
     rows = [[result.name, "[green]pass[/green]" if result.passed else "[red]FAIL[/red]", result.detail]
             for result in results]  # fmt: skip
     return rich_table(f"encoder contract checks: {encoder_name}", ["check", "result", "detail"], rows)
+
+
+def plan_line(plan: dict[str, Any]) -> str:
+    """A plan (``plan.json``) in one line, for the log and ``progress.log``."""
+    line = (f"{plan['audio_hours']:.2f} h of audio, {plan['shards_cached']} of {plan['shards']} shards cached, cache "
+            f"{human_bytes(plan['cache_bytes'])} ({human_bytes(plan['bytes_to_write'])} to write), encode about "
+            f"{duration(plan['encode_seconds'] or 0)}")  # fmt: skip
+    return line if plan["fits"] else f"{line}; DOES NOT FIT: {human_bytes(plan['free_bytes'])} free"
+
+
+def plan_table(plan: EncodePlan) -> Table:
+    """``xares stage=plan``: one task's work and cache, in units a person reads."""
+    eta = "-" if plan.encode_seconds is None else duration(plan.encode_seconds)
+    rows = [
+        ["clips (crops)", f"{plan.clips:,} ({plan.crops:,})"],
+        ["audio", f"{plan.audio_hours:.2f} h"],
+        ["shards cached", f"{plan.shards_cached} of {plan.shards}"],
+        ["cache size (estimate)", f"{human_bytes(plan.cache_bytes)}, {human_bytes(plan.bytes_to_write)} to write"],
+        ["free space", f"{human_bytes(plan.free_bytes)} at {escape(plan.cache_dir)}"],
+        ["encode time (estimate)", eta],
+    ]
+    if not plan.fits:
+        rows.append(["[red]does not fit[/red]", "free space in paths.cache_root, or encode.store_dtype=float16"])
+    return rich_table(f"plan: {plan.task} x {plan.encoder}", ["", ""], rows)
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(count) < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")
 
 
 def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:

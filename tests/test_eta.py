@@ -1,0 +1,35 @@
+"""Long runs report progress a person can read: after each shard, the time taken and left, in the log and in a
+sweep's progress.log."""
+
+from __future__ import annotations
+
+import pytest
+from helpers.cli import run_xares
+from test_memory_backoff import CPU, BlockMeans, shard_of
+
+from xares_hydra.encode.cache import EncoderCache
+from xares_hydra.encode.embed import EncodeSettings, encode_shards
+
+
+def test_each_encoded_shard_logs_the_time_left_and_tells_the_sweep(tmp_path, caplog):
+    shards = [shard_of(tmp_path / f"part_{i}.tar", [0.5, 1.0, 0.7 * (i + 1)]) for i in range(3)]
+    lines = []
+    with caplog.at_level("INFO"):
+        encode_shards(BlockMeans(), shards, EncoderCache(tmp_path / "task" / "cache"), EncodeSettings(), CPU,
+                      on_eta=lines.append)  # fmt: skip
+    assert [line.split(" shards")[0] for line in lines] == ["task: 1 of 3", "task: 2 of 3", "task: 3 of 3"]
+    assert lines[-1].endswith("about 0:00:00 left") and "(100% of the audio)" in lines[-1]
+    assert all(line in caplog.text for line in lines)
+
+
+@pytest.mark.slow
+def test_a_sweep_writes_each_tasks_time_left_into_progress_log(tmp_path):
+    run_xares(
+        "-m", "task=demo/timbre", "encoder=mel", "stage=encode", f"hydra.sweep.dir={tmp_path}/sweep", root=tmp_path
+    )
+    lines = (tmp_path / "sweep" / "progress.log").read_text().splitlines()
+    left = [line for line in lines if "shards encoded" in line]
+    assert [line.split("job 0 ")[1].split(" shards")[0] for line in left] == [
+        f"demo_timbre: {i} of 3" for i in (1, 2, 3)
+    ]
+    assert all(" left" in line for line in left)

@@ -1,0 +1,32 @@
+"""The number types the embedding cache stores (``encode.store_dtype``, ``encode.clip_dtype``): every array is
+written in its stored type and read back as float32. numpy has no bfloat16: it is stored as the top 16 bits of
+the float32 (rounded to nearest by torch) in int16."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+FLOAT32 = "float32"
+STORE_DTYPES: dict[str, type[np.generic]] = {FLOAT32: np.float32, "float16": np.float16, "bfloat16": np.int16}
+
+
+def file_dtype(name: str) -> type[np.generic]:
+    return STORE_DTYPES[name]
+
+
+def itemsize(name: str) -> int:
+    return np.dtype(STORE_DTYPES[name]).itemsize
+
+
+def to_stored(values: np.ndarray, name: str) -> np.ndarray:
+    if name == "bfloat16":
+        return torch.from_numpy(np.ascontiguousarray(values, np.float32)).to(torch.bfloat16).view(torch.int16).numpy()
+    return np.ascontiguousarray(values, dtype=STORE_DTYPES[name])
+
+
+def from_stored(values: np.ndarray, name: str) -> np.ndarray:
+    """float32 values of an array as stored (a memory-mapped slice is read here)."""
+    if name == "bfloat16":
+        return torch.from_numpy(np.array(values)).view(torch.bfloat16).float().numpy()
+    return np.asarray(values, dtype=np.float32)

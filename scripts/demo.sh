@@ -4,6 +4,7 @@
 #   XARES_ROOT   where data, cache, results and outputs go (default: ~/.xares-hydra)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup_env.sh
+# the package alone: the demo needs no test tools
+XARES_EXTRAS="${XARES_EXTRAS-}" source scripts/setup_env.sh
 
 xares +benchmark=demo encoder=mel,noise "$@"

@@ -3,12 +3,18 @@
 # xares-hydra into it. Re-running is cheap: installs happen only when pyproject.toml changed.
 #   XARES_VENV    where the environment lives (default: .venv in the repository)
 #   PYTHON        interpreter used to create it (default: python3)
-#   XARES_EXTRAS  pip extras to install (default: test)
+#   XARES_EXTRAS  pip extras to install (default: test; empty: the package alone, as demo.sh needs)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${XARES_VENV:-$repo/.venv}"
 python="${PYTHON:-python3}"
-extras="${XARES_EXTRAS:-test}"
+extras="${XARES_EXTRAS-test}"
+
+# pip's progress, one line per package (quiet pip is silent for minutes while PyTorch installs)
+pip_install() {
+  "$venv/bin/python" -m pip install --progress-bar off "$@" \
+    | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; }
+}
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "Creating the virtual environment $venv"
@@ -18,15 +24,17 @@ fi
 
 if ! "$venv/bin/python" -c "import torch, torchaudio" >/dev/null 2>&1; then
   echo "Installing PyTorch ${TORCH_VERSION:-2.14.1} and torchaudio ${TORCHAUDIO_VERSION:-2.11.0}"
-  "$venv/bin/python" -m pip install --quiet "torch==${TORCH_VERSION:-2.14.1}" "torchaudio==${TORCHAUDIO_VERSION:-2.11.0}"
+  pip_install "torch==${TORCH_VERSION:-2.14.1}" "torchaudio==${TORCHAUDIO_VERSION:-2.11.0}"
 fi
 
 stamp="$venv/.xares-install-stamp"
 wanted="$(cat "$repo/pyproject.toml" | sha256sum | cut -c1-16) $extras"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
-  echo "Installing xares-hydra[$extras] (editable)"
+installed="$(cat "$stamp" 2>/dev/null || true)"
+# the package alone is also there when it was installed with extras (test.sh before demo.sh)
+if [ "$installed" != "$wanted" ] && { [ -n "$extras" ] || [ "${installed%% *}" != "${wanted%% *}" ]; }; then
+  echo "Installing xares-hydra${extras:+[$extras]} (editable)"
   # setuptools warns every editable install about same-named folders in the working directory: not ours
-  PYTHONWARNINGS="ignore:Editable installation" "$venv/bin/python" -m pip install --quiet -e "$repo[$extras]"
+  PYTHONWARNINGS="ignore:Editable installation" pip_install -e "$repo${extras:+[$extras]}"
   echo "$wanted" > "$stamp"
 fi
 

@@ -57,7 +57,8 @@ def main() -> None:
         (venv / ".xares-install-stamp").unlink(missing_ok=True)  # install this clone into it (set-up included)
         env = dict(os.environ, XARES_ROOT=str(root), XARES_VENV=str(venv))
         env.pop("VIRTUAL_ENV", None)
-        setup, setup_gap, _ = timed_lines([*pinned, "bash", "-c", "source scripts/setup_env.sh"], clone, env)
+        setup_as_demo = 'XARES_EXTRAS="${XARES_EXTRAS-}" source scripts/setup_env.sh'  # demo.sh's own set-up line
+        setup, setup_gap, _ = timed_lines([*pinned, "bash", "-c", setup_as_demo], clone, env)
         sweep, gap, after = timed_lines([*pinned, "bash", "scripts/demo.sh"], clone, env)
         records = [json.loads(path.read_text()) for path in (root / "results").rglob("*.json")]
         print(f"scripts/demo.sh from a fresh clone on cores {cores}:")

@@ -11,9 +11,15 @@ python="${PYTHON:-python3}"
 extras="${XARES_EXTRAS-test}"
 
 # pip's progress, one line per package (quiet pip is silent for minutes while PyTorch installs)
+# and a line every 10 s while it unpacks (PyTorch takes a minute)
 pip_install() {
+  local started=$SECONDS ticker status=0
+  (while sleep 10; do echo "  ... still installing ($((SECONDS - started)) s)"; done) &
+  ticker=$!
   "$venv/bin/python" -m pip install --progress-bar off "$@" \
-    | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; }
+    | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; } || status=$?
+  kill "$ticker" 2>/dev/null || true
+  return "$status"
 }
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -28,7 +28,8 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
 fi
 
-if ! "$venv/bin/python" -c "import torch, torchaudio" >/dev/null 2>&1; then
+# found, not imported: importing PyTorch would add seconds to every demo.sh and test.sh
+if ! "$venv/bin/python" -c "import importlib.util as u, sys; sys.exit(not (u.find_spec('torch') and u.find_spec('torchaudio')))" >/dev/null 2>&1; then
   echo "Installing PyTorch ${TORCH_VERSION:-2.14.1} and torchaudio ${TORCHAUDIO_VERSION:-2.11.0}"
   pip_install "torch==${TORCH_VERSION:-2.14.1}" "torchaudio==${TORCHAUDIO_VERSION:-2.11.0}"
 fi

@@ -53,7 +53,9 @@ def check_sweep(config: DictConfig) -> None:
         return
     loader = GlobalHydra.instance().config_loader()
     ComposedJobs.install(loader)
-    needs = sweep_needs([loader.load_sweep_config(config, overrides) for overrides in job_overrides(config)])
+    jobs = job_overrides(config)
+    log.info("Checking the sweep's %d jobs (data, network, encoders) before the first starts", len(jobs))
+    needs = sweep_needs([loader.load_sweep_config(config, overrides) for overrides in jobs])
     for root in needs.data_roots:
         if warning := data_root_warning(root, sorted(needs.tasks)):
             log.warning("%s", warning)

@@ -135,7 +135,7 @@ def root(xares_root: Path) -> Path:
 # --- config mistakes: one line in the first seconds, no traceback, nothing written -------------------------
 
 CONFIG_MISTAKES = [
-    (("stage=encdoe",), "Invalid value 'encdoe', expected one of [all, download, check, encode]"),
+    (("stage=encdoe",), "Invalid value 'encdoe', expected one of [all, download, check, encode, plan]"),
     (("head.epochs=0",), "head.epochs=0: must be a number > 0"),
     (("encode.batch_size=-1",), "encode.batch_size=-1: must be a number > 0"),
     (("encode.autocast=fp61",), "encode.autocast='fp61': use one of null, bf16, fp16"),

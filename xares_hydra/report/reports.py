@@ -56,8 +56,6 @@ def write_reports(
             console.print(cost_table(costs, mode))
             written += write_cost(costs, folder, mode)
         boards.append(board)
-    if page is not None:
-        written.append(write_page(boards, records, folder, page))
     curves = layer_curves(records, statistics)
     if curves:
         console.print(layers_table(curves))
@@ -66,6 +64,8 @@ def write_reports(
     if shot:
         console.print(shots_table(shot))
         written += write_shot_report(shot, folder)
+    if page is not None:
+        written.append(write_page(boards, records, folder, page, curves, shot))
     selections = select_trials(records)
     if is_search(selections):
         console.print(selection_table(selections))

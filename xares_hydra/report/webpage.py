@@ -67,8 +67,16 @@ class Context:
     encoders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (mode, column) -> newest
 
     @classmethod
-    def of(cls, records: list[dict[str, Any]], boards: Sequence[Leaderboard]) -> Context:
-        context = cls(records, curves=layer_curves(records), shots=shot_curves(records))
+    def of(
+        cls,
+        records: list[dict[str, Any]],
+        boards: Sequence[Leaderboard],
+        curves: list[LayerCurve] | None = None,
+        shots: list[ShotCurve] | None = None,
+    ) -> Context:
+        """``curves``/``shots``: those the reports already computed (else computed here)."""
+        curves = layer_curves(records) if curves is None else curves
+        context = cls(records, curves=curves, shots=shot_curves(records) if shots is None else shots)
         for board in boards:
             in_mode = [record for record in records if mode_of(record) == board.mode and "schema" in record]
             labels, scored = column_labels(in_mode), latest_scored(in_mode)
@@ -81,8 +89,14 @@ class Context:
         return context
 
 
-def page_html(boards: Sequence[Leaderboard], records: list[dict[str, Any]], settings: PageSettings) -> str:
-    context = Context.of(records, boards)
+def page_html(
+    boards: Sequence[Leaderboard],
+    records: list[dict[str, Any]],
+    settings: PageSettings,
+    curves: list[LayerCurve] | None = None,
+    shots: list[ShotCurve] | None = None,
+) -> str:
+    context = Context.of(records, boards, curves, shots)
     sections = [_section(board, context) for board in boards]
     tags = sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS})
     found = {task_domain(task, tags) for task, tags in context.tags.items()}
@@ -106,10 +120,15 @@ def page_html(boards: Sequence[Leaderboard], records: list[dict[str, Any]], sett
 
 
 def write_page(
-    boards: Sequence[Leaderboard], records: list[dict[str, Any]], folder: Path, settings: PageSettings
+    boards: Sequence[Leaderboard],
+    records: list[dict[str, Any]],
+    folder: Path,
+    settings: PageSettings,
+    curves: list[LayerCurve] | None = None,
+    shots: list[ShotCurve] | None = None,
 ) -> Path:
     path = folder / PAGE_FILE
-    write_text(path, page_html(boards, records, settings))
+    write_text(path, page_html(boards, records, settings, curves, shots))
     return path
 
 

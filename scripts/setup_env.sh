@@ -11,12 +11,13 @@ python="${PYTHON:-python3}"
 extras="${XARES_EXTRAS-test}"
 
 # pip's progress, one line per package (quiet pip is silent for minutes while PyTorch installs)
-# and a line every 10 s while it unpacks (PyTorch takes a minute)
+# and a line every 10 s while it unpacks (PyTorch takes a minute). --no-compile: byte-compiling every
+# installed file costs about as long as unpacking them; Python compiles what it imports on first use.
 pip_install() {
   local started=$SECONDS ticker status=0
   (while sleep 10; do echo "  ... still installing ($((SECONDS - started)) s)"; done) &
   ticker=$!
-  "$venv/bin/python" -m pip install --progress-bar off "$@" \
+  "$venv/bin/python" -m pip install --progress-bar off --no-compile "$@" \
     | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; } || status=$?
   kill "$ticker" 2>/dev/null || true
   return "$status"
@@ -25,23 +26,25 @@ pip_install() {
 if [ ! -x "$venv/bin/python" ]; then
   echo "Creating the virtual environment $venv"
   "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-fi
-
-# found, not imported: importing PyTorch would add seconds to every demo.sh and test.sh
-if ! "$venv/bin/python" -c "import importlib.util as u, sys; sys.exit(not (u.find_spec('torch') and u.find_spec('torchaudio')))" >/dev/null 2>&1; then
-  echo "Installing PyTorch ${TORCH_VERSION:-2.14.1} and torchaudio ${TORCHAUDIO_VERSION:-2.11.0}"
-  pip_install "torch==${TORCH_VERSION:-2.14.1}" "torchaudio==${TORCHAUDIO_VERSION:-2.11.0}"
+  # the pip a venv starts with installs editable from pyproject.toml from version 21.3 on: only older ones upgrade
+  "$venv/bin/python" -c "import pip, sys; sys.exit(tuple(map(int, pip.__version__.split('.')[:2])) < (21, 3))" \
+    || "$venv/bin/python" -m pip install --quiet --upgrade pip
 fi
 
 stamp="$venv/.xares-install-stamp"
 wanted="$(cat "$repo/pyproject.toml" | sha256sum | cut -c1-16) $extras"
 installed="$(cat "$stamp" 2>/dev/null || true)"
+# found, not imported: importing PyTorch would add seconds to every demo.sh and test.sh
+torch=()
+if ! "$venv/bin/python" -c "import importlib.util as u, sys; sys.exit(not (u.find_spec('torch') and u.find_spec('torchaudio')))" >/dev/null 2>&1; then
+  torch=("torch==${TORCH_VERSION:-2.14.1}" "torchaudio==${TORCHAUDIO_VERSION:-2.11.0}")
+fi
 # the package alone is also there when it was installed with extras (test.sh before demo.sh)
-if [ "$installed" != "$wanted" ] && { [ -n "$extras" ] || [ "${installed%% *}" != "${wanted%% *}" ]; }; then
-  echo "Installing xares-hydra${extras:+[$extras]} (editable)"
-  # setuptools warns every editable install about same-named folders in the working directory: not ours
-  PYTHONWARNINGS="ignore:Editable installation" pip_install -e "$repo${extras:+[$extras]}"
+if [ ${#torch[@]} -gt 0 ] || { [ "$installed" != "$wanted" ] && { [ -n "$extras" ] || [ "${installed%% *}" != "${wanted%% *}" ]; }; }; then
+  echo "Installing xares-hydra${extras:+[$extras]} (editable)${torch[*]:+ with ${torch[*]} (PyTorch takes a minute)}"
+  # one resolver run for PyTorch and the package; setuptools warns every editable install about same-named
+  # folders in the working directory: not ours
+  PYTHONWARNINGS="ignore:Editable installation" pip_install ${torch[@]+"${torch[@]}"} -e "$repo${extras:+[$extras]}"
   echo "$wanted" > "$stamp"
 fi
 

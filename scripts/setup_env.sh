@@ -10,17 +10,27 @@ venv="${XARES_VENV:-$repo/.venv}"
 python="${PYTHON:-python3}"
 extras="${XARES_EXTRAS-test}"
 
-# pip's progress, one line per package (quiet pip is silent for minutes while PyTorch installs)
-# and a line every 10 s while it unpacks (PyTorch takes a minute). --no-compile: byte-compiling every
-# installed file costs about as long as unpacking them; Python compiles what it imports on first use.
-pip_install() {
+# a line every 10 s while a long step runs (PyTorch's wheels take a minute to unpack)
+ticking() {
   local started=$SECONDS ticker status=0
   (while sleep 10; do echo "  ... still installing ($((SECONDS - started)) s)"; done) &
   ticker=$!
-  "$venv/bin/python" -m pip install --progress-bar off --no-compile "$@" \
-    | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; } || status=$?
+  "$@" || status=$?
   kill "$ticker" 2>/dev/null || true
   return "$status"
+}
+
+# pip's progress, one line per package (quiet pip is silent for minutes while PyTorch installs). pip
+# byte-compiles file by file on one core, as long again as the unpacking: compile_installed does it on all
+pip_install() {
+  "$venv/bin/python" -m pip install --progress-bar off --no-compile "$@" \
+    | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; }
+}
+
+# without the compiled files every run would compile what it imports (each run where PYTHONDONTWRITEBYTECODE
+# is set); a file compileall cannot compile (a package's Python 2 fixture) is skipped, as pip skips it
+compile_installed() {
+  "$venv/bin/python" -m compileall -qq -j 0 "$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" || true
 }
 
 if [ ! -x "$venv/bin/python" ]; then
@@ -44,7 +54,9 @@ if [ ${#torch[@]} -gt 0 ] || { [ "$installed" != "$wanted" ] && { [ -n "$extras"
   echo "Installing xares-hydra${extras:+[$extras]} (editable)${torch[*]:+ with ${torch[*]} (PyTorch takes a minute)}"
   # one resolver run for PyTorch and the package; setuptools warns every editable install about same-named
   # folders in the working directory: not ours
-  PYTHONWARNINGS="ignore:Editable installation" pip_install ${torch[@]+"${torch[@]}"} -e "$repo${extras:+[$extras]}"
+  PYTHONWARNINGS="ignore:Editable installation" ticking pip_install ${torch[@]+"${torch[@]}"} -e "$repo${extras:+[$extras]}"
+  echo "Byte-compiling the installed packages on every core"
+  ticking compile_installed
   echo "$wanted" > "$stamp"
 fi
 

@@ -1,5 +1,5 @@
 """What the per-task curve reports share (score per layer, score per shot count): a curve of one encoder setting on
-one task, grouping by task, a best-value cell and a labelled, saved figure."""
+one task, grouping by task, a best-value cell and a labelled, saved figure; and the PNG figure every report draws on."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from xares_hydra.atomic import atomic_path
 from xares_hydra.report.identity import DEFAULT_MODE
 from xares_hydra.report.summary import format_score
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -47,13 +50,24 @@ def score_cell(score: float | None, best: float | None) -> str:
     return best_cell(format_score(score), score, best)
 
 
-def new_figure(rows: int, columns: int, width: float, legend_entries: int) -> tuple[Any, Any]:
-    """A figure of ``rows`` x ``columns`` axes (always 2-D) with room for a legend below."""
+def png_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+    """A matplotlib figure drawn off-screen (Agg), for ``save_png``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, 2.8 * rows + 0.4 + 0.25 * legend_entries), layout="constrained")
+    figure = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(figure)
+    return figure
+
+
+def save_png(figure: Figure, path: Path) -> None:
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=100)
+
+
+def new_figure(rows: int, columns: int, width: float, legend_entries: int) -> tuple[Any, Any]:
+    """A figure of ``rows`` x ``columns`` axes (always 2-D) with room for a legend below."""
+    figure = png_figure(width, 2.8 * rows + 0.4 + 0.25 * legend_entries)
     return figure, figure.subplots(rows, columns, squeeze=False)
 
 
@@ -77,5 +91,4 @@ def label_axes(axes: Any, title: str, xlabel: str, ylabel: str, integer_x: bool 
 def save_figure(figure: Any, legend: dict[str, Any], path: Path) -> None:
     """The legend (label -> artist) below the axes, the figure written atomically as PNG."""
     figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
+    save_png(figure, path)

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from xares_hydra.atomic import atomic_path, write_text
+from xares_hydra.atomic import write_text
 from xares_hydra.heads.predictions import CLIP, pool
+from xares_hydra.report.curves import colours_of, png_figure, save_png
 from xares_hydra.report.identity import column_labels
 from xares_hydra.report.leaderboard import column_of
 from xares_hydra.report.record import predictions_of, score_of, task_of
@@ -53,12 +54,8 @@ def class_names(record: dict[str, Any], slot: str, n_classes: int) -> list[str]:
 
 
 def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     size = min(2.5 + 0.35 * len(classes), MAX_FIGURE_INCHES)  # VoxCeleb's 1251 classes would need 44k pixels
-    figure = Figure(figsize=(size, size), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = png_figure(size, size)
     axes = figure.subplots()
     rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
@@ -72,8 +69,7 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pat
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(title, fontsize=9)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
+    save_png(figure, path)
 
 
 def worst_classes(record: dict[str, Any], slot: str = SLOT, count: int = WORST) -> list[tuple[str, float]]:
@@ -97,9 +93,6 @@ def classes_markdown(chosen: dict[tuple[str, str], dict[str, Any]], slot: str = 
 
 def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot: str = SLOT) -> bool:
     """Validation metric and training loss per epoch, a colour per column, a line per round. False if none."""
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     histories = {
@@ -109,14 +102,13 @@ def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot:
     histories = {label: rounds for label, rounds in histories.items() if rounds}
     if not histories:
         return False
-    figure = Figure(figsize=(10, 3.6))  # fixed margins: a layout engine would double the drawing time
-    FigureCanvasAgg(figure)
+    figure = png_figure(10, 3.6, layout=None)  # fixed margins: a layout engine would double the drawing time
     valid_axes, loss_axes = figure.subplots(
         1, 2, gridspec_kw=dict(left=0.07, right=0.99, bottom=0.13, top=0.91, wspace=0.2)
     )
-    palette = colormaps["tab10"]
-    for index, (label, rounds) in enumerate(histories.items()):
-        colour = palette(index % 10)
+    colours = colours_of(list(histories))
+    for label, rounds in histories.items():
+        colour = colours[label]
         for number, entry in enumerate(rounds):
             epochs = range(1, len(entry["valid_history"]) + 1)
             name = label if number == 0 else None
@@ -128,8 +120,7 @@ def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot:
     for axes in (valid_axes, loss_axes):
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss_axes.legend(fontsize=7)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
+    save_png(figure, path)
     return True
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
@@ -14,9 +12,9 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json, write_text
 from xares_hydra.errors import Status
 from xares_hydra.heads import TRAINED_HEAD_ONLY
+from xares_hydra.report.curves import png_figure, save_png
 from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
@@ -48,7 +46,7 @@ from xares_hydra.report.summary import (
     setting_key,
     weighted_mean,
 )
-from xares_hydra.report.table import markdown_table, rich_table
+from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -130,6 +128,13 @@ class HeadTable:
     @property
     def title(self) -> str:
         return f"{HEAD_TITLES.get(self.slot, self.slot)} Result"
+
+    def average(self, scope: str, column: Column) -> Average:
+        return self.averages.get((scope, column.label), Average(None, 0))
+
+    def counts(self) -> list[str]:
+        """Per column: ``public / all`` tasks averaged."""
+        return [f"{self.average('public', c).tasks} / {self.average('all', c).tasks}" for c in self.columns]
 
     def cell_text(self, row: TaskRow, column: Column) -> str:
         cell = self.cells.get((row.name, column.label))
@@ -421,16 +426,11 @@ def leaderboard_markdown(board: Leaderboard) -> str:
 
 def _markdown_table(table: HeadTable) -> list[str]:
     header, rows, averages = _grid(table, "markdown")
-    counts = [f"{_average(table, 'public', c).tasks} / {_average(table, 'all', c).tasks}" for c in table.columns]
-    return markdown_table(header, [*rows, *averages, ["Tasks averaged (public / all)", *counts]], _align(table))
+    return markdown_table(header, [*rows, *averages, ["Tasks averaged (public / all)", *table.counts()]], _align(table))
 
 
 def _align(table: HeadTable) -> str:
     return "l" + "r" * len(table.columns)
-
-
-def _average(table: HeadTable, scope: str, column: Column) -> Average:
-    return table.averages.get((scope, column.label), Average(None, 0))
 
 
 # per format: bold, escape, the private task's mark, averages followed by their task count
@@ -454,7 +454,7 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
         rows.append([label, *(bold(text) if is_best else text for text, is_best in marked)])
     averages: list[list[str]] = []
     for scope, title in AVERAGE_SCOPES.items():
-        cells = [_average(table, scope, column) for column in table.columns]
+        cells = [table.average(scope, column) for column in table.columns]
         texts = [escaped(cell.text()) + (f" ({cell.tasks})" if counted else "") for cell in cells]
         averages.append([escaped(title) if form == "latex" else bold(title), *texts])
     return header, rows, averages
@@ -516,31 +516,23 @@ def leaderboard_csv(board: Leaderboard) -> str:
     labels = list(dict.fromkeys(column.label for table in board.tables for column in table.columns))
     fields = ["head", "task", "Task", "private", "weight", "metric"]
     fields += [name for label in labels for name in (label, f"{label} std", f"{label} low", f"{label} high")]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
+    entries: list[dict[str, Any]] = []
     for table in board.tables:
         for row in table.rows:
-            entry = {
-                "head": table.slot,
-                "task": row.name,
-                "Task": row.label,
-                "private": row.private,
-                "weight": row.weight,
-                "metric": row.metric,
-            }
+            entry = {"head": table.slot, "task": row.name, "Task": row.label, "private": row.private,
+                     "weight": row.weight, "metric": row.metric}  # fmt: skip
             for column in table.columns:
                 if cell := table.cells.get((row.name, column.label)):
                     entry[column.label], entry[f"{column.label} std"] = cell.score, cell.std
                     if cell.interval:
                         entry[f"{column.label} low"], entry[f"{column.label} high"] = astuple(cell.interval)
-            writer.writerow(entry)
+            entries.append(entry)
         for scope, title in AVERAGE_SCOPES.items():
             entry = {"head": table.slot, "task": f"weighted_average_{scope}", "Task": title}
-            writer.writerow(entry | {column.label: _average(table, scope, column).score for column in table.columns})
+            entries.append(entry | {column.label: table.average(scope, column).score for column in table.columns})
             count = {"head": table.slot, "task": f"tasks_averaged_{scope}", "Task": f"Tasks averaged ({scope})"}
-            writer.writerow(count | {column.label: _average(table, scope, column).tasks for column in table.columns})
-    return buffer.getvalue()
+            entries.append(count | {column.label: table.average(scope, column).tasks for column in table.columns})
+    return csv_text(fields, ([entry.get(name) for name in fields] for entry in entries), "\n")
 
 
 def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
@@ -561,7 +553,7 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
                 for row in table.rows
             ],
             "averages": {
-                scope: {column.label: asdict(_average(table, scope, column)) for column in table.columns}
+                scope: {column.label: asdict(table.average(scope, column)) for column in table.columns}
                 for scope in AVERAGE_SCOPES
             },
         }
@@ -584,15 +576,10 @@ def leaderboard_stem(mode: str) -> str:
 def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> list[Path]:
     """``<stem>.md``, ``.csv``, ``.json``, when any score exists ``.png``, and with ``latex`` ``.tex`` in ``folder``."""
     stem = folder / leaderboard_stem(board.mode)
-    renderers = [leaderboard_markdown, leaderboard_csv, *([leaderboard_latex] if latex else [])]
-    paths = [stem.with_suffix(suffix) for suffix in (".md", ".csv", ".tex")[: len(renderers)]]
-    for path, render in zip(paths, renderers):
-        write_text(path, render(board))
-    paths.append(stem.with_suffix(".json"))
-    write_json(paths[-1], leaderboard_dict(board))
-    if plot_leaderboard(board, stem.with_suffix(".png")):
-        paths.append(stem.with_suffix(".png"))
-    return paths
+    files = {".md": leaderboard_markdown(board), ".csv": leaderboard_csv(board)}
+    files |= {".tex": leaderboard_latex(board)} if latex else {}
+    paths = write_files(stem, files | {".json": leaderboard_dict(board)})
+    return paths + [path for path in [stem.with_suffix(".png")] if plot_leaderboard(board, path)]
 
 
 def leaderboard_tables(board: Leaderboard) -> list[Table]:
@@ -608,25 +595,19 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
 def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
     """Write ``leaderboard_figure`` as a PNG; False (nothing written) if it would be empty."""
     figure = leaderboard_figure(board)
-    if figure is None:
-        return False
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
-    return True
+    if figure is not None:
+        save_png(figure, path)
+    return figure is not None
 
 
 def leaderboard_figure(board: Leaderboard) -> Figure | None:
     """Per head a panel of per-task bars (intervals as error bars, chance dotted) and the average with the number
     of tasks it is over; None if no column of ours has a score."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     tables = [table for table in board.tables if any(not column.published for column in _plotted(table))]
     if not tables:
         return None
     tallest = max((len(table.rows) + 1) * max(1, len(table.columns)) for table in tables)
-    figure = Figure(figsize=(6.5 * len(tables), 2.2 + 0.16 * tallest), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = png_figure(6.5 * len(tables), 2.2 + 0.16 * tallest)
     colours = _column_colours(tables)
     legend: dict[str, Any] = {}
     for axes, table in zip(figure.subplots(1, len(tables), squeeze=False)[0], tables):
@@ -659,7 +640,7 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
         offset = -0.4 + height * (index + 0.5)
         positions = [position + offset for position, _ in bars]
         scores = [cell.score for _, cell in bars]
-        average = _average(table, "all", column)
+        average = table.average("all", column)
         if average.score is not None:
             positions.append(average_row + offset)
             scores.append(average.score)

@@ -4,20 +4,17 @@ where it was run with the same setting."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from xares_hydra.atomic import write_json, write_text
 from xares_hydra.report.curves import TaskCurve, best_cell, by_task, colours_of, label_axes, new_figure, save_figure
 from xares_hydra.report.identity import column_key, column_labels, mode_of
 from xares_hydra.report.record import score_of, task_of
 from xares_hydra.report.summary import format_score, latest_scored
-from xares_hydra.report.table import markdown_table, rich_table
+from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
 SHOTS_STEM = "shots"
 # few-shot settings: what a curve's points differ in
@@ -76,13 +73,10 @@ def write_shot_report(curves: list[ShotCurve], folder: Path) -> list[Path]:
     """``shots.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record is few-shot."""
     if not curves:
         return []
-    stem = folder / SHOTS_STEM
-    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json"), stem.with_suffix(".png")]
-    write_text(paths[0], shots_markdown(curves))
-    write_text(paths[1], shots_csv(curves))
-    write_json(paths[2], {"curves": [asdict(curve) for curve in curves]})
-    plot_shots(curves, paths[3])
-    return paths
+    files = {".md": shots_markdown(curves), ".csv": shots_csv(curves)}
+    paths = write_files(folder / SHOTS_STEM, files | {".json": {"curves": [asdict(curve) for curve in curves]}})
+    save_figure(*shots_figure(curves), folder / f"{SHOTS_STEM}.png")
+    return [*paths, folder / f"{SHOTS_STEM}.png"]
 
 
 def _shots_of(curves: list[ShotCurve]) -> list[int]:
@@ -123,16 +117,12 @@ def shots_markdown(curves: list[ShotCurve]) -> str:
 
 
 def shots_csv(curves: list[ShotCurve]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["task", "encoder", "mode", "head", "shots", "score", "std", "draws"])
+    rows = []
     for curve in curves:
-        for shots, score in curve.scores.items():
-            writer.writerow([curve.task, curve.encoder, curve.mode, curve.slot, shots, score, curve.stds[shots],
-                             curve.draws[shots]])  # fmt: skip
-        if curve.full is not None:
-            writer.writerow([curve.task, curve.encoder, curve.mode, curve.slot, "all", curve.full, None, None])
-    return buffer.getvalue()
+        head = [curve.task, curve.encoder, curve.mode, curve.slot]
+        rows += [[*head, shots, score, curve.stds[shots], curve.draws[shots]] for shots, score in curve.scores.items()]
+        rows += [[*head, "all", curve.full, None, None]] if curve.full is not None else []
+    return csv_text(["task", "encoder", "mode", "head", "shots", "score", "std", "draws"], rows)
 
 
 def shots_table(curves: list[ShotCurve]) -> Table:
@@ -141,10 +131,6 @@ def shots_table(curves: list[ShotCurve]) -> Table:
              for k in shots), format_score(curve.full)] for curve in curves]  # fmt: skip
     header = ["task", "encoder", "head", *(f"K={k}" for k in shots), "all"]
     return rich_table("score against training clips per class", header, rows, "lll" + "r" * (len(shots) + 1))
-
-
-def plot_shots(curves: list[ShotCurve], path: Path) -> None:
-    save_figure(*shots_figure(curves), path)
 
 
 def shots_figure(curves: list[ShotCurve]) -> tuple[Any, dict[str, Any]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,14 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from xares_hydra.atomic import write_json, write_text
 from xares_hydra.console import stdout_console
 from xares_hydra.encode.eta import duration
 from xares_hydra.errors import Status
 from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of
 from xares_hydra.report.record import RECORD_FILE, TaskInfo, load_records, score_of, task_of
 from xares_hydra.report.statistics import Interval
-from xares_hydra.report.table import markdown_table, rich_table
+from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
 if TYPE_CHECKING:
     from xares_hydra.encode.checker import CheckResult
@@ -264,24 +261,18 @@ def print_summary(summary: Summary, console: Console | None = None, title: str =
 
 
 def write_summary(summary: Summary, folder: Path, stem: str = "summary") -> list[Path]:
-    paths = [folder / f"{stem}.json", folder / f"{stem}.csv", folder / f"{stem}.md"]
-    write_json(paths[0], {"rows": summary.rows, "averages": summary.averages})
-    write_text(paths[1], _csv(summary))
-    write_text(paths[2], _markdown(summary))
-    return paths
+    document = {"rows": summary.rows, "averages": summary.averages}
+    return write_files(folder / stem, {".json": document, ".csv": _csv(summary), ".md": _markdown(summary)})
 
 
 def _csv(summary: Summary) -> str:
-    buffer = io.StringIO()
     columns = list(summary.rows[0]) if summary.rows else ["task"]
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(summary.rows)
-    for entry in summary.averages:
-        writer.writerow({"task": f"weighted average ({entry['scope']})", "encoder": entry["encoder"],
-                         "mode": entry["mode"], "variant": entry["variant"], "mlp": entry["mlp"],
-                         "knn": entry["knn"]})  # fmt: skip
-    return buffer.getvalue()
+    averages = [{"task": f"weighted average ({entry['scope']})"} | {key: entry[key] for key in _AVERAGE_CSV_KEYS}
+                for entry in summary.averages]  # fmt: skip
+    return csv_text(columns, [[row.get(column) for column in columns] for row in [*summary.rows, *averages]])
+
+
+_AVERAGE_CSV_KEYS = ("encoder", "mode", "variant", "mlp", "knn")
 
 
 def _markdown(summary: Summary) -> str:

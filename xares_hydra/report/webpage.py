@@ -145,19 +145,10 @@ def _section(board: Leaderboard, context: Context) -> dict[str, Any]:
 def _table(board: Leaderboard, table: HeadTable, context: Context) -> dict[str, Any]:
     identifier = f"{board.mode}-{table.slot}"
     rows = [_row(board, table, row, context, f"{identifier}-{index}") for index, row in enumerate(table.rows)]
-    averages = [
-        {"title": title, "cells": [table.averages[scope, c.label].text() if (scope, c.label) in table.averages else "-"
-                                   for c in table.columns]}
-        for scope, title in AVERAGE_SCOPES.items()
-    ]  # fmt: skip
-    counts = [f"{_tasks(table, 'public', c)} / {_tasks(table, 'all', c)}" for c in table.columns]
+    averages = [{"title": title, "cells": [table.average(scope, c).text() for c in table.columns]}
+                for scope, title in AVERAGE_SCOPES.items()]  # fmt: skip
     return {"id": identifier, "title": table.title, "columns": table.columns, "rows": rows,
-            "averages": averages, "counts": counts}  # fmt: skip
-
-
-def _tasks(table: HeadTable, scope: str, column: Column) -> int:
-    average = table.averages.get((scope, column.label))
-    return average.tasks if average else 0
+            "averages": averages, "counts": table.counts()}  # fmt: skip
 
 
 def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, identifier: str) -> dict[str, Any]:

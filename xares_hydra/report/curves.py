@@ -7,11 +7,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from xares_hydra.atomic import atomic_path
 from xares_hydra.report.identity import DEFAULT_MODE
 from xares_hydra.report.summary import format_score
+from xares_hydra.report.table import write_files
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,6 +42,17 @@ def by_task(curves: Sequence[Curve]) -> dict[str, list[Curve]]:
     return dict(grouped)
 
 
+def points_of(curves: Sequence[Any]) -> list[int]:
+    """Every x (layer, shot count) any of ``curves`` has a score at, in order."""
+    return sorted({point for curve in curves for point in curve.scores})
+
+
+def write_curves(stem: Path, markdown: str, csv: str, document: Any, drawn: tuple[Any, Any]) -> list[Path]:
+    """``<stem>.md``, ``.csv``, ``.json`` and ``.png`` (``drawn``: the figure and its legend)."""
+    save_figure(*drawn, stem.with_suffix(".png"))
+    return [*write_files(stem, {".md": markdown, ".csv": csv, ".json": document}), stem.with_suffix(".png")]
+
+
 def best_cell(text: str, score: float | None, best: float | None) -> str:
     """``text`` in bold where ``score`` is the best one."""
     return f"**{text}**" if score is not None and score == best else text
@@ -50,7 +62,7 @@ def score_cell(score: float | None, best: float | None) -> str:
     return best_cell(format_score(score), score, best)
 
 
-def png_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+def png_figure(width: float, height: float, layout: Literal["constrained"] | None = "constrained") -> Figure:
     """A matplotlib figure drawn off-screen (Agg), for ``save_png``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -65,10 +77,11 @@ def save_png(figure: Figure, path: Path) -> None:
         figure.savefig(partial, format="png", dpi=100)
 
 
-def new_figure(rows: int, columns: int, width: float, legend_entries: int) -> tuple[Any, Any]:
-    """A figure of ``rows`` x ``columns`` axes (always 2-D) with room for a legend below."""
-    figure = png_figure(width, 2.8 * rows + 0.4 + 0.25 * legend_entries)
-    return figure, figure.subplots(rows, columns, squeeze=False)
+def new_figure(rows: int, columns: int, width: float, curves: Sequence[TaskCurve]) -> tuple[Any, Any, dict[str, Any]]:
+    """A figure of ``rows`` x ``columns`` axes (always 2-D) with room below for a legend of ``curves``, and a colour
+    per curve label."""
+    figure = png_figure(width, 2.8 * rows + 0.4 + 0.25 * len(curves))
+    return figure, figure.subplots(rows, columns, squeeze=False), colours_of([curve.label for curve in curves])
 
 
 def colours_of(labels: Sequence[str]) -> dict[str, Any]:

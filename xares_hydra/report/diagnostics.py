@@ -13,9 +13,9 @@ from xares_hydra.atomic import write_text
 from xares_hydra.heads.predictions import CLIP, pool
 from xares_hydra.report.curves import colours_of, png_figure, save_png
 from xares_hydra.report.identity import column_labels
-from xares_hydra.report.leaderboard import column_of
+from xares_hydra.report.leaderboard import seeded
 from xares_hydra.report.record import predictions_of, score_of, task_of
-from xares_hydra.report.summary import by_seed, latest_scored
+from xares_hydra.report.summary import latest_scored
 
 SLOT = "mlp"
 WORST = 5
@@ -25,12 +25,9 @@ MAX_LABELLED_CLASSES = 60
 
 def representatives(records: list[dict[str, Any]], slot: str = SLOT) -> dict[tuple[str, str], dict[str, Any]]:
     """(task, column label) -> the scored record of its lowest seed that has ``slot``."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    labels = column_labels(records)
-    for record in latest_scored(records):
-        if slot in record["scores"]:
-            groups[record["task"]["name"], column_of(record, labels).label].append(record)
-    return {key: by_seed(members, slot)[0][-1] for key, members in sorted(groups.items())}
+    members = seeded(latest_scored(records), slot, column_labels(records))
+    chosen = {(task, column.label): seeds[0] for (task, column), seeds in members.items()}
+    return {key: chosen[key] for key in sorted(chosen)}
 
 
 def confusion_matrix(record: dict[str, Any], slot: str = SLOT) -> np.ndarray | None:

@@ -11,12 +11,12 @@ import numpy as np
 from rich.table import Table
 
 from xares_hydra.encode.cache import WEIGHTED
-from xares_hydra.report.curves import TaskCurve, by_task, colours_of, label_axes, new_figure, save_figure, score_cell
+from xares_hydra.report.curves import TaskCurve, by_task, label_axes, new_figure, points_of, score_cell, write_curves
 from xares_hydra.report.identity import column_key, column_labels, mode_of
 from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_interval
 from xares_hydra.report.record import score_of, task_of
 from xares_hydra.report.summary import by_seed, format_score, latest_scored
-from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
+from xares_hydra.report.table import csv_text, markdown_table, rich_table
 
 LAYERS_STEM = "layers"
 # the trained probe: the head whose per-layer scores and weights are drawn
@@ -91,15 +91,9 @@ def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
     """``layers.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record has a layer."""
     if not curves:
         return []
-    files = {".md": layers_markdown(curves), ".csv": layers_csv(curves)}
     document = {"slot": LAYER_SLOT, "curves": [asdict(curve) for curve in curves]}
-    paths = write_files(folder / LAYERS_STEM, files | {".json": document})
-    save_figure(*layers_figure(curves), folder / f"{LAYERS_STEM}.png")
-    return [*paths, folder / f"{LAYERS_STEM}.png"]
-
-
-def _layers_of(curves: list[LayerCurve]) -> list[int]:
-    return sorted({layer for curve in curves for layer in curve.scores})
+    return write_curves(folder / LAYERS_STEM, layers_markdown(curves), layers_csv(curves), document,
+                              layers_figure(curves))  # fmt: skip
 
 
 def _format_weights(weights: list[float] | None) -> str:
@@ -109,7 +103,7 @@ def _format_weights(weights: list[float] | None) -> str:
 def layers_markdown(curves: list[LayerCurve]) -> str:
     lines = [f"# Score per hidden layer ({LAYER_SLOT.upper()} probe)", ""]
     for members in by_task(curves).values():
-        layers = _layers_of(members)
+        layers = points_of(members)
         rows = []
         for curve in members:
             best = max(curve.scores.values()) if curve.scores else None
@@ -134,7 +128,7 @@ def layers_csv(curves: list[LayerCurve]) -> str:
 
 
 def layers_table(curves: list[LayerCurve]) -> Table:
-    layers = _layers_of(curves)
+    layers = points_of(curves)
     rows = [[curve.task, curve.label, *(format_score(curve.scores.get(layer)) for layer in layers),
              format_score(curve.weighted)] for curve in curves]  # fmt: skip
     header = ["task", "encoder", *(f"L{layer}" for layer in layers), "weighted"]
@@ -146,8 +140,7 @@ def layers_figure(curves: list[LayerCurve]) -> tuple[Any, dict[str, Any]]:
     the same colour, chance dotted; the metric on the axis, all of 0-1 where the scores lie in it, as
     leaderboard.png) and, beside it, the learned layer weights; and the legend."""
     tasks = by_task(curves)
-    figure, axes = new_figure(len(tasks), 2, 11, len(curves))
-    colours = colours_of([curve.label for curve in curves])
+    figure, axes, colours = new_figure(len(tasks), 2, 11, curves)
     legend: dict[str, Any] = {}
     for (score_axes, weight_axes), members in zip(axes, tasks.values()):
         for curve in members:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
@@ -249,12 +248,9 @@ def _head_table(
     left_out = overlaps if exclude_overlap else set()
     cells, runs, resampled = {}, {}, {}
     for (task, column), seeds in members.items():
-        cells[task, column.label], runs[task, column.label] = _cell(seeds, slot)
-        if statistics.resamples and runs[task, column.label]:
-            resampled[task, column.label] = _resampled(runs[task, column.label], statistics)
-    for key, scores in resampled.items():
-        if scores is not None:  # None: the seeds' test clips differ, no interval
-            cells[key] = dataclasses.replace(cells[key], interval=percentile_interval(scores, statistics.confidence))
+        cells[task, column.label], runs[task, column.label], resampled[task, column.label] = _cell(
+            seeds, slot, statistics
+        )
     used = {column for _, column in members}
     ours = columns if slot == "mlp" else [column for column in columns if column in used]
     rows_of = {row.name: row for row in tasks}
@@ -287,21 +283,25 @@ def runs_of(seeds: list[dict[str, Any]], slot: str) -> list[Run]:
     return [run for run in runs if run is not None] if all(run is not None for run in runs) else []
 
 
-def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
+def _cell(
+    seeds: list[dict[str, Any]], slot: str, statistics: StatisticsSettings
+) -> tuple[Cell, list[Run], np.ndarray | None]:
     """The mean over seeds (std over seeds, or for one seed over folds of a k-fold task or over few-shot draws)
-    and its runs."""
+    with its bootstrap interval, its runs and their resampled scores (None without resamples, predictions, or
+    where the seeds' test clips differ)."""
     scores = [record["scores"][slot]["score"] for record in seeds]
     few_shot = seeds[0]["head"].get("shots") is not None
     one_seed_std = score_of(seeds[0], slot).std if task_of(seeds[0]).kfold or few_shot else None
     std = float(np.std(scores)) if len(seeds) > 1 else one_seed_std
-    return Cell(float(np.mean(scores)), std, seeds=len(seeds)), runs_of(seeds, slot)
+    runs = runs_of(seeds, slot)
+    resampled = _resampled(runs, statistics) if statistics.resamples and runs else None
+    interval = None if resampled is None else percentile_interval(resampled, statistics.confidence)
+    return Cell(float(np.mean(scores)), std, seeds=len(seeds), interval=interval), runs, resampled
 
 
 def seeds_interval(seeds: list[dict[str, Any]], slot: str, statistics: StatisticsSettings) -> Interval | None:
     """The bootstrap interval of one cell's mean over ``seeds``; None without resamples or predictions."""
-    runs = runs_of(seeds, slot) if statistics.resamples else []
-    scores = _resampled(runs, statistics) if runs else None
-    return None if scores is None else percentile_interval(scores, statistics.confidence)
+    return _cell(seeds, slot, statistics)[0].interval
 
 
 def score_limits(scores: Iterable[float]) -> tuple[float, float] | None:

@@ -205,22 +205,13 @@ def column_of(record: dict[str, Any], labels: dict[str, str], leave_out: Collect
 def _task_rows(records: list[dict[str, Any]]) -> list[TaskRow]:
     rows: dict[str, TaskRow] = {}
     for record in records:
-        task = task_of(record)
-        rows.setdefault(
-            task.name,
-            TaskRow(
-                name=task.name,
-                label=task.formal_name or task.name,
-                private=task.private,
-                public=is_public_xares_task(task),
-                weight=task.eval_weight,
-                metric=task.metric,
-                higher_is_better=task.higher_is_better,
-                chance=next(
-                    (s.chance for slot in record["scores"] if (s := score_of(record, slot)).chance is not None), None
-                ),
-            ),
-        )
+        if (task := task_of(record)).name not in rows:
+            chance = next(
+                (s.chance for slot in record["scores"] if (s := score_of(record, slot)).chance is not None), None
+            )
+            rows[task.name] = TaskRow(task.name, task.formal_name or task.name, task.private,
+                                      is_public_xares_task(task), task.eval_weight, task.metric,
+                                      task.higher_is_better, chance)  # fmt: skip
     return sorted(rows.values(), key=_row_order)
 
 
@@ -397,13 +388,9 @@ def _not_scored(
     for record in records:
         if record["status"] == Status.OK or setting_key(record) in done:
             continue
-        missing[setting_key(record)] = {
-            "task": record["task"]["name"],
-            "encoder": record["encoder"]["name"],
-            "variant": column_of(record, labels).variant,
-            "status": record["status"],
-            "reason": record.get("reason"),
-        }
+        missing[setting_key(record)] = {"task": record["task"]["name"], "encoder": record["encoder"]["name"],
+                                        "variant": column_of(record, labels).variant, "status": record["status"],
+                                        "reason": record.get("reason")}  # fmt: skip
     return list(missing.values())
 
 

@@ -87,16 +87,10 @@ def crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
         if (job_dir / RECORD_FILE).exists():
             continue
         overrides = (job_dir / ".hydra" / "overrides.yaml").read_text().replace("\n", " ")
-        crashed.append(
-            {
-                "status": Status.FAILED,
-                "reason": f"job in {job_dir} ended without a result record (overrides: {overrides.strip()})",
-                "task": {"name": job_dir.name, "formal_name": job_dir.name, "eval_weight": 0},
-                "encoder": {"name": "?"},
-                "scores": {},
-                "overrides": [],
-            }
-        )
+        reason = f"job in {job_dir} ended without a result record (overrides: {overrides.strip()})"
+        task = {"name": job_dir.name, "formal_name": job_dir.name, "eval_weight": 0}
+        crashed.append({"status": Status.FAILED, "reason": reason, "task": task, "encoder": {"name": "?"},
+                        "scores": {}, "overrides": []})  # fmt: skip
     return crashed
 
 

@@ -7,13 +7,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.table import Table
 
 from xares_hydra.report.curves import png_figure, save_png
-from xares_hydra.report.identity import column_labels, mode_of
-from xares_hydra.report.leaderboard import AVERAGE_SCOPES, Leaderboard, column_of, leaderboard_stem
+from xares_hydra.report.leaderboard import AVERAGE_SCOPES, Leaderboard, leaderboard_stem
 from xares_hydra.report.summary import format_score
 from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
@@ -51,14 +49,10 @@ def _number(value: float | None, scale: float, digits: int) -> str:
     return "-" if value is None else f"{value * scale:,.{digits}f}"
 
 
-def cost_rows(records: list[dict[str, Any]], board: Leaderboard) -> list[CostRow]:
+def cost_rows(board: Leaderboard) -> list[CostRow]:
     """A row per column of the board's MLP table that has records with a cost (the newest such record's)."""
-    in_mode = [record for record in records if mode_of(record) == board.mode and "schema" in record]
-    labels = column_labels(in_mode)
-    encoders = {}
-    for record in in_mode:  # oldest first: the newest record with a cost wins
-        if (record.get("encoder") or {}).get("cost"):
-            encoders[column_of(record, labels).label] = record["encoder"]
+    encoders = {board.column_of(record).label: record["encoder"] for record in board.in_mode
+                if (record.get("encoder") or {}).get("cost")}  # fmt: skip
     mlp = next((table for table in board.tables if table.slot == "mlp"), None)
     if mlp is None:
         return []

@@ -159,7 +159,12 @@ class Leaderboard:
     mode: str
     tables: list[HeadTable]
     not_scored: list[dict[str, Any]]
-    records: int
+    in_mode: list[dict[str, Any]]  # the mode's records, oldest first
+    scored: list[dict[str, Any]]  # the newest scored record of each setting (``latest_scored``)
+    labels: dict[str, str]  # the records' column labels by column key (``column_labels``)
+
+    def column_of(self, record: dict[str, Any]) -> Column:
+        return column_of(record, self.labels)
 
     @property
     def has_published(self) -> bool:
@@ -184,12 +189,8 @@ def build_leaderboard(
     tables = [_head_table(slot, tasks, in_mode, scored, with_published, statistics, exclude_overlap)
               for slot in HEAD_SLOTS]  # fmt: skip
     crashed = [record for record in records if "schema" not in record]  # jobs that died without a record
-    return Leaderboard(
-        mode,
-        [table for table in tables if table.rows],
-        _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed)),
-        len(in_mode),
-    )
+    not_scored = _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed))
+    return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, scored, labels)
 
 
 def modes_of(records: list[dict[str, Any]]) -> list[str]:
@@ -458,7 +459,7 @@ def _entry_encoder(entry: dict[str, Any]) -> str:
 
 def _notes(board: Leaderboard) -> list[str]:
     notes = [
-        f"{board.records} result records in {board.mode} mode; of several for the same task, encoder, "
+        f"{len(board.in_mode)} result records in {board.mode} mode; of several for the same task, encoder, "
         "setting and seed the newest scored one counts. Bold: the best score of the row. Records that differ only "
         "in the seed share a column: the cell is their mean, ± the standard deviation over the seeds, "
         "(n seeds) their number; with one seed ± is the standard deviation over the folds of a k-fold task.",
@@ -547,7 +548,7 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
     return {
         "kind": LEADERBOARD_KIND,
         "mode": board.mode,
-        "records": board.records,
+        "records": len(board.in_mode),
         "published_source": PUBLISHED_SOURCE if board.has_published else None,
         "published_comparable_version": COMPARABLE_VERSION if board.has_published else None,
         "heads": heads,

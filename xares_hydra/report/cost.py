@@ -12,6 +12,7 @@ from rich.table import Table
 
 from xares_hydra.report.curves import png_figure, save_png
 from xares_hydra.report.leaderboard import AVERAGE_SCOPES, Leaderboard, leaderboard_stem
+from xares_hydra.report.record import CostInfo, EncoderInfo
 from xares_hydra.report.summary import format_score
 from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
@@ -61,10 +62,10 @@ def cost_rows(board: Leaderboard) -> list[CostRow]:
         encoder = encoders.get(column.label)
         if column.published or encoder is None:
             continue
-        cost, average = encoder["cost"], mlp.averages.get(("all", column.label))
-        rows.append(CostRow(column.label, average.score if average else None, encoder.get("parameters"),
-                            cost.get("flops_per_second"), cost.get("throughput"), cost.get("peak_memory_bytes"),
-                            cost.get("peak_memory_kind"), cost.get("device_name")))  # fmt: skip
+        info, average = EncoderInfo.model_validate(encoder), mlp.average("all", column)
+        cost = info.cost or CostInfo()
+        rows.append(CostRow(column.label, average.score, info.parameters, cost.flops_per_second, cost.throughput,
+                            cost.peak_memory_bytes, cost.peak_memory_kind, cost.device_name))  # fmt: skip
     front = pareto_front([(row.flops_per_second, row.score) for row in rows])
     return [CostRow(**{**row.__dict__, "pareto": index in front}) for index, row in enumerate(rows)]
 

@@ -399,7 +399,7 @@ def leaderboard_markdown(board: Leaderboard) -> str:
     lines = [f"# xares-hydra leaderboard ({board.mode} mode)", ""]
     for table in board.tables:
         lines += [f"### {table.title}", "", *_markdown_table(table), ""]
-    lines += ["Notes:", "", *(f"- {note}" for note in _notes(board)), ""]
+    lines += ["Notes:", "", *(f"- {note}" for note in leaderboard_notes(board)), ""]
     if any(row.private for table in board.tables for row in table.rows):
         lines += ["[^priv]: Private task: its dataset is not publicly available.", ""]
     if board.not_scored:
@@ -457,7 +457,7 @@ def _entry_encoder(entry: dict[str, Any]) -> str:
     return f"{entry['encoder']} [{entry['variant']}]" if entry["variant"] else entry["encoder"]
 
 
-def _notes(board: Leaderboard) -> list[str]:
+def leaderboard_notes(board: Leaderboard) -> list[str]:
     notes = [
         f"{len(board.in_mode)} result records in {board.mode} mode; of several for the same task, encoder, "
         "setting and seed the newest scored one counts. Bold: the best score of the row. Records that differ only "
@@ -553,7 +553,7 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
         "published_comparable_version": COMPARABLE_VERSION if board.has_published else None,
         "heads": heads,
         "not_scored": board.not_scored,
-        "notes": _notes(board),
+        "notes": leaderboard_notes(board),
     }
 
 

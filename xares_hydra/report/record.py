@@ -411,30 +411,28 @@ def predictions_of(record: dict[str, Any], slot: str) -> dict[str, Predictions] 
 
 def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
     """Every result record below ``folder``, oldest first; files that cannot be read go to ``unreadable``."""
-    records = []
+    records, problems = [], [] if unreadable is None else unreadable
     for path in sorted(folder.rglob("*.json")):
         try:
             document = read_json(path)
         except (OSError, ValueError) as error:
-            if unreadable is not None:
-                unreadable.append(f"{path}: {error}")
+            problems.append(f"{path}: {error}")
             continue
-        if isinstance(document, dict) and "scores" in document and document.get("schema") not in READABLE_SCHEMAS:
-            if unreadable is not None:
-                unreadable.append(
-                    f"{path}: record schema {document.get('schema')!r}, this xares-report reads schema "
-                    f"{', '.join(map(str, READABLE_SCHEMAS))} (a newer or hand-edited record; update xares-hydra)"
-                )
+        if not isinstance(document, dict) or "scores" not in document:
             continue
-        if isinstance(document, dict) and "scores" in document:
-            try:
-                Record.model_validate(document)
-            except ValidationError as error:
-                if unreadable is not None:
-                    unreadable.append(f"{path}: not a result record: {error}")
-                continue
-            document.setdefault("path", str(path))
-            records.append(document)
+        if document.get("schema") not in READABLE_SCHEMAS:
+            problems.append(
+                f"{path}: record schema {document.get('schema')!r}, this xares-report reads schema "
+                f"{', '.join(map(str, READABLE_SCHEMAS))} (a newer or hand-edited record; update xares-hydra)"
+            )
+            continue
+        try:
+            Record.model_validate(document)
+        except ValidationError as error:
+            problems.append(f"{path}: not a result record: {error}")
+            continue
+        document.setdefault("path", str(path))
+        records.append(document)
     return sorted(records, key=lambda record: record.get("created", ""))
 
 

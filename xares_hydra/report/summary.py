@@ -151,14 +151,9 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
     for record in records:
         groups[group_key(record)].append(record)
     for (encoder, mode, column), members in sorted(groups.items()):
-        scopes = list(SCOPES) if mode == "xares" else ["public", "all"]
-        for scope in scopes:
-            entry: dict[str, Any] = {
-                "encoder": encoder,
-                "mode": mode,
-                "variant": _variant(labels, column),
-                "scope": scope,
-            }
+        for scope in list(SCOPES) if mode == "xares" else ["public", "all"]:
+            variant = _variant(labels, column)
+            entry: dict[str, Any] = {"encoder": encoder, "mode": mode, "variant": variant, "scope": scope}
             for slot in HEAD_SLOTS:
                 average, std, seeds, counted = seed_averaged(members, slot, scope)
                 entry[slot], entry[f"{slot}_std"], entry[f"{slot}_seeds"] = average, std, seeds

@@ -28,7 +28,7 @@ from xares_hydra.report.leaderboard import (
     HeadTable,
     Leaderboard,
     TaskRow,
-    leaderboard_dict,
+    leaderboard_notes,
     seeded,
 )
 from xares_hydra.report.published import DOMAINS, task_domain
@@ -131,7 +131,7 @@ def _section(board: Leaderboard, context: Context) -> dict[str, Any]:
         "mode": board.mode,
         "title": MODE_TITLES.get(board.mode, board.mode),
         "tables": [_table(board, table, context) for table in board.tables],
-        "notes": leaderboard_dict(board)["notes"],
+        "notes": leaderboard_notes(board),
         "not_scored": board.not_scored,
     }
 

@@ -62,8 +62,8 @@ def cost_rows(board: Leaderboard) -> list[CostRow]:
         encoder = encoders.get(column.label)
         if column.published or encoder is None:
             continue
-        info, average = EncoderInfo.model_validate(encoder), mlp.average("all", column)
-        cost = info.cost or CostInfo()
+        info, cost = EncoderInfo.model_validate(encoder), CostInfo.model_validate(encoder["cost"])
+        average = mlp.average("all", column)
         rows.append(CostRow(column.label, average.score, info.parameters, cost.flops_per_second, cost.throughput,
                             cost.peak_memory_bytes, cost.peak_memory_kind, cost.device_name))  # fmt: skip
     front = pareto_front([(row.flops_per_second, row.score) for row in rows])

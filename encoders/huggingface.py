@@ -118,6 +118,20 @@ class WhisperEncoder(HubEncoder):
         return self.model(features.to(batch.device)).last_hidden_state
 
 
+class AudioTowerEncoder(WhisperEncoder):
+    """The Whisper-like audio tower of an audio language model (Qwen2-Audio): Whisper's 30 s log-mel input, its
+    frames average-pooled after the transformer (40 ms). A full model's tower is taken and the rest left (the
+    language model is loaded with it: save the tower alone to load less)."""
+
+    xares_call = ChunkedEncoder.xares_call  # X-ARES has no wrapper of it
+
+    def load_model(self, model: Any) -> None:
+        self.model = getattr(model, "audio_tower", model)
+        self.output_dim = self.model.config.d_model
+        strides = (self.model.conv1.stride[0], self.model.conv2.stride[0], self.model.avg_pooler.stride[0])
+        self.hop_size_in_ms = 1000 * self.feature_extractor.hop_length / self.sampling_rate * math.prod(strides)
+
+
 class Wav2Vec2Encoder(HubEncoder):
     """A waveform model with a convolutional front end (wav2vec 2.0, data2vec-audio, HuBERT, ...)."""
 
@@ -177,9 +191,13 @@ def stacked_hidden_states(outputs: Any) -> torch.Tensor:
 
 
 def _at_length(layer: torch.Tensor, frames: int) -> torch.Tensor:
-    """``layer`` [B, t, D] with each frame repeated to ``frames`` frames (the last one repeated to fill)."""
+    """``layer`` [B, t, D] with each frame repeated to ``frames`` frames (the last one repeated to fill), or, at a
+    finer rate than the output (an audio tower pools after its transformer), averaged over each output frame's."""
     if layer.shape[1] == frames:
         return layer
+    if layer.shape[1] > frames:
+        factor = layer.shape[1] // frames
+        return torch.nn.functional.avg_pool1d(layer.transpose(1, 2), factor, factor).transpose(1, 2)[:, :frames]
     repeated = layer.repeat_interleave(math.ceil(frames / layer.shape[1]), dim=1)[:, :frames]
     return torch.cat([repeated, repeated[:, -1:].expand(-1, frames - repeated.shape[1], -1)], dim=1)
 
@@ -227,10 +245,15 @@ class HubSource:
                 name,
                 revision=self.revision,
                 local_files_only=local_only,
-                **({"trust_remote_code": True} if self.trust_remote_code else {}),  # never passed unless set
+                trust_remote_code=self.trust_remote_code,  # said either way: transformers would ask on a terminal
                 **kwargs,
             )
         except (OSError, ValueError) as err:
+            if not self.trust_remote_code and "trust_remote_code" in str(err):
+                raise ConfigError(
+                    f"encoder.model={self.name} ships its own model code, which runs only with "
+                    "encoder.trust_remote_code=true: set it if you trust the repository and who made it (SECURITY.md)"
+                ) from err
             raise DataUnavailable(f"{missing}. {how_to}. Details: {err}") from err
 
 

@@ -17,6 +17,7 @@ from xares_hydra.config.instantiate import build_encoder
 from xares_hydra.errors import ConfigError
 
 transformers = pytest.importorskip("transformers")
+pytestmark = pytest.mark.slow  # building and loading the model folder takes several seconds
 
 # MERT's own files define MERTConfig (model_type mert_model) and MERTModel; these are small stand-ins with its fields
 CONFIGURATION = """

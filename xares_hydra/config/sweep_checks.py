@@ -132,7 +132,7 @@ def _has_work(job: DictConfig, task: TaskSpec, spec: EncoderSpec, directory: Pat
         shards = sorted({shard for found in find_shards(task, directory, job.data.mini).values() for shard in found})
     except XaresError:
         return True
-    return settings.force or any(not cache.is_complete(shard, settings.keep_frames) for shard in shards)
+    return settings.force or any(not cache.is_complete(shard, settings.frames) for shard in shards)
 
 
 def unreachable(api: str, timeout: float = 5.0) -> str | None:

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,9 @@ import torch
 
 from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
-from xares_hydra.data.shards import ReadLimits, ShardSample, iter_shard
-from xares_hydra.data.taskspec import TaskSchema
+from xares_hydra.data.shards import ShardSample, iter_shard
 from xares_hydra.encode.backoff import CropDoesNotFit, MemoryLimits, encode_in_chunks, is_out_of_memory, release_memory
-from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter, StoredTypes
+from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter, StoredTypes
 from xares_hydra.encode.contract import (
     EncodedBatch,
     auto_batching,
@@ -54,45 +53,11 @@ from xares_hydra.encode.crops import Crop, EncodedCrops
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
 from xares_hydra.encode.eta import EncodeClock
 from xares_hydra.encode.loaded import LoadedEncoder, loaded_encoder
-from xares_hydra.encode.storage import FLOAT32
+from xares_hydra.encode.settings import EncodeSettings
 from xares_hydra.encoders.chunking import length_mask
 from xares_hydra.errors import ConfigError, XaresError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EncodeSettings:
-    batch_size: int = TaskSchema.batch_size_encode
-    max_batch_seconds: float = 600.0
-    buffer_seconds: float = 1800.0
-    decode_threads: int = 2
-    keep_frames: bool = False
-    autocast: str | None = None
-    # clips shorter than this are zero-padded to it and keep ceil(length / hop) frames
-    min_samples: int = 1
-    crop_length: float | None = None
-    pad_short_crops: bool = False
-    # bucketed | exact | xares (module docstring; ``auto`` is resolved by ensure_encoded)
-    batching: str = "bucketed"
-    # re-encode shards the cache already holds
-    force: bool = False
-    # every hidden layer's clip vectors (encoder.hidden_layers), and the frames of these layers
-    layers: bool = False
-    # the setting that asked for the layers, as the user typed it (for messages)
-    layers_asked_by: str = "encode.layers=all"
-    frame_layers: tuple[int, ...] = ()
-    # the hidden layers whose clip vectors are cached (empty: all)
-    keep_layers: tuple[int, ...] = ()
-    limits: ReadLimits = field(default_factory=ReadLimits)
-    # the number types the cache stores (storage.py): frames and hidden layers, and clip vectors
-    store_dtype: str = FLOAT32
-    clip_dtype: str = FLOAT32
-
-    @property
-    def layer_needs(self) -> LayerNeeds:
-        frame_layers = self.frame_layers if self.layers and self.keep_frames else ()
-        return LayerNeeds(self.layers, frame_layers, self.keep_layers if self.layers else ())
 
 
 def encode_shards(
@@ -113,15 +78,13 @@ def encode_shards(
     encoded = {}
     for shard in shards:
         with cache.lock(shard):
-            if not settings.force and cache.is_complete(shard, settings.keep_frames, settings.layer_needs):
+            if not settings.force and cache.is_complete(shard, settings.frames, settings.layer_needs):
                 clock.skip(shard)  # another job encoded it meanwhile
                 continue
             log.info("Encoding %s", shard.name)
             frame_layers = settings.layer_needs.frame_layers
             dtypes = StoredTypes(settings.store_dtype, settings.clip_dtype)
-            writer = cache.writer(
-                shard, dim_of(encoder), settings.keep_frames, frame_layers, dtypes, settings.keep_layers
-            )
+            writer = cache.writer(shard, dim_of(encoder), settings.frames, frame_layers, dtypes, settings.keep_layers)
             try:
                 encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress, memory)
             except BaseException:
@@ -229,9 +192,10 @@ def batches(
 def batching_for(settings: EncodeSettings, encoder: torch.nn.Module | None) -> str:
     """``hidden_layers`` is told nothing of the padding: an encoder that would be told it (so its cache does
     not depend on the batching) gets batches of one length while all its layers are encoded."""
-    if settings.layers and settings.batching == "bucketed" and padding_invariant(encoder):
+    batching = "bucketed" if settings.batching == "auto" else settings.batching  # auto not resolved by a probe
+    if settings.all_layers and batching == "bucketed" and padding_invariant(encoder):
         return "exact"
-    return settings.batching
+    return batching
 
 
 def _bucketed_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
@@ -373,8 +337,8 @@ def _run_encoder(
     where = f"{shard.name}: {batch[0].key}"
     audio = _padded_audio(batch, device, width)
     layers = None
-    if settings.layers or settings.batching == "xares":  # the encoder is not told the padding
-        if settings.layers:  # the batches hold one length, or the encoder could not be told anyway
+    if settings.all_layers or settings.batching == "xares":  # the encoder is not told the padding
+        if settings.all_layers:  # the batches hold one length, or the encoder could not be told anyway
             layers = forward_layers(encoder, audio, settings.autocast, where)
             output = layers[:, -1]
         else:
@@ -400,9 +364,9 @@ def _run_encoder(
     return EncodedCrops(
         pooled=pooled.cpu().numpy(),
         frame_counts=counts,
-        frames=frames.cpu().numpy() if settings.keep_frames else None,
+        frames=frames.cpu().numpy() if settings.frames else None,
         layer_pooled=None if layer_pooled is None else layer_pooled.cpu().numpy(),
-        layer_frames=layers.cpu().numpy() if layers is not None and settings.keep_frames else None,
+        layer_frames=layers.cpu().numpy() if layers is not None and settings.frames else None,
     )
 
 
@@ -487,14 +451,14 @@ def ensure_encoded(
     on_eta: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Encode what the cache lacks; returns the encoder's attributes. Builds the encoder only if needed."""
-    todo = [s for s in shards if settings.force or not cache.is_complete(s, settings.keep_frames, settings.layer_needs)]
+    todo = [s for s in shards if settings.force or not cache.is_complete(s, settings.frames, settings.layer_needs)]
     info = cache.encoder_info()
     if not todo and info is not None:
         log.info("All %d shards are in the cache %s", len(shards), cache.root)
         return info
     loaded = loaded_encoder(spec, device, settings.autocast, check_first)
     encoder = loaded.encoder
-    if settings.layers and not callable(getattr(encoder, "hidden_layers", None)):
+    if settings.all_layers and not callable(getattr(encoder, "hidden_layers", None)):
         raise ConfigError(
             f"{settings.layers_asked_by}: encoder {spec.name} has one layer, its output (it has no "
             "hidden_layers(audio) -> [B, L, T', D] method); run it without head.layer, or use an encoder with hidden "
@@ -524,7 +488,7 @@ def chosen_batching(settings: EncodeSettings, loaded: LoadedEncoder, name: str) 
     if settings.batching not in ("auto", "bucketed"):
         return settings.batching
     padding = loaded.padding
-    batching = auto_batching(padding, settings.layers) if settings.batching == "auto" else "bucketed"
+    batching = auto_batching(padding, settings.all_layers) if settings.batching == "auto" else "bucketed"
     if not padding.invariant and not loaded.batching_explained:
         loaded.batching_explained = True
         if batching == "exact":

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from xares_hydra.config.instantiate import build_encoder, target_object
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.contract import padding_invariant
 from xares_hydra.encode.encoder_spec import (
     EncoderSpec,
@@ -70,6 +71,10 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
     encode = typed(cfg.encode, EncodeSettings)
     return resolved(encode, task.task_type, task.crop_length, cfg.head.layer, bool(cfg.compat.pad_batches),
                     bool(cfg.compat.pad_short_crops), data_options(cfg).limits)  # fmt: skip
+
+
+def cache_of(cfg: DictConfig, task: TaskSpec, spec: EncoderSpec) -> EncoderCache:
+    return EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
 
 
 def head_settings(cfg: DictConfig) -> HeadSettings:

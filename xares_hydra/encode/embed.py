@@ -69,12 +69,16 @@ def encode_shards(
     on_progress: Callable[[str, int], None] | None = None,
     memory: MemoryLimits | None = None,
     on_eta: Callable[[str], None] | None = None,
+    estimate_seconds: float | None = None,
 ) -> dict[str, ShardCounts]:
     """Encode every shard not yet complete in the cache; concurrent callers encode each shard once. ``memory``:
     the encoder calls known to fit (kept across calls; a fresh one when not given); ``on_eta`` is told the time
-    left after each shard (it is logged too)."""
+    left (from ``estimate_seconds``, the plan's, before the first shard, then after each shard; it is logged too)."""
     memory = memory or MemoryLimits(rate=rate_of(encoder))
-    clock = EncodeClock(cache.root.parent.name, shards)
+    clock = EncodeClock(cache.root.parent.name, shards, estimate_seconds)
+    tell = partial(_tell, on_eta)
+    if estimate_seconds is not None and shards:
+        tell(clock.planned())
     encoded = {}
     for shard in shards:
         with cache.lock(shard):
@@ -91,11 +95,14 @@ def encode_shards(
                 writer.abort()
                 raise
         if len(shards) > 1:
-            line = clock.shard_done(shard)
-            log.info("%s", line)
-            if on_eta is not None:
-                on_eta(line)
+            tell(clock.shard_done(shard))
     return encoded
+
+
+def _tell(on_eta: Callable[[str], None] | None, line: str) -> None:
+    log.info("%s", line)
+    if on_eta is not None:
+        on_eta(line)
 
 
 def encode_shard(
@@ -449,9 +456,11 @@ def ensure_encoded(
     device: torch.device,
     check_first: bool = True,
     on_eta: Callable[[str], None] | None = None,
+    estimate_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """Encode what the cache lacks; returns the encoder's attributes. Builds the encoder only if needed."""
-    todo = [s for s in shards if settings.force or not cache.is_complete(s, settings.frames, settings.layer_needs)]
+    """Encode what the cache lacks; returns the encoder's attributes. Builds the encoder only if needed.
+    ``estimate_seconds``: the plan's encode time for the shards it lacks (the first time left said)."""
+    todo = shards_to_encode(cache, shards, settings)
     info = cache.encoder_info()
     if not todo and info is not None:
         log.info("All %d shards are in the cache %s", len(shards), cache.root)
@@ -473,7 +482,9 @@ def ensure_encoded(
     cache.save_encoder_info(info, spec.fingerprint_document)
     names = [shard.name for shard in todo]
     with shard_progress(f"Encoding with {spec.name}", names) as on_progress, peak_memory(device) as peak:
-        encoded = encode_shards(encoder, todo, cache, settings, device, on_progress, loaded.memory, on_eta)
+        encoded = encode_shards(
+            encoder, todo, cache, settings, device, on_progress, loaded.memory, on_eta, estimate_seconds
+        )
     if memory := loaded.memory.summary():
         info["memory"] = memory
     audio_seconds = sum(counts.audio_seconds for counts in encoded.values())
@@ -481,6 +492,11 @@ def ensure_encoded(
     info["cost"] = encode_cost(loaded.flops, audio_seconds, encode_seconds, peak, device)
     cache.save_encoder_info(info, spec.fingerprint_document)
     return info
+
+
+def shards_to_encode(cache: EncoderCache, shards: Sequence[Path], settings: EncodeSettings) -> list[Path]:
+    """The shards the cache lacks (all of them with ``encode.force``)."""
+    return [s for s in shards if settings.force or not cache.is_complete(s, settings.frames, settings.layer_needs)]
 
 
 def chosen_batching(settings: EncodeSettings, loaded: LoadedEncoder, name: str) -> str:

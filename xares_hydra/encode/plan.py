@@ -22,7 +22,7 @@ from xares_hydra.data.shards import iter_shard
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.contract import dim_of, forward, hop_ms_of, rate_of
 from xares_hydra.encode.crops import Crop
-from xares_hydra.encode.embed import EncodeSettings
+from xares_hydra.encode.embed import EncodeSettings, shards_to_encode
 from xares_hydra.encode.storage import itemsize
 
 NPY_HEADER = 128
@@ -167,7 +167,7 @@ def plan_encode(
     device: torch.device,
 ) -> EncodePlan:
     lengths = {shard: shard_lengths(shard, rate_of(encoder), settings) for shard in shards}
-    todo = [s for s in shards if settings.force or not cache.is_complete(s, settings.frames, settings.layer_needs)]
+    todo = shards_to_encode(cache, shards, settings)
     seconds_per_second, n_layers = probe(encoder, shards[0], settings, device) if shards else (0.0, 0)
     written = {shard: shard_bytes(lengths[shard], encoder, settings, n_layers) for shard in shards}
     audio_seconds = sum(item.audio_seconds for item in lengths.values())

@@ -16,16 +16,7 @@ import numpy as np
 from hydra import compose, initialize_config_module
 
 import xares_hydra.config.schema  # noqa: F401  (registers the config schemas)
-from xares_hydra.config.settings import (
-    cache_of,
-    data_options,
-    data_root,
-    device,
-    encode_settings,
-    encoder_spec,
-    head_settings,
-    plain,
-)
+from xares_hydra.config import settings as config
 from xares_hydra.data.prepare import prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.embed import ensure_encoded
@@ -39,12 +30,12 @@ def score(root: Path, task_name: str, encoder: str, seed: int, eps: float) -> fl
     overrides = [f"task={task_name}", f"encoder={encoder}", f"seed={seed}", "head.cpu_threads=1", f"paths.root={root}"]
     with initialize_config_module("xares_hydra.conf", version_base="1.3"):
         cfg = compose("config", overrides=overrides)
-    task = TaskSpec.from_config(plain(cfg.task))
-    data = prepare_task_data(task, data_root(cfg), data_options(cfg))
+    task = TaskSpec.from_config(config.plain(cfg.task))
+    data = prepare_task_data(task, config.data_root(cfg), config.data_options(cfg))
     task = task.with_classes(data.classes)
-    spec = encoder_spec(cfg, task, name=encoder)
-    cache = cache_of(cfg, task, spec)
-    info = ensure_encoded(spec, cache, data.shards_used(), encode_settings(cfg, task), device(cfg))
+    spec = config.encoder_spec(cfg, task, name=encoder)
+    cache = config.cache_of(cfg, task, spec)
+    info = ensure_encoded(spec, cache, data.shards_used(), config.encode_settings(cfg, task), config.device(cfg))
     partitions, _ = load_partitions(cache, data.shards, task.label, None)
     noise = np.random.default_rng(1000 + seed)
     for embeddings in partitions.values():
@@ -56,7 +47,7 @@ def score(root: Path, task_name: str, encoder: str, seed: int, eps: float) -> fl
             None if part is None else (part * (1 + eps * noise.standard_normal(part.shape))).astype(np.float32)
             for part in parts
         ]
-    context = HeadContext(task, head_settings(cfg), get_metric(task.metric), info, plain(cfg.compat))
+    context = HeadContext(task, config.head_settings(cfg), get_metric(task.metric), info, config.plain(cfg.compat))
     results = evaluate_heads(partitions, evaluation_rounds(task, select_on_test=False), context)
     return float(next(iter(results.values())).to_dict()["score"])
 

@@ -21,9 +21,8 @@ from omegaconf import DictConfig
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.config.compose_memo import ComposedJobs
 from xares_hydra.config.settings import cache_of, data_root, device, encode_settings, encoder_spec, plain
-from xares_hydra.data.prepare import data_root_warning, find_shards
+from xares_hydra.data.prepare import data_root_warning, find_shards, read_ready_marker
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.data.zenodo import read_ready_marker
 from xares_hydra.encode.checker import require_passing, run_checks
 from xares_hydra.encode.embed import shards_to_encode
 from xares_hydra.encode.encoder_spec import EncoderSpec, default_name

@@ -237,14 +237,13 @@ def _head_table(
     labels = column_labels(in_mode, leave_out)
     columns = sorted({column_of(record, labels, leave_out) for record in in_mode}, key=lambda column: column.label)
     members = seeded(scored, slot, labels, leave_out)
-    overlaps = {(task, column.label) for (task, column), seeds in members.items()
-                if any((record.get("encoder") or {}).get("training_overlap") for record in seeds)}  # fmt: skip
+    seeds = {(task, column.label): records for (task, column), records in members.items()}
+    overlaps = {key for key, records in seeds.items()
+                if any((record.get("encoder") or {}).get("training_overlap") for record in records)}  # fmt: skip
     left_out = overlaps if exclude_overlap else set()
     cells, runs, resampled = {}, {}, {}
-    for (task, column), seeds in members.items():
-        cells[task, column.label], runs[task, column.label], resampled[task, column.label] = _cell(
-            seeds, slot, statistics
-        )
+    for key, records in seeds.items():
+        cells[key], runs[key], resampled[key] = _cell(records, slot, statistics)
     used = {column for _, column in members}
     ours = columns if slot == "mlp" else [column for column in columns if column in used]
     rows_of = {row.name: row for row in tasks}
@@ -256,7 +255,6 @@ def _head_table(
     versus_best = _versus_best(tasks, ours, cells, runs, statistics) if statistics.resamples else {}
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
-    seeds = {(task, column.label): records for (task, column), records in members.items()}
     return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha, overlaps,
                      exclude_overlap, seeds)  # fmt: skip
 

@@ -3,7 +3,7 @@
 
 The repository is cloned into a temporary folder; there, ``scripts/setup_env.sh`` (the set-up demo.sh
 sources) is timed, then ``scripts/demo.sh`` itself (its set-up is then a no-op check, so this is the demo
-sweep: six demo tasks x the mel and noise encoders). Every output line is timestamped as it arrives.
+sweep: the seven demo tasks x the mel and noise encoders). Every output line is timestamped as it arrives.
 Printed: set-up, sweep and total seconds, the longest silence and the line that ended it, and each job's
 head seconds.
 

@@ -3,9 +3,9 @@
 
     pip install 'xares-hydra[mteb]' && python scripts/maeb_tasks.py
 
-Only the task types our heads run are written (audio classification, multi-label classification); the README
-("Other benchmarks' tasks") says which MAEB types are left out and why. tests/test_packs.py checks the files
-against mteb's metadata.
+Only the task types our heads run are written (audio classification, multi-label classification, and the
+audio-text retrieval tasks whose data is one table of clips and their captions); the README ("Other benchmarks'
+tasks") says which MAEB types are left out and why. tests/test_packs.py checks the files against mteb's metadata.
 """
 
 from __future__ import annotations
@@ -22,11 +22,85 @@ BENCHMARK = "MAEB(v1)"
 PACK = Path(__file__).resolve().parents[1] / "conf" / "task" / "maeb"
 RUN_TYPES = ("AudioClassification", "AudioMultilabelClassification")
 FOLDS = 5  # mteb's n_splits for its cross-validated classification tasks
+# retrieval tasks whose loader (mteb's ``load_data``) reads one table: its key, audio and caption columns, and the
+# separator joining a clip's captions in one text. mteb's other audio retrieval tasks read its corpus/queries/qrels
+# tables, joined by ids, which task.huggingface (one table) does not read.
+CAPTION_TABLES = {
+    "ClothoT2ARetrieval": {"key_column": "index", "audio_column": "audio", "text": "text", "separator": "."}
+}
+# X-ARES's Clotho probe (conf/task/clotho.yaml), trained on the pack task's own captions
+RETRIEVAL_PROBE = {
+    "crop_length": 30,
+    "batch_size_train": 128,
+    "epochs": 20,
+    "metric": "recallatk_r1",
+    "criterion": "AudioTextContrastiveLoss",
+    "do_knn": False,
+    "head_args": {
+        "tokenizer": "bert-base-uncased",
+        "tokenizer_download": False,
+        "hidden_dim": 1024,
+        "temperature": 0.07,
+        "x_ares_loss": False,
+    },
+}
+# the corpus each task's audio comes from (matched against an encoder's meta.training_data), as its mteb
+# description, reference or citation names it, written as the X-ARES tasks write the same corpora
+CORPUS = {
+    "BeijingOpera": ["Beijing Opera Percussion"],
+    "BirdCLEF": ["BirdCLEF+ 2025"],
+    "CommonLanguageAgeDetection": ["CommonLanguage"],
+    "CREMA_D": ["CREMA-D"],
+    "FSD2019Kaggle": ["FSDKaggle2019"],
+    "GTZANGenre": ["GTZAN"],
+    "IEMOCAPGender": ["IEMOCAP"],
+    "MridinghamTonic": ["Mridingham-Tonic"],
+    "VoxCelebSA": ["VoxCeleb"],
+    "VoxPopuliLanguageID": ["VoxPopuli"],
+    "ClothoT2ARetrieval": ["Clotho"],
+}
 
 
 def option(name: str, subset: str | None = None) -> str:
     stem = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
     return f"{stem}_{subset.lower()}" if subset else stem
+
+
+def identity(task: Any, subset: str | None) -> dict[str, Any]:
+    meta = task.metadata
+    return {
+        "defaults": ["/schema/task@_here_", "_self_"],
+        "name": f"maeb_{option(meta.name, subset)}",
+        "formal_name": f"{meta.name} ({subset})" if subset else meta.name,
+        "corpus": CORPUS[meta.name],
+        "tags": ["maeb"],
+        "version": 1,
+        "license": str(meta.license),
+    }
+
+
+def retrieval_document(task: Any) -> dict[str, Any]:
+    """A caption-table retrieval task: MAEB scores its one (test) split, dealt here into folds for our probe."""
+    meta, table = task.metadata, CAPTION_TABLES[task.metadata.name]
+    source = {
+        "id": meta.dataset["path"],
+        "revision": meta.dataset["revision"],
+        "config": meta.dataset.get("name"),
+        "audio_column": table["audio_column"],
+        "key_column": table["key_column"],
+        "columns": [table["text"]],
+        "folds_from": meta.eval_splits[0],
+        "seed": 0,
+    }
+    return {
+        **identity(task, None),
+        "task_type": "contrastive",
+        "huggingface": source,
+        "splits": None,
+        "folds": list(range(1, FOLDS + 1)),
+        "label": {"rule": "captions", "key": table["text"], "args": {"separator": table["separator"]}},
+        **RETRIEVAL_PROBE,
+    }
 
 
 def document(task: Any, subset: str | None) -> dict[str, Any]:
@@ -51,12 +125,7 @@ def document(task: Any, subset: str | None) -> dict[str, Any]:
         label["args"] = {"separator": ","}
     scoring = {"metric": "mAP", "criterion": "BCEWithLogitsLoss"} if multilabel else {"metric": "accuracy"}
     return {
-        "defaults": ["/schema/task@_here_", "_self_"],
-        "name": f"maeb_{option(meta.name, subset)}",
-        "formal_name": f"{meta.name} ({subset})" if subset else meta.name,
-        "tags": ["maeb"],
-        "version": 1,
-        "license": str(meta.license),
+        **identity(task, subset),
         "huggingface": source,
         **layout,
         "label": label,
@@ -67,10 +136,20 @@ def document(task: Any, subset: str | None) -> dict[str, Any]:
 def header(task: Any) -> str:
     meta = task.metadata
     description = " ".join(meta.description.split())
+    if meta.name in CAPTION_TABLES:
+        protocol = (
+            f"# MAEB scores its {meta.eval_splits[0]} split zero-shot ({meta.category}, a model's text tower); here\n"
+            "# a probe learns audio->text on four of five folds of it and scores the fifth (recall@1 both ways;\n"
+            "# recall@5 in the record): not comparable with MAEB's numbers (README, \"Other benchmarks' tasks\").\n"
+        )
+    else:
+        protocol = (
+            f"# MAEB probes it with {getattr(task, 'samples_per_label', 8)} training clips per class "
+            '(README, "Other benchmarks\' tasks").\n'
+        )
     return (
         f"# MAEB {meta.name} ({meta.type}, main score {meta.main_score}): {description}\n"
-        f"# Written by scripts/maeb_tasks.py from mteb {mteb.__version__}'s task metadata; MAEB probes it with\n"
-        f'# {getattr(task, "samples_per_label", 8)} training clips per class (README, "Other benchmarks\' tasks").\n'
+        f"# Written by scripts/maeb_tasks.py from mteb {mteb.__version__}'s task metadata.\n{protocol}"
     )
 
 
@@ -78,6 +157,11 @@ def main() -> int:
     PACK.mkdir(parents=True, exist_ok=True)
     written = []
     for task in mteb.get_benchmark(BENCHMARK).tasks:
+        if task.metadata.name in CAPTION_TABLES:
+            path = PACK / f"{option(task.metadata.name)}.yaml"
+            path.write_text(header(task) + yaml.safe_dump(retrieval_document(task), sort_keys=False, width=120))
+            written.append(path.name)
+            continue
         if task.metadata.type not in RUN_TYPES:
             continue
         subsets = [name for name in task.metadata.hf_subsets if name != "default"]

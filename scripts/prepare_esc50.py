@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from xares_hydra.atomic import write_json
-from xares_hydra.data.zenodo import READY_MARKER
+from xares_hydra.data.prepare import READY_MARKER
 
 COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 SHARD_NAME = "wds-audio-fold-{fold}-{index:07d}.tar"

@@ -10,38 +10,53 @@ venv="${XARES_VENV:-$repo/.venv}"
 python="${PYTHON:-python3}"
 extras="${XARES_EXTRAS-test}"
 
-# pip's progress, one line per package (quiet pip is silent for minutes while PyTorch installs)
-# and a line every 10 s while it unpacks (PyTorch takes a minute)
-pip_install() {
+# a line every 10 s while a long step runs (PyTorch's wheels take a minute to unpack)
+ticking() {
   local started=$SECONDS ticker status=0
   (while sleep 10; do echo "  ... still installing ($((SECONDS - started)) s)"; done) &
   ticker=$!
-  "$venv/bin/python" -m pip install --progress-bar off "$@" \
-    | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; } || status=$?
+  "$@" || status=$?
   kill "$ticker" 2>/dev/null || true
   return "$status"
+}
+
+# pip's progress, one line per package (quiet pip is silent for minutes while PyTorch installs). pip
+# byte-compiles file by file on one core, as long again as the unpacking: compile_installed does it on all
+pip_install() {
+  "$venv/bin/python" -m pip install --progress-bar off --no-compile "$@" \
+    | { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; }
+}
+
+# without the compiled files every run would compile what it imports (each run where PYTHONDONTWRITEBYTECODE
+# is set); a file compileall cannot compile (a package's Python 2 fixture) is skipped, as pip skips it
+compile_installed() {
+  "$venv/bin/python" -m compileall -qq -j 0 "$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" || true
 }
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "Creating the virtual environment $venv"
   "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --upgrade pip
-fi
-
-# found, not imported: importing PyTorch would add seconds to every demo.sh and test.sh
-if ! "$venv/bin/python" -c "import importlib.util as u, sys; sys.exit(not (u.find_spec('torch') and u.find_spec('torchaudio')))" >/dev/null 2>&1; then
-  echo "Installing PyTorch ${TORCH_VERSION:-2.14.1} and torchaudio ${TORCHAUDIO_VERSION:-2.11.0}"
-  pip_install "torch==${TORCH_VERSION:-2.14.1}" "torchaudio==${TORCHAUDIO_VERSION:-2.11.0}"
+  # the pip a venv starts with installs editable from pyproject.toml from version 21.3 on: only older ones upgrade
+  "$venv/bin/python" -c "import pip, sys; sys.exit(tuple(map(int, pip.__version__.split('.')[:2])) < (21, 3))" \
+    || "$venv/bin/python" -m pip install --quiet --upgrade pip
 fi
 
 stamp="$venv/.xares-install-stamp"
 wanted="$(cat "$repo/pyproject.toml" | sha256sum | cut -c1-16) $extras"
 installed="$(cat "$stamp" 2>/dev/null || true)"
+# found, not imported: importing PyTorch would add seconds to every demo.sh and test.sh
+torch=()
+if ! "$venv/bin/python" -c "import importlib.util as u, sys; sys.exit(not (u.find_spec('torch') and u.find_spec('torchaudio')))" >/dev/null 2>&1; then
+  torch=("torch==${TORCH_VERSION:-2.14.1}" "torchaudio==${TORCHAUDIO_VERSION:-2.11.0}")
+fi
 # the package alone is also there when it was installed with extras (test.sh before demo.sh)
-if [ "$installed" != "$wanted" ] && { [ -n "$extras" ] || [ "${installed%% *}" != "${wanted%% *}" ]; }; then
-  echo "Installing xares-hydra${extras:+[$extras]} (editable)"
-  # setuptools warns every editable install about same-named folders in the working directory: not ours
-  PYTHONWARNINGS="ignore:Editable installation" pip_install -e "$repo${extras:+[$extras]}"
+if [ ${#torch[@]} -gt 0 ] || { [ "$installed" != "$wanted" ] && { [ -n "$extras" ] || [ "${installed%% *}" != "${wanted%% *}" ]; }; }; then
+  echo "Installing xares-hydra${extras:+[$extras]} (editable)${torch[*]:+ with ${torch[*]} (PyTorch takes a minute)}"
+  # one resolver run for PyTorch and the package; setuptools warns every editable install about same-named
+  # folders in the working directory: not ours
+  PYTHONWARNINGS="ignore:Editable installation" ticking pip_install ${torch[@]+"${torch[@]}"} -e "$repo${extras:+[$extras]}"
+  echo "Byte-compiling the installed packages on every core"
+  ticking compile_installed
   echo "$wanted" > "$stamp"
 fi
 

@@ -13,6 +13,7 @@ from omegaconf.errors import ValidationError
 import xares_hydra.config.schema  # noqa: F401
 from xares_hydra.config.instantiate import build_encoder
 from xares_hydra.config.settings import encode_settings, head_settings
+from xares_hydra.config.validate import validate_config
 from xares_hydra.data.taskspec import TaskSchema, TaskSpec
 from xares_hydra.errors import ConfigError
 
@@ -187,3 +188,24 @@ def test_deprecated_encoders_prefix_builds_and_shares_the_new_prefix_cache(caplo
     assert old.target == new.target == "xares_hydra.encoders.mel.MelEncoder"
     assert old.fingerprint == new.fingerprint
     assert type(old.build(torch.device("cpu"))).__name__ == "MelEncoder"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "frames", "layers", "batching"),
+    [
+        (("task=demo/timbre",), False, False, "auto"),
+        (("task=demo/events",), True, False, "auto"),  # a frame task keeps its frames
+        (("task=demo/timbre", "encode.keep_frames=true", "head.layer=2"), True, True, "auto"),
+        (("task=demo/timbre", "encode.layers=all", "compat=xares"), False, True, "xares"),
+        (("task=demo/timbre", "encode.layers=last", "head.layer=2"), False, False, "auto"),
+    ],
+)
+def test_the_encode_group_is_the_stages_settings_with_auto_resolved(overrides, frames, layers, batching):
+    cfg = composed("encoder=mel", *overrides)
+    settings = encode_settings(cfg, TaskSpec.from_config(OmegaConf.to_container(cfg.task, resolve=True)))
+    assert (settings.keep_frames, settings.layers, settings.batching) == (frames, layers, batching)
+    assert settings.batch_size == cfg.task.batch_size_encode and settings.crop_length == cfg.task.crop_length
+    # the stage's own fields (task, compat, data and encoder decide them) are no config keys
+    assert {"crop_length", "limits", "min_samples", "pad_short_crops"}.isdisjoint(cfg.encode)
+    with pytest.raises(ConfigError, match=r"encode.crop_length is not a setting"):
+        validate_config(OmegaConf.to_container(composed("+encode.crop_length=1.0"), resolve=True))

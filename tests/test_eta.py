@@ -33,3 +33,13 @@ def test_a_sweep_writes_each_tasks_time_left_into_progress_log(tmp_path):
         f"demo_timbre: {i} of 3" for i in (1, 2, 3)
     ]
     assert all(" left" in line for line in left)
+
+
+def test_the_first_time_left_is_the_plans_estimate_then_the_work_done(tmp_path):
+    shards = [shard_of(tmp_path / f"part_{i}.tar", [0.5, 1.0]) for i in range(2)]
+    lines = []
+    encode_shards(BlockMeans(), shards, EncoderCache(tmp_path / "task" / "cache"), EncodeSettings(), CPU,
+                  on_eta=lines.append, estimate_seconds=5400)  # fmt: skip
+    assert lines[0] == "task: 2 shards to encode, about 1:30:00 (plan)"
+    assert [line.split(" shards")[0] for line in lines[1:]] == ["task: 1 of 2", "task: 2 of 2"]
+    assert "1:30:00" not in lines[1] and lines[1].endswith(" left")  # from the shard encoded, not the plan

@@ -29,8 +29,9 @@ from hydra.errors import ConfigCompositionException
 
 from xares_hydra.atomic import write_json
 from xares_hydra.data import zenodo as zenodo_module
+from xares_hydra.data.prepare import READY_MARKER
 from xares_hydra.data.shards import encode_audio
-from xares_hydra.data.zenodo import READY_MARKER, download_record
+from xares_hydra.data.zenodo import download_record
 from xares_hydra.errors import DataUnavailable
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.record import storage_problem

@@ -66,6 +66,9 @@ def test_events_with_custom_field_names_and_bad_intervals():
 def test_captions_and_transcripts():
     captions = spec("captions")
     assert convert_labels([{"caption_1": "A dog. ", "caption_2": "a cat"}], captions)[0] == [["A dog.", "a cat"]]
+    joined = spec("captions", key="text", args={"separator": "."})  # MAEB's Clotho: one text, "."-joined
+    assert convert_labels([{"text": "A dog barks. A cat.  "}], joined)[0] == [["A dog barks", "A cat"]]
+    assert convert_labels([{"text": "one caption. "}], spec("captions", key="text"))[0] == [["one caption."]]
     transcript = spec("transcript", key="trans")
     assert convert_labels([{"trans": "HELLO World"}], transcript)[0] == ["hello world"]
 

@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+
 import pytest
 from helpers.cli import composed
 
 from xares_hydra.config.settings import plain
 from xares_hydra.config.suites import suite_tasks, task_tags
+from xares_hydra.data.huggingface import audio_struct
 from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.demo.formats import shard_rows
+from xares_hydra.demo.tasks import generate
 
 PACKS = {"hear": "hear", "maeb": "huggingface", "xares_planned": "huggingface"}  # folder (= tag) -> source
 PACK_TASKS = sorted(option for option in task_tags() if option.split("/")[0] in PACKS)
@@ -18,11 +24,29 @@ def pack_spec(option: str) -> TaskSpec:
     return TaskSpec.from_config(plain(composed(f"task={option}").task))
 
 
+def caption_table(folder: Path, out: Path) -> Path:
+    """The demo captions task as MAEB's Clotho table: one ``test`` split of index, audio and the five captions
+    joined by "." in one text column, saved as ``save_to_disk`` writes a hub dataset fetched by hand."""
+    datasets = pytest.importorskip("datasets")
+    rows = shard_rows(generate("captions", folder, 0, {"train": 60, "valid": 20, "test": 20}))
+    columns = {
+        "index": [row["key"] for row in rows],
+        "audio": [{"bytes": row["audio"], "path": f"{row['key']}.{row['ext']}"} for row in rows],
+        "text": [". ".join(row[f"caption_{n}"] for n in range(1, 6)) + "." for row in rows],
+    }
+    features = datasets.Features({"index": datasets.Value("string"), "audio": audio_struct(),
+                                  "text": datasets.Value("string")})  # fmt: skip
+    table = datasets.Dataset.from_dict(columns, features=features).cast_column("audio", datasets.Audio())
+    datasets.DatasetDict({"test": table}).save_to_disk(str(out))
+    return out
+
+
 @pytest.mark.parametrize("option", PACK_TASKS)
 def test_every_pack_task_composes_with_its_source_facts_tag_version_and_licence(option):
     folder = option.split("/")[0]
     task = pack_spec(option)
     assert task.tags == (folder,) and task.version >= 1 and task.license.strip(), option
+    assert task.corpus, f"{option} names its source corpus (the training-data overlap check reads it)"
     assert task.source == PACKS[folder], option
     if task.source == "huggingface":
         assert task.huggingface is not None and task.huggingface["id"], option
@@ -41,6 +65,30 @@ def test_the_pack_suites_are_their_tags_and_not_part_of_the_xares_benchmark():
 
 
 @pytest.mark.slow
+def test_the_maeb_retrieval_task_runs_from_a_local_caption_table_through_the_retrieval_head(
+    tmp_path, xares_root, xares_run
+):
+    table = caption_table(tmp_path / "shards", tmp_path / "clotho")
+    small_probe = (  # the demo captions task's small probe and download-free tokenizer
+        "task.head_args.tokenizer=builtin",
+        "+task.head_args.vocab_size=1024",
+        "+task.head_args.embed_dim=64",
+        "task.head_args.hidden_dim=256",
+        "task.batch_size_train=64",
+        "task.epochs=5",
+    )
+    scores = {}
+    for encoder in ("mel", "noise"):
+        record, _ = xares_run("task=maeb/clothot2aretrieval", f"task.huggingface.local_dir={table}", *small_probe,
+                              f"encoder={encoder}", root=xares_root)  # fmt: skip
+        assert record["status"] == "ok", record
+        assert record["task"]["kfold"] and record["task"]["corpus"] == ["Clotho"]
+        scores[encoder] = record["scores"]["mlp"]["score"]
+    # five folds of 20 clips: recall@1 by chance is about 1/20
+    assert scores["mel"] > 0.15 > scores["noise"] + 0.05, scores
+
+
+@pytest.mark.slow
 def test_the_maeb_pack_is_mtebs_metadata():
     mteb = pytest.importorskip("mteb", reason="the mteb package is not installed (pip install 'xares-hydra[mteb]')")
     checked = set()
@@ -52,15 +100,28 @@ def test_the_maeb_pack_is_mtebs_metadata():
         reference = mteb.get_task(name)
         meta = reference.metadata
         assert (source["id"], source["revision"]) == (meta.dataset["path"], meta.dataset["revision"]), option
-        assert task.label.key == reference.label_column_name, option
-        assert source["audio_column"] == reference.input_column_name, option
-        assert source["config"] in (None, *meta.hf_subsets), option
+        assert source["config"] in (None, meta.dataset.get("name"), *meta.hf_subsets), option
         assert str(meta.license) == task.license, option
+        assert task.corpus, f"{option} names the corpus its audio comes from"
+        if task.task_type == "contrastive":  # a caption table: the columns mteb's own loader reads
+            loader = inspect.getsource(type(reference).load_data)
+            assert f'split="{source["folds_from"]}"' in loader and source["folds_from"] in meta.eval_splits, option
+            assert f'select_columns(["{source["key_column"]}", "{source["audio_column"]}"])' in loader, option
+            assert f'row["{task.label.key}"].split("{task.label.args["separator"]}")' in loader, option
+        else:
+            assert task.label.key == reference.label_column_name, option
+            assert source["audio_column"] == reference.input_column_name, option
         checked.add(name)
+    maeb = mteb.get_benchmark("MAEB(v1)").tasks
     runnable = {
         t.metadata.name
-        for t in mteb.get_benchmark("MAEB(v1)").tasks
+        for t in maeb
         if t.metadata.type in ("AudioClassification", "AudioMultilabelClassification")
         and len(t.metadata.hf_subsets) <= 2
     }
-    assert checked == runnable, "every MAEB(v1) task our heads run is in the pack (scripts/maeb_tasks.py)"
+    # audio-text retrieval whose loader reads one table of clips and captions (the others join corpus, queries and
+    # qrels tables, which task.huggingface does not read)
+    captions = {t.metadata.name for t in maeb if t.metadata.type == "Any2AnyRetrieval" and "select_columns" in
+                inspect.getsource(type(t).load_data) and "audio" in t.metadata.modalities}  # fmt: skip
+    assert captions == {"ClothoT2ARetrieval"}
+    assert checked == runnable | captions, "every MAEB(v1) task our heads run is in the pack (scripts/maeb_tasks.py)"

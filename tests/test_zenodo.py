@@ -14,7 +14,8 @@ import pytest
 from helpers.xares_datasets import closed_port_api
 from helpers.zenodo_server import FakeZenodo, running_fake_zenodo
 
-from xares_hydra.data.zenodo import READY_MARKER, download_record, read_ready_marker
+from xares_hydra.data.prepare import READY_MARKER, read_ready_marker
+from xares_hydra.data.zenodo import download_record
 from xares_hydra.errors import DataUnavailable
 
 RECORD = "14614287"

@@ -25,6 +25,7 @@ from xares_hydra.config import schema  # noqa: F401  (registers the config schem
 from xares_hydra.config.choices import unknown_choice_message
 from xares_hydra.config.instantiate import build_loggers
 from xares_hydra.config.settings import (
+    cache_of,
     data_options,
     data_root,
     device,
@@ -33,7 +34,7 @@ from xares_hydra.config.settings import (
     head_settings,
     plain,
 )
-from xares_hydra.config.sweep_checks import contract_checked
+from xares_hydra.config.sweep_checks import contract_checked, planned_encode_seconds
 from xares_hydra.config.validate import (
     check_output_folders,
     output_folder_problem,
@@ -44,7 +45,6 @@ from xares_hydra.console import stdout_console
 from xares_hydra.data.corpora import training_overlap
 from xares_hydra.data.prepare import data_root_warning, prepare_task_data, read_ready_marker
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded, require_complete, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
@@ -193,10 +193,12 @@ def run_stages(
     task = task.with_classes(data.classes)
     if cfg.stage == "download":
         return
-    cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
+    cache = cache_of(cfg, task, spec)
     with clock("encode"):
         encoding = encode_settings(cfg, task)
-        info = ensure_encoded(spec, cache, data.shards_used(), encoding, device(cfg), cfg.encode.check, sweep_progress)
+        estimate = planned_encode_seconds(cache.root)
+        info = ensure_encoded(spec, cache, data.shards_used(), encoding, device(cfg), cfg.encode.check, sweep_progress,
+                              estimate)  # fmt: skip
     record.encoder.update(info)
     record.counts = cache.partition_counts(data.shards)
     require_complete(record.counts, data_options(cfg).allow_incomplete)
@@ -245,7 +247,7 @@ def plan_run(cfg: DictConfig, name: str, output_dir: Path) -> float:
     data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     settings = encode_settings(cfg, task)
     encoder = loaded_encoder(spec, device(cfg), settings.autocast, check=False).encoder
-    cache = EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
+    cache = cache_of(cfg, task, spec)
     plan = plan_encode(task.name, name, encoder, data.shards_used(), cache, settings, device(cfg))
     write_json(output_dir / PLAN_FILE, plan.to_dict())
     stdout_console().print(plan_table(plan))

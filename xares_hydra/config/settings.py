@@ -9,11 +9,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.config.instantiate import build_encoder, target_object
-from xares_hydra.config.schema import EncodeSchema, Layers
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.contract import padding_invariant
-from xares_hydra.encode.embed import EncodeSettings
 from xares_hydra.encode.encoder_spec import (
     EncoderSpec,
     canonical_target,
@@ -21,6 +20,7 @@ from xares_hydra.encode.encoder_spec import (
     spec_from_config,
     spec_from_instance,
 )
+from xares_hydra.encode.settings import EncodeSettings, resolved
 from xares_hydra.encode.storage import FLOAT32
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings, resolve_device
@@ -49,54 +49,32 @@ def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool)
     """What changes the embeddings besides the encoder (part of the cache fingerprint); the batching only where
     it changes a clip's embedding (X-ARES's padded batches; bucketed ones unless the encoder is padding-invariant).
     ``auto`` gives each clip its frames alone (exact, or padded batches proved not to move them): exact's key."""
-    settings = {
-        "crop_length": task.crop_length,
-        "pad_short_crops": bool(cfg.compat.pad_short_crops),
-        "pad_batches": bool(cfg.compat.pad_batches),
-        "autocast": cfg.encode.autocast,
+    encode = encode_settings(cfg, task)
+    settings: dict[str, Any] = {
+        "crop_length": encode.crop_length,
+        "pad_short_crops": encode.pad_short_crops,
+        "pad_batches": encode.batching == "xares",
+        "autocast": encode.autocast,
     }
     # float32 adds nothing, so caches written before the setting existed keep their key
-    for key in ("store_dtype", "clip_dtype"):
-        if cfg.encode[key] != FLOAT32:
-            settings[key] = str(cfg.encode[key])
+    settings.update({key: value for key in ("store_dtype", "clip_dtype") if (value := getattr(encode, key)) != FLOAT32})
     if settings["pad_batches"]:
-        settings["batch_size"] = int(cfg.encode.batch_size)
-    elif batching(cfg) == "bucketed" and not padding_invariant:
-        settings["batching"] = {
-            "mode": "bucketed",
-            **{key: float(cfg.encode[key]) for key in ("batch_size", "max_batch_seconds", "buffer_seconds")},
-        }
+        settings["batch_size"] = encode.batch_size
+    elif encode.batching == "bucketed" and not padding_invariant:
+        keys = ("batch_size", "max_batch_seconds", "buffer_seconds")
+        settings["batching"] = {"mode": "bucketed", **{key: float(getattr(encode, key)) for key in keys}}
     return settings
-
-
-def batching(cfg: DictConfig) -> str:
-    return "xares" if cfg.compat.pad_batches else str(typed(cfg.encode, EncodeSchema).batching)
 
 
 def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
     """The encode stage's settings: the encode group's, with what the task, head, compat and data groups decide."""
-    encode = typed(cfg.encode, EncodeSchema)
-    return EncodeSettings(
-        batch_size=encode.batch_size,
-        max_batch_seconds=encode.max_batch_seconds,
-        buffer_seconds=encode.buffer_seconds,
-        decode_threads=encode.decode_threads,
-        force=encode.force,
-        # frame and ASR heads read frames whatever the setting; auto keeps them for those only
-        keep_frames=encode.keep_frames is True or task.task_type in ("frame", "asr"),
-        autocast=cfg.encode.autocast,
-        crop_length=task.crop_length,
-        pad_short_crops=bool(cfg.compat.pad_short_crops),
-        # every hidden layer: encode.layers=all, or auto with a head.layer set
-        layers=encode.layers == Layers.all or (encode.layers == Layers.auto and cfg.head.layer is not None),
-        layers_asked_by="encode.layers=all" if encode.layers == Layers.all else f"head.layer={cfg.head.layer}",
-        frame_layers=tuple(encode.frame_layers),
-        keep_layers=tuple(encode.keep_layers),
-        limits=data_options(cfg).limits,
-        batching=batching(cfg),
-        store_dtype=encode.store_dtype,
-        clip_dtype=encode.clip_dtype,
-    )
+    encode = typed(cfg.encode, EncodeSettings)
+    return resolved(encode, task.task_type, task.crop_length, cfg.head.layer, bool(cfg.compat.pad_batches),
+                    bool(cfg.compat.pad_short_crops), data_options(cfg).limits)  # fmt: skip
+
+
+def cache_of(cfg: DictConfig, task: TaskSpec, spec: EncoderSpec) -> EncoderCache:
+    return EncoderCache(Path(cfg.paths.cache_root) / task.name / spec.cache_name)
 
 
 def head_settings(cfg: DictConfig) -> HeadSettings:

@@ -13,20 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.config.compose_memo import ComposedJobs
-from xares_hydra.config.settings import data_root, device, encode_settings, encoder_spec, plain
-from xares_hydra.data.prepare import data_root_warning, find_shards
+from xares_hydra.config.settings import cache_of, data_root, device, encode_settings, encoder_spec, plain
+from xares_hydra.data.prepare import data_root_warning, find_shards, read_ready_marker
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.data.zenodo import read_ready_marker
-from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.checker import require_passing, run_checks
+from xares_hydra.encode.embed import shards_to_encode
 from xares_hydra.encode.encoder_spec import EncoderSpec, default_name
 from xares_hydra.encode.loaded import loaded_encoder
+from xares_hydra.encode.plan import EncodePlan, plan_encode
 from xares_hydra.errors import XaresError
+from xares_hydra.report.summary import human_bytes
 
 log = logging.getLogger("xares")
 
@@ -45,6 +48,9 @@ class SweepNeeds:
     encoders: dict[str, tuple[EncoderSpec, DictConfig]] = field(default_factory=dict)  # by encoder identity
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     data_roots: set[Path] = field(default_factory=set)
+    # the jobs with shards to encode, by encoder identity; jobs whose data are not there yet are only counted
+    work: dict[str, list[tuple[DictConfig, TaskSpec, EncoderSpec, list[Path]]]] = field(default_factory=dict)
+    unplanned: int = 0
 
 
 def check_sweep(config: DictConfig) -> None:
@@ -75,7 +81,57 @@ def check_sweep(config: DictConfig) -> None:
             del encoder
         log.info("Encoder %s passes the encoder contract (checked once for the sweep)", spec.name)
         passed.append(identity)
-    write_json(Path(config.hydra.sweep.dir) / CHECKS_FILE, {"contract_passed": passed})
+    plans = planned_caches(needs, in_process)
+    if plans or needs.unplanned:
+        disk_check(list(plans.values()), needs.unplanned)
+    estimates = {folder: plan.encode_seconds for folder, plan in plans.items()}
+    write_json(Path(config.hydra.sweep.dir) / CHECKS_FILE, {"contract_passed": passed, "encode_seconds": estimates})
+
+
+def planned_caches(needs: SweepNeeds, in_process: bool) -> dict[str, EncodePlan]:
+    """Each cache the jobs write, planned as ``stage=plan`` does (size and a probe batch's encode time)."""
+    plans = {}
+    for jobs in needs.work.values():
+        spec, first = jobs[0][2], jobs[0][0]
+        if in_process:  # the jobs reuse the encoder built here
+            encoder = loaded_encoder(spec, device(first), first.encode.autocast, check=False).encoder
+        else:
+            encoder = spec.build(device(first))
+        for job, task, spec, shards in jobs:
+            cache = cache_of(job, task, spec)
+            if str(cache.root) not in plans:
+                settings = encode_settings(job, task)
+                plans[str(cache.root)] = plan_encode(
+                    task.name, spec.name, encoder, shards, cache, settings, device(job)
+                )
+        del encoder
+    return plans
+
+
+def disk_check(plans: list[EncodePlan], unplanned: int) -> bool:
+    """One line before the first job: the disk the jobs' caches need (estimate) against the free space; a
+    warning, with what to do, when it will not hold them. Whether it does."""
+    need = sum(plan.bytes_to_write for plan in plans)
+    free = min((plan.free_bytes for plan in plans), default=0)
+    where = ", ".join(sorted({str(Path(plan.cache_dir).parent.parent) for plan in plans}))
+    folders = f"{len(plans)} cache folder{'s' * (len(plans) != 1)}"
+    line = f"the sweep's caches need about {human_bytes(need)} (estimate, {folders})"
+    if unplanned:
+        line += f", not counting {unplanned} jobs whose data are not there yet"
+    if plans and need > free:
+        log.warning("%s, but only %s is free at %s: free space there, point paths.cache_root at a larger disk, "
+                    "or halve the frames with encode.store_dtype=float16", line, human_bytes(free), where)  # fmt: skip
+        return False
+    log.info("%s; %s free at %s", line, human_bytes(free), where or "-")
+    return True
+
+
+def planned_encode_seconds(cache_dir: Path) -> float | None:
+    """The encode time this sweep's checks estimated for a job's cache (None outside a sweep or unplanned)."""
+    if not HydraConfig.initialized() or (hydra := HydraConfig.get()).mode != RunMode.MULTIRUN:
+        return None
+    path = Path(hydra.sweep.dir) / CHECKS_FILE
+    return read_json(path).get("encode_seconds", {}).get(str(cache_dir)) if path.exists() else None
 
 
 def contract_checked(job: DictConfig, name: str, sweep_dir: Path) -> bool:
@@ -119,20 +175,24 @@ def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:
         except XaresError:
             continue  # a template or a bad config: that job reports it
         identity = spec.summary()["identity"]
-        if identity not in needs.encoders and (not ready or _has_work(job, task, spec, directory)):
-            needs.encoders[identity] = (spec, job)
+        shards = _shards_to_encode(job, task, spec, directory) if ready else None  # None: not known yet
+        if shards is None or shards:
+            needs.encoders.setdefault(identity, (spec, job))
+        if shards is None and job.stage in ("all", "encode"):
+            needs.unplanned += 1
+        elif shards and job.stage in ("all", "encode"):
+            needs.work.setdefault(identity, []).append((job, task, spec, shards))
     needs.downloads = {api: sorted(set(records)) for api, records in needs.downloads.items()}
     return needs
 
 
-def _has_work(job: DictConfig, task: TaskSpec, spec: EncoderSpec, directory: Path) -> bool:
-    settings = encode_settings(job, task)
-    cache = EncoderCache(Path(job.paths.cache_root) / task.name / spec.cache_name)
+def _shards_to_encode(job: DictConfig, task: TaskSpec, spec: EncoderSpec, directory: Path) -> list[Path] | None:
+    """The job's shards its cache lacks (None: its shards cannot be listed yet)."""
     try:
         shards = sorted({shard for found in find_shards(task, directory, job.data.mini).values() for shard in found})
     except XaresError:
-        return True
-    return settings.force or any(not cache.is_complete(shard, settings.keep_frames) for shard in shards)
+        return None
+    return shards_to_encode(cache_of(job, task, spec), shards, encode_settings(job, task))
 
 
 def unreachable(api: str, timeout: float = 5.0) -> str | None:

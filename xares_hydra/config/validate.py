@@ -4,7 +4,6 @@ ranges and choices), then what needs the whole config or the file system; each m
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -14,8 +13,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.config.choices import did_you_mean
-from xares_hydra.config.schema import CheckSchema, EncodeSchema, RecordSchema, RootSchema
+from xares_hydra.config.schema import CheckSchema, RecordSchema, RootSchema
 from xares_hydra.data.prepare import DataOptions
+from xares_hydra.encode.settings import EncodeSettings, config_keys
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings
 from xares_hydra.heads.asr import AsrArgs
@@ -24,7 +24,7 @@ from xares_hydra.heads.training import head_arguments
 
 # task type -> the dataclass its trained head reads ``task.head_args`` into (no entry: no head_args)
 HEAD_ARGS_OF_TASK_TYPE: dict[str, type] = {"asr": AsrArgs, "contrastive": RetrievalArgs}
-GROUPS = dict(encode=EncodeSchema, check=CheckSchema, data=DataOptions, record=RecordSchema, head=HeadSettings)
+GROUPS = dict(encode=EncodeSettings, check=CheckSchema, data=DataOptions, record=RecordSchema, head=HeadSettings)
 
 
 def validate_config(config: dict[str, Any]) -> None:
@@ -40,7 +40,7 @@ def validate_config(config: dict[str, Any]) -> None:
 
 def _check_known_keys(values: Iterable[str], schema: type, prefix: str) -> None:
     """Keys added with ``+`` that no schema knows (``+encode.batchsize=8``)."""
-    known = [item.name for item in dataclasses.fields(schema)]
+    known = config_keys(schema)
     for key in values:
         if key not in known:
             hint = f"; {hint}" if (hint := did_you_mean(key, known, prefix.__add__)) else ""

@@ -4,6 +4,8 @@ as the source stores them and decoded later by our audio path (``data/audio.py``
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ SHARD_NAME = "{partition}-{index:06d}.tar"
 SHARD_PATTERN = "{partition}-*.tar"  # what finds them again (TaskSpec's partitions of a built source)
 _MAGIC = ((b"fLaC", "flac"), (b"OggS", "ogg"), (b"ID3", "mp3"), (b"\xff\xfb", "mp3"), (b"\xff\xf3", "mp3"))
 _UNSAFE_KEY = re.compile(r"[^\w\-.]+")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +29,17 @@ class SourceClip:
     audio: bytes
     extension: str  # the audio's container (flac, wav, mp3, ...), the tar member's extension
     labels: dict[str, Any]
+
+
+def source_clip(key: str, labels: dict[str, Any], data: bytes | None, path: str | None = None) -> SourceClip:
+    """A clip from its audio bytes or, without them, from its file at ``path`` (a missing file gives no bytes: it is
+    counted as a skip with the rest when read)."""
+    if data is None and path:
+        if os.path.isfile(path):
+            data = Path(path).read_bytes()
+        else:
+            log.warning("audio file %s is missing", path)
+    return SourceClip(safe_key(key), data or b"", audio_extension(data or b"", path), labels)
 
 
 def audio_extension(data: bytes, path: str | None) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import MISSING
 
-from xares_hydra.data.clips import SourceClip, audio_extension, safe_key, write_partition
+from xares_hydra.data.clips import SourceClip, source_clip, write_partition
 from xares_hydra.errors import ConfigError, DataUnavailable
 
 if TYPE_CHECKING:
     from xares_hydra.data.taskspec import TaskSpec
 
-log = logging.getLogger(__name__)
 FETCH_HINT = (
     "HEAR's task folders are published on Zenodo (record 5887964, hear-2021.0.6-<task>-<rate>.tar.gz); "
     "extract one and point task.hear.path at its <task>-<version>-full folder"
@@ -67,11 +65,15 @@ def build_hear(task: TaskSpec, directory: Path, data_root: Path) -> dict[str, An
     }
 
 
-def _json(path: Path, task_name: str) -> Any:
+def _present(path: Path, task_name: str) -> Path:
     if not path.is_file():
         raise DataUnavailable(f"task {task_name}: {path} is missing. {FETCH_HINT}.")
+    return path
+
+
+def _json(path: Path, task_name: str) -> Any:
     try:
-        return json.loads(path.read_text())
+        return json.loads(_present(path, task_name).read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise DataUnavailable(f"task {task_name}: {path} is not valid JSON ({error})") from error
 
@@ -85,21 +87,14 @@ def _highest_rate(folder: Path, task_name: str) -> int:
 
 
 def _vocabulary(path: Path, task_name: str) -> list[str]:
-    if not path.is_file():
-        raise DataUnavailable(f"task {task_name}: {path} is missing. {FETCH_HINT}.")
-    with path.open(newline="") as stream:
+    with _present(path, task_name).open(newline="") as stream:
         rows = sorted(csv.DictReader(stream), key=lambda row: int(row["idx"]))
     return [str(row["label"]) for row in rows]
 
 
 def _clips(labels: dict[str, Any], audio_folder: Path, events: bool, per_second: float) -> Iterator[SourceClip]:
     for name, value in labels.items():
-        path = audio_folder / name
-        if not path.is_file():  # kept, so that it is counted as a skip with the rest
-            log.warning("HEAR audio file %s is missing", path)
-        data = path.read_bytes() if path.is_file() else b""
-        yield SourceClip(safe_key(Path(name).stem), data, audio_extension(data, name), _labels(value, events,
-                                                                                               per_second))  # fmt: skip
+        yield source_clip(Path(name).stem, _labels(value, events, per_second), None, str(audio_folder / name))
 
 
 def _labels(value: Any, events: bool, per_second: float) -> dict[str, Any]:

@@ -5,7 +5,6 @@ column kept undecoded (our audio path decodes it), its rows mapped onto the task
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xares_hydra.data.clips import SourceClip, audio_extension, class_names, safe_key, write_partition
+from xares_hydra.data.clips import SourceClip, class_names, source_clip, write_partition
 from xares_hydra.data.labels import LabelSpec
 from xares_hydra.data.shards import AUDIO_EXTENSIONS
 from xares_hydra.errors import ConfigError, DataUnavailable
@@ -88,7 +87,8 @@ def load_dataset_dict(task_name: str, config: HuggingFaceSchema, data_root: Path
         folder = data_root / Path(config.local_dir).expanduser()
         loaded = _attempt(task_name, f"the folder {folder}", lambda: _load_local(folder, config, cache_dir))
     elif config.id is not None:
-        loaded = _attempt(task_name, _hub_name(config), lambda: _load_hub(config, cache_dir, timeout), _recipe(config))
+        name = f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})"
+        loaded = _attempt(task_name, name, lambda: _load_hub(config, cache_dir, timeout), _recipe(config))
     else:
         raise ConfigError(f"task {task_name}: task.huggingface needs an id (hub dataset) or a local_dir")
     if isinstance(loaded, datasets.Dataset):
@@ -173,10 +173,6 @@ def _attempt(task_name: str, what: str, load: Callable[[], Any], recipe: str = "
         raise DataUnavailable(
             f"task {task_name}: {what} cannot be read ({type(error).__name__}: {reason}).{recipe}"
         ) from error
-
-
-def _hub_name(config: HuggingFaceSchema) -> str:
-    return f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})"
 
 
 def _recipe(config: HuggingFaceSchema) -> str:
@@ -268,25 +264,26 @@ def _clips(
     columns = config.columns or [name for name in dataset.column_names if name != config.audio_column]
     for index, row in zip(indices, dataset, strict=True):
         audio = row[config.audio_column] or {}
-        data, path = audio.get("bytes"), audio.get("path")
-        if data is None and path:
-            data = Path(path).read_bytes() if os.path.isfile(path) else b""
         labels = {name: _readable(row[name], features.get(name)) for name in columns}
         if label.key in labels:
             seen.append(labels[label.key])
         key = str(row[config.key_column]) if config.key_column else f"{split}-{index:07d}"
-        yield SourceClip(safe_key(key), data or b"", audio_extension(data or b"", path), labels)
+        yield source_clip(key, labels, audio.get("bytes"), audio.get("path"))
+
+
+def _class_list(feature: Any) -> list[str] | None:
+    """The class names of a ClassLabel feature (or of a list of them); None for any other feature."""
+    return getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
 
 
 def _readable(value: Any, feature: Any) -> Any:
     """A ClassLabel (or a list of them) as its class names: the dataset's own class list names the classes."""
-    names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+    names = _class_list(feature)
     if names is None:
         return value
     return [names[item] for item in value] if isinstance(value, list) else names[value]
 
 
 def _dataset_classes(loaded: DatasetDict, label: LabelSpec) -> list[str] | None:
-    feature = next(iter(loaded.values())).features.get(label.key)
-    names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+    names = _class_list(next(iter(loaded.values())).features.get(label.key))
     return list(names) if names else None

@@ -184,9 +184,13 @@ def events(raw: Any, spec: LabelSpec) -> list[tuple[float, float, int]]:
 
 @label_rule("captions", CAPTIONS)
 def captions(raw: Any, spec: LabelSpec) -> list[str]:
-    """Captions: a dict of caption fields or a list; empty captions are dropped."""
+    """Captions: a dict of caption fields, a list, or one text of captions joined by ``args.separator`` (MAEB's
+    Clotho joins them with "."); empty captions are dropped."""
     value = _field(raw, spec)
-    texts = list(value.values()) if isinstance(value, dict) else list(value)
+    if isinstance(value, str):
+        texts = value.split(spec.args["separator"]) if spec.args.get("separator") else [value]
+    else:
+        texts = list(value.values()) if isinstance(value, dict) else list(value)
     texts = [str(text).strip() for text in texts if str(text).strip()]
     if not texts:
         raise LabelError("no captions")

@@ -3,6 +3,7 @@ from Zenodo (a record two tasks share is fetched once and linked), generated (th
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -16,14 +17,22 @@ import braceexpand
 from xares_hydra.atomic import write_json
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.data.zenodo import READY_MARKER, ExtractLimits, download_record, read_ready_marker
 from xares_hydra.errors import DataUnavailable, TaskSkipped, require_number
 from xares_hydra.locks import file_lock
 
 log = logging.getLogger(__name__)
-
-
+READY_MARKER = ".audio_tar_ready"  # X-ARES's marker of a ready task folder (empty there; ours holds the provenance)
 _BOUNDS = ("max_clip_seconds", "max_member_bytes", "max_label_bytes", "max_extracted_bytes", "max_archive_ratio")
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    """Bounds on what a downloaded zip or tar.gz may unpack to (``data.max_member_bytes``,
+    ``data.max_extracted_bytes``, ``data.max_archive_ratio``); None = no bound."""
+
+    max_member_bytes: int | None = ReadLimits.max_member_bytes
+    max_total_bytes: int | None = 1 << 40
+    max_ratio: float | None = 200.0
 
 
 @dataclass
@@ -53,13 +62,7 @@ class DataOptions:
     max_archive_ratio: float | None = ExtractLimits.max_ratio
 
     def __post_init__(self) -> None:
-        for key in (
-            "max_clip_seconds",
-            "max_member_bytes",
-            "max_label_bytes",
-            "max_extracted_bytes",
-            "max_archive_ratio",
-        ):
+        for key in _BOUNDS:
             if getattr(self, key) is not None:
                 require_number(f"data.{key}", getattr(self, key))
 
@@ -94,24 +97,28 @@ def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> 
         _ensure_generated(task, task.generator, data_root / task.source_folder)
     if task.generator is not None and task.source_folder is None:
         provenance = _ensure_generated(task, task.generator, directory)
-    elif task.huggingface is not None:
-        from xares_hydra.data.huggingface import build_huggingface
-
-        wanted = {"source": "huggingface", **task.huggingface, **_stand_in(task)}
-        build = lambda: build_huggingface(task, directory, data_root, options.timeout)  # noqa: E731
+    elif task.source in ("huggingface", "hear"):
+        wanted = {"source": task.source, **(task.huggingface or task.hear or {}), **_stand_in(task)}
+        build = lambda: _build_source(task, directory, data_root, options)  # noqa: E731
         provenance = _ensure_built(task, directory, wanted, build, options.force_download)
-    elif task.hear is not None:
-        from xares_hydra.data.hear import build_hear
-
-        wanted = {"source": "hear", **task.hear, **_stand_in(task)}
-        provenance = _ensure_built(task, directory, wanted, lambda: build_hear(task, directory, data_root),
-                                   options.force_download)  # fmt: skip
     elif task.zenodo_id is not None:
         provenance = _ensure_downloaded(task, task.zenodo_id, directory, options)
     else:
         provenance = _require_local(task, directory, options)
     shards = find_shards(task, directory, options.mini)
     return TaskData(directory, shards, _with_checksums(provenance, shards))
+
+
+def read_ready_marker(dest: Path) -> dict[str, Any] | None:
+    """The provenance in ``dest``'s ready marker; ``{}`` for an empty (X-ARES) marker; None if not ready."""
+    marker = Path(dest) / READY_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        content = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return content if isinstance(content, dict) else {}
 
 
 def data_root_warning(data_root: Path, task_names: list[str]) -> str | None:
@@ -155,6 +162,17 @@ def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path
         return {}
 
     return _ensure_built(task, directory, {"source": "generated", **generator}, build)
+
+
+def _build_source(task: TaskSpec, directory: Path, data_root: Path, options: DataOptions) -> dict[str, Any]:
+    """A Hugging Face dataset or a HEAR folder written as the task's shards; returns what was built."""
+    if task.huggingface is not None:
+        from xares_hydra.data.huggingface import build_huggingface
+
+        return build_huggingface(task, directory, data_root, options.timeout)
+    from xares_hydra.data.hear import build_hear
+
+    return build_hear(task, directory, data_root)
 
 
 def _stand_in(task: TaskSpec) -> dict[str, Any]:
@@ -223,6 +241,8 @@ def _download_or_link(task: TaskSpec, record: str, directory: Path, options: Dat
         log.info("Record %s is already in %s; linking it for %s", task.zenodo_id, sibling, task.name)
         _link_record(sibling, directory)
         return {"source": "zenodo", "record": task.zenodo_id, **(read_ready_marker(directory) or {})}
+    from xares_hydra.data.zenodo import download_record  # requests and urllib3 load only for a download
+
     download = download_record(
         record,
         directory,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shlex
 import shutil
@@ -28,11 +27,10 @@ from urllib3.util import Retry
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.console import stderr_console
-from xares_hydra.data.shards import ReadLimits
+from xares_hydra.data.prepare import READY_MARKER, ExtractLimits, read_ready_marker
 from xares_hydra.errors import DataUnavailable
 from xares_hydra.locks import file_lock
 
-READY_MARKER = ".audio_tar_ready"
 LOCK_NAME = ".download.lock"
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz")
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
@@ -73,18 +71,6 @@ class _FetchFailure(Exception):
 
 class _Interrupted(_FetchFailure):
     """A transfer cut off after its headers: asked again, a file resuming where it stopped."""
-
-
-def read_ready_marker(dest: Path) -> dict[str, Any] | None:
-    """The provenance in ``dest``'s ready marker; ``{}`` for an empty (X-ARES) marker; None if not ready."""
-    marker = Path(dest) / READY_MARKER
-    if not marker.is_file():
-        return None
-    try:
-        content = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return content if isinstance(content, dict) else {}
 
 
 def download_record(
@@ -400,16 +386,6 @@ def _reason(error: BaseException) -> str:
     cause = error.args[0] if error.args and isinstance(error.args[0], BaseException) else error
     cause = getattr(cause, "reason", None) or cause
     return str(cause) or type(cause).__name__
-
-
-@dataclass(frozen=True)
-class ExtractLimits:
-    """Bounds on what a downloaded zip or tar.gz may unpack to (``data.max_member_bytes``,
-    ``data.max_extracted_bytes``, ``data.max_archive_ratio``); None = no bound."""
-
-    max_member_bytes: int | None = ReadLimits.max_member_bytes
-    max_total_bytes: int | None = 1 << 40
-    max_ratio: float | None = 200.0
 
 
 def _extract_once(archive: Path, file: ZenodoFile, dest: Path, limits: ExtractLimits, *, force: bool) -> None:

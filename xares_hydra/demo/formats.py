@@ -132,25 +132,32 @@ def demo_splits(shards: Sequence[Path]) -> dict[str, list[Path]]:
 
 def generate_huggingface_timbre(out_dir: Path, seed: int, args: dict) -> list[Path]:
     """The demo timbre task as a local Hugging Face dataset (``args.layout``: saved, parquet or audiofolder)."""
-    from xares_hydra.demo.tasks import generate
-
     settings = dict(args)
     layout = str(settings.pop("layout", "saved"))
-    with tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
-        splits = demo_splits(generate("timbre", Path(scratch), seed, settings))
-        write_huggingface(splits, out_dir, layout)
-    return [out_dir]
+    return _rewritten("timbre", out_dir, seed, settings, lambda splits: write_huggingface(splits, out_dir, layout))
 
 
 def generate_hear_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
     """The demo sounds task (k-fold) as a HEAR task folder: folds fold00.., labels by class name."""
-    from xares_hydra.demo.tasks import SOUNDS, generate
+    from xares_hydra.demo.tasks import SOUNDS
 
     names = list(SOUNDS)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
-        folds = demo_splits(generate("sounds", Path(scratch), seed, args))
+
+    def write(folds: dict[str, list[Path]]) -> Path:
         hear_folds = {f"fold{int(fold.removeprefix('fold')) - 1:02d}": shards for fold, shards in folds.items()}
-        write_hear(hear_folds, out_dir, lambda row: [names[row["label"]]], event=False, rate=16000)
+        return write_hear(hear_folds, out_dir, lambda row: [names[row["label"]]], event=False, rate=16000)
+
+    return _rewritten("sounds", out_dir, seed, args, write)
+
+
+def _rewritten(
+    name: str, out_dir: Path, seed: int, args: dict, write: Callable[[dict[str, list[Path]]], Path]
+) -> list[Path]:
+    """The demo task ``name`` generated into a scratch folder, its splits then written to ``out_dir`` by ``write``."""
+    from xares_hydra.demo.tasks import generate
+
+    with tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
+        write(demo_splits(generate(name, Path(scratch), seed, args)))
     return [out_dir]
 
 

@@ -50,17 +50,17 @@ def _harmonic_tone(amplitudes: np.ndarray, f0: float, n: int, sr: int, rng: np.r
 
 def _coloured_noise(rng: np.random.Generator, n: int, sr: int, exponent: float) -> np.ndarray:
     """Gaussian noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    frequencies = np.maximum(np.fft.rfftfreq(n, 1 / sr), 20.0)
-    spectrum *= frequencies ** (-exponent / 2)
-    spectrum[0] = 0
-    return unit_rms(np.fft.irfft(spectrum, n))
+    return _shaped_noise(rng, n, sr, lambda frequencies: np.maximum(frequencies, 20.0) ** (-exponent / 2))
 
 
 def _band_noise(rng: np.random.Generator, n: int, sr: int, low: float, high: float) -> np.ndarray:
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    frequencies = np.fft.rfftfreq(n, 1 / sr)
-    spectrum[(frequencies < low) | (frequencies > high)] = 0
+    return _shaped_noise(rng, n, sr, lambda frequencies: (frequencies >= low) & (frequencies <= high))
+
+
+def _shaped_noise(rng: np.random.Generator, n: int, sr: int, gain: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """White Gaussian noise with its spectrum multiplied by ``gain(frequencies)`` (no DC), unit RMS."""
+    spectrum = np.fft.rfft(rng.standard_normal(n)) * gain(np.fft.rfftfreq(n, 1 / sr))
+    spectrum[0] = 0
     return unit_rms(np.fft.irfft(spectrum, n))
 
 

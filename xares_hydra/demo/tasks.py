@@ -12,33 +12,10 @@ from typing import Any
 import numpy as np
 
 from xares_hydra.atomic import remove_stale_parts
+from xares_hydra.demo import signals
 from xares_hydra.demo.formats import STAND_INS
 from xares_hydra.demo.shards import write_clips
-from xares_hydra.demo.signals import (
-    Source,
-    beep_pulses,
-    bell,
-    click_train,
-    fades,
-    finish,
-    harmonic_instrument,
-    hiss,
-    hum,
-    knocks,
-    noise_burst,
-    oscillator,
-    place,
-    place_randomly,
-    reed_spectrum,
-    seconds,
-    seeded_rng,
-    sequence_starts,
-    steady_tone,
-    sweep,
-    tremolo,
-    unit_rms,
-    whistle,
-)
+from xares_hydra.demo.signals import Source, fades, finish, oscillator, place, seconds, seeded_rng, unit_rms
 
 DatasetGenerator = Callable[[Path, int, dict], list[Path]]  # (out_dir, seed, args) -> shard paths written
 ClipMaker = Callable[[np.random.Generator, Any, int], tuple[np.ndarray, Any]]  # (rng, spec, sr) -> audio, labels
@@ -51,40 +28,40 @@ AUDIO_FORMATS = ("flac", "wav", "ogg", "mp3")
 
 
 SOUNDS: dict[str, Source] = {
-    "tone": partial(steady_tone, low=200, high=2000),
-    "chirp": partial(sweep, low=200, high=4000),
-    "white_noise": partial(noise_burst, exponent=0.0),
-    "brown_noise": partial(noise_burst, exponent=2.0),
-    "clicks": partial(click_train, low=4, high=12),
-    "tremolo": partial(tremolo, low=200, high=2000),
+    "tone": partial(signals.steady_tone, low=200, high=2000),
+    "chirp": partial(signals.sweep, low=200, high=4000),
+    "white_noise": partial(signals.noise_burst, exponent=0.0),
+    "brown_noise": partial(signals.noise_burst, exponent=2.0),
+    "clicks": partial(signals.click_train, low=4, high=12),
+    "tremolo": partial(signals.tremolo, low=200, high=2000),
 }
 INSTRUMENTS: dict[str, Source] = {
-    "sine": harmonic_instrument(lambda k, f0: (k == 1).astype(float)),
-    "square": harmonic_instrument(lambda k, f0: np.where(k % 2 == 1, 1 / k, 0.0)),
-    "sawtooth": harmonic_instrument(lambda k, f0: 1 / k),
-    "bell": bell,
-    "reed": harmonic_instrument(reed_spectrum),
+    "sine": signals.harmonic_instrument(lambda k, f0: (k == 1).astype(float)),
+    "square": signals.harmonic_instrument(lambda k, f0: np.where(k % 2 == 1, 1 / k, 0.0)),
+    "sawtooth": signals.harmonic_instrument(lambda k, f0: 1 / k),
+    "bell": signals.bell,
+    "reed": signals.harmonic_instrument(signals.reed_spectrum),
 }
 MIXTURE_SOURCES: dict[str, Source] = {
-    "beep": partial(beep_pulses, low=1000, high=3000),
-    "hum": partial(hum, low=50, high=120),
-    "hiss": partial(hiss, low=3500, high=5000),
-    "knock": partial(knocks, low=60, high=200),
-    "whistle": partial(whistle, low=2000, high=4000),
+    "beep": partial(signals.beep_pulses, low=1000, high=3000),
+    "hum": partial(signals.hum, low=50, high=120),
+    "hiss": partial(signals.hiss, low=3500, high=5000),
+    "knock": partial(signals.knocks, low=60, high=200),
+    "whistle": partial(signals.whistle, low=2000, high=4000),
 }
 EVENTS: dict[str, Source] = {
-    "beep": partial(steady_tone, low=500, high=2000),
-    "noise_burst": partial(noise_burst, exponent=0.5),
-    "chirp": partial(sweep, low=300, high=5000),
-    "clicks": partial(click_train, low=6, high=15),
+    "beep": partial(signals.steady_tone, low=500, high=2000),
+    "noise_burst": partial(signals.noise_burst, exponent=0.5),
+    "chirp": partial(signals.sweep, low=300, high=5000),
+    "clicks": partial(signals.click_train, low=6, high=15),
 }
 CAPTION_ELEMENTS: dict[str, Source] = {
-    "high_beep": partial(beep_pulses, low=2000, high=3500),
-    "low_hum": partial(hum, low=60, high=150),
-    "noise_burst": partial(noise_burst, exponent=0.3),
-    "rising_chirp": partial(sweep, low=300, high=4000, direction="up"),
-    "falling_chirp": partial(sweep, low=300, high=4000, direction="down"),
-    "rapid_clicks": partial(click_train, low=15, high=25),
+    "high_beep": partial(signals.beep_pulses, low=2000, high=3500),
+    "low_hum": partial(signals.hum, low=60, high=150),
+    "noise_burst": partial(signals.noise_burst, exponent=0.3),
+    "rising_chirp": partial(signals.sweep, low=300, high=4000, direction="up"),
+    "falling_chirp": partial(signals.sweep, low=300, high=4000, direction="down"),
+    "rapid_clicks": partial(signals.click_train, low=15, high=25),
 }
 CAPTION_PHRASES: dict[str, tuple[str, ...]] = {
     "high_beep": ("a high beep", "a high-pitched beep", "shrill beeping", "a sharp high tone"),
@@ -121,7 +98,7 @@ def _single_source_clip(
 ) -> tuple[np.ndarray, Any]:
     """One sound of class ``index``, 60-100% of a 1-2 s clip long, at a random onset; stereo with chance ``stereo``."""
     clip = np.zeros(seconds(float(rng.choice(SHORT_DURATIONS)), sr))
-    place_randomly(rng, clip, sources[index](rng, int(len(clip) * rng.uniform(0.6, 1.0)), sr))
+    signals.place_randomly(rng, clip, sources[index](rng, int(len(clip) * rng.uniform(0.6, 1.0)), sr))
     return finish(rng, clip, sr, stereo=rng.random() < stereo), label(index)
 
 
@@ -131,7 +108,7 @@ def _mixture_clip(rng: np.random.Generator, _: Any, sr: int) -> tuple[np.ndarray
     clip = np.zeros(seconds(float(rng.choice(SHORT_DURATIONS)), sr))
     for name in names:
         sound = MIXTURE_SOURCES[name](rng, int(len(clip) * rng.uniform(0.5, 1.0)), sr)
-        place_randomly(rng, clip, unit_rms(sound) * 10 ** (rng.uniform(-6, 0) / 20))
+        signals.place_randomly(rng, clip, unit_rms(sound) * 10 ** (rng.uniform(-6, 0) / 20))
     return finish(rng, clip, sr), {"events": ";".join(names)}
 
 
@@ -157,7 +134,7 @@ def _captions_clip(rng: np.random.Generator, _: Any, sr: int) -> tuple[np.ndarra
     clip = np.zeros(seconds(float(rng.choice(CAPTION_DURATIONS)), sr))
     share = (0.4, 0.8) if len(names) == 1 else (0.25, 0.4)
     lengths = [int(len(clip) * rng.uniform(*share)) for _name in names]
-    for name, length, start in zip(names, lengths, sequence_starts(rng, len(clip), lengths), strict=True):
+    for name, length, start in zip(names, lengths, signals.sequence_starts(rng, len(clip), lengths), strict=True):
         place(clip, unit_rms(CAPTION_ELEMENTS[name](rng, length, sr)), start)
     return finish(rng, clip, sr), _captions(rng, names)
 

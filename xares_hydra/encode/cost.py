@@ -88,13 +88,17 @@ def _reset_peak_rss() -> bool:
 
 
 def _peak_rss_bytes() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    if (line := _proc_line("/proc/self/status", "VmHWM:")) is not None:
+        return int(line.split()[1]) * 1024
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # kB on Linux
+
+
+def _proc_line(path: str, prefix: str) -> str | None:
+    """The first line of a /proc file that starts with ``prefix`` (None where there is none)."""
+    try:
+        return next((line for line in Path(path).read_text().splitlines() if line.startswith(prefix)), None)
+    except OSError:
+        return None
 
 
 def device_name(device: torch.device) -> str:
@@ -106,13 +110,8 @@ def device_name(device: torch.device) -> str:
 
 
 def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
+    line = _proc_line("/proc/cpuinfo", "model name")
+    return None if line is None else line.split(":", 1)[1].strip()
 
 
 def encode_cost(

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,9 @@ import torch
 
 from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
-from xares_hydra.data.shards import ReadLimits, ShardSample, iter_shard
-from xares_hydra.data.taskspec import TaskSchema
+from xares_hydra.data.shards import ShardSample, iter_shard
 from xares_hydra.encode.backoff import CropDoesNotFit, MemoryLimits, encode_in_chunks, is_out_of_memory, release_memory
-from xares_hydra.encode.cache import EncoderCache, LayerNeeds, ShardCounts, ShardWriter, StoredTypes
+from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter, StoredTypes
 from xares_hydra.encode.contract import (
     EncodedBatch,
     auto_batching,
@@ -54,45 +53,11 @@ from xares_hydra.encode.crops import Crop, EncodedCrops
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
 from xares_hydra.encode.eta import EncodeClock
 from xares_hydra.encode.loaded import LoadedEncoder, loaded_encoder
-from xares_hydra.encode.storage import FLOAT32
+from xares_hydra.encode.settings import EncodeSettings
 from xares_hydra.encoders.chunking import length_mask
 from xares_hydra.errors import ConfigError, XaresError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EncodeSettings:
-    batch_size: int = TaskSchema.batch_size_encode
-    max_batch_seconds: float = 600.0
-    buffer_seconds: float = 1800.0
-    decode_threads: int = 2
-    keep_frames: bool = False
-    autocast: str | None = None
-    # clips shorter than this are zero-padded to it and keep ceil(length / hop) frames
-    min_samples: int = 1
-    crop_length: float | None = None
-    pad_short_crops: bool = False
-    # bucketed | exact | xares (module docstring; ``auto`` is resolved by ensure_encoded)
-    batching: str = "bucketed"
-    # re-encode shards the cache already holds
-    force: bool = False
-    # every hidden layer's clip vectors (encoder.hidden_layers), and the frames of these layers
-    layers: bool = False
-    # the setting that asked for the layers, as the user typed it (for messages)
-    layers_asked_by: str = "encode.layers=all"
-    frame_layers: tuple[int, ...] = ()
-    # the hidden layers whose clip vectors are cached (empty: all)
-    keep_layers: tuple[int, ...] = ()
-    limits: ReadLimits = field(default_factory=ReadLimits)
-    # the number types the cache stores (storage.py): frames and hidden layers, and clip vectors
-    store_dtype: str = FLOAT32
-    clip_dtype: str = FLOAT32
-
-    @property
-    def layer_needs(self) -> LayerNeeds:
-        frame_layers = self.frame_layers if self.layers and self.keep_frames else ()
-        return LayerNeeds(self.layers, frame_layers, self.keep_layers if self.layers else ())
 
 
 def encode_shards(
@@ -104,35 +69,40 @@ def encode_shards(
     on_progress: Callable[[str, int], None] | None = None,
     memory: MemoryLimits | None = None,
     on_eta: Callable[[str], None] | None = None,
+    estimate_seconds: float | None = None,
 ) -> dict[str, ShardCounts]:
     """Encode every shard not yet complete in the cache; concurrent callers encode each shard once. ``memory``:
     the encoder calls known to fit (kept across calls; a fresh one when not given); ``on_eta`` is told the time
-    left after each shard (it is logged too)."""
+    left (from ``estimate_seconds``, the plan's, before the first shard, then after each shard; it is logged too)."""
     memory = memory or MemoryLimits(rate=rate_of(encoder))
-    clock = EncodeClock(cache.root.parent.name, shards)
+    clock = EncodeClock(cache.root.parent.name, shards, estimate_seconds)
+    tell = partial(_tell, on_eta)
+    if estimate_seconds is not None and shards:
+        tell(clock.planned())
     encoded = {}
     for shard in shards:
         with cache.lock(shard):
-            if not settings.force and cache.is_complete(shard, settings.keep_frames, settings.layer_needs):
+            if not settings.force and cache.is_complete(shard, settings.frames, settings.layer_needs):
                 clock.skip(shard)  # another job encoded it meanwhile
                 continue
             log.info("Encoding %s", shard.name)
             frame_layers = settings.layer_needs.frame_layers
             dtypes = StoredTypes(settings.store_dtype, settings.clip_dtype)
-            writer = cache.writer(
-                shard, dim_of(encoder), settings.keep_frames, frame_layers, dtypes, settings.keep_layers
-            )
+            writer = cache.writer(shard, dim_of(encoder), settings.frames, frame_layers, dtypes, settings.keep_layers)
             try:
                 encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress, memory)
             except BaseException:
                 writer.abort()
                 raise
         if len(shards) > 1:
-            line = clock.shard_done(shard)
-            log.info("%s", line)
-            if on_eta is not None:
-                on_eta(line)
+            tell(clock.shard_done(shard))
     return encoded
+
+
+def _tell(on_eta: Callable[[str], None] | None, line: str) -> None:
+    log.info("%s", line)
+    if on_eta is not None:
+        on_eta(line)
 
 
 def encode_shard(
@@ -229,9 +199,10 @@ def batches(
 def batching_for(settings: EncodeSettings, encoder: torch.nn.Module | None) -> str:
     """``hidden_layers`` is told nothing of the padding: an encoder that would be told it (so its cache does
     not depend on the batching) gets batches of one length while all its layers are encoded."""
-    if settings.layers and settings.batching == "bucketed" and padding_invariant(encoder):
+    batching = "bucketed" if settings.batching == "auto" else settings.batching  # auto not resolved by a probe
+    if settings.all_layers and batching == "bucketed" and padding_invariant(encoder):
         return "exact"
-    return settings.batching
+    return batching
 
 
 def _bucketed_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
@@ -373,8 +344,8 @@ def _run_encoder(
     where = f"{shard.name}: {batch[0].key}"
     audio = _padded_audio(batch, device, width)
     layers = None
-    if settings.layers or settings.batching == "xares":  # the encoder is not told the padding
-        if settings.layers:  # the batches hold one length, or the encoder could not be told anyway
+    if settings.all_layers or settings.batching == "xares":  # the encoder is not told the padding
+        if settings.all_layers:  # the batches hold one length, or the encoder could not be told anyway
             layers = forward_layers(encoder, audio, settings.autocast, where)
             output = layers[:, -1]
         else:
@@ -400,9 +371,9 @@ def _run_encoder(
     return EncodedCrops(
         pooled=pooled.cpu().numpy(),
         frame_counts=counts,
-        frames=frames.cpu().numpy() if settings.keep_frames else None,
+        frames=frames.cpu().numpy() if settings.frames else None,
         layer_pooled=None if layer_pooled is None else layer_pooled.cpu().numpy(),
-        layer_frames=layers.cpu().numpy() if layers is not None and settings.keep_frames else None,
+        layer_frames=layers.cpu().numpy() if layers is not None and settings.frames else None,
     )
 
 
@@ -485,16 +456,18 @@ def ensure_encoded(
     device: torch.device,
     check_first: bool = True,
     on_eta: Callable[[str], None] | None = None,
+    estimate_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """Encode what the cache lacks; returns the encoder's attributes. Builds the encoder only if needed."""
-    todo = [s for s in shards if settings.force or not cache.is_complete(s, settings.keep_frames, settings.layer_needs)]
+    """Encode what the cache lacks; returns the encoder's attributes. Builds the encoder only if needed.
+    ``estimate_seconds``: the plan's encode time for the shards it lacks (the first time left said)."""
+    todo = shards_to_encode(cache, shards, settings)
     info = cache.encoder_info()
     if not todo and info is not None:
         log.info("All %d shards are in the cache %s", len(shards), cache.root)
         return info
     loaded = loaded_encoder(spec, device, settings.autocast, check_first)
     encoder = loaded.encoder
-    if settings.layers and not callable(getattr(encoder, "hidden_layers", None)):
+    if settings.all_layers and not callable(getattr(encoder, "hidden_layers", None)):
         raise ConfigError(
             f"{settings.layers_asked_by}: encoder {spec.name} has one layer, its output (it has no "
             "hidden_layers(audio) -> [B, L, T', D] method); run it without head.layer, or use an encoder with hidden "
@@ -509,7 +482,9 @@ def ensure_encoded(
     cache.save_encoder_info(info, spec.fingerprint_document)
     names = [shard.name for shard in todo]
     with shard_progress(f"Encoding with {spec.name}", names) as on_progress, peak_memory(device) as peak:
-        encoded = encode_shards(encoder, todo, cache, settings, device, on_progress, loaded.memory, on_eta)
+        encoded = encode_shards(
+            encoder, todo, cache, settings, device, on_progress, loaded.memory, on_eta, estimate_seconds
+        )
     if memory := loaded.memory.summary():
         info["memory"] = memory
     audio_seconds = sum(counts.audio_seconds for counts in encoded.values())
@@ -519,12 +494,17 @@ def ensure_encoded(
     return info
 
 
+def shards_to_encode(cache: EncoderCache, shards: Sequence[Path], settings: EncodeSettings) -> list[Path]:
+    """The shards the cache lacks (all of them with ``encode.force``)."""
+    return [s for s in shards if settings.force or not cache.is_complete(s, settings.frames, settings.layer_needs)]
+
+
 def chosen_batching(settings: EncodeSettings, loaded: LoadedEncoder, name: str) -> str:
     """``auto`` resolved by the padding probe; where padding moves the encoder's frames, why (once per encoder)."""
     if settings.batching not in ("auto", "bucketed"):
         return settings.batching
     padding = loaded.padding
-    batching = auto_batching(padding, settings.layers) if settings.batching == "auto" else "bucketed"
+    batching = auto_batching(padding, settings.all_layers) if settings.batching == "auto" else "bucketed"
     if not padding.invariant and not loaded.batching_explained:
         loaded.batching_explained = True
         if batching == "exact":

@@ -1,5 +1,6 @@
-"""How long the rest of a task's encoding takes, from the work done so far: seconds per byte of the shards
-already encoded (shards of one task hold audio of one format, so bytes go with audio)."""
+"""How long the rest of a task's encoding takes: before the first shard, the plan's estimate (its timed probe
+batch), then from the work done so far: seconds per byte of the shards already encoded (shards of one task hold
+audio of one format, so bytes go with audio)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ from pathlib import Path
 
 
 class EncodeClock:
-    def __init__(self, task: str, shards: Sequence[Path]) -> None:
+    def __init__(self, task: str, shards: Sequence[Path], estimate_seconds: float | None = None) -> None:
         self.task = task
+        self.estimate_seconds = estimate_seconds
         self.sizes = {shard: shard.stat().st_size for shard in shards}
         self.done: list[Path] = []
         self.started = time.perf_counter()
+
+    def planned(self) -> str:
+        """One line before the first shard: the plan's estimate."""
+        return f"{self.task}: {len(self.sizes)} shards to encode, about {duration(self.estimate_seconds or 0)} (plan)"
 
     def skip(self, shard: Path) -> None:
         del self.sizes[shard]

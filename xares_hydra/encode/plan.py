@@ -22,7 +22,7 @@ from xares_hydra.data.shards import iter_shard
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.contract import dim_of, forward, hop_ms_of, rate_of
 from xares_hydra.encode.crops import Crop
-from xares_hydra.encode.embed import EncodeSettings
+from xares_hydra.encode.embed import EncodeSettings, shards_to_encode
 from xares_hydra.encode.storage import itemsize
 
 NPY_HEADER = 128
@@ -102,15 +102,15 @@ def shard_bytes(lengths: ShardLengths, encoder: torch.nn.Module, settings: Encod
     for item in lengths.crops:
         n_samples = max(item.n_samples or 1, settings.min_samples)
         frames = int(own_count(n_samples)) if callable(own_count) else math.ceil(n_samples / hop)
-        entry = dict(item.meta(), n_frames=frames, frame_offset=total_frames if settings.keep_frames else 0)
+        entry = dict(item.meta(), n_frames=frames, frame_offset=total_frames if settings.frames else 0)
         index_bytes += len(json.dumps(entry)) + 1
         total_frames += frames
     crops, store = len(lengths.crops), itemsize(settings.store_dtype)
     written = NPY_HEADER + crops * dim * itemsize(settings.clip_dtype) + index_bytes + MARKER_BYTES
-    if settings.keep_frames:
+    if settings.frames:
         frame_layers = len(settings.layer_needs.frame_layers)
         written += total_frames * dim * store * (1 + frame_layers)
-    if settings.layers:
+    if settings.all_layers:
         kept = len({layer % n_layers for layer in settings.keep_layers}) if n_layers else 0
         written += NPY_HEADER + crops * (kept or n_layers) * dim * store
     return written
@@ -140,7 +140,7 @@ def probe(encoder: torch.nn.Module, shard: Path, settings: EncodeSettings, devic
         forward(encoder, batch, settings.autocast)
         _synchronise(device)
         elapsed = time.perf_counter() - started
-        n_layers = int(layers(batch[:1, : min(width, rate)]).shape[1]) if settings.layers and callable(layers) else 0
+        n_layers = int(layers(batch[:1, : min(width, rate)]).shape[1]) if settings.all_layers and layers else 0
     return elapsed / (sum(len(clip) for clip in audio) / rate), n_layers
 
 
@@ -167,7 +167,7 @@ def plan_encode(
     device: torch.device,
 ) -> EncodePlan:
     lengths = {shard: shard_lengths(shard, rate_of(encoder), settings) for shard in shards}
-    todo = [s for s in shards if settings.force or not cache.is_complete(s, settings.keep_frames, settings.layer_needs)]
+    todo = shards_to_encode(cache, shards, settings)
     seconds_per_second, n_layers = probe(encoder, shards[0], settings, device) if shards else (0.0, 0)
     written = {shard: shard_bytes(lengths[shard], encoder, settings, n_layers) for shard in shards}
     audio_seconds = sum(item.audio_seconds for item in lengths.values())

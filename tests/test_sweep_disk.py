@@ -1,0 +1,51 @@
+"""Before its first job a sweep estimates the disk its jobs' caches need (the ``stage=plan`` estimate) and warns,
+in one line with what to do, when the cache's disk will not hold it; each job's first time left is the plan's."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from helpers.cli import run_xares
+from test_memory_backoff import CPU, BlockMeans, shard_of
+
+from xares_hydra.config.sweep_checks import CHECKS_FILE, disk_check
+from xares_hydra.encode.cache import EncoderCache
+from xares_hydra.encode.embed import EncodeSettings
+from xares_hydra.encode.plan import plan_encode
+from xares_hydra.report.summary import human_bytes
+
+
+def test_the_sweep_warns_when_the_caches_disk_will_not_hold_them(tmp_path, caplog):
+    shards = [shard_of(tmp_path / f"part_{i}.tar", [0.5, 1.0, 2.0]) for i in range(2)]
+    cache = EncoderCache(tmp_path / "cache" / "task" / "enc-0")
+    plan = plan_encode("task", "enc", BlockMeans(), shards, cache, EncodeSettings(keep_frames=True), CPU)
+    assert plan.bytes_to_write > 0 and plan.free_bytes > plan.bytes_to_write
+
+    with caplog.at_level("INFO"):
+        assert disk_check([plan], unplanned=1)
+    assert f"need about {human_bytes(plan.bytes_to_write)}" in caplog.text and "not counting 1 jobs" in caplog.text
+    caplog.clear()
+
+    short = dataclasses.replace(plan, free_bytes=plan.bytes_to_write // 3)
+    with caplog.at_level("INFO"):
+        assert not disk_check([short, dataclasses.replace(short, cache_dir=str(tmp_path / "cache" / "b" / "x"))], 0)
+    [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
+    line = warning.getMessage()
+    assert f"need about {human_bytes(2 * plan.bytes_to_write)} (estimate, 2 cache folders)" in line
+    assert f"only {human_bytes(short.free_bytes)} is free at {tmp_path / 'cache'}" in line
+    assert "paths.cache_root" in line and "encode.store_dtype=float16" in line
+
+
+@pytest.mark.slow
+def test_a_sweep_estimates_its_caches_before_the_first_job(tmp_path):
+    run_xares("task=demo/timbre", "encoder=mel", "stage=download", root=tmp_path)
+    result = run_xares("-m", "task=demo/timbre", "encoder=mel", "stage=encode", f"hydra.sweep.dir={tmp_path}/sweep",
+                       root=tmp_path)  # fmt: skip
+    output = result.stderr + result.stdout
+    assert "the sweep's caches need about" in output and f"free at {tmp_path / 'cache'}" in output
+    [seconds] = json.loads((tmp_path / "sweep" / CHECKS_FILE).read_text())["encode_seconds"].values()
+    lines = (tmp_path / "sweep" / "progress.log").read_text().splitlines()
+    assert lines[0].endswith("started: demo_timbre · mel")
+    assert lines[1].split("job 0 ")[1].startswith("demo_timbre: 3 shards to encode, about ") and seconds > 0

@@ -1,0 +1,136 @@
+"""The encode stage's settings: the ``encode`` config group's typed schema (its defaults and checks, written once)
+and, filled in by ``resolved``, the stage's argument. Fields marked ``STAGE`` are not config keys: the task, compat
+and data groups and the loaded encoder decide them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from xares_hydra.data.shards import ReadLimits
+from xares_hydra.data.taskspec import TaskSchema
+from xares_hydra.encode.cache import LayerNeeds
+from xares_hydra.encode.storage import FLOAT32, STORE_DTYPES
+from xares_hydra.errors import ConfigError, require_number
+
+STAGE: dict[str, Any] = {"omegaconf_ignore": True}
+# auto: bucketed where the encoder is told the padding or proved invariant to it, else exact; bucketed: crops sorted
+# by length, zero-padded to the batch's longest, each keeps its own frames; exact: only crops of identical length
+# share a batch (bit-identical to encoding each alone; slower); xares (compat=xares only): tar-order padded batches
+BATCHINGS = ("auto", "bucketed", "exact")
+AUTOCASTS = ("bf16", "fp16")
+# auto: all when head.layer is set; all: also cache every hidden layer's clip vectors (encoder.hidden_layers) for
+# head.layer=N|weighted; last: the encoder's output only
+LAYERS = ("auto", "all", "last")
+
+
+@dataclass
+class EncodeSettings:
+    # most crops per encoder call (the config follows task.batch_size_encode)
+    batch_size: int = TaskSchema.batch_size_encode
+    # auto | bucketed | exact (BATCHINGS); the record's encoder.batching says what auto chose
+    batching: str = "auto"
+    # most seconds of padded audio in one encoder call (protects memory on long clips)
+    max_batch_seconds: float = 600.0
+    # decoded audio held and sorted by length before it is encoded
+    buffer_seconds: float = 1800.0
+    # threads decoding and resampling audio
+    decode_threads: int = 2
+    # store per-frame embeddings: auto (only for task types whose heads need them), true or false
+    keep_frames: Any = "auto"
+    # null | bf16 | fp16: autocast for the encoder forward (part of the cache fingerprint)
+    autocast: str | None = None
+    # run the encoder contract checks before encoding
+    check: bool = True
+    # re-encode every shard even when the cache holds it (e.g. after changing code the fingerprint cannot see)
+    force: bool = False
+    # a run fails only when more than this share of one partition's clips was skipped (and at least min_failed_clips)
+    max_skipped_share: float = 0.01
+    min_failed_clips: int = 3
+    # auto | all | last (LAYERS); resolved: whether every hidden layer is cached
+    layers: Any = "auto"
+    # with encode.layers=all: hidden layers whose frames are kept too (frame and ASR tasks), e.g. [4,8,-1]
+    frame_layers: list[int] = field(default_factory=list)
+    # with encode.layers=all: the hidden layers whose clip vectors are cached, e.g. [0,6,-1] (empty: every layer)
+    keep_layers: list[int] = field(default_factory=list)
+    # float32 | float16 | bfloat16 (storage.py): the cached frames and hidden layers' vectors (part of the cache key)
+    store_dtype: str = FLOAT32
+    # the same for the cached clip vectors
+    clip_dtype: str = FLOAT32
+    # clips shorter than this are zero-padded to it and keep ceil(length / hop) frames
+    min_samples: int = field(default=1, metadata=STAGE)
+    crop_length: float | None = field(default=None, metadata=STAGE)
+    pad_short_crops: bool = field(default=False, metadata=STAGE)
+    # the setting that asked for the layers, as the user typed it (for messages)
+    layers_asked_by: str = field(default="encode.layers=all", metadata=STAGE)
+    limits: ReadLimits = field(default_factory=ReadLimits, metadata=STAGE)
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "max_batch_seconds", "buffer_seconds", "decode_threads"):
+            require_number(f"encode.{key}", getattr(self, key))
+        require_number("encode.min_failed_clips", self.min_failed_clips, inclusive=True)
+        require_number("encode.max_skipped_share", self.max_skipped_share, inclusive=True)
+        if self.max_skipped_share > 1:
+            raise ConfigError(f"encode.max_skipped_share={self.max_skipped_share!r}: must be a share between 0 and 1")
+        if self.batching != "xares":  # compat=xares's batches are set by ``resolved``, never typed
+            choice("encode.batching", self.batching, BATCHINGS)
+        if self.autocast is not None:
+            choice("encode.autocast", self.autocast, AUTOCASTS, "null")
+        if not isinstance(self.layers, bool):
+            choice("encode.layers", self.layers, LAYERS)
+        choice("encode.store_dtype", self.store_dtype, tuple(STORE_DTYPES))
+        choice("encode.clip_dtype", self.clip_dtype, tuple(STORE_DTYPES))
+        if self.keep_frames not in ("auto", True, False):
+            raise ConfigError(f"encode.keep_frames={self.keep_frames!r}: use one of auto, true, false")
+
+    @property
+    def frames(self) -> bool:
+        """Whether frames are kept (``auto`` keeps them only where ``resolved`` decided so)."""
+        return self.keep_frames is True
+
+    @property
+    def all_layers(self) -> bool:
+        """Whether every hidden layer is cached (``auto`` only where ``resolved`` decided so)."""
+        return self.layers is True or self.layers == "all"
+
+    @property
+    def layer_needs(self) -> LayerNeeds:
+        frame_layers = tuple(self.frame_layers) if self.all_layers and self.frames else ()
+        return LayerNeeds(self.all_layers, frame_layers, tuple(self.keep_layers) if self.all_layers else ())
+
+
+def choice(key: str, value: Any, allowed: Sequence[str], *others: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r}: use one of {', '.join([*others, *allowed])}")
+
+
+def config_keys(schema: type) -> list[str]:
+    """A schema's config keys (``STAGE`` fields left out)."""
+    return [item.name for item in dataclasses.fields(schema) if item.metadata.get("omegaconf_ignore") is not True]
+
+
+def resolved(
+    encode: EncodeSettings,
+    task_type: str,
+    crop_length: float | None,
+    head_layer: int | str | None,
+    pad_batches: bool,
+    pad_short_crops: bool,
+    limits: ReadLimits,
+) -> EncodeSettings:
+    """The stage's argument: ``auto`` values decided by the task and head, and what the task, compat and data
+    groups set."""
+    return dataclasses.replace(
+        encode,
+        # frame and ASR heads read frames whatever the setting; auto keeps them for those only
+        keep_frames=encode.keep_frames is True or task_type in ("frame", "asr"),
+        # every hidden layer: encode.layers=all, or auto with a head.layer set
+        layers=encode.layers == "all" or (encode.layers == "auto" and head_layer is not None),
+        layers_asked_by="encode.layers=all" if encode.layers == "all" else f"head.layer={head_layer}",
+        batching="xares" if pad_batches else encode.batching,
+        crop_length=crop_length,
+        pad_short_crops=pad_short_crops,
+        limits=limits,
+    )

@@ -127,6 +127,7 @@ def test_one_encode_then_a_layer_sweep_without_encoding(xares_root: Path, tiny_d
         "license": "Apache-2.0",
         "paper": "https://arxiv.org/abs/2406.06992",
         "source": "https://github.com/XiaoMi/dasheng",
+        "training_data": ["AudioSet", "VGGSound", "MTG-Jamendo", "ACAV100M"],
     }
     assert "meta" not in record["encoder"]["config"]
     assert record["task"]["version"] == 1 and record["task"]["license"].startswith("generated")

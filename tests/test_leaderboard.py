@@ -252,3 +252,25 @@ def test_the_average_bar_says_over_how_many_tasks_and_knn_columns_ignore_the_lea
     mlp_axes, knn_axes = figure.axes
     assert sorted(text.get_text() for text in mlp_axes.texts) == ["1 task", "1 task", "3 tasks"]
     assert sorted(text.get_text() for text in knn_axes.texts) == ["1 task", "3 tasks"]
+
+
+def test_a_list_valued_setting_keeps_its_brackets_in_every_report(tmp_path):
+    root = tmp_path / "results"
+    for layers, score in (([1, 2], 0.7), ([3], 0.6)):  # an encoder argument that is a list: two columns
+        encoder = {"name": "mine", "config": {"layers": layers}, "identity": f"mine-{layers}"}
+        record = make_record("esc50", "mine", score, 0.5, valid=score)
+        write_record(record | {"encoder": encoder}, None, root)
+    failed = make_record("cremad", "mine", None, status="failed")
+    write_record(failed | {"encoder": {"name": "mine", "config": {"layers": [1, 2]}, "identity": "mine-[1, 2]"}},
+                 None, root)  # fmt: skip
+    out = tmp_path / "out"
+    assert report_main([str(root), "--out", str(out), "--resamples", "0", "--no-published"]) == 0
+    variants = ["encoder.layers=[1, 2]", "encoder.layers=[3]"]
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert [column["variant"] for column in board["heads"]["mlp"]["columns"]] == variants
+    assert board["not_scored"][0]["variant"] == variants[0]
+    assert "- cremad (mine [encoder.layers=[1, 2]]): failed:" in (out / "leaderboard.md").read_text()
+    summary = list(csv.DictReader(io.StringIO((out / "summary.csv").read_text())))
+    assert {row["variant"] for row in summary} == set(variants)
+    selection = json.loads((out / "selection.json").read_text())["selections"][0]
+    assert [trial["variant"] for trial in selection["trials"]] == variants

@@ -17,7 +17,7 @@ from matplotlib.image import imread
 from xares_hydra.report.browser import browser_missing, headless_chromium
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.leaderboard import StatisticsSettings, build_leaderboard, leaderboard_markdown
-from xares_hydra.report.record import load_records
+from xares_hydra.report.record import load_records, write_record
 from xares_hydra.report.webpage import PageSettings, page_html, write_page
 
 # (task, alpha's score, beta's score): hand-made X-ARES records beside the real demo runs
@@ -168,3 +168,23 @@ def test_the_screenshot_script_writes_a_png_of_the_page(roots, tmp_path, browser
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert f"Wrote {out}" in result.stdout and imread(out).shape[1] == 800
+
+
+def test_knn_drill_downs_list_their_seeds_when_the_learning_rate_is_swept(tmp_path):
+    """kNN columns leave out the MLP's learning rate: their drill-downs show the seeds of the merged column."""
+    root = tmp_path / "results"
+    for lr, seed in ((0.01, 0), (0.01, 1), (0.1, 0), (0.1, 1)):  # neither is the task's default
+        head = {"lr": lr, "hidden_dim": None, "seed": seed}
+        record = make_record("esc50", "mine", 0.5 + lr + seed / 100, 0.4, head=head, overrides=(f"head.lr={lr}",))
+        write_record(record, None, root)
+    out = tmp_path / "out"
+    assert report_main([str(root), "--out", str(out), "--html", "--resamples", "0", "--no-published"]) == 0
+    html = (out / "leaderboard.html").read_text()
+
+    def drill_down(slot: str) -> str:
+        found = re.search(rf'<tr class="detail" id="detail-default-{slot}-0".*?</tr>', html, re.S)
+        assert found, slot
+        return found.group(0)
+
+    assert "<summary>mine</summary>\n    <p>Seeds: seed 0: 0.400</p>" in drill_down("knn")
+    assert "<summary>mine [lr=0.1]</summary>\n    <p>Seeds: seed 0: 0.600; seed 1: 0.610</p>" in drill_down("mlp")

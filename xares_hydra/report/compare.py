@@ -42,12 +42,12 @@ def select_column(columns: list[Column], selector: str) -> Column:
         return exact[0]
     match = re.fullmatch(r"\s*([^\[\]]+?)\s*(?:\[(.*)\])?\s*", selector)
     encoder, settings = (match.group(1), match.group(2)) if match else (selector, None)
-    wanted = [item.strip() for item in (settings or "").split(",") if item.strip()]
+    wanted = settings_in(settings or "")
     found = [
         column
         for column in columns
         if column.encoder == encoder
-        and all(any(_same_setting(shown, w) for shown in column.variant.split(", ")) for w in wanted)
+        and all(any(_same_setting(shown, w) for shown in settings_in(column.variant)) for w in wanted)
     ]
     if settings is None and len(found) > 1:
         found = [column for column in found if not column.variant] or found
@@ -56,6 +56,11 @@ def select_column(columns: list[Column], selector: str) -> Column:
         problem = "matches no column" if not found else f"matches {len(found)} columns"
         raise ConfigError(f"--compare {selector!r} {problem}; columns: {known}")
     return found[0]
+
+
+def settings_in(variant: str) -> list[str]:
+    """``lr=0.1, layers=[1, 2]`` -> ``["lr=0.1", "layers=[1, 2]"]``: a comma inside a value does not split it."""
+    return [item.strip() for item in re.split(r",\s*(?=[\w.]+=)", variant) if item.strip()]
 
 
 def _same_setting(shown: str, wanted: str) -> bool:

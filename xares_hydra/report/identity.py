@@ -107,6 +107,11 @@ def column_labels(records: Iterable[dict[str, Any]], leave_out: Collection[str] 
     return labels
 
 
+def variant_of(label: str) -> str:
+    """The part of a column's label after the encoder name (``lr=0.01``); empty for the defaults."""
+    return label[label.index(" [") + 2 : -1] if " [" in label else ""
+
+
 def _label_values(record: dict[str, Any], leave_out: Collection[str]) -> dict[str, Any]:
     """Settings by short name; a head value at its task default is left out (it is the default)."""
     setting = setting_of(record, leave_out)

@@ -14,7 +14,7 @@ from rich.table import Table
 from xares_hydra.errors import Status
 from xares_hydra.heads import TRAINED_HEAD_ONLY
 from xares_hydra.report.curves import png_figure, save_png
-from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
+from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of, variant_of
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
     OFFLINE_MARK,
@@ -123,6 +123,8 @@ class HeadTable:
     # (task, column label) where the encoder was trained on the task's corpus (record encoder.training_overlap)
     overlaps: set[tuple[str, str]] = field(default_factory=set)
     overlap_excluded: bool = False
+    # (task, column label) -> the cell's records: the newest of each seed, in seed order (``seeded``)
+    seeds: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -199,8 +201,8 @@ def modes_of(records: list[dict[str, Any]]) -> list[str]:
 
 def column_of(record: dict[str, Any], labels: dict[str, str], leave_out: Collection[str] = ()) -> Column:
     """The record's column, labelled from ``labels`` (``column_labels`` of the records shown, same ``leave_out``)."""
-    encoder, label = record["encoder"]["name"], labels[column_key(record, leave_out)]
-    return Column(label, encoder, label[len(encoder) :].strip(" []"))
+    label = labels[column_key(record, leave_out)]
+    return Column(label, record["encoder"]["name"], variant_of(label))
 
 
 def _task_rows(records: list[dict[str, Any]]) -> list[TaskRow]:
@@ -235,14 +237,13 @@ def _head_table(
     labels = column_labels(in_mode, leave_out)
     columns = sorted({column_of(record, labels, leave_out) for record in in_mode}, key=lambda column: column.label)
     members = seeded(scored, slot, labels, leave_out)
-    overlaps = {(task, column.label) for (task, column), seeds in members.items()
-                if any((record.get("encoder") or {}).get("training_overlap") for record in seeds)}  # fmt: skip
+    seeds = {(task, column.label): records for (task, column), records in members.items()}
+    overlaps = {key for key, records in seeds.items()
+                if any((record.get("encoder") or {}).get("training_overlap") for record in records)}  # fmt: skip
     left_out = overlaps if exclude_overlap else set()
     cells, runs, resampled = {}, {}, {}
-    for (task, column), seeds in members.items():
-        cells[task, column.label], runs[task, column.label], resampled[task, column.label] = _cell(
-            seeds, slot, statistics
-        )
+    for key, records in seeds.items():
+        cells[key], runs[key], resampled[key] = _cell(records, slot, statistics)
     used = {column for _, column in members}
     ours = columns if slot == "mlp" else [column for column in columns if column in used]
     rows_of = {row.name: row for row in tasks}
@@ -254,8 +255,8 @@ def _head_table(
     versus_best = _versus_best(tasks, ours, cells, runs, statistics) if statistics.resamples else {}
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
-    alpha = statistics.alpha
-    return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, alpha, overlaps, exclude_overlap)
+    return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha, overlaps,
+                     exclude_overlap, seeds)  # fmt: skip
 
 
 def seeded(

@@ -12,7 +12,7 @@ import numpy as np
 from rich.table import Table
 
 from xares_hydra.atomic import write_json, write_text
-from xares_hydra.report.identity import column_key, column_labels, mode_of, setting_text
+from xares_hydra.report.identity import column_key, column_labels, mode_of, setting_text, variant_of
 from xares_hydra.report.record import score_of, task_of
 from xares_hydra.report.summary import format_score, latest_scored, seed_averaged
 from xares_hydra.report.table import markdown_table, rich_table
@@ -54,9 +54,9 @@ class Trial:
         tests = [record["scores"][SEARCH_SLOT]["score"] for record in records]
         head = {key: value for key, value in records[0].get("head", {}).items() if key != "seed"}
         std = float(np.std(tests)) if len(tests) > 1 else score_of(records[0], SEARCH_SLOT).std
-        variant = label[len(records[0]["encoder"]["name"]) :].strip(" []")
         valid_mean = float(np.mean(valid)) if valid else None
-        return cls(variant, head, valid_mean, float(np.mean(tests)), std, records[0].get("path"), len(records))
+        test_mean = float(np.mean(tests))
+        return cls(variant_of(label), head, valid_mean, test_mean, std, records[0].get("path"), len(records))
 
 
 @dataclass

@@ -17,7 +17,7 @@ from rich.table import Table
 from xares_hydra.console import stdout_console
 from xares_hydra.encode.eta import duration
 from xares_hydra.errors import Status
-from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of
+from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of, variant_of
 from xares_hydra.report.record import RECORD_FILE, TaskInfo, load_records, score_of, task_of
 from xares_hydra.report.statistics import Interval
 from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
@@ -152,7 +152,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
         groups[group_key(record)].append(record)
     for (encoder, mode, column), members in sorted(groups.items()):
         for scope in list(SCOPES) if mode == "xares" else ["public", "all"]:
-            variant = _variant(labels, column)
+            variant = variant_of(labels[column])
             entry: dict[str, Any] = {"encoder": encoder, "mode": mode, "variant": variant, "scope": scope}
             for slot in HEAD_SLOTS:
                 average, std, seeds, counted = seed_averaged(members, slot, scope)
@@ -162,18 +162,12 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
     return summary
 
 
-def _variant(labels: dict[str, str], column: str) -> str:
-    """The part of a column's label after the encoder name (``lr=0.01``); empty for the defaults."""
-    label = labels.get(column, "")
-    return label[label.index(" [") + 2 : -1] if " [" in label else ""
-
-
 def _row(record: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     row = {
         "task": record["task"]["name"],
         "encoder": record["encoder"]["name"],
         "mode": mode_of(record),
-        "variant": _variant(labels, column_key(record)),
+        "variant": variant_of(labels[column_key(record)]),
         "seed": seed_of(record),
         "status": record["status"],
         "metric": task_of(record).metric,

@@ -29,7 +29,6 @@ from xares_hydra.report.leaderboard import (
     Leaderboard,
     TaskRow,
     leaderboard_notes,
-    seeded,
 )
 from xares_hydra.report.published import DOMAINS, task_domain
 from xares_hydra.report.record import EncoderInfo, HeadScore, Record, score_of, task_of
@@ -56,11 +55,10 @@ class PageSettings:
 
 @dataclass
 class Context:
-    """What the drill-downs read beside the boards: each mode's records by (task, column) and head."""
+    """What the drill-downs read beside the boards: layer and few-shot curves, each task's tags."""
 
     curves: list[LayerCurve]
     shots: list[ShotCurve]
-    by_cell: dict[tuple[str, str, str, str], list[dict[str, Any]]] = field(default_factory=dict)  # mode, slot,...
     tags: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
@@ -75,9 +73,6 @@ class Context:
         curves = layer_curves(records) if curves is None else curves
         context = cls(curves, shot_curves(records) if shots is None else shots)
         for board in boards:
-            for table in board.tables:
-                for (task, column), seeds in seeded(board.scored, table.slot, board.labels).items():
-                    context.by_cell[board.mode, table.slot, task, column.label] = seeds
             for record in board.in_mode:
                 context.tags.setdefault(record["task"]["name"], list(task_of(record).tags or []))
         return context
@@ -194,7 +189,7 @@ def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context
     columns = [
         _column_detail(row, column, seeds, table.slot)
         for column in table.columns
-        if (seeds := context.by_cell.get((board.mode, table.slot, row.name, column.label)))
+        if (seeds := table.seeds.get((row.name, column.label)))
     ]
     return {"chart": bar_chart(bars, title, row.chance) if bars else None, "layers": layer_figure,
             "shots": shot_figure, "columns": columns, "direction": direction}  # fmt: skip

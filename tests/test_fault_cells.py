@@ -3,7 +3,6 @@ unreadable shards, full disks (a small tmpfs; skipped where none can be mounted)
 empty members, lock files and bounded archives. Each asserts the one-line message, the exit code and that nothing
 good was lost or replaced."""
 
-# ruff: noqa: F811  (the fault suite's fixtures, imported from test_faults, are arguments of the tests here)
 from __future__ import annotations
 
 import errno
@@ -25,14 +24,9 @@ import pytest
 import soundfile as sf
 from helpers.audio import clip_shard
 from helpers.cli import xares
-from helpers.zenodo_server import FakeZenodo
-from test_faults import (  # noqa: F401
-    clean,
+from helpers.faults import (
     clips,
-    make_root,
     results_of,
-    root,
-    run,
     run_zenodo_task,
     sample_members,
     scores,
@@ -40,6 +34,7 @@ from test_faults import (  # noqa: F401
     write_tar,
     zenodo_task,
 )
+from helpers.zenodo_server import FakeZenodo
 
 from xares_hydra.data.audio import decode_audio
 from xares_hydra.errors import OutputNotWritten

@@ -8,15 +8,13 @@ from typing import Any
 
 import torch
 
-from .huggingface import HubEncoder, HubSource
+from .huggingface import HubEncoder
 
 
 class CodecEncoder(HubEncoder):
     """The latent frames ``[B, T', D]`` of a codec's encoder on mono audio ``[B, 1, t]``."""
 
-    def load_model(self, source: HubSource) -> None:
-        model = source.load("AutoModel", dtype=torch.float32)
-        self.weights_revision = source.revision_of(model)
+    def load_model(self, model: Any) -> None:
         config = model.config
         self.sampling_rate = config.sampling_rate
         self.model = model.encoder  # the quantiser and decoder are left

@@ -5,10 +5,11 @@ does not depend on its batch-mates."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
-from .huggingface import HubEncoder, HubSource, stacked_hidden_states
+from .huggingface import HubEncoder
 
 # Kaldi fbank (AST's feature extractor): 25 ms windows every 10 ms
 FBANK_SHIFT_SECONDS, FBANK_WINDOW_SECONDS = 0.010, 0.025
@@ -28,10 +29,9 @@ class SpectrogramTransformerEncoder(HubEncoder):
 
     padded_forward = True
 
-    def load_model(self, source: HubSource) -> None:
-        self.model = source.load("AutoModel", dtype=torch.float32)
-        self.weights_revision = source.revision_of(self.model)
-        config = self.model.config
+    def load_model(self, model: Any) -> None:
+        self.model = model
+        config = model.config
         self.output_dim = config.hidden_size
         self.frequency_patches, self.time_patches = self.model.embeddings.get_shape(config)
         shift, window = (round(seconds * self.sampling_rate) for seconds in (FBANK_SHIFT_SECONDS, FBANK_WINDOW_SECONDS))
@@ -39,27 +39,25 @@ class SpectrogramTransformerEncoder(HubEncoder):
         self.receptive_field = window + (config.patch_size - 1) * shift
         self.max_chunk_seconds = self.time_patches * self.hop_size_in_ms / 1000
 
+    def inputs(self, chunk: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        features = self.feature_extractor(_rows(chunk, lengths), sampling_rate=self.sampling_rate, return_tensors="pt")
+        return features.input_values.to(chunk.device)
+
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
-        return self._frames(self.model(self._features(_rows(chunk), chunk.device)).last_hidden_state)
+        return self._frames(super().encode(chunk))
 
     def encode_masked(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self._frames(self.model(self._features(_rows(chunk, lengths), chunk.device)).last_hidden_state)
+        return self._frames(self.model(self.inputs(chunk, lengths)).last_hidden_state)
 
     def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
         """[B, num_hidden_layers + 1, T', D]: every layer's frames (the last one = ``encode``)."""
-        outputs = self.model(self._features(_rows(chunk), chunk.device), output_hidden_states=True)
-        layers = stacked_hidden_states(outputs)
-        return torch.stack([self._frames(layers[:, index]) for index in range(layers.shape[1])], dim=1)
-
-    def _features(self, rows: list, device: torch.device) -> torch.Tensor:
-        features = self.feature_extractor(rows, sampling_rate=self.sampling_rate, return_tensors="pt")
-        return features.input_values.to(device)
+        return self._frames(super().encode_layers(chunk))
 
     def _frames(self, hidden: torch.Tensor) -> torch.Tensor:
-        """[B, time patches, D] from [B, prefix tokens + patches, D]; the patches run frequency-major."""
-        patches = hidden[:, -self.frequency_patches * self.time_patches :]
-        grid = patches.reshape(hidden.shape[0], self.frequency_patches, self.time_patches, hidden.shape[-1])
-        return grid.mean(dim=1)
+        """[..., time patches, D] from [..., prefix tokens + patches, D]; the patches run frequency-major."""
+        patches = hidden[..., -self.frequency_patches * self.time_patches :, :]
+        grid = patches.unflatten(-2, (self.frequency_patches, self.time_patches))
+        return grid.mean(dim=-3)
 
 
 class ClapAudioEncoder(HubEncoder):
@@ -68,9 +66,7 @@ class ClapAudioEncoder(HubEncoder):
 
     padded_forward = True
 
-    def load_model(self, source: HubSource) -> None:
-        model = source.load("AutoModel", dtype=torch.float32)
-        self.weights_revision = source.revision_of(model)
+    def load_model(self, model: Any) -> None:
         self.audio_model, self.audio_projection = model.audio_model, model.audio_projection  # the text tower is left
         self.output_dim = model.config.projection_dim
         self.hop_size_in_ms = CLIP_VECTOR_HOP_MS

@@ -41,6 +41,7 @@ class HubEncoder(ChunkedEncoder):
 
     hub_default: str | None = None
     max_chunk_seconds: float | None = None
+    model: Any  # the transformers module that encodes
 
     def __init__(
         self,
@@ -59,14 +60,27 @@ class HubEncoder(ChunkedEncoder):
         source = HubSource(name, revision, self.hub_default or name, trust_remote_code)
         self.feature_extractor = source.load("AutoFeatureExtractor")
         self.sampling_rate = self.feature_extractor.sampling_rate
-        self.load_model(source)
+        model = source.load("AutoModel", dtype=torch.float32)
+        self.weights_revision = source.revision_of(model)
+        self.load_model(model)
         native = self.max_chunk_seconds or DEFAULT_CHUNK_SECONDS
         self.set_chunk_seconds(native if chunk_seconds is None else chunk_seconds, self.max_chunk_seconds)
         self.eval()
 
-    def load_model(self, source: HubSource) -> None:
-        """Sets ``model``, ``weights_revision``, ``output_dim`` and ``hop_size_in_ms``."""
+    def load_model(self, model: Any) -> None:
+        """Sets ``model`` (what encodes, from the loaded ``model``), ``output_dim`` and ``hop_size_in_ms``."""
         raise NotImplementedError
+
+    def inputs(self, chunk: torch.Tensor) -> torch.Tensor:
+        """The model's input of a chunk; the chunk itself by default."""
+        return chunk
+
+    def encode(self, chunk: torch.Tensor) -> torch.Tensor:
+        return self.model(self.inputs(chunk)).last_hidden_state
+
+    def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
+        """[B, layers + 1, T', D]: the model's ``output_hidden_states`` (the last one = ``encode``)."""
+        return stacked_hidden_states(self.model(self.inputs(chunk), output_hidden_states=True))
 
     @classmethod
     def has_xares_wrapper(cls) -> bool:
@@ -82,24 +96,15 @@ class WhisperEncoder(HubEncoder):
     max_chunk_seconds = WHISPER_WINDOW_SECONDS
     padded_forward = True
 
-    def load_model(self, source: HubSource) -> None:
-        model = source.load("AutoModel", dtype=torch.float32)
+    def load_model(self, model: Any) -> None:
         self.model = model.get_encoder()
-        self.weights_revision = source.revision_of(model)
         self.output_dim = self.model.config.d_model
         extractor_hop_ms = 1000 * self.feature_extractor.hop_length / self.sampling_rate
         conv_stride = self.model.conv1.stride[0] * self.model.conv2.stride[0]
         # X-ARES reports the extractor's hop although the encoder's frames are conv_stride hops apart
         self.hop_size_in_ms = extractor_hop_ms if self.xares_exact else extractor_hop_ms * conv_stride
 
-    def encode(self, chunk: torch.Tensor) -> torch.Tensor:
-        return self.model(self._features(chunk)).last_hidden_state
-
-    def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
-        """[B, encoder_layers + 1, T', D]: Whisper's ``output_hidden_states`` (the last one = ``encode``)."""
-        return stacked_hidden_states(self.model(self._features(chunk), output_hidden_states=True))
-
-    def _features(self, chunk: torch.Tensor) -> torch.Tensor:
+    def inputs(self, chunk: torch.Tensor) -> torch.Tensor:
         features = self.feature_extractor(
             list(chunk.cpu().numpy()),
             sampling_rate=self.sampling_rate,
@@ -113,15 +118,28 @@ class WhisperEncoder(HubEncoder):
         return self.model(features.to(batch.device)).last_hidden_state
 
 
+class AudioTowerEncoder(WhisperEncoder):
+    """The Whisper-like audio tower of an audio language model (Qwen2-Audio): Whisper's 30 s log-mel input, its
+    frames average-pooled after the transformer (40 ms). A full model's tower is taken and the rest left (the
+    language model is loaded with it: save the tower alone to load less)."""
+
+    xares_call = ChunkedEncoder.xares_call  # X-ARES has no wrapper of it
+
+    def load_model(self, model: Any) -> None:
+        self.model = getattr(model, "audio_tower", model)
+        self.output_dim = self.model.config.d_model
+        strides = (self.model.conv1.stride[0], self.model.conv2.stride[0], self.model.avg_pooler.stride[0])
+        self.hop_size_in_ms = 1000 * self.feature_extractor.hop_length / self.sampling_rate * math.prod(strides)
+
+
 class Wav2Vec2Encoder(HubEncoder):
     """A waveform model with a convolutional front end (wav2vec 2.0, data2vec-audio, HuBERT, ...)."""
 
     hub_default = WAV2VEC2
 
-    def load_model(self, source: HubSource) -> None:
-        self.model = source.load("AutoModel", dtype=torch.float32)
-        self.weights_revision = source.revision_of(self.model)
-        config = self.model.config
+    def load_model(self, model: Any) -> None:
+        self.model = model
+        config = model.config
         self.normalize = bool(self.feature_extractor.do_normalize)
         # checkpoints trained with an attention mask take padded batches in one forward; the others
         # (group-norm front ends) see padding in their normalisation, so equal lengths are encoded together
@@ -146,16 +164,9 @@ class Wav2Vec2Encoder(HubEncoder):
         var = (((chunk - mean) * kept) ** 2).sum(dim=-1, keepdim=True) / count
         return (chunk - mean) / torch.sqrt(var + 1e-7) * kept
 
-    def encode(self, chunk: torch.Tensor) -> torch.Tensor:
-        return self.model(chunk).last_hidden_state
-
     def xares_call(self, batch: torch.Tensor) -> torch.Tensor:
         values = waveform_features_like_xares(self.feature_extractor, batch, self.sampling_rate)
         return self.model(values.to(batch.device)).last_hidden_state
-
-    def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
-        """[B, num_hidden_layers + 1, T', D]: ``output_hidden_states`` (the last one = ``encode``)."""
-        return stacked_hidden_states(self.model(chunk, output_hidden_states=True))
 
     def encode_masked(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = length_mask(lengths, chunk.shape[-1]).long()
@@ -165,8 +176,8 @@ class Wav2Vec2Encoder(HubEncoder):
 class Data2VecEncoder(Wav2Vec2Encoder):
     hub_default = DATA2VEC
 
-    def load_model(self, source: HubSource) -> None:
-        super().load_model(source)
+    def load_model(self, model: Any) -> None:
+        super().load_model(model)
         # its stack of positional convolutions carries the padding into the clip's frames despite the mask
         self.padded_forward = False
 
@@ -180,9 +191,13 @@ def stacked_hidden_states(outputs: Any) -> torch.Tensor:
 
 
 def _at_length(layer: torch.Tensor, frames: int) -> torch.Tensor:
-    """``layer`` [B, t, D] with each frame repeated to ``frames`` frames (the last one repeated to fill)."""
+    """``layer`` [B, t, D] with each frame repeated to ``frames`` frames (the last one repeated to fill), or, at a
+    finer rate than the output (an audio tower pools after its transformer), averaged over each output frame's."""
     if layer.shape[1] == frames:
         return layer
+    if layer.shape[1] > frames:
+        factor = layer.shape[1] // frames
+        return torch.nn.functional.avg_pool1d(layer.transpose(1, 2), factor, factor).transpose(1, 2)[:, :frames]
     repeated = layer.repeat_interleave(math.ceil(frames / layer.shape[1]), dim=1)[:, :frames]
     return torch.cat([repeated, repeated[:, -1:].expand(-1, frames - repeated.shape[1], -1)], dim=1)
 
@@ -230,10 +245,15 @@ class HubSource:
                 name,
                 revision=self.revision,
                 local_files_only=local_only,
-                **({"trust_remote_code": True} if self.trust_remote_code else {}),  # never passed unless set
+                trust_remote_code=self.trust_remote_code,  # said either way: transformers would ask on a terminal
                 **kwargs,
             )
         except (OSError, ValueError) as err:
+            if not self.trust_remote_code and "trust_remote_code" in str(err):
+                raise ConfigError(
+                    f"encoder.model={self.name} ships its own model code, which runs only with "
+                    "encoder.trust_remote_code=true: set it if you trust the repository and who made it (SECURITY.md)"
+                ) from err
             raise DataUnavailable(f"{missing}. {how_to}. Details: {err}") from err
 
 

@@ -9,6 +9,8 @@ import pytest
 from helpers.cli import REPO, composed
 from xares_hydra.encoders.hf import FAMILIES
 
+from xares_hydra.data.corpora import training_overlap
+
 CATALOG = sorted(path.stem for path in (REPO / "conf" / "encoder" / "hf").glob("*.yaml"))
 
 
@@ -33,3 +35,15 @@ def test_stage_check_shows_the_catalog_entry(tmp_path: Path, xares_command) -> N
     assert "encoder facts: hf/wavlm_base_plus" in out
     assert "Libri-Light, GigaSpeech, VoxPopuli" in out
     assert "https://arxiv.org/abs/2110.13900" in out
+
+
+@pytest.mark.parametrize(
+    ("encoder", "task", "overlap"),
+    [("resemblyzer", "voxceleb1", ["VoxCeleb1"]), ("crepe", "nsynthinstument", ["NSynth"]),
+     ("hf/encodec_24khz", "fsd50k", ["FSD50K"]), ("hf/hubert_base_ls960", "librispeech", ["LibriSpeech"]),
+     ("wav2vec2", "librispeech", []), ("hf/whisper_small", "librispeech", None)],
+)  # fmt: skip
+def test_stated_training_data_meets_the_tasks_corpus_names(encoder: str, task: str, overlap: list[str] | None) -> None:
+    """The corpora an encoder states are spelled so that the overlap check finds the task's (None: not stated)."""
+    config = composed(f"encoder={encoder}", f"task={task}")
+    assert training_overlap(config.encoder.meta.get("training_data"), config.task.corpus) == overlap

@@ -16,10 +16,10 @@ from xares_hydra.encoders.huggingface import HubEncoder
 
 from xares_hydra.errors import ConfigError
 
-pytestmark = pytest.mark.slow  # building and loading fourteen models takes half a minute on a busy machine
+pytestmark = pytest.mark.slow  # building and loading fifteen models takes half a minute on a busy machine
 
 # families whose wrapper runs one padded forward (attention mask or per-row features) rather than equal lengths
-ONE_PADDED_FORWARD = {"wav2vec2", "hubert", "wavlm", "unispeech", "unispeech-sat", "whisper",
+ONE_PADDED_FORWARD = {"wav2vec2", "hubert", "wavlm", "unispeech", "unispeech-sat", "whisper", "qwen2_audio_encoder",
                       "audio-spectrogram-transformer", "clap"}  # fmt: skip
 
 
@@ -83,6 +83,7 @@ def test_the_family_comes_from_the_config(encoders: dict[str, HubEncoder]) -> No
     assert kinds["hubert"] == kinds["wavlm"] == kinds["sew"] == "Wav2Vec2Encoder"
     assert kinds["data2vec-audio"] == "Data2VecEncoder"
     assert kinds["whisper"] == "WhisperEncoder"
+    assert kinds["qwen2_audio_encoder"] == "AudioTowerEncoder"
     assert kinds["audio-spectrogram-transformer"] == "SpectrogramTransformerEncoder"
     assert kinds["clap"] == "ClapAudioEncoder"
     assert kinds["encodec"] == kinds["dac"] == kinds["mimi"] == "CodecEncoder"
@@ -104,6 +105,7 @@ def test_a_model_no_family_takes_is_named_with_the_way_out(tmp_path: Path) -> No
 def test_compat_xares_keeps_x_ares_wrappers_only_where_x_ares_has_one(model_dirs: dict[str, Path]) -> None:
     assert hub_encoder(str(model_dirs["whisper"]), xares_exact=True).xares_exact
     assert not hub_encoder(str(model_dirs["encodec"]), xares_exact=True).xares_exact
+    assert not hub_encoder(str(model_dirs["qwen2_audio_encoder"]), xares_exact=True).xares_exact
 
 
 def test_xares_encoder_hf_runs_a_demo_task_from_a_local_model_dir(model_dirs: dict[str, Path], tmp_path: Path) -> None:

@@ -40,6 +40,15 @@ def _whisper() -> tuple[Any, Any]:
     return config, transformers.WhisperFeatureExtractor(feature_size=80)
 
 
+def _qwen2_audio_tower() -> tuple[Any, Any]:
+    # Qwen2-Audio's audio tower: Whisper's 30 s of log-mel frames in, 1,500 transformer frames pooled 2:1
+    config = transformers.Qwen2AudioEncoderConfig(
+        d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=37, num_mel_bins=80,
+        max_source_positions=1500,
+    )  # fmt: skip
+    return config, transformers.WhisperFeatureExtractor(feature_size=80)
+
+
 def _ast() -> tuple[Any, Any]:
     # 128 fbank frames (1.28 s) of 16 bands: 12 time patches of 10 frames (100 ms), one frequency patch row
     config = transformers.ASTConfig(**TINY_TRANSFORMER, max_length=128, num_mel_bins=16)
@@ -96,6 +105,7 @@ FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     "unispeech-sat": _waveform("UniSpeechSatConfig", layer_norm=True),
     "sew": _waveform("SEWConfig", layer_norm=False, squeeze_factor=2),
     "whisper": _whisper,
+    "qwen2_audio_encoder": _qwen2_audio_tower,
     "audio-spectrogram-transformer": _ast,
     "clap": _clap,
     "encodec": _encodec,

@@ -69,18 +69,13 @@ class HeadSettings:
     draws: int = 5
 
     def __post_init__(self) -> None:
-        if self.cpu_threads is not None:
-            require_number("head.cpu_threads", self.cpu_threads)
-        for key in ("epochs", "batch_size", "lr", "k", "temperature", "draws"):
+        optional = [key for key in ("cpu_threads", "shots", "hidden_dim") if getattr(self, key) is not None]
+        for key in ("epochs", "batch_size", "lr", "k", "temperature", "draws", *optional):
             require_number(f"head.{key}", getattr(self, key))
-        if self.shots is not None:
-            require_number("head.shots", self.shots)
         if self.probe not in PROBES:
             raise ConfigError(f"head.probe={self.probe!r}; use one of {', '.join(PROBES)}")
         for key in ("weight_decay", "decay_fraction"):
             require_number(f"head.{key}", getattr(self, key), inclusive=True)
-        if self.hidden_dim is not None:
-            require_number("head.hidden_dim", self.hidden_dim)
         layer = self.layer
         if not (layer is None or layer == WEIGHTED or (isinstance(layer, int) and not isinstance(layer, bool))):
             raise ConfigError(f"head.layer={layer!r}; use null (the encoder's output), a layer number or weighted")

@@ -89,14 +89,6 @@ def select(partitions: Mapping[str, EmbeddingSet], subset: Subset) -> EmbeddingS
 def evaluate_heads(
     partitions: Mapping[str, EmbeddingSet], rounds: list[Round], context: HeadContext
 ) -> dict[str, HeadResult]:
-    threads = context.settings.cpu_threads if context.settings.torch_device.type == "cpu" else None
-    with torch_threads(threads):
-        return _evaluate_heads(partitions, rounds, context)
-
-
-def _evaluate_heads(
-    partitions: Mapping[str, EmbeddingSet], rounds: list[Round], context: HeadContext
-) -> dict[str, HeadResult]:
     results = {}
     for slot, head_name in heads_for(context.task, context.settings).items():
         if context.settings.layer == WEIGHTED and head_name not in WEIGHTED_HEADS:
@@ -108,10 +100,9 @@ def _evaluate_heads(
                 f"{head_name}); probe its layers one by one with head.layer=N"
             )
         round_data = {item.name: _round_data(partitions, item, HEADS[head_name].selects_model) for item in rounds}
-        if context.settings.shots is None:
-            results[slot] = _run_head(head_name, rounds, round_data, context)
-        else:
-            results[slot] = _run_few_shot(head_name, rounds, round_data, context)
+        run = _run_head if context.settings.shots is None else _run_few_shot
+        with torch_threads(context.settings.cpu_threads if context.settings.torch_device.type == "cpu" else None):
+            results[slot] = run(head_name, rounds, round_data, context)
     return results
 
 

@@ -154,17 +154,14 @@ def _columns(targets: np.ndarray, predictions: np.ndarray) -> tuple[np.ndarray, 
     return truth, np.asarray(predictions, dtype=np.float64).reshape(truth.shape)
 
 
-@metric("mse", higher_is_better=False)
-def mean_squared_error(targets: np.ndarray, predictions: np.ndarray) -> float:
-    """Mean squared error, averaged over the targets (scikit-learn's ``uniform_average``)."""
+def _mean_error(targets: np.ndarray, predictions: np.ndarray, power: int) -> float:
+    """Mean absolute (power 1) or squared (2) error, averaged over the targets (scikit-learn's ``uniform_average``)."""
     truth, predicted = _columns(targets, predictions)
-    return float(np.mean((truth - predicted) ** 2))
+    return float(np.mean(np.abs(truth - predicted) ** power))
 
 
-@metric("mae", higher_is_better=False)
-def mean_absolute_error(targets: np.ndarray, predictions: np.ndarray) -> float:
-    truth, predicted = _columns(targets, predictions)
-    return float(np.mean(np.abs(truth - predicted)))
+metric("mse", higher_is_better=False)(partial(_mean_error, power=2))
+metric("mae", higher_is_better=False)(partial(_mean_error, power=1))
 
 
 def _mean_correlation(targets: np.ndarray, predictions: np.ndarray, rank: bool) -> float:

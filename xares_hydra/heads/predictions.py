@@ -105,23 +105,22 @@ class Predictions:
     def chance(self) -> float | None:
         """The score of an uninformed predictor on these test targets, where the metric has one."""
         a = self.arrays
-        if self.kind == CLIP and self.metric == "accuracy":
-            return float(np.bincount(a["targets"]).max() / len(a["targets"]))
-        if self.kind == CLIP and self.metric == "mAP":
-            prevalence = a["targets"].mean(axis=0)
-            return float(prevalence[prevalence > 0].mean())
-        if self.kind == CLIP and self.metric == "EER":
-            return 0.5
-        if self.is_regression and get_metric(self.metric).name in ("pearson", "spearman"):
-            return 0.0
-        if self.kind == CLIP and get_metric(self.metric).name in ("mae", "mse"):
-            truth = a["targets"].reshape(len(a["targets"]), -1)
-            centre = np.median if get_metric(self.metric).name == "mae" else np.mean
-            return get_metric(self.metric)(truth, np.broadcast_to(centre(truth, axis=0), truth.shape))
         if self.kind == RETRIEVAL:
             return float(1.0 / max(1, len(a["audio_rank"])))
         if self.kind == TRANSCRIPTS:
             return 0.0
+        name = get_metric(self.metric).name if self.kind == CLIP else None
+        if name == "accuracy":
+            return float(np.bincount(a["targets"]).max() / len(a["targets"]))
+        if name == "mAP":
+            prevalence = a["targets"].mean(axis=0)
+            return float(prevalence[prevalence > 0].mean())
+        if name in ("EER", "pearson", "spearman"):
+            return 0.5 if name == "EER" else 0.0
+        if name in ("mae", "mse"):
+            truth = a["targets"].reshape(len(a["targets"]), -1)
+            centre = np.median if name == "mae" else np.mean
+            return get_metric(name)(truth, np.broadcast_to(centre(truth, axis=0), truth.shape))
         return None
 
 

@@ -31,59 +31,31 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Rebuild the xares summary, leaderboard (Markdown, CSV, JSON, PNG) and head-search selection "
         "from the result records of a sweep folder or a results folder, without running anything.",
     )
-    parser.add_argument(
-        "folders",
-        type=Path,
-        nargs="+",
-        metavar="folder",
-        help="sweep folders, results folders (<results_root>) or result bundles; several are merged",
-    )
-    parser.add_argument("--out", type=Path, help="where to write the files (default: the folder itself, if one)")
-    parser.add_argument(
-        "--html", action="store_true", help="also write leaderboard.html: one self-contained interactive page"
-    )
-    parser.add_argument("--title", help="the reports' title (default: 'xares results in FOLDER ...')")
-    parser.add_argument(
-        "--export",
-        type=Path,
-        metavar="BUNDLE",
-        help="write the records as a shareable result bundle (redacted; README, 'Sharing results') and nothing else",
-    )
-    parser.add_argument("--predictions", action="store_true", help="with --export: the per-sample predictions too")
-    parser.add_argument(
-        "--validate",
-        action="store_true",
-        help="check result bundles (schema, metadata, task versions, redaction, layout); exit 1 on any problem",
-    )
-    parser.add_argument("--mode", choices=MODES, help="only this mode's leaderboard (default: every mode found)")
-    parser.add_argument("--no-published", action="store_true", help="leave out the published X-ARES columns")
-    parser.add_argument(
-        "--skip-bad", action="store_true", help="report the readable records even if some cannot be read (named)"
-    )
-    parser.add_argument(
-        "--redact",
-        action="store_true",
+    add, flag = parser.add_argument, "store_true"
+    # fmt: off
+    add("folders", type=Path, nargs="+", metavar="folder",
+        help="sweep folders, results folders (<results_root>) or result bundles; several are merged")
+    add("--out", type=Path, help="where to write the files (default: the folder itself, if one)")
+    add("--html", action=flag, help="also write leaderboard.html: one self-contained interactive page")
+    add("--title", help="the reports' title (default: 'xares results in FOLDER ...')")
+    add("--export", type=Path, metavar="BUNDLE",
+        help="write the records as a shareable result bundle (redacted; README, 'Sharing results') and nothing else")
+    add("--predictions", action=flag, help="with --export: the per-sample predictions too")
+    add("--validate", action=flag,
+        help="check result bundles (schema, metadata, task versions, redaction, layout); exit 1 on any problem")
+    add("--mode", choices=MODES, help="only this mode's leaderboard (default: every mode found)")
+    add("--no-published", action=flag, help="leave out the published X-ARES columns")
+    add("--skip-bad", action=flag, help="report the readable records even if some cannot be read (named)")
+    add("--redact", action=flag,
         help="write a shareable copy: the records (under OUT/records/) and the reports with home folder, host name "
-        "and absolute paths replaced by placeholders; OUT defaults to FOLDER-redacted and must lie outside FOLDER",
-    )
-    parser.add_argument(
-        "--format",
-        action="append",
-        choices=["latex"],
-        default=[],
-        help="also write the leaderboard as a booktabs LaTeX table (leaderboard.tex)",
-    )
-    parser.add_argument(
-        "--exclude-overlap",
-        action="store_true",
-        help="leave out of the averages the scores of encoders trained on the task's corpus (marked †)",
-    )
-    parser.add_argument(
-        "--compare",
-        nargs=2,
-        metavar=("A", "B"),
-        help="only compare two columns task by task (e.g. mel noise, or 'mel[lr=0.001]' noise)",
-    )
+        "and absolute paths replaced by placeholders; OUT defaults to FOLDER-redacted and must lie outside FOLDER")
+    add("--format", action="append", choices=["latex"], default=[],
+        help="also write the leaderboard as a booktabs LaTeX table (leaderboard.tex)")
+    add("--exclude-overlap", action=flag,
+        help="leave out of the averages the scores of encoders trained on the task's corpus (marked †)")
+    add("--compare", nargs=2, metavar=("A", "B"),
+        help="only compare two columns task by task (e.g. mel noise, or 'mel[lr=0.001]' noise)")
+    # fmt: on
     defaults = StatisticsSettings()
     for name, kind, text in (
         ("resamples", int, "bootstrap and permutation resamples (0: no intervals or tests; default {})"),
@@ -92,8 +64,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         ("alpha", float, "significance level of the tests (default {})"),
     ):
         default = getattr(defaults, name)
-        parser.add_argument(f"--{name}", type=kind, default=default, help=text.format(default))
-    return parser.parse_args(argv)  # fmt: skip
+        add(f"--{name}", type=kind, default=default, help=text.format(default))
+    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -93,15 +93,10 @@ def _compare_task(
             result = paired_test(runs_a, runs_b, statistics.resamples, statistics.seed, statistics.confidence)
         except NotComparable:
             result = None
-    return TaskComparison(
-        slot,
-        task,
-        info.metric,
-        info.higher_is_better,
-        sum(record["scores"][slot]["score"] for record in side_a) / len(side_a),
-        sum(record["scores"][slot]["score"] for record in side_b) / len(side_b),
-        result,
+    score_a, score_b = (
+        sum(record["scores"][slot]["score"] for record in side) / len(side) for side in (side_a, side_b)
     )
+    return TaskComparison(slot, task, info.metric, info.higher_is_better, score_a, score_b, result)
 
 
 def _row(item: TaskComparison, alpha: float) -> list[str]:

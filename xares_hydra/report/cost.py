@@ -4,20 +4,17 @@ the score against FLOPs with the Pareto front (no other column both cheaper and 
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_text
-from xares_hydra.report.identity import column_labels, mode_of
-from xares_hydra.report.leaderboard import AVERAGE_SCOPES, Leaderboard, column_of, leaderboard_stem
+from xares_hydra.report.curves import png_figure, save_png
+from xares_hydra.report.leaderboard import AVERAGE_SCOPES, Leaderboard, leaderboard_stem
+from xares_hydra.report.record import CostInfo, EncoderInfo
 from xares_hydra.report.summary import format_score
-from xares_hydra.report.table import markdown_table, rich_table
+from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
 PARETO_MARK = "◆"
 HEADER = ["Encoder", "MLP average", "Parameters (M)", "GFLOPs per audio s", "Throughput (audio s/s)",
@@ -53,14 +50,10 @@ def _number(value: float | None, scale: float, digits: int) -> str:
     return "-" if value is None else f"{value * scale:,.{digits}f}"
 
 
-def cost_rows(records: list[dict[str, Any]], board: Leaderboard) -> list[CostRow]:
+def cost_rows(board: Leaderboard) -> list[CostRow]:
     """A row per column of the board's MLP table that has records with a cost (the newest such record's)."""
-    in_mode = [record for record in records if mode_of(record) == board.mode and "schema" in record]
-    labels = column_labels(in_mode)
-    encoders = {}
-    for record in in_mode:  # oldest first: the newest record with a cost wins
-        if (record.get("encoder") or {}).get("cost"):
-            encoders[column_of(record, labels).label] = record["encoder"]
+    encoders = {board.column_of(record).label: record["encoder"] for record in board.in_mode
+                if (record.get("encoder") or {}).get("cost")}  # fmt: skip
     mlp = next((table for table in board.tables if table.slot == "mlp"), None)
     if mlp is None:
         return []
@@ -69,10 +62,10 @@ def cost_rows(records: list[dict[str, Any]], board: Leaderboard) -> list[CostRow
         encoder = encoders.get(column.label)
         if column.published or encoder is None:
             continue
-        cost, average = encoder["cost"], mlp.averages.get(("all", column.label))
-        rows.append(CostRow(column.label, average.score if average else None, encoder.get("parameters"),
-                            cost.get("flops_per_second"), cost.get("throughput"), cost.get("peak_memory_bytes"),
-                            cost.get("peak_memory_kind"), cost.get("device_name")))  # fmt: skip
+        info, cost = EncoderInfo.model_validate(encoder), CostInfo.model_validate(encoder["cost"])
+        average = mlp.average("all", column)
+        rows.append(CostRow(column.label, average.score, info.parameters, cost.flops_per_second, cost.throughput,
+                            cost.peak_memory_bytes, cost.peak_memory_kind, cost.device_name))  # fmt: skip
     front = pareto_front([(row.flops_per_second, row.score) for row in rows])
     return [CostRow(**{**row.__dict__, "pareto": index in front}) for index, row in enumerate(rows)]
 
@@ -96,7 +89,6 @@ def cost_table(rows: list[CostRow], mode: str) -> Table:
 def write_cost(rows: list[CostRow], folder: Path, mode: str) -> list[Path]:
     """``cost[-<mode>].md`` and ``.csv``, and ``figures/score_vs_cost[-<mode>].png``."""
     stem = leaderboard_stem(mode).replace("leaderboard", "cost")
-    markdown = folder / f"{stem}.md"
     notes = (
         f"MLP average: the {AVERAGE_SCOPES['all']} of the leaderboard. FLOPs: torch.utils.flop_counter on a probe "
         "clip (matrix products, convolutions and attention; pointwise ops, and the ops each record lists under "
@@ -105,38 +97,27 @@ def write_cost(rows: list[CostRow], folder: Path, mode: str) -> list[Path]:
         f"{PARETO_MARK}: no other encoder has fewer FLOPs and a higher average."
     )
     lines = [f"# Cost ({mode} mode)", "", *markdown_table(HEADER, [row.cells() for row in rows], "lrrrrrll"), "", notes]
-    write_text(markdown, "\n".join(lines) + "\n")
-    written = [markdown, folder / f"{stem}.csv"]
-    write_text(written[1], _csv(rows))
+    written = write_files(folder / stem, {".md": "\n".join(lines) + "\n", ".csv": _csv(rows)})
     figure = folder / "figures" / f"score_vs_cost{stem.removeprefix('cost')}.png"
-    if plot_cost(rows, figure, mode):
-        written.append(figure)
-    return written
+    return written + [figure] * plot_cost(rows, figure, mode)
 
 
 def _csv(rows: list[CostRow]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["encoder", "mlp_average", "parameters", "flops_per_second", "throughput", "peak_memory_bytes",
-                     "peak_memory_kind", "device", "pareto"])  # fmt: skip
-    for row in rows:
-        writer.writerow([row.label, row.score, row.parameters, row.flops_per_second, row.throughput,
-                         row.peak_memory_bytes, row.peak_memory_kind, row.device, row.pareto])  # fmt: skip
-    return buffer.getvalue()
+    header = ["encoder", "mlp_average", "parameters", "flops_per_second", "throughput", "peak_memory_bytes",
+              "peak_memory_kind", "device", "pareto"]  # fmt: skip
+    return csv_text(header, ([row.label, row.score, row.parameters, row.flops_per_second, row.throughput,
+                              row.peak_memory_bytes, row.peak_memory_kind, row.device, row.pareto]
+                             for row in rows))  # fmt: skip
 
 
 def plot_cost(rows: list[CostRow], path: Path, mode: str) -> bool:
     """MLP average against GFLOPs per audio second (log scale), the Pareto front joined; False if nothing to draw."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     drawn = [
         (row.flops_per_second / 1e9, row.score, row) for row in rows if row.flops_per_second and row.score is not None
     ]
     if not drawn:
         return False
-    figure = Figure(figsize=(6.5, 4.5), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = png_figure(6.5, 4.5)
     axes = figure.subplots()
     for gflops, score, row in drawn:
         axes.scatter(gflops, score, marker="D" if row.pareto else "o", color="C3" if row.pareto else "C0")
@@ -151,7 +132,5 @@ def plot_cost(rows: list[CostRow], path: Path, mode: str) -> bool:
     axes.set_title(f"Score against cost ({mode} mode)")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
+    save_png(figure, path)
     return True

@@ -1,5 +1,5 @@
 """What the per-task curve reports share (score per layer, score per shot count): a curve of one encoder setting on
-one task, grouping by task, a best-value cell and a labelled, saved figure."""
+one task, grouping by task, a best-value cell and a labelled, saved figure; and the PNG figure every report draws on."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from xares_hydra.atomic import atomic_path
 from xares_hydra.report.identity import DEFAULT_MODE
 from xares_hydra.report.summary import format_score
+from xares_hydra.report.table import write_files
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -38,6 +42,17 @@ def by_task(curves: Sequence[Curve]) -> dict[str, list[Curve]]:
     return dict(grouped)
 
 
+def points_of(curves: Sequence[Any]) -> list[int]:
+    """Every x (layer, shot count) any of ``curves`` has a score at, in order."""
+    return sorted({point for curve in curves for point in curve.scores})
+
+
+def write_curves(stem: Path, markdown: str, csv: str, document: Any, drawn: tuple[Any, Any]) -> list[Path]:
+    """``<stem>.md``, ``.csv``, ``.json`` and ``.png`` (``drawn``: the figure and its legend)."""
+    save_figure(*drawn, stem.with_suffix(".png"))
+    return [*write_files(stem, {".md": markdown, ".csv": csv, ".json": document}), stem.with_suffix(".png")]
+
+
 def best_cell(text: str, score: float | None, best: float | None) -> str:
     """``text`` in bold where ``score`` is the best one."""
     return f"**{text}**" if score is not None and score == best else text
@@ -47,14 +62,26 @@ def score_cell(score: float | None, best: float | None) -> str:
     return best_cell(format_score(score), score, best)
 
 
-def new_figure(rows: int, columns: int, width: float, legend_entries: int) -> tuple[Any, Any]:
-    """A figure of ``rows`` x ``columns`` axes (always 2-D) with room for a legend below."""
+def png_figure(width: float, height: float, layout: Literal["constrained"] | None = "constrained") -> Figure:
+    """A matplotlib figure drawn off-screen (Agg), for ``save_png``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, 2.8 * rows + 0.4 + 0.25 * legend_entries), layout="constrained")
+    figure = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(figure)
-    return figure, figure.subplots(rows, columns, squeeze=False)
+    return figure
+
+
+def save_png(figure: Figure, path: Path) -> None:
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=100)
+
+
+def new_figure(rows: int, columns: int, width: float, curves: Sequence[TaskCurve]) -> tuple[Any, Any, dict[str, Any]]:
+    """A figure of ``rows`` x ``columns`` axes (always 2-D) with room below for a legend of ``curves``, and a colour
+    per curve label."""
+    figure = png_figure(width, 2.8 * rows + 0.4 + 0.25 * len(curves))
+    return figure, figure.subplots(rows, columns, squeeze=False), colours_of([curve.label for curve in curves])
 
 
 def colours_of(labels: Sequence[str]) -> dict[str, Any]:
@@ -77,5 +104,4 @@ def label_axes(axes: Any, title: str, xlabel: str, ylabel: str, integer_x: bool 
 def save_figure(figure: Any, legend: dict[str, Any], path: Path) -> None:
     """The legend (label -> artist) below the axes, the figure written atomically as PNG."""
     figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
+    save_png(figure, path)

@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from xares_hydra.atomic import atomic_path, write_text
+from xares_hydra.atomic import write_text
 from xares_hydra.heads.predictions import CLIP, pool
+from xares_hydra.report.curves import colours_of, png_figure, save_png
 from xares_hydra.report.identity import column_labels
-from xares_hydra.report.leaderboard import column_of
+from xares_hydra.report.leaderboard import seeded
 from xares_hydra.report.record import predictions_of, score_of, task_of
-from xares_hydra.report.summary import by_seed, latest_scored
+from xares_hydra.report.summary import latest_scored
 
 SLOT = "mlp"
 WORST = 5
@@ -24,12 +25,9 @@ MAX_LABELLED_CLASSES = 60
 
 def representatives(records: list[dict[str, Any]], slot: str = SLOT) -> dict[tuple[str, str], dict[str, Any]]:
     """(task, column label) -> the scored record of its lowest seed that has ``slot``."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    labels = column_labels(records)
-    for record in latest_scored(records):
-        if slot in record["scores"]:
-            groups[record["task"]["name"], column_of(record, labels).label].append(record)
-    return {key: by_seed(members, slot)[0][-1] for key, members in sorted(groups.items())}
+    members = seeded(latest_scored(records), slot, column_labels(records))
+    chosen = {(task, column.label): seeds[0] for (task, column), seeds in members.items()}
+    return {key: chosen[key] for key in sorted(chosen)}
 
 
 def confusion_matrix(record: dict[str, Any], slot: str = SLOT) -> np.ndarray | None:
@@ -53,12 +51,8 @@ def class_names(record: dict[str, Any], slot: str, n_classes: int) -> list[str]:
 
 
 def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     size = min(2.5 + 0.35 * len(classes), MAX_FIGURE_INCHES)  # VoxCeleb's 1251 classes would need 44k pixels
-    figure = Figure(figsize=(size, size), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = png_figure(size, size)
     axes = figure.subplots()
     rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
@@ -72,8 +66,7 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pat
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     axes.set_title(title, fontsize=9)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
+    save_png(figure, path)
 
 
 def worst_classes(record: dict[str, Any], slot: str = SLOT, count: int = WORST) -> list[tuple[str, float]]:
@@ -97,9 +90,6 @@ def classes_markdown(chosen: dict[tuple[str, str], dict[str, Any]], slot: str = 
 
 def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot: str = SLOT) -> bool:
     """Validation metric and training loss per epoch, a colour per column, a line per round. False if none."""
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     histories = {
@@ -109,14 +99,13 @@ def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot:
     histories = {label: rounds for label, rounds in histories.items() if rounds}
     if not histories:
         return False
-    figure = Figure(figsize=(10, 3.6))  # fixed margins: a layout engine would double the drawing time
-    FigureCanvasAgg(figure)
+    figure = png_figure(10, 3.6, layout=None)  # fixed margins: a layout engine would double the drawing time
     valid_axes, loss_axes = figure.subplots(
         1, 2, gridspec_kw=dict(left=0.07, right=0.99, bottom=0.13, top=0.91, wspace=0.2)
     )
-    palette = colormaps["tab10"]
-    for index, (label, rounds) in enumerate(histories.items()):
-        colour = palette(index % 10)
+    colours = colours_of(list(histories))
+    for label, rounds in histories.items():
+        colour = colours[label]
         for number, entry in enumerate(rounds):
             epochs = range(1, len(entry["valid_history"]) + 1)
             name = label if number == 0 else None
@@ -128,8 +117,7 @@ def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot:
     for axes in (valid_axes, loss_axes):
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss_axes.legend(fontsize=7)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
+    save_png(figure, path)
     return True
 
 

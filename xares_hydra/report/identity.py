@@ -69,24 +69,18 @@ def column_key(record: dict[str, Any], leave_out: Collection[str] = ()) -> str:
 
 def record_identity(record: dict[str, Any]) -> str:
     """Everything that makes a record a different run: its file name below ``<results_root>/<encoder>/<task>/``."""
-    task = record["task"]
+    task, task_config = record["task"], (record.get("config") or {}).get("task")
     identity = {
         "column": column_key(record),
         "task": task["name"],
         "version": task.get("version"),
-        "task_config": _run_settings((record.get("config") or {}).get("task")),
+        # the task config without the facts about its data that do not change a run (its source corpus)
+        "task_config": None if task_config is None else {k: v for k, v in task_config.items() if k not in TASK_FACTS},
         "fingerprint": record["encoder"].get("fingerprint"),
         "seed": (record.get("head") or {}).get("seed"),
         "device": device_type(record),
     }
     return f"{mode_of(record)}-{_digest(identity)}"
-
-
-def _run_settings(task_config: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The task config without the facts about its data that do not change a run (its source corpus)."""
-    if task_config is None:
-        return None
-    return {key: value for key, value in task_config.items() if key not in TASK_FACTS}
 
 
 def device_type(record: dict[str, Any]) -> str | None:
@@ -148,19 +142,14 @@ def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: di
                 labels[key] = f"{label[:-1]}, {identity}]" if label.endswith("]") else f"{label} [{identity}]"
 
 
-def _code_digest(encoder: dict[str, Any]) -> str | None:
-    return (encoder.get("code") or {}).get("sha256")
-
-
-def _weights_digest(encoder: dict[str, Any]) -> str | None:
-    """sha256 of the weights as loaded, else of the files the encoder config names."""
-    return encoder.get("weights_sha256") or next(iter((encoder.get("weight_files") or {}).values()), None)
-
-
-# what tells apart two encoders of the same name and settings, in this order
+# what tells apart two encoders of the same name and settings, in this order: the code digest, the weights' digest
+# as loaded, else of the files the encoder config names
 _DIGESTS: tuple[tuple[str, Callable[[dict[str, Any]], str | None]], ...] = (
-    ("code", _code_digest),
-    ("weights", _weights_digest),
+    ("code", lambda encoder: (encoder.get("code") or {}).get("sha256")),
+    (
+        "weights",
+        lambda encoder: encoder.get("weights_sha256") or next(iter((encoder.get("weight_files") or {}).values()), None),
+    ),
 )
 
 

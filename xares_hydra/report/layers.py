@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,14 +10,13 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from xares_hydra.atomic import write_json, write_text
 from xares_hydra.encode.cache import WEIGHTED
-from xares_hydra.report.curves import TaskCurve, by_task, colours_of, label_axes, new_figure, save_figure, score_cell
+from xares_hydra.report.curves import TaskCurve, by_task, label_axes, new_figure, points_of, score_cell, write_curves
 from xares_hydra.report.identity import column_key, column_labels, mode_of
 from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_interval
 from xares_hydra.report.record import score_of, task_of
 from xares_hydra.report.summary import by_seed, format_score, latest_scored
-from xares_hydra.report.table import markdown_table, rich_table
+from xares_hydra.report.table import csv_text, markdown_table, rich_table
 
 LAYERS_STEM = "layers"
 # the trained probe: the head whose per-layer scores and weights are drawn
@@ -94,17 +91,9 @@ def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
     """``layers.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record has a layer."""
     if not curves:
         return []
-    stem = folder / LAYERS_STEM
-    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json"), stem.with_suffix(".png")]
-    for path, text in zip(paths[:2], (layers_markdown(curves), layers_csv(curves))):
-        write_text(path, text)
-    write_json(paths[2], {"slot": LAYER_SLOT, "curves": [asdict(curve) for curve in curves]})
-    plot_layers(curves, paths[3])
-    return paths
-
-
-def _layers_of(curves: list[LayerCurve]) -> list[int]:
-    return sorted({layer for curve in curves for layer in curve.scores})
+    document = {"slot": LAYER_SLOT, "curves": [asdict(curve) for curve in curves]}
+    return write_curves(folder / LAYERS_STEM, layers_markdown(curves), layers_csv(curves), document,
+                              layers_figure(curves))  # fmt: skip
 
 
 def _format_weights(weights: list[float] | None) -> str:
@@ -114,7 +103,7 @@ def _format_weights(weights: list[float] | None) -> str:
 def layers_markdown(curves: list[LayerCurve]) -> str:
     lines = [f"# Score per hidden layer ({LAYER_SLOT.upper()} probe)", ""]
     for members in by_task(curves).values():
-        layers = _layers_of(members)
+        layers = points_of(members)
         rows = []
         for curve in members:
             best = max(curve.scores.values()) if curve.scores else None
@@ -128,28 +117,22 @@ def layers_markdown(curves: list[LayerCurve]) -> str:
 
 
 def layers_csv(curves: list[LayerCurve]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["task", "encoder", "mode", "layer", "score", "learned_weight"])
+    rows = []
     for curve in curves:
         for layer, score in curve.scores.items():
             weight = curve.weights[layer] if curve.weights and 0 <= layer < len(curve.weights) else None
-            writer.writerow([curve.task, curve.encoder, curve.mode, layer, score, weight])
+            rows.append([curve.task, curve.encoder, curve.mode, layer, score, weight])
         if curve.weighted is not None:
-            writer.writerow([curve.task, curve.encoder, curve.mode, WEIGHTED, curve.weighted, None])
-    return buffer.getvalue()
+            rows.append([curve.task, curve.encoder, curve.mode, WEIGHTED, curve.weighted, None])
+    return csv_text(["task", "encoder", "mode", "layer", "score", "learned_weight"], rows)
 
 
 def layers_table(curves: list[LayerCurve]) -> Table:
-    layers = _layers_of(curves)
+    layers = points_of(curves)
     rows = [[curve.task, curve.label, *(format_score(curve.scores.get(layer)) for layer in layers),
              format_score(curve.weighted)] for curve in curves]  # fmt: skip
     header = ["task", "encoder", *(f"L{layer}" for layer in layers), "weighted"]
     return rich_table(f"score per hidden layer ({LAYER_SLOT.upper()})", header, rows, "ll" + "r" * (len(layers) + 1))
-
-
-def plot_layers(curves: list[LayerCurve], path: Path) -> None:
-    save_figure(*layers_figure(curves), path)
 
 
 def layers_figure(curves: list[LayerCurve]) -> tuple[Any, dict[str, Any]]:
@@ -157,8 +140,7 @@ def layers_figure(curves: list[LayerCurve]) -> tuple[Any, dict[str, Any]]:
     the same colour, chance dotted; the metric on the axis, all of 0-1 where the scores lie in it, as
     leaderboard.png) and, beside it, the learned layer weights; and the legend."""
     tasks = by_task(curves)
-    figure, axes = new_figure(len(tasks), 2, 11, len(curves))
-    colours = colours_of([curve.label for curve in curves])
+    figure, axes, colours = new_figure(len(tasks), 2, 11, curves)
     legend: dict[str, Any] = {}
     for (score_axes, weight_axes), members in zip(axes, tasks.values()):
         for curve in members:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
@@ -14,9 +11,9 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from xares_hydra.atomic import atomic_path, write_json, write_text
 from xares_hydra.errors import Status
 from xares_hydra.heads import TRAINED_HEAD_ONLY
+from xares_hydra.report.curves import png_figure, save_png
 from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
@@ -48,7 +45,7 @@ from xares_hydra.report.summary import (
     setting_key,
     weighted_mean,
 )
-from xares_hydra.report.table import markdown_table, rich_table
+from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -131,6 +128,13 @@ class HeadTable:
     def title(self) -> str:
         return f"{HEAD_TITLES.get(self.slot, self.slot)} Result"
 
+    def average(self, scope: str, column: Column) -> Average:
+        return self.averages.get((scope, column.label), Average(None, 0))
+
+    def counts(self) -> list[str]:
+        """Per column: ``public / all`` tasks averaged."""
+        return [f"{self.average('public', c).tasks} / {self.average('all', c).tasks}" for c in self.columns]
+
     def cell_text(self, row: TaskRow, column: Column) -> str:
         cell = self.cells.get((row.name, column.label))
         return cell.text() if cell else "-"
@@ -155,7 +159,12 @@ class Leaderboard:
     mode: str
     tables: list[HeadTable]
     not_scored: list[dict[str, Any]]
-    records: int
+    in_mode: list[dict[str, Any]]  # the mode's records, oldest first
+    scored: list[dict[str, Any]]  # the newest scored record of each setting (``latest_scored``)
+    labels: dict[str, str]  # the records' column labels by column key (``column_labels``)
+
+    def column_of(self, record: dict[str, Any]) -> Column:
+        return column_of(record, self.labels)
 
     @property
     def has_published(self) -> bool:
@@ -180,12 +189,8 @@ def build_leaderboard(
     tables = [_head_table(slot, tasks, in_mode, scored, with_published, statistics, exclude_overlap)
               for slot in HEAD_SLOTS]  # fmt: skip
     crashed = [record for record in records if "schema" not in record]  # jobs that died without a record
-    return Leaderboard(
-        mode,
-        [table for table in tables if table.rows],
-        _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed)),
-        len(in_mode),
-    )
+    not_scored = _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed))
+    return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, scored, labels)
 
 
 def modes_of(records: list[dict[str, Any]]) -> list[str]:
@@ -201,22 +206,13 @@ def column_of(record: dict[str, Any], labels: dict[str, str], leave_out: Collect
 def _task_rows(records: list[dict[str, Any]]) -> list[TaskRow]:
     rows: dict[str, TaskRow] = {}
     for record in records:
-        task = task_of(record)
-        rows.setdefault(
-            task.name,
-            TaskRow(
-                name=task.name,
-                label=task.formal_name or task.name,
-                private=task.private,
-                public=is_public_xares_task(task),
-                weight=task.eval_weight,
-                metric=task.metric,
-                higher_is_better=task.higher_is_better,
-                chance=next(
-                    (s.chance for slot in record["scores"] if (s := score_of(record, slot)).chance is not None), None
-                ),
-            ),
-        )
+        if (task := task_of(record)).name not in rows:
+            chance = next(
+                (s.chance for slot in record["scores"] if (s := score_of(record, slot)).chance is not None), None
+            )
+            rows[task.name] = TaskRow(task.name, task.formal_name or task.name, task.private,
+                                      is_public_xares_task(task), task.eval_weight, task.metric,
+                                      task.higher_is_better, chance)  # fmt: skip
     return sorted(rows.values(), key=_row_order)
 
 
@@ -244,12 +240,9 @@ def _head_table(
     left_out = overlaps if exclude_overlap else set()
     cells, runs, resampled = {}, {}, {}
     for (task, column), seeds in members.items():
-        cells[task, column.label], runs[task, column.label] = _cell(seeds, slot)
-        if statistics.resamples and runs[task, column.label]:
-            resampled[task, column.label] = _resampled(runs[task, column.label], statistics)
-    for key, scores in resampled.items():
-        if scores is not None:  # None: the seeds' test clips differ, no interval
-            cells[key] = dataclasses.replace(cells[key], interval=percentile_interval(scores, statistics.confidence))
+        cells[task, column.label], runs[task, column.label], resampled[task, column.label] = _cell(
+            seeds, slot, statistics
+        )
     used = {column for _, column in members}
     ours = columns if slot == "mlp" else [column for column in columns if column in used]
     rows_of = {row.name: row for row in tasks}
@@ -282,21 +275,25 @@ def runs_of(seeds: list[dict[str, Any]], slot: str) -> list[Run]:
     return [run for run in runs if run is not None] if all(run is not None for run in runs) else []
 
 
-def _cell(seeds: list[dict[str, Any]], slot: str) -> tuple[Cell, list[Run]]:
+def _cell(
+    seeds: list[dict[str, Any]], slot: str, statistics: StatisticsSettings
+) -> tuple[Cell, list[Run], np.ndarray | None]:
     """The mean over seeds (std over seeds, or for one seed over folds of a k-fold task or over few-shot draws)
-    and its runs."""
+    with its bootstrap interval, its runs and their resampled scores (None without resamples, predictions, or
+    where the seeds' test clips differ)."""
     scores = [record["scores"][slot]["score"] for record in seeds]
     few_shot = seeds[0]["head"].get("shots") is not None
     one_seed_std = score_of(seeds[0], slot).std if task_of(seeds[0]).kfold or few_shot else None
     std = float(np.std(scores)) if len(seeds) > 1 else one_seed_std
-    return Cell(float(np.mean(scores)), std, seeds=len(seeds)), runs_of(seeds, slot)
+    runs = runs_of(seeds, slot)
+    resampled = _resampled(runs, statistics) if statistics.resamples and runs else None
+    interval = None if resampled is None else percentile_interval(resampled, statistics.confidence)
+    return Cell(float(np.mean(scores)), std, seeds=len(seeds), interval=interval), runs, resampled
 
 
 def seeds_interval(seeds: list[dict[str, Any]], slot: str, statistics: StatisticsSettings) -> Interval | None:
     """The bootstrap interval of one cell's mean over ``seeds``; None without resamples or predictions."""
-    runs = runs_of(seeds, slot) if statistics.resamples else []
-    scores = _resampled(runs, statistics) if runs else None
-    return None if scores is None else percentile_interval(scores, statistics.confidence)
+    return _cell(seeds, slot, statistics)[0].interval
 
 
 def score_limits(scores: Iterable[float]) -> tuple[float, float] | None:
@@ -392,13 +389,9 @@ def _not_scored(
     for record in records:
         if record["status"] == Status.OK or setting_key(record) in done:
             continue
-        missing[setting_key(record)] = {
-            "task": record["task"]["name"],
-            "encoder": record["encoder"]["name"],
-            "variant": column_of(record, labels).variant,
-            "status": record["status"],
-            "reason": record.get("reason"),
-        }
+        missing[setting_key(record)] = {"task": record["task"]["name"], "encoder": record["encoder"]["name"],
+                                        "variant": column_of(record, labels).variant, "status": record["status"],
+                                        "reason": record.get("reason")}  # fmt: skip
     return list(missing.values())
 
 
@@ -406,7 +399,7 @@ def leaderboard_markdown(board: Leaderboard) -> str:
     lines = [f"# xares-hydra leaderboard ({board.mode} mode)", ""]
     for table in board.tables:
         lines += [f"### {table.title}", "", *_markdown_table(table), ""]
-    lines += ["Notes:", "", *(f"- {note}" for note in _notes(board)), ""]
+    lines += ["Notes:", "", *(f"- {note}" for note in leaderboard_notes(board)), ""]
     if any(row.private for table in board.tables for row in table.rows):
         lines += ["[^priv]: Private task: its dataset is not publicly available.", ""]
     if board.not_scored:
@@ -421,16 +414,11 @@ def leaderboard_markdown(board: Leaderboard) -> str:
 
 def _markdown_table(table: HeadTable) -> list[str]:
     header, rows, averages = _grid(table, "markdown")
-    counts = [f"{_average(table, 'public', c).tasks} / {_average(table, 'all', c).tasks}" for c in table.columns]
-    return markdown_table(header, [*rows, *averages, ["Tasks averaged (public / all)", *counts]], _align(table))
+    return markdown_table(header, [*rows, *averages, ["Tasks averaged (public / all)", *table.counts()]], _align(table))
 
 
 def _align(table: HeadTable) -> str:
     return "l" + "r" * len(table.columns)
-
-
-def _average(table: HeadTable, scope: str, column: Column) -> Average:
-    return table.averages.get((scope, column.label), Average(None, 0))
 
 
 # per format: bold, escape, the private task's mark, averages followed by their task count
@@ -454,7 +442,7 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
         rows.append([label, *(bold(text) if is_best else text for text, is_best in marked)])
     averages: list[list[str]] = []
     for scope, title in AVERAGE_SCOPES.items():
-        cells = [_average(table, scope, column) for column in table.columns]
+        cells = [table.average(scope, column) for column in table.columns]
         texts = [escaped(cell.text()) + (f" ({cell.tasks})" if counted else "") for cell in cells]
         averages.append([escaped(title) if form == "latex" else bold(title), *texts])
     return header, rows, averages
@@ -469,9 +457,9 @@ def _entry_encoder(entry: dict[str, Any]) -> str:
     return f"{entry['encoder']} [{entry['variant']}]" if entry["variant"] else entry["encoder"]
 
 
-def _notes(board: Leaderboard) -> list[str]:
+def leaderboard_notes(board: Leaderboard) -> list[str]:
     notes = [
-        f"{board.records} result records in {board.mode} mode; of several for the same task, encoder, "
+        f"{len(board.in_mode)} result records in {board.mode} mode; of several for the same task, encoder, "
         "setting and seed the newest scored one counts. Bold: the best score of the row. Records that differ only "
         "in the seed share a column: the cell is their mean, ± the standard deviation over the seeds, "
         "(n seeds) their number; with one seed ± is the standard deviation over the folds of a k-fold task.",
@@ -516,31 +504,23 @@ def leaderboard_csv(board: Leaderboard) -> str:
     labels = list(dict.fromkeys(column.label for table in board.tables for column in table.columns))
     fields = ["head", "task", "Task", "private", "weight", "metric"]
     fields += [name for label in labels for name in (label, f"{label} std", f"{label} low", f"{label} high")]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
+    entries: list[dict[str, Any]] = []
     for table in board.tables:
         for row in table.rows:
-            entry = {
-                "head": table.slot,
-                "task": row.name,
-                "Task": row.label,
-                "private": row.private,
-                "weight": row.weight,
-                "metric": row.metric,
-            }
+            entry = {"head": table.slot, "task": row.name, "Task": row.label, "private": row.private,
+                     "weight": row.weight, "metric": row.metric}  # fmt: skip
             for column in table.columns:
                 if cell := table.cells.get((row.name, column.label)):
                     entry[column.label], entry[f"{column.label} std"] = cell.score, cell.std
                     if cell.interval:
                         entry[f"{column.label} low"], entry[f"{column.label} high"] = astuple(cell.interval)
-            writer.writerow(entry)
+            entries.append(entry)
         for scope, title in AVERAGE_SCOPES.items():
             entry = {"head": table.slot, "task": f"weighted_average_{scope}", "Task": title}
-            writer.writerow(entry | {column.label: _average(table, scope, column).score for column in table.columns})
+            entries.append(entry | {column.label: table.average(scope, column).score for column in table.columns})
             count = {"head": table.slot, "task": f"tasks_averaged_{scope}", "Task": f"Tasks averaged ({scope})"}
-            writer.writerow(count | {column.label: _average(table, scope, column).tasks for column in table.columns})
-    return buffer.getvalue()
+            entries.append(count | {column.label: table.average(scope, column).tasks for column in table.columns})
+    return csv_text(fields, ([entry.get(name) for name in fields] for entry in entries), "\n")
 
 
 def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
@@ -561,19 +541,19 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
                 for row in table.rows
             ],
             "averages": {
-                scope: {column.label: asdict(_average(table, scope, column)) for column in table.columns}
+                scope: {column.label: asdict(table.average(scope, column)) for column in table.columns}
                 for scope in AVERAGE_SCOPES
             },
         }
     return {
         "kind": LEADERBOARD_KIND,
         "mode": board.mode,
-        "records": board.records,
+        "records": len(board.in_mode),
         "published_source": PUBLISHED_SOURCE if board.has_published else None,
         "published_comparable_version": COMPARABLE_VERSION if board.has_published else None,
         "heads": heads,
         "not_scored": board.not_scored,
-        "notes": _notes(board),
+        "notes": leaderboard_notes(board),
     }
 
 
@@ -584,15 +564,10 @@ def leaderboard_stem(mode: str) -> str:
 def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> list[Path]:
     """``<stem>.md``, ``.csv``, ``.json``, when any score exists ``.png``, and with ``latex`` ``.tex`` in ``folder``."""
     stem = folder / leaderboard_stem(board.mode)
-    renderers = [leaderboard_markdown, leaderboard_csv, *([leaderboard_latex] if latex else [])]
-    paths = [stem.with_suffix(suffix) for suffix in (".md", ".csv", ".tex")[: len(renderers)]]
-    for path, render in zip(paths, renderers):
-        write_text(path, render(board))
-    paths.append(stem.with_suffix(".json"))
-    write_json(paths[-1], leaderboard_dict(board))
-    if plot_leaderboard(board, stem.with_suffix(".png")):
-        paths.append(stem.with_suffix(".png"))
-    return paths
+    files = {".md": leaderboard_markdown(board), ".csv": leaderboard_csv(board)}
+    files |= {".tex": leaderboard_latex(board)} if latex else {}
+    paths = write_files(stem, files | {".json": leaderboard_dict(board)})
+    return paths + [path for path in [stem.with_suffix(".png")] if plot_leaderboard(board, path)]
 
 
 def leaderboard_tables(board: Leaderboard) -> list[Table]:
@@ -608,25 +583,19 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
 def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
     """Write ``leaderboard_figure`` as a PNG; False (nothing written) if it would be empty."""
     figure = leaderboard_figure(board)
-    if figure is None:
-        return False
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=100)
-    return True
+    if figure is not None:
+        save_png(figure, path)
+    return figure is not None
 
 
 def leaderboard_figure(board: Leaderboard) -> Figure | None:
     """Per head a panel of per-task bars (intervals as error bars, chance dotted) and the average with the number
     of tasks it is over; None if no column of ours has a score."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     tables = [table for table in board.tables if any(not column.published for column in _plotted(table))]
     if not tables:
         return None
     tallest = max((len(table.rows) + 1) * max(1, len(table.columns)) for table in tables)
-    figure = Figure(figsize=(6.5 * len(tables), 2.2 + 0.16 * tallest), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = png_figure(6.5 * len(tables), 2.2 + 0.16 * tallest)
     colours = _column_colours(tables)
     legend: dict[str, Any] = {}
     for axes, table in zip(figure.subplots(1, len(tables), squeeze=False)[0], tables):
@@ -659,7 +628,7 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
         offset = -0.4 + height * (index + 0.5)
         positions = [position + offset for position, _ in bars]
         scores = [cell.score for _, cell in bars]
-        average = _average(table, "all", column)
+        average = table.average("all", column)
         if average.score is not None:
             positions.append(average_row + offset)
             scores.append(average.score)

@@ -228,22 +228,9 @@ class Record(BaseModel):
     folder and as <results_root>/<encoder>/<task>/<mode>-<hash>.json; each head's per-sample test predictions lie
     next to it (scores.<slot>.predictions). Reports read only these files."""
 
-    model_config = _written(
-        "schema",
-        "status",
-        "reason",
-        "task",
-        "encoder",
-        "mode",
-        "head",
-        "scores",
-        "counts",
-        "timings",
-        "overrides",
-        "versions",
-        "created",
-        title="xares-hydra result record",
-    )
+    model_config = _written("schema", "status", "reason", "task", "encoder", "mode", "head", "scores", "counts",
+                            "timings", "overrides", "versions", "created",
+                            title="xares-hydra result record")  # fmt: skip
     schema_: Literal[1, 2] = Field(
         alias="schema",
         description="Record format version (1: before per-sample "
@@ -286,6 +273,9 @@ class Record(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict, description="The fully resolved Hydra config.")
 
 
+_RECORD_KEYS = [info.alias or name for name, info in Record.model_fields.items()]
+
+
 def record_schema() -> dict[str, Any]:
     """The JSON Schema of a written record, generated from ``Record`` (``python -m xares_hydra.report.record``)."""
     return Record.model_json_schema(by_alias=True)
@@ -315,26 +305,16 @@ class RunRecord:
     predictions: dict[str, dict[str, Predictions]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The fields ``Record`` writes, in its order, from this run's values and the moment of writing."""
+        written = {
             "schema": RECORD_SCHEMA,
             "status": self.status.value,
-            "reason": self.reason,
-            "task": self.task,
-            "encoder": self.encoder,
-            "mode": self.mode,
-            "device": self.device,
-            "head": self.head,
-            "scores": self.scores,
-            "counts": self.counts,
-            "data": self.data,
             "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
-            "overrides": self.overrides,
             "versions": package_versions(),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(),
-            "threads": self.threads,
-            "config": self.config,
         }
+        return {name: written[name] if name in written else getattr(self, name) for name in _RECORD_KEYS}
 
 
 def package_versions() -> dict[str, str]:
@@ -431,30 +411,28 @@ def predictions_of(record: dict[str, Any], slot: str) -> dict[str, Predictions] 
 
 def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
     """Every result record below ``folder``, oldest first; files that cannot be read go to ``unreadable``."""
-    records = []
+    records, problems = [], [] if unreadable is None else unreadable
     for path in sorted(folder.rglob("*.json")):
         try:
             document = read_json(path)
         except (OSError, ValueError) as error:
-            if unreadable is not None:
-                unreadable.append(f"{path}: {error}")
+            problems.append(f"{path}: {error}")
             continue
-        if isinstance(document, dict) and "scores" in document and document.get("schema") not in READABLE_SCHEMAS:
-            if unreadable is not None:
-                unreadable.append(
-                    f"{path}: record schema {document.get('schema')!r}, this xares-report reads schema "
-                    f"{', '.join(map(str, READABLE_SCHEMAS))} (a newer or hand-edited record; update xares-hydra)"
-                )
+        if not isinstance(document, dict) or "scores" not in document:
             continue
-        if isinstance(document, dict) and "scores" in document:
-            try:
-                Record.model_validate(document)
-            except ValidationError as error:
-                if unreadable is not None:
-                    unreadable.append(f"{path}: not a result record: {error}")
-                continue
-            document.setdefault("path", str(path))
-            records.append(document)
+        if document.get("schema") not in READABLE_SCHEMAS:
+            problems.append(
+                f"{path}: record schema {document.get('schema')!r}, this xares-report reads schema "
+                f"{', '.join(map(str, READABLE_SCHEMAS))} (a newer or hand-edited record; update xares-hydra)"
+            )
+            continue
+        try:
+            Record.model_validate(document)
+        except ValidationError as error:
+            problems.append(f"{path}: not a result record: {error}")
+            continue
+        document.setdefault("path", str(path))
+        records.append(document)
     return sorted(records, key=lambda record: record.get("created", ""))
 
 

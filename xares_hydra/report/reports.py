@@ -51,7 +51,7 @@ def write_reports(
         for table in leaderboard_tables(board):
             console.print(table)
         written += write_leaderboard(board, folder, latex=latex)
-        costs = cost_rows(records, board)
+        costs = cost_rows(board)
         if costs:
             console.print(cost_table(costs, mode))
             written += write_cost(costs, folder, mode)

@@ -54,16 +54,9 @@ class Trial:
         tests = [record["scores"][SEARCH_SLOT]["score"] for record in records]
         head = {key: value for key, value in records[0].get("head", {}).items() if key != "seed"}
         std = float(np.std(tests)) if len(tests) > 1 else score_of(records[0], SEARCH_SLOT).std
-        encoder = records[0]["encoder"]["name"]
-        return cls(
-            label[len(encoder) :].strip(" []"),
-            head,
-            float(np.mean(valid)) if valid else None,
-            float(np.mean(tests)),
-            std,
-            records[0].get("path"),
-            len(records),
-        )
+        variant = label[len(records[0]["encoder"]["name"]) :].strip(" []")
+        valid_mean = float(np.mean(valid)) if valid else None
+        return cls(variant, head, valid_mean, float(np.mean(tests)), std, records[0].get("path"), len(records))
 
 
 @dataclass
@@ -110,18 +103,8 @@ def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
         for record in members:
             settings[column_key(record)].append(record)
         trials = sorted(settings.values(), key=lambda records: labels[column_key(records[0])])
-        first = task_of(members[0])
-        selections.append(
-            Selection(
-                task,
-                encoder,
-                mode,
-                first.metric,
-                first.higher_is_better,
-                [Trial.of(records, labels[column_key(records[0])]) for records in trials],
-                trials,
-            )
-        )
+        first, chosen = task_of(members[0]), [Trial.of(records, labels[column_key(records[0])]) for records in trials]
+        selections.append(Selection(task, encoder, mode, first.metric, first.higher_is_better, chosen, trials))
     return selections
 
 

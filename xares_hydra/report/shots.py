@@ -4,20 +4,17 @@ where it was run with the same setting."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from xares_hydra.atomic import write_json, write_text
-from xares_hydra.report.curves import TaskCurve, best_cell, by_task, colours_of, label_axes, new_figure, save_figure
+from xares_hydra.report.curves import TaskCurve, best_cell, by_task, label_axes, new_figure, points_of, write_curves
 from xares_hydra.report.identity import column_key, column_labels, mode_of
 from xares_hydra.report.record import score_of, task_of
 from xares_hydra.report.summary import format_score, latest_scored
-from xares_hydra.report.table import markdown_table, rich_table
+from xares_hydra.report.table import csv_text, markdown_table, rich_table
 
 SHOTS_STEM = "shots"
 # few-shot settings: what a curve's points differ in
@@ -76,17 +73,9 @@ def write_shot_report(curves: list[ShotCurve], folder: Path) -> list[Path]:
     """``shots.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record is few-shot."""
     if not curves:
         return []
-    stem = folder / SHOTS_STEM
-    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".json"), stem.with_suffix(".png")]
-    write_text(paths[0], shots_markdown(curves))
-    write_text(paths[1], shots_csv(curves))
-    write_json(paths[2], {"curves": [asdict(curve) for curve in curves]})
-    plot_shots(curves, paths[3])
-    return paths
-
-
-def _shots_of(curves: list[ShotCurve]) -> list[int]:
-    return sorted({shots for curve in curves for shots in curve.scores})
+    document = {"curves": [asdict(curve) for curve in curves]}
+    return write_curves(folder / SHOTS_STEM, shots_markdown(curves), shots_csv(curves), document,
+                              shots_figure(curves))  # fmt: skip
 
 
 def _row(curve: ShotCurve, shots: list[int], best: dict[int, float]) -> list[str]:
@@ -109,7 +98,7 @@ def _best(members: list[ShotCurve]) -> dict[str, dict[int, float]]:
 def shots_markdown(curves: list[ShotCurve]) -> str:
     lines = ["# Score against training clips per class (few-shot)", ""]
     for members in by_task(curves).values():
-        shots = _shots_of(members)
+        shots = points_of(members)
         best = _best(members)
         header = ["Encoder", "Head", *(f"{k} shot{'s' * (k > 1)}" for k in shots), "all clips"]
         rows = [_row(curve, shots, best[curve.slot]) for curve in members]
@@ -123,28 +112,20 @@ def shots_markdown(curves: list[ShotCurve]) -> str:
 
 
 def shots_csv(curves: list[ShotCurve]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["task", "encoder", "mode", "head", "shots", "score", "std", "draws"])
+    rows = []
     for curve in curves:
-        for shots, score in curve.scores.items():
-            writer.writerow([curve.task, curve.encoder, curve.mode, curve.slot, shots, score, curve.stds[shots],
-                             curve.draws[shots]])  # fmt: skip
-        if curve.full is not None:
-            writer.writerow([curve.task, curve.encoder, curve.mode, curve.slot, "all", curve.full, None, None])
-    return buffer.getvalue()
+        head = [curve.task, curve.encoder, curve.mode, curve.slot]
+        rows += [[*head, shots, score, curve.stds[shots], curve.draws[shots]] for shots, score in curve.scores.items()]
+        rows += [[*head, "all", curve.full, None, None]] if curve.full is not None else []
+    return csv_text(["task", "encoder", "mode", "head", "shots", "score", "std", "draws"], rows)
 
 
 def shots_table(curves: list[ShotCurve]) -> Table:
-    shots = _shots_of(curves)
+    shots = points_of(curves)
     rows = [[curve.task, curve.label, curve.slot, *(format_score(curve.scores.get(k), curve.stds.get(k))
              for k in shots), format_score(curve.full)] for curve in curves]  # fmt: skip
     header = ["task", "encoder", "head", *(f"K={k}" for k in shots), "all"]
     return rich_table("score against training clips per class", header, rows, "lll" + "r" * (len(shots) + 1))
-
-
-def plot_shots(curves: list[ShotCurve], path: Path) -> None:
-    save_figure(*shots_figure(curves), path)
 
 
 def shots_figure(curves: list[ShotCurve]) -> tuple[Any, dict[str, Any]]:
@@ -152,8 +133,7 @@ def shots_figure(curves: list[ShotCurve]) -> tuple[Any, dict[str, Any]]:
     per encoder with its band (± the std over draws), the whole-split score dashed in the same colour."""
     tasks = by_task(curves)
     slots = sorted({curve.slot for curve in curves}, key=lambda slot: (slot != "mlp", slot))
-    figure, axes = new_figure(len(tasks), len(slots), 5.5 * len(slots), len(curves))
-    colours = colours_of([curve.label for curve in curves])
+    figure, axes, colours = new_figure(len(tasks), len(slots), 5.5 * len(slots), curves)
     legend: dict[str, Any] = {}
     for row, members in zip(axes, tasks.values()):
         for panel, slot in zip(row, slots):
@@ -169,7 +149,7 @@ def shots_figure(curves: list[ShotCurve]) -> tuple[Any, dict[str, Any]]:
                     panel.axhline(curve.full, color=colour, linestyle="--")
                 legend.setdefault(curve.label, line)
             panel.set_xscale("log", base=2)
-            ticks = _shots_of(members)
+            ticks = points_of(members)
             panel.set_xticks(ticks, [str(k) for k in ticks])
             title = f"{members[0].task_label}: {slot.upper()} (dashed: all clips)"
             label_axes(panel, title, "training clips per class", "score", integer_x=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,14 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from xares_hydra.atomic import write_json, write_text
 from xares_hydra.console import stdout_console
 from xares_hydra.encode.eta import duration
 from xares_hydra.errors import Status
 from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of
 from xares_hydra.report.record import RECORD_FILE, TaskInfo, load_records, score_of, task_of
 from xares_hydra.report.statistics import Interval
-from xares_hydra.report.table import markdown_table, rich_table
+from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
 if TYPE_CHECKING:
     from xares_hydra.encode.checker import CheckResult
@@ -90,16 +87,10 @@ def crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
         if (job_dir / RECORD_FILE).exists():
             continue
         overrides = (job_dir / ".hydra" / "overrides.yaml").read_text().replace("\n", " ")
-        crashed.append(
-            {
-                "status": Status.FAILED,
-                "reason": f"job in {job_dir} ended without a result record (overrides: {overrides.strip()})",
-                "task": {"name": job_dir.name, "formal_name": job_dir.name, "eval_weight": 0},
-                "encoder": {"name": "?"},
-                "scores": {},
-                "overrides": [],
-            }
-        )
+        reason = f"job in {job_dir} ended without a result record (overrides: {overrides.strip()})"
+        task = {"name": job_dir.name, "formal_name": job_dir.name, "eval_weight": 0}
+        crashed.append({"status": Status.FAILED, "reason": reason, "task": task, "encoder": {"name": "?"},
+                        "scores": {}, "overrides": []})  # fmt: skip
     return crashed
 
 
@@ -160,14 +151,9 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
     for record in records:
         groups[group_key(record)].append(record)
     for (encoder, mode, column), members in sorted(groups.items()):
-        scopes = list(SCOPES) if mode == "xares" else ["public", "all"]
-        for scope in scopes:
-            entry: dict[str, Any] = {
-                "encoder": encoder,
-                "mode": mode,
-                "variant": _variant(labels, column),
-                "scope": scope,
-            }
+        for scope in list(SCOPES) if mode == "xares" else ["public", "all"]:
+            variant = _variant(labels, column)
+            entry: dict[str, Any] = {"encoder": encoder, "mode": mode, "variant": variant, "scope": scope}
             for slot in HEAD_SLOTS:
                 average, std, seeds, counted = seed_averaged(members, slot, scope)
                 entry[slot], entry[f"{slot}_std"], entry[f"{slot}_seeds"] = average, std, seeds
@@ -264,24 +250,18 @@ def print_summary(summary: Summary, console: Console | None = None, title: str =
 
 
 def write_summary(summary: Summary, folder: Path, stem: str = "summary") -> list[Path]:
-    paths = [folder / f"{stem}.json", folder / f"{stem}.csv", folder / f"{stem}.md"]
-    write_json(paths[0], {"rows": summary.rows, "averages": summary.averages})
-    write_text(paths[1], _csv(summary))
-    write_text(paths[2], _markdown(summary))
-    return paths
+    document = {"rows": summary.rows, "averages": summary.averages}
+    return write_files(folder / stem, {".json": document, ".csv": _csv(summary), ".md": _markdown(summary)})
 
 
 def _csv(summary: Summary) -> str:
-    buffer = io.StringIO()
     columns = list(summary.rows[0]) if summary.rows else ["task"]
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(summary.rows)
-    for entry in summary.averages:
-        writer.writerow({"task": f"weighted average ({entry['scope']})", "encoder": entry["encoder"],
-                         "mode": entry["mode"], "variant": entry["variant"], "mlp": entry["mlp"],
-                         "knn": entry["knn"]})  # fmt: skip
-    return buffer.getvalue()
+    averages = [{"task": f"weighted average ({entry['scope']})"} | {key: entry[key] for key in _AVERAGE_CSV_KEYS}
+                for entry in summary.averages]  # fmt: skip
+    return csv_text(columns, [[row.get(column) for column in columns] for row in [*summary.rows, *averages]])
+
+
+_AVERAGE_CSV_KEYS = ("encoder", "mode", "variant", "mlp", "knn")
 
 
 def _markdown(summary: Summary) -> str:

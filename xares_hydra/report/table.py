@@ -1,12 +1,18 @@
 """The one table writer: a header and rows of text cells, with one alignment letter per column (``l``eft,
-``r``ight, ``c``entre), as Markdown lines or a rich table for the terminal."""
+``r``ight, ``c``entre), as Markdown lines or a rich table for the terminal; rows of values as CSV; a report's
+files written from one stem."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from rich.table import Table
+
+from xares_hydra.atomic import write_json, write_text
 
 _MARKDOWN_ALIGN = {"l": ":--", "r": "--:", "c": ":--:"}
 _RICH_ALIGN: dict[str, Literal["left", "right", "center"]] = {"l": "left", "r": "right", "c": "center"}
@@ -37,3 +43,19 @@ def rich_table(
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]], lineterminator: str = "\r\n") -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=lineterminator)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_files(stem: Path, files: dict[str, Any]) -> list[Path]:
+    """``stem`` + each suffix: text as it is, anything else (``.json``) as JSON; the paths, in ``files``' order."""
+    paths = [stem.with_name(stem.name + suffix) for suffix in files]
+    for path, content in zip(paths, files.values()):
+        (write_text if isinstance(content, str) else write_json)(path, content)
+    return paths

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from xares_hydra.atomic import write_text
 from xares_hydra.report.cost import PARETO_MARK, cost_rows
 from xares_hydra.report.diagnostics import MAX_LABELLED_CLASSES, SLOT, class_names, confusion_matrix, plot_confusion
-from xares_hydra.report.identity import DEFAULT_MODE, column_labels, flattened, mode_of, setting_text
+from xares_hydra.report.identity import DEFAULT_MODE, flattened, setting_text
 from xares_hydra.report.layers import LayerCurve, layer_curves
 from xares_hydra.report.leaderboard import (
     AVERAGE_SCOPES,
@@ -28,14 +28,13 @@ from xares_hydra.report.leaderboard import (
     HeadTable,
     Leaderboard,
     TaskRow,
-    column_of,
-    leaderboard_dict,
+    leaderboard_notes,
     seeded,
 )
 from xares_hydra.report.published import DOMAINS, task_domain
 from xares_hydra.report.record import EncoderInfo, HeadScore, Record, score_of, task_of
 from xares_hydra.report.shots import ShotCurve, shot_curves
-from xares_hydra.report.summary import format_score, latest_scored, seed_of
+from xares_hydra.report.summary import format_score, seed_of
 from xares_hydra.report.svg import Bar, Line, bar_chart, line_chart, scatter
 
 PAGE_FILE = "leaderboard.html"
@@ -59,12 +58,10 @@ class PageSettings:
 class Context:
     """What the drill-downs read beside the boards: each mode's records by (task, column) and head."""
 
-    records: list[dict[str, Any]]
     curves: list[LayerCurve]
     shots: list[ShotCurve]
     by_cell: dict[tuple[str, str, str, str], list[dict[str, Any]]] = field(default_factory=dict)  # mode, slot,...
     tags: dict[str, list[str]] = field(default_factory=dict)
-    encoders: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (mode, column) -> newest
 
     @classmethod
     def of(
@@ -76,15 +73,12 @@ class Context:
     ) -> Context:
         """``curves``/``shots``: those the reports already computed (else computed here)."""
         curves = layer_curves(records) if curves is None else curves
-        context = cls(records, curves=curves, shots=shot_curves(records) if shots is None else shots)
+        context = cls(curves, shot_curves(records) if shots is None else shots)
         for board in boards:
-            in_mode = [record for record in records if mode_of(record) == board.mode and "schema" in record]
-            labels, scored = column_labels(in_mode), latest_scored(in_mode)
             for table in board.tables:
-                for (task, column), seeds in seeded(scored, table.slot, labels).items():
+                for (task, column), seeds in seeded(board.scored, table.slot, board.labels).items():
                     context.by_cell[board.mode, table.slot, task, column.label] = seeds
-            for record in in_mode:
-                context.encoders[board.mode, column_of(record, labels).label] = record
+            for record in board.in_mode:
                 context.tags.setdefault(record["task"]["name"], list(task_of(record).tags or []))
         return context
 
@@ -112,8 +106,8 @@ def page_html(
         tags=tags,
         domains=domains,
         modes=[(board.mode, MODE_TITLES.get(board.mode, board.mode)) for board in boards],
-        cards=_cards(boards, context),
-        scatters=_scatters(boards, records),
+        cards=_cards(boards),
+        scatters=_scatters(boards),
         style=(assets / "leaderboard.css").read_text(),
         script=(assets / "leaderboard.js").read_text(),
     )
@@ -137,7 +131,7 @@ def _section(board: Leaderboard, context: Context) -> dict[str, Any]:
         "mode": board.mode,
         "title": MODE_TITLES.get(board.mode, board.mode),
         "tables": [_table(board, table, context) for table in board.tables],
-        "notes": leaderboard_dict(board)["notes"],
+        "notes": leaderboard_notes(board),
         "not_scored": board.not_scored,
     }
 
@@ -145,19 +139,10 @@ def _section(board: Leaderboard, context: Context) -> dict[str, Any]:
 def _table(board: Leaderboard, table: HeadTable, context: Context) -> dict[str, Any]:
     identifier = f"{board.mode}-{table.slot}"
     rows = [_row(board, table, row, context, f"{identifier}-{index}") for index, row in enumerate(table.rows)]
-    averages = [
-        {"title": title, "cells": [table.averages[scope, c.label].text() if (scope, c.label) in table.averages else "-"
-                                   for c in table.columns]}
-        for scope, title in AVERAGE_SCOPES.items()
-    ]  # fmt: skip
-    counts = [f"{_tasks(table, 'public', c)} / {_tasks(table, 'all', c)}" for c in table.columns]
+    averages = [{"title": title, "cells": [table.average(scope, c).text() for c in table.columns]}
+                for scope, title in AVERAGE_SCOPES.items()]  # fmt: skip
     return {"id": identifier, "title": table.title, "columns": table.columns, "rows": rows,
-            "averages": averages, "counts": counts}  # fmt: skip
-
-
-def _tasks(table: HeadTable, scope: str, column: Column) -> int:
-    average = table.averages.get((scope, column.label))
-    return average.tasks if average else 0
+            "averages": averages, "counts": table.counts()}  # fmt: skip
 
 
 def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, identifier: str) -> dict[str, Any]:
@@ -257,11 +242,12 @@ def _shown(value: Any) -> str:
     return setting_text(value) if not isinstance(value, list) else ", ".join(map(setting_text, value))
 
 
-def _cards(boards: Sequence[Leaderboard], context: Context) -> list[dict[str, Any]]:
+def _cards(boards: Sequence[Leaderboard]) -> list[dict[str, Any]]:
     cards = []
     for board in boards:
+        newest = {board.column_of(record).label: record for record in board.in_mode}
         for column in dict.fromkeys(c for table in board.tables for c in table.columns if not c.published):
-            record = context.encoders.get((board.mode, column.label))
+            record = newest.get(column.label)
             if record is None:
                 continue
             encoder = record["encoder"]
@@ -274,11 +260,11 @@ def _cards(boards: Sequence[Leaderboard], context: Context) -> list[dict[str, An
     return cards
 
 
-def _scatters(boards: Sequence[Leaderboard], records: list[dict[str, Any]]) -> list[str]:
+def _scatters(boards: Sequence[Leaderboard]) -> list[str]:
     """Per mode and cost of the cost report's rows: each column's MLP weighted average against that cost."""
     figures = []
     for board in boards:
-        rows = cost_rows(records, board)
+        rows = cost_rows(board)
         for name, title in COSTS.items():
             points = [
                 (row.label + (f" {PARETO_MARK}" if row.pareto else ""), float(value), row.score)

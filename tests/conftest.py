@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -13,9 +14,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.cli import SMALL_TIMBRE, record_of, working_in, xares
+import torch
+from helpers.cli import SMALL_TIMBRE, exit_code, record_of, working_in, xares
+from helpers.faults import make_root
 
 from xares_hydra import api, command, console
+from xares_hydra.encode.placement import usable_cores
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist's workers share the cores: each limits torch's threads, its own and, through the environment,
+    those of the ``xares`` commands it starts (two workers of two threads each on two cores crawl)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, usable_cores() // workers)
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A run that names no root writes in this session's own folder (each xdist worker has its own), never in the
+    user's home or where another worker writes."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XARES_ROOT", str(tmp_path_factory.mktemp("default-root")))
+        yield
 
 
 @pytest.fixture
@@ -114,3 +137,36 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> Roots:
         overrides = [f"paths.root={tmp}", f"paths.results_root={tmp / name}", f"seed={seed}", *SMALL_TIMBRE[1:]]
         api.evaluate("mel", tasks=("demo/timbre",), overrides=overrides)
     return Roots(tmp / "first", tmp / "second")
+
+
+# --- the fault task (helpers.faults) of test_faults and test_fault_cells -----------------------------------------
+
+
+@pytest.fixture
+def run(xares_run) -> Callable[..., tuple[dict | None, str, int]]:
+    """Runs the fault task; returns its record, what it logged and printed, and the command's exit code."""
+
+    def run(root: Path, *overrides: str, name: str = "run", task: str = "fault_tones", check: bool = False):
+        record, output = xares_run(f"task={task}", *overrides, root=root, run_dir=root / "runs" / name,
+                                   config_dir=root / "user_conf")  # fmt: skip
+        code = exit_code(record)
+        assert not check or code == 0, output
+        return record, output, code
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def clean(tmp_path_factory) -> tuple[Path, dict]:
+    """One clean reference run every fault is compared with."""
+    root = tmp_path_factory.mktemp("clean")
+    make_root(root)
+    record = xares("task=fault_tones", root=root, run_dir=root / "runs" / "run", config_dir=root / "user_conf")
+    assert record["status"] == "ok"
+    return root, record
+
+
+@pytest.fixture
+def root(xares_root: Path) -> Path:
+    make_root(xares_root)
+    return xares_root

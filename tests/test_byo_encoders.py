@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.cli import SMALL_TIMBRE, record_of, run_xares, xares
+from helpers.cli import SMALL_TIMBRE, run_xares, xares
 from helpers.encoders import save_tiny_dasheng, save_tiny_hf
 
 from xares_hydra.encode.checker import run_checks
-
-
-def run_record(root: Path, name: str, *overrides: str, check: bool = True) -> tuple[dict, object]:
-    """``xares <overrides>`` through the real command (the slow tests of pretrained models)."""
-    run_dir = root / "runs" / name
-    result = run_xares(*overrides, f"hydra.run.dir={run_dir}", root=root, check=check)
-    return record_of(run_dir), result
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +36,15 @@ TINY_OVERRIDES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(TINY_OVERRIDES))
-def test_tiny_baseline_models_run_end_to_end_from_local_weights(root, tmp_path, kind):
+def test_tiny_baseline_models_run_end_to_end_from_local_weights(root, tmp_path, kind, run_one, xares_command):
     overrides = TINY_OVERRIDES[kind](tmp_path)
-    record, _ = run_record(root, kind, *SMALL_TIMBRE, *overrides)
+    record, _ = run_one(root, kind, *SMALL_TIMBRE, *overrides)
     assert record["status"] == "ok", record["reason"]
     assert record["encoder"]["name"] == kind
     assert record["scores"]["mlp"]["score"] >= 0 and record["scores"]["knn"]["score"] >= 0
-    check = run_xares("stage=check", "check.long_seconds=12", *overrides, root=root)
-    assert "FAIL" not in check.stdout and check.stdout.count("pass") == 9
+    code, out, err = xares_command("stage=check", "check.long_seconds=12", *overrides, root=root)
+    assert code == 0, out + err
+    assert "FAIL" not in out and out.count("pass") == 9
 
 
 BROKEN = textwrap.dedent(

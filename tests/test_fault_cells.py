@@ -3,7 +3,6 @@ unreadable shards, full disks (a small tmpfs; skipped where none can be mounted)
 empty members, lock files and bounded archives. Each asserts the one-line message, the exit code and that nothing
 good was lost or replaced."""
 
-# ruff: noqa: F811  (the fault suite's fixtures, imported from test_faults, are arguments of the tests here)
 from __future__ import annotations
 
 import errno
@@ -23,23 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import faults
 from helpers.audio import clip_shard
 from helpers.cli import xares
 from helpers.zenodo_server import FakeZenodo
-from test_faults import (  # noqa: F401
-    clean,
-    clips,
-    make_root,
-    results_of,
-    root,
-    run,
-    run_zenodo_task,
-    sample_members,
-    scores,
-    small_disk,
-    write_tar,
-    zenodo_task,
-)
 
 from xares_hydra.data.audio import decode_audio
 from xares_hydra.errors import OutputNotWritten
@@ -77,9 +63,9 @@ def cut_after_sample(shard: Path, samples: int) -> None:
 @pytest.mark.slow
 def test_a_truncated_shard_fails_the_run_and_never_replaces_a_complete_record(root, run):
     shard = root / "data" / "fault_tones" / EXTRA
-    clip_shard(shard, clips("extra", 8))
+    clip_shard(shard, faults.clips("extra", 8))
     good_record, _, _ = run(root, name="good", check=True)
-    good = results_of(root)
+    good = faults.results_of(root)
     cut_after_sample(shard, 5)
     record, output, code = run(root, name="cut")
     assert code == 1 and record["status"] == "failed" and "Traceback" not in output
@@ -90,22 +76,22 @@ def test_a_truncated_shard_fails_the_run_and_never_replaces_a_complete_record(ro
                                        "truncated tar (after member extra4.json: ")  # fmt: skip
     assert "nothing after it can be read: a cut file, its missing clips unknown" in record["reason"]
     assert record["reason"].endswith("or accept the data as it is with data.allow_incomplete=true")
-    assert results_of(root) == good
+    assert faults.results_of(root) == good
     accepted, output, code = run(root, "data.allow_incomplete=true", name="accepted")
     assert code == 0 and accepted["status"] == "ok" and accepted["counts"]["tones_train"]["incomplete"]
     assert all(entry["n_train"] == 15 for result in accepted["scores"].values() for entry in result["rounds"].values())
     assert "Not replacing" in output and "a record of complete data, with this one of incomplete data" in output
-    assert results_of(root) == good, "the complete record is kept"
-    assert scores(good_record) != {} and (root / "runs" / "accepted" / "result.json").exists()
+    assert faults.results_of(root) == good, "the complete record is kept"
+    assert faults.scores(good_record) != {} and (root / "runs" / "accepted" / "result.json").exists()
 
 
 def test_an_incomplete_record_is_written_where_no_complete_one_is(root, run):
     shard = root / "data" / "fault_tones" / EXTRA
-    clip_shard(shard, clips("extra", 8))
+    clip_shard(shard, faults.clips("extra", 8))
     cut_after_sample(shard, 5)
     _, _, code = run(root, "data.allow_incomplete=true")
     assert code == 0
-    (kept,) = results_of(root).values()
+    (kept,) = faults.results_of(root).values()
     assert json.loads(kept)["counts"]["tones_train"]["incomplete"][EXTRA]["problem"].startswith("truncated tar (")
 
 
@@ -136,7 +122,7 @@ def test_a_random_bytes_shard_in_a_sweep_is_named_as_the_reason(root, xares_comm
 
 
 def test_output_folder_on_a_full_disk_is_one_line_before_any_work(xares_command, xares_root):
-    with small_disk(xares_root / "small") as small:
+    with faults.small_disk(xares_root / "small") as small:
         fill(small)
         code, _, err = xares_command(f"paths.output_root={small}/outputs", "encoder=mel", root=xares_root)
         left = files_below(small)
@@ -149,7 +135,7 @@ def test_output_folder_on_a_full_disk_is_one_line_before_any_work(xares_command,
 
 def test_output_disk_full_at_the_end_keeps_the_record_in_results_root(root, clean, caplog):
     _, clean_record = clean
-    with small_disk(root / "small") as small:
+    with faults.small_disk(root / "small") as small:
         fill(small)
         with caplog.at_level(logging.INFO), pytest.raises(OutputNotWritten) as failure:
             xares("task=fault_tones", root=root, run_dir=small / "run", config_dir=root / "user_conf")
@@ -158,21 +144,23 @@ def test_output_disk_full_at_the_end_keeps_the_record_in_results_root(root, clea
     assert "0.0 MB free there); free space or point paths.* at a larger disk" in str(failure.value)
     assert f"fault_tones (failed): disk full writing {small / 'run'}/" in caplog.text and "Traceback" not in caplog.text
     assert left == ["filler"], "no partial file is left in the full folder"
-    (kept,) = [json.loads(data) for data in results_of(root).values()]
-    assert kept["status"] == "ok" and scores(kept) == scores(clean_record), "the scores reach results_root"
+    (kept,) = [json.loads(data) for data in faults.results_of(root).values()]
+    assert kept["status"] == "ok" and faults.scores(kept) == faults.scores(clean_record), (
+        "the scores reach results_root"
+    )
     for result in kept["scores"].values():
         assert (next((root / "results").rglob(result["predictions"]))).is_file(), "with their predictions"
 
 
 def test_cache_disk_full_in_numpy_names_the_path(root, run):
     """``np.save`` on a full disk raises an OSError with no errno: still the documented line."""
-    with small_disk(root / "small") as small:
+    with faults.small_disk(root / "small") as small:
         record, output, code = run(root, f"paths.cache_root={small}", "encoder.n_mels=256", "encoder.n_fft=2048")
     assert code == 1 and "Traceback" not in output
     assert record["reason"].startswith(f"disk full writing {small}/fault_tones/")
     assert "/pooled.npy (" in record["reason"], record["reason"]
     assert record["reason"].endswith("MB free there); free space or point paths.* at a larger disk")
-    assert results_of(root) == {}
+    assert faults.results_of(root) == {}
 
 
 # --- records the report cannot read, odd members, counts ----------------------------------------------------------
@@ -194,10 +182,12 @@ def test_report_names_a_record_of_an_unknown_schema_and_fails_unless_skip_bad(cl
 
 def test_an_empty_audio_member_is_named_empty(root, run):
     members = [
-        member for key, audio, _, labels in clips("train") for member in sample_members(key, audio, labels["pitch"])
+        member
+        for key, audio, _, labels in faults.clips("train")
+        for member in faults.sample_members(key, audio, labels["pitch"])
     ]
     members += [("empty.flac", b""), ("empty.json", b'{"pitch": "low"}')]
-    write_tar(root / "data" / "fault_tones" / "tones_train_0000000.tar", members)
+    faults.write_tar(root / "data" / "fault_tones" / "tones_train_0000000.tar", members)
     record, output, code = run(root)
     assert code == 0 and record["counts"]["tones_train"]["skipped"] == {"empty audio member": 1}
     assert "Skipping empty in tones_train_0000000.tar: empty audio member (0 bytes)" in output
@@ -255,16 +245,16 @@ def zeros_archive(kind: str) -> bytes:
 @pytest.mark.parametrize("kind", ["zip", "tar.gz"])
 def test_a_decompression_bomb_is_refused_before_a_byte_is_unpacked(root, run, kind):
     name = f"bomb.{kind}"
-    served = dict(zenodo_task(root), **{name: zeros_archive(kind)})
+    served = dict(faults.zenodo_task(root), **{name: zeros_archive(kind)})
     folder = root / "data" / "zenodo_tones"
     with FakeZenodo({"77": served}) as zenodo:
-        record, output, code = run_zenodo_task(run, root, zenodo, "ratio")
+        record, output, code = faults.run_zenodo_task(run, root, zenodo, "ratio")
         assert code == 1 and record["status"] == "unavailable" and "Traceback" not in output
         ratio = ZEROS / len(served[name])
         assert record["reason"] == (f"The archive {folder / name} unpacks to {ZEROS:,} bytes, {ratio:,.0f} times its "
                                     "size > data.max_archive_ratio=200 (a decompression bomb?); it was not extracted "
                                     "(nothing of it is left there).")  # fmt: skip
-        record, _, code = run_zenodo_task(run, root, zenodo, "member", "data.max_archive_ratio=null",
+        record, _, code = faults.run_zenodo_task(run, root, zenodo, "member", "data.max_archive_ratio=null",
                                           "data.max_member_bytes=1000000")  # fmt: skip
         member = f"The archive {folder / name} holds a member of {ZEROS:,} bytes (zeros.bin) > data.max_member_bytes="
         assert code == 1 and record["reason"].startswith(member + "1000000")
@@ -272,9 +262,9 @@ def test_a_decompression_bomb_is_refused_before_a_byte_is_unpacked(root, run, ki
 
 
 def test_an_archive_larger_than_the_free_space_unpacked_is_refused_and_leaves_nothing(root, run):
-    served = dict(zenodo_task(root), **{"bomb.zip": zeros_archive("zip")})
-    with small_disk(root / "small", "2m") as small, FakeZenodo({"77": served}) as zenodo:
-        record, output, code = run_zenodo_task(run, root, zenodo, "full", f"paths.data_root={small}",
+    served = dict(faults.zenodo_task(root), **{"bomb.zip": zeros_archive("zip")})
+    with faults.small_disk(root / "small", "2m") as small, FakeZenodo({"77": served}) as zenodo:
+        record, output, code = faults.run_zenodo_task(run, root, zenodo, "full", f"paths.data_root={small}",
                                                "data.max_archive_ratio=null")  # fmt: skip
         folder = small / "zenodo_tones"
         left = sorted(path.name for path in folder.iterdir())
@@ -283,7 +273,7 @@ def test_an_archive_larger_than_the_free_space_unpacked_is_refused_and_leaves_no
                     + re.escape(f"{folder}; free some space there, or point paths.data_root at a larger disk"),
                     record["reason"]), record["reason"]  # fmt: skip
     assert left == sorted(served), "the downloads are kept, nothing partial was unpacked"
-    assert results_of(root) == {}
+    assert faults.results_of(root) == {}
 
 
 # --- checkpoints ----------------------------------------------------------------------------------------------------
@@ -301,7 +291,7 @@ def test_a_plain_http_checkpoint_is_refused_unless_allowed(root, run, monkeypatc
     assert record["reason"] == (f"encoder.checkpoint={url}: a plain-HTTP address, refused (data.allow_http=false): "
                                 "use its https:// address or a local file, or set data.allow_http=true only for a "
                                 "server you trust")  # fmt: skip
-    assert results_of(root) == {}
+    assert faults.results_of(root) == {}
 
 
 # --- long clips -------------------------------------------------------------------------------------------------------
@@ -350,7 +340,7 @@ class FillsTheOutputDisk(MelEncoder):
 def test_the_command_whose_output_disk_fills_keeps_the_scores_and_exits_1(root, clean, xares_command, monkeypatch):
     _, clean_record = clean
     (root / "filling.py").write_text(FILLING_ENCODER)
-    with small_disk(root / "small", "2m") as small:
+    with faults.small_disk(root / "small", "2m") as small:
         monkeypatch.setenv("FILL_FOLDER", str(small))
         code, out, err = xares_command("--config-dir", str(root / "user_conf"), "task=fault_tones",
                                        "encoder._target_=filling.FillsTheOutputDisk", f"hydra.run.dir={small}/run",
@@ -359,5 +349,7 @@ def test_the_command_whose_output_disk_fills_keeps_the_scores_and_exits_1(root, 
     assert code == 1 and "Traceback" not in output and "Logging error" not in output
     line = re.escape(f"disk full writing {small}/run/") + r"\S+ \([\d,]+ bytes to write, 0\.0 MB free there\)"
     assert re.search(line, output), output
-    (kept,) = [json.loads(data) for data in results_of(root).values()]
-    assert kept["status"] == "ok" and scores(kept) == scores(clean_record), "the scores reach results_root"
+    (kept,) = [json.loads(data) for data in faults.results_of(root).values()]
+    assert kept["status"] == "ok" and faults.scores(kept) == faults.scores(clean_record), (
+        "the scores reach results_root"
+    )

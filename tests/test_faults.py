@@ -5,7 +5,6 @@ parallel sweeps) runs the real command."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -13,124 +12,39 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
-import textwrap
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from helpers.audio import clip_shard, tone
-from helpers.cli import exit_code, run_xares, xares
+from helpers.cli import run_xares
+from helpers.faults import (
+    clips,
+    make_root,
+    results_of,
+    run_zenodo_task,
+    sample_members,
+    scores,
+    small_disk,
+    write_tar,
+    zenodo_task,
+)
 from helpers.zenodo_server import FakeZenodo
 from hydra.errors import ConfigCompositionException
 
 from xares_hydra.atomic import write_json
 from xares_hydra.data import zenodo as zenodo_module
 from xares_hydra.data.prepare import READY_MARKER
-from xares_hydra.data.shards import encode_audio
 from xares_hydra.data.zenodo import download_record
 from xares_hydra.errors import DataUnavailable
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.record import storage_problem
 
-TASK = """\
-defaults:
-  - /schema/task@_here_
-  - _self_
-name: fault_tones
-splits: {train: tones_train, valid: tones_valid, test: tones_test}
-label: {rule: class_map, key: pitch, classes: [low, high]}
-epochs: 3
-"""
-SPLITS = ("train", "valid", "test")
-FAULTY_ENCODERS = textwrap.dedent(
-    """
-    from xares_hydra.encoders.mel import MelEncoder
-
-    class AssertingMel(MelEncoder):
-        def forward(self, audio):
-            assert audio.shape[1] > 10**9, "this encoder asserts on every input"
-
-    class FailsOnOneClip(MelEncoder):
-        # fails on any batch holding a clip of exactly 7777 samples, as a real encoder may fail on one odd input
-        def forward(self, audio, lengths=None):
-            if audio.shape[1] == 7777 or (lengths is not None and 7777 in lengths.tolist()):
-                raise RuntimeError("odd input")
-            return super().forward(audio, lengths)
-
-    class NeedsFiftyMilliseconds(MelEncoder):
-        # rejects inputs under 50 ms, as encoders with a wide receptive field do
-        def forward(self, audio, lengths=None):
-            if audio.shape[-1] < 800:
-                raise RuntimeError("input too short")
-            return super().forward(audio, lengths)
-    """
-)
-
-
-def clips(split: str, count: int = 10) -> list[tuple[str, np.ndarray, int, dict]]:
-    return [(f"{split}{i}", tone(0.5, 16000, 200 if i % 2 else 2000), 16000, {"pitch": "low" if i % 2 else "high"})
-            for i in range(count)]  # fmt: skip
-
-
-def make_root(root: Path) -> Path:
-    """A user config folder with the task and its clean shards under ``root``; returns the config folder."""
-    config_dir = root / "user_conf"
-    (config_dir / "task").mkdir(parents=True, exist_ok=True)
-    (config_dir / "task" / "fault_tones.yaml").write_text(TASK)
-    (root / "faulty_encoders.py").write_text(FAULTY_ENCODERS)
-    for split in SPLITS:
-        clip_shard(root / "data" / "fault_tones" / f"tones_{split}_0000000.tar", clips(split))
-    return config_dir
-
-
-@pytest.fixture
-def run(xares_run) -> Callable[..., tuple[dict | None, str, int]]:
-    """Runs the fault task; returns its record, what it logged and printed, and the command's exit code."""
-
-    def run(root: Path, *overrides: str, name: str = "run", task: str = "fault_tones", check: bool = False):
-        record, output = xares_run(f"task={task}", *overrides, root=root, run_dir=root / "runs" / name,
-                                   config_dir=root / "user_conf")  # fmt: skip
-        code = exit_code(record)
-        assert not check or code == 0, output
-        return record, output, code
-
-    return run
-
-
-def results_of(root: Path) -> dict[str, bytes]:
-    folder = root / "results"
-    return (
-        {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.json"))} if folder.is_dir() else {}
-    )
-
 
 def pooled_bytes(root: Path, shard: str) -> bytes:
     (path,) = (root / "cache" / "fault_tones").glob(f"*/shards/{shard}/pooled.npy")
     return path.read_bytes()
-
-
-def scores(record: dict) -> dict:
-    return {slot: result["score"] for slot, result in record["scores"].items()}
-
-
-@pytest.fixture(scope="session")
-def clean(tmp_path_factory) -> tuple[Path, dict]:
-    """One clean reference run every fault is compared with."""
-    root = tmp_path_factory.mktemp("clean")
-    make_root(root)
-    record = xares("task=fault_tones", root=root, run_dir=root / "runs" / "run", config_dir=root / "user_conf")
-    assert record["status"] == "ok"
-    return root, record
-
-
-@pytest.fixture
-def root(xares_root: Path) -> Path:
-    make_root(xares_root)
-    return xares_root
 
 
 # --- config mistakes: one line in the first seconds, no traceback, nothing written -------------------------
@@ -242,18 +156,6 @@ def test_too_many_skipped_clips_fail_the_run_with_counts(root, run):
     assert "tones_valid: 4 of 14 clips skipped (28.6% > 1.0%): 4 x corrupt or unsupported audio" in record["reason"]
     assert results_of(root) == {}
     assert run(root, "encode.max_skipped_share=0.5", name="accepted")[2] == 0, "the limit is configurable"
-
-
-def write_tar(path: Path, members: list[tuple[str, bytes]]) -> None:
-    with tarfile.open(path, "w") as archive:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-
-
-def sample_members(key: str, audio: np.ndarray, label: str) -> list[tuple[str, bytes]]:
-    return [(f"{key}.flac", encode_audio(audio, 16000)), (f"{key}.json", json.dumps({"pitch": label}).encode())]
 
 
 def test_duplicate_keys_are_named_and_later_samples_still_read(root, clean, run):
@@ -368,19 +270,6 @@ def test_a_failed_rerun_never_replaces_a_scored_record(root, run):
 # --- environment -------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def small_disk(folder: Path, size: str = "16k") -> Iterator[Path]:
-    """A tmpfs of ``size`` (16 kB) mounted at ``folder`` for the block (skips the test where it cannot be mounted)."""
-    folder.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)]
-    if subprocess.run(mount, capture_output=True).returncode:
-        pytest.skip("cannot mount a small tmpfs here")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
 def test_disk_full_names_the_path(root, run):
     with small_disk(root / "small") as small:
         record, output, code = run(root, f"paths.cache_root={small}")
@@ -466,19 +355,6 @@ def test_download_cut_twice_is_never_marked_ready_and_a_rerun_repairs_it(tmp_pat
         assert not (dest / READY_MARKER).exists() and not (dest / shard.name).exists()
         download_record("77", dest, api_base=zenodo.api_base, **options)
     assert (dest / shard.name).read_bytes() == content and (dest / READY_MARKER).exists()
-
-
-def zenodo_task(root: Path) -> dict[str, bytes]:
-    """The task ``zenodo_tones``: fault_tones with its shards in Zenodo record 77; returns the record's files."""
-    task = TASK.replace("name: fault_tones", 'name: zenodo_tones\nzenodo_id: "77"')
-    (root / "user_conf" / "task" / "zenodo_tones.yaml").write_text(task)
-    return {f"tones_{split}_0000000.tar": clip_shard(root / "served" / f"tones_{split}_0000000.tar",
-                                                     clips(split)).read_bytes() for split in SPLITS}  # fmt: skip
-
-
-def run_zenodo_task(run, root: Path, zenodo: FakeZenodo, name: str, *overrides: str) -> tuple[dict, str, int]:
-    return run(root, f"data.zenodo_api={zenodo.api_base}", "data.allow_http=true", *overrides, name=name,
-               task="zenodo_tones")  # fmt: skip
 
 
 def test_a_run_whose_download_is_cut_once_fetches_it_again_and_scores(root, clean, run):

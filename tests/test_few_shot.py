@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers.cli import SMALL_TIMBRE, encoded_shards, run_xares, xares
+from helpers.cli import SMALL_TIMBRE, encoded_shards, exit_code, run_xares, xares
 from test_heads import clusters, embedding_set, round_data, task
 from test_pipeline import without_timings
 
@@ -109,7 +109,7 @@ def test_draws_are_the_same_for_every_encoder_and_rerun(xares_root):
 
 @pytest.mark.slow
 def test_a_shots_sweep_reads_only_the_cache(xares_root):
-    run_xares(*SMALL_TIMBRE, "stage=encode", root=xares_root)
+    assert exit_code(xares(*SMALL_TIMBRE, "stage=encode", root=xares_root)) == 0
     sweep = xares_root / "sweep"
     run_xares("-m", *SMALL_TIMBRE, "head.shots=1,2,4", "head.draws=2", f"hydra.sweep.dir={sweep}", root=xares_root)
     records = [json.loads(path.read_text()) for path in sweep.glob("*/result.json")]

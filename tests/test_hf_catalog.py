@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.cli import REPO, composed, run_xares
+from helpers.cli import REPO, composed
 from xares_hydra.encoders.hf import FAMILIES
 
 from xares_hydra.data.corpora import training_overlap
@@ -26,14 +26,15 @@ def test_a_catalog_entry_is_an_hf_encoder_with_its_facts(entry: str) -> None:
 
 
 @pytest.mark.slow
-def test_stage_check_shows_the_catalog_entry(tmp_path: Path) -> None:
+def test_stage_check_shows_the_catalog_entry(tmp_path: Path, xares_command) -> None:
     from helpers.tiny_hf import tiny_model
 
     model = tiny_model("wavlm", tmp_path / "wavlm")
-    check = run_xares("stage=check", "encoder=hf/wavlm_base_plus", f"encoder.model={model}", root=tmp_path)
-    assert "encoder facts: hf/wavlm_base_plus" in check.stdout
-    assert "Libri-Light, GigaSpeech, VoxPopuli" in check.stdout
-    assert "https://arxiv.org/abs/2110.13900" in check.stdout
+    code, out, err = xares_command("stage=check", "encoder=hf/wavlm_base_plus", f"encoder.model={model}", root=tmp_path)
+    assert code == 0, out + err
+    assert "encoder facts: hf/wavlm_base_plus" in out
+    assert "Libri-Light, GigaSpeech, VoxPopuli" in out
+    assert "https://arxiv.org/abs/2110.13900" in out
 
 
 @pytest.mark.parametrize(

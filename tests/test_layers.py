@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.audio import clip_shard, tone
-from helpers.cli import SMALL_TIMBRE, run_xares
+from helpers.cli import SMALL_TIMBRE, exit_code, run_xares, xares
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds
@@ -94,7 +94,7 @@ def tiny_dasheng(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.mark.slow
 def test_one_encode_then_a_layer_sweep_without_encoding(xares_root: Path, tiny_dasheng: str) -> None:
     dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}", "task=demo/sounds"]
-    run_xares(*dasheng, "encode.layers=all", "stage=encode", root=xares_root)
+    assert exit_code(xares(*dasheng, "encode.layers=all", "stage=encode", root=xares_root)) == 0
     cached = sorted((xares_root / "cache" / "demo_sounds").glob("dasheng-*/shards/*/*.npy"))
     assert {path.name for path in cached} == {"pooled.npy", "layers.npy"}
     written = {path: path.stat().st_mtime_ns for path in cached}

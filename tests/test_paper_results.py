@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-from helpers.cli import run_xares
+from helpers.cli import run_xares, xares
 
 from xares_hydra.heads.predictions import load_predictions
 from xares_hydra.report.cli import main as report_main
@@ -114,8 +114,7 @@ def test_report_compare_and_latex_from_the_results_folder(seed_sweep, tmp_path, 
 @pytest.mark.slow
 def test_record_predictions_false_writes_no_prediction_files(seed_sweep):
     run_dir = seed_sweep / "without-predictions"
-    run_xares("task=demo/sounds", SMALL, "task.epochs=1", "record.predictions=false", f"hydra.run.dir={run_dir}",
-              root=seed_sweep)  # fmt: skip
+    xares("task=demo/sounds", SMALL, "task.epochs=1", "record.predictions=false", root=seed_sweep, run_dir=run_dir)
     record = json.loads((run_dir / "result.json").read_text())
     assert record["status"] == "ok" and "predictions" not in record["scores"]["mlp"]
     assert not list(run_dir.glob("*.npz"))

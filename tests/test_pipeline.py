@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from helpers.audio import clip_shard, tone
 from helpers.cli import exit_code, record_of, run_xares
+from helpers.faults import TASK
 
 from xares_hydra.data.shards import encode_audio, write_shard
 
@@ -125,15 +126,7 @@ def test_mel_is_far_above_chance_and_noise_is_near_it(xares_root):
     assert scores["demo_mixtures", "mel", "mlp"] > scores["demo_mixtures", "noise", "mlp"] + 0.3
 
 
-LOCAL_TASK = """
-defaults:
-  - /schema/task@_here_
-  - _self_
-name: local_tones
-splits: {train: tones_train, valid: tones_valid, test: tones_test}
-label: {rule: class_map, key: pitch, classes: [low, high]}
-epochs: 3
-"""
+LOCAL_TASK = TASK.replace("name: fault_tones", "name: local_tones")  # the fault suite's two-tone task
 
 
 def local_tones(root: Path) -> Path:

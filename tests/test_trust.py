@@ -106,11 +106,12 @@ def test_encode_force_re_encodes_a_complete_cache(edited):
 
 
 @pytest.mark.slow
-def test_stage_check_prints_the_fingerprint_inputs(edited):
-    result = run_xares("stage=check", "check.long_seconds=2", *MYCONV, root=edited["root"])
-    assert "cache fingerprint" in result.stdout and "code.sha256" in result.stdout
-    assert str(edited["root"]) in result.stdout, "the folder whose .py files are digested"
-    assert edited["after"]["encoder"]["code"]["sha256"] in result.stdout, "the digest the report's label names"
+def test_stage_check_prints_the_fingerprint_inputs(edited, xares_command):
+    code, out, err = xares_command("stage=check", "check.long_seconds=2", *MYCONV, root=edited["root"])
+    assert code == 0, out + err
+    assert "cache fingerprint" in out and "code.sha256" in out
+    assert str(edited["root"]) in out, "the folder whose .py files are digested"
+    assert edited["after"]["encoder"]["code"]["sha256"] in out, "the digest the report's label names"
 
 
 @pytest.mark.slow

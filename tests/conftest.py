@@ -35,9 +35,11 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def default_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A run that names no root writes in this session's own folder (each xdist worker has its own), never in the
-    user's home or where another worker writes."""
+    user's home or where another worker writes. Tables print 200 columns wide whatever the terminal (a worker has
+    none, and its longer temporary paths would wrap them)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XARES_ROOT", str(tmp_path_factory.mktemp("default-root")))
+        patch.setenv("COLUMNS", "200")
         yield
 
 

@@ -48,7 +48,8 @@ class SweepNeeds:
     encoders: dict[str, tuple[EncoderSpec, DictConfig]] = field(default_factory=dict)  # by encoder identity
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     data_roots: set[Path] = field(default_factory=set)
-    # the jobs with shards to encode, by encoder identity; jobs whose data are not there yet are only counted
+    # the jobs with shards to encode, by encoder identity; jobs that cannot be planned (their data are not there
+    # yet, their encoder does not build) are only counted
     work: dict[str, list[tuple[DictConfig, TaskSpec, EncoderSpec, list[Path]]]] = field(default_factory=dict)
     unplanned: int = 0
 
@@ -89,21 +90,32 @@ def check_sweep(config: DictConfig) -> None:
 
 
 def planned_caches(needs: SweepNeeds, in_process: bool) -> dict[str, EncodePlan]:
-    """Each cache the jobs write, planned as ``stage=plan`` does (size and a probe batch's encode time)."""
-    plans = {}
+    """Each cache the jobs write, planned as ``stage=plan`` does (size and a probe batch's encode time). An
+    estimate never stops a sweep: jobs whose encoder or shards cannot be planned are counted as not planned
+    (``needs.unplanned``) and report their own errors when they run."""
+    plans: dict[str, EncodePlan] = {}
     for jobs in needs.work.values():
         spec, first = jobs[0][2], jobs[0][0]
-        if in_process:  # the jobs reuse the encoder built here
-            encoder = loaded_encoder(spec, device(first), first.encode.autocast, check=False).encoder
-        else:
-            encoder = spec.build(device(first))
+        try:
+            if in_process:  # the jobs reuse the encoder built here
+                encoder = loaded_encoder(spec, device(first), first.encode.autocast, check=False).encoder
+            else:
+                encoder = spec.build(device(first))
+        except Exception as err:
+            log.info("%s: not in the disk estimate (%s: %s)", spec.name, type(err).__name__, err)
+            needs.unplanned += len(jobs)
+            continue
         for job, task, spec, shards in jobs:
             cache = cache_of(job, task, spec)
-            if str(cache.root) not in plans:
-                settings = encode_settings(job, task)
+            if str(cache.root) in plans:
+                continue
+            try:
                 plans[str(cache.root)] = plan_encode(
-                    task.name, spec.name, encoder, shards, cache, settings, device(job)
+                    task.name, spec.name, encoder, shards, cache, encode_settings(job, task), device(job)
                 )
+            except Exception as err:
+                log.info("%s on %s: not in the disk estimate (%s: %s)", spec.name, task.name, type(err).__name__, err)
+                needs.unplanned += 1
         del encoder
     return plans
 
@@ -117,7 +129,7 @@ def disk_check(plans: list[EncodePlan], unplanned: int) -> bool:
     folders = f"{len(plans)} cache folder{'s' * (len(plans) != 1)}"
     line = f"the sweep's caches need about {human_bytes(need)} (estimate, {folders})"
     if unplanned:
-        line += f", not counting {unplanned} jobs whose data are not there yet"
+        line += f", not counting {unplanned} jobs it could not plan (data not there yet, or an encoder that failed)"
     if plans and need > free:
         log.warning("%s, but only %s is free at %s: free space there, point paths.cache_root at a larger disk, "
                     "or halve the frames with encode.store_dtype=float16", line, human_bytes(free), where)  # fmt: skip

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -69,54 +70,57 @@ def check_sweep(config: DictConfig) -> None:
     for api, records in needs.downloads.items():
         if (reason := unreachable(api)) is not None:
             raise SweepNotStarted(offline_message(api, reason, records))
-    passed = []
+    passed: list[str] = []
+    plans: dict[str, EncodePlan] = {}
     in_process = config.hydra.launcher.get("_target_") == BASIC_LAUNCHER
     for identity, (spec, job) in needs.encoders.items():
-        if not job.encode.check:
-            continue
-        if in_process:  # the jobs run in this process: they reuse the encoder built and checked here
-            loaded_encoder(spec, device(job), job.encode.autocast, check=True)
-        else:
-            encoder = spec.build(device(job))
-            require_passing(run_checks(encoder, device(job), autocast=job.encode.autocast), spec.name)
-            del encoder
-        log.info("Encoder %s passes the encoder contract (checked once for the sweep)", spec.name)
-        passed.append(identity)
-    plans = planned_caches(needs, in_process)
+        encoder = None  # built once, for the contract check and the disk estimate
+        if job.encode.check:
+            if in_process:  # the jobs run in this process: they reuse the encoder built and checked here
+                encoder = loaded_encoder(spec, device(job), job.encode.autocast, check=True).encoder
+            else:
+                encoder = spec.build(device(job))
+                require_passing(run_checks(encoder, device(job), autocast=job.encode.autocast), spec.name)
+            log.info("Encoder %s passes the encoder contract (checked once for the sweep)", spec.name)
+            passed.append(identity)
+        plans.update(planned_caches(needs, needs.work.get(identity, []), encoder, in_process))
+        del encoder
     if plans or needs.unplanned:
         disk_check(list(plans.values()), needs.unplanned)
     estimates = {folder: plan.encode_seconds for folder, plan in plans.items()}
     write_json(Path(config.hydra.sweep.dir) / CHECKS_FILE, {"contract_passed": passed, "encode_seconds": estimates})
 
 
-def planned_caches(needs: SweepNeeds, in_process: bool) -> dict[str, EncodePlan]:
-    """Each cache the jobs write, planned as ``stage=plan`` does (size and a probe batch's encode time). An
-    estimate never stops a sweep: jobs whose encoder or shards cannot be planned are counted as not planned
-    (``needs.unplanned``) and report their own errors when they run."""
+def planned_caches(
+    needs: SweepNeeds, jobs: list[tuple[DictConfig, TaskSpec, EncoderSpec, list[Path]]], encoder: Any, in_process: bool
+) -> dict[str, EncodePlan]:
+    """Each cache one encoder's jobs write, planned as ``stage=plan`` does (size and a probe batch's encode time),
+    with ``encoder`` where the checks built it. An estimate never stops a sweep: jobs whose encoder or shards
+    cannot be planned are counted as not planned (``needs.unplanned``) and report their own errors when they run."""
+    if not jobs:
+        return {}
+    spec, first = jobs[0][2], jobs[0][0]
+    try:
+        if encoder is None and in_process:  # the jobs reuse the encoder built here
+            encoder = loaded_encoder(spec, device(first), first.encode.autocast, check=False).encoder
+        elif encoder is None:
+            encoder = spec.build(device(first))
+    except Exception as err:
+        log.info("%s: not in the disk estimate (%s: %s)", spec.name, type(err).__name__, err)
+        needs.unplanned += len(jobs)
+        return {}
     plans: dict[str, EncodePlan] = {}
-    for jobs in needs.work.values():
-        spec, first = jobs[0][2], jobs[0][0]
-        try:
-            if in_process:  # the jobs reuse the encoder built here
-                encoder = loaded_encoder(spec, device(first), first.encode.autocast, check=False).encoder
-            else:
-                encoder = spec.build(device(first))
-        except Exception as err:
-            log.info("%s: not in the disk estimate (%s: %s)", spec.name, type(err).__name__, err)
-            needs.unplanned += len(jobs)
+    for job, task, spec, shards in jobs:
+        cache = cache_of(job, task, spec)
+        if str(cache.root) in plans:
             continue
-        for job, task, spec, shards in jobs:
-            cache = cache_of(job, task, spec)
-            if str(cache.root) in plans:
-                continue
-            try:
-                plans[str(cache.root)] = plan_encode(
-                    task.name, spec.name, encoder, shards, cache, encode_settings(job, task), device(job)
-                )
-            except Exception as err:
-                log.info("%s on %s: not in the disk estimate (%s: %s)", spec.name, task.name, type(err).__name__, err)
-                needs.unplanned += 1
-        del encoder
+        try:
+            plans[str(cache.root)] = plan_encode(
+                task.name, spec.name, encoder, shards, cache, encode_settings(job, task), device(job)
+            )
+        except Exception as err:
+            log.info("%s on %s: not in the disk estimate (%s: %s)", spec.name, task.name, type(err).__name__, err)
+            needs.unplanned += 1
     return plans
 
 

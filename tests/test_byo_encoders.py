@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers.cli import SMALL_TIMBRE, run_xares, xares
-from helpers.encoders import save_tiny_dasheng, save_tiny_hf
+from helpers.encoders import XARES_STYLE_FILE, save_tiny_dasheng, save_tiny_hf
 
 from xares_hydra.encode.checker import run_checks
 
@@ -152,38 +152,6 @@ def test_target_on_the_command_line(root):
     record = xares(*SMALL_TIMBRE, *overrides, root=root, run_dir=root / "runs" / "target")
     assert record["status"] == "ok" and record["encoder"]["name"] == "SmallMel"
     assert record["encoder"]["output_dim"] == 24
-
-
-XARES_STYLE_FILE = textwrap.dedent(
-    '''
-    import torch
-    import torchaudio
-
-
-    class MyCustomEncoder(torch.nn.Module):
-        """Written for X-ARES, unchanged (its README's example, with a log-mel as the model)."""
-
-        def __init__(self):
-            super().__init__()
-            self.sampling_rate = 16000
-            self.output_dim = 40
-            self.hop_size_in_ms = 10
-            self.model = torchaudio.transforms.MelSpectrogram(16000, n_fft=400, hop_length=160, n_mels=40)
-            self.custom_max_audio_length = int(self.sampling_rate * 10)
-
-        def forward(self, audio: torch.Tensor):
-            if audio.ndim == 1:
-                audio = audio.unsqueeze(0)
-            with torch.inference_mode():
-                if audio.shape[-1] > self.custom_max_audio_length:
-                    embeds = [self.encode(chunk) for chunk in audio.split(self.custom_max_audio_length, dim=-1)]
-                    return torch.cat(embeds, dim=1)
-                return self.encode(audio)
-
-        def encode(self, audio):
-            return (self.model(audio) + 1e-6).log().transpose(1, 2)
-    '''
-)
 
 
 def test_an_x_ares_encoder_file_runs_as_is(root):

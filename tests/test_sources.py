@@ -121,7 +121,7 @@ def test_valid_split_is_carved_from_train_with_a_seed_and_folds_are_dealt_or_rea
     task = TaskSpec.from_config({"name": "t", "huggingface": {"id": "a/b"}, "label": {"rule": "class_map"}})
     config = HuggingFaceSchema(splits={"train": "train", "test": "test"}, valid_from_train=0.2, seed=3)
     rows = partition_rows(task, config, loaded)
-    assert len(rows["valid"][1]) == 6 and len(rows["train"][1]) == 24 and rows["test"] == ("test", list(range(5)))
+    assert len(rows["valid"][1]) == 6 and len(rows["train"][1]) == 24 and rows["test"] == ("test", None)  # all
     assert not set(rows["valid"][1]) & set(rows["train"][1])
     assert partition_rows(task, config, loaded) == rows, "the same seed draws the same clips"
     other = partition_rows(task, HuggingFaceSchema(**{**config.__dict__, "seed": 4}), loaded)
@@ -198,6 +198,7 @@ HF_MAPPINGS = {  # how a dataset's splits become the task's partitions
     "dealt_folds": {"huggingface": {"folds_from": "train", "seed": 3}, "splits": None, "folds": [1, 2, 3]},
     "fold_column": {"huggingface": {"folds_from": "test", "fold_column": "instrument"}, "splits": None,
                     "folds": [0, 1, 2, 3, 4]},
+    "valid_is_test": {"huggingface": {"splits": {"train": "train", "valid": "test", "test": "test"}}},
 }  # fmt: skip
 
 
@@ -217,13 +218,15 @@ def test_a_streamed_dataset_gives_the_clips_of_the_cached_one(mapping, tmp_path,
     assert built[True] == built[False]
     clips, provenance = built[True]
     assert provenance["classes"] == ["bell", "reed", "sawtooth", "sine", "square"]
-    assert len(clips) == (3 if mapping == "valid_from_train" else len(body["folds"]))
+    assert len(clips) == (len(body["folds"]) if "folds" in body else 3)
     assert all(clips.values()), "every partition has clips"
     if mapping == "valid_from_train":
         assert len(clips["valid"]) == 15 and len(clips["train"]) == 45, "a quarter of train's 60 clips"
         assert all(key.startswith("train-") for key, _ in clips["valid"])
+    if mapping == "valid_is_test":
+        assert clips["valid"] == clips["test"] and len(clips["test"]) == 30, "one split, two partitions"
     counted = "Counting the rows of split" in caplog.text
-    assert counted == (mapping != "fold_column"), "a streamed split without metadata is counted when drawn from"
+    assert counted == (mapping in ("valid_from_train", "dealt_folds")), "a split drawn from is counted, no other"
 
 
 def test_a_streamed_split_uses_the_size_its_metadata_gives_and_a_wrong_one_is_one_line(tmp_path, caplog):

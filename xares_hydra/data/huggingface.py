@@ -73,9 +73,7 @@ def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout:
     counts = dict.fromkeys(rows, 0)
     what, recipe = _source_name(config, data_root)
     for split in dict.fromkeys(split for split, _ in rows.values()):  # one pass over each split, in order
-        partition_of = {index: partition for partition, (name, indices) in rows.items() if name == split
-                        for index in indices}  # fmt: skip
-        routed = _clips(splits, split, partition_of, config, label, label_values)
+        routed = _clips(splits, split, _routes(rows, split), config, label, label_values)
         write = partial(write_partitions, directory, routed, config.clips_per_shard)
         counts |= _attempt(task.name, what, write, recipe)
     for partition, (split, _) in rows.items():
@@ -84,6 +82,16 @@ def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout:
     if label.n_classes is None and label.key is not None:
         provenance["classes"] = _dataset_classes(splits.loaded, label) or class_names(label_values, label)
     return provenance
+
+
+def _routes(rows: dict[str, tuple[str, list[int] | None]], split: str) -> Callable[[int], list[str]]:
+    """Row index -> the partitions the split's row goes to (two, where valid and test are one split)."""
+    whole = [partition for partition, (name, indices) in rows.items() if name == split and indices is None]
+    drawn: dict[int, list[str]] = {}
+    for partition, (name, indices) in rows.items():
+        for index in indices if name == split and indices is not None else ():
+            drawn.setdefault(index, []).append(partition)
+    return lambda index: whole + drawn.get(index, [])
 
 
 def load_dataset_dict(
@@ -264,13 +272,15 @@ class Splits:
         return [row[name] for row in dataset.select_columns([name])]
 
 
-def partition_rows(task: TaskSpec, config: HuggingFaceSchema, splits: Splits) -> dict[str, tuple[str, list[int]]]:
-    """Partition -> (the dataset split it comes from, the row indices it takes)."""
+def partition_rows(
+    task: TaskSpec, config: HuggingFaceSchema, splits: Splits
+) -> dict[str, tuple[str, list[int] | None]]:
+    """Partition -> (the dataset split it comes from, the row indices it takes; None: all its rows)."""
     task_name = task.name
     if task.is_kfold:
         split = _split(task_name, config.folds_from or _only_split(task_name, splits), splits)
         return _fold_rows(task_name, config, splits, split, task.folds)
-    rows: dict[str, tuple[str, list[int]]] = {}
+    rows: dict[str, tuple[str, list[int] | None]] = {}
     roles = task.roles
     carved: list[int] | None = None
     for role, partition in roles.items():
@@ -278,7 +288,7 @@ def partition_rows(task: TaskSpec, config: HuggingFaceSchema, splits: Splits) ->
             continue
         if role in config.splits:
             split = _split(task_name, config.splits[role], splits)
-            rows[partition] = (split, list(range(splits.size(split))))
+            rows[partition] = (split, None)
         elif role == "valid" and config.valid_from_train is not None and "train" in config.splits:
             split = _split(task_name, config.splits["train"], splits)
             carved = _drawn(splits.size(split), config.valid_from_train, config.seed)
@@ -289,9 +299,9 @@ def partition_rows(task: TaskSpec, config: HuggingFaceSchema, splits: Splits) ->
                 f"(the dataset has {', '.join(splits.names)}; give one, or valid_from_train for valid)"
             )
     if carved is not None:  # the clips that became the valid partition leave the train partition
-        split, indices = rows[roles["train"]]
+        split, _ = rows[roles["train"]]
         taken = set(carved)
-        rows[roles["train"]] = (split, [index for index in indices if index not in taken])
+        rows[roles["train"]] = (split, [index for index in range(splits.size(split)) if index not in taken])
     return rows
 
 
@@ -316,7 +326,7 @@ def _drawn(count: int, share: float, seed: int) -> list[int]:
 
 def _fold_rows(
     task_name: str, config: HuggingFaceSchema, splits: Splits, split: str, names: tuple[str, ...]
-) -> dict[str, tuple[str, list[int]]]:
+) -> dict[str, tuple[str, list[int] | None]]:
     if config.fold_column is None:  # dealt at random, round robin over a seeded permutation
         order = np.random.default_rng(config.seed).permutation(splits.size(split))
         return {name: (split, sorted(int(i) for i in order[position :: len(names)])) for position, name in
@@ -340,27 +350,28 @@ def _fold_rows(
 def _clips(
     splits: Splits,
     split: str,
-    partition_of: dict[int, str],
+    partitions_of: Callable[[int], list[str]],
     config: HuggingFaceSchema,
     label: LabelSpec,
     seen: list[Any],
 ) -> Iterator[tuple[str, SourceClip]]:
-    """One pass over the split, in order: each row's clip and the partition it goes to."""
+    """One pass over the split, in order: each row's clip and the partitions it goes to."""
     dataset = splits.loaded[split]
     features = dataset.features or {}
     columns = config.columns or [name for name in features if name != config.audio_column]
     read = 0
     for index, row in enumerate(dataset):
         read = index + 1
-        partition = partition_of.get(index)
-        if partition is None:  # more rows than the size the partitions were drawn from: stopped below
+        partitions = partitions_of(index)
+        if not partitions:  # more rows than the size the partitions were drawn from: stopped below
             continue
         audio = row[config.audio_column] or {}
         labels = {name: _readable(row[name], features.get(name)) for name in columns}
         if label.key in labels:
             seen.append(labels[label.key])
         key = str(row[config.key_column]) if config.key_column else f"{split}-{index:07d}"
-        yield partition, source_clip(key, labels, audio.get("bytes"), audio.get("path"))
+        clip = source_clip(key, labels, audio.get("bytes"), audio.get("path"))
+        yield from ((partition, clip) for partition in partitions)
     splits.check_size(split, read)
 
 

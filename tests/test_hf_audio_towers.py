@@ -44,10 +44,17 @@ def _audio(samples: int) -> torch.Tensor:
     return 0.1 * torch.randn(1, samples, generator=torch.Generator().manual_seed(0))
 
 
-def _own_outputs(tower: torch.nn.Module, features: dict, masked: bool) -> object:
-    """The tower's own forward on its processor's features (the feature mask where the tower takes one)."""
+def _own_outputs(tower: torch.nn.Module, features: dict, masked: bool) -> tuple[object, list[torch.Tensor]]:
+    """The tower's own forward on its processor's features (the feature mask where the tower takes one), and what
+    each of its transformer layers returned, caught by forward hooks."""
     mask = {"input_features_mask": features["attention_mask"]} if masked else {}
-    return tower(features["input_features"], output_hidden_states=True, **mask)
+    caught: list[torch.Tensor] = []
+    hooks = [layer.register_forward_hook(lambda _m, _i, out: caught.append(out)) for layer in tower.layers]
+    try:
+        return tower(features["input_features"], output_hidden_states=True, **mask), caught
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 @pytest.mark.parametrize("family", TOWERS)
@@ -66,7 +73,10 @@ def test_the_towers_frames_and_layers_are_its_own(tower_dirs: dict[str, Path], f
         list(audio.numpy()), sampling_rate=16000, return_tensors="pt", return_attention_mask=True
     )
     masked = wrapper == "MaskedAudioTowerEncoder"
-    own = _own_outputs(tower, features, masked)
+    own, layer_outputs = _own_outputs(tower, features, masked)
+    assert len(layer_outputs) == tower.config.num_hidden_layers
+    for hidden, caught in zip(own.hidden_states[1:-1], layer_outputs, strict=False):  # the last one is normed
+        torch.testing.assert_close(hidden, caught)
     n = frames.shape[1]
     torch.testing.assert_close(frames, own.last_hidden_state[:, :n])
     layers = encoder.hidden_layers(audio)

@@ -184,7 +184,7 @@ def test_offline_pretrained_encoders_beat_noise(root):
     pytest.importorskip("torchcrepe")
     scores = {}
     for name in ("crepe_tiny", "resemblyzer", "noise"):
-        record = xares("task=demo/sounds", "task.generator.args.scale=0.3", f"encoder={name}", root=root,
+        record = xares("task=demo/sounds", "task.generator.args.scale=0.5", f"encoder={name}", root=root,
                        run_dir=root / "pretrained" / name)  # fmt: skip
         scores.update({(name, slot): result["score"] for slot, result in record["scores"].items()})
     for name in ("crepe_tiny", "resemblyzer"):

@@ -63,8 +63,6 @@ def test_layer_weights_are_a_softmax_and_start_uniform() -> None:
 
 
 TINY_DASHENG = ["encoder=dasheng", "encoder.embed_dim=32", "encoder.depth=2", "encoder.num_heads=2"]
-# the layer plumbing, not the scores: a third of each demo task's clips, no bootstrap intervals in the reports
-SMALL_DEMO, NO_RESAMPLES = "++task.generator.args.scale=0.3", "report.resamples=0"
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +74,13 @@ def tiny_dasheng(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.mark.slow
 def test_one_encode_then_a_layer_sweep_without_encoding(xares_root: Path, tiny_dasheng: str) -> None:
-    dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}", "task=demo/sounds", SMALL_DEMO]
+    dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}", "task=demo/sounds"]
     assert exit_code(xares(*dasheng, "encode.layers=all", "stage=encode", root=xares_root)) == 0
     cached = sorted((xares_root / "cache" / "demo_sounds").glob("dasheng-*/shards/*/*.npy"))
     assert {path.name for path in cached} == {"pooled.npy", "layers.npy"}
     written = {path: path.stat().st_mtime_ns for path in cached}
 
-    sweep = run_xares("-m", *dasheng, "head.layer=0,1,2,weighted", "head.epochs=1", NO_RESAMPLES, root=xares_root)
+    sweep = run_xares("-m", *dasheng, "head.layer=0,1,2,weighted", "head.epochs=1", root=xares_root)
 
     assert "Encoding" not in sweep.stdout + sweep.stderr
     assert {path: path.stat().st_mtime_ns for path in cached} == written
@@ -129,7 +127,7 @@ def report_layers(records: Path, out: Path, tasks: dict[str, str]) -> str:
     import sys
 
     report = subprocess.run(
-        [str(Path(sys.executable).parent / "xares-report"), str(records), "--out", str(out), "--resamples", "0"],
+        [str(Path(sys.executable).parent / "xares-report"), str(records), "--out", str(out)],
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     assert f"Wrote {out / 'layers.png'}" in report.stdout
@@ -157,7 +155,7 @@ def test_a_frame_head_on_an_uncached_layer_says_how_to_encode_it(
 @pytest.mark.slow
 def test_layer_report_of_the_demo_suite(xares_root: Path, tiny_dasheng: str) -> None:
     dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}"]
-    settings = ["head.layer=0,1,2,weighted", "encode.frame_layers=[0,1,2]", "head.epochs=1", SMALL_DEMO, NO_RESAMPLES]
+    settings = ["head.layer=0,1,2,weighted", "encode.frame_layers=[0,1,2]", "head.epochs=1"]
     run_xares("+benchmark=demo", *dasheng, *settings, root=xares_root)
     tasks = {"demo_sounds": "Demo sounds", "demo_events": "Demo events", "demo_timbre": "Demo timbre"}
     markdown = report_layers(xares_root / "results", xares_root / "report", tasks)

@@ -356,10 +356,11 @@ def write_record(
     targets = []
     if output_dir is not None:
         targets.append(output_dir / RECORD_FILE)
-    stem = record_identity(typed(record))  # as written: a record that reads back
+    loaded = typed(record)  # as written: a record that reads back
+    stem = record_identity(loaded)
     if results_root is not None:
         kept = results_root / record["encoder"]["name"] / record["task"]["name"] / f"{stem}.json"
-        if _replaces_complete(record, kept):
+        if _replaces_complete(loaded, kept):
             log.warning("Not replacing %s, a record of complete data, with this one of incomplete data "
                         "(data.allow_incomplete; it is in the run folder)", kept)  # fmt: skip
         else:
@@ -395,8 +396,8 @@ def _incomplete_partitions(counts: dict[str, Any]) -> list[str]:
     return [name for name, count in counts.items() if isinstance(count, dict) and count.get("incomplete")]
 
 
-def _replaces_complete(record: dict[str, Any], path: Path) -> bool:
-    if not _incomplete_partitions(record["counts"]) or not path.exists():
+def _replaces_complete(record: Record, path: Path) -> bool:
+    if not _incomplete_partitions(record.counts) or not path.exists():
         return False
     try:
         return not _incomplete_partitions(Record.model_validate(read_json(path)).counts)

@@ -11,11 +11,10 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from xares_hydra.atomic import write_json, write_text
 from xares_hydra.report.identity import column_key, column_labels, setting_text, variant_of
 from xares_hydra.report.record import Record
 from xares_hydra.report.summary import format_score, latest_scored, seed_averaged
-from xares_hydra.report.table import markdown_table, rich_table
+from xares_hydra.report.table import markdown_table, rich_table, write_files
 
 SEARCH_SLOT = "mlp"
 SELECTION_STEM = "selection"
@@ -188,7 +187,6 @@ def selection_table(selections: list[Selection]) -> Table:
 
 
 def write_selection(selections: list[Selection], folder: Path) -> list[Path]:
-    paths = [folder / f"{SELECTION_STEM}.json", folder / f"{SELECTION_STEM}.md"]
-    write_json(paths[0], selection_dict(selections))
-    write_text(paths[1], selection_markdown(selections))
-    return paths
+    return write_files(
+        folder / SELECTION_STEM, {".json": selection_dict(selections), ".md": selection_markdown(selections)}
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.table import Table
 
 from xares_hydra.report.curves import png_figure, save_png
-from xares_hydra.report.leaderboard import AVERAGE_SCOPES, Leaderboard, leaderboard_stem
+from xares_hydra.report.leaderboard import AVERAGE_SCOPES, Leaderboard, column_of, leaderboard_stem
 from xares_hydra.report.summary import format_score
 from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
@@ -51,7 +51,7 @@ def _number(value: float | None, scale: float, digits: int) -> str:
 
 def cost_rows(board: Leaderboard) -> list[CostRow]:
     """A row per column of the board's MLP table that has records with a cost (the newest such record's)."""
-    encoders = {board.column_of(record).label: record.encoder for record in board.in_mode if record.encoder.cost}
+    encoders = {column_of(r, board.labels).label: r.encoder for r in board.in_mode if r.encoder.cost}
     mlp = next((table for table in board.tables if table.slot == "mlp"), None)
     if mlp is None:
         return []

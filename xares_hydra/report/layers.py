@@ -13,7 +13,7 @@ from rich.table import Table
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.report.curves import TaskCurve, by_task, label_axes, new_figure, points_of, score_cell, write_curves
 from xares_hydra.report.identity import column_key, column_labels
-from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_interval
+from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_cell
 from xares_hydra.report.record import Record, Round
 from xares_hydra.report.summary import by_seed, format_score, latest_scored
 from xares_hydra.report.table import csv_text, markdown_table, rich_table
@@ -51,13 +51,12 @@ def layer_curves(records: list[Record], statistics: StatisticsSettings | None = 
             by_layer[record.task.name, encoder, record.mode, record.head["layer"]].append(record)
     for (task, encoder, mode, layer), records_of_layer in by_layer.items():
         seeds = [group[-1] for group in by_seed(records_of_layer, LAYER_SLOT)]
-        first, score = seeds[0], float(np.mean([record.scores[LAYER_SLOT].score for record in seeds]))
-        info, chance = first.task, first.scores[LAYER_SLOT].chance
+        first, cell = seeds[0], seeds_cell(seeds, LAYER_SLOT, statistics)
+        info, chance, score, interval = first.task, first.scores[LAYER_SLOT].chance, cell.score, cell.interval
         curve = curves.setdefault(
             (task, encoder, mode), LayerCurve(task, info.formal_name or task, encoder, mode, metric=info.metric)
         )
         curve.chance = chance if chance is not None else curve.chance
-        interval = seeds_interval(seeds, LAYER_SLOT, statistics)
         bounds = [interval.low, interval.high] if interval else None
         if layer == WEIGHTED:
             curve.weighted, curve.weights = score, mean_weights(first.scores[LAYER_SLOT].rounds)

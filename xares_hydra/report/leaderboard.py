@@ -165,9 +165,6 @@ class Leaderboard:
     scored: list[Record]  # the newest scored record of each setting (``latest_scored``)
     labels: dict[str, str]  # the records' column labels by column key (``column_labels``)
 
-    def column_of(self, record: Record) -> Column:
-        return column_of(record, self.labels)
-
     @property
     def has_published(self) -> bool:
         return any(column.published for table in self.tables for column in table.columns)
@@ -288,9 +285,9 @@ def _cell(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> tup
     return Cell(float(np.mean(scores)), std, seeds=len(seeds), interval=interval), runs, resampled
 
 
-def seeds_interval(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> Interval | None:
-    """The bootstrap interval of one cell's mean over ``seeds``; None without resamples or predictions."""
-    return _cell(seeds, slot, statistics)[0].interval
+def seeds_cell(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> Cell:
+    """One cell: the mean over ``seeds`` with its bootstrap interval (None without resamples or predictions)."""
+    return _cell(seeds, slot, statistics)[0]
 
 
 def score_limits(scores: Iterable[float]) -> tuple[float, float] | None:

@@ -28,6 +28,7 @@ from xares_hydra.report.leaderboard import (
     HeadTable,
     Leaderboard,
     TaskRow,
+    column_of,
     leaderboard_notes,
 )
 from xares_hydra.report.published import DOMAINS, task_domain
@@ -239,7 +240,7 @@ def _shown(value: Any) -> str:
 def _cards(boards: Sequence[Leaderboard]) -> list[dict[str, Any]]:
     cards = []
     for board in boards:
-        newest = {board.column_of(record).label: record for record in board.in_mode}
+        newest = {column_of(record, board.labels).label: record for record in board.in_mode}
         for column in dict.fromkeys(c for table in board.tables for c in table.columns if not c.published):
             record = newest.get(column.label)
             if record is None:

@@ -98,12 +98,9 @@ def encoder_spec(
 def refuse_plain_http(config: Any, key: str) -> None:
     """``ConfigError`` naming the first ``http://`` address in an encoder's config (a checkpoint URL): weights
     travel over HTTPS only unless ``data.allow_http``, as downloads do."""
-    if isinstance(config, dict):
-        for name, value in config.items():
+    if isinstance(config, (dict, list)):
+        for name, value in config.items() if isinstance(config, dict) else enumerate(config):
             refuse_plain_http(value, f"{key}{name}.")
-    elif isinstance(config, list):
-        for index, value in enumerate(config):
-            refuse_plain_http(value, f"{key}{index}.")
     elif isinstance(config, str) and config.lower().startswith("http://"):
         raise ConfigError(
             f"{key.rstrip('.')}={config}: a plain-HTTP address, refused (data.allow_http=false): use its https:// "

@@ -25,7 +25,7 @@ from requests.adapters import HTTPAdapter
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from urllib3.util import Retry
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import atomic_path, free_bytes, write_json
 from xares_hydra.console import stderr_console
 from xares_hydra.data.prepare import READY_MARKER, ExtractLimits, read_ready_marker
 from xares_hydra.errors import DataUnavailable
@@ -200,12 +200,8 @@ def _part_size(part: Path) -> int:
 
 def _require_space(folder: Path, needed: int, what: str) -> None:
     """Fail before fetching when the disk of ``folder`` has less free space than the ``needed`` bytes."""
-    if needed <= 0:
-        return
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return  # not known: the download itself will say when the disk is full
+    if needed <= 0 or (free := free_bytes(folder)) is None:
+        return  # free space not known: the download itself will say when the disk is full
     if needed > free:
         raise DataUnavailable(
             f"Not enough disk space to download {what} into {folder.absolute()}: {_megabytes(needed)} still to fetch, "
@@ -444,11 +440,7 @@ def _check_extract(archive: Path, dest: Path, members: list[tuple[str, int]], li
     if limits.max_ratio is not None and ratio > limits.max_ratio:
         raise refused(f"unpacks to {total:,} bytes, {ratio:,.0f} times its size > data.max_archive_ratio="
                       f"{limits.max_ratio:g} (a decompression bomb?)")  # fmt: skip
-    try:
-        free = shutil.disk_usage(dest).free
-    except OSError:
-        return
-    if total > free:
+    if (free := free_bytes(dest)) is not None and total > free:
         raise refused(f"unpacks to {_megabytes(total)}, {_megabytes(free)} free in {dest}; free some space there, "
                       "or point paths.data_root at a larger disk")  # fmt: skip
 

@@ -16,6 +16,7 @@ encoder, and the cache is written by another thread behind it. ``batching`` choo
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -88,7 +89,8 @@ def encode_shards(
             log.info("Encoding %s", shard.name)
             frame_layers = settings.layer_needs.frame_layers
             dtypes = StoredTypes(settings.store_dtype, settings.clip_dtype)
-            writer = cache.writer(shard, dim_of(encoder), settings.frames, frame_layers, dtypes, settings.keep_layers)
+            writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings.frames, frame_layers, dtypes,
+                                 settings.keep_layers)  # fmt: skip
             try:
                 encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress, memory)
             except BaseException:
@@ -126,8 +128,6 @@ def encode_shard(
             if on_progress is not None:
                 on_progress(shard.name, len(batch))
     counts.encode_seconds = time.perf_counter() - started
-    # what was written, so a clip skipped for an encoder error is not counted as a clip
-    counts.samples, counts.crops = writer.written_clips, writer.written_crops
     writer.finish(counts)
     _log_problems(shard, counts)
     return counts
@@ -193,16 +193,12 @@ def _skip(counts: ShardCounts, shard: Path, key: str, reason: str) -> None:
 def batches(
     crops: Iterable[Crop], settings: EncodeSettings, rate: int, encoder: torch.nn.Module | None = None
 ) -> Iterator[list[Crop]]:
-    return BATCHERS[batching_for(settings, encoder)](crops, settings, rate)
-
-
-def batching_for(settings: EncodeSettings, encoder: torch.nn.Module | None) -> str:
-    """``hidden_layers`` is told nothing of the padding: an encoder that would be told it (so its cache does
-    not depend on the batching) gets batches of one length while all its layers are encoded."""
+    """The settings' batches. ``hidden_layers`` is told nothing of the padding: an encoder that would be told it (so
+    its cache does not depend on the batching) gets batches of one length while all its layers are encoded."""
     batching = "bucketed" if settings.batching == "auto" else settings.batching  # auto not resolved by a probe
     if settings.all_layers and batching == "bucketed" and padding_invariant(encoder):
-        return "exact"
-    return batching
+        batching = "exact"
+    return BATCHERS[batching](crops, settings, rate)
 
 
 def _bucketed_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
@@ -221,10 +217,9 @@ def _bucketed_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int
 def _sorted_batches(buffer: list[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
     # longest first: a batch that does not fit in memory fails at the start, not after an hour
     ordered = sorted(buffer, key=lambda item: (-len(item.audio), item.key))
-    limit = _batch_limit(settings, rate)
     start = 0
     while start < len(ordered):
-        size = limit(len(ordered[start].audio))
+        size = _batch_size(settings, rate, len(ordered[start].audio))
         yield ordered[start : start + size]
         start += size
 
@@ -233,12 +228,11 @@ def _equal_length_batches(crops: Iterable[Crop], settings: EncodeSettings, rate:
     """Group crops of identical length, holding at most ``buffer_seconds`` of audio at a time."""
     buckets: dict[int, list[Crop]] = {}
     buffered = 0
-    limit = _batch_limit(settings, rate)
     for item in crops:
         bucket = buckets.setdefault(len(item.audio), [])
         bucket.append(item)
         buffered += len(item.audio)
-        if len(bucket) >= limit(len(item.audio)):
+        if len(bucket) >= _batch_size(settings, rate, len(item.audio)):
             buffered -= sum(len(c.audio) for c in bucket)
             yield buckets.pop(len(item.audio))
         if buffered > settings.buffer_seconds * rate:
@@ -249,22 +243,14 @@ def _equal_length_batches(crops: Iterable[Crop], settings: EncodeSettings, rate:
 
 def _padded_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
     """X-ARES: consecutive crops in tar order, ``batch_size`` at a time."""
-    batch: list[Crop] = []
-    for item in crops:
-        batch.append(item)
-        if len(batch) == settings.batch_size:
-            yield batch
-            batch = []
-    if batch:
+    remaining = iter(crops)
+    while batch := list(itertools.islice(remaining, settings.batch_size)):
         yield batch
 
 
-def _batch_limit(settings: EncodeSettings, rate: int) -> Callable[[int], int]:
-    def limit(length: int) -> int:
-        by_seconds = int(settings.max_batch_seconds * rate // max(length, 1))
-        return max(1, min(settings.batch_size, by_seconds))
-
-    return limit
+def _batch_size(settings: EncodeSettings, rate: int, length: int) -> int:
+    """Crops of ``length`` samples in one batch: at most ``batch_size`` and ``max_batch_seconds`` of audio."""
+    return max(1, min(settings.batch_size, int(settings.max_batch_seconds * rate // max(length, 1))))
 
 
 BATCHERS = {"bucketed": _bucketed_batches, "exact": _equal_length_batches, "xares": _padded_batches}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import soundfile
 import torch
 
+from xares_hydra.atomic import free_bytes
 from xares_hydra.data.audio import decode_audio
 from xares_hydra.data.shards import iter_shard
 from xares_hydra.encode.cache import EncoderCache
@@ -149,14 +149,6 @@ def _synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def free_bytes(folder: Path) -> int:
-    """Free bytes on the file system ``folder`` is (or will be) on."""
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
-    return shutil.disk_usage(existing).free
-
-
 def plan_encode(
     task: str,
     name: str,
@@ -183,7 +175,7 @@ def plan_encode(
         cache_bytes=CACHE_DOCUMENT_BYTES + sum(written.values()),
         bytes_to_write=(CACHE_DOCUMENT_BYTES if todo else 0) + sum(written[shard] for shard in todo),
         cache_dir=str(cache.root),
-        free_bytes=free_bytes(cache.root),
+        free_bytes=free_bytes(cache.root) or 0,
         probe_seconds_per_audio_hour=seconds_per_second * 3600,
         encode_seconds=seconds_per_second * todo_seconds,
     )

@@ -123,7 +123,7 @@ class EncoderCache:
             merged = ShardCounts()
             for shard in paths:
                 merged.add(self.shard_counts(shard))
-            duplicates = self.duplicate_clips(paths)
+            duplicates = duplicate_clips([(shard.name, self._clip_keys(shard)) for shard in paths])
             _log_duplicates(duplicates, partition)
             for duplicate in duplicates:
                 merged.samples -= 1
@@ -153,10 +153,6 @@ class EncoderCache:
                 for shard, embeddings in zip(shards, sets)
             ]
         return EmbeddingSet.concat(sets)
-
-    def duplicate_clips(self, shards: Sequence[Path]) -> list[DuplicateClip]:
-        """The clips of ``shards`` (one partition, in order) whose key an earlier shard holds too."""
-        return duplicate_clips([(shard.name, self._clip_keys(shard)) for shard in shards])
 
     def _clip_keys(self, shard: Path) -> list[str]:
         lines = (self.shard_dir(shard) / "index.jsonl").read_text().splitlines()

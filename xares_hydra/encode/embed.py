@@ -77,7 +77,12 @@ def encode_shards(
     left (from ``estimate_seconds``, the plan's, before the first shard, then after each shard; it is logged too)."""
     memory = memory or MemoryLimits(rate=rate_of(encoder))
     clock = EncodeClock(cache.root.parent.name, shards, estimate_seconds)
-    tell = partial(_tell, on_eta)
+
+    def tell(line: str) -> None:
+        log.info("%s", line)
+        if on_eta is not None:
+            on_eta(line)
+
     if estimate_seconds is not None and shards:
         tell(clock.planned())
     encoded = {}
@@ -99,12 +104,6 @@ def encode_shards(
         if len(shards) > 1:
             tell(clock.shard_done(shard))
     return encoded
-
-
-def _tell(on_eta: Callable[[str], None] | None, line: str) -> None:
-    log.info("%s", line)
-    if on_eta is not None:
-        on_eta(line)
 
 
 def encode_shard(
@@ -328,7 +327,7 @@ def _run_encoder(
     (mean over its own frames only) and, as the settings ask, its frames and every hidden layer."""
     lengths = [len(item.audio) for item in batch]
     where = f"{shard.name}: {batch[0].key}"
-    audio = _padded_audio(batch, device, width)
+    audio = padded_audio([item.audio for item in batch], device, width)
     layers = None
     if settings.all_layers or settings.batching == "xares":  # the encoder is not told the padding
         if settings.all_layers:  # the batches hold one length, or the encoder could not be told anyway
@@ -371,12 +370,12 @@ def _own_frame_counts(batch: list[Crop], counts: list[int], hop_samples: float) 
     ]
 
 
-def _padded_audio(batch: list[Crop], device: torch.device, width: int | None = None) -> torch.Tensor:
+def padded_audio(clips: Sequence[np.ndarray], device: torch.device, width: int | None = None) -> torch.Tensor:
     """``[B, width or longest]`` zero-padded; on CUDA built in pinned memory and copied without blocking."""
-    width = width or max(len(item.audio) for item in batch)
-    audio = torch.zeros(len(batch), width, pin_memory=device.type == "cuda")
-    for row, item in enumerate(batch):
-        audio[row, : len(item.audio)] = torch.from_numpy(item.audio)
+    width = width or max(len(clip) for clip in clips)
+    audio = torch.zeros(len(clips), width, pin_memory=device.type == "cuda")
+    for row, clip in enumerate(clips):
+        audio[row, : len(clip)] = torch.from_numpy(clip)
     return audio.to(device, non_blocking=True)
 
 

@@ -22,7 +22,7 @@ from xares_hydra.data.shards import iter_shard
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.contract import dim_of, forward, hop_ms_of, rate_of
 from xares_hydra.encode.crops import Crop
-from xares_hydra.encode.embed import EncodeSettings, shards_to_encode
+from xares_hydra.encode.embed import EncodeSettings, padded_audio, shards_to_encode
 from xares_hydra.encode.storage import itemsize
 
 NPY_HEADER = 128
@@ -128,10 +128,7 @@ def probe(encoder: torch.nn.Module, shard: Path, settings: EncodeSettings, devic
         if len(audio) == settings.batch_size:
             break
     width = max(max(len(clip) for clip in audio), settings.min_samples)
-    batch = torch.zeros(len(audio), width)
-    for row, clip in enumerate(audio):
-        batch[row, : len(clip)] = torch.from_numpy(clip)
-    batch = batch.to(device)
+    batch = padded_audio(audio, device, width)
     layers = getattr(encoder, "hidden_layers", None)
     with torch.inference_mode():
         forward(encoder, batch[:1, : min(width, rate)], settings.autocast)

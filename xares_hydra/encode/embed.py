@@ -96,40 +96,16 @@ def encode_shards(
             dtypes = StoredTypes(settings.store_dtype, settings.clip_dtype)
             writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings.frames, frame_layers, dtypes,
                                  settings.keep_layers)  # fmt: skip
+            call = EncoderCall(encoder, settings, device, shard, ShardCounts(), memory)
             try:
-                encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress, memory)
+                call.encode_shard(writer, on_progress)
             except BaseException:
                 writer.abort()
                 raise
+            encoded[shard.name] = call.counts
         if len(shards) > 1:
             tell(clock.shard_done(shard))
     return encoded
-
-
-def encode_shard(
-    encoder: torch.nn.Module,
-    shard: Path,
-    writer: ShardWriter,
-    settings: EncodeSettings,
-    device: torch.device,
-    on_progress: Callable[[str, int], None] | None = None,
-    memory: MemoryLimits | None = None,
-) -> ShardCounts:
-    counts = ShardCounts()
-    call = EncoderCall(encoder, settings, device, shard, counts, memory or MemoryLimits(rate=rate_of(encoder)))
-    started = time.perf_counter()
-    rate = rate_of(encoder)
-    crops = _decoded_crops(shard, rate, settings, counts)
-    with WriteBehind(writer) as behind:
-        for batch in batches(crops, settings, rate, encoder):
-            for crops_done, encoded in call.encode_or_isolate(batch):
-                behind.add(crops_done, encoded)
-            if on_progress is not None:
-                on_progress(shard.name, len(batch))
-    counts.encode_seconds = time.perf_counter() - started
-    writer.finish(counts)
-    _log_problems(shard, counts)
-    return counts
 
 
 def _decoded_crops(shard: Path, rate: int, settings: EncodeSettings, counts: ShardCounts) -> Iterator[Crop]:
@@ -265,6 +241,20 @@ class EncoderCall:
     shard: Path
     counts: ShardCounts
     memory: MemoryLimits
+
+    def encode_shard(self, writer: ShardWriter, on_progress: Callable[[str, int], None] | None) -> None:
+        """Every crop of the shard encoded into ``writer``, which then writes it with its counts."""
+        started, rate = time.perf_counter(), rate_of(self.encoder)
+        crops = _decoded_crops(self.shard, rate, self.settings, self.counts)
+        with WriteBehind(writer) as behind:
+            for batch in batches(crops, self.settings, rate, self.encoder):
+                for crops_done, encoded in self.encode_or_isolate(batch):
+                    behind.add(crops_done, encoded)
+                if on_progress is not None:
+                    on_progress(self.shard.name, len(batch))
+        self.counts.encode_seconds = time.perf_counter() - started
+        writer.finish(self.counts)
+        _log_problems(self.shard, self.counts)
 
     def encode_or_isolate(self, batch: list[Crop]) -> list[tuple[list[Crop], EncodedCrops]]:
         """Encode a batch; if the encoder fails on it, retry clip by clip and skip (and count) only failing clips."""

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from xares_hydra.atomic import existing_folder, free_bytes
@@ -16,7 +17,7 @@ from xares_hydra.config.schema import CheckSchema, RecordSchema, RootSchema
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.encode.settings import EncodeSettings, config_keys
 from xares_hydra.errors import ConfigError
-from xares_hydra.heads import HeadSettings, resolve_device
+from xares_hydra.heads import HeadSettings
 from xares_hydra.heads.asr import AsrArgs
 from xares_hydra.heads.retrieval import RetrievalArgs
 from xares_hydra.heads.training import head_arguments
@@ -34,7 +35,7 @@ def validate_config(config: dict[str, Any]) -> None:
     for section, schema in GROUPS.items():
         schema(**config[section])  # the schema's range and choice checks
     _check_head_args(config["task"])
-    resolve_device(str(config["device"]))
+    _check_device(str(config["device"]))
 
 
 def _check_known_keys(values: Iterable[str], schema: type, prefix: str) -> None:
@@ -69,6 +70,20 @@ def _check_head_args(task: dict[str, Any]) -> None:
             f"task.head_args {sorted(args)}: {task['task_type']} tasks take no head_args "
             f"(only {', '.join(sorted(HEAD_ARGS_OF_TASK_TYPE))} tasks do)"
         )
+
+
+def _check_device(name: str) -> None:
+    if name == "auto":
+        return
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={name}: no GPU is visible to torch (CUDA unavailable); use device=cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={name}: only {torch.cuda.device_count()} GPU(s) visible")
 
 
 # where Hydra creates the run folder before any of our code runs: checked on the raw command line

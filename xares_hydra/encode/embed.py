@@ -108,57 +108,6 @@ def encode_shards(
     return encoded
 
 
-def _decoded_crops(shard: Path, rate: int, settings: EncodeSettings, counts: ShardCounts) -> Iterator[Crop]:
-    crop_samples = round(settings.crop_length * rate) if settings.crop_length else None
-    with ThreadPoolExecutor(max(1, settings.decode_threads)) as pool:
-        pending: deque[tuple[ShardSample, Future]] = deque()
-        for sample in iter_shard(shard, settings.limits):
-            if sample.truncated:
-                counts.unread = {"problem": sample.problem, "clips_estimate": sample.unread_clips}
-                if not sample.key:  # it cut no clip; a cut clip is skipped (and logged) below
-                    log.warning("%s: %s", shard.name, sample.problem)
-                    continue
-            if sample.problem is not None or sample.audio is None:
-                _skip(counts, shard, sample.key, sample.problem or "no audio")
-                continue
-            pending.append((sample, pool.submit(decode_audio, sample.audio, rate, settings.limits.max_clip_seconds)))
-            if len(pending) >= 8 * max(1, settings.decode_threads):
-                yield from _finish_decode(pending.popleft(), shard, rate, crop_samples, settings, counts)
-        while pending:
-            yield from _finish_decode(pending.popleft(), shard, rate, crop_samples, settings, counts)
-
-
-def _finish_decode(
-    job: tuple[ShardSample, Future],
-    shard: Path,
-    rate: int,
-    crop_samples: int | None,
-    settings: EncodeSettings,
-    counts: ShardCounts,
-) -> Iterator[Crop]:
-    sample, future = job
-    try:
-        decoded = future.result()
-    except AudioProblem as problem:
-        _skip(counts, shard, sample.key, str(problem))
-        return
-    counts.audio_seconds += len(decoded.samples) / rate
-    if decoded.silent:
-        counts.warn("silent audio")
-    if decoded.clipped:
-        counts.warn("clipped audio")
-    if decoded.channels > 1:
-        counts.warn("multi-channel audio mixed to mono")
-    pieces = crop(decoded.samples, crop_samples, settings.pad_short_crops)
-    for index, piece in enumerate(pieces):
-        key = sample.key if len(pieces) == 1 else f"{sample.key}#{index}"
-        item = Crop(key=key, clip_key=sample.key, index=index, audio=piece, labels=sample.labels)
-        if len(piece) < settings.min_samples:
-            counts.warn("shorter than the encoder's minimum input, zero-padded")
-            item.n_samples, item.audio = len(piece), np.pad(piece, (0, settings.min_samples - len(piece)))
-        yield item
-
-
 def _skip(counts: ShardCounts, shard: Path, key: str, reason: str) -> None:
     category = reason.split(" (")[0].split(":")[0]
     counts.skip(category, f"{shard.name}/{key}")
@@ -244,10 +193,9 @@ class EncoderCall:
 
     def encode_shard(self, writer: ShardWriter, on_progress: Callable[[str, int], None] | None) -> None:
         """Every crop of the shard encoded into ``writer``, which then writes it with its counts."""
-        started, rate = time.perf_counter(), rate_of(self.encoder)
-        crops = _decoded_crops(self.shard, rate, self.settings, self.counts)
+        started = time.perf_counter()
         with WriteBehind(writer) as behind:
-            for batch in batches(crops, self.settings, rate, self.encoder):
+            for batch in batches(self.decoded_crops(), self.settings, rate_of(self.encoder), self.encoder):
                 for crops_done, encoded in self.encode_or_isolate(batch):
                     behind.add(crops_done, encoded)
                 if on_progress is not None:
@@ -255,6 +203,51 @@ class EncoderCall:
         self.counts.encode_seconds = time.perf_counter() - started
         writer.finish(self.counts)
         _log_problems(self.shard, self.counts)
+
+    def decoded_crops(self) -> Iterator[Crop]:
+        """The shard's crops, decoded and resampled in worker threads ahead of the encoder."""
+        shard, settings, counts, rate = self.shard, self.settings, self.counts, rate_of(self.encoder)
+        longest = settings.limits.max_clip_seconds
+        with ThreadPoolExecutor(max(1, settings.decode_threads)) as pool:
+            pending: deque[tuple[ShardSample, Future]] = deque()
+            for sample in iter_shard(shard, settings.limits):
+                if sample.truncated:
+                    counts.unread = {"problem": sample.problem, "clips_estimate": sample.unread_clips}
+                    if not sample.key:  # it cut no clip; a cut clip is skipped (and logged) below
+                        log.warning("%s: %s", shard.name, sample.problem)
+                        continue
+                if sample.problem is not None or sample.audio is None:
+                    _skip(counts, shard, sample.key, sample.problem or "no audio")
+                    continue
+                pending.append((sample, pool.submit(decode_audio, sample.audio, rate, longest)))
+                if len(pending) >= 8 * max(1, settings.decode_threads):
+                    yield from self._crops_of(*pending.popleft())
+            while pending:
+                yield from self._crops_of(*pending.popleft())
+
+    def _crops_of(self, sample: ShardSample, decoding: Future) -> Iterator[Crop]:
+        counts, settings, rate = self.counts, self.settings, rate_of(self.encoder)
+        try:
+            decoded = decoding.result()
+        except AudioProblem as problem:
+            _skip(counts, self.shard, sample.key, str(problem))
+            return
+        counts.audio_seconds += len(decoded.samples) / rate
+        if decoded.silent:
+            counts.warn("silent audio")
+        if decoded.clipped:
+            counts.warn("clipped audio")
+        if decoded.channels > 1:
+            counts.warn("multi-channel audio mixed to mono")
+        crop_samples = round(settings.crop_length * rate) if settings.crop_length else None
+        pieces = crop(decoded.samples, crop_samples, settings.pad_short_crops)
+        for index, piece in enumerate(pieces):
+            key = sample.key if len(pieces) == 1 else f"{sample.key}#{index}"
+            item = Crop(key=key, clip_key=sample.key, index=index, audio=piece, labels=sample.labels)
+            if len(piece) < settings.min_samples:
+                counts.warn("shorter than the encoder's minimum input, zero-padded")
+                item.n_samples, item.audio = len(piece), np.pad(piece, (0, settings.min_samples - len(piece)))
+            yield item
 
     def encode_or_isolate(self, batch: list[Crop]) -> list[tuple[list[Crop], EncodedCrops]]:
         """Encode a batch; if the encoder fails on it, retry clip by clip and skip (and count) only failing clips."""

@@ -56,3 +56,19 @@ def test_labels_name_only_what_differs_between_the_columns_shown():
         "mine [encoder.dim=16]",
         "mine [encoder.dim=8]",
     ]
+
+
+def test_streaming_is_how_the_data_is_read_not_a_setting():
+    def hub_record(streaming: bool | None, overrides: tuple[str, ...] = ()) -> Record:
+        record = run_record(1e-3, overrides=overrides)
+        source = {"id": "org/data", "revision": "abc"} | ({} if streaming is None else {"streaming": streaming})
+        record.config["task"]["huggingface"] = source
+        return record
+
+    cached, before_streaming = hub_record(False), hub_record(None)
+    streamed = hub_record(True, overrides=("task.huggingface.streaming=true",))
+    assert record_identity(streamed) == record_identity(cached) == record_identity(before_streaming)
+    assert column_key(streamed) == column_key(cached)
+    revised = hub_record(False, overrides=("task.huggingface.revision=def",))
+    revised.config["task"]["huggingface"]["revision"] = "def"
+    assert record_identity(revised) != record_identity(cached) and column_key(revised) != column_key(cached)

@@ -100,7 +100,9 @@ def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> 
     elif task.source in ("huggingface", "hear"):
         # a demo stand-in's generator too, so that shards built from an older generation are rebuilt
         stand_in = {"generator": task.generator} if task.generator is not None else {}
-        wanted = {"source": task.source, **(task.huggingface or task.hear or {}), **stand_in}
+        # how the data is read (task.huggingface.streaming) gives the same clips: not a reason to rebuild
+        source = {key: value for key, value in (task.huggingface or task.hear or {}).items() if key != "streaming"}
+        wanted = {"source": task.source, **source, **stand_in}
         build = lambda: _build_source(task, directory, data_root, options)  # noqa: E731
         provenance = _ensure_built(task, directory, wanted, build, options.force_download)
     elif task.zenodo_id is not None:

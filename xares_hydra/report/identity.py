@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 TASK_DEFAULT = "task default"
 # task config keys that describe the data without changing a run (added later: old records' identities stay)
 TASK_FACTS = ("corpus",)
+# task config keys that say how the data is read, not which data (a stream gives the cached read's clips)
+READ_OPTIONS = ("huggingface.streaming",)
 # head values that are not settings: the seed is aggregated over, the device and threads do not change a score's
 # meaning
 _NOT_SETTINGS = ("seed", "device", "name", "cpu_threads")
@@ -39,7 +41,7 @@ def setting_of(record: Record, leave_out: Collection[str] = ()) -> dict[str, Any
     task_changes = {
         key: normalised(value_at(task, key))
         for key in sorted(changed_task_keys)
-        if key not in TASK_DEFAULTS.values() and key != "name"
+        if key not in TASK_DEFAULTS.values() and key != "name" and key not in READ_OPTIONS
     }
     compat = config.get("compat") or {}
     return {
@@ -72,13 +74,24 @@ def record_identity(record: Record) -> str:
         "column": column_key(record),
         "task": record.task.name,
         "version": record.task.version,
-        # the task config without the facts about its data that do not change a run (its source corpus)
-        "task_config": None if task_config is None else {k: v for k, v in task_config.items() if k not in TASK_FACTS},
+        # the task config without what does not change a run: facts about its data (its source corpus) and how
+        # the data is read
+        "task_config": None if task_config is None else run_task_config(task_config),
         "fingerprint": record.encoder.fingerprint,
         "seed": record.seed,
         "device": device_type(record),
     }
     return f"{record.mode}-{_digest(identity)}"
+
+
+def run_task_config(task_config: dict[str, Any]) -> dict[str, Any]:
+    """``task_config`` without :data:`TASK_FACTS` and :data:`READ_OPTIONS`."""
+    kept = {key: value for key, value in task_config.items() if key not in TASK_FACTS}
+    for dotted in READ_OPTIONS:
+        group, key = dotted.split(".")
+        if isinstance(kept.get(group), dict):
+            kept[group] = {name: value for name, value in kept[group].items() if name != key}
+    return kept
 
 
 def device_type(record: Record) -> str | None:

@@ -53,7 +53,7 @@ class SweepSummary(Callback):
         if config.stage == "plan":
             _plan_summary(sweep_dir)
             return
-        records = sorted(records_in(sweep_dir), key=_job_number)  # launch order, however the jobs finished
+        records = records_in(sweep_dir)
         if not records:
             log.error("No result records under %s", sweep_dir)
             sys.exit(1)
@@ -123,13 +123,6 @@ def _append_progress(sweep_dir: Path, line: str) -> None:
     stamp = dt.datetime.now().isoformat(timespec="seconds")
     with open(sweep_dir / PROGRESS_FILE, "a", encoding="utf-8") as progress:
         progress.write(f"{stamp} {platform.node()} {line}\n")
-
-
-def _job_number(record: dict[str, Any]) -> int:
-    """The sweep job a record is from, by its job folder ``<number>_...`` (a crashed job's is its task name)."""
-    folder = Path(record["path"]).parent.name if "path" in record else record["task"]["name"]
-    number = folder.split("_", 1)[0]
-    return int(number) if number.isdigit() else sys.maxsize
 
 
 def _job_title(config: DictConfig) -> str:

@@ -9,7 +9,16 @@ from xares_hydra.errors import ConfigError
 
 from .hf_codec import CodecEncoder
 from .hf_spectrogram import ClapAudioEncoder, SpectrogramTransformerEncoder
-from .huggingface import AudioTowerEncoder, Data2VecEncoder, HubEncoder, HubSource, Wav2Vec2Encoder, WhisperEncoder
+from .huggingface import (
+    AudioTowerEncoder,
+    Data2VecEncoder,
+    HubEncoder,
+    HubSource,
+    MaskedAudioTowerEncoder,
+    UnpooledAudioTowerEncoder,
+    Wav2Vec2Encoder,
+    WhisperEncoder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +28,10 @@ FAMILIES: dict[str, type[HubEncoder]] = {
     "mert_model": Wav2Vec2Encoder,  # MERT: remote code (encoder.trust_remote_code=true), a HuBERT-like model
     "data2vec-audio": Data2VecEncoder,
     "whisper": WhisperEncoder,
-    # Qwen2-Audio's audio tower, saved alone or in the full model (model_type qwen2_audio)
+    # audio-LLM towers, saved alone or in the full model (whose tower is taken)
     **dict.fromkeys(("qwen2_audio_encoder", "qwen2_audio"), AudioTowerEncoder),
+    **dict.fromkeys(("audioflamingo3_encoder", "audioflamingo3", "musicflamingo"), MaskedAudioTowerEncoder),
+    **dict.fromkeys(("voxtral_encoder", "voxtral", "glmasr_encoder", "glmasr"), UnpooledAudioTowerEncoder),
     "audio-spectrogram-transformer": SpectrogramTransformerEncoder,
     "clap": ClapAudioEncoder,
     **dict.fromkeys(("encodec", "dac", "mimi"), CodecEncoder),

@@ -9,18 +9,12 @@ from typing import Any
 
 import torch
 
-from .huggingface import HubEncoder
+from .huggingface import HubEncoder, feature_rows
 
 # Kaldi fbank (AST's feature extractor): 25 ms windows every 10 ms
 FBANK_SHIFT_SECONDS, FBANK_WINDOW_SECONDS = 0.010, 0.025
 # CLAP has a clip vector only: each frame of this hop carries its chunk's vector, so pooling weighs by duration
 CLIP_VECTOR_HOP_MS = 1000.0
-
-
-def _rows(chunk: torch.Tensor, lengths: torch.Tensor | None = None) -> list:
-    """Each row's samples as a numpy array, cut to its length (the feature extractors take lists)."""
-    rows = chunk.float().cpu().numpy()
-    return list(rows) if lengths is None else [row[: int(n)] for row, n in zip(rows, lengths.tolist(), strict=True)]
 
 
 class SpectrogramTransformerEncoder(HubEncoder):
@@ -40,7 +34,9 @@ class SpectrogramTransformerEncoder(HubEncoder):
         self.max_chunk_seconds = self.time_patches * self.hop_size_in_ms / 1000
 
     def inputs(self, chunk: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        features = self.feature_extractor(_rows(chunk, lengths), sampling_rate=self.sampling_rate, return_tensors="pt")
+        features = self.feature_extractor(
+            feature_rows(chunk, lengths), sampling_rate=self.sampling_rate, return_tensors="pt"
+        )
         return features.input_values.to(chunk.device)
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
@@ -74,10 +70,10 @@ class ClapAudioEncoder(HubEncoder):
         self.max_chunk_seconds = self.feature_extractor.nb_max_samples / self.sampling_rate
 
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
-        return self._repeated(self._embeddings(_rows(chunk), chunk.device), chunk.shape[-1])
+        return self._repeated(self._embeddings(feature_rows(chunk), chunk.device), chunk.shape[-1])
 
     def encode_masked(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self._repeated(self._embeddings(_rows(chunk, lengths), chunk.device), chunk.shape[-1])
+        return self._repeated(self._embeddings(feature_rows(chunk, lengths), chunk.device), chunk.shape[-1])
 
     def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
         """[B, 1, T', D]: the projected embedding is the one layer of the tower with the model's width."""

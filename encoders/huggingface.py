@@ -75,12 +75,16 @@ class HubEncoder(ChunkedEncoder):
         """The model's input of a chunk; the chunk itself by default."""
         return chunk
 
+    def outputs(self, chunk: torch.Tensor, **kwargs: Any) -> Any:
+        """The model's output object on a chunk; ``kwargs`` go to its forward."""
+        return self.model(self.inputs(chunk), **kwargs)
+
     def encode(self, chunk: torch.Tensor) -> torch.Tensor:
-        return self.model(self.inputs(chunk)).last_hidden_state
+        return self.outputs(chunk).last_hidden_state
 
     def encode_layers(self, chunk: torch.Tensor) -> torch.Tensor:
         """[B, layers + 1, T', D]: the model's ``output_hidden_states`` (the last one = ``encode``)."""
-        return stacked_hidden_states(self.model(self.inputs(chunk), output_hidden_states=True))
+        return stacked_hidden_states(self.outputs(chunk, output_hidden_states=True))
 
     @classmethod
     def has_xares_wrapper(cls) -> bool:
@@ -97,21 +101,33 @@ class WhisperEncoder(HubEncoder):
     padded_forward = True
 
     def load_model(self, model: Any) -> None:
-        self.model = model.get_encoder()
-        self.output_dim = self.model.config.d_model
+        self.model = self.encoder_of(model)
+        self.output_dim = self.model.config.hidden_size
         extractor_hop_ms = 1000 * self.feature_extractor.hop_length / self.sampling_rate
-        conv_stride = self.model.conv1.stride[0] * self.model.conv2.stride[0]
-        # X-ARES reports the extractor's hop although the encoder's frames are conv_stride hops apart
-        self.hop_size_in_ms = extractor_hop_ms if self.xares_exact else extractor_hop_ms * conv_stride
+        # X-ARES reports the extractor's hop although the encoder's frames are several extractor hops apart
+        self.hop_size_in_ms = extractor_hop_ms if self.xares_exact else extractor_hop_ms * math.prod(self.strides())
 
-    def inputs(self, chunk: torch.Tensor) -> torch.Tensor:
-        features = self.feature_extractor(
-            list(chunk.cpu().numpy()),
+    def encoder_of(self, model: Any) -> Any:
+        """The module that encodes audio, from the loaded model."""
+        return model.get_encoder()
+
+    def strides(self) -> list[int]:
+        """Extractor frames per output frame, as factors: the convolutional front end's strides."""
+        return [self.model.conv1.stride[0], self.model.conv2.stride[0]]
+
+    def features(self, chunk: torch.Tensor, lengths: torch.Tensor | None = None, mask: bool = False) -> Any:
+        """Log-mel features of each row (of its first ``lengths`` samples), padded to the window; ``mask``: with
+        the ``attention_mask`` of the rows' own frames."""
+        return self.feature_extractor(
+            feature_rows(chunk, lengths),
             sampling_rate=self.sampling_rate,
             return_tensors="pt",
+            return_attention_mask=mask,
             device=str(chunk.device),
-        ).input_features
-        return features.to(chunk.device)
+        ).to(chunk.device)
+
+    def inputs(self, chunk: torch.Tensor) -> torch.Tensor:
+        return self.features(chunk).input_features
 
     def xares_call(self, batch: torch.Tensor) -> torch.Tensor:
         features = whisper_features_like_xares(self.feature_extractor, batch, self.sampling_rate)
@@ -120,16 +136,36 @@ class WhisperEncoder(HubEncoder):
 
 class AudioTowerEncoder(WhisperEncoder):
     """The Whisper-like audio tower of an audio language model (Qwen2-Audio): Whisper's 30 s log-mel input, its
-    frames average-pooled after the transformer (40 ms). A full model's tower is taken and the rest left (the
+    frames average-pooled 2:1 after the transformer (40 ms). A full model's tower is taken and the rest left (the
     language model is loaded with it: save the tower alone to load less)."""
 
     xares_call = ChunkedEncoder.xares_call  # X-ARES has no wrapper of it
+    pools_frames = True  # its output frames are average-pooled after the transformer
 
-    def load_model(self, model: Any) -> None:
-        self.model = getattr(model, "audio_tower", model)
-        self.output_dim = self.model.config.d_model
-        strides = (self.model.conv1.stride[0], self.model.conv2.stride[0], self.model.avg_pooler.stride[0])
-        self.hop_size_in_ms = 1000 * self.feature_extractor.hop_length / self.sampling_rate * math.prod(strides)
+    def encoder_of(self, model: Any) -> Any:
+        return getattr(model, "audio_tower", model)
+
+    def strides(self) -> list[int]:
+        return [*super().strides(), *([self.model.avg_pooler.stride[0]] if self.pools_frames else [])]
+
+
+class UnpooledAudioTowerEncoder(AudioTowerEncoder):
+    """An audio tower whose output is Whisper's 20 ms frames (Voxtral, GLM-ASR: their language models' adapters
+    stack frames; the tower does not pool them)."""
+
+    pools_frames = False
+
+
+class MaskedAudioTowerEncoder(AudioTowerEncoder):
+    """Audio Flamingo 3's tower (also Music Flamingo's): Qwen2-Audio's, told by a feature mask which of the 30 s
+    window's frames are audio (its attention skips the rest), as its processor always does."""
+
+    def outputs(self, chunk: torch.Tensor, lengths: torch.Tensor | None = None, **kwargs: Any) -> Any:
+        features = self.features(chunk, lengths, mask=True)
+        return self.model(features.input_features, input_features_mask=features.attention_mask, **kwargs)
+
+    def encode_masked(self, chunk: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.outputs(chunk, lengths).last_hidden_state
 
 
 class Wav2Vec2Encoder(HubEncoder):
@@ -180,6 +216,12 @@ class Data2VecEncoder(Wav2Vec2Encoder):
         super().load_model(model)
         # its stack of positional convolutions carries the padding into the clip's frames despite the mask
         self.padded_forward = False
+
+
+def feature_rows(chunk: torch.Tensor, lengths: torch.Tensor | None = None) -> list:
+    """Each row's samples as a numpy array, cut to its length (feature extractors take lists)."""
+    rows = chunk.float().cpu().numpy()
+    return list(rows) if lengths is None else [row[: int(n)] for row, n in zip(rows, lengths.tolist(), strict=True)]
 
 
 def stacked_hidden_states(outputs: Any) -> torch.Tensor:

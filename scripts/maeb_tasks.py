@@ -5,13 +5,15 @@
 
 Only the task types our heads run are written (audio classification, multi-label classification, and the
 audio-text retrieval tasks whose data is one table of clips and their captions); the README ("Other benchmarks'
-tasks") says which MAEB types are left out and why. tests/test_packs.py checks the files against mteb's metadata.
+tasks") says which MAEB types are left out and why. A task with several subsets (dataset configurations: FSD2019Kaggle's
+two, MInDS14's and SIBFLEURS's languages) is one YAML per subset, each weighing 1/<subsets> in the average (MTEB
+averages a task's subsets into its score); with more than two they go in a folder of their own
+(``task=maeb/minds14/en_gb``). tests/test_packs.py checks the files against mteb's metadata.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +60,30 @@ CORPUS = {
     "VoxCelebSA": ["VoxCeleb"],
     "VoxPopuliLanguageID": ["VoxPopuli"],
     "ClothoT2ARetrieval": ["Clotho"],
+    "MInDS14": ["MInDS-14"],
+    "SIBFLEURS": ["FLEURS"],  # SIB-Fleurs: FLEURS's recordings with SIB-200's topic labels
 }
+SUBFOLDER_OVER = 2  # subsets beyond which a task's YAMLs go in a folder of their own
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def option(name: str, subset: str | None = None) -> str:
-    stem = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-    return f"{stem}_{subset.lower()}" if subset else stem
+    return f"{slug(name)}_{slug(subset)}" if subset else slug(name)
 
 
-def identity(task: Any, subset: str | None) -> dict[str, Any]:
+def path_of(name: str, subset: str | None, subsets: int) -> Path:
+    """The YAML's file: ``maeb/<task>.yaml``, ``maeb/<task>_<subset>.yaml``, or ``maeb/<task>/<subset>.yaml``."""
+    if subset is not None and subsets > SUBFOLDER_OVER:
+        return PACK / slug(name) / f"{slug(subset)}.yaml"
+    return PACK / f"{option(name, subset)}.yaml"
+
+
+def identity(task: Any, subset: str | None, subsets: int = 1) -> dict[str, Any]:
     meta = task.metadata
+    weight = {"eval_weight": round(1 / subsets, 6)} if subsets > 1 else {}
     return {
         "defaults": ["/schema/task@_here_", "_self_"],
         "name": f"maeb_{option(meta.name, subset)}",
@@ -76,6 +92,7 @@ def identity(task: Any, subset: str | None) -> dict[str, Any]:
         "tags": ["maeb"],
         "version": 1,
         "license": str(meta.license),
+        **weight,
     }
 
 
@@ -103,7 +120,7 @@ def retrieval_document(task: Any) -> dict[str, Any]:
     }
 
 
-def document(task: Any, subset: str | None) -> dict[str, Any]:
+def document(task: Any, subset: str | None, subsets: int) -> dict[str, Any]:
     meta = task.metadata
     multilabel = meta.type == "AudioMultilabelClassification"
     source: dict[str, Any] = {
@@ -125,7 +142,7 @@ def document(task: Any, subset: str | None) -> dict[str, Any]:
         label["args"] = {"separator": ","}
     scoring = {"metric": "mAP", "criterion": "BCEWithLogitsLoss"} if multilabel else {"metric": "accuracy"}
     return {
-        **identity(task, subset),
+        **identity(task, subset, subsets),
         "huggingface": source,
         **layout,
         "label": label,
@@ -147,6 +164,11 @@ def header(task: Any) -> str:
             f"# MAEB probes it with {getattr(task, 'samples_per_label', 8)} training clips per class "
             '(README, "Other benchmarks\' tasks").\n'
         )
+    if len(meta.hf_subsets) > 1:
+        protocol += (
+            f"# One of its {len(meta.hf_subsets)} subsets (dataset configurations), each scored alone; MTEB averages "
+            "them into the task's score,\n# so each weighs 1/<subsets> in our weighted average.\n"
+        )
     return (
         f"# MAEB {meta.name} ({meta.type}, main score {meta.main_score}): {description}\n"
         f"# Written by scripts/maeb_tasks.py from mteb {mteb.__version__}'s task metadata.\n{protocol}"
@@ -165,14 +187,12 @@ def main() -> int:
         if task.metadata.type not in RUN_TYPES:
             continue
         subsets = [name for name in task.metadata.hf_subsets if name != "default"]
-        if len(subsets) > 2:  # scored per language over many configs: not one task of ours
-            print(f"left out {task.metadata.name}: {len(subsets)} language subsets", file=sys.stderr)
-            continue
         for subset in subsets or [None]:
-            content = document(task, subset)
-            path = PACK / f"{option(task.metadata.name, subset)}.yaml"
+            content = document(task, subset, len(subsets))
+            path = path_of(task.metadata.name, subset, len(subsets))
+            path.parent.mkdir(exist_ok=True)
             path.write_text(header(task) + yaml.safe_dump(content, sort_keys=False, width=120))
-            written.append(path.name)
+            written.append(path.relative_to(PACK).as_posix())
     print(f"wrote {len(written)} task(s) to {PACK}: {', '.join(written)}")
     return 0
 

@@ -16,11 +16,12 @@ from xares_hydra.encoders.huggingface import HubEncoder
 
 from xares_hydra.errors import ConfigError
 
-pytestmark = pytest.mark.slow  # building and loading fifteen models takes half a minute on a busy machine
+pytestmark = pytest.mark.slow  # building and loading eighteen models takes half a minute on a busy machine
 
 # families whose wrapper runs one padded forward (attention mask or per-row features) rather than equal lengths
 ONE_PADDED_FORWARD = {"wav2vec2", "hubert", "wavlm", "unispeech", "unispeech-sat", "whisper", "qwen2_audio_encoder",
-                      "audio-spectrogram-transformer", "clap"}  # fmt: skip
+                      "audioflamingo3_encoder", "voxtral_encoder", "glmasr_encoder", "audio-spectrogram-transformer",
+                      "clap"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,8 @@ def test_the_family_comes_from_the_config(encoders: dict[str, HubEncoder]) -> No
     assert kinds["data2vec-audio"] == "Data2VecEncoder"
     assert kinds["whisper"] == "WhisperEncoder"
     assert kinds["qwen2_audio_encoder"] == "AudioTowerEncoder"
+    assert kinds["audioflamingo3_encoder"] == "MaskedAudioTowerEncoder"
+    assert kinds["voxtral_encoder"] == kinds["glmasr_encoder"] == "UnpooledAudioTowerEncoder"
     assert kinds["audio-spectrogram-transformer"] == "SpectrogramTransformerEncoder"
     assert kinds["clap"] == "ClapAudioEncoder"
     assert kinds["encodec"] == kinds["dac"] == kinds["mimi"] == "CodecEncoder"

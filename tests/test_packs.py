@@ -4,24 +4,36 @@
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import pytest
 from helpers.cli import composed
 
 from xares_hydra.config.settings import plain
-from xares_hydra.config.suites import suite_tasks, task_tags
+from xares_hydra.config.suites import suite_tasks, task_documents, task_tags
 from xares_hydra.data.huggingface import audio_struct
 from xares_hydra.data.taskspec import TaskSpec
-from xares_hydra.demo.formats import shard_rows
+from xares_hydra.demo.formats import shard_rows, write_huggingface
 from xares_hydra.demo.tasks import generate
 
 PACKS = {"hear": "hear", "maeb": "huggingface", "xares_planned": "huggingface"}  # folder (= tag) -> source
 PACK_TASKS = sorted(option for option in task_tags() if option.split("/")[0] in PACKS)
+# a task's subsets in a folder of their own (maeb/sibfleurs/<language>): the first composes for them all, the others
+# are checked to be it with their own subset (test_the_subsets_of_a_task_differ_only_in_their_subset)
+SUBSETS = {option.rsplit("/", 1)[0]: [] for option in PACK_TASKS if option.count("/") == 2}
+for _option in PACK_TASKS:
+    SUBSETS.get(_option.rsplit("/", 1)[0], []).append(_option)
+COMPOSED = [option for option in PACK_TASKS if option.count("/") < 2 or option == SUBSETS[option.rsplit("/", 1)[0]][0]]
 
 
 def pack_spec(option: str) -> TaskSpec:
     return TaskSpec.from_config(plain(composed(f"task={option}").task))
+
+
+def written_spec(option: str) -> TaskSpec:
+    """The task as its YAML writes it (its values as composed, bar the schema's defaults), without Hydra."""
+    return TaskSpec.from_config({key: value for key, value in task_documents()[option].items() if key != "defaults"})
 
 
 def caption_table(folder: Path, out: Path) -> Path:
@@ -41,7 +53,7 @@ def caption_table(folder: Path, out: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("option", PACK_TASKS)
+@pytest.mark.parametrize("option", COMPOSED)
 def test_every_pack_task_composes_with_its_source_facts_tag_version_and_licence(option):
     folder = option.split("/")[0]
     task = pack_spec(option)
@@ -54,6 +66,21 @@ def test_every_pack_task_composes_with_its_source_facts_tag_version_and_licence(
             assert len(str(task.huggingface["revision"])) == 40, "MAEB pins every dataset to a commit"
     else:
         assert task.hear is not None and task.hear["path"].startswith("hear/"), option
+
+
+def test_the_subsets_of_a_task_differ_only_in_their_subset():
+    assert {"maeb/minds14", "maeb/sibfleurs"} <= set(SUBSETS)
+    for folder, options in SUBSETS.items():
+        first = task_documents()[options[0]]
+        for option in options:
+            document = task_documents()[option]
+            subset = document["huggingface"]["config"]
+            assert option.rsplit("/", 1)[1] == document["name"].removeprefix(f"maeb_{folder.split('/')[1]}_"), option
+            assert document["formal_name"].endswith(f" ({subset})"), option
+            same = {**document, "name": first["name"], "formal_name": first["formal_name"],
+                    "huggingface": {**document["huggingface"], "config": first["huggingface"]["config"]}}  # fmt: skip
+            assert same == first, option
+        assert len({task_documents()[option]["huggingface"]["config"] for option in options}) == len(options)
 
 
 def test_the_pack_suites_are_their_tags_and_not_part_of_the_xares_benchmark():
@@ -92,8 +119,10 @@ def test_the_maeb_retrieval_task_runs_from_a_local_caption_table_through_the_ret
 def test_the_maeb_pack_is_mtebs_metadata():
     mteb = pytest.importorskip("mteb", reason="the mteb package is not installed (pip install 'xares-hydra[mteb]')")
     checked = set()
+    subsets: dict[str, set[str | None]] = {}
+    weights: dict[str, float] = {}
     for option in suite_tasks("maeb"):
-        task = pack_spec(option)
+        task = written_spec(option)
         source = task.huggingface
         assert source is not None
         name = task.formal_name.split(" (")[0]
@@ -101,6 +130,10 @@ def test_the_maeb_pack_is_mtebs_metadata():
         meta = reference.metadata
         assert (source["id"], source["revision"]) == (meta.dataset["path"], meta.dataset["revision"]), option
         assert source["config"] in (None, meta.dataset.get("name"), *meta.hf_subsets), option
+        if len(meta.hf_subsets) > 1:  # one YAML per subset (a language, a configuration)
+            subsets.setdefault(name, set()).add(source["config"])
+            assert task.formal_name == f"{name} ({source['config']})", option
+            weights[name] = weights.get(name, 0) + task.eval_weight
         assert str(meta.license) == task.license, option
         assert task.corpus, f"{option} names the corpus its audio comes from"
         if task.task_type == "contrastive":  # a caption table: the columns mteb's own loader reads
@@ -113,15 +146,49 @@ def test_the_maeb_pack_is_mtebs_metadata():
             assert source["audio_column"] == reference.input_column_name, option
         checked.add(name)
     maeb = mteb.get_benchmark("MAEB(v1)").tasks
-    runnable = {
-        t.metadata.name
-        for t in maeb
-        if t.metadata.type in ("AudioClassification", "AudioMultilabelClassification")
-        and len(t.metadata.hf_subsets) <= 2
-    }
+    runnable = {t.metadata.name for t in maeb if t.metadata.type in ("AudioClassification",
+                                                                     "AudioMultilabelClassification")}  # fmt: skip
+    several = {t.metadata.name: set(t.metadata.hf_subsets) for t in maeb if t.metadata.name in runnable and
+               len(t.metadata.hf_subsets) > 1}  # fmt: skip
+    assert subsets == several, "a task with several subsets has a YAML for each"
+    assert {"MInDS14", "SIBFLEURS"} <= set(several)
+    assert all(weight == pytest.approx(1, abs=1e-4) for weight in weights.values()), weights
     # audio-text retrieval whose loader reads one table of clips and captions (the others join corpus, queries and
     # qrels tables, which task.huggingface does not read)
     captions = {t.metadata.name for t in maeb if t.metadata.type == "Any2AnyRetrieval" and "select_columns" in
                 inspect.getsource(type(t).load_data) and "audio" in t.metadata.modalities}  # fmt: skip
     assert captions == {"ClothoT2ARetrieval"}
     assert checked == runnable | captions, "every MAEB(v1) task our heads run is in the pack (scripts/maeb_tasks.py)"
+
+
+def hub_snapshot(folder: Path, out: Path, configs: dict[str, dict[str, str]]) -> Path:
+    """The demo timbre task as a hub dataset with several configurations, as ``hf download`` leaves it: a README whose
+    ``configs`` name each one's parquet files, its label column renamed (config -> {split: the timbre split})."""
+    datasets = pytest.importorskip("datasets")
+    shards = generate("timbre", folder, 0, {"train_per_class": 12, "valid_per_class": 4, "test_per_class": 6})
+    cards = []
+    for config, splits in configs.items():
+        cards.append(f"- config_name: {config}\n  data_files:\n")
+        for split, source in splits.items():
+            dataset = write_huggingface({source: [path for path in shards if f"_{source}_" in path.name]},
+                                        folder / "hf", "saved")  # fmt: skip
+            table = datasets.load_from_disk(str(dataset))[source].rename_column("instrument", "intent_class")
+            table.to_parquet(str(out / config / f"{split}-00000-of-00001.parquet"))
+            cards.append(f"  - split: {split}\n    path: {config}/{split}-*\n")
+    (out / "README.md").write_text("---\nconfigs:\n" + "".join(cards) + "---\n")
+    return out
+
+
+@pytest.mark.slow
+def test_a_language_subset_of_a_maeb_task_reads_its_own_configuration(tmp_path, xares_root, xares_run):
+    """maeb/minds14/en_gb reads the en-GB configuration of a local copy of the hub dataset, not its others."""
+    snapshot = hub_snapshot(tmp_path / "shards", tmp_path / "minds14",
+                            {"en-GB": {"train": "train"}, "fr-FR": {"train": "test"}})  # fmt: skip
+    record, _ = xares_run("task=maeb/minds14/en_gb", f"task.huggingface.local_dir={snapshot}", "task.epochs=2",
+                          "encoder=mel", root=xares_root)  # fmt: skip
+    assert record["status"] == "ok", record
+    assert record["task"]["kfold"] and record["task"]["eval_weight"] == pytest.approx(1 / 12, abs=1e-6)
+    marker = json.loads((xares_root / "data" / "maeb_minds14_en_gb" / ".audio_tar_ready").read_text())
+    assert marker["clips"] == {f"fold{n}": 12 for n in range(1, 6)}, "en-GB's 60 clips, not fr-FR's 30"
+    assert marker["classes"] == ["bell", "reed", "sawtooth", "sine", "square"]
+    assert len(record["scores"]["mlp"]["rounds"]) == 5, "scored on each of the five folds"

@@ -4,6 +4,7 @@ folder, built from the demo's generated audio, run end to end; a hub id with no 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import yaml
 from helpers.cli import run_xares
 
 from xares_hydra.data.hear import build_hear
-from xares_hydra.data.huggingface import HuggingFaceSchema, partition_rows
+from xares_hydra.data.huggingface import HuggingFaceSchema, Splits, partition_rows
 from xares_hydra.data.prepare import DataOptions, prepare_task_data
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.demo.formats import HF_LAYOUTS, write_hear, write_huggingface
@@ -48,16 +49,20 @@ def mlp_scores(xares_run, root: Path, config_dir: Path, task: str) -> dict[str, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layout", HF_LAYOUTS)
-def test_a_local_hugging_face_dataset_runs_end_to_end_and_scores_above_noise(layout, tmp_path, xares_root, xares_run):
+@pytest.mark.parametrize(("layout", "streaming"), [*((layout, False) for layout in HF_LAYOUTS), ("parquet", True)])
+def test_a_local_hugging_face_dataset_runs_end_to_end_and_scores_above_noise(
+    layout, streaming, tmp_path, xares_root, xares_run
+):
     dataset = write_huggingface(timbre_splits(tmp_path / "shards"), tmp_path / f"hf-{layout}", layout)
-    source = {"local_dir": str(dataset), "splits": {"train": "train", "valid": "valid", "test": "test"}}
-    task = task_yaml(tmp_path / "conf", f"hf_{layout}", {
+    source = {"local_dir": str(dataset), "splits": {"train": "train", "valid": "valid", "test": "test"},
+              "streaming": streaming}  # fmt: skip
+    name = f"hf_{layout}{'_streamed' if streaming else ''}"
+    task = task_yaml(tmp_path / "conf", name, {
         "huggingface": source, "label": {"rule": "class_map", "key": "instrument"},
     })  # fmt: skip
     scores = mlp_scores(xares_run, xares_root, tmp_path / "conf", task)
     assert scores["mel"] > 0.6 > scores["noise"] + 0.15, scores  # five classes: chance is 0.2
-    marker = json.loads((xares_root / "data" / f"hf_{layout}" / ".audio_tar_ready").read_text())
+    marker = json.loads((xares_root / "data" / name / ".audio_tar_ready").read_text())
     assert marker["classes"] == ["bell", "reed", "sawtooth", "sine", "square"]
     assert marker["clips"] == {"train": 60, "valid": 20, "test": 30}
 
@@ -109,14 +114,14 @@ def test_a_missing_hear_folder_names_the_file_and_where_to_get_it(tmp_path):
 def test_valid_split_is_carved_from_train_with_a_seed_and_folds_are_dealt_or_read(tmp_path):
     import datasets
 
-    loaded = datasets.DatasetDict({
+    loaded = Splits(datasets.DatasetDict({
         "train": datasets.Dataset.from_dict({"fold": [1, 2, 3] * 10, "x": list(range(30))}),
         "test": datasets.Dataset.from_dict({"fold": [1] * 5, "x": list(range(5))}),
-    })  # fmt: skip
+    }))  # fmt: skip
     task = TaskSpec.from_config({"name": "t", "huggingface": {"id": "a/b"}, "label": {"rule": "class_map"}})
     config = HuggingFaceSchema(splits={"train": "train", "test": "test"}, valid_from_train=0.2, seed=3)
     rows = partition_rows(task, config, loaded)
-    assert len(rows["valid"][1]) == 6 and len(rows["train"][1]) == 24 and rows["test"] == ("test", list(range(5)))
+    assert len(rows["valid"][1]) == 6 and len(rows["train"][1]) == 24 and rows["test"] == ("test", None)  # all
     assert not set(rows["valid"][1]) & set(rows["train"][1])
     assert partition_rows(task, config, loaded) == rows, "the same seed draws the same clips"
     other = partition_rows(task, HuggingFaceSchema(**{**config.__dict__, "seed": 4}), loaded)
@@ -134,10 +139,11 @@ def test_valid_split_is_carved_from_train_with_a_seed_and_folds_are_dealt_or_rea
 
 
 @pytest.mark.slow
-def test_an_unreachable_hub_dataset_ends_in_one_line_with_its_id_revision_and_recipe(tmp_path, xares_root):
+@pytest.mark.parametrize("streaming", [False, True])
+def test_an_unreachable_hub_dataset_ends_in_one_line_with_its_id_revision_and_recipe(streaming, tmp_path, xares_root):
     task = task_yaml(tmp_path / "conf", "hub_task", {
         "huggingface": {"id": "someone/some-audio", "revision": "0123abc", "splits": {"train": "train",
-                        "valid": "validation", "test": "test"}},
+                        "valid": "validation", "test": "test"}, "streaming": streaming},
         "label": {"rule": "class_map", "key": "label"},
     })  # fmt: skip
     started = time.monotonic()
@@ -174,6 +180,89 @@ def test_the_demo_stand_ins_generate_their_source_folder_and_rebuild_when_it_cha
     assert (tmp_path / TaskSpec.from_config(plain(composed(f"task={option}").task)).source_folder).is_dir()
     larger = prepared(0.4)
     assert sum(larger.provenance["clips"].values()) > sum(clips.values()), "a new generation rebuilds the shards"
+
+
+def built_clips(task: TaskSpec, data_root: Path) -> tuple[dict[str, list[tuple[str, Any]]], dict[str, Any]]:
+    """Partition -> its clips' (key, labels) in shard order, and the provenance, of the task's built shards."""
+    from xares_hydra.data.shards import iter_shard
+
+    data = prepare_task_data(task, data_root, DataOptions())
+    clips = {partition: [(s.key, s.labels) for shard in shards for s in iter_shard(shard)]
+             for partition, shards in data.shards.items()}  # fmt: skip
+    return clips, {key: data.provenance[key] for key in ("clips", "classes")}
+
+
+HF_MAPPINGS = {  # how a dataset's splits become the task's partitions
+    "valid_from_train": {"huggingface": {"splits": {"train": "train", "test": "test"}, "valid_from_train": 0.25,
+                                         "seed": 7}},
+    "dealt_folds": {"huggingface": {"folds_from": "train", "seed": 3}, "splits": None, "folds": [1, 2, 3]},
+    "fold_column": {"huggingface": {"folds_from": "test", "fold_column": "instrument"}, "splits": None,
+                    "folds": [0, 1, 2, 3, 4]},
+    "valid_is_test": {"huggingface": {"splits": {"train": "train", "valid": "test", "test": "test"}}},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mapping", sorted(HF_MAPPINGS))
+def test_a_streamed_dataset_gives_the_clips_of_the_cached_one(mapping, tmp_path, caplog):
+    """task.huggingface.streaming reads the rows as datasets' IterableDataset: the same clips in every partition
+    (a drawn valid split, dealt folds, folds by a column), the same labels and class list, as read cached."""
+    caplog.set_level(logging.INFO, logger="xares_hydra.data.huggingface")
+    dataset = write_huggingface(timbre_splits(tmp_path / "shards"), tmp_path / "hf", "parquet")
+    body = HF_MAPPINGS[mapping]
+    built = {}
+    for streaming in (True, False):  # streamed first: no cached read has left the splits' sizes in datasets' cache
+        source = {"local_dir": str(dataset), **body["huggingface"], "streaming": streaming}
+        task = TaskSpec.from_config({"name": f"hf_{streaming}", **body, "huggingface": source,
+                                     "label": {"rule": "class_map", "key": "instrument"}})  # fmt: skip
+        built[streaming] = built_clips(task, tmp_path / "data")
+    assert built[True] == built[False]
+    clips, provenance = built[True]
+    assert provenance["classes"] == ["bell", "reed", "sawtooth", "sine", "square"]
+    assert len(clips) == (len(body["folds"]) if "folds" in body else 3)
+    assert all(clips.values()), "every partition has clips"
+    if mapping == "valid_from_train":
+        assert len(clips["valid"]) == 15 and len(clips["train"]) == 45, "a quarter of train's 60 clips"
+        assert all(key.startswith("train-") for key, _ in clips["valid"])
+    if mapping == "valid_is_test":
+        assert clips["valid"] == clips["test"] and len(clips["test"]) == 30, "one split, two partitions"
+    counted = "Counting the rows of split" in caplog.text
+    assert counted == (mapping in ("valid_from_train", "dealt_folds")), "a split drawn from is counted, no other"
+
+
+def test_a_streamed_split_uses_the_size_its_metadata_gives_and_a_wrong_one_is_one_line(tmp_path, caplog):
+    dataset = write_huggingface(timbre_splits(tmp_path / "shards"), tmp_path / "hf", "parquet")
+    source = {"local_dir": str(dataset), "splits": {"train": "train", "test": "test"}, "valid_from_train": 0.25,
+              "streaming": True}  # fmt: skip
+    label = {"rule": "class_map", "key": "instrument"}
+    caplog.set_level(logging.INFO, logger="xares_hydra.data.huggingface")
+
+    def card(train_rows: int) -> None:  # a hub dataset's card: its splits' sizes in the dataset_info metadata
+        splits = "".join(f"  - name: {name}\n    num_bytes: 0\n    num_examples: {rows}\n"
+                         for name, rows in (("train", train_rows), ("valid", 20), ("test", 30)))  # fmt: skip
+        (dataset / "README.md").write_text(f"---\ndataset_info:\n  splits:\n{splits}---\n")
+
+    card(60)
+    clips, _ = built_clips(TaskSpec.from_config({"name": "hf_card", "huggingface": source, "label": label}),
+                           tmp_path / "data")  # fmt: skip
+    assert len(clips["valid"]) == 15 and "Counting the rows" not in caplog.text
+    card(61)
+    wrong = TaskSpec.from_config({"name": "hf_wrong", "huggingface": source, "label": label})
+    with pytest.raises(DataUnavailable, match=r"task hf_wrong: the folder \S+ cannot be read \(ValueError: split "
+                       r"train streamed 60 rows, but the dataset's metadata gives 61.*streaming=false\)"):  # fmt: skip
+        prepare_task_data(wrong, tmp_path / "data", DataOptions())
+
+
+def test_streaming_a_saved_dataset_or_an_audiofolder_is_one_line_saying_to_read_it_cached(tmp_path):
+    splits = timbre_splits(tmp_path / "shards")
+    for layout, kind in (("saved", "a saved dataset"), ("audiofolder", "an audiofolder")):
+        folder = write_huggingface(splits, tmp_path / layout, layout)
+        source = {"local_dir": str(folder), "splits": {"train": "train", "valid": "valid", "test": "test"},
+                  "streaming": True}  # fmt: skip
+        task = TaskSpec.from_config({"name": f"hf_{layout}", "huggingface": source,
+                                     "label": {"rule": "class_map", "key": "instrument"}})  # fmt: skip
+        with pytest.raises(ConfigError, match=f"reads a hub id or a folder of parquet files; .* is {kind}, read "
+                           "from disk as it is: set task.huggingface.streaming=false"):  # fmt: skip
+            prepare_task_data(task, tmp_path / "data", DataOptions())
 
 
 def test_a_missing_local_dataset_folder_is_one_line_naming_it_and_leaves_no_task_folder(tmp_path):

@@ -49,6 +49,16 @@ def _qwen2_audio_tower() -> tuple[Any, Any]:
     return config, transformers.WhisperFeatureExtractor(feature_size=80)
 
 
+def _audio_tower(config_class: str) -> Callable[[], tuple[Any, Any]]:
+    """A Whisper-like audio-LLM tower (Audio Flamingo 3, Voxtral, GLM-ASR): Whisper's 30 s of log-mel frames in."""
+
+    def build() -> tuple[Any, Any]:
+        config = getattr(transformers, config_class)(**TINY_TRANSFORMER, num_mel_bins=80)
+        return config, transformers.WhisperFeatureExtractor(feature_size=80)
+
+    return build
+
+
 def _ast() -> tuple[Any, Any]:
     # 128 fbank frames (1.28 s) of 16 bands: 12 time patches of 10 frames (100 ms), one frequency patch row
     config = transformers.ASTConfig(**TINY_TRANSFORMER, max_length=128, num_mel_bins=16)
@@ -106,6 +116,9 @@ FAMILIES: dict[str, Callable[[], tuple[Any, Any]]] = {
     "sew": _waveform("SEWConfig", layer_norm=False, squeeze_factor=2),
     "whisper": _whisper,
     "qwen2_audio_encoder": _qwen2_audio_tower,
+    "audioflamingo3_encoder": _audio_tower("AudioFlamingo3EncoderConfig"),
+    "voxtral_encoder": _audio_tower("VoxtralEncoderConfig"),
+    "glmasr_encoder": _audio_tower("GlmAsrEncoderConfig"),
     "audio-spectrogram-transformer": _ast,
     "clap": _clap,
     "encodec": _encodec,

@@ -7,9 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +58,31 @@ def safe_key(key: str) -> str:
 
 def write_partition(directory: Path, partition: str, clips: Iterable[SourceClip], clips_per_shard: int) -> int:
     """The clips as ``<partition>-000000.tar``, ``-000001.tar``, ... of ``clips_per_shard`` clips; returns the count."""
-    total = 0
-    for index, chunk in enumerate(_chunks(iter(clips), max(1, clips_per_shard))):
-        members = ((clip.key, clip.audio, clip.extension, clip.labels) for clip in chunk)
-        total += write_shard(directory / SHARD_NAME.format(partition=partition, index=index), members)
-    return total
+    return write_partitions(directory, ((partition, clip) for clip in clips), clips_per_shard).get(partition, 0)
 
 
-def _chunks(clips: Iterator[SourceClip], size: int) -> Iterator[list[SourceClip]]:
-    while chunk := list(islice(clips, size)):
-        yield chunk
+def write_partitions(directory: Path, routed: Iterable[tuple[str, SourceClip]], clips_per_shard: int) -> dict[str, int]:
+    """Clips routed to their partitions in one pass (a streamed split feeds several), each partition's written as
+    ``write_partition`` writes them, in the order they come; returns the count per partition."""
+    pending: dict[str, list[SourceClip]] = {}
+    shards: dict[str, int] = {}
+    counts: dict[str, int] = {}
+
+    def flush(partition: str) -> None:
+        members = ((clip.key, clip.audio, clip.extension, clip.labels) for clip in pending.pop(partition))
+        index = shards.get(partition, 0)
+        shards[partition] = index + 1
+        path = directory / SHARD_NAME.format(partition=partition, index=index)
+        counts[partition] = counts.get(partition, 0) + write_shard(path, members)
+
+    size = max(1, clips_per_shard)
+    for partition, clip in routed:
+        pending.setdefault(partition, []).append(clip)
+        if len(pending[partition]) == size:
+            flush(partition)
+    for partition in list(pending):
+        flush(partition)
+    return counts
 
 
 def class_names(values: Iterable[Any], spec: LabelSpec) -> list[str]:

@@ -1,24 +1,25 @@
 """A Hugging Face dataset as a task source (``task.huggingface``): read with the ``datasets`` library from the hub
-(a pinned revision) or from a local folder (``save_to_disk`` output, parquet files or an audiofolder), its audio
-column kept undecoded (our audio path decodes it), its rows mapped onto the task's partitions."""
+(a pinned revision) or from a local folder (``save_to_disk`` output, parquet files or an audiofolder), cached or
+streamed, its audio column kept undecoded (our audio path decodes it), its rows mapped onto the task's partitions."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xares_hydra.data.clips import SourceClip, class_names, source_clip, write_partition
+from xares_hydra.data.clips import SourceClip, class_names, source_clip, write_partitions
 from xares_hydra.data.labels import LabelSpec
 from xares_hydra.data.shards import AUDIO_EXTENSIONS
-from xares_hydra.errors import ConfigError, DataUnavailable
+from xares_hydra.errors import ConfigError, DataUnavailable, XaresError
 
 if TYPE_CHECKING:
-    from datasets import Dataset, DatasetDict
+    from datasets import DatasetDict, IterableDatasetDict
 
     from xares_hydra.data.taskspec import TaskSpec
 
@@ -52,6 +53,9 @@ class HuggingFaceSchema:
     # the columns each clip's labels hold (default: all but the audio); the label rule reads them
     columns: list[str] | None = None
     clips_per_shard: int = 1000
+    # read the rows as a stream (``datasets``' IterableDataset: nothing is stored whole in its cache first); a hub id
+    # or a folder of parquet files. The partitions are the same clips as read cached.
+    streaming: bool = False
 
 
 def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout: float) -> dict[str, Any]:
@@ -63,61 +67,94 @@ def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout:
                           "pip install 'xares-hydra[huggingface]'") from error  # fmt: skip
     config = HuggingFaceSchema(**(task.huggingface or {}))
     label = task.label
-    loaded = load_dataset_dict(task.name, config, data_root, timeout)
-    rows = partition_rows(task, config, loaded)
+    splits = Splits(load_dataset_dict(task.name, config, data_root, timeout))
+    rows = partition_rows(task, config, splits)
     label_values: list[Any] = []
-    counts = {}
-    for partition, (split, indices) in rows.items():
-        dataset = loaded[split].select(indices)
-        clips = _clips(dataset, split, indices, config, label, label_values)
-        counts[partition] = write_partition(directory, partition, clips, config.clips_per_shard)
+    counts = dict.fromkeys(rows, 0)
+    what, recipe = _source_name(config, data_root)
+    for split in dict.fromkeys(split for split, _ in rows.values()):  # one pass over each split, in order
+        routed = _clips(splits, split, _routes(rows, split), config, label, label_values)
+        write = partial(write_partitions, directory, routed, config.clips_per_shard)
+        counts |= _attempt(task.name, what, write, recipe)
+    for partition, (split, _) in rows.items():
         log.info("%s: %d clips of split %s written as partition %s", task.name, counts[partition], split, partition)
     provenance: dict[str, Any] = {"clips": counts}
     if label.n_classes is None and label.key is not None:
-        provenance["classes"] = _dataset_classes(loaded, label) or class_names(label_values, label)
+        provenance["classes"] = _dataset_classes(splits.loaded, label) or class_names(label_values, label)
     return provenance
 
 
-def load_dataset_dict(task_name: str, config: HuggingFaceSchema, data_root: Path, timeout: float) -> DatasetDict:
+def _routes(rows: dict[str, tuple[str, list[int] | None]], split: str) -> Callable[[int], list[str]]:
+    """Row index -> the partitions the split's row goes to (two, where valid and test are one split)."""
+    whole = [partition for partition, (name, indices) in rows.items() if name == split and indices is None]
+    drawn: dict[int, list[str]] = {}
+    for partition, (name, indices) in rows.items():
+        for index in indices if name == split and indices is not None else ():
+            drawn.setdefault(index, []).append(partition)
+    return lambda index: whole + drawn.get(index, [])
+
+
+def load_dataset_dict(
+    task_name: str, config: HuggingFaceSchema, data_root: Path, timeout: float
+) -> DatasetDict | IterableDatasetDict:
     """The dataset's splits, their audio column undecoded; an unreachable source is one line saying how to fetch it."""
     import datasets
 
     cache_dir = str(data_root / ".huggingface")
+    what, recipe = _source_name(config, data_root)
     if config.local_dir is not None:
         folder = data_root / Path(config.local_dir).expanduser()
-        loaded = _attempt(task_name, f"the folder {folder}", lambda: _load_local(folder, config, cache_dir))
+        loaded = _attempt(task_name, what, lambda: _load_local(task_name, folder, config, cache_dir))
     elif config.id is not None:
-        name = f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})"
-        loaded = _attempt(task_name, name, lambda: _load_hub(config, cache_dir, timeout), _recipe(config))
+        loaded = _attempt(task_name, what, lambda: _load_hub(config, cache_dir, timeout), recipe)
     else:
         raise ConfigError(f"task {task_name}: task.huggingface needs an id (hub dataset) or a local_dir")
-    if isinstance(loaded, datasets.Dataset):
-        loaded = datasets.DatasetDict({"train": loaded})
-    if not isinstance(loaded, datasets.DatasetDict):
-        raise ConfigError(f"task {task_name}: task.huggingface reads a map-style dataset, not {type(loaded).__name__}")
+    if isinstance(loaded, datasets.Dataset | datasets.IterableDataset):
+        loaded = (datasets.DatasetDict if isinstance(loaded, datasets.Dataset) else datasets.IterableDatasetDict)(
+            {"train": loaded}
+        )
+    if not isinstance(loaded, datasets.DatasetDict | datasets.IterableDatasetDict):
+        raise ConfigError(f"task {task_name}: task.huggingface reads a dataset's splits, not {type(loaded).__name__}")
     for split, dataset in loaded.items():
+        if dataset.features is None:  # a stream whose rows' fields are only known once read
+            raise ConfigError(
+                f"task {task_name}: the streamed split {split} declares no features (columns); "
+                "read it cached (task.huggingface.streaming=false)"
+            )
         if config.audio_column not in dataset.column_names:
             raise ConfigError(
                 f"task {task_name}: split {split} has no column {config.audio_column!r} "
                 f"(task.huggingface.audio_column; its columns: {', '.join(dataset.column_names)})"
             )
-    return datasets.DatasetDict(
-        {
-            split: dataset.cast_column(config.audio_column, datasets.Audio(decode=False))
-            for split, dataset in loaded.items()
-        }
-    )
+    return type(loaded)(
+        {split: dataset.cast_column(config.audio_column, datasets.Audio(decode=False)) for split, dataset in
+         loaded.items()}
+    )  # fmt: skip
 
 
-def _load_local(folder: Path, config: HuggingFaceSchema, cache_dir: str) -> Any:
+def _source_name(config: HuggingFaceSchema, data_root: Path) -> tuple[str, str]:
+    """What the source is, for a message, and how to fetch it by hand (a hub id only)."""
+    if config.local_dir is not None:
+        return f"the folder {data_root / Path(config.local_dir).expanduser()}", ""
+    return f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})", _recipe(config)
+
+
+def _load_local(task_name: str, folder: Path, config: HuggingFaceSchema, cache_dir: str) -> Any:
     import datasets
 
     if not folder.is_dir():
         raise FileNotFoundError(f"no folder {folder}")
-    if any((folder / marker).is_file() for marker in SAVED_MARKERS):
+    saved = any((folder / marker).is_file() for marker in SAVED_MARKERS)
+    if saved and not config.streaming:
         return datasets.load_from_disk(str(folder))
-    if next(folder.rglob("*.parquet"), None) is not None:  # the hub's layout; the builder finds the splits
-        return datasets.load_dataset(str(folder), name=config.config, cache_dir=cache_dir)
+    if not saved and next(folder.rglob("*.parquet"), None) is not None:  # the hub's layout; the builder finds splits
+        return datasets.load_dataset(str(folder), name=config.config, cache_dir=cache_dir, streaming=config.streaming)
+    if config.streaming:
+        raise ConfigError(
+            f"task {task_name}: task.huggingface.streaming reads a hub id or a folder of parquet files; {folder} is "
+            f"{'a saved dataset' if saved else 'an audiofolder'}, read from disk as it is: set "
+            "task.huggingface.streaming=false"
+        )
     return _load_audiofolder(folder, config.audio_column, cache_dir)
 
 
@@ -160,14 +197,18 @@ def _load_hub(config: HuggingFaceSchema, cache_dir: str, timeout: float) -> Any:
         huggingface_hub.HfApi().dataset_info(str(config.id), revision=config.revision, timeout=timeout)
     elif config.revision is None:
         log.warning("%s is read unpinned (task.huggingface.revision is null)", config.id)
-    return datasets.load_dataset(str(config.id), name=config.config, revision=config.revision, cache_dir=cache_dir)
+    return datasets.load_dataset(
+        str(config.id), name=config.config, revision=config.revision, cache_dir=cache_dir, streaming=config.streaming
+    )
 
 
 def _attempt(task_name: str, what: str, load: Callable[[], Any], recipe: str = "") -> Any:
-    """``load()``'s dataset; any failure of the libraries' loading (their own network, HTTP, file and format errors,
-    which share no base class) as one line."""
+    """``load()``'s result; any failure of the libraries' reading (their own network, HTTP, file and format errors,
+    which share no base class) as one line; our own errors as they are."""
     try:
         return load()
+    except XaresError:
+        raise
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataUnavailable(
@@ -184,47 +225,96 @@ def _recipe(config: HuggingFaceSchema) -> str:
     )
 
 
-def partition_rows(task: TaskSpec, config: HuggingFaceSchema, loaded: DatasetDict) -> dict[str, tuple[str, list[int]]]:
-    """Partition -> (the dataset split it comes from, the row indices it takes)."""
+class Splits:
+    """The dataset's splits as the partition mapping reads them: map-style (cached) or streamed. A streamed split's
+    size comes from the dataset's metadata, else from one pass over it (the clips drawn from it need it)."""
+
+    def __init__(self, loaded: DatasetDict | IterableDatasetDict) -> None:
+        self.loaded = loaded
+        self._sizes: dict[str, int] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.loaded)
+
+    def streamed(self, split: str) -> bool:
+        import datasets
+
+        return isinstance(self.loaded[split], datasets.IterableDataset)
+
+    def size(self, split: str) -> int:
+        if split not in self._sizes:
+            self._sizes[split] = self._size(split)
+        return self._sizes[split]
+
+    def _size(self, split: str) -> int:
+        dataset = self.loaded[split]
+        if not self.streamed(split):
+            return len(dataset)
+        known = (dataset.info.splits or {}).get(split)
+        if known is not None and known.num_examples:
+            return int(known.num_examples)
+        log.info("Counting the rows of split %s (the dataset's metadata does not give them): one extra pass", split)
+        return sum(1 for _ in dataset.select_columns(dataset.column_names[:1]))
+
+    def check_size(self, split: str, read: int) -> None:
+        """A pass over the split read ``read`` rows: the size its partitions were drawn from, if they were."""
+        if self._sizes.setdefault(split, read) != read:
+            raise ValueError(
+                f"split {split} streamed {read} rows, but the dataset's metadata gives {self._sizes[split]}, which "
+                "its partitions were drawn from: read it cached (task.huggingface.streaming=false)"
+            )
+
+    def column(self, split: str, name: str) -> list[Any]:
+        dataset = self.loaded[split]
+        if not self.streamed(split):
+            return list(dataset[name])
+        return [row[name] for row in dataset.select_columns([name])]
+
+
+def partition_rows(
+    task: TaskSpec, config: HuggingFaceSchema, splits: Splits
+) -> dict[str, tuple[str, list[int] | None]]:
+    """Partition -> (the dataset split it comes from, the row indices it takes; None: all its rows)."""
     task_name = task.name
     if task.is_kfold:
-        split = _split(task_name, config.folds_from or _only_split(task_name, loaded), loaded)
-        return _fold_rows(task_name, config, loaded[split], split, task.folds)
-    rows: dict[str, tuple[str, list[int]]] = {}
+        split = _split(task_name, config.folds_from or _only_split(task_name, splits), splits)
+        return _fold_rows(task_name, config, splits, split, task.folds)
+    rows: dict[str, tuple[str, list[int] | None]] = {}
     roles = task.roles
     carved: list[int] | None = None
     for role, partition in roles.items():
         if partition in rows:  # two roles share it (valid and test, as some X-ARES tasks do)
             continue
         if role in config.splits:
-            split = _split(task_name, config.splits[role], loaded)
-            rows[partition] = (split, list(range(len(loaded[split]))))
+            split = _split(task_name, config.splits[role], splits)
+            rows[partition] = (split, None)
         elif role == "valid" and config.valid_from_train is not None and "train" in config.splits:
-            split = _split(task_name, config.splits["train"], loaded)
-            carved = _drawn(len(loaded[split]), config.valid_from_train, config.seed)
+            split = _split(task_name, config.splits["train"], splits)
+            carved = _drawn(splits.size(split), config.valid_from_train, config.seed)
             rows[partition] = (split, carved)
         else:
             raise ConfigError(
                 f"task {task_name}: task.huggingface.splits names no split for {role} "
-                f"(the dataset has {', '.join(loaded)}; give one, or valid_from_train for valid)"
+                f"(the dataset has {', '.join(splits.names)}; give one, or valid_from_train for valid)"
             )
     if carved is not None:  # the clips that became the valid partition leave the train partition
-        split, indices = rows[roles["train"]]
+        split, _ = rows[roles["train"]]
         taken = set(carved)
-        rows[roles["train"]] = (split, [index for index in indices if index not in taken])
+        rows[roles["train"]] = (split, [index for index in range(splits.size(split)) if index not in taken])
     return rows
 
 
-def _split(task_name: str, split: str, loaded: DatasetDict) -> str:
-    if split not in loaded:
-        raise ConfigError(f"task {task_name}: the dataset has no split {split!r} (it has {', '.join(loaded)})")
+def _split(task_name: str, split: str, splits: Splits) -> str:
+    if split not in splits.names:
+        raise ConfigError(f"task {task_name}: the dataset has no split {split!r} (it has {', '.join(splits.names)})")
     return split
 
 
-def _only_split(task_name: str, loaded: DatasetDict) -> str:
-    if len(loaded) != 1:
-        raise ConfigError(f"task {task_name}: task.huggingface.folds_from names none of {', '.join(loaded)}")
-    return next(iter(loaded))
+def _only_split(task_name: str, splits: Splits) -> str:
+    if len(splits.names) != 1:
+        raise ConfigError(f"task {task_name}: task.huggingface.folds_from names none of {', '.join(splits.names)}")
+    return splits.names[0]
 
 
 def _drawn(count: int, share: float, seed: int) -> list[int]:
@@ -235,16 +325,16 @@ def _drawn(count: int, share: float, seed: int) -> list[int]:
 
 
 def _fold_rows(
-    task_name: str, config: HuggingFaceSchema, dataset: Dataset, split: str, names: tuple[str, ...]
-) -> dict[str, tuple[str, list[int]]]:
+    task_name: str, config: HuggingFaceSchema, splits: Splits, split: str, names: tuple[str, ...]
+) -> dict[str, tuple[str, list[int] | None]]:
     if config.fold_column is None:  # dealt at random, round robin over a seeded permutation
-        order = np.random.default_rng(config.seed).permutation(len(dataset))
+        order = np.random.default_rng(config.seed).permutation(splits.size(split))
         return {name: (split, sorted(int(i) for i in order[position :: len(names)])) for position, name in
                 enumerate(names)}  # fmt: skip
     fold_of = {name.removeprefix("fold"): name for name in names}  # partition fold<value> (TaskSpec)
     rows: dict[str, list[int]] = {name: [] for name in names}
     unknown: set[str] = set()
-    for index, value in enumerate(dataset[config.fold_column]):
+    for index, value in enumerate(splits.column(split, config.fold_column)):
         if str(value) in fold_of:
             rows[fold_of[str(value)]].append(index)
         else:
@@ -258,17 +348,31 @@ def _fold_rows(
 
 
 def _clips(
-    dataset: Dataset, split: str, indices: list[int], config: HuggingFaceSchema, label: LabelSpec, seen: list[Any]
-) -> Iterator[SourceClip]:
-    features = dataset.features
-    columns = config.columns or [name for name in dataset.column_names if name != config.audio_column]
-    for index, row in zip(indices, dataset, strict=True):
+    splits: Splits,
+    split: str,
+    partitions_of: Callable[[int], list[str]],
+    config: HuggingFaceSchema,
+    label: LabelSpec,
+    seen: list[Any],
+) -> Iterator[tuple[str, SourceClip]]:
+    """One pass over the split, in order: each row's clip and the partitions it goes to."""
+    dataset = splits.loaded[split]
+    features = dataset.features or {}
+    columns = config.columns or [name for name in features if name != config.audio_column]
+    read = 0
+    for index, row in enumerate(dataset):
+        read = index + 1
+        partitions = partitions_of(index)
+        if not partitions:  # more rows than the size the partitions were drawn from: stopped below
+            continue
         audio = row[config.audio_column] or {}
         labels = {name: _readable(row[name], features.get(name)) for name in columns}
         if label.key in labels:
             seen.append(labels[label.key])
         key = str(row[config.key_column]) if config.key_column else f"{split}-{index:07d}"
-        yield source_clip(key, labels, audio.get("bytes"), audio.get("path"))
+        clip = source_clip(key, labels, audio.get("bytes"), audio.get("path"))
+        yield from ((partition, clip) for partition in partitions)
+    splits.check_size(split, read)
 
 
 def _class_list(feature: Any) -> list[str] | None:
@@ -284,6 +388,6 @@ def _readable(value: Any, feature: Any) -> Any:
     return [names[item] for item in value] if isinstance(value, list) else names[value]
 
 
-def _dataset_classes(loaded: DatasetDict, label: LabelSpec) -> list[str] | None:
+def _dataset_classes(loaded: DatasetDict | IterableDatasetDict, label: LabelSpec) -> list[str] | None:
     names = _class_list(next(iter(loaded.values())).features.get(label.key))
     return list(names) if names else None

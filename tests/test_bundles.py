@@ -45,12 +45,11 @@ def test_the_bundle_layout_holds_redacted_records_encoder_cards_and_optional_pre
     header = json.loads((tmp_path / "plain" / BUNDLE_FILE).read_text())
     assert (header["kind"], header["layout"]) == ("xares-hydra result bundle", 1)
     (record,) = load_records(tmp_path / "plain")
-    encoder = record["encoder"]
-    folder = tmp_path / "plain" / "mel" / encoder["identity"]
-    assert Path(record["path"]) == folder / "demo_timbre" / Path(load_records(roots.first)[0]["path"]).name
-    assert json.loads((folder / ENCODER_CARD).read_text())["fingerprint"] == encoder["fingerprint"]
-    assert str(roots.first.parent) not in (Path(record["path"])).read_text() and record["host"] == "<host>"
-    assert not list((tmp_path / "plain").rglob("*.npz")) and "predictions" not in record["scores"]["mlp"]
+    folder = tmp_path / "plain" / "mel" / str(record.encoder.identity)
+    assert Path(str(record.path)) == folder / "demo_timbre" / Path(str(load_records(roots.first)[0].path)).name
+    assert json.loads((folder / ENCODER_CARD).read_text())["fingerprint"] == record.encoder.fingerprint
+    assert str(roots.first.parent) not in Path(str(record.path)).read_text() and record.host == "<host>"
+    assert not list((tmp_path / "plain").rglob("*.npz")) and record.scores["mlp"].predictions is None
     assert len(list((tmp_path / "full").rglob("*.npz"))) == 2  # mlp and knn
     assert report_main(["--validate", str(tmp_path / "plain"), str(tmp_path / "full")]) == 0
 
@@ -70,9 +69,11 @@ def test_the_same_setting_from_two_places_counts_once_newest_first_with_a_note(r
 
 
 def test_results_of_different_task_versions_are_kept_apart_and_flagged():
-    old = make_record("esc50", "mine", 0.8) | {"created": "2025-01-01"}
-    new = make_record("esc50", "mine", 0.6) | {"created": "2025-02-01"}
-    old["task"]["version"], new["task"]["version"] = 1, 2
+    old, new = (
+        make_record("esc50", "mine", 0.8, created="2025-01-01"),
+        make_record("esc50", "mine", 0.6, created="2025-02-01"),
+    )
+    old.task.version, new.task.version = 1, 2
     merged = merge([("a", [old]), ("b", [new])])
     apart = versions_apart(merged.records)
     assert merged.notes == [] and apart.notes == [
@@ -81,7 +82,7 @@ def test_results_of_different_task_versions_are_kept_apart_and_flagged():
     board = build_leaderboard(apart.records, published=False)
     mlp = next(table for table in board.tables if table.slot == "mlp")
     assert {row.name: mlp.cells[row.name, "mine"].score for row in mlp.rows} == {"esc50@v1": 0.8, "esc50@v2": 0.6}
-    assert old["task"]["name"] == "esc50"  # the records themselves are left as they are
+    assert old.task.name == "esc50"  # the records themselves are left as they are
 
 
 @pytest.fixture

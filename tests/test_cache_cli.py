@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers.audio import clip_shard, tone
 from helpers.cli import REPO
-from helpers.records import make_record
+from helpers.records import record_document
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.encode.cache import EncoderCache
@@ -30,7 +30,7 @@ def caches(tmp_path):
     for task, name in names:
         folders[name] = tmp_path / "cache" / task / name
         encode_shards(MelEncoder(), [shard], EncoderCache(folders[name]), EncodeSettings(), torch.device("cpu"))
-    record = make_record("esc50", "mel", 0.5)
+    record = record_document("esc50", "mel", 0.5)
     record["encoder"]["fingerprint"] = "aaaaaaaaaaaa"
     (tmp_path / "results" / "mel" / "esc50").mkdir(parents=True)
     (tmp_path / "results" / "mel" / "esc50" / "default-1.json").write_text(json.dumps(record))

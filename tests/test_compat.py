@@ -10,6 +10,7 @@ from helpers.cli import run_xares
 
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.heads.plan import evaluation_rounds
+from xares_hydra.report.record import Record
 from xares_hydra.report.summary import summarise
 
 SMALL_SOUNDS = ("task=demo/sounds", "task.generator.args.per_class=10", "task.epochs=4")
@@ -119,15 +120,16 @@ def test_a_task_validating_on_its_test_split_runs_with_a_held_out_share(xares_ro
     assert rounds["xares"]["select_on"] == "eval" and rounds["xares"]["n_valid"] == 10
 
 
-def record(task: str, score: float, weight: float, private: bool, mode: str) -> dict:
-    return {
+def record(task: str, score: float, weight: float, private: bool, mode: str) -> Record:
+    return Record.model_validate({
+        "schema": 2,
         "status": "ok",
         "task": {"name": task, "eval_weight": weight, "private": private},
         "encoder": {"name": "enc"},
         "mode": mode,
         "overrides": [f"task={task}"],
         "scores": {"mlp": {"score": score, "std": 0.0}},
-    }
+    })  # fmt: skip
 
 
 @pytest.mark.parametrize("mode", ["default", "xares"])

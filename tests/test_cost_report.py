@@ -11,18 +11,19 @@ from matplotlib.image import imread
 from rich.console import Console
 
 from xares_hydra.report.cost import PARETO_MARK, pareto_front
+from xares_hydra.report.record import CostInfo, Record
 from xares_hydra.report.reports import write_reports
 
 # encoder: (MLP score, parameters, FLOPs per audio second); "mid" costs more than "small" and scores less
 ENCODERS = {"small": (0.8, 1_000_000, 1e9), "mid": (0.7, 5_000_000, 2e9), "large": (0.9, 90_000_000, 4e10)}
 
 
-def _costed(encoder: str) -> dict:
+def _costed(encoder: str) -> Record:
     score, parameters, flops = ENCODERS[encoder]
     record = make_record("esc50", encoder, score)
-    record["encoder"].update(parameters=parameters, cost={
-        "flops_per_second": flops, "throughput": 250.0, "peak_memory_bytes": 3 * 2**20,
-        "peak_memory_kind": "peak RSS", "device_name": "Test CPU"})  # fmt: skip
+    record.encoder.parameters = parameters
+    record.encoder.cost = CostInfo(flops_per_second=flops, throughput=250.0, peak_memory_bytes=3 * 2**20,
+                                   peak_memory_kind="peak RSS", device_name="Test CPU")  # fmt: skip
     return record
 
 

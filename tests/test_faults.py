@@ -30,13 +30,12 @@ from helpers.faults import (
     write_tar,
     zenodo_task,
 )
-from helpers.zenodo_server import FakeZenodo
+from helpers.zenodo_server import FakeZenodo, fetch
 from hydra.errors import ConfigCompositionException
 
 from xares_hydra.atomic import write_json
 from xares_hydra.data import zenodo as zenodo_module
 from xares_hydra.data.prepare import READY_MARKER
-from xares_hydra.data.zenodo import download_record
 from xares_hydra.errors import DataUnavailable
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.record import storage_problem
@@ -326,10 +325,6 @@ def test_stale_part_files_of_dead_processes_are_removed(root, clean, run):
 # --- downloads without checksums ------------------------------------------------------------------------------------
 
 
-# the fake server speaks plain HTTP on 127.0.0.1
-LOCAL_SERVER = {"timeout": 2.0, "retries": 2, "backoff": 0.01, "max_wait": 0.05, "progress": False, "allow_http": True}
-
-
 def test_download_without_size_or_checksum_is_verified_by_the_archive(tmp_path):
     shard = clip_shard(tmp_path / "wds-audio-fold-1-000000.tar", clips("fold", 12))
     content = shard.read_bytes()
@@ -337,7 +332,7 @@ def test_download_without_size_or_checksum_is_verified_by_the_archive(tmp_path):
     with FakeZenodo({"77": {shard.name: content}}) as zenodo:
         zenodo.bare_records, zenodo.send_length = True, False
         zenodo.cut_connection(shard.name, after_bytes=len(content) // 2, times=1)
-        download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        fetch("77", dest, zenodo.api_base)
         assert zenodo.content_requests(shard.name) == 2, "the cut copy was detected and fetched again"
     assert (dest / shard.name).read_bytes() == content and (dest / READY_MARKER).exists()
 
@@ -346,14 +341,13 @@ def test_download_cut_twice_is_never_marked_ready_and_a_rerun_repairs_it(tmp_pat
     shard = clip_shard(tmp_path / "wds-audio-fold-1-000000.tar", clips("fold", 12))
     content = shard.read_bytes()
     dest = tmp_path / "dest"
-    options = {**LOCAL_SERVER, "retries": 1}
     with FakeZenodo({"77": {shard.name: content}}) as zenodo:
         zenodo.bare_records, zenodo.send_length = True, False
         zenodo.cut_connection(shard.name, after_bytes=len(content) // 2, times=2)
         with pytest.raises(Exception, match="failed its check twice"):
-            download_record("77", dest, api_base=zenodo.api_base, **options)
+            fetch("77", dest, zenodo.api_base, retries=1)
         assert not (dest / READY_MARKER).exists() and not (dest / shard.name).exists()
-        download_record("77", dest, api_base=zenodo.api_base, **options)
+        fetch("77", dest, zenodo.api_base, retries=1)
     assert (dest / shard.name).read_bytes() == content and (dest / READY_MARKER).exists()
 
 
@@ -403,7 +397,7 @@ def test_download_larger_than_the_free_space_fails_before_fetching_and_resumes(t
     with FakeZenodo({"77": {"audio.bin": content}}) as zenodo:
         asked = with_free_space(monkeypatch, MB)
         with pytest.raises(DataUnavailable) as failure:
-            download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+            fetch("77", dest, zenodo.api_base)
         assert str(failure.value).startswith(
             f"Not enough disk space to download Zenodo record 77 into {dest}: 2.5 MB still to fetch, 1.0 MB free "
             "there. Free some space there, or point paths.data_root at a larger disk"
@@ -414,10 +408,10 @@ def test_download_larger_than_the_free_space_fails_before_fetching_and_resumes(t
         part.write_bytes(content[: 3 * MB // 2])
         with_free_space(monkeypatch, MB // 2)
         with pytest.raises(DataUnavailable, match=r"1\.0 MB still to fetch, 0\.5 MB free there"):
-            download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+            fetch("77", dest, zenodo.api_base)
         assert part.read_bytes() == content[: 3 * MB // 2] and zenodo.content_requests("audio.bin") == 0
         with_free_space(monkeypatch, 6 * MB // 5)
-        download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        fetch("77", dest, zenodo.api_base)
         assert zenodo.range_headers == [(zenodo.content_path("77", "audio.bin"), f"bytes={3 * MB // 2}-")]
     assert (dest / "audio.bin").read_bytes() == content and (dest / READY_MARKER).exists() and not part.exists()
 
@@ -429,14 +423,14 @@ def test_download_without_a_size_in_the_record_checks_the_content_length(tmp_pat
         zenodo.bare_records = True  # no size in the record: the server's Content-Length is the first to tell
         with_free_space(monkeypatch, 2 * MB)
         with pytest.raises(DataUnavailable) as failure:
-            download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+            fetch("77", dest, zenodo.api_base)
         assert str(failure.value).startswith(
             f"Not enough disk space to download audio.bin into {dest}: 2.5 MB still to fetch, 2.0 MB free there."
         )
         assert zenodo.content_requests("audio.bin") == 1, "asked once, not retried"
         assert not (dest / "audio.bin.part").exists() and not (dest / READY_MARKER).exists()
         monkeypatch.undo()
-        download_record("77", dest, api_base=zenodo.api_base, **LOCAL_SERVER)
+        fetch("77", dest, zenodo.api_base)
     assert (dest / "audio.bin").read_bytes() == content and (dest / READY_MARKER).exists()
 
 

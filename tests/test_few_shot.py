@@ -16,6 +16,7 @@ from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData, heads
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.shots import few_shot_clips, few_shot_subset
 from xares_hydra.report.identity import column_key, record_identity
+from xares_hydra.report.record import Record
 
 SINGLE_LABELS = {f"clip{i:03d}": np.array(i % 4) for i in range(40)} | {"lonely": np.array(4)}
 SMALL_FEW_SHOT = (*SMALL_TIMBRE, "head.shots=2", "head.draws=2")
@@ -80,10 +81,13 @@ def test_logreg_probe_separates_clusters_single_and_multi_label():
 
 
 def test_few_shot_settings_are_part_of_the_identity_and_absent_ones_change_nothing():
-    base = {"task": {"name": "t"}, "encoder": {"name": "mel"}, "head": {"lr": 0.01, "seed": 1}}
-    unset = {**base, "head": {**base["head"], "probe": "linear", "shots": None, "draws": 5}}
+    def record(**head: object) -> Record:
+        return Record.model_validate({"schema": 2, "task": {"name": "t"}, "encoder": {"name": "mel"}, "scores": {},
+                                      "head": {"lr": 0.01, "seed": 1, **head}})  # fmt: skip
+
+    base, unset = record(), record(probe="linear", shots=None, draws=5)
     assert column_key(unset) == column_key(base), "records from before few-shot keep their column"
-    one, eight = ({**base, "head": {**base["head"], "shots": k, "draws": 5}} for k in (1, 8))
+    one, eight = (record(shots=k, draws=5) for k in (1, 8))
     assert len({record_identity(one), record_identity(eight), record_identity(base)}) == 3
     assert column_key(one, leave_out=("shots",)) == column_key(eight, leave_out=("shots",))
 

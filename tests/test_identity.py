@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from helpers.records import make_record
+from helpers.records import record_document
 
 from xares_hydra.report.identity import column_key, column_labels, record_identity
+from xares_hydra.report.record import Record
 
 
-def run_record(lr: float, *, seed: int = 42, device: str = "cpu", fingerprint: str = "f1", overrides=()) -> dict:
-    record = make_record("esc50", "mine", 0.5, head={"lr": lr, "epochs": 10, "seed": seed, "device": device},
+def run_record(lr: float, *, seed: int = 42, device: str = "cpu", fingerprint: str = "f1", overrides=()) -> Record:
+    record = record_document("esc50", "mine", 0.5, head={"lr": lr, "epochs": 10, "seed": seed, "device": device},
                          overrides=overrides)  # fmt: skip
     record["encoder"].update(fingerprint=fingerprint, identity=fingerprint, config={"_target_": "m.Mine", "dim": 8})
     record["config"]["task"].update(epochs=10, version=1)
     record["task"]["version"] = 1
     record["device"] = device
-    return record
+    return Record.model_validate(record)
 
 
 def test_one_setting_however_it_was_typed():
@@ -35,7 +36,7 @@ def test_seed_and_device_are_in_the_file_name_but_not_in_the_column():
 
 def test_cpu_threads_are_a_runtime_knob_not_a_setting():
     threaded = run_record(1e-3)
-    threaded["head"]["cpu_threads"] = 1
+    threaded.head["cpu_threads"] = 1
     assert column_key(threaded) == column_key(run_record(1e-3))
     assert record_identity(threaded) == record_identity(run_record(1e-3))
 
@@ -50,7 +51,7 @@ def test_labels_name_only_what_differs_between_the_columns_shown():
     labels = column_labels(records)
     assert sorted(labels.values()) == ["mine", "mine [lr=0.3]"], "seeds share a column; 0.30000000000000004 rounded"
     wider = run_record(1e-3, fingerprint="f3")
-    wider["encoder"]["config"]["dim"] = 16
+    wider.encoder.config["dim"] = 16  # type: ignore[index]
     assert sorted(column_labels([run_record(1e-3), wider]).values()) == [
         "mine [encoder.dim=16]",
         "mine [encoder.dim=8]",

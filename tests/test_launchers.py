@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import encoded_shards, run_xares
-from helpers.records import make_record
+from helpers.records import record_document
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from matplotlib.image import imread
@@ -105,12 +105,12 @@ def test_a_sweeps_records_come_in_launch_order_however_its_parallel_jobs_finishe
     encoders = [f"enc{job}" for job in range(12)]
     for job, encoder in enumerate(encoders):
         finished = f"2025-01-01T00:00:{59 - job:02d}+00:00"
-        write_record(make_record("demo_sounds", encoder, 0.5, created=finished), tmp_path / f"{job}_sounds_x", None)
-    assert [record["encoder"]["name"] for record in records_in(tmp_path)] == encoders
+        write_record(record_document("demo_sounds", encoder, 0.5, created=finished), tmp_path / f"{job}_sounds_x", None)
+    assert [record.encoder.name for record in records_in(tmp_path)] == encoders
     results = tmp_path / "results"  # a results folder keeps its records oldest first
     for encoder, finished in (("late", "2025-01-02T00:00:00+00:00"), ("early", "2025-01-01T00:00:00+00:00")):
-        write_record(make_record("demo_sounds", encoder, 0.5, created=finished), None, results)
-    assert [record["encoder"]["name"] for record in records_in(results)] == ["early", "late"]
+        write_record(record_document("demo_sounds", encoder, 0.5, created=finished), None, results)
+    assert [record.encoder.name for record in records_in(results)] == ["early", "late"]
 
 
 def job_lines(sweep: Path) -> tuple[list[str], list[str]]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.records import make_record
+from helpers.records import make_record, record_document
 from matplotlib.image import imread
 
 from xares_hydra.config.suites import suite_tasks
@@ -192,10 +192,10 @@ def test_writes_markdown_csv_json_and_a_figure(tmp_path):
 def results_folder(root: Path) -> Path:
     """``<results_root>/<encoder>/<task>/<mode>-<hash>.json``, as runs leave it."""
     for record in (
-        make_record("esc50", "mine", 0.81, 0.6, folds=[0.8, 0.82], created="2025-01-01T00:00:00+00:00"),
-        make_record("cremad", "mine", 0.55, 0.3),
-        make_record("esc50", "theirs", 0.5, 0.2, folds=[0.4, 0.6]),
-        make_record("esc50", "mine", 0.2, mode="xares", overrides=("compat=xares",)),
+        record_document("esc50", "mine", 0.81, 0.6, folds=[0.8, 0.82], created="2025-01-01T00:00:00+00:00"),
+        record_document("cremad", "mine", 0.55, 0.3),
+        record_document("esc50", "theirs", 0.5, 0.2, folds=[0.4, 0.6]),
+        record_document("esc50", "mine", 0.2, mode="xares", overrides=("compat=xares",)),
     ):
         write_record(record, None, root)
     return root
@@ -232,9 +232,9 @@ def test_xares_report_command_line(tmp_path):
 
 def test_demo_tasks_never_count_as_public_xares_tasks():
     demo = make_record("demo_sounds", "mine", 0.9, weight=1000)
-    demo["task"]["tags"] = ["demo"]
+    demo.task.tags = ["demo"]
     esc50 = make_record("esc50", "mine", 0.5, weight=400)
-    esc50["task"]["tags"] = ["xares", "xares_public"]
+    esc50.task.tags = ["xares", "xares_public"]
     board = build_leaderboard([demo, esc50], published=False)
     assert average(board, "mlp", "public", "mine").score == pytest.approx(0.5)
     assert (average(board, "mlp", "public", "mine").tasks, average(board, "mlp", "all", "mine").tasks) == (1, 2)
@@ -258,9 +258,9 @@ def test_a_list_valued_setting_keeps_its_brackets_in_every_report(tmp_path):
     root = tmp_path / "results"
     for layers, score in (([1, 2], 0.7), ([3], 0.6)):  # an encoder argument that is a list: two columns
         encoder = {"name": "mine", "config": {"layers": layers}, "identity": f"mine-{layers}"}
-        record = make_record("esc50", "mine", score, 0.5, valid=score)
+        record = record_document("esc50", "mine", score, 0.5, valid=score)
         write_record(record | {"encoder": encoder}, None, root)
-    failed = make_record("cremad", "mine", None, status="failed")
+    failed = record_document("cremad", "mine", None, status="failed")
     write_record(failed | {"encoder": {"name": "mine", "config": {"layers": [1, 2]}, "identity": "mine-[1, 2]"}},
                  None, root)  # fmt: skip
     out = tmp_path / "out"

@@ -10,9 +10,10 @@ from helpers.cli import SMALL_TIMBRE, xares
 from helpers.records import make_record
 
 from xares_hydra.data.corpora import training_overlap
+from xares_hydra.report.bundle import stored
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.leaderboard import OVERLAP_MARK, build_leaderboard, leaderboard_markdown
-from xares_hydra.report.record import write_record
+from xares_hydra.report.record import Record, write_record
 
 # a catalog entry in the user's config dir, as conf/encoder/hf/*.yaml are, trained on the demo tasks' corpus
 DEMO_TRAINED = """defaults:
@@ -48,9 +49,9 @@ def test_a_catalog_entry_trained_on_the_demo_corpus_is_marked_in_the_record(tmp_
     assert plain["encoder"]["training_overlap"] is None  # mel declares no training data
 
 
-def _records() -> list[dict]:
+def _records() -> list[Record]:
     seen = make_record("esc50", "seen", 0.9, weight=100)
-    seen["encoder"]["training_overlap"] = ["ESC-50"]
+    seen.encoder.training_overlap = ["ESC-50"]
     return [
         seen,
         make_record("gtzan_genre", "seen", 0.5, weight=100),
@@ -72,7 +73,7 @@ def test_overlapping_scores_are_marked_and_can_leave_the_averages() -> None:
 
 def test_xares_report_exclude_overlap(tmp_path: Path) -> None:
     for record in _records():
-        write_record(record, None, tmp_path / "results")
+        write_record(stored(record), None, tmp_path / "results")
     assert report_main([str(tmp_path / "results"), "--out", str(tmp_path / "out"), "--exclude-overlap"]) == 0
     text = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "left out of the averages" in text and f"0.900 {OVERLAP_MARK}" in text

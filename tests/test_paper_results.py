@@ -11,27 +11,29 @@ import numpy as np
 import pytest
 from helpers.cli import run_xares, xares
 
+from xares_hydra.errors import Status
 from xares_hydra.heads.predictions import load_predictions
+from xares_hydra.report.bundle import stored
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.diagnostics import confusion_matrix
-from xares_hydra.report.record import load_records, record_schema
+from xares_hydra.report.record import Record, load_records, record_schema
 from xares_hydra.report.selection import select_trials
 
 SMALL = "++task.generator.args.scale=0.3"
 
 
-def scored_records(folder: Path) -> list[dict]:
-    return [record for record in load_records(folder) if record["status"] == "ok"]
+def scored_records(folder: Path) -> list[Record]:
+    return [record for record in load_records(folder) if record.status == Status.OK]
 
 
-def assert_predictions_reproduce_scores(record: dict) -> None:
+def assert_predictions_reproduce_scores(record: Record) -> None:
     """Every head's saved predictions give the record's per-round scores exactly."""
-    for slot, result in record["scores"].items():
-        rounds = load_predictions(Path(record["path"]).parent / result["predictions"])
-        assert list(rounds) == list(result["rounds"]), slot
+    for slot, result in record.scores.items():
+        rounds = load_predictions(Path(str(record.path)).parent / str(result.predictions))
+        assert list(rounds) == list(result.rounds), slot
         for name, predictions in rounds.items():
-            assert predictions.score() == result["rounds"][name]["test"], (record["task"]["name"], slot, name)
-            assert len(predictions) == result["rounds"][name]["n_test"] or predictions.kind != "clip"
+            assert predictions.score() == result.rounds[name].test, (record.task.name, slot, name)
+            assert len(predictions) == result.rounds[name].n_test or predictions.kind != "clip"
 
 
 @pytest.fixture(scope="module")
@@ -49,27 +51,30 @@ def test_predictions_on_disk_reproduce_the_record_exactly_and_the_record_fits_it
     assert len(records) == 4
     schema = record_schema()
     for record in records:
-        jsonschema.validate(record, schema)
+        document = stored(record)  # the file as written
+        jsonschema.validate(document, schema)
         documented = schema["properties"]
-        assert set(record) - {"path"} <= set(documented), "every field of a record is documented"
+        assert set(document) <= set(documented), "every field of a record is documented"
         for part in ("task", "encoder"):
             model = schema["$defs"][documented[part]["$ref"].rsplit("/", 1)[-1]]
-            assert set(record[part]) <= set(model["properties"]), part
-        assert record["schema"] == 2
+            assert set(document[part]) <= set(model["properties"]), part
+        assert record.schema_ == 2
         assert_predictions_reproduce_scores(record)
-        per_class = record["scores"]["mlp"]["per_class"]
-        assert per_class["measure"] == "accuracy" and len(per_class["classes"]) == len(per_class["values"]) == 6
-        assert record["scores"]["mlp"]["chance"] == pytest.approx(1 / 6, abs=0.1)
+        per_class = record.scores["mlp"].per_class
+        assert per_class is not None and per_class.measure == "accuracy"
+        assert len(per_class.classes) == len(per_class.values) == 6
+        assert record.scores["mlp"].chance == pytest.approx(1 / 6, abs=0.1)
 
 
 @pytest.mark.slow
 def test_confusion_matrix_sums_to_the_test_count_and_matches_per_class_accuracy(seed_sweep):
     record = scored_records(seed_sweep / "results")[0]
     matrix = confusion_matrix(record)
-    rounds = record["scores"]["mlp"]["rounds"].values()
-    assert matrix.sum() == sum(entry["n_test"] for entry in rounds)
-    per_class = record["scores"]["mlp"]["per_class"]["values"]
-    assert np.diag(matrix) / matrix.sum(axis=1) == pytest.approx(per_class)
+    assert matrix is not None and matrix.sum() == sum(
+        entry.n_test or 0 for entry in record.scores["mlp"].rounds.values()
+    )
+    per_class = record.scores["mlp"].per_class
+    assert per_class is not None and np.diag(matrix) / matrix.sum(axis=1) == pytest.approx(per_class.values)
 
 
 @pytest.mark.slow
@@ -79,9 +84,9 @@ def test_seeds_share_a_column_and_are_never_selected(seed_sweep):
     mlp, knn = board["heads"]["mlp"], board["heads"]["knn"]
     assert [column["label"] for column in mlp["columns"]] == ["mel", "noise"], "no setting differs; seeds never do"
     cells = mlp["rows"][0]["cells"]
-    records = {(r["encoder"]["name"], r["head"]["seed"]): r for r in scored_records(seed_sweep / "results")}
+    records = {(r.encoder.name, r.seed): r for r in scored_records(seed_sweep / "results")}
     mel = next(cell for label, cell in cells.items() if label.startswith("mel"))
-    seed_scores = [records["mel", seed]["scores"]["mlp"]["score"] for seed in (0, 1)]
+    seed_scores = [records["mel", seed].scores["mlp"].score for seed in (0, 1)]
     assert mel["seeds"] == 2 and mel["score"] == pytest.approx(np.mean(seed_scores))
     assert mel["std"] == pytest.approx(np.std(seed_scores))
     assert mel["interval"]["low"] <= mel["score"] <= mel["interval"]["high"]
@@ -128,7 +133,7 @@ def test_demo_suite_with_three_seeds_marks_mel_significantly_better_than_noise(t
     run_xares("+benchmark=demo", "encoder=mel,noise", "seed=0,1,2", "++task.generator.args.scale=0.5",
               "report.resamples=300", f"hydra.sweep.dir={sweep}", root=root, timeout=3000)  # fmt: skip
     records = scored_records(root / "results")
-    assert len({record["task"]["name"] for record in records}) == 7
+    assert len({record.task.name for record in records}) == 7
     for record in records:
         assert_predictions_reproduce_scores(record)
     board = json.loads((sweep / "leaderboard.json").read_text())

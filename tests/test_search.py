@@ -9,10 +9,11 @@ import pytest
 from helpers.cli import encoded_shards, run_xares
 from helpers.records import make_record
 
+from xares_hydra.report.record import Record
 from xares_hydra.report.selection import objective, select_trials, selected_averages, validation_score, write_selection
 
 
-def trial(lr: float, valid: float, test: float, task: str = "esc50", **kwargs) -> dict:
+def trial(lr: float, valid: float, test: float, task: str = "esc50", **kwargs) -> Record:
     return make_record(
         task,
         "mine",
@@ -25,9 +26,9 @@ def trial(lr: float, valid: float, test: float, task: str = "esc50", **kwargs) -
 
 def test_validation_score_is_the_mean_over_folds_and_the_objective_follows_the_metric_direction():
     record = make_record("esc50", "mine", 0.7, folds=[0.6, 0.8], valid=0.5)
-    record["scores"]["mlp"]["rounds"]["fold2"]["valid"] = 0.7
+    record.scores["mlp"].rounds["fold2"].valid = 0.7
     assert validation_score(record) == pytest.approx(0.6) and objective(record) == pytest.approx(0.6)
-    record["task"]["higher_is_better"] = False
+    record.task.higher_is_better = False
     assert objective(record) == pytest.approx(-0.6)
     assert math.isnan(objective(make_record("esc50", "mine", None, status="failed")))
 
@@ -56,7 +57,7 @@ def test_the_winner_is_chosen_on_validation_not_on_test(tmp_path):
 def test_lower_is_better_metrics_choose_the_smallest_validation_score():
     records = [trial(1e-3, valid=0.2, test=0.3), trial(1e-2, valid=0.1, test=0.4)]
     for record in records:
-        record["task"]["higher_is_better"] = False
+        record.task.higher_is_better = False
     assert select_trials(records)[0].winner.head["lr"] == 1e-2
 
 

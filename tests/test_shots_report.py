@@ -5,10 +5,11 @@ import io
 import json
 
 import pytest
-from helpers.records import make_record
+from helpers.records import record_document
 from matplotlib.collections import PolyCollection
 
 from xares_hydra.report.cli import main as report_main
+from xares_hydra.report.record import Record
 from xares_hydra.report.shots import shot_curves, shots_figure
 
 DRAWS = 3
@@ -18,7 +19,7 @@ def few_shot_record(encoder: str, shots: int | None, mlp: float, std: float, knn
     head = {"lr": 1e-3, "hidden_dim": None, "seed": 0}
     if shots is not None:
         head |= {"shots": shots, "draws": DRAWS}
-    record = make_record("demo_timbre", encoder, mlp, knn, head=head, created=f"2025-01-0{1 + (shots or 0) % 8}")
+    record = record_document("demo_timbre", encoder, mlp, knn, head=head, created=f"2025-01-0{1 + (shots or 0) % 8}")
     if shots is not None:
         for score in record["scores"].values():
             score["std"] = std
@@ -33,10 +34,11 @@ RECORDS = [
     few_shot_record("mel", None, 0.9, 0.0),
     few_shot_record("mel", None, 0.5, 0.0) | {"head": {"lr": 1e-2, "hidden_dim": None, "seed": 0}},
 ]
+LOADED = [Record.model_validate(record) for record in RECORDS]
 
 
 def test_curves_group_records_by_encoder_and_head_with_the_whole_split_score():
-    curves = {(curve.encoder, curve.slot): curve for curve in shot_curves(RECORDS)}
+    curves = {(curve.encoder, curve.slot): curve for curve in shot_curves(LOADED)}
     assert sorted(curves) == [("mel", "knn"), ("mel", "mlp"), ("noise", "mlp")]
     mel = curves["mel", "mlp"]
     assert list(mel.scores) == [1, 2, 4] and mel.scores[4] == pytest.approx(0.5) and mel.stds[1] == 0.05
@@ -45,7 +47,7 @@ def test_curves_group_records_by_encoder_and_head_with_the_whole_split_score():
 
 
 def test_the_figure_has_a_band_per_line_on_a_log_axis():
-    figure, legend = shots_figure(shot_curves(RECORDS))
+    figure, legend = shots_figure(shot_curves(LOADED))
     mlp_panel, knn_panel = figure.axes
     assert mlp_panel.get_xscale() == knn_panel.get_xscale() == "log"
     bands = [item for item in mlp_panel.collections if isinstance(item, PolyCollection)]

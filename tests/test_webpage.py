@@ -7,17 +7,16 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers.cli import REPO
-from helpers.records import make_record
+from helpers.records import make_record, record_document
 from matplotlib.image import imread
 
 from xares_hydra.report.browser import browser_missing, headless_chromium
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.leaderboard import StatisticsSettings, build_leaderboard, leaderboard_markdown
-from xares_hydra.report.record import load_records, write_record
+from xares_hydra.report.record import CostInfo, Record, load_records, write_record
 from xares_hydra.report.webpage import PageSettings, page_html, write_page
 
 # (task, alpha's score, beta's score): hand-made X-ARES records beside the real demo runs
@@ -27,7 +26,7 @@ LAYER_SCORES = (0.4, 0.65, 0.5)  # gamma on ESC-50, layer by layer
 SHOT_SCORES = {1: 0.3, 5: 0.45, None: 0.6}  # delta on GTZAN by training clips per class (None: all)
 
 
-def page_records(roots) -> list[dict[str, Any]]:
+def page_records(roots) -> list[Record]:
     """Two seeds of mel on demo_timbre (predictions, per-class values), alpha and beta on three X-ARES tasks, one
     of them with a block no typed model knows (an overlap mark), gamma's layers on ESC-50 and delta's few-shot
     scores on GTZAN."""
@@ -36,12 +35,12 @@ def page_records(roots) -> list[dict[str, Any]]:
         for encoder, score in zip(PARAMETERS, scores):
             if score is not None:
                 record = make_record(task, encoder, score)
-                record["task"]["tags"] = ["xares", "xares_public"]
-                record["encoder"]["parameters"] = PARAMETERS[encoder]
-                record["encoder"]["cost"] = {"flops_per_second": PARAMETERS[encoder] * 50.0, "throughput": 100.0}
+                record.task.tags = ["xares", "xares_public"]
+                record.encoder.parameters = PARAMETERS[encoder]
+                record.encoder.cost = CostInfo(flops_per_second=PARAMETERS[encoder] * 50.0, throughput=100.0)
                 records.append(record)
-    records[-1]["overlap"] = {"audioset": True}
-    records[-1]["encoder"]["training_overlap"] = ["gtzan"]
+    records[-1].overlap = {"audioset": True}  # type: ignore[attr-defined]  # a field no model knows
+    records[-1].encoder.training_overlap = ["gtzan"]
     for layer, score in enumerate(LAYER_SCORES):
         records.append(make_record("esc50", "gamma", score, head={"lr": 1e-3, "hidden_dim": None, "layer": layer}))
     for shots, score in SHOT_SCORES.items():
@@ -175,7 +174,7 @@ def test_knn_drill_downs_list_their_seeds_when_the_learning_rate_is_swept(tmp_pa
     root = tmp_path / "results"
     for lr, seed in ((0.01, 0), (0.01, 1), (0.1, 0), (0.1, 1)):  # neither is the task's default
         head = {"lr": lr, "hidden_dim": None, "seed": seed}
-        record = make_record("esc50", "mine", 0.5 + lr + seed / 100, 0.4, head=head, overrides=(f"head.lr={lr}",))
+        record = record_document("esc50", "mine", 0.5 + lr + seed / 100, 0.4, head=head, overrides=(f"head.lr={lr}",))
         write_record(record, None, root)
     out = tmp_path / "out"
     assert report_main([str(root), "--out", str(out), "--html", "--resamples", "0", "--no-published"]) == 0

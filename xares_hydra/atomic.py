@@ -36,11 +36,21 @@ def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
 
 
 def _nearly_full(folder: Path, size: int | None) -> bool:
+    free = free_bytes(folder)
+    return free is not None and free < max(size or 0, 1 << 20)
+
+
+def existing_folder(path: Path) -> Path | None:
+    """``path`` or its nearest ancestor that exists."""
+    return next((parent for parent in (path, *path.parents) if parent.exists()), None)
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free bytes on the disk that holds (or will hold) ``path``; None where that cannot be known."""
     try:
-        free = shutil.disk_usage(folder).free
+        return shutil.disk_usage(existing).free if (existing := existing_folder(path)) is not None else None
     except OSError:
-        return False
-    return free < max(size or 0, 1 << 20)
+        return None
 
 
 def write_json(path: Path, document: Any) -> None:

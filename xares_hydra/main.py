@@ -58,7 +58,7 @@ from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
 from xares_hydra.report.callbacks import sweep_progress
 from xares_hydra.report.loggers import log_to_experiments
-from xares_hydra.report.record import RunRecord, StageClock, recorded
+from xares_hydra.report.record import RunRecord, StageClock, recorded, typed
 from xares_hydra.report.selection import objective
 from xares_hydra.report.summary import (
     PLAN_FILE,
@@ -136,7 +136,7 @@ def run_job(cfg: DictConfig) -> float:
     # a single run that produced nothing is an error; in a sweep, skipped tasks are expected
     if not sweeping and record["status"] != Status.OK:
         sys.exit(1)
-    return objective(record)
+    return objective(typed(record))
 
 
 def run_task(
@@ -167,7 +167,7 @@ def run_task(
     if record.write_problems:
         raise OutputNotWritten("; ".join(record.write_problems))
     if record.status == Status.OK and record.scores:
-        stdout_console().print(record_table(document))
+        stdout_console().print(record_table(typed(document)))
     return document
 
 
@@ -215,7 +215,7 @@ def run_stages(
     if cfg.record.predictions:
         record.predictions = {slot: result.predictions for slot, result in results.items() if result.predictions}
     record.counts["label_skips"] = label_skips
-    log_to_experiments(loggers, record.to_dict(), run_dir or Path(cfg.paths.output_root))
+    log_to_experiments(loggers, typed(record.to_dict()), run_dir or Path(cfg.paths.output_root))
 
 
 def check_encoder(cfg: DictConfig, name: str) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from xares_hydra.config.choices import did_you_mean
 from xares_hydra.errors import ConfigError
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Registry(Generic[T]):
@@ -32,6 +33,18 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._items[name] = item
         return item
+
+    def decorator(self, make: Callable[..., T]) -> Callable[..., Callable[[F], F]]:
+        """``@decorator(name, *fields)`` registers ``make(name, function, *fields)`` and returns the function."""
+
+        def named(name: str, *fields: Any, **named_fields: Any) -> Callable[[F], F]:
+            def register(function: F) -> F:
+                self.add(name, make(name, function, *fields, **named_fields))
+                return function
+
+            return register
+
+        return named
 
     def get(self, name: str) -> T:
         """The item named ``name``; a name that matches one item only when case is ignored (``MSE``) finds it."""

@@ -8,6 +8,7 @@ import numpy as np
 import yaml
 
 from helpers.cli import REPO
+from xares_hydra.report.record import Record
 
 
 def formal_name(task: str) -> str:
@@ -16,7 +17,12 @@ def formal_name(task: str) -> str:
     return yaml.safe_load(path.read_text())["formal_name"] if path.exists() else task.title()
 
 
-def make_record(
+def make_record(*args: Any, **kwargs: Any) -> Record:
+    """``record_document`` read back as reports read it (``load_records``)."""
+    return Record.model_validate(record_document(*args, **kwargs))
+
+
+def record_document(
     task: str,
     encoder: str,
     mlp: float | None,

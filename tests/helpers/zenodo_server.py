@@ -1,7 +1,7 @@
 """A stand-in for Zenodo's REST API, served from memory on 127.0.0.1, for tests.
 
     with FakeZenodo({"123": {"a.tar": b"..."}}) as zenodo:
-        download_record("123", tmp_path, api_base=zenodo.api_base, timeout=2, retries=0, allow_http=True)
+        fetch("123", tmp_path, zenodo.api_base, retries=0)  # download_record with the stand-in's settings
 
 It answers ``GET /api/records/<id>`` in Zenodo's JSON shape and
 ``GET /api/records/<id>/files/<key>/content`` with HTTP Range support (206 + Content-Range), counts
@@ -28,6 +28,11 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from xares_hydra.data.prepare import DataOptions
+from xares_hydra.data.zenodo import RecordDownload, download_record
 
 RECORD_PATH = re.compile(r"^/api/records/(?P<record>[^/]+)/?$")
 CONTENT_PATH = re.compile(r"^/api/records/(?P<record>[^/]+)/files/(?P<key>[^/]+)/content$")
@@ -198,6 +203,15 @@ def running_fake_zenodo(records: Mapping[str, Mapping[str, bytes]], **options: o
     """For pytest fixtures: ``yield from running_fake_zenodo({...})``."""
     with FakeZenodo(records, **options) as server:  # type: ignore[arg-type]
         yield server
+
+
+def fetch(
+    record: str, dest: Path, api_base: str, *, progress: bool = False, max_wait: float = 0.05, **data: Any
+) -> RecordDownload:
+    """``download_record`` from a stand-in: plain HTTP, short timeouts and waits, no progress bar; ``data``: other
+    ``data`` settings (``retries=0``, ``force_download=True``, ``allowed_hosts=[...]``)."""
+    options = DataOptions(**{"zenodo_api": api_base, "timeout": 2.0, "retries": 2, "allow_http": True, **data})
+    return download_record(record, dest, options, progress=progress, backoff=0.01, max_wait=max_wait)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from xares_hydra.encode.encoder_spec import (
     spec_from_config,
     spec_from_instance,
 )
-from xares_hydra.encode.settings import EncodeSettings, resolved
+from xares_hydra.encode.settings import EncodeSettings
 from xares_hydra.encode.storage import FLOAT32
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings, resolve_device
@@ -67,10 +68,21 @@ def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool)
 
 
 def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
-    """The encode stage's settings: the encode group's, with what the task, head, compat and data groups decide."""
-    encode = typed(cfg.encode, EncodeSettings)
-    return resolved(encode, task.task_type, task.crop_length, cfg.head.layer, bool(cfg.compat.pad_batches),
-                    bool(cfg.compat.pad_short_crops), data_options(cfg).limits)  # fmt: skip
+    """The encode stage's settings: the encode group's, its ``auto`` values decided by the task and head, with what
+    the task, compat and data groups set."""
+    encode, layer = typed(cfg.encode, EncodeSettings), cfg.head.layer
+    return dataclasses.replace(
+        encode,
+        # frame and ASR heads read frames whatever the setting; auto keeps them for those only
+        keep_frames=encode.keep_frames is True or task.task_type in ("frame", "asr"),
+        # every hidden layer: encode.layers=all, or auto with a head.layer set
+        layers=encode.layers == "all" or (encode.layers == "auto" and layer is not None),
+        layers_asked_by="encode.layers=all" if encode.layers == "all" else f"head.layer={layer}",
+        batching="xares" if cfg.compat.pad_batches else encode.batching,
+        crop_length=task.crop_length,
+        pad_short_crops=bool(cfg.compat.pad_short_crops),
+        limits=data_options(cfg).limits,
+    )
 
 
 def cache_of(cfg: DictConfig, task: TaskSpec, spec: EncoderSpec) -> EncoderCache:
@@ -98,12 +110,9 @@ def encoder_spec(
 def refuse_plain_http(config: Any, key: str) -> None:
     """``ConfigError`` naming the first ``http://`` address in an encoder's config (a checkpoint URL): weights
     travel over HTTPS only unless ``data.allow_http``, as downloads do."""
-    if isinstance(config, dict):
-        for name, value in config.items():
+    if isinstance(config, (dict, list)):
+        for name, value in config.items() if isinstance(config, dict) else enumerate(config):
             refuse_plain_http(value, f"{key}{name}.")
-    elif isinstance(config, list):
-        for index, value in enumerate(config):
-            refuse_plain_http(value, f"{key}{index}.")
     elif isinstance(config, str) and config.lower().startswith("http://"):
         raise ConfigError(
             f"{key.rstrip('.')}={config}: a plain-HTTP address, refused (data.allow_http=false): use its https:// "

@@ -4,7 +4,6 @@ ranges and choices), then what needs the whole config or the file system; each m
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from xares_hydra.atomic import existing_folder, free_bytes
 from xares_hydra.config.choices import did_you_mean
 from xares_hydra.config.schema import CheckSchema, RecordSchema, RootSchema
 from xares_hydra.data.prepare import DataOptions
@@ -108,14 +108,9 @@ def output_folder_problem(arguments: Iterable[str], environment: Mapping[str, st
     return next(filter(None, problems), None)
 
 
-def _existing(folder: Path) -> Path | None:
-    """``folder`` or its nearest ancestor that exists."""
-    return next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
-
-
 def _file_in_the_way(key: str, value: str | Path) -> str | None:
     """The message when an existing path at or above ``value`` is not a folder (so it cannot be made)."""
-    existing = _existing(Path(value).expanduser())
+    existing = existing_folder(Path(value).expanduser())
     if existing is None or existing.is_dir():
         return None
     return f"{key}={value}: {existing} is a file, not a folder; point {key} at a folder"
@@ -123,12 +118,8 @@ def _file_in_the_way(key: str, value: str | Path) -> str | None:
 
 def _full_disk(key: str, value: str) -> str | None:
     """The message when the disk that would hold the folder ``value`` has (almost) no free space."""
-    existing = _existing(Path(value).expanduser())
-    try:
-        free = shutil.disk_usage(existing).free if existing is not None else MIN_OUTPUT_FREE_BYTES
-    except OSError:
-        return None
-    if free >= MIN_OUTPUT_FREE_BYTES:
+    existing, free = existing_folder(Path(value).expanduser()), free_bytes(Path(value).expanduser())
+    if free is None or free >= MIN_OUTPUT_FREE_BYTES:
         return None
     return (
         f"{key}={value}: the disk holding {existing} is full ({free / 1e6:.1f} MB free); "

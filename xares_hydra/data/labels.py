@@ -54,21 +54,15 @@ LabelConvert = Callable[[Any, LabelSpec], Any]
 @dataclass(frozen=True)
 class LabelRule:
     name: str
-    kind: str
     convert: LabelConvert
+    kind: str
     needs_classes: bool = False
 
 
 LABEL_RULES: Registry[LabelRule] = Registry("label rule", "task.label.rule")
 rule_of = LABEL_RULES.get
-
-
-def label_rule(name: str, kind: str, needs_classes: bool = False) -> Callable[[LabelConvert], LabelConvert]:
-    def register(convert: LabelConvert) -> LabelConvert:
-        LABEL_RULES.add(name, LabelRule(name, kind, convert, needs_classes))
-        return convert
-
-    return register
+# ``@label_rule(name, kind, needs_classes=...)`` registers a label rule
+label_rule = LABEL_RULES.decorator(LabelRule)
 
 
 def validate_spec(spec: LabelSpec, task_name: str, classes_from_source: bool = False) -> None:

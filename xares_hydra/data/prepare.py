@@ -98,7 +98,9 @@ def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> 
     if task.generator is not None and task.source_folder is None:
         provenance = _ensure_generated(task, task.generator, directory)
     elif task.source in ("huggingface", "hear"):
-        wanted = {"source": task.source, **(task.huggingface or task.hear or {}), **_stand_in(task)}
+        # a demo stand-in's generator too, so that shards built from an older generation are rebuilt
+        stand_in = {"generator": task.generator} if task.generator is not None else {}
+        wanted = {"source": task.source, **(task.huggingface or task.hear or {}), **stand_in}
         build = lambda: _build_source(task, directory, data_root, options)  # noqa: E731
         provenance = _ensure_built(task, directory, wanted, build, options.force_download)
     elif task.zenodo_id is not None:
@@ -175,11 +177,6 @@ def _build_source(task: TaskSpec, directory: Path, data_root: Path, options: Dat
     return build_hear(task, directory, data_root)
 
 
-def _stand_in(task: TaskSpec) -> dict[str, Any]:
-    """A demo stand-in's generator, so that shards built from an older generation are rebuilt."""
-    return {"generator": task.generator} if task.generator is not None else {}
-
-
 def _ensure_built(
     task: TaskSpec, directory: Path, wanted: dict[str, Any], build: Callable[[], dict[str, Any]], force: bool = False
 ) -> dict[str, Any]:
@@ -243,17 +240,7 @@ def _download_or_link(task: TaskSpec, record: str, directory: Path, options: Dat
         return {"source": "zenodo", "record": task.zenodo_id, **(read_ready_marker(directory) or {})}
     from xares_hydra.data.zenodo import download_record  # requests and urllib3 load only for a download
 
-    download = download_record(
-        record,
-        directory,
-        api_base=options.zenodo_api,
-        timeout=options.timeout,
-        retries=options.retries,
-        force=options.force_download,
-        allow_http=options.allow_http,
-        allowed_hosts=options.allowed_hosts,
-        limits=options.extract_limits,
-    )
+    download = download_record(record, directory, options)
     return {"source": "zenodo", "record": task.zenodo_id, **download.to_dict()}
 
 

@@ -163,13 +163,8 @@ class TaskSpec:
         schema = task_schema(cfg)
         if schema.task_type not in TASK_TYPES:
             raise ConfigError(f"task.task_type={schema.task_type!r} for {schema.name}; use one of {TASK_TYPES}")
-        label = LabelSpec(
-            rule=schema.label.rule,
-            key=schema.label.key,
-            classes=tuple(schema.label.classes) if schema.label.classes is not None else None,
-            num_classes=schema.label.num_classes,
-            args=schema.label.args,
-        )
+        classes = tuple(schema.label.classes) if schema.label.classes is not None else None
+        label = LabelSpec(**dict(dataclasses.asdict(schema.label), classes=classes))
         # a Hugging Face dataset or a HEAR folder names its classes itself (``with_classes``)
         validate_spec(label, schema.name, classes_from_source=schema.huggingface is not None or schema.hear is not None)
         if schema.task_type == "regression" and label.kind != REGRESSION:

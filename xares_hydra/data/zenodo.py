@@ -14,7 +14,7 @@ import time
 import urllib.parse
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,9 +25,9 @@ from requests.adapters import HTTPAdapter
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from urllib3.util import Retry
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import atomic_path, free_bytes, write_json
 from xares_hydra.console import stderr_console
-from xares_hydra.data.prepare import READY_MARKER, ExtractLimits, read_ready_marker
+from xares_hydra.data.prepare import READY_MARKER, DataOptions, ExtractLimits, read_ready_marker
 from xares_hydra.errors import DataUnavailable
 from xares_hydra.locks import file_lock
 
@@ -76,21 +76,16 @@ class _Interrupted(_FetchFailure):
 def download_record(
     record_id: str,
     dest: Path,
+    options: DataOptions,
     *,
-    api_base: str,
-    timeout: float,
-    retries: int,
-    force: bool = False,
     progress: bool = True,
     backoff: float = 2.0,
     max_wait: float = 60.0,
-    allow_http: bool = False,
-    allowed_hosts: Iterable[str] = (),
-    limits: ExtractLimits | None = None,
 ) -> RecordDownload:
-    """Fetch every file of a Zenodo record into ``dest`` and mark it ready; ``max_wait`` caps every wait between
-    retries (``Retry-After`` included). A second process fetching the same record waits, then finds it ready."""
-    record_id, dest = str(record_id), Path(dest)
+    """Fetch every file of a Zenodo record into ``dest`` and mark it ready, as the ``data`` settings say (API,
+    timeout, retries, hosts, archive bounds, ``force_download``); ``max_wait`` caps every wait between retries
+    (``Retry-After`` included). A second process fetching the same record waits, then finds it ready."""
+    record_id, dest, api_base, force = str(record_id), Path(dest), options.zenodo_api, options.force_download
     if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
         return ready
     try:
@@ -98,10 +93,8 @@ def download_record(
         with file_lock(dest / LOCK_NAME):
             if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
                 return ready
-            with _Session(api_base, timeout, retries, backoff, max_wait, allow_http, allowed_hosts) as session:
-                return _download_locked(
-                    record_id, api_base, dest, session, force=force, progress=progress, limits=limits or ExtractLimits()
-                )
+            with _Session(options, backoff, max_wait) as session:
+                return _download_locked(record_id, api_base, dest, session, options, progress)
     except OSError as exc:  # the local disk, not the network: network errors are _FetchFailure
         raise DataUnavailable(f"Could not write the dataset files into {dest}: {exc}") from None
 
@@ -123,8 +116,9 @@ def _ready_download(record_id: str, api_base: str, dest: Path) -> RecordDownload
 
 
 def _download_locked(
-    record_id: str, api_base: str, dest: Path, session: _Session, *, force: bool, progress: bool, limits: ExtractLimits
+    record_id: str, api_base: str, dest: Path, session: _Session, options: DataOptions, progress: bool
 ) -> RecordDownload:
+    force = options.force_download
     if force:
         (dest / READY_MARKER).unlink(missing_ok=True)
     files: list[ZenodoFile] | None = None
@@ -141,7 +135,7 @@ def _download_locked(
     extracted = [file.key for file in files if file.key.lower().endswith(ARCHIVE_SUFFIXES)]
     for file in files:
         if file.key in extracted:
-            _extract_once(dest / file.key, file, dest, limits, force=force)
+            _extract_once(dest / file.key, file, dest, options.extract_limits, force=force)
     download = RecordDownload(record_id=record_id, api_base=api_base, files=files, dest=dest, extracted=extracted)
     write_json(dest / READY_MARKER, download.to_dict())
     return download
@@ -200,12 +194,8 @@ def _part_size(part: Path) -> int:
 
 def _require_space(folder: Path, needed: int, what: str) -> None:
     """Fail before fetching when the disk of ``folder`` has less free space than the ``needed`` bytes."""
-    if needed <= 0:
-        return
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return  # not known: the download itself will say when the disk is full
+    if needed <= 0 or (free := free_bytes(folder)) is None:
+        return  # free space not known: the download itself will say when the disk is full
     if needed > free:
         raise DataUnavailable(
             f"Not enough disk space to download {what} into {folder.absolute()}: {_megabytes(needed)} still to fetch, "
@@ -293,23 +283,14 @@ def _record_api_url(record_id: str, api_base: str) -> str:
 class _Session(requests.Session):
     """HTTP for one download: urllib3's retries, a timeout, and only URLs ``check`` accepts, redirects included."""
 
-    def __init__(
-        self,
-        api_base: str,
-        timeout: float,
-        retries: int,
-        backoff: float,
-        max_wait: float,
-        allow_http: bool,
-        allowed_hosts: Iterable[str],
-    ) -> None:
+    def __init__(self, options: DataOptions, backoff: float, max_wait: float) -> None:
         super().__init__()
-        self.timeout, self.retries, self.backoff, self.max_wait = timeout, retries, backoff, max_wait
-        self.schemes = ("https", "http") if allow_http else ("https",)
-        hosts = {host.lower() for host in allowed_hosts} | {urllib.parse.urlsplit(api_base).hostname or ""}
-        self.hosts = frozenset(hosts - {""})
+        self.timeout, self.retries, self.backoff, self.max_wait = options.timeout, options.retries, backoff, max_wait
+        self.schemes = ("https", "http") if options.allow_http else ("https",)
+        api_host = urllib.parse.urlsplit(options.zenodo_api).hostname or ""
+        self.hosts = frozenset({host.lower() for host in options.allowed_hosts} | {api_host}) - {""}
         retry = Retry(
-            total=retries,
+            total=options.retries,
             backoff_factor=backoff,
             backoff_max=max_wait,
             retry_after_max=max_wait,  # type: ignore[arg-type]  # seconds: a float works
@@ -444,11 +425,7 @@ def _check_extract(archive: Path, dest: Path, members: list[tuple[str, int]], li
     if limits.max_ratio is not None and ratio > limits.max_ratio:
         raise refused(f"unpacks to {total:,} bytes, {ratio:,.0f} times its size > data.max_archive_ratio="
                       f"{limits.max_ratio:g} (a decompression bomb?)")  # fmt: skip
-    try:
-        free = shutil.disk_usage(dest).free
-    except OSError:
-        return
-    if total > free:
+    if (free := free_bytes(dest)) is not None and total > free:
         raise refused(f"unpacks to {_megabytes(total)}, {_megabytes(free)} free in {dest}; free some space there, "
                       "or point paths.data_root at a larger disk")  # fmt: skip
 

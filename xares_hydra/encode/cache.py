@@ -32,7 +32,7 @@ import numpy as np
 from filelock import FileLock
 
 from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write_json, write_text
-from xares_hydra.encode.storage import FLOAT32, file_dtype, from_stored, to_stored
+from xares_hydra.encode.storage import FLOAT32, STORE_DTYPES, from_stored, to_stored
 from xares_hydra.errors import ConfigError
 from xares_hydra.locks import RemovedLock, file_lock
 
@@ -104,18 +104,6 @@ class EncoderCache:
     def lock(self, shard: Path, blocking: bool = True) -> RemovedLock | FileLock:
         return file_lock(self.root / "shards" / f"{shard.name}.lock", blocking)
 
-    def writer(
-        self,
-        shard: Path,
-        dim: int,
-        keep_frames: bool,
-        frame_layers: Sequence[int] = (),
-        dtypes: StoredTypes | None = None,
-        keep_layers: Sequence[int] = (),
-    ) -> ShardWriter:
-        directory, dtypes = self.shard_dir(shard), dtypes or StoredTypes()
-        return ShardWriter(directory, shard, dim, keep_frames, frame_layers, dtypes, keep_layers)
-
     def save_encoder_info(self, info: dict[str, Any], fingerprint_document: dict[str, Any]) -> None:
         write_json(self.root / "encoder.json", info)
         write_json(self.root / "fingerprint.json", fingerprint_document)
@@ -135,7 +123,7 @@ class EncoderCache:
             merged = ShardCounts()
             for shard in paths:
                 merged.add(self.shard_counts(shard))
-            duplicates = self.duplicate_clips(paths)
+            duplicates = duplicate_clips([(shard.name, self._clip_keys(shard)) for shard in paths])
             _log_duplicates(duplicates, partition)
             for duplicate in duplicates:
                 merged.samples -= 1
@@ -165,10 +153,6 @@ class EncoderCache:
                 for shard, embeddings in zip(shards, sets)
             ]
         return EmbeddingSet.concat(sets)
-
-    def duplicate_clips(self, shards: Sequence[Path]) -> list[DuplicateClip]:
-        """The clips of ``shards`` (one partition, in order) whose key an earlier shard holds too."""
-        return duplicate_clips([(shard.name, self._clip_keys(shard)) for shard in shards])
 
     def _clip_keys(self, shard: Path) -> list[str]:
         lines = (self.shard_dir(shard) / "index.jsonl").read_text().splitlines()
@@ -313,14 +297,6 @@ class ShardWriter:
         self._pooled.append(pooled.astype(np.float32))
         self._index.append(entry)
 
-    @property
-    def written_crops(self) -> int:
-        return len(self._index)
-
-    @property
-    def written_clips(self) -> int:
-        return len({entry["clip_key"] for entry in self._index})
-
     def _add_layers(self, layer_pooled: np.ndarray) -> None:
         if not self._layers:
             requested = self._requested_frame_layers
@@ -339,6 +315,9 @@ class ShardWriter:
         self._streams[name][1].write(to_stored(frames, self.dtypes.frames).tobytes())
 
     def finish(self, counts: ShardCounts) -> None:
+        """Writes the shard and its marker; ``counts`` takes the clips and crops written (a clip skipped for an
+        encoder error is no clip)."""
+        counts.samples, counts.crops = len({entry["clip_key"] for entry in self._index}), len(self._index)
         pooled = np.stack(self._pooled) if self._pooled else np.zeros((0, self.dim), np.float32)
         pooled = to_stored(pooled, self.dtypes.clips)
         with atomic_path(self.directory / "pooled.npy", pooled.nbytes) as partial, open(partial, "wb") as stream:
@@ -458,12 +437,8 @@ class EmbeddingSet:
         has_frames = done["has_frames"] and frames_name is not None
         frames = None
         if has_frames and frames_name is not None and done["total_frames"] > 0:
-            frames = np.memmap(
-                directory / frames_name,
-                dtype=file_dtype(frame_dtype),
-                mode="r",
-                shape=(done["total_frames"], done["dim"]),
-            )
+            shape = (done["total_frames"], done["dim"])
+            frames = np.memmap(directory / frames_name, dtype=STORE_DTYPES[frame_dtype], mode="r", shape=shape)
         order = sorted(range(len(entries)), key=lambda i: (entries[i]["clip_key"], entries[i]["crop"]))
         entries = [entries[i] for i in order]
         return cls(

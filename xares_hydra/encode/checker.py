@@ -63,9 +63,9 @@ def run_checks(
         ("hop size matches frame count", lambda: _hop(encoder, device, autocast)),
         ("variable input lengths", lambda: _variable_lengths(encoder, device, autocast)),
         ("batch consistency", lambda: _batch_consistency(encoder, device, autocast)),
+        ("shortest input", lambda: _shortest_input(encoder, device, autocast)),
+        ("padding invariance", lambda: _padding(padding or measure_padding(encoder, device))),
     ]
-    checks.append(("shortest input", lambda: _shortest_input(encoder, device, autocast)))
-    checks.append(("padding invariance", lambda: _padding(padding or measure_padding(encoder, device))))
     if long_seconds:
         checks.append((f"{long_seconds:g} s clip", lambda: _long_clip(encoder, device, long_seconds, autocast)))
     for name, check in checks:

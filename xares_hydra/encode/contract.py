@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from xares_hydra.encoders.chunking import length_mask
-from xares_hydra.errors import ConfigError, EncoderContractError
+from xares_hydra.errors import EncoderContractError
 
 AUTOCAST_DTYPES = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -180,9 +180,7 @@ def frame_count(encoder: torch.nn.Module, n_samples: int, padded_samples: int, p
 
 @contextmanager
 def _autocast(audio: torch.Tensor, autocast: str | None) -> Iterator[None]:
-    if autocast not in AUTOCAST_DTYPES:
-        raise ConfigError(f"encode.autocast={autocast!r}; use null, bf16 or fp16")
-    dtype = AUTOCAST_DTYPES[autocast]
+    dtype = AUTOCAST_DTYPES[autocast]  # the encode schema has checked the name
     autocasting = torch.autocast(audio.device.type, dtype=dtype) if dtype is not None else nullcontext()
     with torch.inference_mode(), autocasting:
         yield

@@ -16,6 +16,7 @@ encoder, and the cache is written by another thread behind it. ``batching`` choo
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -76,7 +77,12 @@ def encode_shards(
     left (from ``estimate_seconds``, the plan's, before the first shard, then after each shard; it is logged too)."""
     memory = memory or MemoryLimits(rate=rate_of(encoder))
     clock = EncodeClock(cache.root.parent.name, shards, estimate_seconds)
-    tell = partial(_tell, on_eta)
+
+    def tell(line: str) -> None:
+        log.info("%s", line)
+        if on_eta is not None:
+            on_eta(line)
+
     if estimate_seconds is not None and shards:
         tell(clock.planned())
     encoded = {}
@@ -88,100 +94,18 @@ def encode_shards(
             log.info("Encoding %s", shard.name)
             frame_layers = settings.layer_needs.frame_layers
             dtypes = StoredTypes(settings.store_dtype, settings.clip_dtype)
-            writer = cache.writer(shard, dim_of(encoder), settings.frames, frame_layers, dtypes, settings.keep_layers)
+            writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings.frames, frame_layers, dtypes,
+                                 settings.keep_layers)  # fmt: skip
+            call = EncoderCall(encoder, settings, device, shard, ShardCounts(), memory)
             try:
-                encoded[shard.name] = encode_shard(encoder, shard, writer, settings, device, on_progress, memory)
+                call.encode_shard(writer, on_progress)
             except BaseException:
                 writer.abort()
                 raise
+            encoded[shard.name] = call.counts
         if len(shards) > 1:
             tell(clock.shard_done(shard))
     return encoded
-
-
-def _tell(on_eta: Callable[[str], None] | None, line: str) -> None:
-    log.info("%s", line)
-    if on_eta is not None:
-        on_eta(line)
-
-
-def encode_shard(
-    encoder: torch.nn.Module,
-    shard: Path,
-    writer: ShardWriter,
-    settings: EncodeSettings,
-    device: torch.device,
-    on_progress: Callable[[str, int], None] | None = None,
-    memory: MemoryLimits | None = None,
-) -> ShardCounts:
-    counts = ShardCounts()
-    call = EncoderCall(encoder, settings, device, shard, counts, memory or MemoryLimits(rate=rate_of(encoder)))
-    started = time.perf_counter()
-    rate = rate_of(encoder)
-    crops = _decoded_crops(shard, rate, settings, counts)
-    with WriteBehind(writer) as behind:
-        for batch in batches(crops, settings, rate, encoder):
-            for crops_done, encoded in call.encode_or_isolate(batch):
-                behind.add(crops_done, encoded)
-            if on_progress is not None:
-                on_progress(shard.name, len(batch))
-    counts.encode_seconds = time.perf_counter() - started
-    # what was written, so a clip skipped for an encoder error is not counted as a clip
-    counts.samples, counts.crops = writer.written_clips, writer.written_crops
-    writer.finish(counts)
-    _log_problems(shard, counts)
-    return counts
-
-
-def _decoded_crops(shard: Path, rate: int, settings: EncodeSettings, counts: ShardCounts) -> Iterator[Crop]:
-    crop_samples = round(settings.crop_length * rate) if settings.crop_length else None
-    with ThreadPoolExecutor(max(1, settings.decode_threads)) as pool:
-        pending: deque[tuple[ShardSample, Future]] = deque()
-        for sample in iter_shard(shard, settings.limits):
-            if sample.truncated:
-                counts.unread = {"problem": sample.problem, "clips_estimate": sample.unread_clips}
-                if not sample.key:  # it cut no clip; a cut clip is skipped (and logged) below
-                    log.warning("%s: %s", shard.name, sample.problem)
-                    continue
-            if sample.problem is not None or sample.audio is None:
-                _skip(counts, shard, sample.key, sample.problem or "no audio")
-                continue
-            pending.append((sample, pool.submit(decode_audio, sample.audio, rate, settings.limits.max_clip_seconds)))
-            if len(pending) >= 8 * max(1, settings.decode_threads):
-                yield from _finish_decode(pending.popleft(), shard, rate, crop_samples, settings, counts)
-        while pending:
-            yield from _finish_decode(pending.popleft(), shard, rate, crop_samples, settings, counts)
-
-
-def _finish_decode(
-    job: tuple[ShardSample, Future],
-    shard: Path,
-    rate: int,
-    crop_samples: int | None,
-    settings: EncodeSettings,
-    counts: ShardCounts,
-) -> Iterator[Crop]:
-    sample, future = job
-    try:
-        decoded = future.result()
-    except AudioProblem as problem:
-        _skip(counts, shard, sample.key, str(problem))
-        return
-    counts.audio_seconds += len(decoded.samples) / rate
-    if decoded.silent:
-        counts.warn("silent audio")
-    if decoded.clipped:
-        counts.warn("clipped audio")
-    if decoded.channels > 1:
-        counts.warn("multi-channel audio mixed to mono")
-    pieces = crop(decoded.samples, crop_samples, settings.pad_short_crops)
-    for index, piece in enumerate(pieces):
-        key = sample.key if len(pieces) == 1 else f"{sample.key}#{index}"
-        item = Crop(key=key, clip_key=sample.key, index=index, audio=piece, labels=sample.labels)
-        if len(piece) < settings.min_samples:
-            counts.warn("shorter than the encoder's minimum input, zero-padded")
-            item.n_samples, item.audio = len(piece), np.pad(piece, (0, settings.min_samples - len(piece)))
-        yield item
 
 
 def _skip(counts: ShardCounts, shard: Path, key: str, reason: str) -> None:
@@ -193,16 +117,12 @@ def _skip(counts: ShardCounts, shard: Path, key: str, reason: str) -> None:
 def batches(
     crops: Iterable[Crop], settings: EncodeSettings, rate: int, encoder: torch.nn.Module | None = None
 ) -> Iterator[list[Crop]]:
-    return BATCHERS[batching_for(settings, encoder)](crops, settings, rate)
-
-
-def batching_for(settings: EncodeSettings, encoder: torch.nn.Module | None) -> str:
-    """``hidden_layers`` is told nothing of the padding: an encoder that would be told it (so its cache does
-    not depend on the batching) gets batches of one length while all its layers are encoded."""
+    """The settings' batches. ``hidden_layers`` is told nothing of the padding: an encoder that would be told it (so
+    its cache does not depend on the batching) gets batches of one length while all its layers are encoded."""
     batching = "bucketed" if settings.batching == "auto" else settings.batching  # auto not resolved by a probe
     if settings.all_layers and batching == "bucketed" and padding_invariant(encoder):
-        return "exact"
-    return batching
+        batching = "exact"
+    return BATCHERS[batching](crops, settings, rate)
 
 
 def _bucketed_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
@@ -221,10 +141,9 @@ def _bucketed_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int
 def _sorted_batches(buffer: list[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
     # longest first: a batch that does not fit in memory fails at the start, not after an hour
     ordered = sorted(buffer, key=lambda item: (-len(item.audio), item.key))
-    limit = _batch_limit(settings, rate)
     start = 0
     while start < len(ordered):
-        size = limit(len(ordered[start].audio))
+        size = _batch_size(settings, rate, len(ordered[start].audio))
         yield ordered[start : start + size]
         start += size
 
@@ -233,12 +152,11 @@ def _equal_length_batches(crops: Iterable[Crop], settings: EncodeSettings, rate:
     """Group crops of identical length, holding at most ``buffer_seconds`` of audio at a time."""
     buckets: dict[int, list[Crop]] = {}
     buffered = 0
-    limit = _batch_limit(settings, rate)
     for item in crops:
         bucket = buckets.setdefault(len(item.audio), [])
         bucket.append(item)
         buffered += len(item.audio)
-        if len(bucket) >= limit(len(item.audio)):
+        if len(bucket) >= _batch_size(settings, rate, len(item.audio)):
             buffered -= sum(len(c.audio) for c in bucket)
             yield buckets.pop(len(item.audio))
         if buffered > settings.buffer_seconds * rate:
@@ -249,22 +167,14 @@ def _equal_length_batches(crops: Iterable[Crop], settings: EncodeSettings, rate:
 
 def _padded_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
     """X-ARES: consecutive crops in tar order, ``batch_size`` at a time."""
-    batch: list[Crop] = []
-    for item in crops:
-        batch.append(item)
-        if len(batch) == settings.batch_size:
-            yield batch
-            batch = []
-    if batch:
+    remaining = iter(crops)
+    while batch := list(itertools.islice(remaining, settings.batch_size)):
         yield batch
 
 
-def _batch_limit(settings: EncodeSettings, rate: int) -> Callable[[int], int]:
-    def limit(length: int) -> int:
-        by_seconds = int(settings.max_batch_seconds * rate // max(length, 1))
-        return max(1, min(settings.batch_size, by_seconds))
-
-    return limit
+def _batch_size(settings: EncodeSettings, rate: int, length: int) -> int:
+    """Crops of ``length`` samples in one batch: at most ``batch_size`` and ``max_batch_seconds`` of audio."""
+    return max(1, min(settings.batch_size, int(settings.max_batch_seconds * rate // max(length, 1))))
 
 
 BATCHERS = {"bucketed": _bucketed_batches, "exact": _equal_length_batches, "xares": _padded_batches}
@@ -280,6 +190,64 @@ class EncoderCall:
     shard: Path
     counts: ShardCounts
     memory: MemoryLimits
+
+    def encode_shard(self, writer: ShardWriter, on_progress: Callable[[str, int], None] | None) -> None:
+        """Every crop of the shard encoded into ``writer``, which then writes it with its counts."""
+        started = time.perf_counter()
+        with WriteBehind(writer) as behind:
+            for batch in batches(self.decoded_crops(), self.settings, rate_of(self.encoder), self.encoder):
+                for crops_done, encoded in self.encode_or_isolate(batch):
+                    behind.add(crops_done, encoded)
+                if on_progress is not None:
+                    on_progress(self.shard.name, len(batch))
+        self.counts.encode_seconds = time.perf_counter() - started
+        writer.finish(self.counts)
+        _log_problems(self.shard, self.counts)
+
+    def decoded_crops(self) -> Iterator[Crop]:
+        """The shard's crops, decoded and resampled in worker threads ahead of the encoder."""
+        shard, settings, counts, rate = self.shard, self.settings, self.counts, rate_of(self.encoder)
+        longest = settings.limits.max_clip_seconds
+        with ThreadPoolExecutor(max(1, settings.decode_threads)) as pool:
+            pending: deque[tuple[ShardSample, Future]] = deque()
+            for sample in iter_shard(shard, settings.limits):
+                if sample.truncated:
+                    counts.unread = {"problem": sample.problem, "clips_estimate": sample.unread_clips}
+                    if not sample.key:  # it cut no clip; a cut clip is skipped (and logged) below
+                        log.warning("%s: %s", shard.name, sample.problem)
+                        continue
+                if sample.problem is not None or sample.audio is None:
+                    _skip(counts, shard, sample.key, sample.problem or "no audio")
+                    continue
+                pending.append((sample, pool.submit(decode_audio, sample.audio, rate, longest)))
+                if len(pending) >= 8 * max(1, settings.decode_threads):
+                    yield from self._crops_of(*pending.popleft())
+            while pending:
+                yield from self._crops_of(*pending.popleft())
+
+    def _crops_of(self, sample: ShardSample, decoding: Future) -> Iterator[Crop]:
+        counts, settings, rate = self.counts, self.settings, rate_of(self.encoder)
+        try:
+            decoded = decoding.result()
+        except AudioProblem as problem:
+            _skip(counts, self.shard, sample.key, str(problem))
+            return
+        counts.audio_seconds += len(decoded.samples) / rate
+        if decoded.silent:
+            counts.warn("silent audio")
+        if decoded.clipped:
+            counts.warn("clipped audio")
+        if decoded.channels > 1:
+            counts.warn("multi-channel audio mixed to mono")
+        crop_samples = round(settings.crop_length * rate) if settings.crop_length else None
+        pieces = crop(decoded.samples, crop_samples, settings.pad_short_crops)
+        for index, piece in enumerate(pieces):
+            key = sample.key if len(pieces) == 1 else f"{sample.key}#{index}"
+            item = Crop(key=key, clip_key=sample.key, index=index, audio=piece, labels=sample.labels)
+            if len(piece) < settings.min_samples:
+                counts.warn("shorter than the encoder's minimum input, zero-padded")
+                item.n_samples, item.audio = len(piece), np.pad(piece, (0, settings.min_samples - len(piece)))
+            yield item
 
     def encode_or_isolate(self, batch: list[Crop]) -> list[tuple[list[Crop], EncodedCrops]]:
         """Encode a batch; if the encoder fails on it, retry clip by clip and skip (and count) only failing clips."""
@@ -342,7 +310,7 @@ def _run_encoder(
     (mean over its own frames only) and, as the settings ask, its frames and every hidden layer."""
     lengths = [len(item.audio) for item in batch]
     where = f"{shard.name}: {batch[0].key}"
-    audio = _padded_audio(batch, device, width)
+    audio = padded_audio([item.audio for item in batch], device, width)
     layers = None
     if settings.all_layers or settings.batching == "xares":  # the encoder is not told the padding
         if settings.all_layers:  # the batches hold one length, or the encoder could not be told anyway
@@ -385,12 +353,12 @@ def _own_frame_counts(batch: list[Crop], counts: list[int], hop_samples: float) 
     ]
 
 
-def _padded_audio(batch: list[Crop], device: torch.device, width: int | None = None) -> torch.Tensor:
+def padded_audio(clips: Sequence[np.ndarray], device: torch.device, width: int | None = None) -> torch.Tensor:
     """``[B, width or longest]`` zero-padded; on CUDA built in pinned memory and copied without blocking."""
-    width = width or max(len(item.audio) for item in batch)
-    audio = torch.zeros(len(batch), width, pin_memory=device.type == "cuda")
-    for row, item in enumerate(batch):
-        audio[row, : len(item.audio)] = torch.from_numpy(item.audio)
+    width = width or max(len(clip) for clip in clips)
+    audio = torch.zeros(len(clips), width, pin_memory=device.type == "cuda")
+    for row, clip in enumerate(clips):
+        audio[row, : len(clip)] = torch.from_numpy(clip)
     return audio.to(device, non_blocking=True)
 
 

@@ -16,7 +16,7 @@ from filelock import Timeout
 
 from xares_hydra.atomic import read_json
 from xares_hydra.encode.cache import EncoderCache
-from xares_hydra.report.record import load_records
+from xares_hydra.report.record import Record, load_records
 
 
 @dataclass
@@ -50,13 +50,12 @@ class CacheEntry:
         return f"{target} [{settings}]"
 
 
-def find_caches(cache_root: Path, records: Sequence[dict[str, Any]] = ()) -> list[CacheEntry]:
+def find_caches(cache_root: Path, records: Sequence[Record] = ()) -> list[CacheEntry]:
     """Every cache folder (one with ``shards/`` or ``encoder.json``) under ``cache_root``, with the records using it."""
     users: dict[tuple[str, str], list[str]] = {}
     for record in records:
-        encoder = record["encoder"]
-        key = (record["task"]["name"], f"{encoder['name']}-{encoder.get('fingerprint')}")
-        users.setdefault(key, []).append(str(record.get("path", "?")))
+        key = (record.task.name, f"{record.encoder.name}-{record.encoder.fingerprint}")
+        users.setdefault(key, []).append(str(record.path or "?"))
     entries = []
     for folder in sorted(cache_root.glob("*/*")):
         if not folder.is_dir() or not ((folder / "shards").is_dir() or (folder / "encoder.json").exists()):
@@ -76,7 +75,7 @@ def find_caches(cache_root: Path, records: Sequence[dict[str, Any]] = ()) -> lis
     return entries
 
 
-def records_under(folders: Sequence[Path]) -> list[dict[str, Any]]:
+def records_under(folders: Sequence[Path]) -> list[Record]:
     return [record for folder in folders if folder.is_dir() for record in load_records(folder)]
 
 

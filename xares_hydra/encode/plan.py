@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,12 +16,13 @@ import numpy as np
 import soundfile
 import torch
 
+from xares_hydra.atomic import free_bytes
 from xares_hydra.data.audio import decode_audio
 from xares_hydra.data.shards import iter_shard
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.contract import dim_of, forward, hop_ms_of, rate_of
 from xares_hydra.encode.crops import Crop
-from xares_hydra.encode.embed import EncodeSettings, shards_to_encode
+from xares_hydra.encode.embed import EncodeSettings, padded_audio, shards_to_encode
 from xares_hydra.encode.storage import itemsize
 
 NPY_HEADER = 128
@@ -128,10 +128,7 @@ def probe(encoder: torch.nn.Module, shard: Path, settings: EncodeSettings, devic
         if len(audio) == settings.batch_size:
             break
     width = max(max(len(clip) for clip in audio), settings.min_samples)
-    batch = torch.zeros(len(audio), width)
-    for row, clip in enumerate(audio):
-        batch[row, : len(clip)] = torch.from_numpy(clip)
-    batch = batch.to(device)
+    batch = padded_audio(audio, device, width)
     layers = getattr(encoder, "hidden_layers", None)
     with torch.inference_mode():
         forward(encoder, batch[:1, : min(width, rate)], settings.autocast)
@@ -147,14 +144,6 @@ def probe(encoder: torch.nn.Module, shard: Path, settings: EncodeSettings, devic
 def _synchronise(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def free_bytes(folder: Path) -> int:
-    """Free bytes on the file system ``folder`` is (or will be) on."""
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
-    return shutil.disk_usage(existing).free
 
 
 def plan_encode(
@@ -183,7 +172,7 @@ def plan_encode(
         cache_bytes=CACHE_DOCUMENT_BYTES + sum(written.values()),
         bytes_to_write=(CACHE_DOCUMENT_BYTES if todo else 0) + sum(written[shard] for shard in todo),
         cache_dir=str(cache.root),
-        free_bytes=free_bytes(cache.root),
+        free_bytes=free_bytes(cache.root) or 0,
         probe_seconds_per_audio_hour=seconds_per_second * 3600,
         encode_seconds=seconds_per_second * todo_seconds,
     )

@@ -1,6 +1,6 @@
 """The encode stage's settings: the ``encode`` config group's typed schema (its defaults and checks, written once)
-and, filled in by ``resolved``, the stage's argument. Fields marked ``STAGE`` are not config keys: the task, compat
-and data groups and the loaded encoder decide them."""
+and, filled in by ``config.settings.encode_settings``, the stage's argument. Fields marked ``STAGE`` are not config
+keys: the task, compat and data groups and the loaded encoder decide them."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class EncodeSettings:
         require_number("encode.max_skipped_share", self.max_skipped_share, inclusive=True)
         if self.max_skipped_share > 1:
             raise ConfigError(f"encode.max_skipped_share={self.max_skipped_share!r}: must be a share between 0 and 1")
-        if self.batching != "xares":  # compat=xares's batches are set by ``resolved``, never typed
+        if self.batching != "xares":  # compat=xares's batches are set by ``encode_settings``, never typed
             choice("encode.batching", self.batching, BATCHINGS)
         if self.autocast is not None:
             choice("encode.autocast", self.autocast, AUTOCASTS, "null")
@@ -87,12 +87,12 @@ class EncodeSettings:
 
     @property
     def frames(self) -> bool:
-        """Whether frames are kept (``auto`` keeps them only where ``resolved`` decided so)."""
+        """Whether frames are kept (``auto`` keeps them only where ``encode_settings`` decided so)."""
         return self.keep_frames is True
 
     @property
     def all_layers(self) -> bool:
-        """Whether every hidden layer is cached (``auto`` only where ``resolved`` decided so)."""
+        """Whether every hidden layer is cached (``auto`` only where ``encode_settings`` decided so)."""
         return self.layers is True or self.layers == "all"
 
     @property
@@ -109,28 +109,3 @@ def choice(key: str, value: Any, allowed: Sequence[str], *others: str) -> None:
 def config_keys(schema: type) -> list[str]:
     """A schema's config keys (``STAGE`` fields left out)."""
     return [item.name for item in dataclasses.fields(schema) if item.metadata.get("omegaconf_ignore") is not True]
-
-
-def resolved(
-    encode: EncodeSettings,
-    task_type: str,
-    crop_length: float | None,
-    head_layer: int | str | None,
-    pad_batches: bool,
-    pad_short_crops: bool,
-    limits: ReadLimits,
-) -> EncodeSettings:
-    """The stage's argument: ``auto`` values decided by the task and head, and what the task, compat and data
-    groups set."""
-    return dataclasses.replace(
-        encode,
-        # frame and ASR heads read frames whatever the setting; auto keeps them for those only
-        keep_frames=encode.keep_frames is True or task_type in ("frame", "asr"),
-        # every hidden layer: encode.layers=all, or auto with a head.layer set
-        layers=encode.layers == "all" or (encode.layers == "auto" and head_layer is not None),
-        layers_asked_by="encode.layers=all" if encode.layers == "all" else f"head.layer={head_layer}",
-        batching="xares" if pad_batches else encode.batching,
-        crop_length=crop_length,
-        pad_short_crops=pad_short_crops,
-        limits=limits,
-    )

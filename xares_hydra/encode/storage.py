@@ -11,10 +11,6 @@ FLOAT32 = "float32"
 STORE_DTYPES: dict[str, type[np.generic]] = {FLOAT32: np.float32, "float16": np.float16, "bfloat16": np.int16}
 
 
-def file_dtype(name: str) -> type[np.generic]:
-    return STORE_DTYPES[name]
-
-
 def itemsize(name: str) -> int:
     return np.dtype(STORE_DTYPES[name]).itemsize
 

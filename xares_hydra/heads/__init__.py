@@ -142,14 +142,8 @@ TRAINED_HEAD_OF_TASK_TYPE = {
 }  # fmt: skip
 
 
-def head(name: str, selects_model: bool = True) -> Callable[[HeadFunction], HeadFunction]:
-    """Register a head; ``selects_model=False`` for heads that fit without validation (kNN)."""
-
-    def register(function: HeadFunction) -> HeadFunction:
-        HEADS.add(name, Head(name, function, selects_model))
-        return function
-
-    return register
+# ``@head(name)`` registers a head; ``selects_model=False`` for heads that fit without validation (kNN)
+head = HEADS.decorator(Head)
 
 
 def heads_for(task: TaskSpec, settings: HeadSettings) -> dict[str, str]:

@@ -41,26 +41,11 @@ class Metric:
         return self.streaming(**args)
 
 
-def _sklearn_metrics() -> Any:
-    """scikit-learn's metrics, imported on first use (most of a second)."""
-    from sklearn import metrics
-
-    return metrics
-
-
 METRICS: Registry[Metric] = Registry("metric", "task.metric")
 
 
-def metric(name: str, **options: Any) -> Callable[[Callable[..., float]], Callable[..., float]]:
-    """Register a metric; ``options``: the other fields of ``Metric``."""
-
-    def register(compute: Callable[..., float]) -> Callable[..., float]:
-        METRICS.add(name, Metric(name, compute, **options))
-        return compute
-
-    return register
-
-
+# ``@metric(name, **fields)`` registers a metric; ``fields``: the other fields of ``Metric``
+metric = METRICS.decorator(Metric)
 get_metric = METRICS.get
 
 
@@ -139,9 +124,11 @@ def average_precision(positive: np.ndarray, scores: np.ndarray) -> float:
 @metric("EER", higher_is_better=False)
 def equal_error_rate(targets: np.ndarray, scores: np.ndarray) -> float:
     """Equal error rate of a two-class task; scores are class scores, the positive class is 1."""
+    from sklearn.metrics import roc_curve  # scikit-learn loads on first use (most of a second)
+
     scores = np.asarray(scores)
     positive = scores[:, 1] - scores[:, 0] if scores.ndim == 2 else scores
-    false_positive, true_positive, _ = _sklearn_metrics().roc_curve(np.asarray(targets), positive)
+    false_positive, true_positive, _ = roc_curve(np.asarray(targets), positive)
     false_negative = 1 - true_positive
     at = np.nanargmin(np.abs(false_negative - false_positive))
     return float((false_positive[at] + false_negative[at]) / 2)

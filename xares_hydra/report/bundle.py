@@ -20,7 +20,7 @@ from xares_hydra.atomic import read_json, write_json
 from xares_hydra.errors import ConfigError
 from xares_hydra.report.diagnostics import file_part
 from xares_hydra.report.identity import record_identity
-from xares_hydra.report.record import score_of
+from xares_hydra.report.record import EncoderInfo, Record
 from xares_hydra.report.redact import redact_record
 
 BUNDLE_FILE = "bundle.json"
@@ -29,41 +29,40 @@ BUNDLE_KIND = "xares-hydra result bundle"
 BUNDLE_LAYOUT = 1
 LAYOUT = "<encoder>/<identity>/<task>/<mode>-<hash>.json; <encoder>/<identity>/encoder.json"
 UNVERSIONED = "unversioned"
-# only in memory: where a loaded record was read from
-IN_MEMORY_KEYS = ("path",)
 
 
-def encoder_folder(record: dict[str, Any]) -> Path:
+def encoder_folder(encoder: EncoderInfo) -> Path:
     """``<encoder>/<identity>``: the encoder's identity (config, weights and code), else its cache fingerprint."""
-    encoder = record["encoder"]
-    digest = encoder.get("identity") or encoder.get("fingerprint") or UNVERSIONED
-    return Path(file_part(encoder["name"])) / file_part(str(digest))
+    return Path(file_part(encoder.name)) / file_part(str(encoder.identity or encoder.fingerprint or UNVERSIONED))
 
 
-def bundle_path(record: dict[str, Any]) -> Path:
+def bundle_path(record: Record) -> Path:
     """Where a record lies in a bundle, relative to its top."""
-    return encoder_folder(record) / file_part(record["task"]["name"]) / f"{record_identity(record)}.json"
+    return encoder_folder(record.encoder) / file_part(record.task.name) / f"{record_identity(record)}.json"
 
 
-def stored(record: dict[str, Any]) -> dict[str, Any]:
-    """The record as written to a file: without what loading added."""
-    return {key: value for key, value in record.items() if key not in IN_MEMORY_KEYS}
+def stored(record: Record) -> dict[str, Any]:
+    """The record as its file has it (key order and numbers as written); a record made in memory as the model
+    dumps it."""
+    if record.path is None:
+        return record.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return {key: value for key, value in read_json(Path(record.path)).items() if key != "path"}
 
 
-def prediction_files(record: dict[str, Any]) -> list[tuple[Path, str]]:
+def prediction_files(record: Record) -> list[tuple[Path, str]]:
     """(file next to the loaded record, its name) of every head's predictions that exist: the ``.npz`` and the
     ASR texts (``.jsonl``) beside it."""
-    if "path" not in record:
+    if record.path is None:
         return []
-    folder, files = Path(record["path"]).parent, []
-    for slot in record["scores"]:
-        if name := score_of(record, slot).predictions:
+    folder, files = Path(record.path).parent, []
+    for score in record.scores.values():
+        if name := score.predictions:
             npz = folder / name
             files += [(path, path.name) for path in (npz, npz.with_suffix(".jsonl")) if path.exists()]
     return files
 
 
-def copy_record(record: dict[str, Any], target: Path, predictions: bool = True) -> list[Path]:
+def copy_record(record: Record, target: Path, predictions: bool = True) -> list[Path]:
     """The record redacted into ``target``, with its prediction files beside it (else without their names)."""
     copy = redact_record(stored(record))
     written = []
@@ -79,17 +78,17 @@ def copy_record(record: dict[str, Any], target: Path, predictions: bool = True) 
     return [*written, target]
 
 
-def export_bundle(records: Iterable[dict[str, Any]], out: Path, predictions: bool = False) -> list[Path]:
+def export_bundle(records: Iterable[Record], out: Path, predictions: bool = False) -> list[Path]:
     """Every record (oldest first) into the bundle at ``out`` (new, or a bundle to add to), its encoders' cards
     from their newest record; the files written."""
     if out.exists() and any(out.iterdir()) and not (out / BUNDLE_FILE).exists():
         raise ConfigError(f"{out} is neither empty nor a result bundle (no {BUNDLE_FILE}); choose another --export")
     written, cards = [], {}
     for record in records:
-        if "schema" not in record:  # a job that died without a record: nothing to share
+        if record.crashed:  # a job that died without a record: nothing to share
             continue
         written += copy_record(record, out / bundle_path(record), predictions)
-        cards[encoder_folder(record)] = redact_record(record["encoder"])
+        cards[encoder_folder(record.encoder)] = redact_record(stored(record)["encoder"])
     for folder, card in sorted(cards.items()):
         write_json(out / folder / ENCODER_CARD, card)
         written.append(out / folder / ENCODER_CARD)

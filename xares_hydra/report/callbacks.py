@@ -22,7 +22,7 @@ from xares_hydra.config.sweep_checks import check_sweep
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.errors import Status, XaresError
 from xares_hydra.report.leaderboard import StatisticsSettings
-from xares_hydra.report.record import RECORD_FILE
+from xares_hydra.report.record import RECORD_FILE, Record
 from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import PLAN_FILE, distinguishing_overrides, human_bytes, plan_line, records_in
 
@@ -60,7 +60,7 @@ class SweepSummary(Callback):
         statistics = StatisticsSettings(**config.report)
         for path in write_reports(records, sweep_dir, title=f"xares sweep {sweep_dir}", statistics=statistics):
             log.info("Wrote %s", path)
-        counts = Counter(record["status"] for record in records)
+        counts = Counter(record.status for record in records)
         line = f"sweep: {len(records)} jobs: " + ", ".join(f"{counts[status]} {status}" for status in SWEEP_STATUSES)
         if not counts[Status.OK] or counts[Status.FAILED] or counts[Status.UNAVAILABLE]:
             log.error("%s", line)
@@ -79,7 +79,7 @@ class JobProgress(Callback):
         if config.stage == "plan" and (plan := _read(Path(config.hydra.runtime.output_dir) / PLAN_FILE)):
             status, detail = "planned", plan_line(plan)
         elif record is not None:
-            status, detail = record["status"], _outcome(record)
+            status, detail = record.status, _outcome(record)
         elif job_return.status == JobStatus.FAILED:  # return_value would re-raise the job's exception
             status, detail = Status.FAILED, _first_line(str(job_return._return_value))
         else:
@@ -136,8 +136,11 @@ def _as_dict(node: DictConfig) -> dict[str, Any]:
     return {str(key): value for key, value in node.items_ex(resolve=False)}
 
 
-def _job_record(config: DictConfig) -> dict[str, Any] | None:
-    return _read(Path(config.hydra.runtime.output_dir) / RECORD_FILE)
+def _job_record(config: DictConfig) -> Record | None:
+    try:
+        return Record.model_validate(read_json(Path(config.hydra.runtime.output_dir) / RECORD_FILE))
+    except (OSError, ValueError):  # none written, or not a record
+        return None
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -147,11 +150,10 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _outcome(record: dict[str, Any]) -> str:
-    timings = record.get("timings", {})
-    times = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timings.items())
-    scores = " ".join(f"{slot} {result['score']:.3f}" for slot, result in record.get("scores", {}).items())
-    reason = _first_line(record["reason"]) if record.get("reason") else ""
+def _outcome(record: Record) -> str:
+    times = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in record.timings.items())
+    scores = " ".join(f"{slot} {result.score:.3f}" for slot, result in record.scores.items())
+    reason = _first_line(record.reason) if record.reason else ""
     return " · ".join(part for part in (times, scores, reason) if part)
 
 

@@ -8,7 +8,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from xares_hydra.console import stdout_console
 from xares_hydra.errors import ConfigError
@@ -16,6 +15,7 @@ from xares_hydra.report.bundle import BUNDLE_FILE, ENCODER_CARD, copy_record, ex
 from xares_hydra.report.compare import compare, comparison_table, write_comparison
 from xares_hydra.report.leaderboard import StatisticsSettings
 from xares_hydra.report.merge import merge, versions_apart
+from xares_hydra.report.record import Record
 from xares_hydra.report.redact import redact_files, redact_record, redactor
 from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import records_in
@@ -150,7 +150,7 @@ def run_validation(folders: list[Path]) -> int:
     return 0
 
 
-def run_export(records: list[dict[str, Any]], folders: list[Path], out: Path, predictions: bool) -> int:
+def run_export(records: list[Record], folders: list[Path], out: Path, predictions: bool) -> int:
     inside = [folder for folder in folders if out.is_relative_to(folder)]
     if inside:
         print(f"xares-report: --export writes a copy; give a folder outside {inside[0]}", file=sys.stderr)
@@ -165,23 +165,21 @@ def run_export(records: list[dict[str, Any]], folders: list[Path], out: Path, pr
     return 0
 
 
-def write_redacted_records(
-    records: list[dict[str, Any]], folder: Path, out: Path
-) -> tuple[list[dict[str, Any]], list[Path]]:
+def write_redacted_records(records: list[Record], folder: Path, out: Path) -> tuple[list[Record], list[Path]]:
     """Each record under ``folder`` redacted to the same place under ``out``, with its prediction files (nothing
     to redact in them); the redacted records (with their new paths) and the files written."""
     redacted, written = [], []
     for record in records:
-        if "path" not in record:  # a job that left no record is only in the reports
-            redacted.append(redact_record(record))
+        if record.path is None:  # a job that left no record is only in the reports (its reason names its folder)
+            redacted.append(record.model_copy(update={"reason": redactor({})(str(record.reason))}))
             continue
-        path = out / Path(record["path"]).relative_to(folder)
+        path = out / Path(record.path).relative_to(folder)
         written += copy_record(record, path)
-        redacted.append(redact_record(stored(record)) | {"path": str(path)})
+        redacted.append(Record.model_validate({**redact_record(stored(record)), "path": str(path)}))
     return redacted, written
 
 
-def run_comparison(records: list[dict[str, Any]], a: str, b: str, statistics: StatisticsSettings, out: Path) -> int:
+def run_comparison(records: list[Record], a: str, b: str, statistics: StatisticsSettings, out: Path) -> int:
     try:
         column_a, column_b, comparisons = compare(records, a, b, statistics)
     except ConfigError as error:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -15,7 +14,7 @@ from xares_hydra.errors import ConfigError
 from xares_hydra.report.diagnostics import file_part
 from xares_hydra.report.identity import column_labels
 from xares_hydra.report.leaderboard import Column, StatisticsSettings, column_of, runs_of, seeded
-from xares_hydra.report.record import task_of
+from xares_hydra.report.record import Record
 from xares_hydra.report.statistics import Comparison, NotComparable, holm, paired_test
 from xares_hydra.report.summary import HEAD_SLOTS, latest_scored
 from xares_hydra.report.table import markdown_table, rich_table
@@ -69,7 +68,7 @@ def _same_setting(shown: str, wanted: str) -> bool:
 
 
 def compare(
-    records: list[dict[str, Any]], selector_a: str, selector_b: str, statistics: StatisticsSettings
+    records: list[Record], selector_a: str, selector_b: str, statistics: StatisticsSettings
 ) -> tuple[Column, Column, list[TaskComparison]]:
     scored = latest_scored(records)
     labels = column_labels(records)
@@ -78,7 +77,7 @@ def compare(
     comparisons = []
     for slot in HEAD_SLOTS:
         members, found = seeded(scored, slot, labels), []
-        for task in sorted({record["task"]["name"] for record in scored}):
+        for task in sorted({record.task.name for record in scored}):
             if (side_a := members.get((task, a))) and (side_b := members.get((task, b))):
                 found.append(_compare_task(slot, task, side_a, side_b, statistics))
         tested = {item.task: item.result.p_value for item in found if item.result is not None}
@@ -88,9 +87,9 @@ def compare(
 
 
 def _compare_task(
-    slot: str, task: str, side_a: list[dict[str, Any]], side_b: list[dict[str, Any]], statistics: StatisticsSettings
+    slot: str, task: str, side_a: list[Record], side_b: list[Record], statistics: StatisticsSettings
 ) -> TaskComparison:
-    info = task_of(side_a[0])
+    info = side_a[0].task
     runs_a, runs_b = runs_of(side_a, slot), runs_of(side_b, slot)
     result = None
     if runs_a and runs_b:
@@ -98,9 +97,7 @@ def _compare_task(
             result = paired_test(runs_a, runs_b, statistics.resamples, statistics.seed, statistics.confidence)
         except NotComparable:
             result = None
-    score_a, score_b = (
-        sum(record["scores"][slot]["score"] for record in side) / len(side) for side in (side_a, side_b)
-    )
+    score_a, score_b = (sum(record.scores[slot].score for record in side) / len(side) for side in (side_a, side_b))
     return TaskComparison(slot, task, info.metric, info.higher_is_better, score_a, score_b, result)
 
 

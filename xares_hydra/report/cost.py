@@ -11,8 +11,7 @@ from pathlib import Path
 from rich.table import Table
 
 from xares_hydra.report.curves import png_figure, save_png
-from xares_hydra.report.leaderboard import AVERAGE_SCOPES, Leaderboard, leaderboard_stem
-from xares_hydra.report.record import CostInfo, EncoderInfo
+from xares_hydra.report.leaderboard import AVERAGE_SCOPES, Leaderboard, column_of, leaderboard_stem
 from xares_hydra.report.summary import format_score
 from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
@@ -52,19 +51,17 @@ def _number(value: float | None, scale: float, digits: int) -> str:
 
 def cost_rows(board: Leaderboard) -> list[CostRow]:
     """A row per column of the board's MLP table that has records with a cost (the newest such record's)."""
-    encoders = {board.column_of(record).label: record["encoder"] for record in board.in_mode
-                if (record.get("encoder") or {}).get("cost")}  # fmt: skip
+    encoders = {column_of(r, board.labels).label: r.encoder for r in board.in_mode if r.encoder.cost}
     mlp = next((table for table in board.tables if table.slot == "mlp"), None)
     if mlp is None:
         return []
     rows = []
     for column in mlp.columns:
         encoder = encoders.get(column.label)
-        if column.published or encoder is None:
+        if column.published or encoder is None or (cost := encoder.cost) is None:
             continue
-        info, cost = EncoderInfo.model_validate(encoder), CostInfo.model_validate(encoder["cost"])
         average = mlp.average("all", column)
-        rows.append(CostRow(column.label, average.score, info.parameters, cost.flops_per_second, cost.throughput,
+        rows.append(CostRow(column.label, average.score, encoder.parameters, cost.flops_per_second, cost.throughput,
                             cost.peak_memory_bytes, cost.peak_memory_kind, cost.device_name))  # fmt: skip
     front = pareto_front([(row.flops_per_second, row.score) for row in rows])
     return [CostRow(**{**row.__dict__, "pareto": index in front}) for index, row in enumerate(rows)]

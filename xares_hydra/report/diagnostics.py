@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -14,7 +13,7 @@ from xares_hydra.heads.predictions import CLIP, pool
 from xares_hydra.report.curves import colours_of, png_figure, save_png
 from xares_hydra.report.identity import column_labels
 from xares_hydra.report.leaderboard import seeded
-from xares_hydra.report.record import predictions_of, score_of, task_of
+from xares_hydra.report.record import Record, predictions_of
 from xares_hydra.report.summary import latest_scored
 
 SLOT = "mlp"
@@ -23,14 +22,14 @@ MAX_FIGURE_INCHES = 16.0
 MAX_LABELLED_CLASSES = 60
 
 
-def representatives(records: list[dict[str, Any]], slot: str = SLOT) -> dict[tuple[str, str], dict[str, Any]]:
+def representatives(records: list[Record], slot: str = SLOT) -> dict[tuple[str, str], Record]:
     """(task, column label) -> the scored record of its lowest seed that has ``slot``."""
     members = seeded(latest_scored(records), slot, column_labels(records))
     chosen = {(task, column.label): seeds[0] for (task, column), seeds in members.items()}
     return {key: chosen[key] for key in sorted(chosen)}
 
 
-def confusion_matrix(record: dict[str, Any], slot: str = SLOT) -> np.ndarray | None:
+def confusion_matrix(record: Record, slot: str = SLOT) -> np.ndarray | None:
     """[true class, predicted class] counts over every round's test clips; None unless single-label."""
     rounds = predictions_of(record, slot)
     if not rounds:
@@ -45,8 +44,8 @@ def confusion_matrix(record: dict[str, Any], slot: str = SLOT) -> np.ndarray | N
     return matrix
 
 
-def class_names(record: dict[str, Any], slot: str, n_classes: int) -> list[str]:
-    per_class = score_of(record, slot).per_class
+def class_names(record: Record, slot: str, n_classes: int) -> list[str]:
+    per_class = record.scores[slot].per_class
     return per_class.classes if per_class and per_class.classes else [str(index) for index in range(n_classes)]
 
 
@@ -69,31 +68,31 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pat
     save_png(figure, path)
 
 
-def worst_classes(record: dict[str, Any], slot: str = SLOT, count: int = WORST) -> list[tuple[str, float]]:
-    per_class = score_of(record, slot).per_class
+def worst_classes(record: Record, slot: str = SLOT, count: int = WORST) -> list[tuple[str, float]]:
+    per_class = record.scores[slot].per_class
     if not per_class:
         return []
     pairs = [(name, value) for name, value in zip(per_class.classes, per_class.values) if value is not None]
     return sorted(pairs, key=lambda pair: pair[1])[:count]
 
 
-def classes_markdown(chosen: dict[tuple[str, str], dict[str, Any]], slot: str = SLOT) -> str:
+def classes_markdown(chosen: dict[tuple[str, str], Record], slot: str = SLOT) -> str:
     lines = [f"# Worst classes ({slot} head, pooled over folds, lowest seed)", ""]
     for (task, label), record in chosen.items():
         worst = worst_classes(record, slot)
         if worst:
-            measure = record["scores"][slot]["per_class"]["measure"]
+            measure = record.scores[slot].per_class.measure  # type: ignore[union-attr]  # worst: it has one
             listed = ", ".join(f"{name} {value:.3f}" for name, value in worst)
             lines.append(f"- **{task}** · {label} (per-class {measure}): {listed}")
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot: str = SLOT) -> bool:
+def plot_curves(task: str, records: dict[str, Record], path: Path, slot: str = SLOT) -> bool:
     """Validation metric and training loss per epoch, a colour per column, a line per round. False if none."""
     from matplotlib.ticker import MaxNLocator
 
     histories = {
-        label: [entry for entry in record["scores"][slot]["rounds"].values() if entry.get("valid_history")]
+        label: [entry for entry in record.scores[slot].rounds.values() if entry.valid_history]
         for label, record in records.items()
     }
     histories = {label: rounds for label, rounds in histories.items() if rounds}
@@ -107,11 +106,11 @@ def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot:
     for label, rounds in histories.items():
         colour = colours[label]
         for number, entry in enumerate(rounds):
-            epochs = range(1, len(entry["valid_history"]) + 1)
+            epochs = range(1, len(entry.valid_history or []) + 1)
             name = label if number == 0 else None
-            valid_axes.plot(epochs, entry["valid_history"], color=colour, alpha=0.8, linewidth=1, label=name)
-            loss_axes.plot(epochs, entry["train_loss_history"], color=colour, alpha=0.8, linewidth=1, label=name)
-    metric = task_of(next(iter(records.values()))).metric or "metric"
+            valid_axes.plot(epochs, entry.valid_history, color=colour, alpha=0.8, linewidth=1, label=name)
+            loss_axes.plot(epochs, entry.train_loss_history, color=colour, alpha=0.8, linewidth=1, label=name)
+    metric = next(iter(records.values())).task.metric or "metric"
     valid_axes.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"{task}: validation {metric} per epoch")
     loss_axes.set(xlabel="epoch", ylabel="training loss", title=f"{task}: mean training loss per epoch")
     for axes in (valid_axes, loss_axes):
@@ -121,7 +120,7 @@ def plot_curves(task: str, records: dict[str, dict[str, Any]], path: Path, slot:
     return True
 
 
-def write_diagnostics(records: list[dict[str, Any]], folder: Path) -> list[Path]:
+def write_diagnostics(records: list[Record], folder: Path) -> list[Path]:
     """``figures/confusion-<task>-<column>.png`` (single-label tasks), ``figures/curves-<task>.png``, ``classes.md``."""
     chosen = representatives(records)
     if not chosen:
@@ -135,7 +134,7 @@ def write_diagnostics(records: list[dict[str, Any]], folder: Path) -> list[Path]
             title = f"{task} · {label} (rows: true class; pooled over folds)"
             plot_confusion(matrix, class_names(record, SLOT, len(matrix)), title, path)
             written.append(path)
-    by_task: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    by_task: dict[str, dict[str, Record]] = defaultdict(dict)
     for (task, label), record in chosen.items():
         by_task[task][label] = record
     for task, members in by_task.items():

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xares_hydra.digest import canonical_json, json_sha256
 from xares_hydra.heads import TASK_DEFAULTS
+
+if TYPE_CHECKING:
+    from xares_hydra.report.record import EncoderInfo, Record
 
 TASK_DEFAULT = "task default"
 # task config keys that describe the data without changing a run (added later: old records' identities stay)
@@ -21,19 +24,14 @@ _LEFT_OUT_AT = {"probe": "linear", "shots": None}
 DEFAULT_MODE = "default"  # also the mode of records written before modes existed
 
 
-def mode_of(record: dict[str, Any]) -> str:
-    return record.get("mode", DEFAULT_MODE)
-
-
-def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[str, Any]:
+def setting_of(record: Record, leave_out: Collection[str] = ()) -> dict[str, Any]:
     """The record's setting; head values named in ``leave_out`` (``layer``) left out."""
-    config = record.get("config") or {}
+    config = record.config  # the resolved Hydra config: free-form, so looked up with ``get``
     task = config.get("task") or {}
-    changed_task_keys = _changed_task_keys(record.get("overrides", []))
+    changed_task_keys = _changed_task_keys(record.overrides)
     head = {}
-    values = record.get("head") or {}
-    for key, value in sorted(values.items()):
-        if key in _NOT_SETTINGS or key in leave_out or _left_out_at_default(key, values):
+    for key, value in sorted(record.head.items()):
+        if key in _NOT_SETTINGS or key in leave_out or _left_out_at_default(key, record.head):
             continue
         task_key = TASK_DEFAULTS.get(key)
         is_default = task_key in task and normalised(task[task_key]) == normalised(value)
@@ -45,9 +43,9 @@ def setting_of(record: dict[str, Any], leave_out: Collection[str] = ()) -> dict[
     }
     compat = config.get("compat") or {}
     return {
-        "encoder": record["encoder"]["name"],
-        "encoder_identity": record["encoder"].get("identity"),
-        "mode": mode_of(record),
+        "encoder": record.encoder.name,
+        "encoder_identity": record.encoder.identity,
+        "mode": record.mode,
         "embedding": {key: normalised(compat[key]) for key in ("pad_short_crops", "pad_batches") if key in compat}
         | {"autocast": (config.get("encode") or {}).get("autocast")},
         "head": head,
@@ -62,40 +60,40 @@ def _left_out_at_default(key: str, head: dict[str, Any]) -> bool:
     return key in _LEFT_OUT_AT and head.get(key, _LEFT_OUT_AT[key]) == _LEFT_OUT_AT[key]
 
 
-def column_key(record: dict[str, Any], leave_out: Collection[str] = ()) -> str:
+def column_key(record: Record, leave_out: Collection[str] = ()) -> str:
     """The report column of a record: its setting without seed and device (and the head values in ``leave_out``)."""
     return _digest(setting_of(record, leave_out))
 
 
-def record_identity(record: dict[str, Any]) -> str:
+def record_identity(record: Record) -> str:
     """Everything that makes a record a different run: its file name below ``<results_root>/<encoder>/<task>/``."""
-    task, task_config = record["task"], (record.get("config") or {}).get("task")
+    task_config = record.config.get("task")
     identity = {
         "column": column_key(record),
-        "task": task["name"],
-        "version": task.get("version"),
+        "task": record.task.name,
+        "version": record.task.version,
         # the task config without the facts about its data that do not change a run (its source corpus)
         "task_config": None if task_config is None else {k: v for k, v in task_config.items() if k not in TASK_FACTS},
-        "fingerprint": record["encoder"].get("fingerprint"),
-        "seed": (record.get("head") or {}).get("seed"),
+        "fingerprint": record.encoder.fingerprint,
+        "seed": record.seed,
         "device": device_type(record),
     }
-    return f"{mode_of(record)}-{_digest(identity)}"
+    return f"{record.mode}-{_digest(identity)}"
 
 
-def device_type(record: dict[str, Any]) -> str | None:
-    device = record.get("device") or (record.get("head") or {}).get("device")
+def device_type(record: Record) -> str | None:
+    device = record.device or record.head.get("device")
     return None if device is None else str(device).split(":")[0]
 
 
-def column_labels(records: Iterable[dict[str, Any]], leave_out: Collection[str] = ()) -> dict[str, str]:
+def column_labels(records: Iterable[Record], leave_out: Collection[str] = ()) -> dict[str, str]:
     """``encoder [key=value ...]`` per column key, naming only what differs between that encoder's columns."""
-    columns: dict[str, dict[str, Any]] = {}
-    for record in sorted(records, key=lambda record: str(record.get("created") or "")):
+    columns: dict[str, Record] = {}
+    for record in sorted(records, key=lambda record: record.created):
         columns.setdefault(column_key(record, leave_out), record)  # the column's first run
     by_encoder: dict[str, list[str]] = defaultdict(list)
     for key, record in columns.items():
-        by_encoder[record["encoder"]["name"]].append(key)
+        by_encoder[record.encoder.name].append(key)
     labels = {}
     for encoder, keys in by_encoder.items():
         shown = {key: _label_values(columns[key], leave_out) for key in keys}
@@ -112,10 +110,10 @@ def variant_of(label: str) -> str:
     return label[label.index(" [") + 2 : -1] if " [" in label else ""
 
 
-def _label_values(record: dict[str, Any], leave_out: Collection[str]) -> dict[str, Any]:
+def _label_values(record: Record, leave_out: Collection[str]) -> dict[str, Any]:
     """Settings by short name; a head value at its task default is left out (it is the default)."""
     setting = setting_of(record, leave_out)
-    config = {key: value for key, value in (record["encoder"].get("config") or {}).items() if key != "_target_"}
+    config = {key: value for key, value in (record.encoder.config or {}).items() if key != "_target_"}
     head = {key: value for key, value in setting["head"].items() if value != TASK_DEFAULT}
     embedding = {**flattened(setting["embedding"]), **flattened(setting["task"])}
     return {**flattened(config, "encoder."), **embedding, **head}
@@ -125,7 +123,7 @@ def _varies(shown: dict[str, dict[str, Any]], name: str) -> bool:
     return len({canonical_json(values.get(name)) for values in shown.values()}) > 1
 
 
-def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: dict[str, dict[str, Any]]) -> None:
+def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: dict[str, Record]) -> None:
     """Columns that differ only in what no setting shows get what does differ: the encoder's code digest (the
     ``code.sha256`` that ``xares stage=check`` prints), its weights' digest, or else its identity; with the time
     of the column's first run."""
@@ -134,13 +132,13 @@ def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: di
         by_label[labels[key]].append(key)
     for label, same in by_label.items():
         if len(same) > 1:
-            encoders = {key: columns[key]["encoder"] for key in same}
+            encoders = {key: columns[key].encoder for key in same}
             name, digest = next(
                 ((name, digest) for name, digest in _DIGESTS if len({digest(e) for e in encoders.values()}) > 1),
-                ("encoder identity", lambda encoder: encoder.get("identity")),
+                ("encoder identity", lambda encoder: encoder.identity),
             )
             for key in same:
-                first_run = str(columns[key].get("created") or "")[:16].replace("T", " ")
+                first_run = columns[key].created[:16].replace("T", " ")
                 identity = f"{name} {str(digest(encoders[key]) or key)[:8]}" + (
                     f" from {first_run}" if first_run else ""
                 )
@@ -149,12 +147,9 @@ def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: di
 
 # what tells apart two encoders of the same name and settings, in this order: the code digest, the weights' digest
 # as loaded, else of the files the encoder config names
-_DIGESTS: tuple[tuple[str, Callable[[dict[str, Any]], str | None]], ...] = (
-    ("code", lambda encoder: (encoder.get("code") or {}).get("sha256")),
-    (
-        "weights",
-        lambda encoder: encoder.get("weights_sha256") or next(iter((encoder.get("weight_files") or {}).values()), None),
-    ),
+_DIGESTS: tuple[tuple[str, Callable[[EncoderInfo], str | None]], ...] = (
+    ("code", lambda encoder: (encoder.code or {}).get("sha256")),
+    ("weights", lambda encoder: encoder.weights_sha256 or next(iter((encoder.weight_files or {}).values()), None)),
 )
 
 

@@ -12,9 +12,9 @@ from rich.table import Table
 
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.report.curves import TaskCurve, by_task, label_axes, new_figure, points_of, score_cell, write_curves
-from xares_hydra.report.identity import column_key, column_labels, mode_of
-from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_interval
-from xares_hydra.report.record import score_of, task_of
+from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_cell
+from xares_hydra.report.record import Record, Round
 from xares_hydra.report.summary import by_seed, format_score, latest_scored
 from xares_hydra.report.table import csv_text, markdown_table, rich_table
 
@@ -37,31 +37,29 @@ class LayerCurve(TaskCurve):
     weighted_interval: list[float] | None = None
 
 
-def layer_curves(records: list[dict[str, Any]], statistics: StatisticsSettings | None = None) -> list[LayerCurve]:
+def layer_curves(records: list[Record], statistics: StatisticsSettings | None = None) -> list[LayerCurve]:
     """The curves of every (task, encoder, mode, setting other than the layer) with layer records; each score the
     mean over seeds with its bootstrap interval, as leaderboard cells."""
     statistics = statistics or StatisticsSettings(resamples=0)
     curves: dict[tuple[str, str, str], LayerCurve] = {}
-    layered = [record for record in latest_scored(records) if record["head"].get("layer") is not None]
+    layered = [record for record in latest_scored(records) if record.head.get("layer") is not None]
     labels = column_labels(layered, leave_out=("layer",))
-    by_layer: dict[tuple[str, str, str, Any], list[dict[str, Any]]] = defaultdict(list)
+    by_layer: dict[tuple[str, str, str, Any], list[Record]] = defaultdict(list)
     for record in layered:
-        if LAYER_SLOT in record["scores"]:
+        if LAYER_SLOT in record.scores:
             encoder = labels[column_key(record, leave_out=("layer",))]
-            by_layer[record["task"]["name"], encoder, mode_of(record), record["head"]["layer"]].append(record)
+            by_layer[record.task.name, encoder, record.mode, record.head["layer"]].append(record)
     for (task, encoder, mode, layer), records_of_layer in by_layer.items():
         seeds = [group[-1] for group in by_seed(records_of_layer, LAYER_SLOT)]
-        first, score = seeds[0], float(np.mean([record["scores"][LAYER_SLOT]["score"] for record in seeds]))
-        info = task_of(first)
-        chance = score_of(first, LAYER_SLOT).chance
+        first, cell = seeds[0], seeds_cell(seeds, LAYER_SLOT, statistics)
+        info, chance, score, interval = first.task, first.scores[LAYER_SLOT].chance, cell.score, cell.interval
         curve = curves.setdefault(
             (task, encoder, mode), LayerCurve(task, info.formal_name or task, encoder, mode, metric=info.metric)
         )
         curve.chance = chance if chance is not None else curve.chance
-        interval = seeds_interval(seeds, LAYER_SLOT, statistics)
         bounds = [interval.low, interval.high] if interval else None
         if layer == WEIGHTED:
-            curve.weighted, curve.weights = score, mean_weights(first["scores"][LAYER_SLOT]["rounds"])
+            curve.weighted, curve.weights = score, mean_weights(first.scores[LAYER_SLOT].rounds)
             curve.weighted_interval = bounds
         else:
             curve.scores[int(layer)] = score
@@ -72,9 +70,9 @@ def layer_curves(records: list[dict[str, Any]], statistics: StatisticsSettings |
     return sorted(curves.values(), key=lambda curve: (curve.task, curve.label))
 
 
-def mean_weights(rounds: dict[str, dict[str, Any]]) -> list[float] | None:
+def mean_weights(rounds: dict[str, Round]) -> list[float] | None:
     """The learned layer weights averaged over evaluation rounds (folds)."""
-    weights = [entry["layer_weights"] for entry in rounds.values() if entry.get("layer_weights")]
+    weights = [entry.layer_weights for entry in rounds.values() if entry.layer_weights]
     return [round(float(value), 6) for value in np.mean(weights, axis=0)] if weights else None
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from xares_hydra.errors import Status
 from xares_hydra.heads import TRAINED_HEAD_ONLY
 from xares_hydra.report.curves import png_figure, save_png
-from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, mode_of, variant_of
+from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, variant_of
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
     OFFLINE_MARK,
@@ -26,7 +26,7 @@ from xares_hydra.report.published import (
     published_scores,
     published_task_count,
 )
-from xares_hydra.report.record import predictions_of, score_of, task_of
+from xares_hydra.report.record import Record, predictions_of
 from xares_hydra.report.statistics import (
     Interval,
     NotComparable,
@@ -124,7 +124,7 @@ class HeadTable:
     overlaps: set[tuple[str, str]] = field(default_factory=set)
     overlap_excluded: bool = False
     # (task, column label) -> the cell's records: the newest of each seed, in seed order (``seeded``)
-    seeds: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    seeds: dict[tuple[str, str], list[Record]] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -161,12 +161,9 @@ class Leaderboard:
     mode: str
     tables: list[HeadTable]
     not_scored: list[dict[str, Any]]
-    in_mode: list[dict[str, Any]]  # the mode's records, oldest first
-    scored: list[dict[str, Any]]  # the newest scored record of each setting (``latest_scored``)
+    in_mode: list[Record]  # the mode's records, oldest first
+    scored: list[Record]  # the newest scored record of each setting (``latest_scored``)
     labels: dict[str, str]  # the records' column labels by column key (``column_labels``)
-
-    def column_of(self, record: dict[str, Any]) -> Column:
-        return column_of(record, self.labels)
 
     @property
     def has_published(self) -> bool:
@@ -174,7 +171,7 @@ class Leaderboard:
 
 
 def build_leaderboard(
-    records: list[dict[str, Any]],
+    records: list[Record],
     mode: str = DEFAULT_MODE,
     published: bool = True,
     statistics: StatisticsSettings | None = None,
@@ -182,7 +179,7 @@ def build_leaderboard(
 ) -> Leaderboard:
     """The leaderboard of one mode from result records (oldest first, as ``load_records`` returns them);
     ``exclude_overlap``: averages leave out the cells whose encoder was trained on the task's corpus."""
-    in_mode = [record for record in records if mode_of(record) == mode and "schema" in record]
+    in_mode = [record for record in records if record.mode == mode and not record.crashed]
     scored = latest_scored(in_mode)
     tasks = _task_rows(in_mode)
     labels = column_labels(in_mode)
@@ -190,28 +187,26 @@ def build_leaderboard(
     statistics = statistics or StatisticsSettings(resamples=0)
     tables = [_head_table(slot, tasks, in_mode, scored, with_published, statistics, exclude_overlap)
               for slot in HEAD_SLOTS]  # fmt: skip
-    crashed = [record for record in records if "schema" not in record]  # jobs that died without a record
+    crashed = [record for record in records if record.crashed]
     not_scored = _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed))
     return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, scored, labels)
 
 
-def modes_of(records: list[dict[str, Any]]) -> list[str]:
-    return sorted({mode_of(record) for record in records})
+def modes_of(records: list[Record]) -> list[str]:
+    return sorted({record.mode for record in records})
 
 
-def column_of(record: dict[str, Any], labels: dict[str, str], leave_out: Collection[str] = ()) -> Column:
+def column_of(record: Record, labels: dict[str, str], leave_out: Collection[str] = ()) -> Column:
     """The record's column, labelled from ``labels`` (``column_labels`` of the records shown, same ``leave_out``)."""
     label = labels[column_key(record, leave_out)]
-    return Column(label, record["encoder"]["name"], variant_of(label))
+    return Column(label, record.encoder.name, variant_of(label))
 
 
-def _task_rows(records: list[dict[str, Any]]) -> list[TaskRow]:
+def _task_rows(records: list[Record]) -> list[TaskRow]:
     rows: dict[str, TaskRow] = {}
     for record in records:
-        if (task := task_of(record)).name not in rows:
-            chance = next(
-                (s.chance for slot in record["scores"] if (s := score_of(record, slot)).chance is not None), None
-            )
+        if (task := record.task).name not in rows:
+            chance = next((score.chance for score in record.scores.values() if score.chance is not None), None)
             rows[task.name] = TaskRow(task.name, task.formal_name or task.name, task.private,
                                       is_public_xares_task(task), task.eval_weight, task.metric,
                                       task.higher_is_better, chance)  # fmt: skip
@@ -225,8 +220,8 @@ def _row_order(row: TaskRow) -> tuple[int, str]:
 def _head_table(
     slot: str,
     tasks: list[TaskRow],
-    in_mode: list[dict[str, Any]],
-    scored: list[dict[str, Any]],
+    in_mode: list[Record],
+    scored: list[Record],
     with_published: bool,
     statistics: StatisticsSettings,
     exclude_overlap: bool = False,
@@ -239,7 +234,7 @@ def _head_table(
     members = seeded(scored, slot, labels, leave_out)
     seeds = {(task, column.label): records for (task, column), records in members.items()}
     overlaps = {key for key, records in seeds.items()
-                if any((record.get("encoder") or {}).get("training_overlap") for record in records)}  # fmt: skip
+                if any(record.encoder.training_overlap for record in records)}  # fmt: skip
     left_out = overlaps if exclude_overlap else set()
     cells, runs, resampled = {}, {}, {}
     for key, records in seeds.items():
@@ -260,31 +255,29 @@ def _head_table(
 
 
 def seeded(
-    scored: list[dict[str, Any]], slot: str, labels: dict[str, str], leave_out: Collection[str] = ()
-) -> dict[tuple[str, Column], list[dict[str, Any]]]:
+    scored: list[Record], slot: str, labels: dict[str, str], leave_out: Collection[str] = ()
+) -> dict[tuple[str, Column], list[Record]]:
     """Per (task, column): the newest record of each seed with a ``slot`` score, in seed order."""
-    members: dict[tuple[str, Column], list[dict[str, Any]]] = {}
+    members: dict[tuple[str, Column], list[Record]] = {}
     for record in scored:
-        if slot in record["scores"]:
-            members.setdefault((record["task"]["name"], column_of(record, labels, leave_out)), []).append(record)
+        if slot in record.scores:
+            members.setdefault((record.task.name, column_of(record, labels, leave_out)), []).append(record)
     return {key: [group[-1] for group in by_seed(records, slot)] for key, records in members.items()}
 
 
-def runs_of(seeds: list[dict[str, Any]], slot: str) -> list[Run]:
+def runs_of(seeds: list[Record], slot: str) -> list[Run]:
     """Every seed's per-sample predictions; none when any seed lacks them."""
     runs = [predictions_of(record, slot) for record in seeds]
     return [run for run in runs if run is not None] if all(run is not None for run in runs) else []
 
 
-def _cell(
-    seeds: list[dict[str, Any]], slot: str, statistics: StatisticsSettings
-) -> tuple[Cell, list[Run], np.ndarray | None]:
+def _cell(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> tuple[Cell, list[Run], np.ndarray | None]:
     """The mean over seeds (std over seeds, or for one seed over folds of a k-fold task or over few-shot draws)
     with its bootstrap interval, its runs and their resampled scores (None without resamples, predictions, or
     where the seeds' test clips differ)."""
-    scores = [record["scores"][slot]["score"] for record in seeds]
-    few_shot = seeds[0]["head"].get("shots") is not None
-    one_seed_std = score_of(seeds[0], slot).std if task_of(seeds[0]).kfold or few_shot else None
+    scores = [record.scores[slot].score for record in seeds]
+    few_shot = seeds[0].head.get("shots") is not None
+    one_seed_std = seeds[0].scores[slot].std if seeds[0].task.kfold or few_shot else None
     std = float(np.std(scores)) if len(seeds) > 1 else one_seed_std
     runs = runs_of(seeds, slot)
     resampled = _resampled(runs, statistics) if statistics.resamples and runs else None
@@ -292,9 +285,9 @@ def _cell(
     return Cell(float(np.mean(scores)), std, seeds=len(seeds), interval=interval), runs, resampled
 
 
-def seeds_interval(seeds: list[dict[str, Any]], slot: str, statistics: StatisticsSettings) -> Interval | None:
-    """The bootstrap interval of one cell's mean over ``seeds``; None without resamples or predictions."""
-    return _cell(seeds, slot, statistics)[0].interval
+def seeds_cell(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> Cell:
+    """One cell: the mean over ``seeds`` with its bootstrap interval (None without resamples or predictions)."""
+    return _cell(seeds, slot, statistics)[0]
 
 
 def score_limits(scores: Iterable[float]) -> tuple[float, float] | None:
@@ -381,18 +374,16 @@ def _published_columns(
     return columns
 
 
-def _not_scored(
-    records: list[dict[str, Any]], scored: list[dict[str, Any]], labels: dict[str, str]
-) -> list[dict[str, Any]]:
+def _not_scored(records: list[Record], scored: list[Record], labels: dict[str, str]) -> list[dict[str, Any]]:
     """Records without a score whose setting has no scored record either (the newest failure wins)."""
     done = {setting_key(record) for record in scored}
     missing = {}
     for record in records:
-        if record["status"] == Status.OK or setting_key(record) in done:
+        if record.status == Status.OK or setting_key(record) in done:
             continue
-        missing[setting_key(record)] = {"task": record["task"]["name"], "encoder": record["encoder"]["name"],
-                                        "variant": column_of(record, labels).variant, "status": record["status"],
-                                        "reason": record.get("reason")}  # fmt: skip
+        missing[setting_key(record)] = {"task": record.task.name, "encoder": record.encoder.name,
+                                        "variant": column_of(record, labels).variant, "status": record.status,
+                                        "reason": record.reason}  # fmt: skip
     return list(missing.values())
 
 

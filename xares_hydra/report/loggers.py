@@ -11,8 +11,8 @@ from typing import Any
 
 from xares_hydra.atomic import atomic_path, write_json
 from xares_hydra.encoders._optional import require
-from xares_hydra.report.identity import column_key, mode_of
-from xares_hydra.report.record import score_of, task_of
+from xares_hydra.report.identity import column_key
+from xares_hydra.report.record import Record
 
 log = logging.getLogger(__name__)
 
@@ -26,30 +26,29 @@ class Point:
     step: int | None = None
 
 
-def run_name(record: dict[str, Any]) -> str:
+def run_name(record: Record) -> str:
     """``task · encoder [column key]``: runs of one setting (seeds aside) share the key (``identity.column_key``)."""
-    return f"{record['task']['name']} · {record['encoder']['name']} [{column_key(record)}]"
+    return f"{record.task.name} · {record.encoder.name} [{column_key(record)}]"
 
 
-def run_params(record: dict[str, Any]) -> dict[str, Any]:
+def run_params(record: Record) -> dict[str, Any]:
     """Flat parameters of the run: task, encoder, mode and every head setting."""
     params = {
-        "task": record["task"]["name"],
-        "task_version": task_of(record).version,
-        "encoder": record["encoder"]["name"],
-        "encoder_fingerprint": record["encoder"].get("fingerprint"),
-        "mode": mode_of(record),
+        "task": record.task.name,
+        "task_version": record.task.version,
+        "encoder": record.encoder.name,
+        "encoder_fingerprint": record.encoder.fingerprint,
+        "mode": record.mode,
     }
-    params.update({f"head.{key}": value for key, value in record.get("head", {}).items()})
+    params.update({f"head.{key}": value for key, value in record.head.items()})
     return params
 
 
-def record_points(record: dict[str, Any]) -> Iterator[Point]:
+def record_points(record: Record) -> Iterator[Point]:
     """Per head slot and round: ``<slot>/<round>/valid_<metric>`` and ``.../train_loss`` per epoch, the
     round's test score; per slot the final ``<slot>/score`` and ``<slot>/std``."""
-    metric = task_of(record).metric or "metric"
-    for slot in record["scores"]:
-        result = score_of(record, slot)
+    metric = record.task.metric or "metric"
+    for slot, result in record.scores.items():
         for round_name, entry in result.rounds.items():
             prefix = f"{slot}/{round_name}"
             for epoch, value in enumerate(entry.valid_history or [], start=1):
@@ -68,7 +67,7 @@ class CSVLogger:
     def __init__(self, save_dir: str | None = None) -> None:
         self.save_dir = save_dir
 
-    def log_record(self, record: dict[str, Any], run_dir: Path) -> None:
+    def log_record(self, record: Record, run_dir: Path) -> None:
         folder = Path(self.save_dir).expanduser() if self.save_dir else run_dir
         with atomic_path(folder / "metrics.csv") as partial, open(partial, "w", newline="") as stream:
             writer = csv.writer(stream)
@@ -85,7 +84,7 @@ class TensorBoardLogger:
         require("tensorboard", extra="tensorboard", what="logger=tensorboard")
         self.save_dir = save_dir
 
-    def log_record(self, record: dict[str, Any], run_dir: Path) -> None:
+    def log_record(self, record: Record, run_dir: Path) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(log_dir=str(Path(self.save_dir).expanduser() / run_dir.name))
@@ -105,7 +104,7 @@ class MLflowLogger:
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
 
-    def log_record(self, record: dict[str, Any], run_dir: Path) -> None:
+    def log_record(self, record: Record, run_dir: Path) -> None:
         mlflow = self.mlflow
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_experiment(self.experiment_name)
@@ -127,7 +126,7 @@ class WandbLogger:
         self.wandb = require("wandb", extra="wandb", what="logger=wandb")
         self.project, self.save_dir, self.mode = project, save_dir, mode
 
-    def log_record(self, record: dict[str, Any], run_dir: Path) -> None:
+    def log_record(self, record: Record, run_dir: Path) -> None:
         wandb = self.wandb
         folder = Path(self.save_dir).expanduser() if self.save_dir else run_dir
         folder.mkdir(parents=True, exist_ok=True)
@@ -144,7 +143,7 @@ class WandbLogger:
             run.finish()
 
 
-def log_to_experiments(loggers: list[Any], record: dict[str, Any], run_dir: Path) -> None:
+def log_to_experiments(loggers: list[Any], record: Record, run_dir: Path) -> None:
     """Hand the finished record to every configured logger."""
     for logger in loggers:
         logger.log_record(record, run_dir)

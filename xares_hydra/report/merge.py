@@ -7,29 +7,28 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from xares_hydra.errors import Status
-from xares_hydra.report.record import task_of
-from xares_hydra.report.summary import seed_of, setting_key
+from xares_hydra.report.record import Record
+from xares_hydra.report.summary import setting_key
 
 
 @dataclass
 class Merged:
-    records: list[dict[str, Any]]  # oldest first, as ``load_records`` gives them
+    records: list[Record]  # oldest first, as ``load_records`` gives them
     notes: list[str] = field(default_factory=list)
 
 
-def merge(sources: Sequence[tuple[str, list[dict[str, Any]]]]) -> Merged:
+def merge(sources: Sequence[tuple[str, list[Record]]]) -> Merged:
     """The records of every (name, records) source, oldest first, and a note per setting (and task version)
     scored in several."""
     origin = {id(record): name for name, records in sources for record in records}
     order = [name for name, _ in sources]
-    merged = sorted((record for _, records in sources for record in records), key=lambda r: r.get("created", ""))
-    places: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    merged = sorted((record for _, records in sources for record in records), key=lambda record: record.created)
+    places: dict[tuple[str, ...], list[Record]] = defaultdict(list)
     for record in merged:
-        if "schema" in record and record["status"] == Status.OK:
-            key = (*setting_key(record), str(task_of(record).version))
+        if not record.crashed and record.status == Status.OK:
+            key = (*setting_key(record), str(record.task.version))
             places[key].append(record)
     notes = []
     for members in places.values():
@@ -37,24 +36,24 @@ def merge(sources: Sequence[tuple[str, list[dict[str, Any]]]]) -> Merged:
         if len(found) > 1:
             newest = members[-1]
             notes.append(
-                f"{newest['task']['name']} · {newest['encoder']['name']} · seed {seed_of(newest)}: scored in "
-                f"{' and '.join(found)}; the newest ({newest.get('created') or 'undated'}, "
+                f"{newest.task.name} · {newest.encoder.name} · seed {newest.seed}: scored in "
+                f"{' and '.join(found)}; the newest ({newest.created or 'undated'}, "
                 f"{origin[id(newest)]}) counts"
             )
     return Merged(merged, notes)
 
 
-def versions_apart(records: list[dict[str, Any]]) -> Merged:
+def versions_apart(records: list[Record]) -> Merged:
     """Records of a task scored under several task versions renamed ``<task>@v<version>`` (a row each, never
     averaged together), with a note per such task; the records themselves are left as they are."""
     versions: dict[str, set[str]] = defaultdict(set)
     for record in records:
-        if "schema" in record:
-            versions[record["task"]["name"]].add(str(task_of(record).version))
+        if not record.crashed:
+            versions[record.task.name].add(str(record.task.version))
     split = {task: sorted(found) for task, found in versions.items() if len(found) > 1}
     if not split:
         return Merged(records)
-    apart = [_versioned(record) if record["task"]["name"] in split and "schema" in record else record
+    apart = [_versioned(record) if record.task.name in split and not record.crashed else record
              for record in records]  # fmt: skip
     notes = [
         f"{task}: results of task versions {', '.join(found)} do not compare; each version is its own row "
@@ -64,8 +63,10 @@ def versions_apart(records: list[dict[str, Any]]) -> Merged:
     return Merged(apart, notes)
 
 
-def _versioned(record: dict[str, Any]) -> dict[str, Any]:
-    task = task_of(record)
-    name = f"{task.name}@v{task.version}"
-    return record | {"task": record["task"] | {"name": name, "formal_name": f"{task.formal_name or task.name} "
-                                                                          f"(v{task.version})"}}  # fmt: skip
+def _versioned(record: Record) -> Record:
+    task = record.task
+    renamed = {
+        "name": f"{task.name}@v{task.version}",
+        "formal_name": f"{task.formal_name or task.name} (v{task.version})",
+    }
+    return record.model_copy(update={"task": task.model_copy(update=renamed)})

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from xares_hydra.atomic import BYTES_TO_WRITE, read_json, write_json
 from xares_hydra.errors import Interrupted, Status, XaresError
@@ -187,6 +188,9 @@ class Round(BaseModel):
     per_target: dict[str, dict[str, Number | None]] | None = Field(
         None, description="Regression tasks: the same metrics per target (task.label.args.keys)."
     )
+    layer_weights: list[Number] | None = Field(
+        None, description="head.layer=weighted: the learned softmax weight of each hidden layer, layer 0 first."
+    )
 
 
 class PerClass(BaseModel):
@@ -272,9 +276,21 @@ class Record(BaseModel):
         None, description="Torch threads the job ran with (cores / parallel jobs under the joblib launcher)."
     )
     config: dict[str, Any] = Field(default_factory=dict, description="The fully resolved Hydra config.")
+    # in memory only, never written: the file a loaded record was read from; a sweep job that died without one
+    path: SkipJsonSchema[str | None] = Field(None, exclude=True)
+    crashed: SkipJsonSchema[bool] = Field(False, exclude=True)
+
+    @property
+    def seed(self) -> Any:
+        return self.head.get("seed")
 
 
-_RECORD_KEYS = [info.alias or name for name, info in Record.model_fields.items()]
+_RECORD_KEYS = [info.alias or name for name, info in Record.model_fields.items() if not info.exclude]
+
+
+def typed(document: dict[str, Any]) -> Record:
+    """A record as written (``RunRecord.to_dict``: numbers of any kind, enums) read back as ``Record``."""
+    return Record.model_validate_json(json.dumps(document, default=str))
 
 
 def record_schema() -> dict[str, Any]:
@@ -346,17 +362,17 @@ def write_record(
     targets = []
     if output_dir is not None:
         targets.append(output_dir / RECORD_FILE)
-    stem = record_identity(record)
+    loaded = typed(record)  # as written: a record that reads back
+    stem = record_identity(loaded)
     if results_root is not None:
         kept = results_root / record["encoder"]["name"] / record["task"]["name"] / f"{stem}.json"
-        if _replaces_complete(record, kept):
+        if _replaces_complete(loaded, kept):
             log.warning("Not replacing %s, a record of complete data, with this one of incomplete data "
                         "(data.allow_incomplete; it is in the run folder)", kept)  # fmt: skip
         else:
             targets.append(kept)
     for slot in predictions or {}:
         record["scores"][slot]["predictions"] = predictions_file(stem, slot)
-    Record.model_validate_json(json.dumps(record, default=str))  # as written: a record that reads back
     written: list[Path] = []
     errors: list[OSError] = []
     for path in targets:
@@ -381,42 +397,32 @@ def write_record(
     return written
 
 
-def _incomplete_partitions(record: dict[str, Any]) -> list[str]:
+def _incomplete_partitions(counts: dict[str, Any]) -> list[str]:
     """The partitions of a record with a shard that could not be read to its end (``data.allow_incomplete``)."""
-    return [name for name, counts in (record.get("counts") or {}).items() if isinstance(counts, dict)
-            and counts.get("incomplete")]  # fmt: skip
+    return [name for name, count in counts.items() if isinstance(count, dict) and count.get("incomplete")]
 
 
-def _replaces_complete(record: dict[str, Any], path: Path) -> bool:
-    if not _incomplete_partitions(record) or not path.exists():
+def _replaces_complete(record: Record, path: Path) -> bool:
+    if not _incomplete_partitions(record.counts) or not path.exists():
         return False
     try:
-        return not _incomplete_partitions(read_json(path))
+        return not _incomplete_partitions(Record.model_validate(read_json(path)).counts)
     except (OSError, ValueError):
         return False
 
 
-def task_of(record: dict[str, Any]) -> TaskInfo:
-    """A loaded record's task block with the model's defaults."""
-    return TaskInfo.model_validate(record["task"])
-
-
-def score_of(record: dict[str, Any], slot: str) -> HeadScore:
-    """A loaded record's result of head ``slot`` with the model's defaults."""
-    return HeadScore.model_validate(record["scores"][slot])
-
-
-def predictions_of(record: dict[str, Any], slot: str) -> dict[str, Predictions] | None:
+def predictions_of(record: Record, slot: str) -> dict[str, Predictions] | None:
     """The per-sample predictions a loaded record names for ``slot``; None where it has none."""
-    name = score_of(record, slot).predictions if slot in record["scores"] else None
-    if not name or "path" not in record:
+    name = record.scores[slot].predictions if slot in record.scores else None
+    if not name or record.path is None:
         return None
-    path = Path(record["path"]).parent / name
+    path = Path(record.path).parent / name
     return load_predictions(path) if path.exists() else None
 
 
-def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
-    """Every result record below ``folder``, oldest first; files that cannot be read go to ``unreadable``."""
+def load_records(folder: Path, unreadable: list[str] | None = None) -> list[Record]:
+    """Every result record below ``folder`` (schema 1 and 2), oldest first; files that cannot be read go to
+    ``unreadable``."""
     records, problems = [], [] if unreadable is None else unreadable
     for path in sorted(folder.rglob("*.json")):
         try:
@@ -433,13 +439,10 @@ def load_records(folder: Path, unreadable: list[str] | None = None) -> list[dict
             )
             continue
         try:
-            Record.model_validate(document)
+            records.append(Record.model_validate({"path": str(path), **document}))
         except ValidationError as error:
             problems.append(f"{path}: not a result record: {error}")
-            continue
-        document.setdefault("path", str(path))
-        records.append(document)
-    return sorted(records, key=lambda record: record.get("created", ""))
+    return sorted(records, key=lambda record: record.created)
 
 
 class StageClock:
@@ -478,13 +481,13 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
     except XaresError as error:
         record.status, record.reason = error.status, str(error)
         level = logging.WARNING if error.status == Status.SKIPPED else logging.ERROR
-        log.log(level, "%s (%s): %s", record.task.get("name"), error.status, error)
+        log.log(level, "%s (%s): %s", record.task["name"], error.status, error)
     except OSError as error:
         record.status, record.reason = Status.FAILED, storage_problem(error)
         if record.reason is None:
             record.reason = f"{type(error).__name__}: {error}"
             raise
-        log.error("%s (failed): %s", record.task.get("name"), record.reason)
+        log.error("%s (failed): %s", record.task["name"], record.reason)
     except Exception as error:
         record.status, record.reason = Status.FAILED, f"{type(error).__name__}: {error}"
         raise
@@ -497,7 +500,7 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
         for path in write_record(record.written, output_dir, keep, predictions, record.write_problems):
             log.info("Wrote %s", path)
         for problem in record.write_problems:
-            log.error("%s (failed): %s", record.task.get("name"), problem)
+            log.error("%s (failed): %s", record.task["name"], problem)
 
 
 def storage_problem(error: OSError) -> str | None:

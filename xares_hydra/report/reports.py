@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -19,6 +18,7 @@ from xares_hydra.report.leaderboard import (
     modes_of,
     write_leaderboard,
 )
+from xares_hydra.report.record import Record
 from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
 from xares_hydra.report.shots import shot_curves, shots_table, write_shot_report
 from xares_hydra.report.summary import print_summary, summarise, write_summary
@@ -26,7 +26,7 @@ from xares_hydra.report.webpage import PageSettings, write_page
 
 
 def write_reports(
-    records: list[dict[str, Any]],
+    records: list[Record],
     folder: Path,
     modes: Sequence[str] | None = None,
     published: bool = True,

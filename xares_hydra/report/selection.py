@@ -11,29 +11,28 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from xares_hydra.atomic import write_json, write_text
-from xares_hydra.report.identity import column_key, column_labels, mode_of, setting_text, variant_of
-from xares_hydra.report.record import score_of, task_of
+from xares_hydra.report.identity import column_key, column_labels, setting_text, variant_of
+from xares_hydra.report.record import Record
 from xares_hydra.report.summary import format_score, latest_scored, seed_averaged
-from xares_hydra.report.table import markdown_table, rich_table
+from xares_hydra.report.table import markdown_table, rich_table, write_files
 
 SEARCH_SLOT = "mlp"
 SELECTION_STEM = "selection"
 
 
-def validation_score(record: dict[str, Any], slot: str = SEARCH_SLOT) -> float | None:
+def validation_score(record: Record, slot: str = SEARCH_SLOT) -> float | None:
     """Mean over rounds (folds) of the head's validation score; None where the head did not validate."""
-    rounds = score_of(record, slot).rounds.values() if slot in record["scores"] else []
+    rounds = record.scores[slot].rounds.values() if slot in record.scores else []
     values = [entry.valid for entry in rounds if entry.valid is not None]
     return sum(values) / len(values) if values else None
 
 
-def objective(record: dict[str, Any]) -> float:
+def objective(record: Record) -> float:
     """What a sweeper maximises: the validation score, negated for lower-is-better metrics; NaN if none."""
     value = validation_score(record)
     if value is None:
         return math.nan
-    return value if task_of(record).higher_is_better else -value
+    return value if record.task.higher_is_better else -value
 
 
 @dataclass(frozen=True)
@@ -48,15 +47,15 @@ class Trial:
     seeds: int = 1
 
     @classmethod
-    def of(cls, records: list[dict[str, Any]], label: str) -> Trial:
+    def of(cls, records: list[Record], label: str) -> Trial:
         """One setting's records, one per seed: the mean over seeds (std over seeds when there are several)."""
         valid = [value for record in records if (value := validation_score(record)) is not None]
-        tests = [record["scores"][SEARCH_SLOT]["score"] for record in records]
-        head = {key: value for key, value in records[0].get("head", {}).items() if key != "seed"}
-        std = float(np.std(tests)) if len(tests) > 1 else score_of(records[0], SEARCH_SLOT).std
+        tests = [record.scores[SEARCH_SLOT].score for record in records]
+        head = {key: value for key, value in records[0].head.items() if key != "seed"}
+        std = float(np.std(tests)) if len(tests) > 1 else records[0].scores[SEARCH_SLOT].std
         valid_mean = float(np.mean(valid)) if valid else None
         test_mean = float(np.mean(tests))
-        return cls(variant_of(label), head, valid_mean, test_mean, std, records[0].get("path"), len(records))
+        return cls(variant_of(label), head, valid_mean, test_mean, std, records[0].path, len(records))
 
 
 @dataclass
@@ -67,7 +66,7 @@ class Selection:
     metric: str | None
     higher_is_better: bool
     trials: list[Trial] = field(default_factory=list)
-    records: list[list[dict[str, Any]]] = field(default_factory=list)  # per trial, one per seed
+    records: list[list[Record]] = field(default_factory=list)  # per trial, one per seed
 
     @property
     def winner(self) -> Trial | None:
@@ -79,7 +78,7 @@ class Selection:
         return max(candidates, key=lambda candidate: sign * candidate[1])[0]
 
     @property
-    def winning_records(self) -> list[dict[str, Any]]:
+    def winning_records(self) -> list[Record]:
         winner = self.winner
         return [] if winner is None else self.records[self.trials.index(winner)]
 
@@ -89,21 +88,21 @@ class Selection:
         return [key for key in keys if len({repr(trial.head.get(key)) for trial in self.trials}) > 1]
 
 
-def select_trials(records: list[dict[str, Any]]) -> list[Selection]:
+def select_trials(records: list[Record]) -> list[Selection]:
     """One selection per (task, encoder, mode) over the newest scored record of each setting; few-shot records
     (``head.shots``) are a data-efficiency study (``report/shots.py``), not trials."""
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for record in latest_scored(records):
-        if SEARCH_SLOT in record["scores"] and record["head"].get("shots") is None:
-            groups[record["task"]["name"], record["encoder"]["name"], mode_of(record)].append(record)
+        if SEARCH_SLOT in record.scores and record.head.get("shots") is None:
+            groups[record.task.name, record.encoder.name, record.mode].append(record)
     selections = []
     for (task, encoder, mode), members in sorted(groups.items()):
         labels = column_labels(members)  # what differs between this task's trials
-        settings: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        settings: dict[str, list[Record]] = defaultdict(list)
         for record in members:
             settings[column_key(record)].append(record)
         trials = sorted(settings.values(), key=lambda records: labels[column_key(records[0])])
-        first, chosen = task_of(members[0]), [Trial.of(records, labels[column_key(records[0])]) for records in trials]
+        first, chosen = members[0].task, [Trial.of(records, labels[column_key(records[0])]) for records in trials]
         selections.append(Selection(task, encoder, mode, first.metric, first.higher_is_better, chosen, trials))
     return selections
 
@@ -114,7 +113,7 @@ def is_search(selections: list[Selection]) -> bool:
 
 def selected_averages(selections: list[Selection]) -> list[dict[str, Any]]:
     """Per encoder and mode: the weighted average of the winners' test scores (public and all tasks)."""
-    winners: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    winners: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for selection in selections:
         winners[selection.encoder, selection.mode].extend(selection.winning_records)
     averages = []
@@ -188,7 +187,6 @@ def selection_table(selections: list[Selection]) -> Table:
 
 
 def write_selection(selections: list[Selection], folder: Path) -> list[Path]:
-    paths = [folder / f"{SELECTION_STEM}.json", folder / f"{SELECTION_STEM}.md"]
-    write_json(paths[0], selection_dict(selections))
-    write_text(paths[1], selection_markdown(selections))
-    return paths
+    return write_files(
+        folder / SELECTION_STEM, {".json": selection_dict(selections), ".md": selection_markdown(selections)}
+    )

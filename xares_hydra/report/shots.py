@@ -11,8 +11,8 @@ from typing import Any
 from rich.table import Table
 
 from xares_hydra.report.curves import TaskCurve, best_cell, by_task, label_axes, new_figure, points_of, write_curves
-from xares_hydra.report.identity import column_key, column_labels, mode_of
-from xares_hydra.report.record import score_of, task_of
+from xares_hydra.report.identity import column_key, column_labels
+from xares_hydra.report.record import Record
 from xares_hydra.report.summary import format_score, latest_scored
 from xares_hydra.report.table import csv_text, markdown_table, rich_table
 
@@ -34,37 +34,37 @@ class ShotCurve(TaskCurve):
     full: float | None = None
 
 
-def shot_curves(records: list[dict[str, Any]]) -> list[ShotCurve]:
+def shot_curves(records: list[Record]) -> list[ShotCurve]:
     """A curve per (task, encoder setting without the few-shot keys, mode, head slot) with few-shot records."""
     scored = latest_scored(records)
-    few_shot = [record for record in scored if record["head"].get("shots") is not None]
+    few_shot = [record for record in scored if record.head.get("shots") is not None]
     if not few_shot:
         return []
     labels = column_labels(scored, leave_out=SHOT_KEYS)
     curves: dict[tuple[str, str, str, str], ShotCurve] = {}
     for record in few_shot:
-        for slot in record["scores"]:
+        for slot, score in record.scores.items():
             curve = _curve(curves, record, labels, slot)
-            shots, score = int(record["head"]["shots"]), score_of(record, slot)
+            shots = int(record.head["shots"])
             curve.scores[shots], curve.stds[shots] = score.score, score.std or 0.0
             curve.draws[shots] = len(score.draws or [])
     for record in scored:
-        if record["head"].get("shots") is None:
-            for slot in record["scores"]:
-                key = (record["task"]["name"], labels[column_key(record, SHOT_KEYS)], mode_of(record), slot)
+        if record.head.get("shots") is None:
+            for slot, score in record.scores.items():
+                key = (record.task.name, labels[column_key(record, SHOT_KEYS)], record.mode, slot)
                 if key in curves:
-                    curves[key].full = score_of(record, slot).score
+                    curves[key].full = score.score
     for curve in curves.values():
         curve.scores, curve.stds = dict(sorted(curve.scores.items())), dict(sorted(curve.stds.items()))
     return sorted(curves.values(), key=lambda curve: (curve.task, curve.slot, curve.label))
 
 
 def _curve(
-    curves: dict[tuple[str, str, str, str], ShotCurve], record: dict[str, Any], labels: dict[str, str], slot: str
+    curves: dict[tuple[str, str, str, str], ShotCurve], record: Record, labels: dict[str, str], slot: str
 ) -> ShotCurve:
-    key = (record["task"]["name"], labels[column_key(record, SHOT_KEYS)], mode_of(record), slot)
+    key = (record.task.name, labels[column_key(record, SHOT_KEYS)], record.mode, slot)
     if key not in curves:
-        task = task_of(record)
+        task = record.task
         curves[key] = ShotCurve(key[0], task.formal_name or key[0], key[1], key[2], slot, task.higher_is_better)
     return curves[key]
 

@@ -18,8 +18,8 @@ from rich.table import Table
 from xares_hydra.console import stdout_console
 from xares_hydra.encode.eta import duration
 from xares_hydra.errors import Status
-from xares_hydra.report.identity import column_key, column_labels, flattened, mode_of, variant_of
-from xares_hydra.report.record import RECORD_FILE, TaskInfo, load_records, score_of, task_of
+from xares_hydra.report.identity import column_key, column_labels, flattened, variant_of
+from xares_hydra.report.record import RECORD_FILE, RECORD_SCHEMA, Record, TaskInfo, load_records
 from xares_hydra.report.statistics import Interval
 from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
@@ -42,53 +42,49 @@ _GROUPING_OVERRIDE_KEYS = (
 SEEDLESS_HEADS = ("knn",)
 
 
-def seed_of(record: dict[str, Any]) -> Any:
-    return record.get("head", {}).get("seed")
-
-
 def distinguishing_overrides(overrides: Iterable[str]) -> str:
     """The overrides worth naming in a job's log line (reports label columns by ``identity.column_labels``)."""
     kept = [item for item in overrides if not item.lstrip("+~").startswith(_GROUPING_OVERRIDE_KEYS)]
     return " ".join(sorted(kept))
 
 
-def group_key(record: dict[str, Any]) -> tuple[str, str, str]:
-    return record["encoder"]["name"], mode_of(record), column_key(record)
+def group_key(record: Record) -> tuple[str, str, str]:
+    return record.encoder.name, record.mode, column_key(record)
 
 
-def setting_key(record: dict[str, Any]) -> tuple[str, str, str]:
+def setting_key(record: Record) -> tuple[str, str, str]:
     """(task, column, seed): records with the same key are reruns of the same thing (devices included)."""
-    return record["task"]["name"], column_key(record), str(seed_of(record))
+    return record.task.name, column_key(record), str(record.seed)
 
 
-def by_seed(records: Iterable[dict[str, Any]], slot: str) -> list[list[dict[str, Any]]]:
+def by_seed(records: Iterable[Record], slot: str) -> list[list[Record]]:
     """Records grouped by seed, in seed order; a seedless head's records (kNN) as one seed."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[str, list[Record]] = defaultdict(list)
     for record in records:
-        groups[str(seed_of(record))].append(record)
+        groups[str(record.seed)].append(record)
     ordered = [groups[seed] for seed in sorted(groups)]
     return ordered[:1] if slot in SEEDLESS_HEADS else ordered
 
 
-def latest_scored(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def latest_scored(records: Iterable[Record]) -> list[Record]:
     """The newest scored record per setting key (``records`` oldest first, as ``load_records`` gives them)."""
-    latest = {setting_key(record): record for record in records if record["status"] == Status.OK}
+    latest = {setting_key(record): record for record in records if record.status == Status.OK}
     return list(latest.values())
 
 
-def records_in(folder: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
+def records_in(folder: Path, unreadable: list[str] | None = None) -> list[Record]:
     """The result records below a sweep or results folder, plus sweep jobs that died without one; a sweep's jobs
     in launch order (however parallel jobs finished), other records oldest first."""
     return sorted(load_records(folder, unreadable), key=_job_number) + crashed_jobs(folder)
 
 
-def _job_number(record: dict[str, Any]) -> int:
+def _job_number(record: Record) -> int:
     """The number of the sweep job folder (``<number>_<task>_<encoder>``) holding the record; others sort last."""
-    number = Path(record["path"]).parent.name.split("_", 1)[0]
+    number = Path(record.path or "").parent.name.split("_", 1)[0]
     return int(number) if number.isdigit() else sys.maxsize
 
 
-def crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
+def crashed_jobs(sweep_dir: Path) -> list[Record]:
     """Jobs that left no record (killed, out of memory): shown as failed with their overrides."""
     crashed = []
     for job_dir in sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")):
@@ -97,8 +93,8 @@ def crashed_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
         overrides = (job_dir / ".hydra" / "overrides.yaml").read_text().replace("\n", " ")
         reason = f"job in {job_dir} ended without a result record (overrides: {overrides.strip()})"
         task = {"name": job_dir.name, "formal_name": job_dir.name, "eval_weight": 0}
-        crashed.append({"status": Status.FAILED, "reason": reason, "task": task, "encoder": {"name": "?"},
-                        "scores": {}, "overrides": []})  # fmt: skip
+        crashed.append(Record.model_validate({"schema": RECORD_SCHEMA, "status": Status.FAILED, "reason": reason,
+                                              "task": task, "scores": {}, "crashed": True}))  # fmt: skip
     return crashed
 
 
@@ -123,20 +119,16 @@ def weighted_mean(scores: Sequence[float], weights: ArrayLike) -> float | None:
     return float(np.dot(weights, scores) / total) if total else None
 
 
-def weighted_average(records: Iterable[dict[str, Any]], slot: str, scope: str = "all") -> tuple[float | None, int]:
+def weighted_average(records: Iterable[Record], slot: str, scope: str = "all") -> tuple[float | None, int]:
     """(average, number of tasks counted) of one head slot over the tasks in ``scope``."""
     include = SCOPES[scope]
-    counted = [
-        record
-        for record in records
-        if record["status"] == Status.OK and slot in record["scores"] and include(task_of(record))
-    ]
-    weights = [float(record["task"]["eval_weight"]) for record in counted]
-    return weighted_mean([record["scores"][slot]["score"] for record in counted], weights), len(counted)
+    counted = [r for r in records if r.status == Status.OK and slot in r.scores and include(r.task)]
+    weights = [float(record.task.eval_weight or 0) for record in counted]
+    return weighted_mean([record.scores[slot].score for record in counted], weights), len(counted)
 
 
 def seed_averaged(
-    records: Sequence[dict[str, Any]], slot: str, scope: str = "all"
+    records: Sequence[Record], slot: str, scope: str = "all"
 ) -> tuple[float | None, float | None, int, int]:
     """(mean over seeds of the weighted average, its std over seeds, number of seeds, tasks counted)."""
     averages = [weighted_average(members, slot, scope) for members in by_seed(records, slot)]
@@ -152,10 +144,10 @@ class Summary:
     averages: list[dict[str, Any]] = field(default_factory=list)
 
 
-def summarise(records: Sequence[dict[str, Any]]) -> Summary:
+def summarise(records: Sequence[Record]) -> Summary:
     labels = column_labels(records)
     summary = Summary(rows=[_row(record, labels) for record in records])
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for record in records:
         groups[group_key(record)].append(record)
     for (encoder, mode, column), members in sorted(groups.items()):
@@ -170,23 +162,24 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
     return summary
 
 
-def _row(record: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+def _row(record: Record, labels: dict[str, str]) -> dict[str, Any]:
+    task = record.task
     row = {
-        "task": record["task"]["name"],
-        "encoder": record["encoder"]["name"],
-        "mode": mode_of(record),
+        "task": task.name,
+        "encoder": record.encoder.name,
+        "mode": record.mode,
         "variant": variant_of(labels[column_key(record)]),
-        "seed": seed_of(record),
-        "status": record["status"],
-        "metric": task_of(record).metric,
-        "weight": task_of(record).eval_weight,
-        "private": task_of(record).private,
-        "reason": record.get("reason"),
+        "seed": record.seed,
+        "status": record.status,
+        "metric": task.metric,
+        "weight": task.eval_weight,
+        "private": task.private,
+        "reason": record.reason,
     }
     for slot in HEAD_SLOTS:
-        score = record["scores"].get(slot)
-        row[slot] = score["score"] if score else None
-        row[f"{slot}_std"] = score["std"] if score else None
+        score = record.scores.get(slot)
+        row[slot] = score.score if score else None
+        row[f"{slot}_std"] = score.std if score else None
     return row
 
 
@@ -281,18 +274,16 @@ def _markdown(summary: Summary) -> str:
     return "\n".join(markdown_table(header, rows, "llllllrrr")) + "\n"
 
 
-def record_table(record: dict[str, Any]) -> Table:
+def record_table(record: Record) -> Table:
     """One run: the score of each head, per round (fold) and overall."""
-    task, encoder = record["task"], record["encoder"]
     rows = []
-    for slot in record["scores"]:
-        result = score_of(record, slot)
+    for slot, result in record.scores.items():
         for name, entry in result.rounds.items():
             rows.append([slot, name, format_score(entry.test), format_score(entry.valid),
                          str(entry.best_epoch or "-"), entry.select_on or "-"])  # fmt: skip
         mean = format_score(result.score, result.std)
         rows.append([f"[bold]{slot}[/bold]", "[bold]mean[/bold]", f"[bold]{mean}[/bold]", "", "", ""])
-    title = f"{task['formal_name']} · {encoder['name']} · {task['metric']} ({record['mode']} mode)"
+    title = f"{record.task.formal_name} · {record.encoder.name} · {record.task.metric} ({record.mode} mode)"
     return rich_table(title, ["head", "round", "test", "valid", "best epoch", "selected on"], rows, "llrrrl")
 
 

@@ -4,18 +4,20 @@ task than the one shipped, still hold a machine's paths or host name, or lie out
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
+from pydantic import ValidationError as NotARecord
 
 from xares_hydra.atomic import read_json
 from xares_hydra.config.suites import task_versions
 from xares_hydra.report.bundle import BUNDLE_FILE, ENCODER_CARD, bundle_path, encoder_folder, header_problems
 from xares_hydra.report.identity import value_at
-from xares_hydra.report.record import record_schema
+from xares_hydra.report.record import EncoderInfo, Record, record_schema
 from xares_hydra.report.redact import redact_record
 
 # what a shared record must say besides the schema's required fields: which task definition, which encoder
@@ -48,8 +50,8 @@ def validate_bundle(folder: Path) -> list[str]:
             continue
         found = record_problems(document, relative, path.parent)
         problems += [f"{relative}: {problem}" for problem in found]
-        if isinstance(document, dict) and isinstance(document.get("encoder"), dict) and "name" in document["encoder"]:
-            cards_needed.add(encoder_folder(document))
+        with contextlib.suppress(TypeError, KeyError, NotARecord):  # a record without an encoder name needs none
+            cards_needed.add(encoder_folder(EncoderInfo.model_validate(document["encoder"])))
     for card in sorted(cards_needed):
         if not (folder / card / ENCODER_CARD).is_file():
             problems.append(f"{card / ENCODER_CARD}: missing: the encoder's card (xares-report --export writes it)")
@@ -63,15 +65,15 @@ def record_problems(document: Any, relative: Path, folder: Path) -> list[str]:
     problems = list(_schema_problems(document))
     if problems:  # the checks below read fields the schema requires
         return problems
+    record = Record.model_validate(document)
     problems += [f"{name}: missing (a shared record must have it)" for name in SUBMISSION_FIELDS
                  if value_at(document, name) is None]  # fmt: skip
-    problems += _version_problems(document)
+    problems += _version_problems(record)
     problems += [f"{where}: not redacted: {str(value)[:SHOWN]!r}" for where, value in _unredacted(document)]
-    for slot, score in document["scores"].items():
-        name = score.get("predictions")
-        if name and not (folder / name).is_file():
-            problems.append(f"scores.{slot}.predictions: names {name}, which is not beside the record")
-    expected = bundle_path(document)
+    for slot, score in record.scores.items():
+        if score.predictions and not (folder / score.predictions).is_file():
+            problems.append(f"scores.{slot}.predictions: names {score.predictions}, which is not beside the record")
+    expected = bundle_path(record)
     if relative != expected:
         problems.append(f"lies at {relative}, the bundle layout puts this record at {expected}")
     return problems
@@ -92,8 +94,8 @@ def _described(error: ValidationError) -> Iterator[str]:
     yield f"{where or '(record)'}: {error.message[:200]}"
 
 
-def _version_problems(document: dict[str, Any]) -> list[str]:
-    name, version = document["task"]["name"], document["task"].get("version")
+def _version_problems(record: Record) -> list[str]:
+    name, version = record.task.name, record.task.version
     shipped = task_versions()
     if name not in shipped:
         return [f"task.name: {name!r} is not a task xares-hydra ships, so its version cannot be checked"]

@@ -28,12 +28,13 @@ from xares_hydra.report.leaderboard import (
     HeadTable,
     Leaderboard,
     TaskRow,
+    column_of,
     leaderboard_notes,
 )
 from xares_hydra.report.published import DOMAINS, task_domain
-from xares_hydra.report.record import EncoderInfo, HeadScore, Record, score_of, task_of
+from xares_hydra.report.record import Record
 from xares_hydra.report.shots import ShotCurve, shot_curves
-from xares_hydra.report.summary import format_score, seed_of
+from xares_hydra.report.summary import format_score
 from xares_hydra.report.svg import Bar, Line, bar_chart, line_chart, scatter
 
 PAGE_FILE = "leaderboard.html"
@@ -64,7 +65,7 @@ class Context:
     @classmethod
     def of(
         cls,
-        records: list[dict[str, Any]],
+        records: list[Record],
         boards: Sequence[Leaderboard],
         curves: list[LayerCurve] | None = None,
         shots: list[ShotCurve] | None = None,
@@ -74,13 +75,13 @@ class Context:
         context = cls(curves, shot_curves(records) if shots is None else shots)
         for board in boards:
             for record in board.in_mode:
-                context.tags.setdefault(record["task"]["name"], list(task_of(record).tags or []))
+                context.tags.setdefault(record.task.name, list(record.task.tags or []))
         return context
 
 
 def page_html(
     boards: Sequence[Leaderboard],
-    records: list[dict[str, Any]],
+    records: list[Record],
     settings: PageSettings,
     curves: list[LayerCurve] | None = None,
     shots: list[ShotCurve] | None = None,
@@ -110,7 +111,7 @@ def page_html(
 
 def write_page(
     boards: Sequence[Leaderboard],
-    records: list[dict[str, Any]],
+    records: list[Record],
     folder: Path,
     settings: PageSettings,
     curves: list[LayerCurve] | None = None,
@@ -195,9 +196,9 @@ def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context
             "shots": shot_figure, "columns": columns, "direction": direction}  # fmt: skip
 
 
-def _column_detail(row: TaskRow, column: Column, seeds: list[dict[str, Any]], slot: str) -> dict[str, Any]:
+def _column_detail(row: TaskRow, column: Column, seeds: list[Record], slot: str) -> dict[str, Any]:
     first = seeds[0]
-    score = score_of(first, slot)
+    score = first.scores[slot]
     per_class = None
     if score.per_class:
         per_class = {
@@ -207,14 +208,14 @@ def _column_detail(row: TaskRow, column: Column, seeds: list[dict[str, Any]], sl
         }  # fmt: skip
     return {
         "label": column.label,
-        "seeds": [(setting_text(seed_of(record)), format_score(record["scores"][slot]["score"])) for record in seeds],
+        "seeds": [(setting_text(record.seed), format_score(record.scores[slot].score)) for record in seeds],
         "per_class": per_class,
         "confusion": _confusion(first, slot, f"{row.label} · {column.label}"),
-        "extras": _extras(first, Record) + _extras(first["scores"][slot], HeadScore, f"scores.{slot}."),
+        "extras": _extras(first) + _extras(score, f"scores.{slot}."),
     }
 
 
-def _confusion(record: dict[str, Any], slot: str, title: str) -> str | None:
+def _confusion(record: Record, slot: str, title: str) -> str | None:
     """The confusion matrix figure of the lowest seed as a data URI, as ``figures/`` has it (the trained head of a
     single-label task); none where its classes are too many to label (the page would grow by megabytes)."""
     matrix = confusion_matrix(record, slot) if slot == SLOT else None
@@ -226,10 +227,9 @@ def _confusion(record: dict[str, Any], slot: str, title: str) -> str | None:
         return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def _extras(block: dict[str, Any], model: type[BaseModel], prefix: str = "") -> list[tuple[str, str]]:
+def _extras(block: BaseModel, prefix: str = "") -> list[tuple[str, str]]:
     """Fields the typed model does not know (few-shot curves, costs, overlap marks other features add)."""
-    known = {info.alias or name for name, info in model.model_fields.items()} | {"path", "schema"}
-    extra = {key: value for key, value in block.items() if key not in known and value is not None}
+    extra = {key: value for key, value in (block.model_extra or {}).items() if value is not None}
     return [(prefix + key, _shown(value)) for key, value in flattened(extra).items()]
 
 
@@ -240,18 +240,19 @@ def _shown(value: Any) -> str:
 def _cards(boards: Sequence[Leaderboard]) -> list[dict[str, Any]]:
     cards = []
     for board in boards:
-        newest = {board.column_of(record).label: record for record in board.in_mode}
+        newest = {column_of(record, board.labels).label: record for record in board.in_mode}
         for column in dict.fromkeys(c for table in board.tables for c in table.columns if not c.published):
             record = newest.get(column.label)
             if record is None:
                 continue
-            encoder = record["encoder"]
-            chosen = {key: encoder[key] for key in CARD_FIELDS if encoder.get(key) is not None}
+            encoder = record.encoder
+            values = encoder.model_dump(by_alias=True, exclude_none=True)
+            chosen = {key: values[key] for key in CARD_FIELDS if key in values}
             shown = [(key, _shown(value)) for key, value in flattened(chosen).items() if value is not None]
-            meta = [(f"meta.{key}", _shown(value)) for key, value in flattened(encoder.get("meta") or {}).items()]
-            other = [item for item in _extras(encoder, EncoderInfo) if not item[0].startswith(NOT_ON_CARD)]
+            meta = [(f"meta.{key}", _shown(value)) for key, value in flattened(encoder.meta or {}).items()]
+            other = [item for item in _extras(encoder) if not item[0].startswith(NOT_ON_CARD)]
             cards.append({"label": column.label, "mode": board.mode, "fields": shown + meta + other,
-                          "record_extras": _extras(record, Record)})  # fmt: skip
+                          "record_extras": _extras(record)})  # fmt: skip
     return cards
 
 

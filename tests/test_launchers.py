@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import encoded_shards, run_xares
+from helpers.records import record_document
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from matplotlib.image import imread
@@ -23,6 +24,8 @@ from xares_hydra.config.compose_memo import ComposedJobs
 from xares_hydra.config.parallel_jobs import limit_parallel_jobs
 from xares_hydra.encode.placement import jobs_at_once
 from xares_hydra.report.cli import main as report_main
+from xares_hydra.report.record import write_record
+from xares_hydra.report.summary import records_in
 
 FAST_HEAD = "head.epochs=2"
 
@@ -94,6 +97,20 @@ def test_the_hydra_internals_the_compose_memo_replaces_are_unchanged():
     ]
     for module in (sweeper, basic_launcher, joblib_core, submitit_launcher):
         assert "config_loader.load_sweep_config(" in inspect.getsource(module), module.__name__
+
+
+def test_a_sweeps_records_come_in_launch_order_however_its_parallel_jobs_finished(tmp_path):
+    """Job 11 finished first, job 0 last: the summary and the leaderboard still list job 0 first (then 1, 2, ... 11,
+    numbers not text), so a parallel sweep's reports are those of the same sweep run one job after another."""
+    encoders = [f"enc{job}" for job in range(12)]
+    for job, encoder in enumerate(encoders):
+        finished = f"2025-01-01T00:00:{59 - job:02d}+00:00"
+        write_record(record_document("demo_sounds", encoder, 0.5, created=finished), tmp_path / f"{job}_sounds_x", None)
+    assert [record.encoder.name for record in records_in(tmp_path)] == encoders
+    results = tmp_path / "results"  # a results folder keeps its records oldest first
+    for encoder, finished in (("late", "2025-01-02T00:00:00+00:00"), ("early", "2025-01-01T00:00:00+00:00")):
+        write_record(record_document("demo_sounds", encoder, 0.5, created=finished), None, results)
+    assert [record.encoder.name for record in records_in(results)] == ["early", "late"]
 
 
 def job_lines(sweep: Path) -> tuple[list[str], list[str]]:

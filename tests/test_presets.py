@@ -38,6 +38,13 @@ def test_the_demo_preset_runs_its_small_heads_on_one_thread():
     assert composed().head.cpu_threads is None, "elsewhere the heads use the job's threads"
 
 
+def test_the_demo_preset_runs_two_jobs_at_a_time_and_one_after_another_when_asked():
+    launcher = composed("+benchmark=demo", hydra=True).hydra.launcher
+    assert launcher._target_.endswith("JoblibLauncher") and launcher.n_jobs == 2
+    basic = composed("+benchmark=demo", "hydra/launcher=basic", hydra=True).hydra.launcher
+    assert basic._target_.endswith("BasicLauncher")
+
+
 def test_the_download_preset_fetches_the_whole_suite_and_stops():
     cfg = composed("+benchmark=xares_download", hydra=True)
     assert cfg.stage == "download"

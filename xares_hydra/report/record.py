@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import json
 import logging
 import platform
@@ -334,6 +335,11 @@ class RunRecord:
 
 
 def package_versions() -> dict[str, str]:
+    return dict(_installed_versions())
+
+
+@functools.cache  # looked up once per process: each lookup scans every installed distribution
+def _installed_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in _VERSIONED_PACKAGES:
         try:

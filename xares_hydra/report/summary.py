@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -72,8 +73,15 @@ def latest_scored(records: Iterable[Record]) -> list[Record]:
 
 
 def records_in(folder: Path, unreadable: list[str] | None = None) -> list[Record]:
-    """The result records below a sweep or results folder, plus sweep jobs that died without one."""
-    return load_records(folder, unreadable) + crashed_jobs(folder)
+    """The result records below a sweep or results folder, plus sweep jobs that died without one; a sweep's jobs
+    in launch order (however parallel jobs finished), other records oldest first."""
+    return sorted(load_records(folder, unreadable), key=_job_number) + crashed_jobs(folder)
+
+
+def _job_number(record: Record) -> int:
+    """The number of the sweep job folder (``<number>_<task>_<encoder>``) holding the record; others sort last."""
+    number = Path(record.path or "").parent.name.split("_", 1)[0]
+    return int(number) if number.isdigit() else sys.maxsize
 
 
 def crashed_jobs(sweep_dir: Path) -> list[Record]:

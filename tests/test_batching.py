@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers.audio import clip_shard, tone
+from helpers.audio import MIXED_SECONDS, clip_shard, tone_clip, tone_shard
 from helpers.cli import run_xares
-from helpers.encoders import save_tiny_dasheng, save_tiny_hf
+from helpers.encoders import CPU, HOP, BlockMeans, save_tiny_dasheng, save_tiny_hf
 from xares_hydra.encoders.dasheng import DashengEncoder
 from xares_hydra.encoders.huggingface import Wav2Vec2Encoder
 from xares_hydra.encoders.mel import MelEncoder
@@ -18,43 +18,15 @@ from xares_hydra.encode.contract import PaddingInput, padding_input, padding_inv
 from xares_hydra.encode.embed import EncodeSettings, encode_shards, ensure_encoded
 from xares_hydra.encode.encoder_spec import spec_from_instance
 
-CPU = torch.device("cpu")
-HOP = 160
-SECONDS = [0.5, 2.0, 1.37, 1.0, 0.73, 3.0, 0.31, 2.0]
 
-
-def mixed_shard(path, seconds=SECONDS):
-    clips = [(f"clip{i}", tone(s, 16000, 200 + 50 * i), 16000, {"label": i % 2}) for i, s in enumerate(seconds)]
-    return clip_shard(path, clips)
-
-
-def alone_shards(directory, seconds=SECONDS):
-    return [
-        clip_shard(directory / f"alone{i}_0.tar", [(f"clip{i}", tone(s, 16000, 200 + 50 * i), 16000, {"label": i % 2})])
-        for i, s in enumerate(seconds)
-    ]
+def alone_shards(directory, seconds=MIXED_SECONDS):
+    return [clip_shard(directory / f"alone{i}_0.tar", [tone_clip(i, s)]) for i, s in enumerate(seconds)]
 
 
 def encoded(encoder, shards, cache_dir, **settings):
     cache = EncoderCache(cache_dir)
     encode_shards(encoder, shards, cache, EncodeSettings(keep_frames=True, **settings), CPU)
     return cache.load(shards)
-
-
-class BlockMeans(torch.nn.Module):
-    """X-ARES contract, told nothing about padding: one frame per 10 ms block, the block's mean
-    (plus one); padding blocks give 1, which would move any pooled vector they entered."""
-
-    sampling_rate, output_dim, hop_size_in_ms = 16000, 4, 10.0
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def forward(self, audio):
-        self.calls += 1
-        blocks = torch.nn.functional.pad(audio, (0, -audio.shape[1] % HOP)).unflatten(1, (-1, HOP))
-        return (blocks.abs().mean(-1, keepdim=True) + 1).expand(-1, -1, self.output_dim).contiguous()
 
 
 class MaskedBlockMeans(BlockMeans):
@@ -80,7 +52,7 @@ def test_padding_input_is_read_from_the_signature():
 @pytest.mark.parametrize("make", [MelEncoder, BlockMeans, MaskedBlockMeans], ids=["lengths", "nothing", "mask"])
 def test_bucketed_batches_keep_each_clip_to_its_own_frames(tmp_path, make):
     """A clip padded inside a batch has the frame count and values it has alone; padding is never pooled."""
-    shard = mixed_shard(tmp_path / "mixed_0.tar")
+    shard = tone_shard(tmp_path / "mixed_0.tar")
     encoder = make()
     batched = encoded(encoder, [shard], tmp_path / "batched", batch_size=16)
     if hasattr(encoder, "calls"):
@@ -95,7 +67,7 @@ def test_bucketed_batches_keep_each_clip_to_its_own_frames(tmp_path, make):
 
 def test_exact_batching_is_bit_identical_to_encoding_alone(tmp_path):
     seconds = [1.0, 0.5, 1.0, 1.0, 0.5, 2.0]
-    shard = mixed_shard(tmp_path / "mixed_0.tar", seconds)
+    shard = tone_shard(tmp_path / "mixed_0.tar", seconds)
     encoder = BlockMeans()
     exact = encoded(encoder, [shard], tmp_path / "exact", batching="exact")
     assert encoder.calls == 3, "one call per distinct length"
@@ -105,7 +77,7 @@ def test_exact_batching_is_bit_identical_to_encoding_alone(tmp_path):
 
 
 def test_batches_respect_batch_size_and_padded_seconds(tmp_path):
-    shard = mixed_shard(tmp_path / "mixed_0.tar")
+    shard = tone_shard(tmp_path / "mixed_0.tar")
     encoder = BlockMeans()
     encoded(encoder, [shard], tmp_path / "a", batch_size=3)
     assert encoder.calls == 3  # 8 clips, 3 per batch
@@ -116,13 +88,13 @@ def test_batches_respect_batch_size_and_padded_seconds(tmp_path):
 
 
 def test_the_xares_llm_mask_contract_passes_the_checks_and_encodes(tmp_path):
-    shard = mixed_shard(tmp_path / "mixed_0.tar")
+    shard = tone_shard(tmp_path / "mixed_0.tar")
     cache = EncoderCache(tmp_path / "cache")
     info = ensure_encoded(spec_from_instance(MaskedBlockMeans(), {}), cache, [shard], EncodeSettings(), CPU)
     assert info["output_dim"] == 4
     loaded = cache.load([shard])
     assert loaded.pooled.max() < 2, "no masked (1e6) frame was pooled"
-    assert list(loaded.n_frames) == [int(np.ceil(round(SECONDS[int(k[4:])] * 16000) / HOP)) for k in loaded.keys]
+    assert list(loaded.n_frames) == [int(np.ceil(round(MIXED_SECONDS[int(k[4:])] * 16000) / HOP)) for k in loaded.keys]
 
 
 def test_shipped_wrappers_run_one_padded_forward_per_batch(tmp_path):
@@ -132,7 +104,7 @@ def test_shipped_wrappers_run_one_padded_forward_per_batch(tmp_path):
     for number, (wrapper, model) in enumerate([(dasheng, dasheng.model.init_bn), (wav2vec2, wav2vec2.model)]):
         calls = []
         model.register_forward_hook(lambda *_, calls=calls: calls.append(1))
-        shard = mixed_shard(tmp_path / f"mixed{number}_0.tar")
+        shard = tone_shard(tmp_path / f"mixed{number}_0.tar")
         batched = encoded(wrapper, [shard], tmp_path / f"batched{number}", batch_size=16)
         assert len(calls) == 1, type(wrapper).__name__
         alone = encoded(wrapper, alone_shards(tmp_path / f"{number}"), tmp_path / f"alone{number}", batching="exact")
@@ -181,7 +153,7 @@ def test_batching_keys_the_cache_only_for_encoders_not_told_their_padding(encode
 
     extra = {
         "encoder=xares_file": ["encoder.path=/nowhere/x_encoder.py"],
-        "encoder=custom": ["encoder._target_=test_batching.BlockMeans"],
+        "encoder=custom": ["encoder._target_=helpers.encoders.BlockMeans"],
     }.get(encoder, [])
     fingerprints = {}
     with initialize_config_module("xares_hydra.conf", version_base="1.3"):

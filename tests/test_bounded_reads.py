@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from helpers.audio import tone
 from helpers.cli import REPO, composed
+from helpers.encoders import CPU
 from omegaconf import OmegaConf
 from xares_hydra.encoders.mel import MelEncoder
 
@@ -28,8 +28,6 @@ from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.embed import EncodeSettings, encode_shards
 from xares_hydra.errors import ConfigError
-
-CPU = torch.device("cpu")
 
 
 def silent_flac(seconds: int, rate: int = 16000) -> bytes:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers.cli import SMALL_TIMBRE, run_xares, xares
-from helpers.encoders import save_tiny_dasheng, save_tiny_hf
+from helpers.encoders import XARES_STYLE_FILE, save_tiny_dasheng, save_tiny_hf
 
 from xares_hydra.encode.checker import run_checks
 
@@ -154,38 +154,6 @@ def test_target_on_the_command_line(root):
     assert record["encoder"]["output_dim"] == 24
 
 
-XARES_STYLE_FILE = textwrap.dedent(
-    '''
-    import torch
-    import torchaudio
-
-
-    class MyCustomEncoder(torch.nn.Module):
-        """Written for X-ARES, unchanged (its README's example, with a log-mel as the model)."""
-
-        def __init__(self):
-            super().__init__()
-            self.sampling_rate = 16000
-            self.output_dim = 40
-            self.hop_size_in_ms = 10
-            self.model = torchaudio.transforms.MelSpectrogram(16000, n_fft=400, hop_length=160, n_mels=40)
-            self.custom_max_audio_length = int(self.sampling_rate * 10)
-
-        def forward(self, audio: torch.Tensor):
-            if audio.ndim == 1:
-                audio = audio.unsqueeze(0)
-            with torch.inference_mode():
-                if audio.shape[-1] > self.custom_max_audio_length:
-                    embeds = [self.encode(chunk) for chunk in audio.split(self.custom_max_audio_length, dim=-1)]
-                    return torch.cat(embeds, dim=1)
-                return self.encode(audio)
-
-        def encode(self, audio):
-            return (self.model(audio) + 1e-6).log().transpose(1, 2)
-    '''
-)
-
-
 def test_an_x_ares_encoder_file_runs_as_is(root):
     path = root / "my_xares_encoder.py"
     path.write_text(XARES_STYLE_FILE)
@@ -214,13 +182,11 @@ def test_python_api_takes_an_encoder_object(root, monkeypatch):
 @pytest.mark.slow
 def test_offline_pretrained_encoders_beat_noise(root):
     pytest.importorskip("torchcrepe")
-    sweep = root / "pretrained"
-    run_xares("-m", "task=demo/sounds", "task.generator.args.scale=0.5", "encoder=crepe_tiny,resemblyzer,noise",
-              f"hydra.sweep.dir={sweep}", root=root)  # fmt: skip
     scores = {}
-    for path in sweep.glob("*/result.json"):
-        record = json.loads(path.read_text())
-        scores.update({(record["encoder"]["name"], slot): result["score"] for slot, result in record["scores"].items()})
+    for name in ("crepe_tiny", "resemblyzer", "noise"):
+        record = xares("task=demo/sounds", "task.generator.args.scale=0.5", f"encoder={name}", root=root,
+                       run_dir=root / "pretrained" / name)  # fmt: skip
+        scores.update({(name, slot): result["score"] for slot, result in record["scores"].items()})
     for name in ("crepe_tiny", "resemblyzer"):
         for slot in ("mlp", "knn"):
             assert scores[name, slot] > scores["noise", slot] + 0.3, scores

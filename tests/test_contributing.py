@@ -1,7 +1,9 @@
-"""CONTRIBUTING.md's worked example: adding a task is one YAML, and that YAML runs as written."""
+"""CONTRIBUTING.md's worked example: adding a task is one YAML, and that YAML runs as written; its rule that test
+modules share helpers through ``tests/helpers`` only."""
 
 from __future__ import annotations
 
+import ast
 import json
 
 from helpers.audio import clip_shard, tone
@@ -43,3 +45,15 @@ def test_the_worked_example_task_is_one_yaml_that_scores(xares_root, xares_comma
     assert record["task"]["formal_name"] == "Whistles"
     assert record["scores"]["mlp"]["score"] >= 0.75, "two pitches far apart are easy for log-mel features"
     assert [record["counts"][split]["clips"] for split in ("train", "valid", "test")] == [24, 8, 8]
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in tests/helpers: a test module importing another runs that module's import-time code and
+    hides where a helper lives."""
+    imports = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            imports += [f"{path.name}: {name}" for name in names if name.split(".")[-1].startswith("test_")]
+    assert imports == []

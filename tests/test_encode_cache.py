@@ -4,8 +4,8 @@ import textwrap
 
 import numpy as np
 import pytest
-import torch
-from helpers.audio import clip_shard, tone
+from helpers.audio import clip_shard, tone, tone_shard
+from helpers.encoders import CPU
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.data.shards import write_shard
@@ -16,13 +16,9 @@ from xares_hydra.encode.embed import EncodeSettings, encode_shards, ensure_encod
 from xares_hydra.encode.encoder_spec import spec_from_instance
 from xares_hydra.errors import EncoderContractError
 
-CPU = torch.device("cpu")
-
 
 def mixed_length_shard(path, rate=16000):
-    clips = [(f"clip{i}", tone(seconds, rate, 200 + 50 * i), rate, {"label": i % 2})
-             for i, seconds in enumerate([0.5, 2.0, 2.0, 1.0, 0.5, 3.0])]  # fmt: skip
-    return clip_shard(path, clips)
+    return tone_shard(path, [0.5, 2.0, 2.0, 1.0, 0.5, 3.0], rate=rate)
 
 
 class CountingMel(MelEncoder):

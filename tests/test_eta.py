@@ -4,15 +4,16 @@ sweep's progress.log."""
 from __future__ import annotations
 
 import pytest
+from helpers.audio import tone_shard
 from helpers.cli import run_xares
-from test_memory_backoff import CPU, BlockMeans, shard_of
+from helpers.encoders import CPU, BlockMeans
 
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.embed import EncodeSettings, encode_shards
 
 
 def test_each_encoded_shard_logs_the_time_left_and_tells_the_sweep(tmp_path, caplog):
-    shards = [shard_of(tmp_path / f"part_{i}.tar", [0.5, 1.0, 0.7 * (i + 1)]) for i in range(3)]
+    shards = [tone_shard(tmp_path / f"part_{i}.tar", [0.5, 1.0, 0.7 * (i + 1)]) for i in range(3)]
     lines = []
     with caplog.at_level("INFO"):
         encode_shards(BlockMeans(), shards, EncoderCache(tmp_path / "task" / "cache"), EncodeSettings(), CPU,
@@ -36,7 +37,7 @@ def test_a_sweep_writes_each_tasks_time_left_into_progress_log(tmp_path):
 
 
 def test_the_first_time_left_is_the_plans_estimate_then_the_work_done(tmp_path):
-    shards = [shard_of(tmp_path / f"part_{i}.tar", [0.5, 1.0]) for i in range(2)]
+    shards = [tone_shard(tmp_path / f"part_{i}.tar", [0.5, 1.0]) for i in range(2)]
     lines = []
     encode_shards(BlockMeans(), shards, EncoderCache(tmp_path / "task" / "cache"), EncodeSettings(), CPU,
                   on_eta=lines.append, estimate_seconds=5400)  # fmt: skip

@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 from helpers.cli import SMALL_TIMBRE, encoded_shards, exit_code, run_xares, xares
-from test_heads import clusters, embedding_set, round_data, task
-from test_pipeline import without_timings
+from helpers.heads import clusters, embedding_set, round_data, task
+from helpers.records import without_timings
 
 from xares_hydra.data.labels import LabelSpec
 from xares_hydra.errors import ConfigError

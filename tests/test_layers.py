@@ -9,37 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.audio import clip_shard, tone
+from helpers.audio import tone_shard
 from helpers.cli import SMALL_TIMBRE, exit_code, run_xares, xares
-from xares_hydra.encoders.mel import MelEncoder
+from helpers.encoders import CPU, LayeredMel
 
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds
 from xares_hydra.encode.embed import EncodeSettings, encode_shards
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads.layer_weights import LayerWeightedSum
 
-CPU = torch.device("cpu")
-
-
-class LayeredMel(MelEncoder):
-    """An own encoder opting in: three 'layers' (log-mel scaled by 1, 2, 3), the last one its output."""
-
-    def hidden_layers(self, audio: torch.Tensor) -> torch.Tensor:
-        frames = super().forward(audio) / 3
-        return torch.stack([frames, 2 * frames, 3 * frames], dim=1)
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return super().forward(audio)
-
-
-def shard_of_tones(path: Path) -> Path:
-    clips = [(f"clip{i}", tone(seconds, 16000, 200 + 50 * i), 16000, {"label": i % 2})
-             for i, seconds in enumerate([0.5, 1.0, 1.0, 0.7])]  # fmt: skip
-    return clip_shard(path, clips)
-
 
 def test_every_layer_is_cached_and_a_layer_is_chosen_at_load(tmp_path: Path) -> None:
-    shard = shard_of_tones(tmp_path / "train_0.tar")
+    shard = tone_shard(tmp_path / "train_0.tar", [0.5, 1.0, 1.0, 0.7])
     cache = EncoderCache(tmp_path / "cache")
     settings = EncodeSettings(keep_frames=True, layers=True, frame_layers=(0, -1))
     encode_shards(LayeredMel(), [shard], cache, settings, CPU)
@@ -60,7 +41,7 @@ def test_every_layer_is_cached_and_a_layer_is_chosen_at_load(tmp_path: Path) -> 
 
 
 def test_a_cache_without_layers_is_encoded_again_when_layers_are_needed(tmp_path: Path) -> None:
-    shard = shard_of_tones(tmp_path / "train_0.tar")
+    shard = tone_shard(tmp_path / "train_0.tar", [0.5, 1.0, 1.0, 0.7])
     cache = EncoderCache(tmp_path / "cache")
     encode_shards(LayeredMel(), [shard], cache, EncodeSettings(), CPU)
     with pytest.raises(ConfigError, match=r"holds no hidden layers; encode them with encode.layers=all"):

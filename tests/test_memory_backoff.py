@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from helpers.audio import clip_shard, tone
-from helpers.cli import xares
+from helpers.audio import tone_shard
+from helpers.cli import SMALL_TIMBRE, xares
+from helpers.encoders import CPU, HOP, BlockMeans
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.encode.backoff import MemoryLimits, is_out_of_memory
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.embed import EncodeSettings, encode_shards
-
-CPU = torch.device("cpu")
-HOP = 160
-SMALL_TIMBRE = ("task=demo/timbre", "task.generator.args.train_per_class=6", "task.generator.args.valid_per_class=2",
-                "task.generator.args.test_per_class=3")  # fmt: skip
 
 
 class OutOfMemoryMel(MelEncoder):
@@ -26,32 +22,6 @@ class OutOfMemoryMel(MelEncoder):
         if audio.ndim == 2 and audio.shape[0] > 2:
             raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {audio.numel() * 4} bytes")
         return super().forward(audio, lengths)
-
-
-class BlockMeans(torch.nn.Module):
-    """Frame-local: one frame per 10 ms block, its mean magnitude; so chunks at whole blocks give the same frames."""
-
-    sampling_rate, output_dim, hop_size_in_ms = 16000, 4, 10.0
-
-    def __init__(self, max_samples: int | None = None, max_amplitude: float | None = None) -> None:
-        super().__init__()
-        self.max_samples = max_samples
-        self.max_amplitude = max_amplitude
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        if self.max_samples is not None and audio.numel() > self.max_samples:
-            raise RuntimeError(f"[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
-                               f"you tried to allocate {audio.numel() * 4} bytes")  # fmt: skip
-        if self.max_amplitude is not None and audio.abs().max() > self.max_amplitude:
-            raise MemoryError()
-        blocks = torch.nn.functional.pad(audio, (0, -audio.shape[1] % HOP)).unflatten(1, (-1, HOP))
-        return blocks.abs().mean(-1, keepdim=True).expand(-1, -1, self.output_dim).contiguous()
-
-
-def shard_of(path, seconds, loud=()):
-    clips = [(f"clip{i}", tone(s, 16000, 200 + 50 * i) * (3 if i in loud else 1), 16000, {"label": i % 2})
-             for i, s in enumerate(seconds)]  # fmt: skip
-    return clip_shard(path, clips)
 
 
 def cached(encoder, shard, directory, **settings):
@@ -95,7 +65,7 @@ def test_a_batch_that_runs_out_of_memory_gives_the_embeddings_of_the_size_set_by
 
 def test_a_cpu_allocation_failure_halves_the_seconds_per_call(tmp_path):
     seconds = [0.5, 2.0, 1.5, 1.0, 0.5, 3.0, 2.0, 1.0]
-    shard = shard_of(tmp_path / "mixed_0.tar", seconds)
+    shard = tone_shard(tmp_path / "mixed_0.tar", seconds)
     alone, _ = cached(BlockMeans(), shard, tmp_path / "alone", batch_size=1, batching="exact")
     encoder = BlockMeans(max_samples=3 * 16000)
     cache = EncoderCache(tmp_path / "backed-off")
@@ -108,7 +78,7 @@ def test_a_cpu_allocation_failure_halves_the_seconds_per_call(tmp_path):
 
 
 def test_a_crop_that_does_not_fit_alone_is_encoded_in_chunks_with_the_same_frames(tmp_path):
-    shard = shard_of(tmp_path / "long_0.tar", [0.5, 2.0, 3.0, 1.0])
+    shard = tone_shard(tmp_path / "long_0.tar", [0.5, 2.0, 3.0, 1.0])
     whole, _ = cached(BlockMeans(), shard, tmp_path / "whole", batching="exact")
     memory = MemoryLimits()
     cache = EncoderCache(tmp_path / "chunked")
@@ -125,7 +95,7 @@ def test_a_crop_that_does_not_fit_alone_is_encoded_in_chunks_with_the_same_frame
 
 
 def test_only_a_crop_that_runs_out_of_memory_alone_is_skipped_and_counted(tmp_path):
-    shard = shard_of(tmp_path / "loud_0.tar", [1.0, 1.0, 1.0, 1.0], loud={2})
+    shard = tone_shard(tmp_path / "loud_0.tar", [1.0, 1.0, 1.0, 1.0], loud={2})
     embeddings, counts = cached(BlockMeans(max_amplitude=0.5), shard, tmp_path / "cache", batching="exact")
 
     assert embeddings.keys == ["clip0", "clip1", "clip3"]

@@ -8,9 +8,9 @@ import logging
 import numpy as np
 import pytest
 import torch
-from helpers.cli import composed
-from test_batching import HOP, BlockMeans, mixed_shard
-from test_byo_encoders import SMALL_TIMBRE, XARES_STYLE_FILE
+from helpers.audio import tone_shard
+from helpers.cli import SMALL_TIMBRE, composed
+from helpers.encoders import CPU, HOP, XARES_STYLE_FILE, BlockMeans
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.encode.cache import EncoderCache
@@ -19,8 +19,6 @@ from xares_hydra.encode.contract import PADDING_TOLERANCE
 from xares_hydra.encode.embed import EncodeSettings, ensure_encoded
 from xares_hydra.encode.encoder_spec import spec_from_instance
 from xares_hydra.main import run_task
-
-CPU = torch.device("cpu")
 
 
 class TinyAttention(torch.nn.Module):
@@ -50,7 +48,7 @@ def encode(encoder, shard, cache_dir, batching):
 
 
 def test_an_encoder_whose_frames_move_with_padding_is_encoded_exactly_by_default(tmp_path, caplog):
-    shard = mixed_shard(tmp_path / "mixed_0.tar")
+    shard = tone_shard(tmp_path / "mixed_0.tar")
     with caplog.at_level(logging.INFO, logger="xares_hydra.encode.embed"):
         info, default = encode(TinyAttention(), shard, tmp_path / "auto", "auto")
     _, exact = encode(TinyAttention(), shard, tmp_path / "exact", "exact")
@@ -68,7 +66,7 @@ def test_an_encoder_whose_frames_move_with_padding_is_encoded_exactly_by_default
 
 
 def test_a_frame_wise_encoder_told_nothing_is_proved_invariant_and_batched(tmp_path):
-    shard = mixed_shard(tmp_path / "mixed_0.tar")
+    shard = tone_shard(tmp_path / "mixed_0.tar")
     encoder = BlockMeans()
     info, default = encode(encoder, shard, tmp_path / "auto", "auto")
     assert info["batching"] == "bucketed" and info["padding"] == {"told": None, "deviation": 0.0, "invariant": True}

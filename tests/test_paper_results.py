@@ -19,7 +19,7 @@ from xares_hydra.report.diagnostics import confusion_matrix
 from xares_hydra.report.record import Record, load_records, record_schema
 from xares_hydra.report.selection import select_trials
 
-SMALL = "++task.generator.args.scale=0.3"
+SCALE = "++task.generator.args.scale=0.5"
 
 
 def scored_records(folder: Path) -> list[Record]:
@@ -38,17 +38,23 @@ def assert_predictions_reproduce_scores(record: Record) -> None:
 
 @pytest.fixture(scope="module")
 def seed_sweep(tmp_path_factory) -> Path:
-    """demo_sounds (k-fold, single-label, MLP and kNN) with two encoders and two seeds."""
+    """The demo suite (every head: MLP, kNN, frame, retrieval, ASR) with two encoders and three seeds: one sweep every
+    test here reads."""
     root = tmp_path_factory.mktemp("seeds")
-    run_xares("-m", "task=demo/sounds", "encoder=mel,noise", "seed=0,1", SMALL, "task.epochs=3",
-              "report.resamples=200", f"hydra.sweep.dir={root / 'sweep'}", root=root)  # fmt: skip
+    run_xares("+benchmark=demo", "encoder=mel,noise", "seed=0,1,2", SCALE, "report.resamples=300",
+              f"hydra.sweep.dir={root / 'sweep'}", root=root, timeout=3000)  # fmt: skip
     return root
+
+
+def sounds_records(folder: Path) -> list[Record]:
+    """The scored demo_sounds records (k-fold, single-label, MLP and kNN)."""
+    return [record for record in scored_records(folder) if record.task.name == "demo_sounds"]
 
 
 @pytest.mark.slow
 def test_predictions_on_disk_reproduce_the_record_exactly_and_the_record_fits_its_schema(seed_sweep):
     records = scored_records(seed_sweep / "results")
-    assert len(records) == 4
+    assert len(records) == 7 * 2 * 3
     schema = record_schema()
     for record in records:
         document = stored(record)  # the file as written
@@ -60,6 +66,9 @@ def test_predictions_on_disk_reproduce_the_record_exactly_and_the_record_fits_it
             assert set(document[part]) <= set(model["properties"]), part
         assert record.schema_ == 2
         assert_predictions_reproduce_scores(record)
+    sounds = sounds_records(seed_sweep / "results")
+    assert len(sounds) == 2 * 3
+    for record in sounds:
         per_class = record.scores["mlp"].per_class
         assert per_class is not None and per_class.measure == "accuracy"
         assert len(per_class.classes) == len(per_class.values) == 6
@@ -68,7 +77,7 @@ def test_predictions_on_disk_reproduce_the_record_exactly_and_the_record_fits_it
 
 @pytest.mark.slow
 def test_confusion_matrix_sums_to_the_test_count_and_matches_per_class_accuracy(seed_sweep):
-    record = scored_records(seed_sweep / "results")[0]
+    record = sounds_records(seed_sweep / "results")[0]
     matrix = confusion_matrix(record)
     assert matrix is not None and matrix.sum() == sum(
         entry.n_test or 0 for entry in record.scores["mlp"].rounds.values()
@@ -83,18 +92,18 @@ def test_seeds_share_a_column_and_are_never_selected(seed_sweep):
     board = json.loads((sweep / "leaderboard.json").read_text())
     mlp, knn = board["heads"]["mlp"], board["heads"]["knn"]
     assert [column["label"] for column in mlp["columns"]] == ["mel", "noise"], "no setting differs; seeds never do"
-    cells = mlp["rows"][0]["cells"]
-    records = {(r.encoder.name, r.seed): r for r in scored_records(seed_sweep / "results")}
+    cells = next(row for row in mlp["rows"] if row["name"] == "demo_sounds")["cells"]
+    records = {(r.encoder.name, r.seed): r for r in sounds_records(seed_sweep / "results")}
     mel = next(cell for label, cell in cells.items() if label.startswith("mel"))
-    seed_scores = [records["mel", seed].scores["mlp"].score for seed in (0, 1)]
-    assert mel["seeds"] == 2 and mel["score"] == pytest.approx(np.mean(seed_scores))
+    seed_scores = [records["mel", seed].scores["mlp"].score for seed in (0, 1, 2)]
+    assert mel["seeds"] == 3 and mel["score"] == pytest.approx(np.mean(seed_scores))
     assert mel["std"] == pytest.approx(np.std(seed_scores))
     assert mel["interval"]["low"] <= mel["score"] <= mel["interval"]["high"]
     assert next(iter(knn["rows"][0]["cells"].values()))["seeds"] == 1, "kNN has no seed: counted once"
     selections = select_trials(load_records(sweep))
-    assert all(len(selection.trials) == 1 and selection.trials[0].seeds == 2 for selection in selections)
+    assert all(len(selection.trials) == 1 and selection.trials[0].seeds == 3 for selection in selections)
     markdown = (sweep / "leaderboard.md").read_text()
-    assert "(2 seeds)" in markdown and " [0." in markdown
+    assert "(3 seeds)" in markdown and " [0." in markdown
     assert (sweep / "figures").is_dir() and list((sweep / "figures").glob("confusion-demo_sounds-*.png"))
     assert (
         list((sweep / "figures").glob("curves-demo_sounds.png"))
@@ -119,23 +128,18 @@ def test_report_compare_and_latex_from_the_results_folder(seed_sweep, tmp_path, 
 @pytest.mark.slow
 def test_record_predictions_false_writes_no_prediction_files(seed_sweep):
     run_dir = seed_sweep / "without-predictions"
-    xares("task=demo/sounds", SMALL, "task.epochs=1", "record.predictions=false", root=seed_sweep, run_dir=run_dir)
+    # the sweep's data and mel cache; its own results folder, so the sweep's stays as the sweep wrote it
+    xares("task=demo/sounds", SCALE, "task.epochs=1", "record.predictions=false",
+          f"paths.results_root={run_dir / 'results'}", root=seed_sweep, run_dir=run_dir)  # fmt: skip
     record = json.loads((run_dir / "result.json").read_text())
     assert record["status"] == "ok" and "predictions" not in record["scores"]["mlp"]
     assert not list(run_dir.glob("*.npz"))
 
 
 @pytest.mark.slow
-def test_demo_suite_with_three_seeds_marks_mel_significantly_better_than_noise(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
-    sweep = root / "sweep"
-    run_xares("+benchmark=demo", "encoder=mel,noise", "seed=0,1,2", "++task.generator.args.scale=0.5",
-              "report.resamples=300", f"hydra.sweep.dir={sweep}", root=root, timeout=3000)  # fmt: skip
-    records = scored_records(root / "results")
-    assert len({record.task.name for record in records}) == 7
-    for record in records:
-        assert_predictions_reproduce_scores(record)
+def test_demo_suite_with_three_seeds_marks_mel_significantly_better_than_noise(seed_sweep):
+    sweep = seed_sweep / "sweep"
+    assert len({record.task.name for record in scored_records(seed_sweep / "results")}) == 7
     board = json.loads((sweep / "leaderboard.json").read_text())
     for row in board["heads"]["mlp"]["rows"]:
         cells = row["cells"]

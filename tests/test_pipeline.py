@@ -12,6 +12,7 @@ import pytest
 from helpers.audio import clip_shard, tone
 from helpers.cli import exit_code, record_of, run_xares
 from helpers.faults import TASK
+from helpers.records import without_timings
 
 from xares_hydra.data.shards import encode_audio, write_shard
 
@@ -21,12 +22,6 @@ SMALL = "task.generator.args.scale=0.4"
 SMALL_TIMBRE = ("task=demo/timbre", SMALL)
 CLIP_DEMO_SWEEP = "task=" + ",".join(name.replace("demo_", "demo/") for name in CLIP_DEMOS)
 CHANCE = {"demo_sounds": 1 / 6, "demo_timbre": 1 / 5}
-
-
-def without_timings(value):
-    if isinstance(value, dict):
-        return {key: without_timings(item) for key, item in value.items() if key != "seconds"}
-    return value
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import tarfile
 
 import numpy as np
 import pytest
+from helpers.heads import embedding_set
 from scipy import stats
-from test_heads import embedding_set
 
 from xares_hydra.data.labels import LabelSpec, convert_labels, validate_spec
 from xares_hydra.data.taskspec import TaskSpec

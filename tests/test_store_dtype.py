@@ -8,6 +8,7 @@ import pytest
 import torch
 from helpers.audio import clip_shard, tone
 from helpers.cli import composed
+from helpers.encoders import CPU, LayeredMel
 from xares_hydra.encoders.mel import MelEncoder
 
 from xares_hydra.config.settings import encode_settings, encoder_spec
@@ -16,8 +17,6 @@ from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.embed import EncodeSettings, encode_shards
 from xares_hydra.encode.storage import from_stored, to_stored
 from xares_hydra.errors import ConfigError
-
-CPU = torch.device("cpu")
 
 
 def shard(tmp_path):
@@ -78,8 +77,6 @@ def test_an_unknown_store_dtype_is_a_config_error():
 
 
 def test_hidden_layers_are_stored_in_the_store_dtype_and_read_back_as_float32(tmp_path):
-    from test_layers import LayeredMel
-
     source = shard(tmp_path)
     loaded = {}
     for dtype in ("float32", "float16"):
@@ -98,8 +95,6 @@ def test_hidden_layers_are_stored_in_the_store_dtype_and_read_back_as_float32(tm
 
 
 def test_a_layer_wise_cache_keeps_only_the_chosen_layers(tmp_path):
-    from test_layers import LayeredMel
-
     from xares_hydra.encode.cache import LayerNeeds
 
     source = shard(tmp_path)

@@ -7,8 +7,9 @@ import dataclasses
 import json
 
 import pytest
+from helpers.audio import tone_shard
 from helpers.cli import run_xares
-from test_memory_backoff import CPU, BlockMeans, shard_of
+from helpers.encoders import CPU, BlockMeans
 
 from xares_hydra.config.sweep_checks import CHECKS_FILE, disk_check
 from xares_hydra.encode.cache import EncoderCache
@@ -18,7 +19,7 @@ from xares_hydra.report.summary import human_bytes
 
 
 def test_the_sweep_warns_when_the_caches_disk_will_not_hold_them(tmp_path, caplog):
-    shards = [shard_of(tmp_path / f"part_{i}.tar", [0.5, 1.0, 2.0]) for i in range(2)]
+    shards = [tone_shard(tmp_path / f"part_{i}.tar", [0.5, 1.0, 2.0]) for i in range(2)]
     cache = EncoderCache(tmp_path / "cache" / "task" / "enc-0")
     plan = plan_encode("task", "enc", BlockMeans(), shards, cache, EncodeSettings(keep_frames=True), CPU)
     assert plan.bytes_to_write > 0 and plan.free_bytes > plan.bytes_to_write

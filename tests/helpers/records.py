@@ -67,3 +67,10 @@ def record_document(
         "created": created,
         "config": {"task": {"name": task, "learning_rate": 1e-3}},
     }
+
+
+def without_timings(value: Any) -> Any:
+    """``value`` (a record's part) without its ``seconds`` entries, at every depth."""
+    if isinstance(value, dict):
+        return {key: without_timings(item) for key, item in value.items() if key != "seconds"}
+    return value

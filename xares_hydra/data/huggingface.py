@@ -58,6 +58,16 @@ class HuggingFaceSchema:
     streaming: bool = False
 
 
+# settings of how the rows are read, not which: the same clips either way, so neither a reason to rebuild the
+# shards nor part of a result's identity
+READ_OPTIONS = ("streaming",)
+
+
+def which_data(source: dict[str, Any]) -> dict[str, Any]:
+    """A ``task.huggingface`` block without its :data:`READ_OPTIONS`."""
+    return {key: value for key, value in source.items() if key not in READ_OPTIONS}
+
+
 def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout: float) -> dict[str, Any]:
     """Write the dataset's clips as the task's shards in ``directory``; returns what was built (the provenance)."""
     try:

@@ -15,6 +15,7 @@ from typing import Any
 import braceexpand
 
 from xares_hydra.atomic import write_json
+from xares_hydra.data.huggingface import which_data
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.errors import DataUnavailable, TaskSkipped, require_number
@@ -100,9 +101,7 @@ def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> 
     elif task.source in ("huggingface", "hear"):
         # a demo stand-in's generator too, so that shards built from an older generation are rebuilt
         stand_in = {"generator": task.generator} if task.generator is not None else {}
-        # how the data is read (task.huggingface.streaming) gives the same clips: not a reason to rebuild
-        source = {key: value for key, value in (task.huggingface or task.hear or {}).items() if key != "streaming"}
-        wanted = {"source": task.source, **source, **stand_in}
+        wanted = {"source": task.source, **which_data(task.huggingface or task.hear or {}), **stand_in}
         build = lambda: _build_source(task, directory, data_root, options)  # noqa: E731
         provenance = _ensure_built(task, directory, wanted, build, options.force_download)
     elif task.zenodo_id is not None:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
+from xares_hydra.data.huggingface import READ_OPTIONS, which_data
 from xares_hydra.digest import canonical_json, json_sha256
 from xares_hydra.heads import TASK_DEFAULTS
 
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
 TASK_DEFAULT = "task default"
 # task config keys that describe the data without changing a run (added later: old records' identities stay)
 TASK_FACTS = ("corpus",)
-# task config keys that say how the data is read, not which data (a stream gives the cached read's clips)
-READ_OPTIONS = ("huggingface.streaming",)
 # head values that are not settings: the seed is aggregated over, the device and threads do not change a score's
 # meaning
 _NOT_SETTINGS = ("seed", "device", "name", "cpu_threads")
@@ -41,7 +40,7 @@ def setting_of(record: Record, leave_out: Collection[str] = ()) -> dict[str, Any
     task_changes = {
         key: normalised(value_at(task, key))
         for key in sorted(changed_task_keys)
-        if key not in TASK_DEFAULTS.values() and key != "name" and key not in READ_OPTIONS
+        if key not in TASK_DEFAULTS.values() and key != "name" and key.removeprefix("huggingface.") not in READ_OPTIONS
     }
     compat = config.get("compat") or {}
     return {
@@ -85,12 +84,10 @@ def record_identity(record: Record) -> str:
 
 
 def run_task_config(task_config: dict[str, Any]) -> dict[str, Any]:
-    """``task_config`` without :data:`TASK_FACTS` and :data:`READ_OPTIONS`."""
+    """``task_config`` without :data:`TASK_FACTS` and how its data are read (``huggingface.READ_OPTIONS``)."""
     kept = {key: value for key, value in task_config.items() if key not in TASK_FACTS}
-    for dotted in READ_OPTIONS:
-        group, key = dotted.split(".")
-        if isinstance(kept.get(group), dict):
-            kept[group] = {name: value for name, value in kept[group].items() if name != key}
+    if isinstance(kept.get("huggingface"), dict):
+        kept["huggingface"] = which_data(kept["huggingface"])
     return kept
 
 

@@ -37,6 +37,12 @@ CAPTION_TABLES = {
 # the text tower of the transcript tasks, ~100 languages each: hashed words of any script (no download, every script
 # covered), as many buckets as bert-base-uncased has tokens, so the tower is the size of Clotho's
 MULTILINGUAL_TEXT = {"tokenizer": "builtin_unicode", "vocab_size": 32768}
+# what a task's YAML says of how our protocol scores it, beyond the retrieval tasks' common header
+NOTES = {
+    "FleursT2ARetrieval": "FLEURS holds several recordings of many sentences; our head's match is the clip a "
+    'transcript came with,\n# so two recordings of a sentence in one fold cannot both score (README, "Other '
+    "benchmarks' tasks\")."
+}
 # X-ARES's Clotho probe (conf/task/clotho.yaml), trained on the pack task's own captions
 RETRIEVAL_PROBE = {
     "crop_length": 30,
@@ -189,6 +195,8 @@ def header(task: Any) -> str:
                 f"# A clip's caption is its transcript, tokenized by {MULTILINGUAL_TEXT['tokenizer']} (hashed words of "
                 "any script, no download; README).\n"
             )
+    if meta.name in NOTES:
+        protocol += f"# {NOTES[meta.name]}\n"
     return (
         f"# MAEB {meta.name} ({meta.type}, main score {meta.main_score}): {description}\n"
         f"# Written by scripts/maeb_tasks.py from mteb {mteb.__version__}'s task metadata.\n{protocol}"

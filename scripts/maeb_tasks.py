@@ -40,8 +40,7 @@ MULTILINGUAL_TEXT = {"tokenizer": "builtin_unicode", "vocab_size": 32768}
 # what a task's YAML says of how our protocol scores it, beyond the retrieval tasks' common header
 NOTES = {
     "FleursT2ARetrieval": "FLEURS holds several recordings of many sentences; our head's match is the clip a "
-    'transcript came with,\n# so two recordings of a sentence in one fold cannot both score (README, "Other '
-    "benchmarks' tasks\")."
+    "transcript came with,\n# so a sentence's recordings are dealt into different folds (spread_column; README)."
 }
 # X-ARES's Clotho probe (conf/task/clotho.yaml), trained on the pack task's own captions
 RETRIEVAL_PROBE = {
@@ -128,8 +127,9 @@ def retrieval_document(task: Any, subset: str | None, subsets: int) -> dict[str,
     if "separator" in table:  # several captions in one text
         label["args"] = {"separator": table["separator"]}
     probe = RETRIEVAL_PROBE
-    if subset is not None:  # one language of many
+    if subset is not None:  # one language of many; a sentence read more than once is read in different folds
         probe = {**probe, "head_args": {**probe["head_args"], **MULTILINGUAL_TEXT}}
+        source["spread_column"] = table["text"]
     return {
         **identity(task, subset, subsets),
         "task_type": "contrastive",

@@ -14,7 +14,7 @@ from helpers.cli import composed
 from xares_hydra.config.settings import plain
 from xares_hydra.config.suites import suite_tasks, task_documents, task_tags
 from xares_hydra.data.clips import safe_key
-from xares_hydra.data.huggingface import audio_struct, build_huggingface
+from xares_hydra.data.huggingface import audio_struct, build_huggingface, which_data
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.demo.formats import shard_rows, write_huggingface
 from xares_hydra.demo.tasks import generate
@@ -167,6 +167,14 @@ def test_the_maeb_pack_is_mtebs_metadata():
     assert checked == runnable | captions, "every MAEB(v1) task our heads run is in the pack (scripts/maeb_tasks.py)"
 
 
+def test_a_setting_added_to_the_huggingface_source_later_leaves_older_tasks_as_they_were():
+    """``spread_column`` at its default (null) is left out of what a task's shards and records are of."""
+    minds14, fleurs = (plain(composed(f"task={option}").task)["huggingface"] for option in
+                       ("maeb/minds14/en_gb", TRANSCRIPT_TASKS[0]))  # fmt: skip
+    assert minds14["spread_column"] is None and "spread_column" not in which_data(minds14)
+    assert which_data(fleurs)["spread_column"] == "transcription"
+
+
 def own_loader(task: Any) -> str:
     """The source of the methods by which an mteb task builds its corpus, queries and relevance from its dataset."""
     return "".join(inspect.getsource(method) for name in ("load_data", "dataset_transform")
@@ -174,17 +182,22 @@ def own_loader(task: Any) -> str:
 
 
 @pytest.mark.parametrize("option", TRANSCRIPT_TASKS)
-def test_a_maeb_transcript_task_reads_the_clips_and_transcripts_mtebs_own_loader_reads(option, tmp_path):
+def test_a_maeb_transcript_task_reads_the_clips_and_transcripts_mtebs_own_loader_reads(option, tmp_path, monkeypatch):
     """mteb's loader and our data stage read the same local copy: our clips' captions are mteb's queries, one clip
-    for each query's one relevant document."""
+    for each query's one relevant document; a sentence's recordings go to different folds."""
     mteb = pytest.importorskip("mteb", reason="the mteb package is not installed (pip install 'xares-hydra[mteb]')")
-    snapshot = transcript_snapshot(tmp_path / "shards", tmp_path / "hub", option, clips=25)
+    snapshot = transcript_snapshot(tmp_path / "shards", tmp_path / "hub", option, clips=25, repeated=10)
     task = TaskSpec.from_config(plain(composed(f"task={option}", f"task.huggingface.local_dir={snapshot}").task))
     source = task.huggingface
     assert source is not None
     build_huggingface(task, tmp_path / "built", tmp_path, timeout=5)
-    ours = shard_rows(sorted((tmp_path / "built").glob("*.tar")))
+    folds = {shard.name.split("-")[0]: shard_rows([shard]) for shard in (tmp_path / "built").glob("*.tar")}
+    ours = [row for rows in folds.values() for row in rows]
+    for fold, rows in folds.items():  # 10 of 15 sentences read twice, each time in another fold
+        assert len({row[task.label.key] for row in rows}) == len(rows) == 5, fold
 
+    # mteb's loader reads with the datasets library's own cache: this test's, not the user's
+    monkeypatch.setattr(pytest.importorskip("datasets").config, "HF_DATASETS_CACHE", tmp_path / "mteb-cache")
     reference = mteb.get_task(task.formal_name.split(" (")[0], hf_subsets=[source["config"]])
     local = {"path": str(snapshot), "revision": source["revision"]}
     reference.metadata = reference.metadata.model_copy(update={"dataset": local})
@@ -243,10 +256,11 @@ def hub_snapshot(folder: Path, out: Path, configs: dict[str, dict[str, str]]) ->
     return hub_card(out, configs)
 
 
-def transcript_snapshot(folder: Path, out: Path, option: str, clips: int = 100) -> Path:
+def transcript_snapshot(folder: Path, out: Path, option: str, clips: int = 100, repeated: int = 0) -> Path:
     """The demo captions task as the hub dataset of a MAEB transcript task (``maeb/fleurst2aretrieval/en_us``), as
     ``hf download`` leaves it: the subset's configuration, one ``test`` split of an id, the audio (bytes, not cast to
-    an Audio feature) and one caption per clip as its transcript, in the columns the task's YAML names."""
+    an Audio feature) and one caption per clip as its transcript, in the columns the task's YAML names; the last
+    ``repeated`` clips read the first ones' transcripts (a sentence recorded twice, as FLEURS has many)."""
     datasets = pytest.importorskip("datasets")
     source = task_documents()[option]["huggingface"]
     text, ids = source["columns"][0], source["key_column"] or "id"
@@ -255,7 +269,8 @@ def transcript_snapshot(folder: Path, out: Path, option: str, clips: int = 100) 
     columns = {
         ids: [f"{row['key']}.{row['ext']}" for row in rows],
         source["audio_column"]: [{"bytes": row["audio"], "path": f"{row['key']}.{row['ext']}"} for row in rows],
-        text: [row["caption_1"] for row in rows],
+        text: [row["caption_1"] for row in rows[: len(rows) - repeated]]
+        + [row["caption_1"] for row in rows[:repeated]],
     }
     features = {ids: datasets.Value("string"), source["audio_column"]: audio_struct(), text: datasets.Value("string")}
     table = datasets.Dataset.from_dict(columns, features=datasets.Features(features))

@@ -175,6 +175,18 @@ def test_a_setting_added_to_the_huggingface_source_later_leaves_older_tasks_as_t
     assert which_data(fleurs)["spread_column"] == "transcription"
 
 
+def test_a_local_copy_of_the_same_name_is_read_afresh_not_from_the_datasets_cache(tmp_path):
+    """The datasets library's cache knows a local folder of parquet files by its name and configuration: another
+    folder of that name (or the same one fetched again) is read for its own rows."""
+    option = TRANSCRIPT_TASKS[1]
+    read = []
+    for clips, place in ((10, "first"), (15, "second")):
+        snapshot = transcript_snapshot(tmp_path / place / "shards", tmp_path / place / "hub", option, clips=clips)
+        task = TaskSpec.from_config(plain(composed(f"task={option}", f"task.huggingface.local_dir={snapshot}").task))
+        read.append(sum(build_huggingface(task, tmp_path / place / "built", tmp_path, timeout=5)["clips"].values()))
+    assert read == [10, 15]
+
+
 def own_loader(task: Any) -> str:
     """The source of the methods by which an mteb task builds its corpus, queries and relevance from its dataset."""
     return "".join(inspect.getsource(method) for name in ("load_data", "dataset_transform")

@@ -164,7 +164,10 @@ def _load_local(task_name: str, folder: Path, config: HuggingFaceSchema, cache_d
     if saved and not config.streaming:
         return datasets.load_from_disk(str(folder))
     if not saved and next(folder.rglob("*.parquet"), None) is not None:  # the hub's layout; the builder finds splits
-        return datasets.load_dataset(str(folder), name=config.config, cache_dir=cache_dir, streaming=config.streaming)
+        # read afresh: the library's cache knows a local folder by its name and configuration only, and would give
+        # another folder of that name, or this one fetched again, the rows it cached first (and their split sizes)
+        return datasets.load_dataset(str(folder), name=config.config, cache_dir=cache_dir, streaming=config.streaming,
+                                     download_mode="force_redownload", verification_mode="no_checks")  # fmt: skip
     if config.streaming:
         raise ConfigError(
             f"task {task_name}: task.huggingface.streaming reads a hub id or a folder of parquet files; {folder} is "

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.cli import composed
+from helpers.cli import composed, composed_options, task_subsets
 
 from xares_hydra.config.settings import plain
 from xares_hydra.config.suites import suite_tasks, task_documents, task_tags
@@ -21,12 +21,8 @@ from xares_hydra.demo.tasks import generate
 
 PACKS = {"hear": "hear", "maeb": "huggingface", "xares_planned": "huggingface"}  # folder (= tag) -> source
 PACK_TASKS = sorted(option for option in task_tags() if option.split("/")[0] in PACKS)
-# a task's subsets in a folder of their own (maeb/sibfleurs/<language>): the first composes for them all, the others
-# are checked to be it with their own subset (test_the_subsets_of_a_task_differ_only_in_their_subset)
-SUBSETS = {option.rsplit("/", 1)[0]: [] for option in PACK_TASKS if option.count("/") == 2}
-for _option in PACK_TASKS:
-    SUBSETS.get(_option.rsplit("/", 1)[0], []).append(_option)
-COMPOSED = [option for option in PACK_TASKS if option.count("/") < 2 or option == SUBSETS[option.rsplit("/", 1)[0]][0]]
+SUBSETS = task_subsets(PACK_TASKS)
+COMPOSED = composed_options(PACK_TASKS)
 
 
 def pack_spec(option: str) -> TaskSpec:

@@ -58,7 +58,16 @@ from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
 from xares_hydra.report.callbacks import sweep_progress
 from xares_hydra.report.loggers import log_to_experiments
-from xares_hydra.report.record import RECORD_SCHEMA, EncoderInfo, HeadScore, Record, StageClock, recorded, typed
+from xares_hydra.report.record import (
+    RECORD_SCHEMA,
+    EncoderInfo,
+    HeadScore,
+    Record,
+    StageClock,
+    recorded,
+    task_info,
+    typed,
+)
 from xares_hydra.report.selection import objective
 from xares_hydra.report.summary import (
     PLAN_FILE,
@@ -151,7 +160,7 @@ def run_task(
     record = Record.model_validate(
         {
             "schema": RECORD_SCHEMA,
-            "task": task.summary(get_metric(task.metric).higher_is_better),
+            "task": task_info(task, get_metric(task.metric).higher_is_better),
             "encoder": {"name": encoder_name or "encoder"},
             "scores": {},
             "head": plain(cfg.head),

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
@@ -25,6 +25,9 @@ from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.heads.predictions import Predictions, load_predictions, predictions_file, save_predictions
 from xares_hydra.report.identity import DEFAULT_MODE, record_identity
 from xares_hydra.report.redact import redact_record
+
+if TYPE_CHECKING:
+    from xares_hydra.data.taskspec import TaskSpec
 
 log = logging.getLogger("xares")
 
@@ -66,6 +69,13 @@ class TaskInfo(BaseModel):
     kfold: bool | None = None
     license: str | None = Field(None, description="The dataset's licence (task YAML); 'see source' where not recorded.")
     corpus: list[str] | None = Field(None, description="The corpora the task's audio comes from (task YAML).")
+
+
+def task_info(task: TaskSpec, higher_is_better: bool) -> TaskInfo:
+    """The task as its result record names it; ``higher_is_better`` is its metric's."""
+    derived = {"higher_is_better": higher_is_better, "kfold": task.is_kfold}
+    fields = {name: derived.get(name, getattr(task, name, None)) for name in TaskInfo.model_fields}
+    return TaskInfo.model_validate(fields)
 
 
 class PaddingInfo(BaseModel):

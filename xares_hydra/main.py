@@ -157,20 +157,11 @@ def run_task(
 ) -> dict[str, Any]:
     """Run one task end to end and return its result record (also written to disk)."""
     task = TaskSpec.from_config(plain(cfg.task))
-    record = Record.model_validate(
-        {
-            "schema": RECORD_SCHEMA,
-            "task": task_info(task, get_metric(task.metric).higher_is_better),
-            "encoder": {"name": encoder_name or "encoder"},
-            "scores": {},
-            "head": plain(cfg.head),
-            "mode": cfg.compat.mode,
-            "device": device(cfg).type,
-            "overrides": list(overrides),
-            "config": plain(cfg),
-            "threads": torch.get_num_threads(),
-        }
-    )
+    info = task_info(task, get_metric(task.metric).higher_is_better)
+    record = Record.model_validate({"schema": RECORD_SCHEMA, "task": info, "scores": {}, "head": plain(cfg.head),
+                                    "encoder": {"name": encoder_name or "encoder"}, "mode": cfg.compat.mode,
+                                    "device": device(cfg).type, "overrides": list(overrides), "config": plain(cfg),
+                                    "threads": torch.get_num_threads()})  # fmt: skip
     results_root = Path(cfg.paths.results_root) if cfg.stage == "all" else None
     with recorded(record, output_dir, results_root, bool(cfg.record.redact)) as clock:
         run_stages(cfg, task, record, clock, encoder, encoder_name, run_dir=output_dir)

@@ -65,10 +65,10 @@ class TaskInfo(BaseModel):
     private: bool = False
     tags: list[str] | None = None
     version: int | str | None = Field(None, description="Task definition version; changed definitions never mix.")
-    zenodo_id: int | str | None = None
-    kfold: bool | None = None
     license: str | None = Field(None, description="The dataset's licence (task YAML); 'see source' where not recorded.")
     corpus: list[str] | None = Field(None, description="The corpora the task's audio comes from (task YAML).")
+    zenodo_id: int | str | None = None
+    kfold: bool | None = None
 
 
 def task_info(task: TaskSpec, higher_is_better: bool) -> TaskInfo:
@@ -136,6 +136,11 @@ class EncoderInfo(BaseModel):
     weight_files: dict[str, Any] | None = Field(
         None, description="sha256 of every file or folder the encoder config names (checkpoints)."
     )
+    training_overlap: list[str] | None = Field(
+        None,
+        description="Corpora both in the encoder's meta.training_data and in the task's corpus: the encoder saw "
+        "this task's data in training ([] none; null where either side is not declared).",
+    )
     sampling_rate: Number | None = None
     output_dim: int | None = None
     hop_size_in_ms: Number | None = None
@@ -149,26 +154,21 @@ class EncoderInfo(BaseModel):
     batching: Literal["bucketed", "exact", "xares"] | None = Field(
         None, description="The batches the cache was encoded with (encode.batching=auto resolved for this encoder)."
     )
-    padding: PaddingInfo | None = Field(
-        None,
-        description="Whether a clip keeps its own frames in a zero-padded batch: told (lengths or mask), or the "
-        "largest relative deviation the contract check measured, and whether it is within 1e-4.",
-    )
     store_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
         None, description="The number type of the cached frames and hidden layers' vectors (encode.store_dtype)."
     )
     clip_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
         None, description="The number type of the cached clip vectors (encode.clip_dtype)."
     )
+    padding: PaddingInfo | None = Field(
+        None,
+        description="Whether a clip keeps its own frames in a zero-padded batch: told (lengths or mask), or the "
+        "largest relative deviation the contract check measured, and whether it is within 1e-4.",
+    )
     memory: MemoryInfo | None = Field(
         None, description="The encoder calls that fit after running out of memory (memory back-off); null if none did."
     )
     cost: CostInfo | None = Field(None, description="FLOPs, throughput, peak memory and device of the encode stage.")
-    training_overlap: list[str] | None = Field(
-        None,
-        description="Corpora both in the encoder's meta.training_data and in the task's corpus: the encoder saw "
-        "this task's data in training ([] none; null where either side is not declared).",
-    )
 
 
 class Round(BaseModel):
@@ -184,6 +184,7 @@ class Round(BaseModel):
     n_train: int | None = None
     n_valid: int | None = None
     n_test: int | None = None
+    seconds: Number | None = None
     valid_history: list[Number] | None = Field(None, description="Validation metric after each epoch.")
     train_loss_history: list[Number] | None = Field(None, description="Mean training loss of each epoch.")
     metrics: dict[str, Number | None] | None = Field(
@@ -227,14 +228,14 @@ class HeadScore(BaseModel):
         "(majority class, mean prevalence, EER 0.5, constant prediction, 1/clips, 0).",
     )
     per_class: PerClass | None = None
+    rounds: dict[str, Round] = Field(default_factory=dict, description="Per evaluation round.")
+    seconds: Number | None = None
     predictions: str | None = Field(
         None,
         description="File name, next to this record, of the per-sample test "
         "predictions (.npz; ASR texts in the .jsonl beside it). Absent with "
         "record.predictions=false.",
     )
-    seconds: Number | None = None
-    rounds: dict[str, Round] = Field(default_factory=dict, description="Per evaluation round.")
 
 
 class Record(BaseModel):

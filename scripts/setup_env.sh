@@ -20,33 +20,34 @@ ticking() {
   return "$status"
 }
 
-# uv resolves, downloads and unpacks in parallel (pip unpacks PyTorch's 5 GB of wheels one file at a time: its
-# install took 95 s against uv's 40 s). pip installs uv, and uv is given the indexes, wheel folders and
-# constraints pip is configured with (pip.conf, PIP_* variables), which it does not read itself
-pip_options_for_uv() {
-  "$venv/bin/python" - <<'PYTHON'
-import subprocess, sys
-flags = {"index-url": "--default-index", "extra-index-url": "--index", "find-links": "--find-links", "constraint": "--constraints"}
-listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
-options = []
-for line in listed.splitlines():
-    key, _, value = line.partition("=")
-    flag = flags.get(key.rsplit(".", 1)[-1])
-    for item in value.strip("'\"").split() if flag else []:
-        if [flag, item] not in options:
-            options.append([flag, item])
-print("\n".join(part for option in options for part in option))
+# pip decides what is installed: every index, wheel folder and constraint it is configured with (pip.conf, PIP_*
+# variables), and where indexes list different files of one version, the wheel that fits this machine (uv would take
+# the first index's). uv then downloads and unpacks exactly those files in parallel, where pip unpacks PyTorch's 5 GB
+# of wheels one file at a time. The package itself is installed editable by pip.
+install() {
+  local report="$venv/.xares-install-report.json" plan="$venv/.xares-install-plan.txt"
+  quiet_pip install --dry-run --report "$report" "$@" || return
+  "$venv/bin/python" - "$report" >"$plan" <<'PYTHON' || return
+import json, sys
+for item in json.load(open(sys.argv[1]))["install"]:
+    if not item["download_info"].get("dir_info", {}).get("editable"):
+        print(f"{item['metadata']['name']} @ {item['download_info']['url']}")
 PYTHON
+  [ -x "$venv/bin/uv" ] || quiet_pip install uv || return
+  # its summary lines (prepared, installed), not the list of every package
+  if [ -s "$plan" ]; then
+    "$venv/bin/uv" pip install --python "$venv/bin/python" --no-deps -r "$plan" 2>&1 \
+      | { grep -v -E '^ ([+-] |Down)|^Download|^Using Python' || true; }
+    [ "${PIPESTATUS[0]}" = 0 ] || return
+  fi
+  quiet_pip install --no-deps -e "$repo"
 }
 
-uv_install() {
-  [ -x "$venv/bin/uv" ] || "$venv/bin/python" -m pip install --quiet --progress-bar off uv 2>&1 \
+# pip without its progress, and without its warning for each configured index that lacks a package
+quiet_pip() {
+  "$venv/bin/python" -m pip --quiet "$@" --progress-bar off 2>&1 \
     | { grep -v "is ignored: it is neither a file nor a directory" || true; }
-  local options
-  mapfile -t options < <(pip_options_for_uv)
-  # its summary lines (resolved, prepared, installed), not the list of every package
-  "$venv/bin/uv" pip install --python "$venv/bin/python" --index-strategy unsafe-best-match \
-    ${options[@]+"${options[@]}"} "$@" 2>&1 | { grep -v -E '^ ([+-] |Down)|^Download|^Using Python' || true; }
+  return "${PIPESTATUS[0]}"
 }
 
 # without the compiled files every run would compile what it imports (each run where PYTHONDONTWRITEBYTECODE
@@ -72,7 +73,7 @@ fi
 if [ ${#torch[@]} -gt 0 ] || { [ "$installed" != "$wanted" ] && { [ -n "$extras" ] || [ "${installed%% *}" != "${wanted%% *}" ]; }; }; then
   echo "Installing xares-hydra${extras:+[$extras]} (editable)${torch[*]:+ with ${torch[*]} (PyTorch takes a minute)}"
   # one resolver run for PyTorch and the package
-  ticking uv_install ${torch[@]+"${torch[@]}"} -e "$repo${extras:+[$extras]}"
+  ticking install ${torch[@]+"${torch[@]}"} -e "$repo${extras:+[$extras]}"
   echo "Byte-compiling the installed packages on every core"
   ticking compile_installed
   echo "$wanted" > "$stamp"

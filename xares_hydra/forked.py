@@ -1,0 +1,15 @@
+"""Work handed to processes forked from this one: they start at once with everything already imported (a new
+Python would import torch again, seconds on a small machine). The speed tricks that use it: the demo data generated
+ahead of a sweep's jobs (``demo/prefetch.py``) and the diagnostic figures drawn beside the other reports
+(``report/reports.py``)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+
+def forked_pool(processes: int) -> ProcessPoolExecutor:
+    """``processes`` forked workers (where the system forks; elsewhere its default start method)."""
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))

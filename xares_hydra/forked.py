@@ -6,10 +6,12 @@ ahead of a sweep's jobs (``demo/prefetch.py``) and the diagnostic figures drawn 
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.pool import Pool
 
 
-def forked_pool(processes: int) -> ProcessPoolExecutor:
-    """``processes`` forked workers (where the system forks; elsewhere its default start method)."""
+def forked_pool(processes: int) -> Pool:
+    """``processes`` forked workers (where the system forks; elsewhere its default start method). Unlike
+    ``concurrent.futures``' pool, a ``Pool`` still at work when the process exits (an error, Ctrl-C) is terminated,
+    not waited for."""
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+    return multiprocessing.get_context(method).Pool(processes)

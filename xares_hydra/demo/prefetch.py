@@ -11,7 +11,7 @@ again in its job, which reports it.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.pool import Pool
 from pathlib import Path
 
 from xares_hydra.data.prepare import DataOptions, prepare_task_data
@@ -26,7 +26,7 @@ class DataPrefetch:
     """The tasks' data prepared in the background from ``start`` on; ``wait`` for them when the sweep ends."""
 
     def __init__(self) -> None:
-        self.pool: ProcessPoolExecutor | None = None
+        self.pool: Pool | None = None
 
     def __getstate__(self) -> dict[str, None]:  # Hydra hands its callbacks to the jobs; the pool stays here
         return {"pool": None}
@@ -37,12 +37,12 @@ class DataPrefetch:
         processes = min(len(tasks), usable_cores())
         log.info("Generating the data of %d task(s) in %d background process(es)", len(tasks), processes)
         self.pool = forked_pool(processes)
-        for task in tasks:
-            self.pool.submit(_prepare, *task)
+        self.pool.starmap_async(_prepare, tasks, chunksize=1)  # in job order, each task to the next free process
+        self.pool.close()
 
     def wait(self) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True)
+            self.pool.join()
             self.pool = None
 
 

@@ -44,8 +44,8 @@ def write_reports(
     averages leave out scores of encoders trained on the task's corpus."""
     console = console or stdout_console()
     pool = forked_pool(1)  # the diagnostic figures are drawn on another core meanwhile
-    diagnostics = pool.submit(write_diagnostics, records, folder)
-    pool.shutdown(wait=False)
+    diagnostics = pool.apply_async(write_diagnostics, (records, folder))
+    pool.close()
     summary = summarise(records)
     print_summary(summary, console, title=title)
     written = write_summary(summary, folder)
@@ -74,4 +74,4 @@ def write_reports(
     if is_search(selections):
         console.print(selection_table(selections))
         written += write_selection(selections, folder)
-    return written + diagnostics.result()
+    return written + diagnostics.get()

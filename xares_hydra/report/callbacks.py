@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json
-from xares_hydra.config.parallel_jobs import limit_parallel_jobs
+from xares_hydra.config.parallel_jobs import limit_parallel_jobs, release_workers
 from xares_hydra.config.sweep_checks import check_sweep
 from xares_hydra.demo.prefetch import DataPrefetch
 from xares_hydra.encode.encoder_spec import default_name
@@ -57,6 +57,7 @@ class SweepSummary(Callback):
     """Prints and writes the sweep's reports; exits non-zero when no job succeeded or any failed or was unavailable."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        release_workers()
         sweep_dir = Path(config.hydra.sweep.dir)
         if config.stage == "plan":
             _plan_summary(sweep_dir)

@@ -55,7 +55,7 @@ def caption_table(folder: Path, out: Path) -> Path:
 def test_every_pack_task_composes_with_its_source_facts_tag_version_and_licence(option):
     folder = option.split("/")[0]
     task = pack_spec(option)
-    assert task.tags == (folder,) and task.version >= 1 and task.license.strip(), option
+    assert list(task.tags) == [folder] and task.version >= 1 and task.license.strip(), option
     assert task.corpus, f"{option} names its source corpus (the training-data overlap check reads it)"
     assert task.source == PACKS[folder], option
     if task.source == "huggingface":

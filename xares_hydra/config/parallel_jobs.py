@@ -32,3 +32,13 @@ def limit_parallel_jobs(config: DictConfig) -> None:
         )  # fmt: skip
     with read_write(launcher), open_dict(launcher):
         launcher.n_jobs = jobs
+
+
+def release_workers() -> None:
+    """The joblib launcher's worker processes told to exit once its jobs are done, so that they wind down while the
+    sweep's report is written (a speed trick: at exit the sweep would wait seconds for them). loky keeps them for
+    reuse in ``reusable_executor._executor``, private API that ``tests/test_launchers.py`` pins."""
+    from joblib.externals.loky import reusable_executor
+
+    if reusable_executor._executor is not None:
+        reusable_executor._executor.shutdown(wait=False)

@@ -21,9 +21,10 @@ from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json, write_json
 from xares_hydra.config.compose_memo import ComposedJobs
-from xares_hydra.config.settings import cache_of, data_root, device, encode_settings, encoder_spec, plain
-from xares_hydra.data.prepare import data_root_warning, find_shards, read_ready_marker
+from xares_hydra.config.settings import cache_of, data_options, data_root, device, encode_settings, encoder_spec, plain
+from xares_hydra.data.prepare import DataOptions, data_root_warning, find_shards, read_ready_marker
 from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.demo.prefetch import DataPrefetch
 from xares_hydra.encode.checker import require_passing, run_checks
 from xares_hydra.encode.embed import shards_to_encode
 from xares_hydra.encode.encoder_spec import EncoderSpec, default_name
@@ -49,14 +50,17 @@ class SweepNeeds:
     encoders: dict[str, tuple[EncoderSpec, DictConfig]] = field(default_factory=dict)  # by encoder identity
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     data_roots: set[Path] = field(default_factory=set)
+    # generated tasks whose data are not there yet, by data folder, in job order (``DataPrefetch`` writes them)
+    generate: dict[Path, tuple[TaskSpec, Path, DataOptions]] = field(default_factory=dict)
     # the jobs with shards to encode, by encoder identity; jobs that cannot be planned (their data are not there
     # yet, their encoder does not build) are only counted
     work: dict[str, list[tuple[DictConfig, TaskSpec, EncoderSpec, list[Path]]]] = field(default_factory=dict)
     unplanned: int = 0
 
 
-def check_sweep(config: DictConfig) -> None:
-    """Raise ``SweepNotStarted`` when the network or an encoder that every job needs is missing."""
+def check_sweep(config: DictConfig, prefetch: DataPrefetch | None = None) -> None:
+    """Raise ``SweepNotStarted`` when the network or an encoder that every job needs is missing. From when the
+    network is known to answer, ``prefetch`` prepares the generated tasks' data in the background."""
     if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
         return
     loader = GlobalHydra.instance().config_loader()
@@ -70,6 +74,8 @@ def check_sweep(config: DictConfig) -> None:
     for api, records in needs.downloads.items():
         if (reason := unreachable(api)) is not None:
             raise SweepNotStarted(offline_message(api, reason, records))
+    if prefetch is not None:
+        prefetch.start(list(needs.generate.values()))
     passed: list[str] = []
     plans: dict[str, EncodePlan] = {}
     in_process = config.hydra.launcher.get("_target_") == BASIC_LAUNCHER
@@ -180,6 +186,8 @@ def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:
         needs.tasks[task.name] = task
         needs.data_roots.add(root := data_root(job))
         directory = root / task.name
+        if task.generator is not None and job.stage != "plan" and read_ready_marker(directory) is None:
+            needs.generate.setdefault(directory, (task, root, data_options(job)))
         ready = task.source != "zenodo" or read_ready_marker(directory) is not None
         if not ready:
             needs.downloads.setdefault(job.data.zenodo_api, []).append(f"{task.name} (record {task.zenodo_id})")

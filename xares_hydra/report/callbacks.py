@@ -17,8 +17,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from xares_hydra.atomic import read_json
-from xares_hydra.config.parallel_jobs import limit_parallel_jobs
+from xares_hydra.config.parallel_jobs import limit_parallel_jobs, release_workers
 from xares_hydra.config.sweep_checks import check_sweep
+from xares_hydra.demo.prefetch import DataPrefetch
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.errors import Status, XaresError
 from xares_hydra.report.leaderboard import StatisticsSettings
@@ -35,20 +36,28 @@ SWEEP_STATUSES = (Status.OK, Status.SKIPPED, Status.UNAVAILABLE, Status.FAILED)
 class SweepChecks(Callback):
     """Before the first job: the network and each encoder with work to do, checked once (``sweep_checks``)."""
 
+    def __init__(self) -> None:
+        self.prefetch = DataPrefetch()
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         limit_parallel_jobs(config)
         try:
-            check_sweep(config)
+            check_sweep(config, self.prefetch)
         except XaresError as error:
+            self.prefetch.wait()  # the data being generated are finished, not cut off
             log.error("%s", error)
             log.error("sweep not started: a check every job depends on failed")
             sys.exit(1)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.prefetch.wait()
 
 
 class SweepSummary(Callback):
     """Prints and writes the sweep's reports; exits non-zero when no job succeeded or any failed or was unavailable."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        release_workers()
         sweep_dir = Path(config.hydra.sweep.dir)
         if config.stage == "plan":
             _plan_summary(sweep_dir)

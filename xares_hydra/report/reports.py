@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from xares_hydra.console import stdout_console
+from xares_hydra.forked import forked_pool
 from xares_hydra.report.cost import cost_rows, cost_table, write_cost
 from xares_hydra.report.diagnostics import write_diagnostics
 from xares_hydra.report.layers import layer_curves, layers_table, write_layer_report
@@ -42,6 +43,9 @@ def write_reports(
     (``classes.md``, ``figures/``) and with ``page`` the ``leaderboard.html`` of every mode; ``exclude_overlap``:
     averages leave out scores of encoders trained on the task's corpus."""
     console = console or stdout_console()
+    pool = forked_pool(1)  # the diagnostic figures are drawn on another core meanwhile
+    diagnostics = pool.apply_async(write_diagnostics, (records, folder))
+    pool.close()
     summary = summarise(records)
     print_summary(summary, console, title=title)
     written = write_summary(summary, folder)
@@ -70,4 +74,4 @@ def write_reports(
     if is_search(selections):
         console.print(selection_table(selections))
         written += write_selection(selections, folder)
-    return written + write_diagnostics(records, folder)
+    return written + diagnostics.get()

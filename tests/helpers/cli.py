@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -50,6 +51,29 @@ def xares(*overrides: str, root: Path, run_dir: Path | None = None, config_dir: 
         del cfg["hydra"]
     with working_in(root):
         return run_task(cfg, encoder_name=name, output_dir=run_dir, overrides=list(overrides))
+
+
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def logged() -> Iterator[list[str]]:
+    """The messages logged at INFO and above during the block (``caplog`` where no test's fixtures are at hand)."""
+    handler, root = _Collected(), logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield handler.messages
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @contextmanager

@@ -56,7 +56,7 @@ def test_a_sweep_estimates_its_caches_before_the_first_job(encode_sweep):
     assert "the sweep's caches need about" in output and f"free at {root / 'cache'}" in output
     [seconds] = json.loads((root / "sweep" / CHECKS_FILE).read_text())["encode_seconds"].values()
     lines = (root / "sweep" / "progress.log").read_text().splitlines()
-    assert lines[0].endswith("started: demo_timbre · mel")
+    assert " started: demo_timbre · mel [task.epochs=3 " in lines[0]  # then the rest of the job's overrides
     assert lines[1].split("job 0 ")[1].startswith("demo_timbre: 3 shards to encode, about ") and seconds > 0
 
 

@@ -1,5 +1,4 @@
-"""Numbers you can trust while iterating on an encoder: single runs through ``xares`` in this process, sweeps through
-the real command.
+"""Numbers you can trust while iterating on an encoder: each case through the real ``xares`` command.
 
 A user module edited between runs is re-encoded; ``encode.force`` re-encodes; different settings
 keep their own records and columns while ``0.01``, ``1e-2`` and the task default are one; a sweep
@@ -14,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers.cli import SMALL_TIMBRE, logged, run_xares, xares
+from helpers.cli import SMALL_TIMBRE, run_xares
 
 from xares_hydra.report.cli import main as report_main
 
@@ -61,11 +60,14 @@ def last_lines(result) -> list[str]:
     return [stream.strip().splitlines()[-1] for stream in (result.stdout, result.stderr) if stream.strip()]
 
 
+def record_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "result.json").read_text())
+
+
 def run(root: Path, name: str, *overrides: str) -> tuple[dict, str]:
-    """``xares`` in this process (the module's fixtures outlive caplog): its record and what it logged."""
-    with logged() as messages:
-        record = xares(*SMALL_TIMBRE, *overrides, root=root, run_dir=root / "runs" / name)
-    return record, "\n".join(messages)
+    run_dir = root / "runs" / name
+    result = run_xares(*SMALL_TIMBRE, f"hydra.run.dir={run_dir}", *overrides, root=root)
+    return record_of(run_dir), result.stdout + result.stderr
 
 
 MYCONV = ("encoder=custom", "encoder._target_=myconv.MyConv")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -33,6 +32,22 @@ SMALL_TIMBRE = (
 )
 
 
+def task_subsets(options: list[str]) -> dict[str, list[str]]:
+    """A task's subsets in a folder of their own (``maeb/sibfleurs/<language>``), sorted, by folder."""
+    subsets: dict[str, list[str]] = {}
+    for option in sorted(options):
+        if option.count("/") == 2:
+            subsets.setdefault(option.rsplit("/", 1)[0], []).append(option)
+    return subsets
+
+
+def composed_options(options: list[str]) -> list[str]:
+    """The options to compose: of a task's subsets only the first, as the others are checked to be it with their
+    own subset (tests/test_packs.py, test_the_subsets_of_a_task_differ_only_in_their_subset)."""
+    firsts = {folder: subsets[0] for folder, subsets in task_subsets(options).items()}
+    return [option for option in sorted(options) if option.count("/") < 2 or option in firsts.values()]
+
+
 def composed(*overrides: str, hydra: bool = False) -> DictConfig:
     """The config as ``xares`` composes it from the installed package; ``hydra=True`` keeps the hydra node."""
     with initialize_config_module("xares_hydra.conf", version_base="1.3"):
@@ -51,29 +66,6 @@ def xares(*overrides: str, root: Path, run_dir: Path | None = None, config_dir: 
         del cfg["hydra"]
     with working_in(root):
         return run_task(cfg, encoder_name=name, output_dir=run_dir, overrides=list(overrides))
-
-
-class _Collected(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@contextmanager
-def logged() -> Iterator[list[str]]:
-    """The messages logged at INFO and above during the block (``caplog`` where no test's fixtures are at hand)."""
-    handler, root = _Collected(), logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield handler.messages
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 @contextmanager

@@ -5,10 +5,10 @@
 
 Only the task types our heads run are written (audio classification, multi-label classification, and the
 audio-text retrieval tasks whose data is one table of clips and their captions); the README ("Other benchmarks'
-tasks") says which MAEB types are left out and why. A task with several subsets (dataset configurations: FSD2019Kaggle's
-two, MInDS14's and SIBFLEURS's languages) is one YAML per subset, each weighing 1/<subsets> in the average (MTEB
-averages a task's subsets into its score); with more than two they go in a folder of their own
-(``task=maeb/minds14/en_gb``). tests/test_packs.py checks the files against mteb's metadata.
+tasks") says which MAEB types are left out and why. A task with several subsets (dataset configurations:
+FSD2019Kaggle's two, the languages of MInDS14, SIBFLEURS, CommonVoice and FLEURS) is one YAML per subset, each
+weighing 1/<subsets> in the average (MTEB averages a task's subsets into its score); with more than two they go in a
+folder of their own (``task=maeb/minds14/en_gb``). tests/test_packs.py checks the files against mteb's metadata.
 """
 
 from __future__ import annotations
@@ -27,8 +27,20 @@ FOLDS = 5  # mteb's n_splits for its cross-validated classification tasks
 # retrieval tasks whose loader (mteb's ``load_data``) reads one table: its key, audio and caption columns, and the
 # separator joining a clip's captions in one text. mteb's other audio retrieval tasks read its corpus/queries/qrels
 # tables, joined by ids, which task.huggingface (one table) does not read.
+# CommonVoice's and FLEURS's tables are one per language (a configuration each), a clip's caption its transcript;
+# FLEURS's id names the sentence, which several recordings share, so its clips are named by row.
 CAPTION_TABLES = {
-    "ClothoT2ARetrieval": {"key_column": "index", "audio_column": "audio", "text": "text", "separator": "."}
+    "ClothoT2ARetrieval": {"key_column": "index", "audio_column": "audio", "text": "text", "separator": "."},
+    "CommonVoiceMini21T2ARetrieval": {"key_column": "path", "audio_column": "audio", "text": "sentence"},
+    "FleursT2ARetrieval": {"key_column": None, "audio_column": "audio", "text": "transcription"},
+}
+# the text tower of the transcript tasks, ~100 languages each: hashed words of any script (no download, every script
+# covered), as many buckets as bert-base-uncased has tokens, so the tower is the size of Clotho's
+MULTILINGUAL_TEXT = {"tokenizer": "builtin_unicode", "vocab_size": 32768}
+# what a task's YAML says of how our protocol scores it, beyond the retrieval tasks' common header
+NOTES = {
+    "FleursT2ARetrieval": "FLEURS holds several recordings of many sentences; our head's match is the clip a "
+    "transcript came with,\n# so a sentence's recordings are dealt into different folds (spread_column; README)."
 }
 # X-ARES's Clotho probe (conf/task/clotho.yaml), trained on the pack task's own captions
 RETRIEVAL_PROBE = {
@@ -62,6 +74,8 @@ CORPUS = {
     "ClothoT2ARetrieval": ["Clotho"],
     "MInDS14": ["MInDS-14"],
     "SIBFLEURS": ["FLEURS"],  # SIB-Fleurs: FLEURS's recordings with SIB-200's topic labels
+    "CommonVoiceMini21T2ARetrieval": ["Common Voice"],
+    "FleursT2ARetrieval": ["FLEURS"],
 }
 SUBFOLDER_OVER = 2  # subsets beyond which a task's YAMLs go in a folder of their own
 
@@ -96,27 +110,34 @@ def identity(task: Any, subset: str | None, subsets: int = 1) -> dict[str, Any]:
     }
 
 
-def retrieval_document(task: Any) -> dict[str, Any]:
+def retrieval_document(task: Any, subset: str | None, subsets: int) -> dict[str, Any]:
     """A caption-table retrieval task: MAEB scores its one (test) split, dealt here into folds for our probe."""
     meta, table = task.metadata, CAPTION_TABLES[task.metadata.name]
     source = {
         "id": meta.dataset["path"],
         "revision": meta.dataset["revision"],
-        "config": meta.dataset.get("name"),
+        "config": subset or meta.dataset.get("name"),
         "audio_column": table["audio_column"],
         "key_column": table["key_column"],
         "columns": [table["text"]],
         "folds_from": meta.eval_splits[0],
         "seed": 0,
     }
+    label: dict[str, Any] = {"rule": "captions", "key": table["text"]}
+    if "separator" in table:  # several captions in one text
+        label["args"] = {"separator": table["separator"]}
+    probe = RETRIEVAL_PROBE
+    if subset is not None:  # one language of many; a sentence read more than once is read in different folds
+        probe = {**probe, "head_args": {**probe["head_args"], **MULTILINGUAL_TEXT}}
+        source["spread_column"] = table["text"]
     return {
-        **identity(task, None),
+        **identity(task, subset, subsets),
         "task_type": "contrastive",
         "huggingface": source,
         "splits": None,
         "folds": list(range(1, FOLDS + 1)),
-        "label": {"rule": "captions", "key": table["text"], "args": {"separator": table["separator"]}},
-        **RETRIEVAL_PROBE,
+        "label": label,
+        **probe,
     }
 
 
@@ -169,6 +190,13 @@ def header(task: Any) -> str:
             f"# One of its {len(meta.hf_subsets)} subsets (dataset configurations), each scored alone; MTEB averages "
             "them into the task's score,\n# so each weighs 1/<subsets> in our weighted average.\n"
         )
+        if meta.name in CAPTION_TABLES:
+            protocol += (
+                f"# A clip's caption is its transcript, tokenized by {MULTILINGUAL_TEXT['tokenizer']} (hashed words of "
+                "any script, no download; README).\n"
+            )
+    if meta.name in NOTES:
+        protocol += f"# {NOTES[meta.name]}\n"
     return (
         f"# MAEB {meta.name} ({meta.type}, main score {meta.main_score}): {description}\n"
         f"# Written by scripts/maeb_tasks.py from mteb {mteb.__version__}'s task metadata.\n{protocol}"
@@ -179,16 +207,12 @@ def main() -> int:
     PACK.mkdir(parents=True, exist_ok=True)
     written = []
     for task in mteb.get_benchmark(BENCHMARK).tasks:
-        if task.metadata.name in CAPTION_TABLES:
-            path = PACK / f"{option(task.metadata.name)}.yaml"
-            path.write_text(header(task) + yaml.safe_dump(retrieval_document(task), sort_keys=False, width=120))
-            written.append(path.name)
-            continue
-        if task.metadata.type not in RUN_TYPES:
+        retrieval = task.metadata.name in CAPTION_TABLES
+        if not retrieval and task.metadata.type not in RUN_TYPES:
             continue
         subsets = [name for name in task.metadata.hf_subsets if name != "default"]
         for subset in subsets or [None]:
-            content = document(task, subset, len(subsets))
+            content = (retrieval_document if retrieval else document)(task, subset, len(subsets))
             path = path_of(task.metadata.name, subset, len(subsets))
             path.parent.mkdir(exist_ok=True)
             path.write_text(header(task) + yaml.safe_dump(content, sort_keys=False, width=120))

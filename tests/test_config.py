@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.cli import REPO, composed, run_xares
+from helpers.cli import REPO, composed, composed_options, run_xares
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
@@ -24,7 +24,7 @@ def options(group: str) -> list[str]:
     return sorted(path.relative_to(CONF / group).with_suffix("").as_posix() for path in (CONF / group).rglob("*.yaml"))
 
 
-@pytest.mark.parametrize("name", options("task"))
+@pytest.mark.parametrize("name", composed_options(options("task")))
 def test_every_task_composes_into_a_valid_task_spec(name):
     cfg = composed(f"task={name}")
     task = TaskSpec.from_config(OmegaConf.to_container(cfg.task, resolve=True))

@@ -1,4 +1,4 @@
-"""Audio-text retrieval: recall@k, the builtin tokenizer and the retrieval head on synthetic pairs."""
+"""Audio-text retrieval: recall@k, the builtin tokenizers and the retrieval head on synthetic pairs."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.demo.tasks import CAPTION_PHRASES, ONE_ELEMENT_TEMPLATES, TWO_ELEMENT_TEMPLATES
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import DataUnavailable
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
 from xares_hydra.heads.metrics import get_metric, recall_from_ranks, retrieval_ranks
-from xares_hydra.heads.text import HashingTokenizer, load_tokenizer
+from xares_hydra.heads.text import HashingTokenizer, load_tokenizer, words
 
 # 3 clips, 4 captions: clip 0 has captions 0 and 1, clip 1 has caption 2, clip 2 has caption 3
 CAPTION_CLIP = np.array([0, 0, 1, 2])
@@ -45,6 +46,35 @@ def test_builtin_tokenizer_hashes_lower_cased_words_deterministically():
     assert len(first[0]) == 6  # a, dog, barks, ",", twice, "."
     assert all(1 <= token < 64 for token in first[0])
     assert load_tokenizer("builtin", vocab_size=64)(["it's"]) == tokenizer(["it's"])
+    # the ids the builtin tokenizer has always given (records of runs with it stay comparable)
+    assert HashingTokenizer(8192)(["A dog barks, twice.", "it's raining"]) == [
+        [1084, 768, 8069, 2683, 6369, 6381],
+        [4318, 37],
+    ]
+
+
+def test_builtin_unicode_splits_every_script_into_words():
+    assert words("हिंदी भाषा में", unicode=True) == ["हिंदी", "भाषा", "में"]  # vowel signs stay in their word
+    assert words("Привет, МИР!", unicode=True) == ["привет", ",", "мир", "!"]
+    assert words("L'été à Zürich", unicode=True) == ["l'été", "à", "zürich"]
+    assert words("עברית ואנגלית", unicode=True) == ["עברית", "ואנגלית"]
+    assert words("東京は日本。", unicode=True) == ["東", "京", "は", "日", "本", "。"]  # no spaces: a character each
+    assert words("ภาษาไทย", unicode=True) == ["ภ", "า", "ษ", "า", "ไ", "ท", "ย"]
+    assert words("ᱥᱟᱱᱛᱟᱲᱤ ⵜⴰⵎⴰⵣⵉⵖⵜ", unicode=True) == ["ᱥᱟᱱᱛᱟᱲᱤ", "ⵜⴰⵎⴰⵣⵉⵖⵜ"]  # Ol Chiki, Tifinagh
+    assert len(words("хорошо")) == 6, "the builtin tokenizer keeps its ASCII words: a character each"
+    tokenizer = load_tokenizer("builtin_unicode", vocab_size=64)
+    assert tokenizer(["Мир мир"]) == tokenizer(["мир МИР"]) and len(tokenizer(["Мир мир"])[0]) == 2
+
+
+def test_builtin_unicode_gives_ascii_captions_the_builtin_ids():
+    """Every caption the demo writes, and punctuation, digits and apostrophes, tokenize as with builtin."""
+    phrases = list(CAPTION_PHRASES.values())
+    captions = [template.format(a=a) for template in ONE_ELEMENT_TEMPLATES for a in phrases[0]]
+    captions += [
+        template.format(a=a, b=b) for template in TWO_ELEMENT_TEMPLATES for a in phrases[1] for b in phrases[2]
+    ]
+    captions += ["It's 3 o'clock -- a dog_barks (twice)! \"Loud\"; 50% #1 @home", "rock'n'roll '90s 'quoted'"]
+    assert load_tokenizer("builtin_unicode", 8192)(captions) == load_tokenizer("builtin", 8192)(captions)
 
 
 def test_a_pretrained_tokenizer_that_is_not_available_offline_says_how_to_provide_it(tmp_path):

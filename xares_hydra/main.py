@@ -58,7 +58,16 @@ from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.plan import evaluation_rounds
 from xares_hydra.report.callbacks import sweep_progress
 from xares_hydra.report.loggers import log_to_experiments
-from xares_hydra.report.record import RunRecord, StageClock, recorded, typed
+from xares_hydra.report.record import (
+    RECORD_SCHEMA,
+    EncoderInfo,
+    HeadScore,
+    Record,
+    StageClock,
+    recorded,
+    task_info,
+    typed,
+)
 from xares_hydra.report.selection import objective
 from xares_hydra.report.summary import (
     PLAN_FILE,
@@ -148,21 +157,15 @@ def run_task(
 ) -> dict[str, Any]:
     """Run one task end to end and return its result record (also written to disk)."""
     task = TaskSpec.from_config(plain(cfg.task))
-    record = RunRecord(
-        task=task.summary(get_metric(task.metric).higher_is_better),
-        encoder={"name": encoder_name or "encoder"},
-        head=plain(cfg.head),
-        mode=cfg.compat.mode,
-        device=device(cfg).type,
-        overrides=list(overrides),
-        config=plain(cfg),
-        threads=torch.get_num_threads(),
-        redact=bool(cfg.record.redact),
-    )
+    info = task_info(task, get_metric(task.metric).higher_is_better)
+    record = Record.model_validate({"schema": RECORD_SCHEMA, "task": info, "scores": {}, "head": plain(cfg.head),
+                                    "encoder": {"name": encoder_name or "encoder"}, "mode": cfg.compat.mode,
+                                    "device": device(cfg).type, "overrides": list(overrides), "config": plain(cfg),
+                                    "threads": torch.get_num_threads()})  # fmt: skip
     results_root = Path(cfg.paths.results_root) if cfg.stage == "all" else None
-    with recorded(record, output_dir, results_root) as clock:
+    with recorded(record, output_dir, results_root, bool(cfg.record.redact)) as clock:
         run_stages(cfg, task, record, clock, encoder, encoder_name, run_dir=output_dir)
-    document = record.written
+    document = record.document
     assert document is not None, "recorded() writes the record before it returns"
     if record.write_problems:
         raise OutputNotWritten("; ".join(record.write_problems))
@@ -174,7 +177,7 @@ def run_task(
 def run_stages(
     cfg: DictConfig,
     task: TaskSpec,
-    record: RunRecord,
+    record: Record,
     clock: StageClock,
     encoder: torch.nn.Module | None = None,
     encoder_name: str | None = None,
@@ -185,8 +188,8 @@ def run_stages(
     check_output_folders(cfg)
     loggers = build_loggers(plain(cfg.get("logger")))
     spec = encoder_spec(cfg, task, encoder, encoder_name)
-    record.encoder = spec.summary()
-    record.encoder["training_overlap"] = training_overlap(spec.meta.get("training_data"), task.corpus)
+    encoder_info = spec.summary() | {"training_overlap": training_overlap(spec.meta.get("training_data"), task.corpus)}
+    record.encoder = EncoderInfo.model_validate(encoder_info)
     with clock("data"):
         data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     record.data = data.provenance
@@ -199,7 +202,7 @@ def run_stages(
         estimate = planned_encode_seconds(cache.root)
         info = ensure_encoded(spec, cache, data.shards_used(), encoding, device(cfg), cfg.encode.check, sweep_progress,
                               estimate)  # fmt: skip
-    record.encoder.update(info)
+    record.encoder = EncoderInfo.model_validate(encoder_info | info)
     record.counts = cache.partition_counts(data.shards)
     require_complete(record.counts, data_options(cfg).allow_incomplete)
     require_few_skips(record.counts, cfg.encode.max_skipped_share, cfg.encode.min_failed_clips)
@@ -211,11 +214,11 @@ def run_stages(
         rounds = evaluation_rounds(task, select_on_test=cfg.compat.select_on_test)
         context = HeadContext(task, settings, get_metric(task.metric), info, plain(cfg.compat))
         results = evaluate_heads(partitions, rounds, context)
-    record.scores = {slot: result.to_dict() for slot, result in results.items()}
+    record.scores = {slot: HeadScore.model_validate(result.to_dict()) for slot, result in results.items()}
     if cfg.record.predictions:
         record.predictions = {slot: result.predictions for slot, result in results.items() if result.predictions}
     record.counts["label_skips"] = label_skips
-    log_to_experiments(loggers, typed(record.to_dict()), run_dir or Path(cfg.paths.output_root))
+    log_to_experiments(loggers, typed(record.written()), run_dir or Path(cfg.paths.output_root))
 
 
 def check_encoder(cfg: DictConfig, name: str) -> int:

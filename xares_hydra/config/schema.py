@@ -61,14 +61,6 @@ class RecordSchema:
     predictions: bool = True
 
 
-@dataclass
-class ReportSchema:
-    # bootstrap resamples for confidence intervals and paired tests; seeded, so reports repeat exactly
-    resamples: int = StatisticsSettings.resamples
-    seed: int = StatisticsSettings.seed
-    confidence: float = StatisticsSettings.confidence
-
-
 def _encode_group() -> Any:
     """The encode group, its batch size following the task's until overridden."""
     return OmegaConf.merge(EncodeSettings, {"batch_size": II("task.batch_size_encode")})
@@ -93,7 +85,7 @@ class RootSchema:
     check: CheckSchema = field(default_factory=lambda: OmegaConf.structured(CheckSchema))
     data: DataOptions = field(default_factory=lambda: OmegaConf.structured(DataOptions))
     record: RecordSchema = field(default_factory=lambda: OmegaConf.structured(RecordSchema))
-    report: ReportSchema = field(default_factory=lambda: OmegaConf.structured(ReportSchema))
+    report: StatisticsSettings = field(default_factory=lambda: OmegaConf.structured(StatisticsSettings))
 
 
 def register() -> None:

@@ -46,6 +46,9 @@ class HuggingFaceSchema:
     # k-fold tasks: the split dealt into the task's folds, by ``fold_column``'s value or at random with ``seed``
     folds_from: str | None = None
     fold_column: str | None = None
+    # folds dealt at random: rows sharing this column's value go to different folds, as long as there are folds
+    # enough (the recordings of one transcript, which a retrieval fold could not tell apart)
+    spread_column: str | None = None
     seed: int = 0
     audio_column: str = "audio"
     # a column naming each clip (default: <split>-<row>)
@@ -61,11 +64,14 @@ class HuggingFaceSchema:
 # settings of how the rows are read, not which: the same clips either way, so neither a reason to rebuild the
 # shards nor part of a result's identity
 READ_OPTIONS = ("streaming",)
+# settings added later, left out at their default so that shards and records made before them keep their identity
+ADDED_LATER = {"spread_column": None}
 
 
 def which_data(source: dict[str, Any]) -> dict[str, Any]:
-    """A ``task.huggingface`` block without its :data:`READ_OPTIONS`."""
-    return {key: value for key, value in source.items() if key not in READ_OPTIONS}
+    """A ``task.huggingface`` block without its :data:`READ_OPTIONS` and its :data:`ADDED_LATER` at their default."""
+    return {key: value for key, value in source.items()
+            if key not in READ_OPTIONS and (key not in ADDED_LATER or value != ADDED_LATER[key])}  # fmt: skip
 
 
 def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout: float) -> dict[str, Any]:
@@ -158,7 +164,10 @@ def _load_local(task_name: str, folder: Path, config: HuggingFaceSchema, cache_d
     if saved and not config.streaming:
         return datasets.load_from_disk(str(folder))
     if not saved and next(folder.rglob("*.parquet"), None) is not None:  # the hub's layout; the builder finds splits
-        return datasets.load_dataset(str(folder), name=config.config, cache_dir=cache_dir, streaming=config.streaming)
+        # read afresh: the library's cache knows a local folder by its name and configuration only, and would give
+        # another folder of that name, or this one fetched again, the rows it cached first (and their split sizes)
+        return datasets.load_dataset(str(folder), name=config.config, cache_dir=cache_dir, streaming=config.streaming,
+                                     download_mode="force_redownload", verification_mode="no_checks")  # fmt: skip
     if config.streaming:
         raise ConfigError(
             f"task {task_name}: task.huggingface.streaming reads a hub id or a folder of parquet files; {folder} is "
@@ -339,6 +348,12 @@ def _fold_rows(
 ) -> dict[str, tuple[str, list[int] | None]]:
     if config.fold_column is None:  # dealt at random, round robin over a seeded permutation
         order = np.random.default_rng(config.seed).permutation(splits.size(split))
+        if config.spread_column is not None:  # a value's rows next to each other, so round robin parts them
+            values = splits.column(split, config.spread_column)
+            first: dict[Any, int] = {}
+            for position, index in enumerate(order):
+                first.setdefault(values[index], position)
+            order = np.array(sorted(order, key=lambda index: first[values[index]]))
         return {name: (split, sorted(int(i) for i in order[position :: len(names)])) for position, name in
                 enumerate(names)}  # fmt: skip
     fold_of = {name.removeprefix("fold"): name for name in names}  # partition fold<value> (TaskSpec)

@@ -19,9 +19,6 @@ from xares_hydra.errors import ConfigError
 
 TASK_TYPES = ("clip", "regression", "frame", "contrastive", "asr")
 ROLES = ("train", "valid", "test")
-# what a result record holds under "task", in its order: TaskSpec fields, the metric's direction, kfold
-RECORDED_FIELDS = ("name", "formal_name", "task_type", "metric", "higher_is_better", "eval_weight", "private", "tags",
-                   "version", "license", "corpus", "zenodo_id", "kfold")  # fmt: skip
 
 
 @dataclass
@@ -96,38 +93,20 @@ def task_schema(cfg: Mapping[str, Any]) -> TaskSchema:
     return schema
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """What the stages need from a task; built by ``from_config`` (defaults come from ``TaskSchema``)."""
+@dataclass
+class TaskSpec(TaskSchema):
+    """What the stages need from a task: the schema's values (``from_config``) with what follows from them: the
+    label rule checked, the sources as plain dicts, the partitions (splits or folds) and their tar globs."""
 
-    name: str
-    formal_name: str
-    task_type: str
-    label: LabelSpec
-    partitions: dict[str, str]  # partition name -> tar glob, relative to the task's data folder
-    roles: dict[str, str]  # split tasks: train/valid/test -> partition
-    folds: tuple[str, ...]  # k-fold tasks: partitions in fold order
-    private: bool
-    tags: tuple[str, ...]
-    version: int
-    license: str
-    corpus: list[str] | None
-    disabled: bool
-    disabled_reason: str | None
-    zenodo_id: str | None
-    mini_patterns: dict[str, str]
-    generator: dict[str, Any] | None
-    huggingface: dict[str, Any] | None
-    hear: dict[str, Any] | None
-    crop_length: float | None
-    batch_size_encode: int
-    metric: str
-    metric_args: dict[str, Any]
-    criterion: str
-    criterion_args: dict[str, Any]
-    do_knn: bool
-    eval_weight: float
-    head_args: dict[str, Any]
+    formal_name: str = ""
+    label: LabelSpec = None  # type: ignore[assignment]
+    folds: tuple[str, ...] = ()  # type: ignore[assignment]  # k-fold tasks: partitions in fold order
+    generator: dict[str, Any] | None = None  # type: ignore[assignment]
+    huggingface: dict[str, Any] | None = None  # type: ignore[assignment]
+    hear: dict[str, Any] | None = None  # type: ignore[assignment]
+    # partition name -> tar glob, relative to the task's data folder; split tasks: train/valid/test -> partition
+    partitions: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_kfold(self) -> bool:
@@ -137,7 +116,7 @@ class TaskSpec:
         """Partition -> tar pattern; ``mini`` swaps in X-ARES's smaller shard selections."""
         if not mini:
             return dict(self.partitions)
-        return {name: self.mini_patterns.get(name, pattern) for name, pattern in self.partitions.items()}
+        return {name: (self.mini_patterns or {}).get(name, pattern) for name, pattern in self.partitions.items()}
 
     @property
     def source_folder(self) -> str | None:
@@ -179,28 +158,18 @@ class TaskSpec:
             "partitions": partitions,
             "roles": roles,
             "folds": folds,
-            "tags": tuple(schema.tags),
-            "corpus": list(schema.corpus) if schema.corpus is not None else None,
-            "mini_patterns": schema.mini_patterns or {},
             **{
                 name: dataclasses.asdict(getattr(schema, name)) if getattr(schema, name) is not None else None
                 for name in ("generator", "huggingface", "hear")
             },
         }
-        # every other field is the schema's value of the same name
-        names = [spec_field.name for spec_field in dataclasses.fields(cls)]
-        return cls(**{name: derived[name] if name in derived else getattr(schema, name) for name in names})
+        return cls(**{item.name: getattr(schema, item.name) for item in dataclasses.fields(schema)} | derived)
 
     def with_classes(self, classes: list[str] | None) -> TaskSpec:
         """The task with the class list its source gave, where its YAML names no classes."""
         if classes is None or self.label.n_classes is not None:
             return self
         return dataclasses.replace(self, label=dataclasses.replace(self.label, classes=tuple(classes)))
-
-    def summary(self, higher_is_better: bool) -> dict[str, Any]:
-        """The task as its result record names it (``record["task"]``); ``higher_is_better`` is its metric's."""
-        derived = {"tags": list(self.tags), "higher_is_better": higher_is_better, "kfold": self.is_kfold}
-        return {name: derived[name] if name in derived else getattr(self, name) for name in RECORDED_FIELDS}
 
 
 def _partitions(schema: TaskSchema) -> tuple[dict[str, str], dict[str, str], tuple[str, ...]]:

@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,9 +188,7 @@ def duplicate_clips(clip_keys: Sequence[tuple[str, Sequence[str]]]) -> list[Dupl
     first_shard: dict[str, str] = {}
     found = []
     for shard, keys in clip_keys:
-        crops: dict[str, int] = {}
-        for key in keys:
-            crops[key] = crops.get(key, 0) + 1
+        crops = Counter(keys)
         found += [DuplicateClip(key, shard, first_shard[key], n) for key, n in crops.items() if key in first_shard]
         for key in crops:
             first_shard.setdefault(key, shard)

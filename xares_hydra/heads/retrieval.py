@@ -29,10 +29,10 @@ MAX_LOGIT_SCALE = math.log(100.0)
 class RetrievalArgs:
     """``task.head_args`` of the retrieval head."""
 
-    # builtin (no download) or a Hugging Face tokenizer name / local directory
+    # builtin or builtin_unicode (no download) or a Hugging Face tokenizer name / local directory
     tokenizer: str = "bert-base-uncased"
     tokenizer_download: bool = False
-    # builtin tokenizer only: hash buckets
+    # builtin tokenizers only: hash buckets
     vocab_size: int = 8192
     hidden_dim: int = 1024
     # joint embedding size; null = hidden_dim (X-ARES)

@@ -1,5 +1,6 @@
-"""Tokenizers for the text-side heads: ``builtin`` hashes lower-cased words (no download); any other name is
-a Hugging Face tokenizer, loaded offline unless allowed; a word-level tokenizer for the demo LM.
+"""Tokenizers for the text-side heads: ``builtin`` hashes lower-cased ASCII words, ``builtin_unicode`` the words of
+any script (no download either); any other name is a Hugging Face tokenizer, loaded offline unless allowed; a
+word-level tokenizer for the demo LM.
 """
 
 from __future__ import annotations
@@ -12,16 +13,26 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import regex
+
 from xares_hydra.errors import ConfigError, DataUnavailable
 
-BUILTIN = "builtin"
+BUILTIN, BUILTIN_UNICODE = "builtin", "builtin_unicode"
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*|[^\sa-z0-9]")
+# scripts written without spaces between words: each of their characters (with its combining marks) is a token
+UNSPACED = (
+    r"\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}\p{scx=Myanmar}\p{scx=Tibetan}"
+)
+LETTER = rf"[[\p{{L}}\p{{M}}\p{{N}}]--[{UNSPACED}]]"
+# WORD for every script: on ASCII text the same tokens (a word is letters with their combining marks and digits)
+UNICODE_WORD = regex.compile(rf"[{UNSPACED}]\p{{M}}*|{LETTER}+(?:['’]{LETTER}+)*|[^\s\p{{L}}\p{{M}}\p{{N}}]", regex.V1)
 PAD, UNK, EOS, SEPARATOR = "<pad>", "<unk>", "<|endoftext|>", "<|vision_end|>"
 
 
-def words(text: str) -> list[str]:
-    """Lower-cased words (apostrophes kept inside a word) and single punctuation marks."""
-    return WORD.findall(text.lower())
+def words(text: str, unicode: bool = False) -> list[str]:
+    """Lower-cased words (apostrophes kept inside a word) and single punctuation marks: ASCII letters and digits,
+    any other character a mark of its own; ``unicode``: words of any script, a character of an unspaced one."""
+    return (UNICODE_WORD if unicode else WORD).findall(text.lower())
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,7 @@ class HashingTokenizer:
 
     vocab_size: int
     pad_id: int = 0
+    unicode: bool = False  # words of any script (builtin_unicode)
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -37,7 +49,8 @@ class HashingTokenizer:
 
     def __call__(self, texts: Sequence[str]) -> list[list[int]]:
         return [
-            [1 + zlib.crc32(word.encode("utf-8")) % (self.vocab_size - 1) for word in words(text)] for text in texts
+            [1 + zlib.crc32(word.encode("utf-8")) % (self.vocab_size - 1) for word in words(text, self.unicode)]
+            for text in texts
         ]
 
 
@@ -67,9 +80,10 @@ def transformers_module() -> ModuleType:
 
 
 def load_tokenizer(name: str, vocab_size: int, allow_download: bool = False) -> Tokenizer:
-    """``builtin`` or a Hugging Face tokenizer name / local directory (never downloaded unless allowed)."""
-    if name == BUILTIN:
-        return HashingTokenizer(vocab_size)
+    """``builtin``, ``builtin_unicode`` or a Hugging Face tokenizer name / local directory (never downloaded unless
+    allowed)."""
+    if name in (BUILTIN, BUILTIN_UNICODE):
+        return HashingTokenizer(vocab_size, unicode=name == BUILTIN_UNICODE)
     auto = transformers_module().AutoTokenizer
     try:
         return PretrainedTokenizer(auto.from_pretrained(name, local_files_only=not allow_download))

@@ -100,9 +100,10 @@ class Average:
         return format_score(self.score, interval=self.interval)
 
 
-@dataclass(frozen=True)
+@dataclass
 class StatisticsSettings:
-    """Bootstrap resamples (0: no intervals or tests), their seed, the interval's level, the test's alpha."""
+    """The ``report`` config group and ``xares-report``'s options: bootstrap resamples for confidence intervals and
+    paired tests (0: none), their seed (so reports repeat exactly), the interval's level, the tests' alpha."""
 
     resamples: int = 1000
     seed: int = 0

@@ -13,10 +13,9 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
@@ -26,6 +25,9 @@ from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.heads.predictions import Predictions, load_predictions, predictions_file, save_predictions
 from xares_hydra.report.identity import DEFAULT_MODE, record_identity
 from xares_hydra.report.redact import redact_record
+
+if TYPE_CHECKING:
+    from xares_hydra.data.taskspec import TaskSpec
 
 log = logging.getLogger("xares")
 
@@ -63,10 +65,17 @@ class TaskInfo(BaseModel):
     private: bool = False
     tags: list[str] | None = None
     version: int | str | None = Field(None, description="Task definition version; changed definitions never mix.")
-    zenodo_id: int | str | None = None
-    kfold: bool | None = None
     license: str | None = Field(None, description="The dataset's licence (task YAML); 'see source' where not recorded.")
     corpus: list[str] | None = Field(None, description="The corpora the task's audio comes from (task YAML).")
+    zenodo_id: int | str | None = None
+    kfold: bool | None = None
+
+
+def task_info(task: TaskSpec, higher_is_better: bool) -> TaskInfo:
+    """The task as its result record names it; ``higher_is_better`` is its metric's."""
+    derived = {"higher_is_better": higher_is_better, "kfold": task.is_kfold}
+    fields = {name: derived.get(name, getattr(task, name, None)) for name in TaskInfo.model_fields}
+    return TaskInfo.model_validate(fields)
 
 
 class PaddingInfo(BaseModel):
@@ -127,6 +136,11 @@ class EncoderInfo(BaseModel):
     weight_files: dict[str, Any] | None = Field(
         None, description="sha256 of every file or folder the encoder config names (checkpoints)."
     )
+    training_overlap: list[str] | None = Field(
+        None,
+        description="Corpora both in the encoder's meta.training_data and in the task's corpus: the encoder saw "
+        "this task's data in training ([] none; null where either side is not declared).",
+    )
     sampling_rate: Number | None = None
     output_dim: int | None = None
     hop_size_in_ms: Number | None = None
@@ -140,26 +154,21 @@ class EncoderInfo(BaseModel):
     batching: Literal["bucketed", "exact", "xares"] | None = Field(
         None, description="The batches the cache was encoded with (encode.batching=auto resolved for this encoder)."
     )
-    padding: PaddingInfo | None = Field(
-        None,
-        description="Whether a clip keeps its own frames in a zero-padded batch: told (lengths or mask), or the "
-        "largest relative deviation the contract check measured, and whether it is within 1e-4.",
-    )
     store_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
         None, description="The number type of the cached frames and hidden layers' vectors (encode.store_dtype)."
     )
     clip_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
         None, description="The number type of the cached clip vectors (encode.clip_dtype)."
     )
+    padding: PaddingInfo | None = Field(
+        None,
+        description="Whether a clip keeps its own frames in a zero-padded batch: told (lengths or mask), or the "
+        "largest relative deviation the contract check measured, and whether it is within 1e-4.",
+    )
     memory: MemoryInfo | None = Field(
         None, description="The encoder calls that fit after running out of memory (memory back-off); null if none did."
     )
     cost: CostInfo | None = Field(None, description="FLOPs, throughput, peak memory and device of the encode stage.")
-    training_overlap: list[str] | None = Field(
-        None,
-        description="Corpora both in the encoder's meta.training_data and in the task's corpus: the encoder saw "
-        "this task's data in training ([] none; null where either side is not declared).",
-    )
 
 
 class Round(BaseModel):
@@ -175,6 +184,7 @@ class Round(BaseModel):
     n_train: int | None = None
     n_valid: int | None = None
     n_test: int | None = None
+    seconds: Number | None = None
     valid_history: list[Number] | None = Field(None, description="Validation metric after each epoch.")
     train_loss_history: list[Number] | None = Field(None, description="Mean training loss of each epoch.")
     metrics: dict[str, Number | None] | None = Field(
@@ -218,14 +228,14 @@ class HeadScore(BaseModel):
         "(majority class, mean prevalence, EER 0.5, constant prediction, 1/clips, 0).",
     )
     per_class: PerClass | None = None
+    rounds: dict[str, Round] = Field(default_factory=dict, description="Per evaluation round.")
+    seconds: Number | None = None
     predictions: str | None = Field(
         None,
         description="File name, next to this record, of the per-sample test "
         "predictions (.npz; ASR texts in the .jsonl beside it). Absent with "
         "record.predictions=false.",
     )
-    seconds: Number | None = None
-    rounds: dict[str, Round] = Field(default_factory=dict, description="Per evaluation round.")
 
 
 class Record(BaseModel):
@@ -276,54 +286,24 @@ class Record(BaseModel):
         None, description="Torch threads the job ran with (cores / parallel jobs under the joblib launcher)."
     )
     config: dict[str, Any] = Field(default_factory=dict, description="The fully resolved Hydra config.")
-    # in memory only, never written: the file a loaded record was read from; a sweep job that died without one
+    # in memory only, never written: the file a loaded record was read from; a sweep job that died without one;
+    # a run's per-sample test predictions (head slot -> round), and once written its document and the places it
+    # could not be written to (full or read-only disk, one line each)
     path: SkipJsonSchema[str | None] = Field(None, exclude=True)
     crashed: SkipJsonSchema[bool] = Field(False, exclude=True)
+    predictions: SkipJsonSchema[dict[str, dict[str, Any]]] = Field(default_factory=dict, exclude=True)
+    document: SkipJsonSchema[dict[str, Any] | None] = Field(None, exclude=True)
+    write_problems: SkipJsonSchema[list[str]] = Field(default_factory=list, exclude=True)
 
     @property
     def seed(self) -> Any:
         return self.head.get("seed")
 
-
-_RECORD_KEYS = [info.alias or name for name, info in Record.model_fields.items() if not info.exclude]
-
-
-def typed(document: dict[str, Any]) -> Record:
-    """A record as written (``RunRecord.to_dict``: numbers of any kind, enums) read back as ``Record``."""
-    return Record.model_validate_json(json.dumps(document, default=str))
-
-
-def record_schema() -> dict[str, Any]:
-    """The JSON Schema of a written record, generated from ``Record`` (``python -m xares_hydra.report.record``)."""
-    return Record.model_json_schema(by_alias=True)
-
-
-@dataclass
-class RunRecord:
-    task: dict[str, Any]
-    encoder: dict[str, Any]
-    head: dict[str, Any]
-    mode: str
-    device: str | None = None
-    status: Status = Status.OK
-    reason: str | None = None
-    scores: dict[str, Any] = field(default_factory=dict)
-    counts: dict[str, Any] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    overrides: list[str] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-    threads: int | None = None
-    redact: bool = False  # write it shareable (``record.redact``): see report/redact.py
-    written: dict[str, Any] | None = field(default=None, repr=False)
-    # where the record or its prediction files could not be written (full or read-only disk), one line each
-    write_problems: list[str] = field(default_factory=list, repr=False)
-    # head slot -> round -> per-sample test predictions; empty when record.predictions=false
-    predictions: dict[str, dict[str, Predictions]] = field(default_factory=dict, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields ``Record`` writes, in its order, from this run's values and the moment of writing."""
-        written = {
+    def written(self) -> dict[str, Any]:
+        """The record as its file holds it, stamped now (schema, versions, time, host): every top-level key, and of
+        the parts (task, encoder, scores) the keys the run set."""
+        document = self.model_dump(by_alias=True, exclude_unset=True)
+        stamp = {
             "schema": RECORD_SCHEMA,
             "status": self.status.value,
             "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
@@ -331,7 +311,20 @@ class RunRecord:
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(),
         }
-        return {name: written[name] if name in written else getattr(self, name) for name in _RECORD_KEYS}
+        return {key: stamp.get(key, document.get(key, getattr(self, name))) for key, name in _RECORD_KEYS.items()}
+
+
+_RECORD_KEYS = {info.alias or name: name for name, info in Record.model_fields.items() if not info.exclude}
+
+
+def typed(document: dict[str, Any]) -> Record:
+    """A record as written (``Record.written``: numbers of any kind, enums) read back as ``Record``."""
+    return Record.model_validate_json(json.dumps(document, default=str))
+
+
+def record_schema() -> dict[str, Any]:
+    """The JSON Schema of a written record, generated from ``Record`` (``python -m xares_hydra.report.record``)."""
+    return Record.model_json_schema(by_alias=True)
 
 
 def package_versions() -> dict[str, str]:
@@ -466,9 +459,12 @@ class StageClock:
 
 
 @contextmanager
-def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | None) -> Iterator[StageClock]:
-    """Times a run's stages, turns errors into the record's status and writes it; only a scored record goes to
-    ``results_root``, so a good result there is never replaced by a failed or empty one."""
+def recorded(
+    record: Record, output_dir: Path | None, results_root: Path | None, redact: bool = False
+) -> Iterator[StageClock]:
+    """Times a run's stages, turns errors into the record's status and writes it (``redact``: shareable, see
+    report/redact.py); only a scored record goes to ``results_root``, so a good result there is never replaced by
+    a failed or empty one."""
     clock = StageClock()
     try:
         yield clock
@@ -481,26 +477,26 @@ def recorded(record: RunRecord, output_dir: Path | None, results_root: Path | No
     except XaresError as error:
         record.status, record.reason = error.status, str(error)
         level = logging.WARNING if error.status == Status.SKIPPED else logging.ERROR
-        log.log(level, "%s (%s): %s", record.task["name"], error.status, error)
+        log.log(level, "%s (%s): %s", record.task.name, error.status, error)
     except OSError as error:
         record.status, record.reason = Status.FAILED, storage_problem(error)
         if record.reason is None:
             record.reason = f"{type(error).__name__}: {error}"
             raise
-        log.error("%s (failed): %s", record.task["name"], record.reason)
+        log.error("%s (failed): %s", record.task.name, record.reason)
     except Exception as error:
         record.status, record.reason = Status.FAILED, f"{type(error).__name__}: {error}"
         raise
     finally:
         record.timings = clock.total()
-        record.written = redact_record(record.to_dict()) if record.redact else record.to_dict()
+        record.document = redact_record(record.written()) if redact else record.written()
         scored = record.status == Status.OK and bool(record.scores)
         keep = results_root if scored else None
         predictions = record.predictions if scored else None
-        for path in write_record(record.written, output_dir, keep, predictions, record.write_problems):
+        for path in write_record(record.document, output_dir, keep, predictions, record.write_problems):
             log.info("Wrote %s", path)
         for problem in record.write_problems:
-            log.error("%s (failed): %s", record.task["name"], problem)
+            log.error("%s (failed): %s", record.task.name, problem)
 
 
 def storage_problem(error: OSError) -> str | None:

@@ -32,9 +32,18 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(threads)
 
 
-# the modules that take longest (their module fixtures run whole sweeps), longest first
-LONGEST_MODULES = ("test_paper_results.py", "test_byo_encoders.py", "test_trust.py", "test_faults.py",
-                   "test_catalog.py", "test_launchers.py", "test_plan.py")  # fmt: skip
+# the modules that take longest (whole sweeps, pretrained encoders), longest first (measured with --durations)
+LONGEST_MODULES = (
+    "test_paper_results.py",
+    "test_byo_encoders.py",
+    "test_layers.py",
+    "test_launchers.py",
+    "test_pipeline.py",
+    "test_catalog.py",
+    "test_faults.py",
+    "test_trust.py",
+    "test_plan.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

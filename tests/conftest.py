@@ -32,6 +32,32 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(threads)
 
 
+# the modules that take longest (whole sweeps, pretrained encoders), longest first (measured with --durations)
+LONGEST_MODULES = (
+    "test_paper_results.py",
+    "test_byo_encoders.py",
+    "test_layers.py",
+    "test_launchers.py",
+    "test_pipeline.py",
+    "test_catalog.py",
+    "test_faults.py",
+    "test_trust.py",
+    "test_plan.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules come first (each keeps its tests' order): pytest-xdist hands out one module at a time in
+    this order (``--dist loadscope --no-loadscope-reorder``, scripts/test.sh), so the long ones start early, the many
+    short ones fill in at the end, and the workers finish together."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def default_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A run that names no root writes in this session's own folder (each xdist worker has its own), never in the

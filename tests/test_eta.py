@@ -1,11 +1,9 @@
 """Long runs report progress a person can read: after each shard, the time taken and left, in the log and in a
-sweep's progress.log."""
+sweep's progress.log (a real sweep's: test_sweep_disk)."""
 
 from __future__ import annotations
 
-import pytest
 from helpers.audio import tone_shard
-from helpers.cli import run_xares
 from helpers.encoders import CPU, BlockMeans
 
 from xares_hydra.encode.cache import EncoderCache
@@ -21,19 +19,6 @@ def test_each_encoded_shard_logs_the_time_left_and_tells_the_sweep(tmp_path, cap
     assert [line.split(" shards")[0] for line in lines] == ["task: 1 of 3", "task: 2 of 3", "task: 3 of 3"]
     assert lines[-1].endswith("about 0:00:00 left") and "(100% of the audio)" in lines[-1]
     assert all(line in caplog.text for line in lines)
-
-
-@pytest.mark.slow
-def test_a_sweep_writes_each_tasks_time_left_into_progress_log(tmp_path):
-    run_xares(
-        "-m", "task=demo/timbre", "encoder=mel", "stage=encode", f"hydra.sweep.dir={tmp_path}/sweep", root=tmp_path
-    )
-    lines = (tmp_path / "sweep" / "progress.log").read_text().splitlines()
-    left = [line for line in lines if "shards encoded" in line]
-    assert [line.split("job 0 ")[1].split(" shards")[0] for line in left] == [
-        f"demo_timbre: {i} of 3" for i in (1, 2, 3)
-    ]
-    assert all(" left" in line for line in left)
 
 
 def test_the_first_time_left_is_the_plans_estimate_then_the_work_done(tmp_path):

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers.cli import encoded_shards, run_xares
+from helpers.cli import SMALL_TIMBRE, encoded_shards, run_xares
 from helpers.records import record_document
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
@@ -26,8 +26,6 @@ from xares_hydra.encode.placement import jobs_at_once
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.record import write_record
 from xares_hydra.report.summary import records_in
-
-FAST_HEAD = "head.epochs=2"
 
 
 def summary_rows(sweep: Path) -> list[dict]:
@@ -138,10 +136,9 @@ def test_parallel_jobs_share_the_cache_and_end_in_one_report(xares_root):
     sweep = xares_root / "sweep"
     result = run_xares(
         "-m",
-        "task=demo/timbre",
+        *SMALL_TIMBRE,
         "encoder=mel,noise",
         "head.lr=1e-3,1e-2",
-        FAST_HEAD,
         "hydra/launcher=parallel",
         "hydra.launcher.n_jobs=2",
         f"hydra.sweep.dir={sweep}",
@@ -175,9 +172,8 @@ def test_submitit_local_launcher_runs_every_job_and_summarises(xares_root):
     sweep = xares_root / "sweep"
     run_xares(
         "-m",
-        "task=demo/timbre",
+        *SMALL_TIMBRE,
         "encoder=mel,noise",
-        FAST_HEAD,
         "hydra/launcher=submitit_local",
         "hydra.launcher.timeout_min=10",
         f"hydra.sweep.dir={sweep}",
@@ -205,9 +201,8 @@ def test_a_crashing_job_does_not_stop_the_sweep_or_its_summary(xares_root):
     sweep = xares_root / "sweep"
     result = run_xares(
         "-m",
-        "task=demo/timbre",
+        *SMALL_TIMBRE,
         "encoder=custom",
-        FAST_HEAD,
         "encode.check=false",
         "encoder._target_=broken_encoder.Explodes,xares_hydra.encoders.mel.MelEncoder",
         f"hydra.sweep.dir={sweep}",

@@ -63,6 +63,7 @@ def test_layer_weights_are_a_softmax_and_start_uniform() -> None:
 
 
 TINY_DASHENG = ["encoder=dasheng", "encoder.embed_dim=32", "encoder.depth=2", "encoder.num_heads=2"]
+SMALL_DEMO = "task.generator.args.scale=0.3"  # the layer plumbing, not the scores
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def tiny_dasheng(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.mark.slow
 def test_one_encode_then_a_layer_sweep_without_encoding(xares_root: Path, tiny_dasheng: str) -> None:
-    dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}", "task=demo/sounds"]
+    dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}", "task=demo/sounds", SMALL_DEMO]
     assert exit_code(xares(*dasheng, "encode.layers=all", "stage=encode", root=xares_root)) == 0
     cached = sorted((xares_root / "cache" / "demo_sounds").glob("dasheng-*/shards/*/*.npy"))
     assert {path.name for path in cached} == {"pooled.npy", "layers.npy"}
@@ -154,7 +155,7 @@ def test_a_frame_head_on_an_uncached_layer_says_how_to_encode_it(
 
 @pytest.mark.slow
 def test_layer_report_of_the_demo_suite(xares_root: Path, tiny_dasheng: str) -> None:
-    dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}"]
+    dasheng = [*TINY_DASHENG, f"encoder.checkpoint={tiny_dasheng}", f"++{SMALL_DEMO}"]
     settings = ["head.layer=0,1,2,weighted", "encode.frame_layers=[0,1,2]", "head.epochs=1"]
     run_xares("+benchmark=demo", *dasheng, *settings, root=xares_root)
     tasks = {"demo_sounds": "Demo sounds", "demo_events": "Demo events", "demo_timbre": "Demo timbre"}

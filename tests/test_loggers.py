@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.cli import run_xares
 
 DEMO = ["task=demo/sounds", "head.epochs=3"]
 
@@ -45,9 +44,9 @@ def test_a_logger_without_its_package_names_the_extra(xares_root: Path, xares_co
 
 
 @pytest.mark.slow
-def test_mlflow_logger_to_a_local_store(xares_root: Path) -> None:
+def test_mlflow_logger_to_a_local_store(xares_root: Path, xares_command) -> None:
     mlflow = pytest.importorskip("mlflow")
-    run_xares(*DEMO, "logger=mlflow", root=xares_root)
+    assert xares_command(*DEMO, "logger=mlflow", root=xares_root)[0] == 0
     record = json.loads((only_run_dir(xares_root) / "result.json").read_text())
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{xares_root / 'outputs' / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("xares").experiment_id])
@@ -61,7 +60,7 @@ def test_mlflow_logger_to_a_local_store(xares_root: Path) -> None:
 
 
 @pytest.mark.slow
-def test_wandb_logger_offline(xares_root: Path) -> None:
+def test_wandb_logger_offline(xares_root: Path, xares_command) -> None:
     pytest.importorskip("wandb")
-    run_xares(*DEMO, "logger=wandb", root=xares_root)
+    assert xares_command(*DEMO, "logger=wandb", root=xares_root)[0] == 0
     assert list((xares_root / "outputs" / "wandb").glob("offline-run-*"))

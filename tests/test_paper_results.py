@@ -153,6 +153,22 @@ def test_demo_suite_with_three_seeds_marks_mel_significantly_better_than_noise(s
     assert "(3 seeds)" in markdown and "≈" not in markdown.split("Notes:")[0]
 
 
+# the retrieval and ASR heads' demo tasks: task type and metric (the frame head's: test_demo_frame_text_tasks)
+TEXT_DEMOS = {"demo_captions": ("contrastive", "recallatk_r1"), "demo_digits": ("asr", "WER_inv")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(TEXT_DEMOS))
+def test_mel_clearly_beats_noise_on_the_retrieval_and_asr_demo_tasks(seed_sweep, task):
+    records = [record for record in scored_records(seed_sweep / "results") if record.task.name == task]
+    assert {(record.task.task_type, record.task.metric) for record in records} == {TEXT_DEMOS[task]}
+    mean = {
+        encoder: np.mean([record.scores["mlp"].score for record in records if record.encoder.name == encoder])
+        for encoder in ("mel", "noise")
+    }
+    assert mean["mel"] > 2 * mean["noise"] and mean["mel"] - mean["noise"] > 0.1, mean
+
+
 def test_a_confusion_matrix_of_voxceleb_size_stays_a_bounded_image(tmp_path):
     from matplotlib.image import imread
 

@@ -16,6 +16,7 @@ from xares_hydra.config.settings import encode_settings, head_settings
 from xares_hydra.config.validate import validate_config
 from xares_hydra.data.taskspec import TaskSchema, TaskSpec
 from xares_hydra.errors import ConfigError
+from xares_hydra.report.leaderboard import StatisticsSettings
 
 CONF = REPO / "conf"
 
@@ -71,6 +72,13 @@ def test_typed_schemas_reject_wrong_types_at_compose_time():
         composed("task.epochs=many")
     with pytest.raises(ConfigCompositionException):
         composed("task.epoch=3")  # a typo is not silently added
+
+
+def test_the_report_group_is_the_statistics_settings_of_xares_report():
+    report = StatisticsSettings(**composed("report.alpha=0.01", "report.confidence=0.9").report)
+    assert report == StatisticsSettings(resamples=1000, seed=0, confidence=0.9, alpha=0.01)
+    with pytest.raises(ConfigCompositionException):
+        composed("report.alph=0.01")
 
 
 def test_a_task_without_a_label_rule_names_the_missing_key():

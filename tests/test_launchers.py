@@ -23,6 +23,7 @@ from xares_hydra.config import schema  # noqa: F401  (registers the config schem
 from xares_hydra.config.compose_memo import ComposedJobs
 from xares_hydra.config.parallel_jobs import limit_parallel_jobs, release_workers
 from xares_hydra.encode.placement import jobs_at_once
+from xares_hydra.report import callbacks
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.record import write_record
 from xares_hydra.report.summary import records_in
@@ -122,6 +123,21 @@ def test_a_sweeps_records_come_in_launch_order_however_its_parallel_jobs_finishe
     for encoder, finished in (("late", "2025-01-02T00:00:00+00:00"), ("early", "2025-01-01T00:00:00+00:00")):
         write_record(record_document("demo_sounds", encoder, 0.5, created=finished), None, results)
     assert [record.encoder.name for record in records_in(results)] == ["early", "late"]
+
+
+def test_a_sweep_whose_reports_fail_exits_non_zero_with_the_error(tmp_path, monkeypatch, caplog):
+    """Hydra turns an exception in a callback into a warning; the sweep's summary says it and exits 1 instead."""
+    write_record(record_document("demo_sounds", "mel", 0.5), tmp_path / "0_sounds_mel", None)
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}, "stage": "all", "report": {}})
+
+    def fails(*args, **kwargs):
+        raise ValueError("'xerr' must not contain negative values")
+
+    monkeypatch.setattr(callbacks, "write_reports", fails)
+    with pytest.raises(SystemExit) as exit_code:
+        callbacks.SweepSummary().on_multirun_end(config)
+    assert exit_code.value.code == 1
+    assert "the sweep's reports could not be written" in caplog.text and "negative values" in caplog.text
 
 
 def job_lines(sweep: Path) -> tuple[list[str], list[str]]:

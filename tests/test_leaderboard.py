@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.records import make_record, record_document
+from matplotlib.container import ErrorbarContainer
 from matplotlib.image import imread
 
 from xares_hydra.config.suites import suite_tasks
@@ -24,6 +26,7 @@ from xares_hydra.report.leaderboard import (
 )
 from xares_hydra.report.published import PUBLISHED_ORDER, published_averages, published_scores
 from xares_hydra.report.record import write_record
+from xares_hydra.report.statistics import Interval
 
 
 def table(board, slot: str):
@@ -274,3 +277,16 @@ def test_a_list_valued_setting_keeps_its_brackets_in_every_report(tmp_path):
     assert {row["variant"] for row in summary} == set(variants)
     selection = json.loads((out / "selection.json").read_text())["selections"][0]
     assert [trial["variant"] for trial in selection["trials"]] == variants
+
+
+def test_the_figure_draws_a_score_that_lies_just_outside_its_interval():
+    """A percentile interval need not hold its score: a score of 1.0 over an interval whose bounds came out a rounding
+    error above it (an average over tasks), or a skewed metric. The bar on that side is empty; the figure is drawn."""
+    board = build_leaderboard([make_record(task, "mine", 1.0, 0.5) for task in ("esc50", "cremad")], published=False)
+    cells = table(board, "mlp").cells
+    for key, cell in cells.items():
+        cells[key] = dataclasses.replace(cell, interval=Interval(1.0 + 2e-16, 1.0 + 4e-16))
+    axes = leaderboard_figure(board).axes[0]
+    (bars,) = [container for container in axes.containers if isinstance(container, ErrorbarContainer)]
+    _, _, (lines,) = bars.lines
+    assert [min(segment[:, 0]) for segment in lines.get_segments()] == [1.0] * 3, "tasks and average: none below"

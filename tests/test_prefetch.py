@@ -3,6 +3,7 @@ order: the bytes a job writes itself, each task once, none for a task whose data
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from helpers.cli import composed
@@ -10,6 +11,7 @@ from helpers.cli import composed
 from xares_hydra.config.sweep_checks import sweep_needs
 from xares_hydra.demo.prefetch import DataPrefetch
 from xares_hydra.demo.tasks import generate
+from xares_hydra.forked import forked_pool
 
 
 def shards(folder: Path) -> dict[str, bytes]:
@@ -36,3 +38,17 @@ def test_a_sweep_prepares_its_generated_tasks_data_ahead_with_the_bytes_a_job_wr
         generate(task.generator["name"], own, task.generator["seed"], task.generator["args"])
         assert shards(root / task.name) == shards(own) and len(shards(own)) >= 3
     assert sweep_needs(jobs).generate == {}  # ready: nothing to generate again
+
+
+def test_a_forked_worker_dies_on_sigterm_whatever_handler_its_process_had():
+    """``xares`` raises on SIGTERM to save its work; a forked worker has none to save and takes the default. (With the
+    handler it was forked with, the figures' worker of a sweep whose report failed outlived the pool's SIGTERM at
+    exit, and the sweep waited for it forever.)"""
+    previous = signal.signal(signal.SIGTERM, lambda *args: None)
+    try:
+        pool = forked_pool(1)
+        assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
+        pool.terminate()
+        pool.join()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -58,6 +58,13 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         release_workers()
+        try:
+            self.summarise(config)
+        except Exception:  # Hydra would turn it into a warning, and a sweep without its reports would exit 0
+            log.exception("the sweep's reports could not be written")
+            sys.exit(1)
+
+    def summarise(self, config: DictConfig) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if config.stage == "plan":
             _plan_summary(sweep_dir)

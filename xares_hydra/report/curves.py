@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+import numpy as np
+
 from xares_hydra.atomic import atomic_path
 from xares_hydra.report.identity import DEFAULT_MODE
 from xares_hydra.report.summary import format_score
@@ -60,6 +62,16 @@ def best_cell(text: str, score: float | None, best: float | None) -> str:
 
 def score_cell(score: float | None, best: float | None) -> str:
     return best_cell(format_score(score), score, best)
+
+
+def error_bars(scores: Sequence[float], intervals: Sequence[Sequence[float] | None]) -> Any:
+    """Matplotlib's error-bar lengths below and above each score (none drawn where no score has an interval). A
+    percentile interval need not hold its score (a skewed metric, a weighted average): that side's bar is then empty,
+    not negative, which matplotlib refuses."""
+    if not any(intervals):
+        return None
+    below_above = [[max(s - i[0], 0.0), max(i[1] - s, 0.0)] if i else [0.0, 0.0] for s, i in zip(scores, intervals)]
+    return np.array(below_above).T
 
 
 def png_figure(width: float, height: float, layout: Literal["constrained"] | None = "constrained") -> Figure:

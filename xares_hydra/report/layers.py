@@ -11,7 +11,16 @@ import numpy as np
 from rich.table import Table
 
 from xares_hydra.encode.cache import WEIGHTED
-from xares_hydra.report.curves import TaskCurve, by_task, label_axes, new_figure, points_of, score_cell, write_curves
+from xares_hydra.report.curves import (
+    TaskCurve,
+    by_task,
+    error_bars,
+    label_axes,
+    new_figure,
+    points_of,
+    score_cell,
+    write_curves,
+)
 from xares_hydra.report.identity import column_key, column_labels
 from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_cell
 from xares_hydra.report.record import Record, Round
@@ -163,8 +172,7 @@ def _plot_curve(axes: Any, curve: LayerCurve, colour: Any) -> Any:
     layers = list(curve.scores)
     scores = [curve.scores[layer] for layer in layers]
     bounds = [curve.intervals.get(layer) for layer in layers]
-    errors = np.array([[s - b[0], b[1] - s] if b else [0.0, 0.0] for s, b in zip(scores, bounds)]).T
-    drawn = axes.errorbar(layers, scores, yerr=errors if any(bounds) else None, fmt="o-", color=colour, capsize=2)
+    drawn = axes.errorbar(layers, scores, yerr=error_bars(scores, bounds), fmt="o-", color=colour, capsize=2)
     if curve.weighted is not None:
         axes.axhline(curve.weighted, color=colour, linestyle="--")
         if curve.weighted_interval:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from xares_hydra.errors import Status
 from xares_hydra.heads import TRAINED_HEAD_ONLY
-from xares_hydra.report.curves import png_figure, save_png
+from xares_hydra.report.curves import error_bars, png_figure, save_png
 from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, variant_of
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
@@ -630,7 +630,6 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
             axes.annotate(tasks, (end, average_row + offset), xytext=(3, 0), textcoords="offset points",
                           va="center", fontsize=6)  # fmt: skip
         intervals = [cell.interval for _, cell in bars] + ([average.interval] if average.score is not None else [])
-        errors = np.array([[s - i.low, i.high - s] if i else [0.0, 0.0] for s, i in zip(scores, intervals)]).T
         axes.barh(
             positions,
             scores,
@@ -639,7 +638,7 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
             color=colours[column.label],
             alpha=0.45 if column.published else 1.0,
             hatch="//" if column.published else None,
-            xerr=errors if any(intervals) else None,
+            xerr=error_bars(scores, [(i.low, i.high) if i else None for i in intervals]),
             error_kw={"elinewidth": 0.8, "capsize": 1.5},
         )
     for position, row in enumerate(table.rows):

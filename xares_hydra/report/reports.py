@@ -74,4 +74,6 @@ def write_reports(
     if is_search(selections):
         console.print(selection_table(selections))
         written += write_selection(selections, folder)
-    return written + diagnostics.get()
+    figures = diagnostics.get()
+    pool.join()
+    return written + figures

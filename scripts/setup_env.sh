@@ -10,10 +10,10 @@ venv="${XARES_VENV:-$repo/.venv}"
 python="${PYTHON:-python3}"
 extras="${XARES_EXTRAS-test}"
 
-# a line every 10 s while a long step runs (PyTorch's wheels take a minute to unpack)
+# a line every 5 s while a long step runs (PyTorch's wheels take a minute to unpack)
 ticking() {
   local started=$SECONDS ticker status=0
-  (while sleep 10; do echo "  ... still installing ($((SECONDS - started)) s)"; done) &
+  (while sleep 5; do echo "  ... still installing ($((SECONDS - started)) s)"; done) &
   ticker=$!
   "$@" || status=$?
   kill "$ticker" 2>/dev/null || true

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 import xares_hydra.config.schema  # noqa: F401
+from xares_hydra.choice import Choice
 from xares_hydra.config.instantiate import build_encoder
 from xares_hydra.config.settings import encode_settings, head_settings
 from xares_hydra.config.validate import validate_config
@@ -72,6 +73,18 @@ def test_typed_schemas_reject_wrong_types_at_compose_time():
         composed("task.epochs=many")
     with pytest.raises(ConfigCompositionException):
         composed("task.epoch=3")  # a typo is not silently added
+
+
+def test_closed_choices_are_enum_members_that_print_their_value():
+    cfg = composed("task=demo/timbre", "encode.autocast=bf16", "encode.store_dtype=float16", "head.probe=logreg")
+    encode, head = encode_settings(cfg, TaskSpec.from_config(cfg.task)), head_settings(cfg)
+    choices = (encode.batching, encode.autocast, encode.store_dtype, encode.clip_dtype, head.probe, cfg.stage)
+    assert all(isinstance(choice, Choice) for choice in choices)
+    expected = ["auto", "bf16", "float16", "float32", "logreg", "all"]
+    assert [str(choice) for choice in choices] == [f"{choice}" for choice in choices] == expected
+    logged = ["%s" % choice for choice in choices]  # noqa: UP031  (as logging formats its arguments)
+    assert logged == [format(choice, "") for choice in choices] == expected
+    assert json.dumps(list(choices)) == json.dumps(expected)
 
 
 def test_the_report_group_is_the_statistics_settings_of_xares_report():

@@ -52,7 +52,7 @@ CONFIG_MISTAKES = [
     (("stage=encdoe",), "Invalid value 'encdoe', expected one of [all, download, check, encode, plan]"),
     (("head.epochs=0",), "head.epochs=0: must be a number > 0"),
     (("encode.batch_size=-1",), "encode.batch_size=-1: must be a number > 0"),
-    (("encode.autocast=fp61",), "encode.autocast='fp61': use one of null, bf16, fp16"),
+    (("encode.autocast=fp61",), "Invalid value 'fp61', expected one of [bf16, fp16]"),
     (("+task.head_args.dropout=0.1",), "task.head_args ['dropout']: clip tasks take no head_args"),
     (("+head.learning_rate=1e-3",), "head.learning_rate is not a setting"),
     (("+encode.batchsize=8",), "encode.batchsize is not a setting; did you mean encode.batch_size or encode.batching?"),

@@ -6,9 +6,10 @@ import re
 
 import numpy as np
 import pytest
-from helpers.cli import SMALL_TIMBRE, encoded_shards, exit_code, run_xares, xares
+from helpers.cli import SMALL_TIMBRE, composed, encoded_shards, exit_code, run_xares, xares
 from helpers.heads import clusters, embedding_set, round_data, task
 from helpers.records import without_timings
+from hydra.errors import ConfigCompositionException
 
 from xares_hydra.data.labels import LabelSpec
 from xares_hydra.errors import ConfigError
@@ -63,8 +64,9 @@ def test_a_subset_keeps_every_crop_of_the_chosen_clips_and_needs_classes(caplog)
 def test_shots_and_probe_are_checked():
     with pytest.raises(ConfigError, match=r"head\.shots=0"):
         HeadSettings(shots=0)
-    with pytest.raises(ConfigError, match=re.escape("head.probe='svm'; use one of linear, logreg")):
-        HeadSettings(probe="svm")
+    with pytest.raises(ConfigCompositionException) as refused:
+        composed("head.probe=svm")
+    assert "Invalid value 'svm', expected one of [linear, logreg]" in str(refused.value.__cause__)
     with pytest.raises(ConfigError, match=re.escape("head.probe=logreg classifies clips")):
         heads_for(task(rule="as_float", metric="mse", criterion="MSELoss"), HeadSettings(probe="logreg"))
 

@@ -9,9 +9,10 @@ import torch
 from helpers.audio import clip_shard, tone
 from helpers.cli import composed
 from helpers.encoders import CPU, LayeredMel
+from hydra.errors import ConfigCompositionException
 from xares_hydra.encoders.mel import MelEncoder
 
-from xares_hydra.config.settings import encode_settings, encoder_spec
+from xares_hydra.config.settings import encoder_spec
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EncoderCache
 from xares_hydra.encode.embed import EncodeSettings, encode_shards
@@ -70,10 +71,10 @@ def test_the_cache_key_keeps_float32_and_float16_caches_apart():
                 fingerprint("encode.store_dtype=bfloat16")}) == 4  # fmt: skip
 
 
-def test_an_unknown_store_dtype_is_a_config_error():
-    cfg = composed("task=demo/timbre", "encode.store_dtype=int8")
-    with pytest.raises(ConfigError, match=r"encode\.store_dtype='int8': use one of float32, float16, bfloat16"):
-        encode_settings(cfg, TaskSpec.from_config(cfg.task))
+def test_an_unknown_store_dtype_is_refused_while_composing():
+    with pytest.raises(ConfigCompositionException) as refused:
+        composed("task=demo/timbre", "encode.store_dtype=int8")
+    assert "Invalid value 'int8', expected one of [float32, float16, bfloat16]" in str(refused.value.__cause__)
 
 
 def test_hidden_layers_are_stored_in_the_store_dtype_and_read_back_as_float32(tmp_path):

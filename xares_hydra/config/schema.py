@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
+from xares_hydra.choice import Choice
 from xares_hydra.config.suites import suite_tasks
 from xares_hydra.data.prepare import DataOptions
 from xares_hydra.data.taskspec import TaskSchema
@@ -39,7 +39,7 @@ class CompatSchema:
     xares_wrappers: bool = False
 
 
-class Stage(str, Enum):
+class Stage(Choice):
     all = "all"
     download = "download"
     check = "check"

@@ -21,7 +21,7 @@ from xares_hydra.encode.encoder_spec import (
     spec_from_config,
     spec_from_instance,
 )
-from xares_hydra.encode.settings import EncodeSettings
+from xares_hydra.encode.settings import Batching, EncodeSettings
 from xares_hydra.encode.storage import FLOAT32
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadSettings, resolve_device
@@ -33,9 +33,10 @@ def plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True, enum_to_str=True) if OmegaConf.is_config(node) else node
 
 
-def typed(node: Any, schema: type[T]) -> T:
-    """A group's typed object (its schema's range and choice checks run as it is built)."""
-    return schema(**plain(node))
+def typed(node: DictConfig, schema: type[T]) -> T:
+    """A group's typed object (its schema's range checks run as it is built; its closed choices, enum members,
+    were checked while composing)."""
+    return schema(**OmegaConf.to_container(node, resolve=True))  # type: ignore[arg-type]
 
 
 def data_options(cfg: DictConfig) -> DataOptions:
@@ -54,14 +55,14 @@ def embedding_settings(cfg: DictConfig, task: TaskSpec, padding_invariant: bool)
     settings: dict[str, Any] = {
         "crop_length": encode.crop_length,
         "pad_short_crops": encode.pad_short_crops,
-        "pad_batches": encode.batching == "xares",
+        "pad_batches": encode.batching == Batching.xares,
         "autocast": encode.autocast,
     }
     # float32 adds nothing, so caches written before the setting existed keep their key
     settings.update({key: value for key in ("store_dtype", "clip_dtype") if (value := getattr(encode, key)) != FLOAT32})
     if settings["pad_batches"]:
         settings["batch_size"] = encode.batch_size
-    elif encode.batching == "bucketed" and not padding_invariant:
+    elif encode.batching == Batching.bucketed and not padding_invariant:
         keys = ("batch_size", "max_batch_seconds", "buffer_seconds")
         settings["batching"] = {"mode": "bucketed", **{key: float(getattr(encode, key)) for key in keys}}
     return settings
@@ -78,7 +79,7 @@ def encode_settings(cfg: DictConfig, task: TaskSpec) -> EncodeSettings:
         # every hidden layer: encode.layers=all, or auto with a head.layer set
         layers=encode.layers == "all" or (encode.layers == "auto" and layer is not None),
         layers_asked_by="encode.layers=all" if encode.layers == "all" else f"head.layer={layer}",
-        batching="xares" if cfg.compat.pad_batches else encode.batching,
+        batching=Batching.xares if cfg.compat.pad_batches else encode.batching,
         crop_length=task.crop_length,
         pad_short_crops=bool(cfg.compat.pad_short_crops),
         limits=data_options(cfg).limits,

@@ -54,7 +54,7 @@ from xares_hydra.encode.crops import Crop, EncodedCrops
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
 from xares_hydra.encode.eta import EncodeClock
 from xares_hydra.encode.loaded import LoadedEncoder, loaded_encoder
-from xares_hydra.encode.settings import EncodeSettings
+from xares_hydra.encode.settings import Batching, EncodeSettings
 from xares_hydra.encoders.chunking import length_mask
 from xares_hydra.errors import ConfigError, XaresError
 
@@ -444,7 +444,7 @@ def ensure_encoded(
     batching = chosen_batching(settings, loaded, spec.name)
     info = dict(encoder_attributes(encoder), min_input_samples=loaded.min_samples, batching=batching)
     info.update(store_dtype=settings.store_dtype, clip_dtype=settings.clip_dtype)
-    if settings.batching in ("auto", "bucketed"):  # the padding chose the batching or says what it costs
+    if settings.batching in (Batching.auto, Batching.bucketed):  # the padding chose the batching or says what it costs
         info["padding"] = loaded.padding.summary()
     settings = dataclasses.replace(settings, min_samples=loaded.min_samples, batching=batching)
     cache.save_encoder_info(info, spec.fingerprint_document)
@@ -467,15 +467,16 @@ def shards_to_encode(cache: EncoderCache, shards: Sequence[Path], settings: Enco
     return [s for s in shards if settings.force or not cache.is_complete(s, settings.frames, settings.layer_needs)]
 
 
-def chosen_batching(settings: EncodeSettings, loaded: LoadedEncoder, name: str) -> str:
+def chosen_batching(settings: EncodeSettings, loaded: LoadedEncoder, name: str) -> Batching:
     """``auto`` resolved by the padding probe; where padding moves the encoder's frames, why (once per encoder)."""
-    if settings.batching not in ("auto", "bucketed"):
+    if settings.batching not in (Batching.auto, Batching.bucketed):
         return settings.batching
     padding = loaded.padding
-    batching = auto_batching(padding, settings.all_layers) if settings.batching == "auto" else "bucketed"
+    auto = settings.batching == Batching.auto
+    batching = Batching(auto_batching(padding, settings.all_layers)) if auto else Batching.bucketed
     if not padding.invariant and not loaded.batching_explained:
         loaded.batching_explained = True
-        if batching == "exact":
+        if batching == Batching.exact:
             log.info("%s: %s, so only crops of equal length share a batch (encode.batching=exact: about one encoder "
                      "call per clip where lengths vary); to batch padded crops, take `lengths` or the mask contract "
                      "in forward (README, 'Bring your own encoder')", name, padding.describe())  # fmt: skip

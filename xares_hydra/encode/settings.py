@@ -5,22 +5,35 @@ keys: the task, compat and data groups and the loaded encoder decide them."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from xares_hydra.choice import Choice
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.encode.cache import LayerNeeds
-from xares_hydra.encode.storage import FLOAT32, STORE_DTYPES
+from xares_hydra.encode.storage import FLOAT32, StoreDtype
 from xares_hydra.errors import ConfigError, require_number
 
 STAGE: dict[str, Any] = {"omegaconf_ignore": True}
-# auto: bucketed where the encoder is told the padding or proved invariant to it, else exact; bucketed: crops sorted
-# by length, zero-padded to the batch's longest, each keeps its own frames; exact: only crops of identical length
-# share a batch (bit-identical to encoding each alone; slower); xares (compat=xares only): tar-order padded batches
-BATCHINGS = ("auto", "bucketed", "exact")
-AUTOCASTS = ("bf16", "fp16")
+
+
+class Batching(Choice):
+    """auto: bucketed where the encoder is told the padding or proved invariant to it, else exact; bucketed: crops
+    sorted by length, zero-padded to the batch's longest, each keeps its own frames; exact: only crops of identical
+    length share a batch (bit-identical to encoding each alone; slower)."""
+
+    auto = "auto"
+    bucketed = "bucketed"
+    exact = "exact"
+    xares = "xares"  # set by compat=xares (``encode_settings``), not typed: X-ARES's tar-order padded batches
+
+
+class Autocast(Choice):
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 # auto: all when head.layer is set; all: also cache every hidden layer's clip vectors (encoder.hidden_layers) for
 # head.layer=N|weighted; last: the encoder's output only
 LAYERS = ("auto", "all", "last")
@@ -30,8 +43,8 @@ LAYERS = ("auto", "all", "last")
 class EncodeSettings:
     # most crops per encoder call (the config follows task.batch_size_encode)
     batch_size: int = TaskSchema.batch_size_encode
-    # auto | bucketed | exact (BATCHINGS); the record's encoder.batching says what auto chose
-    batching: str = "auto"
+    # auto | bucketed | exact (Batching); the record's encoder.batching says what auto chose
+    batching: Batching = Batching.auto
     # most seconds of padded audio in one encoder call (protects memory on long clips)
     max_batch_seconds: float = 600.0
     # decoded audio held and sorted by length before it is encoded
@@ -41,7 +54,7 @@ class EncodeSettings:
     # store per-frame embeddings: auto (only for task types whose heads need them), true or false
     keep_frames: Any = "auto"
     # null | bf16 | fp16: autocast for the encoder forward (part of the cache fingerprint)
-    autocast: str | None = None
+    autocast: Autocast | None = None
     # run the encoder contract checks before encoding
     check: bool = True
     # re-encode every shard even when the cache holds it (e.g. after changing code the fingerprint cannot see)
@@ -56,9 +69,9 @@ class EncodeSettings:
     # with encode.layers=all: the hidden layers whose clip vectors are cached, e.g. [0,6,-1] (empty: every layer)
     keep_layers: list[int] = field(default_factory=list)
     # float32 | float16 | bfloat16 (storage.py): the cached frames and hidden layers' vectors (part of the cache key)
-    store_dtype: str = FLOAT32
+    store_dtype: StoreDtype = FLOAT32
     # the same for the cached clip vectors
-    clip_dtype: str = FLOAT32
+    clip_dtype: StoreDtype = FLOAT32
     # clips shorter than this are zero-padded to it and keep ceil(length / hop) frames
     min_samples: int = field(default=1, metadata=STAGE)
     crop_length: float | None = field(default=None, metadata=STAGE)
@@ -74,14 +87,8 @@ class EncodeSettings:
         require_number("encode.max_skipped_share", self.max_skipped_share, inclusive=True)
         if self.max_skipped_share > 1:
             raise ConfigError(f"encode.max_skipped_share={self.max_skipped_share!r}: must be a share between 0 and 1")
-        if self.batching != "xares":  # compat=xares's batches are set by ``encode_settings``, never typed
-            choice("encode.batching", self.batching, BATCHINGS)
-        if self.autocast is not None:
-            choice("encode.autocast", self.autocast, AUTOCASTS, "null")
-        if not isinstance(self.layers, bool):
-            choice("encode.layers", self.layers, LAYERS)
-        choice("encode.store_dtype", self.store_dtype, tuple(STORE_DTYPES))
-        choice("encode.clip_dtype", self.clip_dtype, tuple(STORE_DTYPES))
+        if not isinstance(self.layers, bool) and self.layers not in LAYERS:
+            raise ConfigError(f"encode.layers={self.layers!r}: use one of {', '.join(LAYERS)}")
         if self.keep_frames not in ("auto", True, False):
             raise ConfigError(f"encode.keep_frames={self.keep_frames!r}: use one of auto, true, false")
 
@@ -99,11 +106,6 @@ class EncodeSettings:
     def layer_needs(self) -> LayerNeeds:
         frame_layers = tuple(self.frame_layers) if self.all_layers and self.frames else ()
         return LayerNeeds(self.all_layers, frame_layers, tuple(self.keep_layers) if self.all_layers else ())
-
-
-def choice(key: str, value: Any, allowed: Sequence[str], *others: str) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key}={value!r}: use one of {', '.join([*others, *allowed])}")
 
 
 def config_keys(schema: type) -> list[str]:

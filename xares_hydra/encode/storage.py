@@ -7,7 +7,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-FLOAT32 = "float32"
+from xares_hydra.choice import Choice
+
+
+class StoreDtype(Choice):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+FLOAT32 = StoreDtype.float32
 STORE_DTYPES: dict[str, type[np.generic]] = {FLOAT32: np.float32, "float16": np.float16, "bfloat16": np.int16}
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from xares_hydra.choice import Choice
 from xares_hydra.data.labels import REGRESSION, SINGLE
 from xares_hydra.data.taskspec import TaskSchema
 from xares_hydra.encode.cache import WEIGHTED
@@ -22,8 +23,13 @@ if TYPE_CHECKING:  # the config schema imports HeadSettings: torch and scikit-le
     from xares_hydra.heads.predictions import Predictions
 
 
+class Probe(Choice):
+    linear = "linear"
+    logreg = "logreg"
+
+
 # head.probe -> the head it trains on clip tasks
-PROBES = {"linear": "linear_probe", "logreg": "logreg"}
+PROBES = {Probe.linear: "linear_probe", Probe.logreg: "logreg"}
 # head value -> the task value it defaults to (``head=probe`` interpolates them; the report's column identity
 # writes a head value equal to its task's as "task default")
 TASK_DEFAULTS = {"lr": "learning_rate", "epochs": "epochs", "batch_size": "batch_size_train", "knn": "do_knn"}
@@ -62,7 +68,7 @@ class HeadSettings:
     cpu_threads: int | None = None
     # the trained clip probe: linear (LayerNorm + Linear, Adam: X-ARES's) or logreg (scikit-learn's
     # LogisticRegression, MAEB's); its result is the "mlp" slot either way
-    probe: str = "linear"
+    probe: Probe = Probe.linear
     # few-shot: train on this many clips per class (multi-label: positives per label), null = the whole training
     # split; over ``draws`` seeded draws, the same for every encoder (README "Few-shot")
     shots: int | None = None
@@ -72,8 +78,6 @@ class HeadSettings:
         optional = [key for key in ("cpu_threads", "shots", "hidden_dim") if getattr(self, key) is not None]
         for key in ("epochs", "batch_size", "lr", "k", "temperature", "draws", *optional):
             require_number(f"head.{key}", getattr(self, key))
-        if self.probe not in PROBES:
-            raise ConfigError(f"head.probe={self.probe!r}; use one of {', '.join(PROBES)}")
         for key in ("weight_decay", "decay_fraction"):
             require_number(f"head.{key}", getattr(self, key), inclusive=True)
         layer = self.layer
@@ -151,7 +155,7 @@ def heads_for(task: TaskSpec, settings: HeadSettings) -> dict[str, str]:
     chosen = {}
     if settings.mlp:
         chosen["mlp"] = TRAINED_HEAD_OF_TASK_TYPE[task.task_type]
-        if settings.probe != "linear":
+        if settings.probe != Probe.linear:
             if task.task_type != "clip" or task.label.kind == REGRESSION:
                 raise ConfigError(f"head.probe={settings.probe} classifies clips; task {task.name} is "
                                   f"{task.task_type} (use head.probe=linear)")  # fmt: skip

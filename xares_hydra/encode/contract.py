@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from xares_hydra.encode.settings import Batching
 from xares_hydra.encoders.chunking import length_mask
 from xares_hydra.errors import EncoderContractError
 
@@ -93,10 +94,10 @@ class PaddingCheck:
         return {"told": self.told, "deviation": self.deviation, "invariant": self.invariant}
 
 
-def auto_batching(padding: PaddingCheck, layers: bool) -> str:
+def auto_batching(padding: PaddingCheck, layers: bool) -> Batching:
     """``encode.batching=auto``: padded (bucketed) batches only where they keep each clip's frames; while all
     layers are encoded (``hidden_layers`` is told nothing), batches of one length."""
-    return "bucketed" if padding.invariant and not layers else "exact"
+    return Batching.bucketed if padding.invariant and not layers else Batching.exact
 
 
 def rate_of(encoder: torch.nn.Module) -> int:

@@ -473,7 +473,7 @@ def chosen_batching(settings: EncodeSettings, loaded: LoadedEncoder, name: str) 
         return settings.batching
     padding = loaded.padding
     auto = settings.batching == Batching.auto
-    batching = Batching(auto_batching(padding, settings.all_layers)) if auto else Batching.bucketed
+    batching = auto_batching(padding, settings.all_layers) if auto else Batching.bucketed
     if not padding.invariant and not loaded.batching_explained:
         loaded.batching_explained = True
         if batching == Batching.exact:

@@ -17,7 +17,11 @@ class StoreDtype(Choice):
 
 
 FLOAT32 = StoreDtype.float32
-STORE_DTYPES: dict[str, type[np.generic]] = {FLOAT32: np.float32, "float16": np.float16, "bfloat16": np.int16}
+STORE_DTYPES: dict[str, type[np.generic]] = {
+    StoreDtype.float32: np.float32,
+    StoreDtype.float16: np.float16,
+    StoreDtype.bfloat16: np.int16,
+}
 
 
 def itemsize(name: str) -> int:
@@ -25,13 +29,13 @@ def itemsize(name: str) -> int:
 
 
 def to_stored(values: np.ndarray, name: str) -> np.ndarray:
-    if name == "bfloat16":
+    if name == StoreDtype.bfloat16:
         return torch.from_numpy(np.ascontiguousarray(values, np.float32)).to(torch.bfloat16).view(torch.int16).numpy()
     return np.ascontiguousarray(values, dtype=STORE_DTYPES[name])
 
 
 def from_stored(values: np.ndarray, name: str) -> np.ndarray:
     """float32 values of an array as stored (a memory-mapped slice is read here)."""
-    if name == "bfloat16":
+    if name == StoreDtype.bfloat16:
         return torch.from_numpy(np.array(values)).view(torch.bfloat16).float().numpy()
     return np.asarray(values, dtype=np.float32)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
 from xares_hydra.atomic import BYTES_TO_WRITE, read_json, write_json
+from xares_hydra.encode.storage import StoreDtype
 from xares_hydra.errors import Interrupted, Status, XaresError
 from xares_hydra.heads.predictions import Predictions, load_predictions, predictions_file, save_predictions
 from xares_hydra.report.identity import DEFAULT_MODE, record_identity
@@ -154,10 +155,10 @@ class EncoderInfo(BaseModel):
     batching: Literal["bucketed", "exact", "xares"] | None = Field(
         None, description="The batches the cache was encoded with (encode.batching=auto resolved for this encoder)."
     )
-    store_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
+    store_dtype: StoreDtype | None = Field(
         None, description="The number type of the cached frames and hidden layers' vectors (encode.store_dtype)."
     )
-    clip_dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
+    clip_dtype: StoreDtype | None = Field(
         None, description="The number type of the cached clip vectors (encode.clip_dtype)."
     )
     padding: PaddingInfo | None = Field(

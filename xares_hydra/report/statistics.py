@@ -75,9 +75,6 @@ class Resampler:
             picks[name] = self.flat[name][chosen[name]] if single else np.concatenate([groups[g] for g in chosen[name]])
         return picks
 
-    def draw(self) -> dict[str, np.ndarray]:
-        return self.samples(self.choose())
-
 
 def bootstrap_scores(runs: Sequence[Run], resamples: int, seed: int) -> np.ndarray:
     """``resamples`` scores of the result on clips drawn with replacement (the same draws for every seed)."""
@@ -217,10 +214,7 @@ def _two_sided_p(null: np.ndarray, observed: float, exact: bool) -> float:
 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-adjusted p-values (step-down, monotone, at most 1), in the input order."""
-    order = np.argsort(p_values, kind="stable")
-    m = len(p_values)
-    adjusted, running = [0.0] * m, 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * float(p_values[index])))
-        adjusted[index] = running
-    return adjusted
+    order, m = np.argsort(p_values, kind="stable"), len(p_values)
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * np.asarray(p_values, float)[order]))
+    return adjusted.tolist()

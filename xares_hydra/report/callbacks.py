@@ -117,10 +117,9 @@ def _plan_summary(sweep_dir: Path) -> None:
     if not plans:
         log.error("No plans under %s", sweep_dir)
         sys.exit(1)
-    totals = {key: sum(plan[key] for plan in plans) for key in ("audio_hours", "cache_bytes", "bytes_to_write")}
-    totals["encode_seconds"] = sum(plan["encode_seconds"] or 0 for plan in plans)
-    line = plan_line(dict(totals, shards=sum(p["shards"] for p in plans), shards_cached=sum(p["shards_cached"]
-                          for p in plans), free_bytes=min(p["free_bytes"] for p in plans), fits=True))  # fmt: skip
+    keys = ("audio_hours", "cache_bytes", "bytes_to_write", "encode_seconds", "shards", "shards_cached")
+    totals = {key: sum(plan[key] or 0 for plan in plans) for key in keys}  # encode_seconds: null where unknown
+    line = plan_line(dict(totals, fits=True))
     free = {plan["cache_dir"].rsplit("/", 2)[0]: plan["free_bytes"] for plan in plans}
     if totals["bytes_to_write"] > min(free.values()):
         log.warning("sweep plan: %d jobs: %s; the disk will NOT hold it (%s free)", len(plans), line,
@@ -142,14 +141,10 @@ def _append_progress(sweep_dir: Path, line: str) -> None:
 
 
 def _job_title(config: DictConfig) -> str:
-    encoder = default_name(config.hydra.runtime.choices.get("encoder"), _as_dict(config.encoder))
+    fields = {str(key): value for key, value in config.encoder.items_ex(resolve=False)}  # interpolations unresolved
+    encoder = default_name(config.hydra.runtime.choices.get("encoder"), fields)
     variant = distinguishing_overrides(config.hydra.overrides.task)
     return f"{config.task.name} · {encoder}" + (f" [{variant}]" if variant else "")
-
-
-def _as_dict(node: DictConfig) -> dict[str, Any]:
-    """The node as plain values, interpolations left unresolved."""
-    return {str(key): value for key, value in node.items_ex(resolve=False)}
 
 
 def _job_record(config: DictConfig) -> Record | None:

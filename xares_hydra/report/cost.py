@@ -5,7 +5,7 @@ the score against FLOPs with the Pareto front (no other column both cheaper and 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
 from rich.table import Table
@@ -64,7 +64,7 @@ def cost_rows(board: Leaderboard) -> list[CostRow]:
         rows.append(CostRow(column.label, average.score, encoder.parameters, cost.flops_per_second, cost.throughput,
                             cost.peak_memory_bytes, cost.peak_memory_kind, cost.device_name))  # fmt: skip
     front = pareto_front([(row.flops_per_second, row.score) for row in rows])
-    return [CostRow(**{**row.__dict__, "pareto": index in front}) for index, row in enumerate(rows)]
+    return [replace(row, pareto=index in front) for index, row in enumerate(rows)]
 
 
 def pareto_front(points: list[tuple[float | None, float | None]]) -> set[int]:
@@ -102,9 +102,7 @@ def write_cost(rows: list[CostRow], folder: Path, mode: str) -> list[Path]:
 def _csv(rows: list[CostRow]) -> str:
     header = ["encoder", "mlp_average", "parameters", "flops_per_second", "throughput", "peak_memory_bytes",
               "peak_memory_kind", "device", "pareto"]  # fmt: skip
-    return csv_text(header, ([row.label, row.score, row.parameters, row.flops_per_second, row.throughput,
-                              row.peak_memory_bytes, row.peak_memory_kind, row.device, row.pareto]
-                             for row in rows))  # fmt: skip
+    return csv_text(header, map(astuple, rows))
 
 
 def plot_cost(rows: list[CostRow], path: Path, mode: str) -> bool:

@@ -196,8 +196,8 @@ def _changed_task_keys(overrides: Iterable[str]) -> set[str]:
     return {key.removeprefix("task.") for key in keys if key.startswith("task.")}
 
 
-def value_at(values: dict[str, Any], dotted: str) -> Any:
-    """``values["a"]["b"]`` for ``a.b``; None where a part is missing."""
+def value_at(values: Any, dotted: str) -> Any:
+    """``values["a"]["b"]`` for ``a.b`` (``values`` a dict); None where a part is missing."""
     return functools.reduce(lambda found, part: found.get(part) if isinstance(found, dict) else None,
                             dotted.split("."), values)  # fmt: skip
 

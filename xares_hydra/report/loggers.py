@@ -33,15 +33,14 @@ def run_name(record: Record) -> str:
 
 def run_params(record: Record) -> dict[str, Any]:
     """Flat parameters of the run: task, encoder, mode and every head setting."""
-    params = {
+    return {
         "task": record.task.name,
         "task_version": record.task.version,
         "encoder": record.encoder.name,
         "encoder_fingerprint": record.encoder.fingerprint,
         "mode": record.mode,
+        **{f"head.{key}": value for key, value in record.head.items()},
     }
-    params.update({f"head.{key}": value for key, value in record.head.items()})
-    return params
 
 
 def record_points(record: Record) -> Iterator[Point]:

@@ -71,11 +71,9 @@ class Selection:
     @property
     def winner(self) -> Trial | None:
         """The best validation score; ties go to the first trial in variant order."""
-        candidates = [(trial, trial.valid) for trial in self.trials if trial.valid is not None]
-        if not candidates:
-            return None
         sign = 1 if self.higher_is_better else -1
-        return max(candidates, key=lambda candidate: sign * candidate[1])[0]
+        validated = [(trial, trial.valid) for trial in self.trials if trial.valid is not None]
+        return max(validated, key=lambda candidate: sign * candidate[1], default=(None, 0))[0]
 
     @property
     def winning_records(self) -> list[Record]:

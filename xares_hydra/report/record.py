@@ -347,9 +347,7 @@ def write_record(
     """The record in each place, its prediction files (named in ``scores.<slot>.predictions``) first. With
     ``problems``, a place whose disk is full or read-only gets its line there and the others are still written
     (prediction files are extras: a copy whose files could not be written names none); without, it raises."""
-    targets = []
-    if output_dir is not None:
-        targets.append(output_dir / RECORD_FILE)
+    targets = [] if output_dir is None else [output_dir / RECORD_FILE]
     loaded = typed(record)  # as written: a record that reads back
     stem = record_identity(loaded)
     if results_root is not None:
@@ -484,8 +482,7 @@ def recorded(
         record.timings = clock.total()
         record.document = redact_record(record.written()) if redact else record.written()
         scored = record.status == Status.OK and bool(record.scores)
-        keep = results_root if scored else None
-        predictions = record.predictions if scored else None
+        keep, predictions = (results_root, record.predictions) if scored else (None, None)
         for path in write_record(record.document, output_dir, keep, predictions, record.write_problems):
             log.info("Wrote %s", path)
         for problem in record.write_problems:

@@ -86,13 +86,10 @@ class TensorBoardLogger:
     def log_record(self, record: Record, run_dir: Path) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(log_dir=str(Path(self.save_dir).expanduser() / run_dir.name))
-        try:
+        with SummaryWriter(log_dir=str(Path(self.save_dir).expanduser() / run_dir.name)) as writer:  # closed at the end
             for point in record_points(record):
                 writer.add_scalar(point.name, point.value, point.step or 0)
             writer.add_text("params", "\n".join(f"{key}: {value}" for key, value in run_params(record).items()))
-        finally:
-            writer.close()
 
 
 class MLflowLogger:
@@ -104,13 +101,12 @@ class MLflowLogger:
         self.experiment_name = experiment_name
 
     def log_record(self, record: Record, run_dir: Path) -> None:
-        mlflow = self.mlflow
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_experiment(self.experiment_name)
-        with mlflow.start_run(run_name=run_name(record)):
-            mlflow.log_params({key: str(value) for key, value in run_params(record).items()})
+        self.mlflow.set_tracking_uri(self.tracking_uri)
+        self.mlflow.set_experiment(self.experiment_name)
+        with self.mlflow.start_run(run_name=run_name(record)):
+            self.mlflow.log_params({key: str(value) for key, value in run_params(record).items()})
             for point in record_points(record):
-                mlflow.log_metric(_mlflow_key(point.name), point.value, step=point.step or 0)
+                self.mlflow.log_metric(_mlflow_key(point.name), point.value, step=point.step or 0)
 
 
 def _mlflow_key(name: str) -> str:
@@ -126,10 +122,9 @@ class WandbLogger:
         self.project, self.save_dir, self.mode = project, save_dir, mode
 
     def log_record(self, record: Record, run_dir: Path) -> None:
-        wandb = self.wandb
         folder = Path(self.save_dir).expanduser() if self.save_dir else run_dir
         folder.mkdir(parents=True, exist_ok=True)
-        run = wandb.init(
+        run = self.wandb.init(
             project=self.project, name=run_name(record), config=run_params(record), dir=str(folder), mode=self.mode
         )
         try:

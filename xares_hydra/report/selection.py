@@ -170,16 +170,10 @@ def selection_markdown(selections: list[Selection]) -> str:
 def selection_table(selections: list[Selection]) -> Table:
     rows = []
     for selection in selections:
-        winner = selection.winner
-        rows.append([
-            selection.task,
-            selection.encoder,
-            selection.mode,
-            str(len(selection.trials)),
-            (winner.variant or "(defaults)") if winner else "-",
-            format_score(winner.valid) if winner else "-",
-            format_score(winner.test, winner.test_std) if winner else "-",
-        ])  # fmt: skip
+        winner, trials = selection.winner, str(len(selection.trials))
+        chosen = [winner.variant or "(defaults)", format_score(winner.valid),
+                  format_score(winner.test, winner.test_std)] if winner else ["-"] * 3  # fmt: skip
+        rows.append([selection.task, selection.encoder, selection.mode, trials, *chosen])
     header = ["task", "encoder", "mode", "trials", "chosen setting", "valid", "test"]
     return rich_table("head search: chosen on validation", header, rows, "lllrlrr")
 

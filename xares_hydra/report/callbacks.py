@@ -7,6 +7,7 @@ import logging
 import platform
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,9 @@ class JobProgress(Callback):
         self._report(config, f"started: {_job_title(config)}")
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        record = _job_record(config)
-        if config.stage == "plan" and (plan := _read(Path(config.hydra.runtime.output_dir) / PLAN_FILE)):
+        output_dir = Path(config.hydra.runtime.output_dir)
+        record = _read(output_dir / RECORD_FILE, Record.model_validate)
+        if config.stage == "plan" and (plan := _read(output_dir / PLAN_FILE)):
             status, detail = "planned", plan_line(plan)
         elif record is not None:
             status, detail = record.status, _outcome(record)
@@ -147,16 +149,10 @@ def _job_title(config: DictConfig) -> str:
     return f"{config.task.name} · {encoder}" + (f" [{variant}]" if variant else "")
 
 
-def _job_record(config: DictConfig) -> Record | None:
+def _read(path: Path, read_as: Callable[[Any], Any] = lambda document: document) -> Any:
+    """The JSON file ``read_as`` reads it; None where none was written, or it is not one (not a record)."""
     try:
-        return Record.model_validate(read_json(Path(config.hydra.runtime.output_dir) / RECORD_FILE))
-    except (OSError, ValueError):  # none written, or not a record
-        return None
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return read_json(path)
+        return read_as(read_json(path))
     except (OSError, ValueError):
         return None
 
@@ -169,5 +165,5 @@ def _outcome(record: Record) -> str:
 
 
 def _first_line(text: str, limit: int = 200) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = (text.strip().splitlines() or [""])[0]
     return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import write_json, write_text
 from xares_hydra.encoders._optional import require
 from xares_hydra.report.identity import column_key
 from xares_hydra.report.record import Record
+from xares_hydra.report.table import csv_text
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,8 @@ class CSVLogger:
 
     def log_record(self, record: Record, run_dir: Path) -> None:
         folder = Path(self.save_dir).expanduser() if self.save_dir else run_dir
-        with atomic_path(folder / "metrics.csv") as partial, open(partial, "w", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["name", "step", "value"])
-            writer.writerows([point.name, "" if point.step is None else point.step, point.value]
-                             for point in record_points(record))  # fmt: skip
+        rows = ([point.name, "" if point.step is None else point.step, point.value] for point in record_points(record))
+        write_text(folder / "metrics.csv", csv_text(["name", "step", "value"], rows))
         write_json(folder / "params.json", {"run": run_name(record), **run_params(record)})
 
 

@@ -48,8 +48,7 @@ def validate_bundle(folder: Path) -> list[str]:
             if not isinstance(document, dict) or not document.get("name"):
                 problems.append(f"{relative}: not an encoder card (no encoder name)")
             continue
-        found = record_problems(document, relative, path.parent)
-        problems += [f"{relative}: {problem}" for problem in found]
+        problems += [f"{relative}: {problem}" for problem in record_problems(document, relative, path.parent)]
         with contextlib.suppress(TypeError, KeyError, NotARecord):  # a record without an encoder name needs none
             cards_needed.add(encoder_folder(EncoderInfo.model_validate(document["encoder"])))
     for card in sorted(cards_needed):

@@ -83,18 +83,10 @@ def export_bundle(records: Iterable[Record], out: Path, predictions: bool = Fals
     for folder, card in sorted(cards.items()):
         write_json(out / folder / ENCODER_CARD, card)
         written.append(out / folder / ENCODER_CARD)
-    write_json(out / BUNDLE_FILE, bundle_header())
+    header = {"kind": BUNDLE_KIND, "layout": BUNDLE_LAYOUT, "files": LAYOUT, "written_by": f"xares-hydra {__version__}",
+              "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+    write_json(out / BUNDLE_FILE, header)
     return [*written, out / BUNDLE_FILE]
-
-
-def bundle_header() -> dict[str, Any]:
-    return {
-        "kind": BUNDLE_KIND,
-        "layout": BUNDLE_LAYOUT,
-        "files": LAYOUT,
-        "written_by": f"xares-hydra {__version__}",
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def header_problems(folder: Path) -> list[str]:

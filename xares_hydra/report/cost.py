@@ -18,6 +18,8 @@ from xares_hydra.report.table import csv_text, markdown_table, rich_table, write
 PARETO_MARK = "◆"
 HEADER = ["Encoder", "MLP average", "Parameters (M)", "GFLOPs per audio s", "Throughput (audio s/s)",
           "Peak memory (MiB)", "Device", "Pareto"]  # fmt: skip
+CSV_HEADER = ["encoder", "mlp_average", "parameters", "flops_per_second", "throughput", "peak_memory_bytes",
+              "peak_memory_kind", "device", "pareto"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -94,15 +96,10 @@ def write_cost(rows: list[CostRow], folder: Path, mode: str) -> list[Path]:
         f"{PARETO_MARK}: no other encoder has fewer FLOPs and a higher average."
     )
     lines = [f"# Cost ({mode} mode)", "", *markdown_table(HEADER, [row.cells() for row in rows], "lrrrrrll"), "", notes]
-    written = write_files(folder / stem, {".md": "\n".join(lines) + "\n", ".csv": _csv(rows)})
+    files = {".md": "\n".join(lines) + "\n", ".csv": csv_text(CSV_HEADER, map(astuple, rows))}  # CSV: CostRow's fields
+    written = write_files(folder / stem, files)
     figure = folder / "figures" / f"score_vs_cost{stem.removeprefix('cost')}.png"
     return written + [figure] * plot_cost(rows, figure, mode)
-
-
-def _csv(rows: list[CostRow]) -> str:
-    header = ["encoder", "mlp_average", "parameters", "flops_per_second", "throughput", "peak_memory_bytes",
-              "peak_memory_kind", "device", "pareto"]  # fmt: skip
-    return csv_text(header, map(astuple, rows))
 
 
 def plot_cost(rows: list[CostRow], path: Path, mode: str) -> bool:

@@ -105,10 +105,6 @@ def select_trials(records: list[Record]) -> list[Selection]:
     return selections
 
 
-def is_search(selections: list[Selection]) -> bool:
-    return any(len(selection.trials) > 1 for selection in selections)
-
-
 def selected_averages(selections: list[Selection]) -> list[dict[str, Any]]:
     """Per encoder and mode: the weighted average of the winners' test scores (public and all tasks)."""
     winners: dict[tuple[str, str], list[Record]] = defaultdict(list)

@@ -469,15 +469,12 @@ def recorded(
         record.status, record.reason = error.status, str(error)
         level = logging.WARNING if error.status == Status.SKIPPED else logging.ERROR
         log.log(level, "%s (%s): %s", record.task.name, error.status, error)
-    except OSError as error:
-        record.status, record.reason = Status.FAILED, storage_problem(error)
-        if record.reason is None:
-            record.reason = f"{type(error).__name__}: {error}"
+    except Exception as error:  # a full or read-only disk is one line; anything else goes on with its traceback
+        problem = storage_problem(error) if isinstance(error, OSError) else None
+        record.status, record.reason = Status.FAILED, problem or f"{type(error).__name__}: {error}"
+        if problem is None:
             raise
-        log.error("%s (failed): %s", record.task.name, record.reason)
-    except Exception as error:
-        record.status, record.reason = Status.FAILED, f"{type(error).__name__}: {error}"
-        raise
+        log.error("%s (failed): %s", record.task.name, problem)
     finally:
         record.timings = clock.total()
         record.document = redact_record(record.written()) if redact else record.written()

@@ -54,8 +54,7 @@ class Trial:
         head = {key: value for key, value in records[0].head.items() if key != "seed"}
         std = float(np.std(tests)) if len(tests) > 1 else records[0].scores[SEARCH_SLOT].std
         valid_mean = float(np.mean(valid)) if valid else None
-        test_mean = float(np.mean(tests))
-        return cls(variant_of(label), head, valid_mean, test_mean, std, records[0].path, len(records))
+        return cls(variant_of(label), head, valid_mean, float(np.mean(tests)), std, records[0].path, len(records))
 
 
 @dataclass
@@ -77,8 +76,7 @@ class Selection:
 
     @property
     def winning_records(self) -> list[Record]:
-        winner = self.winner
-        return [] if winner is None else self.records[self.trials.index(winner)]
+        return [] if self.winner is None else self.records[self.trials.index(self.winner)]
 
     def searched_keys(self) -> list[str]:
         """Head settings that differ between the trials."""

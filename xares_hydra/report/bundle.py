@@ -49,31 +49,22 @@ def stored(record: Record) -> dict[str, Any]:
     return {key: value for key, value in read_json(Path(record.path)).items() if key != "path"}
 
 
-def prediction_files(record: Record) -> list[tuple[Path, str]]:
-    """(file next to the loaded record, its name) of every head's predictions that exist: the ``.npz`` and the
-    ASR texts (``.jsonl``) beside it."""
-    if record.path is None:
-        return []
-    folder, files = Path(record.path).parent, []
-    for score in record.scores.values():
-        if name := score.predictions:
-            npz = folder / name
-            files += [(path, path.name) for path in (npz, npz.with_suffix(".jsonl")) if path.exists()]
-    return files
+def prediction_files(record: Record) -> list[Path]:
+    """Every head's prediction files that exist next to the loaded record: the ``.npz`` and the ASR texts
+    (``.jsonl``) beside it."""
+    folder = None if record.path is None else Path(record.path).parent
+    npz = [folder / score.predictions for score in record.scores.values() if folder and score.predictions]
+    return [path for file in npz for path in (file, file.with_suffix(".jsonl")) if path.exists()]
 
 
 def copy_record(record: Record, target: Path, predictions: bool = True) -> list[Path]:
     """The record redacted into ``target``, with its prediction files beside it (else without their names)."""
     copy = redact_record(stored(record))
-    written = []
-    if predictions:
-        for source, name in prediction_files(record):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target.parent / name)
-            written.append(target.parent / name)
-    else:
-        for score in copy["scores"].values():
-            score.pop("predictions", None)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sources = prediction_files(record) if predictions else []
+    written = [Path(shutil.copyfile(source, target.parent / source.name)) for source in sources]
+    for score in [] if predictions else copy["scores"].values():
+        score.pop("predictions", None)
     write_json(target, copy)
     return [*written, target]
 
@@ -92,18 +83,10 @@ def export_bundle(records: Iterable[Record], out: Path, predictions: bool = Fals
     for folder, card in sorted(cards.items()):
         write_json(out / folder / ENCODER_CARD, card)
         written.append(out / folder / ENCODER_CARD)
-    write_json(out / BUNDLE_FILE, bundle_header())
+    header = {"kind": BUNDLE_KIND, "layout": BUNDLE_LAYOUT, "files": LAYOUT, "written_by": f"xares-hydra {__version__}",
+              "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+    write_json(out / BUNDLE_FILE, header)
     return [*written, out / BUNDLE_FILE]
-
-
-def bundle_header() -> dict[str, Any]:
-    return {
-        "kind": BUNDLE_KIND,
-        "layout": BUNDLE_LAYOUT,
-        "files": LAYOUT,
-        "written_by": f"xares-hydra {__version__}",
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def header_problems(folder: Path) -> list[str]:

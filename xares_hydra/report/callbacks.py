@@ -7,6 +7,7 @@ import logging
 import platform
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,9 @@ class JobProgress(Callback):
         self._report(config, f"started: {_job_title(config)}")
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        record = _job_record(config)
-        if config.stage == "plan" and (plan := _read(Path(config.hydra.runtime.output_dir) / PLAN_FILE)):
+        output_dir = Path(config.hydra.runtime.output_dir)
+        record = _read(output_dir / RECORD_FILE, Record.model_validate)
+        if config.stage == "plan" and (plan := _read(output_dir / PLAN_FILE)):
             status, detail = "planned", plan_line(plan)
         elif record is not None:
             status, detail = record.status, _outcome(record)
@@ -117,10 +119,9 @@ def _plan_summary(sweep_dir: Path) -> None:
     if not plans:
         log.error("No plans under %s", sweep_dir)
         sys.exit(1)
-    totals = {key: sum(plan[key] for plan in plans) for key in ("audio_hours", "cache_bytes", "bytes_to_write")}
-    totals["encode_seconds"] = sum(plan["encode_seconds"] or 0 for plan in plans)
-    line = plan_line(dict(totals, shards=sum(p["shards"] for p in plans), shards_cached=sum(p["shards_cached"]
-                          for p in plans), free_bytes=min(p["free_bytes"] for p in plans), fits=True))  # fmt: skip
+    keys = ("audio_hours", "cache_bytes", "bytes_to_write", "encode_seconds", "shards", "shards_cached")
+    totals = {key: sum(plan[key] or 0 for plan in plans) for key in keys}  # encode_seconds: null where unknown
+    line = plan_line(dict(totals, fits=True))
     free = {plan["cache_dir"].rsplit("/", 2)[0]: plan["free_bytes"] for plan in plans}
     if totals["bytes_to_write"] > min(free.values()):
         log.warning("sweep plan: %d jobs: %s; the disk will NOT hold it (%s free)", len(plans), line,
@@ -142,26 +143,16 @@ def _append_progress(sweep_dir: Path, line: str) -> None:
 
 
 def _job_title(config: DictConfig) -> str:
-    encoder = default_name(config.hydra.runtime.choices.get("encoder"), _as_dict(config.encoder))
+    fields = {str(key): value for key, value in config.encoder.items_ex(resolve=False)}  # interpolations unresolved
+    encoder = default_name(config.hydra.runtime.choices.get("encoder"), fields)
     variant = distinguishing_overrides(config.hydra.overrides.task)
     return f"{config.task.name} · {encoder}" + (f" [{variant}]" if variant else "")
 
 
-def _as_dict(node: DictConfig) -> dict[str, Any]:
-    """The node as plain values, interpolations left unresolved."""
-    return {str(key): value for key, value in node.items_ex(resolve=False)}
-
-
-def _job_record(config: DictConfig) -> Record | None:
+def _read(path: Path, read_as: Callable[[Any], Any] = lambda document: document) -> Any:
+    """The JSON file ``read_as`` reads it; None where none was written, or it is not one (not a record)."""
     try:
-        return Record.model_validate(read_json(Path(config.hydra.runtime.output_dir) / RECORD_FILE))
-    except (OSError, ValueError):  # none written, or not a record
-        return None
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        return read_json(path)
+        return read_as(read_json(path))
     except (OSError, ValueError):
         return None
 
@@ -174,5 +165,5 @@ def _outcome(record: Record) -> str:
 
 
 def _first_line(text: str, limit: int = 200) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = (text.strip().splitlines() or [""])[0]
     return line if len(line) <= limit else line[: limit - 1] + "…"

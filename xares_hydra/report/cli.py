@@ -73,30 +73,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     folders = [folder.expanduser().resolve() for folder in arguments.folders]
     for folder in folders:
         if not folder.is_dir():
-            print(f"xares-report: {folder} is not a folder", file=sys.stderr)
-            return 2
+            return _error(f"{folder} is not a folder")
     if arguments.validate:
         return run_validation(folders)
     try:
         out = None if arguments.export else output_folder(arguments, folders)
     except ConfigError as error:
-        print(f"xares-report: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     unreadable: list[str] = []
     sources = [(str(folder), records_in(folder, unreadable)) for folder in folders]
     for problem in unreadable:
         print(f"xares-report: cannot read {problem}", file=sys.stderr)
     if unreadable and not arguments.skip_bad:
-        print(
-            f"xares-report: {len(unreadable)} unreadable file(s); fix or remove them, or pass --skip-bad",
-            file=sys.stderr,
-        )
-        return 1
+        return _error(f"{len(unreadable)} unreadable file(s); fix or remove them, or pass --skip-bad", 1)
     merged = merge(sources)
     records = merged.records
     if not records:
-        print(f"xares-report: no result records under {', '.join(map(str, folders))}", file=sys.stderr)
-        return 1
+        return _error(f"no result records under {', '.join(map(str, folders))}", 1)
     if out is None:
         return run_export(records, folders, arguments.export.expanduser().resolve(), arguments.predictions)
     statistics = StatisticsSettings(arguments.resamples, arguments.seed, arguments.confidence, arguments.alpha)
@@ -125,6 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _error(message: object, exit_code: int = 2) -> int:
+    print(f"xares-report: {message}", file=sys.stderr)
+    return exit_code
+
+
 def output_folder(arguments: argparse.Namespace, folders: list[Path]) -> Path:
     """Where the reports go: ``--out``, else the one folder (``--redact``: a copy beside it)."""
     folder = folders[0]
@@ -144,8 +142,7 @@ def run_validation(folders: list[Path]) -> int:
         print(problem)
     checked = ", ".join(map(str, folders))
     if problems:
-        print(f"xares-report: {len(problems)} problem(s) in {checked}", file=sys.stderr)
-        return 1
+        return _error(f"{len(problems)} problem(s) in {checked}", 1)
     print(f"xares-report: {checked}: valid")
     return 0
 
@@ -153,13 +150,11 @@ def run_validation(folders: list[Path]) -> int:
 def run_export(records: list[Record], folders: list[Path], out: Path, predictions: bool) -> int:
     inside = [folder for folder in folders if out.is_relative_to(folder)]
     if inside:
-        print(f"xares-report: --export writes a copy; give a folder outside {inside[0]}", file=sys.stderr)
-        return 2
+        return _error(f"--export writes a copy; give a folder outside {inside[0]}")
     try:
         written = export_bundle(records, out, predictions)
     except ConfigError as error:
-        print(f"xares-report: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     shared = [path for path in written if path.suffix == ".json" and path.name not in (ENCODER_CARD, BUNDLE_FILE)]
     print(f"Wrote {len(shared)} record(s) and {len(written) - len(shared)} other file(s) to the result bundle {out}")
     return 0
@@ -183,8 +178,7 @@ def run_comparison(records: list[Record], a: str, b: str, statistics: Statistics
     try:
         column_a, column_b, comparisons = compare(records, a, b, statistics)
     except ConfigError as error:
-        print(f"xares-report: {error}", file=sys.stderr)
-        return 2
+        return _error(error)
     stdout_console().print(comparison_table(column_a, column_b, comparisons, statistics.alpha))
     print(f"Wrote {write_comparison(column_a, column_b, comparisons, statistics, out)}")
     return 0

@@ -5,7 +5,7 @@ the score against FLOPs with the Pareto front (no other column both cheaper and 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
 from rich.table import Table
@@ -18,6 +18,8 @@ from xares_hydra.report.table import csv_text, markdown_table, rich_table, write
 PARETO_MARK = "◆"
 HEADER = ["Encoder", "MLP average", "Parameters (M)", "GFLOPs per audio s", "Throughput (audio s/s)",
           "Peak memory (MiB)", "Device", "Pareto"]  # fmt: skip
+CSV_HEADER = ["encoder", "mlp_average", "parameters", "flops_per_second", "throughput", "peak_memory_bytes",
+              "peak_memory_kind", "device", "pareto"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def cost_rows(board: Leaderboard) -> list[CostRow]:
         rows.append(CostRow(column.label, average.score, encoder.parameters, cost.flops_per_second, cost.throughput,
                             cost.peak_memory_bytes, cost.peak_memory_kind, cost.device_name))  # fmt: skip
     front = pareto_front([(row.flops_per_second, row.score) for row in rows])
-    return [CostRow(**{**row.__dict__, "pareto": index in front}) for index, row in enumerate(rows)]
+    return [replace(row, pareto=index in front) for index, row in enumerate(rows)]
 
 
 def pareto_front(points: list[tuple[float | None, float | None]]) -> set[int]:
@@ -94,17 +96,10 @@ def write_cost(rows: list[CostRow], folder: Path, mode: str) -> list[Path]:
         f"{PARETO_MARK}: no other encoder has fewer FLOPs and a higher average."
     )
     lines = [f"# Cost ({mode} mode)", "", *markdown_table(HEADER, [row.cells() for row in rows], "lrrrrrll"), "", notes]
-    written = write_files(folder / stem, {".md": "\n".join(lines) + "\n", ".csv": _csv(rows)})
+    files = {".md": "\n".join(lines) + "\n", ".csv": csv_text(CSV_HEADER, map(astuple, rows))}  # CSV: CostRow's fields
+    written = write_files(folder / stem, files)
     figure = folder / "figures" / f"score_vs_cost{stem.removeprefix('cost')}.png"
     return written + [figure] * plot_cost(rows, figure, mode)
-
-
-def _csv(rows: list[CostRow]) -> str:
-    header = ["encoder", "mlp_average", "parameters", "flops_per_second", "throughput", "peak_memory_bytes",
-              "peak_memory_kind", "device", "pareto"]  # fmt: skip
-    return csv_text(header, ([row.label, row.score, row.parameters, row.flops_per_second, row.throughput,
-                              row.peak_memory_bytes, row.peak_memory_kind, row.device, row.pareto]
-                             for row in rows))  # fmt: skip
 
 
 def plot_cost(rows: list[CostRow], path: Path, mode: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any
@@ -149,9 +150,7 @@ def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: di
             )
             for key in same:
                 first_run = columns[key].created[:16].replace("T", " ")
-                identity = f"{name} {str(digest(encoders[key]) or key)[:8]}" + (
-                    f" from {first_run}" if first_run else ""
-                )
+                identity = f"{name} {str(digest(encoders[key]) or key)[:8]}" + f" from {first_run}" * bool(first_run)
                 labels[key] = f"{label[:-1]}, {identity}]" if label.endswith("]") else f"{label} [{identity}]"
 
 
@@ -193,20 +192,14 @@ def normalised(value: Any) -> Any:
 
 def _changed_task_keys(overrides: Iterable[str]) -> set[str]:
     """Task values this run set (``task.epochs=3``): the keys come from the overrides, the values from the config."""
-    keys = set()
-    for override in overrides:
-        key = override.lstrip("+~").split("=", 1)[0]
-        if key.startswith("task."):
-            keys.add(key.removeprefix("task."))
-    return keys
+    keys = (override.lstrip("+~").split("=", 1)[0] for override in overrides)
+    return {key.removeprefix("task.") for key in keys if key.startswith("task.")}
 
 
-def value_at(values: dict[str, Any], dotted: str) -> Any:
-    """``values["a"]["b"]`` for ``a.b``; None where a part is missing."""
-    found: Any = values
-    for part in dotted.split("."):
-        found = found.get(part) if isinstance(found, dict) else None
-    return found
+def value_at(values: Any, dotted: str) -> Any:
+    """``values["a"]["b"]`` for ``a.b`` (``values`` a dict); None where a part is missing."""
+    return functools.reduce(lambda found, part: found.get(part) if isinstance(found, dict) else None,
+                            dotted.split("."), values)  # fmt: skip
 
 
 def _digest(value: Any) -> str:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xares_hydra.atomic import atomic_path, write_json
+from xares_hydra.atomic import write_json, write_text
 from xares_hydra.encoders._optional import require
 from xares_hydra.report.identity import column_key
 from xares_hydra.report.record import Record
+from xares_hydra.report.table import csv_text
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,14 @@ def run_name(record: Record) -> str:
 
 def run_params(record: Record) -> dict[str, Any]:
     """Flat parameters of the run: task, encoder, mode and every head setting."""
-    params = {
+    return {
         "task": record.task.name,
         "task_version": record.task.version,
         "encoder": record.encoder.name,
         "encoder_fingerprint": record.encoder.fingerprint,
         "mode": record.mode,
+        **{f"head.{key}": value for key, value in record.head.items()},
     }
-    params.update({f"head.{key}": value for key, value in record.head.items()})
-    return params
 
 
 def record_points(record: Record) -> Iterator[Point]:
@@ -69,11 +68,8 @@ class CSVLogger:
 
     def log_record(self, record: Record, run_dir: Path) -> None:
         folder = Path(self.save_dir).expanduser() if self.save_dir else run_dir
-        with atomic_path(folder / "metrics.csv") as partial, open(partial, "w", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["name", "step", "value"])
-            writer.writerows([point.name, "" if point.step is None else point.step, point.value]
-                             for point in record_points(record))  # fmt: skip
+        rows = ([point.name, "" if point.step is None else point.step, point.value] for point in record_points(record))
+        write_text(folder / "metrics.csv", csv_text(["name", "step", "value"], rows))
         write_json(folder / "params.json", {"run": run_name(record), **run_params(record)})
 
 
@@ -87,13 +83,10 @@ class TensorBoardLogger:
     def log_record(self, record: Record, run_dir: Path) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(log_dir=str(Path(self.save_dir).expanduser() / run_dir.name))
-        try:
+        with SummaryWriter(log_dir=str(Path(self.save_dir).expanduser() / run_dir.name)) as writer:  # closed at the end
             for point in record_points(record):
                 writer.add_scalar(point.name, point.value, point.step or 0)
             writer.add_text("params", "\n".join(f"{key}: {value}" for key, value in run_params(record).items()))
-        finally:
-            writer.close()
 
 
 class MLflowLogger:
@@ -105,13 +98,12 @@ class MLflowLogger:
         self.experiment_name = experiment_name
 
     def log_record(self, record: Record, run_dir: Path) -> None:
-        mlflow = self.mlflow
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_experiment(self.experiment_name)
-        with mlflow.start_run(run_name=run_name(record)):
-            mlflow.log_params({key: str(value) for key, value in run_params(record).items()})
+        self.mlflow.set_tracking_uri(self.tracking_uri)
+        self.mlflow.set_experiment(self.experiment_name)
+        with self.mlflow.start_run(run_name=run_name(record)):
+            self.mlflow.log_params({key: str(value) for key, value in run_params(record).items()})
             for point in record_points(record):
-                mlflow.log_metric(_mlflow_key(point.name), point.value, step=point.step or 0)
+                self.mlflow.log_metric(_mlflow_key(point.name), point.value, step=point.step or 0)
 
 
 def _mlflow_key(name: str) -> str:
@@ -127,10 +119,9 @@ class WandbLogger:
         self.project, self.save_dir, self.mode = project, save_dir, mode
 
     def log_record(self, record: Record, run_dir: Path) -> None:
-        wandb = self.wandb
         folder = Path(self.save_dir).expanduser() if self.save_dir else run_dir
         folder.mkdir(parents=True, exist_ok=True)
-        run = wandb.init(
+        run = self.wandb.init(
             project=self.project, name=run_name(record), config=run_params(record), dir=str(folder), mode=self.mode
         )
         try:

@@ -51,8 +51,6 @@ def versions_apart(records: list[Record]) -> Merged:
         if not record.crashed:
             versions[record.task.name].add(str(record.task.version))
     split = {task: sorted(found) for task, found in versions.items() if len(found) > 1}
-    if not split:
-        return Merged(records)
     apart = [_versioned(record) if record.task.name in split and not record.crashed else record
              for record in records]  # fmt: skip
     notes = [

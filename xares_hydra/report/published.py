@@ -99,27 +99,18 @@ def _by_encoder(numbers: str) -> dict[str, float]:
     return dict(zip(PUBLISHED_ENCODERS, (float(value) for value in numbers.split()), strict=True))
 
 
-def _librispeech(encoder: str, comparable: float) -> PublishedScore:
-    current = _by_encoder(_LIBRISPEECH_CURRENT)[encoder]
-    printed = f"{current:.3f} ({comparable:.3f} {COMPARABLE_VERSION})"
-    return PublishedScore(comparable, printed, needs_download="librispeech" in OFFLINE_NEEDS)
+def _published(task: str, encoder: str, score: float) -> PublishedScore:
+    printed = f"{score:.3f}"
+    if task == "librispeech":
+        printed = f"{_by_encoder(_LIBRISPEECH_CURRENT)[encoder]:.3f} ({printed} {COMPARABLE_VERSION})"
+    return PublishedScore(score, printed, needs_download=task in OFFLINE_NEEDS)
 
 
 def published_scores(slot: str) -> dict[str, dict[str, PublishedScore]]:
     """task -> encoder -> published score, for head slot ``mlp`` or ``knn``."""
-    table: dict[str, dict[str, PublishedScore]] = {}
-    for task, _, mlp, knn in _README_ROWS:
-        numbers = mlp if slot == "mlp" else knn
-        if numbers is None:
-            continue
-        scores = _by_encoder(numbers)
-        table[task] = {
-            encoder: _librispeech(encoder, score)
-            if task == "librispeech"
-            else PublishedScore(score, f"{score:.3f}", needs_download=task in OFFLINE_NEEDS)
-            for encoder, score in scores.items()
-        }
-    return table
+    rows = ((task, mlp if slot == "mlp" else knn) for task, _, mlp, knn in _README_ROWS)
+    return {task: {encoder: _published(task, encoder, score) for encoder, score in _by_encoder(numbers).items()}
+            for task, numbers in rows if numbers is not None}  # fmt: skip
 
 
 def published_averages(slot: str, scope: str) -> dict[str, float]:

@@ -12,7 +12,7 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -308,7 +308,7 @@ class Record(BaseModel):
             "schema": RECORD_SCHEMA,
             "status": self.status.value,
             "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
-            "versions": package_versions(),
+            "versions": dict(package_versions()),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(),
         }
@@ -328,18 +328,12 @@ def record_schema() -> dict[str, Any]:
     return Record.model_json_schema(by_alias=True)
 
 
-def package_versions() -> dict[str, str]:
-    return dict(_installed_versions())
-
-
 @functools.cache  # looked up once per process: each lookup scans every installed distribution
-def _installed_versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in _VERSIONED_PACKAGES:
-        try:
+        with suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
     return versions
 
 
@@ -353,9 +347,7 @@ def write_record(
     """The record in each place, its prediction files (named in ``scores.<slot>.predictions``) first. With
     ``problems``, a place whose disk is full or read-only gets its line there and the others are still written
     (prediction files are extras: a copy whose files could not be written names none); without, it raises."""
-    targets = []
-    if output_dir is not None:
-        targets.append(output_dir / RECORD_FILE)
+    targets = [] if output_dir is None else [output_dir / RECORD_FILE]
     loaded = typed(record)  # as written: a record that reads back
     stem = record_identity(loaded)
     if results_root is not None:
@@ -391,16 +383,16 @@ def write_record(
     return written
 
 
-def _incomplete_partitions(counts: dict[str, Any]) -> list[str]:
-    """The partitions of a record with a shard that could not be read to its end (``data.allow_incomplete``)."""
-    return [name for name, count in counts.items() if isinstance(count, dict) and count.get("incomplete")]
+def _incomplete(counts: dict[str, Any]) -> bool:
+    """Whether a partition has a shard that could not be read to its end (``data.allow_incomplete``)."""
+    return any(isinstance(count, dict) and count.get("incomplete") for count in counts.values())
 
 
 def _replaces_complete(record: Record, path: Path) -> bool:
-    if not _incomplete_partitions(record.counts) or not path.exists():
+    if not _incomplete(record.counts) or not path.exists():
         return False
     try:
-        return not _incomplete_partitions(Record.model_validate(read_json(path)).counts)
+        return not _incomplete(Record.model_validate(read_json(path)).counts)
     except (OSError, ValueError):
         return False
 
@@ -469,31 +461,25 @@ def recorded(
     clock = StageClock()
     try:
         yield clock
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted) as interrupt:
         record.status, record.reason = Status.FAILED, f"interrupted during {clock.stage}"
-        raise Interrupted(clock.stage, signal.SIGINT) from None
-    except Interrupted as interrupt:
-        record.status, record.reason = Status.FAILED, f"interrupted during {clock.stage}"
-        raise Interrupted(clock.stage, interrupt.exit_code - 128) from None
+        number = interrupt.exit_code - 128 if isinstance(interrupt, Interrupted) else signal.SIGINT
+        raise Interrupted(clock.stage, number) from None
     except XaresError as error:
         record.status, record.reason = error.status, str(error)
         level = logging.WARNING if error.status == Status.SKIPPED else logging.ERROR
         log.log(level, "%s (%s): %s", record.task.name, error.status, error)
-    except OSError as error:
-        record.status, record.reason = Status.FAILED, storage_problem(error)
-        if record.reason is None:
-            record.reason = f"{type(error).__name__}: {error}"
+    except Exception as error:  # a full or read-only disk is one line; anything else goes on with its traceback
+        problem = storage_problem(error) if isinstance(error, OSError) else None
+        record.status, record.reason = Status.FAILED, problem or f"{type(error).__name__}: {error}"
+        if problem is None:
             raise
-        log.error("%s (failed): %s", record.task.name, record.reason)
-    except Exception as error:
-        record.status, record.reason = Status.FAILED, f"{type(error).__name__}: {error}"
-        raise
+        log.error("%s (failed): %s", record.task.name, problem)
     finally:
         record.timings = clock.total()
         record.document = redact_record(record.written()) if redact else record.written()
         scored = record.status == Status.OK and bool(record.scores)
-        keep = results_root if scored else None
-        predictions = record.predictions if scored else None
+        keep, predictions = (results_root, record.predictions) if scored else (None, None)
         for path in write_record(record.document, output_dir, keep, predictions, record.write_problems):
             log.info("Wrote %s", path)
         for problem in record.write_problems:

@@ -19,13 +19,9 @@ TEXT_SUFFIXES = (".json", ".jsonl", ".md", ".csv", ".tex", ".txt", ".html")
 
 def redact_record(record: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``record`` with roots, home folders, host name and other absolute folders replaced."""
-    return _map_strings(record, _redactor(record))
-
-
-def _redactor(record: dict[str, Any]) -> Callable[[str], str]:
     paths = (record.get("config") or {}).get("paths") or {}
-    roots = {str(value): f"<{key}>" for key, value in paths.items() if _is_absolute(value)}
-    return redactor(roots, {str(host) for host in (record.get("host"),) if host})
+    roots = {value: f"<{key}>" for key, value in paths.items() if isinstance(value, str) and value.startswith("/")}
+    return _map_strings(record, redactor(roots, [str(record["host"])] if record.get("host") else []))
 
 
 def redactor(roots: dict[str, str], hosts: Iterable[str] = ()) -> Callable[[str], str]:
@@ -55,10 +51,6 @@ def redact_files(paths: Iterable[Path], redact: Callable[[str], str]) -> None:
             text = path.read_text(encoding="utf-8")
             if (redacted := redact(text)) != text:
                 write_text(path, redacted)
-
-
-def _is_absolute(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("/")
 
 
 def _map_strings(value: Any, redact: Callable[[str], str]) -> Any:

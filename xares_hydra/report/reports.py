@@ -20,7 +20,7 @@ from xares_hydra.report.leaderboard import (
     write_leaderboard,
 )
 from xares_hydra.report.record import Record
-from xares_hydra.report.selection import is_search, select_trials, selection_table, write_selection
+from xares_hydra.report.selection import select_trials, selection_table, write_selection
 from xares_hydra.report.shots import shot_curves, shots_table, write_shot_report
 from xares_hydra.report.summary import print_summary, summarise, write_summary
 from xares_hydra.report.webpage import PageSettings, write_page
@@ -71,7 +71,7 @@ def write_reports(
     if page is not None:
         written.append(write_page(boards, records, folder, page, curves, shot))
     selections = select_trials(records)
-    if is_search(selections):
+    if any(len(selection.trials) > 1 for selection in selections):  # a head search
         console.print(selection_table(selections))
         written += write_selection(selections, folder)
     figures = diagnostics.get()

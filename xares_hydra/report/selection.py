@@ -54,8 +54,7 @@ class Trial:
         head = {key: value for key, value in records[0].head.items() if key != "seed"}
         std = float(np.std(tests)) if len(tests) > 1 else records[0].scores[SEARCH_SLOT].std
         valid_mean = float(np.mean(valid)) if valid else None
-        test_mean = float(np.mean(tests))
-        return cls(variant_of(label), head, valid_mean, test_mean, std, records[0].path, len(records))
+        return cls(variant_of(label), head, valid_mean, float(np.mean(tests)), std, records[0].path, len(records))
 
 
 @dataclass
@@ -71,16 +70,13 @@ class Selection:
     @property
     def winner(self) -> Trial | None:
         """The best validation score; ties go to the first trial in variant order."""
-        candidates = [(trial, trial.valid) for trial in self.trials if trial.valid is not None]
-        if not candidates:
-            return None
         sign = 1 if self.higher_is_better else -1
-        return max(candidates, key=lambda candidate: sign * candidate[1])[0]
+        validated = [(trial, trial.valid) for trial in self.trials if trial.valid is not None]
+        return max(validated, key=lambda candidate: sign * candidate[1], default=(None, 0))[0]
 
     @property
     def winning_records(self) -> list[Record]:
-        winner = self.winner
-        return [] if winner is None else self.records[self.trials.index(winner)]
+        return [] if self.winner is None else self.records[self.trials.index(self.winner)]
 
     def searched_keys(self) -> list[str]:
         """Head settings that differ between the trials."""
@@ -105,10 +101,6 @@ def select_trials(records: list[Record]) -> list[Selection]:
         first, chosen = members[0].task, [Trial.of(records, labels[column_key(records[0])]) for records in trials]
         selections.append(Selection(task, encoder, mode, first.metric, first.higher_is_better, chosen, trials))
     return selections
-
-
-def is_search(selections: list[Selection]) -> bool:
-    return any(len(selection.trials) > 1 for selection in selections)
 
 
 def selected_averages(selections: list[Selection]) -> list[dict[str, Any]]:
@@ -172,16 +164,10 @@ def selection_markdown(selections: list[Selection]) -> str:
 def selection_table(selections: list[Selection]) -> Table:
     rows = []
     for selection in selections:
-        winner = selection.winner
-        rows.append([
-            selection.task,
-            selection.encoder,
-            selection.mode,
-            str(len(selection.trials)),
-            (winner.variant or "(defaults)") if winner else "-",
-            format_score(winner.valid) if winner else "-",
-            format_score(winner.test, winner.test_std) if winner else "-",
-        ])  # fmt: skip
+        winner, trials = selection.winner, str(len(selection.trials))
+        chosen = [winner.variant or "(defaults)", format_score(winner.valid),
+                  format_score(winner.test, winner.test_std)] if winner else ["-"] * 3  # fmt: skip
+        rows.append([selection.task, selection.encoder, selection.mode, trials, *chosen])
     header = ["task", "encoder", "mode", "trials", "chosen setting", "valid", "test"]
     return rich_table("head search: chosen on validation", header, rows, "lllrlrr")
 

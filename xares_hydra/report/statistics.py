@@ -75,9 +75,6 @@ class Resampler:
             picks[name] = self.flat[name][chosen[name]] if single else np.concatenate([groups[g] for g in chosen[name]])
         return picks
 
-    def draw(self) -> dict[str, np.ndarray]:
-        return self.samples(self.choose())
-
 
 def bootstrap_scores(runs: Sequence[Run], resamples: int, seed: int) -> np.ndarray:
     """``resamples`` scores of the result on clips drawn with replacement (the same draws for every seed)."""
@@ -168,41 +165,34 @@ def permutation_p(a: Sequence[Run], b: Sequence[Run], resamples: int, seed: int)
 def _swap_distribution(a: Sequence[Run], b: Sequence[Run], resamples: int, rng: np.random.Generator) -> np.ndarray:
     pairs = list(zip(a, b))
     groups = {name: clip_groups(item) for name, item in a[0].items()}
-    flat = {name: (np.concatenate(g), np.array([len(rows) for rows in g])) for name, g in groups.items()}
     n_clips = sum(len(g) for g in groups.values())
     if 2**n_clips <= resamples:
-        patterns = np.array(list(itertools.product([False, True], repeat=n_clips)))
+        patterns = np.array(list(itertools.product([False, True], repeat=n_clips)), dtype=bool)
     else:
         patterns = rng.random((resamples, n_clips)) < 0.5
+    swaps, start = {}, 0  # per round: [pattern, sample] whether the sample's clip is swapped
+    for name, clips in groups.items():
+        swaps[name], start = patterns[:, start : start + len(clips)][:, _clip_of(clips)], start + len(clips)
     if all(_at_once(item) for run in [*a, *b] for item in run.values()):
-        return _swapped_at_once(pairs, groups, patterns)
+        return _swapped_at_once(pairs, swaps)
     null = []
-    for pattern in patterns:
-        masks, start = {}, 0
-        for name, (rows, sizes) in flat.items():
-            mask = np.zeros(len(a[0][name]), dtype=bool)
-            mask[rows] = np.repeat(pattern[start : start + len(sizes)], sizes)
-            masks[name], start = mask, start + len(sizes)
-        swapped_a = [{n: run_a[n].mixed(run_b[n], masks[n]) for n in run_a} for run_a, run_b in pairs]
-        swapped_b = [{n: run_b[n].mixed(run_a[n], masks[n]) for n in run_b} for run_a, run_b in pairs]
+    for i in range(len(patterns)):
+        swapped_a = [{n: run_a[n].mixed(run_b[n], swaps[n][i]) for n in run_a} for run_a, run_b in pairs]
+        swapped_b = [{n: run_b[n].mixed(run_a[n], swaps[n][i]) for n in run_b} for run_a, run_b in pairs]
         null.append(result_score(swapped_a) - result_score(swapped_b))
     return np.array(null)
 
 
-def _swapped_at_once(
-    pairs: list[tuple[Run, Run]], groups: Mapping[str, list[np.ndarray]], patterns: np.ndarray
-) -> np.ndarray:
+def _swapped_at_once(pairs: list[tuple[Run, Run]], swaps: Mapping[str, np.ndarray]) -> np.ndarray:
     """The swap distribution all at once (``Metric.weighted``): each round's samples of A followed by B's, the
     swapped A one copy of B's prediction where its clip is swapped and of A's elsewhere, the swapped B the rest."""
     copies: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # per round: (swapped A, swapped B); the same for every pair
-    start = 0
-    for name, clips in groups.items():
-        swap = patterns[:, start : start + len(clips)][:, _clip_of(clips)].astype(np.int32)
-        start += len(clips)
+    for name, swapped in swaps.items():
+        swap = swapped.astype(np.int32)
         copies[name] = (np.concatenate([1 - swap, swap], axis=1), np.concatenate([swap, 1 - swap], axis=1))
-    joined = [{name: pool([run_a[name], run_b[name]]) for name in groups} for run_a, run_b in pairs]
-    swapped_a = [{name: _in_blocks(both[name], copies[name][0]) for name in groups} for both in joined]
-    swapped_b = [{name: _in_blocks(both[name], copies[name][1]) for name in groups} for both in joined]
+    joined = [{name: pool([run_a[name], run_b[name]]) for name in swaps} for run_a, run_b in pairs]
+    swapped_a = [{name: _in_blocks(both[name], copies[name][0]) for name in swaps} for both in joined]
+    swapped_b = [{name: _in_blocks(both[name], copies[name][1]) for name in swaps} for both in joined]
     return _mean_of_means(swapped_a) - _mean_of_means(swapped_b)
 
 
@@ -217,10 +207,7 @@ def _two_sided_p(null: np.ndarray, observed: float, exact: bool) -> float:
 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-adjusted p-values (step-down, monotone, at most 1), in the input order."""
-    order = np.argsort(p_values, kind="stable")
-    m = len(p_values)
-    adjusted, running = [0.0] * m, 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * float(p_values[index])))
-        adjusted[index] = running
-    return adjusted
+    order, m = np.argsort(p_values, kind="stable"), len(p_values)
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * np.asarray(p_values, float)[order]))
+    return adjusted.tolist()

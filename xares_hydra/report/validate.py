@@ -48,8 +48,7 @@ def validate_bundle(folder: Path) -> list[str]:
             if not isinstance(document, dict) or not document.get("name"):
                 problems.append(f"{relative}: not an encoder card (no encoder name)")
             continue
-        found = record_problems(document, relative, path.parent)
-        problems += [f"{relative}: {problem}" for problem in found]
+        problems += [f"{relative}: {problem}" for problem in record_problems(document, relative, path.parent)]
         with contextlib.suppress(TypeError, KeyError, NotARecord):  # a record without an encoder name needs none
             cards_needed.add(encoder_folder(EncoderInfo.model_validate(document["encoder"])))
     for card in sorted(cards_needed):
@@ -62,14 +61,16 @@ def record_problems(document: Any, relative: Path, folder: Path) -> list[str]:
     """The problems of one record file (at ``relative`` in the bundle, in ``folder``)."""
     if not isinstance(document, dict) or "scores" not in document or "schema" not in document:
         return ["not a result record (no schema and scores); only records, bundle.json and encoder.json belong"]
-    problems = list(_schema_problems(document))
+    errors = sorted(_validator().iter_errors(document), key=lambda error: list(map(str, error.absolute_path)))
+    problems = [problem for error in errors for problem in _described(error)]
     if problems:  # the checks below read fields the schema requires
         return problems
     record = Record.model_validate(document)
     problems += [f"{name}: missing (a shared record must have it)" for name in SUBMISSION_FIELDS
                  if value_at(document, name) is None]  # fmt: skip
     problems += _version_problems(record)
-    problems += [f"{where}: not redacted: {str(value)[:SHOWN]!r}" for where, value in _unredacted(document)]
+    unredacted = _differences(document, redact_record(document), "")
+    problems += [f"{where}: not redacted: {str(value)[:SHOWN]!r}" for where, value in unredacted]
     for slot, score in record.scores.items():
         if score.predictions and not (folder / score.predictions).is_file():
             problems.append(f"scores.{slot}.predictions: names {score.predictions}, which is not beside the record")
@@ -77,11 +78,6 @@ def record_problems(document: Any, relative: Path, folder: Path) -> list[str]:
     if relative != expected:
         problems.append(f"lies at {relative}, the bundle layout puts this record at {expected}")
     return problems
-
-
-def _schema_problems(document: dict[str, Any]) -> Iterator[str]:
-    for error in sorted(_validator().iter_errors(document), key=lambda error: list(map(str, error.absolute_path))):
-        yield from _described(error)
 
 
 def _described(error: ValidationError) -> Iterator[str]:
@@ -107,12 +103,8 @@ def _version_problems(record: Record) -> list[str]:
     return []
 
 
-def _unredacted(document: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(dotted place, value) of every string the redaction would change."""
-    return list(_differences(document, redact_record(document), ""))
-
-
 def _differences(value: Any, redacted: Any, where: str) -> Iterator[tuple[str, Any]]:
+    """(dotted place, value) of every string (and key) the redaction changed."""
     if isinstance(value, dict) and isinstance(redacted, dict):
         for (key, item), (new_key, new_item) in zip(value.items(), redacted.items()):
             place = f"{where}.{key}" if where else str(key)

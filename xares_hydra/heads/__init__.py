@@ -124,13 +124,10 @@ class RoundScore:
     predictions: Predictions | None = None
 
 
-HeadFunction = Callable[[RoundData, HeadContext], RoundScore]
-
-
 @dataclass(frozen=True)
 class Head:
     name: str
-    run: HeadFunction
+    run: Callable[[RoundData, HeadContext], RoundScore]
     selects_model: bool = True
 
 

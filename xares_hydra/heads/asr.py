@@ -19,7 +19,7 @@ from torch.nn.utils.rnn import pad_sequence
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.metrics import wer_from_counts, word_edits
+from xares_hydra.heads.metrics import transcript_counts, wer_from_counts
 from xares_hydra.heads.predictions import TRANSCRIPTS, Predictions
 from xares_hydra.heads.text import SEPARATOR, transformers_module, word_level_tokenizer
 from xares_hydra.heads.training import fit, head_arguments, length_batches, named_splits, require_frames, seeded
@@ -309,10 +309,5 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
 
 def transcript_predictions(metric: str, keys: list[str], references: list[str], hypotheses: list[str]) -> Predictions:
     """Word edits and reference words per clip (corpus WER = their sums' ratio), with the texts."""
-    pairs = [(r.lower().split(), h.lower().split()) for r, h in zip(references, hypotheses, strict=True)]
-    arrays = {
-        "edits": np.array([word_edits(r, h) for r, h in pairs], dtype=np.int64),
-        "words": np.array([len(r) for r, _ in pairs], dtype=np.int64),
-    }
     texts = [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses, strict=True)]
-    return Predictions(TRANSCRIPTS, metric, np.asarray(keys), arrays, texts)
+    return Predictions(TRANSCRIPTS, metric, np.asarray(keys), transcript_counts(references, hypotheses), texts)

@@ -105,13 +105,6 @@ def score_frames(
     return accumulator.compute(), Predictions(SEGMENTS, context.metric.name, np.asarray(keys), {"counts": stacked})
 
 
-def hop_seconds(encoder_info: dict) -> float:
-    hop_ms = float(encoder_info.get("hop_size_in_ms") or 0)
-    if hop_ms <= 0:
-        raise ConfigError("frame tasks need the encoder's hop_size_in_ms (frame rate); the encoder reports none")
-    return hop_ms / 1000
-
-
 @head("frame_probe")
 def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
     task, settings = context.task, context.settings
@@ -121,8 +114,10 @@ def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
         raise ConfigError(
             f"frame task {task.name}: task.criterion={task.criterion!r}; frame probes use BCEWithLogitsLoss"
         )
+    if (hop_ms := float(context.encoder_info.get("hop_size_in_ms") or 0)) <= 0:
+        raise ConfigError("frame tasks need the encoder's hop_size_in_ms (frame rate); the encoder reports none")
     clips = {
-        name: FrameClips(subset, n_classes, hop_seconds(context.encoder_info), task.crop_length, device)
+        name: FrameClips(subset, n_classes, hop_ms / 1000, task.crop_length, device)
         for name, subset in named_splits(data)
     }
     model = seeded(settings.seed, lambda: build_probe(data.train.dim, n_classes, settings.hidden_dim), device)

@@ -34,14 +34,11 @@ def stack_targets(targets: list, kind: str) -> np.ndarray:
 
 
 def build_probe(in_dim: int, out_dim: int, hidden_dim: int | None) -> torch.nn.Module:
+    """LayerNorm + Linear (X-ARES), or with a GELU hidden layer of ``hidden_dim`` between."""
     if hidden_dim is None:
         return torch.nn.Sequential(torch.nn.LayerNorm(in_dim), torch.nn.Linear(in_dim, out_dim))
-    return torch.nn.Sequential(
-        torch.nn.LayerNorm(in_dim),
-        torch.nn.Linear(in_dim, hidden_dim),
-        torch.nn.GELU(),
-        torch.nn.Linear(hidden_dim, out_dim),
-    )
+    hidden = [torch.nn.Linear(in_dim, hidden_dim), torch.nn.GELU()]
+    return torch.nn.Sequential(torch.nn.LayerNorm(in_dim), *hidden, torch.nn.Linear(hidden_dim, out_dim))
 
 
 def clip_probe(features: torch.Tensor, out_dim: int, hidden_dim: int | None) -> torch.nn.Module:

@@ -17,7 +17,7 @@ from xares_hydra.atomic import atomic_path
 from xares_hydra.errors import XaresError
 from xares_hydra.heads.metrics import (
     REGRESSION_METRICS,
-    average_precision,
+    class_average_precision,
     class_f1,
     f1_from_counts,
     get_metric,
@@ -97,10 +97,7 @@ class Predictions:
             hits = np.bincount(targets[predicted == targets], minlength=n_classes)
             totals = np.bincount(targets, minlength=n_classes)
             return "accuracy", np.divide(hits, totals, out=np.full(n_classes, np.nan), where=totals > 0)
-        values = np.full(targets.shape[1], np.nan)
-        for k in np.flatnonzero(targets.sum(axis=0) > 0):
-            values[k] = average_precision(targets[:, k], outputs[:, k])
-        return "AP", values
+        return "AP", class_average_precision(targets, outputs)
 
     def chance(self) -> float | None:
         """The score of an uninformed predictor on these test targets, where the metric has one."""

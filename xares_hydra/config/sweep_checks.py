@@ -46,7 +46,7 @@ class SweepNotStarted(XaresError):
 
 @dataclass
 class SweepNeeds:
-    downloads: dict[str, list[str]] = field(default_factory=dict)  # Zenodo API -> "task (record id)"
+    downloads: dict[str, set[str]] = field(default_factory=dict)  # Zenodo API -> "task (record id)"
     encoders: dict[str, tuple[EncoderSpec, DictConfig]] = field(default_factory=dict)  # by encoder identity
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     data_roots: set[Path] = field(default_factory=set)
@@ -76,7 +76,7 @@ def check_sweep(config: DictConfig, prefetch: DataPrefetch | None = None) -> Non
             raise SweepNotStarted("\n".join([
                 f"{api} cannot be reached ({reason}), and {len(records)} task(s) of this sweep need their data "
                 "downloaded:",
-                *(f"  {record}" for record in records),
+                *(f"  {record}" for record in sorted(records)),
                 "No job was started. Download them on a machine with internet (xares -m +benchmark=xares_download, or",
                 "xares stage=download task=<task> for one) and point paths.data_root at them.",
             ]))  # fmt: skip
@@ -199,7 +199,7 @@ def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:
             needs.generate.setdefault(directory, (task, root, data_options(job)))
         ready = task.source != "zenodo" or read_ready_marker(directory) is not None
         if not ready:
-            needs.downloads.setdefault(job.data.zenodo_api, []).append(f"{task.name} (record {task.zenodo_id})")
+            needs.downloads.setdefault(job.data.zenodo_api, set()).add(f"{task.name} (record {task.zenodo_id})")
         if job.stage == "download" or (task.source == "local" and not directory.is_dir()):
             continue
         name = default_name(job.hydra.runtime.choices.get("encoder"), plain(job.encoder))
@@ -215,7 +215,6 @@ def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:
             needs.unplanned += 1
         elif shards and job.stage in ("all", "encode"):
             needs.work.setdefault(identity, []).append((job, task, spec, shards))
-    needs.downloads = {api: sorted(set(records)) for api, records in needs.downloads.items()}
     return needs
 
 

@@ -86,12 +86,10 @@ def _check_device(name: str) -> None:
             raise ConfigError(f"device={name}: only {torch.cuda.device_count()} GPU(s) visible")
 
 
-# where Hydra creates the run folder before any of our code runs: checked on the raw command line
+# where Hydra creates the run folder and writes its config (about 10 kB) and log before any of our code runs:
+# checked on the raw command line
 OUTPUT_KEYS = ("hydra.run.dir", "hydra.sweep.dir", "paths.output_root", "paths.root")
 OUTPUT_VARIABLES = ("XARES_OUTPUT_ROOT", "XARES_ROOT")
-
-
-# Hydra writes the run's config (about 10 kB) and log there before any of our code runs
 MIN_OUTPUT_FREE_BYTES = 1 << 20
 
 

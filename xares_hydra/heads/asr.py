@@ -185,8 +185,7 @@ class SpokenClips:
         return SpeechBatch(frames.to(self.device), [len(clip) for clip in stacked], indices)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[SpeechBatch]:
-        for indices in length_batches(self.embeddings.n_frames, batch_size, generator):
-            yield self.batch(indices)
+        return map(self.batch, length_batches(self.embeddings.n_frames, batch_size, generator))
 
 
 class SpeechRecogniser(torch.nn.Module):
@@ -220,9 +219,7 @@ class SpeechRecogniser(torch.nn.Module):
             predictors.append((row, length, length + len(tokens) - 1))
             targets.extend(tokens[1:])
         embeds = pad_sequence(sequences, batch_first=True)
-        mask = pad_sequence(
-            [torch.ones(len(s), dtype=torch.long, device=embeds.device) for s in sequences], batch_first=True
-        )
+        mask = pad_sequence([torch.ones(len(s), dtype=torch.long, device=embeds.device) for s in sequences], True)
         with _autocast(embeds.device):
             # the LM head runs on the transcript positions only: [tokens, vocab] logits, not [B, T, vocab]
             hidden = self.language_model.base_model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state

@@ -69,12 +69,11 @@ def knn(data: RoundData, context: HeadContext) -> RoundScore:
     kind = REGRESSION if label.kind == REGRESSION else SINGLE
     train_targets = stack_targets(data.train.known_targets, kind)
     targets = stack_targets(data.test.known_targets, kind)
+    train, test, args = data.train.pooled, data.test.pooled, (settings.k, settings.temperature, compat)
     if kind == REGRESSION:
-        outputs = knn_regression(data.train.pooled, train_targets, data.test.pooled, settings.k,
-                                 settings.temperature, compat)  # fmt: skip
+        outputs = knn_regression(train, train_targets, test, *args)
     else:
-        outputs = knn_scores(data.train.pooled, train_targets, data.test.pooled, label.class_count,
-                             settings.k, settings.temperature, compat)  # fmt: skip
+        outputs = knn_scores(train, train_targets, test, label.class_count, *args)
     predictions = clip_predictions(context.metric.name, data.test.clip_keys, targets, outputs)
     extra = regression_scores(targets, outputs, label) if kind == REGRESSION else {}
     return RoundScore(test=context.metric(targets, outputs), predictions=predictions, extra=extra)

@@ -185,10 +185,9 @@ def summary_of(rounds: Mapping[str, Predictions], classes: list[Any] | None) -> 
     result: dict[str, Any] = {"chance": pooled.chance()}
     if (per_class := pooled.per_class()) is not None:
         measure, values = per_class
-        names = [str(name) for name in classes] if classes else [str(i) for i in range(len(values))]
         result["per_class"] = {
             "measure": measure,
-            "classes": names,
+            "classes": [str(name) for name in classes or range(len(values))],
             "values": [None if np.isnan(value) else float(value) for value in values],
         }
     return result

@@ -90,15 +90,10 @@ class CaptionedClips:
             captions.setdefault(int(row), list(texts))
         caption_clip = np.array([row for row in range(len(clip_keys)) for _ in captions[row]], dtype=np.int64)
         ids = tokenizer([text for row in range(len(clip_keys)) for text in captions[row]])
-        token_ids, token_mask = pad_token_ids(ids, tokenizer.pad_id)
+        token_ids = pad_sequence([torch.tensor(row, dtype=torch.long) for row in ids], True, tokenizer.pad_id)
+        token_mask = (torch.arange(token_ids.shape[1]) < torch.tensor([len(row) for row in ids])[:, None]).float()
         audio_vectors = torch.tensor(audio, dtype=torch.float32, device=device)
         return cls(audio_vectors, token_ids.to(device), token_mask.to(device), caption_clip, clip_keys)
-
-
-def pad_token_ids(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    rows = [torch.tensor(row, dtype=torch.long) for row in ids]
-    token_ids = pad_sequence(rows, batch_first=True, padding_value=pad_id)
-    return token_ids, (torch.arange(token_ids.shape[1]) < torch.tensor([len(row) for row in rows])[:, None]).float()
 
 
 def contrastive_loss(

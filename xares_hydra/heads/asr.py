@@ -300,7 +300,7 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
         ),
     )
     predictions = transcript_predictions(context.metric.name, *transcribe(model, clips["test"], args, eval_batch, True))
-    test_wer = wer_from_counts(*(int(predictions.arrays[name].sum()) for name in ("edits", "words")))
+    test_wer = wer_from_counts(predictions.arrays)
     return history.score(predictions.score(), predictions, test_wer=test_wer, examples=(predictions.texts or [])[:3])
 
 

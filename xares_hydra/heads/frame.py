@@ -72,12 +72,10 @@ class FrameClips:
 
     def training_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[FrameBatch]:
         usable = np.flatnonzero(self.embeddings.n_frames > 0)
-        for positions in shuffled_batches(len(usable), batch_size, generator):
-            yield self.batch(usable[positions])
+        return (self.batch(usable[positions]) for positions in shuffled_batches(len(usable), batch_size, generator))
 
     def scoring_batches(self, batch_size: int) -> Iterator[FrameBatch]:
-        for indices in length_batches(self.embeddings.n_frames, batch_size):
-            yield self.batch(indices)
+        return map(self.batch, length_batches(self.embeddings.n_frames, batch_size))
 
 
 def masked_loss(criterion: torch.nn.Module, logits: torch.Tensor, batch: FrameBatch) -> torch.Tensor:

@@ -4,7 +4,7 @@ score many weighted copies of the samples at once (``Metric.weighted``), for the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -285,13 +285,13 @@ def transcript_counts(references: Sequence[str], hypotheses: Sequence[str]) -> d
 
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Corpus WER: all word edits / all reference words (as jiwer)."""
-    counts = transcript_counts(references, hypotheses)
-    return wer_from_counts(int(counts["edits"].sum()), int(counts["words"].sum()))
+    """Corpus WER (as jiwer)."""
+    return wer_from_counts(transcript_counts(references, hypotheses))
 
 
-def wer_from_counts(edits: int, words: int) -> float:
-    """Word edits / reference words (no reference words: 0, or inf if any edit)."""
+def wer_from_counts(counts: Mapping[str, np.ndarray]) -> float:
+    """All word edits / all reference words of ``transcript_counts`` (no reference words: 0, or inf if any edit)."""
+    edits, words = int(counts["edits"].sum()), int(counts["words"].sum())
     if words == 0:
         return 0.0 if edits == 0 else float("inf")
     return edits / words

@@ -50,7 +50,7 @@ class Predictions:
         if self.kind == RETRIEVAL:
             return recall_from_ranks(a["audio_rank"], a["text_rank"], k=int(self.metric.rsplit("_r", 1)[-1]))
         if self.kind == TRANSCRIPTS:
-            return max(0.0, 1.0 - wer_from_counts(int(a["edits"].sum()), int(a["words"].sum())))
+            return max(0.0, 1.0 - wer_from_counts(a))
         raise XaresError(f"unknown prediction kind {self.kind!r}")
 
     @property

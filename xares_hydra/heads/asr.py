@@ -4,7 +4,6 @@ frames, separator, transcript, end-of-text; teacher-forced training, greedy deco
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -226,9 +225,7 @@ class SpeechRecogniser(torch.nn.Module):
             picked = torch.cat([hidden[row, start:end] for row, start, end in predictors])
             logits = self.language_model.get_output_embeddings()(picked).float()
         loss = F.cross_entropy(logits, torch.tensor(targets, device=logits.device))
-        predicted = logits.argmax(-1).tolist()
-        bounds = np.cumsum([0] + [end - start for _, start, end in predictors])
-        return loss, [predicted[a:b] for a, b in itertools.pairwise(bounds)]
+        return loss, [ids.tolist() for ids in logits.argmax(-1).split([end - start for _, start, end in predictors])]
 
     @torch.no_grad()
     def generate(self, batch: SpeechBatch, args: AsrArgs) -> list[list[int]]:

@@ -162,7 +162,7 @@ def _mean_correlation(targets: np.ndarray, predictions: np.ndarray, rank: bool) 
 
     correlation = stats.spearmanr if rank else stats.pearsonr
     values = [
-        float(correlation(a, b)[0]) if len(a) > 1 and np.ptp(a) > 0 and np.ptp(b) > 0 else float("nan")
+        float(correlation(a, b)[0]) if len(a) > 1 and np.ptp(a) != 0 and np.ptp(b) != 0 else float("nan")
         for a, b in zip(*(column.T for column in _columns(targets, predictions)))
     ]
     return float(np.mean(values))

@@ -181,10 +181,7 @@ def segment_activity(frames: np.ndarray, segment_frames: int) -> np.ndarray:
     """[T, C] frame activity -> [ceil(T / segment_frames), C] bool: a segment is active where any frame is
     (a last, shorter segment keeps the trailing frames X-ARES's max-pooling drops)."""
     frames = np.asarray(frames, dtype=bool)
-    n_segments = -(-len(frames) // segment_frames)
-    padded = np.zeros((n_segments * segment_frames, frames.shape[1]), dtype=bool)
-    padded[: len(frames)] = frames
-    return np.asarray(padded.reshape(n_segments, segment_frames, frames.shape[1]).any(axis=1))
+    return np.logical_or.reduceat(frames, np.arange(0, len(frames), segment_frames), axis=0)
 
 
 def class_f1(counts: np.ndarray) -> np.ndarray:

@@ -62,9 +62,6 @@ class RetrievalModel(torch.nn.Module):
         embedding = tokens.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return F.normalize(embedding, dim=-1) if normalise else embedding
 
-    def scale(self) -> torch.Tensor:
-        return self.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
-
 
 @dataclass
 class CaptionedClips:
@@ -105,7 +102,7 @@ def contrastive_loss(
     audio = model.embed_audio(clips.audio[pair_clips.to(clips.audio.device)], normalise=not x_ares)
     length = int(clips.token_mask[captions].sum(1).max().clamp(min=1))
     text = model.embed_text(clips.token_ids[captions, :length], clips.token_mask[captions, :length], not x_ares)
-    logits = model.scale() * audio @ text.T
+    logits = model.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp() * audio @ text.T
     if x_ares:
         positives = torch.eye(len(captions), device=logits.device)
     else:

@@ -4,6 +4,7 @@ ranges and choices), then what needs the whole config or the file system; each m
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -134,8 +135,6 @@ def check_output_folders(cfg: DictConfig) -> None:
             raise ConfigError(problem)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".xares-write-test-{id(folder)}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            tempfile.TemporaryFile(dir=folder).close()  # a file can be written there
         except OSError as error:
             raise ConfigError(f"{key}={folder}: not writable ({error.strerror}); choose a writable folder") from None

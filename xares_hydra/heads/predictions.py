@@ -65,10 +65,6 @@ class Predictions:
             raise XaresError(f"{self.metric} ({self.kind}) cannot score weighted copies of its samples")
         return weighted(self.arrays["targets"], self.arrays["outputs"], weights)
 
-    @property
-    def is_regression(self) -> bool:
-        return self.kind == CLIP and get_metric(self.metric).name in REGRESSION_METRICS
-
     def _take(self, name: str, index: np.ndarray) -> np.ndarray:
         if self.kind == RETRIEVAL and name in ("text_rank", "caption_clip"):
             return self.arrays[name][caption_rows(self.arrays["caption_clip"], index)]
@@ -89,7 +85,7 @@ class Predictions:
         """(measure, value per class): recall of each class (single-label), AP (multi-label), segment F1."""
         if self.kind == SEGMENTS:
             return "F1", class_f1(self.arrays["counts"].sum(axis=0))
-        if self.kind != CLIP or self.arrays["outputs"].ndim != 2 or self.is_regression:
+        if self.kind != CLIP or self.arrays["outputs"].ndim != 2 or get_metric(self.metric).name in REGRESSION_METRICS:
             return None
         targets, outputs = self.arrays["targets"], self.arrays["outputs"]
         if targets.ndim == 1:
@@ -195,10 +191,8 @@ def summary_of(rounds: Mapping[str, Predictions], classes: list[Any] | None) -> 
 
 def pool(rounds: list[Predictions]) -> Predictions:
     """The rounds' samples as one set (k-fold: every clip once, each scored by the head that held it out)."""
-    if len(rounds) == 1:
-        return rounds[0]
     first = rounds[0]
-    if first.kind == RETRIEVAL:
-        return first  # retrieval tasks have one round
+    if len(rounds) == 1 or first.kind == RETRIEVAL:  # retrieval tasks have one round
+        return first
     arrays = {name: np.concatenate([item.arrays[name] for item in rounds]) for name in first.arrays}
     return Predictions(first.kind, first.metric, np.concatenate([item.keys for item in rounds]), arrays)

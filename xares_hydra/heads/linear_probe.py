@@ -15,12 +15,7 @@ from xares_hydra.heads.predictions import clip_predictions
 from xares_hydra.heads.regression import TargetScaler, regression_scores
 from xares_hydra.heads.training import fit, named_splits, seeded, shuffled_batches
 
-CRITERIA = {
-    "CrossEntropyLoss": torch.nn.CrossEntropyLoss,
-    "BCEWithLogitsLoss": torch.nn.BCEWithLogitsLoss,
-    "MSELoss": torch.nn.MSELoss,
-    "L1Loss": torch.nn.L1Loss,
-}
+CRITERIA = {name: getattr(torch.nn, name) for name in ("CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss")}
 
 
 def stack_targets(targets: list, kind: str) -> np.ndarray:

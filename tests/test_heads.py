@@ -7,7 +7,7 @@ import torch
 from helpers.heads import clusters, embedding_set, round_data, task
 
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
-from xares_hydra.heads.knn import knn_scores
+from xares_hydra.heads.knn import knn_outputs
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.training import cosine_lr
 
@@ -78,7 +78,7 @@ def test_default_knn_is_true_cosine_knn():
     rng = np.random.default_rng(0)
     train, test = rng.normal(size=(60, 12)) + 2, rng.normal(size=(15, 12)) + 2
     labels = rng.integers(0, 3, 60)
-    ours = knn_scores(train, labels, test, 3, k=10, temperature=0.07)
+    ours = knn_outputs(train, labels, test, k=10, temperature=0.07, n_classes=3)
     expected = brute_force_cosine_knn(train, labels, test, 3, 10, 0.07)
     np.testing.assert_allclose(ours, expected, atol=1e-5)
     assert (ours.argmax(1) == expected.argmax(1)).all()
@@ -95,16 +95,16 @@ def test_xares_knn_reproduces_its_formula():
     top, index = similarity.topk(10, dim=1)
     votes = torch.nn.functional.one_hot(labels[index], 4) * torch.softmax(top / 0.07, 1).unsqueeze(-1)
     expected = votes.sum(1)
-    ours = knn_scores(
-        train.numpy(), labels.numpy(), test.numpy(), 4, k=10, temperature=0.07, feature_normalisation=True
+    ours = knn_outputs(
+        train.numpy(), labels.numpy(), test.numpy(), k=10, temperature=0.07, n_classes=4, feature_normalisation=True
     )
     np.testing.assert_allclose(ours, expected.numpy(), atol=1e-5)
     assert (ours.argmax(1) == expected.argmax(1).numpy()).all()
-    default = knn_scores(train.numpy(), labels.numpy(), test.numpy(), 4, k=10, temperature=0.07)
+    default = knn_outputs(train.numpy(), labels.numpy(), test.numpy(), k=10, temperature=0.07, n_classes=4)
     assert not np.allclose(default, ours), "the X-ARES variant is a different ranking"
 
 
 def test_knn_with_fewer_training_vectors_than_k():
-    scores = knn_scores(np.eye(3), np.array([0, 1, 2]), np.eye(3), 3, k=10, temperature=0.07)
+    scores = knn_outputs(np.eye(3), np.array([0, 1, 2]), np.eye(3), k=10, temperature=0.07, n_classes=3)
     assert scores.shape == (3, 3)
     assert (scores.argmax(1) == [0, 1, 2]).all()

@@ -13,7 +13,7 @@ from xares_hydra.data.labels import LabelSpec, convert_labels, validate_spec
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData, heads_for
-from xares_hydra.heads.knn import knn_regression
+from xares_hydra.heads.knn import knn_outputs
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.predictions import clip_predictions
 from xares_hydra.heads.regression import TargetScaler
@@ -93,7 +93,7 @@ def test_probe_on_targets_of_different_scales_scores_in_their_own_units():
 def test_knn_regression_is_the_softmax_weighted_mean_of_the_neighbours_targets():
     train = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     targets = np.array([[10.0], [20.0], [30.0]])
-    predicted = knn_regression(train, targets, np.array([[1.0, 0.1]]), k=2, temperature=0.1)
+    predicted = knn_outputs(train, targets, np.array([[1.0, 0.1]]), k=2, temperature=0.1)
     similarity = np.array([1 / np.sqrt(1.01), 1.1 / np.sqrt(2 * 1.01)])  # to train rows 0 and 2
     weights = np.exp(similarity / 0.1) / np.exp(similarity / 0.1).sum()
     assert predicted[0, 0] == pytest.approx(weights @ [10.0, 30.0], rel=1e-5)

@@ -26,18 +26,14 @@ def atomic_path(path: Path, size: int | None = None) -> Iterator[Path]:
     except OSError as error:
         if error.filename is None:  # a write through a stream names no file: name the one being written
             error.filename = str(path)
-        if error.errno is None and _nearly_full(path.parent, size):  # numpy's short writes carry no errno
+        # numpy's short writes carry no errno
+        if error.errno is None and (free := free_bytes(path.parent)) is not None and free < max(size or 0, 1 << 20):
             error.errno, error.strerror = errno.ENOSPC, os.strerror(errno.ENOSPC)
         if size is not None:
             setattr(error, BYTES_TO_WRITE, size)
         raise
     finally:
         partial.unlink(missing_ok=True)
-
-
-def _nearly_full(folder: Path, size: int | None) -> bool:
-    free = free_bytes(folder)
-    return free is not None and free < max(size or 0, 1 << 20)
 
 
 def existing_folder(path: Path) -> Path | None:

@@ -15,12 +15,10 @@ def canonical_json(obj: Any) -> str:
 
 
 def json_sha256(obj: Any) -> str:
-    """The hex sha256 of ``canonical_json(obj)``."""
     return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
-    """The hex sha256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 22), b""):

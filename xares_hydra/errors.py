@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from xares_hydra.choice import Choice
 
 
-class Status(str, Enum):
+class Status(Choice):
     """How a run ended; written into every record (as its plain string value)."""
 
     OK = "ok"
     SKIPPED = "skipped"
     FAILED = "failed"
     UNAVAILABLE = "unavailable"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class XaresError(Exception):

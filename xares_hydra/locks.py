@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
 
 try:
     import fcntl
@@ -44,9 +43,7 @@ class RemovedLock:
                 return self
             os.close(descriptor)  # a newer file is at path: lock that one
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         assert self._descriptor is not None, "released a lock that is not held"
         try:
             self.path.unlink(missing_ok=True)

@@ -28,18 +28,14 @@ class Registry(Generic[T]):
             loader()
         return self._items
 
-    def add(self, name: str, item: T) -> T:
-        if name in self._items:
-            raise ValueError(f"{self.kind} {name!r} is registered twice")
-        self._items[name] = item
-        return item
-
     def decorator(self, make: Callable[..., T]) -> Callable[..., Callable[[F], F]]:
         """``@decorator(name, *fields)`` registers ``make(name, function, *fields)`` and returns the function."""
 
         def named(name: str, *fields: Any, **named_fields: Any) -> Callable[[F], F]:
             def register(function: F) -> F:
-                self.add(name, make(name, function, *fields, **named_fields))
+                if name in self._items:
+                    raise ValueError(f"{self.kind} {name!r} is registered twice")
+                self._items[name] = make(name, function, *fields, **named_fields)
                 return function
 
             return register

@@ -21,7 +21,6 @@ def task_documents() -> dict[str, dict[str, Any]]:
 
 
 def task_tags() -> dict[str, tuple[str, ...]]:
-    """Task option -> its tags."""
     return {option: tuple(document.get("tags") or ()) for option, document in task_documents().items()}
 
 

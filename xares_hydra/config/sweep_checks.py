@@ -46,7 +46,7 @@ class SweepNotStarted(XaresError):
 
 @dataclass
 class SweepNeeds:
-    downloads: dict[str, list[str]] = field(default_factory=dict)  # Zenodo API -> "task (record id)"
+    downloads: dict[str, set[str]] = field(default_factory=dict)  # Zenodo API -> "task (record id)"
     encoders: dict[str, tuple[EncoderSpec, DictConfig]] = field(default_factory=dict)  # by encoder identity
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     data_roots: set[Path] = field(default_factory=set)
@@ -73,7 +73,13 @@ def check_sweep(config: DictConfig, prefetch: DataPrefetch | None = None) -> Non
             log.warning("%s", warning)
     for api, records in needs.downloads.items():
         if (reason := unreachable(api)) is not None:
-            raise SweepNotStarted(offline_message(api, reason, records))
+            raise SweepNotStarted("\n".join([
+                f"{api} cannot be reached ({reason}), and {len(records)} task(s) of this sweep need their data "
+                "downloaded:",
+                *(f"  {record}" for record in sorted(records)),
+                "No job was started. Download them on a machine with internet (xares -m +benchmark=xares_download, or",
+                "xares stage=download task=<task> for one) and point paths.data_root at them.",
+            ]))  # fmt: skip
     if prefetch is not None:
         prefetch.start(list(needs.generate.values()))
     passed: list[str] = []
@@ -82,11 +88,7 @@ def check_sweep(config: DictConfig, prefetch: DataPrefetch | None = None) -> Non
     for identity, (spec, job) in needs.encoders.items():
         encoder = None  # built once, for the contract check and the disk estimate
         if job.encode.check:
-            if in_process:  # the jobs run in this process: they reuse the encoder built and checked here
-                encoder = loaded_encoder(spec, device(job), job.encode.autocast, check=True).encoder
-            else:
-                encoder = spec.build(device(job))
-                require_passing(run_checks(encoder, device(job), autocast=job.encode.autocast), spec.name)
+            encoder = _built(spec, job, in_process, check=True)
             log.info("Encoder %s passes the encoder contract (checked once for the sweep)", spec.name)
             passed.append(identity)
         plans.update(planned_caches(needs, needs.work.get(identity, []), encoder, in_process))
@@ -107,10 +109,7 @@ def planned_caches(
         return {}
     spec, first = jobs[0][2], jobs[0][0]
     try:
-        if encoder is None and in_process:  # the jobs reuse the encoder built here
-            encoder = loaded_encoder(spec, device(first), first.encode.autocast, check=False).encoder
-        elif encoder is None:
-            encoder = spec.build(device(first))
+        encoder = _built(spec, first, in_process, check=False) if encoder is None else encoder
     except Exception as err:
         log.info("%s: not in the disk estimate (%s: %s)", spec.name, type(err).__name__, err)
         needs.unplanned += len(jobs)
@@ -128,6 +127,16 @@ def planned_caches(
             log.info("%s on %s: not in the disk estimate (%s: %s)", spec.name, task.name, type(err).__name__, err)
             needs.unplanned += 1
     return plans
+
+
+def _built(spec: EncoderSpec, job: DictConfig, in_process: bool, check: bool) -> Any:
+    """The encoder, contract-checked if ``check``; where the jobs run in this process, the one they will reuse."""
+    if in_process:
+        return loaded_encoder(spec, device(job), job.encode.autocast, check=check).encoder
+    encoder = spec.build(device(job))
+    if check:
+        require_passing(run_checks(encoder, device(job), autocast=job.encode.autocast), spec.name)
+    return encoder
 
 
 def disk_check(plans: list[EncodePlan], unplanned: int) -> bool:
@@ -190,7 +199,7 @@ def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:
             needs.generate.setdefault(directory, (task, root, data_options(job)))
         ready = task.source != "zenodo" or read_ready_marker(directory) is not None
         if not ready:
-            needs.downloads.setdefault(job.data.zenodo_api, []).append(f"{task.name} (record {task.zenodo_id})")
+            needs.downloads.setdefault(job.data.zenodo_api, set()).add(f"{task.name} (record {task.zenodo_id})")
         if job.stage == "download" or (task.source == "local" and not directory.is_dir()):
             continue
         name = default_name(job.hydra.runtime.choices.get("encoder"), plain(job.encoder))
@@ -206,7 +215,6 @@ def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:
             needs.unplanned += 1
         elif shards and job.stage in ("all", "encode"):
             needs.work.setdefault(identity, []).append((job, task, spec, shards))
-    needs.downloads = {api: sorted(set(records)) for api, records in needs.downloads.items()}
     return needs
 
 
@@ -223,18 +231,6 @@ def unreachable(api: str, timeout: float = 5.0) -> str | None:
     """None when ``api`` answers (any HTTP status), else why not."""
     try:
         urllib.request.urlopen(urllib.request.Request(api, method="HEAD"), timeout=timeout).close()
-    except urllib.error.HTTPError:
-        return None
-    except (OSError, ValueError) as error:
-        return str(getattr(error, "reason", None) or error)
+    except (OSError, ValueError) as error:  # an HTTP error is an answer
+        return None if isinstance(error, urllib.error.HTTPError) else str(getattr(error, "reason", None) or error)
     return None
-
-
-def offline_message(api: str, reason: str, records: list[str]) -> str:
-    lines = [
-        f"{api} cannot be reached ({reason}), and {len(records)} task(s) of this sweep need their data downloaded:",
-        *(f"  {record}" for record in records),
-        "No job was started. Download them on a machine with internet (xares -m +benchmark=xares_download, or",
-        "xares stage=download task=<task> for one) and point paths.data_root at them.",
-    ]
-    return "\n".join(lines)

@@ -4,6 +4,7 @@ ranges and choices), then what needs the whole config or the file system; each m
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -86,12 +87,10 @@ def _check_device(name: str) -> None:
             raise ConfigError(f"device={name}: only {torch.cuda.device_count()} GPU(s) visible")
 
 
-# where Hydra creates the run folder before any of our code runs: checked on the raw command line
+# where Hydra creates the run folder and writes its config (about 10 kB) and log before any of our code runs:
+# checked on the raw command line
 OUTPUT_KEYS = ("hydra.run.dir", "hydra.sweep.dir", "paths.output_root", "paths.root")
 OUTPUT_VARIABLES = ("XARES_OUTPUT_ROOT", "XARES_ROOT")
-
-
-# Hydra writes the run's config (about 10 kB) and log there before any of our code runs
 MIN_OUTPUT_FREE_BYTES = 1 << 20
 
 
@@ -136,8 +135,6 @@ def check_output_folders(cfg: DictConfig) -> None:
             raise ConfigError(problem)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".xares-write-test-{id(folder)}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            tempfile.TemporaryFile(dir=folder).close()  # a file can be written there
         except OSError as error:
             raise ConfigError(f"{key}={folder}: not writable ({error.strerror}); choose a writable folder") from None

@@ -23,13 +23,12 @@ if TYPE_CHECKING:  # the config schema imports HeadSettings: torch and scikit-le
     from xares_hydra.heads.predictions import Predictions
 
 
+# head.probe: linear trains the task type's own head on clip tasks; any other probe is the head of its name
 class Probe(Choice):
     linear = "linear"
     logreg = "logreg"
 
 
-# head.probe -> the head it trains on clip tasks
-PROBES = {Probe.linear: "linear_probe", Probe.logreg: "logreg"}
 # head value -> the task value it defaults to (``head=probe`` interpolates them; the report's column identity
 # writes a head value equal to its task's as "task default")
 TASK_DEFAULTS = {"lr": "learning_rate", "epochs": "epochs", "batch_size": "batch_size_train", "knn": "do_knn"}
@@ -124,13 +123,10 @@ class RoundScore:
     predictions: Predictions | None = None
 
 
-HeadFunction = Callable[[RoundData, HeadContext], RoundScore]
-
-
 @dataclass(frozen=True)
 class Head:
     name: str
-    run: HeadFunction
+    run: Callable[[RoundData, HeadContext], RoundScore]
     selects_model: bool = True
 
 
@@ -159,7 +155,7 @@ def heads_for(task: TaskSpec, settings: HeadSettings) -> dict[str, str]:
             if task.task_type != "clip" or task.label.kind == REGRESSION:
                 raise ConfigError(f"head.probe={settings.probe} classifies clips; task {task.name} is "
                                   f"{task.task_type} (use head.probe=linear)")  # fmt: skip
-            chosen["mlp"] = PROBES[settings.probe]
+            chosen["mlp"] = str(settings.probe)
     if settings.knn and task.task_type in ("clip", "regression") and task.label.kind in (SINGLE, REGRESSION):
         chosen["knn"] = "knn"
     return chosen

@@ -4,7 +4,6 @@ frames, separator, transcript, end-of-text; teacher-forced training, greedy deco
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -19,7 +18,7 @@ from torch.nn.utils.rnn import pad_sequence
 from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.metrics import wer_from_counts, word_edits
+from xares_hydra.heads.metrics import transcript_counts, wer_from_counts
 from xares_hydra.heads.predictions import TRANSCRIPTS, Predictions
 from xares_hydra.heads.text import SEPARATOR, transformers_module, word_level_tokenizer
 from xares_hydra.heads.training import fit, head_arguments, length_batches, named_splits, require_frames, seeded
@@ -185,8 +184,7 @@ class SpokenClips:
         return SpeechBatch(frames.to(self.device), [len(clip) for clip in stacked], indices)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[SpeechBatch]:
-        for indices in length_batches(self.embeddings.n_frames, batch_size, generator):
-            yield self.batch(indices)
+        return map(self.batch, length_batches(self.embeddings.n_frames, batch_size, generator))
 
 
 class SpeechRecogniser(torch.nn.Module):
@@ -220,18 +218,14 @@ class SpeechRecogniser(torch.nn.Module):
             predictors.append((row, length, length + len(tokens) - 1))
             targets.extend(tokens[1:])
         embeds = pad_sequence(sequences, batch_first=True)
-        mask = pad_sequence(
-            [torch.ones(len(s), dtype=torch.long, device=embeds.device) for s in sequences], batch_first=True
-        )
+        mask = pad_sequence([torch.ones(len(s), dtype=torch.long, device=embeds.device) for s in sequences], True)
         with _autocast(embeds.device):
             # the LM head runs on the transcript positions only: [tokens, vocab] logits, not [B, T, vocab]
             hidden = self.language_model.base_model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
             picked = torch.cat([hidden[row, start:end] for row, start, end in predictors])
             logits = self.language_model.get_output_embeddings()(picked).float()
         loss = F.cross_entropy(logits, torch.tensor(targets, device=logits.device))
-        predicted = logits.argmax(-1).tolist()
-        bounds = np.cumsum([0] + [end - start for _, start, end in predictors])
-        return loss, [predicted[a:b] for a, b in itertools.pairwise(bounds)]
+        return loss, [ids.tolist() for ids in logits.argmax(-1).split([end - start for _, start, end in predictors])]
 
     @torch.no_grad()
     def generate(self, batch: SpeechBatch, args: AsrArgs) -> list[list[int]]:
@@ -303,16 +297,11 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
         ),
     )
     predictions = transcript_predictions(context.metric.name, *transcribe(model, clips["test"], args, eval_batch, True))
-    test_wer = wer_from_counts(*(int(predictions.arrays[name].sum()) for name in ("edits", "words")))
+    test_wer = wer_from_counts(predictions.arrays)
     return history.score(predictions.score(), predictions, test_wer=test_wer, examples=(predictions.texts or [])[:3])
 
 
 def transcript_predictions(metric: str, keys: list[str], references: list[str], hypotheses: list[str]) -> Predictions:
     """Word edits and reference words per clip (corpus WER = their sums' ratio), with the texts."""
-    pairs = [(r.lower().split(), h.lower().split()) for r, h in zip(references, hypotheses, strict=True)]
-    arrays = {
-        "edits": np.array([word_edits(r, h) for r, h in pairs], dtype=np.int64),
-        "words": np.array([len(r) for r, _ in pairs], dtype=np.int64),
-    }
     texts = [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses, strict=True)]
-    return Predictions(TRANSCRIPTS, metric, np.asarray(keys), arrays, texts)
+    return Predictions(TRANSCRIPTS, metric, np.asarray(keys), transcript_counts(references, hypotheses), texts)

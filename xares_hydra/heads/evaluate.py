@@ -128,16 +128,14 @@ def _run_few_shot(
     per_round = {}
     for item in rounds:
         entries = [result.rounds[item.name] for result in drawn]
-        draws = [{**{key: entry[key] for key in DRAW_KEYS}, "train_clips": clips[draw][item.name]}
-                 for draw, entry in enumerate(entries)]  # fmt: skip
-        fixed = {key: entries[0][key] for key in ("train_on", "select_on", "test_on", "n_valid", "n_test")}
-        valid = [entry["valid"] for entry in entries if entry["valid"] is not None]
+        valid = [entry["valid"] for entry in entries]
         per_round[item.name] = {
             "test": float(np.mean([entry["test"] for entry in entries])),
-            "valid": float(np.mean(valid)) if len(valid) == len(entries) else None,
-            **fixed,
-            "draws": draws,
-        }
+            "valid": None if None in valid else float(np.mean(valid)),
+            **{key: entries[0][key] for key in ("train_on", "select_on", "test_on", "n_valid", "n_test")},
+            "draws": [{**{key: entry[key] for key in DRAW_KEYS}, "train_clips": clips[draw][item.name]}
+                      for draw, entry in enumerate(entries)],
+        }  # fmt: skip
     return HeadResult(
         head=head_name,
         score=float(scores.mean()),

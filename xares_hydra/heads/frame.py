@@ -72,12 +72,10 @@ class FrameClips:
 
     def training_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[FrameBatch]:
         usable = np.flatnonzero(self.embeddings.n_frames > 0)
-        for positions in shuffled_batches(len(usable), batch_size, generator):
-            yield self.batch(usable[positions])
+        return (self.batch(usable[positions]) for positions in shuffled_batches(len(usable), batch_size, generator))
 
     def scoring_batches(self, batch_size: int) -> Iterator[FrameBatch]:
-        for indices in length_batches(self.embeddings.n_frames, batch_size):
-            yield self.batch(indices)
+        return map(self.batch, length_batches(self.embeddings.n_frames, batch_size))
 
 
 def masked_loss(criterion: torch.nn.Module, logits: torch.Tensor, batch: FrameBatch) -> torch.Tensor:
@@ -105,13 +103,6 @@ def score_frames(
     return accumulator.compute(), Predictions(SEGMENTS, context.metric.name, np.asarray(keys), {"counts": stacked})
 
 
-def hop_seconds(encoder_info: dict) -> float:
-    hop_ms = float(encoder_info.get("hop_size_in_ms") or 0)
-    if hop_ms <= 0:
-        raise ConfigError("frame tasks need the encoder's hop_size_in_ms (frame rate); the encoder reports none")
-    return hop_ms / 1000
-
-
 @head("frame_probe")
 def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
     task, settings = context.task, context.settings
@@ -121,8 +112,10 @@ def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
         raise ConfigError(
             f"frame task {task.name}: task.criterion={task.criterion!r}; frame probes use BCEWithLogitsLoss"
         )
+    if (hop_ms := float(context.encoder_info.get("hop_size_in_ms") or 0)) <= 0:
+        raise ConfigError("frame tasks need the encoder's hop_size_in_ms (frame rate); the encoder reports none")
     clips = {
-        name: FrameClips(subset, n_classes, hop_seconds(context.encoder_info), task.crop_length, device)
+        name: FrameClips(subset, n_classes, hop_ms / 1000, task.crop_length, device)
         for name, subset in named_splits(data)
     }
     model = seeded(settings.seed, lambda: build_probe(data.train.dim, n_classes, settings.hidden_dim), device)

@@ -16,34 +16,21 @@ from xares_hydra.heads.predictions import clip_predictions
 from xares_hydra.heads.regression import regression_scores
 
 
-def knn_scores(
-    train: np.ndarray, labels: np.ndarray, test: np.ndarray, n_classes: int, k: int, temperature: float,
+def knn_outputs(
+    train: np.ndarray, targets: np.ndarray, test: np.ndarray, k: int, temperature: float, n_classes: int | None = None,
     feature_normalisation: bool = False,
 ) -> np.ndarray:  # fmt: skip
-    """Class scores [N_test, n_classes]: the softmax-weighted votes of the k nearest training vectors."""
-    weights, neighbours = neighbour_weights(train, test, k, temperature, feature_normalisation)
-    scores = np.zeros((len(test), n_classes), dtype=np.float64)
-    np.add.at(scores, (np.arange(len(test))[:, None], labels[neighbours]), weights)
-    return scores
-
-
-def knn_regression(
-    train: np.ndarray, targets: np.ndarray, test: np.ndarray, k: int, temperature: float,
-    feature_normalisation: bool = False,
-) -> np.ndarray:  # fmt: skip
-    """Predicted targets [N_test, targets]: the softmax-weighted mean of the k nearest training vectors' targets
-    (a weighted mean, so standardising the targets first would change nothing)."""
-    weights, neighbours = neighbour_weights(train, test, k, temperature, feature_normalisation)
-    return np.einsum("nk,nkt->nt", weights, np.asarray(targets, dtype=np.float64)[neighbours]).astype(np.float32)
-
-
-def neighbour_weights(
-    train: np.ndarray, test: np.ndarray, k: int, temperature: float, feature_normalisation: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per test vector its k nearest training vectors and their weights softmax(similarity / temperature)."""
+    """Per test vector, its k nearest training vectors weighted softmax(similarity / temperature): with
+    ``n_classes``, their weighted votes [N_test, n_classes] (``targets``: class indices); else the weighted mean of
+    their ``targets`` [N_test, targets] (a weighted mean, so standardising the targets first would change nothing)."""
     neighbours_of = _xares_neighbours if feature_normalisation else _cosine_neighbours
     similarity, neighbours = neighbours_of(train, test, min(k, len(train)))
-    return torch.softmax(torch.from_numpy(similarity).double() / temperature, dim=1).numpy(), neighbours
+    weights = torch.softmax(torch.from_numpy(similarity).double() / temperature, dim=1).numpy()
+    if n_classes is None:
+        return np.einsum("nk,nkt->nt", weights, np.asarray(targets, dtype=np.float64)[neighbours]).astype(np.float32)
+    scores = np.zeros((len(test), n_classes), dtype=np.float64)
+    np.add.at(scores, (np.arange(len(test))[:, None], targets[neighbours]), weights)
+    return scores
 
 
 def _cosine_neighbours(train: np.ndarray, test: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,12 +56,9 @@ def knn(data: RoundData, context: HeadContext) -> RoundScore:
     kind = REGRESSION if label.kind == REGRESSION else SINGLE
     train_targets = stack_targets(data.train.known_targets, kind)
     targets = stack_targets(data.test.known_targets, kind)
-    if kind == REGRESSION:
-        outputs = knn_regression(data.train.pooled, train_targets, data.test.pooled, settings.k,
-                                 settings.temperature, compat)  # fmt: skip
-    else:
-        outputs = knn_scores(data.train.pooled, train_targets, data.test.pooled, label.class_count,
-                             settings.k, settings.temperature, compat)  # fmt: skip
+    n_classes = None if kind == REGRESSION else label.class_count
+    outputs = knn_outputs(data.train.pooled, train_targets, data.test.pooled, settings.k, settings.temperature,
+                          n_classes, compat)  # fmt: skip
     predictions = clip_predictions(context.metric.name, data.test.clip_keys, targets, outputs)
     extra = regression_scores(targets, outputs, label) if kind == REGRESSION else {}
     return RoundScore(test=context.metric(targets, outputs), predictions=predictions, extra=extra)

@@ -33,13 +33,6 @@ def clip_features(embeddings: EmbeddingSet, settings: HeadSettings) -> np.ndarra
     return embeddings.pooled
 
 
-def with_layer_weights(probe: torch.nn.Module, features: torch.Tensor) -> torch.nn.Module:
-    """The probe, behind a learned layer weighting when the features hold every layer ``[N, L, D]``."""
-    if features.ndim == 3:
-        return torch.nn.Sequential(LayerWeightedSum(features.shape[1]), probe)
-    return probe
-
-
 def learned_weights(model: torch.nn.Module) -> dict[str, list[float]]:
     """``{"layer_weights": [...]}`` for a weighted model (for the record), else nothing."""
     if isinstance(model, torch.nn.Sequential) and isinstance(model[0], LayerWeightedSum):

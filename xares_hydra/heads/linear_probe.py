@@ -10,17 +10,12 @@ import torch
 from xares_hydra.data.labels import MULTI, REGRESSION, SINGLE, target_keys
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.layer_weights import clip_features, learned_weights, with_layer_weights
+from xares_hydra.heads.layer_weights import LayerWeightedSum, clip_features, learned_weights
 from xares_hydra.heads.predictions import clip_predictions
 from xares_hydra.heads.regression import TargetScaler, regression_scores
 from xares_hydra.heads.training import fit, named_splits, seeded, shuffled_batches
 
-CRITERIA = {
-    "CrossEntropyLoss": torch.nn.CrossEntropyLoss,
-    "BCEWithLogitsLoss": torch.nn.BCEWithLogitsLoss,
-    "MSELoss": torch.nn.MSELoss,
-    "L1Loss": torch.nn.L1Loss,
-}
+CRITERIA = {name: getattr(torch.nn, name) for name in ("CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss")}
 
 
 def stack_targets(targets: list, kind: str) -> np.ndarray:
@@ -34,19 +29,17 @@ def stack_targets(targets: list, kind: str) -> np.ndarray:
 
 
 def build_probe(in_dim: int, out_dim: int, hidden_dim: int | None) -> torch.nn.Module:
+    """LayerNorm + Linear (X-ARES), or with a GELU hidden layer of ``hidden_dim`` between."""
     if hidden_dim is None:
         return torch.nn.Sequential(torch.nn.LayerNorm(in_dim), torch.nn.Linear(in_dim, out_dim))
-    return torch.nn.Sequential(
-        torch.nn.LayerNorm(in_dim),
-        torch.nn.Linear(in_dim, hidden_dim),
-        torch.nn.GELU(),
-        torch.nn.Linear(hidden_dim, out_dim),
-    )
+    hidden = [torch.nn.Linear(in_dim, hidden_dim), torch.nn.GELU()]
+    return torch.nn.Sequential(torch.nn.LayerNorm(in_dim), *hidden, torch.nn.Linear(hidden_dim, out_dim))
 
 
 def clip_probe(features: torch.Tensor, out_dim: int, hidden_dim: int | None) -> torch.nn.Module:
     """The probe for ``[N, D]`` clip vectors, or for ``[N, L, D]`` behind a learned layer weighting."""
-    return with_layer_weights(build_probe(features.shape[-1], out_dim, hidden_dim), features)
+    probe = build_probe(features.shape[-1], out_dim, hidden_dim)
+    return torch.nn.Sequential(LayerWeightedSum(features.shape[1]), probe) if features.ndim == 3 else probe
 
 
 def make_criterion(name: str, args: dict) -> torch.nn.Module:

@@ -4,7 +4,7 @@ score many weighted copies of the samples at once (``Metric.weighted``), for the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -96,12 +96,17 @@ def accuracy(targets: np.ndarray, scores: np.ndarray) -> float:
 @metric("mAP", weighted=weighted_mean_average_precision)
 def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float:
     """scikit-learn's ``average_precision_score(average="macro")`` over the classes with a positive (ours: faster)."""
-    targets = np.asarray(targets)
-    present = targets.sum(axis=0) > 0
-    if not present.any():
-        return float("nan")
-    scores = np.asarray(scores)
-    return float(np.mean([average_precision(targets[:, k], scores[:, k]) for k in np.flatnonzero(present)]))
+    values = class_average_precision(targets, scores)
+    return float(np.mean(values[~np.isnan(values)])) if not np.isnan(values).all() else float("nan")
+
+
+def class_average_precision(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """The AP of each class; nan where a class has no positive."""
+    targets, scores = np.asarray(targets), np.asarray(scores)
+    values = np.full(targets.shape[1], np.nan)
+    for k in np.flatnonzero(targets.sum(axis=0) > 0):
+        values[k] = average_precision(targets[:, k], scores[:, k])
+    return values
 
 
 def ranked_thresholds(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,14 +160,11 @@ def _mean_correlation(targets: np.ndarray, predictions: np.ndarray, rank: bool) 
     """Pearson (or, on ranks, Spearman) correlation per target, averaged; nan where a column is constant."""
     from scipy import stats
 
-    truth, predicted = _columns(targets, predictions)
-    values = []
-    for column in range(truth.shape[1]):
-        a, b = truth[:, column], predicted[:, column]
-        if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-            values.append(float("nan"))
-            continue
-        values.append(float((stats.spearmanr if rank else stats.pearsonr)(a, b)[0]))
+    correlation = stats.spearmanr if rank else stats.pearsonr
+    values = [
+        float(correlation(a, b)[0]) if len(a) > 1 and np.ptp(a) != 0 and np.ptp(b) != 0 else float("nan")
+        for a, b in zip(*(column.T for column in _columns(targets, predictions)))
+    ]
     return float(np.mean(values))
 
 
@@ -179,10 +181,7 @@ def segment_activity(frames: np.ndarray, segment_frames: int) -> np.ndarray:
     """[T, C] frame activity -> [ceil(T / segment_frames), C] bool: a segment is active where any frame is
     (a last, shorter segment keeps the trailing frames X-ARES's max-pooling drops)."""
     frames = np.asarray(frames, dtype=bool)
-    n_segments = -(-len(frames) // segment_frames)
-    padded = np.zeros((n_segments * segment_frames, frames.shape[1]), dtype=bool)
-    padded[: len(frames)] = frames
-    return np.asarray(padded.reshape(n_segments, segment_frames, frames.shape[1]).any(axis=1))
+    return np.logical_or.reduceat(frames, np.arange(0, len(frames), segment_frames), axis=0)
 
 
 def class_f1(counts: np.ndarray) -> np.ndarray:
@@ -275,18 +274,21 @@ def word_edits(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
     return previous[-1]
 
 
+def transcript_counts(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per transcript, on lower-cased, whitespace-split text: its word ``edits`` and reference ``words``."""
+    pairs = [(r.lower().split(), h.lower().split()) for r, h in zip(references, hypotheses, strict=True)]
+    edits = [word_edits(reference, hypothesis) for reference, hypothesis in pairs]
+    return {"edits": np.array(edits, dtype=np.int64), "words": np.array([len(r) for r, _ in pairs], dtype=np.int64)}
+
+
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Corpus WER on lower-cased, whitespace-split text: all word edits / all reference words (as jiwer)."""
-    edits = words = 0
-    for reference, hypothesis in zip(references, hypotheses, strict=True):
-        ref_words, hyp_words = reference.lower().split(), hypothesis.lower().split()
-        edits += word_edits(ref_words, hyp_words)
-        words += len(ref_words)
-    return wer_from_counts(edits, words)
+    """Corpus WER (as jiwer)."""
+    return wer_from_counts(transcript_counts(references, hypotheses))
 
 
-def wer_from_counts(edits: int, words: int) -> float:
-    """Word edits / reference words (no reference words: 0, or inf if any edit)."""
+def wer_from_counts(counts: Mapping[str, np.ndarray]) -> float:
+    """All word edits / all reference words of ``transcript_counts`` (no reference words: 0, or inf if any edit)."""
+    edits, words = int(counts["edits"].sum()), int(counts["words"].sum())
     if words == 0:
         return 0.0 if edits == 0 else float("inf")
     return edits / words

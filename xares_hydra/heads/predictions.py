@@ -17,7 +17,7 @@ from xares_hydra.atomic import atomic_path
 from xares_hydra.errors import XaresError
 from xares_hydra.heads.metrics import (
     REGRESSION_METRICS,
-    average_precision,
+    class_average_precision,
     class_f1,
     f1_from_counts,
     get_metric,
@@ -50,7 +50,7 @@ class Predictions:
         if self.kind == RETRIEVAL:
             return recall_from_ranks(a["audio_rank"], a["text_rank"], k=int(self.metric.rsplit("_r", 1)[-1]))
         if self.kind == TRANSCRIPTS:
-            return max(0.0, 1.0 - wer_from_counts(int(a["edits"].sum()), int(a["words"].sum())))
+            return max(0.0, 1.0 - wer_from_counts(a))
         raise XaresError(f"unknown prediction kind {self.kind!r}")
 
     @property
@@ -64,10 +64,6 @@ class Predictions:
         if weighted is None:
             raise XaresError(f"{self.metric} ({self.kind}) cannot score weighted copies of its samples")
         return weighted(self.arrays["targets"], self.arrays["outputs"], weights)
-
-    @property
-    def is_regression(self) -> bool:
-        return self.kind == CLIP and get_metric(self.metric).name in REGRESSION_METRICS
 
     def _take(self, name: str, index: np.ndarray) -> np.ndarray:
         if self.kind == RETRIEVAL and name in ("text_rank", "caption_clip"):
@@ -89,7 +85,7 @@ class Predictions:
         """(measure, value per class): recall of each class (single-label), AP (multi-label), segment F1."""
         if self.kind == SEGMENTS:
             return "F1", class_f1(self.arrays["counts"].sum(axis=0))
-        if self.kind != CLIP or self.arrays["outputs"].ndim != 2 or self.is_regression:
+        if self.kind != CLIP or self.arrays["outputs"].ndim != 2 or get_metric(self.metric).name in REGRESSION_METRICS:
             return None
         targets, outputs = self.arrays["targets"], self.arrays["outputs"]
         if targets.ndim == 1:
@@ -97,10 +93,7 @@ class Predictions:
             hits = np.bincount(targets[predicted == targets], minlength=n_classes)
             totals = np.bincount(targets, minlength=n_classes)
             return "accuracy", np.divide(hits, totals, out=np.full(n_classes, np.nan), where=totals > 0)
-        values = np.full(targets.shape[1], np.nan)
-        for k in np.flatnonzero(targets.sum(axis=0) > 0):
-            values[k] = average_precision(targets[:, k], outputs[:, k])
-        return "AP", values
+        return "AP", class_average_precision(targets, outputs)
 
     def chance(self) -> float | None:
         """The score of an uninformed predictor on these test targets, where the metric has one."""
@@ -188,10 +181,9 @@ def summary_of(rounds: Mapping[str, Predictions], classes: list[Any] | None) -> 
     result: dict[str, Any] = {"chance": pooled.chance()}
     if (per_class := pooled.per_class()) is not None:
         measure, values = per_class
-        names = [str(name) for name in classes] if classes else [str(i) for i in range(len(values))]
         result["per_class"] = {
             "measure": measure,
-            "classes": names,
+            "classes": [str(name) for name in classes or range(len(values))],
             "values": [None if np.isnan(value) else float(value) for value in values],
         }
     return result
@@ -199,10 +191,8 @@ def summary_of(rounds: Mapping[str, Predictions], classes: list[Any] | None) -> 
 
 def pool(rounds: list[Predictions]) -> Predictions:
     """The rounds' samples as one set (k-fold: every clip once, each scored by the head that held it out)."""
-    if len(rounds) == 1:
-        return rounds[0]
     first = rounds[0]
-    if first.kind == RETRIEVAL:
-        return first  # retrieval tasks have one round
+    if len(rounds) == 1 or first.kind == RETRIEVAL:  # retrieval tasks have one round
+        return first
     arrays = {name: np.concatenate([item.arrays[name] for item in rounds]) for name in first.arrays}
     return Predictions(first.kind, first.metric, np.concatenate([item.keys for item in rounds]), arrays)

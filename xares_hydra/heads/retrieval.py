@@ -62,9 +62,6 @@ class RetrievalModel(torch.nn.Module):
         embedding = tokens.sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return F.normalize(embedding, dim=-1) if normalise else embedding
 
-    def scale(self) -> torch.Tensor:
-        return self.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp()
-
 
 @dataclass
 class CaptionedClips:
@@ -90,15 +87,10 @@ class CaptionedClips:
             captions.setdefault(int(row), list(texts))
         caption_clip = np.array([row for row in range(len(clip_keys)) for _ in captions[row]], dtype=np.int64)
         ids = tokenizer([text for row in range(len(clip_keys)) for text in captions[row]])
-        token_ids, token_mask = pad_token_ids(ids, tokenizer.pad_id)
+        token_ids = pad_sequence([torch.tensor(row, dtype=torch.long) for row in ids], True, tokenizer.pad_id)
+        token_mask = (torch.arange(token_ids.shape[1]) < torch.tensor([len(row) for row in ids])[:, None]).float()
         audio_vectors = torch.tensor(audio, dtype=torch.float32, device=device)
         return cls(audio_vectors, token_ids.to(device), token_mask.to(device), caption_clip, clip_keys)
-
-
-def pad_token_ids(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    rows = [torch.tensor(row, dtype=torch.long) for row in ids]
-    token_ids = pad_sequence(rows, batch_first=True, padding_value=pad_id)
-    return token_ids, (torch.arange(token_ids.shape[1]) < torch.tensor([len(row) for row in rows])[:, None]).float()
 
 
 def contrastive_loss(
@@ -110,7 +102,7 @@ def contrastive_loss(
     audio = model.embed_audio(clips.audio[pair_clips.to(clips.audio.device)], normalise=not x_ares)
     length = int(clips.token_mask[captions].sum(1).max().clamp(min=1))
     text = model.embed_text(clips.token_ids[captions, :length], clips.token_mask[captions, :length], not x_ares)
-    logits = model.scale() * audio @ text.T
+    logits = model.logit_scale.clamp(max=MAX_LOGIT_SCALE).exp() * audio @ text.T
     if x_ares:
         positives = torch.eye(len(captions), device=logits.device)
     else:

@@ -93,26 +93,15 @@ def fit(
         if context.metric.better(score, history.valid):
             best_state, history.valid, history.epoch = copy.deepcopy(trainable.state_dict()), score, epoch + 1
         if time.monotonic() - last_line >= PROGRESS_SECONDS or (logged and epoch + 1 == settings.epochs):
-            log_epoch(context, epoch + 1, history)
+            best = history.valid if history.valid is not None else float("nan")
+            log.info("%s epoch %d/%d: train loss %.4f, valid %s %.4f (best %.4f, epoch %s)", context.task.name,
+                     epoch + 1, settings.epochs, history.loss_history[-1], context.metric.name, score, best,
+                     history.epoch)  # fmt: skip
             last_line, logged = time.monotonic(), True
     if best_state is not None:
         trainable.load_state_dict(best_state)
     trainable.eval()
     return history
-
-
-def log_epoch(context: HeadContext, epoch: int, history: TrainingHistory) -> None:
-    log.info(
-        "%s epoch %d/%d: train loss %.4f, valid %s %.4f (best %.4f, epoch %s)",
-        context.task.name,
-        epoch,
-        context.settings.epochs,
-        history.loss_history[-1],
-        context.metric.name,
-        history.valid_history[-1],
-        history.valid if history.valid is not None else float("nan"),
-        history.epoch,
-    )
 
 
 def step(optimizer: Adam, loss: torch.Tensor) -> float:

@@ -48,8 +48,8 @@ WEIGHTED = "weighted"
 class ShardCounts:
     samples: int = 0
     crops: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    warnings: dict[str, int] = field(default_factory=dict)
+    skipped: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
     audio_seconds: float = 0.0
     encode_seconds: float = 0.0
     # reason -> the first few "shard/key" skipped for it
@@ -58,22 +58,18 @@ class ShardCounts:
     unread: dict[str, Any] | None = None
 
     def skip(self, reason: str, example: str | None = None) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        self.skipped[reason] += 1
         examples = self.examples.setdefault(reason, [])
         if example is not None and len(examples) < MAX_EXAMPLES:
             examples.append(example)
-
-    def warn(self, reason: str) -> None:
-        self.warnings[reason] = self.warnings.get(reason, 0) + 1
 
     def add(self, counts: Mapping[str, Any]) -> None:
         """Adds a finished shard's counts (its ``done.json``)."""
         self.samples += counts["samples"]
         self.crops += counts["crops"]
         self.audio_seconds += counts["audio_seconds"]
-        for mine, theirs in ((self.skipped, counts["skipped"]), (self.warnings, counts["warnings"])):
-            for reason, number in theirs.items():
-                mine[reason] = mine.get(reason, 0) + number
+        self.skipped.update(counts["skipped"])
+        self.warnings.update(counts["warnings"])
         for reason, examples in counts.get("examples", {}).items():
             kept = self.examples.setdefault(reason, [])
             kept.extend(examples[: MAX_EXAMPLES - len(kept)])
@@ -98,9 +94,7 @@ class EncoderCache:
         done = read_json(marker) if marker.exists() else None
         if done is None or done["source"] != source_identity(shard) or (need_frames and not done["has_frames"]):
             return False
-        n_layers = done.get("n_layers", 0)
-        kept = done.get("kept_layers", list(range(n_layers)))
-        return need is None or need.met_by(n_layers, done.get("frame_layers", []), kept)
+        return need is None or need.met_by(done)
 
     def lock(self, shard: Path, blocking: bool = True) -> RemovedLock | FileLock:
         return file_lock(self.root / "shards" / f"{shard.name}.lock", blocking)
@@ -121,9 +115,12 @@ class EncoderCache:
         already in an earlier shard of the partition is a skipped ``duplicate key`` (``load`` keeps the first)."""
         counts = {}
         for partition, paths in shards.items():
-            merged = ShardCounts()
+            merged, incomplete = ShardCounts(), {}
             for shard in paths:
-                merged.add(self.shard_counts(shard))
+                done = self.shard_counts(shard)
+                merged.add(done)
+                if done.get("unread"):
+                    incomplete[shard.name] = done["unread"]
             duplicates = duplicate_clips([(shard.name, self._clip_keys(shard)) for shard in paths])
             _log_duplicates(duplicates, partition)
             for duplicate in duplicates:
@@ -134,12 +131,11 @@ class EncoderCache:
                 "clips": merged.samples,
                 "crops": merged.crops,
                 "audio_seconds": merged.audio_seconds,
-                "skipped": merged.skipped,
-                "warnings": merged.warnings,
+                "skipped": dict(merged.skipped),
+                "warnings": dict(merged.warnings),
                 "skip_examples": merged.examples,
             }
-            unread = {shard.name: self.shard_counts(shard).get("unread") for shard in paths}
-            if incomplete := {name: problem for name, problem in unread.items() if problem}:
+            if incomplete:
                 counts[partition]["incomplete"] = incomplete
         return counts
 
@@ -204,13 +200,15 @@ class LayerNeeds:
     # the layers whose clip vectors are kept (encode.keep_layers); empty: all
     keep_layers: tuple[int, ...] = ()
 
-    def met_by(self, n_layers: int, frame_layers: Sequence[int], kept_layers: Sequence[int] = ()) -> bool:
+    def met_by(self, done: Mapping[str, Any]) -> bool:
+        """Whether a shard's ``done.json`` holds what is needed."""
         if not (self.layers or self.frame_layers):
             return True
-        if not n_layers:
+        if not (n_layers := done.get("n_layers", 0)):
             return False
         kept = {layer % n_layers for layer in self.keep_layers} or set(range(n_layers))
-        return {layer % n_layers for layer in self.frame_layers} <= set(frame_layers) and kept <= set(kept_layers)
+        frames = {layer % n_layers for layer in self.frame_layers}
+        return frames <= set(done.get("frame_layers", [])) and kept <= set(kept_layers(done))
 
 
 def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") -> int:
@@ -351,9 +349,14 @@ class ShardWriter:
             part.unlink(missing_ok=True)
 
 
+def kept_layers(done: Mapping[str, Any]) -> list[int]:
+    """The hidden layers a shard's ``layers.npy`` holds, in order (encode.keep_layers keeps some of them)."""
+    return done.get("kept_layers", list(range(done.get("n_layers", 0))))
+
+
 def kept_position(done: Mapping[str, Any], layer: int, directory: Path) -> int:
-    """Where hidden layer ``layer`` is in the cached ``layers.npy`` (encode.keep_layers keeps some of them)."""
-    kept = done.get("kept_layers", list(range(done["n_layers"])))
+    """Where hidden layer ``layer`` is in the cached ``layers.npy``."""
+    kept = kept_layers(done)
     if layer not in kept:
         raise ConfigError(
             f"head.layer={layer}: the cache {directory.parent.parent} keeps layers {kept} only; add it to "
@@ -433,9 +436,8 @@ class EmbeddingSet:
                     assert all_layers is not None, "layer_index accepts only cached layers"
                     pooled = from_stored(all_layers[:, kept_position(done, index, directory)], frame_dtype)
                     frames_name = frame_file(index) if index in done.get("frame_layers", []) else None
-        has_frames = done["has_frames"] and frames_name is not None
         frames = None
-        if has_frames and frames_name is not None and done["total_frames"] > 0:
+        if done["has_frames"] and frames_name is not None and done["total_frames"] > 0:
             shape = (done["total_frames"], done["dim"])
             frames = np.memmap(directory / frames_name, dtype=STORE_DTYPES[frame_dtype], mode="r", shape=shape)
         order = sorted(range(len(entries)), key=lambda i: (entries[i]["clip_key"], entries[i]["crop"]))
@@ -444,14 +446,14 @@ class EmbeddingSet:
             keys=[entry["key"] for entry in entries],
             clip_keys=[entry["clip_key"] for entry in entries],
             crops=np.array([entry["crop"] for entry in entries], dtype=np.int64),
-            pooled=pooled[order] if len(order) else pooled,
+            pooled=pooled[order],
             n_frames=np.array([entry["n_frames"] for entry in entries], dtype=np.int64),
             labels=[entry["labels"] for entry in entries],
-            frame_parts=[frames if has_frames else None],
+            frame_parts=[frames],
             frame_dtypes=[frame_dtype],
             frame_part=np.zeros(len(entries), dtype=np.int64),
             frame_offset=np.array([entry["frame_offset"] for entry in entries], dtype=np.int64),
-            layers=None if layers is None else np.array(layers[order] if len(order) else layers),
+            layers=None if layers is None else np.array(layers[order]),
         )
 
     @classmethod
@@ -473,9 +475,9 @@ ROW_FIELDS = ("keys", "clip_keys", "crops", "pooled", "n_frames", "labels", "fra
 
 
 def _rows(values: Any, indices: np.ndarray) -> Any:
-    if values is None or isinstance(values, np.ndarray):
-        return None if values is None else values[indices]
-    return [values[i] for i in indices]
+    if values is None:
+        return None
+    return values[indices] if isinstance(values, np.ndarray) else [values[i] for i in indices]
 
 
 def _joined(parts: list[Any]) -> Any:

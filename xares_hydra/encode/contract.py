@@ -100,19 +100,21 @@ def auto_batching(padding: PaddingCheck, layers: bool) -> Batching:
     return Batching.bucketed if padding.invariant and not layers else Batching.exact
 
 
+# the contract's attributes (the checker's attribute check has vetted them); Module.__getattr__ is typed Tensor | Module
 def rate_of(encoder: torch.nn.Module) -> int:
-    """The contract's ``sampling_rate`` (Hz); the checker's attribute check has vetted it."""
-    return int(getattr(encoder, "sampling_rate"))  # noqa: B009  (Module.__getattr__ is typed Tensor | Module)
+    return int(getattr(encoder, "sampling_rate"))  # noqa: B009
 
 
 def dim_of(encoder: torch.nn.Module) -> int:
-    """The contract's ``output_dim``."""
     return int(getattr(encoder, "output_dim"))  # noqa: B009
 
 
 def hop_ms_of(encoder: torch.nn.Module) -> float:
-    """The contract's ``hop_size_in_ms``."""
     return float(getattr(encoder, "hop_size_in_ms"))  # noqa: B009
+
+
+def hop_samples_of(encoder: torch.nn.Module) -> float:
+    return rate_of(encoder) * hop_ms_of(encoder) / 1000
 
 
 @dataclass

@@ -20,7 +20,7 @@ from xares_hydra.atomic import free_bytes
 from xares_hydra.data.audio import decode_audio
 from xares_hydra.data.shards import iter_shard
 from xares_hydra.encode.cache import EncoderCache
-from xares_hydra.encode.contract import dim_of, forward, hop_ms_of, rate_of
+from xares_hydra.encode.contract import dim_of, forward, hop_samples_of, rate_of
 from xares_hydra.encode.crops import Crop
 from xares_hydra.encode.embed import EncodeSettings, padded_audio, shards_to_encode
 from xares_hydra.encode.storage import itemsize
@@ -96,7 +96,7 @@ def _crop_lengths(samples: int, crop_samples: int | None, pad_short: bool) -> li
 
 def shard_bytes(lengths: ShardLengths, encoder: torch.nn.Module, settings: EncodeSettings, n_layers: int) -> int:
     """The bytes the encode stage writes for this shard (``cache.ShardWriter``'s files)."""
-    dim, hop = dim_of(encoder), rate_of(encoder) * hop_ms_of(encoder) / 1000
+    dim, hop = dim_of(encoder), hop_samples_of(encoder)
     own_count = getattr(encoder, "frame_count", None)
     total_frames, index_bytes = 0, 0
     for item in lengths.crops:

@@ -20,6 +20,7 @@ from xares_hydra.encode.contract import (
     forward,
     forward_padded,
     hop_ms_of,
+    hop_samples_of,
     padding_input,
     padding_invariant,
     rate_of,
@@ -139,16 +140,16 @@ def _finite(encoder: torch.nn.Module, device: torch.device, autocast: str | None
     return "no NaN/inf for silence and loud noise"
 
 
-def expected_frames(encoder: torch.nn.Module, n_samples: int) -> float:
-    return n_samples / (rate_of(encoder) * hop_ms_of(encoder) / 1000)
+def _frames(encoder: torch.nn.Module, seconds: float, device: torch.device, autocast: str | None) -> tuple[int, float]:
+    """The frames of one clip of ``seconds``, and the frames its length and the encoder's hop imply."""
+    audio = _clips(encoder, seconds, 1, device)
+    return _encode(encoder, audio, autocast).shape[1], audio.shape[1] / hop_samples_of(encoder)
 
 
 def _hop(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
     details = []
     for seconds in QUICK_SECONDS:
-        audio = _clips(encoder, seconds, 1, device)
-        frames = _encode(encoder, audio, autocast).shape[1]
-        expected = expected_frames(encoder, audio.shape[1])
+        frames, expected = _frames(encoder, seconds, device, autocast)
         if abs(frames - expected) > 1.0 + 1e-6:
             raise EncoderContractError(
                 f"{seconds:g} s gives {frames} frames, but hop_size_in_ms={hop_ms_of(encoder):g} "
@@ -181,9 +182,7 @@ def _batch_consistency(encoder: torch.nn.Module, device: torch.device, autocast:
 
 
 def _long_clip(encoder: torch.nn.Module, device: torch.device, seconds: float, autocast: str | None) -> str:
-    audio = _clips(encoder, seconds, 1, device)
-    frames = _encode(encoder, audio, autocast).shape[1]
-    expected = expected_frames(encoder, audio.shape[1])
+    frames, expected = _frames(encoder, seconds, device, autocast)
     if abs(frames - expected) > max(2.0, 0.01 * expected):
         raise EncoderContractError(f"{seconds:g} s gives {frames} frames, expected about {expected:.0f}")
     return f"{frames} frames"

@@ -73,24 +73,15 @@ def peak_memory(device: torch.device) -> Iterator[PeakMemory]:
         yield peak
         peak.bytes, peak.kind = int(torch.cuda.max_memory_allocated(device)), "cuda allocator peak"
         return
-    reset = _reset_peak_rss()
-    yield peak
-    peak.bytes = _peak_rss_bytes()
-    peak.kind = "peak RSS" if reset else "process peak RSS"
-
-
-def _reset_peak_rss() -> bool:
     try:
         Path("/proc/self/clear_refs").write_text("5")  # Linux: resets the resident set's high-water mark
+        kind = "peak RSS"
     except OSError:
-        return False
-    return True
-
-
-def _peak_rss_bytes() -> int:
-    if (line := _proc_line("/proc/self/status", "VmHWM:")) is not None:
-        return int(line.split()[1]) * 1024
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # kB on Linux
+        kind = "process peak RSS"
+    yield peak
+    high_water = _proc_line("/proc/self/status", "VmHWM:")  # kB, as ru_maxrss on Linux
+    kilobytes = high_water.split()[1] if high_water else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak.bytes, peak.kind = int(kilobytes) * 1024, kind
 
 
 def _proc_line(path: str, prefix: str) -> str | None:
@@ -105,13 +96,9 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
-        return _cpu_model() or platform.processor() or platform.machine()
+        model = _proc_line("/proc/cpuinfo", "model name")
+        return (model and model.split(":", 1)[1].strip()) or platform.processor() or platform.machine()
     return device.type
-
-
-def _cpu_model() -> str | None:
-    line = _proc_line("/proc/cpuinfo", "model name")
-    return None if line is None else line.split(":", 1)[1].strip()
 
 
 def encode_cost(

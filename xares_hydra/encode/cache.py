@@ -223,14 +223,6 @@ def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") 
     return layer % n_layers
 
 
-@dataclass(frozen=True)
-class StoredTypes:
-    """The number types a shard is stored in: frames and hidden layers, and clip vectors (``storage``)."""
-
-    frames: str = FLOAT32
-    clips: str = FLOAT32
-
-
 class ShardWriter:
     """Appends one shard's embeddings; nothing counts as written until ``finish`` writes the marker."""
 
@@ -241,11 +233,12 @@ class ShardWriter:
         dim: int,
         keep_frames: bool,
         frame_layers: Sequence[int] = (),
-        dtypes: StoredTypes = StoredTypes(),
         keep_layers: Sequence[int] = (),
+        frame_dtype: str = FLOAT32,  # of frames and hidden layers (``storage``)
+        clip_dtype: str = FLOAT32,
     ) -> None:
         self.directory = directory
-        self.dtypes = dtypes
+        self.frame_dtype, self.clip_dtype = frame_dtype, clip_dtype
         self._requested_kept_layers = tuple(keep_layers)
         self._kept_layers: list[int] = []
         self._n_layers = 0
@@ -309,19 +302,19 @@ class ShardWriter:
         self._layers.append(layer_pooled[self._kept_layers].astype(np.float32))
 
     def _write_frames(self, name: str, frames: np.ndarray) -> None:
-        self._streams[name][1].write(to_stored(frames, self.dtypes.frames).tobytes())
+        self._streams[name][1].write(to_stored(frames, self.frame_dtype).tobytes())
 
     def finish(self, counts: ShardCounts) -> None:
         """Writes the shard and its marker; ``counts`` takes the clips and crops written (a clip skipped for an
         encoder error is no clip)."""
         counts.samples, counts.crops = len({entry["clip_key"] for entry in self._index}), len(self._index)
         pooled = np.stack(self._pooled) if self._pooled else np.zeros((0, self.dim), np.float32)
-        pooled = to_stored(pooled, self.dtypes.clips)
+        pooled = to_stored(pooled, self.clip_dtype)
         with atomic_path(self.directory / "pooled.npy", pooled.nbytes) as partial, open(partial, "wb") as stream:
             np.save(stream, pooled)
         write_text(self.directory / "index.jsonl", "".join(json.dumps(entry) + "\n" for entry in self._index))
         if self._layers:
-            layers = to_stored(np.stack(self._layers), self.dtypes.frames)
+            layers = to_stored(np.stack(self._layers), self.frame_dtype)
             with atomic_path(self.directory / "layers.npy", layers.nbytes) as partial, open(partial, "wb") as stream:
                 np.save(stream, layers)
         for name, (part, stream) in self._streams.items():
@@ -337,8 +330,8 @@ class ShardWriter:
                 "n_layers": self._n_layers,
                 "kept_layers": self._kept_layers,
                 "frame_layers": self._frame_layers,
-                "frame_dtype": self.dtypes.frames,
-                "clip_dtype": self.dtypes.clips,
+                "frame_dtype": self.frame_dtype,
+                "clip_dtype": self.clip_dtype,
                 "counts": counts.__dict__,
             },
         )

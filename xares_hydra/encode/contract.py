@@ -37,18 +37,13 @@ class PaddingInput(Enum):
 
 def padding_input(forward_owner: Any) -> PaddingInput:
     """From the parameters of ``forward`` (of an encoder object or class)."""
-    forward_method = getattr(forward_owner, "forward", None)
-    if forward_method is None:
-        return PaddingInput.NOTHING
     try:
-        parameters = inspect.signature(forward_method).parameters
-    except (TypeError, ValueError):
+        parameters = inspect.signature(forward_owner.forward).parameters
+    except (AttributeError, TypeError, ValueError):  # no forward, or one without a signature
         return PaddingInput.NOTHING
     if "audio_attention_mask" in parameters:
         return PaddingInput.MASK
-    if "lengths" in parameters:
-        return PaddingInput.LENGTHS
-    return PaddingInput.NOTHING
+    return PaddingInput.LENGTHS if "lengths" in parameters else PaddingInput.NOTHING
 
 
 def padding_invariant(forward_owner: Any) -> bool:

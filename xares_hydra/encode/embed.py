@@ -36,7 +36,7 @@ from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ShardSample, iter_shard
 from xares_hydra.encode.backoff import CropDoesNotFit, MemoryLimits, encode_in_chunks, is_out_of_memory, release_memory
-from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter, StoredTypes
+from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
 from xares_hydra.encode.contract import (
     EncodedBatch,
     auto_batching,
@@ -94,10 +94,9 @@ def encode_shards(
                 clock.skip(shard)  # another job encoded it meanwhile
                 continue
             log.info("Encoding %s", shard.name)
-            frame_layers = settings.layer_needs.frame_layers
-            dtypes = StoredTypes(settings.store_dtype, settings.clip_dtype)
-            writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings.frames, frame_layers, dtypes,
-                                 settings.keep_layers)  # fmt: skip
+            writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings.frames,
+                                 settings.layer_needs.frame_layers, settings.keep_layers, settings.store_dtype,
+                                 settings.clip_dtype)  # fmt: skip
             call = EncoderCall(encoder, settings, device, shard, ShardCounts(), memory)
             try:
                 call.encode_shard(writer, on_progress)

@@ -122,7 +122,13 @@ class EncoderCache:
                 if done.get("unread"):
                     incomplete[shard.name] = done["unread"]
             duplicates = duplicate_clips([(shard.name, self._clip_keys(shard)) for shard in paths])
-            _log_duplicates(duplicates, partition)
+            for duplicate in duplicates[:MAX_EXAMPLES]:
+                log.warning("Skipping %s in %s (%s): duplicate key (an earlier shard of this partition, %s, has it; "
+                            "that copy is kept)", duplicate.key, duplicate.shard, partition,
+                            duplicate.first_shard)  # fmt: skip
+            if len(duplicates) > MAX_EXAMPLES:
+                log.warning("%s: %d keys in all are in more than one shard; the first copy of each is used", partition,
+                            len(duplicates))  # fmt: skip
             for duplicate in duplicates:
                 merged.samples -= 1
                 merged.crops -= duplicate.crops
@@ -168,15 +174,6 @@ class DuplicateClip:
     @property
     def example(self) -> str:
         return f"{self.shard}/{self.key}"
-
-
-def _log_duplicates(duplicates: Sequence[DuplicateClip], partition: str) -> None:
-    for duplicate in duplicates[:MAX_EXAMPLES]:
-        log.warning("Skipping %s in %s (%s): duplicate key (an earlier shard of this partition, %s, has it; that copy "
-                    "is kept)", duplicate.key, duplicate.shard, partition, duplicate.first_shard)  # fmt: skip
-    if len(duplicates) > MAX_EXAMPLES:
-        log.warning("%s: %d keys in all are in more than one shard; the first copy of each is used",
-                    partition, len(duplicates))  # fmt: skip
 
 
 def duplicate_clips(clip_keys: Sequence[tuple[str, Sequence[str]]]) -> list[DuplicateClip]:

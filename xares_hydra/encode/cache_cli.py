@@ -1,6 +1,5 @@
-"""``xares-cache``: the embedding caches under ``<cache_root>``, one folder per (task, encoder fingerprint), by task
-and encoder (size, age, fingerprint inputs, the result records that use them), and removing them by encoder, age or
-"no record uses it"; a cache a running job holds (any shard lock taken) stays."""
+"""``xares-cache``: the embedding caches by task and encoder (size, age, fingerprint inputs, the result records
+that use them) and removing them by encoder, age or "no record uses it"; a cache a running job holds stays."""
 
 from __future__ import annotations
 

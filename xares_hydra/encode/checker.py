@@ -114,7 +114,8 @@ def _check_attributes(encoder: torch.nn.Module) -> CheckResult:
     return CheckResult("attributes", not problems, detail)
 
 
-def _clips(encoder: torch.nn.Module, seconds: float, batch: int, device: torch.device) -> torch.Tensor:
+def noise_clips(encoder: torch.nn.Module, seconds: float, batch: int, device: torch.device) -> torch.Tensor:
+    """``batch`` clips of ``seconds`` of seeded noise: the same probe every time."""
     generator = torch.Generator().manual_seed(0)
     samples = round(seconds * rate_of(encoder))
     return (0.1 * torch.randn(batch, samples, generator=generator)).to(device)
@@ -127,7 +128,7 @@ def _encode(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None)
 
 
 def _shape(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
-    audio = _clips(encoder, QUICK_SECONDS[0], 2, device)
+    audio = noise_clips(encoder, QUICK_SECONDS[0], 2, device)
     output = forward(encoder, audio, autocast)
     check_shape(output, 2, dim_of(encoder), f"input {tuple(audio.shape)}")
     return f"{list(audio.shape)} -> {list(output.shape)}"
@@ -136,13 +137,13 @@ def _shape(encoder: torch.nn.Module, device: torch.device, autocast: str | None)
 def _finite(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
     silence = torch.zeros(1, rate_of(encoder), device=device)
     _encode(encoder, silence, autocast)
-    _encode(encoder, _clips(encoder, QUICK_SECONDS[1], 1, device).clamp(-1, 1) * 10, autocast)
+    _encode(encoder, noise_clips(encoder, QUICK_SECONDS[1], 1, device).clamp(-1, 1) * 10, autocast)
     return "no NaN/inf for silence and loud noise"
 
 
 def _frames(encoder: torch.nn.Module, seconds: float, device: torch.device, autocast: str | None) -> tuple[int, float]:
     """The frames of one clip of ``seconds``, and the frames its length and the encoder's hop imply."""
-    audio = _clips(encoder, seconds, 1, device)
+    audio = noise_clips(encoder, seconds, 1, device)
     return _encode(encoder, audio, autocast).shape[1], audio.shape[1] / hop_samples_of(encoder)
 
 
@@ -162,12 +163,12 @@ def _hop(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -
 def _variable_lengths(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
     lengths = (0.1, 0.5, 3.3, 10.0)
     for seconds in lengths:
-        _encode(encoder, _clips(encoder, seconds, 1, device), autocast)
+        _encode(encoder, noise_clips(encoder, seconds, 1, device), autocast)
     return "encoded " + ", ".join(f"{s:g} s" for s in lengths)
 
 
 def _batch_consistency(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
-    batch = _clips(encoder, QUICK_SECONDS[0], 3, device)
+    batch = noise_clips(encoder, QUICK_SECONDS[0], 3, device)
     together = _encode(encoder, batch, autocast)
     alone = _encode(encoder, batch[1:2], autocast)
     scale = together.abs().max().clamp_min(1e-6)
@@ -194,7 +195,7 @@ def minimum_input_samples(encoder: torch.nn.Module, device: torch.device, autoca
 
     def accepts(samples: int) -> bool:
         try:
-            _encode(encoder, _clips(encoder, samples / rate, 1, device), autocast)
+            _encode(encoder, noise_clips(encoder, samples / rate, 1, device), autocast)
         except Exception:
             return False
         return True

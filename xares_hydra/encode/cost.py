@@ -17,7 +17,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from xares_hydra.encode.contract import forward, rate_of
+from xares_hydra.encode.checker import noise_clips
+from xares_hydra.encode.contract import forward
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,11 @@ class _OpsSeen(TorchDispatchMode):
 def count_flops(encoder: torch.nn.Module, device: torch.device, seconds: float = PROBE_SECONDS) -> FlopCount:
     """FLOPs of one forward on ``seconds`` of noise, per second of audio; ``uncounted``: compute ops that ran but
     that torch's counter has no formula for (e.g. LSTM, FFT, norms)."""
-    audio = 0.1 * torch.randn(1, round(seconds * rate_of(encoder)), generator=torch.Generator().manual_seed(0))
+    audio = noise_clips(encoder, seconds, 1, device)
     counter = FlopCounterMode(display=False)
     seen = _OpsSeen()
     with seen, counter:  # the counter decomposes composite ops (conv1d, matmul, stft) before they are seen
-        forward(encoder, audio.to(device), None)
+        forward(encoder, audio, None)
     counted = {str(op).removeprefix("aten.") for op in counter.flop_registry}
     uncounted = sorted(name for name in seen.names if _COMPUTE_OP.search(name) and name not in counted)
     return FlopCount(counter.get_total_flops() / seconds, seconds, uncounted)

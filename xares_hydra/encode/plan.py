@@ -35,7 +35,6 @@ CACHE_DOCUMENT_BYTES = 1000
 class ShardLengths:
     """One shard as the encoder will see it: each crop's key, labels and length in samples at its rate."""
 
-    name: str
     crops: list[Crop]
     clips: int
     audio_seconds: float
@@ -83,7 +82,7 @@ def shard_lengths(shard: Path, rate: int, settings: EncodeSettings) -> ShardLeng
         for index, piece in enumerate(pieces):
             key = sample.key if len(pieces) == 1 else f"{sample.key}#{index}"  # as ``embed`` names crops
             crops.append(Crop(key, sample.key, index, np.empty(0, np.float32), sample.labels, n_samples=len(piece)))
-    return ShardLengths(shard.name, crops, clips, seconds)
+    return ShardLengths(crops, clips, seconds)
 
 
 def shard_bytes(lengths: ShardLengths, encoder: torch.nn.Module, settings: EncodeSettings, n_layers: int) -> int:

@@ -411,21 +411,20 @@ class EmbeddingSet:
         frame_dtype = done.get("frame_dtype", FLOAT32)
         pooled, layers = from_stored(np.load(directory / "pooled.npy"), done.get("clip_dtype", FLOAT32)), None
         frames_name: str | None = "frames.f32"
-        if layer is not None:
-            all_layers = np.load(directory / "layers.npy", mmap_mode="r") if done.get("n_layers") else None
-            if layer == WEIGHTED:
-                if all_layers is None:
-                    raise ConfigError(
-                        f"head.layer=weighted: the cache {directory.parent.parent} holds no hidden layers; "
-                        "encode them with encode.layers=all"
-                    )
-                layers = from_stored(all_layers, frame_dtype)
-            else:
-                index = layer_index(int(layer), done.get("n_layers", 0), f"the cache {directory.parent.parent}")
-                if index != done["n_layers"] - 1:
-                    assert all_layers is not None, "layer_index accepts only cached layers"
-                    pooled = from_stored(all_layers[:, kept_position(done, index, directory)], frame_dtype)
-                    frames_name = frame_file(index) if index in done.get("frame_layers", []) else None
+        n_layers = done.get("n_layers", 0)
+        if layer == WEIGHTED:
+            if not n_layers:
+                raise ConfigError(
+                    f"head.layer=weighted: the cache {directory.parent.parent} holds no hidden layers; "
+                    "encode them with encode.layers=all"
+                )
+            layers = from_stored(np.load(directory / "layers.npy", mmap_mode="r"), frame_dtype)
+        elif layer is not None:
+            index = layer_index(int(layer), n_layers, f"the cache {directory.parent.parent}")
+            if index != n_layers - 1:
+                stored = np.load(directory / "layers.npy", mmap_mode="r")[:, kept_position(done, index, directory)]
+                pooled = from_stored(stored, frame_dtype)
+                frames_name = frame_file(index) if index in done.get("frame_layers", []) else None
         frames = None
         if done["has_frames"] and frames_name is not None and done["total_frames"] > 0:
             shape = (done["total_frames"], done["dim"])

@@ -135,8 +135,7 @@ def _shape(encoder: torch.nn.Module, device: torch.device, autocast: str | None)
 
 
 def _finite(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
-    silence = torch.zeros(1, rate_of(encoder), device=device)
-    _encode(encoder, silence, autocast)
+    _encode(encoder, torch.zeros(1, rate_of(encoder), device=device), autocast)
     _encode(encoder, noise_clips(encoder, QUICK_SECONDS[1], 1, device).clamp(-1, 1) * 10, autocast)
     return "no NaN/inf for silence and loud noise"
 
@@ -212,8 +211,7 @@ def minimum_input_samples(encoder: torch.nn.Module, device: torch.device, autoca
 
 def _shortest_input(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
     samples = minimum_input_samples(encoder, device, autocast)
-    milliseconds = 1000 * samples / rate_of(encoder)
-    return f"{samples} samples ({milliseconds:.1f} ms); shorter clips are zero-padded to it"
+    return f"{samples} samples ({1000 * samples / rate_of(encoder):.1f} ms); shorter clips are zero-padded to it"
 
 
 def measure_padding(encoder: torch.nn.Module, device: torch.device) -> PaddingCheck:

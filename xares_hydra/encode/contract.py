@@ -78,8 +78,7 @@ class PaddingCheck:
             return f"told the padding ({self.told})"
         if self.deviation is None:
             return "not told the padding; its frames in a padded batch could not be measured"
-        relation = "<=" if self.invariant else ">"
-        verdict = "do not move" if self.invariant else "move"
+        relation, verdict = ("<=", "do not move") if self.invariant else (">", "move")
         return (
             f"not told the padding; its frames in padded batches {verdict} "
             f"(largest relative deviation {self.deviation:.1e} {relation} {PADDING_TOLERANCE:.0e})"

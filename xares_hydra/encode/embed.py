@@ -468,8 +468,7 @@ def chosen_batching(settings: EncodeSettings, loaded: LoadedEncoder, name: str) 
 def require_complete(counts: dict[str, dict[str, Any]], allow_incomplete: bool) -> None:
     """Fail when a partition's shard could not be read to its end, unless ``data.allow_incomplete``."""
     for partition, partition_counts in counts.items():
-        incomplete = partition_counts.get("incomplete") or {}
-        if incomplete and not allow_incomplete:
+        if (incomplete := partition_counts.get("incomplete")) and not allow_incomplete:
             shards = "; ".join(f"{shard}: {unread['problem']}" for shard, unread in incomplete.items())
             raise XaresError(
                 f"{partition} is incomplete, a shard could not be read to its end ({shards}); fetch it again "

@@ -78,8 +78,7 @@ def run_checks(
 
 
 def require_passing(results: list[CheckResult], encoder_name: str) -> None:
-    failed = [result for result in results if not result.passed]
-    if failed:
+    if failed := [result for result in results if not result.passed]:
         lines = "\n".join(f"  - {result.name}: {result.detail}" for result in failed)
         raise EncoderContractError(
             f"encoder {encoder_name} fails the X-ARES encoder contract:\n{lines}\n"

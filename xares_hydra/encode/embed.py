@@ -142,11 +142,10 @@ def _bucketed_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int
 def _sorted_batches(buffer: list[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
     # longest first: a batch that does not fit in memory fails at the start, not after an hour
     ordered = sorted(buffer, key=lambda item: (-len(item.audio), item.key))
-    start = 0
-    while start < len(ordered):
-        size = _batch_size(settings, rate, len(ordered[start].audio))
-        yield ordered[start : start + size]
-        start += size
+    while ordered:
+        size = _batch_size(settings, rate, len(ordered[0].audio))
+        yield ordered[:size]
+        del ordered[:size]
 
 
 def _equal_length_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:

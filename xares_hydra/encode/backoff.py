@@ -134,8 +134,7 @@ def chunk_crops(item: Crop, chunk: int, shortest: int) -> list[Crop]:
     for start in range(0, len(item.audio), chunk):
         audio = item.audio[start : start + chunk]
         own = len(audio) if len(audio) < shortest else None
-        if own is not None:
-            audio = np.pad(audio, (0, shortest - len(audio)))
+        audio = audio if own is None else np.pad(audio, (0, shortest - own))
         pieces.append(Crop(item.key, item.clip_key, item.index, audio, item.labels, n_samples=own))
     return pieces
 

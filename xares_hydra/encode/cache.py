@@ -48,8 +48,8 @@ WEIGHTED = "weighted"
 class ShardCounts:
     samples: int = 0
     crops: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    warnings: dict[str, int] = field(default_factory=dict)
+    skipped: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
     audio_seconds: float = 0.0
     encode_seconds: float = 0.0
     # reason -> the first few "shard/key" skipped for it
@@ -58,22 +58,18 @@ class ShardCounts:
     unread: dict[str, Any] | None = None
 
     def skip(self, reason: str, example: str | None = None) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        self.skipped[reason] += 1
         examples = self.examples.setdefault(reason, [])
         if example is not None and len(examples) < MAX_EXAMPLES:
             examples.append(example)
-
-    def warn(self, reason: str) -> None:
-        self.warnings[reason] = self.warnings.get(reason, 0) + 1
 
     def add(self, counts: Mapping[str, Any]) -> None:
         """Adds a finished shard's counts (its ``done.json``)."""
         self.samples += counts["samples"]
         self.crops += counts["crops"]
         self.audio_seconds += counts["audio_seconds"]
-        for mine, theirs in ((self.skipped, counts["skipped"]), (self.warnings, counts["warnings"])):
-            for reason, number in theirs.items():
-                mine[reason] = mine.get(reason, 0) + number
+        self.skipped.update(counts["skipped"])
+        self.warnings.update(counts["warnings"])
         for reason, examples in counts.get("examples", {}).items():
             kept = self.examples.setdefault(reason, [])
             kept.extend(examples[: MAX_EXAMPLES - len(kept)])
@@ -98,9 +94,7 @@ class EncoderCache:
         done = read_json(marker) if marker.exists() else None
         if done is None or done["source"] != source_identity(shard) or (need_frames and not done["has_frames"]):
             return False
-        n_layers = done.get("n_layers", 0)
-        kept = done.get("kept_layers", list(range(n_layers)))
-        return need is None or need.met_by(n_layers, done.get("frame_layers", []), kept)
+        return need is None or need.met_by(done)
 
     def lock(self, shard: Path, blocking: bool = True) -> RemovedLock | FileLock:
         return file_lock(self.root / "shards" / f"{shard.name}.lock", blocking)
@@ -121,11 +115,20 @@ class EncoderCache:
         already in an earlier shard of the partition is a skipped ``duplicate key`` (``load`` keeps the first)."""
         counts = {}
         for partition, paths in shards.items():
-            merged = ShardCounts()
+            merged, incomplete = ShardCounts(), {}
             for shard in paths:
-                merged.add(self.shard_counts(shard))
+                done = self.shard_counts(shard)
+                merged.add(done)
+                if done.get("unread"):
+                    incomplete[shard.name] = done["unread"]
             duplicates = duplicate_clips([(shard.name, self._clip_keys(shard)) for shard in paths])
-            _log_duplicates(duplicates, partition)
+            for duplicate in duplicates[:MAX_EXAMPLES]:
+                log.warning("Skipping %s in %s (%s): duplicate key (an earlier shard of this partition, %s, has it; "
+                            "that copy is kept)", duplicate.key, duplicate.shard, partition,
+                            duplicate.first_shard)  # fmt: skip
+            if len(duplicates) > MAX_EXAMPLES:
+                log.warning("%s: %d keys in all are in more than one shard; the first copy of each is used", partition,
+                            len(duplicates))  # fmt: skip
             for duplicate in duplicates:
                 merged.samples -= 1
                 merged.crops -= duplicate.crops
@@ -134,12 +137,11 @@ class EncoderCache:
                 "clips": merged.samples,
                 "crops": merged.crops,
                 "audio_seconds": merged.audio_seconds,
-                "skipped": merged.skipped,
-                "warnings": merged.warnings,
+                "skipped": dict(merged.skipped),
+                "warnings": dict(merged.warnings),
                 "skip_examples": merged.examples,
             }
-            unread = {shard.name: self.shard_counts(shard).get("unread") for shard in paths}
-            if incomplete := {name: problem for name, problem in unread.items() if problem}:
+            if incomplete:
                 counts[partition]["incomplete"] = incomplete
         return counts
 
@@ -174,15 +176,6 @@ class DuplicateClip:
         return f"{self.shard}/{self.key}"
 
 
-def _log_duplicates(duplicates: Sequence[DuplicateClip], partition: str) -> None:
-    for duplicate in duplicates[:MAX_EXAMPLES]:
-        log.warning("Skipping %s in %s (%s): duplicate key (an earlier shard of this partition, %s, has it; that copy "
-                    "is kept)", duplicate.key, duplicate.shard, partition, duplicate.first_shard)  # fmt: skip
-    if len(duplicates) > MAX_EXAMPLES:
-        log.warning("%s: %d keys in all are in more than one shard; the first copy of each is used",
-                    partition, len(duplicates))  # fmt: skip
-
-
 def duplicate_clips(clip_keys: Sequence[tuple[str, Sequence[str]]]) -> list[DuplicateClip]:
     """The later copies of clip keys met in several shards, from (shard name, clip key of every crop) in order."""
     first_shard: dict[str, str] = {}
@@ -204,13 +197,15 @@ class LayerNeeds:
     # the layers whose clip vectors are kept (encode.keep_layers); empty: all
     keep_layers: tuple[int, ...] = ()
 
-    def met_by(self, n_layers: int, frame_layers: Sequence[int], kept_layers: Sequence[int] = ()) -> bool:
+    def met_by(self, done: Mapping[str, Any]) -> bool:
+        """Whether a shard's ``done.json`` holds what is needed."""
         if not (self.layers or self.frame_layers):
             return True
-        if not n_layers:
+        if not (n_layers := done.get("n_layers", 0)):
             return False
         kept = {layer % n_layers for layer in self.keep_layers} or set(range(n_layers))
-        return {layer % n_layers for layer in self.frame_layers} <= set(frame_layers) and kept <= set(kept_layers)
+        frames = {layer % n_layers for layer in self.frame_layers}
+        return frames <= set(done.get("frame_layers", [])) and kept <= set(kept_layers(done))
 
 
 def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") -> int:
@@ -225,14 +220,6 @@ def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") 
     return layer % n_layers
 
 
-@dataclass(frozen=True)
-class StoredTypes:
-    """The number types a shard is stored in: frames and hidden layers, and clip vectors (``storage``)."""
-
-    frames: str = FLOAT32
-    clips: str = FLOAT32
-
-
 class ShardWriter:
     """Appends one shard's embeddings; nothing counts as written until ``finish`` writes the marker."""
 
@@ -243,11 +230,12 @@ class ShardWriter:
         dim: int,
         keep_frames: bool,
         frame_layers: Sequence[int] = (),
-        dtypes: StoredTypes = StoredTypes(),
         keep_layers: Sequence[int] = (),
+        frame_dtype: str = FLOAT32,  # of frames and hidden layers (``storage``)
+        clip_dtype: str = FLOAT32,
     ) -> None:
         self.directory = directory
-        self.dtypes = dtypes
+        self.frame_dtype, self.clip_dtype = frame_dtype, clip_dtype
         self._requested_kept_layers = tuple(keep_layers)
         self._kept_layers: list[int] = []
         self._n_layers = 0
@@ -311,19 +299,19 @@ class ShardWriter:
         self._layers.append(layer_pooled[self._kept_layers].astype(np.float32))
 
     def _write_frames(self, name: str, frames: np.ndarray) -> None:
-        self._streams[name][1].write(to_stored(frames, self.dtypes.frames).tobytes())
+        self._streams[name][1].write(to_stored(frames, self.frame_dtype).tobytes())
 
     def finish(self, counts: ShardCounts) -> None:
         """Writes the shard and its marker; ``counts`` takes the clips and crops written (a clip skipped for an
         encoder error is no clip)."""
         counts.samples, counts.crops = len({entry["clip_key"] for entry in self._index}), len(self._index)
         pooled = np.stack(self._pooled) if self._pooled else np.zeros((0, self.dim), np.float32)
-        pooled = to_stored(pooled, self.dtypes.clips)
+        pooled = to_stored(pooled, self.clip_dtype)
         with atomic_path(self.directory / "pooled.npy", pooled.nbytes) as partial, open(partial, "wb") as stream:
             np.save(stream, pooled)
         write_text(self.directory / "index.jsonl", "".join(json.dumps(entry) + "\n" for entry in self._index))
         if self._layers:
-            layers = to_stored(np.stack(self._layers), self.dtypes.frames)
+            layers = to_stored(np.stack(self._layers), self.frame_dtype)
             with atomic_path(self.directory / "layers.npy", layers.nbytes) as partial, open(partial, "wb") as stream:
                 np.save(stream, layers)
         for name, (part, stream) in self._streams.items():
@@ -339,8 +327,8 @@ class ShardWriter:
                 "n_layers": self._n_layers,
                 "kept_layers": self._kept_layers,
                 "frame_layers": self._frame_layers,
-                "frame_dtype": self.dtypes.frames,
-                "clip_dtype": self.dtypes.clips,
+                "frame_dtype": self.frame_dtype,
+                "clip_dtype": self.clip_dtype,
                 "counts": counts.__dict__,
             },
         )
@@ -351,9 +339,14 @@ class ShardWriter:
             part.unlink(missing_ok=True)
 
 
+def kept_layers(done: Mapping[str, Any]) -> list[int]:
+    """The hidden layers a shard's ``layers.npy`` holds, in order (encode.keep_layers keeps some of them)."""
+    return done.get("kept_layers", list(range(done.get("n_layers", 0))))
+
+
 def kept_position(done: Mapping[str, Any], layer: int, directory: Path) -> int:
-    """Where hidden layer ``layer`` is in the cached ``layers.npy`` (encode.keep_layers keeps some of them)."""
-    kept = done.get("kept_layers", list(range(done["n_layers"])))
+    """Where hidden layer ``layer`` is in the cached ``layers.npy``."""
+    kept = kept_layers(done)
     if layer not in kept:
         raise ConfigError(
             f"head.layer={layer}: the cache {directory.parent.parent} keeps layers {kept} only; add it to "
@@ -418,24 +411,22 @@ class EmbeddingSet:
         frame_dtype = done.get("frame_dtype", FLOAT32)
         pooled, layers = from_stored(np.load(directory / "pooled.npy"), done.get("clip_dtype", FLOAT32)), None
         frames_name: str | None = "frames.f32"
-        if layer is not None:
-            all_layers = np.load(directory / "layers.npy", mmap_mode="r") if done.get("n_layers") else None
-            if layer == WEIGHTED:
-                if all_layers is None:
-                    raise ConfigError(
-                        f"head.layer=weighted: the cache {directory.parent.parent} holds no hidden layers; "
-                        "encode them with encode.layers=all"
-                    )
-                layers = from_stored(all_layers, frame_dtype)
-            else:
-                index = layer_index(int(layer), done.get("n_layers", 0), f"the cache {directory.parent.parent}")
-                if index != done["n_layers"] - 1:
-                    assert all_layers is not None, "layer_index accepts only cached layers"
-                    pooled = from_stored(all_layers[:, kept_position(done, index, directory)], frame_dtype)
-                    frames_name = frame_file(index) if index in done.get("frame_layers", []) else None
-        has_frames = done["has_frames"] and frames_name is not None
+        n_layers = done.get("n_layers", 0)
+        if layer == WEIGHTED:
+            if not n_layers:
+                raise ConfigError(
+                    f"head.layer=weighted: the cache {directory.parent.parent} holds no hidden layers; "
+                    "encode them with encode.layers=all"
+                )
+            layers = from_stored(np.load(directory / "layers.npy", mmap_mode="r"), frame_dtype)
+        elif layer is not None:
+            index = layer_index(int(layer), n_layers, f"the cache {directory.parent.parent}")
+            if index != n_layers - 1:
+                stored = np.load(directory / "layers.npy", mmap_mode="r")[:, kept_position(done, index, directory)]
+                pooled = from_stored(stored, frame_dtype)
+                frames_name = frame_file(index) if index in done.get("frame_layers", []) else None
         frames = None
-        if has_frames and frames_name is not None and done["total_frames"] > 0:
+        if done["has_frames"] and frames_name is not None and done["total_frames"] > 0:
             shape = (done["total_frames"], done["dim"])
             frames = np.memmap(directory / frames_name, dtype=STORE_DTYPES[frame_dtype], mode="r", shape=shape)
         order = sorted(range(len(entries)), key=lambda i: (entries[i]["clip_key"], entries[i]["crop"]))
@@ -444,14 +435,14 @@ class EmbeddingSet:
             keys=[entry["key"] for entry in entries],
             clip_keys=[entry["clip_key"] for entry in entries],
             crops=np.array([entry["crop"] for entry in entries], dtype=np.int64),
-            pooled=pooled[order] if len(order) else pooled,
+            pooled=pooled[order],
             n_frames=np.array([entry["n_frames"] for entry in entries], dtype=np.int64),
             labels=[entry["labels"] for entry in entries],
-            frame_parts=[frames if has_frames else None],
+            frame_parts=[frames],
             frame_dtypes=[frame_dtype],
             frame_part=np.zeros(len(entries), dtype=np.int64),
             frame_offset=np.array([entry["frame_offset"] for entry in entries], dtype=np.int64),
-            layers=None if layers is None else np.array(layers[order] if len(order) else layers),
+            layers=None if layers is None else np.array(layers[order]),
         )
 
     @classmethod
@@ -473,9 +464,9 @@ ROW_FIELDS = ("keys", "clip_keys", "crops", "pooled", "n_frames", "labels", "fra
 
 
 def _rows(values: Any, indices: np.ndarray) -> Any:
-    if values is None or isinstance(values, np.ndarray):
-        return None if values is None else values[indices]
-    return [values[i] for i in indices]
+    if values is None:
+        return None
+    return values[indices] if isinstance(values, np.ndarray) else [values[i] for i in indices]
 
 
 def _joined(parts: list[Any]) -> Any:

@@ -4,16 +4,107 @@ that use them) and removing them by encoder, age or "no record uses it"; a cache
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from filelock import Timeout
 from rich.markup import escape
 
+from xares_hydra.atomic import read_json
 from xares_hydra.console import stdout_console
-from xares_hydra.encode.inventory import CacheEntry, find_caches, is_held, records_under, remove
+from xares_hydra.encode.cache import EncoderCache
+from xares_hydra.report.record import Record, load_records
 from xares_hydra.report.summary import human_bytes
 from xares_hydra.report.table import rich_table
+
+
+@dataclass
+class CacheEntry:
+    task: str
+    folder: Path
+    size: int
+    modified: float  # newest file's mtime
+    fingerprint: dict[str, Any] | None
+    used_by: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def encoder(self) -> str:
+        return self.name.rsplit("-", 1)[0]
+
+    @property
+    def age_days(self) -> float:
+        return (time.time() - self.modified) / 86400
+
+    def inputs(self) -> str:
+        """The fingerprint's inputs in short: the encoder class and the settings that change its embeddings."""
+        if self.fingerprint is None:
+            return "?"
+        encoder = self.fingerprint.get("encoder") or {}
+        target = encoder.get("_target_", "?") if isinstance(encoder, dict) else "?"
+        settings = ", ".join(f"{key}={value}" for key, value in (self.fingerprint.get("settings") or {}).items())
+        return f"{target} [{settings}]"
+
+
+def find_caches(cache_root: Path, records: Sequence[Record] = ()) -> list[CacheEntry]:
+    """Every cache folder (one with ``shards/`` or ``encoder.json``) under ``cache_root``, with the records using it."""
+    users: dict[tuple[str, str], list[str]] = {}
+    for record in records:
+        key = (record.task.name, f"{record.encoder.name}-{record.encoder.fingerprint}")
+        users.setdefault(key, []).append(str(record.path or "?"))
+    entries = []
+    for folder in sorted(cache_root.glob("*/*")):
+        if not folder.is_dir() or not ((folder / "shards").is_dir() or (folder / "encoder.json").exists()):
+            continue
+        files = [path.stat() for path in folder.rglob("*") if path.is_file()]
+        document = folder / "fingerprint.json"
+        entries.append(
+            CacheEntry(
+                task=folder.parent.name,
+                folder=folder,
+                size=sum(stat.st_size for stat in files),
+                modified=max((stat.st_mtime for stat in files), default=folder.stat().st_mtime),
+                fingerprint=read_json(document) if document.exists() else None,
+                used_by=users.get((folder.parent.name, folder.name), []),
+            )
+        )
+    return entries
+
+
+@contextmanager
+def held_by_nobody(entry: CacheEntry) -> Iterator[bool]:
+    """Takes every shard lock of the cache (a job holds a shard's while it encodes it, ``EncoderCache.lock``)
+    without waiting; True (locks kept for the block) when all were free."""
+    cache, shards = EncoderCache(entry.folder), entry.folder / "shards"
+    names = {path.name for path in shards.iterdir() if path.is_dir()} if shards.is_dir() else set()
+    names |= {path.name.removesuffix(".lock") for path in shards.glob("*.lock")}
+    with ExitStack() as stack:
+        try:
+            for name in sorted(names):
+                stack.enter_context(cache.lock(Path(name), blocking=False))
+        except Timeout:
+            yield False
+            return
+        yield True
+
+
+def remove(entry: CacheEntry, dry_run: bool) -> bool:
+    """Removes the cache (``dry_run``: nothing) unless a job holds it; whether it was (or would be) removed."""
+    with held_by_nobody(entry) as free:
+        if free and not dry_run:
+            shutil.rmtree(entry.folder)
+    if free and not dry_run and not any(entry.folder.parent.iterdir()):
+        entry.folder.parent.rmdir()
+    return free
 
 
 def default_paths() -> tuple[Path, Path]:
@@ -77,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cache_root is None or folders is None:
         default_cache, default_results = default_paths()
         cache_root, folders = cache_root or default_cache, folders or [default_results]
-    records = records_under(folders)
+    records = [record for folder in folders if folder.is_dir() for record in load_records(folder)]
     entries = selected(find_caches(cache_root, records), arguments)
     total = human_bytes(sum(entry.size for entry in entries))
     if arguments.command == "list":
@@ -85,15 +176,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if arguments.dry_run:
         show(entries, f"would remove {len(entries)} caches, {total} (--dry-run)")
-        held = [entry.folder for entry in entries if is_held(entry)]
-        for folder in held:
-            print(f"xares-cache: {folder} is held by a running job and would be kept", file=sys.stderr)
-        return 0
-    kept = [entry for entry in entries if not remove(entry)]
-    removed = [entry for entry in entries if entry not in kept]
-    show(removed, f"removed {len(removed)} caches, {human_bytes(sum(entry.size for entry in removed))}")
+    kept = [entry for entry in entries if not remove(entry, arguments.dry_run)]
+    if not arguments.dry_run:
+        removed = [entry for entry in entries if entry not in kept]
+        show(removed, f"removed {len(removed)} caches, {human_bytes(sum(entry.size for entry in removed))}")
     for entry in kept:
-        print(f"xares-cache: {entry.folder} is held by a running job: kept", file=sys.stderr)
+        outcome = " and would be kept" if arguments.dry_run else ": kept"
+        print(f"xares-cache: {entry.folder} is held by a running job{outcome}", file=sys.stderr)
     return 0
 
 

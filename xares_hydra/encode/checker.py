@@ -20,6 +20,7 @@ from xares_hydra.encode.contract import (
     forward,
     forward_padded,
     hop_ms_of,
+    hop_samples_of,
     padding_input,
     padding_invariant,
     rate_of,
@@ -77,8 +78,7 @@ def run_checks(
 
 
 def require_passing(results: list[CheckResult], encoder_name: str) -> None:
-    failed = [result for result in results if not result.passed]
-    if failed:
+    if failed := [result for result in results if not result.passed]:
         lines = "\n".join(f"  - {result.name}: {result.detail}" for result in failed)
         raise EncoderContractError(
             f"encoder {encoder_name} fails the X-ARES encoder contract:\n{lines}\n"
@@ -113,7 +113,8 @@ def _check_attributes(encoder: torch.nn.Module) -> CheckResult:
     return CheckResult("attributes", not problems, detail)
 
 
-def _clips(encoder: torch.nn.Module, seconds: float, batch: int, device: torch.device) -> torch.Tensor:
+def noise_clips(encoder: torch.nn.Module, seconds: float, batch: int, device: torch.device) -> torch.Tensor:
+    """``batch`` clips of ``seconds`` of seeded noise: the same probe every time."""
     generator = torch.Generator().manual_seed(0)
     samples = round(seconds * rate_of(encoder))
     return (0.1 * torch.randn(batch, samples, generator=generator)).to(device)
@@ -126,29 +127,28 @@ def _encode(encoder: torch.nn.Module, audio: torch.Tensor, autocast: str | None)
 
 
 def _shape(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
-    audio = _clips(encoder, QUICK_SECONDS[0], 2, device)
+    audio = noise_clips(encoder, QUICK_SECONDS[0], 2, device)
     output = forward(encoder, audio, autocast)
     check_shape(output, 2, dim_of(encoder), f"input {tuple(audio.shape)}")
     return f"{list(audio.shape)} -> {list(output.shape)}"
 
 
 def _finite(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
-    silence = torch.zeros(1, rate_of(encoder), device=device)
-    _encode(encoder, silence, autocast)
-    _encode(encoder, _clips(encoder, QUICK_SECONDS[1], 1, device).clamp(-1, 1) * 10, autocast)
+    _encode(encoder, torch.zeros(1, rate_of(encoder), device=device), autocast)
+    _encode(encoder, noise_clips(encoder, QUICK_SECONDS[1], 1, device).clamp(-1, 1) * 10, autocast)
     return "no NaN/inf for silence and loud noise"
 
 
-def expected_frames(encoder: torch.nn.Module, n_samples: int) -> float:
-    return n_samples / (rate_of(encoder) * hop_ms_of(encoder) / 1000)
+def _frames(encoder: torch.nn.Module, seconds: float, device: torch.device, autocast: str | None) -> tuple[int, float]:
+    """The frames of one clip of ``seconds``, and the frames its length and the encoder's hop imply."""
+    audio = noise_clips(encoder, seconds, 1, device)
+    return _encode(encoder, audio, autocast).shape[1], audio.shape[1] / hop_samples_of(encoder)
 
 
 def _hop(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
     details = []
     for seconds in QUICK_SECONDS:
-        audio = _clips(encoder, seconds, 1, device)
-        frames = _encode(encoder, audio, autocast).shape[1]
-        expected = expected_frames(encoder, audio.shape[1])
+        frames, expected = _frames(encoder, seconds, device, autocast)
         if abs(frames - expected) > 1.0 + 1e-6:
             raise EncoderContractError(
                 f"{seconds:g} s gives {frames} frames, but hop_size_in_ms={hop_ms_of(encoder):g} "
@@ -161,12 +161,12 @@ def _hop(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -
 def _variable_lengths(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
     lengths = (0.1, 0.5, 3.3, 10.0)
     for seconds in lengths:
-        _encode(encoder, _clips(encoder, seconds, 1, device), autocast)
+        _encode(encoder, noise_clips(encoder, seconds, 1, device), autocast)
     return "encoded " + ", ".join(f"{s:g} s" for s in lengths)
 
 
 def _batch_consistency(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
-    batch = _clips(encoder, QUICK_SECONDS[0], 3, device)
+    batch = noise_clips(encoder, QUICK_SECONDS[0], 3, device)
     together = _encode(encoder, batch, autocast)
     alone = _encode(encoder, batch[1:2], autocast)
     scale = together.abs().max().clamp_min(1e-6)
@@ -181,9 +181,7 @@ def _batch_consistency(encoder: torch.nn.Module, device: torch.device, autocast:
 
 
 def _long_clip(encoder: torch.nn.Module, device: torch.device, seconds: float, autocast: str | None) -> str:
-    audio = _clips(encoder, seconds, 1, device)
-    frames = _encode(encoder, audio, autocast).shape[1]
-    expected = expected_frames(encoder, audio.shape[1])
+    frames, expected = _frames(encoder, seconds, device, autocast)
     if abs(frames - expected) > max(2.0, 0.01 * expected):
         raise EncoderContractError(f"{seconds:g} s gives {frames} frames, expected about {expected:.0f}")
     return f"{frames} frames"
@@ -195,7 +193,7 @@ def minimum_input_samples(encoder: torch.nn.Module, device: torch.device, autoca
 
     def accepts(samples: int) -> bool:
         try:
-            _encode(encoder, _clips(encoder, samples / rate, 1, device), autocast)
+            _encode(encoder, noise_clips(encoder, samples / rate, 1, device), autocast)
         except Exception:
             return False
         return True
@@ -212,8 +210,7 @@ def minimum_input_samples(encoder: torch.nn.Module, device: torch.device, autoca
 
 def _shortest_input(encoder: torch.nn.Module, device: torch.device, autocast: str | None) -> str:
     samples = minimum_input_samples(encoder, device, autocast)
-    milliseconds = 1000 * samples / rate_of(encoder)
-    return f"{samples} samples ({milliseconds:.1f} ms); shorter clips are zero-padded to it"
+    return f"{samples} samples ({1000 * samples / rate_of(encoder):.1f} ms); shorter clips are zero-padded to it"
 
 
 def measure_padding(encoder: torch.nn.Module, device: torch.device) -> PaddingCheck:

@@ -19,11 +19,11 @@ OWN_WRAPPERS = "xares_hydra.encoders"
 def code_identity(target: str, source_file: str | None = None) -> dict[str, Any]:
     """The identity of the code behind ``target`` (``module.Class``); ``source_file`` for X-ARES encoder files."""
     if source_file is not None:
-        return _folder_of_module(Path(source_file).expanduser())
+        return _sources(Path(source_file).expanduser().resolve().parent, "folder")
     if target == OWN_WRAPPERS or target.startswith(OWN_WRAPPERS + "."):
         spec = importlib.util.find_spec(OWN_WRAPPERS)
         assert spec is not None and spec.submodule_search_locations is not None, "xares_hydra.encoders is a package"
-        return _package(Path(next(iter(spec.submodule_search_locations))))
+        return _sources(Path(next(iter(spec.submodule_search_locations))), "package")
     top = target.split(".", 1)[0]
     try:
         spec = importlib.util.find_spec(top)
@@ -35,22 +35,16 @@ def code_identity(target: str, source_file: str | None = None) -> dict[str, Any]
     if wheel is not None:
         return {"source": "distribution", **wheel}
     if spec.submodule_search_locations:
-        return _package(Path(next(iter(spec.submodule_search_locations))))
-    return _folder_of_module(Path(spec.origin))
+        return _sources(Path(next(iter(spec.submodule_search_locations))), "package")
+    return _sources(Path(spec.origin).resolve().parent, "folder")
 
 
-def _package(folder: Path) -> dict[str, Any]:
-    return {"source": "package", "path": str(folder), "sha256": source_digest(folder, sorted(folder.rglob("*.py")))}
-
-
-def _folder_of_module(file: Path) -> dict[str, Any]:
-    folder = file.resolve().parent
-    return {"source": "folder", "path": str(folder), "sha256": source_digest(folder, sorted(folder.glob("*.py")))}
-
-
-def source_digest(folder: Path, files: list[Path]) -> str:
-    sources = [file for file in files if "__pycache__" not in file.parts]
-    return folder_sha256(folder, sources, lambda file: bytes.fromhex(file_sha256(file)), separator=b"\0")
+def _sources(folder: Path, source: str) -> dict[str, Any]:
+    """The digest of the ``.py`` files of a package (subpackages included) or of a lone module's folder."""
+    pattern = "**/*.py" if source == "package" else "*.py"
+    files = [file for file in sorted(folder.glob(pattern)) if "__pycache__" not in file.parts]
+    digest = folder_sha256(folder, files, lambda file: bytes.fromhex(file_sha256(file)), separator=b"\0")
+    return {"source": source, "path": str(folder), "sha256": digest}
 
 
 def _versioned_distribution(top_level: str) -> dict[str, str] | None:

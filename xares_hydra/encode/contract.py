@@ -37,18 +37,13 @@ class PaddingInput(Enum):
 
 def padding_input(forward_owner: Any) -> PaddingInput:
     """From the parameters of ``forward`` (of an encoder object or class)."""
-    forward_method = getattr(forward_owner, "forward", None)
-    if forward_method is None:
-        return PaddingInput.NOTHING
     try:
-        parameters = inspect.signature(forward_method).parameters
-    except (TypeError, ValueError):
+        parameters = inspect.signature(forward_owner.forward).parameters
+    except (AttributeError, TypeError, ValueError):  # no forward, or one without a signature
         return PaddingInput.NOTHING
     if "audio_attention_mask" in parameters:
         return PaddingInput.MASK
-    if "lengths" in parameters:
-        return PaddingInput.LENGTHS
-    return PaddingInput.NOTHING
+    return PaddingInput.LENGTHS if "lengths" in parameters else PaddingInput.NOTHING
 
 
 def padding_invariant(forward_owner: Any) -> bool:
@@ -83,8 +78,7 @@ class PaddingCheck:
             return f"told the padding ({self.told})"
         if self.deviation is None:
             return "not told the padding; its frames in a padded batch could not be measured"
-        relation = "<=" if self.invariant else ">"
-        verdict = "do not move" if self.invariant else "move"
+        relation, verdict = ("<=", "do not move") if self.invariant else (">", "move")
         return (
             f"not told the padding; its frames in padded batches {verdict} "
             f"(largest relative deviation {self.deviation:.1e} {relation} {PADDING_TOLERANCE:.0e})"
@@ -100,19 +94,21 @@ def auto_batching(padding: PaddingCheck, layers: bool) -> Batching:
     return Batching.bucketed if padding.invariant and not layers else Batching.exact
 
 
+# the contract's attributes (the checker's attribute check has vetted them); Module.__getattr__ is typed Tensor | Module
 def rate_of(encoder: torch.nn.Module) -> int:
-    """The contract's ``sampling_rate`` (Hz); the checker's attribute check has vetted it."""
-    return int(getattr(encoder, "sampling_rate"))  # noqa: B009  (Module.__getattr__ is typed Tensor | Module)
+    return int(getattr(encoder, "sampling_rate"))  # noqa: B009
 
 
 def dim_of(encoder: torch.nn.Module) -> int:
-    """The contract's ``output_dim``."""
     return int(getattr(encoder, "output_dim"))  # noqa: B009
 
 
 def hop_ms_of(encoder: torch.nn.Module) -> float:
-    """The contract's ``hop_size_in_ms``."""
     return float(getattr(encoder, "hop_size_in_ms"))  # noqa: B009
+
+
+def hop_samples_of(encoder: torch.nn.Module) -> float:
+    return rate_of(encoder) * hop_ms_of(encoder) / 1000
 
 
 @dataclass

@@ -17,7 +17,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from xares_hydra.encode.contract import forward, rate_of
+from xares_hydra.encode.checker import noise_clips
+from xares_hydra.encode.contract import forward
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,11 @@ class _OpsSeen(TorchDispatchMode):
 def count_flops(encoder: torch.nn.Module, device: torch.device, seconds: float = PROBE_SECONDS) -> FlopCount:
     """FLOPs of one forward on ``seconds`` of noise, per second of audio; ``uncounted``: compute ops that ran but
     that torch's counter has no formula for (e.g. LSTM, FFT, norms)."""
-    audio = 0.1 * torch.randn(1, round(seconds * rate_of(encoder)), generator=torch.Generator().manual_seed(0))
+    audio = noise_clips(encoder, seconds, 1, device)
     counter = FlopCounterMode(display=False)
     seen = _OpsSeen()
     with seen, counter:  # the counter decomposes composite ops (conv1d, matmul, stft) before they are seen
-        forward(encoder, audio.to(device), None)
+        forward(encoder, audio, None)
     counted = {str(op).removeprefix("aten.") for op in counter.flop_registry}
     uncounted = sorted(name for name in seen.names if _COMPUTE_OP.search(name) and name not in counted)
     return FlopCount(counter.get_total_flops() / seconds, seconds, uncounted)
@@ -73,24 +74,15 @@ def peak_memory(device: torch.device) -> Iterator[PeakMemory]:
         yield peak
         peak.bytes, peak.kind = int(torch.cuda.max_memory_allocated(device)), "cuda allocator peak"
         return
-    reset = _reset_peak_rss()
-    yield peak
-    peak.bytes = _peak_rss_bytes()
-    peak.kind = "peak RSS" if reset else "process peak RSS"
-
-
-def _reset_peak_rss() -> bool:
     try:
         Path("/proc/self/clear_refs").write_text("5")  # Linux: resets the resident set's high-water mark
+        kind = "peak RSS"
     except OSError:
-        return False
-    return True
-
-
-def _peak_rss_bytes() -> int:
-    if (line := _proc_line("/proc/self/status", "VmHWM:")) is not None:
-        return int(line.split()[1]) * 1024
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # kB on Linux
+        kind = "process peak RSS"
+    yield peak
+    high_water = _proc_line("/proc/self/status", "VmHWM:")  # kB, as ru_maxrss on Linux
+    kilobytes = high_water.split()[1] if high_water else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak.bytes, peak.kind = int(kilobytes) * 1024, kind
 
 
 def _proc_line(path: str, prefix: str) -> str | None:
@@ -105,13 +97,9 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
-        return _cpu_model() or platform.processor() or platform.machine()
+        model = _proc_line("/proc/cpuinfo", "model name")
+        return (model and model.split(":", 1)[1].strip()) or platform.processor() or platform.machine()
     return device.type
-
-
-def _cpu_model() -> str | None:
-    line = _proc_line("/proc/cpuinfo", "model name")
-    return None if line is None else line.split(":", 1)[1].strip()
 
 
 def encode_cost(

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -35,7 +36,7 @@ from xares_hydra.console import shard_progress
 from xares_hydra.data.audio import AudioProblem, crop, decode_audio
 from xares_hydra.data.shards import ShardSample, iter_shard
 from xares_hydra.encode.backoff import CropDoesNotFit, MemoryLimits, encode_in_chunks, is_out_of_memory, release_memory
-from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter, StoredTypes
+from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
 from xares_hydra.encode.contract import (
     EncodedBatch,
     auto_batching,
@@ -46,6 +47,7 @@ from xares_hydra.encode.contract import (
     forward_padded,
     frame_count,
     hop_ms_of,
+    hop_samples_of,
     padding_invariant,
     rate_of,
 )
@@ -92,10 +94,9 @@ def encode_shards(
                 clock.skip(shard)  # another job encoded it meanwhile
                 continue
             log.info("Encoding %s", shard.name)
-            frame_layers = settings.layer_needs.frame_layers
-            dtypes = StoredTypes(settings.store_dtype, settings.clip_dtype)
-            writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings.frames, frame_layers, dtypes,
-                                 settings.keep_layers)  # fmt: skip
+            writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings.frames,
+                                 settings.layer_needs.frame_layers, settings.keep_layers, settings.store_dtype,
+                                 settings.clip_dtype)  # fmt: skip
             call = EncoderCall(encoder, settings, device, shard, ShardCounts(), memory)
             try:
                 call.encode_shard(writer, on_progress)
@@ -141,11 +142,10 @@ def _bucketed_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int
 def _sorted_batches(buffer: list[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
     # longest first: a batch that does not fit in memory fails at the start, not after an hour
     ordered = sorted(buffer, key=lambda item: (-len(item.audio), item.key))
-    start = 0
-    while start < len(ordered):
-        size = _batch_size(settings, rate, len(ordered[start].audio))
-        yield ordered[start : start + size]
-        start += size
+    while ordered:
+        size = _batch_size(settings, rate, len(ordered[0].audio))
+        yield ordered[:size]
+        del ordered[:size]
 
 
 def _equal_length_batches(crops: Iterable[Crop], settings: EncodeSettings, rate: int) -> Iterator[list[Crop]]:
@@ -194,15 +194,18 @@ class EncoderCall:
     def encode_shard(self, writer: ShardWriter, on_progress: Callable[[str, int], None] | None) -> None:
         """Every crop of the shard encoded into ``writer``, which then writes it with its counts."""
         started = time.perf_counter()
-        with WriteBehind(writer) as behind:
+        with write_behind(writer) as add:
             for batch in batches(self.decoded_crops(), self.settings, rate_of(self.encoder), self.encoder):
                 for crops_done, encoded in self.encode_or_isolate(batch):
-                    behind.add(crops_done, encoded)
+                    add(crops_done, encoded)
                 if on_progress is not None:
                     on_progress(self.shard.name, len(batch))
         self.counts.encode_seconds = time.perf_counter() - started
         writer.finish(self.counts)
-        _log_problems(self.shard, self.counts)
+        if skipped := self.counts.skipped:
+            log.warning("%s: skipped %s", self.shard.name, ", ".join(f"{n} x {r}" for r, n in skipped.items()))
+        if warnings := self.counts.warnings:
+            log.info("%s: %s", self.shard.name, ", ".join(f"{n} x {r}" for r, n in warnings.items()))
 
     def decoded_crops(self) -> Iterator[Crop]:
         """The shard's crops, decoded and resampled in worker threads ahead of the encoder."""
@@ -234,18 +237,18 @@ class EncoderCall:
             return
         counts.audio_seconds += len(decoded.samples) / rate
         if decoded.silent:
-            counts.warn("silent audio")
+            counts.warnings["silent audio"] += 1
         if decoded.clipped:
-            counts.warn("clipped audio")
+            counts.warnings["clipped audio"] += 1
         if decoded.channels > 1:
-            counts.warn("multi-channel audio mixed to mono")
+            counts.warnings["multi-channel audio mixed to mono"] += 1
         crop_samples = round(settings.crop_length * rate) if settings.crop_length else None
         pieces = crop(decoded.samples, crop_samples, settings.pad_short_crops)
         for index, piece in enumerate(pieces):
             key = sample.key if len(pieces) == 1 else f"{sample.key}#{index}"
             item = Crop(key=key, clip_key=sample.key, index=index, audio=piece, labels=sample.labels)
             if len(piece) < settings.min_samples:
-                counts.warn("shorter than the encoder's minimum input, zero-padded")
+                counts.warnings["shorter than the encoder's minimum input, zero-padded"] += 1
                 item.n_samples, item.audio = len(piece), np.pad(piece, (0, settings.min_samples - len(piece)))
             yield item
 
@@ -293,7 +296,7 @@ class EncoderCall:
         return self.within_memory(part, width) if len(part) > 1 else [(part, self._chunked(part[0]))]
 
     def _chunked(self, item: Crop) -> EncodedCrops:
-        hop = round(rate_of(self.encoder) * hop_ms_of(self.encoder) / 1000)
+        hop = round(hop_samples_of(self.encoder))
         run = partial(_run_encoder, self.encoder, settings=self.settings, device=self.device, shard=self.shard)
         return encode_in_chunks(item, run, self.memory, hop, self.settings.min_samples, self.device)
 
@@ -311,22 +314,22 @@ def _run_encoder(
     lengths = [len(item.audio) for item in batch]
     where = f"{shard.name}: {batch[0].key}"
     audio = padded_audio([item.audio for item in batch], device, width)
-    layers = None
-    if settings.all_layers or settings.batching == "xares":  # the encoder is not told the padding
-        if settings.all_layers:  # the batches hold one length, or the encoder could not be told anyway
-            layers = forward_layers(encoder, audio, settings.autocast, where)
-            output = layers[:, -1]
-        else:
-            output = forward(encoder, audio, settings.autocast)
+    layers = forward_layers(encoder, audio, settings.autocast, where) if settings.all_layers else None
+    if layers is None and settings.batching != "xares":
+        encoded = forward_padded(encoder, audio, lengths, settings.autocast, where)
+    else:  # the encoder is not told the padding (hidden_layers never is: its batches hold one length)
+        output = forward(encoder, audio, settings.autocast) if layers is None else layers[:, -1]
         check_output(output, len(batch), dim_of(encoder), where)
         padded = output.shape[1]
-        if settings.batching == "xares":  # X-ARES pools the padding too
-            encoded = EncodedBatch(output, [padded] * len(batch))
-        else:
-            encoded = EncodedBatch(output, [frame_count(encoder, n, audio.shape[1], padded) for n in lengths])
-    else:
-        encoded = forward_padded(encoder, audio, lengths, settings.autocast, where)
-    counts = _own_frame_counts(batch, encoded.frame_counts, rate_of(encoder) * hop_ms_of(encoder) / 1000)
+        xares = settings.batching == "xares"  # X-ARES pools the padding too
+        counted = [padded if xares else frame_count(encoder, n, audio.shape[1], padded) for n in lengths]
+        encoded = EncodedBatch(output, counted)
+    # a crop zero-padded to the encoder's minimum input keeps only the frames of its own length
+    hop_samples = hop_samples_of(encoder)
+    counts = [
+        count if item.n_samples is None else min(count, max(1, math.ceil(item.n_samples / hop_samples)))
+        for item, count in zip(batch, encoded.frame_counts, strict=True)
+    ]
     frames = encoded.frames.float()
     own = torch.tensor(counts, device=frames.device)
     kept = length_mask(own, frames.shape[1])
@@ -345,14 +348,6 @@ def _run_encoder(
     )
 
 
-def _own_frame_counts(batch: list[Crop], counts: list[int], hop_samples: float) -> list[int]:
-    """A crop zero-padded to the encoder's minimum input keeps only the frames of its own length."""
-    return [
-        count if item.n_samples is None else min(count, max(1, math.ceil(item.n_samples / hop_samples)))
-        for item, count in zip(batch, counts, strict=True)
-    ]
-
-
 def padded_audio(clips: Sequence[np.ndarray], device: torch.device, width: int | None = None) -> torch.Tensor:
     """``[B, width or longest]`` zero-padded; on CUDA built in pinned memory and copied without blocking."""
     width = width or max(len(clip) for clip in clips)
@@ -362,29 +357,23 @@ def padded_audio(clips: Sequence[np.ndarray], device: torch.device, width: int |
     return audio.to(device, non_blocking=True)
 
 
-class WriteBehind:
+@contextmanager
+def write_behind(writer: ShardWriter, depth: int = 4) -> Iterator[Callable[[list[Crop], EncodedCrops], None]]:
     """Adds encoded batches to a ShardWriter in a thread, so the encoder does not wait on the disk."""
+    pending: deque[Future] = deque()
+    pool = ThreadPoolExecutor(1, thread_name_prefix="cache-writer")
 
-    def __init__(self, writer: ShardWriter, depth: int = 4) -> None:
-        self.writer = writer
-        self.depth = depth
-        self.pending: deque[Future] = deque()
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="cache-writer")
+    def add(batch: list[Crop], encoded: EncodedCrops) -> None:
+        pending.append(pool.submit(_add_batch, writer, batch, encoded))
+        if len(pending) > depth:
+            pending.popleft().result()
 
-    def add(self, batch: list[Crop], encoded: EncodedCrops) -> None:
-        self.pending.append(self.pool.submit(_add_batch, self.writer, batch, encoded))
-        if len(self.pending) > self.depth:
-            self.pending.popleft().result()
-
-    def __enter__(self) -> WriteBehind:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
-        try:
-            while self.pending and kind is None:
-                self.pending.popleft().result()
-        finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+    try:
+        yield add
+        while pending:  # not after an error: what is pending is cancelled
+            pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _add_batch(writer: ShardWriter, batch: list[Crop], encoded: EncodedCrops) -> None:
@@ -394,26 +383,6 @@ def _add_batch(writer: ShardWriter, batch: list[Crop], encoded: EncodedCrops) ->
         layer_pooled = encoded.layer_pooled[row] if encoded.layer_pooled is not None else None
         layer_frames = encoded.layer_frames[row, :, :count] if encoded.layer_frames is not None else None
         writer.add(item.meta(), count, frames, encoded.pooled[row], layer_pooled, layer_frames)
-
-
-def _log_problems(shard: Path, counts: ShardCounts) -> None:
-    if counts.skipped:
-        log.warning("%s: skipped %s", shard.name, ", ".join(f"{n} x {r}" for r, n in counts.skipped.items()))
-    if counts.warnings:
-        log.info("%s: %s", shard.name, ", ".join(f"{n} x {r}" for r, n in counts.warnings.items()))
-
-
-def encoder_attributes(encoder: torch.nn.Module) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
-        "sampling_rate": rate_of(encoder),
-        "output_dim": dim_of(encoder),
-        "hop_size_in_ms": hop_ms_of(encoder),
-        "class": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
-        **weights_identity(encoder),
-    }
-    if isinstance(getattr(encoder, "behaviour", None), str):  # our wrappers: ours or X-ARES's (compat=xares)
-        attributes["behaviour"] = encoder.behaviour
-    return attributes
 
 
 def ensure_encoded(
@@ -442,7 +411,16 @@ def ensure_encoded(
             "layers (README 'Layer-wise evaluation' says how an encoder exposes them)"
         )
     batching = chosen_batching(settings, loaded, spec.name)
-    info = dict(encoder_attributes(encoder), min_input_samples=loaded.min_samples, batching=batching)
+    info = {
+        "sampling_rate": rate_of(encoder),
+        "output_dim": dim_of(encoder),
+        "hop_size_in_ms": hop_ms_of(encoder),
+        "class": f"{type(encoder).__module__}.{type(encoder).__qualname__}",
+        **weights_identity(encoder),
+    }
+    if isinstance(getattr(encoder, "behaviour", None), str):  # our wrappers: ours or X-ARES's (compat=xares)
+        info["behaviour"] = encoder.behaviour
+    info.update(min_input_samples=loaded.min_samples, batching=batching)
     info.update(store_dtype=settings.store_dtype, clip_dtype=settings.clip_dtype)
     if settings.batching in (Batching.auto, Batching.bucketed):  # the padding chose the batching or says what it costs
         info["padding"] = loaded.padding.summary()
@@ -489,8 +467,7 @@ def chosen_batching(settings: EncodeSettings, loaded: LoadedEncoder, name: str) 
 def require_complete(counts: dict[str, dict[str, Any]], allow_incomplete: bool) -> None:
     """Fail when a partition's shard could not be read to its end, unless ``data.allow_incomplete``."""
     for partition, partition_counts in counts.items():
-        incomplete = partition_counts.get("incomplete") or {}
-        if incomplete and not allow_incomplete:
+        if (incomplete := partition_counts.get("incomplete")) and not allow_incomplete:
             shards = "; ".join(f"{shard}: {unread['problem']}" for shard, unread in incomplete.items())
             raise XaresError(
                 f"{partition} is incomplete, a shard could not be read to its end ({shards}); fetch it again "

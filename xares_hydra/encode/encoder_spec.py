@@ -148,8 +148,7 @@ def weights_identity(encoder: torch.nn.Module) -> dict[str, Any]:
         "parameters": sum(parameter.numel() for parameter in encoder.parameters()),
         "weights_sha256": _state_digest(encoder),
     }
-    revision = getattr(encoder, "weights_revision", None)
-    if revision:
+    if revision := getattr(encoder, "weights_revision", None):
         identity["weights_revision"] = str(revision)
     return identity
 

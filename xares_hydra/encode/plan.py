@@ -17,10 +17,10 @@ import soundfile
 import torch
 
 from xares_hydra.atomic import free_bytes
-from xares_hydra.data.audio import decode_audio
+from xares_hydra.data.audio import crop, decode_audio
 from xares_hydra.data.shards import iter_shard
 from xares_hydra.encode.cache import EncoderCache
-from xares_hydra.encode.contract import dim_of, forward, hop_ms_of, rate_of
+from xares_hydra.encode.contract import dim_of, forward, hop_samples_of, rate_of
 from xares_hydra.encode.crops import Crop
 from xares_hydra.encode.embed import EncodeSettings, padded_audio, shards_to_encode
 from xares_hydra.encode.storage import itemsize
@@ -35,7 +35,6 @@ CACHE_DOCUMENT_BYTES = 1000
 class ShardLengths:
     """One shard as the encoder will see it: each crop's key, labels and length in samples at its rate."""
 
-    name: str
     crops: list[Crop]
     clips: int
     audio_seconds: float
@@ -78,25 +77,17 @@ def shard_lengths(shard: Path, rate: int, settings: EncodeSettings) -> ShardLeng
             continue
         samples = math.ceil(info.frames * rate / info.samplerate)
         clips, seconds = clips + 1, seconds + samples / rate
-        pieces = _crop_lengths(samples, crop_samples, settings.pad_short_crops)
-        for index, length in enumerate(pieces):
+        silence = np.broadcast_to(np.float32(0), samples)  # its crops' lengths without holding its audio
+        pieces = crop(silence, crop_samples, settings.pad_short_crops)
+        for index, piece in enumerate(pieces):
             key = sample.key if len(pieces) == 1 else f"{sample.key}#{index}"  # as ``embed`` names crops
-            crops.append(Crop(key, sample.key, index, np.empty(0, np.float32), sample.labels, n_samples=length))
-    return ShardLengths(shard.name, crops, clips, seconds)
-
-
-def _crop_lengths(samples: int, crop_samples: int | None, pad_short: bool) -> list[int]:
-    """The lengths ``data.audio.crop`` cuts a clip of ``samples`` into."""
-    if crop_samples is None:
-        return [samples]
-    if samples < crop_samples:
-        return [crop_samples if pad_short else samples]
-    return [crop_samples] * (samples // crop_samples)
+            crops.append(Crop(key, sample.key, index, np.empty(0, np.float32), sample.labels, n_samples=len(piece)))
+    return ShardLengths(crops, clips, seconds)
 
 
 def shard_bytes(lengths: ShardLengths, encoder: torch.nn.Module, settings: EncodeSettings, n_layers: int) -> int:
     """The bytes the encode stage writes for this shard (``cache.ShardWriter``'s files)."""
-    dim, hop = dim_of(encoder), rate_of(encoder) * hop_ms_of(encoder) / 1000
+    dim, hop = dim_of(encoder), hop_samples_of(encoder)
     own_count = getattr(encoder, "frame_count", None)
     total_frames, index_bytes = 0, 0
     for item in lengths.crops:

@@ -19,9 +19,7 @@ STAGE: dict[str, Any] = {"omegaconf_ignore": True}
 
 
 class Batching(Choice):
-    """auto: bucketed where the encoder is told the padding or proved invariant to it, else exact; bucketed: crops
-    sorted by length, zero-padded to the batch's longest, each keeps its own frames; exact: only crops of identical
-    length share a batch (bit-identical to encoding each alone; slower)."""
+    """encode.batching: auto, bucketed or exact (``encode.embed`` says what each does)."""
 
     auto = "auto"
     bucketed = "bucketed"

@@ -26,16 +26,6 @@ READY_MARKER = ".audio_tar_ready"  # X-ARES's marker of a ready task folder (emp
 _BOUNDS = ("max_clip_seconds", "max_member_bytes", "max_label_bytes", "max_extracted_bytes", "max_archive_ratio")
 
 
-@dataclass(frozen=True)
-class ExtractLimits:
-    """Bounds on what a downloaded zip or tar.gz may unpack to (``data.max_member_bytes``,
-    ``data.max_extracted_bytes``, ``data.max_archive_ratio``); None = no bound."""
-
-    max_member_bytes: int | None = ReadLimits.max_member_bytes
-    max_total_bytes: int | None = 1 << 40
-    max_ratio: float | None = 200.0
-
-
 @dataclass
 class DataOptions:
     """The ``data`` config group (its typed schema) and the data stage's argument."""
@@ -59,8 +49,8 @@ class DataOptions:
     # record of complete data in results_root)
     allow_incomplete: bool = False
     # bounds on a downloaded zip or tar.gz besides max_member_bytes: its unpacked total, and that over its size
-    max_extracted_bytes: int | None = ExtractLimits.max_total_bytes
-    max_archive_ratio: float | None = ExtractLimits.max_ratio
+    max_extracted_bytes: int | None = 1 << 40
+    max_archive_ratio: float | None = 200.0
 
     def __post_init__(self) -> None:
         for key in _BOUNDS:
@@ -70,10 +60,6 @@ class DataOptions:
     @property
     def limits(self) -> ReadLimits:
         return ReadLimits(self.max_clip_seconds, self.max_member_bytes, self.max_label_bytes)
-
-    @property
-    def extract_limits(self) -> ExtractLimits:
-        return ExtractLimits(self.max_member_bytes, self.max_extracted_bytes, self.max_archive_ratio)
 
 
 @dataclass

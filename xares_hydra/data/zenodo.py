@@ -27,7 +27,7 @@ from urllib3.util import Retry
 
 from xares_hydra.atomic import atomic_path, free_bytes, write_json
 from xares_hydra.console import stderr_console
-from xares_hydra.data.prepare import READY_MARKER, DataOptions, ExtractLimits, read_ready_marker
+from xares_hydra.data.prepare import READY_MARKER, DataOptions, read_ready_marker
 from xares_hydra.errors import DataUnavailable
 from xares_hydra.locks import file_lock
 
@@ -135,7 +135,7 @@ def _download_locked(
     extracted = [file.key for file in files if file.key.lower().endswith(ARCHIVE_SUFFIXES)]
     for file in files:
         if file.key in extracted:
-            _extract_once(dest / file.key, file, dest, options.extract_limits, force=force)
+            _extract_once(dest / file.key, file, dest, options)
     download = RecordDownload(record_id=record_id, api_base=api_base, files=files, dest=dest, extracted=extracted)
     write_json(dest / READY_MARKER, download.to_dict())
     return download
@@ -369,21 +369,26 @@ def _reason(error: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-def _extract_once(archive: Path, file: ZenodoFile, dest: Path, limits: ExtractLimits, *, force: bool) -> None:
+def _extract_once(archive: Path, file: ZenodoFile, dest: Path, options: DataOptions) -> None:
     """Extract ``archive`` into ``dest`` unless its marker says this very archive was extracted already. It is
     unpacked into a folder beside its contents, moved into place only when complete, removed otherwise."""
     marker = dest / f".{file.key}.extracted"
-    if not force and marker.is_file() and marker.read_text(encoding="utf-8").strip() == file.checksum:
+    if not options.force_download and marker.is_file() and marker.read_text(encoding="utf-8").strip() == file.checksum:
         return
     staging = dest / f".{file.key}.{os.getpid()}.extracting"
     try:
         if archive.name.lower().endswith(".zip"):
             with zipfile.ZipFile(archive) as bundle:
-                members = bundle.infolist()
-                _check_extract(archive, dest, [(m.filename, m.file_size) for m in members], limits)
+                _check_extract(archive, dest, [(m.filename, m.file_size, False) for m in bundle.infolist()], options)
                 bundle.extractall(staging)
         else:
-            _extract_tar(archive, staging, dest, limits)
+            with tarfile.open(archive, "r:*") as bundle:
+                members = bundle.getmembers()
+                special = [(m.name, m.size, m.issym() or m.islnk() or m.isdev()) for m in members]
+                _check_extract(archive, dest, special, options)
+                # Python < 3.10.12 has no filter: the checks stand in for it
+                safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                bundle.extractall(staging, members=members, **safe)
         for entry in staging.iterdir():
             _move_into(entry, dest / entry.name)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
@@ -405,53 +410,35 @@ def _move_into(source: Path, target: Path) -> None:
         os.replace(source, target)
 
 
-def _check_extract(archive: Path, dest: Path, members: list[tuple[str, int]], limits: ExtractLimits) -> None:
-    """Refuse an archive whose listed members leave ``dest``, or exceed a bound or the free space, before any byte
-    is unpacked."""
+def _check_extract(archive: Path, dest: Path, members: list[tuple[str, int, bool]], options: DataOptions) -> None:
+    """Refuse an archive whose listed members (name, size, whether a link or device) leave ``dest``, are links or
+    devices, or exceed a bound or the free space, before any byte is unpacked."""
 
     def refused(why: str) -> DataUnavailable:
         return DataUnavailable(f"The archive {archive} {why}; it was not extracted (nothing of it is left there).")
 
-    for name, _size in members:
-        _check_inside(dest, name, archive)
-    largest = max(members, key=lambda member: member[1], default=("", 0))
-    total = sum(size for _, size in members)
+    root = dest.resolve()
+    for name, _size, special in members:
+        if special:
+            raise refused(f"holds a link or device ({name})")
+        target = (root / name).resolve()
+        if Path(name).is_absolute() or (target != root and root not in target.parents):
+            raise refused(f"holds a path outside its folder ({name})")
+    largest = max(members, key=lambda member: member[1], default=("", 0, False))
+    total = sum(size for _, size, _ in members)
     ratio = total / max(archive.stat().st_size, 1)
-    if limits.max_member_bytes is not None and largest[1] > limits.max_member_bytes:
+    max_member, max_total, max_ratio = options.max_member_bytes, options.max_extracted_bytes, options.max_archive_ratio
+    if max_member is not None and largest[1] > max_member:
         raise refused(f"holds a member of {largest[1]:,} bytes ({largest[0]}) > data.max_member_bytes="
-                      f"{limits.max_member_bytes}; raise that bound if you trust the archive")  # fmt: skip
-    if limits.max_total_bytes is not None and total > limits.max_total_bytes:
-        raise refused(f"unpacks to {total:,} bytes > data.max_extracted_bytes={limits.max_total_bytes}")
-    if limits.max_ratio is not None and ratio > limits.max_ratio:
+                      f"{max_member}; raise that bound if you trust the archive")  # fmt: skip
+    if max_total is not None and total > max_total:
+        raise refused(f"unpacks to {total:,} bytes > data.max_extracted_bytes={max_total}")
+    if max_ratio is not None and ratio > max_ratio:
         raise refused(f"unpacks to {total:,} bytes, {ratio:,.0f} times its size > data.max_archive_ratio="
-                      f"{limits.max_ratio:g} (a decompression bomb?)")  # fmt: skip
+                      f"{max_ratio:g} (a decompression bomb?)")  # fmt: skip
     if (free := free_bytes(dest)) is not None and total > free:
         raise refused(f"unpacks to {_megabytes(total)}, {_megabytes(free)} free in {dest}; free some space there, "
                       "or point paths.data_root at a larger disk")  # fmt: skip
-
-
-def _extract_tar(archive: Path, staging: Path, dest: Path, limits: ExtractLimits) -> None:
-    with tarfile.open(archive, "r:*") as bundle:
-        members = bundle.getmembers()
-        for member in members:
-            if member.issym() or member.islnk() or member.isdev():
-                raise DataUnavailable(
-                    f"The archive {archive} holds a link or device ({member.name}); it was not extracted."
-                )
-        _check_extract(archive, dest, [(member.name, member.size) for member in members], limits)
-        if hasattr(tarfile, "data_filter"):
-            bundle.extractall(staging, members=members, filter="data")
-        else:  # Python < 3.10.12: the checks above stand in for the filter
-            bundle.extractall(staging, members=members)
-
-
-def _check_inside(dest: Path, member: str, archive: Path) -> None:
-    root = dest.resolve()
-    target = (root / member).resolve()
-    if Path(member).is_absolute() or (target != root and root not in target.parents):
-        raise DataUnavailable(
-            f"The archive {archive} holds a path outside its folder ({member}); it was not extracted."
-        )
 
 
 def _unavailable_message(
@@ -480,16 +467,13 @@ def _unavailable_message(
 def _byte_progress(files: list[ZenodoFile], *, enabled: bool) -> Iterator[Callable[[str, int], None]]:
     """A rich bar over the bytes of ``files``; yields ``report(key, bytes_on_disk)`` (which may go back)."""
     on_disk: dict[str, int] = {}
-    if not (enabled and files):
-        yield on_disk.__setitem__
-        return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, TimeRemainingColumn(), console=stderr_console) as progress:
+    with Progress(*columns, TimeRemainingColumn(), console=stderr_console, disable=not (enabled and files)) as bar:
         label = files[0].key if len(files) == 1 else f"{len(files)} files"
-        bar = progress.add_task(f"download {label}", total=sum(file.size for file in files))
+        task = bar.add_task(f"download {label}", total=sum(file.size for file in files))
 
         def report(key: str, bytes_on_disk: int) -> None:
             on_disk[key] = bytes_on_disk
-            progress.update(bar, completed=sum(on_disk.values()))
+            bar.update(task, completed=sum(on_disk.values()))
 
         yield report

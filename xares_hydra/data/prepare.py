@@ -198,45 +198,42 @@ def _built_from(directory: Path, wanted: dict[str, Any]) -> bool:
 
 
 def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
-    if (ready := _ready(task, directory, options)) is not None:
-        return ready
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    created = not directory.exists()
-    # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
-    try:
-        with file_lock(directory.parent / f".zenodo-{task.zenodo_id}.lock"):
-            return _download_or_link(task, record, directory, options)
-    except DataUnavailable:  # leave no empty task folder behind after a download that fetched nothing
-        if created and directory.is_dir() and not any(directory.iterdir()):
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
-
-
-def _ready(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any] | None:
     marker = None if options.force_download else read_ready_marker(directory)
-    return None if marker is None else {"source": "zenodo", "record": task.zenodo_id, **marker}
+    if marker is None:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        created = not directory.exists()
+        # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
+        try:
+            with file_lock(directory.parent / f".zenodo-{record}.lock"):
+                marker = _download_or_link(task, record, directory, options)
+        except DataUnavailable:  # leave no empty task folder behind after a download that fetched nothing
+            if created and directory.is_dir() and not any(directory.iterdir()):
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+    return {"source": "zenodo", "record": record, **marker}
 
 
 def _download_or_link(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
-    if (ready := _ready(task, directory, options)) is not None:
-        return ready
-    sibling = None if options.force_download else _sibling_with_record(directory.parent, task)
-    if sibling is not None:
-        log.info("Record %s is already in %s; linking it for %s", task.zenodo_id, sibling, task.name)
-        _link_record(sibling, directory)
-        return {"source": "zenodo", "record": task.zenodo_id, **(read_ready_marker(directory) or {})}
+    """The ready marker's provenance once the record is in ``directory``: already, linked from a sibling task's
+    folder, or downloaded."""
+    if not options.force_download:
+        if (marker := read_ready_marker(directory)) is not None:
+            return marker
+        if (sibling := _sibling_with_record(directory.parent, record, task.name)) is not None:
+            log.info("Record %s is already in %s; linking it for %s", record, sibling, task.name)
+            _link_record(sibling, directory)
+            return read_ready_marker(directory) or {}
     from xares_hydra.data.zenodo import download_record  # requests and urllib3 load only for a download
 
-    download = download_record(record, directory, options)
-    return {"source": "zenodo", "record": task.zenodo_id, **download.to_dict()}
+    return download_record(record, directory, options).to_dict()
 
 
-def _sibling_with_record(data_root: Path, task: TaskSpec) -> Path | None:
+def _sibling_with_record(data_root: Path, record: str, task_name: str) -> Path | None:
     for candidate in sorted(data_root.iterdir()):
-        if candidate.name == task.name or not candidate.is_dir():
+        if candidate.name == task_name or not candidate.is_dir():
             continue
         marker = read_ready_marker(candidate)
-        if marker and str(marker.get("record_id", marker.get("record"))) == task.zenodo_id:
+        if marker and str(marker.get("record_id", marker.get("record"))) == record:
             return candidate
     return None
 

@@ -56,14 +56,10 @@ def safe_key(key: str) -> str:
     return _UNSAFE_KEY.sub("_", key).strip("._") or "clip"
 
 
-def write_partition(directory: Path, partition: str, clips: Iterable[SourceClip], clips_per_shard: int) -> int:
-    """The clips as ``<partition>-000000.tar``, ``-000001.tar``, ... of ``clips_per_shard`` clips; returns the count."""
-    return write_partitions(directory, ((partition, clip) for clip in clips), clips_per_shard).get(partition, 0)
-
-
 def write_partitions(directory: Path, routed: Iterable[tuple[str, SourceClip]], clips_per_shard: int) -> dict[str, int]:
-    """Clips routed to their partitions in one pass (a streamed split feeds several), each partition's written as
-    ``write_partition`` writes them, in the order they come; returns the count per partition."""
+    """Clips routed to their partitions in one pass (a streamed split feeds several), each partition's as
+    ``<partition>-000000.tar``, ``-000001.tar``, ... of ``clips_per_shard`` clips in the order they come; returns
+    the count per partition."""
     pending: dict[str, list[SourceClip]] = {}
     shards: dict[str, int] = {}
     counts: dict[str, int] = {}

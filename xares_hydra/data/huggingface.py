@@ -152,7 +152,12 @@ def _source_name(config: HuggingFaceSchema, data_root: Path) -> tuple[str, str]:
     """What the source is, for a message, and how to fetch it by hand (a hub id only)."""
     if config.local_dir is not None:
         return f"the folder {data_root / Path(config.local_dir).expanduser()}", ""
-    return f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})", _recipe(config)
+    revision = f" --revision {config.revision}" if config.revision else ""
+    return f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})", (
+        f" Fetch it where there is network: hf download {config.id} --repo-type dataset{revision} "
+        f"--local-dir <folder>, then run with task.huggingface.local_dir=<folder> "
+        "(or set HF_HUB_OFFLINE=1 to read the Hugging Face cache)."
+    )
 
 
 def _load_local(task_name: str, folder: Path, config: HuggingFaceSchema, cache_dir: str) -> Any:
@@ -235,15 +240,6 @@ def _attempt(task_name: str, what: str, load: Callable[[], Any], recipe: str = "
         ) from error
 
 
-def _recipe(config: HuggingFaceSchema) -> str:
-    revision = f" --revision {config.revision}" if config.revision else ""
-    return (
-        f" Fetch it where there is network: hf download {config.id} --repo-type dataset{revision} "
-        f"--local-dir <folder>, then run with task.huggingface.local_dir=<folder> "
-        "(or set HF_HUB_OFFLINE=1 to read the Hugging Face cache)."
-    )
-
-
 class Splits:
     """The dataset's splits as the partition mapping reads them: map-style (cached) or streamed. A streamed split's
     size comes from the dataset's metadata, else from one pass over it (the clips drawn from it need it)."""
@@ -295,45 +291,40 @@ def partition_rows(
     task: TaskSpec, config: HuggingFaceSchema, splits: Splits
 ) -> dict[str, tuple[str, list[int] | None]]:
     """Partition -> (the dataset split it comes from, the row indices it takes; None: all its rows)."""
-    task_name = task.name
     if task.is_kfold:
-        split = _split(task_name, config.folds_from or _only_split(task_name, splits), splits)
-        return _fold_rows(task_name, config, splits, split, task.folds)
+        return _fold_rows(task.name, config, splits, _split(task.name, config.folds_from, splits), task.folds)
     rows: dict[str, tuple[str, list[int] | None]] = {}
-    roles = task.roles
     carved: list[int] | None = None
-    for role, partition in roles.items():
+    for role, partition in task.roles.items():
         if partition in rows:  # two roles share it (valid and test, as some X-ARES tasks do)
             continue
         if role in config.splits:
-            split = _split(task_name, config.splits[role], splits)
-            rows[partition] = (split, None)
+            rows[partition] = (_split(task.name, config.splits[role], splits), None)
         elif role == "valid" and config.valid_from_train is not None and "train" in config.splits:
-            split = _split(task_name, config.splits["train"], splits)
+            split = _split(task.name, config.splits["train"], splits)
             carved = _drawn(splits.size(split), config.valid_from_train, config.seed)
             rows[partition] = (split, carved)
         else:
             raise ConfigError(
-                f"task {task_name}: task.huggingface.splits names no split for {role} "
+                f"task {task.name}: task.huggingface.splits names no split for {role} "
                 f"(the dataset has {', '.join(splits.names)}; give one, or valid_from_train for valid)"
             )
     if carved is not None:  # the clips that became the valid partition leave the train partition
-        split, _ = rows[roles["train"]]
+        split, _ = rows[task.roles["train"]]
         taken = set(carved)
-        rows[roles["train"]] = (split, [index for index in range(splits.size(split)) if index not in taken])
+        rows[task.roles["train"]] = (split, [index for index in range(splits.size(split)) if index not in taken])
     return rows
 
 
-def _split(task_name: str, split: str, splits: Splits) -> str:
+def _split(task_name: str, split: str | None, splits: Splits) -> str:
+    """The split named ``split``; None (no ``folds_from``): the dataset's only split."""
+    if not split and len(splits.names) != 1:
+        raise ConfigError(f"task {task_name}: task.huggingface.folds_from names none of {', '.join(splits.names)}")
+    if not split:
+        return splits.names[0]
     if split not in splits.names:
         raise ConfigError(f"task {task_name}: the dataset has no split {split!r} (it has {', '.join(splits.names)})")
     return split
-
-
-def _only_split(task_name: str, splits: Splits) -> str:
-    if len(splits.names) != 1:
-        raise ConfigError(f"task {task_name}: task.huggingface.folds_from names none of {', '.join(splits.names)}")
-    return splits.names[0]
 
 
 def _drawn(count: int, share: float, seed: int) -> list[int]:

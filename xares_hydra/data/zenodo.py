@@ -111,8 +111,7 @@ def _ready_download(record_id: str, api_base: str, dest: Path) -> RecordDownload
         )
     api_base = str(provenance.get("api_base", api_base))
     files = [_file(entry, record_id, api_base) for entry in provenance.get("files", []) if isinstance(entry, dict)]
-    extracted = list(provenance.get("extracted", []))
-    return RecordDownload(record_id=record_id, api_base=api_base, files=files, dest=dest, extracted=extracted)
+    return RecordDownload(record_id, api_base, files, dest, list(provenance.get("extracted", [])))
 
 
 def _download_locked(
@@ -132,11 +131,10 @@ def _download_locked(
                 _fetch_verified(file, dest, session, report)
     except _FetchFailure as failure:
         raise DataUnavailable(_unavailable_message(record_id, api_base, files, dest, str(failure))) from None
-    extracted = [file.key for file in files if file.key.lower().endswith(ARCHIVE_SUFFIXES)]
-    for file in files:
-        if file.key in extracted:
-            _extract_once(dest / file.key, file, dest, options)
-    download = RecordDownload(record_id=record_id, api_base=api_base, files=files, dest=dest, extracted=extracted)
+    archives = [file for file in files if file.key.lower().endswith(ARCHIVE_SUFFIXES)]
+    for file in archives:
+        _extract_once(dest / file.key, file, dest, options)
+    download = RecordDownload(record_id, api_base, files, dest, [file.key for file in archives])
     write_json(dest / READY_MARKER, download.to_dict())
     return download
 

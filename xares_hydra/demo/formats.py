@@ -3,10 +3,11 @@ parquet files or an audiofolder) and a HEAR task folder, so those sources run of
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,19 +123,11 @@ def write_hear(
     return out
 
 
-def demo_splits(shards: Sequence[Path]) -> dict[str, list[Path]]:
-    """A generated demo's shards by split or fold (``demo_<task>_<split>_000000.tar``)."""
-    splits: dict[str, list[Path]] = {}
-    for shard in sorted(shards):
-        splits.setdefault(shard.name.rsplit("_", 2)[-2], []).append(shard)
-    return splits
-
-
 def generate_huggingface_timbre(out_dir: Path, seed: int, args: dict) -> list[Path]:
     """The demo timbre task as a local Hugging Face dataset (``args.layout``: saved, parquet or audiofolder)."""
-    settings = dict(args)
-    layout = str(settings.pop("layout", "saved"))
-    return _rewritten("timbre", out_dir, seed, settings, lambda splits: write_huggingface(splits, out_dir, layout))
+    layout = str(args.pop("layout", "saved"))  # ``generate`` hands over its own copy of the arguments
+    with _demo_splits("timbre", out_dir, seed, args) as splits:
+        return [write_huggingface(splits, out_dir, layout)]
 
 
 def generate_hear_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
@@ -142,23 +135,21 @@ def generate_hear_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
     from xares_hydra.demo.tasks import SOUNDS
 
     names = list(SOUNDS)
-
-    def write(folds: dict[str, list[Path]]) -> Path:
+    with _demo_splits("sounds", out_dir, seed, args) as folds:
         hear_folds = {f"fold{int(fold.removeprefix('fold')) - 1:02d}": shards for fold, shards in folds.items()}
-        return write_hear(hear_folds, out_dir, lambda row: [names[row["label"]]], event=False, rate=16000)
-
-    return _rewritten("sounds", out_dir, seed, args, write)
+        return [write_hear(hear_folds, out_dir, lambda row: [names[row["label"]]], event=False, rate=16000)]
 
 
-def _rewritten(
-    name: str, out_dir: Path, seed: int, args: dict, write: Callable[[dict[str, list[Path]]], Path]
-) -> list[Path]:
-    """The demo task ``name`` generated into a scratch folder, its splits then written to ``out_dir`` by ``write``."""
+@contextlib.contextmanager
+def _demo_splits(name: str, out_dir: Path, seed: int, args: dict) -> Iterator[dict[str, list[Path]]]:
+    """The demo task ``name`` generated into a scratch folder beside ``out_dir``: its shards by split (or fold)."""
     from xares_hydra.demo.tasks import generate
 
     with tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
-        write(demo_splits(generate(name, Path(scratch), seed, args)))
-    return [out_dir]
+        splits: dict[str, list[Path]] = {}
+        for shard in sorted(generate(name, Path(scratch), seed, args)):  # demo_<task>_<split>_000000.tar
+            splits.setdefault(shard.name.rsplit("_", 2)[-2], []).append(shard)
+        yield splits
 
 
 # stand-ins in other benchmarks' formats, read by the huggingface and hear sources (they return their folder)

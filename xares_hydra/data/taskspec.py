@@ -114,9 +114,8 @@ class TaskSpec(TaskSchema):
 
     def tar_patterns(self, mini: bool = False) -> dict[str, str]:
         """Partition -> tar pattern; ``mini`` swaps in X-ARES's smaller shard selections."""
-        if not mini:
-            return dict(self.partitions)
-        return {name: (self.mini_patterns or {}).get(name, pattern) for name, pattern in self.partitions.items()}
+        swapped = (self.mini_patterns or {}) if mini else {}
+        return {name: swapped.get(name, pattern) for name, pattern in self.partitions.items()}
 
     @property
     def source_folder(self) -> str | None:
@@ -127,15 +126,9 @@ class TaskSpec(TaskSchema):
 
     @property
     def source(self) -> str:
-        if self.huggingface is not None:
-            return "huggingface"
-        if self.hear is not None:
-            return "hear"
-        if self.generator is not None:
-            return "generated"
-        if self.zenodo_id is not None:
-            return "zenodo"
-        return "local"
+        named = (("huggingface", self.huggingface), ("hear", self.hear), ("generated", self.generator),
+                 ("zenodo", self.zenodo_id))  # fmt: skip
+        return next((name for name, given in named if given is not None), "local")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TaskSpec:
@@ -152,18 +145,11 @@ class TaskSpec(TaskSchema):
                 f"not {label.rule!r}"
             )
         partitions, roles, folds = _partitions(schema)
-        derived: dict[str, Any] = {
-            "formal_name": schema.formal_name or schema.name,
-            "label": label,
-            "partitions": partitions,
-            "roles": roles,
-            "folds": folds,
-            **{
-                name: dataclasses.asdict(getattr(schema, name)) if getattr(schema, name) is not None else None
-                for name in ("generator", "huggingface", "hear")
-            },
-        }
-        return cls(**{item.name: getattr(schema, item.name) for item in dataclasses.fields(schema)} | derived)
+        sources = {name: dataclasses.asdict(value) if (value := getattr(schema, name)) is not None else None
+                   for name in ("generator", "huggingface", "hear")}  # fmt: skip
+        derived = {"formal_name": schema.formal_name or schema.name, "label": label, "partitions": partitions,
+                   "roles": roles, "folds": folds}  # fmt: skip
+        return cls(**vars(schema) | sources | derived)
 
     def with_classes(self, classes: list[str] | None) -> TaskSpec:
         """The task with the class list its source gave, where its YAML names no classes."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xares_hydra.data.labels import MULTI, SINGLE, LabelSpec
+from xares_hydra.data.labels import MULTI, SINGLE, LabelSpec, split_names
 from xares_hydra.data.shards import AUDIO_EXTENSIONS, write_shard
 
 SHARD_NAME = "{partition}-{index:06d}.tar"
@@ -87,8 +87,7 @@ def class_names(values: Iterable[Any], spec: LabelSpec) -> list[str]:
     names: set[str] = set()
     for value in values:
         if spec.kind == MULTI:
-            items = value if isinstance(value, list) else str(value).split(spec.args.get("separator", ";"))
-            names.update(str(item).strip() for item in items if str(item).strip())
+            names.update(split_names(value, spec.args.get("separator", ";")))
         elif spec.kind == SINGLE:
             names.add(str(value).strip())
     return sorted(names)

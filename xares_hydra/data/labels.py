@@ -89,6 +89,12 @@ def convert_labels(raws: Sequence[Any], spec: LabelSpec) -> tuple[list[Any], lis
     return targets, problems
 
 
+def split_names(value: Any, separator: str | None) -> list[str]:
+    """Class names given as a list or as one text joined by ``separator``, blanks dropped."""
+    names = value if isinstance(value, list) else str(value).split(separator) if separator else [value]
+    return [str(name).strip() for name in names if str(name).strip()]
+
+
 def _field(raw: Any, spec: LabelSpec) -> Any:
     if spec.key is None:
         return raw
@@ -122,12 +128,9 @@ def binary_match(raw: Any, spec: LabelSpec) -> int:
 @label_rule("multi_hot", MULTI, needs_classes=True)
 def multi_hot(raw: Any, spec: LabelSpec) -> np.ndarray:
     """The field holds class names joined by ``args.separator`` (';' by default) or a list."""
-    value = _field(raw, spec)
-    names = value if isinstance(value, list) else str(value).split(spec.args.get("separator", ";"))
     target = np.zeros(spec.class_count, dtype=np.float32)
-    for name in names:
-        if str(name).strip():
-            target[spec.class_index(name)] = 1.0
+    for name in split_names(_field(raw, spec), spec.args.get("separator", ";")):
+        target[spec.class_index(name)] = 1.0
     return target
 
 
@@ -165,14 +168,13 @@ def events(raw: Any, spec: LabelSpec) -> list[tuple[float, float, int]]:
     """Events ``{onset, offset, label}`` (field names from ``args``; a label may name several classes joined by
     ``args.separator``) as (onset s, offset s, class index) triples."""
     onset_key, offset_key, label_key = (spec.args.get(name, name) for name in ("onset", "offset", "label"))
-    separator = spec.args.get("separator", ",")
     triples: list[tuple[float, float, int]] = []
     for event in _field(raw, spec):
         onset, offset = float(event[onset_key]), float(event[offset_key])
         if not (np.isfinite(onset) and np.isfinite(offset)) or offset < onset or onset < 0:
             raise LabelError(f"event with onset {onset} and offset {offset} is not a valid interval")
-        names = str(event[label_key]).split(separator) if separator else [event[label_key]]
-        triples.extend((onset, offset, spec.class_index(name)) for name in names if str(name).strip())
+        names = split_names(str(event[label_key]), spec.args.get("separator", ","))
+        triples.extend((onset, offset, spec.class_index(name)) for name in names)
     return triples
 
 

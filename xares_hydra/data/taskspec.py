@@ -81,18 +81,6 @@ class TaskSchema:
     head_args: dict[str, Any] = field(default_factory=dict)
 
 
-def task_schema(cfg: Mapping[str, Any]) -> TaskSchema:
-    """A task config (composed or plain) checked against the schema, with every default filled in."""
-    try:
-        schema = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TaskSchema), cfg))
-    except OmegaConfBaseException as error:
-        key = f"task.{error.full_key}" if getattr(error, "full_key", None) else "task"
-        message = str(error).splitlines()[0]
-        raise ConfigError(f"task {cfg.get('name', '?')}: {key}: {message}") from error
-    assert isinstance(schema, TaskSchema)
-    return schema
-
-
 @dataclass
 class TaskSpec(TaskSchema):
     """What the stages need from a task: the schema's values (``from_config``) with what follows from them: the
@@ -132,7 +120,13 @@ class TaskSpec(TaskSchema):
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TaskSpec:
-        schema = task_schema(cfg)
+        """The task of a config (composed or plain), checked against the schema, every default filled in."""
+        try:
+            schema = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TaskSchema), cfg))
+        except OmegaConfBaseException as error:
+            key = f"task.{error.full_key}" if getattr(error, "full_key", None) else "task"
+            raise ConfigError(f"task {cfg.get('name', '?')}: {key}: {str(error).splitlines()[0]}") from error
+        assert isinstance(schema, TaskSchema)
         if schema.task_type not in TASK_TYPES:
             raise ConfigError(f"task.task_type={schema.task_type!r} for {schema.name}; use one of {TASK_TYPES}")
         classes = tuple(schema.label.classes) if schema.label.classes is not None else None

@@ -142,18 +142,15 @@ def _download_locked(
 def _fetch_verified(file: ZenodoFile, dest: Path, session: _Session, report: Callable[[str, int], None]) -> None:
     """Download one file to ``<name>.part``, verify it, rename it; a corrupted copy is fetched once more."""
     part = dest / f"{file.key}.part"
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         session.retrying(lambda: _stream_to_part(file, part, session, report))
         if (problem := _problem(part, file)) is None:
             os.replace(part, dest / file.key)
             return
         part.unlink(missing_ok=True)
         report(file.key, 0)
-        if attempt == 2:
-            check = "checksum" if file.checksum else "check"
-            raise _FetchFailure(
-                f"{file.key} failed its {check} twice in a row ({problem}); the corrupted copy was deleted"
-            )
+    check = "checksum" if file.checksum else "check"
+    raise _FetchFailure(f"{file.key} failed its {check} twice in a row ({problem}); the corrupted copy was deleted")
 
 
 def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Callable[[str, int], None]) -> None:
@@ -206,9 +203,23 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e6:.3f} MB"
 
 
-def _archive_problem(path: Path, name: str) -> str | None:
-    """Why the tar or zip at ``path`` is incomplete (its own structure, read to the end); None if intact."""
-    lowered = name.lower()
+def _is_complete(path: Path, file: ZenodoFile) -> bool:
+    """A file already in place (a run stopped before the ready marker) that needs no fetching."""
+    return path.is_file() and (not file.size or path.stat().st_size == file.size) and _problem(path, file) is None
+
+
+def _problem(path: Path, file: ZenodoFile) -> str | None:
+    """Why the bytes at ``path`` are not ``file``: its checksum, or without one the archive's own structure (a zip's
+    CRCs, a tar read to its end); None if they are."""
+    if file.checksum:
+        algorithm = file.checksum.partition(":")[0].lower() if ":" in file.checksum else "md5"
+        digest = hashlib.new(algorithm if algorithm in hashlib.algorithms_available else "md5")
+        with open(path, "rb") as stream:
+            while block := stream.read(CHUNK_BYTES):
+                digest.update(block)
+        actual = f"{digest.name}:{digest.hexdigest()}"
+        return None if actual.lower() == file.checksum.lower() else f"expected {file.checksum}, got {actual}"
+    lowered = file.key.lower()
     try:
         if lowered.endswith(".zip"):
             with zipfile.ZipFile(path) as bundle:
@@ -222,24 +233,6 @@ def _archive_problem(path: Path, name: str) -> str | None:
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error) as error:
         return str(error) or type(error).__name__
     return None
-
-
-def _is_complete(path: Path, file: ZenodoFile) -> bool:
-    """A file already in place (a run stopped before the ready marker) that needs no fetching."""
-    return path.is_file() and (not file.size or path.stat().st_size == file.size) and _problem(path, file) is None
-
-
-def _problem(path: Path, file: ZenodoFile) -> str | None:
-    """Why the bytes at ``path`` are not ``file``: its checksum, or without one the archive's own structure."""
-    if not file.checksum:
-        return _archive_problem(path, file.key)
-    algorithm = file.checksum.partition(":")[0].lower() if ":" in file.checksum else "md5"
-    digest = hashlib.new(algorithm if algorithm in hashlib.algorithms_available else "md5")
-    with open(path, "rb") as stream:
-        while block := stream.read(CHUNK_BYTES):
-            digest.update(block)
-    actual = f"{digest.name}:{digest.hexdigest()}"
-    return None if actual.lower() == file.checksum.lower() else f"expected {file.checksum}, got {actual}"
 
 
 def _record_files(record_id: str, api_base: str, session: _Session) -> list[ZenodoFile]:

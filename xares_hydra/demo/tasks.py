@@ -189,16 +189,6 @@ def _pitch_clip(rng: np.random.Generator, _: Any, sr: int) -> tuple[np.ndarray, 
     return finish(rng, tone, sr, snr_db=(snr_db, snr_db)), {"pitch": round(semitones, 3), "snr_db": round(snr_db, 3)}
 
 
-def _fold_plans(rng: np.random.Generator, n_classes: int, per_class: int, n_folds: int) -> dict[str, list[int]]:
-    """Clip j of every class goes to fold j % n_folds, so folds hold (about) per_class/n_folds of each."""
-    folds = {
-        f"fold{f + 1}": [c for c in range(n_classes) for _ in range(f, per_class, n_folds)] for f in range(n_folds)
-    }
-    for plan in folds.values():
-        rng.shuffle(plan)
-    return folds
-
-
 def _write_task(
     task: str, out_dir: Path, seed: int, plans: Mapping[str, Sequence[Any]], make_clip: ClipMaker, sr: int, fmt: str
 ) -> list[Path]:
@@ -233,8 +223,13 @@ def _settings(args: Mapping[str, Any] | None, defaults: dict[str, Any]) -> dict[
 
 def generate_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
     s = _settings(args, {"per_class": 30, "folds": 5, "sample_rate": 22050, "format": "flac", "stereo_fraction": 0.2})
-    s["per_class"] = max(int(s["per_class"]), int(s["folds"]))  # every class in every fold
-    plans = _fold_plans(seeded_rng(seed, "sounds", "plan"), len(SOUNDS), int(s["per_class"]), int(s["folds"]))
+    folds = int(s["folds"])
+    per_class = max(int(s["per_class"]), folds)  # every class in every fold
+    # clip j of every class goes to fold j % folds, so folds hold (about) per_class/folds of each
+    plans = {f"fold{f + 1}": [c for c in range(len(SOUNDS)) for _ in range(f, per_class, folds)] for f in range(folds)}
+    rng = seeded_rng(seed, "sounds", "plan")
+    for plan in plans.values():
+        rng.shuffle(plan)
     return _write_classes("sounds", out_dir, seed, plans, s, SOUNDS, lambda index: {"label": index})
 
 

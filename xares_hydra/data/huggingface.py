@@ -95,8 +95,9 @@ def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout:
     for partition, (split, _) in rows.items():
         log.info("%s: %d clips of split %s written as partition %s", task.name, counts[partition], split, partition)
     provenance: dict[str, Any] = {"clips": counts}
-    if label.n_classes is None and label.key is not None:
-        provenance["classes"] = _dataset_classes(splits.loaded, label) or class_names(label_values, label)
+    if label.n_classes is None and label.key is not None:  # the dataset's own class list, else the values seen
+        names = _class_list(next(iter(splits.loaded.values())).features.get(label.key))
+        provenance["classes"] = list(names or []) or class_names(label_values, label)
     return provenance
 
 
@@ -245,17 +246,11 @@ class Splits:
     size comes from the dataset's metadata, else from one pass over it (the clips drawn from it need it)."""
 
     def __init__(self, loaded: DatasetDict | IterableDatasetDict) -> None:
-        self.loaded = loaded
-        self._sizes: dict[str, int] = {}
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.loaded)
-
-    def streamed(self, split: str) -> bool:
         import datasets
 
-        return isinstance(self.loaded[split], datasets.IterableDataset)
+        self.loaded, self.names = loaded, list(loaded)
+        self.streamed = isinstance(loaded, datasets.IterableDatasetDict)
+        self._sizes: dict[str, int] = {}
 
     def size(self, split: str) -> int:
         if split not in self._sizes:
@@ -264,7 +259,7 @@ class Splits:
 
     def _size(self, split: str) -> int:
         dataset = self.loaded[split]
-        if not self.streamed(split):
+        if not self.streamed:
             return len(dataset)
         known = (dataset.info.splits or {}).get(split)
         if known is not None and known.num_examples:
@@ -282,7 +277,7 @@ class Splits:
 
     def column(self, split: str, name: str) -> list[Any]:
         dataset = self.loaded[split]
-        if not self.streamed(split):
+        if not self.streamed:
             return list(dataset[name])
         return [row[name] for row in dataset.select_columns([name])]
 
@@ -348,19 +343,13 @@ def _fold_rows(
         return {name: (split, sorted(int(i) for i in order[position :: len(names)])) for position, name in
                 enumerate(names)}  # fmt: skip
     fold_of = {name.removeprefix("fold"): name for name in names}  # partition fold<value> (TaskSpec)
-    rows: dict[str, list[int]] = {name: [] for name in names}
-    unknown: set[str] = set()
-    for index, value in enumerate(splits.column(split, config.fold_column)):
-        if str(value) in fold_of:
-            rows[fold_of[str(value)]].append(index)
-        else:
-            unknown.add(str(value))
-    if unknown:
+    values = [str(value) for value in splits.column(split, config.fold_column)]
+    if unknown := sorted(set(values) - set(fold_of)):
         raise ConfigError(
-            f"task {task_name}: column {config.fold_column!r} holds folds {', '.join(sorted(unknown))} that "
+            f"task {task_name}: column {config.fold_column!r} holds folds {', '.join(unknown)} that "
             f"task.folds does not list ({', '.join(fold_of)})"
         )
-    return {name: (split, indices) for name, indices in rows.items()}
+    return {name: (split, [index for index, value in enumerate(values) if fold_of[value] == name]) for name in names}
 
 
 def _clips(
@@ -402,8 +391,3 @@ def _readable(value: Any, feature: Any) -> Any:
     if names is None:
         return value
     return [names[item] for item in value] if isinstance(value, list) else names[value]
-
-
-def _dataset_classes(loaded: DatasetDict | IterableDatasetDict, label: LabelSpec) -> list[str] | None:
-    names = _class_list(next(iter(loaded.values())).features.get(label.key))
-    return list(names) if names else None

@@ -228,8 +228,8 @@ def _problem(path: Path, file: ZenodoFile) -> str | None:
         if lowered.endswith(TAR_SUFFIXES):
             with tarfile.open(path, "r:*") as bundle:
                 for member in bundle:
-                    if member.isfile() and (stream := bundle.extractfile(member)) is not None:
-                        stream.read()
+                    if member.isfile() and (content := bundle.extractfile(member)) is not None:
+                        content.read()
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error) as error:
         return str(error) or type(error).__name__
     return None
@@ -377,9 +377,10 @@ def _extract_once(archive: Path, file: ZenodoFile, dest: Path, options: DataOpti
                 members = bundle.getmembers()
                 special = [(m.name, m.size, m.issym() or m.islnk() or m.isdev()) for m in members]
                 _check_extract(archive, dest, special, options)
-                # Python < 3.10.12 has no filter: the checks stand in for it
-                safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-                bundle.extractall(staging, members=members, **safe)
+                if hasattr(tarfile, "data_filter"):
+                    bundle.extractall(staging, members=members, filter="data")
+                else:  # Python < 3.10.12: the checks above stand in for the filter
+                    bundle.extractall(staging, members=members)
         for entry in staging.iterdir():
             _move_into(entry, dest / entry.name)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:

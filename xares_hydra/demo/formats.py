@@ -50,32 +50,23 @@ def write_huggingface(splits: Mapping[str, Sequence[Path]], out: Path, layout: s
 def _dataset(rows: list[Row]) -> Any:
     import datasets
 
+    # the audio goes in as arrow's {bytes, path} and is cast to the Audio feature: nothing is decoded or re-encoded
     columns: dict[str, list[Any]] = {"audio": [{"bytes": row["audio"], "path": f"{row['key']}.{row['ext']}"}
                                                for row in rows]}  # fmt: skip
+    features = {"audio": audio_struct()}
     for name in _label_names(rows):
-        columns[name] = [row[name] for row in rows]
-    # the audio goes in as arrow's {bytes, path} and is cast to the Audio feature: nothing is decoded or re-encoded
-    features = datasets.Features({"audio": audio_struct(), **_label_features(rows)})
-    plain = datasets.Dataset.from_dict(columns, features=features)
+        values = columns[name] = [row[name] for row in rows]
+        # text labels as a ClassLabel (as most hub datasets store classes), anything else as its value type
+        if all(isinstance(value, str) for value in values):
+            features[name] = datasets.ClassLabel(names=sorted(set(values)))
+        else:
+            features[name] = datasets.Value("float64" if any(isinstance(v, float) for v in values) else "int64")
+    plain = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
     return plain.cast_column("audio", datasets.Audio())
 
 
 def _label_names(rows: list[Row]) -> list[str]:
     return [name for name in rows[0] if name not in ("key", "audio", "ext")]
-
-
-def _label_features(rows: list[Row]) -> dict[str, Any]:
-    """Text labels as a ClassLabel (as most hub datasets store classes), anything else as its value type."""
-    import datasets
-
-    features = {}
-    for name in _label_names(rows):
-        values = [row[name] for row in rows]
-        if all(isinstance(value, str) for value in values):
-            features[name] = datasets.ClassLabel(names=sorted(set(values)))
-        else:
-            features[name] = datasets.Value("float64" if any(isinstance(v, float) for v in values) else "int64")
-    return features
 
 
 def _audiofolder(rows: Mapping[str, list[Row]], out: Path) -> Path:

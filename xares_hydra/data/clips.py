@@ -32,28 +32,19 @@ class SourceClip:
 
 def source_clip(key: str, labels: dict[str, Any], data: bytes | None, path: str | None = None) -> SourceClip:
     """A clip from its audio bytes or, without them, from its file at ``path`` (a missing file gives no bytes: it is
-    counted as a skip with the rest when read)."""
+    counted as a skip with the rest when read). Its key becomes a tar member stem (no folders, no characters a shell
+    or a tar reader would trip on); its container is the file name's where that is a known one, else the one the
+    bytes' magic number names (wav when none does)."""
     if data is None and path:
         if os.path.isfile(path):
             data = Path(path).read_bytes()
         else:
             log.warning("audio file %s is missing", path)
-    return SourceClip(safe_key(key), data or b"", audio_extension(data or b"", path), labels)
-
-
-def audio_extension(data: bytes, path: str | None) -> str:
-    """The audio's container, from the file name where it has a known one, else from the bytes' magic number."""
-    suffix = (path or "").rsplit(".", 1)[-1].lower() if path and "." in path else ""
-    if suffix in AUDIO_EXTENSIONS:
-        return suffix
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return "wav"
-    return next((extension for magic, extension in _MAGIC if data.startswith(magic)), "wav")
-
-
-def safe_key(key: str) -> str:
-    """A tar member stem: no folders, no characters a shell or a tar reader would trip on."""
-    return _UNSAFE_KEY.sub("_", key).strip("._") or "clip"
+    data = data or b""
+    suffix = path.rsplit(".", 1)[-1].lower() if path and "." in path else ""
+    if suffix not in AUDIO_EXTENSIONS:
+        suffix = next((extension for magic, extension in _MAGIC if data.startswith(magic)), "wav")
+    return SourceClip(_UNSAFE_KEY.sub("_", key).strip("._") or "clip", data, suffix, labels)
 
 
 def write_partitions(directory: Path, routed: Iterable[tuple[str, SourceClip]], clips_per_shard: int) -> dict[str, int]:

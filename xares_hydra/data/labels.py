@@ -48,13 +48,10 @@ class LabelSpec:
         return lookup[name]
 
 
-LabelConvert = Callable[[Any, LabelSpec], Any]
-
-
 @dataclass(frozen=True)
 class LabelRule:
     name: str
-    convert: LabelConvert
+    convert: Callable[[Any, LabelSpec], Any]
     kind: str
     needs_classes: bool = False
 

@@ -15,7 +15,8 @@ from typing import Any
 import braceexpand
 
 from xares_hydra.atomic import write_json
-from xares_hydra.data.huggingface import which_data
+from xares_hydra.data.hear import build_hear
+from xares_hydra.data.huggingface import build_huggingface, which_data
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.errors import DataUnavailable, TaskSkipped, require_number
@@ -144,7 +145,7 @@ def _match(directory: Path, pattern: str) -> list[Path]:
 
 
 def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path) -> dict[str, Any]:
-    from xares_hydra.demo.tasks import generate
+    from xares_hydra.demo.tasks import generate  # the demo's synthesis loads only for a demo task
 
     def build() -> dict[str, Any]:
         generate(generator["name"], directory, int(generator.get("seed", 0)), dict(generator.get("args") or {}))
@@ -156,11 +157,7 @@ def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path
 def _build_source(task: TaskSpec, directory: Path, data_root: Path, options: DataOptions) -> dict[str, Any]:
     """A Hugging Face dataset or a HEAR folder written as the task's shards; returns what was built."""
     if task.huggingface is not None:
-        from xares_hydra.data.huggingface import build_huggingface
-
         return build_huggingface(task, directory, data_root, options.timeout)
-    from xares_hydra.data.hear import build_hear
-
     return build_hear(task, directory, data_root)
 
 

@@ -81,8 +81,7 @@ def _json(path: Path, task_name: str) -> Any:
 
 
 def _highest_rate(folder: Path, task_name: str) -> int:
-    rates = [int(path.name) for path in folder.iterdir() if path.is_dir() and path.name.isdigit()]
-    if not rates:
+    if not (rates := [int(path.name) for path in folder.iterdir() if path.is_dir() and path.name.isdigit()]):
         raise DataUnavailable(f"task {task_name}: {folder} has no resampled audio folder (16000/, 48000/, ...). "
                               f"{FETCH_HINT}.")  # fmt: skip
     return max(rates)

@@ -387,7 +387,6 @@ def _class_list(feature: Any) -> list[str] | None:
 
 def _readable(value: Any, feature: Any) -> Any:
     """A ClassLabel (or a list of them) as its class names: the dataset's own class list names the classes."""
-    names = _class_list(feature)
-    if names is None:
+    if (names := _class_list(feature)) is None:
         return value
     return [names[item] for item in value] if isinstance(value, list) else names[value]

@@ -152,8 +152,7 @@ def targets(raw: Any, spec: LabelSpec) -> np.ndarray:
 
 def target_keys(spec: LabelSpec) -> list[str]:
     """The names of a regression task's targets: ``args.keys`` (rule ``targets``), else the one ``key``."""
-    keys = spec.args.get("keys")
-    if keys is None:
+    if (keys := spec.args.get("keys")) is None:
         return [spec.key or "target"]
     if isinstance(keys, str) or not keys:
         raise ConfigError(f"task.label.args.keys={keys!r}: give a non-empty list of target field names")

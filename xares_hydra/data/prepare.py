@@ -126,8 +126,7 @@ def data_root_warning(data_root: Path, task_names: list[str]) -> str | None:
 def find_shards(task: TaskSpec, directory: Path, mini: bool = False) -> dict[str, list[Path]]:
     found = {}
     for partition, pattern in task.tar_patterns(mini).items():
-        shards = _match(directory, pattern)
-        if not shards:
+        if not (shards := _match(directory, pattern)):
             raise DataUnavailable(
                 f"task {task.name}: no tar shards match {pattern!r} (partition {partition}) in {directory}. "
                 "The dataset looks incomplete: delete that folder to download it again, "

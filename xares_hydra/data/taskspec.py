@@ -164,8 +164,7 @@ def _partitions(schema: TaskSchema) -> tuple[dict[str, str], dict[str, str], tup
             raise ConfigError(f"task {schema.name}: k-fold evaluation needs at least 3 folds")
         return partitions, {}, names
     splits = schema.splits or {}
-    missing = [role for role in ROLES if role not in splits]
-    if missing:
+    if missing := [role for role in ROLES if role not in splits]:
         raise ConfigError(f"task {schema.name}: task.splits lacks {', '.join(missing)} (or give folds)")
     pattern = SHARD_PATTERN.replace("{partition}", "{split}") if built else schema.audio_tar_pattern
     partitions = {splits[role]: pattern.format(split=splits[role]) for role in ROLES}

@@ -100,8 +100,7 @@ def download_record(
 
 
 def _ready_download(record_id: str, api_base: str, dest: Path) -> RecordDownload | None:
-    provenance = read_ready_marker(dest)
-    if provenance is None:
+    if (provenance := read_ready_marker(dest)) is None:
         return None
     marked_record = provenance.get("record_id")
     if marked_record is not None and str(marked_record) != record_id:
@@ -308,8 +307,7 @@ class _Session(requests.Session):
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         """requests asks this before following a redirect: one that ``check`` refuses is not followed."""
-        target = super().get_redirect_target(resp)
-        if target:
+        if target := super().get_redirect_target(resp):
             try:
                 self.check(urllib.parse.urljoin(resp.url, target), redirected_from=resp.url)
             except _FetchFailure:

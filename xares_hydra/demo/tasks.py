@@ -209,8 +209,7 @@ def _settings(args: Mapping[str, Any] | None, defaults: dict[str, Any]) -> dict[
     """Defaults updated by ``args``; the ``scale`` argument multiplies every clip count (at least 1 each)."""
     args = dict(args or {})
     scale = float(args.pop("scale", 1.0))
-    unknown = sorted(set(args) - set(defaults))
-    if unknown:
+    if unknown := sorted(set(args) - set(defaults)):
         raise ValueError(f"unknown generator argument(s) {unknown}; expected some of {sorted(defaults)} or scale")
     settings = {**defaults, **args}
     for key in COUNT_ARGUMENTS:

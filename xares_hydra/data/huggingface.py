@@ -87,11 +87,10 @@ def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout:
     rows = partition_rows(task, config, splits)
     label_values: list[Any] = []
     counts = dict.fromkeys(rows, 0)
-    what, recipe = _source_name(config, data_root)
     for split in dict.fromkeys(split for split, _ in rows.values()):  # one pass over each split, in order
         routed = _clips(splits, split, _routes(rows, split), config, label, label_values)
         write = partial(write_partitions, directory, routed, config.clips_per_shard)
-        counts |= _attempt(task.name, what, write, recipe)
+        counts |= _attempt(task.name, config, data_root, write)
     for partition, (split, _) in rows.items():
         log.info("%s: %d clips of split %s written as partition %s", task.name, counts[partition], split, partition)
     provenance: dict[str, Any] = {"clips": counts}
@@ -118,12 +117,11 @@ def load_dataset_dict(
     import datasets
 
     cache_dir = str(data_root / ".huggingface")
-    what, recipe = _source_name(config, data_root)
     if config.local_dir is not None:
         folder = data_root / Path(config.local_dir).expanduser()
-        loaded = _attempt(task_name, what, lambda: _load_local(task_name, folder, config, cache_dir))
+        loaded = _attempt(task_name, config, data_root, lambda: _load_local(task_name, folder, config, cache_dir))
     elif config.id is not None:
-        loaded = _attempt(task_name, what, lambda: _load_hub(config, cache_dir, timeout), recipe)
+        loaded = _attempt(task_name, config, data_root, lambda: _load_hub(config, cache_dir, timeout))
     else:
         raise ConfigError(f"task {task_name}: task.huggingface needs an id (hub dataset) or a local_dir")
     if isinstance(loaded, datasets.Dataset | datasets.IterableDataset):
@@ -227,9 +225,10 @@ def _load_hub(config: HuggingFaceSchema, cache_dir: str, timeout: float) -> Any:
     )
 
 
-def _attempt(task_name: str, what: str, load: Callable[[], Any], recipe: str = "") -> Any:
+def _attempt(task_name: str, config: HuggingFaceSchema, data_root: Path, load: Callable[[], Any]) -> Any:
     """``load()``'s result; any failure of the libraries' reading (their own network, HTTP, file and format errors,
-    which share no base class) as one line; our own errors as they are."""
+    which share no base class) as one line naming the source and how to fetch it; our own errors as they are."""
+    what, recipe = _source_name(config, data_root)
     try:
         return load()
     except XaresError:

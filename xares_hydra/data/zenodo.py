@@ -94,7 +94,7 @@ def download_record(
             if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
                 return ready
             with _Session(options, backoff, max_wait) as session:
-                return _download_locked(record_id, api_base, dest, session, options, progress)
+                return _download_locked(record_id, dest, session, options, progress)
     except OSError as exc:  # the local disk, not the network: network errors are _FetchFailure
         raise DataUnavailable(f"Could not write the dataset files into {dest}: {exc}") from None
 
@@ -114,9 +114,9 @@ def _ready_download(record_id: str, api_base: str, dest: Path) -> RecordDownload
 
 
 def _download_locked(
-    record_id: str, api_base: str, dest: Path, session: _Session, options: DataOptions, progress: bool
+    record_id: str, dest: Path, session: _Session, options: DataOptions, progress: bool
 ) -> RecordDownload:
-    force = options.force_download
+    api_base, force = options.zenodo_api, options.force_download
     if force:
         (dest / READY_MARKER).unlink(missing_ok=True)
     files: list[ZenodoFile] | None = None

@@ -114,14 +114,8 @@ def place_randomly(rng: np.random.Generator, canvas: np.ndarray, sound: np.ndarr
 
 def sequence_starts(rng: np.random.Generator, total: int, lengths: Sequence[int]) -> list[int]:
     """Start positions that lay sounds out in order with random silence before, between and after."""
-    slack = total - sum(lengths)
-    silences = np.floor(rng.dirichlet(np.ones(len(lengths) + 1)) * slack).astype(int)
-    starts, position = [], 0
-    for silence, length in zip(silences[:-1], lengths, strict=True):
-        position += int(silence)
-        starts.append(position)
-        position += length
-    return starts
+    silences = np.floor(rng.dirichlet(np.ones(len(lengths) + 1)) * (total - sum(lengths))).astype(int)
+    return [int(start) for start in np.cumsum(silences[:-1]) + np.cumsum([0, *lengths[:-1]])]
 
 
 def finish(

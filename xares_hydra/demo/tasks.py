@@ -4,6 +4,7 @@ bytes, and shrinking one split does not change another's clips."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -141,11 +142,9 @@ def _captions_clip(rng: np.random.Generator, _: Any, sr: int) -> tuple[np.ndarra
 
 def _captions(rng: np.random.Generator, names: Sequence[str]) -> dict[str, str]:
     """Five different captions drawn from all template/phrase combinations describing the sequence."""
-    phrases = [CAPTION_PHRASES[name] for name in names]
-    if len(names) == 1:
-        pool = [template.format(a=a) for template in ONE_ELEMENT_TEMPLATES for a in phrases[0]]
-    else:
-        pool = [template.format(a=a, b=b) for template in TWO_ELEMENT_TEMPLATES for a in phrases[0] for b in phrases[1]]
+    templates = ONE_ELEMENT_TEMPLATES if len(names) == 1 else TWO_ELEMENT_TEMPLATES
+    combinations = list(itertools.product(*(CAPTION_PHRASES[name] for name in names)))  # (a,) or (a, b)
+    pool = [template.format(**dict(zip("ab", phrases))) for template in templates for phrases in combinations]
     chosen = rng.choice(len(pool), size=5, replace=False)
     return {f"caption_{i + 1}": pool[index] for i, index in enumerate(chosen)}
 

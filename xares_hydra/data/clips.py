@@ -51,18 +51,15 @@ def write_partitions(directory: Path, routed: Iterable[tuple[str, SourceClip]], 
     """Clips routed to their partitions in one pass (a streamed split feeds several), each partition's as
     ``<partition>-000000.tar``, ``-000001.tar``, ... of ``clips_per_shard`` clips in the order they come; returns
     the count per partition."""
+    size = max(1, clips_per_shard)
     pending: dict[str, list[SourceClip]] = {}
-    shards: dict[str, int] = {}
     counts: dict[str, int] = {}
 
-    def flush(partition: str) -> None:
+    def flush(partition: str) -> None:  # every shard but a partition's last is full: the count numbers the next
         members = ((clip.key, clip.audio, clip.extension, clip.labels) for clip in pending.pop(partition))
-        index = shards.get(partition, 0)
-        shards[partition] = index + 1
-        path = directory / SHARD_NAME.format(partition=partition, index=index)
+        path = directory / SHARD_NAME.format(partition=partition, index=counts.get(partition, 0) // size)
         counts[partition] = counts.get(partition, 0) + write_shard(path, members)
 
-    size = max(1, clips_per_shard)
     for partition, clip in routed:
         pending.setdefault(partition, []).append(clip)
         if len(pending[partition]) == size:

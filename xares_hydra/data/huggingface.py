@@ -335,9 +335,7 @@ def _fold_rows(
         order = np.random.default_rng(config.seed).permutation(splits.size(split))
         if config.spread_column is not None:  # a value's rows next to each other, so round robin parts them
             values = splits.column(split, config.spread_column)
-            first: dict[Any, int] = {}
-            for position, index in enumerate(order):
-                first.setdefault(values[index], position)
+            first = {values[index]: position for position, index in reversed(list(enumerate(order)))}  # first place
             order = np.array(sorted(order, key=lambda index: first[values[index]]))
         return {name: (split, sorted(int(i) for i in order[position :: len(names)])) for position, name in
                 enumerate(names)}  # fmt: skip

@@ -189,8 +189,7 @@ def _ensure_built(
 
 
 def _built_from(directory: Path, wanted: dict[str, Any]) -> bool:
-    marker = read_ready_marker(directory)
-    return marker is not None and all(marker.get(key) == value for key, value in wanted.items())
+    return (marker := read_ready_marker(directory)) is not None and all(marker.get(k) == v for k, v in wanted.items())
 
 
 def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:

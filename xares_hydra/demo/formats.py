@@ -101,9 +101,7 @@ def write_hear(
             vocabulary.update(str(item["label"] if event else item) for item in labels[name])
         (out / f"{split}.json").write_text(json.dumps(labels, indent=1))
     with (out / "labelvocabulary.csv").open("w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["idx", "label"])
-        writer.writerows(enumerate(sorted(vocabulary)))
+        csv.writer(stream).writerows([("idx", "label"), *enumerate(sorted(vocabulary))])
     kfold = all(split.startswith("fold") for split in splits)
     write_json(out / "task_metadata.json", {
         "task_name": out.name, "version": "demo", "embedding_type": "event" if event else "scene",

@@ -13,7 +13,7 @@ from helpers.cli import composed, composed_options, task_subsets
 
 from xares_hydra.config.settings import plain
 from xares_hydra.config.suites import suite_tasks, task_documents, task_tags
-from xares_hydra.data.clips import safe_key
+from xares_hydra.data.clips import source_clip
 from xares_hydra.data.huggingface import audio_struct, build_huggingface, which_data
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.demo.formats import shard_rows, write_huggingface
@@ -216,7 +216,7 @@ def test_a_maeb_transcript_task_reads_the_clips_and_transcripts_mtebs_own_loader
     assert sorted(row[task.label.key] for row in ours) == sorted(queries["text"])
     assert relevant == {query: {query: 1} for query in queries["id"]}, "a transcript's one relevant clip: its own"
     if source["key_column"] is not None:  # our clips are named as mteb names its documents
-        assert sorted(row["key"] for row in ours) == sorted(safe_key(name) for name in corpus["id"])
+        assert sorted(row["key"] for row in ours) == sorted(source_clip(name, {}, b"").key for name in corpus["id"])
 
 
 @pytest.mark.slow

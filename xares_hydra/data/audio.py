@@ -37,8 +37,13 @@ def decode_audio(data: bytes, target_rate: int, max_seconds: float | None = None
         raise AudioProblem("empty audio member (0 bytes)")
     try:
         with sf.SoundFile(io.BytesIO(data)) as audio_file:
-            rate, channels = audio_file.samplerate, audio_file.channels
-            _check_header_length(audio_file, max_seconds)
+            rate, channels, frames = audio_file.samplerate, audio_file.channels, audio_file.frames
+            if max_seconds is not None:  # the header already says more than max_seconds, or gives no length to check
+                limit = f"data.max_clip_seconds={max_seconds:g}"
+                if frames >= _UNKNOWN_LENGTH:
+                    raise AudioProblem(f"audio of unknown length (its header gives none; {limit} cannot be checked)")
+                if frames > max_seconds * rate:
+                    raise AudioProblem(f"clip too long (header: {frames / rate:.1f} s > {limit})")
             mono, peak = _read_mono(audio_file, max_seconds)
     except AudioProblem:
         raise
@@ -55,18 +60,6 @@ def decode_audio(data: bytes, target_rate: int, max_seconds: float | None = None
         clipped=peak >= 0.999,
         silent=peak == 0.0,
     )
-
-
-def _check_header_length(audio_file: sf.SoundFile, max_seconds: float | None) -> None:
-    """``AudioProblem`` when the header already says more than ``max_seconds`` (or gives no length to check)."""
-    if max_seconds is None:
-        return
-    rate = audio_file.samplerate
-    limit = f"data.max_clip_seconds={max_seconds:g}"
-    if audio_file.frames >= _UNKNOWN_LENGTH:
-        raise AudioProblem(f"audio of unknown length (its header gives none; {limit} cannot be checked)")
-    if audio_file.frames > max_seconds * rate:
-        raise AudioProblem(f"clip too long (header: {audio_file.frames / rate:.1f} s > {limit})")
 
 
 def _read_mono(audio_file: sf.SoundFile, max_seconds: float | None) -> tuple[np.ndarray, float]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xares_hydra.data.labels import MULTI, SINGLE, LabelSpec
+from xares_hydra.data.labels import MULTI, SINGLE, LabelSpec, split_names
 from xares_hydra.data.shards import AUDIO_EXTENSIONS, write_shard
 
 SHARD_NAME = "{partition}-{index:06d}.tar"
@@ -32,50 +32,34 @@ class SourceClip:
 
 def source_clip(key: str, labels: dict[str, Any], data: bytes | None, path: str | None = None) -> SourceClip:
     """A clip from its audio bytes or, without them, from its file at ``path`` (a missing file gives no bytes: it is
-    counted as a skip with the rest when read)."""
+    counted as a skip with the rest when read). Its key becomes a tar member stem (no folders, no characters a shell
+    or a tar reader would trip on); its container is the file name's where that is a known one, else the one the
+    bytes' magic number names (wav when none does)."""
     if data is None and path:
         if os.path.isfile(path):
             data = Path(path).read_bytes()
         else:
             log.warning("audio file %s is missing", path)
-    return SourceClip(safe_key(key), data or b"", audio_extension(data or b"", path), labels)
-
-
-def audio_extension(data: bytes, path: str | None) -> str:
-    """The audio's container, from the file name where it has a known one, else from the bytes' magic number."""
-    suffix = (path or "").rsplit(".", 1)[-1].lower() if path and "." in path else ""
-    if suffix in AUDIO_EXTENSIONS:
-        return suffix
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return "wav"
-    return next((extension for magic, extension in _MAGIC if data.startswith(magic)), "wav")
-
-
-def safe_key(key: str) -> str:
-    """A tar member stem: no folders, no characters a shell or a tar reader would trip on."""
-    return _UNSAFE_KEY.sub("_", key).strip("._") or "clip"
-
-
-def write_partition(directory: Path, partition: str, clips: Iterable[SourceClip], clips_per_shard: int) -> int:
-    """The clips as ``<partition>-000000.tar``, ``-000001.tar``, ... of ``clips_per_shard`` clips; returns the count."""
-    return write_partitions(directory, ((partition, clip) for clip in clips), clips_per_shard).get(partition, 0)
+    data = data or b""
+    suffix = path.rsplit(".", 1)[-1].lower() if path and "." in path else ""
+    if suffix not in AUDIO_EXTENSIONS:
+        suffix = next((extension for magic, extension in _MAGIC if data.startswith(magic)), "wav")
+    return SourceClip(_UNSAFE_KEY.sub("_", key).strip("._") or "clip", data, suffix, labels)
 
 
 def write_partitions(directory: Path, routed: Iterable[tuple[str, SourceClip]], clips_per_shard: int) -> dict[str, int]:
-    """Clips routed to their partitions in one pass (a streamed split feeds several), each partition's written as
-    ``write_partition`` writes them, in the order they come; returns the count per partition."""
+    """Clips routed to their partitions in one pass (a streamed split feeds several), each partition's as
+    ``<partition>-000000.tar``, ``-000001.tar``, ... of ``clips_per_shard`` clips in the order they come; returns
+    the count per partition."""
+    size = max(1, clips_per_shard)
     pending: dict[str, list[SourceClip]] = {}
-    shards: dict[str, int] = {}
     counts: dict[str, int] = {}
 
-    def flush(partition: str) -> None:
+    def flush(partition: str) -> None:  # every shard but a partition's last is full: the count numbers the next
         members = ((clip.key, clip.audio, clip.extension, clip.labels) for clip in pending.pop(partition))
-        index = shards.get(partition, 0)
-        shards[partition] = index + 1
-        path = directory / SHARD_NAME.format(partition=partition, index=index)
+        path = directory / SHARD_NAME.format(partition=partition, index=counts.get(partition, 0) // size)
         counts[partition] = counts.get(partition, 0) + write_shard(path, members)
 
-    size = max(1, clips_per_shard)
     for partition, clip in routed:
         pending.setdefault(partition, []).append(clip)
         if len(pending[partition]) == size:
@@ -91,8 +75,7 @@ def class_names(values: Iterable[Any], spec: LabelSpec) -> list[str]:
     names: set[str] = set()
     for value in values:
         if spec.kind == MULTI:
-            items = value if isinstance(value, list) else str(value).split(spec.args.get("separator", ";"))
-            names.update(str(item).strip() for item in items if str(item).strip())
+            names.update(split_names(value, spec.args.get("separator", ";")))
         elif spec.kind == SINGLE:
             names.add(str(value).strip())
     return sorted(names)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import MISSING
 
-from xares_hydra.data.clips import SourceClip, source_clip, write_partition
+from xares_hydra.data.clips import SourceClip, source_clip, write_partitions
 from xares_hydra.errors import ConfigError, DataUnavailable
 
 if TYPE_CHECKING:
@@ -51,11 +51,13 @@ def build_hear(task: TaskSpec, directory: Path, data_root: Path) -> dict[str, An
             f"task.task_type={task.task_type} should be {'frame' if events else 'clip'}"
         )
     audio_root = folder / str(config.sample_rate or _highest_rate(folder, task.name))
-    counts = {}
-    for partition in dict.fromkeys([*task.roles.values(), *task.folds]):
-        labels = _json(folder / f"{partition}.json", task.name)
-        clips = _clips(labels, audio_root / partition, events, config.units_per_second)
-        counts[partition] = write_partition(directory, partition, clips, config.clips_per_shard)
+    partitions = dict.fromkeys([*task.roles.values(), *task.folds], 0)
+    routed = (
+        (partition, clip)
+        for partition in partitions
+        for clip in _clips(_json(folder / f"{partition}.json", task.name), audio_root / partition, events, config)
+    )
+    counts = partitions | write_partitions(directory, routed, config.clips_per_shard)
     return {
         "hear_task": metadata.get("task_name"),
         "hear_version": metadata.get("version"),
@@ -79,8 +81,7 @@ def _json(path: Path, task_name: str) -> Any:
 
 
 def _highest_rate(folder: Path, task_name: str) -> int:
-    rates = [int(path.name) for path in folder.iterdir() if path.is_dir() and path.name.isdigit()]
-    if not rates:
+    if not (rates := [int(path.name) for path in folder.iterdir() if path.is_dir() and path.name.isdigit()]):
         raise DataUnavailable(f"task {task_name}: {folder} has no resampled audio folder (16000/, 48000/, ...). "
                               f"{FETCH_HINT}.")  # fmt: skip
     return max(rates)
@@ -92,19 +93,16 @@ def _vocabulary(path: Path, task_name: str) -> list[str]:
     return [str(row["label"]) for row in rows]
 
 
-def _clips(labels: dict[str, Any], audio_folder: Path, events: bool, per_second: float) -> Iterator[SourceClip]:
+def _clips(labels: dict[str, Any], audio_folder: Path, events: bool, config: HearSchema) -> Iterator[SourceClip]:
+    per_second = config.units_per_second
     for name, value in labels.items():
-        yield source_clip(Path(name).stem, _labels(value, events, per_second), None, str(audio_folder / name))
-
-
-def _labels(value: Any, events: bool, per_second: float) -> dict[str, Any]:
-    if events:
-        return {
-            "events": [
+        if events:
+            fields: dict[str, Any] = {"events": [
                 {"onset": float(event["start"]) / per_second, "offset": float(event["end"]) / per_second,
                  "label": str(event["label"])}
                 for event in value
-            ]
-        }  # fmt: skip
-    names = [str(name) for name in value]
-    return {"labels": names, **({"label": names[0]} if len(names) == 1 else {})}
+            ]}  # fmt: skip
+        else:
+            names = [str(item) for item in value]
+            fields = {"labels": names, **({"label": names[0]} if len(names) == 1 else {})}
+        yield source_clip(Path(name).stem, fields, None, str(audio_folder / name))

@@ -87,16 +87,16 @@ def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout:
     rows = partition_rows(task, config, splits)
     label_values: list[Any] = []
     counts = dict.fromkeys(rows, 0)
-    what, recipe = _source_name(config, data_root)
     for split in dict.fromkeys(split for split, _ in rows.values()):  # one pass over each split, in order
         routed = _clips(splits, split, _routes(rows, split), config, label, label_values)
         write = partial(write_partitions, directory, routed, config.clips_per_shard)
-        counts |= _attempt(task.name, what, write, recipe)
+        counts |= _attempt(task.name, config, data_root, write)
     for partition, (split, _) in rows.items():
         log.info("%s: %d clips of split %s written as partition %s", task.name, counts[partition], split, partition)
     provenance: dict[str, Any] = {"clips": counts}
-    if label.n_classes is None and label.key is not None:
-        provenance["classes"] = _dataset_classes(splits.loaded, label) or class_names(label_values, label)
+    if label.n_classes is None and label.key is not None:  # the dataset's own class list, else the values seen
+        names = _class_list(next(iter(splits.loaded.values())).features.get(label.key))
+        provenance["classes"] = list(names or []) or class_names(label_values, label)
     return provenance
 
 
@@ -117,12 +117,11 @@ def load_dataset_dict(
     import datasets
 
     cache_dir = str(data_root / ".huggingface")
-    what, recipe = _source_name(config, data_root)
     if config.local_dir is not None:
         folder = data_root / Path(config.local_dir).expanduser()
-        loaded = _attempt(task_name, what, lambda: _load_local(task_name, folder, config, cache_dir))
+        loaded = _attempt(task_name, config, data_root, lambda: _load_local(task_name, folder, config, cache_dir))
     elif config.id is not None:
-        loaded = _attempt(task_name, what, lambda: _load_hub(config, cache_dir, timeout), recipe)
+        loaded = _attempt(task_name, config, data_root, lambda: _load_hub(config, cache_dir, timeout))
     else:
         raise ConfigError(f"task {task_name}: task.huggingface needs an id (hub dataset) or a local_dir")
     if isinstance(loaded, datasets.Dataset | datasets.IterableDataset):
@@ -152,7 +151,12 @@ def _source_name(config: HuggingFaceSchema, data_root: Path) -> tuple[str, str]:
     """What the source is, for a message, and how to fetch it by hand (a hub id only)."""
     if config.local_dir is not None:
         return f"the folder {data_root / Path(config.local_dir).expanduser()}", ""
-    return f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})", _recipe(config)
+    revision = f" --revision {config.revision}" if config.revision else ""
+    return f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})", (
+        f" Fetch it where there is network: hf download {config.id} --repo-type dataset{revision} "
+        f"--local-dir <folder>, then run with task.huggingface.local_dir=<folder> "
+        "(or set HF_HUB_OFFLINE=1 to read the Hugging Face cache)."
+    )
 
 
 def _load_local(task_name: str, folder: Path, config: HuggingFaceSchema, cache_dir: str) -> Any:
@@ -221,9 +225,10 @@ def _load_hub(config: HuggingFaceSchema, cache_dir: str, timeout: float) -> Any:
     )
 
 
-def _attempt(task_name: str, what: str, load: Callable[[], Any], recipe: str = "") -> Any:
+def _attempt(task_name: str, config: HuggingFaceSchema, data_root: Path, load: Callable[[], Any]) -> Any:
     """``load()``'s result; any failure of the libraries' reading (their own network, HTTP, file and format errors,
-    which share no base class) as one line; our own errors as they are."""
+    which share no base class) as one line naming the source and how to fetch it; our own errors as they are."""
+    what, recipe = _source_name(config, data_root)
     try:
         return load()
     except XaresError:
@@ -235,31 +240,16 @@ def _attempt(task_name: str, what: str, load: Callable[[], Any], recipe: str = "
         ) from error
 
 
-def _recipe(config: HuggingFaceSchema) -> str:
-    revision = f" --revision {config.revision}" if config.revision else ""
-    return (
-        f" Fetch it where there is network: hf download {config.id} --repo-type dataset{revision} "
-        f"--local-dir <folder>, then run with task.huggingface.local_dir=<folder> "
-        "(or set HF_HUB_OFFLINE=1 to read the Hugging Face cache)."
-    )
-
-
 class Splits:
     """The dataset's splits as the partition mapping reads them: map-style (cached) or streamed. A streamed split's
     size comes from the dataset's metadata, else from one pass over it (the clips drawn from it need it)."""
 
     def __init__(self, loaded: DatasetDict | IterableDatasetDict) -> None:
-        self.loaded = loaded
-        self._sizes: dict[str, int] = {}
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.loaded)
-
-    def streamed(self, split: str) -> bool:
         import datasets
 
-        return isinstance(self.loaded[split], datasets.IterableDataset)
+        self.loaded, self.names = loaded, list(loaded)
+        self.streamed = isinstance(loaded, datasets.IterableDatasetDict)
+        self._sizes: dict[str, int] = {}
 
     def size(self, split: str) -> int:
         if split not in self._sizes:
@@ -268,7 +258,7 @@ class Splits:
 
     def _size(self, split: str) -> int:
         dataset = self.loaded[split]
-        if not self.streamed(split):
+        if not self.streamed:
             return len(dataset)
         known = (dataset.info.splits or {}).get(split)
         if known is not None and known.num_examples:
@@ -286,7 +276,7 @@ class Splits:
 
     def column(self, split: str, name: str) -> list[Any]:
         dataset = self.loaded[split]
-        if not self.streamed(split):
+        if not self.streamed:
             return list(dataset[name])
         return [row[name] for row in dataset.select_columns([name])]
 
@@ -295,45 +285,40 @@ def partition_rows(
     task: TaskSpec, config: HuggingFaceSchema, splits: Splits
 ) -> dict[str, tuple[str, list[int] | None]]:
     """Partition -> (the dataset split it comes from, the row indices it takes; None: all its rows)."""
-    task_name = task.name
     if task.is_kfold:
-        split = _split(task_name, config.folds_from or _only_split(task_name, splits), splits)
-        return _fold_rows(task_name, config, splits, split, task.folds)
+        return _fold_rows(task.name, config, splits, _split(task.name, config.folds_from, splits), task.folds)
     rows: dict[str, tuple[str, list[int] | None]] = {}
-    roles = task.roles
     carved: list[int] | None = None
-    for role, partition in roles.items():
+    for role, partition in task.roles.items():
         if partition in rows:  # two roles share it (valid and test, as some X-ARES tasks do)
             continue
         if role in config.splits:
-            split = _split(task_name, config.splits[role], splits)
-            rows[partition] = (split, None)
+            rows[partition] = (_split(task.name, config.splits[role], splits), None)
         elif role == "valid" and config.valid_from_train is not None and "train" in config.splits:
-            split = _split(task_name, config.splits["train"], splits)
+            split = _split(task.name, config.splits["train"], splits)
             carved = _drawn(splits.size(split), config.valid_from_train, config.seed)
             rows[partition] = (split, carved)
         else:
             raise ConfigError(
-                f"task {task_name}: task.huggingface.splits names no split for {role} "
+                f"task {task.name}: task.huggingface.splits names no split for {role} "
                 f"(the dataset has {', '.join(splits.names)}; give one, or valid_from_train for valid)"
             )
     if carved is not None:  # the clips that became the valid partition leave the train partition
-        split, _ = rows[roles["train"]]
+        split, _ = rows[task.roles["train"]]
         taken = set(carved)
-        rows[roles["train"]] = (split, [index for index in range(splits.size(split)) if index not in taken])
+        rows[task.roles["train"]] = (split, [index for index in range(splits.size(split)) if index not in taken])
     return rows
 
 
-def _split(task_name: str, split: str, splits: Splits) -> str:
+def _split(task_name: str, split: str | None, splits: Splits) -> str:
+    """The split named ``split``; None (no ``folds_from``): the dataset's only split."""
+    if not split and len(splits.names) != 1:
+        raise ConfigError(f"task {task_name}: task.huggingface.folds_from names none of {', '.join(splits.names)}")
+    if not split:
+        return splits.names[0]
     if split not in splits.names:
         raise ConfigError(f"task {task_name}: the dataset has no split {split!r} (it has {', '.join(splits.names)})")
     return split
-
-
-def _only_split(task_name: str, splits: Splits) -> str:
-    if len(splits.names) != 1:
-        raise ConfigError(f"task {task_name}: task.huggingface.folds_from names none of {', '.join(splits.names)}")
-    return splits.names[0]
 
 
 def _drawn(count: int, share: float, seed: int) -> list[int]:
@@ -350,26 +335,18 @@ def _fold_rows(
         order = np.random.default_rng(config.seed).permutation(splits.size(split))
         if config.spread_column is not None:  # a value's rows next to each other, so round robin parts them
             values = splits.column(split, config.spread_column)
-            first: dict[Any, int] = {}
-            for position, index in enumerate(order):
-                first.setdefault(values[index], position)
+            first = {values[index]: position for position, index in reversed(list(enumerate(order)))}  # first place
             order = np.array(sorted(order, key=lambda index: first[values[index]]))
         return {name: (split, sorted(int(i) for i in order[position :: len(names)])) for position, name in
                 enumerate(names)}  # fmt: skip
     fold_of = {name.removeprefix("fold"): name for name in names}  # partition fold<value> (TaskSpec)
-    rows: dict[str, list[int]] = {name: [] for name in names}
-    unknown: set[str] = set()
-    for index, value in enumerate(splits.column(split, config.fold_column)):
-        if str(value) in fold_of:
-            rows[fold_of[str(value)]].append(index)
-        else:
-            unknown.add(str(value))
-    if unknown:
+    values = [str(value) for value in splits.column(split, config.fold_column)]
+    if unknown := sorted(set(values) - set(fold_of)):
         raise ConfigError(
-            f"task {task_name}: column {config.fold_column!r} holds folds {', '.join(sorted(unknown))} that "
+            f"task {task_name}: column {config.fold_column!r} holds folds {', '.join(unknown)} that "
             f"task.folds does not list ({', '.join(fold_of)})"
         )
-    return {name: (split, indices) for name, indices in rows.items()}
+    return {name: (split, [index for index, value in enumerate(values) if fold_of[value] == name]) for name in names}
 
 
 def _clips(
@@ -407,12 +384,6 @@ def _class_list(feature: Any) -> list[str] | None:
 
 def _readable(value: Any, feature: Any) -> Any:
     """A ClassLabel (or a list of them) as its class names: the dataset's own class list names the classes."""
-    names = _class_list(feature)
-    if names is None:
+    if (names := _class_list(feature)) is None:
         return value
     return [names[item] for item in value] if isinstance(value, list) else names[value]
-
-
-def _dataset_classes(loaded: DatasetDict | IterableDatasetDict, label: LabelSpec) -> list[str] | None:
-    names = _class_list(next(iter(loaded.values())).features.get(label.key))
-    return list(names) if names else None

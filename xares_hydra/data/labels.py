@@ -48,13 +48,10 @@ class LabelSpec:
         return lookup[name]
 
 
-LabelConvert = Callable[[Any, LabelSpec], Any]
-
-
 @dataclass(frozen=True)
 class LabelRule:
     name: str
-    convert: LabelConvert
+    convert: Callable[[Any, LabelSpec], Any]
     kind: str
     needs_classes: bool = False
 
@@ -87,6 +84,12 @@ def convert_labels(raws: Sequence[Any], spec: LabelSpec) -> tuple[list[Any], lis
             targets.append(None)
             problems.append((index, f"label field {exn.args[0]!r} missing" if isinstance(exn, KeyError) else str(exn)))
     return targets, problems
+
+
+def split_names(value: Any, separator: str | None) -> list[str]:
+    """Class names given as a list or as one text joined by ``separator``, blanks dropped."""
+    names = value if isinstance(value, list) else str(value).split(separator) if separator else [value]
+    return [str(name).strip() for name in names if str(name).strip()]
 
 
 def _field(raw: Any, spec: LabelSpec) -> Any:
@@ -122,12 +125,9 @@ def binary_match(raw: Any, spec: LabelSpec) -> int:
 @label_rule("multi_hot", MULTI, needs_classes=True)
 def multi_hot(raw: Any, spec: LabelSpec) -> np.ndarray:
     """The field holds class names joined by ``args.separator`` (';' by default) or a list."""
-    value = _field(raw, spec)
-    names = value if isinstance(value, list) else str(value).split(spec.args.get("separator", ";"))
     target = np.zeros(spec.class_count, dtype=np.float32)
-    for name in names:
-        if str(name).strip():
-            target[spec.class_index(name)] = 1.0
+    for name in split_names(_field(raw, spec), spec.args.get("separator", ";")):
+        target[spec.class_index(name)] = 1.0
     return target
 
 
@@ -152,8 +152,7 @@ def targets(raw: Any, spec: LabelSpec) -> np.ndarray:
 
 def target_keys(spec: LabelSpec) -> list[str]:
     """The names of a regression task's targets: ``args.keys`` (rule ``targets``), else the one ``key``."""
-    keys = spec.args.get("keys")
-    if keys is None:
+    if (keys := spec.args.get("keys")) is None:
         return [spec.key or "target"]
     if isinstance(keys, str) or not keys:
         raise ConfigError(f"task.label.args.keys={keys!r}: give a non-empty list of target field names")
@@ -165,14 +164,13 @@ def events(raw: Any, spec: LabelSpec) -> list[tuple[float, float, int]]:
     """Events ``{onset, offset, label}`` (field names from ``args``; a label may name several classes joined by
     ``args.separator``) as (onset s, offset s, class index) triples."""
     onset_key, offset_key, label_key = (spec.args.get(name, name) for name in ("onset", "offset", "label"))
-    separator = spec.args.get("separator", ",")
     triples: list[tuple[float, float, int]] = []
     for event in _field(raw, spec):
         onset, offset = float(event[onset_key]), float(event[offset_key])
         if not (np.isfinite(onset) and np.isfinite(offset)) or offset < onset or onset < 0:
             raise LabelError(f"event with onset {onset} and offset {offset} is not a valid interval")
-        names = str(event[label_key]).split(separator) if separator else [event[label_key]]
-        triples.extend((onset, offset, spec.class_index(name)) for name in names if str(name).strip())
+        names = split_names(str(event[label_key]), spec.args.get("separator", ","))
+        triples.extend((onset, offset, spec.class_index(name)) for name in names)
     return triples
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import braceexpand
 
 from xares_hydra.atomic import write_json
-from xares_hydra.data.huggingface import which_data
+from xares_hydra.data.hear import build_hear
+from xares_hydra.data.huggingface import build_huggingface, which_data
 from xares_hydra.data.shards import ReadLimits
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.errors import DataUnavailable, TaskSkipped, require_number
@@ -24,16 +25,6 @@ from xares_hydra.locks import file_lock
 log = logging.getLogger(__name__)
 READY_MARKER = ".audio_tar_ready"  # X-ARES's marker of a ready task folder (empty there; ours holds the provenance)
 _BOUNDS = ("max_clip_seconds", "max_member_bytes", "max_label_bytes", "max_extracted_bytes", "max_archive_ratio")
-
-
-@dataclass(frozen=True)
-class ExtractLimits:
-    """Bounds on what a downloaded zip or tar.gz may unpack to (``data.max_member_bytes``,
-    ``data.max_extracted_bytes``, ``data.max_archive_ratio``); None = no bound."""
-
-    max_member_bytes: int | None = ReadLimits.max_member_bytes
-    max_total_bytes: int | None = 1 << 40
-    max_ratio: float | None = 200.0
 
 
 @dataclass
@@ -59,8 +50,8 @@ class DataOptions:
     # record of complete data in results_root)
     allow_incomplete: bool = False
     # bounds on a downloaded zip or tar.gz besides max_member_bytes: its unpacked total, and that over its size
-    max_extracted_bytes: int | None = ExtractLimits.max_total_bytes
-    max_archive_ratio: float | None = ExtractLimits.max_ratio
+    max_extracted_bytes: int | None = 1 << 40
+    max_archive_ratio: float | None = 200.0
 
     def __post_init__(self) -> None:
         for key in _BOUNDS:
@@ -70,10 +61,6 @@ class DataOptions:
     @property
     def limits(self) -> ReadLimits:
         return ReadLimits(self.max_clip_seconds, self.max_member_bytes, self.max_label_bytes)
-
-    @property
-    def extract_limits(self) -> ExtractLimits:
-        return ExtractLimits(self.max_member_bytes, self.max_extracted_bytes, self.max_archive_ratio)
 
 
 @dataclass
@@ -139,8 +126,7 @@ def data_root_warning(data_root: Path, task_names: list[str]) -> str | None:
 def find_shards(task: TaskSpec, directory: Path, mini: bool = False) -> dict[str, list[Path]]:
     found = {}
     for partition, pattern in task.tar_patterns(mini).items():
-        shards = _match(directory, pattern)
-        if not shards:
+        if not (shards := _match(directory, pattern)):
             raise DataUnavailable(
                 f"task {task.name}: no tar shards match {pattern!r} (partition {partition}) in {directory}. "
                 "The dataset looks incomplete: delete that folder to download it again, "
@@ -158,7 +144,7 @@ def _match(directory: Path, pattern: str) -> list[Path]:
 
 
 def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path) -> dict[str, Any]:
-    from xares_hydra.demo.tasks import generate
+    from xares_hydra.demo.tasks import generate  # the demo's synthesis loads only for a demo task
 
     def build() -> dict[str, Any]:
         generate(generator["name"], directory, int(generator.get("seed", 0)), dict(generator.get("args") or {}))
@@ -170,11 +156,7 @@ def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path
 def _build_source(task: TaskSpec, directory: Path, data_root: Path, options: DataOptions) -> dict[str, Any]:
     """A Hugging Face dataset or a HEAR folder written as the task's shards; returns what was built."""
     if task.huggingface is not None:
-        from xares_hydra.data.huggingface import build_huggingface
-
         return build_huggingface(task, directory, data_root, options.timeout)
-    from xares_hydra.data.hear import build_hear
-
     return build_hear(task, directory, data_root)
 
 
@@ -207,50 +189,46 @@ def _ensure_built(
 
 
 def _built_from(directory: Path, wanted: dict[str, Any]) -> bool:
-    marker = read_ready_marker(directory)
-    return marker is not None and all(marker.get(key) == value for key, value in wanted.items())
+    return (marker := read_ready_marker(directory)) is not None and all(marker.get(k) == v for k, v in wanted.items())
 
 
 def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
-    if (ready := _ready(task, directory, options)) is not None:
-        return ready
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    created = not directory.exists()
-    # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
-    try:
-        with file_lock(directory.parent / f".zenodo-{task.zenodo_id}.lock"):
-            return _download_or_link(task, record, directory, options)
-    except DataUnavailable:  # leave no empty task folder behind after a download that fetched nothing
-        if created and directory.is_dir() and not any(directory.iterdir()):
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
-
-
-def _ready(task: TaskSpec, directory: Path, options: DataOptions) -> dict[str, Any] | None:
     marker = None if options.force_download else read_ready_marker(directory)
-    return None if marker is None else {"source": "zenodo", "record": task.zenodo_id, **marker}
+    if marker is None:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        created = not directory.exists()
+        # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
+        try:
+            with file_lock(directory.parent / f".zenodo-{record}.lock"):
+                marker = _download_or_link(task, record, directory, options)
+        except DataUnavailable:  # leave no empty task folder behind after a download that fetched nothing
+            if created and directory.is_dir() and not any(directory.iterdir()):
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+    return {"source": "zenodo", "record": record, **marker}
 
 
 def _download_or_link(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
-    if (ready := _ready(task, directory, options)) is not None:
-        return ready
-    sibling = None if options.force_download else _sibling_with_record(directory.parent, task)
-    if sibling is not None:
-        log.info("Record %s is already in %s; linking it for %s", task.zenodo_id, sibling, task.name)
-        _link_record(sibling, directory)
-        return {"source": "zenodo", "record": task.zenodo_id, **(read_ready_marker(directory) or {})}
+    """The ready marker's provenance once the record is in ``directory``: already, linked from a sibling task's
+    folder, or downloaded."""
+    if not options.force_download:
+        if (marker := read_ready_marker(directory)) is not None:
+            return marker
+        if (sibling := _sibling_with_record(directory.parent, record, task.name)) is not None:
+            log.info("Record %s is already in %s; linking it for %s", record, sibling, task.name)
+            _link_record(sibling, directory)
+            return read_ready_marker(directory) or {}
     from xares_hydra.data.zenodo import download_record  # requests and urllib3 load only for a download
 
-    download = download_record(record, directory, options)
-    return {"source": "zenodo", "record": task.zenodo_id, **download.to_dict()}
+    return download_record(record, directory, options).to_dict()
 
 
-def _sibling_with_record(data_root: Path, task: TaskSpec) -> Path | None:
+def _sibling_with_record(data_root: Path, record: str, task_name: str) -> Path | None:
     for candidate in sorted(data_root.iterdir()):
-        if candidate.name == task.name or not candidate.is_dir():
+        if candidate.name == task_name or not candidate.is_dir():
             continue
         marker = read_ready_marker(candidate)
-        if marker and str(marker.get("record_id", marker.get("record"))) == task.zenodo_id:
+        if marker and str(marker.get("record_id", marker.get("record"))) == record:
             return candidate
     return None
 

@@ -148,22 +148,18 @@ def _to_sample(group: dict[str, Any], shard: str, seen: set[str]) -> ShardSample
     duplicate = "duplicate key (an earlier sample of this shard has it)" if key in seen else None
     seen.add(key)
     sample = ShardSample(key=key, shard=shard, problem=duplicate or group.get("__problem__"))
+    audio_exts = [ext for ext in group if ext.split(".")[-1] in AUDIO_EXTENSIONS]
     if sample.problem:
         return sample
-    audio_exts = [ext for ext in group if ext.split(".")[-1] in AUDIO_EXTENSIONS]
-    if not audio_exts:
-        sample.problem = "no audio member (expected one of " + ", ".join(AUDIO_EXTENSIONS) + ")"
+    if len(audio_exts) != 1:
+        several = f"several audio members: {', '.join(sorted(audio_exts))}"
+        sample.problem = several if audio_exts else f"no audio member (expected one of {', '.join(AUDIO_EXTENSIONS)})"
         return sample
-    if len(audio_exts) > 1:
-        sample.problem = f"several audio members: {', '.join(sorted(audio_exts))}"
-        return sample
-    sample.audio_ext = audio_exts[0].split(".")[-1]
-    sample.audio = group[audio_exts[0]]
-    if "json" not in group:
-        sample.problem = "no .json label member"
-        return sample
+    sample.audio_ext, sample.audio = audio_exts[0].split(".")[-1], group[audio_exts[0]]
     try:
         sample.labels = json.loads(group["json"])
+    except KeyError:
+        sample.problem = "no .json label member"
     except (UnicodeDecodeError, json.JSONDecodeError) as exn:
         sample.problem = f"invalid .json labels: {exn}"
     return sample

@@ -81,18 +81,6 @@ class TaskSchema:
     head_args: dict[str, Any] = field(default_factory=dict)
 
 
-def task_schema(cfg: Mapping[str, Any]) -> TaskSchema:
-    """A task config (composed or plain) checked against the schema, with every default filled in."""
-    try:
-        schema = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TaskSchema), cfg))
-    except OmegaConfBaseException as error:
-        key = f"task.{error.full_key}" if getattr(error, "full_key", None) else "task"
-        message = str(error).splitlines()[0]
-        raise ConfigError(f"task {cfg.get('name', '?')}: {key}: {message}") from error
-    assert isinstance(schema, TaskSchema)
-    return schema
-
-
 @dataclass
 class TaskSpec(TaskSchema):
     """What the stages need from a task: the schema's values (``from_config``) with what follows from them: the
@@ -114,9 +102,8 @@ class TaskSpec(TaskSchema):
 
     def tar_patterns(self, mini: bool = False) -> dict[str, str]:
         """Partition -> tar pattern; ``mini`` swaps in X-ARES's smaller shard selections."""
-        if not mini:
-            return dict(self.partitions)
-        return {name: (self.mini_patterns or {}).get(name, pattern) for name, pattern in self.partitions.items()}
+        swapped = (self.mini_patterns or {}) if mini else {}
+        return {name: swapped.get(name, pattern) for name, pattern in self.partitions.items()}
 
     @property
     def source_folder(self) -> str | None:
@@ -127,19 +114,19 @@ class TaskSpec(TaskSchema):
 
     @property
     def source(self) -> str:
-        if self.huggingface is not None:
-            return "huggingface"
-        if self.hear is not None:
-            return "hear"
-        if self.generator is not None:
-            return "generated"
-        if self.zenodo_id is not None:
-            return "zenodo"
-        return "local"
+        named = (("huggingface", self.huggingface), ("hear", self.hear), ("generated", self.generator),
+                 ("zenodo", self.zenodo_id))  # fmt: skip
+        return next((name for name, given in named if given is not None), "local")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TaskSpec:
-        schema = task_schema(cfg)
+        """The task of a config (composed or plain), checked against the schema, every default filled in."""
+        try:
+            schema = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TaskSchema), cfg))
+        except OmegaConfBaseException as error:
+            key = f"task.{error.full_key}" if getattr(error, "full_key", None) else "task"
+            raise ConfigError(f"task {cfg.get('name', '?')}: {key}: {str(error).splitlines()[0]}") from error
+        assert isinstance(schema, TaskSchema)
         if schema.task_type not in TASK_TYPES:
             raise ConfigError(f"task.task_type={schema.task_type!r} for {schema.name}; use one of {TASK_TYPES}")
         classes = tuple(schema.label.classes) if schema.label.classes is not None else None
@@ -152,18 +139,11 @@ class TaskSpec(TaskSchema):
                 f"not {label.rule!r}"
             )
         partitions, roles, folds = _partitions(schema)
-        derived: dict[str, Any] = {
-            "formal_name": schema.formal_name or schema.name,
-            "label": label,
-            "partitions": partitions,
-            "roles": roles,
-            "folds": folds,
-            **{
-                name: dataclasses.asdict(getattr(schema, name)) if getattr(schema, name) is not None else None
-                for name in ("generator", "huggingface", "hear")
-            },
-        }
-        return cls(**{item.name: getattr(schema, item.name) for item in dataclasses.fields(schema)} | derived)
+        sources = {name: dataclasses.asdict(value) if (value := getattr(schema, name)) is not None else None
+                   for name in ("generator", "huggingface", "hear")}  # fmt: skip
+        derived = {"formal_name": schema.formal_name or schema.name, "label": label, "partitions": partitions,
+                   "roles": roles, "folds": folds}  # fmt: skip
+        return cls(**vars(schema) | sources | derived)
 
     def with_classes(self, classes: list[str] | None) -> TaskSpec:
         """The task with the class list its source gave, where its YAML names no classes."""
@@ -184,8 +164,7 @@ def _partitions(schema: TaskSchema) -> tuple[dict[str, str], dict[str, str], tup
             raise ConfigError(f"task {schema.name}: k-fold evaluation needs at least 3 folds")
         return partitions, {}, names
     splits = schema.splits or {}
-    missing = [role for role in ROLES if role not in splits]
-    if missing:
+    if missing := [role for role in ROLES if role not in splits]:
         raise ConfigError(f"task {schema.name}: task.splits lacks {', '.join(missing)} (or give folds)")
     pattern = SHARD_PATTERN.replace("{partition}", "{split}") if built else schema.audio_tar_pattern
     partitions = {splits[role]: pattern.format(split=splits[role]) for role in ROLES}

@@ -27,7 +27,7 @@ from urllib3.util import Retry
 
 from xares_hydra.atomic import atomic_path, free_bytes, write_json
 from xares_hydra.console import stderr_console
-from xares_hydra.data.prepare import READY_MARKER, DataOptions, ExtractLimits, read_ready_marker
+from xares_hydra.data.prepare import READY_MARKER, DataOptions, read_ready_marker
 from xares_hydra.errors import DataUnavailable
 from xares_hydra.locks import file_lock
 
@@ -94,14 +94,13 @@ def download_record(
             if not force and (ready := _ready_download(record_id, api_base, dest)) is not None:
                 return ready
             with _Session(options, backoff, max_wait) as session:
-                return _download_locked(record_id, api_base, dest, session, options, progress)
+                return _download_locked(record_id, dest, session, options, progress)
     except OSError as exc:  # the local disk, not the network: network errors are _FetchFailure
         raise DataUnavailable(f"Could not write the dataset files into {dest}: {exc}") from None
 
 
 def _ready_download(record_id: str, api_base: str, dest: Path) -> RecordDownload | None:
-    provenance = read_ready_marker(dest)
-    if provenance is None:
+    if (provenance := read_ready_marker(dest)) is None:
         return None
     marked_record = provenance.get("record_id")
     if marked_record is not None and str(marked_record) != record_id:
@@ -111,14 +110,13 @@ def _ready_download(record_id: str, api_base: str, dest: Path) -> RecordDownload
         )
     api_base = str(provenance.get("api_base", api_base))
     files = [_file(entry, record_id, api_base) for entry in provenance.get("files", []) if isinstance(entry, dict)]
-    extracted = list(provenance.get("extracted", []))
-    return RecordDownload(record_id=record_id, api_base=api_base, files=files, dest=dest, extracted=extracted)
+    return RecordDownload(record_id, api_base, files, dest, list(provenance.get("extracted", [])))
 
 
 def _download_locked(
-    record_id: str, api_base: str, dest: Path, session: _Session, options: DataOptions, progress: bool
+    record_id: str, dest: Path, session: _Session, options: DataOptions, progress: bool
 ) -> RecordDownload:
-    force = options.force_download
+    api_base, force = options.zenodo_api, options.force_download
     if force:
         (dest / READY_MARKER).unlink(missing_ok=True)
     files: list[ZenodoFile] | None = None
@@ -132,11 +130,10 @@ def _download_locked(
                 _fetch_verified(file, dest, session, report)
     except _FetchFailure as failure:
         raise DataUnavailable(_unavailable_message(record_id, api_base, files, dest, str(failure))) from None
-    extracted = [file.key for file in files if file.key.lower().endswith(ARCHIVE_SUFFIXES)]
-    for file in files:
-        if file.key in extracted:
-            _extract_once(dest / file.key, file, dest, options.extract_limits, force=force)
-    download = RecordDownload(record_id=record_id, api_base=api_base, files=files, dest=dest, extracted=extracted)
+    archives = [file for file in files if file.key.lower().endswith(ARCHIVE_SUFFIXES)]
+    for file in archives:
+        _extract_once(dest / file.key, file, dest, options)
+    download = RecordDownload(record_id, api_base, files, dest, [file.key for file in archives])
     write_json(dest / READY_MARKER, download.to_dict())
     return download
 
@@ -144,18 +141,15 @@ def _download_locked(
 def _fetch_verified(file: ZenodoFile, dest: Path, session: _Session, report: Callable[[str, int], None]) -> None:
     """Download one file to ``<name>.part``, verify it, rename it; a corrupted copy is fetched once more."""
     part = dest / f"{file.key}.part"
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         session.retrying(lambda: _stream_to_part(file, part, session, report))
         if (problem := _problem(part, file)) is None:
             os.replace(part, dest / file.key)
             return
         part.unlink(missing_ok=True)
         report(file.key, 0)
-        if attempt == 2:
-            check = "checksum" if file.checksum else "check"
-            raise _FetchFailure(
-                f"{file.key} failed its {check} twice in a row ({problem}); the corrupted copy was deleted"
-            )
+    check = "checksum" if file.checksum else "check"
+    raise _FetchFailure(f"{file.key} failed its {check} twice in a row ({problem}); the corrupted copy was deleted")
 
 
 def _stream_to_part(file: ZenodoFile, part: Path, session: _Session, report: Callable[[str, int], None]) -> None:
@@ -208,9 +202,23 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:,.1f} MB" if size >= 100_000 else f"{size / 1e6:.3f} MB"
 
 
-def _archive_problem(path: Path, name: str) -> str | None:
-    """Why the tar or zip at ``path`` is incomplete (its own structure, read to the end); None if intact."""
-    lowered = name.lower()
+def _is_complete(path: Path, file: ZenodoFile) -> bool:
+    """A file already in place (a run stopped before the ready marker) that needs no fetching."""
+    return path.is_file() and (not file.size or path.stat().st_size == file.size) and _problem(path, file) is None
+
+
+def _problem(path: Path, file: ZenodoFile) -> str | None:
+    """Why the bytes at ``path`` are not ``file``: its checksum, or without one the archive's own structure (a zip's
+    CRCs, a tar read to its end); None if they are."""
+    if file.checksum:
+        algorithm = file.checksum.partition(":")[0].lower() if ":" in file.checksum else "md5"
+        digest = hashlib.new(algorithm if algorithm in hashlib.algorithms_available else "md5")
+        with open(path, "rb") as stream:
+            while block := stream.read(CHUNK_BYTES):
+                digest.update(block)
+        actual = f"{digest.name}:{digest.hexdigest()}"
+        return None if actual.lower() == file.checksum.lower() else f"expected {file.checksum}, got {actual}"
+    lowered = file.key.lower()
     try:
         if lowered.endswith(".zip"):
             with zipfile.ZipFile(path) as bundle:
@@ -219,29 +227,11 @@ def _archive_problem(path: Path, name: str) -> str | None:
         if lowered.endswith(TAR_SUFFIXES):
             with tarfile.open(path, "r:*") as bundle:
                 for member in bundle:
-                    if member.isfile() and (stream := bundle.extractfile(member)) is not None:
-                        stream.read()
+                    if member.isfile() and (content := bundle.extractfile(member)) is not None:
+                        content.read()
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error) as error:
         return str(error) or type(error).__name__
     return None
-
-
-def _is_complete(path: Path, file: ZenodoFile) -> bool:
-    """A file already in place (a run stopped before the ready marker) that needs no fetching."""
-    return path.is_file() and (not file.size or path.stat().st_size == file.size) and _problem(path, file) is None
-
-
-def _problem(path: Path, file: ZenodoFile) -> str | None:
-    """Why the bytes at ``path`` are not ``file``: its checksum, or without one the archive's own structure."""
-    if not file.checksum:
-        return _archive_problem(path, file.key)
-    algorithm = file.checksum.partition(":")[0].lower() if ":" in file.checksum else "md5"
-    digest = hashlib.new(algorithm if algorithm in hashlib.algorithms_available else "md5")
-    with open(path, "rb") as stream:
-        while block := stream.read(CHUNK_BYTES):
-            digest.update(block)
-    actual = f"{digest.name}:{digest.hexdigest()}"
-    return None if actual.lower() == file.checksum.lower() else f"expected {file.checksum}, got {actual}"
 
 
 def _record_files(record_id: str, api_base: str, session: _Session) -> list[ZenodoFile]:
@@ -317,8 +307,7 @@ class _Session(requests.Session):
 
     def get_redirect_target(self, resp: requests.Response) -> str | None:
         """requests asks this before following a redirect: one that ``check`` refuses is not followed."""
-        target = super().get_redirect_target(resp)
-        if target:
+        if target := super().get_redirect_target(resp):
             try:
                 self.check(urllib.parse.urljoin(resp.url, target), redirected_from=resp.url)
             except _FetchFailure:
@@ -369,21 +358,27 @@ def _reason(error: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-def _extract_once(archive: Path, file: ZenodoFile, dest: Path, limits: ExtractLimits, *, force: bool) -> None:
+def _extract_once(archive: Path, file: ZenodoFile, dest: Path, options: DataOptions) -> None:
     """Extract ``archive`` into ``dest`` unless its marker says this very archive was extracted already. It is
     unpacked into a folder beside its contents, moved into place only when complete, removed otherwise."""
     marker = dest / f".{file.key}.extracted"
-    if not force and marker.is_file() and marker.read_text(encoding="utf-8").strip() == file.checksum:
+    if not options.force_download and marker.is_file() and marker.read_text(encoding="utf-8").strip() == file.checksum:
         return
     staging = dest / f".{file.key}.{os.getpid()}.extracting"
     try:
         if archive.name.lower().endswith(".zip"):
             with zipfile.ZipFile(archive) as bundle:
-                members = bundle.infolist()
-                _check_extract(archive, dest, [(m.filename, m.file_size) for m in members], limits)
+                _check_extract(archive, dest, [(m.filename, m.file_size, False) for m in bundle.infolist()], options)
                 bundle.extractall(staging)
         else:
-            _extract_tar(archive, staging, dest, limits)
+            with tarfile.open(archive, "r:*") as bundle:
+                members = bundle.getmembers()
+                special = [(m.name, m.size, m.issym() or m.islnk() or m.isdev()) for m in members]
+                _check_extract(archive, dest, special, options)
+                if hasattr(tarfile, "data_filter"):
+                    bundle.extractall(staging, members=members, filter="data")
+                else:  # Python < 3.10.12: the checks above stand in for the filter
+                    bundle.extractall(staging, members=members)
         for entry in staging.iterdir():
             _move_into(entry, dest / entry.name)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
@@ -405,53 +400,35 @@ def _move_into(source: Path, target: Path) -> None:
         os.replace(source, target)
 
 
-def _check_extract(archive: Path, dest: Path, members: list[tuple[str, int]], limits: ExtractLimits) -> None:
-    """Refuse an archive whose listed members leave ``dest``, or exceed a bound or the free space, before any byte
-    is unpacked."""
+def _check_extract(archive: Path, dest: Path, members: list[tuple[str, int, bool]], options: DataOptions) -> None:
+    """Refuse an archive whose listed members (name, size, whether a link or device) leave ``dest``, are links or
+    devices, or exceed a bound or the free space, before any byte is unpacked."""
 
     def refused(why: str) -> DataUnavailable:
         return DataUnavailable(f"The archive {archive} {why}; it was not extracted (nothing of it is left there).")
 
-    for name, _size in members:
-        _check_inside(dest, name, archive)
-    largest = max(members, key=lambda member: member[1], default=("", 0))
-    total = sum(size for _, size in members)
+    root = dest.resolve()
+    for name, _size, special in members:
+        if special:
+            raise refused(f"holds a link or device ({name})")
+        target = (root / name).resolve()
+        if Path(name).is_absolute() or (target != root and root not in target.parents):
+            raise refused(f"holds a path outside its folder ({name})")
+    largest = max(members, key=lambda member: member[1], default=("", 0, False))
+    total = sum(size for _, size, _ in members)
     ratio = total / max(archive.stat().st_size, 1)
-    if limits.max_member_bytes is not None and largest[1] > limits.max_member_bytes:
+    max_member, max_total, max_ratio = options.max_member_bytes, options.max_extracted_bytes, options.max_archive_ratio
+    if max_member is not None and largest[1] > max_member:
         raise refused(f"holds a member of {largest[1]:,} bytes ({largest[0]}) > data.max_member_bytes="
-                      f"{limits.max_member_bytes}; raise that bound if you trust the archive")  # fmt: skip
-    if limits.max_total_bytes is not None and total > limits.max_total_bytes:
-        raise refused(f"unpacks to {total:,} bytes > data.max_extracted_bytes={limits.max_total_bytes}")
-    if limits.max_ratio is not None and ratio > limits.max_ratio:
+                      f"{max_member}; raise that bound if you trust the archive")  # fmt: skip
+    if max_total is not None and total > max_total:
+        raise refused(f"unpacks to {total:,} bytes > data.max_extracted_bytes={max_total}")
+    if max_ratio is not None and ratio > max_ratio:
         raise refused(f"unpacks to {total:,} bytes, {ratio:,.0f} times its size > data.max_archive_ratio="
-                      f"{limits.max_ratio:g} (a decompression bomb?)")  # fmt: skip
+                      f"{max_ratio:g} (a decompression bomb?)")  # fmt: skip
     if (free := free_bytes(dest)) is not None and total > free:
         raise refused(f"unpacks to {_megabytes(total)}, {_megabytes(free)} free in {dest}; free some space there, "
                       "or point paths.data_root at a larger disk")  # fmt: skip
-
-
-def _extract_tar(archive: Path, staging: Path, dest: Path, limits: ExtractLimits) -> None:
-    with tarfile.open(archive, "r:*") as bundle:
-        members = bundle.getmembers()
-        for member in members:
-            if member.issym() or member.islnk() or member.isdev():
-                raise DataUnavailable(
-                    f"The archive {archive} holds a link or device ({member.name}); it was not extracted."
-                )
-        _check_extract(archive, dest, [(member.name, member.size) for member in members], limits)
-        if hasattr(tarfile, "data_filter"):
-            bundle.extractall(staging, members=members, filter="data")
-        else:  # Python < 3.10.12: the checks above stand in for the filter
-            bundle.extractall(staging, members=members)
-
-
-def _check_inside(dest: Path, member: str, archive: Path) -> None:
-    root = dest.resolve()
-    target = (root / member).resolve()
-    if Path(member).is_absolute() or (target != root and root not in target.parents):
-        raise DataUnavailable(
-            f"The archive {archive} holds a path outside its folder ({member}); it was not extracted."
-        )
 
 
 def _unavailable_message(
@@ -480,16 +457,13 @@ def _unavailable_message(
 def _byte_progress(files: list[ZenodoFile], *, enabled: bool) -> Iterator[Callable[[str, int], None]]:
     """A rich bar over the bytes of ``files``; yields ``report(key, bytes_on_disk)`` (which may go back)."""
     on_disk: dict[str, int] = {}
-    if not (enabled and files):
-        yield on_disk.__setitem__
-        return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, TimeRemainingColumn(), console=stderr_console) as progress:
+    with Progress(*columns, TimeRemainingColumn(), console=stderr_console, disable=not (enabled and files)) as bar:
         label = files[0].key if len(files) == 1 else f"{len(files)} files"
-        bar = progress.add_task(f"download {label}", total=sum(file.size for file in files))
+        task = bar.add_task(f"download {label}", total=sum(file.size for file in files))
 
         def report(key: str, bytes_on_disk: int) -> None:
             on_disk[key] = bytes_on_disk
-            progress.update(bar, completed=sum(on_disk.values()))
+            bar.update(task, completed=sum(on_disk.values()))
 
         yield report

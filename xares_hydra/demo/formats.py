@@ -3,10 +3,11 @@ parquet files or an audiofolder) and a HEAR task folder, so those sources run of
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,32 +50,23 @@ def write_huggingface(splits: Mapping[str, Sequence[Path]], out: Path, layout: s
 def _dataset(rows: list[Row]) -> Any:
     import datasets
 
+    # the audio goes in as arrow's {bytes, path} and is cast to the Audio feature: nothing is decoded or re-encoded
     columns: dict[str, list[Any]] = {"audio": [{"bytes": row["audio"], "path": f"{row['key']}.{row['ext']}"}
                                                for row in rows]}  # fmt: skip
+    features = {"audio": audio_struct()}
     for name in _label_names(rows):
-        columns[name] = [row[name] for row in rows]
-    # the audio goes in as arrow's {bytes, path} and is cast to the Audio feature: nothing is decoded or re-encoded
-    features = datasets.Features({"audio": audio_struct(), **_label_features(rows)})
-    plain = datasets.Dataset.from_dict(columns, features=features)
+        values = columns[name] = [row[name] for row in rows]
+        # text labels as a ClassLabel (as most hub datasets store classes), anything else as its value type
+        if all(isinstance(value, str) for value in values):
+            features[name] = datasets.ClassLabel(names=sorted(set(values)))
+        else:
+            features[name] = datasets.Value("float64" if any(isinstance(v, float) for v in values) else "int64")
+    plain = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
     return plain.cast_column("audio", datasets.Audio())
 
 
 def _label_names(rows: list[Row]) -> list[str]:
     return [name for name in rows[0] if name not in ("key", "audio", "ext")]
-
-
-def _label_features(rows: list[Row]) -> dict[str, Any]:
-    """Text labels as a ClassLabel (as most hub datasets store classes), anything else as its value type."""
-    import datasets
-
-    features = {}
-    for name in _label_names(rows):
-        values = [row[name] for row in rows]
-        if all(isinstance(value, str) for value in values):
-            features[name] = datasets.ClassLabel(names=sorted(set(values)))
-        else:
-            features[name] = datasets.Value("float64" if any(isinstance(v, float) for v in values) else "int64")
-    return features
 
 
 def _audiofolder(rows: Mapping[str, list[Row]], out: Path) -> Path:
@@ -109,9 +101,7 @@ def write_hear(
             vocabulary.update(str(item["label"] if event else item) for item in labels[name])
         (out / f"{split}.json").write_text(json.dumps(labels, indent=1))
     with (out / "labelvocabulary.csv").open("w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["idx", "label"])
-        writer.writerows(enumerate(sorted(vocabulary)))
+        csv.writer(stream).writerows([("idx", "label"), *enumerate(sorted(vocabulary))])
     kfold = all(split.startswith("fold") for split in splits)
     write_json(out / "task_metadata.json", {
         "task_name": out.name, "version": "demo", "embedding_type": "event" if event else "scene",
@@ -122,19 +112,11 @@ def write_hear(
     return out
 
 
-def demo_splits(shards: Sequence[Path]) -> dict[str, list[Path]]:
-    """A generated demo's shards by split or fold (``demo_<task>_<split>_000000.tar``)."""
-    splits: dict[str, list[Path]] = {}
-    for shard in sorted(shards):
-        splits.setdefault(shard.name.rsplit("_", 2)[-2], []).append(shard)
-    return splits
-
-
 def generate_huggingface_timbre(out_dir: Path, seed: int, args: dict) -> list[Path]:
     """The demo timbre task as a local Hugging Face dataset (``args.layout``: saved, parquet or audiofolder)."""
-    settings = dict(args)
-    layout = str(settings.pop("layout", "saved"))
-    return _rewritten("timbre", out_dir, seed, settings, lambda splits: write_huggingface(splits, out_dir, layout))
+    layout = str(args.pop("layout", "saved"))  # ``generate`` hands over its own copy of the arguments
+    with _demo_splits("timbre", out_dir, seed, args) as splits:
+        return [write_huggingface(splits, out_dir, layout)]
 
 
 def generate_hear_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
@@ -142,23 +124,21 @@ def generate_hear_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
     from xares_hydra.demo.tasks import SOUNDS
 
     names = list(SOUNDS)
-
-    def write(folds: dict[str, list[Path]]) -> Path:
+    with _demo_splits("sounds", out_dir, seed, args) as folds:
         hear_folds = {f"fold{int(fold.removeprefix('fold')) - 1:02d}": shards for fold, shards in folds.items()}
-        return write_hear(hear_folds, out_dir, lambda row: [names[row["label"]]], event=False, rate=16000)
-
-    return _rewritten("sounds", out_dir, seed, args, write)
+        return [write_hear(hear_folds, out_dir, lambda row: [names[row["label"]]], event=False, rate=16000)]
 
 
-def _rewritten(
-    name: str, out_dir: Path, seed: int, args: dict, write: Callable[[dict[str, list[Path]]], Path]
-) -> list[Path]:
-    """The demo task ``name`` generated into a scratch folder, its splits then written to ``out_dir`` by ``write``."""
+@contextlib.contextmanager
+def _demo_splits(name: str, out_dir: Path, seed: int, args: dict) -> Iterator[dict[str, list[Path]]]:
+    """The demo task ``name`` generated into a scratch folder beside ``out_dir``: its shards by split (or fold)."""
     from xares_hydra.demo.tasks import generate
 
     with tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
-        write(demo_splits(generate(name, Path(scratch), seed, args)))
-    return [out_dir]
+        splits: dict[str, list[Path]] = {}
+        for shard in sorted(generate(name, Path(scratch), seed, args)):  # demo_<task>_<split>_000000.tar
+            splits.setdefault(shard.name.rsplit("_", 2)[-2], []).append(shard)
+        yield splits
 
 
 # stand-ins in other benchmarks' formats, read by the huggingface and hear sources (they return their folder)

@@ -48,18 +48,17 @@ def _harmonic_tone(amplitudes: np.ndarray, f0: float, n: int, sr: int, rng: np.r
     return np.interp(position, np.arange(table_size + 1), np.append(table, table[0]))
 
 
-def _coloured_noise(rng: np.random.Generator, n: int, sr: int, exponent: float) -> np.ndarray:
-    """Gaussian noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
-    return _shaped_noise(rng, n, sr, lambda frequencies: np.maximum(frequencies, 20.0) ** (-exponent / 2))
-
-
-def _band_noise(rng: np.random.Generator, n: int, sr: int, low: float, high: float) -> np.ndarray:
-    return _shaped_noise(rng, n, sr, lambda frequencies: (frequencies >= low) & (frequencies <= high))
-
-
-def _shaped_noise(rng: np.random.Generator, n: int, sr: int, gain: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """White Gaussian noise with its spectrum multiplied by ``gain(frequencies)`` (no DC), unit RMS."""
-    spectrum = np.fft.rfft(rng.standard_normal(n)) * gain(np.fft.rfftfreq(n, 1 / sr))
+def _noise(
+    rng: np.random.Generator, n: int, sr: int, exponent: float = 0.0, band: tuple[float, float] | None = None
+) -> np.ndarray:
+    """Gaussian noise, unit RMS, no DC: power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), or white within
+    ``band`` (Hz) and silent outside it."""
+    frequencies = np.fft.rfftfreq(n, 1 / sr)
+    if band is None:
+        gain = np.maximum(frequencies, 20.0) ** (-exponent / 2)
+    else:
+        gain = (frequencies >= band[0]) & (frequencies <= band[1])
+    spectrum = np.fft.rfft(rng.standard_normal(n)) * gain
     spectrum[0] = 0
     return unit_rms(np.fft.irfft(spectrum, n))
 
@@ -115,14 +114,8 @@ def place_randomly(rng: np.random.Generator, canvas: np.ndarray, sound: np.ndarr
 
 def sequence_starts(rng: np.random.Generator, total: int, lengths: Sequence[int]) -> list[int]:
     """Start positions that lay sounds out in order with random silence before, between and after."""
-    slack = total - sum(lengths)
-    silences = np.floor(rng.dirichlet(np.ones(len(lengths) + 1)) * slack).astype(int)
-    starts, position = [], 0
-    for silence, length in zip(silences[:-1], lengths, strict=True):
-        position += int(silence)
-        starts.append(position)
-        position += length
-    return starts
+    silences = np.floor(rng.dirichlet(np.ones(len(lengths) + 1)) * (total - sum(lengths))).astype(int)
+    return [int(start) for start in np.cumsum(silences[:-1]) + np.cumsum([0, *lengths[:-1]])]
 
 
 def finish(
@@ -134,7 +127,7 @@ def finish(
 ) -> np.ndarray:
     """Pink background noise at a random SNR (against the foreground where it sounds, so sparse sounds are not
     buried), a random peak level, optionally stereo."""
-    noise = _coloured_noise(rng, len(foreground), sr, exponent=1.0)
+    noise = _noise(rng, len(foreground), sr, exponent=1.0)
     signal_rms = _rms(foreground[foreground != 0])
     mix = foreground + noise * signal_rms * 10 ** (-rng.uniform(*snr_db) / 20)
     mix *= 10 ** (rng.uniform(*PEAK_DB) / 20) / np.max(np.abs(mix))
@@ -163,7 +156,7 @@ def sweep(
 
 
 def noise_burst(rng: np.random.Generator, n: int, sr: int, exponent: float) -> np.ndarray:
-    return _coloured_noise(rng, n, sr, exponent) * fades(n, sr, ms=20.0)
+    return _noise(rng, n, sr, exponent) * fades(n, sr, ms=20.0)
 
 
 def click_train(rng: np.random.Generator, n: int, sr: int, low: float, high: float) -> np.ndarray:
@@ -203,7 +196,7 @@ def hum(rng: np.random.Generator, n: int, sr: int, low: float, high: float) -> n
 def hiss(rng: np.random.Generator, n: int, sr: int, low: float, high: float) -> np.ndarray:
     """Noise high-passed at a cutoff between low and high Hz."""
     cutoff = _below_nyquist(rng.uniform(low, high), sr)
-    return _band_noise(rng, n, sr, cutoff, 0.5 * sr) * fades(n, sr, ms=20.0)
+    return _noise(rng, n, sr, band=(cutoff, 0.5 * sr)) * fades(n, sr, ms=20.0)
 
 
 def knocks(rng: np.random.Generator, n: int, sr: int, low: float, high: float) -> np.ndarray:
@@ -214,7 +207,7 @@ def knocks(rng: np.random.Generator, n: int, sr: int, low: float, high: float) -
     for start in np.sort(rng.integers(0, n - length + 1, size=count)):
         decay = _exp_decay(length, sr, tau=rng.uniform(0.03, 0.08))
         body = oscillator(np.full(length, rng.uniform(low, high)), sr, rng)
-        transient = _band_noise(rng, length, sr, 20, 600) * _exp_decay(length, sr, tau=0.005)
+        transient = _noise(rng, length, sr, band=(20, 600)) * _exp_decay(length, sr, tau=0.005)
         place(audio, (body + 0.5 * transient) * decay, int(start))
     return audio
 

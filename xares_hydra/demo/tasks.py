@@ -4,6 +4,7 @@ bytes, and shrinking one split does not change another's clips."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -141,11 +142,9 @@ def _captions_clip(rng: np.random.Generator, _: Any, sr: int) -> tuple[np.ndarra
 
 def _captions(rng: np.random.Generator, names: Sequence[str]) -> dict[str, str]:
     """Five different captions drawn from all template/phrase combinations describing the sequence."""
-    phrases = [CAPTION_PHRASES[name] for name in names]
-    if len(names) == 1:
-        pool = [template.format(a=a) for template in ONE_ELEMENT_TEMPLATES for a in phrases[0]]
-    else:
-        pool = [template.format(a=a, b=b) for template in TWO_ELEMENT_TEMPLATES for a in phrases[0] for b in phrases[1]]
+    templates = ONE_ELEMENT_TEMPLATES if len(names) == 1 else TWO_ELEMENT_TEMPLATES
+    combinations = list(itertools.product(*(CAPTION_PHRASES[name] for name in names)))  # (a,) or (a, b)
+    pool = [template.format(**dict(zip("ab", phrases))) for template in templates for phrases in combinations]
     chosen = rng.choice(len(pool), size=5, replace=False)
     return {f"caption_{i + 1}": pool[index] for i, index in enumerate(chosen)}
 
@@ -189,16 +188,6 @@ def _pitch_clip(rng: np.random.Generator, _: Any, sr: int) -> tuple[np.ndarray, 
     return finish(rng, tone, sr, snr_db=(snr_db, snr_db)), {"pitch": round(semitones, 3), "snr_db": round(snr_db, 3)}
 
 
-def _fold_plans(rng: np.random.Generator, n_classes: int, per_class: int, n_folds: int) -> dict[str, list[int]]:
-    """Clip j of every class goes to fold j % n_folds, so folds hold (about) per_class/n_folds of each."""
-    folds = {
-        f"fold{f + 1}": [c for c in range(n_classes) for _ in range(f, per_class, n_folds)] for f in range(n_folds)
-    }
-    for plan in folds.values():
-        rng.shuffle(plan)
-    return folds
-
-
 def _write_task(
     task: str, out_dir: Path, seed: int, plans: Mapping[str, Sequence[Any]], make_clip: ClipMaker, sr: int, fmt: str
 ) -> list[Path]:
@@ -219,8 +208,7 @@ def _settings(args: Mapping[str, Any] | None, defaults: dict[str, Any]) -> dict[
     """Defaults updated by ``args``; the ``scale`` argument multiplies every clip count (at least 1 each)."""
     args = dict(args or {})
     scale = float(args.pop("scale", 1.0))
-    unknown = sorted(set(args) - set(defaults))
-    if unknown:
+    if unknown := sorted(set(args) - set(defaults)):
         raise ValueError(f"unknown generator argument(s) {unknown}; expected some of {sorted(defaults)} or scale")
     settings = {**defaults, **args}
     for key in COUNT_ARGUMENTS:
@@ -233,8 +221,13 @@ def _settings(args: Mapping[str, Any] | None, defaults: dict[str, Any]) -> dict[
 
 def generate_sounds(out_dir: Path, seed: int, args: dict) -> list[Path]:
     s = _settings(args, {"per_class": 30, "folds": 5, "sample_rate": 22050, "format": "flac", "stereo_fraction": 0.2})
-    s["per_class"] = max(int(s["per_class"]), int(s["folds"]))  # every class in every fold
-    plans = _fold_plans(seeded_rng(seed, "sounds", "plan"), len(SOUNDS), int(s["per_class"]), int(s["folds"]))
+    folds = int(s["folds"])
+    per_class = max(int(s["per_class"]), folds)  # every class in every fold
+    # clip j of every class goes to fold j % folds, so folds hold (about) per_class/folds of each
+    plans = {f"fold{f + 1}": [c for c in range(len(SOUNDS)) for _ in range(f, per_class, folds)] for f in range(folds)}
+    rng = seeded_rng(seed, "sounds", "plan")
+    for plan in plans.values():
+        rng.shuffle(plan)
     return _write_classes("sounds", out_dir, seed, plans, s, SOUNDS, lambda index: {"label": index})
 
 

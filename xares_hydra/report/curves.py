@@ -96,10 +96,11 @@ def new_figure(rows: int, columns: int, width: float, curves: Sequence[TaskCurve
     return figure, figure.subplots(rows, columns, squeeze=False), colours_of([curve.label for curve in curves])
 
 
-def colours_of(labels: Sequence[str]) -> dict[str, Any]:
+def colours_of(labels: Sequence[str], palette: str = "tab10") -> dict[str, Any]:
     from matplotlib import colormaps
 
-    return {label: colormaps["tab10"](index % 10) for index, label in enumerate(dict.fromkeys(labels))}
+    colours = colormaps[palette]
+    return {label: colours(index % colours.N) for index, label in enumerate(dict.fromkeys(labels))}
 
 
 def label_axes(axes: Any, title: str, xlabel: str, ylabel: str, integer_x: bool = True) -> None:

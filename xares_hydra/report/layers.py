@@ -60,7 +60,7 @@ def layer_curves(records: list[Record], statistics: StatisticsSettings | None = 
             by_layer[record.task.name, encoder, record.mode, record.head["layer"]].append(record)
     for (task, encoder, mode, layer), records_of_layer in by_layer.items():
         seeds = [group[-1] for group in by_seed(records_of_layer, LAYER_SLOT)]
-        first, cell = seeds[0], seeds_cell(seeds, LAYER_SLOT, statistics)
+        first, cell = seeds[0], seeds_cell(seeds, LAYER_SLOT, statistics)[0]
         info, chance, score, interval = first.task, first.scores[LAYER_SLOT].chance, cell.score, cell.interval
         curve = curves.setdefault(
             (task, encoder, mode), LayerCurve(task, info.formal_name or task, encoder, mode, metric=info.metric)

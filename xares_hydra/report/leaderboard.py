@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
+from contextlib import suppress
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from xares_hydra.errors import Status
 from xares_hydra.heads import TRAINED_HEAD_ONLY
-from xares_hydra.report.curves import error_bars, png_figure, save_png
+from xares_hydra.report.curves import colours_of, error_bars, png_figure, save_png
 from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, variant_of
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
@@ -142,10 +143,12 @@ class HeadTable:
         cell = self.cells.get((row.name, column.label))
         return cell.text() if cell else "-"
 
+    def row_cells(self, row: TaskRow) -> list[tuple[Column, Cell]]:
+        """The row's cells, in column order (columns without a score left out)."""
+        return [(c, cell) for c in self.columns if (cell := self.cells.get((row.name, c.label)))]
+
     def best_in_row(self, row: TaskRow) -> set[str]:
-        scores = {
-            column.label: cell.score for column in self.columns if (cell := self.cells.get((row.name, column.label)))
-        }
+        scores = {column.label: cell.score for column, cell in self.row_cells(row)}
         if len(scores) < 2:
             return set()
         best = max(scores.values()) if row.higher_is_better else min(scores.values())
@@ -239,7 +242,7 @@ def _head_table(
     left_out = overlaps if exclude_overlap else set()
     cells, runs, resampled = {}, {}, {}
     for key, records in seeds.items():
-        cells[key], runs[key], resampled[key] = _cell(records, slot, statistics)
+        cells[key], runs[key], resampled[key] = seeds_cell(records, slot, statistics)
     used = {column for _, column in members}
     ours = columns if slot == "mlp" else [column for column in columns if column in used]
     rows_of = {row.name: row for row in tasks}
@@ -272,7 +275,9 @@ def runs_of(seeds: list[Record], slot: str) -> list[Run]:
     return [run for run in runs if run is not None] if all(run is not None for run in runs) else []
 
 
-def _cell(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> tuple[Cell, list[Run], np.ndarray | None]:
+def seeds_cell(
+    seeds: list[Record], slot: str, statistics: StatisticsSettings
+) -> tuple[Cell, list[Run], np.ndarray | None]:
     """The mean over seeds (std over seeds, or for one seed over folds of a k-fold task or over few-shot draws)
     with its bootstrap interval, its runs and their resampled scores (None without resamples, predictions, or
     where the seeds' test clips differ)."""
@@ -280,27 +285,17 @@ def _cell(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> tup
     few_shot = seeds[0].head.get("shots") is not None
     one_seed_std = seeds[0].scores[slot].std if seeds[0].task.kfold or few_shot else None
     std = float(np.std(scores)) if len(seeds) > 1 else one_seed_std
-    runs = runs_of(seeds, slot)
-    resampled = _resampled(runs, statistics) if statistics.resamples and runs else None
+    runs, resampled = runs_of(seeds, slot), None
+    if statistics.resamples and runs:
+        with suppress(NotComparable):
+            resampled = bootstrap_scores(runs, statistics.resamples, statistics.seed)
     interval = None if resampled is None else percentile_interval(resampled, statistics.confidence)
     return Cell(float(np.mean(scores)), std, seeds=len(seeds), interval=interval), runs, resampled
-
-
-def seeds_cell(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> Cell:
-    """One cell: the mean over ``seeds`` with its bootstrap interval (None without resamples or predictions)."""
-    return _cell(seeds, slot, statistics)[0]
 
 
 def score_limits(scores: Iterable[float]) -> tuple[float, float] | None:
     """The whole 0-1 range where every score lies in it (a zoomed axis makes small gaps look large); else None."""
     return (0.0, 1.0) if all(0.0 <= score <= 1.0 for score in scores) else None
-
-
-def _resampled(runs: list[Run], statistics: StatisticsSettings) -> np.ndarray | None:
-    try:
-        return bootstrap_scores(runs, statistics.resamples, statistics.seed)
-    except NotComparable:
-        return None
 
 
 def _column_average(
@@ -348,12 +343,9 @@ def _versus_best(
         best = max(present, key=lambda label: sign * cells[row.name, label].score)
         tested = {}
         for label in present:
-            if label == best:
-                continue
-            try:
-                tested[label] = permutation_p(runs[row.name, best], runs[row.name, label], *resampling)
-            except NotComparable:
-                continue
+            with suppress(NotComparable):
+                if label != best:
+                    tested[label] = permutation_p(runs[row.name, best], runs[row.name, label], *resampling)
         for label, p_value in zip(tested, holm(list(tested.values()))):
             adjusted[row.name, label] = p_value
     return adjusted
@@ -391,7 +383,9 @@ def _not_scored(records: list[Record], scored: list[Record], labels: dict[str, s
 def leaderboard_markdown(board: Leaderboard) -> str:
     lines = [f"# xares-hydra leaderboard ({board.mode} mode)", ""]
     for table in board.tables:
-        lines += [f"### {table.title}", "", *_markdown_table(table), ""]
+        header, rows, averages = _grid(table, "markdown")
+        counts = ["Tasks averaged (public / all)", *table.counts()]
+        lines += [f"### {table.title}", "", *markdown_table(header, [*rows, *averages, counts], _align(table)), ""]
     lines += ["Notes:", "", *(f"- {note}" for note in leaderboard_notes(board)), ""]
     if any(row.private for table in board.tables for row in table.rows):
         lines += ["[^priv]: Private task: its dataset is not publicly available.", ""]
@@ -403,11 +397,6 @@ def leaderboard_markdown(board: Leaderboard) -> str:
         ]
         lines.append("")
     return "\n".join(lines)
-
-
-def _markdown_table(table: HeadTable) -> list[str]:
-    header, rows, averages = _grid(table, "markdown")
-    return markdown_table(header, [*rows, *averages, ["Tasks averaged (public / all)", *table.counts()]], _align(table))
 
 
 def _align(table: HeadTable) -> str:
@@ -502,11 +491,10 @@ def leaderboard_csv(board: Leaderboard) -> str:
         for row in table.rows:
             entry = {"head": table.slot, "task": row.name, "Task": row.label, "private": row.private,
                      "weight": row.weight, "metric": row.metric}  # fmt: skip
-            for column in table.columns:
-                if cell := table.cells.get((row.name, column.label)):
-                    entry[column.label], entry[f"{column.label} std"] = cell.score, cell.std
-                    if cell.interval:
-                        entry[f"{column.label} low"], entry[f"{column.label} high"] = astuple(cell.interval)
+            for column, cell in table.row_cells(row):
+                entry[column.label], entry[f"{column.label} std"] = cell.score, cell.std
+                if cell.interval:
+                    entry[f"{column.label} low"], entry[f"{column.label} high"] = astuple(cell.interval)
             entries.append(entry)
         for scope, title in AVERAGE_SCOPES.items():
             entry = {"head": table.slot, "task": f"weighted_average_{scope}", "Task": title}
@@ -517,27 +505,15 @@ def leaderboard_csv(board: Leaderboard) -> str:
 
 
 def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
-    heads = {}
-    for table in board.tables:
-        heads[table.slot] = {
-            "title": table.title,
-            "columns": [asdict(column) for column in table.columns],
-            "rows": [
-                asdict(row)
-                | {
-                    "cells": {
-                        c.label: asdict(cell) | {"versus_best_p_holm": table.versus_best.get((row.name, c.label))}
-                        for c in table.columns
-                        if (cell := table.cells.get((row.name, c.label)))
-                    }
-                }
-                for row in table.rows
-            ],
-            "averages": {
-                scope: {column.label: asdict(table.average(scope, column)) for column in table.columns}
-                for scope in AVERAGE_SCOPES
-            },
-        }
+    def cells(table: HeadTable, row: TaskRow) -> dict[str, Any]:
+        return {c.label: asdict(cell) | {"versus_best_p_holm": table.versus_best.get((row.name, c.label))}
+                for c, cell in table.row_cells(row)}  # fmt: skip
+
+    heads = {table.slot: {"title": table.title, "columns": [asdict(column) for column in table.columns],
+                          "rows": [asdict(row) | {"cells": cells(table, row)} for row in table.rows],
+                          "averages": {scope: {c.label: asdict(table.average(scope, c)) for c in table.columns}
+                                       for scope in AVERAGE_SCOPES}}
+             for table in board.tables}  # fmt: skip
     return {
         "kind": LEADERBOARD_KIND,
         "mode": board.mode,
@@ -560,7 +536,10 @@ def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> 
     files = {".md": leaderboard_markdown(board), ".csv": leaderboard_csv(board)}
     files |= {".tex": leaderboard_latex(board)} if latex else {}
     paths = write_files(stem, files | {".json": leaderboard_dict(board)})
-    return paths + [path for path in [stem.with_suffix(".png")] if plot_leaderboard(board, path)]
+    if (figure := leaderboard_figure(board)) is not None:
+        save_png(figure, stem.with_suffix(".png"))
+        paths.append(stem.with_suffix(".png"))
+    return paths
 
 
 def leaderboard_tables(board: Leaderboard) -> list[Table]:
@@ -573,14 +552,6 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
     return tables
 
 
-def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
-    """Write ``leaderboard_figure`` as a PNG; False (nothing written) if it would be empty."""
-    figure = leaderboard_figure(board)
-    if figure is not None:
-        save_png(figure, path)
-    return figure is not None
-
-
 def leaderboard_figure(board: Leaderboard) -> Figure | None:
     """Per head a panel of per-task bars (intervals as error bars, chance dotted) and the average with the number
     of tasks it is over; None if no column of ours has a score."""
@@ -589,7 +560,8 @@ def leaderboard_figure(board: Leaderboard) -> Figure | None:
         return None
     tallest = max((len(table.rows) + 1) * max(1, len(table.columns)) for table in tables)
     figure = png_figure(6.5 * len(tables), 2.2 + 0.16 * tallest)
-    colours = _column_colours(tables)
+    labels = list(dict.fromkeys(column.label for table in tables for column in table.columns))
+    colours = colours_of(labels, "tab10" if len(labels) <= 10 else "tab20")
     legend: dict[str, Any] = {}
     for axes, table in zip(figure.subplots(1, len(tables), squeeze=False)[0], tables):
         _plot_head(axes, table, colours)
@@ -602,14 +574,6 @@ def leaderboard_figure(board: Leaderboard) -> Figure | None:
 
 def _plotted(table: HeadTable) -> list[Column]:
     return [c for c in table.columns if any((row.name, c.label) in table.cells for row in table.rows)]
-
-
-def _column_colours(tables: list[HeadTable]) -> dict[str, Any]:
-    from matplotlib import colormaps
-
-    labels = list(dict.fromkeys(column.label for table in tables for column in table.columns))
-    palette = colormaps["tab10" if len(labels) <= 10 else "tab20"]
-    return {label: palette(index % palette.N) for index, label in enumerate(labels)}
 
 
 def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
@@ -671,13 +635,13 @@ def leaderboard_latex(board: Leaderboard) -> str:
     return "\n".join(parts)
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+_LATEX_SPECIAL = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "±": r"$\pm$", "†": r"$^\dagger$", "≈": r"$\approx$"}  # fmt: skip
+                  "±": r"$\pm$", "†": r"$^\dagger$", "≈": r"$\approx$"})  # fmt: skip
 
 
 def _latex(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(character, character) for character in text)
+    return text.translate(_LATEX_SPECIAL)
 
 
 def _latex_row(cells: list[str]) -> str:

@@ -168,11 +168,7 @@ def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, i
 
 
 def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context) -> dict[str, Any]:
-    bars = [
-        Bar(column.label, cell.score, cell.interval, column.published)
-        for column in table.columns
-        if (cell := table.cells.get((row.name, column.label)))
-    ]
+    bars = [Bar(column.label, cell.score, cell.interval, column.published) for column, cell in table.row_cells(row)]
     direction = "higher is better" if row.higher_is_better else "lower is better"
     title = f"{row.label}: {table.title} per column ({row.metric or 'score'}, {direction})"
     curves = [curve for curve in context.curves if curve.task == row.name and curve.mode == board.mode]

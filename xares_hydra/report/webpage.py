@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -60,33 +60,24 @@ class Context:
 
     curves: list[LayerCurve]
     shots: list[ShotCurve]
-    tags: dict[str, list[str]] = field(default_factory=dict)
-
-    @classmethod
-    def of(
-        cls,
-        records: list[Record],
-        boards: Sequence[Leaderboard],
-        curves: list[LayerCurve] | None = None,
-        shots: list[ShotCurve] | None = None,
-    ) -> Context:
-        """``curves``/``shots``: those the reports already computed (else computed here)."""
-        curves = layer_curves(records) if curves is None else curves
-        context = cls(curves, shot_curves(records) if shots is None else shots)
-        for board in boards:
-            for record in board.in_mode:
-                context.tags.setdefault(record.task.name, list(record.task.tags or []))
-        return context
+    tags: dict[str, list[str]]
 
 
-def page_html(
+def write_page(
     boards: Sequence[Leaderboard],
     records: list[Record],
+    folder: Path,
     settings: PageSettings,
     curves: list[LayerCurve] | None = None,
     shots: list[ShotCurve] | None = None,
-) -> str:
-    context = Context.of(records, boards, curves, shots)
+) -> Path:
+    """``leaderboard.html`` in ``folder``; ``curves``/``shots``: those the reports already computed (else computed
+    here)."""
+    tags: dict[str, list[str]] = {}
+    for record in (record for board in boards for record in board.in_mode):
+        tags.setdefault(record.task.name, list(record.task.tags or []))
+    curves = layer_curves(records) if curves is None else curves
+    context = Context(curves, shot_curves(records) if shots is None else shots, tags)
     sections = [_section(board, context) for board in boards]
     tags = sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS})
     found = {task_domain(task, tags) for task, tags in context.tags.items()}
@@ -95,7 +86,7 @@ def page_html(
         loader=jinja2.PackageLoader("xares_hydra.report", "page"), autoescape=True, undefined=jinja2.StrictUndefined
     )
     assets = resources.files("xares_hydra.report") / "page"
-    return environment.get_template("leaderboard.html.j2").render(
+    html = environment.get_template("leaderboard.html.j2").render(
         title=settings.title,
         notes=list(settings.notes),
         sections=sections,
@@ -107,19 +98,8 @@ def page_html(
         style=(assets / "leaderboard.css").read_text(),
         script=(assets / "leaderboard.js").read_text(),
     )
-
-
-def write_page(
-    boards: Sequence[Leaderboard],
-    records: list[Record],
-    folder: Path,
-    settings: PageSettings,
-    curves: list[LayerCurve] | None = None,
-    shots: list[ShotCurve] | None = None,
-) -> Path:
-    path = folder / PAGE_FILE
-    write_text(path, page_html(boards, records, settings, curves, shots))
-    return path
+    write_text(folder / PAGE_FILE, html)
+    return folder / PAGE_FILE
 
 
 def _section(board: Leaderboard, context: Context) -> dict[str, Any]:

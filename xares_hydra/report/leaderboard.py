@@ -166,7 +166,6 @@ class Leaderboard:
     tables: list[HeadTable]
     not_scored: list[dict[str, Any]]
     in_mode: list[Record]  # the mode's records, oldest first
-    scored: list[Record]  # the newest scored record of each setting (``latest_scored``)
     labels: dict[str, str]  # the records' column labels by column key (``column_labels``)
 
     @property
@@ -193,7 +192,7 @@ def build_leaderboard(
               for slot in HEAD_SLOTS]  # fmt: skip
     crashed = [record for record in records if record.crashed]
     not_scored = _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed))
-    return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, scored, labels)
+    return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, labels)
 
 
 def modes_of(records: list[Record]) -> list[str]:

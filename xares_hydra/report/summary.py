@@ -48,10 +48,6 @@ def distinguishing_overrides(overrides: Iterable[str]) -> str:
     return " ".join(sorted(kept))
 
 
-def group_key(record: Record) -> tuple[str, str, str]:
-    return record.encoder.name, record.mode, column_key(record)
-
-
 def setting_key(record: Record) -> tuple[str, str, str]:
     """(task, column, seed): records with the same key are reruns of the same thing (devices included)."""
     return record.task.name, column_key(record), str(record.seed)
@@ -149,15 +145,14 @@ def summarise(records: Sequence[Record]) -> Summary:
     summary = Summary(rows=[_row(record, labels) for record in records])
     groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for record in records:
-        groups[group_key(record)].append(record)
+        groups[record.encoder.name, record.mode, column_key(record)].append(record)
     for (encoder, mode, column), members in sorted(groups.items()):
         for scope in list(SCOPES) if mode == "xares" else ["public", "all"]:
             variant = variant_of(labels[column])
             entry: dict[str, Any] = {"encoder": encoder, "mode": mode, "variant": variant, "scope": scope}
             for slot in HEAD_SLOTS:
-                average, std, seeds, counted = seed_averaged(members, slot, scope)
-                entry[slot], entry[f"{slot}_std"], entry[f"{slot}_seeds"] = average, std, seeds
-                entry[f"{slot}_tasks"] = counted
+                keys = (slot, f"{slot}_std", f"{slot}_seeds", f"{slot}_tasks")
+                entry |= dict(zip(keys, seed_averaged(members, slot, scope)))
             summary.averages.append(entry)
     return summary
 
@@ -178,8 +173,7 @@ def _row(record: Record, labels: dict[str, str]) -> dict[str, Any]:
     }
     for slot in HEAD_SLOTS:
         score = record.scores.get(slot)
-        row[slot] = score.score if score else None
-        row[f"{slot}_std"] = score.std if score else None
+        row[slot], row[f"{slot}_std"] = (score.score, score.std) if score else (None, None)
     return row
 
 
@@ -199,35 +193,16 @@ def format_score(
     return f"{text} ({seeds} seeds)" if seeds > 1 else text
 
 
-def summary_table(summary: Summary, title: str = "xares results") -> Table:
-    header = ["task", "encoder", "mode", "variant", "seed", "status", "metric", "weight", "MLP", "kNN"]
-    return rich_table(title, header, [_console_row(row) for row in summary.rows], "lllllllrrr")
-
-
-def _console_row(row: dict[str, Any]) -> list[str]:
-    status = row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]"
-    return [
-        row["task"] + (" (private)" if row["private"] else ""),
+def _row_texts(row: dict[str, Any], seed: str | None, status: str, weight: str) -> list[str]:
+    """A summary row as text (the terminal's and the Markdown's differ in the seed, status and weight cells)."""
+    scores = [format_score(row[slot], row[f"{slot}_std"]) for slot in HEAD_SLOTS]
+    cells = [
+        f"{row['task']}{' (private)' if row['private'] else ''}",
         row["encoder"],
         row["mode"],
         row["variant"] or "-",
-        str(row["seed"]) if row["seed"] is not None else "-",
-        status,
-        row["metric"] or "-",
-        f"{row['weight']:g}" if row["weight"] is not None else "-",
-        format_score(row["mlp"], row["mlp_std"]),
-        format_score(row["knn"], row["knn_std"]),
     ]
-
-
-def averages_table(summary: Summary) -> Table:
-    rows = [
-        [entry["encoder"], entry["mode"], entry["variant"] or "-", entry["scope"],
-         *(f"{_average_text(entry, slot)} ({entry[f'{slot}_tasks']})" for slot in HEAD_SLOTS)]
-        for entry in summary.averages
-    ]  # fmt: skip
-    title = "weighted averages: sum(score x weight) / sum(weight) (tasks counted)"
-    return rich_table(title, ["encoder", "mode", "variant", "over tasks", "MLP", "kNN"], rows, "llllrr")
+    return [*cells, *([seed] if seed is not None else []), status, row["metric"] or "-", weight, *scores]
 
 
 def _average_text(entry: dict[str, Any], slot: str) -> str:
@@ -237,8 +212,16 @@ def _average_text(entry: dict[str, Any], slot: str) -> str:
 
 def print_summary(summary: Summary, console: Console | None = None, title: str = "xares results") -> None:
     console = console or stdout_console()
-    console.print(summary_table(summary, title))
-    console.print(averages_table(summary))
+    rows = [_row_texts(row, "-" if row["seed"] is None else str(row["seed"]),
+                       row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]",
+                       "-" if row["weight"] is None else f"{row['weight']:g}") for row in summary.rows]  # fmt: skip
+    header = ["task", "encoder", "mode", "variant", "seed", "status", "metric", "weight", "MLP", "kNN"]
+    console.print(rich_table(title, header, rows, "lllllllrrr"))
+    averages = [[entry["encoder"], entry["mode"], entry["variant"] or "-", entry["scope"],
+                 *(f"{_average_text(entry, slot)} ({entry[f'{slot}_tasks']})" for slot in HEAD_SLOTS)]
+                for entry in summary.averages]  # fmt: skip
+    title = "weighted averages: sum(score x weight) / sum(weight) (tasks counted)"
+    console.print(rich_table(title, ["encoder", "mode", "variant", "over tasks", "MLP", "kNN"], averages, "llllrr"))
     for row in summary.rows:
         if row["status"] != Status.OK and row["reason"]:
             console.print(f"[yellow]{row['task']} ({row['encoder']}) {row['status']}:[/yellow] {row['reason']}")
@@ -251,19 +234,15 @@ def write_summary(summary: Summary, folder: Path, stem: str = "summary") -> list
 
 def _csv(summary: Summary) -> str:
     columns = list(summary.rows[0]) if summary.rows else ["task"]
-    averages = [{"task": f"weighted average ({entry['scope']})"} | {key: entry[key] for key in _AVERAGE_CSV_KEYS}
+    averages = [{"task": f"weighted average ({entry['scope']})"}
+                | {key: entry[key] for key in ("encoder", "mode", "variant", "mlp", "knn")}
                 for entry in summary.averages]  # fmt: skip
     return csv_text(columns, [[row.get(column) for column in columns] for row in [*summary.rows, *averages]])
 
 
-_AVERAGE_CSV_KEYS = ("encoder", "mode", "variant", "mlp", "knn")
-
-
 def _markdown(summary: Summary) -> str:
     rows = [
-        [f"{row['task']}{' (private)' if row['private'] else ''}", row["encoder"], row["mode"], row["variant"] or "-",
-         row["status"], row["metric"] or "-", "-" if row["weight"] is None else str(row["weight"]),
-         format_score(row["mlp"], row["mlp_std"]), format_score(row["knn"], row["knn_std"])]
+        _row_texts(row, None, row["status"], "-" if row["weight"] is None else str(row["weight"]))
         for row in summary.rows
     ] + [
         [f"**Weighted average ({entry['scope']} tasks)**", entry["encoder"], entry["mode"], entry["variant"] or "-",

@@ -73,13 +73,11 @@ def write_page(
 ) -> Path:
     """``leaderboard.html`` in ``folder``; ``curves``/``shots``: those the reports already computed (else computed
     here)."""
-    tags: dict[str, list[str]] = {}
-    for record in (record for board in boards for record in board.in_mode):
-        tags.setdefault(record.task.name, list(record.task.tags or []))
+    shown = [record for board in boards for record in board.in_mode][::-1]  # the first record's tags win
     curves = layer_curves(records) if curves is None else curves
+    tags = {record.task.name: list(record.task.tags or []) for record in shown}
     context = Context(curves, shot_curves(records) if shots is None else shots, tags)
     sections = [_section(board, context) for board in boards]
-    tags = sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS})
     found = {task_domain(task, tags) for task, tags in context.tags.items()}
     domains = [domain for domain in DOMAINS if domain in found]
     environment = jinja2.Environment(
@@ -90,7 +88,7 @@ def write_page(
         title=settings.title,
         notes=list(settings.notes),
         sections=sections,
-        tags=tags,
+        tags=sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS}),
         domains=domains,
         modes=[(board.mode, MODE_TITLES.get(board.mode, board.mode)) for board in boards],
         cards=_cards(boards),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -93,10 +94,8 @@ def _compare_task(
     runs_a, runs_b = runs_of(side_a, slot), runs_of(side_b, slot)
     result = None
     if runs_a and runs_b:
-        try:
+        with suppress(NotComparable):
             result = paired_test(runs_a, runs_b, statistics.resamples, statistics.seed, statistics.confidence)
-        except NotComparable:
-            result = None
     score_a, score_b = (sum(record.scores[slot].score for record in side) / len(side) for side in (side_a, side_b))
     return TaskComparison(slot, task, info.metric, info.higher_is_better, score_a, score_b, result)
 
@@ -127,7 +126,9 @@ def comparison_table(a: Column, b: Column, comparisons: list[TaskComparison], al
     )
 
 
-def comparison_markdown(a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings) -> str:
+def write_comparison(
+    a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings, folder: Path
+) -> Path:
     lines = [
         f"# {a.label} (A) vs {b.label} (B)",
         "",
@@ -138,12 +139,6 @@ def comparison_markdown(a: Column, b: Column, comparisons: list[TaskComparison],
         f"p (Holm): adjusted over the tasks of a head; {SIGNIFICANT_MARK}: p (Holm) < {statistics.alpha}.",
         "",
     ]
-    return "\n".join(lines)
-
-
-def write_comparison(
-    a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings, folder: Path
-) -> Path:
     path = folder / f"compare-{file_part(a.label)}-vs-{file_part(b.label)}.md"
-    write_text(path, comparison_markdown(a, b, comparisons, statistics))
+    write_text(path, "\n".join(lines))
     return path

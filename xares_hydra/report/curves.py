@@ -13,7 +13,6 @@ import numpy as np
 
 from xares_hydra.atomic import atomic_path
 from xares_hydra.report.identity import DEFAULT_MODE
-from xares_hydra.report.summary import format_score
 from xares_hydra.report.table import write_files
 
 if TYPE_CHECKING:
@@ -50,18 +49,17 @@ def points_of(curves: Sequence[Any]) -> list[int]:
 
 
 def write_curves(stem: Path, markdown: str, csv: str, document: Any, drawn: tuple[Any, Any]) -> list[Path]:
-    """``<stem>.md``, ``.csv``, ``.json`` and ``.png`` (``drawn``: the figure and its legend)."""
-    save_figure(*drawn, stem.with_suffix(".png"))
+    """``<stem>.md``, ``.csv``, ``.json`` and ``.png`` (``drawn``: the figure and its legend (label -> artist), the
+    legend drawn below the axes)."""
+    figure, legend = drawn
+    figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
+    save_png(figure, stem.with_suffix(".png"))
     return [*write_files(stem, {".md": markdown, ".csv": csv, ".json": document}), stem.with_suffix(".png")]
 
 
 def best_cell(text: str, score: float | None, best: float | None) -> str:
     """``text`` in bold where ``score`` is the best one."""
     return f"**{text}**" if score is not None and score == best else text
-
-
-def score_cell(score: float | None, best: float | None) -> str:
-    return best_cell(format_score(score), score, best)
 
 
 def error_bars(scores: Sequence[float], intervals: Sequence[Sequence[float] | None]) -> Any:
@@ -112,9 +110,3 @@ def label_axes(axes: Any, title: str, xlabel: str, ylabel: str, integer_x: bool 
     if integer_x:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
-
-
-def save_figure(figure: Any, legend: dict[str, Any], path: Path) -> None:
-    """The legend (label -> artist) below the axes, the figure written atomically as PNG."""
-    figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
-    save_png(figure, path)

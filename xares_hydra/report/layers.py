@@ -13,12 +13,12 @@ from rich.table import Table
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.report.curves import (
     TaskCurve,
+    best_cell,
     by_task,
     error_bars,
     label_axes,
     new_figure,
     points_of,
-    score_cell,
     write_curves,
 )
 from xares_hydra.report.identity import column_key, column_labels
@@ -103,10 +103,6 @@ def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
                               layers_figure(curves))  # fmt: skip
 
 
-def _format_weights(weights: list[float] | None) -> str:
-    return " ".join(f"{weight:.2f}" for weight in weights) if weights else "-"
-
-
 def layers_markdown(curves: list[LayerCurve]) -> str:
     lines = [f"# Score per hidden layer ({LAYER_SLOT.upper()} probe)", ""]
     for members in by_task(curves).values():
@@ -114,8 +110,9 @@ def layers_markdown(curves: list[LayerCurve]) -> str:
         rows = []
         for curve in members:
             best = max(curve.scores.values()) if curve.scores else None
-            cells = [score_cell(curve.scores.get(layer), best) for layer in layers]
-            rows.append([curve.label, *cells, format_score(curve.weighted), _format_weights(curve.weights)])
+            cells = [best_cell(format_score(score := curve.scores.get(layer)), score, best) for layer in layers]
+            weights = " ".join(f"{weight:.2f}" for weight in curve.weights) if curve.weights else "-"
+            rows.append([curve.label, *cells, format_score(curve.weighted), weights])
         header = ["Encoder", *(f"L{layer}" for layer in layers), "weighted", "learned weights"]
         lines += [f"## {members[0].task_label}", "", *markdown_table(header, rows, "l" + "r" * len(layers) + "rl"), ""]
     lines.append("Bold: the best single layer. weighted: the probe on softmax-weighted layers (SUPERB), trained with")

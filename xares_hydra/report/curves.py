@@ -13,6 +13,7 @@ import numpy as np
 
 from xares_hydra.atomic import atomic_path
 from xares_hydra.report.identity import DEFAULT_MODE
+from xares_hydra.report.summary import format_score
 from xares_hydra.report.table import write_files
 
 if TYPE_CHECKING:
@@ -57,8 +58,9 @@ def write_curves(stem: Path, markdown: str, csv: str, document: Any, drawn: tupl
     return [*write_files(stem, {".md": markdown, ".csv": csv, ".json": document}), stem.with_suffix(".png")]
 
 
-def best_cell(text: str, score: float | None, best: float | None) -> str:
-    """``text`` in bold where ``score`` is the best one."""
+def best_cell(score: float | None, best: float | None, std: float | None = None) -> str:
+    """The score (± ``std``) as text, in bold where it is the ``best`` one."""
+    text = format_score(score, std)
     return f"**{text}**" if score is not None and score == best else text
 
 

@@ -110,7 +110,7 @@ def layers_markdown(curves: list[LayerCurve]) -> str:
         rows = []
         for curve in members:
             best = max(curve.scores.values()) if curve.scores else None
-            cells = [best_cell(format_score(score := curve.scores.get(layer)), score, best) for layer in layers]
+            cells = [best_cell(curve.scores.get(layer), best) for layer in layers]
             weights = " ".join(f"{weight:.2f}" for weight in curve.weights) if curve.weights else "-"
             rows.append([curve.label, *cells, format_score(curve.weighted), weights])
         header = ["Encoder", *(f"L{layer}" for layer in layers), "weighted", "learned weights"]

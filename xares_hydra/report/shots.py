@@ -41,32 +41,26 @@ def shot_curves(records: list[Record]) -> list[ShotCurve]:
     if not few_shot:
         return []
     labels = column_labels(scored, leave_out=SHOT_KEYS)
+
+    def key(record: Record, slot: str) -> tuple[str, str, str, str]:
+        return record.task.name, labels[column_key(record, SHOT_KEYS)], record.mode, slot
+
     curves: dict[tuple[str, str, str, str], ShotCurve] = {}
     for record in few_shot:
+        task, shots = record.task, int(record.head["shots"])
         for slot, score in record.scores.items():
-            curve = _curve(curves, record, labels, slot)
-            shots = int(record.head["shots"])
+            name, encoder, mode, _ = key(record, slot)
+            new = ShotCurve(name, task.formal_name or name, encoder, mode, slot, task.higher_is_better)
+            curve = curves.setdefault(key(record, slot), new)
             curve.scores[shots], curve.stds[shots] = score.score, score.std or 0.0
             curve.draws[shots] = len(score.draws or [])
     for record in scored:
-        if record.head.get("shots") is None:
-            for slot, score in record.scores.items():
-                key = (record.task.name, labels[column_key(record, SHOT_KEYS)], record.mode, slot)
-                if key in curves:
-                    curves[key].full = score.score
+        for slot, score in record.scores.items():
+            if record.head.get("shots") is None and (curve := curves.get(key(record, slot))):
+                curve.full = score.score
     for curve in curves.values():
         curve.scores, curve.stds = dict(sorted(curve.scores.items())), dict(sorted(curve.stds.items()))
     return sorted(curves.values(), key=lambda curve: (curve.task, curve.slot, curve.label))
-
-
-def _curve(
-    curves: dict[tuple[str, str, str, str], ShotCurve], record: Record, labels: dict[str, str], slot: str
-) -> ShotCurve:
-    key = (record.task.name, labels[column_key(record, SHOT_KEYS)], record.mode, slot)
-    if key not in curves:
-        task = record.task
-        curves[key] = ShotCurve(key[0], task.formal_name or key[0], key[1], key[2], slot, task.higher_is_better)
-    return curves[key]
 
 
 def write_shot_report(curves: list[ShotCurve], folder: Path) -> list[Path]:
@@ -78,20 +72,13 @@ def write_shot_report(curves: list[ShotCurve], folder: Path) -> list[Path]:
                               shots_figure(curves))  # fmt: skip
 
 
-def _row(curve: ShotCurve, shots: list[int], best: dict[int, float]) -> list[str]:
-    cells = [best_cell(format_score(curve.scores.get(k), curve.stds.get(k)), curve.scores.get(k), best.get(k))
-             for k in shots]  # fmt: skip
-    return [curve.label, curve.slot.upper(), *cells, format_score(curve.full)]
-
-
-def _best(members: list[ShotCurve]) -> dict[str, dict[int, float]]:
-    """Per head slot and shot count the best score of a task's curves."""
+def _best(members: list[ShotCurve]) -> dict[tuple[str, int], float]:
+    """Per (head slot, shot count) the best score of a task's curves."""
     pick = max if members[0].higher_is_better else min
-    best: dict[str, dict[int, float]] = {}
+    best: dict[tuple[str, int], float] = {}
     for curve in members:
-        slot = best.setdefault(curve.slot, {})
         for shots, score in curve.scores.items():
-            slot[shots] = pick(slot.get(shots, score), score)
+            best[curve.slot, shots] = pick(best.get((curve.slot, shots), score), score)
     return best
 
 
@@ -101,7 +88,9 @@ def shots_markdown(curves: list[ShotCurve]) -> str:
         shots = points_of(members)
         best = _best(members)
         header = ["Encoder", "Head", *(f"{k} shot{'s' * (k > 1)}" for k in shots), "all clips"]
-        rows = [_row(curve, shots, best[curve.slot]) for curve in members]
+        rows = [[curve.label, curve.slot.upper(),
+                 *(best_cell(curve.scores.get(k), best.get((curve.slot, k)), curve.stds.get(k)) for k in shots),
+                 format_score(curve.full)] for curve in members]  # fmt: skip
         lines += [f"## {members[0].task_label}", "", *markdown_table(header, rows, "ll" + "r" * (len(shots) + 1)), ""]
     lines.append("Each cell: mean ± standard deviation over the draws (head.draws), each draw K training clips per")
     lines.append(

@@ -244,12 +244,8 @@ def _head_table(
         cells[key], runs[key], resampled[key] = seeds_cell(records, slot, statistics)
     used = {column for _, column in members}
     ours = columns if slot == "mlp" else [column for column in columns if column in used]
-    rows_of = {row.name: row for row in tasks}
-    averages = {
-        (scope, column.label): _column_average(rows_of, cells, resampled, column, scope, statistics, left_out)
-        for column in ours
-        for scope in AVERAGE_SCOPES
-    }
+    averages = {(scope, column.label): _column_average(tasks, cells, resampled, column, scope, statistics, left_out)
+                for column in ours for scope in AVERAGE_SCOPES}  # fmt: skip
     versus_best = _versus_best(tasks, ours, cells, runs, statistics) if statistics.resamples else {}
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
@@ -298,21 +294,18 @@ def score_limits(scores: Iterable[float]) -> tuple[float, float] | None:
 
 
 def _column_average(
-    rows: dict[str, TaskRow],
+    rows: list[TaskRow],
     cells: dict[tuple[str, str], Cell],
     resampled: dict[tuple[str, str], np.ndarray | None],
     column: Column,
     scope: str,
     statistics: StatisticsSettings,
-    left_out: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+    left_out: set[tuple[str, str]],
 ) -> Average:
     """sum(score x weight) / sum(weight) over the column's cells in scope, but ``left_out``; its interval from the
     cells' resamples."""
-    counted = [
-        (row, cells[name, column.label])
-        for name, row in rows.items()
-        if (name, column.label) in cells and (scope == "all" or row.public) and (name, column.label) not in left_out
-    ]
+    counted = [(row, cells[key]) for row in rows if (key := (row.name, column.label)) in cells
+               and (scope == "all" or row.public) and key not in left_out]  # fmt: skip
     weights = np.array([float(row.weight or 0) for row, _ in counted])
     score = weighted_mean([cell.score for _, cell in counted], weights)
     if score is None:
@@ -390,10 +383,9 @@ def leaderboard_markdown(board: Leaderboard) -> str:
         lines += ["[^priv]: Private task: its dataset is not publicly available.", ""]
     if board.not_scored:
         lines += ["Not scored:", ""]
-        lines += [
-            f"- {entry['task']} ({_entry_encoder(entry)}): {entry['status']}: {entry['reason']}"
-            for entry in board.not_scored
-        ]
+        for entry in board.not_scored:
+            encoder = f"{entry['encoder']} [{entry['variant']}]" if entry["variant"] else entry["encoder"]
+            lines.append(f"- {entry['task']} ({encoder}): {entry['status']}: {entry['reason']}")
         lines.append("")
     return "\n".join(lines)
 
@@ -432,10 +424,6 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
 def _marked_text(table: HeadTable, row: TaskRow, column: Column) -> str:
     overlap = f" {OVERLAP_MARK}" if (row.name, column.label) in table.overlaps else ""
     return table.cell_text(row, column) + (f" {NOT_WORSE_MARK}" if table.not_worse(row, column) else "") + overlap
-
-
-def _entry_encoder(entry: dict[str, Any]) -> str:
-    return f"{entry['encoder']} [{entry['variant']}]" if entry["variant"] else entry["encoder"]
 
 
 def leaderboard_notes(board: Leaderboard) -> list[str]:
@@ -583,27 +571,20 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
         bars = [(at, cell) for at, row in enumerate(table.rows) if (cell := table.cells.get((row.name, column.label)))]
         offset = -0.4 + height * (index + 0.5)
         positions = [position + offset for position, _ in bars]
-        scores = [cell.score for _, cell in bars]
+        scores, intervals = [cell.score for _, cell in bars], [cell.interval for _, cell in bars]
         average = table.average("all", column)
         if average.score is not None:
             positions.append(average_row + offset)
             scores.append(average.score)
+            intervals.append(average.interval)
             tasks = f"{average.tasks} task" + ("s" if average.tasks != 1 else "")
             end = average.interval.high if average.interval else average.score
             axes.annotate(tasks, (end, average_row + offset), xytext=(3, 0), textcoords="offset points",
                           va="center", fontsize=6)  # fmt: skip
-        intervals = [cell.interval for _, cell in bars] + ([average.interval] if average.score is not None else [])
-        axes.barh(
-            positions,
-            scores,
-            height=height,
-            label=column.label,
-            color=colours[column.label],
-            alpha=0.45 if column.published else 1.0,
-            hatch="//" if column.published else None,
-            xerr=error_bars(scores, [(i.low, i.high) if i else None for i in intervals]),
-            error_kw={"elinewidth": 0.8, "capsize": 1.5},
-        )
+        axes.barh(positions, scores, height=height, label=column.label, color=colours[column.label],
+                  alpha=0.45 if column.published else 1.0, hatch="//" if column.published else None,
+                  xerr=error_bars(scores, [(i.low, i.high) if i else None for i in intervals]),
+                  error_kw={"elinewidth": 0.8, "capsize": 1.5})  # fmt: skip
     for position, row in enumerate(table.rows):
         if row.chance is not None:
             axes.vlines(row.chance, position - 0.45, position + 0.45, colors="black", linestyles=":", linewidth=1)

@@ -75,7 +75,9 @@ def layer_curves(records: list[Record], statistics: StatisticsSettings | None = 
             if bounds:
                 curve.intervals[int(layer)] = bounds
     for curve in curves.values():
-        _count_from_the_start(curve)
+        if count := len(curve.weights or []):  # negative layers (from the end) as layer numbers, where known
+            curve.scores = dict(sorted({layer % count: score for layer, score in curve.scores.items()}.items()))
+            curve.intervals = {layer % count: bounds for layer, bounds in curve.intervals.items()}
     return sorted(curves.values(), key=lambda curve: (curve.task, curve.label))
 
 
@@ -83,15 +85,6 @@ def mean_weights(rounds: dict[str, Round]) -> list[float] | None:
     """The learned layer weights averaged over evaluation rounds (folds)."""
     weights = [entry.layer_weights for entry in rounds.values() if entry.layer_weights]
     return [round(float(value), 6) for value in np.mean(weights, axis=0)] if weights else None
-
-
-def _count_from_the_start(curve: LayerCurve) -> None:
-    """Negative layers (from the end) as layer numbers, where the number of layers is known."""
-    count = len(curve.weights) if curve.weights else None
-    if count is None:
-        return
-    curve.scores = dict(sorted({layer % count: score for layer, score in curve.scores.items()}.items()))
-    curve.intervals = {layer % count: bounds for layer, bounds in curve.intervals.items()}
 
 
 def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:

@@ -213,11 +213,8 @@ def _task_rows(records: list[Record]) -> list[TaskRow]:
             rows[task.name] = TaskRow(task.name, task.formal_name or task.name, task.private,
                                       is_public_xares_task(task), task.eval_weight, task.metric,
                                       task.higher_is_better, chance)  # fmt: skip
-    return sorted(rows.values(), key=_row_order)
-
-
-def _row_order(row: TaskRow) -> tuple[int, str]:
-    return (PUBLISHED_ORDER.index(row.name), "") if row.name in PUBLISHED_ORDER else (len(PUBLISHED_ORDER), row.label)
+    order = {name: (index, "") for index, name in enumerate(PUBLISHED_ORDER)}  # then the others by label
+    return sorted(rows.values(), key=lambda row: order.get(row.name, (len(order), row.label)))
 
 
 def _head_table(

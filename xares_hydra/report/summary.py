@@ -314,11 +314,7 @@ def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:
 def meta_table(meta: dict[str, Any], encoder_name: str) -> Table:
     """The encoder YAML's facts (its ``meta`` block: a catalog entry's family, parameters, licence, paper,
     training data)."""
-    rows = [[key, escape(_fact_text(value))] for key, value in meta.items()]
+    texts = {key: "-" if value is None else ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+             for key, value in meta.items()}  # fmt: skip
+    rows = [[key, escape(text)] for key, text in texts.items()]
     return rich_table(f"encoder facts: {encoder_name}", ["fact", "value"], rows)
-
-
-def _fact_text(value: Any) -> str:
-    if value is None:
-        return "-"
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)

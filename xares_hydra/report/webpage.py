@@ -77,7 +77,9 @@ def write_page(
     curves = layer_curves(records) if curves is None else curves
     tags = {record.task.name: list(record.task.tags or []) for record in shown}
     context = Context(curves, shot_curves(records) if shots is None else shots, tags)
-    sections = [_section(board, context) for board in boards]
+    sections = [{"mode": board.mode, "title": MODE_TITLES.get(board.mode, board.mode),
+                 "tables": [_table(board, table, context) for table in board.tables],
+                 "notes": leaderboard_notes(board), "not_scored": board.not_scored} for board in boards]  # fmt: skip
     found = {task_domain(task, tags) for task, tags in context.tags.items()}
     domains = [domain for domain in DOMAINS if domain in found]
     environment = jinja2.Environment(
@@ -100,16 +102,6 @@ def write_page(
     return folder / PAGE_FILE
 
 
-def _section(board: Leaderboard, context: Context) -> dict[str, Any]:
-    return {
-        "mode": board.mode,
-        "title": MODE_TITLES.get(board.mode, board.mode),
-        "tables": [_table(board, table, context) for table in board.tables],
-        "notes": leaderboard_notes(board),
-        "not_scored": board.not_scored,
-    }
-
-
 def _table(board: Leaderboard, table: HeadTable, context: Context) -> dict[str, Any]:
     identifier = f"{board.mode}-{table.slot}"
     rows = [_row(board, table, row, context, f"{identifier}-{index}") for index, row in enumerate(table.rows)]
@@ -123,15 +115,10 @@ def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, i
     best = table.best_in_row(row)
     cells = []
     for column in table.columns:
-        cell = table.cells.get((row.name, column.label))
-        cells.append({
-            "text": table.cell_text(row, column),
-            "value": "" if cell is None else repr(cell.score),
-            "best": column.label in best,
-            "not_worse": table.not_worse(row, column),
-            "overlap": (row.name, column.label) in table.overlaps,
-            "published": column.published,
-        })  # fmt: skip
+        cell = table.cells.get(key := (row.name, column.label))
+        cells.append({"text": table.cell_text(row, column), "value": "" if cell is None else repr(cell.score),
+                      "best": column.label in best, "not_worse": table.not_worse(row, column),
+                      "overlap": key in table.overlaps, "published": column.published})  # fmt: skip
     tags = context.tags.get(row.name, [])
     return {
         "id": identifier,

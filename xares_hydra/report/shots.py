@@ -56,8 +56,8 @@ def shot_curves(records: list[Record]) -> list[ShotCurve]:
             curve.draws[shots] = len(score.draws or [])
     for record in scored:
         for slot, score in record.scores.items():
-            if record.head.get("shots") is None and (curve := curves.get(key(record, slot))):
-                curve.full = score.score
+            if record.head.get("shots") is None and (whole := curves.get(key(record, slot))):
+                whole.full = score.score
     for curve in curves.values():
         curve.scores, curve.stds = dict(sorted(curve.scores.items())), dict(sorted(curve.stds.items()))
     return sorted(curves.values(), key=lambda curve: (curve.task, curve.slot, curve.label))

@@ -407,7 +407,9 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
     rows = []
     for row in table.rows:
         best = table.best_in_row(row)
-        marked = [(escaped(_marked_text(table, row, column)), column.label in best) for column in table.columns]
+        marked = [(escaped(table.cell_text(row, column) + (f" {NOT_WORSE_MARK}" if table.not_worse(row, column) else "")
+                           + (f" {OVERLAP_MARK}" if (row.name, column.label) in table.overlaps else "")),
+                   column.label in best) for column in table.columns]  # fmt: skip
         label = escaped(row.label) + (private if row.private else "")
         rows.append([label, *(bold(text) if is_best else text for text, is_best in marked)])
     averages: list[list[str]] = []
@@ -416,11 +418,6 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
         texts = [escaped(cell.text()) + (f" ({cell.tasks})" if counted else "") for cell in cells]
         averages.append([escaped(title) if form == "latex" else bold(title), *texts])
     return header, rows, averages
-
-
-def _marked_text(table: HeadTable, row: TaskRow, column: Column) -> str:
-    overlap = f" {OVERLAP_MARK}" if (row.name, column.label) in table.overlaps else ""
-    return table.cell_text(row, column) + (f" {NOT_WORSE_MARK}" if table.not_worse(row, column) else "") + overlap
 
 
 def leaderboard_notes(board: Leaderboard) -> list[str]:

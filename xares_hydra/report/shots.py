@@ -72,21 +72,15 @@ def write_shot_report(curves: list[ShotCurve], folder: Path) -> list[Path]:
                               shots_figure(curves))  # fmt: skip
 
 
-def _best(members: list[ShotCurve]) -> dict[tuple[str, int], float]:
-    """Per (head slot, shot count) the best score of a task's curves."""
-    pick = max if members[0].higher_is_better else min
-    best: dict[tuple[str, int], float] = {}
-    for curve in members:
-        for shots, score in curve.scores.items():
-            best[curve.slot, shots] = pick(best.get((curve.slot, shots), score), score)
-    return best
-
-
 def shots_markdown(curves: list[ShotCurve]) -> str:
     lines = ["# Score against training clips per class (few-shot)", ""]
     for members in by_task(curves).values():
         shots = points_of(members)
-        best = _best(members)
+        pick = max if members[0].higher_is_better else min
+        best: dict[tuple[str, int], float] = {}  # per (head slot, shot count)
+        for curve in members:
+            for k, score in curve.scores.items():
+                best[curve.slot, k] = pick(best.get((curve.slot, k), score), score)
         header = ["Encoder", "Head", *(f"{k} shot{'s' * (k > 1)}" for k in shots), "all clips"]
         rows = [[curve.label, curve.slot.upper(),
                  *(best_cell(curve.scores.get(k), best.get((curve.slot, k)), curve.stds.get(k)) for k in shots),

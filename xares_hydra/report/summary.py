@@ -115,19 +115,16 @@ def weighted_mean(scores: Sequence[float], weights: ArrayLike) -> float | None:
     return float(np.dot(weights, scores) / total) if total else None
 
 
-def weighted_average(records: Iterable[Record], slot: str, scope: str = "all") -> tuple[float | None, int]:
-    """(average, number of tasks counted) of one head slot over the tasks in ``scope``."""
-    include = SCOPES[scope]
-    counted = [r for r in records if r.status == Status.OK and slot in r.scores and include(r.task)]
-    weights = [float(record.task.eval_weight or 0) for record in counted]
-    return weighted_mean([record.scores[slot].score for record in counted], weights), len(counted)
-
-
 def seed_averaged(
     records: Sequence[Record], slot: str, scope: str = "all"
 ) -> tuple[float | None, float | None, int, int]:
-    """(mean over seeds of the weighted average, its std over seeds, number of seeds, tasks counted)."""
-    averages = [weighted_average(members, slot, scope) for members in by_seed(records, slot)]
+    """(mean over seeds of the weighted average of one head slot over the tasks in ``scope``, its std over seeds,
+    number of seeds, tasks counted)."""
+    averages = []
+    for members in by_seed(records, slot):
+        counted = [r for r in members if r.status == Status.OK and slot in r.scores and SCOPES[scope](r.task)]
+        weights = [float(record.task.eval_weight or 0) for record in counted]
+        averages.append((weighted_mean([record.scores[slot].score for record in counted], weights), len(counted)))
     values = [value for value, _ in averages if value is not None]
     if not values:
         return None, None, 0, 0
@@ -227,20 +224,13 @@ def print_summary(summary: Summary, console: Console | None = None, title: str =
             console.print(f"[yellow]{row['task']} ({row['encoder']}) {row['status']}:[/yellow] {row['reason']}")
 
 
-def write_summary(summary: Summary, folder: Path, stem: str = "summary") -> list[Path]:
-    document = {"rows": summary.rows, "averages": summary.averages}
-    return write_files(folder / stem, {".json": document, ".csv": _csv(summary), ".md": _markdown(summary)})
-
-
-def _csv(summary: Summary) -> str:
+def write_summary(summary: Summary, folder: Path) -> list[Path]:
+    """``summary.json``, ``.csv`` and ``.md``: a row per record, then the weighted averages."""
     columns = list(summary.rows[0]) if summary.rows else ["task"]
     averages = [{"task": f"weighted average ({entry['scope']})"}
                 | {key: entry[key] for key in ("encoder", "mode", "variant", "mlp", "knn")}
                 for entry in summary.averages]  # fmt: skip
-    return csv_text(columns, [[row.get(column) for column in columns] for row in [*summary.rows, *averages]])
-
-
-def _markdown(summary: Summary) -> str:
+    csv = csv_text(columns, [[row.get(column) for column in columns] for row in [*summary.rows, *averages]])
     rows = [
         _row_texts(row, None, row["status"], "-" if row["weight"] is None else str(row["weight"]))
         for row in summary.rows
@@ -250,7 +240,9 @@ def _markdown(summary: Summary) -> str:
         for entry in summary.averages
     ]  # fmt: skip
     header = ["Task", "Encoder", "Mode", "Variant", "Status", "Metric", "Weight", "MLP", "kNN"]
-    return "\n".join(markdown_table(header, rows, "llllllrrr")) + "\n"
+    markdown = "\n".join(markdown_table(header, rows, "llllllrrr")) + "\n"
+    document = {"rows": summary.rows, "averages": summary.averages}
+    return write_files(folder / "summary", {".json": document, ".csv": csv, ".md": markdown})
 
 
 def record_table(record: Record) -> Table:

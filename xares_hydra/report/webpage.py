@@ -136,37 +136,30 @@ def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context
     bars = [Bar(column.label, cell.score, cell.interval, column.published) for column, cell in table.row_cells(row)]
     direction = "higher is better" if row.higher_is_better else "lower is better"
     title = f"{row.label}: {table.title} per column ({row.metric or 'score'}, {direction})"
-    curves = [curve for curve in context.curves if curve.task == row.name and curve.mode == board.mode]
-    layer_figure = None
-    if curves:
-        lines = [Line(curve.label, list(curve.scores.items()), curve.weighted) for curve in curves]
-        layer_figure = line_chart(lines, f"{row.label}: score per layer (dashed: weighted sum)", "layer", row.chance)
-    shots = [curve for curve in context.shots
+    layers = [Line(curve.label, list(curve.scores.items()), curve.weighted) for curve in context.curves
+              if (curve.task, curve.mode) == (row.name, board.mode)]  # fmt: skip
+    shots = [Line(curve.label, list(curve.scores.items()), curve.full) for curve in context.shots
              if (curve.task, curve.mode, curve.slot) == (row.name, board.mode, table.slot)]  # fmt: skip
-    shot_figure = None
-    if shots:
-        lines = [Line(curve.label, list(curve.scores.items()), curve.full) for curve in shots]
-        caption = f"{row.label}: score against training clips per class (dashed: all clips)"
-        shot_figure = line_chart(lines, caption, "training clips per class", row.chance)
-    columns = [
-        _column_detail(row, column, seeds, table.slot)
-        for column in table.columns
-        if (seeds := table.seeds.get((row.name, column.label)))
-    ]
-    return {"chart": bar_chart(bars, title, row.chance) if bars else None, "layers": layer_figure,
-            "shots": shot_figure, "columns": columns, "direction": direction}  # fmt: skip
+    layers_title = f"{row.label}: score per layer (dashed: weighted sum)"
+    shots_title = f"{row.label}: score against training clips per class (dashed: all clips)"
+    columns = [_column_detail(row, column, seeds, table.slot) for column in table.columns
+               if (seeds := table.seeds.get((row.name, column.label)))]  # fmt: skip
+    return {
+        "chart": bar_chart(bars, title, row.chance) if bars else None,
+        "columns": columns,
+        "direction": direction,
+        "layers": line_chart(layers, layers_title, "layer", row.chance) if layers else None,
+        "shots": line_chart(shots, shots_title, "training clips per class", row.chance) if shots else None,
+    }
 
 
 def _column_detail(row: TaskRow, column: Column, seeds: list[Record], slot: str) -> dict[str, Any]:
     first = seeds[0]
     score = first.scores[slot]
     per_class = None
-    if score.per_class:
-        per_class = {
-            "measure": score.per_class.measure,
-            "rows": [(name, format_score(value)) for name, value in zip(score.per_class.classes,
-                                                                        score.per_class.values)],
-        }  # fmt: skip
+    if classes := score.per_class:
+        texts = [(name, format_score(value)) for name, value in zip(classes.classes, classes.values)]
+        per_class = {"measure": classes.measure, "rows": texts}
     return {
         "label": column.label,
         "seeds": [(setting_text(record.seed), format_score(record.scores[slot].score)) for record in seeds],
@@ -203,11 +196,9 @@ def _cards(boards: Sequence[Leaderboard]) -> list[dict[str, Any]]:
     for board in boards:
         newest = {column_of(record, board.labels).label: record for record in board.in_mode}
         for column in dict.fromkeys(c for table in board.tables for c in table.columns if not c.published):
-            record = newest.get(column.label)
-            if record is None:
+            if (record := newest.get(column.label)) is None:
                 continue
-            encoder = record.encoder
-            values = encoder.model_dump(by_alias=True, exclude_none=True)
+            values = (encoder := record.encoder).model_dump(by_alias=True, exclude_none=True)
             chosen = {key: values[key] for key in CARD_FIELDS if key in values}
             shown = [(key, _shown(value)) for key, value in flattened(chosen).items() if value is not None]
             meta = [(f"meta.{key}", _shown(value)) for key, value in flattened(encoder.meta or {}).items()]

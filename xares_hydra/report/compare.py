@@ -103,12 +103,8 @@ def _compare_task(
 def _row(item: TaskComparison, alpha: float) -> list[str]:
     result = item.result
     mark = SIGNIFICANT_MARK if item.p_holm is not None and item.p_holm < alpha else ""
-    tested = [
-        f"{result.difference:+.3f}{mark}",
-        result.interval.text(),
-        f"{result.p_value:.4f}",
-        f"{item.p_holm:.4f}",
-    ] if result else [f"{item.score_a - item.score_b:+.3f}", "-", "-", "-"]  # fmt: skip
+    tested = [f"{result.difference:+.3f}{mark}", result.interval.text(), f"{result.p_value:.4f}",
+              f"{item.p_holm:.4f}"] if result else [f"{item.score_a - item.score_b:+.3f}", "-", "-", "-"]  # fmt: skip
     return [item.slot, item.task, item.metric or "-", f"{item.score_a:.3f}", f"{item.score_b:.3f}", *tested]
 
 

@@ -3,9 +3,9 @@ one task, grouping by task, a best-value cell and a labelled, saved figure; and 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -38,10 +38,8 @@ Curve = TypeVar("Curve", bound=TaskCurve)
 
 
 def by_task(curves: Sequence[Curve]) -> dict[str, list[Curve]]:
-    grouped: dict[str, list[Curve]] = defaultdict(list)
-    for curve in curves:
-        grouped[curve.task].append(curve)
-    return dict(grouped)
+    """``curves``, sorted by task as ``layer_curves`` and ``shot_curves`` return them, grouped by task."""
+    return {task: list(group) for task, group in groupby(curves, key=lambda curve: curve.task)}
 
 
 def points_of(curves: Sequence[Any]) -> list[int]:

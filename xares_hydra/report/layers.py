@@ -141,12 +141,22 @@ def layers_figure(curves: list[LayerCurve]) -> tuple[Any, dict[str, Any]]:
     legend: dict[str, Any] = {}
     for (score_axes, weight_axes), members in zip(axes, tasks.values()):
         for curve in members:
-            legend.setdefault(curve.label, _plot_curve(score_axes, curve, colours[curve.label]))
+            colour, layers = colours[curve.label], list(curve.scores)
+            scores = [curve.scores[layer] for layer in layers]
+            bars = error_bars(scores, [curve.intervals.get(layer) for layer in layers])  # none without intervals
+            drawn = score_axes.errorbar(layers, scores, yerr=bars, fmt="o-", color=colour, capsize=2)
+            legend.setdefault(curve.label, drawn)
+            if curve.weighted is not None:
+                score_axes.axhline(curve.weighted, color=colour, linestyle="--")
+                if curve.weighted_interval:
+                    score_axes.axhspan(*curve.weighted_interval, color=colour, alpha=0.12)
             if curve.weights:
-                weight_axes.plot(range(len(curve.weights)), curve.weights, "s-", color=colours[curve.label])
+                weight_axes.plot(range(len(curve.weights)), curve.weights, "s-", color=colour)
         if (chance := next((curve.chance for curve in members if curve.chance is not None), None)) is not None:
             score_axes.axhline(chance, color="black", linestyle=":", linewidth=1)
-        if limits := score_limits(_drawn_scores(members)):
+        values = [value for curve in members for value in (*curve.scores.values(), curve.weighted, curve.chance,
+                  *(end for bounds in curve.intervals.values() for end in bounds)) if value is not None]  # fmt: skip
+        if limits := score_limits(values):  # every value drawn
             score_axes.set_ylim(*limits)
         if not any(curve.weights for curve in members):
             weight_axes.text(0.5, 0.5, "no head.layer=weighted result", ha="center", transform=weight_axes.transAxes)
@@ -155,23 +165,3 @@ def layers_figure(curves: list[LayerCurve]) -> tuple[Any, dict[str, Any]]:
         label_axes(score_axes, f"{title}: {LAYER_SLOT.upper()} probe per layer\n({subtitle})", "layer", metric)
         label_axes(weight_axes, f"{title}: learned layer weights", "layer", "softmax weight")
     return figure, legend
-
-
-def _plot_curve(axes: Any, curve: LayerCurve, colour: Any) -> Any:
-    """The curve's scores with their intervals as error bars (none where a layer has no interval)."""
-    layers = list(curve.scores)
-    scores = [curve.scores[layer] for layer in layers]
-    bounds = [curve.intervals.get(layer) for layer in layers]
-    drawn = axes.errorbar(layers, scores, yerr=error_bars(scores, bounds), fmt="o-", color=colour, capsize=2)
-    if curve.weighted is not None:
-        axes.axhline(curve.weighted, color=colour, linestyle="--")
-        if curve.weighted_interval:
-            axes.axhspan(*curve.weighted_interval, color=colour, alpha=0.12)
-    return drawn
-
-
-def _drawn_scores(curves: list[LayerCurve]) -> list[float]:
-    values = [value for curve in curves for value in curve.scores.values()]
-    values += [curve.weighted for curve in curves if curve.weighted is not None]
-    values += [bound for curve in curves for bounds in curve.intervals.values() for bound in bounds]
-    return values + [curve.chance for curve in curves if curve.chance is not None]

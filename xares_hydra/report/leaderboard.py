@@ -359,13 +359,10 @@ def _published_columns(
 def _not_scored(records: list[Record], scored: list[Record], labels: dict[str, str]) -> list[dict[str, Any]]:
     """Records without a score whose setting has no scored record either (the newest failure wins)."""
     done = {setting_key(record) for record in scored}
-    missing = {}
-    for record in records:
-        if record.status == Status.OK or setting_key(record) in done:
-            continue
-        missing[setting_key(record)] = {"task": record.task.name, "encoder": record.encoder.name,
-                                        "variant": column_of(record, labels).variant, "status": record.status,
-                                        "reason": record.reason}  # fmt: skip
+    missing = {setting_key(record): {"task": record.task.name, "encoder": record.encoder.name,
+                                     "variant": column_of(record, labels).variant, "status": record.status,
+                                     "reason": record.reason}
+               for record in records if record.status != Status.OK and setting_key(record) not in done}  # fmt: skip
     return list(missing.values())
 
 
@@ -391,11 +388,15 @@ def _align(table: HeadTable) -> str:
     return "l" + "r" * len(table.columns)
 
 
+_LATEX_SPECIAL = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "±": r"$\pm$", "†": r"$^\dagger$", "≈": r"$\approx$"})  # fmt: skip
+
 # per format: bold, escape, the private task's mark, averages followed by their task count
 _FORMATS: dict[str, tuple[Callable[[str], str], Callable[[str], str], str, bool]] = {
     "markdown": (lambda text: f"**{text}**", str, "[^priv]", False),
     "rich": (lambda text: f"[bold]{text}[/bold]", escape, " (private)", True),
-    "latex": (lambda text: f"\\textbf{{{text}}}", lambda text: _latex(text), "", False),
+    "latex": (lambda text: f"\\textbf{{{text}}}", lambda text: text.translate(_LATEX_SPECIAL), "", False),
 }
 
 
@@ -596,26 +597,13 @@ def leaderboard_latex(board: Leaderboard) -> str:
     """One booktabs table per head: tasks as rows, columns as in the Markdown, the row's best in bold."""
     parts = [f"% xares-hydra leaderboard ({board.mode} mode); needs \\usepackage{{booktabs}}"]
     for table in board.tables:
-        parts += [
-            "\\begin{table}[t]",
-            "\\centering",
-            f"\\caption{{{_latex(table.title)} ({_latex(board.mode)} mode)}}",
-            f"\\begin{{tabular}}{{{_align(table)}}}",
-            "\\toprule",
-        ]
+        caption = f"{table.title} ({board.mode} mode)".translate(_LATEX_SPECIAL)
+        parts += ["\\begin{table}[t]", "\\centering", f"\\caption{{{caption}}}",
+                  f"\\begin{{tabular}}{{{_align(table)}}}", "\\toprule"]  # fmt: skip
         header, rows, averages = _grid(table, "latex")
         parts += [_latex_row(header), "\\midrule", *map(_latex_row, rows), "\\midrule", *map(_latex_row, averages)]
         parts += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     return "\n".join(parts)
-
-
-_LATEX_SPECIAL = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "±": r"$\pm$", "†": r"$^\dagger$", "≈": r"$\approx$"})  # fmt: skip
-
-
-def _latex(text: str) -> str:
-    return text.translate(_LATEX_SPECIAL)
 
 
 def _latex_row(cells: list[str]) -> str:

@@ -37,8 +37,7 @@ class TaskComparison:
 
 def select_column(columns: list[Column], selector: str) -> Column:
     """The one column ``selector`` names; a ConfigError listing the columns when none or several match."""
-    exact = [column for column in columns if column.label == selector]
-    if exact:
+    if exact := [column for column in columns if column.label == selector]:
         return exact[0]
     match = re.fullmatch(r"\s*([^\[\]]+?)\s*(?:\[(.*)\])?\s*", selector)
     encoder, settings = (match.group(1), match.group(2)) if match else (selector, None)

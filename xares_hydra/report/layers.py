@@ -23,7 +23,7 @@ from xares_hydra.report.curves import (
 )
 from xares_hydra.report.identity import column_key, column_labels
 from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_cell
-from xares_hydra.report.record import Record, Round
+from xares_hydra.report.record import Record
 from xares_hydra.report.summary import by_seed, format_score, latest_scored
 from xares_hydra.report.table import csv_text, markdown_table, rich_table
 
@@ -67,9 +67,10 @@ def layer_curves(records: list[Record], statistics: StatisticsSettings | None = 
         )
         curve.chance = chance if chance is not None else curve.chance
         bounds = [interval.low, interval.high] if interval else None
-        if layer == WEIGHTED:
-            curve.weighted, curve.weights = score, mean_weights(first.scores[LAYER_SLOT].rounds)
-            curve.weighted_interval = bounds
+        if layer == WEIGHTED:  # the learned layer weights averaged over evaluation rounds (folds)
+            learned = [entry.layer_weights for entry in first.scores[LAYER_SLOT].rounds.values() if entry.layer_weights]
+            curve.weights = [round(float(value), 6) for value in np.mean(learned, axis=0)] if learned else None
+            curve.weighted, curve.weighted_interval = score, bounds
         else:
             curve.scores[int(layer)] = score
             if bounds:
@@ -79,12 +80,6 @@ def layer_curves(records: list[Record], statistics: StatisticsSettings | None = 
             curve.scores = dict(sorted({layer % count: score for layer, score in curve.scores.items()}.items()))
             curve.intervals = {layer % count: bounds for layer, bounds in curve.intervals.items()}
     return sorted(curves.values(), key=lambda curve: (curve.task, curve.label))
-
-
-def mean_weights(rounds: dict[str, Round]) -> list[float] | None:
-    """The learned layer weights averaged over evaluation rounds (folds)."""
-    weights = [entry.layer_weights for entry in rounds.values() if entry.layer_weights]
-    return [round(float(value), 6) for value in np.mean(weights, axis=0)] if weights else None
 
 
 def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:

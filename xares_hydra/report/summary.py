@@ -289,11 +289,11 @@ def plan_table(plan: EncodePlan) -> Table:
 
 
 def human_bytes(count: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(count) < 1000 or unit == "TB":
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(count) < 1000:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1000
-    raise AssertionError("unreachable")
+    return f"{count:.1f} TB"
 
 
 def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:

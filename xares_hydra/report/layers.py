@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,9 @@ from xares_hydra.report.curves import (
     write_curves,
 )
 from xares_hydra.report.identity import column_key, column_labels
-from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_cell
+from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeded, seeds_cell
 from xares_hydra.report.record import Record
-from xares_hydra.report.summary import by_seed, format_score, latest_scored
+from xares_hydra.report.summary import format_score, latest_scored
 from xares_hydra.report.table import csv_text, markdown_table, rich_table
 
 LAYERS_STEM = "layers"
@@ -53,14 +52,9 @@ def layer_curves(records: list[Record], statistics: StatisticsSettings | None = 
     curves: dict[tuple[str, str, str], LayerCurve] = {}
     layered = [record for record in latest_scored(records) if record.head.get("layer") is not None]
     labels = column_labels(layered, leave_out=("layer",))
-    by_layer: dict[tuple[str, str, str, Any], list[Record]] = defaultdict(list)
-    for record in layered:
-        if LAYER_SLOT in record.scores:
-            encoder = labels[column_key(record, leave_out=("layer",))]
-            by_layer[record.task.name, encoder, record.mode, record.head["layer"]].append(record)
-    for (task, encoder, mode, layer), records_of_layer in by_layer.items():
-        seeds = [group[-1] for group in by_seed(records_of_layer, LAYER_SLOT)]
+    for (task, _), seeds in seeded(layered, LAYER_SLOT, column_labels(layered)).items():  # a column per layer
         first, cell = seeds[0], seeds_cell(seeds, LAYER_SLOT, statistics)[0]
+        encoder, mode, layer = labels[column_key(first, leave_out=("layer",))], first.mode, first.head["layer"]
         info, chance, score, interval = first.task, first.scores[LAYER_SLOT].chance, cell.score, cell.interval
         curve = curves.setdefault(
             (task, encoder, mode), LayerCurve(task, info.formal_name or task, encoder, mode, metric=info.metric)

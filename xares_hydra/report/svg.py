@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from html import escape
 
 from xares_hydra.report.statistics import Interval
@@ -55,9 +55,7 @@ def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 11) 
 
 def bar_chart(bars: Sequence[Bar], title: str, chance: float | None = None) -> str:
     """One horizontal bar per column (hatched: published), its interval as a whisker, chance dotted."""
-    values = [bar.score for bar in bars] + [
-        v for bar in bars if bar.interval for v in (bar.interval.low, bar.interval.high)
-    ]
+    values = [bar.score for bar in bars] + [v for bar in bars if bar.interval for v in astuple(bar.interval)]
     values += [chance] if chance is not None else []
     low, high = _domain(values)
     height = PAD * 2 + ROW_HEIGHT * len(bars)
@@ -137,21 +135,20 @@ def _across(css: str, at: float, dash: str) -> str:
             f'stroke-dasharray="{DASHES[dash]}"/>')  # fmt: skip
 
 
-_MARKERS = ("circle", "square", "triangle", "diamond", "cross", "plus")
+# the markers of series 1 to 5 (series 0: a circle): square, triangle, diamond, cross, plus, as corners around the point
+_POLYGONS = (
+    [(-3, -3), (3, -3), (3, 3), (-3, 3)],
+    [(0, -4), (4, 3), (-4, 3)],
+    [(0, -4), (4, 0), (0, 4), (-4, 0)],
+    [(-4, -1), (-1, -1), (-1, -4), (1, -4), (1, -1), (4, -1), (4, 1), (1, 1), (1, 4), (-1, 4)],
+    [(-4, -4), (4, 4), (-4, 4), (4, -4)],
+)
 
 
 def _marker(index: int, cx: float, cy: float) -> str:
-    shape = _MARKERS[index % len(_MARKERS)]
-    if shape == "circle":
+    if index % 6 == 0:
         return f'<circle class="marker s{index % 6}" cx="{cx:.1f}" cy="{cy:.1f}" r="3.5"/>'
-    points = {
-        "square": [(-3, -3), (3, -3), (3, 3), (-3, 3)],
-        "triangle": [(0, -4), (4, 3), (-4, 3)],
-        "diamond": [(0, -4), (4, 0), (0, 4), (-4, 0)],
-        "cross": [(-4, -1), (-1, -1), (-1, -4), (1, -4), (1, -1), (4, -1), (4, 1), (1, 1), (1, 4), (-1, 4)],
-        "plus": [(-4, -4), (4, 4), (-4, 4), (4, -4)],
-    }[shape]
-    text = " ".join(f"{cx + dx:.1f},{cy + dy:.1f}" for dx, dy in points)
+    text = " ".join(f"{cx + dx:.1f},{cy + dy:.1f}" for dx, dy in _POLYGONS[index % 6 - 1])
     return f'<polygon class="marker s{index % 6}" points="{text}"/>'
 
 

@@ -241,8 +241,24 @@ def _head_table(
         cells[key], runs[key], resampled[key] = seeds_cell(records, slot, statistics)
     used = {column for _, column in members}
     ours = columns if slot == "mlp" else [column for column in columns if column in used]
-    averages = {(scope, column.label): _column_average(tasks, cells, resampled, column, scope, statistics, left_out)
-                for column in ours for scope in AVERAGE_SCOPES}  # fmt: skip
+
+    def average(column: Column, scope: str) -> Average:
+        """sum(score x weight) / sum(weight) over the column's cells in scope, but ``left_out``; its interval from
+        the cells' resamples."""
+        counted = [(row, cells[key]) for row in tasks if (key := (row.name, column.label)) in cells
+                   and (scope == "all" or row.public) and key not in left_out]  # fmt: skip
+        weights = np.array([float(row.weight or 0) for row, _ in counted])
+        score = weighted_mean([cell.score for _, cell in counted], weights)
+        if score is None:
+            return Average(None, 0)
+        draws = [draw for row, _ in counted if (draw := resampled.get((row.name, column.label))) is not None]
+        interval = None
+        if statistics.resamples and len(draws) == len(counted):
+            combined = np.tensordot(weights, np.stack(draws), axes=1) / weights.sum()
+            interval = percentile_interval(combined, statistics.confidence)
+        return Average(score, len(counted), interval)
+
+    averages = {(scope, column.label): average(column, scope) for column in ours for scope in AVERAGE_SCOPES}
     versus_best = _versus_best(tasks, ours, cells, runs, statistics) if statistics.resamples else {}
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
@@ -288,31 +304,6 @@ def seeds_cell(
 def score_limits(scores: Iterable[float]) -> tuple[float, float] | None:
     """The whole 0-1 range where every score lies in it (a zoomed axis makes small gaps look large); else None."""
     return (0.0, 1.0) if all(0.0 <= score <= 1.0 for score in scores) else None
-
-
-def _column_average(
-    rows: list[TaskRow],
-    cells: dict[tuple[str, str], Cell],
-    resampled: dict[tuple[str, str], np.ndarray | None],
-    column: Column,
-    scope: str,
-    statistics: StatisticsSettings,
-    left_out: set[tuple[str, str]],
-) -> Average:
-    """sum(score x weight) / sum(weight) over the column's cells in scope, but ``left_out``; its interval from the
-    cells' resamples."""
-    counted = [(row, cells[key]) for row in rows if (key := (row.name, column.label)) in cells
-               and (scope == "all" or row.public) and key not in left_out]  # fmt: skip
-    weights = np.array([float(row.weight or 0) for row, _ in counted])
-    score = weighted_mean([cell.score for _, cell in counted], weights)
-    if score is None:
-        return Average(None, 0)
-    draws = [draw for row, _ in counted if (draw := resampled.get((row.name, column.label))) is not None]
-    interval = None
-    if statistics.resamples and len(draws) == len(counted):
-        combined = np.tensordot(weights, np.stack(draws), axes=1) / weights.sum()
-        interval = percentile_interval(combined, statistics.confidence)
-    return Average(score, len(counted), interval)
 
 
 def _versus_best(

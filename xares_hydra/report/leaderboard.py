@@ -259,7 +259,21 @@ def _head_table(
         return Average(score, len(counted), interval)
 
     averages = {(scope, column.label): average(column, scope) for column in ours for scope in AVERAGE_SCOPES}
-    versus_best = _versus_best(tasks, ours, cells, runs, statistics) if statistics.resamples else {}
+    # per row: each column tested against the row's best (paired), Holm-adjusted over the row's tests
+    versus_best: dict[tuple[str, str], float] = {}
+    resampling = (statistics.resamples, statistics.seed)
+    for row in tasks if statistics.resamples else ():
+        present = [column.label for column in ours if runs.get((row.name, column.label))]
+        if len(present) < 2:
+            continue
+        sign = 1 if row.higher_is_better else -1
+        best = max(present, key=lambda label: sign * cells[row.name, label].score)
+        tested = {}
+        for label in present:
+            with suppress(NotComparable):
+                if label != best:
+                    tested[label] = permutation_p(runs[row.name, best], runs[row.name, label], *resampling)
+        versus_best |= {(row.name, label): p for label, p in zip(tested, holm(list(tested.values())))}
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
     return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha, overlaps,
@@ -304,31 +318,6 @@ def seeds_cell(
 def score_limits(scores: Iterable[float]) -> tuple[float, float] | None:
     """The whole 0-1 range where every score lies in it (a zoomed axis makes small gaps look large); else None."""
     return (0.0, 1.0) if all(0.0 <= score <= 1.0 for score in scores) else None
-
-
-def _versus_best(
-    tasks: list[TaskRow],
-    columns: list[Column],
-    cells: dict[tuple[str, str], Cell],
-    runs: dict[tuple[str, str], list[Run]],
-    statistics: StatisticsSettings,
-) -> dict[tuple[str, str], float]:
-    """Per row: each column tested against the row's best (paired), Holm-adjusted over the row's tests."""
-    adjusted, resampling = {}, (statistics.resamples, statistics.seed)
-    for row in tasks:
-        present = [column.label for column in columns if runs.get((row.name, column.label))]
-        if len(present) < 2:
-            continue
-        sign = 1 if row.higher_is_better else -1
-        best = max(present, key=lambda label: sign * cells[row.name, label].score)
-        tested = {}
-        for label in present:
-            with suppress(NotComparable):
-                if label != best:
-                    tested[label] = permutation_p(runs[row.name, best], runs[row.name, label], *resampling)
-        for label, p_value in zip(tested, holm(list(tested.values()))):
-            adjusted[row.name, label] = p_value
-    return adjusted
 
 
 def _published_columns(

@@ -3,8 +3,8 @@ one task, grouping by task, a best-value cell and a labelled, saved figure; and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -35,6 +35,7 @@ class TaskCurve:
 
 
 Curve = TypeVar("Curve", bound=TaskCurve)
+Renderer = Callable[[Any], Any]  # a report's curves as Markdown, CSV or (figure, legend)
 
 
 def by_task(curves: Sequence[Curve]) -> dict[str, list[Curve]]:
@@ -47,13 +48,19 @@ def points_of(curves: Sequence[Any]) -> list[int]:
     return sorted({point for curve in curves for point in curve.scores})
 
 
-def write_curves(stem: Path, markdown: str, csv: str, document: Any, drawn: tuple[Any, Any]) -> list[Path]:
-    """``<stem>.md``, ``.csv``, ``.json`` and ``.png`` (``drawn``: the figure and its legend (label -> artist), the
-    legend drawn below the axes)."""
-    figure, legend = drawn
-    figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
-    save_png(figure, stem.with_suffix(".png"))
-    return [*write_files(stem, {".md": markdown, ".csv": csv, ".json": document}), stem.with_suffix(".png")]
+def write_curves(
+    stem: Path, curves: Sequence[Curve], markdown: Renderer, csv: Renderer, figure: Renderer, **document: Any
+) -> list[Path]:
+    """``<stem>.md``, ``.csv``, ``.json`` (``document`` and the curves) and ``.png`` (``figure`` returns the figure and
+    its legend, label -> artist, drawn below the axes); nothing without curves."""
+    if not curves:
+        return []
+    drawn, legend = figure(curves)
+    drawn.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
+    save_png(drawn, stem.with_suffix(".png"))
+    document["curves"] = [asdict(curve) for curve in curves]
+    files = {".md": markdown(curves), ".csv": csv(curves), ".json": document}
+    return [*write_files(stem, files), stem.with_suffix(".png")]
 
 
 def best_cell(score: float | None, best: float | None, std: float | None = None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +78,7 @@ def layer_curves(records: list[Record], statistics: StatisticsSettings | None = 
 
 def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
     """``layers.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record has a layer."""
-    if not curves:
-        return []
-    document = {"slot": LAYER_SLOT, "curves": [asdict(curve) for curve in curves]}
-    return write_curves(folder / LAYERS_STEM, layers_markdown(curves), layers_csv(curves), document,
-                              layers_figure(curves))  # fmt: skip
+    return write_curves(folder / LAYERS_STEM, curves, layers_markdown, layers_csv, layers_figure, slot=LAYER_SLOT)
 
 
 def layers_markdown(curves: list[LayerCurve]) -> str:

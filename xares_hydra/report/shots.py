@@ -4,10 +4,11 @@ where it was run with the same setting."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.table import Table
 
 from xares_hydra.report.curves import TaskCurve, best_cell, by_task, label_axes, new_figure, points_of, write_curves
@@ -49,9 +50,9 @@ def shot_curves(records: list[Record]) -> list[ShotCurve]:
     for record in few_shot:
         task, shots = record.task, int(record.head["shots"])
         for slot, score in record.scores.items():
-            name, encoder, mode, _ = key(record, slot)
+            name, encoder, mode, _ = found = key(record, slot)
             new = ShotCurve(name, task.formal_name or name, encoder, mode, slot, task.higher_is_better)
-            curve = curves.setdefault(key(record, slot), new)
+            curve = curves.setdefault(found, new)
             curve.scores[shots], curve.stds[shots] = score.score, score.std or 0.0
             curve.draws[shots] = len(score.draws or [])
     for record in scored:
@@ -65,11 +66,7 @@ def shot_curves(records: list[Record]) -> list[ShotCurve]:
 
 def write_shot_report(curves: list[ShotCurve], folder: Path) -> list[Path]:
     """``shots.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record is few-shot."""
-    if not curves:
-        return []
-    document = {"curves": [asdict(curve) for curve in curves]}
-    return write_curves(folder / SHOTS_STEM, shots_markdown(curves), shots_csv(curves), document,
-                              shots_figure(curves))  # fmt: skip
+    return write_curves(folder / SHOTS_STEM, curves, shots_markdown, shots_csv, shots_figure)
 
 
 def shots_markdown(curves: list[ShotCurve]) -> str:
@@ -121,13 +118,10 @@ def shots_figure(curves: list[ShotCurve]) -> tuple[Any, dict[str, Any]]:
     for row, members in zip(axes, tasks.values()):
         for panel, slot in zip(row, slots):
             for curve in (curve for curve in members if curve.slot == slot):
-                shots = list(curve.scores)
-                means = [curve.scores[k] for k in shots]
-                spread = [curve.stds[k] for k in shots]
-                colour = colours[curve.label]
+                shots, colour = list(curve.scores), colours[curve.label]
+                means, spread = np.array([curve.scores[k] for k in shots]), np.array([curve.stds[k] for k in shots])
                 (line,) = panel.plot(shots, means, "o-", color=colour)
-                low, high = [m - s for m, s in zip(means, spread)], [m + s for m, s in zip(means, spread)]
-                panel.fill_between(shots, low, high, color=colour, alpha=0.2)
+                panel.fill_between(shots, means - spread, means + spread, color=colour, alpha=0.2)
                 if curve.full is not None:
                     panel.axhline(curve.full, color=colour, linestyle="--")
                 legend.setdefault(curve.label, line)

@@ -156,18 +156,10 @@ def summarise(records: Sequence[Record]) -> Summary:
 
 def _row(record: Record, labels: dict[str, str]) -> dict[str, Any]:
     task = record.task
-    row = {
-        "task": task.name,
-        "encoder": record.encoder.name,
-        "mode": record.mode,
-        "variant": variant_of(labels[column_key(record)]),
-        "seed": record.seed,
-        "status": record.status,
-        "metric": task.metric,
-        "weight": task.eval_weight,
-        "private": task.private,
-        "reason": record.reason,
-    }
+    row = {"task": task.name, "encoder": record.encoder.name, "mode": record.mode,
+           "variant": variant_of(labels[column_key(record)]), "seed": record.seed, "status": record.status,
+           "metric": task.metric, "weight": task.eval_weight, "private": task.private,
+           "reason": record.reason}  # fmt: skip
     for slot in HEAD_SLOTS:
         score = record.scores.get(slot)
         row[slot], row[f"{slot}_std"] = (score.score, score.std) if score else (None, None)

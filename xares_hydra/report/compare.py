@@ -42,12 +42,8 @@ def select_column(columns: list[Column], selector: str) -> Column:
     match = re.fullmatch(r"\s*([^\[\]]+?)\s*(?:\[(.*)\])?\s*", selector)
     encoder, settings = (match.group(1), match.group(2)) if match else (selector, None)
     wanted = settings_in(settings or "")
-    found = [
-        column
-        for column in columns
-        if column.encoder == encoder
-        and all(any(_same_setting(shown, w) for shown in settings_in(column.variant)) for w in wanted)
-    ]
+    found = [column for column in columns if column.encoder == encoder
+             and all(any(_same_setting(s, w) for s in settings_in(column.variant)) for w in wanted)]  # fmt: skip
     if settings is None and len(found) > 1:
         found = [column for column in found if not column.variant] or found
     if len(found) != 1:

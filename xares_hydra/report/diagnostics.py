@@ -90,12 +90,11 @@ def plot_curves(task: str, records: dict[str, Record], path: Path, slot: str = S
     )
     colours = colours_of(list(histories))
     for label, rounds in histories.items():
-        colour = colours[label]
         for number, entry in enumerate(rounds):
             epochs = range(1, len(entry.valid_history or []) + 1)
             name = label if number == 0 else None
-            valid_axes.plot(epochs, entry.valid_history, color=colour, alpha=0.8, linewidth=1, label=name)
-            loss_axes.plot(epochs, entry.train_loss_history, color=colour, alpha=0.8, linewidth=1, label=name)
+            valid_axes.plot(epochs, entry.valid_history, color=colours[label], alpha=0.8, linewidth=1, label=name)
+            loss_axes.plot(epochs, entry.train_loss_history, color=colours[label], alpha=0.8, linewidth=1, label=name)
     metric = next(iter(records.values())).task.metric or "metric"
     valid_axes.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"{task}: validation {metric} per epoch")
     loss_axes.set(xlabel="epoch", ylabel="training loss", title=f"{task}: mean training loss per epoch")

@@ -327,12 +327,11 @@ def _published_columns(
     scores = published_scores(slot)
     columns = [Column(f"{encoder} {PUBLISHED_MARK}", encoder, published=True) for encoder in PUBLISHED_ENCODERS]
     for column in columns:
-        for row in tasks:
-            if (score := scores.get(row.name, {}).get(column.encoder)) is not None:
-                cells[row.name, column.label] = Cell(score.score, printed=score.note)
+        cells |= {(row.name, column.label): Cell(score.score, printed=score.note) for row in tasks
+                  if (score := scores.get(row.name, {}).get(column.encoder)) is not None}  # fmt: skip
         for scope in AVERAGE_SCOPES:
-            value = published_averages(slot, scope)[column.encoder]
-            averages[scope, column.label] = Average(value, published_task_count(slot, scope))
+            averages[scope, column.label] = Average(published_averages(slot, scope)[column.encoder],
+                                                    published_task_count(slot, scope))  # fmt: skip
     return columns
 
 

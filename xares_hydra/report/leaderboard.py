@@ -217,15 +217,8 @@ def _task_rows(records: list[Record]) -> list[TaskRow]:
     return sorted(rows.values(), key=lambda row: order.get(row.name, (len(order), row.label)))
 
 
-def _head_table(
-    slot: str,
-    tasks: list[TaskRow],
-    in_mode: list[Record],
-    scored: list[Record],
-    with_published: bool,
-    statistics: StatisticsSettings,
-    exclude_overlap: bool = False,
-) -> HeadTable:
+def _head_table(slot: str, tasks: list[TaskRow], in_mode: list[Record], scored: list[Record], with_published: bool,
+                statistics: StatisticsSettings, exclude_overlap: bool = False) -> HeadTable:  # fmt: skip
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores, its
     columns not split by settings only the trained head reads (kNN has no learning rate)."""
     leave_out = TRAINED_HEAD_ONLY if slot == "knn" else ()

@@ -63,14 +63,8 @@ class Context:
     tags: dict[str, list[str]]
 
 
-def write_page(
-    boards: Sequence[Leaderboard],
-    records: list[Record],
-    folder: Path,
-    settings: PageSettings,
-    curves: list[LayerCurve] | None = None,
-    shots: list[ShotCurve] | None = None,
-) -> Path:
+def write_page(boards: Sequence[Leaderboard], records: list[Record], folder: Path, settings: PageSettings,
+               curves: list[LayerCurve] | None = None, shots: list[ShotCurve] | None = None) -> Path:  # fmt: skip
     """``leaderboard.html`` in ``folder``; ``curves``/``shots``: those the reports already computed (else computed
     here)."""
     shown = [record for board in boards for record in board.in_mode][::-1]  # the first record's tags win

@@ -100,16 +100,9 @@ def test_xares_report_html_writes_the_page_beside_the_other_reports(roots, tmp_p
     out = tmp_path / "out"
     assert report_main([str(roots.first), "--out", str(out), "--html", "--resamples", "0"]) == 0
     text = (out / "leaderboard.html").read_text()
-    assert (
-        "Demo timbre" in text
-        and text
-        == write_page(
-            [build_leaderboard(load_records(roots.first), statistics=StatisticsSettings(resamples=0))],
-            load_records(roots.first),
-            tmp_path,
-            PageSettings(f"xares results in {roots.first}"),
-        ).read_text()
-    )
+    board = build_leaderboard(load_records(roots.first), statistics=StatisticsSettings(resamples=0))
+    page = write_page([board], load_records(roots.first), tmp_path, PageSettings(f"xares results in {roots.first}"))
+    assert "Demo timbre" in text and text == page.read_text()
 
 
 @pytest.fixture(scope="module")

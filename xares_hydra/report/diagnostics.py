@@ -22,9 +22,9 @@ MAX_FIGURE_INCHES = 16.0
 MAX_LABELLED_CLASSES = 60
 
 
-def confusion_matrix(record: Record, slot: str = SLOT) -> np.ndarray | None:
+def confusion_matrix(record: Record) -> np.ndarray | None:
     """[true class, predicted class] counts over every round's test clips; None unless single-label."""
-    rounds = predictions_of(record, slot)
+    rounds = predictions_of(record, SLOT)
     if not rounds:
         return None
     pooled = pool(list(rounds.values()))
@@ -37,8 +37,8 @@ def confusion_matrix(record: Record, slot: str = SLOT) -> np.ndarray | None:
     return matrix
 
 
-def class_names(record: Record, slot: str, n_classes: int) -> list[str]:
-    per_class = record.scores[slot].per_class
+def class_names(record: Record, n_classes: int) -> list[str]:
+    per_class = record.scores[SLOT].per_class
     return per_class.classes if per_class and per_class.classes else [str(index) for index in range(n_classes)]
 
 
@@ -61,11 +61,11 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pat
     save_png(figure, path)
 
 
-def classes_markdown(chosen: dict[tuple[str, str], Record], slot: str = SLOT) -> str:
+def classes_markdown(chosen: dict[tuple[str, str], Record]) -> str:
     """The ``WORST`` classes of each (task, column) with per-class values."""
-    lines = [f"# Worst classes ({slot} head, pooled over folds, lowest seed)", ""]
+    lines = [f"# Worst classes ({SLOT} head, pooled over folds, lowest seed)", ""]
     for (task, label), record in chosen.items():
-        if per_class := record.scores[slot].per_class:
+        if per_class := record.scores[SLOT].per_class:
             pairs = [(name, value) for name, value in zip(per_class.classes, per_class.values) if value is not None]
             if worst := sorted(pairs, key=lambda pair: pair[1])[:WORST]:
                 listed = ", ".join(f"{name} {value:.3f}" for name, value in worst)
@@ -73,14 +73,14 @@ def classes_markdown(chosen: dict[tuple[str, str], Record], slot: str = SLOT) ->
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(task: str, records: dict[str, Record], path: Path, slot: str = SLOT) -> bool:
+def plot_curves(task: str, records: dict[str, Record], path: Path) -> bool:
     """Validation metric and training loss per epoch, a colour per column, a line per round. False if none."""
     from matplotlib.ticker import MaxNLocator
 
     histories = {
         label: rounds
         for label, record in records.items()
-        if (rounds := [item for item in record.scores[slot].rounds.values() if item.valid_history])
+        if (rounds := [item for item in record.scores[SLOT].rounds.values() if item.valid_history])
     }
     if not histories:
         return False
@@ -119,7 +119,7 @@ def write_diagnostics(records: list[Record], folder: Path) -> list[Path]:
         if matrix is not None:
             path = figures / f"confusion-{file_part(task)}-{file_part(label)}.png"
             title = f"{task} · {label} (rows: true class; pooled over folds)"
-            plot_confusion(matrix, class_names(record, SLOT, len(matrix)), title, path)
+            plot_confusion(matrix, class_names(record, len(matrix)), title, path)
             written.append(path)
     for task, group in groupby(chosen.items(), key=lambda item: item[0][0]):
         path = figures / f"curves-{file_part(task)}.png"

@@ -166,12 +166,12 @@ def _column_detail(row: TaskRow, column: Column, seeds: list[Record], slot: str)
 def _confusion(record: Record, slot: str, title: str) -> str | None:
     """The confusion matrix figure of the lowest seed as a data URI, as ``figures/`` has it (the trained head of a
     single-label task); none where its classes are too many to label (the page would grow by megabytes)."""
-    matrix = confusion_matrix(record, slot) if slot == SLOT else None
+    matrix = confusion_matrix(record) if slot == SLOT else None
     if matrix is None or len(matrix) > MAX_LABELLED_CLASSES:
         return None
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "confusion.png"
-        plot_confusion(matrix, class_names(record, slot, len(matrix)), f"{title} (rows: true class)", path)
+        plot_confusion(matrix, class_names(record, len(matrix)), f"{title} (rows: true class)", path)
         return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 

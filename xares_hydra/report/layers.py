@@ -56,9 +56,8 @@ def layer_curves(records: list[Record], statistics: StatisticsSettings | None = 
         first, cell = seeds[0], seeds_cell(seeds, LAYER_SLOT, statistics)[0]
         encoder, mode, layer = labels[column_key(first, leave_out=("layer",))], first.mode, first.head["layer"]
         info, chance, score, interval = first.task, first.scores[LAYER_SLOT].chance, cell.score, cell.interval
-        curve = curves.setdefault(
-            (task, encoder, mode), LayerCurve(task, info.formal_name or task, encoder, mode, metric=info.metric)
-        )
+        new = LayerCurve(task, info.formal_name or task, encoder, mode, metric=info.metric)
+        curve = curves.setdefault((task, encoder, mode), new)
         curve.chance = chance if chance is not None else curve.chance
         bounds = [interval.low, interval.high] if interval else None
         if layer == WEIGHTED:  # the learned layer weights averaged over evaluation rounds (folds)

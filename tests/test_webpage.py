@@ -17,7 +17,7 @@ from xares_hydra.report.browser import browser_missing, headless_chromium
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.leaderboard import StatisticsSettings, build_leaderboard, leaderboard_markdown
 from xares_hydra.report.record import CostInfo, Record, load_records, write_record
-from xares_hydra.report.webpage import PageSettings, page_html, write_page
+from xares_hydra.report.webpage import PageSettings, write_page
 
 # (task, alpha's score, beta's score): hand-made X-ARES records beside the real demo runs
 SCORES = (("esc50", 0.8, 0.6), ("speechcommandsv1", 0.5, 0.9), ("gtzan_genre", 0.7, None))
@@ -100,11 +100,9 @@ def test_xares_report_html_writes_the_page_beside_the_other_reports(roots, tmp_p
     out = tmp_path / "out"
     assert report_main([str(roots.first), "--out", str(out), "--html", "--resamples", "0"]) == 0
     text = (out / "leaderboard.html").read_text()
-    assert "Demo timbre" in text and text == page_html(
-        [build_leaderboard(load_records(roots.first), statistics=StatisticsSettings(resamples=0))],
-        load_records(roots.first),
-        PageSettings(f"xares results in {roots.first}"),
-    )
+    board = build_leaderboard(load_records(roots.first), statistics=StatisticsSettings(resamples=0))
+    page = write_page([board], load_records(roots.first), tmp_path, PageSettings(f"xares results in {roots.first}"))
+    assert "Demo timbre" in text and text == page.read_text()
 
 
 @pytest.fixture(scope="module")

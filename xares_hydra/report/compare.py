@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,18 +37,13 @@ class TaskComparison:
 
 def select_column(columns: list[Column], selector: str) -> Column:
     """The one column ``selector`` names; a ConfigError listing the columns when none or several match."""
-    exact = [column for column in columns if column.label == selector]
-    if exact:
+    if exact := [column for column in columns if column.label == selector]:
         return exact[0]
     match = re.fullmatch(r"\s*([^\[\]]+?)\s*(?:\[(.*)\])?\s*", selector)
     encoder, settings = (match.group(1), match.group(2)) if match else (selector, None)
     wanted = settings_in(settings or "")
-    found = [
-        column
-        for column in columns
-        if column.encoder == encoder
-        and all(any(_same_setting(shown, w) for shown in settings_in(column.variant)) for w in wanted)
-    ]
+    found = [column for column in columns if column.encoder == encoder
+             and all(any(_same_setting(s, w) for s in settings_in(column.variant)) for w in wanted)]  # fmt: skip
     if settings is None and len(found) > 1:
         found = [column for column in found if not column.variant] or found
     if len(found) != 1:
@@ -93,10 +89,8 @@ def _compare_task(
     runs_a, runs_b = runs_of(side_a, slot), runs_of(side_b, slot)
     result = None
     if runs_a and runs_b:
-        try:
+        with suppress(NotComparable):
             result = paired_test(runs_a, runs_b, statistics.resamples, statistics.seed, statistics.confidence)
-        except NotComparable:
-            result = None
     score_a, score_b = (sum(record.scores[slot].score for record in side) / len(side) for side in (side_a, side_b))
     return TaskComparison(slot, task, info.metric, info.higher_is_better, score_a, score_b, result)
 
@@ -104,12 +98,8 @@ def _compare_task(
 def _row(item: TaskComparison, alpha: float) -> list[str]:
     result = item.result
     mark = SIGNIFICANT_MARK if item.p_holm is not None and item.p_holm < alpha else ""
-    tested = [
-        f"{result.difference:+.3f}{mark}",
-        result.interval.text(),
-        f"{result.p_value:.4f}",
-        f"{item.p_holm:.4f}",
-    ] if result else [f"{item.score_a - item.score_b:+.3f}", "-", "-", "-"]  # fmt: skip
+    tested = [f"{result.difference:+.3f}{mark}", result.interval.text(), f"{result.p_value:.4f}",
+              f"{item.p_holm:.4f}"] if result else [f"{item.score_a - item.score_b:+.3f}", "-", "-", "-"]  # fmt: skip
     return [item.slot, item.task, item.metric or "-", f"{item.score_a:.3f}", f"{item.score_b:.3f}", *tested]
 
 
@@ -127,7 +117,9 @@ def comparison_table(a: Column, b: Column, comparisons: list[TaskComparison], al
     )
 
 
-def comparison_markdown(a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings) -> str:
+def write_comparison(
+    a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings, folder: Path
+) -> Path:
     lines = [
         f"# {a.label} (A) vs {b.label} (B)",
         "",
@@ -138,12 +130,6 @@ def comparison_markdown(a: Column, b: Column, comparisons: list[TaskComparison],
         f"p (Holm): adjusted over the tasks of a head; {SIGNIFICANT_MARK}: p (Holm) < {statistics.alpha}.",
         "",
     ]
-    return "\n".join(lines)
-
-
-def write_comparison(
-    a: Column, b: Column, comparisons: list[TaskComparison], statistics: StatisticsSettings, folder: Path
-) -> Path:
     path = folder / f"compare-{file_part(a.label)}-vs-{file_part(b.label)}.md"
-    write_text(path, comparison_markdown(a, b, comparisons, statistics))
+    write_text(path, "\n".join(lines))
     return path

@@ -3,9 +3,9 @@ one task, grouping by task, a best-value cell and a labelled, saved figure; and 
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -35,13 +35,12 @@ class TaskCurve:
 
 
 Curve = TypeVar("Curve", bound=TaskCurve)
+Renderer = Callable[[Any], Any]  # a report's curves as Markdown, CSV or (figure, legend)
 
 
 def by_task(curves: Sequence[Curve]) -> dict[str, list[Curve]]:
-    grouped: dict[str, list[Curve]] = defaultdict(list)
-    for curve in curves:
-        grouped[curve.task].append(curve)
-    return dict(grouped)
+    """``curves``, sorted by task as ``layer_curves`` and ``shot_curves`` return them, grouped by task."""
+    return {task: list(group) for task, group in groupby(curves, key=lambda curve: curve.task)}
 
 
 def points_of(curves: Sequence[Any]) -> list[int]:
@@ -49,19 +48,25 @@ def points_of(curves: Sequence[Any]) -> list[int]:
     return sorted({point for curve in curves for point in curve.scores})
 
 
-def write_curves(stem: Path, markdown: str, csv: str, document: Any, drawn: tuple[Any, Any]) -> list[Path]:
-    """``<stem>.md``, ``.csv``, ``.json`` and ``.png`` (``drawn``: the figure and its legend)."""
-    save_figure(*drawn, stem.with_suffix(".png"))
-    return [*write_files(stem, {".md": markdown, ".csv": csv, ".json": document}), stem.with_suffix(".png")]
+def write_curves(
+    stem: Path, curves: Sequence[Curve], markdown: Renderer, csv: Renderer, figure: Renderer, **document: Any
+) -> list[Path]:
+    """``<stem>.md``, ``.csv``, ``.json`` (``document`` and the curves) and ``.png`` (``figure`` returns the figure and
+    its legend, label -> artist, drawn below the axes); nothing without curves."""
+    if not curves:
+        return []
+    drawn, legend = figure(curves)
+    drawn.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
+    save_png(drawn, stem.with_suffix(".png"))
+    document["curves"] = [asdict(curve) for curve in curves]
+    files = {".md": markdown(curves), ".csv": csv(curves), ".json": document}
+    return [*write_files(stem, files), stem.with_suffix(".png")]
 
 
-def best_cell(text: str, score: float | None, best: float | None) -> str:
-    """``text`` in bold where ``score`` is the best one."""
+def best_cell(score: float | None, best: float | None, std: float | None = None) -> str:
+    """The score (± ``std``) as text, in bold where it is the ``best`` one."""
+    text = format_score(score, std)
     return f"**{text}**" if score is not None and score == best else text
-
-
-def score_cell(score: float | None, best: float | None) -> str:
-    return best_cell(format_score(score), score, best)
 
 
 def error_bars(scores: Sequence[float], intervals: Sequence[Sequence[float] | None]) -> Any:
@@ -96,10 +101,11 @@ def new_figure(rows: int, columns: int, width: float, curves: Sequence[TaskCurve
     return figure, figure.subplots(rows, columns, squeeze=False), colours_of([curve.label for curve in curves])
 
 
-def colours_of(labels: Sequence[str]) -> dict[str, Any]:
+def colours_of(labels: Sequence[str], palette: str = "tab10") -> dict[str, Any]:
     from matplotlib import colormaps
 
-    return {label: colormaps["tab10"](index % 10) for index, label in enumerate(dict.fromkeys(labels))}
+    colours = colormaps[palette]
+    return {label: colours(index % colours.N) for index, label in enumerate(dict.fromkeys(labels))}
 
 
 def label_axes(axes: Any, title: str, xlabel: str, ylabel: str, integer_x: bool = True) -> None:
@@ -111,9 +117,3 @@ def label_axes(axes: Any, title: str, xlabel: str, ylabel: str, integer_x: bool 
     if integer_x:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
-
-
-def save_figure(figure: Any, legend: dict[str, Any], path: Path) -> None:
-    """The legend (label -> artist) below the axes, the figure written atomically as PNG."""
-    figure.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=1, fontsize=7)
-    save_png(figure, path)

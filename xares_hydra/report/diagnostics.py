@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +22,9 @@ MAX_FIGURE_INCHES = 16.0
 MAX_LABELLED_CLASSES = 60
 
 
-def representatives(records: list[Record], slot: str = SLOT) -> dict[tuple[str, str], Record]:
-    """(task, column label) -> the scored record of its lowest seed that has ``slot``."""
-    members = seeded(latest_scored(records), slot, column_labels(records))
-    chosen = {(task, column.label): seeds[0] for (task, column), seeds in members.items()}
-    return {key: chosen[key] for key in sorted(chosen)}
-
-
-def confusion_matrix(record: Record, slot: str = SLOT) -> np.ndarray | None:
+def confusion_matrix(record: Record) -> np.ndarray | None:
     """[true class, predicted class] counts over every round's test clips; None unless single-label."""
-    rounds = predictions_of(record, slot)
+    rounds = predictions_of(record, SLOT)
     if not rounds:
         return None
     pooled = pool(list(rounds.values()))
@@ -44,8 +37,8 @@ def confusion_matrix(record: Record, slot: str = SLOT) -> np.ndarray | None:
     return matrix
 
 
-def class_names(record: Record, slot: str, n_classes: int) -> list[str]:
-    per_class = record.scores[slot].per_class
+def class_names(record: Record, n_classes: int) -> list[str]:
+    per_class = record.scores[SLOT].per_class
     return per_class.classes if per_class and per_class.classes else [str(index) for index in range(n_classes)]
 
 
@@ -68,34 +61,27 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], title: str, path: Pat
     save_png(figure, path)
 
 
-def worst_classes(record: Record, slot: str = SLOT, count: int = WORST) -> list[tuple[str, float]]:
-    per_class = record.scores[slot].per_class
-    if not per_class:
-        return []
-    pairs = [(name, value) for name, value in zip(per_class.classes, per_class.values) if value is not None]
-    return sorted(pairs, key=lambda pair: pair[1])[:count]
-
-
-def classes_markdown(chosen: dict[tuple[str, str], Record], slot: str = SLOT) -> str:
-    lines = [f"# Worst classes ({slot} head, pooled over folds, lowest seed)", ""]
+def classes_markdown(chosen: dict[tuple[str, str], Record]) -> str:
+    """The ``WORST`` classes of each (task, column) with per-class values."""
+    lines = [f"# Worst classes ({SLOT} head, pooled over folds, lowest seed)", ""]
     for (task, label), record in chosen.items():
-        worst = worst_classes(record, slot)
-        if worst:
-            measure = record.scores[slot].per_class.measure  # type: ignore[union-attr]  # worst: it has one
-            listed = ", ".join(f"{name} {value:.3f}" for name, value in worst)
-            lines.append(f"- **{task}** · {label} (per-class {measure}): {listed}")
+        if per_class := record.scores[SLOT].per_class:
+            pairs = [(name, value) for name, value in zip(per_class.classes, per_class.values) if value is not None]
+            if worst := sorted(pairs, key=lambda pair: pair[1])[:WORST]:
+                listed = ", ".join(f"{name} {value:.3f}" for name, value in worst)
+                lines.append(f"- **{task}** · {label} (per-class {per_class.measure}): {listed}")
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(task: str, records: dict[str, Record], path: Path, slot: str = SLOT) -> bool:
+def plot_curves(task: str, records: dict[str, Record], path: Path) -> bool:
     """Validation metric and training loss per epoch, a colour per column, a line per round. False if none."""
     from matplotlib.ticker import MaxNLocator
 
     histories = {
-        label: [entry for entry in record.scores[slot].rounds.values() if entry.valid_history]
+        label: rounds
         for label, record in records.items()
+        if (rounds := [item for item in record.scores[SLOT].rounds.values() if item.valid_history])
     }
-    histories = {label: rounds for label, rounds in histories.items() if rounds}
     if not histories:
         return False
     figure = png_figure(10, 3.6, layout=None)  # fixed margins: a layout engine would double the drawing time
@@ -104,12 +90,11 @@ def plot_curves(task: str, records: dict[str, Record], path: Path, slot: str = S
     )
     colours = colours_of(list(histories))
     for label, rounds in histories.items():
-        colour = colours[label]
         for number, entry in enumerate(rounds):
             epochs = range(1, len(entry.valid_history or []) + 1)
             name = label if number == 0 else None
-            valid_axes.plot(epochs, entry.valid_history, color=colour, alpha=0.8, linewidth=1, label=name)
-            loss_axes.plot(epochs, entry.train_loss_history, color=colour, alpha=0.8, linewidth=1, label=name)
+            valid_axes.plot(epochs, entry.valid_history, color=colours[label], alpha=0.8, linewidth=1, label=name)
+            loss_axes.plot(epochs, entry.train_loss_history, color=colours[label], alpha=0.8, linewidth=1, label=name)
     metric = next(iter(records.values())).task.metric or "metric"
     valid_axes.set(xlabel="epoch", ylabel=f"validation {metric}", title=f"{task}: validation {metric} per epoch")
     loss_axes.set(xlabel="epoch", ylabel="training loss", title=f"{task}: mean training loss per epoch")
@@ -121,8 +106,10 @@ def plot_curves(task: str, records: dict[str, Record], path: Path, slot: str = S
 
 
 def write_diagnostics(records: list[Record], folder: Path) -> list[Path]:
-    """``figures/confusion-<task>-<column>.png`` (single-label tasks), ``figures/curves-<task>.png``, ``classes.md``."""
-    chosen = representatives(records)
+    """``figures/confusion-<task>-<column>.png`` (single-label tasks), ``figures/curves-<task>.png``, ``classes.md``;
+    per (task, column label) from the scored record of its lowest seed."""
+    members = seeded(latest_scored(records), SLOT, column_labels(records))
+    chosen = dict(sorted(((task, column.label), seeds[0]) for (task, column), seeds in members.items()))
     if not chosen:
         return []
     written = []
@@ -132,14 +119,11 @@ def write_diagnostics(records: list[Record], folder: Path) -> list[Path]:
         if matrix is not None:
             path = figures / f"confusion-{file_part(task)}-{file_part(label)}.png"
             title = f"{task} · {label} (rows: true class; pooled over folds)"
-            plot_confusion(matrix, class_names(record, SLOT, len(matrix)), title, path)
+            plot_confusion(matrix, class_names(record, len(matrix)), title, path)
             written.append(path)
-    by_task: dict[str, dict[str, Record]] = defaultdict(dict)
-    for (task, label), record in chosen.items():
-        by_task[task][label] = record
-    for task, members in by_task.items():
+    for task, group in groupby(chosen.items(), key=lambda item: item[0][0]):
         path = figures / f"curves-{file_part(task)}.png"
-        if plot_curves(task, members, path):
+        if plot_curves(task, {label: record for (_, label), record in group}, path):
             written.append(path)
     write_text(folder / "classes.md", classes_markdown(chosen))
     return [*written, folder / "classes.md"]

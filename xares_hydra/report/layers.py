@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,18 @@ from rich.table import Table
 from xares_hydra.encode.cache import WEIGHTED
 from xares_hydra.report.curves import (
     TaskCurve,
+    best_cell,
     by_task,
     error_bars,
     label_axes,
     new_figure,
     points_of,
-    score_cell,
     write_curves,
 )
 from xares_hydra.report.identity import column_key, column_labels
-from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeds_cell
-from xares_hydra.report.record import Record, Round
-from xares_hydra.report.summary import by_seed, format_score, latest_scored
+from xares_hydra.report.leaderboard import StatisticsSettings, score_limits, seeded, seeds_cell
+from xares_hydra.report.record import Record
+from xares_hydra.report.summary import format_score, latest_scored
 from xares_hydra.report.table import csv_text, markdown_table, rich_table
 
 LAYERS_STEM = "layers"
@@ -53,58 +52,32 @@ def layer_curves(records: list[Record], statistics: StatisticsSettings | None = 
     curves: dict[tuple[str, str, str], LayerCurve] = {}
     layered = [record for record in latest_scored(records) if record.head.get("layer") is not None]
     labels = column_labels(layered, leave_out=("layer",))
-    by_layer: dict[tuple[str, str, str, Any], list[Record]] = defaultdict(list)
-    for record in layered:
-        if LAYER_SLOT in record.scores:
-            encoder = labels[column_key(record, leave_out=("layer",))]
-            by_layer[record.task.name, encoder, record.mode, record.head["layer"]].append(record)
-    for (task, encoder, mode, layer), records_of_layer in by_layer.items():
-        seeds = [group[-1] for group in by_seed(records_of_layer, LAYER_SLOT)]
-        first, cell = seeds[0], seeds_cell(seeds, LAYER_SLOT, statistics)
+    for (task, _), seeds in seeded(layered, LAYER_SLOT, column_labels(layered)).items():  # a column per layer
+        first, cell = seeds[0], seeds_cell(seeds, LAYER_SLOT, statistics)[0]
+        encoder, mode, layer = labels[column_key(first, leave_out=("layer",))], first.mode, first.head["layer"]
         info, chance, score, interval = first.task, first.scores[LAYER_SLOT].chance, cell.score, cell.interval
-        curve = curves.setdefault(
-            (task, encoder, mode), LayerCurve(task, info.formal_name or task, encoder, mode, metric=info.metric)
-        )
+        new = LayerCurve(task, info.formal_name or task, encoder, mode, metric=info.metric)
+        curve = curves.setdefault((task, encoder, mode), new)
         curve.chance = chance if chance is not None else curve.chance
         bounds = [interval.low, interval.high] if interval else None
-        if layer == WEIGHTED:
-            curve.weighted, curve.weights = score, mean_weights(first.scores[LAYER_SLOT].rounds)
-            curve.weighted_interval = bounds
+        if layer == WEIGHTED:  # the learned layer weights averaged over evaluation rounds (folds)
+            learned = [entry.layer_weights for entry in first.scores[LAYER_SLOT].rounds.values() if entry.layer_weights]
+            curve.weights = [round(float(value), 6) for value in np.mean(learned, axis=0)] if learned else None
+            curve.weighted, curve.weighted_interval = score, bounds
         else:
             curve.scores[int(layer)] = score
             if bounds:
                 curve.intervals[int(layer)] = bounds
     for curve in curves.values():
-        _count_from_the_start(curve)
+        if count := len(curve.weights or []):  # negative layers (from the end) as layer numbers, where known
+            curve.scores = dict(sorted({layer % count: score for layer, score in curve.scores.items()}.items()))
+            curve.intervals = {layer % count: bounds for layer, bounds in curve.intervals.items()}
     return sorted(curves.values(), key=lambda curve: (curve.task, curve.label))
-
-
-def mean_weights(rounds: dict[str, Round]) -> list[float] | None:
-    """The learned layer weights averaged over evaluation rounds (folds)."""
-    weights = [entry.layer_weights for entry in rounds.values() if entry.layer_weights]
-    return [round(float(value), 6) for value in np.mean(weights, axis=0)] if weights else None
-
-
-def _count_from_the_start(curve: LayerCurve) -> None:
-    """Negative layers (from the end) as layer numbers, where the number of layers is known."""
-    count = len(curve.weights) if curve.weights else None
-    if count is None:
-        return
-    curve.scores = dict(sorted({layer % count: score for layer, score in curve.scores.items()}.items()))
-    curve.intervals = {layer % count: bounds for layer, bounds in curve.intervals.items()}
 
 
 def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
     """``layers.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record has a layer."""
-    if not curves:
-        return []
-    document = {"slot": LAYER_SLOT, "curves": [asdict(curve) for curve in curves]}
-    return write_curves(folder / LAYERS_STEM, layers_markdown(curves), layers_csv(curves), document,
-                              layers_figure(curves))  # fmt: skip
-
-
-def _format_weights(weights: list[float] | None) -> str:
-    return " ".join(f"{weight:.2f}" for weight in weights) if weights else "-"
+    return write_curves(folder / LAYERS_STEM, curves, layers_markdown, layers_csv, layers_figure, slot=LAYER_SLOT)
 
 
 def layers_markdown(curves: list[LayerCurve]) -> str:
@@ -114,8 +87,9 @@ def layers_markdown(curves: list[LayerCurve]) -> str:
         rows = []
         for curve in members:
             best = max(curve.scores.values()) if curve.scores else None
-            cells = [score_cell(curve.scores.get(layer), best) for layer in layers]
-            rows.append([curve.label, *cells, format_score(curve.weighted), _format_weights(curve.weights)])
+            cells = [best_cell(curve.scores.get(layer), best) for layer in layers]
+            weights = " ".join(f"{weight:.2f}" for weight in curve.weights) if curve.weights else "-"
+            rows.append([curve.label, *cells, format_score(curve.weighted), weights])
         header = ["Encoder", *(f"L{layer}" for layer in layers), "weighted", "learned weights"]
         lines += [f"## {members[0].task_label}", "", *markdown_table(header, rows, "l" + "r" * len(layers) + "rl"), ""]
     lines.append("Bold: the best single layer. weighted: the probe on softmax-weighted layers (SUPERB), trained with")
@@ -151,12 +125,22 @@ def layers_figure(curves: list[LayerCurve]) -> tuple[Any, dict[str, Any]]:
     legend: dict[str, Any] = {}
     for (score_axes, weight_axes), members in zip(axes, tasks.values()):
         for curve in members:
-            legend.setdefault(curve.label, _plot_curve(score_axes, curve, colours[curve.label]))
+            colour, layers = colours[curve.label], list(curve.scores)
+            scores = [curve.scores[layer] for layer in layers]
+            bars = error_bars(scores, [curve.intervals.get(layer) for layer in layers])  # none without intervals
+            drawn = score_axes.errorbar(layers, scores, yerr=bars, fmt="o-", color=colour, capsize=2)
+            legend.setdefault(curve.label, drawn)
+            if curve.weighted is not None:
+                score_axes.axhline(curve.weighted, color=colour, linestyle="--")
+                if curve.weighted_interval:
+                    score_axes.axhspan(*curve.weighted_interval, color=colour, alpha=0.12)
             if curve.weights:
-                weight_axes.plot(range(len(curve.weights)), curve.weights, "s-", color=colours[curve.label])
+                weight_axes.plot(range(len(curve.weights)), curve.weights, "s-", color=colour)
         if (chance := next((curve.chance for curve in members if curve.chance is not None), None)) is not None:
             score_axes.axhline(chance, color="black", linestyle=":", linewidth=1)
-        if limits := score_limits(_drawn_scores(members)):
+        values = [value for curve in members for value in (*curve.scores.values(), curve.weighted, curve.chance,
+                  *(end for bounds in curve.intervals.values() for end in bounds)) if value is not None]  # fmt: skip
+        if limits := score_limits(values):  # every value drawn
             score_axes.set_ylim(*limits)
         if not any(curve.weights for curve in members):
             weight_axes.text(0.5, 0.5, "no head.layer=weighted result", ha="center", transform=weight_axes.transAxes)
@@ -165,23 +149,3 @@ def layers_figure(curves: list[LayerCurve]) -> tuple[Any, dict[str, Any]]:
         label_axes(score_axes, f"{title}: {LAYER_SLOT.upper()} probe per layer\n({subtitle})", "layer", metric)
         label_axes(weight_axes, f"{title}: learned layer weights", "layer", "softmax weight")
     return figure, legend
-
-
-def _plot_curve(axes: Any, curve: LayerCurve, colour: Any) -> Any:
-    """The curve's scores with their intervals as error bars (none where a layer has no interval)."""
-    layers = list(curve.scores)
-    scores = [curve.scores[layer] for layer in layers]
-    bounds = [curve.intervals.get(layer) for layer in layers]
-    drawn = axes.errorbar(layers, scores, yerr=error_bars(scores, bounds), fmt="o-", color=colour, capsize=2)
-    if curve.weighted is not None:
-        axes.axhline(curve.weighted, color=colour, linestyle="--")
-        if curve.weighted_interval:
-            axes.axhspan(*curve.weighted_interval, color=colour, alpha=0.12)
-    return drawn
-
-
-def _drawn_scores(curves: list[LayerCurve]) -> list[float]:
-    values = [value for curve in curves for value in curve.scores.values()]
-    values += [curve.weighted for curve in curves if curve.weighted is not None]
-    values += [bound for curve in curves for bounds in curve.intervals.values() for bound in bounds]
-    return values + [curve.chance for curve in curves if curve.chance is not None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
+from contextlib import suppress
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from xares_hydra.errors import Status
 from xares_hydra.heads import TRAINED_HEAD_ONLY
-from xares_hydra.report.curves import error_bars, png_figure, save_png
+from xares_hydra.report.curves import colours_of, error_bars, png_figure, save_png
 from xares_hydra.report.identity import DEFAULT_MODE, column_key, column_labels, variant_of
 from xares_hydra.report.published import (
     COMPARABLE_VERSION,
@@ -142,10 +143,12 @@ class HeadTable:
         cell = self.cells.get((row.name, column.label))
         return cell.text() if cell else "-"
 
+    def row_cells(self, row: TaskRow) -> list[tuple[Column, Cell]]:
+        """The row's cells, in column order (columns without a score left out)."""
+        return [(c, cell) for c in self.columns if (cell := self.cells.get((row.name, c.label)))]
+
     def best_in_row(self, row: TaskRow) -> set[str]:
-        scores = {
-            column.label: cell.score for column in self.columns if (cell := self.cells.get((row.name, column.label)))
-        }
+        scores = {column.label: cell.score for column, cell in self.row_cells(row)}
         if len(scores) < 2:
             return set()
         best = max(scores.values()) if row.higher_is_better else min(scores.values())
@@ -163,7 +166,6 @@ class Leaderboard:
     tables: list[HeadTable]
     not_scored: list[dict[str, Any]]
     in_mode: list[Record]  # the mode's records, oldest first
-    scored: list[Record]  # the newest scored record of each setting (``latest_scored``)
     labels: dict[str, str]  # the records' column labels by column key (``column_labels``)
 
     @property
@@ -190,7 +192,7 @@ def build_leaderboard(
               for slot in HEAD_SLOTS]  # fmt: skip
     crashed = [record for record in records if record.crashed]
     not_scored = _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed))
-    return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, scored, labels)
+    return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, labels)
 
 
 def modes_of(records: list[Record]) -> list[str]:
@@ -211,22 +213,12 @@ def _task_rows(records: list[Record]) -> list[TaskRow]:
             rows[task.name] = TaskRow(task.name, task.formal_name or task.name, task.private,
                                       is_public_xares_task(task), task.eval_weight, task.metric,
                                       task.higher_is_better, chance)  # fmt: skip
-    return sorted(rows.values(), key=_row_order)
+    order = {name: (index, "") for index, name in enumerate(PUBLISHED_ORDER)}  # then the others by label
+    return sorted(rows.values(), key=lambda row: order.get(row.name, (len(order), row.label)))
 
 
-def _row_order(row: TaskRow) -> tuple[int, str]:
-    return (PUBLISHED_ORDER.index(row.name), "") if row.name in PUBLISHED_ORDER else (len(PUBLISHED_ORDER), row.label)
-
-
-def _head_table(
-    slot: str,
-    tasks: list[TaskRow],
-    in_mode: list[Record],
-    scored: list[Record],
-    with_published: bool,
-    statistics: StatisticsSettings,
-    exclude_overlap: bool = False,
-) -> HeadTable:
+def _head_table(slot: str, tasks: list[TaskRow], in_mode: list[Record], scored: list[Record], with_published: bool,
+                statistics: StatisticsSettings, exclude_overlap: bool = False) -> HeadTable:  # fmt: skip
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores, its
     columns not split by settings only the trained head reads (kNN has no learning rate)."""
     leave_out = TRAINED_HEAD_ONLY if slot == "knn" else ()
@@ -239,16 +231,42 @@ def _head_table(
     left_out = overlaps if exclude_overlap else set()
     cells, runs, resampled = {}, {}, {}
     for key, records in seeds.items():
-        cells[key], runs[key], resampled[key] = _cell(records, slot, statistics)
+        cells[key], runs[key], resampled[key] = seeds_cell(records, slot, statistics)
     used = {column for _, column in members}
     ours = columns if slot == "mlp" else [column for column in columns if column in used]
-    rows_of = {row.name: row for row in tasks}
-    averages = {
-        (scope, column.label): _column_average(rows_of, cells, resampled, column, scope, statistics, left_out)
-        for column in ours
-        for scope in AVERAGE_SCOPES
-    }
-    versus_best = _versus_best(tasks, ours, cells, runs, statistics) if statistics.resamples else {}
+
+    def average(column: Column, scope: str) -> Average:
+        """sum(score x weight) / sum(weight) over the column's cells in scope, but ``left_out``; its interval from
+        the cells' resamples."""
+        counted = [(row, cells[key]) for row in tasks if (key := (row.name, column.label)) in cells
+                   and (scope == "all" or row.public) and key not in left_out]  # fmt: skip
+        weights = np.array([float(row.weight or 0) for row, _ in counted])
+        score = weighted_mean([cell.score for _, cell in counted], weights)
+        if score is None:
+            return Average(None, 0)
+        draws = [draw for row, _ in counted if (draw := resampled.get((row.name, column.label))) is not None]
+        interval = None
+        if statistics.resamples and len(draws) == len(counted):
+            combined = np.tensordot(weights, np.stack(draws), axes=1) / weights.sum()
+            interval = percentile_interval(combined, statistics.confidence)
+        return Average(score, len(counted), interval)
+
+    averages = {(scope, column.label): average(column, scope) for column in ours for scope in AVERAGE_SCOPES}
+    # per row: each column tested against the row's best (paired), Holm-adjusted over the row's tests
+    versus_best: dict[tuple[str, str], float] = {}
+    resampling = (statistics.resamples, statistics.seed)
+    for row in tasks if statistics.resamples else ():
+        present = [column.label for column in ours if runs.get((row.name, column.label))]
+        if len(present) < 2:
+            continue
+        sign = 1 if row.higher_is_better else -1
+        best = max(present, key=lambda label: sign * cells[row.name, label].score)
+        tested = {}
+        for label in present:
+            with suppress(NotComparable):
+                if label != best:
+                    tested[label] = permutation_p(runs[row.name, best], runs[row.name, label], *resampling)
+        versus_best |= {(row.name, label): p for label, p in zip(tested, holm(list(tested.values())))}
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
     return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha, overlaps,
@@ -272,7 +290,9 @@ def runs_of(seeds: list[Record], slot: str) -> list[Run]:
     return [run for run in runs if run is not None] if all(run is not None for run in runs) else []
 
 
-def _cell(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> tuple[Cell, list[Run], np.ndarray | None]:
+def seeds_cell(
+    seeds: list[Record], slot: str, statistics: StatisticsSettings
+) -> tuple[Cell, list[Run], np.ndarray | None]:
     """The mean over seeds (std over seeds, or for one seed over folds of a k-fold task or over few-shot draws)
     with its bootstrap interval, its runs and their resampled scores (None without resamples, predictions, or
     where the seeds' test clips differ)."""
@@ -280,83 +300,17 @@ def _cell(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> tup
     few_shot = seeds[0].head.get("shots") is not None
     one_seed_std = seeds[0].scores[slot].std if seeds[0].task.kfold or few_shot else None
     std = float(np.std(scores)) if len(seeds) > 1 else one_seed_std
-    runs = runs_of(seeds, slot)
-    resampled = _resampled(runs, statistics) if statistics.resamples and runs else None
+    runs, resampled = runs_of(seeds, slot), None
+    if statistics.resamples and runs:
+        with suppress(NotComparable):
+            resampled = bootstrap_scores(runs, statistics.resamples, statistics.seed)
     interval = None if resampled is None else percentile_interval(resampled, statistics.confidence)
     return Cell(float(np.mean(scores)), std, seeds=len(seeds), interval=interval), runs, resampled
-
-
-def seeds_cell(seeds: list[Record], slot: str, statistics: StatisticsSettings) -> Cell:
-    """One cell: the mean over ``seeds`` with its bootstrap interval (None without resamples or predictions)."""
-    return _cell(seeds, slot, statistics)[0]
 
 
 def score_limits(scores: Iterable[float]) -> tuple[float, float] | None:
     """The whole 0-1 range where every score lies in it (a zoomed axis makes small gaps look large); else None."""
     return (0.0, 1.0) if all(0.0 <= score <= 1.0 for score in scores) else None
-
-
-def _resampled(runs: list[Run], statistics: StatisticsSettings) -> np.ndarray | None:
-    try:
-        return bootstrap_scores(runs, statistics.resamples, statistics.seed)
-    except NotComparable:
-        return None
-
-
-def _column_average(
-    rows: dict[str, TaskRow],
-    cells: dict[tuple[str, str], Cell],
-    resampled: dict[tuple[str, str], np.ndarray | None],
-    column: Column,
-    scope: str,
-    statistics: StatisticsSettings,
-    left_out: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
-) -> Average:
-    """sum(score x weight) / sum(weight) over the column's cells in scope, but ``left_out``; its interval from the
-    cells' resamples."""
-    counted = [
-        (row, cells[name, column.label])
-        for name, row in rows.items()
-        if (name, column.label) in cells and (scope == "all" or row.public) and (name, column.label) not in left_out
-    ]
-    weights = np.array([float(row.weight or 0) for row, _ in counted])
-    score = weighted_mean([cell.score for _, cell in counted], weights)
-    if score is None:
-        return Average(None, 0)
-    draws = [draw for row, _ in counted if (draw := resampled.get((row.name, column.label))) is not None]
-    interval = None
-    if statistics.resamples and len(draws) == len(counted):
-        combined = np.tensordot(weights, np.stack(draws), axes=1) / weights.sum()
-        interval = percentile_interval(combined, statistics.confidence)
-    return Average(score, len(counted), interval)
-
-
-def _versus_best(
-    tasks: list[TaskRow],
-    columns: list[Column],
-    cells: dict[tuple[str, str], Cell],
-    runs: dict[tuple[str, str], list[Run]],
-    statistics: StatisticsSettings,
-) -> dict[tuple[str, str], float]:
-    """Per row: each column tested against the row's best (paired), Holm-adjusted over the row's tests."""
-    adjusted, resampling = {}, (statistics.resamples, statistics.seed)
-    for row in tasks:
-        present = [column.label for column in columns if runs.get((row.name, column.label))]
-        if len(present) < 2:
-            continue
-        sign = 1 if row.higher_is_better else -1
-        best = max(present, key=lambda label: sign * cells[row.name, label].score)
-        tested = {}
-        for label in present:
-            if label == best:
-                continue
-            try:
-                tested[label] = permutation_p(runs[row.name, best], runs[row.name, label], *resampling)
-            except NotComparable:
-                continue
-        for label, p_value in zip(tested, holm(list(tested.values()))):
-            adjusted[row.name, label] = p_value
-    return adjusted
 
 
 def _published_columns(
@@ -366,59 +320,55 @@ def _published_columns(
     scores = published_scores(slot)
     columns = [Column(f"{encoder} {PUBLISHED_MARK}", encoder, published=True) for encoder in PUBLISHED_ENCODERS]
     for column in columns:
-        for row in tasks:
-            if (score := scores.get(row.name, {}).get(column.encoder)) is not None:
-                cells[row.name, column.label] = Cell(score.score, printed=score.note)
+        cells |= {(row.name, column.label): Cell(score.score, printed=score.note) for row in tasks
+                  if (score := scores.get(row.name, {}).get(column.encoder)) is not None}  # fmt: skip
         for scope in AVERAGE_SCOPES:
-            value = published_averages(slot, scope)[column.encoder]
-            averages[scope, column.label] = Average(value, published_task_count(slot, scope))
+            averages[scope, column.label] = Average(published_averages(slot, scope)[column.encoder],
+                                                    published_task_count(slot, scope))  # fmt: skip
     return columns
 
 
 def _not_scored(records: list[Record], scored: list[Record], labels: dict[str, str]) -> list[dict[str, Any]]:
     """Records without a score whose setting has no scored record either (the newest failure wins)."""
     done = {setting_key(record) for record in scored}
-    missing = {}
-    for record in records:
-        if record.status == Status.OK or setting_key(record) in done:
-            continue
-        missing[setting_key(record)] = {"task": record.task.name, "encoder": record.encoder.name,
-                                        "variant": column_of(record, labels).variant, "status": record.status,
-                                        "reason": record.reason}  # fmt: skip
+    missing = {setting_key(record): {"task": record.task.name, "encoder": record.encoder.name,
+                                     "variant": column_of(record, labels).variant, "status": record.status,
+                                     "reason": record.reason}
+               for record in records if record.status != Status.OK and setting_key(record) not in done}  # fmt: skip
     return list(missing.values())
 
 
 def leaderboard_markdown(board: Leaderboard) -> str:
     lines = [f"# xares-hydra leaderboard ({board.mode} mode)", ""]
     for table in board.tables:
-        lines += [f"### {table.title}", "", *_markdown_table(table), ""]
+        header, rows, averages = _grid(table, "markdown")
+        counts = ["Tasks averaged (public / all)", *table.counts()]
+        lines += [f"### {table.title}", "", *markdown_table(header, [*rows, *averages, counts], _align(table)), ""]
     lines += ["Notes:", "", *(f"- {note}" for note in leaderboard_notes(board)), ""]
     if any(row.private for table in board.tables for row in table.rows):
         lines += ["[^priv]: Private task: its dataset is not publicly available.", ""]
     if board.not_scored:
         lines += ["Not scored:", ""]
-        lines += [
-            f"- {entry['task']} ({_entry_encoder(entry)}): {entry['status']}: {entry['reason']}"
-            for entry in board.not_scored
-        ]
+        for entry in board.not_scored:
+            encoder = f"{entry['encoder']} [{entry['variant']}]" if entry["variant"] else entry["encoder"]
+            lines.append(f"- {entry['task']} ({encoder}): {entry['status']}: {entry['reason']}")
         lines.append("")
     return "\n".join(lines)
-
-
-def _markdown_table(table: HeadTable) -> list[str]:
-    header, rows, averages = _grid(table, "markdown")
-    return markdown_table(header, [*rows, *averages, ["Tasks averaged (public / all)", *table.counts()]], _align(table))
 
 
 def _align(table: HeadTable) -> str:
     return "l" + "r" * len(table.columns)
 
 
+_LATEX_SPECIAL = str.maketrans({"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "±": r"$\pm$", "†": r"$^\dagger$", "≈": r"$\approx$"})  # fmt: skip
+
 # per format: bold, escape, the private task's mark, averages followed by their task count
 _FORMATS: dict[str, tuple[Callable[[str], str], Callable[[str], str], str, bool]] = {
     "markdown": (lambda text: f"**{text}**", str, "[^priv]", False),
     "rich": (lambda text: f"[bold]{text}[/bold]", escape, " (private)", True),
-    "latex": (lambda text: f"\\textbf{{{text}}}", lambda text: _latex(text), "", False),
+    "latex": (lambda text: f"\\textbf{{{text}}}", lambda text: text.translate(_LATEX_SPECIAL), "", False),
 }
 
 
@@ -430,7 +380,9 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
     rows = []
     for row in table.rows:
         best = table.best_in_row(row)
-        marked = [(escaped(_marked_text(table, row, column)), column.label in best) for column in table.columns]
+        marked = [(escaped(table.cell_text(row, column) + (f" {NOT_WORSE_MARK}" if table.not_worse(row, column) else "")
+                           + (f" {OVERLAP_MARK}" if (row.name, column.label) in table.overlaps else "")),
+                   column.label in best) for column in table.columns]  # fmt: skip
         label = escaped(row.label) + (private if row.private else "")
         rows.append([label, *(bold(text) if is_best else text for text, is_best in marked)])
     averages: list[list[str]] = []
@@ -439,15 +391,6 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
         texts = [escaped(cell.text()) + (f" ({cell.tasks})" if counted else "") for cell in cells]
         averages.append([escaped(title) if form == "latex" else bold(title), *texts])
     return header, rows, averages
-
-
-def _marked_text(table: HeadTable, row: TaskRow, column: Column) -> str:
-    overlap = f" {OVERLAP_MARK}" if (row.name, column.label) in table.overlaps else ""
-    return table.cell_text(row, column) + (f" {NOT_WORSE_MARK}" if table.not_worse(row, column) else "") + overlap
-
-
-def _entry_encoder(entry: dict[str, Any]) -> str:
-    return f"{entry['encoder']} [{entry['variant']}]" if entry["variant"] else entry["encoder"]
 
 
 def leaderboard_notes(board: Leaderboard) -> list[str]:
@@ -502,11 +445,10 @@ def leaderboard_csv(board: Leaderboard) -> str:
         for row in table.rows:
             entry = {"head": table.slot, "task": row.name, "Task": row.label, "private": row.private,
                      "weight": row.weight, "metric": row.metric}  # fmt: skip
-            for column in table.columns:
-                if cell := table.cells.get((row.name, column.label)):
-                    entry[column.label], entry[f"{column.label} std"] = cell.score, cell.std
-                    if cell.interval:
-                        entry[f"{column.label} low"], entry[f"{column.label} high"] = astuple(cell.interval)
+            for column, cell in table.row_cells(row):
+                entry[column.label], entry[f"{column.label} std"] = cell.score, cell.std
+                if cell.interval:
+                    entry[f"{column.label} low"], entry[f"{column.label} high"] = astuple(cell.interval)
             entries.append(entry)
         for scope, title in AVERAGE_SCOPES.items():
             entry = {"head": table.slot, "task": f"weighted_average_{scope}", "Task": title}
@@ -517,27 +459,15 @@ def leaderboard_csv(board: Leaderboard) -> str:
 
 
 def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
-    heads = {}
-    for table in board.tables:
-        heads[table.slot] = {
-            "title": table.title,
-            "columns": [asdict(column) for column in table.columns],
-            "rows": [
-                asdict(row)
-                | {
-                    "cells": {
-                        c.label: asdict(cell) | {"versus_best_p_holm": table.versus_best.get((row.name, c.label))}
-                        for c in table.columns
-                        if (cell := table.cells.get((row.name, c.label)))
-                    }
-                }
-                for row in table.rows
-            ],
-            "averages": {
-                scope: {column.label: asdict(table.average(scope, column)) for column in table.columns}
-                for scope in AVERAGE_SCOPES
-            },
-        }
+    def cells(table: HeadTable, row: TaskRow) -> dict[str, Any]:
+        return {c.label: asdict(cell) | {"versus_best_p_holm": table.versus_best.get((row.name, c.label))}
+                for c, cell in table.row_cells(row)}  # fmt: skip
+
+    heads = {table.slot: {"title": table.title, "columns": [asdict(column) for column in table.columns],
+                          "rows": [asdict(row) | {"cells": cells(table, row)} for row in table.rows],
+                          "averages": {scope: {c.label: asdict(table.average(scope, c)) for c in table.columns}
+                                       for scope in AVERAGE_SCOPES}}
+             for table in board.tables}  # fmt: skip
     return {
         "kind": LEADERBOARD_KIND,
         "mode": board.mode,
@@ -560,7 +490,10 @@ def write_leaderboard(board: Leaderboard, folder: Path, latex: bool = False) -> 
     files = {".md": leaderboard_markdown(board), ".csv": leaderboard_csv(board)}
     files |= {".tex": leaderboard_latex(board)} if latex else {}
     paths = write_files(stem, files | {".json": leaderboard_dict(board)})
-    return paths + [path for path in [stem.with_suffix(".png")] if plot_leaderboard(board, path)]
+    if (figure := leaderboard_figure(board)) is not None:
+        save_png(figure, stem.with_suffix(".png"))
+        paths.append(stem.with_suffix(".png"))
+    return paths
 
 
 def leaderboard_tables(board: Leaderboard) -> list[Table]:
@@ -573,14 +506,6 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
     return tables
 
 
-def plot_leaderboard(board: Leaderboard, path: Path) -> bool:
-    """Write ``leaderboard_figure`` as a PNG; False (nothing written) if it would be empty."""
-    figure = leaderboard_figure(board)
-    if figure is not None:
-        save_png(figure, path)
-    return figure is not None
-
-
 def leaderboard_figure(board: Leaderboard) -> Figure | None:
     """Per head a panel of per-task bars (intervals as error bars, chance dotted) and the average with the number
     of tasks it is over; None if no column of ours has a score."""
@@ -589,7 +514,8 @@ def leaderboard_figure(board: Leaderboard) -> Figure | None:
         return None
     tallest = max((len(table.rows) + 1) * max(1, len(table.columns)) for table in tables)
     figure = png_figure(6.5 * len(tables), 2.2 + 0.16 * tallest)
-    colours = _column_colours(tables)
+    labels = list(dict.fromkeys(column.label for table in tables for column in table.columns))
+    colours = colours_of(labels, "tab10" if len(labels) <= 10 else "tab20")
     legend: dict[str, Any] = {}
     for axes, table in zip(figure.subplots(1, len(tables), squeeze=False)[0], tables):
         _plot_head(axes, table, colours)
@@ -604,14 +530,6 @@ def _plotted(table: HeadTable) -> list[Column]:
     return [c for c in table.columns if any((row.name, c.label) in table.cells for row in table.rows)]
 
 
-def _column_colours(tables: list[HeadTable]) -> dict[str, Any]:
-    from matplotlib import colormaps
-
-    labels = list(dict.fromkeys(column.label for table in tables for column in table.columns))
-    palette = colormaps["tab10" if len(labels) <= 10 else "tab20"]
-    return {label: palette(index % palette.N) for index, label in enumerate(labels)}
-
-
 def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
     columns = _plotted(table)
     height = 0.8 / len(columns)
@@ -620,27 +538,20 @@ def _plot_head(axes: Any, table: HeadTable, colours: dict[str, Any]) -> None:
         bars = [(at, cell) for at, row in enumerate(table.rows) if (cell := table.cells.get((row.name, column.label)))]
         offset = -0.4 + height * (index + 0.5)
         positions = [position + offset for position, _ in bars]
-        scores = [cell.score for _, cell in bars]
+        scores, intervals = [cell.score for _, cell in bars], [cell.interval for _, cell in bars]
         average = table.average("all", column)
         if average.score is not None:
             positions.append(average_row + offset)
             scores.append(average.score)
+            intervals.append(average.interval)
             tasks = f"{average.tasks} task" + ("s" if average.tasks != 1 else "")
             end = average.interval.high if average.interval else average.score
             axes.annotate(tasks, (end, average_row + offset), xytext=(3, 0), textcoords="offset points",
                           va="center", fontsize=6)  # fmt: skip
-        intervals = [cell.interval for _, cell in bars] + ([average.interval] if average.score is not None else [])
-        axes.barh(
-            positions,
-            scores,
-            height=height,
-            label=column.label,
-            color=colours[column.label],
-            alpha=0.45 if column.published else 1.0,
-            hatch="//" if column.published else None,
-            xerr=error_bars(scores, [(i.low, i.high) if i else None for i in intervals]),
-            error_kw={"elinewidth": 0.8, "capsize": 1.5},
-        )
+        axes.barh(positions, scores, height=height, label=column.label, color=colours[column.label],
+                  alpha=0.45 if column.published else 1.0, hatch="//" if column.published else None,
+                  xerr=error_bars(scores, [(i.low, i.high) if i else None for i in intervals]),
+                  error_kw={"elinewidth": 0.8, "capsize": 1.5})  # fmt: skip
     for position, row in enumerate(table.rows):
         if row.chance is not None:
             axes.vlines(row.chance, position - 0.45, position + 0.45, colors="black", linestyles=":", linewidth=1)
@@ -658,26 +569,13 @@ def leaderboard_latex(board: Leaderboard) -> str:
     """One booktabs table per head: tasks as rows, columns as in the Markdown, the row's best in bold."""
     parts = [f"% xares-hydra leaderboard ({board.mode} mode); needs \\usepackage{{booktabs}}"]
     for table in board.tables:
-        parts += [
-            "\\begin{table}[t]",
-            "\\centering",
-            f"\\caption{{{_latex(table.title)} ({_latex(board.mode)} mode)}}",
-            f"\\begin{{tabular}}{{{_align(table)}}}",
-            "\\toprule",
-        ]
+        caption = f"{table.title} ({board.mode} mode)".translate(_LATEX_SPECIAL)
+        parts += ["\\begin{table}[t]", "\\centering", f"\\caption{{{caption}}}",
+                  f"\\begin{{tabular}}{{{_align(table)}}}", "\\toprule"]  # fmt: skip
         header, rows, averages = _grid(table, "latex")
         parts += [_latex_row(header), "\\midrule", *map(_latex_row, rows), "\\midrule", *map(_latex_row, averages)]
         parts += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     return "\n".join(parts)
-
-
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "±": r"$\pm$", "†": r"$^\dagger$", "≈": r"$\approx$"}  # fmt: skip
-
-
-def _latex(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(character, character) for character in text)
 
 
 def _latex_row(cells: list[str]) -> str:

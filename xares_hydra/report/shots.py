@@ -4,10 +4,11 @@ where it was run with the same setting."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.table import Table
 
 from xares_hydra.report.curves import TaskCurve, best_cell, by_task, label_axes, new_figure, points_of, write_curves
@@ -41,67 +42,46 @@ def shot_curves(records: list[Record]) -> list[ShotCurve]:
     if not few_shot:
         return []
     labels = column_labels(scored, leave_out=SHOT_KEYS)
+
+    def key(record: Record, slot: str) -> tuple[str, str, str, str]:
+        return record.task.name, labels[column_key(record, SHOT_KEYS)], record.mode, slot
+
     curves: dict[tuple[str, str, str, str], ShotCurve] = {}
     for record in few_shot:
+        task, shots = record.task, int(record.head["shots"])
         for slot, score in record.scores.items():
-            curve = _curve(curves, record, labels, slot)
-            shots = int(record.head["shots"])
+            name, encoder, mode, _ = found = key(record, slot)
+            new = ShotCurve(name, task.formal_name or name, encoder, mode, slot, task.higher_is_better)
+            curve = curves.setdefault(found, new)
             curve.scores[shots], curve.stds[shots] = score.score, score.std or 0.0
             curve.draws[shots] = len(score.draws or [])
     for record in scored:
-        if record.head.get("shots") is None:
-            for slot, score in record.scores.items():
-                key = (record.task.name, labels[column_key(record, SHOT_KEYS)], record.mode, slot)
-                if key in curves:
-                    curves[key].full = score.score
+        for slot, score in record.scores.items():
+            if record.head.get("shots") is None and (whole := curves.get(key(record, slot))):
+                whole.full = score.score
     for curve in curves.values():
         curve.scores, curve.stds = dict(sorted(curve.scores.items())), dict(sorted(curve.stds.items()))
     return sorted(curves.values(), key=lambda curve: (curve.task, curve.slot, curve.label))
 
 
-def _curve(
-    curves: dict[tuple[str, str, str, str], ShotCurve], record: Record, labels: dict[str, str], slot: str
-) -> ShotCurve:
-    key = (record.task.name, labels[column_key(record, SHOT_KEYS)], record.mode, slot)
-    if key not in curves:
-        task = record.task
-        curves[key] = ShotCurve(key[0], task.formal_name or key[0], key[1], key[2], slot, task.higher_is_better)
-    return curves[key]
-
-
 def write_shot_report(curves: list[ShotCurve], folder: Path) -> list[Path]:
     """``shots.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record is few-shot."""
-    if not curves:
-        return []
-    document = {"curves": [asdict(curve) for curve in curves]}
-    return write_curves(folder / SHOTS_STEM, shots_markdown(curves), shots_csv(curves), document,
-                              shots_figure(curves))  # fmt: skip
-
-
-def _row(curve: ShotCurve, shots: list[int], best: dict[int, float]) -> list[str]:
-    cells = [best_cell(format_score(curve.scores.get(k), curve.stds.get(k)), curve.scores.get(k), best.get(k))
-             for k in shots]  # fmt: skip
-    return [curve.label, curve.slot.upper(), *cells, format_score(curve.full)]
-
-
-def _best(members: list[ShotCurve]) -> dict[str, dict[int, float]]:
-    """Per head slot and shot count the best score of a task's curves."""
-    pick = max if members[0].higher_is_better else min
-    best: dict[str, dict[int, float]] = {}
-    for curve in members:
-        slot = best.setdefault(curve.slot, {})
-        for shots, score in curve.scores.items():
-            slot[shots] = pick(slot.get(shots, score), score)
-    return best
+    return write_curves(folder / SHOTS_STEM, curves, shots_markdown, shots_csv, shots_figure)
 
 
 def shots_markdown(curves: list[ShotCurve]) -> str:
     lines = ["# Score against training clips per class (few-shot)", ""]
     for members in by_task(curves).values():
         shots = points_of(members)
-        best = _best(members)
+        pick = max if members[0].higher_is_better else min
+        best: dict[tuple[str, int], float] = {}  # per (head slot, shot count)
+        for curve in members:
+            for k, score in curve.scores.items():
+                best[curve.slot, k] = pick(best.get((curve.slot, k), score), score)
         header = ["Encoder", "Head", *(f"{k} shot{'s' * (k > 1)}" for k in shots), "all clips"]
-        rows = [_row(curve, shots, best[curve.slot]) for curve in members]
+        rows = [[curve.label, curve.slot.upper(),
+                 *(best_cell(curve.scores.get(k), best.get((curve.slot, k)), curve.stds.get(k)) for k in shots),
+                 format_score(curve.full)] for curve in members]  # fmt: skip
         lines += [f"## {members[0].task_label}", "", *markdown_table(header, rows, "ll" + "r" * (len(shots) + 1)), ""]
     lines.append("Each cell: mean ± standard deviation over the draws (head.draws), each draw K training clips per")
     lines.append(
@@ -138,13 +118,10 @@ def shots_figure(curves: list[ShotCurve]) -> tuple[Any, dict[str, Any]]:
     for row, members in zip(axes, tasks.values()):
         for panel, slot in zip(row, slots):
             for curve in (curve for curve in members if curve.slot == slot):
-                shots = list(curve.scores)
-                means = [curve.scores[k] for k in shots]
-                spread = [curve.stds[k] for k in shots]
-                colour = colours[curve.label]
+                shots, colour = list(curve.scores), colours[curve.label]
+                means, spread = np.array([curve.scores[k] for k in shots]), np.array([curve.stds[k] for k in shots])
                 (line,) = panel.plot(shots, means, "o-", color=colour)
-                low, high = [m - s for m, s in zip(means, spread)], [m + s for m, s in zip(means, spread)]
-                panel.fill_between(shots, low, high, color=colour, alpha=0.2)
+                panel.fill_between(shots, means - spread, means + spread, color=colour, alpha=0.2)
                 if curve.full is not None:
                     panel.axhline(curve.full, color=colour, linestyle="--")
                 legend.setdefault(curve.label, line)

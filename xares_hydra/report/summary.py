@@ -48,10 +48,6 @@ def distinguishing_overrides(overrides: Iterable[str]) -> str:
     return " ".join(sorted(kept))
 
 
-def group_key(record: Record) -> tuple[str, str, str]:
-    return record.encoder.name, record.mode, column_key(record)
-
-
 def setting_key(record: Record) -> tuple[str, str, str]:
     """(task, column, seed): records with the same key are reruns of the same thing (devices included)."""
     return record.task.name, column_key(record), str(record.seed)
@@ -119,19 +115,16 @@ def weighted_mean(scores: Sequence[float], weights: ArrayLike) -> float | None:
     return float(np.dot(weights, scores) / total) if total else None
 
 
-def weighted_average(records: Iterable[Record], slot: str, scope: str = "all") -> tuple[float | None, int]:
-    """(average, number of tasks counted) of one head slot over the tasks in ``scope``."""
-    include = SCOPES[scope]
-    counted = [r for r in records if r.status == Status.OK and slot in r.scores and include(r.task)]
-    weights = [float(record.task.eval_weight or 0) for record in counted]
-    return weighted_mean([record.scores[slot].score for record in counted], weights), len(counted)
-
-
 def seed_averaged(
     records: Sequence[Record], slot: str, scope: str = "all"
 ) -> tuple[float | None, float | None, int, int]:
-    """(mean over seeds of the weighted average, its std over seeds, number of seeds, tasks counted)."""
-    averages = [weighted_average(members, slot, scope) for members in by_seed(records, slot)]
+    """(mean over seeds of the weighted average of one head slot over the tasks in ``scope``, its std over seeds,
+    number of seeds, tasks counted)."""
+    averages = []
+    for members in by_seed(records, slot):
+        counted = [r for r in members if r.status == Status.OK and slot in r.scores and SCOPES[scope](r.task)]
+        weights = [float(record.task.eval_weight or 0) for record in counted]
+        averages.append((weighted_mean([record.scores[slot].score for record in counted], weights), len(counted)))
     values = [value for value, _ in averages if value is not None]
     if not values:
         return None, None, 0, 0
@@ -149,37 +142,27 @@ def summarise(records: Sequence[Record]) -> Summary:
     summary = Summary(rows=[_row(record, labels) for record in records])
     groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for record in records:
-        groups[group_key(record)].append(record)
+        groups[record.encoder.name, record.mode, column_key(record)].append(record)
     for (encoder, mode, column), members in sorted(groups.items()):
         for scope in list(SCOPES) if mode == "xares" else ["public", "all"]:
             variant = variant_of(labels[column])
             entry: dict[str, Any] = {"encoder": encoder, "mode": mode, "variant": variant, "scope": scope}
             for slot in HEAD_SLOTS:
-                average, std, seeds, counted = seed_averaged(members, slot, scope)
-                entry[slot], entry[f"{slot}_std"], entry[f"{slot}_seeds"] = average, std, seeds
-                entry[f"{slot}_tasks"] = counted
+                keys = (slot, f"{slot}_std", f"{slot}_seeds", f"{slot}_tasks")
+                entry |= dict(zip(keys, seed_averaged(members, slot, scope)))
             summary.averages.append(entry)
     return summary
 
 
 def _row(record: Record, labels: dict[str, str]) -> dict[str, Any]:
     task = record.task
-    row = {
-        "task": task.name,
-        "encoder": record.encoder.name,
-        "mode": record.mode,
-        "variant": variant_of(labels[column_key(record)]),
-        "seed": record.seed,
-        "status": record.status,
-        "metric": task.metric,
-        "weight": task.eval_weight,
-        "private": task.private,
-        "reason": record.reason,
-    }
+    row = {"task": task.name, "encoder": record.encoder.name, "mode": record.mode,
+           "variant": variant_of(labels[column_key(record)]), "seed": record.seed, "status": record.status,
+           "metric": task.metric, "weight": task.eval_weight, "private": task.private,
+           "reason": record.reason}  # fmt: skip
     for slot in HEAD_SLOTS:
         score = record.scores.get(slot)
-        row[slot] = score.score if score else None
-        row[f"{slot}_std"] = score.std if score else None
+        row[slot], row[f"{slot}_std"] = (score.score, score.std) if score else (None, None)
     return row
 
 
@@ -199,35 +182,16 @@ def format_score(
     return f"{text} ({seeds} seeds)" if seeds > 1 else text
 
 
-def summary_table(summary: Summary, title: str = "xares results") -> Table:
-    header = ["task", "encoder", "mode", "variant", "seed", "status", "metric", "weight", "MLP", "kNN"]
-    return rich_table(title, header, [_console_row(row) for row in summary.rows], "lllllllrrr")
-
-
-def _console_row(row: dict[str, Any]) -> list[str]:
-    status = row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]"
-    return [
-        row["task"] + (" (private)" if row["private"] else ""),
+def _row_texts(row: dict[str, Any], seed: str | None, status: str, weight: str) -> list[str]:
+    """A summary row as text (the terminal's and the Markdown's differ in the seed, status and weight cells)."""
+    scores = [format_score(row[slot], row[f"{slot}_std"]) for slot in HEAD_SLOTS]
+    cells = [
+        f"{row['task']}{' (private)' if row['private'] else ''}",
         row["encoder"],
         row["mode"],
         row["variant"] or "-",
-        str(row["seed"]) if row["seed"] is not None else "-",
-        status,
-        row["metric"] or "-",
-        f"{row['weight']:g}" if row["weight"] is not None else "-",
-        format_score(row["mlp"], row["mlp_std"]),
-        format_score(row["knn"], row["knn_std"]),
     ]
-
-
-def averages_table(summary: Summary) -> Table:
-    rows = [
-        [entry["encoder"], entry["mode"], entry["variant"] or "-", entry["scope"],
-         *(f"{_average_text(entry, slot)} ({entry[f'{slot}_tasks']})" for slot in HEAD_SLOTS)]
-        for entry in summary.averages
-    ]  # fmt: skip
-    title = "weighted averages: sum(score x weight) / sum(weight) (tasks counted)"
-    return rich_table(title, ["encoder", "mode", "variant", "over tasks", "MLP", "kNN"], rows, "llllrr")
+    return [*cells, *([seed] if seed is not None else []), status, row["metric"] or "-", weight, *scores]
 
 
 def _average_text(entry: dict[str, Any], slot: str) -> str:
@@ -237,33 +201,30 @@ def _average_text(entry: dict[str, Any], slot: str) -> str:
 
 def print_summary(summary: Summary, console: Console | None = None, title: str = "xares results") -> None:
     console = console or stdout_console()
-    console.print(summary_table(summary, title))
-    console.print(averages_table(summary))
+    rows = [_row_texts(row, "-" if row["seed"] is None else str(row["seed"]),
+                       row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]",
+                       "-" if row["weight"] is None else f"{row['weight']:g}") for row in summary.rows]  # fmt: skip
+    header = ["task", "encoder", "mode", "variant", "seed", "status", "metric", "weight", "MLP", "kNN"]
+    console.print(rich_table(title, header, rows, "lllllllrrr"))
+    averages = [[entry["encoder"], entry["mode"], entry["variant"] or "-", entry["scope"],
+                 *(f"{_average_text(entry, slot)} ({entry[f'{slot}_tasks']})" for slot in HEAD_SLOTS)]
+                for entry in summary.averages]  # fmt: skip
+    title = "weighted averages: sum(score x weight) / sum(weight) (tasks counted)"
+    console.print(rich_table(title, ["encoder", "mode", "variant", "over tasks", "MLP", "kNN"], averages, "llllrr"))
     for row in summary.rows:
         if row["status"] != Status.OK and row["reason"]:
             console.print(f"[yellow]{row['task']} ({row['encoder']}) {row['status']}:[/yellow] {row['reason']}")
 
 
-def write_summary(summary: Summary, folder: Path, stem: str = "summary") -> list[Path]:
-    document = {"rows": summary.rows, "averages": summary.averages}
-    return write_files(folder / stem, {".json": document, ".csv": _csv(summary), ".md": _markdown(summary)})
-
-
-def _csv(summary: Summary) -> str:
+def write_summary(summary: Summary, folder: Path) -> list[Path]:
+    """``summary.json``, ``.csv`` and ``.md``: a row per record, then the weighted averages."""
     columns = list(summary.rows[0]) if summary.rows else ["task"]
-    averages = [{"task": f"weighted average ({entry['scope']})"} | {key: entry[key] for key in _AVERAGE_CSV_KEYS}
+    averages = [{"task": f"weighted average ({entry['scope']})"}
+                | {key: entry[key] for key in ("encoder", "mode", "variant", "mlp", "knn")}
                 for entry in summary.averages]  # fmt: skip
-    return csv_text(columns, [[row.get(column) for column in columns] for row in [*summary.rows, *averages]])
-
-
-_AVERAGE_CSV_KEYS = ("encoder", "mode", "variant", "mlp", "knn")
-
-
-def _markdown(summary: Summary) -> str:
+    csv = csv_text(columns, [[row.get(column) for column in columns] for row in [*summary.rows, *averages]])
     rows = [
-        [f"{row['task']}{' (private)' if row['private'] else ''}", row["encoder"], row["mode"], row["variant"] or "-",
-         row["status"], row["metric"] or "-", "-" if row["weight"] is None else str(row["weight"]),
-         format_score(row["mlp"], row["mlp_std"]), format_score(row["knn"], row["knn_std"])]
+        _row_texts(row, None, row["status"], "-" if row["weight"] is None else str(row["weight"]))
         for row in summary.rows
     ] + [
         [f"**Weighted average ({entry['scope']} tasks)**", entry["encoder"], entry["mode"], entry["variant"] or "-",
@@ -271,7 +232,9 @@ def _markdown(summary: Summary) -> str:
         for entry in summary.averages
     ]  # fmt: skip
     header = ["Task", "Encoder", "Mode", "Variant", "Status", "Metric", "Weight", "MLP", "kNN"]
-    return "\n".join(markdown_table(header, rows, "llllllrrr")) + "\n"
+    markdown = "\n".join(markdown_table(header, rows, "llllllrrr")) + "\n"
+    document = {"rows": summary.rows, "averages": summary.averages}
+    return write_files(folder / "summary", {".json": document, ".csv": csv, ".md": markdown})
 
 
 def record_table(record: Record) -> Table:
@@ -318,11 +281,11 @@ def plan_table(plan: EncodePlan) -> Table:
 
 
 def human_bytes(count: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(count) < 1000 or unit == "TB":
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(count) < 1000:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1000
-    raise AssertionError("unreachable")
+    return f"{count:.1f} TB"
 
 
 def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:
@@ -335,11 +298,7 @@ def fingerprint_table(fingerprint: str, document: dict[str, Any]) -> Table:
 def meta_table(meta: dict[str, Any], encoder_name: str) -> Table:
     """The encoder YAML's facts (its ``meta`` block: a catalog entry's family, parameters, licence, paper,
     training data)."""
-    rows = [[key, escape(_fact_text(value))] for key, value in meta.items()]
+    texts = {key: "-" if value is None else ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+             for key, value in meta.items()}  # fmt: skip
+    rows = [[key, escape(text)] for key, text in texts.items()]
     return rich_table(f"encoder facts: {encoder_name}", ["fact", "value"], rows)
-
-
-def _fact_text(value: Any) -> str:
-    if value is None:
-        return "-"
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)

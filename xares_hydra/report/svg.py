@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from html import escape
 
 from xares_hydra.report.statistics import Interval
@@ -15,6 +15,7 @@ PLOT_WIDTH = 320
 ROW_HEIGHT = 20
 PAD = 24
 DASHES = {"chance": "2 3", "reference": "6 4"}
+LEFT = PAD + 30  # the y axis of line charts and scatters
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,7 @@ def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 11) 
 
 def bar_chart(bars: Sequence[Bar], title: str, chance: float | None = None) -> str:
     """One horizontal bar per column (hatched: published), its interval as a whisker, chance dotted."""
-    values = [bar.score for bar in bars] + [
-        v for bar in bars if bar.interval for v in (bar.interval.low, bar.interval.high)
-    ]
+    values = [bar.score for bar in bars] + [v for bar in bars if bar.interval for v in astuple(bar.interval)]
     values += [chance] if chance is not None else []
     low, high = _domain(values)
     height = PAD * 2 + ROW_HEIGHT * len(bars)
@@ -78,22 +77,32 @@ def bar_chart(bars: Sequence[Bar], title: str, chance: float | None = None) -> s
             body.append(f'<line class="whisker" x1="{a:.1f}" y1="{top + 10}" x2="{b:.1f}" y2="{top + 10}"/>')
             end = max(end, b)
         body.append(_text(end + 3, top + 14, f"{bar.score:.3f}", size=10))
-    body += _axis_ends(x, low, high, height)
+    body += [_text(x(end), height - 6, f"{end:g}", "middle", 10) for end in (low, high)]
     if chance is not None:
-        body += _vertical(x(chance), height, f"chance {chance:.3f}")
+        at = x(chance)
+        body.append(f'<line class="chance" x1="{at:.1f}" y1="{PAD - 6}" x2="{at:.1f}" y2="{height - PAD}" '
+                    f'stroke-dasharray="{DASHES["chance"]}"/>')  # fmt: skip
+        body.append(_text(at, PAD - 9, f"chance {chance:.3f}", "middle", 10))
     return _svg(width, height, title, body)
 
 
-def _axis_ends(x: Callable[[float], float], low: float, high: float, height: int) -> list[str]:
-    return [_text(x(low), height - 6, f"{low:g}", "middle", 10), _text(x(high), height - 6, f"{high:g}", "middle", 10)]
+def _plot_area(
+    xs: Sequence[float], ys: Sequence[float], bottom: int, span: int, label: str, label_y: int
+) -> tuple[Callable[[float], float], Callable[[float], float], list[str]]:
+    """The x and y of a plot ``PLOT_WIDTH`` wide from ``LEFT``, ``span`` high above ``bottom``; and its x axis with
+    ``label`` and the y range's ends."""
+    first, last = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    low, high = _domain(ys)
 
+    def x(value: float) -> float:
+        return LEFT + (value - first) / (last - first) * PLOT_WIDTH
 
-def _vertical(at: float, height: int, label: str) -> list[str]:
-    return [
-        f'<line class="chance" x1="{at:.1f}" y1="{PAD - 6}" x2="{at:.1f}" y2="{height - PAD}" '
-        f'stroke-dasharray="{DASHES["chance"]}"/>',
-        _text(at, PAD - 9, label, "middle", 10),
-    ]
+    def y(value: float) -> float:
+        return bottom - (value - low) / (high - low) * span
+
+    axis = f'<line class="axis" x1="{LEFT}" y1="{bottom}" x2="{LEFT + PLOT_WIDTH}" y2="{bottom}"/>'
+    ends = [_text(LEFT - 4, y(high) + 4, f"{high:g}", "end", 10), _text(LEFT - 4, y(low), f"{low:g}", "end", 10)]
+    return x, y, [axis, _text(LEFT + PLOT_WIDTH / 2, label_y, label, "middle", 10), *ends]
 
 
 def line_chart(lines: Sequence[Line], title: str, x_label: str, chance: float | None = None) -> str:
@@ -101,22 +110,8 @@ def line_chart(lines: Sequence[Line], title: str, x_label: str, chance: float | 
     xs = [px for line in lines for px, _ in line.points] or [0.0, 1.0]
     ys = [py for line in lines for _, py in line.points] + [line.level for line in lines if line.level is not None]
     ys += [chance] if chance is not None else []
-    low, high = _domain(ys or [0.0, 1.0])
-    first, last = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    width, height, left = PLOT_WIDTH + 2 * PAD + 40, 220, PAD + 30
-
-    def x(value: float) -> float:
-        return left + (value - first) / (last - first) * PLOT_WIDTH
-
-    def y(value: float) -> float:
-        return height - PAD - (value - low) / (high - low) * (height - 2 * PAD)
-
-    body = [
-        f'<line class="axis" x1="{left}" y1="{height - PAD}" x2="{left + PLOT_WIDTH}" y2="{height - PAD}"/>',
-        _text(left + PLOT_WIDTH / 2, height + 8, x_label, "middle", 10),
-        _text(left - 4, y(high) + 4, f"{high:g}", "end", 10),
-        _text(left - 4, y(low), f"{low:g}", "end", 10),
-    ]
+    width, height = PLOT_WIDTH + 2 * PAD + 40, 220
+    x, y, body = _plot_area(xs, ys or [0.0, 1.0], height - PAD, height - 2 * PAD, x_label, height + 8)
     ticks = sorted(set(xs))
     body += [_text(x(at), height - PAD + 10, f"{at:g}", "middle", 9) for at in ticks if len(ticks) <= 32]
     for index, line in enumerate(lines):
@@ -124,35 +119,36 @@ def line_chart(lines: Sequence[Line], title: str, x_label: str, chance: float | 
         body.append(f'<polyline class="series s{index % 6}" points="{path}"/>')
         body += [_marker(index, x(px), y(py)) for px, py in line.points]
         if line.level is not None:
-            body.append(
-                f'<line class="series s{index % 6}" x1="{left}" y1="{y(line.level):.1f}" '
-                f'x2="{left + PLOT_WIDTH}" y2="{y(line.level):.1f}" stroke-dasharray="{DASHES["reference"]}"/>'
-            )
-        body.append(_text(left + PLOT_WIDTH + 4, y(line.points[-1][1]) + 4 if line.points else PAD, line.label[:18]))
+            body.append(_across(f"series s{index % 6}", y(line.level), "reference"))
+        body.append(_text(LEFT + PLOT_WIDTH + 4, y(line.points[-1][1]) + 4 if line.points else PAD, line.label[:18]))
     if chance is not None:
-        body.append(
-            f'<line class="chance" x1="{left}" y1="{y(chance):.1f}" x2="{left + PLOT_WIDTH}" '
-            f'y2="{y(chance):.1f}" stroke-dasharray="{DASHES["chance"]}"/>'
-        )
-        body.append(_text(left + 2, y(chance) - 3, f"chance {chance:.3f}", size=10))
-    return _svg(width + 60, height + 14, title, body)  # fmt: skip
+        body += [
+            _across("chance", y(chance), "chance"),
+            _text(LEFT + 2, y(chance) - 3, f"chance {chance:.3f}", size=10),
+        ]
+    return _svg(width + 60, height + 14, title, body)
 
 
-_MARKERS = ("circle", "square", "triangle", "diamond", "cross", "plus")
+def _across(css: str, at: float, dash: str) -> str:
+    """A dashed horizontal line over the plot at y ``at``."""
+    return (f'<line class="{css}" x1="{LEFT}" y1="{at:.1f}" x2="{LEFT + PLOT_WIDTH}" y2="{at:.1f}" '
+            f'stroke-dasharray="{DASHES[dash]}"/>')  # fmt: skip
+
+
+# the markers of series 1 to 5 (series 0: a circle): square, triangle, diamond, cross, plus, as corners around the point
+_POLYGONS = (
+    [(-3, -3), (3, -3), (3, 3), (-3, 3)],
+    [(0, -4), (4, 3), (-4, 3)],
+    [(0, -4), (4, 0), (0, 4), (-4, 0)],
+    [(-4, -1), (-1, -1), (-1, -4), (1, -4), (1, -1), (4, -1), (4, 1), (1, 1), (1, 4), (-1, 4)],
+    [(-4, -4), (4, 4), (-4, 4), (4, -4)],
+)
 
 
 def _marker(index: int, cx: float, cy: float) -> str:
-    shape = _MARKERS[index % len(_MARKERS)]
-    if shape == "circle":
+    if index % 6 == 0:
         return f'<circle class="marker s{index % 6}" cx="{cx:.1f}" cy="{cy:.1f}" r="3.5"/>'
-    points = {
-        "square": [(-3, -3), (3, -3), (3, 3), (-3, 3)],
-        "triangle": [(0, -4), (4, 3), (-4, 3)],
-        "diamond": [(0, -4), (4, 0), (0, 4), (-4, 0)],
-        "cross": [(-4, -1), (-1, -1), (-1, -4), (1, -4), (1, -1), (4, -1), (4, 1), (1, 1), (1, 4), (-1, 4)],
-        "plus": [(-4, -4), (4, 4), (-4, 4), (4, -4)],
-    }[shape]
-    text = " ".join(f"{cx + dx:.1f},{cy + dy:.1f}" for dx, dy in points)
+    text = " ".join(f"{cx + dx:.1f},{cy + dy:.1f}" for dx, dy in _POLYGONS[index % 6 - 1])
     return f'<polygon class="marker s{index % 6}" points="{text}"/>'
 
 
@@ -161,22 +157,11 @@ def scatter(points: Sequence[tuple[str, float, float]], title: str, x_label: str
     costs = [cost for _, cost, _ in points]
     logarithmic = min(costs) > 0 and max(costs) / min(costs) > 100
     position = [math.log10(cost) if logarithmic else cost for cost in costs]
-    first, last = min(position), max(position)
-    last = last if last > first else first + 1
-    low, high = _domain([score for *_, score in points])
-    width, height, left = PLOT_WIDTH + 2 * PAD + 160, 240, PAD + 30
-
-    def x(value: float) -> float:
-        return left + (value - first) / (last - first) * PLOT_WIDTH
-
-    def y(value: float) -> float:
-        return height - PAD - 10 - (value - low) / (high - low) * (height - 2 * PAD - 10)
-
+    width, height = PLOT_WIDTH + 2 * PAD + 160, 240
     axis = f"{x_label} (log scale)" if logarithmic else x_label
-    body = [f'<line class="axis" x1="{left}" y1="{height - PAD - 10}" x2="{left + PLOT_WIDTH}" '
-            f'y2="{height - PAD - 10}"/>', _text(left + PLOT_WIDTH / 2, height - 4, axis, "middle", 10),
-            _text(left - 4, y(high) + 4, f"{high:g}", "end", 10), _text(left - 4, y(low), f"{low:g}", "end", 10),
-            _text(4, PAD - 8, y_label, size=10)]  # fmt: skip
+    scores = [score for *_, score in points]
+    x, y, body = _plot_area(position, scores, height - PAD - 10, height - 2 * PAD - 10, axis, height - 4)
+    body.append(_text(4, PAD - 8, y_label, size=10))
     for index, ((label, cost, score), at) in enumerate(zip(points, position)):
         body.append(_marker(index, x(at), y(score)))
         body.append(_text(x(at) + 6, y(score) + 4, f"{label[:24]} ({cost:.3g}, {score:.3f})", size=10))

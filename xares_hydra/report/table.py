@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,9 +38,8 @@ def rich_table(
 ) -> Table:
     """Columns not given an alignment are left-aligned, those not given a style plain."""
     table = Table(title=title, caption=caption)
-    for index, name in enumerate(header):
-        style = styles[index] if index < len(styles) else None
-        table.add_column(name, justify=_RICH_ALIGN[align[index] if index < len(align) else "l"], style=style)
+    for name, letter, style in zip_longest(header, align[: len(header)], styles[: len(header)]):
+        table.add_column(name, justify=_RICH_ALIGN[letter or "l"], style=style)
     for row in rows:
         table.add_row(*row)
     return table

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -60,46 +60,31 @@ class Context:
 
     curves: list[LayerCurve]
     shots: list[ShotCurve]
-    tags: dict[str, list[str]] = field(default_factory=dict)
-
-    @classmethod
-    def of(
-        cls,
-        records: list[Record],
-        boards: Sequence[Leaderboard],
-        curves: list[LayerCurve] | None = None,
-        shots: list[ShotCurve] | None = None,
-    ) -> Context:
-        """``curves``/``shots``: those the reports already computed (else computed here)."""
-        curves = layer_curves(records) if curves is None else curves
-        context = cls(curves, shot_curves(records) if shots is None else shots)
-        for board in boards:
-            for record in board.in_mode:
-                context.tags.setdefault(record.task.name, list(record.task.tags or []))
-        return context
+    tags: dict[str, list[str]]
 
 
-def page_html(
-    boards: Sequence[Leaderboard],
-    records: list[Record],
-    settings: PageSettings,
-    curves: list[LayerCurve] | None = None,
-    shots: list[ShotCurve] | None = None,
-) -> str:
-    context = Context.of(records, boards, curves, shots)
-    sections = [_section(board, context) for board in boards]
-    tags = sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS})
+def write_page(boards: Sequence[Leaderboard], records: list[Record], folder: Path, settings: PageSettings,
+               curves: list[LayerCurve] | None = None, shots: list[ShotCurve] | None = None) -> Path:  # fmt: skip
+    """``leaderboard.html`` in ``folder``; ``curves``/``shots``: those the reports already computed (else computed
+    here)."""
+    shown = [record for board in boards for record in board.in_mode][::-1]  # the first record's tags win
+    curves = layer_curves(records) if curves is None else curves
+    tags = {record.task.name: list(record.task.tags or []) for record in shown}
+    context = Context(curves, shot_curves(records) if shots is None else shots, tags)
+    sections = [{"mode": board.mode, "title": MODE_TITLES.get(board.mode, board.mode),
+                 "tables": [_table(board, table, context) for table in board.tables],
+                 "notes": leaderboard_notes(board), "not_scored": board.not_scored} for board in boards]  # fmt: skip
     found = {task_domain(task, tags) for task, tags in context.tags.items()}
     domains = [domain for domain in DOMAINS if domain in found]
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("xares_hydra.report", "page"), autoescape=True, undefined=jinja2.StrictUndefined
     )
     assets = resources.files("xares_hydra.report") / "page"
-    return environment.get_template("leaderboard.html.j2").render(
+    html = environment.get_template("leaderboard.html.j2").render(
         title=settings.title,
         notes=list(settings.notes),
         sections=sections,
-        tags=tags,
+        tags=sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS}),
         domains=domains,
         modes=[(board.mode, MODE_TITLES.get(board.mode, board.mode)) for board in boards],
         cards=_cards(boards),
@@ -107,29 +92,8 @@ def page_html(
         style=(assets / "leaderboard.css").read_text(),
         script=(assets / "leaderboard.js").read_text(),
     )
-
-
-def write_page(
-    boards: Sequence[Leaderboard],
-    records: list[Record],
-    folder: Path,
-    settings: PageSettings,
-    curves: list[LayerCurve] | None = None,
-    shots: list[ShotCurve] | None = None,
-) -> Path:
-    path = folder / PAGE_FILE
-    write_text(path, page_html(boards, records, settings, curves, shots))
-    return path
-
-
-def _section(board: Leaderboard, context: Context) -> dict[str, Any]:
-    return {
-        "mode": board.mode,
-        "title": MODE_TITLES.get(board.mode, board.mode),
-        "tables": [_table(board, table, context) for table in board.tables],
-        "notes": leaderboard_notes(board),
-        "not_scored": board.not_scored,
-    }
+    write_text(folder / PAGE_FILE, html)
+    return folder / PAGE_FILE
 
 
 def _table(board: Leaderboard, table: HeadTable, context: Context) -> dict[str, Any]:
@@ -145,15 +109,10 @@ def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, i
     best = table.best_in_row(row)
     cells = []
     for column in table.columns:
-        cell = table.cells.get((row.name, column.label))
-        cells.append({
-            "text": table.cell_text(row, column),
-            "value": "" if cell is None else repr(cell.score),
-            "best": column.label in best,
-            "not_worse": table.not_worse(row, column),
-            "overlap": (row.name, column.label) in table.overlaps,
-            "published": column.published,
-        })  # fmt: skip
+        cell = table.cells.get(key := (row.name, column.label))
+        cells.append({"text": table.cell_text(row, column), "value": "" if cell is None else repr(cell.score),
+                      "best": column.label in best, "not_worse": table.not_worse(row, column),
+                      "overlap": key in table.overlaps, "published": column.published})  # fmt: skip
     tags = context.tags.get(row.name, [])
     return {
         "id": identifier,
@@ -168,44 +127,33 @@ def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, i
 
 
 def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context) -> dict[str, Any]:
-    bars = [
-        Bar(column.label, cell.score, cell.interval, column.published)
-        for column in table.columns
-        if (cell := table.cells.get((row.name, column.label)))
-    ]
+    bars = [Bar(column.label, cell.score, cell.interval, column.published) for column, cell in table.row_cells(row)]
     direction = "higher is better" if row.higher_is_better else "lower is better"
     title = f"{row.label}: {table.title} per column ({row.metric or 'score'}, {direction})"
-    curves = [curve for curve in context.curves if curve.task == row.name and curve.mode == board.mode]
-    layer_figure = None
-    if curves:
-        lines = [Line(curve.label, list(curve.scores.items()), curve.weighted) for curve in curves]
-        layer_figure = line_chart(lines, f"{row.label}: score per layer (dashed: weighted sum)", "layer", row.chance)
-    shots = [curve for curve in context.shots
+    layers = [Line(curve.label, list(curve.scores.items()), curve.weighted) for curve in context.curves
+              if (curve.task, curve.mode) == (row.name, board.mode)]  # fmt: skip
+    shots = [Line(curve.label, list(curve.scores.items()), curve.full) for curve in context.shots
              if (curve.task, curve.mode, curve.slot) == (row.name, board.mode, table.slot)]  # fmt: skip
-    shot_figure = None
-    if shots:
-        lines = [Line(curve.label, list(curve.scores.items()), curve.full) for curve in shots]
-        caption = f"{row.label}: score against training clips per class (dashed: all clips)"
-        shot_figure = line_chart(lines, caption, "training clips per class", row.chance)
-    columns = [
-        _column_detail(row, column, seeds, table.slot)
-        for column in table.columns
-        if (seeds := table.seeds.get((row.name, column.label)))
-    ]
-    return {"chart": bar_chart(bars, title, row.chance) if bars else None, "layers": layer_figure,
-            "shots": shot_figure, "columns": columns, "direction": direction}  # fmt: skip
+    layers_title = f"{row.label}: score per layer (dashed: weighted sum)"
+    shots_title = f"{row.label}: score against training clips per class (dashed: all clips)"
+    columns = [_column_detail(row, column, seeds, table.slot) for column in table.columns
+               if (seeds := table.seeds.get((row.name, column.label)))]  # fmt: skip
+    return {
+        "chart": bar_chart(bars, title, row.chance) if bars else None,
+        "columns": columns,
+        "direction": direction,
+        "layers": line_chart(layers, layers_title, "layer", row.chance) if layers else None,
+        "shots": line_chart(shots, shots_title, "training clips per class", row.chance) if shots else None,
+    }
 
 
 def _column_detail(row: TaskRow, column: Column, seeds: list[Record], slot: str) -> dict[str, Any]:
     first = seeds[0]
     score = first.scores[slot]
     per_class = None
-    if score.per_class:
-        per_class = {
-            "measure": score.per_class.measure,
-            "rows": [(name, format_score(value)) for name, value in zip(score.per_class.classes,
-                                                                        score.per_class.values)],
-        }  # fmt: skip
+    if classes := score.per_class:
+        texts = [(name, format_score(value)) for name, value in zip(classes.classes, classes.values)]
+        per_class = {"measure": classes.measure, "rows": texts}
     return {
         "label": column.label,
         "seeds": [(setting_text(record.seed), format_score(record.scores[slot].score)) for record in seeds],
@@ -218,12 +166,12 @@ def _column_detail(row: TaskRow, column: Column, seeds: list[Record], slot: str)
 def _confusion(record: Record, slot: str, title: str) -> str | None:
     """The confusion matrix figure of the lowest seed as a data URI, as ``figures/`` has it (the trained head of a
     single-label task); none where its classes are too many to label (the page would grow by megabytes)."""
-    matrix = confusion_matrix(record, slot) if slot == SLOT else None
+    matrix = confusion_matrix(record) if slot == SLOT else None
     if matrix is None or len(matrix) > MAX_LABELLED_CLASSES:
         return None
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "confusion.png"
-        plot_confusion(matrix, class_names(record, slot, len(matrix)), f"{title} (rows: true class)", path)
+        plot_confusion(matrix, class_names(record, len(matrix)), f"{title} (rows: true class)", path)
         return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
@@ -242,11 +190,9 @@ def _cards(boards: Sequence[Leaderboard]) -> list[dict[str, Any]]:
     for board in boards:
         newest = {column_of(record, board.labels).label: record for record in board.in_mode}
         for column in dict.fromkeys(c for table in board.tables for c in table.columns if not c.published):
-            record = newest.get(column.label)
-            if record is None:
+            if (record := newest.get(column.label)) is None:
                 continue
-            encoder = record.encoder
-            values = encoder.model_dump(by_alias=True, exclude_none=True)
+            values = (encoder := record.encoder).model_dump(by_alias=True, exclude_none=True)
             chosen = {key: values[key] for key in CARD_FIELDS if key in values}
             shown = [(key, _shown(value)) for key, value in flattened(chosen).items() if value is not None]
             meta = [(f"meta.{key}", _shown(value)) for key, value in flattened(encoder.meta or {}).items()]
@@ -262,11 +208,8 @@ def _scatters(boards: Sequence[Leaderboard]) -> list[str]:
     for board in boards:
         rows = cost_rows(board)
         for name, title in COSTS.items():
-            points = [
-                (row.label + (f" {PARETO_MARK}" if row.pareto else ""), float(value), row.score)
-                for row in rows
-                if (value := getattr(row, name)) is not None and row.score is not None
-            ]
+            points = [(row.label + (f" {PARETO_MARK}" if row.pareto else ""), float(value), row.score) for row in rows
+                      if (value := getattr(row, name)) is not None and row.score is not None]  # fmt: skip
             if points:
                 caption = f"{board.mode} mode: MLP {AVERAGE_SCOPES['all']} against {title}"
                 figures.append(scatter(points, caption, title, f"MLP {AVERAGE_SCOPES['all']}"))

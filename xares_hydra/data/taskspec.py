@@ -138,11 +138,11 @@ class TaskSpec(TaskSchema):
                 f"task {schema.name}: a regression task needs a regression label rule (targets or as_float), "
                 f"not {label.rule!r}"
             )
+        names = ("generator", "huggingface", "hear")  # as plain dicts; an absent one stays None
+        sources = {name: dataclasses.asdict(value) for name in names if (value := getattr(schema, name)) is not None}
         partitions, roles, folds = _partitions(schema)
-        sources = {name: dataclasses.asdict(value) if (value := getattr(schema, name)) is not None else None
-                   for name in ("generator", "huggingface", "hear")}  # fmt: skip
-        derived = {"formal_name": schema.formal_name or schema.name, "label": label, "partitions": partitions,
-                   "roles": roles, "folds": folds}  # fmt: skip
+        formal_name = schema.formal_name or schema.name
+        derived = dict(formal_name=formal_name, label=label, partitions=partitions, roles=roles, folds=folds)
         return cls(**vars(schema) | sources | derived)
 
     def with_classes(self, classes: list[str] | None) -> TaskSpec:

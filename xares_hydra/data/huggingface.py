@@ -70,8 +70,8 @@ ADDED_LATER = {"spread_column": None}
 
 def which_data(source: dict[str, Any]) -> dict[str, Any]:
     """A ``task.huggingface`` block without its :data:`READ_OPTIONS` and its :data:`ADDED_LATER` at their default."""
-    return {key: value for key, value in source.items()
-            if key not in READ_OPTIONS and (key not in ADDED_LATER or value != ADDED_LATER[key])}  # fmt: skip
+    left_out = {*READ_OPTIONS, *(key for key, default in ADDED_LATER.items() if source.get(key, default) == default)}
+    return {key: value for key, value in source.items() if key not in left_out}
 
 
 def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout: float) -> dict[str, Any]:
@@ -141,10 +141,8 @@ def load_dataset_dict(
                 f"task {task_name}: split {split} has no column {config.audio_column!r} "
                 f"(task.huggingface.audio_column; its columns: {', '.join(dataset.column_names)})"
             )
-    return type(loaded)(
-        {split: dataset.cast_column(config.audio_column, datasets.Audio(decode=False)) for split, dataset in
-         loaded.items()}
-    )  # fmt: skip
+    undecoded = datasets.Audio(decode=False)
+    return type(loaded)({name: part.cast_column(config.audio_column, undecoded) for name, part in loaded.items()})
 
 
 def _source_name(config: HuggingFaceSchema, data_root: Path) -> tuple[str, str]:
@@ -337,8 +335,7 @@ def _fold_rows(
             values = splits.column(split, config.spread_column)
             first = {values[index]: position for position, index in reversed(list(enumerate(order)))}  # first place
             order = np.array(sorted(order, key=lambda index: first[values[index]]))
-        return {name: (split, sorted(int(i) for i in order[position :: len(names)])) for position, name in
-                enumerate(names)}  # fmt: skip
+        return {name: (split, sorted(int(i) for i in order[start :: len(names)])) for start, name in enumerate(names)}
     fold_of = {name.removeprefix("fold"): name for name in names}  # partition fold<value> (TaskSpec)
     values = [str(value) for value in splits.column(split, config.fold_column)]
     if unknown := sorted(set(values) - set(fold_of)):

@@ -114,9 +114,8 @@ class TaskSpec(TaskSchema):
 
     @property
     def source(self) -> str:
-        named = (("huggingface", self.huggingface), ("hear", self.hear), ("generated", self.generator),
-                 ("zenodo", self.zenodo_id))  # fmt: skip
-        return next((name for name, given in named if given is not None), "local")
+        named = dict(huggingface=self.huggingface, hear=self.hear, generated=self.generator, zenodo=self.zenodo_id)
+        return next((name for name, given in named.items() if given is not None), "local")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TaskSpec:

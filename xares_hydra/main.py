@@ -193,7 +193,7 @@ def run_stages(
     with clock("data"):
         data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     record.data = data.provenance
-    task = task.with_classes(data.classes)
+    task = task.with_classes(data.provenance.get("classes"))  # a Hugging Face dataset's or a HEAR folder's list
     if cfg.stage == "download":
         return
     cache = cache_of(cfg, task, spec)

@@ -145,18 +145,6 @@ def load_dataset_dict(
     return type(loaded)({name: part.cast_column(config.audio_column, undecoded) for name, part in loaded.items()})
 
 
-def _source_name(config: HuggingFaceSchema, data_root: Path) -> tuple[str, str]:
-    """What the source is, for a message, and how to fetch it by hand (a hub id only)."""
-    if config.local_dir is not None:
-        return f"the folder {data_root / Path(config.local_dir).expanduser()}", ""
-    revision = f" --revision {config.revision}" if config.revision else ""
-    return f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})", (
-        f" Fetch it where there is network: hf download {config.id} --repo-type dataset{revision} "
-        f"--local-dir <folder>, then run with task.huggingface.local_dir=<folder> "
-        "(or set HF_HUB_OFFLINE=1 to read the Hugging Face cache)."
-    )
-
-
 def _load_local(task_name: str, folder: Path, config: HuggingFaceSchema, cache_dir: str) -> Any:
     import datasets
 
@@ -225,14 +213,24 @@ def _load_hub(config: HuggingFaceSchema, cache_dir: str, timeout: float) -> Any:
 
 def _attempt(task_name: str, config: HuggingFaceSchema, data_root: Path, load: Callable[[], Any]) -> Any:
     """``load()``'s result; any failure of the libraries' reading (their own network, HTTP, file and format errors,
-    which share no base class) as one line naming the source and how to fetch it; our own errors as they are."""
-    what, recipe = _source_name(config, data_root)
+    which share no base class) as one line naming the source and how to fetch it (a hub id only); our own errors
+    as they are."""
     try:
         return load()
     except XaresError:
         raise
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if config.local_dir is not None:
+            what, recipe = f"the folder {data_root / Path(config.local_dir).expanduser()}", ""
+        else:
+            revision = f" --revision {config.revision}" if config.revision else ""
+            what = f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})"
+            recipe = (
+                f" Fetch it where there is network: hf download {config.id} --repo-type dataset{revision} "
+                f"--local-dir <folder>, then run with task.huggingface.local_dir=<folder> "
+                "(or set HF_HUB_OFFLINE=1 to read the Hugging Face cache)."
+            )
         raise DataUnavailable(
             f"task {task_name}: {what} cannot be read ({type(error).__name__}: {reason}).{recipe}"
         ) from error

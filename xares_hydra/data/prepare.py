@@ -73,11 +73,6 @@ class TaskData:
     def shards_used(self) -> list[Path]:
         return sorted({shard for shards in self.shards.values() for shard in shards})
 
-    @property
-    def classes(self) -> list[str] | None:
-        """The class list the source gave (a Hugging Face dataset's or a HEAR folder's), if any."""
-        return self.provenance.get("classes")
-
 
 def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> TaskData:
     """Make the task's data present (download or generate it when needed) and list its shards."""

@@ -42,9 +42,8 @@ from xares_hydra.config.validate import (
     validate_config,
 )
 from xares_hydra.console import stdout_console
-from xares_hydra.data.corpora import training_overlap
 from xares_hydra.data.prepare import data_root_warning, prepare_task_data, read_ready_marker
-from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.data.taskspec import TaskSpec, training_overlap
 from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded, require_complete, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name

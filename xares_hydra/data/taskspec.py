@@ -4,7 +4,8 @@ is a named set of tar shards (a split or a fold); splits with one tar pattern sh
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,3 +170,17 @@ def _partitions(schema: TaskSchema) -> tuple[dict[str, str], dict[str, str], tup
     partitions = {splits[role]: pattern.format(split=splits[role]) for role in ROLES}
     roles = {role: splits[role] for role in ROLES}
     return partitions, roles, ()
+
+
+def _corpus_key(name: str) -> str:
+    """A corpus name compared without case, spaces or punctuation (``Libri-Light`` = ``librilight``)."""
+    return re.sub(r"[^0-9a-z]+", "", name.lower())
+
+
+def training_overlap(training_data: Sequence[str] | None, corpus: Sequence[str] | None) -> list[str] | None:
+    """The task's corpora (``task.corpus``) an encoder saw in training (its ``meta.training_data``), as MTEB flags
+    models trained on the evaluation data: [] for none; None where either side is not declared."""
+    if training_data is None or corpus is None:
+        return None
+    seen = {_corpus_key(name) for name in training_data}
+    return [name for name in corpus if _corpus_key(name) in seen]

@@ -61,6 +61,11 @@ class RecordSchema:
     predictions: bool = True
 
 
+def _encode_group() -> Any:
+    """The encode group, its batch size following the task's until overridden."""
+    return OmegaConf.merge(EncodeSettings, {"batch_size": II("task.batch_size_encode")})
+
+
 @dataclass
 class RootSchema:
     paths: PathsSchema = MISSING
@@ -76,10 +81,7 @@ class RootSchema:
     # auto = cuda when available, else cpu
     device: str = HeadSettings.device
     # the groups' nodes are built from their classes, so their checks run only on the composed values
-    # the encode group's batch size follows the task's until overridden
-    encode: EncodeSettings = field(
-        default_factory=lambda: OmegaConf.merge(EncodeSettings, {"batch_size": II("task.batch_size_encode")})
-    )
+    encode: EncodeSettings = field(default_factory=lambda: _encode_group())
     check: CheckSchema = field(default_factory=lambda: OmegaConf.structured(CheckSchema))
     data: DataOptions = field(default_factory=lambda: OmegaConf.structured(DataOptions))
     record: RecordSchema = field(default_factory=lambda: OmegaConf.structured(RecordSchema))

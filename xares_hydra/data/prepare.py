@@ -194,9 +194,10 @@ def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: Da
         # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
         try:
             with file_lock(directory.parent / f".zenodo-{record}.lock"):
-                marker = None if options.force_download else read_ready_marker(directory)
-                sibling = None if options.force_download else _sibling_with_record(directory.parent, record, task.name)
-                if marker is None and sibling is not None:
+                sibling = None  # another job may have fetched the record, here or for a sibling task, meanwhile
+                if not options.force_download and (marker := read_ready_marker(directory)) is None:
+                    sibling = _sibling_with_record(directory.parent, record, task.name)
+                if sibling is not None:
                     log.info("Record %s is already in %s; linking it for %s", record, sibling, task.name)
                     _link_record(sibling, directory)
                     marker = read_ready_marker(directory) or {}

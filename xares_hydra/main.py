@@ -108,10 +108,11 @@ def run_job(cfg: DictConfig) -> float:
     """Runs one job; returns the mean validation score, the objective of sweepers such as Optuna."""
     hydra_cfg = HydraConfig.get()
     name = default_name(hydra_cfg.runtime.choices.get("encoder"), plain(cfg.encoder))
+    output_dir = Path(hydra_cfg.runtime.output_dir)
     if cfg.stage == "check":
         sys.exit(check_encoder(cfg, name))
     if cfg.stage == "plan":
-        return plan_run(cfg, name, Path(hydra_cfg.runtime.output_dir))
+        return plan_run(cfg, name, output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     if sweeping and cfg.device == "auto":
         cfg.device = device_for_job(cfg.device, hydra_cfg.job.num, visible_gpu_count())
@@ -125,12 +126,7 @@ def run_job(cfg: DictConfig) -> float:
         limit_threads(threads)
         log.info("%d threads for this job (%d cores / %s parallel jobs)", threads, usable_cores(), parallel_jobs)
     try:
-        record = run_task(
-            cfg,
-            encoder_name=name,
-            output_dir=Path(hydra_cfg.runtime.output_dir),
-            overrides=list(hydra_cfg.overrides.task),
-        )
+        record = run_task(cfg, encoder_name=name, output_dir=output_dir, overrides=list(hydra_cfg.overrides.task))
     except OutputNotWritten:  # each place logged in one line; the record went wherever it could
         if not sweeping:
             sys.exit(1)

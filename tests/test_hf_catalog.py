@@ -9,7 +9,7 @@ import pytest
 from helpers.cli import REPO, composed
 from xares_hydra.encoders.hf import FAMILIES
 
-from xares_hydra.data.corpora import training_overlap
+from xares_hydra.data.taskspec import training_overlap
 
 CATALOG = sorted(path.stem for path in (REPO / "conf" / "encoder" / "hf").glob("*.yaml"))
 

@@ -9,7 +9,7 @@ import pytest
 from helpers.cli import SMALL_TIMBRE, xares
 from helpers.records import make_record
 
-from xares_hydra.data.corpora import training_overlap
+from xares_hydra.data.taskspec import training_overlap
 from xares_hydra.report.bundle import stored
 from xares_hydra.report.cli import main as report_main
 from xares_hydra.report.leaderboard import OVERLAP_MARK, build_leaderboard, leaderboard_markdown

@@ -78,8 +78,6 @@ def remove_stale_parts(folder: Path) -> list[Path]:
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    except OSError as error:  # PermissionError: alive, another user's
+        return not isinstance(error, ProcessLookupError)
     return True

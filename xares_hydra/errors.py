@@ -56,11 +56,8 @@ class Interrupted(BaseException):
         self.exit_code = 128 + signal_number
 
 
-def require_number(key: str, value: object, minimum: float = 0, inclusive: bool = False) -> None:
-    """A setting's range check: ``ConfigError`` naming the key unless ``value`` is a number above ``minimum``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or (value < minimum if inclusive else value <= minimum)
-    ):
-        raise ConfigError(f"{key}={value!r}: must be a number {'>=' if inclusive else '>'} {minimum}")
+def require_number(key: str, value: object, inclusive: bool = False) -> None:
+    """A setting's range check: ``ConfigError`` naming the key unless ``value`` is a number above 0 (or 0 itself,
+    ``inclusive``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (value < 0 if inclusive else value <= 0):
+        raise ConfigError(f"{key}={value!r}: must be a number {'>=' if inclusive else '>'} 0")

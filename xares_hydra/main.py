@@ -42,9 +42,8 @@ from xares_hydra.config.validate import (
     validate_config,
 )
 from xares_hydra.console import stdout_console
-from xares_hydra.data.corpora import training_overlap
 from xares_hydra.data.prepare import data_root_warning, prepare_task_data, read_ready_marker
-from xares_hydra.data.taskspec import TaskSpec
+from xares_hydra.data.taskspec import TaskSpec, training_overlap
 from xares_hydra.encode.checker import run_checks
 from xares_hydra.encode.embed import ensure_encoded, require_complete, require_few_skips
 from xares_hydra.encode.encoder_spec import default_name
@@ -109,10 +108,11 @@ def run_job(cfg: DictConfig) -> float:
     """Runs one job; returns the mean validation score, the objective of sweepers such as Optuna."""
     hydra_cfg = HydraConfig.get()
     name = default_name(hydra_cfg.runtime.choices.get("encoder"), plain(cfg.encoder))
+    output_dir = Path(hydra_cfg.runtime.output_dir)
     if cfg.stage == "check":
         sys.exit(check_encoder(cfg, name))
     if cfg.stage == "plan":
-        return plan_run(cfg, name, Path(hydra_cfg.runtime.output_dir))
+        return plan_run(cfg, name, output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     if sweeping and cfg.device == "auto":
         cfg.device = device_for_job(cfg.device, hydra_cfg.job.num, visible_gpu_count())
@@ -126,12 +126,7 @@ def run_job(cfg: DictConfig) -> float:
         limit_threads(threads)
         log.info("%d threads for this job (%d cores / %s parallel jobs)", threads, usable_cores(), parallel_jobs)
     try:
-        record = run_task(
-            cfg,
-            encoder_name=name,
-            output_dir=Path(hydra_cfg.runtime.output_dir),
-            overrides=list(hydra_cfg.overrides.task),
-        )
+        record = run_task(cfg, encoder_name=name, output_dir=output_dir, overrides=list(hydra_cfg.overrides.task))
     except OutputNotWritten:  # each place logged in one line; the record went wherever it could
         if not sweeping:
             sys.exit(1)
@@ -193,7 +188,7 @@ def run_stages(
     with clock("data"):
         data = prepare_task_data(task, data_root(cfg), data_options(cfg))
     record.data = data.provenance
-    task = task.with_classes(data.classes)
+    task = task.with_classes(data.provenance.get("classes"))  # a Hugging Face dataset's or a HEAR folder's list
     if cfg.stage == "download":
         return
     cache = cache_of(cfg, task, spec)

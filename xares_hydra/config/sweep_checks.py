@@ -48,7 +48,7 @@ class SweepNotStarted(XaresError):
 class SweepNeeds:
     downloads: dict[str, set[str]] = field(default_factory=dict)  # Zenodo API -> "task (record id)"
     encoders: dict[str, tuple[EncoderSpec, DictConfig]] = field(default_factory=dict)  # by encoder identity
-    tasks: dict[str, TaskSpec] = field(default_factory=dict)
+    task_names: set[str] = field(default_factory=set)
     data_roots: set[Path] = field(default_factory=set)
     # generated tasks whose data are not there yet, by data folder, in job order (``DataPrefetch`` writes them)
     generate: dict[Path, tuple[TaskSpec, Path, DataOptions]] = field(default_factory=dict)
@@ -69,7 +69,7 @@ def check_sweep(config: DictConfig, prefetch: DataPrefetch | None = None) -> Non
     log.info("Checking the sweep's %d jobs (data, network, encoders) before the first starts", len(jobs))
     needs = sweep_needs([loader.load_sweep_config(config, overrides) for overrides in jobs])
     for root in needs.data_roots:
-        if warning := data_root_warning(root, sorted(needs.tasks)):
+        if warning := data_root_warning(root, sorted(needs.task_names)):
             log.warning("%s", warning)
     for api, records in needs.downloads.items():
         if (reason := unreachable(api)) is not None:
@@ -192,7 +192,7 @@ def sweep_needs(jobs: list[DictConfig]) -> SweepNeeds:
         if job.stage == "check":
             continue
         task = TaskSpec.from_config(plain(job.task))
-        needs.tasks[task.name] = task
+        needs.task_names.add(task.name)
         needs.data_roots.add(root := data_root(job))
         directory = root / task.name
         if task.generator is not None and job.stage != "plan" and read_ready_marker(directory) is None:

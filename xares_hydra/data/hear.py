@@ -82,8 +82,9 @@ def _json(path: Path, task_name: str) -> Any:
 
 def _highest_rate(folder: Path, task_name: str) -> int:
     if not (rates := [int(path.name) for path in folder.iterdir() if path.is_dir() and path.name.isdigit()]):
-        raise DataUnavailable(f"task {task_name}: {folder} has no resampled audio folder (16000/, 48000/, ...). "
-                              f"{FETCH_HINT}.")  # fmt: skip
+        raise DataUnavailable(
+            f"task {task_name}: {folder} has no resampled audio folder (16000/, 48000/, ...). {FETCH_HINT}."
+        )
     return max(rates)
 
 
@@ -97,11 +98,10 @@ def _clips(labels: dict[str, Any], audio_folder: Path, events: bool, config: Hea
     per_second = config.units_per_second
     for name, value in labels.items():
         if events:
-            fields: dict[str, Any] = {"events": [
-                {"onset": float(event["start"]) / per_second, "offset": float(event["end"]) / per_second,
-                 "label": str(event["label"])}
-                for event in value
-            ]}  # fmt: skip
+            fields: dict[str, Any] = {"events": []}
+            for event in value:
+                onset, offset = float(event["start"]) / per_second, float(event["end"]) / per_second
+                fields["events"].append({"onset": onset, "offset": offset, "label": str(event["label"])})
         else:
             names = [str(item) for item in value]
             fields = {"labels": names, **({"label": names[0]} if len(names) == 1 else {})}

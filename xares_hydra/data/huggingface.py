@@ -70,8 +70,8 @@ ADDED_LATER = {"spread_column": None}
 
 def which_data(source: dict[str, Any]) -> dict[str, Any]:
     """A ``task.huggingface`` block without its :data:`READ_OPTIONS` and its :data:`ADDED_LATER` at their default."""
-    return {key: value for key, value in source.items()
-            if key not in READ_OPTIONS and (key not in ADDED_LATER or value != ADDED_LATER[key])}  # fmt: skip
+    left_out = {*READ_OPTIONS, *(key for key, default in ADDED_LATER.items() if source.get(key, default) == default)}
+    return {key: value for key, value in source.items() if key not in left_out}
 
 
 def build_huggingface(task: TaskSpec, directory: Path, data_root: Path, timeout: float) -> dict[str, Any]:
@@ -141,22 +141,8 @@ def load_dataset_dict(
                 f"task {task_name}: split {split} has no column {config.audio_column!r} "
                 f"(task.huggingface.audio_column; its columns: {', '.join(dataset.column_names)})"
             )
-    return type(loaded)(
-        {split: dataset.cast_column(config.audio_column, datasets.Audio(decode=False)) for split, dataset in
-         loaded.items()}
-    )  # fmt: skip
-
-
-def _source_name(config: HuggingFaceSchema, data_root: Path) -> tuple[str, str]:
-    """What the source is, for a message, and how to fetch it by hand (a hub id only)."""
-    if config.local_dir is not None:
-        return f"the folder {data_root / Path(config.local_dir).expanduser()}", ""
-    revision = f" --revision {config.revision}" if config.revision else ""
-    return f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})", (
-        f" Fetch it where there is network: hf download {config.id} --repo-type dataset{revision} "
-        f"--local-dir <folder>, then run with task.huggingface.local_dir=<folder> "
-        "(or set HF_HUB_OFFLINE=1 to read the Hugging Face cache)."
-    )
+    undecoded = datasets.Audio(decode=False)
+    return type(loaded)({name: part.cast_column(config.audio_column, undecoded) for name, part in loaded.items()})
 
 
 def _load_local(task_name: str, folder: Path, config: HuggingFaceSchema, cache_dir: str) -> Any:
@@ -227,14 +213,24 @@ def _load_hub(config: HuggingFaceSchema, cache_dir: str, timeout: float) -> Any:
 
 def _attempt(task_name: str, config: HuggingFaceSchema, data_root: Path, load: Callable[[], Any]) -> Any:
     """``load()``'s result; any failure of the libraries' reading (their own network, HTTP, file and format errors,
-    which share no base class) as one line naming the source and how to fetch it; our own errors as they are."""
-    what, recipe = _source_name(config, data_root)
+    which share no base class) as one line naming the source and how to fetch it (a hub id only); our own errors
+    as they are."""
     try:
         return load()
     except XaresError:
         raise
     except Exception as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if config.local_dir is not None:
+            what, recipe = f"the folder {data_root / Path(config.local_dir).expanduser()}", ""
+        else:
+            revision = f" --revision {config.revision}" if config.revision else ""
+            what = f"Hugging Face dataset {config.id} (revision {config.revision or 'unpinned'})"
+            recipe = (
+                f" Fetch it where there is network: hf download {config.id} --repo-type dataset{revision} "
+                f"--local-dir <folder>, then run with task.huggingface.local_dir=<folder> "
+                "(or set HF_HUB_OFFLINE=1 to read the Hugging Face cache)."
+            )
         raise DataUnavailable(
             f"task {task_name}: {what} cannot be read ({type(error).__name__}: {reason}).{recipe}"
         ) from error
@@ -337,8 +333,7 @@ def _fold_rows(
             values = splits.column(split, config.spread_column)
             first = {values[index]: position for position, index in reversed(list(enumerate(order)))}  # first place
             order = np.array(sorted(order, key=lambda index: first[values[index]]))
-        return {name: (split, sorted(int(i) for i in order[position :: len(names)])) for position, name in
-                enumerate(names)}  # fmt: skip
+        return {name: (split, sorted(int(i) for i in order[start :: len(names)])) for start, name in enumerate(names)}
     fold_of = {name.removeprefix("fold"): name for name in names}  # partition fold<value> (TaskSpec)
     values = [str(value) for value in splits.column(split, config.fold_column)]
     if unknown := sorted(set(values) - set(fold_of)):

@@ -12,9 +12,8 @@ import numpy as np
 from xares_hydra.errors import ConfigError, LabelError
 from xares_hydra.registry import Registry
 
-SINGLE, MULTI, REGRESSION, EVENTS, CAPTIONS, TRANSCRIPT = (
-    "single", "multi", "regression", "events", "captions", "transcript",
-)  # fmt: skip
+SINGLE, MULTI, REGRESSION = "single", "multi", "regression"
+EVENTS, CAPTIONS, TRANSCRIPT = "events", "captions", "transcript"
 
 
 @dataclass(frozen=True)

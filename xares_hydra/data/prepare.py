@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,6 @@ class TaskData:
     def shards_used(self) -> list[Path]:
         return sorted({shard for shards in self.shards.values() for shard in shards})
 
-    @property
-    def classes(self) -> list[str] | None:
-        """The class list the source gave (a Hugging Face dataset's or a HEAR folder's), if any."""
-        return self.provenance.get("classes")
-
 
 def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> TaskData:
     """Make the task's data present (download or generate it when needed) and list its shards."""
@@ -89,7 +85,10 @@ def prepare_task_data(task: TaskSpec, data_root: Path, options: DataOptions) -> 
         # a demo stand-in's generator too, so that shards built from an older generation are rebuilt
         stand_in = {"generator": task.generator} if task.generator is not None else {}
         wanted = {"source": task.source, **which_data(task.huggingface or task.hear or {}), **stand_in}
-        build = lambda: _build_source(task, directory, data_root, options)  # noqa: E731
+        if task.huggingface is not None:
+            build = partial(build_huggingface, task, directory, data_root, options.timeout)
+        else:
+            build = partial(build_hear, task, directory, data_root)
         provenance = _ensure_built(task, directory, wanted, build, options.force_download)
     elif task.zenodo_id is not None:
         provenance = _ensure_downloaded(task, task.zenodo_id, directory, options)
@@ -153,13 +152,6 @@ def _ensure_generated(task: TaskSpec, generator: dict[str, Any], directory: Path
     return _ensure_built(task, directory, {"source": "generated", **generator}, build)
 
 
-def _build_source(task: TaskSpec, directory: Path, data_root: Path, options: DataOptions) -> dict[str, Any]:
-    """A Hugging Face dataset or a HEAR folder written as the task's shards; returns what was built."""
-    if task.huggingface is not None:
-        return build_huggingface(task, directory, data_root, options.timeout)
-    return build_hear(task, directory, data_root)
-
-
 def _ensure_built(
     task: TaskSpec, directory: Path, wanted: dict[str, Any], build: Callable[[], dict[str, Any]], force: bool = False
 ) -> dict[str, Any]:
@@ -193,6 +185,8 @@ def _built_from(directory: Path, wanted: dict[str, Any]) -> bool:
 
 
 def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
+    """The ready marker's provenance once the record is in ``directory``: already, linked from a sibling task's
+    folder, or downloaded."""
     marker = None if options.force_download else read_ready_marker(directory)
     if marker is None:
         directory.parent.mkdir(parents=True, exist_ok=True)
@@ -200,27 +194,22 @@ def _ensure_downloaded(task: TaskSpec, record: str, directory: Path, options: Da
         # one lock per record: two tasks sharing a record (LibriSpeech) in parallel jobs fetch it once
         try:
             with file_lock(directory.parent / f".zenodo-{record}.lock"):
-                marker = _download_or_link(task, record, directory, options)
+                sibling = None  # another job may have fetched the record, here or for a sibling task, meanwhile
+                if not options.force_download and (marker := read_ready_marker(directory)) is None:
+                    sibling = _sibling_with_record(directory.parent, record, task.name)
+                if sibling is not None:
+                    log.info("Record %s is already in %s; linking it for %s", record, sibling, task.name)
+                    _link_record(sibling, directory)
+                    marker = read_ready_marker(directory) or {}
+                elif marker is None:
+                    from xares_hydra.data.zenodo import download_record  # requests and urllib3 load only for this
+
+                    marker = download_record(record, directory, options).to_dict()
         except DataUnavailable:  # leave no empty task folder behind after a download that fetched nothing
             if created and directory.is_dir() and not any(directory.iterdir()):
                 shutil.rmtree(directory, ignore_errors=True)
             raise
     return {"source": "zenodo", "record": record, **marker}
-
-
-def _download_or_link(task: TaskSpec, record: str, directory: Path, options: DataOptions) -> dict[str, Any]:
-    """The ready marker's provenance once the record is in ``directory``: already, linked from a sibling task's
-    folder, or downloaded."""
-    if not options.force_download:
-        if (marker := read_ready_marker(directory)) is not None:
-            return marker
-        if (sibling := _sibling_with_record(directory.parent, record, task.name)) is not None:
-            log.info("Record %s is already in %s; linking it for %s", record, sibling, task.name)
-            _link_record(sibling, directory)
-            return read_ready_marker(directory) or {}
-    from xares_hydra.data.zenodo import download_record  # requests and urllib3 load only for a download
-
-    return download_record(record, directory, options).to_dict()
 
 
 def _sibling_with_record(data_root: Path, record: str, task_name: str) -> Path | None:

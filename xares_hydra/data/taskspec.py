@@ -4,7 +4,8 @@ is a named set of tar shards (a split or a fold); splits with one tar pattern sh
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,9 +115,8 @@ class TaskSpec(TaskSchema):
 
     @property
     def source(self) -> str:
-        named = (("huggingface", self.huggingface), ("hear", self.hear), ("generated", self.generator),
-                 ("zenodo", self.zenodo_id))  # fmt: skip
-        return next((name for name, given in named if given is not None), "local")
+        named = dict(huggingface=self.huggingface, hear=self.hear, generated=self.generator, zenodo=self.zenodo_id)
+        return next((name for name, given in named.items() if given is not None), "local")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TaskSpec:
@@ -138,11 +138,11 @@ class TaskSpec(TaskSchema):
                 f"task {schema.name}: a regression task needs a regression label rule (targets or as_float), "
                 f"not {label.rule!r}"
             )
+        names = ("generator", "huggingface", "hear")  # as plain dicts; an absent one stays None
+        sources = {name: dataclasses.asdict(value) for name in names if (value := getattr(schema, name)) is not None}
         partitions, roles, folds = _partitions(schema)
-        sources = {name: dataclasses.asdict(value) if (value := getattr(schema, name)) is not None else None
-                   for name in ("generator", "huggingface", "hear")}  # fmt: skip
-        derived = {"formal_name": schema.formal_name or schema.name, "label": label, "partitions": partitions,
-                   "roles": roles, "folds": folds}  # fmt: skip
+        formal_name = schema.formal_name or schema.name
+        derived = dict(formal_name=formal_name, label=label, partitions=partitions, roles=roles, folds=folds)
         return cls(**vars(schema) | sources | derived)
 
     def with_classes(self, classes: list[str] | None) -> TaskSpec:
@@ -170,3 +170,17 @@ def _partitions(schema: TaskSchema) -> tuple[dict[str, str], dict[str, str], tup
     partitions = {splits[role]: pattern.format(split=splits[role]) for role in ROLES}
     roles = {role: splits[role] for role in ROLES}
     return partitions, roles, ()
+
+
+def _corpus_key(name: str) -> str:
+    """A corpus name compared without case, spaces or punctuation (``Libri-Light`` = ``librilight``)."""
+    return re.sub(r"[^0-9a-z]+", "", name.lower())
+
+
+def training_overlap(training_data: Sequence[str] | None, corpus: Sequence[str] | None) -> list[str] | None:
+    """The task's corpora (``task.corpus``) an encoder saw in training (its ``meta.training_data``), as MTEB flags
+    models trained on the evaluation data: [] for none; None where either side is not declared."""
+    if training_data is None or corpus is None:
+        return None
+    seen = {_corpus_key(name) for name in training_data}
+    return [name for name in corpus if _corpus_key(name) in seen]

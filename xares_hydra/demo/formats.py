@@ -51,8 +51,8 @@ def _dataset(rows: list[Row]) -> Any:
     import datasets
 
     # the audio goes in as arrow's {bytes, path} and is cast to the Audio feature: nothing is decoded or re-encoded
-    columns: dict[str, list[Any]] = {"audio": [{"bytes": row["audio"], "path": f"{row['key']}.{row['ext']}"}
-                                               for row in rows]}  # fmt: skip
+    audio = [{"bytes": row["audio"], "path": f"{row['key']}.{row['ext']}"} for row in rows]
+    columns: dict[str, list[Any]] = {"audio": audio}
     features = {"audio": audio_struct()}
     for name in _label_names(rows):
         values = columns[name] = [row[name] for row in rows]

@@ -11,6 +11,7 @@ import torch
 
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet, ShardCounts, ShardWriter
+from xares_hydra.encode.settings import EncodeSettings
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData, training
 from xares_hydra.heads.metrics import get_metric, word_edits, word_error_rate
@@ -61,7 +62,7 @@ def spoken_clips(directory: Path, n: int, seed: int) -> EmbeddingSet:
     directory.mkdir(parents=True)
     source = directory / "source.tar"
     source.write_bytes(b"")
-    writer = ShardWriter(directory, source, DIM, keep_frames=True)
+    writer = ShardWriter(directory, source, DIM, EncodeSettings(keep_frames=True))
     for index in range(n):
         words = rng.integers(0, len(WORDS), size=int(rng.integers(1, 4)))
         frames = np.repeat(vectors[words], 3, axis=0) + 0.1 * rng.normal(size=(3 * len(words), DIM))

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from filelock import FileLock
@@ -36,6 +36,9 @@ from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write
 from xares_hydra.encode.storage import FLOAT32, STORE_DTYPES, from_stored, to_stored
 from xares_hydra.errors import ConfigError
 from xares_hydra.locks import RemovedLock, file_lock
+
+if TYPE_CHECKING:  # settings imports LayerNeeds from here
+    from xares_hydra.encode.settings import EncodeSettings
 
 log = logging.getLogger("xares")
 
@@ -223,31 +226,18 @@ def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") 
 class ShardWriter:
     """Appends one shard's embeddings; nothing counts as written until ``finish`` writes the marker."""
 
-    def __init__(
-        self,
-        directory: Path,
-        source: Path,
-        dim: int,
-        keep_frames: bool,
-        frame_layers: Sequence[int] = (),
-        keep_layers: Sequence[int] = (),
-        frame_dtype: str = FLOAT32,  # of frames and hidden layers (``storage``)
-        clip_dtype: str = FLOAT32,
-    ) -> None:
-        self.directory = directory
-        self.frame_dtype, self.clip_dtype = frame_dtype, clip_dtype
-        self._requested_kept_layers = tuple(keep_layers)
+    def __init__(self, directory: Path, source: Path, dim: int, settings: EncodeSettings) -> None:
+        self.directory, self.source, self.dim = directory, source, dim
+        # of frames and hidden layers, and of clip vectors (``storage``)
+        self.frame_dtype, self.clip_dtype = settings.store_dtype, settings.clip_dtype
+        self.keep_frames, self.needs = settings.frames, settings.layer_needs
         self._kept_layers: list[int] = []
         self._n_layers = 0
-        self.source = source
-        self.dim = dim
-        self.keep_frames = keep_frames
-        self._requested_frame_layers = tuple(frame_layers) if keep_frames else ()
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "done.json").unlink(missing_ok=True)
         remove_stale_parts(directory)
         self._streams: dict[str, Any] = {}
-        if keep_frames:
+        if self.keep_frames:
             self._open_frames("frames.f32")
         self._pooled: list[np.ndarray] = []
         self._layers: list[np.ndarray] = []
@@ -286,17 +276,17 @@ class ShardWriter:
 
     def _add_layers(self, layer_pooled: np.ndarray) -> None:
         if not self._layers:
-            requested = self._requested_frame_layers
-            self._frame_layers = sorted(
-                {layer_index(layer, len(layer_pooled), "the encoder", "encode.frame_layers") for layer in requested}
-            )
+            self._n_layers = len(layer_pooled)
+            self._frame_layers = self._layer_indices("frame_layers", self.needs.frame_layers)
             for layer in self._frame_layers:
                 self._open_frames(frame_file(layer))
-            self._n_layers = len(layer_pooled)
-            kept = {layer_index(layer, self._n_layers, "the encoder", "encode.keep_layers") for layer in
-                    self._requested_kept_layers}  # fmt: skip
-            self._kept_layers = sorted(kept) or list(range(self._n_layers))
+            self._kept_layers = self._layer_indices("keep_layers", self.needs.keep_layers) or list(
+                range(self._n_layers)
+            )
         self._layers.append(layer_pooled[self._kept_layers].astype(np.float32))
+
+    def _layer_indices(self, key: str, layers: Sequence[int]) -> list[int]:
+        return sorted({layer_index(layer, self._n_layers, "the encoder", f"encode.{key}") for layer in layers})
 
     def _write_frames(self, name: str, frames: np.ndarray) -> None:
         self._streams[name][1].write(to_stored(frames, self.frame_dtype).tobytes())

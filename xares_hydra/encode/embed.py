@@ -93,9 +93,7 @@ def encode_shards(
                 clock.skip(shard)  # another job encoded it meanwhile
                 continue
             log.info("Encoding %s", shard.name)
-            writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings.frames,
-                                 settings.layer_needs.frame_layers, settings.keep_layers, settings.store_dtype,
-                                 settings.clip_dtype)  # fmt: skip
+            writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings)
             call = EncoderCall(encoder, settings, device, shard, ShardCounts(), memory)
             try:
                 call.encode_shard(writer, on_progress)

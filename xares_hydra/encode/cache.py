@@ -334,17 +334,6 @@ def kept_layers(done: Mapping[str, Any]) -> list[int]:
     return done.get("kept_layers", list(range(done.get("n_layers", 0))))
 
 
-def kept_position(done: Mapping[str, Any], layer: int, directory: Path) -> int:
-    """Where hidden layer ``layer`` is in the cached ``layers.npy``."""
-    kept = kept_layers(done)
-    if layer not in kept:
-        raise ConfigError(
-            f"head.layer={layer}: the cache {directory.parent.parent} keeps layers {kept} only; add it to "
-            "encode.keep_layers (the shards are encoded again with it)"
-        )
-    return int(kept.index(layer))
-
-
 def frame_file(layer: int) -> str:
     return f"frames.layer{layer}.f32"
 
@@ -412,7 +401,12 @@ class EmbeddingSet:
         elif layer is not None:
             index = layer_index(int(layer), n_layers, f"the cache {directory.parent.parent}")
             if index != n_layers - 1:
-                stored = np.load(directory / "layers.npy", mmap_mode="r")[:, kept_position(done, index, directory)]
+                if index not in (kept := kept_layers(done)):
+                    raise ConfigError(
+                        f"head.layer={index}: the cache {directory.parent.parent} keeps layers {kept} only; add it to "
+                        "encode.keep_layers (the shards are encoded again with it)"
+                    )
+                stored = np.load(directory / "layers.npy", mmap_mode="r")[:, kept.index(index)]
                 pooled = from_stored(stored, frame_dtype)
                 frames_name = frame_file(index) if index in done.get("frame_layers", []) else None
         frames = None

@@ -296,12 +296,10 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
             *transcribe(model, clips["valid"], args, eval_batch, args.valid_decoding == "greedy")[1:]
         ),
     )
-    predictions = transcript_predictions(context.metric.name, *transcribe(model, clips["test"], args, eval_batch, True))
+    keys, references, hypotheses = transcribe(model, clips["test"], args, eval_batch, True)
+    # word edits and reference words per clip (corpus WER = their sums' ratio), with the texts
+    texts = [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses, strict=True)]
+    counts = transcript_counts(references, hypotheses)
+    predictions = Predictions(TRANSCRIPTS, context.metric.name, np.asarray(keys), counts, texts)
     test_wer = wer_from_counts(predictions.arrays)
     return history.score(predictions.score(), predictions, test_wer=test_wer, examples=(predictions.texts or [])[:3])
-
-
-def transcript_predictions(metric: str, keys: list[str], references: list[str], hypotheses: list[str]) -> Predictions:
-    """Word edits and reference words per clip (corpus WER = their sums' ratio), with the texts."""
-    texts = [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses, strict=True)]
-    return Predictions(TRANSCRIPTS, metric, np.asarray(keys), transcript_counts(references, hypotheses), texts)

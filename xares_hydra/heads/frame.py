@@ -74,9 +74,6 @@ class FrameClips:
         usable = np.flatnonzero(self.embeddings.n_frames > 0)
         return (self.batch(usable[positions]) for positions in shuffled_batches(len(usable), batch_size, generator))
 
-    def scoring_batches(self, batch_size: int) -> Iterator[FrameBatch]:
-        return map(self.batch, length_batches(self.embeddings.n_frames, batch_size))
-
 
 def masked_loss(criterion: torch.nn.Module, logits: torch.Tensor, batch: FrameBatch) -> torch.Tensor:
     """Mean element loss over the real frames (``criterion`` has ``reduction='none'``)."""
@@ -93,7 +90,7 @@ def score_frames(
     accumulator = context.metric.accumulator(**metric_args)
     model.eval()
     keys, counts = [], []
-    for batch in clips.scoring_batches(batch_size):
+    for batch in map(clips.batch, length_batches(clips.embeddings.n_frames, batch_size)):
         probabilities = torch.sigmoid(model(batch.features)).float().cpu().numpy()
         targets = batch.targets.cpu().numpy()
         for row, length in enumerate(batch.lengths):

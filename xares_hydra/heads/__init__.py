@@ -98,6 +98,8 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass
 class RoundData:
+    """One round's splits (``vars`` of it: each by name, in this order)."""
+
     train: EmbeddingSet
     valid: EmbeddingSet
     test: EmbeddingSet

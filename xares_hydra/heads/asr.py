@@ -21,7 +21,7 @@ from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.metrics import transcript_counts, wer_from_counts
 from xares_hydra.heads.predictions import TRANSCRIPTS, Predictions
 from xares_hydra.heads.text import SEPARATOR, transformers_module, word_level_tokenizer
-from xares_hydra.heads.training import fit, head_arguments, length_batches, named_splits, require_frames, seeded
+from xares_hydra.heads.training import fit, head_arguments, length_batches, require_frames, seeded
 
 TINY_LM = "builtin-tiny"
 VALID_DECODINGS = ("teacher_forced", "greedy")
@@ -283,7 +283,7 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
     lm = load_language_model(args, data.train.known_targets, settings.seed)
     clips = {
         name: SpokenClips(subset, lm.text_ids(subset.known_targets), device, args.frame_stack)
-        for name, subset in named_splits(data)
+        for name, subset in vars(data).items()
     }
     model = seeded(settings.seed, lambda: SpeechRecogniser(data.train.dim * args.frame_stack, lm, args), device)
     eval_batch, train = args.eval_batch_size or settings.batch_size, clips["train"]

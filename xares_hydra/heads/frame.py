@@ -18,7 +18,7 @@ from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.linear_probe import build_probe, make_criterion
 from xares_hydra.heads.predictions import SEGMENTS, Predictions
-from xares_hydra.heads.training import fit, length_batches, named_splits, require_frames, seeded, shuffled_batches
+from xares_hydra.heads.training import fit, length_batches, require_frames, seeded, shuffled_batches
 
 Event = tuple[float, float, int]
 
@@ -113,7 +113,7 @@ def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
         raise ConfigError("frame tasks need the encoder's hop_size_in_ms (frame rate); the encoder reports none")
     clips = {
         name: FrameClips(subset, n_classes, hop_ms / 1000, task.crop_length, device)
-        for name, subset in named_splits(data)
+        for name, subset in vars(data).items()
     }
     model = seeded(settings.seed, lambda: build_probe(data.train.dim, n_classes, settings.hidden_dim), device)
     criterion = make_criterion(task.criterion, {**task.criterion_args, "reduction": "none"}).to(device)

@@ -13,7 +13,7 @@ from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.layer_weights import LayerWeightedSum, clip_features, learned_weights
 from xares_hydra.heads.predictions import clip_predictions
 from xares_hydra.heads.regression import TargetScaler, regression_scores
-from xares_hydra.heads.training import fit, named_splits, seeded, shuffled_batches
+from xares_hydra.heads.training import fit, seeded, shuffled_batches
 
 CRITERIA = {name: getattr(torch.nn, name) for name in ("CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss")}
 
@@ -62,7 +62,7 @@ def linear_probe(data: RoundData, context: HeadContext) -> RoundScore:
             torch.from_numpy(np.ascontiguousarray(clip_features(subset, settings), dtype=np.float32)).to(device),
             torch.from_numpy(stack_targets(subset.known_targets, kind)).to(device),
         )
-        for name, subset in named_splits(data)
+        for name, subset in vars(data).items()
     }
     train_x, train_y = splits["train"]
     scaler = TargetScaler.fit(train_y.cpu().numpy()) if kind == REGRESSION else None

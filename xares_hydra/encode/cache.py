@@ -280,9 +280,8 @@ class ShardWriter:
             self._frame_layers = self._layer_indices("frame_layers", self.needs.frame_layers)
             for layer in self._frame_layers:
                 self._open_frames(frame_file(layer))
-            self._kept_layers = self._layer_indices("keep_layers", self.needs.keep_layers) or list(
-                range(self._n_layers)
-            )
+            kept = self._layer_indices("keep_layers", self.needs.keep_layers)
+            self._kept_layers = kept or list(range(self._n_layers))
         self._layers.append(layer_pooled[self._kept_layers].astype(np.float32))
 
     def _layer_indices(self, key: str, layers: Sequence[int]) -> list[int]:

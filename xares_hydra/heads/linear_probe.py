@@ -1,18 +1,26 @@
-"""X-ARES's "MLP": LayerNorm + Linear on pooled clip embeddings (with ``head.layer=weighted``, behind a
-learned weighting of every hidden layer's clip vectors), trained from in-memory tensors.
+"""X-ARES's "MLP": LayerNorm + Linear on pooled clip embeddings, trained from in-memory tensors.
+
+With ``head.layer=weighted`` (SUPERB) the probe sits behind a softmax-normalised learnable weight per hidden layer,
+trained with it on every layer's clip vectors (pooling is linear, so the cached ``[N, L, D]`` vectors suffice).
+Regression: targets standardised on the training split (the probe learns unit-variance targets; its outputs are
+mapped back), every score in the targets' own units, with the other regression metrics and each target's scores
+beside the task metric.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
 
-from xares_hydra.data.labels import MULTI, REGRESSION, SINGLE, target_keys
+from xares_hydra.data.labels import MULTI, REGRESSION, SINGLE, LabelSpec, target_keys
+from xares_hydra.encode.cache import WEIGHTED, EmbeddingSet
 from xares_hydra.errors import ConfigError
-from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.layer_weights import LayerWeightedSum, clip_features, learned_weights
+from xares_hydra.heads import HeadContext, HeadSettings, RoundData, RoundScore, head
+from xares_hydra.heads.metrics import REGRESSION_METRICS, get_metric
 from xares_hydra.heads.predictions import clip_predictions
-from xares_hydra.heads.regression import TargetScaler, regression_scores
 from xares_hydra.heads.training import fit, seeded, shuffled_batches
 
 CRITERIA = {name: getattr(torch.nn, name) for name in ("CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss")}
@@ -49,6 +57,68 @@ def make_criterion(name: str, args: dict) -> torch.nn.Module:
     if "pos_weight" in kwargs:
         kwargs["pos_weight"] = torch.tensor(float(kwargs["pos_weight"]))
     return CRITERIA[name](**kwargs)
+
+
+class LayerWeightedSum(torch.nn.Module):
+    """``[B, L, D] -> [B, D]``: sum over layers with weights softmax(logits), the logits starting equal."""
+
+    def __init__(self, n_layers: int) -> None:
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.zeros(n_layers))
+
+    def forward(self, layers: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("l,bld->bd", torch.softmax(self.logits, dim=0), layers)
+
+    def weights(self) -> list[float]:
+        return [round(float(weight), 6) for weight in torch.softmax(self.logits.detach(), dim=0).cpu()]
+
+
+def clip_features(embeddings: EmbeddingSet, settings: HeadSettings) -> np.ndarray:
+    """What a clip head trains on: every layer's clip vectors ``[N, L, D]`` for ``weighted``, else ``[N, D]``."""
+    if settings.layer == WEIGHTED:
+        assert embeddings.layers is not None, "head.layer=weighted loads every layer's clip vectors"
+        return embeddings.layers
+    return embeddings.pooled
+
+
+def learned_weights(model: torch.nn.Module) -> dict[str, list[float]]:
+    """``{"layer_weights": [...]}`` for a weighted model (for the record), else nothing."""
+    if isinstance(model, torch.nn.Sequential) and isinstance(model[0], LayerWeightedSum):
+        return {"layer_weights": model[0].weights()}
+    return {}
+
+
+@dataclass(frozen=True)
+class TargetScaler:
+    """Per target: the training split's mean and standard deviation (1 where a target is constant)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, targets: np.ndarray) -> TargetScaler:
+        values = np.asarray(targets, dtype=np.float64)
+        scale = values.std(axis=0)
+        return cls(values.mean(axis=0), np.where(scale > 0, scale, 1.0))
+
+    def standardise(self, targets: np.ndarray) -> np.ndarray:
+        return ((np.asarray(targets, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
+
+    def original(self, outputs: np.ndarray) -> np.ndarray:
+        return (np.asarray(outputs, dtype=np.float64) * self.scale + self.mean).astype(np.float32)
+
+
+def regression_scores(targets: np.ndarray, predictions: np.ndarray, label: LabelSpec) -> dict[str, Any]:
+    """For the record's round: ``metrics`` (mse, mae, pearson, spearman over all targets) and ``per_target``."""
+    truth = np.asarray(targets).reshape(len(targets), -1)
+    predicted = np.asarray(predictions).reshape(truth.shape)
+    names = target_keys(label)
+    per_target = {
+        name: {metric: get_metric(metric)(truth[:, [i]], predicted[:, [i]]) for metric in REGRESSION_METRICS}
+        for i, name in enumerate(names)
+    }
+    overall = {metric: get_metric(metric)(truth, predicted) for metric in REGRESSION_METRICS}
+    return {"metrics": overall, "per_target": per_target}
 
 
 @head("linear_probe")

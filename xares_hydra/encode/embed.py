@@ -37,7 +37,9 @@ from xares_hydra.data.shards import ShardSample, iter_shard
 from xares_hydra.encode.backoff import CropDoesNotFit, MemoryLimits, encode_in_chunks, is_out_of_memory, release_memory
 from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
 from xares_hydra.encode.contract import (
+    Crop,
     EncodedBatch,
+    EncodedCrops,
     auto_batching,
     check_output,
     dim_of,
@@ -51,7 +53,6 @@ from xares_hydra.encode.contract import (
     rate_of,
 )
 from xares_hydra.encode.cost import encode_cost, peak_memory
-from xares_hydra.encode.crops import Crop, EncodedCrops
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
 from xares_hydra.encode.eta import EncodeClock
 from xares_hydra.encode.loaded import LoadedEncoder, loaded_encoder

@@ -20,8 +20,7 @@ from xares_hydra.atomic import free_bytes
 from xares_hydra.data.audio import crop, decode_audio
 from xares_hydra.data.shards import iter_shard
 from xares_hydra.encode.cache import EncoderCache
-from xares_hydra.encode.contract import dim_of, forward, hop_samples_of, rate_of
-from xares_hydra.encode.crops import Crop
+from xares_hydra.encode.contract import Crop, dim_of, forward, hop_samples_of, rate_of
 from xares_hydra.encode.embed import EncodeSettings, padded_audio, shards_to_encode
 from xares_hydra.encode.storage import itemsize
 

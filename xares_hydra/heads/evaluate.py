@@ -246,16 +246,11 @@ def few_shot_subset(
     for clip_key, target in zip(train.clip_keys, train.known_targets):
         clip_labels.setdefault(clip_key, np.asarray(target))
     chosen = set(few_shot_clips(clip_labels, label.kind, shots, seed, draw))
-    if draw == 0:
-        _log_short_classes(clip_labels, label, shots, task_name)
+    if draw == 0:  # the classes with fewer clips than shots, said once
+        labels = np.stack(list(clip_labels.values()))
+        per_class = np.bincount(labels.astype(np.int64)) if label.kind == SINGLE else (labels > 0.5).sum(axis=0)
+        if len(short := np.flatnonzero((per_class > 0) & (per_class < shots))):
+            names = [str(label.classes[index]) if label.classes else str(index) for index in short[:10]]
+            log.warning("%s: %d class(es) have fewer than %d training clips (all of them are used): %s", task_name,
+                        len(short), shots, ", ".join(names))  # fmt: skip
     return train.subset([row for row, key in enumerate(train.clip_keys) if key in chosen])
-
-
-def _log_short_classes(clip_labels: dict[str, np.ndarray], label: LabelSpec, shots: int, task_name: str) -> None:
-    labels = np.stack(list(clip_labels.values()))
-    per_class = np.bincount(labels.astype(np.int64)) if label.kind == SINGLE else (labels > 0.5).sum(axis=0)
-    short = np.flatnonzero((per_class > 0) & (per_class < shots))
-    if len(short):
-        names = [str(label.classes[index]) if label.classes else str(index) for index in short[:10]]
-        log.warning("%s: %d class(es) have fewer than %d training clips (all of them are used): %s", task_name,
-                    len(short), shots, ", ".join(names))  # fmt: skip

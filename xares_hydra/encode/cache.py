@@ -110,9 +110,6 @@ class EncoderCache:
         path = self.root / "encoder.json"
         return read_json(path) if path.exists() else None
 
-    def shard_counts(self, shard: Path) -> dict[str, Any]:
-        return read_json(self.shard_dir(shard) / "done.json")["counts"]
-
     def partition_counts(self, shards: Mapping[str, Sequence[Path]]) -> dict[str, dict[str, Any]]:
         """Per partition (its shards in order): clips, crops, audio seconds, skips and warnings by reason; a clip
         already in an earlier shard of the partition is a skipped ``duplicate key`` (``load`` keeps the first)."""
@@ -120,7 +117,7 @@ class EncoderCache:
         for partition, paths in shards.items():
             merged, incomplete = ShardCounts(), {}
             for shard in paths:
-                done = self.shard_counts(shard)
+                done = read_json(self.shard_dir(shard) / "done.json")["counts"]
                 merged.add(done)
                 if done.get("unread"):
                     incomplete[shard.name] = done["unread"]

@@ -57,25 +57,6 @@ class HeadResult:
         }
 
 
-def attach_targets(embeddings: EmbeddingSet, spec: LabelSpec, partition: str) -> tuple[EmbeddingSet, int]:
-    """Convert raw labels to targets; samples whose labels do not fit are dropped and counted."""
-    targets, problems = convert_labels(embeddings.labels, spec)
-    if problems:
-        for index, reason in problems[:3]:
-            log.warning("Skipping %s (%s): %s", embeddings.keys[index], partition, reason)
-        log.warning("%s: %d of %d samples skipped for bad labels", partition, len(problems), len(embeddings))
-    if len(problems) == len(embeddings):
-        reason = problems[0][1] if problems else "no samples"
-        raise LabelError(
-            f"no sample of partition {partition} has usable labels (first problem: {reason}); "
-            f"check task.label (rule {spec.rule!r}, key {spec.key!r}) against the dataset's .json fields"
-        )
-    bad = {index for index, _ in problems}
-    kept = [index for index in range(len(embeddings)) if index not in bad]
-    embeddings.targets = targets
-    return embeddings.subset(kept) if bad else embeddings, len(problems)
-
-
 def select(partitions: Mapping[str, EmbeddingSet], subset: Subset) -> EmbeddingSet:
     chosen = EmbeddingSet.concat([partitions[name] for name in subset.partitions])
     if subset.holdout is None:
@@ -193,10 +174,25 @@ def load_partitions(
     cache: EncoderCache, shards: Mapping[str, list[Path]], spec: LabelSpec, layer: int | str | None = None
 ) -> tuple[dict[str, EmbeddingSet], dict[str, int]]:
     """Each partition's cached embeddings (of hidden layer ``layer``, see ``EncoderCache.load``) with targets
-    attached, and its count of bad-label skips."""
+    attached, and its count of bad-label skips: samples whose labels do not fit are dropped and counted."""
     partitions, label_skips = {}, {}
     for name, paths in shards.items():
-        partitions[name], label_skips[name] = attach_targets(cache.load(paths, layer), spec, name)
+        embeddings = cache.load(paths, layer)
+        targets, problems = convert_labels(embeddings.labels, spec)
+        if problems:
+            for index, reason in problems[:3]:
+                log.warning("Skipping %s (%s): %s", embeddings.keys[index], name, reason)
+            log.warning("%s: %d of %d samples skipped for bad labels", name, len(problems), len(embeddings))
+        if len(problems) == len(embeddings):
+            reason = problems[0][1] if problems else "no samples"
+            raise LabelError(
+                f"no sample of partition {name} has usable labels (first problem: {reason}); "
+                f"check task.label (rule {spec.rule!r}, key {spec.key!r}) against the dataset's .json fields"
+            )
+        bad = {index for index, _ in problems}
+        embeddings.targets = targets
+        partitions[name] = embeddings.subset([i for i in range(len(embeddings)) if i not in bad]) if bad else embeddings
+        label_skips[name] = len(problems)
     return partitions, label_skips
 
 

@@ -247,6 +247,6 @@ def few_shot_subset(
         per_class = np.bincount(labels.astype(np.int64)) if label.kind == SINGLE else (labels > 0.5).sum(axis=0)
         if len(short := np.flatnonzero((per_class > 0) & (per_class < shots))):
             names = [str(label.classes[index]) if label.classes else str(index) for index in short[:10]]
-            log.warning("%s: %d class(es) have fewer than %d training clips (all of them are used): %s", task_name,
-                        len(short), shots, ", ".join(names))  # fmt: skip
+            message = "%s: %d class(es) have fewer than %d training clips (all of them are used): %s"
+            log.warning(message, task_name, len(short), shots, ", ".join(names))
     return train.subset([row for row, key in enumerate(train.clip_keys) if key in chosen])

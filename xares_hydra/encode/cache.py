@@ -438,9 +438,10 @@ class EmbeddingSet:
         return dataclasses.replace(self, **{name: _rows(getattr(self, name), indices) for name in ROW_FIELDS})
 
 
-# the fields of EmbeddingSet with one entry per sample (all but frame_parts)
-ROW_FIELDS = ("keys", "clip_keys", "crops", "pooled", "n_frames", "labels", "frame_part", "frame_offset", "targets",
-              "layers")  # fmt: skip
+# the fields of EmbeddingSet with one entry per sample
+ROW_FIELDS = [
+    item.name for item in dataclasses.fields(EmbeddingSet) if item.name not in ("frame_parts", "frame_dtypes")
+]
 
 
 def _rows(values: Any, indices: np.ndarray) -> Any:

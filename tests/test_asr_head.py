@@ -11,9 +11,10 @@ import torch
 
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet, ShardCounts, ShardWriter
+from xares_hydra.encode.settings import EncodeSettings
 from xares_hydra.errors import ConfigError, DataUnavailable
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData, training
-from xares_hydra.heads.metrics import get_metric, word_edits, word_error_rate
+from xares_hydra.heads.metrics import get_metric, transcript_counts, wer_from_counts, word_edits
 
 pytest.importorskip("transformers")
 
@@ -39,12 +40,12 @@ def test_word_edits_count_substitutions_insertions_and_deletions():
 def test_corpus_wer_pools_edits_over_all_reference_words():
     references = ["the cat sat", "hello world"]
     hypotheses = ["the cat sit down", "hello"]  # sat->sit, +down ; -world  => 3 edits / 5 words
-    assert word_error_rate(references, hypotheses) == pytest.approx(3 / 5)
+    assert wer_from_counts(transcript_counts(references, hypotheses)) == pytest.approx(3 / 5)
     assert get_metric("WER_inv")(references, hypotheses) == pytest.approx(1 - 3 / 5)
 
 
 def test_wer_is_case_insensitive_and_wer_inv_never_negative():
-    assert word_error_rate(["The CAT"], ["the cat"]) == 0.0
+    assert wer_from_counts(transcript_counts(["The CAT"], ["the cat"])) == 0.0
     assert get_metric("WER_inv")(["a"], ["b c d"]) == 0.0
 
 
@@ -61,7 +62,7 @@ def spoken_clips(directory: Path, n: int, seed: int) -> EmbeddingSet:
     directory.mkdir(parents=True)
     source = directory / "source.tar"
     source.write_bytes(b"")
-    writer = ShardWriter(directory, source, DIM, keep_frames=True)
+    writer = ShardWriter(directory, source, DIM, EncodeSettings(keep_frames=True))
     for index in range(n):
         words = rng.integers(0, len(WORDS), size=int(rng.integers(1, 4)))
         frames = np.repeat(vectors[words], 3, axis=0) + 0.1 * rng.normal(size=(3 * len(words), DIM))

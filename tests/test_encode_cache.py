@@ -92,7 +92,7 @@ def test_bad_samples_are_skipped_counted_and_named(tmp_path, caplog):
     assert counts.samples == 1
     assert counts.skipped == {"corrupt or unsupported audio": 1}
     assert "broken" in caplog.text and "t.tar" in caplog.text
-    assert cache.shard_counts(shard)["skipped"] == {"corrupt or unsupported audio": 1}
+    assert cache.partition_counts({"p": [shard]})["p"]["skipped"] == {"corrupt or unsupported audio": 1}
 
 
 def clip_bytes():

@@ -14,8 +14,8 @@ from hydra.errors import ConfigCompositionException
 from xares_hydra.data.labels import LabelSpec
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData, heads_for
+from xares_hydra.heads.evaluate import few_shot_clips, few_shot_subset
 from xares_hydra.heads.metrics import get_metric
-from xares_hydra.heads.shots import few_shot_clips, few_shot_subset
 from xares_hydra.report.identity import column_key, record_identity
 from xares_hydra.report.record import Record
 

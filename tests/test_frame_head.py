@@ -15,6 +15,7 @@ from sklearn.metrics import f1_score
 
 from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.encode.cache import EmbeddingSet, ShardCounts, ShardWriter
+from xares_hydra.encode.settings import EncodeSettings
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData
 from xares_hydra.heads.frame import frame_targets, seconds_to_frames
 from xares_hydra.heads.metrics import SegmentF1, get_metric, segment_activity
@@ -106,7 +107,7 @@ def cached_frames(directory: Path, clips: Sequence[tuple[np.ndarray, list]]) -> 
     directory.mkdir(parents=True)
     source = directory / "source.tar"
     source.write_bytes(b"")
-    writer = ShardWriter(directory, source, clips[0][0].shape[1], keep_frames=True)
+    writer = ShardWriter(directory, source, clips[0][0].shape[1], EncodeSettings(keep_frames=True))
     for index, (frames, events) in enumerate(clips):
         meta = {"key": f"clip{index:05d}", "clip_key": f"clip{index:05d}", "crop": 0, "labels": events}
         writer.add(meta, len(frames), frames, frames.mean(0))

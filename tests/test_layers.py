@@ -16,7 +16,7 @@ from helpers.encoders import CPU, LayeredMel
 from xares_hydra.encode.cache import EncoderCache, LayerNeeds
 from xares_hydra.encode.embed import EncodeSettings, encode_shards
 from xares_hydra.errors import ConfigError
-from xares_hydra.heads.layer_weights import LayerWeightedSum
+from xares_hydra.heads.linear_probe import LayerWeightedSum
 
 
 def test_every_layer_is_cached_and_a_layer_is_chosen_at_load(tmp_path: Path) -> None:

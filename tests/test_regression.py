@@ -14,9 +14,9 @@ from xares_hydra.data.taskspec import TaskSpec
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HEADS, HeadContext, HeadSettings, RoundData, heads_for
 from xares_hydra.heads.knn import knn_outputs
+from xares_hydra.heads.linear_probe import TargetScaler
 from xares_hydra.heads.metrics import get_metric
 from xares_hydra.heads.predictions import clip_predictions
-from xares_hydra.heads.regression import TargetScaler
 
 SCORES = LabelSpec(rule="targets", args={"keys": ["accuracy", "fluency"]})
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from xares_hydra.encode.crops import Crop, EncodedCrops
+from xares_hydra.encode.contract import Crop, EncodedCrops
 
 log = logging.getLogger(__name__)
 

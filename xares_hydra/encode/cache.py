@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from filelock import FileLock
@@ -36,6 +36,9 @@ from xares_hydra.atomic import atomic_path, read_json, remove_stale_parts, write
 from xares_hydra.encode.storage import FLOAT32, STORE_DTYPES, from_stored, to_stored
 from xares_hydra.errors import ConfigError
 from xares_hydra.locks import RemovedLock, file_lock
+
+if TYPE_CHECKING:  # settings imports LayerNeeds from here
+    from xares_hydra.encode.settings import EncodeSettings
 
 log = logging.getLogger("xares")
 
@@ -107,9 +110,6 @@ class EncoderCache:
         path = self.root / "encoder.json"
         return read_json(path) if path.exists() else None
 
-    def shard_counts(self, shard: Path) -> dict[str, Any]:
-        return read_json(self.shard_dir(shard) / "done.json")["counts"]
-
     def partition_counts(self, shards: Mapping[str, Sequence[Path]]) -> dict[str, dict[str, Any]]:
         """Per partition (its shards in order): clips, crops, audio seconds, skips and warnings by reason; a clip
         already in an earlier shard of the partition is a skipped ``duplicate key`` (``load`` keeps the first)."""
@@ -117,7 +117,7 @@ class EncoderCache:
         for partition, paths in shards.items():
             merged, incomplete = ShardCounts(), {}
             for shard in paths:
-                done = self.shard_counts(shard)
+                done = read_json(self.shard_dir(shard) / "done.json")["counts"]
                 merged.add(done)
                 if done.get("unread"):
                     incomplete[shard.name] = done["unread"]
@@ -223,31 +223,18 @@ def layer_index(layer: int, n_layers: int, where: str, key: str = "head.layer") 
 class ShardWriter:
     """Appends one shard's embeddings; nothing counts as written until ``finish`` writes the marker."""
 
-    def __init__(
-        self,
-        directory: Path,
-        source: Path,
-        dim: int,
-        keep_frames: bool,
-        frame_layers: Sequence[int] = (),
-        keep_layers: Sequence[int] = (),
-        frame_dtype: str = FLOAT32,  # of frames and hidden layers (``storage``)
-        clip_dtype: str = FLOAT32,
-    ) -> None:
-        self.directory = directory
-        self.frame_dtype, self.clip_dtype = frame_dtype, clip_dtype
-        self._requested_kept_layers = tuple(keep_layers)
+    def __init__(self, directory: Path, source: Path, dim: int, settings: EncodeSettings) -> None:
+        self.directory, self.source, self.dim = directory, source, dim
+        # of frames and hidden layers, and of clip vectors (``storage``)
+        self.frame_dtype, self.clip_dtype = settings.store_dtype, settings.clip_dtype
+        self.keep_frames, self.needs = settings.frames, settings.layer_needs
         self._kept_layers: list[int] = []
         self._n_layers = 0
-        self.source = source
-        self.dim = dim
-        self.keep_frames = keep_frames
-        self._requested_frame_layers = tuple(frame_layers) if keep_frames else ()
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "done.json").unlink(missing_ok=True)
         remove_stale_parts(directory)
         self._streams: dict[str, Any] = {}
-        if keep_frames:
+        if self.keep_frames:
             self._open_frames("frames.f32")
         self._pooled: list[np.ndarray] = []
         self._layers: list[np.ndarray] = []
@@ -286,17 +273,16 @@ class ShardWriter:
 
     def _add_layers(self, layer_pooled: np.ndarray) -> None:
         if not self._layers:
-            requested = self._requested_frame_layers
-            self._frame_layers = sorted(
-                {layer_index(layer, len(layer_pooled), "the encoder", "encode.frame_layers") for layer in requested}
-            )
+            self._n_layers = len(layer_pooled)
+            self._frame_layers = self._layer_indices("frame_layers", self.needs.frame_layers)
             for layer in self._frame_layers:
                 self._open_frames(frame_file(layer))
-            self._n_layers = len(layer_pooled)
-            kept = {layer_index(layer, self._n_layers, "the encoder", "encode.keep_layers") for layer in
-                    self._requested_kept_layers}  # fmt: skip
-            self._kept_layers = sorted(kept) or list(range(self._n_layers))
+            kept = self._layer_indices("keep_layers", self.needs.keep_layers)
+            self._kept_layers = kept or list(range(self._n_layers))
         self._layers.append(layer_pooled[self._kept_layers].astype(np.float32))
+
+    def _layer_indices(self, key: str, layers: Sequence[int]) -> list[int]:
+        return sorted({layer_index(layer, self._n_layers, "the encoder", f"encode.{key}") for layer in layers})
 
     def _write_frames(self, name: str, frames: np.ndarray) -> None:
         self._streams[name][1].write(to_stored(frames, self.frame_dtype).tobytes())
@@ -342,17 +328,6 @@ class ShardWriter:
 def kept_layers(done: Mapping[str, Any]) -> list[int]:
     """The hidden layers a shard's ``layers.npy`` holds, in order (encode.keep_layers keeps some of them)."""
     return done.get("kept_layers", list(range(done.get("n_layers", 0))))
-
-
-def kept_position(done: Mapping[str, Any], layer: int, directory: Path) -> int:
-    """Where hidden layer ``layer`` is in the cached ``layers.npy``."""
-    kept = kept_layers(done)
-    if layer not in kept:
-        raise ConfigError(
-            f"head.layer={layer}: the cache {directory.parent.parent} keeps layers {kept} only; add it to "
-            "encode.keep_layers (the shards are encoded again with it)"
-        )
-    return int(kept.index(layer))
 
 
 def frame_file(layer: int) -> str:
@@ -422,7 +397,12 @@ class EmbeddingSet:
         elif layer is not None:
             index = layer_index(int(layer), n_layers, f"the cache {directory.parent.parent}")
             if index != n_layers - 1:
-                stored = np.load(directory / "layers.npy", mmap_mode="r")[:, kept_position(done, index, directory)]
+                if index not in (kept := kept_layers(done)):
+                    raise ConfigError(
+                        f"head.layer={index}: the cache {directory.parent.parent} keeps layers {kept} only; add it to "
+                        "encode.keep_layers (the shards are encoded again with it)"
+                    )
+                stored = np.load(directory / "layers.npy", mmap_mode="r")[:, kept.index(index)]
                 pooled = from_stored(stored, frame_dtype)
                 frames_name = frame_file(index) if index in done.get("frame_layers", []) else None
         frames = None
@@ -458,9 +438,10 @@ class EmbeddingSet:
         return dataclasses.replace(self, **{name: _rows(getattr(self, name), indices) for name in ROW_FIELDS})
 
 
-# the fields of EmbeddingSet with one entry per sample (all but frame_parts)
-ROW_FIELDS = ("keys", "clip_keys", "crops", "pooled", "n_frames", "labels", "frame_part", "frame_offset", "targets",
-              "layers")  # fmt: skip
+# the fields of EmbeddingSet with one entry per sample
+ROW_FIELDS = [
+    item.name for item in dataclasses.fields(EmbeddingSet) if item.name not in ("frame_parts", "frame_dtypes")
+]
 
 
 def _rows(values: Any, indices: np.ndarray) -> Any:

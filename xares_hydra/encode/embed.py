@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,9 @@ from xares_hydra.data.shards import ShardSample, iter_shard
 from xares_hydra.encode.backoff import CropDoesNotFit, MemoryLimits, encode_in_chunks, is_out_of_memory, release_memory
 from xares_hydra.encode.cache import EncoderCache, ShardCounts, ShardWriter
 from xares_hydra.encode.contract import (
+    Crop,
     EncodedBatch,
+    EncodedCrops,
     auto_batching,
     check_output,
     dim_of,
@@ -52,7 +53,6 @@ from xares_hydra.encode.contract import (
     rate_of,
 )
 from xares_hydra.encode.cost import encode_cost, peak_memory
-from xares_hydra.encode.crops import Crop, EncodedCrops
 from xares_hydra.encode.encoder_spec import EncoderSpec, weights_identity
 from xares_hydra.encode.eta import EncodeClock
 from xares_hydra.encode.loaded import LoadedEncoder, loaded_encoder
@@ -94,9 +94,7 @@ def encode_shards(
                 clock.skip(shard)  # another job encoded it meanwhile
                 continue
             log.info("Encoding %s", shard.name)
-            writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings.frames,
-                                 settings.layer_needs.frame_layers, settings.keep_layers, settings.store_dtype,
-                                 settings.clip_dtype)  # fmt: skip
+            writer = ShardWriter(cache.shard_dir(shard), shard, dim_of(encoder), settings)
             call = EncoderCall(encoder, settings, device, shard, ShardCounts(), memory)
             try:
                 call.encode_shard(writer, on_progress)
@@ -286,7 +284,7 @@ class EncoderCall:
         if len(part) == 1 and self.memory.chunked(part[0]):
             return [(part, self._chunked(part[0]))]
         try:
-            return [(part, _run_encoder(self.encoder, part, self.settings, self.device, self.shard, width))]
+            return [(part, self._run(part, width))]
         except Exception as error:
             if not is_out_of_memory(error):
                 raise
@@ -297,55 +295,47 @@ class EncoderCall:
 
     def _chunked(self, item: Crop) -> EncodedCrops:
         hop = round(hop_samples_of(self.encoder))
-        run = partial(_run_encoder, self.encoder, settings=self.settings, device=self.device, shard=self.shard)
-        return encode_in_chunks(item, run, self.memory, hop, self.settings.min_samples, self.device)
+        return encode_in_chunks(item, self._run, self.memory, hop, self.settings.min_samples, self.device)
 
-
-def _run_encoder(
-    encoder: torch.nn.Module,
-    batch: list[Crop],
-    settings: EncodeSettings,
-    device: torch.device,
-    shard: Path,
-    width: int | None = None,
-) -> EncodedCrops:
-    """One forward of a batch (zero-padded to ``width`` or its longest crop); each crop's frame count, clip vector
-    (mean over its own frames only) and, as the settings ask, its frames and every hidden layer."""
-    lengths = [len(item.audio) for item in batch]
-    where = f"{shard.name}: {batch[0].key}"
-    audio = padded_audio([item.audio for item in batch], device, width)
-    layers = forward_layers(encoder, audio, settings.autocast, where) if settings.all_layers else None
-    if layers is None and settings.batching != "xares":
-        encoded = forward_padded(encoder, audio, lengths, settings.autocast, where)
-    else:  # the encoder is not told the padding (hidden_layers never is: its batches hold one length)
-        output = forward(encoder, audio, settings.autocast) if layers is None else layers[:, -1]
-        check_output(output, len(batch), dim_of(encoder), where)
-        padded = output.shape[1]
-        xares = settings.batching == "xares"  # X-ARES pools the padding too
-        counted = [padded if xares else frame_count(encoder, n, audio.shape[1], padded) for n in lengths]
-        encoded = EncodedBatch(output, counted)
-    # a crop zero-padded to the encoder's minimum input keeps only the frames of its own length
-    hop_samples = hop_samples_of(encoder)
-    counts = [
-        count if item.n_samples is None else min(count, max(1, math.ceil(item.n_samples / hop_samples)))
-        for item, count in zip(batch, encoded.frame_counts, strict=True)
-    ]
-    frames = encoded.frames.float()
-    own = torch.tensor(counts, device=frames.device)
-    kept = length_mask(own, frames.shape[1])
-    if layers is None:
-        pooled, layer_pooled = (frames * kept[..., None]).sum(dim=1) / own[:, None], None
-    else:  # every layer pooled alike; the last one is the clip vector
-        layers = layers.float()
-        layer_pooled = (layers * kept[:, None, :, None]).sum(dim=2) / own[:, None, None]
-        pooled = layer_pooled[:, -1]
-    return EncodedCrops(
-        pooled=pooled.cpu().numpy(),
-        frame_counts=counts,
-        frames=frames.cpu().numpy() if settings.frames else None,
-        layer_pooled=None if layer_pooled is None else layer_pooled.cpu().numpy(),
-        layer_frames=layers.cpu().numpy() if layers is not None and settings.frames else None,
-    )
+    def _run(self, batch: list[Crop], width: int | None = None) -> EncodedCrops:
+        """One forward of a batch (zero-padded to ``width`` or its longest crop); each crop's frame count, clip
+        vector (mean over its own frames only) and, as the settings ask, its frames and every hidden layer."""
+        encoder, settings = self.encoder, self.settings
+        lengths = [len(item.audio) for item in batch]
+        where = f"{self.shard.name}: {batch[0].key}"
+        audio = padded_audio([item.audio for item in batch], self.device, width)
+        layers = forward_layers(encoder, audio, settings.autocast, where) if settings.all_layers else None
+        if layers is None and settings.batching != "xares":
+            encoded = forward_padded(encoder, audio, lengths, settings.autocast, where)
+        else:  # the encoder is not told the padding (hidden_layers never is: its batches hold one length)
+            output = forward(encoder, audio, settings.autocast) if layers is None else layers[:, -1]
+            check_output(output, len(batch), dim_of(encoder), where)
+            padded = output.shape[1]
+            xares = settings.batching == "xares"  # X-ARES pools the padding too
+            counted = [padded if xares else frame_count(encoder, n, audio.shape[1], padded) for n in lengths]
+            encoded = EncodedBatch(output, counted)
+        # a crop zero-padded to the encoder's minimum input keeps only the frames of its own length
+        hop_samples = hop_samples_of(encoder)
+        counts = [
+            count if item.n_samples is None else min(count, max(1, math.ceil(item.n_samples / hop_samples)))
+            for item, count in zip(batch, encoded.frame_counts, strict=True)
+        ]
+        frames = encoded.frames.float()
+        own = torch.tensor(counts, device=frames.device)
+        kept = length_mask(own, frames.shape[1])
+        if layers is None:
+            pooled, layer_pooled = (frames * kept[..., None]).sum(dim=1) / own[:, None], None
+        else:  # every layer pooled alike; the last one is the clip vector
+            layers = layers.float()
+            layer_pooled = (layers * kept[:, None, :, None]).sum(dim=2) / own[:, None, None]
+            pooled = layer_pooled[:, -1]
+        return EncodedCrops(
+            pooled=pooled.cpu().numpy(),
+            frame_counts=counts,
+            frames=frames.cpu().numpy() if settings.frames else None,
+            layer_pooled=None if layer_pooled is None else layer_pooled.cpu().numpy(),
+            layer_frames=layers.cpu().numpy() if layers is not None and settings.frames else None,
+        )
 
 
 def padded_audio(clips: Sequence[np.ndarray], device: torch.device, width: int | None = None) -> torch.Tensor:

@@ -14,8 +14,7 @@ from typing import Any
 import torch
 from omegaconf import MISSING
 
-from xares_hydra.encode.code_identity import code_identity
-from xares_hydra.encode.fingerprint import encoder_fingerprint, encoder_identity
+from xares_hydra.encode.fingerprint import code_identity, encoder_fingerprint, encoder_identity
 from xares_hydra.errors import ConfigError, TaskSkipped
 
 log = logging.getLogger("xares")

@@ -20,8 +20,7 @@ from xares_hydra.atomic import free_bytes
 from xares_hydra.data.audio import crop, decode_audio
 from xares_hydra.data.shards import iter_shard
 from xares_hydra.encode.cache import EncoderCache
-from xares_hydra.encode.contract import dim_of, forward, hop_samples_of, rate_of
-from xares_hydra.encode.crops import Crop
+from xares_hydra.encode.contract import Crop, dim_of, forward, hop_samples_of, rate_of
 from xares_hydra.encode.embed import EncodeSettings, padded_audio, shards_to_encode
 from xares_hydra.encode.storage import itemsize
 
@@ -152,6 +151,9 @@ def plan_encode(
     written = {shard: shard_bytes(lengths[shard], encoder, settings, n_layers) for shard in shards}
     audio_seconds = sum(item.audio_seconds for item in lengths.values())
     todo_seconds = sum(lengths[shard].audio_seconds for shard in todo)
+    # an unreadable disk is an error, not a disk with 0 bytes free
+    if (free := free_bytes(cache.root)) is None:
+        raise OSError(f"cannot read the free space of the disk holding {cache.root}: check that the path is reachable")
     return EncodePlan(
         task=task,
         encoder=name,
@@ -163,14 +165,7 @@ def plan_encode(
         cache_bytes=CACHE_DOCUMENT_BYTES + sum(written.values()),
         bytes_to_write=(CACHE_DOCUMENT_BYTES if todo else 0) + sum(written[shard] for shard in todo),
         cache_dir=str(cache.root),
-        free_bytes=_free_space(cache.root),
+        free_bytes=free,
         probe_seconds_per_audio_hour=seconds_per_second * 3600,
         encode_seconds=seconds_per_second * todo_seconds,
     )
-
-
-def _free_space(folder: Path) -> int:
-    """Free bytes where the cache goes; an unreadable disk is an error, not a disk with 0 bytes free."""
-    if (free := free_bytes(folder)) is None:
-        raise OSError(f"cannot read the free space of the disk holding {folder}: check that the path is reachable")
-    return free

@@ -98,6 +98,8 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass
 class RoundData:
+    """One round's splits (``vars`` of it: each by name, in this order)."""
+
     train: EmbeddingSet
     valid: EmbeddingSet
     test: EmbeddingSet
@@ -131,7 +133,7 @@ class Head:
 
 
 def _register_builtin_heads() -> None:
-    from xares_hydra.heads import asr, frame, knn, linear_probe, logreg, retrieval  # noqa: F401  (they register)
+    from xares_hydra.heads import asr, frame, knn, linear_probe, retrieval  # noqa: F401  (they register)
 
 
 # the built-in heads (torch, scikit-learn, faiss) register on the first lookup

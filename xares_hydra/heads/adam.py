@@ -15,24 +15,20 @@ from typing import Any
 
 import torch
 
+# torch.optim.Adam's defaults (the heads change neither)
+BETAS, EPS = (0.9, 0.999), 1e-8
+
 
 class Adam:
     """The part of the ``torch.optim.Optimizer`` interface the heads use: ``param_groups`` (one group; its
     ``lr`` may be changed between steps), ``zero_grad`` and ``step``."""
 
-    def __init__(
-        self,
-        params: Iterable[torch.Tensor],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-    ) -> None:
-        group: dict[str, Any] = dict(params=list(params), lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-        self.param_groups = [group]
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, weight_decay: float = 0.0) -> None:
+        self.param_groups: list[dict[str, Any]] = [{"params": list(params), "lr": lr}]
+        self.weight_decay = weight_decay
         # per parameter, as torch counts them: a parameter without a gradient is not stepped
-        self.steps = [0] * len(group["params"])
-        self.moments = [(torch.zeros_like(param), torch.zeros_like(param)) for param in group["params"]]
+        self.steps = [0] * len(self.param_groups[0]["params"])
+        self.moments = [(torch.zeros_like(param), torch.zeros_like(param)) for param in self.param_groups[0]["params"]]
 
     def zero_grad(self) -> None:
         for param in self.param_groups[0]["params"]:
@@ -41,7 +37,7 @@ class Adam:
     @torch.no_grad()
     def step(self) -> None:
         group = self.param_groups[0]
-        lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        lr, (beta1, beta2), weight_decay = group["lr"], BETAS, self.weight_decay
         for index, (param, (exp_avg, exp_avg_sq)) in enumerate(zip(group["params"], self.moments)):
             if param.grad is None:
                 continue
@@ -51,5 +47,5 @@ class Adam:
             grad = param.grad if weight_decay == 0 else param.grad.add(param, alpha=weight_decay)
             exp_avg.lerp_(grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(EPS)
             param.addcdiv_(exp_avg, denom, value=-step_size)

@@ -21,7 +21,7 @@ from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.metrics import transcript_counts, wer_from_counts
 from xares_hydra.heads.predictions import TRANSCRIPTS, Predictions
 from xares_hydra.heads.text import SEPARATOR, transformers_module, word_level_tokenizer
-from xares_hydra.heads.training import fit, head_arguments, length_batches, named_splits, require_frames, seeded
+from xares_hydra.heads.training import fit, head_arguments, length_batches, require_frames, seeded
 
 TINY_LM = "builtin-tiny"
 VALID_DECODINGS = ("teacher_forced", "greedy")
@@ -283,7 +283,7 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
     lm = load_language_model(args, data.train.known_targets, settings.seed)
     clips = {
         name: SpokenClips(subset, lm.text_ids(subset.known_targets), device, args.frame_stack)
-        for name, subset in named_splits(data)
+        for name, subset in vars(data).items()
     }
     model = seeded(settings.seed, lambda: SpeechRecogniser(data.train.dim * args.frame_stack, lm, args), device)
     eval_batch, train = args.eval_batch_size or settings.batch_size, clips["train"]
@@ -296,12 +296,10 @@ def asr(data: RoundData, context: HeadContext) -> RoundScore:
             *transcribe(model, clips["valid"], args, eval_batch, args.valid_decoding == "greedy")[1:]
         ),
     )
-    predictions = transcript_predictions(context.metric.name, *transcribe(model, clips["test"], args, eval_batch, True))
+    keys, references, hypotheses = transcribe(model, clips["test"], args, eval_batch, True)
+    # word edits and reference words per clip (corpus WER = their sums' ratio), with the texts
+    texts = [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses, strict=True)]
+    counts = transcript_counts(references, hypotheses)
+    predictions = Predictions(TRANSCRIPTS, context.metric.name, np.asarray(keys), counts, texts)
     test_wer = wer_from_counts(predictions.arrays)
     return history.score(predictions.score(), predictions, test_wer=test_wer, examples=(predictions.texts or [])[:3])
-
-
-def transcript_predictions(metric: str, keys: list[str], references: list[str], hypotheses: list[str]) -> Predictions:
-    """Word edits and reference words per clip (corpus WER = their sums' ratio), with the texts."""
-    texts = [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses, strict=True)]
-    return Predictions(TRANSCRIPTS, metric, np.asarray(keys), transcript_counts(references, hypotheses), texts)

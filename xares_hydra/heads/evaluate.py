@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,15 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from xares_hydra.data.labels import LabelSpec, convert_labels
+from xares_hydra.data.labels import MULTI, SINGLE, LabelSpec, convert_labels
 from xares_hydra.digest import json_sha256
 from xares_hydra.encode.cache import WEIGHTED, EmbeddingSet, EncoderCache
 from xares_hydra.encode.placement import torch_threads
-from xares_hydra.errors import LabelError, TaskSkipped
+from xares_hydra.errors import ConfigError, LabelError, TaskSkipped
 from xares_hydra.heads import HEADS, HeadContext, RoundData, heads_for
 from xares_hydra.heads.plan import ONLY_HOLDOUT, Round, Subset, in_holdout
 from xares_hydra.heads.predictions import Predictions, summary_of
-from xares_hydra.heads.shots import few_shot_subset
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +55,6 @@ class HeadResult:
             "rounds": self.rounds,
             "seconds": round(self.seconds, 3),
         }
-
-
-def attach_targets(embeddings: EmbeddingSet, spec: LabelSpec, partition: str) -> tuple[EmbeddingSet, int]:
-    """Convert raw labels to targets; samples whose labels do not fit are dropped and counted."""
-    targets, problems = convert_labels(embeddings.labels, spec)
-    if problems:
-        for index, reason in problems[:3]:
-            log.warning("Skipping %s (%s): %s", embeddings.keys[index], partition, reason)
-        log.warning("%s: %d of %d samples skipped for bad labels", partition, len(problems), len(embeddings))
-    if len(problems) == len(embeddings):
-        reason = problems[0][1] if problems else "no samples"
-        raise LabelError(
-            f"no sample of partition {partition} has usable labels (first problem: {reason}); "
-            f"check task.label (rule {spec.rule!r}, key {spec.key!r}) against the dataset's .json fields"
-        )
-    bad = {index for index, _ in problems}
-    kept = [index for index in range(len(embeddings)) if index not in bad]
-    embeddings.targets = targets
-    return embeddings.subset(kept) if bad else embeddings, len(problems)
 
 
 def select(partitions: Mapping[str, EmbeddingSet], subset: Subset) -> EmbeddingSet:
@@ -109,7 +91,7 @@ def evaluate_heads(
 def _run_few_shot(
     head_name: str, rounds: list[Round], round_data: dict[str, RoundData], context: HeadContext
 ) -> HeadResult:
-    """The head trained on each draw's few shots (``heads/shots.py``); score and std: mean and standard deviation
+    """The head trained on each draw's few shots (``few_shot_subset``); score and std: mean and standard deviation
     over the draws; per round, each draw's scores. No per-sample predictions: each draw has its own."""
     settings, task = context.settings, context.task
     assert settings.shots is not None
@@ -192,8 +174,79 @@ def load_partitions(
     cache: EncoderCache, shards: Mapping[str, list[Path]], spec: LabelSpec, layer: int | str | None = None
 ) -> tuple[dict[str, EmbeddingSet], dict[str, int]]:
     """Each partition's cached embeddings (of hidden layer ``layer``, see ``EncoderCache.load``) with targets
-    attached, and its count of bad-label skips."""
+    attached, and its count of bad-label skips: samples whose labels do not fit are dropped and counted."""
     partitions, label_skips = {}, {}
     for name, paths in shards.items():
-        partitions[name], label_skips[name] = attach_targets(cache.load(paths, layer), spec, name)
+        embeddings = cache.load(paths, layer)
+        targets, problems = convert_labels(embeddings.labels, spec)
+        if problems:
+            for index, reason in problems[:3]:
+                log.warning("Skipping %s (%s): %s", embeddings.keys[index], name, reason)
+            log.warning("%s: %d of %d samples skipped for bad labels", name, len(problems), len(embeddings))
+        if len(problems) == len(embeddings):
+            reason = problems[0][1] if problems else "no samples"
+            raise LabelError(
+                f"no sample of partition {name} has usable labels (first problem: {reason}); "
+                f"check task.label (rule {spec.rule!r}, key {spec.key!r}) against the dataset's .json fields"
+            )
+        bad = {index for index, _ in problems}
+        embeddings.targets = targets
+        partitions[name] = embeddings.subset([i for i in range(len(embeddings)) if i not in bad]) if bad else embeddings
+        label_skips[name] = len(problems)
     return partitions, label_skips
+
+
+# Few-shot draws (``head.shots``): K training clips per class, or for multi-label tasks K positives per label
+# picked greedily. A draw depends only on the clips' keys and labels, the seed and the draw's number, never on the
+# encoder or the order clips were cached in, so every encoder trains on the same clips (paired tests stay valid).
+
+
+def draw_rank(clip_key: str, seed: int, draw: int) -> int:
+    """A clip's place in draw ``draw``: a hash of the seed, the draw and its key."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{draw}/{clip_key}".encode()).digest()[:8], "big")
+
+
+def few_shot_clips(clip_labels: dict[str, np.ndarray], kind: str, shots: int, seed: int, draw: int) -> list[str]:
+    """The clip keys of one draw. ``clip_labels``: per clip its class index (single-label) or multi-hot vector."""
+    order = sorted(clip_labels, key=lambda key: (draw_rank(key, seed, draw), key))
+    chosen: list[str] = []
+    if kind == SINGLE:
+        taken: dict[int, int] = defaultdict(int)
+        for key in order:
+            label = int(clip_labels[key])
+            if taken[label] < shots:
+                taken[label] += 1
+                chosen.append(key)
+        return chosen
+    hot = np.stack([clip_labels[key] for key in order]) > 0.5
+    counts = np.zeros(hot.shape[1], dtype=np.int64)
+    picked = np.zeros(len(order), dtype=bool)
+    for label in np.argsort(hot.sum(axis=0), kind="stable"):  # rarest label first, so common ones fill up on the way
+        for row in np.flatnonzero(hot[:, label] & ~picked):
+            if counts[label] >= shots:
+                break
+            picked[row] = True
+            counts += hot[row]
+    return [order[row] for row in np.flatnonzero(picked)]
+
+
+def few_shot_subset(
+    train: EmbeddingSet, label: LabelSpec, shots: int, seed: int, draw: int, task_name: str = "task"
+) -> EmbeddingSet:
+    """The training samples (every crop) of the clips that draw ``draw`` picks."""
+    if label.kind not in (SINGLE, MULTI):
+        raise ConfigError(
+            f"head.shots draws clips per class: task {task_name} has {label.kind} targets (use head.shots=null)"
+        )
+    clip_labels: dict[str, np.ndarray] = {}
+    for clip_key, target in zip(train.clip_keys, train.known_targets):
+        clip_labels.setdefault(clip_key, np.asarray(target))
+    chosen = set(few_shot_clips(clip_labels, label.kind, shots, seed, draw))
+    if draw == 0:  # the classes with fewer clips than shots, said once
+        labels = np.stack(list(clip_labels.values()))
+        per_class = np.bincount(labels.astype(np.int64)) if label.kind == SINGLE else (labels > 0.5).sum(axis=0)
+        if len(short := np.flatnonzero((per_class > 0) & (per_class < shots))):
+            names = [str(label.classes[index]) if label.classes else str(index) for index in short[:10]]
+            message = "%s: %d class(es) have fewer than %d training clips (all of them are used): %s"
+            log.warning(message, task_name, len(short), shots, ", ".join(names))
+    return train.subset([row for row, key in enumerate(train.clip_keys) if key in chosen])

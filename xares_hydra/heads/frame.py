@@ -18,7 +18,7 @@ from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
 from xares_hydra.heads.linear_probe import build_probe, make_criterion
 from xares_hydra.heads.predictions import SEGMENTS, Predictions
-from xares_hydra.heads.training import fit, length_batches, named_splits, require_frames, seeded, shuffled_batches
+from xares_hydra.heads.training import fit, length_batches, require_frames, seeded, shuffled_batches
 
 Event = tuple[float, float, int]
 
@@ -74,9 +74,6 @@ class FrameClips:
         usable = np.flatnonzero(self.embeddings.n_frames > 0)
         return (self.batch(usable[positions]) for positions in shuffled_batches(len(usable), batch_size, generator))
 
-    def scoring_batches(self, batch_size: int) -> Iterator[FrameBatch]:
-        return map(self.batch, length_batches(self.embeddings.n_frames, batch_size))
-
 
 def masked_loss(criterion: torch.nn.Module, logits: torch.Tensor, batch: FrameBatch) -> torch.Tensor:
     """Mean element loss over the real frames (``criterion`` has ``reduction='none'``)."""
@@ -93,7 +90,7 @@ def score_frames(
     accumulator = context.metric.accumulator(**metric_args)
     model.eval()
     keys, counts = [], []
-    for batch in clips.scoring_batches(batch_size):
+    for batch in map(clips.batch, length_batches(clips.embeddings.n_frames, batch_size)):
         probabilities = torch.sigmoid(model(batch.features)).float().cpu().numpy()
         targets = batch.targets.cpu().numpy()
         for row, length in enumerate(batch.lengths):
@@ -116,7 +113,7 @@ def frame_probe(data: RoundData, context: HeadContext) -> RoundScore:
         raise ConfigError("frame tasks need the encoder's hop_size_in_ms (frame rate); the encoder reports none")
     clips = {
         name: FrameClips(subset, n_classes, hop_ms / 1000, task.crop_length, device)
-        for name, subset in named_splits(data)
+        for name, subset in vars(data).items()
     }
     model = seeded(settings.seed, lambda: build_probe(data.train.dim, n_classes, settings.hidden_dim), device)
     criterion = make_criterion(task.criterion, {**task.criterion_args, "reduction": "none"}).to(device)

@@ -11,9 +11,8 @@ import torch
 
 from xares_hydra.data.labels import REGRESSION, SINGLE
 from xares_hydra.heads import HeadContext, RoundData, RoundScore, head
-from xares_hydra.heads.linear_probe import stack_targets
+from xares_hydra.heads.linear_probe import regression_scores, stack_targets
 from xares_hydra.heads.predictions import clip_predictions
-from xares_hydra.heads.regression import regression_scores
 
 
 def knn_outputs(

@@ -281,11 +281,6 @@ def transcript_counts(references: Sequence[str], hypotheses: Sequence[str]) -> d
     return {"edits": np.array(edits, dtype=np.int64), "words": np.array([len(r) for r, _ in pairs], dtype=np.int64)}
 
 
-def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Corpus WER (as jiwer)."""
-    return wer_from_counts(transcript_counts(references, hypotheses))
-
-
 def wer_from_counts(counts: Mapping[str, np.ndarray]) -> float:
     """All word edits / all reference words of ``transcript_counts`` (no reference words: 0, or inf if any edit)."""
     edits, words = int(counts["edits"].sum()), int(counts["words"].sum())
@@ -296,5 +291,5 @@ def wer_from_counts(counts: Mapping[str, np.ndarray]) -> float:
 
 @metric("WER_inv")
 def inverse_word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """max(0, 1 - WER): higher is better, like every other X-ARES score."""
-    return max(0.0, 1.0 - word_error_rate(references, hypotheses))
+    """max(0, 1 - corpus WER (as jiwer)): higher is better, like every other X-ARES score."""
+    return max(0.0, 1.0 - wer_from_counts(transcript_counts(references, hypotheses)))

@@ -20,7 +20,7 @@ from xares_hydra.heads.linear_probe import build_probe
 from xares_hydra.heads.metrics import recall_from_ranks, retrieval_ranks
 from xares_hydra.heads.predictions import RETRIEVAL, Predictions
 from xares_hydra.heads.text import Tokenizer, load_tokenizer
-from xares_hydra.heads.training import fit, head_arguments, named_splits, seeded, shuffled_batches
+from xares_hydra.heads.training import fit, head_arguments, seeded, shuffled_batches
 
 MAX_LOGIT_SCALE = math.log(100.0)
 
@@ -131,7 +131,7 @@ def retrieval(data: RoundData, context: HeadContext) -> RoundScore:
     settings, device = context.settings, context.settings.torch_device
     tokenizer = load_tokenizer(args.tokenizer, args.vocab_size, args.tokenizer_download)
     splits = {}
-    for name, subset in named_splits(data):
+    for name, subset in vars(data).items():
         if len(subset) == 0:
             raise LabelError(f"retrieval task {context.task.name}: the {name} split has no captioned clips")
         splits[name] = CaptionedClips.build(subset, tokenizer, device)

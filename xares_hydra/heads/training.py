@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import torch
 
-from xares_hydra.encode.cache import EmbeddingSet
 from xares_hydra.errors import ConfigError
 from xares_hydra.heads import HeadContext, RoundData, RoundScore
 from xares_hydra.heads.adam import Adam
@@ -127,13 +126,9 @@ def length_batches(lengths: np.ndarray, batch_size: int, generator: torch.Genera
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
-def named_splits(data: RoundData) -> tuple[tuple[str, EmbeddingSet], ...]:
-    return ("train", data.train), ("valid", data.valid), ("test", data.test)
-
-
 def require_frames(data: RoundData, context: HeadContext) -> None:
     """Frame-reading heads need frame embeddings in every split (``encode.keep_frames``)."""
-    for name, subset in named_splits(data):
+    for name, subset in vars(data).items():
         if not subset.has_frames:
             if (layer := context.settings.layer) is not None:
                 raise ConfigError(

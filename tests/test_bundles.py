@@ -68,6 +68,16 @@ def test_the_same_setting_from_two_places_counts_once_newest_first_with_a_note(r
     assert board["heads"]["mlp"]["rows"][0]["cells"]["mel"]["score"] == 0.123
 
 
+def test_one_folder_keeps_its_order_several_are_merged_oldest_first():
+    # a sweep's records come in launch order; its parallel jobs may finish in another
+    launched = [
+        make_record("esc50", "mine", 0.8, created="2025-02-01"),
+        make_record("fsd", "mine", 0.6, created="2025-01-01"),
+    ]
+    assert merge([("sweep", launched)]).records == launched
+    assert merge([("a", launched[:1]), ("b", launched[1:])]).records == launched[::-1]
+
+
 def test_results_of_different_task_versions_are_kept_apart_and_flagged():
     old, new = (
         make_record("esc50", "mine", 0.8, created="2025-01-01"),

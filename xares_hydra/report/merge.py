@@ -20,11 +20,13 @@ class Merged:
 
 
 def merge(sources: Sequence[tuple[str, list[Record]]]) -> Merged:
-    """The records of every (name, records) source, oldest first, and a note per setting (and task version)
-    scored in several."""
+    """The records of every (name, records) source, oldest first (one source: as given), and a note per setting
+    (and task version) scored in several."""
     origin = {id(record): name for name, records in sources for record in records}
     order = [name for name, _ in sources]
-    merged = sorted((record for _, records in sources for record in records), key=lambda record: record.created)
+    merged = [record for _, records in sources for record in records]
+    if len(sources) > 1:  # one folder keeps its own order: a sweep's is launch order, as the sweep's reports
+        merged.sort(key=lambda record: record.created)
     places: dict[tuple[str, ...], list[Record]] = defaultdict(list)
     for record in merged:
         if not record.crashed and record.status == Status.OK:

@@ -208,8 +208,11 @@ def _scatters(boards: Sequence[Leaderboard]) -> list[str]:
     for board in boards:
         rows = cost_rows(board)
         for name, title in COSTS.items():
-            points = [(row.label + (f" {PARETO_MARK}" if row.pareto else ""), float(value), row.score) for row in rows
-                      if (value := getattr(row, name)) is not None and row.score is not None]  # fmt: skip
+            points = [
+                (row.encoder + (f" {PARETO_MARK}" if row.pareto else ""), float(value), row.mlp_average)
+                for row in rows
+                if (value := getattr(row, name)) is not None and row.mlp_average is not None
+            ]
             if points:
                 caption = f"{board.mode} mode: MLP {AVERAGE_SCOPES['all']} against {title}"
                 figures.append(scatter(points, caption, title, f"MLP {AVERAGE_SCOPES['all']}"))

@@ -195,10 +195,6 @@ def build_leaderboard(
     return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, labels)
 
 
-def modes_of(records: list[Record]) -> list[str]:
-    return sorted({record.mode for record in records})
-
-
 def column_of(record: Record, labels: dict[str, str], leave_out: Collection[str] = ()) -> Column:
     """The record's column, labelled from ``labels`` (``column_labels`` of the records shown, same ``leave_out``)."""
     label = labels[column_key(record, leave_out)]

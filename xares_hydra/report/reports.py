@@ -16,7 +16,6 @@ from xares_hydra.report.leaderboard import (
     StatisticsSettings,
     build_leaderboard,
     leaderboard_tables,
-    modes_of,
     write_leaderboard,
 )
 from xares_hydra.report.record import Record
@@ -50,7 +49,7 @@ def write_reports(
     print_summary(summary, console, title=title)
     written = write_summary(summary, folder)
     boards = []
-    for mode in modes or modes_of(records):
+    for mode in modes or sorted({record.mode for record in records}):
         board = build_leaderboard(records, mode, published, statistics or StatisticsSettings(), exclude_overlap)
         for table in leaderboard_tables(board):
             console.print(table)

@@ -123,12 +123,8 @@ def selection_dict(selections: list[Selection]) -> dict[str, Any]:
     return {
         "selected_on": f"mean over rounds of scores.{SEARCH_SLOT}.rounds.*.valid",
         "selections": [
-            {
-                "task": selection.task,
-                "encoder": selection.encoder,
-                "mode": selection.mode,
-                "metric": selection.metric,
-                "higher_is_better": selection.higher_is_better,
+            {key: getattr(selection, key) for key in ("task", "encoder", "mode", "metric", "higher_is_better")}
+            | {
                 "searched": selection.searched_keys(),
                 "winner": asdict(selection.winner) if selection.winner else None,
                 "trials": [asdict(trial) for trial in selection.trials],

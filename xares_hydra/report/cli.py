@@ -103,8 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for note in notes:
         print(f"xares-report: note: {note}")
     if arguments.compare:
-        selector_a, selector_b = arguments.compare
-        return run_comparison(apart.records, selector_a, selector_b, statistics, out)
+        return run_comparison(apart.records, *arguments.compare, statistics, out)
     modes = [arguments.mode] if arguments.mode else None
     latex = "latex" in arguments.format
     page = PageSettings(title, notes) if arguments.html else None

@@ -68,7 +68,7 @@ def write_reports(
         console.print(shots_table(shot))
         written += write_shot_report(shot, folder)
     if page is not None:
-        written.append(write_page(boards, records, folder, page, curves, shot))
+        written.append(write_page(boards, folder, page, curves, shot))
     selections = select_trials(records)
     if any(len(selection.trials) > 1 for selection in selections):  # a head search
         console.print(selection_table(selections))

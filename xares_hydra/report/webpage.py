@@ -19,7 +19,7 @@ from xares_hydra.atomic import write_text
 from xares_hydra.report.cost import PARETO_MARK, cost_rows
 from xares_hydra.report.diagnostics import MAX_LABELLED_CLASSES, SLOT, class_names, confusion_matrix, plot_confusion
 from xares_hydra.report.identity import DEFAULT_MODE, flattened, setting_text
-from xares_hydra.report.layers import LayerCurve, layer_curves
+from xares_hydra.report.layers import LayerCurve
 from xares_hydra.report.leaderboard import (
     AVERAGE_SCOPES,
     NOT_WORSE_MARK,
@@ -33,7 +33,7 @@ from xares_hydra.report.leaderboard import (
 )
 from xares_hydra.report.published import DOMAINS, task_domain
 from xares_hydra.report.record import Record
-from xares_hydra.report.shots import ShotCurve, shot_curves
+from xares_hydra.report.shots import ShotCurve
 from xares_hydra.report.summary import format_score
 from xares_hydra.report.svg import Bar, Line, bar_chart, line_chart, scatter
 
@@ -63,14 +63,11 @@ class Context:
     tags: dict[str, list[str]]
 
 
-def write_page(boards: Sequence[Leaderboard], records: list[Record], folder: Path, settings: PageSettings,
-               curves: list[LayerCurve] | None = None, shots: list[ShotCurve] | None = None) -> Path:  # fmt: skip
-    """``leaderboard.html`` in ``folder``; ``curves``/``shots``: those the reports already computed (else computed
-    here)."""
+def write_page(boards: Sequence[Leaderboard], folder: Path, settings: PageSettings, curves: list[LayerCurve],
+               shots: list[ShotCurve]) -> Path:  # fmt: skip
+    """``leaderboard.html`` in ``folder``; ``curves``/``shots``: the layer and few-shot curves of the records."""
     shown = [record for board in boards for record in board.in_mode][::-1]  # the first record's tags win
-    curves = layer_curves(records) if curves is None else curves
-    tags = {record.task.name: list(record.task.tags or []) for record in shown}
-    context = Context(curves, shot_curves(records) if shots is None else shots, tags)
+    context = Context(curves, shots, {record.task.name: list(record.task.tags or []) for record in shown})
     sections = [{"mode": board.mode, "title": MODE_TITLES.get(board.mode, board.mode),
                  "tables": [_table(board, table, context) for table in board.tables],
                  "notes": leaderboard_notes(board), "not_scored": board.not_scored} for board in boards]  # fmt: skip
@@ -150,14 +147,12 @@ def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context
 def _column_detail(row: TaskRow, column: Column, seeds: list[Record], slot: str) -> dict[str, Any]:
     first = seeds[0]
     score = first.scores[slot]
-    per_class = None
     if classes := score.per_class:
         texts = [(name, format_score(value)) for name, value in zip(classes.classes, classes.values)]
-        per_class = {"measure": classes.measure, "rows": texts}
     return {
         "label": column.label,
         "seeds": [(setting_text(record.seed), format_score(record.scores[slot].score)) for record in seeds],
-        "per_class": per_class,
+        "per_class": {"measure": classes.measure, "rows": texts} if classes else None,
         "confusion": _confusion(first, slot, f"{row.label} · {column.label}"),
         "extras": _extras(first) + _extras(score, f"scores.{slot}."),
     }

@@ -71,19 +71,8 @@ def latest_scored(records: Iterable[Record]) -> list[Record]:
 def records_in(folder: Path, unreadable: list[str] | None = None) -> list[Record]:
     """The result records below a sweep or results folder, plus sweep jobs that died without one; a sweep's jobs
     in launch order (however parallel jobs finished), other records oldest first."""
-    return sorted(load_records(folder, unreadable), key=_job_number) + crashed_jobs(folder)
-
-
-def _job_number(record: Record) -> int:
-    """The number of the sweep job folder (``<number>_<task>_<encoder>``) holding the record; others sort last."""
-    number = Path(record.path or "").parent.name.split("_", 1)[0]
-    return int(number) if number.isdigit() else sys.maxsize
-
-
-def crashed_jobs(sweep_dir: Path) -> list[Record]:
-    """Jobs that left no record (killed, out of memory): shown as failed with their overrides."""
-    crashed = []
-    for job_dir in sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")):
+    crashed = []  # jobs that left no record (killed, out of memory): shown as failed with their overrides
+    for job_dir in sorted(path.parent.parent for path in folder.glob("*/.hydra/overrides.yaml")):
         if (job_dir / RECORD_FILE).exists():
             continue
         overrides = (job_dir / ".hydra" / "overrides.yaml").read_text().replace("\n", " ")
@@ -91,7 +80,13 @@ def crashed_jobs(sweep_dir: Path) -> list[Record]:
         task = {"name": job_dir.name, "formal_name": job_dir.name, "eval_weight": 0}
         crashed.append(Record.model_validate({"schema": RECORD_SCHEMA, "status": Status.FAILED, "reason": reason,
                                               "task": task, "scores": {}, "crashed": True}))  # fmt: skip
-    return crashed
+    return sorted(load_records(folder, unreadable), key=_job_number) + crashed
+
+
+def _job_number(record: Record) -> int:
+    """The number of the sweep job folder (``<number>_<task>_<encoder>``) holding the record; others sort last."""
+    number = Path(record.path or "").parent.name.split("_", 1)[0]
+    return int(number) if number.isdigit() else sys.maxsize
 
 
 def is_public_xares_task(task: TaskInfo) -> bool:

@@ -19,7 +19,7 @@ from xares_hydra.report.layers import layer_curves
 from xares_hydra.report.leaderboard import StatisticsSettings, build_leaderboard, leaderboard_markdown
 from xares_hydra.report.record import CostInfo, Record, load_records, write_record
 from xares_hydra.report.shots import shot_curves
-from xares_hydra.report.webpage import PageSettings, write_page
+from xares_hydra.report.webpage import write_page
 
 # (task, alpha's score, beta's score): hand-made X-ARES records beside the real demo runs
 SCORES = (("esc50", 0.8, 0.6), ("speechcommandsv1", 0.5, 0.9), ("gtzan_genre", 0.7, None))
@@ -57,7 +57,7 @@ def page(roots, tmp_path_factory) -> tuple[Path, str, str]:
     records = page_records(roots)
     board = build_leaderboard(records, statistics=StatisticsSettings(resamples=50))
     folder = tmp_path_factory.mktemp("page")
-    path = write_page([board], folder, PageSettings("test board"), layer_curves(records), shot_curves(records))
+    path = write_page([board], folder, "test board", (), layer_curves(records), shot_curves(records))
     return path, path.read_text(), leaderboard_markdown(board)
 
 
@@ -105,8 +105,8 @@ def test_xares_report_html_writes_the_page_beside_the_other_reports(roots, tmp_p
     text = (out / "leaderboard.html").read_text()
     board = build_leaderboard(load_records(roots.first), statistics=StatisticsSettings(resamples=0))
     records = load_records(roots.first)
-    settings = PageSettings(f"xares results in {roots.first}")
-    page = write_page([board], tmp_path, settings, layer_curves(records), shot_curves(records))
+    title = f"xares results in {roots.first}"
+    page = write_page([board], tmp_path, title, (), layer_curves(records), shot_curves(records))
     assert "Demo timbre" in text and text == page.read_text()
 
 

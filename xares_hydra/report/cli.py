@@ -20,7 +20,6 @@ from xares_hydra.report.redact import redact_files, redact_record, redactor
 from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import records_in
 from xares_hydra.report.validate import validate_bundle
-from xares_hydra.report.webpage import PageSettings
 
 MODES = ("default", "xares")
 
@@ -106,9 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_comparison(apart.records, *arguments.compare, statistics, out)
     modes = [arguments.mode] if arguments.mode else None
     latex = "latex" in arguments.format
-    page = PageSettings(title, notes) if arguments.html else None
+    page_notes = notes if arguments.html else None
     published, overlap = not arguments.no_published, arguments.exclude_overlap
-    reports = write_reports(apart.records, out, modes, published, title, None, statistics, latex, overlap, page)
+    reports = write_reports(apart.records, out, modes, published, title, None, statistics, latex, overlap, page_notes)
     if arguments.redact:  # the reports name records by their paths (selection.json): shareable too
         redact_files(reports, redactor({str(out): "<report>", str(folders[0]): "<results>"}))
     written += reports

@@ -48,12 +48,6 @@ COSTS = {"parameters": "parameters", "flops_per_second": "FLOPs per audio second
          "throughput": "throughput (audio s/s)", "peak_memory_bytes": "peak memory (bytes)"}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class PageSettings:
-    title: str = "xares-hydra leaderboard"
-    notes: Sequence[str] = ()
-
-
 @dataclass
 class Context:
     """What the drill-downs read beside the boards: layer and few-shot curves, each task's tags."""
@@ -63,9 +57,10 @@ class Context:
     tags: dict[str, list[str]]
 
 
-def write_page(boards: Sequence[Leaderboard], folder: Path, settings: PageSettings, curves: list[LayerCurve],
+def write_page(boards: Sequence[Leaderboard], folder: Path, title: str, notes: Sequence[str], curves: list[LayerCurve],
                shots: list[ShotCurve]) -> Path:  # fmt: skip
-    """``leaderboard.html`` in ``folder``; ``curves``/``shots``: the layer and few-shot curves of the records."""
+    """``leaderboard.html`` in ``folder``, titled ``title`` with ``notes`` at the top; ``curves``/``shots``: the layer
+    and few-shot curves of the records."""
     shown = [record for board in boards for record in board.in_mode][::-1]  # the first record's tags win
     context = Context(curves, shots, {record.task.name: list(record.task.tags or []) for record in shown})
     sections = [{"mode": board.mode, "title": MODE_TITLES.get(board.mode, board.mode),
@@ -78,8 +73,8 @@ def write_page(boards: Sequence[Leaderboard], folder: Path, settings: PageSettin
     )
     assets = resources.files("xares_hydra.report") / "page"
     html = environment.get_template("leaderboard.html.j2").render(
-        title=settings.title,
-        notes=list(settings.notes),
+        title=title,
+        notes=list(notes),
         sections=sections,
         tags=sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS}),
         domains=domains,

@@ -11,7 +11,7 @@ import platform
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
@@ -352,7 +352,8 @@ def write_record(
     stem = record_identity(loaded)
     if results_root is not None:
         kept = results_root / record["encoder"]["name"] / record["task"]["name"] / f"{stem}.json"
-        if _replaces_complete(loaded, kept):
+        old = read_or_none(kept, Record.model_validate) if _incomplete(loaded.counts) else None
+        if old is not None and not _incomplete(old.counts):  # a record of complete data is kept
             log.warning("Not replacing %s, a record of complete data, with this one of incomplete data "
                         "(data.allow_incomplete; it is in the run folder)", kept)  # fmt: skip
         else:
@@ -388,13 +389,12 @@ def _incomplete(counts: dict[str, Any]) -> bool:
     return any(isinstance(count, dict) and count.get("incomplete") for count in counts.values())
 
 
-def _replaces_complete(record: Record, path: Path) -> bool:
-    if not _incomplete(record.counts) or not path.exists():
-        return False
+def read_or_none(path: Path, read_as: Callable[[Any], Any] = lambda document: document) -> Any:
+    """The JSON file as ``read_as`` reads it; None where none was written, or it is not one (not a record)."""
     try:
-        return not _incomplete(Record.model_validate(read_json(path)).counts)
+        return read_as(read_json(path))
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def predictions_of(record: Record, slot: str) -> dict[str, Predictions] | None:

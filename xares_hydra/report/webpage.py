@@ -105,20 +105,7 @@ def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, i
         cells.append({"text": table.cell_text(row, column), "value": "" if cell is None else repr(cell.score),
                       "best": column.label in best, "not_worse": table.not_worse(row, column),
                       "overlap": key in table.overlaps, "published": column.published})  # fmt: skip
-    tags = context.tags.get(row.name, [])
-    return {
-        "id": identifier,
-        "row": row,
-        "tags": " ".join(tags),
-        "domain": task_domain(row.name, tags) or "",
-        "cells": cells,
-        "mark": NOT_WORSE_MARK,
-        "overlap_mark": OVERLAP_MARK,
-        "detail": _detail(board, table, row, context),
-    }
-
-
-def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context) -> dict[str, Any]:
+    # the drill-down: the row's scores as bars, its layer and few-shot curves, and per column its seeds and classes
     bars = [Bar(column.label, cell.score, cell.interval, column.published) for column, cell in table.row_cells(row)]
     direction = "higher is better" if row.higher_is_better else "lower is better"
     title = f"{row.label}: {table.title} per column ({row.metric or 'score'}, {direction})"
@@ -130,12 +117,23 @@ def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context
     shots_title = f"{row.label}: score against training clips per class (dashed: all clips)"
     columns = [_column_detail(row, column, seeds, table.slot) for column in table.columns
                if (seeds := table.seeds.get((row.name, column.label)))]  # fmt: skip
-    return {
+    detail = {
         "chart": bar_chart(bars, title, row.chance) if bars else None,
         "columns": columns,
         "direction": direction,
         "layers": line_chart(layers, layers_title, "layer", row.chance) if layers else None,
         "shots": line_chart(shots, shots_title, "training clips per class", row.chance) if shots else None,
+    }
+    tags = context.tags.get(row.name, [])
+    return {
+        "id": identifier,
+        "row": row,
+        "tags": " ".join(tags),
+        "domain": task_domain(row.name, tags) or "",
+        "cells": cells,
+        "mark": NOT_WORSE_MARK,
+        "overlap_mark": OVERLAP_MARK,
+        "detail": detail,
     }
 
 

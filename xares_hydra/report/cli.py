@@ -21,8 +21,6 @@ from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import records_in
 from xares_hydra.report.validate import validate_bundle
 
-MODES = ("default", "xares")
-
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -42,7 +40,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--predictions", action=flag, help="with --export: the per-sample predictions too")
     add("--validate", action=flag,
         help="check result bundles (schema, metadata, task versions, redaction, layout); exit 1 on any problem")
-    add("--mode", choices=MODES, help="only this mode's leaderboard (default: every mode found)")
+    add("--mode", choices=("default", "xares"), help="only this mode's leaderboard (default: every mode found)")
     add("--no-published", action=flag, help="leave out the published X-ARES columns")
     add("--skip-bad", action=flag, help="report the readable records even if some cannot be read (named)")
     add("--redact", action=flag,

@@ -17,7 +17,6 @@ from xares_hydra.report.summary import format_score, latest_scored, seed_average
 from xares_hydra.report.table import markdown_table, rich_table, write_files
 
 SEARCH_SLOT = "mlp"
-SELECTION_STEM = "selection"
 
 
 def validation_score(record: Record, slot: str = SEARCH_SLOT) -> float | None:
@@ -170,5 +169,5 @@ def selection_table(selections: list[Selection]) -> Table:
 
 def write_selection(selections: list[Selection], folder: Path) -> list[Path]:
     return write_files(
-        folder / SELECTION_STEM, {".json": selection_dict(selections), ".md": selection_markdown(selections)}
+        folder / "selection", {".json": selection_dict(selections), ".md": selection_markdown(selections)}
     )

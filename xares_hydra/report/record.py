@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -431,13 +432,13 @@ def load_records(folder: Path, unreadable: list[str] | None = None) -> list[Reco
     return sorted(records, key=lambda record: record.created)
 
 
+@dataclass
 class StageClock:
     """Wall-clock seconds per pipeline stage, for the record."""
 
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-        self.stage = "setup"
-        self._started = time.perf_counter()
+    timings: dict[str, float] = field(default_factory=dict)
+    stage: str = "setup"
+    started: float = field(default_factory=time.perf_counter)
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -446,9 +447,6 @@ class StageClock:
             yield
         finally:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
-
-    def total(self) -> dict[str, float]:
-        return dict(self.timings, total=time.perf_counter() - self._started)
 
 
 @contextmanager
@@ -476,7 +474,7 @@ def recorded(
             raise
         log.error("%s (failed): %s", record.task.name, problem)
     finally:
-        record.timings = clock.total()
+        record.timings = dict(clock.timings, total=time.perf_counter() - clock.started)
         record.document = redact_record(record.written()) if redact else record.written()
         scored = record.status == Status.OK and bool(record.scores)
         keep, predictions = (results_root, record.predictions) if scored else (None, None)

@@ -139,9 +139,14 @@ class HeadTable:
         """Per column: ``public / all`` tasks averaged."""
         return [f"{self.average('public', c).tasks} / {self.average('all', c).tasks}" for c in self.columns]
 
-    def cell_text(self, row: TaskRow, column: Column) -> str:
-        cell = self.cells.get((row.name, column.label))
-        return cell.text() if cell else "-"
+    def cell_text(self, row: TaskRow, column: Column, marked: bool = False) -> str:
+        """The cell's score as text; ``marked``: followed by ``≈`` where ``not_worse`` and ``†`` where the encoder
+        was trained on the task's corpus."""
+        cell = self.cells.get(key := (row.name, column.label))
+        marks = (
+            [NOT_WORSE_MARK] * self.not_worse(row, column) + [OVERLAP_MARK] * (key in self.overlaps) if marked else []
+        )
+        return " ".join([cell.text() if cell else "-", *marks])
 
     def row_cells(self, row: TaskRow) -> list[tuple[Column, Cell]]:
         """The row's cells, in column order (columns without a score left out)."""
@@ -376,9 +381,9 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
     rows = []
     for row in table.rows:
         best = table.best_in_row(row)
-        marked = [(escaped(table.cell_text(row, column) + (f" {NOT_WORSE_MARK}" if table.not_worse(row, column) else "")
-                           + (f" {OVERLAP_MARK}" if (row.name, column.label) in table.overlaps else "")),
-                   column.label in best) for column in table.columns]  # fmt: skip
+        marked = [
+            (escaped(table.cell_text(row, column, marked=True)), column.label in best) for column in table.columns
+        ]
         label = escaped(row.label) + (private if row.private else "")
         rows.append([label, *(bold(text) if is_best else text for text, is_best in marked)])
     averages: list[list[str]] = []
@@ -439,8 +444,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
     entries: list[dict[str, Any]] = []
     for table in board.tables:
         for row in table.rows:
-            entry = {"head": table.slot, "task": row.name, "Task": row.label, "private": row.private,
-                     "weight": row.weight, "metric": row.metric}  # fmt: skip
+            entry = dict(zip(fields, (table.slot, row.name, row.label, row.private, row.weight, row.metric)))
             for column, cell in table.row_cells(row):
                 entry[column.label], entry[f"{column.label} std"] = cell.score, cell.std
                 if cell.interval:

@@ -78,7 +78,6 @@ def write_page(boards: Sequence[Leaderboard], folder: Path, title: str, notes: S
         sections=sections,
         tags=sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS}),
         domains=domains,
-        modes=[(board.mode, MODE_TITLES.get(board.mode, board.mode)) for board in boards],
         cards=_cards(boards),
         scatters=_scatters(boards),
         style=(assets / "leaderboard.css").read_text(),

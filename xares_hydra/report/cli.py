@@ -100,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for note in notes:
         print(f"xares-report: note: {note}")
     if arguments.compare:
-        return run_comparison(apart.records, *arguments.compare, statistics, out)
+        selector_a, selector_b = arguments.compare
+        return run_comparison(apart.records, selector_a, selector_b, statistics, out)
     modes = [arguments.mode] if arguments.mode else None
     latex = "latex" in arguments.format
     page_notes = notes if arguments.html else None

@@ -73,10 +73,6 @@ class Selection:
         validated = [(trial, trial.valid) for trial in self.trials if trial.valid is not None]
         return max(validated, key=lambda candidate: sign * candidate[1], default=(None, 0))[0]
 
-    @property
-    def winning_records(self) -> list[Record]:
-        return [] if self.winner is None else self.records[self.trials.index(self.winner)]
-
     def searched_keys(self) -> list[str]:
         """Head settings that differ between the trials."""
         keys = sorted({key for trial in self.trials for key in trial.head})
@@ -106,11 +102,10 @@ def selected_averages(selections: list[Selection]) -> list[dict[str, Any]]:
     """Per encoder and mode: the weighted average of the winners' test scores (public and all tasks)."""
     winners: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for selection in selections:
-        winners[selection.encoder, selection.mode].extend(selection.winning_records)
+        if (winner := selection.winner) is not None:  # its records, one per seed
+            winners[selection.encoder, selection.mode] += selection.records[selection.trials.index(winner)]
     averages = []
     for (encoder, mode), records in sorted(winners.items()):
-        if not records:
-            continue
         entry: dict[str, Any] = {"encoder": encoder, "mode": mode}
         for scope in ("public", "all"):
             entry[scope], _, _, entry[f"{scope}_tasks"] = seed_averaged(records, SEARCH_SLOT, scope)

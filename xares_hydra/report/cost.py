@@ -16,6 +16,8 @@ from xares_hydra.report.summary import format_score
 from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
 PARETO_MARK = "◆"
+# the record's encoder.cost fields a row shows as they are
+MEASURED = ("flops_per_second", "throughput", "peak_memory_bytes", "peak_memory_kind")
 HEADER = ["Encoder", "MLP average", "Parameters (M)", "GFLOPs per audio s", "Throughput (audio s/s)",
           "Peak memory (MiB)", "Device", "Pareto"]  # fmt: skip
 
@@ -62,9 +64,9 @@ def cost_rows(board: Leaderboard) -> list[CostRow]:
         encoder = encoders.get(column.label)
         if column.published or encoder is None or (cost := encoder.cost) is None:
             continue
-        average = mlp.average("all", column)
-        rows.append(CostRow(column.label, average.score, encoder.parameters, cost.flops_per_second, cost.throughput,
-                            cost.peak_memory_bytes, cost.peak_memory_kind, cost.device_name))  # fmt: skip
+        measured = {name: getattr(cost, name) for name in MEASURED}
+        score = mlp.average("all", column).score
+        rows.append(CostRow(column.label, score, encoder.parameters, **measured, device=cost.device_name))
     front = pareto_front([(row.flops_per_second, row.mlp_average) for row in rows])
     return [replace(row, pareto=index in front) for index, row in enumerate(rows)]
 

@@ -189,12 +189,9 @@ def build_leaderboard(
     ``exclude_overlap``: averages leave out the cells whose encoder was trained on the task's corpus."""
     in_mode = [record for record in records if record.mode == mode and not record.crashed]
     scored = latest_scored(in_mode)
-    tasks = _task_rows(in_mode)
     labels = column_labels(in_mode)
-    with_published = published and any(row.name in PUBLISHED_ORDER for row in tasks)
     statistics = statistics or StatisticsSettings(resamples=0)
-    tables = [_head_table(slot, tasks, in_mode, scored, with_published, statistics, exclude_overlap)
-              for slot in HEAD_SLOTS]  # fmt: skip
+    tables = [_head_table(slot, in_mode, published, statistics, exclude_overlap) for slot in HEAD_SLOTS]
     crashed = [record for record in records if record.crashed]
     not_scored = _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed))
     return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, labels)
@@ -218,10 +215,12 @@ def _task_rows(records: list[Record]) -> list[TaskRow]:
     return sorted(rows.values(), key=lambda row: order.get(row.name, (len(order), row.label)))
 
 
-def _head_table(slot: str, tasks: list[TaskRow], in_mode: list[Record], scored: list[Record], with_published: bool,
-                statistics: StatisticsSettings, exclude_overlap: bool = False) -> HeadTable:  # fmt: skip
+def _head_table(
+    slot: str, in_mode: list[Record], published: bool, statistics: StatisticsSettings, exclude_overlap: bool
+) -> HeadTable:
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores, its
     columns not split by settings only the trained head reads (kNN has no learning rate)."""
+    tasks, scored = _task_rows(in_mode), latest_scored(in_mode)
     leave_out = TRAINED_HEAD_ONLY if slot == "knn" else ()
     labels = column_labels(in_mode, leave_out)
     columns = sorted({column_of(record, labels, leave_out) for record in in_mode}, key=lambda column: column.label)
@@ -268,6 +267,7 @@ def _head_table(slot: str, tasks: list[TaskRow], in_mode: list[Record], scored: 
                 if label != best:
                     tested[label] = permutation_p(runs[row.name, best], runs[row.name, label], *resampling)
         versus_best |= {(row.name, label): p for label, p in zip(tested, holm(list(tested.values())))}
+    with_published = published and any(row.name in PUBLISHED_ORDER for row in tasks)
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
     return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha, overlaps,

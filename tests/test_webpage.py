@@ -15,9 +15,11 @@ from matplotlib.image import imread
 
 from xares_hydra.report.browser import browser_missing, headless_chromium
 from xares_hydra.report.cli import main as report_main
+from xares_hydra.report.layers import layer_curves
 from xares_hydra.report.leaderboard import StatisticsSettings, build_leaderboard, leaderboard_markdown
 from xares_hydra.report.record import CostInfo, Record, load_records, write_record
-from xares_hydra.report.webpage import PageSettings, write_page
+from xares_hydra.report.shots import shot_curves
+from xares_hydra.report.webpage import write_page
 
 # (task, alpha's score, beta's score): hand-made X-ARES records beside the real demo runs
 SCORES = (("esc50", 0.8, 0.6), ("speechcommandsv1", 0.5, 0.9), ("gtzan_genre", 0.7, None))
@@ -54,7 +56,8 @@ def page(roots, tmp_path_factory) -> tuple[Path, str, str]:
     """The page (path and text) and the Markdown leaderboard of the same board."""
     records = page_records(roots)
     board = build_leaderboard(records, statistics=StatisticsSettings(resamples=50))
-    path = write_page([board], records, tmp_path_factory.mktemp("page"), PageSettings("test board"))
+    folder = tmp_path_factory.mktemp("page")
+    path = write_page([board], folder, "test board", (), layer_curves(records), shot_curves(records))
     return path, path.read_text(), leaderboard_markdown(board)
 
 
@@ -101,7 +104,9 @@ def test_xares_report_html_writes_the_page_beside_the_other_reports(roots, tmp_p
     assert report_main([str(roots.first), "--out", str(out), "--html", "--resamples", "0"]) == 0
     text = (out / "leaderboard.html").read_text()
     board = build_leaderboard(load_records(roots.first), statistics=StatisticsSettings(resamples=0))
-    page = write_page([board], load_records(roots.first), tmp_path, PageSettings(f"xares results in {roots.first}"))
+    records = load_records(roots.first)
+    title = f"xares results in {roots.first}"
+    page = write_page([board], tmp_path, title, (), layer_curves(records), shot_curves(records))
     assert "Demo timbre" in text and text == page.read_text()
 
 

@@ -7,7 +7,6 @@ import logging
 import platform
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,13 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from xares_hydra.atomic import read_json
 from xares_hydra.config.parallel_jobs import limit_parallel_jobs, release_workers
 from xares_hydra.config.sweep_checks import check_sweep
 from xares_hydra.demo.prefetch import DataPrefetch
 from xares_hydra.encode.encoder_spec import default_name
 from xares_hydra.errors import Status, XaresError
 from xares_hydra.report.leaderboard import StatisticsSettings
-from xares_hydra.report.record import RECORD_FILE, Record
+from xares_hydra.report.record import RECORD_FILE, Record, read_or_none
 from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import PLAN_FILE, distinguishing_overrides, human_bytes, plan_line, records_in
 
@@ -93,8 +91,8 @@ class JobProgress(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         output_dir = Path(config.hydra.runtime.output_dir)
-        record = _read(output_dir / RECORD_FILE, Record.model_validate)
-        if config.stage == "plan" and (plan := _read(output_dir / PLAN_FILE)):
+        record = read_or_none(output_dir / RECORD_FILE, Record.model_validate)
+        if config.stage == "plan" and (plan := read_or_none(output_dir / PLAN_FILE)):
             status, detail = "planned", plan_line(plan)
         elif record is not None:
             status, detail = record.status, _outcome(record)
@@ -115,7 +113,7 @@ class JobProgress(Callback):
 
 def _plan_summary(sweep_dir: Path) -> None:
     """The plans of a ``stage=plan`` sweep added up: what the whole sweep writes, against the free space."""
-    plans = [plan for path in sorted(sweep_dir.glob(f"*/{PLAN_FILE}")) if (plan := _read(path))]
+    plans = [plan for path in sorted(sweep_dir.glob(f"*/{PLAN_FILE}")) if (plan := read_or_none(path))]
     if not plans:
         log.error("No plans under %s", sweep_dir)
         sys.exit(1)
@@ -147,14 +145,6 @@ def _job_title(config: DictConfig) -> str:
     encoder = default_name(config.hydra.runtime.choices.get("encoder"), fields)
     variant = distinguishing_overrides(config.hydra.overrides.task)
     return f"{config.task.name} · {encoder}" + (f" [{variant}]" if variant else "")
-
-
-def _read(path: Path, read_as: Callable[[Any], Any] = lambda document: document) -> Any:
-    """The JSON file ``read_as`` reads it; None where none was written, or it is not one (not a record)."""
-    try:
-        return read_as(read_json(path))
-    except (OSError, ValueError):
-        return None
 
 
 def _outcome(record: Record) -> str:

@@ -20,9 +20,6 @@ from xares_hydra.report.redact import redact_files, redact_record, redactor
 from xares_hydra.report.reports import write_reports
 from xares_hydra.report.summary import records_in
 from xares_hydra.report.validate import validate_bundle
-from xares_hydra.report.webpage import PageSettings
-
-MODES = ("default", "xares")
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -43,7 +40,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--predictions", action=flag, help="with --export: the per-sample predictions too")
     add("--validate", action=flag,
         help="check result bundles (schema, metadata, task versions, redaction, layout); exit 1 on any problem")
-    add("--mode", choices=MODES, help="only this mode's leaderboard (default: every mode found)")
+    add("--mode", choices=("default", "xares"), help="only this mode's leaderboard (default: every mode found)")
     add("--no-published", action=flag, help="leave out the published X-ARES columns")
     add("--skip-bad", action=flag, help="report the readable records even if some cannot be read (named)")
     add("--redact", action=flag,
@@ -107,9 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_comparison(apart.records, selector_a, selector_b, statistics, out)
     modes = [arguments.mode] if arguments.mode else None
     latex = "latex" in arguments.format
-    page = PageSettings(title, notes) if arguments.html else None
+    page_notes = notes if arguments.html else None
     published, overlap = not arguments.no_published, arguments.exclude_overlap
-    reports = write_reports(apart.records, out, modes, published, title, None, statistics, latex, overlap, page)
+    reports = write_reports(apart.records, out, modes, published, title, None, statistics, latex, overlap, page_notes)
     if arguments.redact:  # the reports name records by their paths (selection.json): shareable too
         redact_files(reports, redactor({str(out): "<report>", str(folders[0]): "<results>"}))
     written += reports

@@ -5,7 +5,7 @@ the score against FLOPs with the Pareto front (no other column both cheaper and 
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, dataclass, replace
+from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
 
 from rich.table import Table
@@ -16,16 +16,18 @@ from xares_hydra.report.summary import format_score
 from xares_hydra.report.table import csv_text, markdown_table, rich_table, write_files
 
 PARETO_MARK = "◆"
+# the record's encoder.cost fields a row shows as they are
+MEASURED = ("flops_per_second", "throughput", "peak_memory_bytes", "peak_memory_kind")
 HEADER = ["Encoder", "MLP average", "Parameters (M)", "GFLOPs per audio s", "Throughput (audio s/s)",
           "Peak memory (MiB)", "Device", "Pareto"]  # fmt: skip
-CSV_HEADER = ["encoder", "mlp_average", "parameters", "flops_per_second", "throughput", "peak_memory_bytes",
-              "peak_memory_kind", "device", "pareto"]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class CostRow:
-    label: str
-    score: float | None
+    """A row of the report; the CSV's columns are its fields."""
+
+    encoder: str  # the column label
+    mlp_average: float | None
     parameters: int | None
     flops_per_second: float | None
     throughput: float | None
@@ -36,8 +38,8 @@ class CostRow:
 
     def cells(self) -> list[str]:
         return [
-            self.label,
-            format_score(self.score),
+            self.encoder,
+            format_score(self.mlp_average),
             _number(self.parameters, 1e-6, 2),
             _number(self.flops_per_second, 1e-9, 3),
             _number(self.throughput, 1.0, 1),
@@ -62,10 +64,10 @@ def cost_rows(board: Leaderboard) -> list[CostRow]:
         encoder = encoders.get(column.label)
         if column.published or encoder is None or (cost := encoder.cost) is None:
             continue
-        average = mlp.average("all", column)
-        rows.append(CostRow(column.label, average.score, encoder.parameters, cost.flops_per_second, cost.throughput,
-                            cost.peak_memory_bytes, cost.peak_memory_kind, cost.device_name))  # fmt: skip
-    front = pareto_front([(row.flops_per_second, row.score) for row in rows])
+        measured = {name: getattr(cost, name) for name in MEASURED}
+        score = mlp.average("all", column).score
+        rows.append(CostRow(column.label, score, encoder.parameters, **measured, device=cost.device_name))
+    front = pareto_front([(row.flops_per_second, row.mlp_average) for row in rows])
     return [replace(row, pareto=index in front) for index, row in enumerate(rows)]
 
 
@@ -96,7 +98,7 @@ def write_cost(rows: list[CostRow], folder: Path, mode: str) -> list[Path]:
         f"{PARETO_MARK}: no other encoder has fewer FLOPs and a higher average."
     )
     lines = [f"# Cost ({mode} mode)", "", *markdown_table(HEADER, [row.cells() for row in rows], "lrrrrrll"), "", notes]
-    files = {".md": "\n".join(lines) + "\n", ".csv": csv_text(CSV_HEADER, map(astuple, rows))}  # CSV: CostRow's fields
+    files = {".md": "\n".join(lines) + "\n", ".csv": csv_text([f.name for f in fields(CostRow)], map(astuple, rows))}
     written = write_files(folder / stem, files)
     figure = folder / "figures" / f"score_vs_cost{stem.removeprefix('cost')}.png"
     return written + [figure] * plot_cost(rows, figure, mode)
@@ -105,7 +107,9 @@ def write_cost(rows: list[CostRow], folder: Path, mode: str) -> list[Path]:
 def plot_cost(rows: list[CostRow], path: Path, mode: str) -> bool:
     """MLP average against GFLOPs per audio second (log scale), the Pareto front joined; False if nothing to draw."""
     drawn = [
-        (row.flops_per_second / 1e9, row.score, row) for row in rows if row.flops_per_second and row.score is not None
+        (row.flops_per_second / 1e9, row.mlp_average, row)
+        for row in rows
+        if row.flops_per_second and row.mlp_average is not None
     ]
     if not drawn:
         return False
@@ -113,7 +117,7 @@ def plot_cost(rows: list[CostRow], path: Path, mode: str) -> bool:
     axes = figure.subplots()
     for gflops, score, row in drawn:
         axes.scatter(gflops, score, marker="D" if row.pareto else "o", color="C3" if row.pareto else "C0")
-        axes.annotate(row.label, (gflops, score), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        axes.annotate(row.encoder, (gflops, score), fontsize=7, xytext=(4, 3), textcoords="offset points")
     front = sorted((gflops, score) for gflops, score, row in drawn if row.pareto)
     axes.step([x for x, _ in front], [y for _, y in front], where="post", color="C3", linewidth=1, label="Pareto front")
     spread = max(x for x, _ in front) / min(x for x, _ in front) if front else 1.0

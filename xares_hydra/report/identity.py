@@ -69,7 +69,7 @@ def column_key(record: Record, leave_out: Collection[str] = ()) -> str:
 
 def record_identity(record: Record) -> str:
     """Everything that makes a record a different run: its file name below ``<results_root>/<encoder>/<task>/``."""
-    task_config = record.config.get("task")
+    task_config, device = record.config.get("task"), record.device or record.head.get("device")
     identity = {
         "column": column_key(record),
         "task": record.task.name,
@@ -79,7 +79,7 @@ def record_identity(record: Record) -> str:
         "task_config": None if task_config is None else run_task_config(task_config),
         "fingerprint": record.encoder.fingerprint,
         "seed": record.seed,
-        "device": device_type(record),
+        "device": None if device is None else str(device).split(":")[0],  # the type: cuda:1 is cuda
     }
     return f"{record.mode}-{_digest(identity)}"
 
@@ -90,11 +90,6 @@ def run_task_config(task_config: dict[str, Any]) -> dict[str, Any]:
     if isinstance(kept.get("huggingface"), dict):
         kept["huggingface"] = which_data(kept["huggingface"])
     return kept
-
-
-def device_type(record: Record) -> str | None:
-    device = record.device or record.head.get("device")
-    return None if device is None else str(device).split(":")[0]
 
 
 def column_labels(records: Iterable[Record], leave_out: Collection[str] = ()) -> dict[str, str]:
@@ -108,7 +103,8 @@ def column_labels(records: Iterable[Record], leave_out: Collection[str] = ()) ->
     labels = {}
     for encoder, keys in by_encoder.items():
         shown = {key: _label_values(columns[key], leave_out) for key in keys}
-        differing = sorted({name for values in shown.values() for name in values if _varies(shown, name)})
+        names = {name for values in shown.values() for name in values}
+        differing = sorted(name for name in names if len({canonical_json(v.get(name)) for v in shown.values()}) > 1)
         for key in keys:
             parts = [f"{name}={setting_text(shown[key][name])}" for name in differing if name in shown[key]]
             labels[key] = f"{encoder} [{', '.join(parts)}]" if parts else encoder
@@ -128,10 +124,6 @@ def _label_values(record: Record, leave_out: Collection[str]) -> dict[str, Any]:
     head = {key: value for key, value in setting["head"].items() if value != TASK_DEFAULT}
     embedding = {**flattened(setting["embedding"]), **flattened(setting["task"])}
     return {**flattened(config, "encoder."), **embedding, **head}
-
-
-def _varies(shown: dict[str, dict[str, Any]], name: str) -> bool:
-    return len({canonical_json(values.get(name)) for values in shown.values()}) > 1
 
 
 def _tell_apart_by_identity(labels: dict[str, str], keys: list[str], columns: dict[str, Record]) -> None:

@@ -26,7 +26,6 @@ from xares_hydra.report.record import Record
 from xares_hydra.report.summary import format_score, latest_scored
 from xares_hydra.report.table import csv_text, markdown_table, rich_table
 
-LAYERS_STEM = "layers"
 # the trained probe: the head whose per-layer scores and weights are drawn
 LAYER_SLOT = "mlp"
 
@@ -77,7 +76,7 @@ def layer_curves(records: list[Record], statistics: StatisticsSettings | None = 
 
 def write_layer_report(curves: list[LayerCurve], folder: Path) -> list[Path]:
     """``layers.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record has a layer."""
-    return write_curves(folder / LAYERS_STEM, curves, layers_markdown, layers_csv, layers_figure, slot=LAYER_SLOT)
+    return write_curves(folder / "layers", curves, layers_markdown, layers_csv, layers_figure, slot=LAYER_SLOT)
 
 
 def layers_markdown(curves: list[LayerCurve]) -> str:

@@ -139,9 +139,14 @@ class HeadTable:
         """Per column: ``public / all`` tasks averaged."""
         return [f"{self.average('public', c).tasks} / {self.average('all', c).tasks}" for c in self.columns]
 
-    def cell_text(self, row: TaskRow, column: Column) -> str:
-        cell = self.cells.get((row.name, column.label))
-        return cell.text() if cell else "-"
+    def cell_text(self, row: TaskRow, column: Column, marked: bool = False) -> str:
+        """The cell's score as text; ``marked``: followed by ``≈`` where ``not_worse`` and ``†`` where the encoder
+        was trained on the task's corpus."""
+        cell = self.cells.get(key := (row.name, column.label))
+        marks = (
+            [NOT_WORSE_MARK] * self.not_worse(row, column) + [OVERLAP_MARK] * (key in self.overlaps) if marked else []
+        )
+        return " ".join([cell.text() if cell else "-", *marks])
 
     def row_cells(self, row: TaskRow) -> list[tuple[Column, Cell]]:
         """The row's cells, in column order (columns without a score left out)."""
@@ -184,19 +189,12 @@ def build_leaderboard(
     ``exclude_overlap``: averages leave out the cells whose encoder was trained on the task's corpus."""
     in_mode = [record for record in records if record.mode == mode and not record.crashed]
     scored = latest_scored(in_mode)
-    tasks = _task_rows(in_mode)
     labels = column_labels(in_mode)
-    with_published = published and any(row.name in PUBLISHED_ORDER for row in tasks)
     statistics = statistics or StatisticsSettings(resamples=0)
-    tables = [_head_table(slot, tasks, in_mode, scored, with_published, statistics, exclude_overlap)
-              for slot in HEAD_SLOTS]  # fmt: skip
+    tables = [_head_table(slot, in_mode, published, statistics, exclude_overlap) for slot in HEAD_SLOTS]
     crashed = [record for record in records if record.crashed]
     not_scored = _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed))
     return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, labels)
-
-
-def modes_of(records: list[Record]) -> list[str]:
-    return sorted({record.mode for record in records})
 
 
 def column_of(record: Record, labels: dict[str, str], leave_out: Collection[str] = ()) -> Column:
@@ -217,10 +215,12 @@ def _task_rows(records: list[Record]) -> list[TaskRow]:
     return sorted(rows.values(), key=lambda row: order.get(row.name, (len(order), row.label)))
 
 
-def _head_table(slot: str, tasks: list[TaskRow], in_mode: list[Record], scored: list[Record], with_published: bool,
-                statistics: StatisticsSettings, exclude_overlap: bool = False) -> HeadTable:  # fmt: skip
+def _head_table(
+    slot: str, in_mode: list[Record], published: bool, statistics: StatisticsSettings, exclude_overlap: bool
+) -> HeadTable:
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores, its
     columns not split by settings only the trained head reads (kNN has no learning rate)."""
+    tasks, scored = _task_rows(in_mode), latest_scored(in_mode)
     leave_out = TRAINED_HEAD_ONLY if slot == "knn" else ()
     labels = column_labels(in_mode, leave_out)
     columns = sorted({column_of(record, labels, leave_out) for record in in_mode}, key=lambda column: column.label)
@@ -267,6 +267,7 @@ def _head_table(slot: str, tasks: list[TaskRow], in_mode: list[Record], scored: 
                 if label != best:
                     tested[label] = permutation_p(runs[row.name, best], runs[row.name, label], *resampling)
         versus_best |= {(row.name, label): p for label, p in zip(tested, holm(list(tested.values())))}
+    with_published = published and any(row.name in PUBLISHED_ORDER for row in tasks)
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
     return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha, overlaps,
@@ -380,9 +381,9 @@ def _grid(table: HeadTable, form: str) -> tuple[list[str], list[list[str]], list
     rows = []
     for row in table.rows:
         best = table.best_in_row(row)
-        marked = [(escaped(table.cell_text(row, column) + (f" {NOT_WORSE_MARK}" if table.not_worse(row, column) else "")
-                           + (f" {OVERLAP_MARK}" if (row.name, column.label) in table.overlaps else "")),
-                   column.label in best) for column in table.columns]  # fmt: skip
+        marked = [
+            (escaped(table.cell_text(row, column, marked=True)), column.label in best) for column in table.columns
+        ]
         label = escaped(row.label) + (private if row.private else "")
         rows.append([label, *(bold(text) if is_best else text for text, is_best in marked)])
     averages: list[list[str]] = []
@@ -443,8 +444,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
     entries: list[dict[str, Any]] = []
     for table in board.tables:
         for row in table.rows:
-            entry = {"head": table.slot, "task": row.name, "Task": row.label, "private": row.private,
-                     "weight": row.weight, "metric": row.metric}  # fmt: skip
+            entry = dict(zip(fields, (table.slot, row.name, row.label, row.private, row.weight, row.metric)))
             for column, cell in table.row_cells(row):
                 entry[column.label], entry[f"{column.label} std"] = cell.score, cell.std
                 if cell.interval:

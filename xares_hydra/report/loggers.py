@@ -59,12 +59,12 @@ def record_points(record: Record) -> Iterator[Point]:
         yield Point(f"{slot}/std", float(result.std))  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
 class CSVLogger:
     """``metrics.csv`` (name, step, value; step empty for final scores) and ``params.json`` in ``save_dir``
     (null: the run's output folder)."""
 
-    def __init__(self, save_dir: str | None = None) -> None:
-        self.save_dir = save_dir
+    save_dir: str | None = None
 
     def log_record(self, record: Record, run_dir: Path) -> None:
         folder = Path(self.save_dir).expanduser() if self.save_dir else run_dir
@@ -103,12 +103,9 @@ class MLflowLogger:
         with self.mlflow.start_run(run_name=run_name(record)):
             self.mlflow.log_params({key: str(value) for key, value in run_params(record).items()})
             for point in record_points(record):
-                self.mlflow.log_metric(_mlflow_key(point.name), point.value, step=point.step or 0)
-
-
-def _mlflow_key(name: str) -> str:
-    # MLflow allows letters, digits, _ - . space / only
-    return "".join(character if character.isalnum() or character in "_-. /" else "_" for character in name)
+                # MLflow allows letters, digits, _ - . space / only
+                key = "".join(c if c.isalnum() or c in "_-. /" else "_" for c in point.name)
+                self.mlflow.log_metric(key, point.value, step=point.step or 0)
 
 
 class WandbLogger:

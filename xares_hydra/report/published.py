@@ -85,14 +85,8 @@ PUBLISHED_ORDER = tuple(task for task, *_ in _README_ROWS)
 @dataclass(frozen=True)
 class PublishedScore:
     score: float
-    as_printed: str
-    needs_download: bool = False  # OFFLINE_NEEDS: marked OFFLINE_MARK next to the number
-
-    @property
-    def note(self) -> str | None:
-        """What the README prints and the download mark, where that differs from the plain score."""
-        text = self.as_printed + (OFFLINE_MARK if self.needs_download else "")
-        return None if text == f"{self.score:.3f}" else text
+    # what the README prints, with OFFLINE_MARK where OFFLINE_NEEDS names the task; None where that is the plain score
+    note: str | None
 
 
 def _by_encoder(numbers: str) -> dict[str, float]:
@@ -103,7 +97,8 @@ def _published(task: str, encoder: str, score: float) -> PublishedScore:
     printed = f"{score:.3f}"
     if task == "librispeech":
         printed = f"{_by_encoder(_LIBRISPEECH_CURRENT)[encoder]:.3f} ({printed} {COMPARABLE_VERSION})"
-    return PublishedScore(score, printed, needs_download=task in OFFLINE_NEEDS)
+    printed += OFFLINE_MARK if task in OFFLINE_NEEDS else ""
+    return PublishedScore(score, None if printed == f"{score:.3f}" else printed)
 
 
 def published_scores(slot: str) -> dict[str, dict[str, PublishedScore]]:

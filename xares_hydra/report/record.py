@@ -11,8 +11,9 @@ import platform
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -352,7 +353,8 @@ def write_record(
     stem = record_identity(loaded)
     if results_root is not None:
         kept = results_root / record["encoder"]["name"] / record["task"]["name"] / f"{stem}.json"
-        if _replaces_complete(loaded, kept):
+        old = read_or_none(kept, Record.model_validate) if _incomplete(loaded.counts) else None
+        if old is not None and not _incomplete(old.counts):  # a record of complete data is kept
             log.warning("Not replacing %s, a record of complete data, with this one of incomplete data "
                         "(data.allow_incomplete; it is in the run folder)", kept)  # fmt: skip
         else:
@@ -388,13 +390,12 @@ def _incomplete(counts: dict[str, Any]) -> bool:
     return any(isinstance(count, dict) and count.get("incomplete") for count in counts.values())
 
 
-def _replaces_complete(record: Record, path: Path) -> bool:
-    if not _incomplete(record.counts) or not path.exists():
-        return False
+def read_or_none(path: Path, read_as: Callable[[Any], Any] = lambda document: document) -> Any:
+    """The JSON file as ``read_as`` reads it; None where none was written, or it is not one (not a record)."""
     try:
-        return not _incomplete(Record.model_validate(read_json(path)).counts)
+        return read_as(read_json(path))
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def predictions_of(record: Record, slot: str) -> dict[str, Predictions] | None:
@@ -431,13 +432,13 @@ def load_records(folder: Path, unreadable: list[str] | None = None) -> list[Reco
     return sorted(records, key=lambda record: record.created)
 
 
+@dataclass
 class StageClock:
     """Wall-clock seconds per pipeline stage, for the record."""
 
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-        self.stage = "setup"
-        self._started = time.perf_counter()
+    timings: dict[str, float] = field(default_factory=dict)
+    stage: str = "setup"
+    started: float = field(default_factory=time.perf_counter)
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
@@ -446,9 +447,6 @@ class StageClock:
             yield
         finally:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
-
-    def total(self) -> dict[str, float]:
-        return dict(self.timings, total=time.perf_counter() - self._started)
 
 
 @contextmanager
@@ -476,7 +474,7 @@ def recorded(
             raise
         log.error("%s (failed): %s", record.task.name, problem)
     finally:
-        record.timings = clock.total()
+        record.timings = dict(clock.timings, total=time.perf_counter() - clock.started)
         record.document = redact_record(record.written()) if redact else record.written()
         scored = record.status == Status.OK and bool(record.scores)
         keep, predictions = (results_root, record.predictions) if scored else (None, None)

@@ -16,14 +16,13 @@ from xares_hydra.report.leaderboard import (
     StatisticsSettings,
     build_leaderboard,
     leaderboard_tables,
-    modes_of,
     write_leaderboard,
 )
 from xares_hydra.report.record import Record
 from xares_hydra.report.selection import select_trials, selection_table, write_selection
 from xares_hydra.report.shots import shot_curves, shots_table, write_shot_report
 from xares_hydra.report.summary import print_summary, summarise, write_summary
-from xares_hydra.report.webpage import PageSettings, write_page
+from xares_hydra.report.webpage import write_page
 
 
 def write_reports(
@@ -36,12 +35,12 @@ def write_reports(
     statistics: StatisticsSettings | None = None,
     latex: bool = False,
     exclude_overlap: bool = False,
-    page: PageSettings | None = None,
+    page_notes: Sequence[str] | None = None,
 ) -> list[Path]:
     """Print and write ``summary.*``, ``leaderboard[-<mode>].*`` and ``cost[-<mode>].*`` per mode, for layer
     sweeps ``layers.*``, for searches ``selection.*``, for few-shot records ``shots.*``, the diagnostics
-    (``classes.md``, ``figures/``) and with ``page`` the ``leaderboard.html`` of every mode; ``exclude_overlap``:
-    averages leave out scores of encoders trained on the task's corpus."""
+    (``classes.md``, ``figures/``) and with ``page_notes`` the ``leaderboard.html`` of every mode (those notes at its
+    top); ``exclude_overlap``: averages leave out scores of encoders trained on the task's corpus."""
     console = console or stdout_console()
     pool = forked_pool(1)  # the diagnostic figures are drawn on another core meanwhile
     diagnostics = pool.apply_async(write_diagnostics, (records, folder))
@@ -50,7 +49,7 @@ def write_reports(
     print_summary(summary, console, title=title)
     written = write_summary(summary, folder)
     boards = []
-    for mode in modes or modes_of(records):
+    for mode in modes or sorted({record.mode for record in records}):
         board = build_leaderboard(records, mode, published, statistics or StatisticsSettings(), exclude_overlap)
         for table in leaderboard_tables(board):
             console.print(table)
@@ -68,8 +67,8 @@ def write_reports(
     if shot:
         console.print(shots_table(shot))
         written += write_shot_report(shot, folder)
-    if page is not None:
-        written.append(write_page(boards, records, folder, page, curves, shot))
+    if page_notes is not None:
+        written.append(write_page(boards, folder, title, page_notes, curves, shot))
     selections = select_trials(records)
     if any(len(selection.trials) > 1 for selection in selections):  # a head search
         console.print(selection_table(selections))

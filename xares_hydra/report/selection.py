@@ -17,7 +17,6 @@ from xares_hydra.report.summary import format_score, latest_scored, seed_average
 from xares_hydra.report.table import markdown_table, rich_table, write_files
 
 SEARCH_SLOT = "mlp"
-SELECTION_STEM = "selection"
 
 
 def validation_score(record: Record, slot: str = SEARCH_SLOT) -> float | None:
@@ -74,10 +73,6 @@ class Selection:
         validated = [(trial, trial.valid) for trial in self.trials if trial.valid is not None]
         return max(validated, key=lambda candidate: sign * candidate[1], default=(None, 0))[0]
 
-    @property
-    def winning_records(self) -> list[Record]:
-        return [] if self.winner is None else self.records[self.trials.index(self.winner)]
-
     def searched_keys(self) -> list[str]:
         """Head settings that differ between the trials."""
         keys = sorted({key for trial in self.trials for key in trial.head})
@@ -107,11 +102,10 @@ def selected_averages(selections: list[Selection]) -> list[dict[str, Any]]:
     """Per encoder and mode: the weighted average of the winners' test scores (public and all tasks)."""
     winners: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for selection in selections:
-        winners[selection.encoder, selection.mode].extend(selection.winning_records)
+        if (winner := selection.winner) is not None:  # its records, one per seed
+            winners[selection.encoder, selection.mode] += selection.records[selection.trials.index(winner)]
     averages = []
     for (encoder, mode), records in sorted(winners.items()):
-        if not records:
-            continue
         entry: dict[str, Any] = {"encoder": encoder, "mode": mode}
         for scope in ("public", "all"):
             entry[scope], _, _, entry[f"{scope}_tasks"] = seed_averaged(records, SEARCH_SLOT, scope)
@@ -123,12 +117,8 @@ def selection_dict(selections: list[Selection]) -> dict[str, Any]:
     return {
         "selected_on": f"mean over rounds of scores.{SEARCH_SLOT}.rounds.*.valid",
         "selections": [
-            {
-                "task": selection.task,
-                "encoder": selection.encoder,
-                "mode": selection.mode,
-                "metric": selection.metric,
-                "higher_is_better": selection.higher_is_better,
+            {key: getattr(selection, key) for key in ("task", "encoder", "mode", "metric", "higher_is_better")}
+            | {
                 "searched": selection.searched_keys(),
                 "winner": asdict(selection.winner) if selection.winner else None,
                 "trials": [asdict(trial) for trial in selection.trials],
@@ -174,5 +164,5 @@ def selection_table(selections: list[Selection]) -> Table:
 
 def write_selection(selections: list[Selection], folder: Path) -> list[Path]:
     return write_files(
-        folder / SELECTION_STEM, {".json": selection_dict(selections), ".md": selection_markdown(selections)}
+        folder / "selection", {".json": selection_dict(selections), ".md": selection_markdown(selections)}
     )

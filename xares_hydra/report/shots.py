@@ -17,7 +17,6 @@ from xares_hydra.report.record import Record
 from xares_hydra.report.summary import format_score, latest_scored
 from xares_hydra.report.table import csv_text, markdown_table, rich_table
 
-SHOTS_STEM = "shots"
 # few-shot settings: what a curve's points differ in
 SHOT_KEYS = ("shots", "draws")
 
@@ -66,7 +65,7 @@ def shot_curves(records: list[Record]) -> list[ShotCurve]:
 
 def write_shot_report(curves: list[ShotCurve], folder: Path) -> list[Path]:
     """``shots.md``, ``.csv``, ``.json`` and ``.png`` in ``folder``; nothing when no record is few-shot."""
-    return write_curves(folder / SHOTS_STEM, curves, shots_markdown, shots_csv, shots_figure)
+    return write_curves(folder / "shots", curves, shots_markdown, shots_csv, shots_figure)
 
 
 def shots_markdown(curves: list[ShotCurve]) -> str:

@@ -71,19 +71,8 @@ def latest_scored(records: Iterable[Record]) -> list[Record]:
 def records_in(folder: Path, unreadable: list[str] | None = None) -> list[Record]:
     """The result records below a sweep or results folder, plus sweep jobs that died without one; a sweep's jobs
     in launch order (however parallel jobs finished), other records oldest first."""
-    return sorted(load_records(folder, unreadable), key=_job_number) + crashed_jobs(folder)
-
-
-def _job_number(record: Record) -> int:
-    """The number of the sweep job folder (``<number>_<task>_<encoder>``) holding the record; others sort last."""
-    number = Path(record.path or "").parent.name.split("_", 1)[0]
-    return int(number) if number.isdigit() else sys.maxsize
-
-
-def crashed_jobs(sweep_dir: Path) -> list[Record]:
-    """Jobs that left no record (killed, out of memory): shown as failed with their overrides."""
-    crashed = []
-    for job_dir in sorted(path.parent.parent for path in sweep_dir.glob("*/.hydra/overrides.yaml")):
+    crashed = []  # jobs that left no record (killed, out of memory): shown as failed with their overrides
+    for job_dir in sorted(path.parent.parent for path in folder.glob("*/.hydra/overrides.yaml")):
         if (job_dir / RECORD_FILE).exists():
             continue
         overrides = (job_dir / ".hydra" / "overrides.yaml").read_text().replace("\n", " ")
@@ -91,7 +80,13 @@ def crashed_jobs(sweep_dir: Path) -> list[Record]:
         task = {"name": job_dir.name, "formal_name": job_dir.name, "eval_weight": 0}
         crashed.append(Record.model_validate({"schema": RECORD_SCHEMA, "status": Status.FAILED, "reason": reason,
                                               "task": task, "scores": {}, "crashed": True}))  # fmt: skip
-    return crashed
+    return sorted(load_records(folder, unreadable), key=_job_number) + crashed
+
+
+def _job_number(record: Record) -> int:
+    """The number of the sweep job folder (``<number>_<task>_<encoder>``) holding the record; others sort last."""
+    number = Path(record.path or "").parent.name.split("_", 1)[0]
+    return int(number) if number.isdigit() else sys.maxsize
 
 
 def is_public_xares_task(task: TaskInfo) -> bool:
@@ -182,33 +177,40 @@ def format_score(
     return f"{text} ({seeds} seeds)" if seeds > 1 else text
 
 
-def _row_texts(row: dict[str, Any], seed: str | None, status: str, weight: str) -> list[str]:
-    """A summary row as text (the terminal's and the Markdown's differ in the seed, status and weight cells)."""
+def _names(entry: dict[str, Any]) -> list[str]:
+    """The encoder, mode and variant cells of a summary row or weighted average."""
+    return [entry["encoder"], entry["mode"], entry["variant"] or "-"]
+
+
+def _row_texts(row: dict[str, Any], terminal: bool) -> list[str]:
+    """A summary row as text; the terminal's also has the seed, a status other than ok in red and the weight as
+    ``%g``."""
+    status, weight = row["status"], row["weight"]
+    seed = ["-" if row["seed"] is None else str(row["seed"])] if terminal else []
+    if terminal and status != Status.OK:
+        status = f"[red]{status}[/red]"
+    weight_text = "-" if weight is None else f"{weight:g}" if terminal else str(weight)
     scores = [format_score(row[slot], row[f"{slot}_std"]) for slot in HEAD_SLOTS]
-    cells = [
-        f"{row['task']}{' (private)' if row['private'] else ''}",
-        row["encoder"],
-        row["mode"],
-        row["variant"] or "-",
-    ]
-    return [*cells, *([seed] if seed is not None else []), status, row["metric"] or "-", weight, *scores]
+    task = f"{row['task']}{' (private)' if row['private'] else ''}"
+    return [task, *_names(row), *seed, status, row["metric"] or "-", weight_text, *scores]
 
 
-def _average_text(entry: dict[str, Any], slot: str) -> str:
+def _average_text(entry: dict[str, Any], slot: str, counted: bool = False) -> str:
+    """The weighted average of ``slot`` (± over seeds), with ``counted`` followed by the number of tasks."""
     seeds = entry[f"{slot}_seeds"]
-    return format_score(entry[slot], entry[f"{slot}_std"] if seeds > 1 else None, seeds)
+    text = format_score(entry[slot], entry[f"{slot}_std"] if seeds > 1 else None, seeds)
+    return f"{text} ({entry[f'{slot}_tasks']})" if counted else text
 
 
 def print_summary(summary: Summary, console: Console | None = None, title: str = "xares results") -> None:
     console = console or stdout_console()
-    rows = [_row_texts(row, "-" if row["seed"] is None else str(row["seed"]),
-                       row["status"] if row["status"] == Status.OK else f"[red]{row['status']}[/red]",
-                       "-" if row["weight"] is None else f"{row['weight']:g}") for row in summary.rows]  # fmt: skip
+    rows = [_row_texts(row, terminal=True) for row in summary.rows]
     header = ["task", "encoder", "mode", "variant", "seed", "status", "metric", "weight", "MLP", "kNN"]
     console.print(rich_table(title, header, rows, "lllllllrrr"))
-    averages = [[entry["encoder"], entry["mode"], entry["variant"] or "-", entry["scope"],
-                 *(f"{_average_text(entry, slot)} ({entry[f'{slot}_tasks']})" for slot in HEAD_SLOTS)]
-                for entry in summary.averages]  # fmt: skip
+    averages = [
+        [*_names(entry), entry["scope"], *(_average_text(entry, slot, counted=True) for slot in HEAD_SLOTS)]
+        for entry in summary.averages
+    ]
     title = "weighted averages: sum(score x weight) / sum(weight) (tasks counted)"
     console.print(rich_table(title, ["encoder", "mode", "variant", "over tasks", "MLP", "kNN"], averages, "llllrr"))
     for row in summary.rows:
@@ -223,14 +225,10 @@ def write_summary(summary: Summary, folder: Path) -> list[Path]:
                 | {key: entry[key] for key in ("encoder", "mode", "variant", "mlp", "knn")}
                 for entry in summary.averages]  # fmt: skip
     csv = csv_text(columns, [[row.get(column) for column in columns] for row in [*summary.rows, *averages]])
-    rows = [
-        _row_texts(row, None, row["status"], "-" if row["weight"] is None else str(row["weight"]))
-        for row in summary.rows
-    ] + [
-        [f"**Weighted average ({entry['scope']} tasks)**", entry["encoder"], entry["mode"], entry["variant"] or "-",
-         None, None, None, _average_text(entry, "mlp"), _average_text(entry, "knn")]
-        for entry in summary.averages
-    ]  # fmt: skip
+    rows: list[Sequence[str | None]] = [_row_texts(row, terminal=False) for row in summary.rows]
+    for entry in summary.averages:
+        texts = [_average_text(entry, slot) for slot in HEAD_SLOTS]
+        rows.append([f"**Weighted average ({entry['scope']} tasks)**", *_names(entry), None, None, None, *texts])
     header = ["Task", "Encoder", "Mode", "Variant", "Status", "Metric", "Weight", "MLP", "kNN"]
     markdown = "\n".join(markdown_table(header, rows, "llllllrrr")) + "\n"
     document = {"rows": summary.rows, "averages": summary.averages}

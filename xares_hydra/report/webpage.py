@@ -19,7 +19,7 @@ from xares_hydra.atomic import write_text
 from xares_hydra.report.cost import PARETO_MARK, cost_rows
 from xares_hydra.report.diagnostics import MAX_LABELLED_CLASSES, SLOT, class_names, confusion_matrix, plot_confusion
 from xares_hydra.report.identity import DEFAULT_MODE, flattened, setting_text
-from xares_hydra.report.layers import LayerCurve, layer_curves
+from xares_hydra.report.layers import LayerCurve
 from xares_hydra.report.leaderboard import (
     AVERAGE_SCOPES,
     NOT_WORSE_MARK,
@@ -33,7 +33,7 @@ from xares_hydra.report.leaderboard import (
 )
 from xares_hydra.report.published import DOMAINS, task_domain
 from xares_hydra.report.record import Record
-from xares_hydra.report.shots import ShotCurve, shot_curves
+from xares_hydra.report.shots import ShotCurve
 from xares_hydra.report.summary import format_score
 from xares_hydra.report.svg import Bar, Line, bar_chart, line_chart, scatter
 
@@ -48,12 +48,6 @@ COSTS = {"parameters": "parameters", "flops_per_second": "FLOPs per audio second
          "throughput": "throughput (audio s/s)", "peak_memory_bytes": "peak memory (bytes)"}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class PageSettings:
-    title: str = "xares-hydra leaderboard"
-    notes: Sequence[str] = ()
-
-
 @dataclass
 class Context:
     """What the drill-downs read beside the boards: layer and few-shot curves, each task's tags."""
@@ -63,14 +57,12 @@ class Context:
     tags: dict[str, list[str]]
 
 
-def write_page(boards: Sequence[Leaderboard], records: list[Record], folder: Path, settings: PageSettings,
-               curves: list[LayerCurve] | None = None, shots: list[ShotCurve] | None = None) -> Path:  # fmt: skip
-    """``leaderboard.html`` in ``folder``; ``curves``/``shots``: those the reports already computed (else computed
-    here)."""
+def write_page(boards: Sequence[Leaderboard], folder: Path, title: str, notes: Sequence[str], curves: list[LayerCurve],
+               shots: list[ShotCurve]) -> Path:  # fmt: skip
+    """``leaderboard.html`` in ``folder``, titled ``title`` with ``notes`` at the top; ``curves``/``shots``: the layer
+    and few-shot curves of the records."""
     shown = [record for board in boards for record in board.in_mode][::-1]  # the first record's tags win
-    curves = layer_curves(records) if curves is None else curves
-    tags = {record.task.name: list(record.task.tags or []) for record in shown}
-    context = Context(curves, shot_curves(records) if shots is None else shots, tags)
+    context = Context(curves, shots, {record.task.name: list(record.task.tags or []) for record in shown})
     sections = [{"mode": board.mode, "title": MODE_TITLES.get(board.mode, board.mode),
                  "tables": [_table(board, table, context) for table in board.tables],
                  "notes": leaderboard_notes(board), "not_scored": board.not_scored} for board in boards]  # fmt: skip
@@ -81,12 +73,11 @@ def write_page(boards: Sequence[Leaderboard], records: list[Record], folder: Pat
     )
     assets = resources.files("xares_hydra.report") / "page"
     html = environment.get_template("leaderboard.html.j2").render(
-        title=settings.title,
-        notes=list(settings.notes),
+        title=title,
+        notes=list(notes),
         sections=sections,
         tags=sorted({tag for tags in context.tags.values() for tag in tags if tag not in DOMAINS}),
         domains=domains,
-        modes=[(board.mode, MODE_TITLES.get(board.mode, board.mode)) for board in boards],
         cards=_cards(boards),
         scatters=_scatters(boards),
         style=(assets / "leaderboard.css").read_text(),
@@ -113,20 +104,7 @@ def _row(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context, i
         cells.append({"text": table.cell_text(row, column), "value": "" if cell is None else repr(cell.score),
                       "best": column.label in best, "not_worse": table.not_worse(row, column),
                       "overlap": key in table.overlaps, "published": column.published})  # fmt: skip
-    tags = context.tags.get(row.name, [])
-    return {
-        "id": identifier,
-        "row": row,
-        "tags": " ".join(tags),
-        "domain": task_domain(row.name, tags) or "",
-        "cells": cells,
-        "mark": NOT_WORSE_MARK,
-        "overlap_mark": OVERLAP_MARK,
-        "detail": _detail(board, table, row, context),
-    }
-
-
-def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context) -> dict[str, Any]:
+    # the drill-down: the row's scores as bars, its layer and few-shot curves, and per column its seeds and classes
     bars = [Bar(column.label, cell.score, cell.interval, column.published) for column, cell in table.row_cells(row)]
     direction = "higher is better" if row.higher_is_better else "lower is better"
     title = f"{row.label}: {table.title} per column ({row.metric or 'score'}, {direction})"
@@ -138,26 +116,35 @@ def _detail(board: Leaderboard, table: HeadTable, row: TaskRow, context: Context
     shots_title = f"{row.label}: score against training clips per class (dashed: all clips)"
     columns = [_column_detail(row, column, seeds, table.slot) for column in table.columns
                if (seeds := table.seeds.get((row.name, column.label)))]  # fmt: skip
-    return {
+    detail = {
         "chart": bar_chart(bars, title, row.chance) if bars else None,
         "columns": columns,
         "direction": direction,
         "layers": line_chart(layers, layers_title, "layer", row.chance) if layers else None,
         "shots": line_chart(shots, shots_title, "training clips per class", row.chance) if shots else None,
     }
+    tags = context.tags.get(row.name, [])
+    return {
+        "id": identifier,
+        "row": row,
+        "tags": " ".join(tags),
+        "domain": task_domain(row.name, tags) or "",
+        "cells": cells,
+        "mark": NOT_WORSE_MARK,
+        "overlap_mark": OVERLAP_MARK,
+        "detail": detail,
+    }
 
 
 def _column_detail(row: TaskRow, column: Column, seeds: list[Record], slot: str) -> dict[str, Any]:
     first = seeds[0]
     score = first.scores[slot]
-    per_class = None
     if classes := score.per_class:
         texts = [(name, format_score(value)) for name, value in zip(classes.classes, classes.values)]
-        per_class = {"measure": classes.measure, "rows": texts}
     return {
         "label": column.label,
         "seeds": [(setting_text(record.seed), format_score(record.scores[slot].score)) for record in seeds],
-        "per_class": per_class,
+        "per_class": {"measure": classes.measure, "rows": texts} if classes else None,
         "confusion": _confusion(first, slot, f"{row.label} · {column.label}"),
         "extras": _extras(first) + _extras(score, f"scores.{slot}."),
     }
@@ -208,8 +195,11 @@ def _scatters(boards: Sequence[Leaderboard]) -> list[str]:
     for board in boards:
         rows = cost_rows(board)
         for name, title in COSTS.items():
-            points = [(row.label + (f" {PARETO_MARK}" if row.pareto else ""), float(value), row.score) for row in rows
-                      if (value := getattr(row, name)) is not None and row.score is not None]  # fmt: skip
+            points = [
+                (row.encoder + (f" {PARETO_MARK}" if row.pareto else ""), float(value), row.mlp_average)
+                for row in rows
+                if (value := getattr(row, name)) is not None and row.mlp_average is not None
+            ]
             if points:
                 caption = f"{board.mode} mode: MLP {AVERAGE_SCOPES['all']} against {title}"
                 figures.append(scatter(points, caption, title, f"MLP {AVERAGE_SCOPES['all']}"))

@@ -119,9 +119,9 @@ class HeadTable:
     columns: list[Column]
     cells: dict[tuple[str, str], Cell]  # (task, column label)
     averages: dict[tuple[str, str], Average]  # (scope, column label)
+    alpha: float  # the paired tests' (StatisticsSettings.alpha)
     # (task, column label) -> Holm-adjusted p of the paired test against the row's best, where tested
     versus_best: dict[tuple[str, str], float] = field(default_factory=dict)
-    alpha: float = 0.05
     # (task, column label) where the encoder was trained on the task's corpus (record encoder.training_overlap)
     overlaps: set[tuple[str, str]] = field(default_factory=set)
     overlap_excluded: bool = False
@@ -270,7 +270,7 @@ def _head_table(
     with_published = published and any(row.name in PUBLISHED_ORDER for row in tasks)
     theirs = _published_columns(slot, tasks, cells, averages) if with_published else []
     rows = [row for row in tasks if slot == "mlp" or any((row.name, c.label) in cells for c in ours + theirs)]
-    return HeadTable(slot, rows, ours + theirs, cells, averages, versus_best, statistics.alpha, overlaps,
+    return HeadTable(slot, rows, ours + theirs, cells, averages, statistics.alpha, versus_best, overlaps,
                      exclude_overlap, seeds)  # fmt: skip
 
 

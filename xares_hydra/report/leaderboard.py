@@ -191,7 +191,8 @@ def build_leaderboard(
     scored = latest_scored(in_mode)
     labels = column_labels(in_mode)
     statistics = statistics or StatisticsSettings(resamples=0)
-    tables = [_head_table(slot, in_mode, published, statistics, exclude_overlap) for slot in HEAD_SLOTS]
+    tasks = _task_rows(in_mode)
+    tables = [_head_table(slot, in_mode, tasks, scored, published, statistics, exclude_overlap) for slot in HEAD_SLOTS]
     crashed = [record for record in records if record.crashed]
     not_scored = _not_scored(in_mode, scored, labels) + _not_scored(crashed, [], column_labels(crashed))
     return Leaderboard(mode, [table for table in tables if table.rows], not_scored, in_mode, labels)
@@ -216,11 +217,16 @@ def _task_rows(records: list[Record]) -> list[TaskRow]:
 
 
 def _head_table(
-    slot: str, in_mode: list[Record], published: bool, statistics: StatisticsSettings, exclude_overlap: bool
+    slot: str,
+    in_mode: list[Record],
+    tasks: list[TaskRow],
+    scored: list[Record],
+    published: bool,
+    statistics: StatisticsSettings,
+    exclude_overlap: bool,
 ) -> HeadTable:
     """MLP: every task and every column of the mode; kNN: only the tasks and columns that have kNN scores, its
     columns not split by settings only the trained head reads (kNN has no learning rate)."""
-    tasks, scored = _task_rows(in_mode), latest_scored(in_mode)
     leave_out = TRAINED_HEAD_ONLY if slot == "knn" else ()
     labels = column_labels(in_mode, leave_out)
     columns = sorted({column_of(record, labels, leave_out) for record in in_mode}, key=lambda column: column.label)
